@@ -1,0 +1,5 @@
+"""`python -m dlrig`."""
+
+from dlrig.cli import main
+
+main()

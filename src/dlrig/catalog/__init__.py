@@ -1,0 +1,1 @@
+"""Spec data files (CSV, one row per part, each with its source), typed loader, fuzzy lookup."""

@@ -1,0 +1,140 @@
+"""Typed loading of the shipped CSV spec files (cached: each file is parsed once per process)."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from dlrig.errors import CatalogDataError
+from dlrig.model.parts import (
+    ConnectorSpec,
+    CpuSpec,
+    GpuSpec,
+    PcieGenSpec,
+    PowerConnectors,
+    PsuEfficiencySpec,
+    StorageSpec,
+)
+
+Row = TypeVar("Row", bound=BaseModel)
+
+_CONNECTOR_TOKEN = re.compile(r"^(\d+)x(6pin|8pin|16pin|eps8pin)$")
+_CONNECTOR_FIELD = {"6pin": "pin6", "8pin": "pin8", "16pin": "pin16", "eps8pin": "eps8"}
+_YES_NO = {"yes": True, "no": False}
+
+
+def read_rows(filename: str) -> list[dict[str, str]]:
+    """Rows of a shipped data file as dicts of stripped strings."""
+    text = resources.files("dlrig.catalog").joinpath("data", filename).read_text("utf-8")
+    return [
+        {k.strip(): (v or "").strip() for k, v in row.items()}
+        for row in csv.DictReader(text.splitlines())
+    ]
+
+
+def parse_power_connectors(text: str) -> PowerConnectors:
+    """`"1x6pin+1x8pin"` → PowerConnectors(pin6=1, pin8=1).
+
+    `"none"` means slot power only; `"board"` an SXM/OAM module powered by its baseboard.
+    """
+    text = text.strip().lower()
+    if text == "board":
+        return PowerConnectors(board=True)
+    if text in ("none", ""):
+        return PowerConnectors()
+    counts: dict[str, int] = {}
+    for token in text.split("+"):
+        match = _CONNECTOR_TOKEN.match(token.strip())
+        if match is None:
+            raise ValueError(f"bad power connector token {token!r} in {text!r}")
+        field = _CONNECTOR_FIELD[match.group(2)]
+        counts[field] = counts.get(field, 0) + int(match.group(1))
+    return PowerConnectors(**counts)
+
+
+def _blank_to_none(row: dict[str, str]) -> dict[str, Any]:
+    return {k: (None if v == "" else v) for k, v in row.items()}
+
+
+def _aliases(text: str | None) -> tuple[str, ...]:
+    return tuple(a.strip() for a in (text or "").split(";") if a.strip())
+
+
+def _build(
+    filename: str, model: type[Row], convert: Callable[[dict[str, Any]], dict[str, Any]]
+) -> tuple[Row, ...]:
+    out = []
+    for line, raw in enumerate(read_rows(filename), start=2):
+        try:
+            out.append(model.model_validate(convert(_blank_to_none(raw))))
+        except (ValidationError, ValueError) as exc:
+            first = str(exc).splitlines()[0:3]
+            raise CatalogDataError(f"catalog {filename}: line {line}: {' '.join(first)}") from exc
+    return tuple(out)
+
+
+def _gpu_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["aliases"] = _aliases(row.get("aliases"))
+    text = row.get("power_connectors") or ""
+    row["power_connectors_text"] = text
+    row["power_connectors"] = parse_power_connectors(text)
+    row["nvlink"] = _YES_NO.get((row.get("nvlink") or "no").lower(), False)
+    row["notes"] = row.get("notes") or ""
+    row["confidence"] = row.get("confidence") or ""
+    return row
+
+
+def _cpu_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["aliases"] = _aliases(row.get("aliases"))
+    row["notes"] = row.get("notes") or ""
+    row["confidence"] = row.get("confidence") or ""
+    return row
+
+
+def _keep(*fields: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda row: {k: row[k] for k in fields}
+
+
+def _psu_row(row: dict[str, Any]) -> dict[str, Any]:
+    loads = {"load_10pct": 0.10, "load_20pct": 0.20, "load_50pct": 0.50, "load_100pct": 1.00}
+    points = tuple((frac, float(row[col]) / 100) for col, frac in loads.items() if row.get(col))
+    return {"tier": row["tier"], "input": row["input"], "points": points, "source": row["source"]}
+
+
+@cache
+def gpus() -> tuple[GpuSpec, ...]:
+    return _build("gpus.csv", GpuSpec, _gpu_row)
+
+
+@cache
+def cpus() -> tuple[CpuSpec, ...]:
+    return _build("cpus.csv", CpuSpec, _cpu_row)
+
+
+@cache
+def pcie_gens() -> dict[int, PcieGenSpec]:
+    fields = ("gen", "transfer_rate_gts", "encoding", "per_lane_gbs", "x16_gbs", "year", "source")
+    return {row.gen: row for row in _build("pcie.csv", PcieGenSpec, _keep(*fields))}
+
+
+@cache
+def psu_efficiencies() -> tuple[PsuEfficiencySpec, ...]:
+    return _build("psu_efficiency.csv", PsuEfficiencySpec, _psu_row)
+
+
+@cache
+def connectors() -> dict[str, ConnectorSpec]:
+    rows = _build("connectors.csv", ConnectorSpec, _keep("connector", "max_w", "source"))
+    return {row.connector: row for row in rows}
+
+
+@cache
+def storage_kinds() -> dict[str, StorageSpec]:
+    rows = _build("storage.csv", StorageSpec, _keep("kind", "typical_read_mbs", "source"))
+    return {row.kind: row for row in rows}

@@ -1,0 +1,61 @@
+"""Errors raised at the seams, each able to render itself as one line for the CLI.
+
+`cli.py` catches `DlrigError`, prints `dlrig: error: <one_line()>` on stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+
+class DlrigError(Exception):
+    """Bad input of any kind: the user can fix it, the program should not show a traceback."""
+
+    def one_line(self) -> str:
+        return str(self)
+
+
+def _did_you_mean(suggestions: list[str]) -> str:
+    if not suggestions:
+        return ""
+    quoted = ", ".join(f"'{s}'" for s in suggestions)
+    return f"; did you mean {quoted}?"
+
+
+class CatalogLookupError(DlrigError):
+    """A part name that is not in the catalog."""
+
+    def __init__(self, kind: str, name: str, suggestions: list[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.suggestions = suggestions
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        return f"unknown {self.kind} '{self.name}'{_did_you_mean(self.suggestions)}"
+
+
+class BuildFileError(DlrigError):
+    """A build file that cannot be read or does not validate.
+
+    `key` is the dotted path inside the file (`gpus[0].model`), empty for whole-file problems.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        key: str,
+        problem: str,
+        suggestions: list[str] | None = None,
+    ) -> None:
+        self.path = path
+        self.key = key
+        self.problem = problem
+        self.suggestions = suggestions or []
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        where = f"{self.path}: {self.key}: " if self.key else f"{self.path}: "
+        return f"{where}{self.problem}{_did_you_mean(self.suggestions)}"
+
+
+class CatalogDataError(DlrigError):
+    """A shipped or user-supplied catalog file that is malformed (a packaging bug if shipped)."""

@@ -1,0 +1,1 @@
+"""Pydantic models: parts, Build, Finding; TOML loading and validation."""

@@ -1,0 +1,244 @@
+"""A build file as the user writes it (`BuildFile`) and as the rules see it (`Build`, resolved).
+
+The input models are strict (TOML already has types: `count = "4"` is a mistake, not a 4) and
+forbid unknown keys. Bounds reject absurd values: they are sanity limits, not advice, chosen
+well outside any real machine (the largest single-node GPU servers hold 16 GPUs; the largest
+single PSUs are about 3 kW; servers stack several).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dlrig.model.parts import Cooler, CpuSpec, GpuSpec, PsuRating, StorageKind
+
+# Sanity limits for input validation (see module docstring).
+MAX_GPUS_PER_GROUP = 64
+MAX_SOCKETS = 8
+MAX_PSU_W = 20_000
+MAX_RAM_GB = 65_536
+MAX_SLOTS = 20
+
+_STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+PositiveW = Annotated[float, Field(gt=0, le=MAX_PSU_W)]
+LinkWidth = Literal[1, 2, 4, 8, 16]
+
+
+class CpuInput(BaseModel):
+    model_config = _STRICT
+
+    model: str | None = Field(default=None, description="catalog CPU name")
+    count: int = Field(default=1, ge=1, le=MAX_SOCKETS, description="sockets")
+    cores: int | None = Field(default=None, ge=1, le=1024, description="cores per socket")
+    threads: int | None = Field(default=None, ge=1, le=2048)
+    pcie_lanes: int | None = Field(default=None, ge=1, le=256, description="lanes per socket")
+    pcie_gen: int | None = Field(default=None, ge=1, le=6)
+    tdp_w: float | None = Field(default=None, gt=0, le=2_000)
+    memory_channels: int | None = Field(default=None, ge=1, le=24)
+
+
+class MemoryInput(BaseModel):
+    model_config = _STRICT
+
+    size_gb: float = Field(gt=0, le=MAX_RAM_GB)
+    speed_mts: float | None = Field(default=None, gt=0, le=20_000)
+    channels: int | None = Field(default=None, ge=1, le=48)
+
+
+class GpuInput(BaseModel):
+    model_config = _STRICT
+
+    model: str = Field(description="catalog GPU name")
+    count: int = Field(default=1, ge=1, le=MAX_GPUS_PER_GROUP)
+    memory_gb: float | None = Field(default=None, gt=0, le=1_024)
+    power_w: float | None = Field(default=None, gt=0, le=2_000, description="power limit")
+    slot_width: float | None = Field(default=None, ge=1, le=5)
+    length_mm: float | None = Field(default=None, gt=0, le=1_000)
+    cooler: Cooler | None = None
+    pcie_lanes: LinkWidth | None = Field(
+        default=None, description="electrical lanes of the slot this model sits in"
+    )
+
+
+class MotherboardInput(BaseModel):
+    model_config = _STRICT
+
+    model: str | None = None
+    expansion_slots: int | None = Field(default=None, ge=1, le=MAX_SLOTS)
+    gpu_slot_lanes: list[LinkWidth] | None = Field(
+        default=None, description="electrical lanes per GPU slot, in order"
+    )
+    pcie_gen: int | None = Field(default=None, ge=1, le=6)
+
+
+class PsuInput(BaseModel):
+    model_config = _STRICT
+
+    watts: PositiveW
+    rating: PsuRating | None = None
+    atx3: bool | None = None
+    pcie_8pin: int | None = Field(default=None, ge=0, le=64, description="6+2-pin PCIe cables")
+    pcie_16pin: int | None = Field(default=None, ge=0, le=32, description="12VHPWR / 12V-2x6")
+
+
+class StorageInput(BaseModel):
+    model_config = _STRICT
+
+    kind: StorageKind
+    read_mbs: float | None = Field(default=None, gt=0, le=1_000_000)
+    size_tb: float | None = Field(default=None, gt=0, le=100_000)
+    holds_data: bool | None = Field(default=None, description="the training data lives here")
+    model: str | None = None
+
+
+class CaseInput(BaseModel):
+    model_config = _STRICT
+
+    model: str | None = None
+    max_gpu_length_mm: float | None = Field(default=None, gt=0, le=2_000)
+    expansion_slots: int | None = Field(default=None, ge=1, le=MAX_SLOTS)
+
+
+class PowerInput(BaseModel):
+    model_config = _STRICT
+
+    mains_voltage: float | None = Field(default=None, ge=90, le=480)
+    circuit_amps: float | None = Field(default=None, gt=0, le=400)
+    price_per_kwh: float | None = Field(default=None, ge=0, le=100)
+    currency: str | None = Field(default=None, min_length=1, max_length=8)
+    other_w: float | None = Field(
+        default=None, ge=0, le=MAX_PSU_W, description="board, drives, fans, RAM (DC watts)"
+    )
+
+
+class WorkloadInput(BaseModel):
+    model_config = _STRICT
+
+    batch_size: int | None = Field(default=None, ge=1, le=10_000_000, description="per GPU")
+    sample_bytes: float | None = Field(default=None, gt=0, le=1e11, description="as read")
+    tensor_bytes: float | None = Field(default=None, gt=0, le=1e11, description="as copied")
+    step_time_s: float | None = Field(default=None, gt=0, le=86_400)
+    num_workers: int | None = Field(default=None, ge=0, le=1_024, description="per GPU")
+    hours: float | None = Field(default=None, gt=0, le=1_000_000)
+    gpu_memory_gb: float | None = Field(
+        default=None, gt=0, le=100_000, description="memory one GPU needs for the job"
+    )
+
+
+class BuildFile(BaseModel):
+    """The TOML file, validated but not yet looked up in the catalog."""
+
+    model_config = _STRICT
+
+    name: str | None = None
+    cpu: CpuInput | None = None
+    memory: MemoryInput | None = None
+    gpus: list[GpuInput] = Field(default_factory=list)
+    motherboard: MotherboardInput | None = None
+    psu: PsuInput | None = None
+    storage: list[StorageInput] = Field(default_factory=list)
+    case: CaseInput | None = None
+    power: PowerInput | None = None
+    workload: WorkloadInput | None = None
+
+
+# --------------------------------------------------------------------------- resolved build
+
+
+class Cpu(BaseModel):
+    """A CPU with catalog values filled in and the file's overrides applied."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    count: int
+    cores: int
+    threads: int
+    pcie_lanes: int
+    pcie_gen: int
+    tdp_w: float
+    memory_channels: int | None = None
+    max_memory_mts: float | None = None
+    l3_cache_mb: float | None = None
+    boost_ghz: float | None = None
+    price_usd: float | None = None
+    spec: CpuSpec | None = None
+    overridden: list[str] = Field(default_factory=list)
+
+    @property
+    def total_cores(self) -> int:
+        return self.cores * self.count
+
+    @property
+    def total_tdp_w(self) -> float:
+        return self.tdp_w * self.count
+
+
+class GpuGroup(BaseModel):
+    """`count` identical GPUs of one catalog model, with the file's overrides applied."""
+
+    model_config = ConfigDict(frozen=True)
+
+    spec: GpuSpec
+    count: int
+    memory_gb: float
+    power_w: float = Field(description="sustained board power: the power limit, else the TDP")
+    slot_width: float | None
+    length_mm: float | None
+    cooler: Cooler | None
+    slot_lanes: int | None = Field(description="electrical lanes of its slot, if given")
+    overridden: list[str] = Field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def power_limited(self) -> bool:
+        return self.power_w < self.spec.tdp_w
+
+
+class Storage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: StorageKind
+    read_mbs: float
+    read_mbs_is_default: bool
+    holds_data: bool | None = None
+    model: str | None = None
+
+
+class Build(BaseModel):
+    """A resolved build: what every rule takes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str | None = None
+    cpu: Cpu | None = None
+    memory: MemoryInput | None = None
+    gpus: list[GpuGroup] = Field(default_factory=list)
+    motherboard: MotherboardInput | None = None
+    psu: PsuInput | None = None
+    storage: list[Storage] = Field(default_factory=list)
+    case: CaseInput | None = None
+    power: PowerInput | None = None
+    workload: WorkloadInput | None = None
+
+    @property
+    def n_gpus(self) -> int:
+        return sum(g.count for g in self.gpus)
+
+    def cards(self) -> list[GpuGroup]:
+        """One entry per physical card, in file order (a group of 4 appears 4 times)."""
+        return [g for g in self.gpus for _ in range(g.count)]
+
+    @property
+    def gpu_memory_total_gb(self) -> float:
+        return sum(g.memory_gb * g.count for g in self.gpus)
+
+    @property
+    def gpu_power_total_w(self) -> float:
+        return sum(g.power_w * g.count for g in self.gpus)

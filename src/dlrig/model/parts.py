@@ -1,0 +1,129 @@
+"""Catalog rows as typed records. Field names carry their units; blanks in the CSV become None."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FormFactor = Literal["pcie", "sxm", "oam"]
+Cooler = Literal["open-air", "blower", "passive", "liquid"]
+P2p = Literal["yes", "no", "unknown"]
+ConnectorKind = Literal["6pin", "8pin", "16pin", "eps8pin"]
+PsuRating = Literal["none", "white", "bronze", "silver", "gold", "platinum", "titanium"]
+StorageKind = Literal["hdd", "sata-ssd", "nvme", "network"]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PowerConnectors(_Row):
+    """Auxiliary power inputs on a card; `board`: an SXM/OAM module powered by its baseboard."""
+
+    pin6: int = 0
+    pin8: int = 0
+    pin16: int = 0
+    eps8: int = 0
+    board: bool = False
+
+    @property
+    def slot_only(self) -> bool:
+        return not self.board and self.pin6 + self.pin8 + self.pin16 + self.eps8 == 0
+
+
+class GpuSpec(_Row):
+    name: str
+    aliases: tuple[str, ...] = ()
+    vendor: str
+    architecture: str
+    year: int
+    memory_gb: float = Field(gt=0)
+    memory_type: str | None = None
+    memory_bandwidth_gbs: float = Field(gt=0)
+    fp32_tflops: float = Field(gt=0)
+    fp16_tensor_tflops: float | None = Field(
+        default=None, description="dense FP16/BF16 tensor rate with FP32 accumulate"
+    )
+    fp16_tensor_fp16acc_tflops: float | None = None
+    fp8_tensor_tflops: float | None = None
+    int8_tensor_tops: float | None = None
+    tdp_w: float = Field(gt=0)
+    pcie_gen: int = Field(ge=1, le=6)
+    pcie_lanes: int = Field(ge=1, le=16)
+    form_factor: FormFactor
+    slot_width: float | None = None
+    length_mm: float | None = None
+    cooler: Cooler | None = None
+    power_connectors: PowerConnectors
+    power_connectors_text: str = ""
+    nvlink: bool = False
+    nvlink_gbs: float | None = None
+    p2p: P2p = "unknown"
+    recommended_psu_w: float | None = None
+    price_usd: float | None = None
+    price_date: str | None = None
+    notes: str = ""
+    source: str
+    confidence: str = ""
+
+    @property
+    def has_tensor_cores(self) -> bool:
+        return self.fp16_tensor_tflops is not None
+
+
+class CpuSpec(_Row):
+    name: str
+    aliases: tuple[str, ...] = ()
+    vendor: str
+    socket: str
+    year: int
+    cores: int = Field(gt=0)
+    threads: int = Field(gt=0)
+    base_ghz: float | None = None
+    boost_ghz: float | None = None
+    l3_cache_mb: float | None = None
+    pcie_lanes: int = Field(gt=0)
+    pcie_gen: int = Field(ge=1, le=6)
+    memory_channels: int = Field(gt=0)
+    max_memory_mts: float | None = None
+    max_memory_gb: float | None = None
+    tdp_w: float = Field(gt=0)
+    price_usd: float | None = None
+    price_date: str | None = None
+    notes: str = ""
+    source: str
+    confidence: str = ""
+
+
+class PcieGenSpec(_Row):
+    gen: int
+    transfer_rate_gts: float
+    encoding: str
+    per_lane_gbs: float
+    x16_gbs: float
+    year: int
+    source: str
+
+
+class PsuEfficiencySpec(_Row):
+    """80 PLUS efficiency points (fractions, not percent) for one tier at one input voltage."""
+
+    tier: PsuRating
+    input: str
+    points: tuple[tuple[float, float], ...] = Field(
+        description="(load fraction, efficiency fraction) pairs sorted by load"
+    )
+    source: str
+
+
+class ConnectorSpec(_Row):
+    connector: str
+    max_w: float
+    source: str
+
+
+class StorageSpec(_Row):
+    kind: StorageKind
+    typical_read_mbs: float
+    source: str

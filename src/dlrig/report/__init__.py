@@ -1,0 +1,1 @@
+"""Render a check report: terminal (rich), JSON, Markdown."""

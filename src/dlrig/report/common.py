@@ -1,0 +1,52 @@
+"""Text pieces shared by the renderers."""
+
+from __future__ import annotations
+
+from dlrig.model.finding import Finding, Quantity, Severity
+from dlrig.model.report import CheckReport
+
+HEADINGS = {
+    Severity.ERROR: "Errors",
+    Severity.WARNING: "Warnings",
+    Severity.INFO: "Info",
+    Severity.OK: "OK",
+}
+MARKS = {Severity.ERROR: "✗", Severity.WARNING: "!", Severity.INFO: "i", Severity.OK: "✓"}
+
+
+def number_text(q: Quantity) -> str:
+    value = f"{q.value:,.4g}" if abs(q.value) < 1e6 else f"{q.value:,.0f}"
+    return f"{value} {q.unit}"
+
+
+def numbers_line(finding: Finding) -> str:
+    return ", ".join(f"{name} = {number_text(q)}" for name, q in finding.numbers.items())
+
+
+def grouped(report: CheckReport) -> list[tuple[Severity, list[Finding]]]:
+    """(severity, findings) for each severity that has findings, errors first."""
+    out = []
+    for severity in Severity:
+        items = [f for f in report.findings if f.severity == severity]
+        if items:
+            out.append((severity, items))
+    return out
+
+
+def summary_line(report: CheckReport) -> str:
+    s = report.summary()
+    parts = [
+        f"{s.errors} error{'s' if s.errors != 1 else ''}",
+        f"{s.warnings} warning{'s' if s.warnings != 1 else ''}",
+        f"{s.info} info",
+        f"{s.ok} ok",
+        f"{len(s.skipped)} skipped",
+    ]
+    return ", ".join(parts)
+
+
+def title(report: CheckReport) -> str:
+    b = report.build
+    name = b.name or "unnamed build"
+    gpus = " + ".join(f"{g.count} x {g.name}" for g in b.gpus) or "no GPU"
+    return f"{name}: {gpus}"

@@ -1,0 +1,113 @@
+"""`dlrig parts gpus|cpus`: the catalog as a table or as JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dlrig.model.parts import CpuSpec, GpuSpec
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}".removesuffix(".0") if digits else f"{value:,.0f}"
+
+
+def _print(table: Table) -> str:
+    buf = io.StringIO()
+    Console(file=buf, width=160, no_color=True, force_terminal=False).print(table)
+    return buf.getvalue()
+
+
+def gpu_record(g: GpuSpec) -> dict[str, Any]:
+    """A GPU as a JSON object with the catalog's field names."""
+    record = g.model_dump(mode="json", exclude={"power_connectors", "power_connectors_text"})
+    record["power_connectors"] = g.power_connectors_text
+    record["aliases"] = list(g.aliases)
+    return record
+
+
+def gpus_json(rows: Sequence[GpuSpec]) -> str:
+    return json.dumps([gpu_record(g) for g in rows], indent=2, ensure_ascii=False) + "\n"
+
+
+def cpus_json(rows: Sequence[CpuSpec]) -> str:
+    records = [c.model_dump(mode="json") for c in rows]
+    return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+
+
+def gpus_table(rows: Sequence[GpuSpec]) -> str:
+    table = Table(title=f"GPUs ({len(rows)})")
+    for col in (
+        "name",
+        "arch",
+        "year",
+        "GB",
+        "GB/s",
+        "FP16 TC",
+        "FP8",
+        "W",
+        "PCIe",
+        "form",
+        "P2P",
+        "USD",
+    ):
+        table.add_column(col, justify="left" if col in ("name", "arch", "form", "P2P") else "right")
+    for g in rows:
+        table.add_row(
+            g.name,
+            g.architecture.split(" (")[0],
+            str(g.year),
+            _num(g.memory_gb),
+            _num(g.memory_bandwidth_gbs, 0),
+            _num(g.fp16_tensor_tflops),
+            _num(g.fp8_tensor_tflops),
+            _num(g.tdp_w, 0),
+            f"{g.pcie_gen}.0 x{g.pcie_lanes}",
+            g.form_factor,
+            "nvlink" if g.nvlink else g.p2p,
+            _num(g.price_usd, 0),
+        )
+    caption = "FP16 TC: dense FP16/BF16 tensor TFLOPS with FP32 accumulate; USD: launch price."
+    table.caption = caption
+    return _print(table)
+
+
+def cpus_table(rows: Sequence[CpuSpec]) -> str:
+    table = Table(title=f"CPUs ({len(rows)})")
+    for col in (
+        "name",
+        "socket",
+        "year",
+        "cores",
+        "threads",
+        "lanes",
+        "PCIe",
+        "channels",
+        "MT/s",
+        "W",
+        "USD",
+    ):
+        table.add_column(col, justify="left" if col in ("name", "socket") else "right")
+    for c in rows:
+        table.add_row(
+            c.name,
+            c.socket,
+            str(c.year),
+            str(c.cores),
+            str(c.threads),
+            str(c.pcie_lanes),
+            f"{c.pcie_gen}.0",
+            str(c.memory_channels),
+            _num(c.max_memory_mts, 0),
+            _num(c.tdp_w, 0),
+            _num(c.price_usd, 0),
+        )
+    table.caption = "lanes: CPU PCIe lanes usable for slots and M.2 (chipset link excluded)."
+    return _print(table)

@@ -1,0 +1,65 @@
+"""Terminal output: findings grouped by severity, coloured, with a one-line summary."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.text import Text
+
+from dlrig.model.finding import Finding, Severity
+from dlrig.model.report import CheckReport
+from dlrig.report.common import HEADINGS, MARKS, grouped, numbers_line, summary_line, title
+
+STYLES = {
+    Severity.ERROR: "bold red",
+    Severity.WARNING: "bold yellow",
+    Severity.INFO: "bold cyan",
+    Severity.OK: "bold green",
+}
+WIDTH = 100
+
+
+def _finding(f: Finding, console: Console) -> None:
+    style = STYLES[f.severity]
+    head = Text.assemble((f" {MARKS[f.severity]} ", style), (f.id, "bold"), f"  {f.title}")
+    console.print(head)
+    console.print(Text(f.message), style=None, overflow="fold", soft_wrap=False, highlight=False)
+    if f.severity == Severity.OK:
+        return
+    if f.numbers:
+        console.print(Text(numbers_line(f), style="dim"), highlight=False)
+    if f.severity in (Severity.ERROR, Severity.WARNING):
+        console.print(Text.assemble(("why: ", "italic"), f.why), highlight=False)
+    if f.fix:
+        console.print(Text.assemble(("fix: ", "bold"), f.fix), highlight=False)
+    for d in f.defaults_used:
+        console.print(Text.assemble(("assumed: ", "italic"), d), style="dim", highlight=False)
+    console.print(Text(f"source: {f.source}", style="dim"), highlight=False)
+
+
+def render(report: CheckReport, *, color: bool = True) -> str:
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        width=WIDTH,
+        force_terminal=color,
+        no_color=not color,
+        highlight=False,
+        emoji=False,
+    )
+    console.print(Text(f"dlrig check — {title(report)}", style="bold"))
+    for severity, findings in grouped(report):
+        console.print()
+        console.rule(Text(f"{HEADINGS[severity]} ({len(findings)})", style=STYLES[severity]))
+        for f in findings:
+            _finding(f, console)
+    if report.skipped:
+        console.print()
+        console.rule(Text(f"Skipped ({len(report.skipped)})", style="dim"))
+        for s in report.skipped:
+            console.print(Text.assemble(f" - {s.rule}: ", (s.reason, "dim")), highlight=False)
+    console.print()
+    worst = next((sev for sev, _ in grouped(report)), Severity.OK)
+    console.print(Text(summary_line(report), style=STYLES[worst]))
+    return buf.getvalue()

@@ -1,0 +1,42 @@
+"""All rules, in guide order, and `check(build)` that runs them."""
+
+from __future__ import annotations
+
+from dlrig.model.build import Build
+from dlrig.model.finding import Finding, Skip
+from dlrig.model.report import CheckReport
+from dlrig.rules import cpu, energy, gpu, memory, pcie, physical, power, storage, thermal
+from dlrig.rules.base import Rule
+
+ALL_RULES: tuple[Rule, ...] = (
+    gpu.check_no_gpu,
+    gpu.check_choice,
+    gpu.check_p2p,
+    cpu.check_cores,
+    cpu.check_cache,
+    cpu.check_clock,
+    pcie.check_lanes,
+    pcie.check_transfer,
+    memory.check_size,
+    memory.check_bandwidth,
+    storage.check_disk,
+    power.check_capacity,
+    power.check_connectors,
+    power.check_transients,
+    energy.check_energy,
+    energy.check_circuit,
+    thermal.check_cooling,
+    thermal.check_power_limit,
+    physical.check_slots,
+    physical.check_length,
+)
+
+
+def check(build: Build, rules: tuple[Rule, ...] = ALL_RULES) -> CheckReport:
+    """Run every rule; findings keep rule order, skips are collected apart."""
+    findings: list[Finding] = []
+    skipped: list[Skip] = []
+    for rule in rules:
+        for item in rule(build):
+            (findings if isinstance(item, Finding) else skipped).append(item)
+    return CheckReport(build=build, findings=findings, skipped=skipped)

@@ -1,0 +1,81 @@
+"""The rule seam: a rule is a pure function `Build -> list[Finding | Skip]`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dlrig.model.build import Build
+from dlrig.model.finding import Finding, Quantity, Severity, Skip
+
+RuleResult = list[Finding | Skip]
+Rule = Callable[[Build], RuleResult]
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """What is constant about one rule id: where it comes from and why it matters."""
+
+    id: str
+    section: str
+    title: str
+    why: str
+    source: str
+
+    def finding(
+        self,
+        severity: Severity,
+        message: str,
+        fix: str = "",
+        numbers: dict[str, Quantity] | None = None,
+        defaults_used: list[str] | None = None,
+        title: str | None = None,
+    ) -> Finding:
+        return Finding(
+            id=self.id,
+            severity=severity,
+            section=self.section,
+            title=title or self.title,
+            message=message,
+            why=self.why,
+            fix=fix,
+            numbers=numbers or {},
+            source=self.source,
+            defaults_used=defaults_used or [],
+        )
+
+    def skip(self, reason: str) -> Skip:
+        return Skip(rule=self.id, reason=reason)
+
+
+def fmt(value: float, digits: int | None = None) -> str:
+    """A number for a sentence: fixed `digits` if given, else sized to its magnitude.
+
+    1240 → "1,240"; 92.23 → "92.2"; 7.875 → "7.88"; 0.000106 → "0.000106"; 4.0 → "4".
+    """
+    if digits is None:
+        size = abs(value)
+        if size >= 100 or value == int(value):
+            digits = 0
+        elif size >= 10:
+            digits = 1
+        elif size >= 1:
+            digits = 2
+        else:
+            return f"{value:.3g}"
+    text = f"{value:,.{digits}f}"
+    if "." in text and digits and digits < 2:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def pcie_name(gen: int) -> str:
+    return f"PCIe {gen}.0"
+
+
+STORAGE_NAMES = {
+    "hdd": "HDD",
+    "sata-ssd": "SATA SSD",
+    "nvme": "NVMe SSD",
+    "network": "network share",
+}

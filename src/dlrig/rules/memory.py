@@ -1,0 +1,90 @@
+"""Guide section "RAM": size against GPU memory, and why RAM speed barely matters."""
+
+from __future__ import annotations
+
+from dlrig.model.build import Build
+from dlrig.model.finding import Severity, qty
+from dlrig.rules import thresholds as t
+from dlrig.rules.base import RuleInfo, RuleResult, fmt, pcie_name
+from dlrig.rules.pcie import card_links, link_gbs
+
+SIZE = RuleInfo(
+    id="ram-size",
+    section="memory",
+    title="RAM size against GPU memory",
+    why=(
+        "Checkpoints, pinned staging buffers, data-loader workers and preprocessing all live in "
+        "RAM; with less RAM than GPU memory you cannot even hold a full copy of the GPUs' state."
+    ),
+    source=t.RAM_SOURCE,
+)
+BANDWIDTH = RuleInfo(
+    id="ram-bandwidth",
+    section="memory",
+    title="RAM bandwidth barely matters",
+    why=(
+        "RAM bandwidth (MT/s x 8 B x channels) is several times a GPU's PCIe link, so the link, "
+        "not the RAM clock, limits host-to-GPU copies. Do not pay for fast RAM kits."
+    ),
+    source=f"{t.GUIDE_2015}, RAM",
+)
+
+
+def ram_bandwidth_gbs(speed_mts: float, channels: int) -> float:
+    """Peak bandwidth: 1600 MT/s x 8 B x 4 channels = 51.2 GB/s."""
+    return speed_mts * t.BYTES_PER_TRANSFER * channels / 1000
+
+
+def check_size(build: Build) -> RuleResult:
+    if build.memory is None:
+        return [SIZE.skip("needs [memory] size_gb")]
+    if not build.gpus:
+        return [SIZE.skip("no GPUs")]
+    ram = build.memory.size_gb
+    gpu_mem = build.gpu_memory_total_gb
+    numbers = {"ram_gb": qty(ram, "GB"), "gpu_memory_gb": qty(gpu_mem, "GB")}
+    text = f"{fmt(ram)} GB RAM for {fmt(gpu_mem)} GB of GPU memory."
+    if ram < gpu_mem:
+        return [
+            SIZE.finding(
+                Severity.WARNING,
+                text,
+                fix=f"Buy at least {fmt(gpu_mem)} GB of RAM (more leaves room for loader workers).",
+                numbers=numbers,
+            )
+        ]
+    return [SIZE.finding(Severity.OK, text, numbers=numbers)]
+
+
+def check_bandwidth(build: Build) -> RuleResult:
+    if build.memory is None:
+        return [BANDWIDTH.skip("needs [memory]")]
+    defaults = []
+    speed = build.memory.speed_mts
+    channels = build.memory.channels
+    cpu = build.cpu
+    if speed is None and cpu is not None and cpu.max_memory_mts is not None:
+        speed = cpu.max_memory_mts
+        defaults.append(f"memory.speed_mts = {fmt(speed)} (the CPU's rated maximum)")
+    if channels is None and cpu is not None and cpu.memory_channels is not None:
+        channels = cpu.memory_channels * cpu.count
+        defaults.append(f"memory.channels = {channels} (all of the CPU's channels populated)")
+    if speed is None or channels is None:
+        return [BANDWIDTH.skip("needs memory.speed_mts and memory.channels (or a catalog CPU)")]
+    ram = ram_bandwidth_gbs(speed, channels)
+    gen = cpu.pcie_gen if cpu is not None else 3
+    pcie = link_gbs(gen, 16)
+    numbers = {"ram_gbs": qty(ram, "GB/s"), "pcie_gbs": qty(pcie, "GB/s")}
+    text = (
+        f"{fmt(speed)} MT/s x 8 B x {channels} channels = {fmt(ram)} GB/s, against "
+        f"{fmt(pcie)} GB/s for one {pcie_name(gen)} x16 link."
+    )
+    links, _, _ = card_links(build)
+    total = sum(link_gbs(link.gen, link.lanes) for link in links if link.lanes)
+    if len(links) > 1 and ram < total:
+        numbers["gpu_links_total_gbs"] = qty(total, "GB/s")
+        text += (
+            f" All {len(links)} GPU links together carry up to {fmt(total)} GB/s, more than the "
+            "RAM gives, but input pipelines rarely fill a link."
+        )
+    return [BANDWIDTH.finding(Severity.INFO, text, numbers=numbers, defaults_used=defaults)]

@@ -1,0 +1,89 @@
+"""Guide section "Motherboard and case": slot spacing and card length."""
+
+from __future__ import annotations
+
+from dlrig.model.build import Build
+from dlrig.model.finding import Severity, qty
+from dlrig.rules import thresholds as t
+from dlrig.rules.base import RuleInfo, RuleResult, fmt
+
+SLOTS = RuleInfo(
+    id="slot-spacing",
+    section="physical",
+    title="Expansion slots for the GPUs",
+    why=(
+        "Each card covers its slot width in brackets (2, 2.5, 3 or 3.5); the last card may hang "
+        "past the board into the case's extra bracket, so a 7-slot board in an 8-slot case holds "
+        "four 2-slot cards and no more."
+    ),
+    source=t.PHYSICAL_SOURCE,
+)
+LENGTH = RuleInfo(
+    id="case-length",
+    section="physical",
+    title="GPU length against the case",
+    why="Modern cards reach ~360 mm; a case that cannot take the card's length cannot hold it.",
+    source=t.PHYSICAL_SOURCE,
+)
+
+
+def slots_available(board_slots: int | None, case_slots: int | None) -> int | None:
+    """Brackets the cards can use: the board's slots plus one overhang, capped by the case."""
+    if board_slots is not None and case_slots is not None:
+        return min(board_slots + t.OVERHANG_SLOTS, case_slots)
+    return board_slots if board_slots is not None else case_slots
+
+
+def check_slots(build: Build) -> RuleResult:
+    pcie = [(i, g) for i, g in enumerate(build.gpus) if g.spec.form_factor == "pcie"]
+    if not pcie:
+        return [SLOTS.skip("no PCIe GPUs" if build.gpus else "no GPUs")]
+    unknown = [i for i, g in pcie if g.slot_width is None]
+    if unknown:
+        name = build.gpus[unknown[0]].name
+        return [SLOTS.skip(f"slot width of '{name}' unknown; set gpus[{unknown[0]}].slot_width")]
+    board = build.motherboard.expansion_slots if build.motherboard else None
+    case = build.case.expansion_slots if build.case else None
+    available = slots_available(board, case)
+    if available is None:
+        return [SLOTS.skip("needs motherboard.expansion_slots or case.expansion_slots")]
+    needed = sum((g.slot_width or 0) * g.count for _, g in pcie)
+    numbers = {"slots_needed": qty(needed, "slots"), "slots_available": qty(available, "slots")}
+    text = f"The GPUs cover {fmt(needed)} slot brackets; {available} are usable."
+    defaults = []
+    if board is not None and case is None:
+        defaults.append("no case.expansion_slots: no overhang slot assumed")
+    if needed > available:
+        return [
+            SLOTS.finding(
+                Severity.ERROR,
+                text,
+                fix="Use narrower (blower or 2-slot) cards, a board/case with more slots, riser "
+                "cables in an open frame, or fewer GPUs.",
+                numbers=numbers,
+                defaults_used=defaults,
+            )
+        ]
+    return [SLOTS.finding(Severity.OK, text, numbers=numbers, defaults_used=defaults)]
+
+
+def check_length(build: Build) -> RuleResult:
+    if build.case is None or build.case.max_gpu_length_mm is None:
+        return [LENGTH.skip("needs case.max_gpu_length_mm")]
+    pcie = [(i, g) for i, g in enumerate(build.gpus) if g.spec.form_factor == "pcie"]
+    if not pcie:
+        return [LENGTH.skip("no PCIe GPUs" if build.gpus else "no GPUs")]
+    limit = build.case.max_gpu_length_mm
+    out: RuleResult = []
+    for i, g in pcie:
+        if g.length_mm is None:
+            out.append(LENGTH.skip(f"length of '{g.name}' unknown; set gpus[{i}].length_mm"))
+            continue
+        numbers = {"gpu_length_mm": qty(g.length_mm, "mm"), "case_max_mm": qty(limit, "mm")}
+        text = f"{g.name}: {fmt(g.length_mm)} mm in a case that takes {fmt(limit)} mm."
+        if g.length_mm > limit:
+            fix = "Choose a larger case or a shorter model of the card."
+            out.append(LENGTH.finding(Severity.ERROR, text, fix, numbers))
+        else:
+            out.append(LENGTH.finding(Severity.OK, text, numbers=numbers))
+    return out

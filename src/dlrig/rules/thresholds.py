@@ -1,0 +1,112 @@
+"""Every threshold and constant the rules use, in one place, each with its source.
+
+Part specs (GPU/CPU figures, PCIe rates, 80 PLUS efficiency, connector limits, storage speeds)
+live in `catalog/data/*.csv`; what is here are the rule-of-thumb numbers from the guide and its
+successors. `rules.md` is `shared/reference/rules.md` (the guide digested, with 2026 updates).
+"""
+
+from __future__ import annotations
+
+GUIDE_2015 = "Dettmers, A Full Hardware Guide to Deep Learning (2015)"
+GUIDE_2018 = "Dettmers, A Full Hardware Guide to Deep Learning (2018 update)"
+GPU_GUIDE_2023 = "Dettmers, Which GPU(s) to Get for Deep Learning (2023)"
+ML_ENGINEERING = "stas00, ML Engineering (github.com/stas00/ml-engineering)"
+
+# --- CPU cores --------------------------------------------------------------------------------
+# cores >= n_gpu * (num_workers + 1) + 4: one main process per GPU, its loader workers, and a
+# few cores for the OS and everything else. ML Engineering, "CPU" chapter [V in rules.md].
+CPU_CORES_PER_GPU_MAIN = 1
+CPU_CORES_RESERVED = 4
+# Workers per GPU assumed when the build does not say: "about 2 for NLP, 4 or more for vision"
+# (ML Engineering); vision is the guide's case, so 4.
+DEFAULT_NUM_WORKERS = 4
+CPU_CORES_SOURCE = f"{ML_ENGINEERING}: cores = n_gpu x (num_workers + 1) + 4; {GUIDE_2015}, CPU"
+
+# --- CPU cache (guide 2015: mini-batch of 128 at 32-bit floats) -------------------------------
+MNIST_BATCH_MB = 0.4  # 128 x 28 x 28 x 4 B = 0.40 MB
+CIFAR_BATCH_MB = 1.5  # 128 x 3 x 32 x 32 x 4 B = 1.57 MB
+IMAGENET_BATCH_MB = 77.0  # 128 x 3 x 224 x 224 x 4 B = 77 MB (the guide rounds to 85 MB)
+
+# --- PCIe lanes -------------------------------------------------------------------------------
+# x8 and up: fine; x4: 5-10 % loss with 4 GPUs in data parallel (Dettmers 2023); below x4: error.
+PCIE_LANES_OK = 8
+PCIE_LANES_WARN = 4
+PCIE_X4_LOSS_PCT = (5, 10)
+PCIE_LANES_SOURCE = f"{GPU_GUIDE_2023}: x4 lanes cost ~5-10 % with 4 GPUs; {GUIDE_2015}, PCIe lanes"
+LINK_WIDTHS = (16, 8, 4, 2, 1)
+
+# --- PCIe transfer ----------------------------------------------------------------------------
+# Effective DMA rate as a fraction of the link's theoretical rate: the guide's "≈ 12 GB/s
+# effective on PCIe 3.0 x16" out of 15.75 GB/s (rules.md, RAM section).
+PCIE_DMA_EFFICIENCY = 12.0 / 15.75
+# The guide's own example rate for its batch arithmetic ("a realistic 6.4 GB/s").
+GUIDE_EXAMPLE_TRANSFER_GBS = 6.4
+# Share of step time above which a synchronous copy makes the job input-bound (TensorFlow
+# profiler convention: >= 20 % of step time waiting on input is "highly input-bound"), and the
+# share above which even a perfectly overlapped copy cannot hide (the copy is longer than a step).
+INPUT_BOUND_FRACTION = 0.20
+MODERATE_INPUT_BOUND_FRACTION = 0.05
+PCIE_TRANSFER_SOURCE = (
+    f"{GUIDE_2015}, PCIe / asynchronous mini-batch loading; TensorFlow profiler input-bound "
+    "thresholds (5 % / 20 % of step time)"
+)
+
+# --- RAM --------------------------------------------------------------------------------------
+BYTES_PER_TRANSFER = 8  # a DDR channel is 64 bits wide: MT/s x 8 B per channel
+RAM_SOURCE = f"{GUIDE_2015}, RAM; {ML_ENGINEERING}: at least as much CPU memory as GPU memory"
+
+# --- Disk -------------------------------------------------------------------------------------
+DISK_WARN_FRACTION = 0.70
+DISK_ERROR_FRACTION = 1.00
+DISK_SOURCE = f"{GUIDE_2015}, Hard drive/SSD; rules.md R11 (warn above 70 %, error above 100 %)"
+
+# --- PSU --------------------------------------------------------------------------------------
+# Size the PSU so the sustained load is at most 80 % of its rating (rules.md R5).
+PSU_MAX_LOAD_FRACTION = 0.80
+# Board, RAM, drives and fans: the 2018 guide's "~100 W" (2015: 100-300 W).
+DEFAULT_OTHER_W = 100.0
+# The 2018 guide's formula: (CPU + GPUs + ~100 W) x 1.1, e.g. 4 x 250 + 150 + 100 = 1250 -> 1375 W.
+GUIDE_2018_PSU_HEADROOM = 1.10
+PSU_SOURCE = f"{GUIDE_2018}, PSU; rules.md R5 (load <= 80 % of rating, vendor minimum)"
+# GPUs at or above this board power spike well past it for < 1 ms (RTX 4090 ~619 W, RTX 5090
+# ~900 W measured); ATX 3.x PSUs are specified to ride out 200 % for 100 µs (Intel ATX 3.0
+# design guide Table 3-3). The 450 W line is where ATX 3.0 requires 12VHPWR.
+TRANSIENT_GPU_W = 450.0
+TRANSIENT_SOURCE = "Intel ATX 3.0 design guide 336521 Table 3-3; PCIe CEM 5.0 (3x for 100 µs)"
+# NVIDIA ships pro cards that take an EPS 8-pin with a 2 x PCIe 8-pin to EPS adapter.
+EPS_ADAPTER_PCIE_8PIN = 2
+CONNECTOR_SOURCE = (
+    "PCIe CEM / Intel ATX 3.0 Table 3-5: slot 75 W, 6-pin 75 W, 8-pin 150 W, 16-pin 600 W"
+)
+
+# --- Energy and wall circuit ------------------------------------------------------------------
+# Efficiency assumed when the build names no PSU rating: 80 PLUS Bronze at 50 % load, 115 V
+# (85 %), a common floor for a workstation PSU.
+DEFAULT_PSU_EFFICIENCY = 0.85
+# Mains at or above this voltage use the 230 V EU 80 PLUS table, below it the 115 V table.
+HIGH_LINE_VOLTS = 200.0
+# Continuous loads must stay within 80 % of a circuit's rating (NEC 210.19/210.20; common
+# practice elsewhere): 120 V x 15 A x 0.8 = 1440 W; 230 V x 16 A x 0.8 = 2944 W.
+CIRCUIT_CONTINUOUS_FRACTION = 0.80
+ENERGY_SOURCE = f"{GUIDE_2015}, PSU (energy cost); 80 PLUS efficiency tables"
+CIRCUIT_SOURCE = "NEC 210.19(A)/210.20(A): continuous load <= 80 % of the breaker rating"
+
+# --- Cooling and power limits -----------------------------------------------------------------
+# GPUs throttle at about 80 °C (2015) / 84-90 °C (2026); adjacent cards lose 10-25 %.
+ADJACENT_THROTTLE_LOSS_PCT = (10, 25)
+# 4 x RTX 3090 from 350 W to ~280 W (80 %) kept > 95 % of performance (Puget Systems).
+SUGGESTED_POWER_LIMIT_FRACTION = 0.80
+POWER_LIMIT_PERF_LOSS_PCT = 5
+COOLING_SOURCE = f"{GUIDE_2015}, Cooling; Puget Systems, RTX 3090 power-limit study"
+
+# --- GPU choice -------------------------------------------------------------------------------
+GPU_CHOICE_SOURCE = (
+    f"{GPU_GUIDE_2023}: tensor cores first, then memory bandwidth, cache, FLOPS; {GUIDE_2015}, GPU"
+)
+P2P_SOURCE = "NCCL maintainers (NVIDIA/nccl#1309): GeForce RTX 40/50 have no P2P; rules.md R4"
+
+# --- Physical ---------------------------------------------------------------------------------
+# The last card may hang over the board's last slot into the case's extra bracket: a 7-slot
+# board in an 8-slot case holds four 2-slot cards (guide 2015, Motherboard).
+OVERHANG_SLOTS = 1
+PHYSICAL_SOURCE = f"{GUIDE_2015}, Motherboard and case"
