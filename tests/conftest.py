@@ -1,48 +1,16 @@
-"""Shared helpers: build a resolved Build from a plain dict, find findings by id."""
+"""Fixtures shared by the tests (helpers live in tests/helpers.py, on pytest's pythonpath)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import tomllib
 from typing import Any
 
 import pytest
 
-from dlrig.catalog.resolve import resolve
-from dlrig.model.build import Build
-from dlrig.model.finding import Finding
-from dlrig.model.load import parse_build
-from dlrig.model.report import CheckReport
-from dlrig.rules import check
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
-
-
-def make_build(data: dict[str, Any]) -> Build:
-    return resolve(parse_build(data, "test.toml"), "test.toml")
-
-
-def run_check(data: dict[str, Any]) -> CheckReport:
-    return check(make_build(data))
-
-
-def findings(report: CheckReport, rule_id: str) -> list[Finding]:
-    return [f for f in report.findings if f.id == rule_id]
-
-
-def one(report: CheckReport, rule_id: str) -> Finding:
-    found = findings(report, rule_id)
-    assert len(found) == 1, f"{rule_id}: {found}"
-    return found[0]
-
-
-def skipped(report: CheckReport) -> set[str]:
-    return {s.rule for s in report.skipped}
+from helpers import EXAMPLES
 
 
 @pytest.fixture
 def guide_build() -> dict[str, Any]:
     """The guide's 2015 four-Titan-X build as a dict (tests change one thing at a time)."""
-    import tomllib
-
     return tomllib.loads((EXAMPLES / "guide-2015-4gpu.toml").read_text())

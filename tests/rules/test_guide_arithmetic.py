@@ -62,7 +62,9 @@ def test_four_gpus_for_two_weeks_is_300_to_500_kwh_and_60_to_100_eur():
     assert (low, high) == (pytest.approx(336), pytest.approx(504))
     assert 60 <= low * 0.20 <= 70 and 95 <= high * 0.20 <= 101
     # An 80 %-efficient PSU adds ≈ €17-25 on top (the guide says €18-26).
-    extra = [energy_kwh(w, hours, 0.80) * 0.20 - energy_kwh(w, hours, 1.0) * 0.20 for w in (1000, 1500)]
+    extra = [
+        energy_kwh(w, hours, 0.80) * 0.20 - energy_kwh(w, hours, 1.0) * 0.20 for w in (1000, 1500)
+    ]
     assert extra == [pytest.approx(16.8), pytest.approx(25.2)]
 
 

@@ -1,9 +1,9 @@
 """Forgiving part-name lookup: exact match after normalisation, never a substring guess.
 
 Every row is reachable by its full name, its explicit `aliases`, its name without leading brand
-words ("GeForce RTX 4090" → "4090"), and its last word ("Ryzen 9 7950X" → "7950x"). Generated
-keys that would fit two rows are dropped; names and explicit aliases must be unique (a catalog
-test checks it). A miss raises `CatalogLookupError` with the three closest names.
+words ("GeForce RTX 4090" → "4090"), and its last word when that is a model number
+("Ryzen 9 7950X" → "7950x"). Generated keys that would fit two rows are dropped; names and
+explicit aliases must be unique (a catalog test checks it). A miss raises `CatalogLookupError` with the three closest names.
 """
 
 from __future__ import annotations
@@ -53,8 +53,10 @@ def _generated_keys(name: str) -> set[str]:
     full = normalize(name)
     words = [w for w in re.split(r"[\s\-_/]+", name) if w]
     keys = {strip_brands(full)}
-    if len(words) > 1:
-        keys.add(normalize(words[-1]))
+    last = normalize(words[-1]) if len(words) > 1 else ""
+    # Only a model number stands alone ("7950x", "9554"): not "x", "edition" or a size ("12gb").
+    if re.search(r"\d", last) and not re.fullmatch(r"\d+gb", last):
+        keys.add(last)
     return keys - {full}
 
 
@@ -90,14 +92,31 @@ class Index:
         raise CatalogLookupError(self.kind, name, self.closest(name))
 
     def closest(self, name: str, n: int = SUGGESTIONS) -> list[str]:
-        """The n row names whose keys look most like `name`."""
+        """The n row names whose keys look most like `name` (typos and swapped digits first)."""
         key = strip_brands(normalize(name))
-        best: dict[str, float] = {}
+        best: dict[str, tuple[float, float]] = {}
         keys = {**self.generated, **self.exact}
         for k, row in keys.items():
-            score = difflib.SequenceMatcher(None, key, strip_brands(k)).ratio()
-            best[row.name] = max(best.get(row.name, 0.0), score)
-        return sorted(best, key=lambda nm: (-best[nm], nm))[:n]
+            other = strip_brands(k)
+            edits = 1 - osa_distance(key, other) / max(len(key), len(other), 1)
+            score = (edits, difflib.SequenceMatcher(None, key, other).ratio())
+            best[row.name] = max(best.get(row.name, (0.0, 0.0)), score)
+        return sorted(best, key=lambda nm: (-best[nm][0], -best[nm][1], nm))[:n]
+
+
+def osa_distance(a: str, b: str) -> int:
+    """Edits (insert, delete, substitute, swap two neighbours) from a to b: "4009" → "4090" is 1.
+
+    difflib scores a swapped pair of digits no better than two wrong ones; this does.
+    """
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
 
 
 @cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.text import Text
 
 from dlrig.model.finding import Finding, Severity
@@ -18,24 +19,25 @@ STYLES = {
     Severity.OK: "bold green",
 }
 WIDTH = 100
+INDENT = 4
 
 
 def _finding(f: Finding, console: Console) -> None:
     style = STYLES[f.severity]
     head = Text.assemble((f" {MARKS[f.severity]} ", style), (f.id, "bold"), f"  {f.title}")
     console.print(head)
-    console.print(Text(f.message), style=None, overflow="fold", soft_wrap=False, highlight=False)
-    if f.severity == Severity.OK:
-        return
-    if f.numbers:
-        console.print(Text(numbers_line(f), style="dim"), highlight=False)
-    if f.severity in (Severity.ERROR, Severity.WARNING):
-        console.print(Text.assemble(("why: ", "italic"), f.why), highlight=False)
-    if f.fix:
-        console.print(Text.assemble(("fix: ", "bold"), f.fix), highlight=False)
-    for d in f.defaults_used:
-        console.print(Text.assemble(("assumed: ", "italic"), d), style="dim", highlight=False)
-    console.print(Text(f"source: {f.source}", style="dim"), highlight=False)
+    body = [Text(f.message)]
+    if f.severity != Severity.OK:
+        if f.numbers:
+            body.append(Text(numbers_line(f), style="dim"))
+        if f.severity in (Severity.ERROR, Severity.WARNING):
+            body.append(Text.assemble(("why: ", "italic"), f.why))
+        if f.fix:
+            body.append(Text.assemble(("fix: ", "bold"), f.fix))
+        body += [Text.assemble(("assumed: ", "italic"), d, style="dim") for d in f.defaults_used]
+        body.append(Text(f"source: {f.source}", style="dim"))
+    for line in body:
+        console.print(Padding(line, (0, 0, 0, INDENT), expand=False))
 
 
 def render(report: CheckReport, *, color: bool = True) -> str:

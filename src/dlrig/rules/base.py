@@ -63,10 +63,9 @@ def fmt(value: float, digits: int | None = None) -> str:
             digits = 2
         else:
             return f"{value:.3g}"
-    text = f"{value:,.{digits}f}"
-    if "." in text and digits and digits < 2:
-        text = text.rstrip("0").rstrip(".")
-    return text
+        text = f"{value:,.{digits}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return f"{value:,.{digits}f}"
 
 
 def pcie_name(gen: int) -> str:

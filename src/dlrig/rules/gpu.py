@@ -146,7 +146,13 @@ def check_p2p(build: Build) -> RuleResult:
         if g.count < 2 and len(build.gpus) > 1:
             continue
         if spec.form_factor in ("sxm", "oam") or spec.p2p == "yes":
-            link = f"NVLink/fabric {fmt(spec.nvlink_gbs or 0)} GB/s" if spec.nvlink else "PCIe P2P"
+            if spec.vendor == "AMD" and spec.form_factor == "oam":
+                link = "Infinity Fabric"
+            elif spec.nvlink:
+                speed = f" {fmt(spec.nvlink_gbs)} GB/s" if spec.nvlink_gbs else ""
+                link = f"NVLink{speed}"
+            else:
+                link = "PCIe P2P"
             out.append(
                 P2P.finding(Severity.OK, f"{g.count} x {spec.name}: GPUs talk directly ({link}).")
             )

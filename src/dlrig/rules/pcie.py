@@ -73,7 +73,7 @@ def card_links(build: Build) -> tuple[list[CardLink], list[str], str | None]:
     slot_map = board.gpu_slot_lanes if board and board.gpu_slot_lanes else None
     shared = None
     assumed: list[str] = []
-    if build.cpu is not None and build.cpu.pcie_lanes > 0:
+    if build.cpu is not None and build.cpu.pcie_lanes > 0 and cards:
         shared = link_width(build.cpu.pcie_lanes * build.cpu.count / len(cards))
     links = []
     for i, card in enumerate(cards):

@@ -58,7 +58,7 @@ RAM_SOURCE = f"{GUIDE_2015}, RAM; {ML_ENGINEERING}: at least as much CPU memory 
 # --- Disk -------------------------------------------------------------------------------------
 DISK_WARN_FRACTION = 0.70
 DISK_ERROR_FRACTION = 1.00
-DISK_SOURCE = f"{GUIDE_2015}, Hard drive/SSD; rules.md R11 (warn above 70 %, error above 100 %)"
+DISK_SOURCE = f"{GUIDE_2015}, Hard drive/SSD (required rate = batch x sample bytes / step time)"
 
 # --- PSU --------------------------------------------------------------------------------------
 # Size the PSU so the sustained load is at most 80 % of its rating (rules.md R5).
@@ -67,7 +67,9 @@ PSU_MAX_LOAD_FRACTION = 0.80
 DEFAULT_OTHER_W = 100.0
 # The 2018 guide's formula: (CPU + GPUs + ~100 W) x 1.1, e.g. 4 x 250 + 150 + 100 = 1250 -> 1375 W.
 GUIDE_2018_PSU_HEADROOM = 1.10
-PSU_SOURCE = f"{GUIDE_2018}, PSU; rules.md R5 (load <= 80 % of rating, vendor minimum)"
+PSU_SOURCE = (
+    f"{GUIDE_2018}, PSU; NVIDIA recommended system power per card; 80 % continuous-load sizing"
+)
 # GPUs at or above this board power spike well past it for < 1 ms (RTX 4090 ~619 W, RTX 5090
 # ~900 W measured); ATX 3.x PSUs are specified to ride out 200 % for 100 µs (Intel ATX 3.0
 # design guide Table 3-3). The 450 W line is where ATX 3.0 requires 12VHPWR.
@@ -103,7 +105,7 @@ COOLING_SOURCE = f"{GUIDE_2015}, Cooling; Puget Systems, RTX 3090 power-limit st
 GPU_CHOICE_SOURCE = (
     f"{GPU_GUIDE_2023}: tensor cores first, then memory bandwidth, cache, FLOPS; {GUIDE_2015}, GPU"
 )
-P2P_SOURCE = "NCCL maintainers (NVIDIA/nccl#1309): GeForce RTX 40/50 have no P2P; rules.md R4"
+P2P_SOURCE = "NCCL maintainers, github.com/NVIDIA/nccl/issues/1309: GeForce RTX 40/50 have no P2P"
 
 # --- Physical ---------------------------------------------------------------------------------
 # The last card may hang over the board's last slot into the case's extra bracket: a 7-slot
