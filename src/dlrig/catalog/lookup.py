@@ -3,7 +3,8 @@
 Every row is reachable by its full name, its explicit `aliases`, its name without leading brand
 words ("GeForce RTX 4090" → "4090"), and its last word when that is a model number
 ("Ryzen 9 7950X" → "7950x"). Generated keys that would fit two rows are dropped; names and
-explicit aliases must be unique (a catalog test checks it). A miss raises `CatalogLookupError` with the three closest names.
+explicit aliases must be unique (a catalog test checks it). A miss raises `CatalogLookupError`
+with the three closest names.
 """
 
 from __future__ import annotations
