@@ -36,7 +36,8 @@ class CatalogLookupError(DlrigError):
 class BuildFileError(DlrigError):
     """A build file that cannot be read or does not validate.
 
-    `key` is the dotted path inside the file (`gpus[0].model`), empty for whole-file problems.
+    `key` is the dotted path inside the file (`gpus[0].model`), empty for whole-file problems;
+    `more` counts further problems in the file that the one line leaves out.
     """
 
     def __init__(
@@ -45,16 +46,20 @@ class BuildFileError(DlrigError):
         key: str,
         problem: str,
         suggestions: list[str] | None = None,
+        *,
+        more: int = 0,
     ) -> None:
         self.path = path
         self.key = key
         self.problem = problem
         self.suggestions = suggestions or []
+        self.more = more  # further problems found in the same file, not shown
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
         where = f"{self.path}: {self.key}: " if self.key else f"{self.path}: "
-        return f"{where}{self.problem}{_did_you_mean(self.suggestions)}"
+        tail = f" (and {self.more} more problem{'s' if self.more > 1 else ''})" if self.more else ""
+        return f"{where}{self.problem}{_did_you_mean(self.suggestions)}{tail}"
 
 
 class CatalogDataError(DlrigError):

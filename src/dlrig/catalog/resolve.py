@@ -48,9 +48,8 @@ def _cpu(given: CpuInput, shown: str) -> Cpu:
             raise BuildFileError(
                 shown,
                 f"cpu.{missing[0]}",
-                "required when cpu.model is left out (give a catalog model or "
-                + ", ".join(_CPU_REQUIRED_WITHOUT_MODEL)
-                + ")",
+                "required when cpu.model is left out; give cpu.model (a catalog CPU, see "
+                "'dlrig parts cpus') or all of " + ", ".join(_CPU_REQUIRED_WITHOUT_MODEL),
             )
         cores = given.cores or 1
         return Cpu(

@@ -25,7 +25,7 @@ CACHE = RuleInfo(
         "Batches stream from RAM to the GPU: an ImageNet batch of 128 (77 MB as float32) is "
         "larger than any CPU cache, so cache size does not speed up the CPU-to-GPU pipeline."
     ),
-    source=f"{t.GUIDE_2015}, CPU cache size",
+    source=t.guide("CPU cache size"),
 )
 CLOCK = RuleInfo(
     id="cpu-clock",
@@ -35,7 +35,7 @@ CLOCK = RuleInfo(
         "The guide's downclocking experiment: GPU training speed hardly changed with CPU clock. "
         "Money is better spent on cores (for loader workers) and on the GPU."
     ),
-    source=f"{t.GUIDE_2015}, CPU clock rate",
+    source=t.guide("CPU clock rate"),
 )
 
 

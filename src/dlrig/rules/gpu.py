@@ -14,7 +14,7 @@ NO_GPU = RuleInfo(
     section="gpu",
     title="No GPU",
     why="Deep learning training runs on GPUs; without one this machine cannot train at speed.",
-    source=t.GUIDE_2015,
+    source=t.guide("GPU"),
 )
 CHOICE = RuleInfo(
     id="gpu-choice",

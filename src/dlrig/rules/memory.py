@@ -26,7 +26,7 @@ BANDWIDTH = RuleInfo(
         "RAM bandwidth (MT/s x 8 B x channels) is several times a GPU's PCIe link, so the link, "
         "not the RAM clock, limits host-to-GPU copies. Do not pay for fast RAM kits."
     ),
-    source=f"{t.GUIDE_2015}, RAM",
+    source=t.guide("RAM"),
 )
 
 

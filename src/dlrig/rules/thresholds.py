@@ -7,10 +7,23 @@ successors. `rules.md` is `shared/reference/rules.md` (the guide digested, with 
 
 from __future__ import annotations
 
-GUIDE_2015 = "Dettmers, A Full Hardware Guide to Deep Learning (2015)"
-GUIDE_2018 = "Dettmers, A Full Hardware Guide to Deep Learning (2018 update)"
-GPU_GUIDE_2023 = "Dettmers, Which GPU(s) to Get for Deep Learning (2023)"
-ML_ENGINEERING = "stas00, ML Engineering (github.com/stas00/ml-engineering)"
+GUIDE_URL = "https://timdettmers.com/2018/12/16/deep-learning-hardware-guide/"
+
+
+def guide(section: str, edition: str = "2015") -> str:
+    """Cite a section of the guide: `guide("RAM")`."""
+    return f"Dettmers, A Full Hardware Guide to Deep Learning ({edition}), {section} {GUIDE_URL}"
+
+
+GPU_GUIDE_2023 = (
+    "Dettmers, Which GPU(s) to Get for Deep Learning (2023) "
+    "https://timdettmers.com/2023/01/30/which-gpu-for-deep-learning/"
+)
+ML_ENGINEERING = "stas00, ML Engineering https://github.com/stas00/ml-engineering"
+PUGET_3090 = (
+    "Puget Systems, Quad RTX3090 GPU Wattage Limited MaxQ (2020) "
+    "https://www.pugetsystems.com/labs/hpc/quad-rtx3090-gpu-wattage-limited-maxq-tensorflow-performance-1974/"
+)
 
 # --- CPU cores --------------------------------------------------------------------------------
 # cores >= n_gpu * (num_workers + 1) + 4: one main process per GPU, its loader workers, and a
@@ -20,7 +33,7 @@ CPU_CORES_RESERVED = 4
 # Workers per GPU assumed when the build does not say: "about 2 for NLP, 4 or more for vision"
 # (ML Engineering); vision is the guide's case, so 4.
 DEFAULT_NUM_WORKERS = 4
-CPU_CORES_SOURCE = f"{ML_ENGINEERING}: cores = n_gpu x (num_workers + 1) + 4; {GUIDE_2015}, CPU"
+CPU_CORES_SOURCE = f"{ML_ENGINEERING}: cores = n_gpu x (num_workers + 1) + 4; " + guide("CPU")
 
 # --- CPU cache (guide 2015: mini-batch of 128 at 32-bit floats) -------------------------------
 MNIST_BATCH_MB = 0.4  # 128 x 28 x 28 x 4 B = 0.40 MB
@@ -32,7 +45,9 @@ IMAGENET_BATCH_MB = 77.0  # 128 x 3 x 224 x 224 x 4 B = 77 MB (the guide rounds 
 PCIE_LANES_OK = 8
 PCIE_LANES_WARN = 4
 PCIE_X4_LOSS_PCT = (5, 10)
-PCIE_LANES_SOURCE = f"{GPU_GUIDE_2023}: x4 lanes cost ~5-10 % with 4 GPUs; {GUIDE_2015}, PCIe lanes"
+PCIE_LANES_SOURCE = f"{GPU_GUIDE_2023}: x4 lanes cost ~5-10 % with 4 GPUs; " + guide(
+    "CPU and PCIe lanes"
+)
 LINK_WIDTHS = (16, 8, 4, 2, 1)
 
 # --- PCIe transfer ----------------------------------------------------------------------------
@@ -47,18 +62,18 @@ GUIDE_EXAMPLE_TRANSFER_GBS = 6.4
 INPUT_BOUND_FRACTION = 0.20
 MODERATE_INPUT_BOUND_FRACTION = 0.05
 PCIE_TRANSFER_SOURCE = (
-    f"{GUIDE_2015}, PCIe / asynchronous mini-batch loading; TensorFlow profiler input-bound "
-    "thresholds (5 % / 20 % of step time)"
+    guide("PCIe and asynchronous mini-batch loading") + "; TensorFlow Profiler input-pipeline "
+    "analyzer thresholds, 5 % / 20 % of step time https://www.tensorflow.org/guide/profiler"
 )
 
 # --- RAM --------------------------------------------------------------------------------------
 BYTES_PER_TRANSFER = 8  # a DDR channel is 64 bits wide: MT/s x 8 B per channel
-RAM_SOURCE = f"{GUIDE_2015}, RAM; {ML_ENGINEERING}: at least as much CPU memory as GPU memory"
+RAM_SOURCE = guide("RAM") + f"; {ML_ENGINEERING}: at least as much CPU memory as GPU memory"
 
 # --- Disk -------------------------------------------------------------------------------------
 DISK_WARN_FRACTION = 0.70
 DISK_ERROR_FRACTION = 1.00
-DISK_SOURCE = f"{GUIDE_2015}, Hard drive/SSD (required rate = batch x sample bytes / step time)"
+DISK_SOURCE = guide("Hard drive/SSD") + " (required rate = batch x sample bytes / step time)"
 
 # --- PSU --------------------------------------------------------------------------------------
 # Size the PSU so the sustained load is at most 80 % of its rating (rules.md R5).
@@ -68,7 +83,8 @@ DEFAULT_OTHER_W = 100.0
 # The 2018 guide's formula: (CPU + GPUs + ~100 W) x 1.1, e.g. 4 x 250 + 150 + 100 = 1250 -> 1375 W.
 GUIDE_2018_PSU_HEADROOM = 1.10
 PSU_SOURCE = (
-    f"{GUIDE_2018}, PSU; NVIDIA recommended system power per card; 80 % continuous-load sizing"
+    guide("PSU", "2018 update")
+    + "; NVIDIA's recommended system power per card; 80 % continuous-load sizing"
 )
 # GPUs at or above this board power spike well past it for < 1 ms (RTX 4090 ~619 W, RTX 5090
 # ~900 W measured); ATX 3.x PSUs are specified to ride out 200 % for 100 µs (Intel ATX 3.0
@@ -90,7 +106,7 @@ HIGH_LINE_VOLTS = 200.0
 # Continuous loads must stay within 80 % of a circuit's rating (NEC 210.19/210.20; common
 # practice elsewhere): 120 V x 15 A x 0.8 = 1440 W; 230 V x 16 A x 0.8 = 2944 W.
 CIRCUIT_CONTINUOUS_FRACTION = 0.80
-ENERGY_SOURCE = f"{GUIDE_2015}, PSU (energy cost); 80 PLUS efficiency tables"
+ENERGY_SOURCE = guide("PSU (energy cost)") + "; 80 PLUS efficiency at the load (catalog psu_efficiency.csv)"
 CIRCUIT_SOURCE = "NEC 210.19(A)/210.20(A): continuous load <= 80 % of the breaker rating"
 
 # --- Cooling and power limits -----------------------------------------------------------------
@@ -99,16 +115,18 @@ ADJACENT_THROTTLE_LOSS_PCT = (10, 25)
 # 4 x RTX 3090 from 350 W to ~280 W (80 %) kept > 95 % of performance (Puget Systems).
 SUGGESTED_POWER_LIMIT_FRACTION = 0.80
 POWER_LIMIT_PERF_LOSS_PCT = 5
-COOLING_SOURCE = f"{GUIDE_2015}, Cooling; Puget Systems, RTX 3090 power-limit study"
+COOLING_SOURCE = guide("Cooling") + f"; {PUGET_3090}"
 
 # --- GPU choice -------------------------------------------------------------------------------
 GPU_CHOICE_SOURCE = (
-    f"{GPU_GUIDE_2023}: tensor cores first, then memory bandwidth, cache, FLOPS; {GUIDE_2015}, GPU"
+    f"{GPU_GUIDE_2023}: tensor cores first, then memory bandwidth, cache, FLOPS; " + guide("GPU")
 )
-P2P_SOURCE = "NCCL maintainers, github.com/NVIDIA/nccl/issues/1309: GeForce RTX 40/50 have no P2P"
+P2P_SOURCE = (
+    "NCCL maintainers: GeForce RTX 40/50 have no P2P https://github.com/NVIDIA/nccl/issues/1309"
+)
 
 # --- Physical ---------------------------------------------------------------------------------
 # The last card may hang over the board's last slot into the case's extra bracket: a 7-slot
 # board in an 8-slot case holds four 2-slot cards (guide 2015, Motherboard).
 OVERHANG_SLOTS = 1
-PHYSICAL_SOURCE = f"{GUIDE_2015}, Motherboard and case"
+PHYSICAL_SOURCE = guide("Motherboard and case")
