@@ -423,7 +423,7 @@ def test_non_utf8_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_utf16_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "build.utf16.toml"
-    path.write_bytes('[psu]\nwatts = 1600\n'.encode("utf-16"))
+    path.write_bytes("[psu]\nwatts = 1600\n".encode("utf-16"))
     line = check_one_line(["check", str(path)], capsys)
     assert f"{path}: " in line
     assert "UTF-8" in line

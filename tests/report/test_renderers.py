@@ -35,7 +35,9 @@ def assert_golden(name: str, text: str) -> None:
     assert text == path.read_text(encoding="utf-8"), f"{name} changed; see module docstring"
 
 
-@pytest.mark.parametrize(("fmt", "suffix"), [("terminal", "txt"), ("markdown", "md"), ("json", "json")])
+@pytest.mark.parametrize(
+    ("fmt", "suffix"), [("terminal", "txt"), ("markdown", "md"), ("json", "json")]
+)
 def test_guide_build_golden(fmt, suffix):
     text = renderer(fmt)(report_for(EXAMPLES / "guide-2015-4gpu.toml"), color=False)
     assert_golden(f"guide-2015-4gpu.{suffix}", text)

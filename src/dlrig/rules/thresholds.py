@@ -106,7 +106,9 @@ HIGH_LINE_VOLTS = 200.0
 # Continuous loads must stay within 80 % of a circuit's rating (NEC 210.19/210.20; common
 # practice elsewhere): 120 V x 15 A x 0.8 = 1440 W; 230 V x 16 A x 0.8 = 2944 W.
 CIRCUIT_CONTINUOUS_FRACTION = 0.80
-ENERGY_SOURCE = guide("PSU (energy cost)") + "; 80 PLUS efficiency at the load (catalog psu_efficiency.csv)"
+ENERGY_SOURCE = (
+    guide("PSU (energy cost)") + "; 80 PLUS efficiency at the load (catalog psu_efficiency.csv)"
+)
 CIRCUIT_SOURCE = "NEC 210.19(A)/210.20(A): continuous load <= 80 % of the breaker rating"
 
 # --- Cooling and power limits -----------------------------------------------------------------
