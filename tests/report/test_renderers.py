@@ -12,13 +12,13 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import EXAMPLES
 
 from dlrig.catalog.resolve import resolve
 from dlrig.model.load import read_build_file
 from dlrig.model.report import CHECK_SCHEMA, CheckReport
 from dlrig.report.interface import renderer
 from dlrig.rules import check
+from helpers import EXAMPLES
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
