@@ -91,7 +91,7 @@ CASES: dict[str, str] = {
     ),
     "build.cpu-no-model-no-cores.toml": (
         r"build\.cpu-no-model-no-cores\.toml: cpu\.cores: required when cpu\.model is left out; "
-        r"give cpu\.model .* or all of cores, pcie_lanes, tdp_w$"
+        r"give cpu\.model .* or all of cores, pcie_lanes, pcie_gen, tdp_w$"
     ),
     "build.cpu-unknown-key.toml": (
         r"build\.cpu-unknown-key\.toml: cpu\.cors: unknown key; did you mean 'cores'\?$"

@@ -1,4 +1,4 @@
-"""The shipped catalog CSVs, checked with the csv module alone (no dlrig import).
+"""The shipped catalog CSVs, read with the csv module (only the name normaliser comes from dlrig).
 
 Every row must carry a source and a confidence note, numbers must parse and lie in sane
 ranges, enumerated columns may only hold their allowed values, and a handful of golden rows
@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from dlrig.catalog.lookup import normalize, strip_brands
 
 DATA = Path(__file__).resolve().parents[2] / "src" / "dlrig" / "catalog" / "data"
 
@@ -146,7 +148,6 @@ GPU_ENUMS = {
 }
 
 CONNECTOR_TOKEN = re.compile(r"^[1-9]x(6pin|8pin|16pin|eps8pin)$")
-BRANDS = ("nvidia", "geforce", "amd", "intel", "tesla", "instinct", "radeon", "rtx", "gtx")
 
 
 def rows(filename: str) -> list[dict[str, str]]:
@@ -160,20 +161,6 @@ def by_name(filename: str) -> dict[str, dict[str, str]]:
 
 def num(text: str) -> float:
     return float(text)
-
-
-def normalize(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-def strip_brands(key: str) -> str:
-    changed = True
-    while changed:
-        changed = False
-        for prefix in BRANDS:
-            if key.startswith(prefix) and len(key) > len(prefix):
-                key, changed = key[len(prefix) :], True
-    return key
 
 
 def connectors_ok(text: str) -> bool:

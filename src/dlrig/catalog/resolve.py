@@ -17,7 +17,20 @@ from dlrig.model.build import (
 )
 
 _CPU_OVERRIDES = ("cores", "threads", "pcie_lanes", "pcie_gen", "tdp_w", "memory_channels")
-_CPU_REQUIRED_WITHOUT_MODEL = ("cores", "pcie_lanes", "tdp_w")
+_CPU_REQUIRED_WITHOUT_MODEL = ("cores", "pcie_lanes", "pcie_gen", "tdp_w")
+_CPU_FROM_CATALOG = {
+    "name",
+    "cores",
+    "threads",
+    "pcie_lanes",
+    "pcie_gen",
+    "tdp_w",
+    "memory_channels",
+    "max_memory_mts",
+    "l3_cache_mb",
+    "boost_ghz",
+    "price_usd",
+}
 
 
 def resolve(build_file: BuildFile, shown: str = "<build>") -> Build:
@@ -41,48 +54,26 @@ def _lookup_error(shown: str, key: str, exc: CatalogLookupError) -> BuildFileErr
 
 
 def _cpu(given: CpuInput, shown: str) -> Cpu:
-    overridden = [f for f in _CPU_OVERRIDES if getattr(given, f) is not None]
+    """The catalog CPU with the file's values on top, or a CPU given only by its numbers."""
+    overrides = {f: getattr(given, f) for f in _CPU_OVERRIDES if getattr(given, f) is not None}
     if given.model is None:
-        missing = [f for f in _CPU_REQUIRED_WITHOUT_MODEL if getattr(given, f) is None]
+        missing = [f for f in _CPU_REQUIRED_WITHOUT_MODEL if f not in overrides]
         if missing:
-            raise BuildFileError(
-                shown,
-                f"cpu.{missing[0]}",
+            needed = ", ".join(_CPU_REQUIRED_WITHOUT_MODEL)
+            problem = (
                 "required when cpu.model is left out; give cpu.model (a catalog CPU, see "
-                "'dlrig parts cpus') or all of " + ", ".join(_CPU_REQUIRED_WITHOUT_MODEL),
+                f"'dlrig parts cpus') or all of {needed}"
             )
-        cores = given.cores or 1
-        return Cpu(
-            name="custom CPU",
-            count=given.count,
-            cores=cores,
-            threads=given.threads or cores,
-            pcie_lanes=given.pcie_lanes or 0,
-            pcie_gen=given.pcie_gen or 3,
-            tdp_w=given.tdp_w or 0.0,
-            memory_channels=given.memory_channels,
-            overridden=overridden,
-        )
-    try:
-        spec = find_cpu(given.model)
-    except CatalogLookupError as exc:
-        raise _lookup_error(shown, "cpu.model", exc) from None
-    return Cpu(
-        name=spec.name,
-        count=given.count,
-        cores=given.cores or spec.cores,
-        threads=given.threads or spec.threads,
-        pcie_lanes=given.pcie_lanes or spec.pcie_lanes,
-        pcie_gen=given.pcie_gen or spec.pcie_gen,
-        tdp_w=given.tdp_w or spec.tdp_w,
-        memory_channels=given.memory_channels or spec.memory_channels,
-        max_memory_mts=spec.max_memory_mts,
-        l3_cache_mb=spec.l3_cache_mb,
-        boost_ghz=spec.boost_ghz,
-        price_usd=spec.price_usd,
-        spec=spec,
-        overridden=overridden,
-    )
+            raise BuildFileError(shown, f"cpu.{missing[0]}", problem)
+        spec = None
+        base = {"name": "custom CPU", "threads": overrides["cores"]}
+    else:
+        try:
+            spec = find_cpu(given.model)
+        except CatalogLookupError as exc:
+            raise _lookup_error(shown, "cpu.model", exc) from None
+        base = spec.model_dump(include=_CPU_FROM_CATALOG)
+    return Cpu(count=given.count, spec=spec, overridden=list(overrides), **(base | overrides))
 
 
 def _gpu(given: GpuInput, index: int, shown: str) -> GpuGroup:
