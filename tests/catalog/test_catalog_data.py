@@ -23,7 +23,7 @@ HEADERS = {
     "form_factor,slot_width,length_mm,cooler,power_connectors,nvlink,nvlink_gbs,p2p,recommended_psu_w,price_usd,"
     "price_date,notes,source,confidence",
     "cpus.csv": "name,aliases,vendor,socket,year,cores,threads,base_ghz,boost_ghz,l3_cache_mb,pcie_lanes,pcie_gen,"
-    "memory_channels,max_memory_mts,max_memory_gb,tdp_w,price_usd,price_date,notes,source,confidence",
+    "memory_channels,max_memory_mts,max_memory_gb,tdp_w,max_power_w,price_usd,price_date,notes,source,confidence",
     "pcie.csv": "gen,transfer_rate_gts,encoding,per_lane_gbs,x16_gbs,year,notes,source,confidence",
     "psu_efficiency.csv": "tier,input,load_10pct,load_20pct,load_50pct,load_100pct,source,confidence",
     "connectors.csv": "connector,max_w,notes,source,confidence",

@@ -198,18 +198,30 @@ def _psu(watts: float, **extra):
 
 
 def test_psu_capacity_load_over_0_8_and_vendor_minimum():
-    # 170 (7950X) + 450 (4090) + 100 = 720 W; / 0.8 = 900 W; NVIDIA asks 850 W.
-    f = one(_psu(850), "psu-capacity")
+    # 230 (7950X package power limit) + 450 (4090) + 100 = 780 W; / 0.8 = 975 W; NVIDIA asks 850.
+    f = one(_psu(950), "psu-capacity")
     assert f.severity == "error"
-    assert f.numbers["required_w"].value == pytest.approx(900)
-    assert one(_psu(900), "psu-capacity").severity == "ok"
+    assert f.numbers["required_w"].value == pytest.approx(975)
+    assert one(_psu(975), "psu-capacity").severity == "ok"
+    # 65 W CPU + 170 W 3060 + 100 W: the formula gives 419 W but NVIDIA asks 550 W for a 3060.
+    cpu = {"cores": 6, "pcie_lanes": 24, "pcie_gen": 5, "tdp_w": 65}
+    budget = with_(cpu=cpu, gpus=[{"model": "RTX 3060 12GB"}], psu={"watts": 500})
+    small = one(run_check(budget), "psu-capacity")
+    assert small.severity == "error" and small.numbers["required_w"].value == 550
+
+
+def test_cpu_power_uses_the_package_limit_unless_the_file_gives_tdp_w():
+    intel = one(run_check(with_(cpu={"model": "14900K"}, psu={"watts": 2000})), "psu-capacity")
+    assert intel.numbers["load_w"].value == pytest.approx(253 + 450 + 100)
+    given = with_(cpu={"model": "14900K", "tdp_w": 125}, psu={"watts": 2000})
+    assert one(run_check(given), "psu-capacity").numbers["load_w"].value == pytest.approx(675)
 
 
 def test_psu_capacity_counts_power_limits():
     r = run_check(with_(gpus=[{"model": "RTX 4090", "power_w": 300}], psu={"watts": 750}))
-    # 170 + 300 + 100 = 570 W / 0.8 = 712.5, but NVIDIA's 850 W minimum still applies.
+    # 230 + 300 + 100 = 630 W / 0.8 = 787.5, but NVIDIA's 850 W minimum still applies.
     f = one(r, "psu-capacity")
-    assert f.numbers["load_w"].value == pytest.approx(570)
+    assert f.numbers["load_w"].value == pytest.approx(630)
     assert f.severity == "error"
 
 
@@ -257,9 +269,9 @@ def test_energy_cost_with_price_and_efficiency():
         workload={"hours": 336},
     )
     f = one(run_check(data), "energy-cost")
-    # 720 W DC at 72 % load: 230 V gold between 50 % (92 %) and 100 % (89 %) -> 90.7 %.
-    assert f.numbers["psu_efficiency"].value == pytest.approx(90.68, abs=0.01)
-    assert f.numbers["kwh"].value == pytest.approx(720 * 336 / 1000 / 0.9068, rel=1e-3)
+    # 780 W DC at 78 % load: 230 V gold between 50 % (92 %) and 100 % (89 %) -> 90.32 %.
+    assert f.numbers["psu_efficiency"].value == pytest.approx(90.32, abs=0.01)
+    assert f.numbers["kwh"].value == pytest.approx(780 * 336 / 1000 / 0.9032, rel=1e-3)
     assert f.numbers["cost"].unit == "EUR"
 
 

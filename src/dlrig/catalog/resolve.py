@@ -66,13 +66,14 @@ def _cpu(given: CpuInput, shown: str) -> Cpu:
             )
             raise BuildFileError(shown, f"cpu.{missing[0]}", problem)
         spec = None
-        base = {"name": "custom CPU", "threads": overrides["cores"]}
+        base = {"name": "custom CPU", "threads": overrides["cores"], "power_w": overrides["tdp_w"]}
     else:
         try:
             spec = find_cpu(given.model)
         except CatalogLookupError as exc:
             raise _lookup_error(shown, "cpu.model", exc) from None
         base = spec.model_dump(include=_CPU_FROM_CATALOG)
+        base["power_w"] = overrides.get("tdp_w") or spec.max_power_w or spec.tdp_w
     return Cpu(count=given.count, spec=spec, overridden=list(overrides), **(base | overrides))
 
 

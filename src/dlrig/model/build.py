@@ -160,6 +160,10 @@ class Cpu(BaseModel):
     pcie_lanes: int
     pcie_gen: int
     tdp_w: float
+    power_w: float = Field(
+        description="package power under sustained load, per socket: tdp_w if the file gives it, "
+        "else the catalog's MTP/PPT limit, else its TDP"
+    )
     memory_channels: int | None = None
     max_memory_mts: float | None = None
     l3_cache_mb: float | None = None
@@ -173,8 +177,8 @@ class Cpu(BaseModel):
         return self.cores * self.count
 
     @property
-    def total_tdp_w(self) -> float:
-        return self.tdp_w * self.count
+    def total_power_w(self) -> float:
+        return self.power_w * self.count
 
 
 class GpuGroup(BaseModel):

@@ -89,6 +89,9 @@ class CpuSpec(_Row):
     max_memory_mts: float | None = None
     max_memory_gb: float | None = None
     tdp_w: float = Field(gt=0)
+    max_power_w: float | None = Field(
+        default=None, description="sustained package power limit (Intel MTP/PL2, AMD PPT)"
+    )
     price_usd: float | None = None
     price_date: str | None = None
     notes: str = ""

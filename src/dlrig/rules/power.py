@@ -53,9 +53,13 @@ def other_w(build: Build) -> tuple[float, list[str]]:
 
 
 def system_dc_w(build: Build) -> tuple[float, list[str]]:
-    """Sustained DC load: CPU TDP x sockets + Σ GPU power + other."""
+    """Sustained DC load: CPU package power x sockets + Σ GPU power + other.
+
+    Intel K parts hold 253 W (MTP) and Ryzen 7000/9000 230 W (PPT) under all-core load, well
+    above their 125/170 W TDP; data loaders keep every core busy, so the limit is what counts.
+    """
     other, defaults = other_w(build)
-    cpu = build.cpu.total_tdp_w if build.cpu is not None else 0.0
+    cpu = build.cpu.total_power_w if build.cpu is not None else 0.0
     if build.cpu is None:
         defaults = [*defaults, "no [cpu]: CPU power not counted"]
     return cpu + build.gpu_power_total_w + other, defaults
