@@ -71,8 +71,11 @@ def check_bandwidth(build: Build) -> RuleResult:
         defaults.append(f"memory.channels = {channels} (all of the CPU's channels populated)")
     if speed is None or channels is None:
         return [BANDWIDTH.skip("needs memory.speed_mts and memory.channels (or a catalog CPU)")]
+    gens = [cpu.pcie_gen] if cpu is not None else [g.spec.pcie_gen for g in build.gpus]
+    if not gens:
+        return [BANDWIDTH.skip("needs [cpu] or [[gpus]] for the PCIe generation")]
     ram = ram_bandwidth_gbs(speed, channels)
-    gen = cpu.pcie_gen if cpu is not None else 3
+    gen = max(gens)
     pcie = link_gbs(gen, 16)
     numbers = {"ram_gbs": qty(ram, "GB/s"), "pcie_gbs": qty(pcie, "GB/s")}
     text = (

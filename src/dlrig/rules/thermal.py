@@ -55,13 +55,16 @@ def check_cooling(build: Build) -> RuleResult:
     board = build.motherboard.expansion_slots if build.motherboard else None
     case = build.case.expansion_slots if build.case else None
     available = slots_available(board, case)
-    widths = sum((g.slot_width or 2) * g.count for g in pcie)
+    widths_known = all(g.slot_width is not None for g in pcie)
+    widths = sum((g.slot_width or 0) * g.count for g in pcie)
     # With spare brackets at least one empty slot can separate each pair of cards.
-    gaps = available is not None and available - widths >= n - 1
+    gaps = available is not None and widths_known and available - widths >= n - 1
     numbers = {"open_air_gpus": qty(open_air, "GPUs"), "gpus": qty(n, "GPUs")}
     if open_air >= 2 and not gaps:
         lo, hi = t.ADJACENT_THROTTLE_LOSS_PCT
-        defaults = [] if available is not None else ["no slot counts: cards assumed adjacent"]
+        defaults = []
+        if available is None or not widths_known:
+            defaults = ["slot counts or card widths unknown: cards assumed adjacent"]
         out.append(
             COOLING.finding(
                 Severity.WARNING,
