@@ -102,7 +102,7 @@ def check_capacity(build: Build) -> RuleResult:
             CAPACITY.finding(
                 Severity.ERROR,
                 text,
-                fix=f"Use a PSU of at least {fmt(math.ceil(max(need, vendor) / 50) * 50)} W, or "
+                fix=f"Use a PSU of at least {fmt(math.ceil(max(need, vendor) / t.PSU_SIZE_STEP_W) * t.PSU_SIZE_STEP_W)} W, or "
                 "power-limit the GPUs (nvidia-smi -pl).",
                 numbers=numbers,
                 defaults_used=defaults,

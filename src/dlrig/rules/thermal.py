@@ -98,7 +98,8 @@ def check_power_limit(build: Build) -> RuleResult:
             )
             out.append(POWER_LIMIT.finding(Severity.OK, text, numbers=numbers))
             continue
-        suggested = round(g.spec.tdp_w * t.SUGGESTED_POWER_LIMIT_FRACTION / 5) * 5
+        step = t.POWER_LIMIT_STEP_W
+        suggested = round(g.spec.tdp_w * t.SUGGESTED_POWER_LIMIT_FRACTION / step) * step
         numbers["suggested_w"] = qty(suggested, "W")
         numbers["expected_perf_loss_pct"] = qty(t.POWER_LIMIT_PERF_LOSS_PCT, "%")
         saved = (g.spec.tdp_w - suggested) * g.count

@@ -82,6 +82,8 @@ PSU_MAX_LOAD_FRACTION = 0.80
 DEFAULT_OTHER_W = 100.0
 # The 2018 guide's formula: (CPU + GPUs + ~100 W) x 1.1, e.g. 4 x 250 + 150 + 100 = 1250 -> 1375 W.
 GUIDE_2018_PSU_HEADROOM = 1.10
+# Suggested PSU sizes are rounded up to the 50 W steps PSUs are sold in.
+PSU_SIZE_STEP_W = 50
 PSU_SOURCE = (
     guide("PSU", "2018 update")
     + "; NVIDIA's recommended system power per card; 80 % continuous-load sizing"
@@ -117,6 +119,8 @@ ADJACENT_THROTTLE_LOSS_PCT = (10, 25)
 # 4 x RTX 3090 from 350 W to ~280 W (80 %) kept > 95 % of performance (Puget Systems).
 SUGGESTED_POWER_LIMIT_FRACTION = 0.80
 POWER_LIMIT_PERF_LOSS_PCT = 5
+# Suggested limits are rounded to 5 W, a step `nvidia-smi -pl` accepts on every card.
+POWER_LIMIT_STEP_W = 5
 COOLING_SOURCE = guide("Cooling") + f"; {PUGET_3090}"
 
 # --- GPU choice -------------------------------------------------------------------------------
