@@ -98,12 +98,13 @@ def check_capacity(build: Build) -> RuleResult:
         numbers["vendor_minimum_w"] = qty(vendor, "W")
         text += f" The GPU vendor's minimum is {fmt(vendor)} W."
     if have < max(need, vendor):
+        step = t.PSU_SIZE_STEP_W
+        buy = math.ceil(max(need, vendor) / step) * step
         return [
             CAPACITY.finding(
                 Severity.ERROR,
                 text,
-                fix=f"Use a PSU of at least {fmt(math.ceil(max(need, vendor) / t.PSU_SIZE_STEP_W) * t.PSU_SIZE_STEP_W)} W, or "
-                "power-limit the GPUs (nvidia-smi -pl).",
+                fix=f"Use a PSU of at least {fmt(buy)} W, or power-limit the GPUs (nvidia-smi -pl).",
                 numbers=numbers,
                 defaults_used=defaults,
             )
