@@ -104,7 +104,7 @@ def check_capacity(build: Build) -> RuleResult:
             CAPACITY.finding(
                 Severity.ERROR,
                 text,
-                fix=f"Use a PSU of at least {fmt(buy)} W, or power-limit the GPUs (nvidia-smi -pl)",
+                fix=f"Use a PSU of at least {fmt(buy)} W or power-limit the GPUs (nvidia-smi -pl).",
                 numbers=numbers,
                 defaults_used=defaults,
             )
