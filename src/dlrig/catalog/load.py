@@ -79,21 +79,20 @@ def _build(
     return tuple(out)
 
 
-def _gpu_row(row: dict[str, Any]) -> dict[str, Any]:
+def _named_row(row: dict[str, Any]) -> dict[str, Any]:
+    """GPU and CPU rows: aliases as a tuple, empty notes and confidence as ''."""
     row["aliases"] = _aliases(row.get("aliases"))
-    text = row.get("power_connectors") or ""
-    row["power_connectors_text"] = text
-    row["power_connectors"] = parse_power_connectors(text)
-    row["nvlink"] = _YES_NO.get((row.get("nvlink") or "no").lower(), False)
     row["notes"] = row.get("notes") or ""
     row["confidence"] = row.get("confidence") or ""
     return row
 
 
-def _cpu_row(row: dict[str, Any]) -> dict[str, Any]:
-    row["aliases"] = _aliases(row.get("aliases"))
-    row["notes"] = row.get("notes") or ""
-    row["confidence"] = row.get("confidence") or ""
+def _gpu_row(row: dict[str, Any]) -> dict[str, Any]:
+    row = _named_row(row)
+    text = row.get("power_connectors") or ""
+    row["power_connectors_text"] = text
+    row["power_connectors"] = parse_power_connectors(text)
+    row["nvlink"] = _YES_NO.get((row.get("nvlink") or "no").lower(), False)
     return row
 
 
@@ -114,7 +113,7 @@ def gpus() -> tuple[GpuSpec, ...]:
 
 @cache
 def cpus() -> tuple[CpuSpec, ...]:
-    return _build("cpus.csv", CpuSpec, _cpu_row)
+    return _build("cpus.csv", CpuSpec, _named_row)
 
 
 @cache

@@ -15,22 +15,12 @@ from dlrig.model.build import (
     Storage,
     StorageInput,
 )
+from dlrig.model.parts import CpuSpec
 
 _CPU_OVERRIDES = ("cores", "threads", "pcie_lanes", "pcie_gen", "tdp_w", "memory_channels")
 _CPU_REQUIRED_WITHOUT_MODEL = ("cores", "pcie_lanes", "pcie_gen", "tdp_w")
-_CPU_FROM_CATALOG = {
-    "name",
-    "cores",
-    "threads",
-    "pcie_lanes",
-    "pcie_gen",
-    "tdp_w",
-    "memory_channels",
-    "max_memory_mts",
-    "l3_cache_mb",
-    "boost_ghz",
-    "price_usd",
-}
+# Every resolved-CPU field the catalog row also has (name, cores, lanes, memory, price…).
+_CPU_FROM_CATALOG = set(Cpu.model_fields) & set(CpuSpec.model_fields)
 
 
 def resolve(build_file: BuildFile, shown: str = "<build>") -> Build:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dlrig.model.build import Build
+from dlrig.model.build import Build, GpuGroup
 from dlrig.model.finding import Finding, Quantity, Severity, Skip
 
 RuleResult = list[Finding | Skip]
@@ -46,6 +46,15 @@ class RuleInfo:
 
     def skip(self, reason: str) -> Skip:
         return Skip(rule=self.id, reason=reason)
+
+
+def pcie_groups(build: Build) -> list[tuple[int, GpuGroup]]:
+    """(index in the file, group) of the add-in cards; SXM/OAM modules sit on a baseboard."""
+    return [(i, g) for i, g in enumerate(build.gpus) if g.spec.form_factor == "pcie"]
+
+
+def no_pcie_reason(build: Build) -> str:
+    return "no PCIe GPUs" if build.gpus else "no GPUs"
 
 
 def fmt(value: float, digits: int | None = None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dlrig.model.build import Build
 from dlrig.model.finding import Severity, qty
 from dlrig.rules import thresholds as t
-from dlrig.rules.base import RuleInfo, RuleResult, fmt
+from dlrig.rules.base import RuleInfo, RuleResult, fmt, no_pcie_reason, pcie_groups
 
 SLOTS = RuleInfo(
     id="slot-spacing",
@@ -27,31 +27,31 @@ LENGTH = RuleInfo(
 )
 
 
-def slots_available(board_slots: int | None, case_slots: int | None) -> int | None:
+def slots_available(build: Build) -> int | None:
     """Brackets the cards can use: the board's slots plus one overhang, capped by the case."""
-    if board_slots is not None and case_slots is not None:
-        return min(board_slots + t.OVERHANG_SLOTS, case_slots)
-    return board_slots if board_slots is not None else case_slots
+    board = build.motherboard.expansion_slots if build.motherboard else None
+    case = build.case.expansion_slots if build.case else None
+    if board is not None and case is not None:
+        return min(board + t.OVERHANG_SLOTS, case)
+    return board if board is not None else case
 
 
 def check_slots(build: Build) -> RuleResult:
-    pcie = [(i, g) for i, g in enumerate(build.gpus) if g.spec.form_factor == "pcie"]
+    pcie = pcie_groups(build)
     if not pcie:
-        return [SLOTS.skip("no PCIe GPUs" if build.gpus else "no GPUs")]
+        return [SLOTS.skip(no_pcie_reason(build))]
     unknown = [i for i, g in pcie if g.slot_width is None]
     if unknown:
         name = build.gpus[unknown[0]].name
         return [SLOTS.skip(f"slot width of '{name}' unknown; set gpus[{unknown[0]}].slot_width")]
-    board = build.motherboard.expansion_slots if build.motherboard else None
-    case = build.case.expansion_slots if build.case else None
-    available = slots_available(board, case)
+    available = slots_available(build)
     if available is None:
         return [SLOTS.skip("needs motherboard.expansion_slots or case.expansion_slots")]
     needed = sum((g.slot_width or 0) * g.count for _, g in pcie)
     numbers = {"slots_needed": qty(needed, "slots"), "slots_available": qty(available, "slots")}
     text = f"The GPUs cover {fmt(needed)} slot brackets; {available} are usable."
     defaults = []
-    if board is not None and case is None:
+    if build.case is None or build.case.expansion_slots is None:
         defaults.append("no case.expansion_slots: no overhang slot assumed")
     if needed > available:
         return [
@@ -70,9 +70,9 @@ def check_slots(build: Build) -> RuleResult:
 def check_length(build: Build) -> RuleResult:
     if build.case is None or build.case.max_gpu_length_mm is None:
         return [LENGTH.skip("needs case.max_gpu_length_mm")]
-    pcie = [(i, g) for i, g in enumerate(build.gpus) if g.spec.form_factor == "pcie"]
+    pcie = pcie_groups(build)
     if not pcie:
-        return [LENGTH.skip("no PCIe GPUs" if build.gpus else "no GPUs")]
+        return [LENGTH.skip(no_pcie_reason(build))]
     limit = build.case.max_gpu_length_mm
     out: RuleResult = []
     for i, g in pcie:

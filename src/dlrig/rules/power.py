@@ -8,7 +8,7 @@ from dlrig.catalog import load
 from dlrig.model.build import Build, GpuGroup
 from dlrig.model.finding import Severity, qty
 from dlrig.rules import thresholds as t
-from dlrig.rules.base import RuleInfo, RuleResult, fmt
+from dlrig.rules.base import RuleInfo, RuleResult, fmt, pcie_groups
 
 CAPACITY = RuleInfo(
     id="psu-capacity",
@@ -174,7 +174,7 @@ def check_transients(build: Build) -> RuleResult:
     if not build.gpus:
         return [TRANSIENTS.skip("no GPUs")]
     # SXM/OAM baseboards and their server PSUs are designed together for the modules' spikes.
-    pcie = [g for g in build.gpus if g.spec.form_factor == "pcie"]
+    pcie = [g for _, g in pcie_groups(build)]
     if not pcie:
         return [TRANSIENTS.skip("no PCIe GPUs (server baseboards are sized by their vendor)")]
     big = [g for g in pcie if g.power_w >= t.TRANSIENT_GPU_W]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dlrig.model.build import Build
 from dlrig.model.finding import Severity, qty
 from dlrig.rules import thresholds as t
-from dlrig.rules.base import RuleInfo, RuleResult, fmt
+from dlrig.rules.base import RuleInfo, RuleResult, fmt, no_pcie_reason, pcie_groups
 from dlrig.rules.physical import slots_available
 
 COOLING = RuleInfo(
@@ -32,9 +32,9 @@ POWER_LIMIT = RuleInfo(
 
 
 def check_cooling(build: Build) -> RuleResult:
-    pcie = [g for g in build.gpus if g.spec.form_factor == "pcie"]
+    pcie = [g for _, g in pcie_groups(build)]
     if not pcie:
-        return [COOLING.skip("no PCIe GPUs" if build.gpus else "no GPUs")]
+        return [COOLING.skip(no_pcie_reason(build))]
     if any(g.cooler is None for g in pcie):
         return [COOLING.skip("cooler type unknown; set gpus[i].cooler")]
     out: RuleResult = []
@@ -52,9 +52,7 @@ def check_cooling(build: Build) -> RuleResult:
         )
     open_air = sum(g.count for g in pcie if g.cooler == "open-air")
     n = sum(g.count for g in pcie)
-    board = build.motherboard.expansion_slots if build.motherboard else None
-    case = build.case.expansion_slots if build.case else None
-    available = slots_available(board, case)
+    available = slots_available(build)
     widths_known = all(g.slot_width is not None for g in pcie)
     widths = sum((g.slot_width or 0) * g.count for g in pcie)
     # With spare brackets at least one empty slot can separate each pair of cards.
@@ -85,9 +83,9 @@ def check_cooling(build: Build) -> RuleResult:
 
 
 def check_power_limit(build: Build) -> RuleResult:
-    pcie = [g for g in build.gpus if g.spec.form_factor == "pcie"]
+    pcie = [g for _, g in pcie_groups(build)]
     if not pcie:
-        return [POWER_LIMIT.skip("no PCIe GPUs" if build.gpus else "no GPUs")]
+        return [POWER_LIMIT.skip(no_pcie_reason(build))]
     out: RuleResult = []
     for g in pcie:
         numbers = {"tdp_w": qty(g.spec.tdp_w, "W"), "power_w": qty(g.power_w, "W")}
