@@ -119,6 +119,13 @@ def parts_cpus(
     _emit(text, None)
 
 
+# --- estimate command (issue 4) ---
+
+# --- probe command (issue 5) ---
+
+# --- pipeline commands (issue 6) ---
+
+
 def _fail(message: str, code: int) -> int:
     sys.stderr.write(f"dlrig: error: {message}\n")
     return code
