@@ -1,0 +1,247 @@
+"""The disk under `--data-dir`: filesystem, block device, rotational or not, measured sequential
+read without the page cache, random 4 KiB read IOPS (full mode) and the size of /dev/shm.
+
+The read test writes a file of `test_mb` MB in the directory, syncs it, and reads it back with
+O_DIRECT into page-aligned buffers (an anonymous mmap), so the page cache is bypassed. Where the
+filesystem refuses O_DIRECT (tmpfs, some FUSE and network filesystems) it drops the file's pages
+with posix_fadvise(DONTNEED) and reads normally (`read_method = "fadvise_dontneed"`); where even
+that cannot work (tmpfs lives in RAM) the reads are from memory and `read_method = "cached"` says
+so. Cross-check: `fio --name=r --rw=read --bs=4M --direct=1 --size=256M --directory=PATH`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import mmap
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from dlrig.probe.result import DiskInfo
+
+BYTES_PER_MB = 1e6
+BLOCK_BYTES = 4 * 1024 * 1024  # 4 MiB per read: large sequential requests, as fio --bs=4M
+IOPS_BLOCK_BYTES = 4096
+# Filesystems whose data lives on another machine (findmnt -t lists these types).
+NETWORK_FS = {
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs", "lustre", "gpfs", "beegfs",
+    "ceph", "fuse.ceph", "glusterfs", "fuse.glusterfs", "fuse.s3fs", "fuse.gcsfuse", "afs",
+}  # fmt: skip
+RAM_FS = {"tmpfs", "ramfs"}
+SHM = Path("/dev/shm")
+
+Progress = Callable[[float], None]
+
+
+def _open_direct(path: str) -> int:
+    """Open for O_DIRECT reads; tests replace this to simulate filesystems that refuse it."""
+    return os.open(path, os.O_RDONLY | getattr(os, "O_DIRECT", 0))
+
+
+def probe_disk(
+    path: Path,
+    *,
+    test_mb: float,
+    iops_s: float | None = None,
+    shm: Path = SHM,
+    progress: Progress | None = None,
+) -> DiskInfo:
+    info = DiskInfo(path=str(path))
+    _mount(info, path)
+    _block_device(info, path)
+    try:
+        info.size_tb = round(shutil.disk_usage(path).total / 1e12, 3)
+    except OSError as exc:
+        info.missing("size_tb", f"statvfs: {exc.strerror}")
+    _read_speed(info, path, test_mb, iops_s, progress)
+    try:
+        info.shm_gb = round(shutil.disk_usage(shm).total / 1e9, 2)
+    except OSError as exc:
+        info.missing("shm_gb", f"{shm}: {exc.strerror or exc}")
+    return info
+
+
+def _mount(info: DiskInfo, path: Path) -> None:
+    import psutil
+
+    real = os.path.realpath(path)
+    try:
+        parts = psutil.disk_partitions(all=True)
+    except OSError as exc:
+        for f in ("filesystem", "mountpoint", "network"):
+            info.missing(f, f"mount table: {exc}")
+        return
+    mine = [
+        p for p in parts if real == p.mountpoint or real.startswith(p.mountpoint.rstrip("/") + "/")
+    ]
+    if not mine:
+        for f in ("filesystem", "mountpoint", "network"):
+            info.missing(f, f"no mount found for {real}")
+        return
+    best = max(mine, key=lambda p: len(p.mountpoint))
+    info.filesystem, info.mountpoint = best.fstype, best.mountpoint
+    info.network = best.fstype in NETWORK_FS or best.device.startswith("//")
+    if best.device.startswith("/dev/"):
+        info.device = best.device
+
+
+def _block_device(info: DiskInfo, path: Path, sys_dev: Path = Path("/sys/dev/block")) -> None:
+    dev = os.stat(path).st_dev
+    if os.major(dev) == 0 and info.device:  # overlay and friends: try the mount's device
+        with contextlib.suppress(OSError):
+            dev = os.stat(info.device).st_rdev
+    node = sys_dev / f"{os.major(dev)}:{os.minor(dev)}"
+    try:
+        real = node.resolve(strict=True)
+    except OSError:
+        reason = f"no block device for {path} ({info.filesystem or 'unknown'} filesystem)"
+        info.missing("device", reason)
+        info.missing("rotational", reason)
+        _kind(info)
+        return
+    disk = real.parent if (real / "partition").exists() else real
+    info.device = f"/dev/{real.name}"
+    try:
+        info.rotational = (disk / "queue" / "rotational").read_text().strip() == "1"
+    except OSError as exc:
+        info.missing("rotational", f"{disk.name}: queue/rotational unreadable: {exc.strerror}")
+    _kind(info, disk.name)
+
+
+def _kind(info: DiskInfo, disk: str = "") -> None:
+    """The build file's storage kind, from what was found."""
+    if info.network:
+        info.kind = "network"
+    elif disk.startswith("nvme"):
+        info.kind = "nvme"
+    elif info.rotational is not None:
+        info.kind = "hdd" if info.rotational else "sata-ssd"
+    else:
+        info.missing("kind", "neither a network filesystem nor a block device with queue info")
+
+
+def _read_speed(
+    info: DiskInfo, path: Path, test_mb: float, iops_s: float | None, progress: Progress | None
+) -> None:
+    nbytes = max(1, round(test_mb * BYTES_PER_MB / BLOCK_BYTES)) * BLOCK_BYTES
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError as exc:
+        free = 0
+        reason = f"statvfs: {exc.strerror}"
+    else:
+        reason = f"only {free / 1e6:.0f} MB free; the test needs {2 * nbytes / 1e6:.0f} MB"
+    if free < 2 * nbytes:
+        info.missing("read_mbs", reason)
+        info.missing("iops_4k", reason)
+        return
+    target = path / f".dlrig-probe-{os.getpid()}.tmp"
+    try:
+        _write_test_file(target, nbytes)
+        if progress:
+            progress(0.4)
+        mbs, method, note = read_uncached(str(target), nbytes, info.filesystem)
+        if info.filesystem in RAM_FS:
+            note = f"{info.filesystem} lives in RAM: this is memory speed, not a disk's"
+        info.read_mbs, info.read_method, info.read_note = round(mbs, 1), method, note
+        info.read_test_mb = round(nbytes / BYTES_PER_MB, 1)
+        if progress:
+            progress(0.7 if iops_s else 1.0)
+        if not iops_s:
+            info.missing("iops_4k", "measured in full mode only (drop --quick)")
+        elif method != "o_direct":
+            info.missing("iops_4k", f"needs O_DIRECT, which {info.filesystem} refused")
+        else:
+            info.iops_4k = round(random_read_iops(str(target), nbytes, iops_s))
+    except OSError as exc:
+        why = f"cannot write or read a test file in {path}: {exc.strerror or exc}"
+        for f in ("read_mbs", "iops_4k"):
+            info.unavailable.setdefault(f, why)
+    finally:
+        target.unlink(missing_ok=True)
+        if progress:
+            progress(1.0)
+
+
+def _write_test_file(target: Path, nbytes: int) -> None:
+    block = bytearray(os.urandom(BLOCK_BYTES))  # random: compressing filesystems cannot cheat
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for i in range(nbytes // BLOCK_BYTES):
+            block[:8] = i.to_bytes(8, "little")  # no two blocks alike: no dedup either
+            os.write(fd, block)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_uncached(target: str, nbytes: int, fstype: str | None) -> tuple[float, str, str | None]:
+    """(MB/s, method, note) reading `target` sequentially without the page cache if possible."""
+    try:
+        fd = _open_direct(target)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+            raise
+        return _read_after_fadvise(target, fstype, f"O_DIRECT refused ({exc.strerror})")
+    buf = mmap.mmap(-1, BLOCK_BYTES)  # page-aligned, as O_DIRECT needs
+    try:
+        t0 = time.perf_counter()
+        done = 0
+        while done < nbytes:
+            try:
+                n = os.preadv(fd, [buf], done)
+            except OSError as exc:
+                if done == 0 and exc.errno == errno.EINVAL:  # flag accepted, reads refused
+                    return _read_after_fadvise(target, fstype, "O_DIRECT reads refused (EINVAL)")
+                raise
+            if n <= 0:
+                break
+            done += n
+        seconds = time.perf_counter() - t0
+    finally:
+        os.close(fd)
+        buf.close()
+    return done / seconds / BYTES_PER_MB, "o_direct", None
+
+
+def _read_after_fadvise(target: str, fstype: str | None, why: str) -> tuple[float, str, str]:
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        if fstype in RAM_FS:
+            method, note = "cached", f"{why}; {fstype} lives in RAM: this is memory speed"
+        else:
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                method = "fadvise_dontneed"
+                note = f"{why}; page cache dropped with posix_fadvise(DONTNEED) before reading"
+            except (OSError, AttributeError) as exc:
+                method, note = "cached", f"{why}; could not drop the page cache ({exc})"
+        t0 = time.perf_counter()
+        done = 0
+        while chunk := os.read(fd, BLOCK_BYTES):
+            done += len(chunk)
+        seconds = time.perf_counter() - t0
+    finally:
+        os.close(fd)
+    return done / seconds / BYTES_PER_MB, method, note
+
+
+def random_read_iops(target: str, nbytes: int, seconds: float, seed: int = 0) -> float:
+    """Random aligned 4 KiB O_DIRECT reads per second at queue depth 1 for `seconds`."""
+    rng = random.Random(seed)
+    blocks = nbytes // IOPS_BLOCK_BYTES
+    buf = mmap.mmap(-1, IOPS_BLOCK_BYTES)
+    fd = _open_direct(target)
+    try:
+        count, t0 = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - t0) < seconds:
+            os.preadv(fd, [buf], rng.randrange(blocks) * IOPS_BLOCK_BYTES)
+            count += 1
+    finally:
+        os.close(fd)
+        buf.close()
+    return count / elapsed

@@ -1,0 +1,147 @@
+"""Memory: total, available, cgroup limit, swap, DIMMs where readable, and measured copy bandwidth.
+
+Bandwidth follows the STREAM "Copy" convention: (bytes read + bytes written) / time, the best of
+several runs of a large NumPy copy, single-threaded and split over the usable CPUs. Cross-check
+with `mbw -t0 SIZE_MiB` (which counts the copied bytes once: multiply its MiB/s by 2 x 1.048576
+to compare) or STREAM.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from dlrig.probe import cgroup
+from dlrig.probe.result import MemoryInfo
+
+BYTES_PER_GB = 1e9
+DMI_ENTRIES = Path("/sys/firmware/dmi/entries")
+# SMBIOS type 17 (Memory Device) offsets: size (WORD) at 0x0C, speed at 0x15, configured speed at
+# 0x20 (DMTF DSP0134 3.x, 7.18).
+DMI17_SIZE, DMI17_SPEED, DMI17_CONFIGURED_SPEED = 0x0C, 0x15, 0x20
+
+Progress = Callable[[float], None]
+
+
+def probe_memory(
+    *,
+    buffer_mb: float,
+    runs: int,
+    threads: int,
+    cgroup_root: Path = cgroup.CGROUP_ROOT,
+    proc_cgroup: str | None = None,
+    dmi_entries: Path = DMI_ENTRIES,
+    progress: Progress | None = None,
+) -> MemoryInfo:
+    """Read the memory figures and measure copy bandwidth on `buffer_mb` MB buffers."""
+    import psutil
+
+    info = MemoryInfo()
+    vm = psutil.virtual_memory()
+    info.total_gb = round(vm.total / BYTES_PER_GB, 2)
+    info.available_gb = round(vm.available / BYTES_PER_GB, 2)
+    limit = cgroup.memory_limit_bytes(cgroup_root, proc_cgroup)
+    if limit.value is None:
+        info.missing("cgroup_limit_gb", limit.note)
+    else:
+        info.cgroup_limit_gb = round(limit.value / BYTES_PER_GB, 2)
+    try:
+        swap = psutil.swap_memory()
+        info.swap_total_gb = round(swap.total / BYTES_PER_GB, 2)
+        info.swap_used_gb = round(swap.used / BYTES_PER_GB, 2)
+    except (OSError, RuntimeError) as exc:
+        info.missing("swap_total_gb", f"psutil.swap_memory: {exc}")
+        info.missing("swap_used_gb", f"psutil.swap_memory: {exc}")
+    _dimms(info, dmi_entries)
+    _bandwidth(info, buffer_mb, runs, threads, progress)
+    return info
+
+
+def parse_dmi17(raw: bytes) -> tuple[int | None, int | None]:
+    """(size in MB or None if empty slot, configured speed in MT/s or None) from a type-17 entry."""
+    if len(raw) < DMI17_SPEED + 2 or raw[0] != 17:
+        return None, None
+    size = struct.unpack_from("<H", raw, DMI17_SIZE)[0]
+    speed = struct.unpack_from("<H", raw, DMI17_SPEED)[0]
+    if len(raw) >= DMI17_CONFIGURED_SPEED + 2:
+        speed = struct.unpack_from("<H", raw, DMI17_CONFIGURED_SPEED)[0] or speed
+    size_mb = None if size in (0, 0xFFFF) else (size & 0x7FFF) * (1 if size & 0x8000 else 1024)
+    return size_mb if size_mb else None, speed if speed not in (0, 0xFFFF) else None
+
+
+def _dimms(info: MemoryInfo, entries: Path) -> None:
+    files = sorted(entries.glob("17-*/raw")) if entries.is_dir() else []
+    readable = []
+    for f in files:
+        try:
+            readable.append(parse_dmi17(f.read_bytes()))
+        except OSError:
+            continue
+    if not readable:
+        why = f"{entries} not readable (run as root on bare metal; VMs often hide it)"
+        info.missing("dimm_speed_mts", why)
+        info.missing("dimms_populated", why)
+        return
+    populated = [(s, v) for s, v in readable if s]
+    info.dimms_populated = len(populated)
+    speeds = [v for _, v in populated if v]
+    if speeds:
+        info.dimm_speed_mts = float(min(speeds))
+    else:
+        info.missing("dimm_speed_mts", "SMBIOS lists no configured speed")
+
+
+def copy_gbs(nbytes: int, seconds: float) -> float:
+    """STREAM Copy convention: each byte is read once and written once."""
+    return 2 * nbytes / seconds / BYTES_PER_GB
+
+
+def measure_copy(
+    buffer_mb: float, runs: int, threads: int, progress: Progress | None = None
+) -> tuple[float, float]:
+    """(best single-thread GB/s, best `threads`-thread GB/s) copying a `buffer_mb` MB array."""
+    import numpy as np
+
+    n = int(buffer_mb * 1e6)
+    src = np.ones(n, dtype=np.uint8)
+    dst = np.zeros(n, dtype=np.uint8)  # both touched: page faults stay out of the timing
+    np.copyto(dst, src)
+    chunks = [slice(i * n // threads, (i + 1) * n // threads) for i in range(threads)]
+
+    def best(copy: Callable[[], object], step: int) -> float:
+        fastest = float("inf")
+        for i in range(runs):
+            t0 = time.perf_counter()
+            copy()
+            fastest = min(fastest, time.perf_counter() - t0)
+            if progress:
+                progress((step * runs + i + 1) / (2 * runs))
+        return copy_gbs(n, fastest)
+
+    one = best(lambda: np.copyto(dst, src), 0)
+    with ThreadPoolExecutor(threads) as pool:
+        many = best(lambda: list(pool.map(lambda s: np.copyto(dst[s], src[s]), chunks)), 1)
+    return one, many
+
+
+def _bandwidth(
+    info: MemoryInfo, buffer_mb: float, runs: int, threads: int, progress: Progress | None
+) -> None:
+    if info.available_gb is not None and 2 * buffer_mb / 1000 > info.available_gb / 2:
+        why = f"two {buffer_mb:g} MB buffers would take over half the available memory"
+        info.missing("bandwidth_gbs", why)
+        info.missing("bandwidth_1t_gbs", why)
+        return
+    try:
+        one, many = measure_copy(buffer_mb, runs, max(1, threads), progress)
+    except (MemoryError, ImportError) as exc:
+        info.missing("bandwidth_gbs", f"copy failed: {exc}")
+        info.missing("bandwidth_1t_gbs", f"copy failed: {exc}")
+        return
+    info.bandwidth_1t_gbs = round(one, 2)
+    info.bandwidth_gbs = round(max(one, many), 2)
+    info.bandwidth_threads = max(1, threads)
+    info.bandwidth_buffer_mb = buffer_mb

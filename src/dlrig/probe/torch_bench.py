@@ -1,0 +1,229 @@
+"""Measurements that need PyTorch and a CUDA GPU: host<->device copies from pinned and pageable
+memory, GPU 0 -> GPU 1 copies, dense matmul TFLOPS per dtype against the catalog peak, device
+memory bandwidth and, in full mode, a sustained load that watches clocks, temperature, throttle
+reasons and the PCIe link through NVML.
+
+Without torch or without CUDA every field is None with the reason. The torch module is a
+parameter (`tc`) so tests can run the measuring code over a stand-in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dlrig.probe.backend import GpuBackend
+from dlrig.probe.models import GpuInfo
+from dlrig.probe.result import TorchBench
+
+Progress = Callable[[float], None]
+BYTES_PER_GB = 1e9
+# TF32 dense tensor rate = half the FP16/BF16 dense rate on Ampere and Hopper (A100: 156 vs
+# 312 TFLOPS, NVIDIA A100 Tensor Core GPU Architecture whitepaper, Table 1; H100 SXM: 494.7 vs
+# 989.4, NVIDIA H100 datasheet).
+TF32_PER_FP16_TENSOR = 0.5
+SUSTAINED_SAMPLE_S = 1.0
+# (name, dtype attribute, allow_tf32); allow_tf32 None leaves the setting alone.
+MATMUL_DTYPES = (
+    ("fp32", "float32", False),
+    ("tf32", "float32", True),
+    ("bf16", "bfloat16", None),
+    ("fp16", "float16", None),
+)
+FIELDS = (
+    "h2d_pinned_gbs", "h2d_pageable_gbs", "d2h_pinned_gbs", "d2h_pageable_gbs", "p2p_gbs",
+    "device_bandwidth_gbs", "matmul_tflops", "sustained_s",
+)  # fmt: skip
+
+
+def probe_torch(
+    *,
+    copy_mb: float,
+    matmul_n: int,
+    runs: int,
+    sustained_s: float | None,
+    gpus: list[GpuInfo],
+    backend: GpuBackend | None,
+    progress: Progress | None = None,
+    tc: Any = None,
+) -> TorchBench:
+    bench = TorchBench()
+    if tc is None:
+        try:
+            import torch as tc
+        except ImportError:
+            return _all_missing(bench, "PyTorch is not installed (pip install 'dlrig[torch]')")
+    bench.torch_version = str(tc.__version__)
+    if not tc.cuda.is_available():
+        cuda = getattr(tc.version, "cuda", None) or "none (CPU-only build)"
+        return _all_missing(bench, f"no CUDA device visible to PyTorch (torch CUDA build: {cuda})")
+    step = _stepper(progress, 5 + bool(sustained_s))
+    n = int(copy_mb * 1e6)
+    try:
+        _copies(tc, bench, n, runs)
+        step()
+        _p2p(tc, bench, n, runs)
+        step()
+        bench.device_bandwidth_gbs = _device_copy(tc, 4 * n, runs)
+        step()
+        bench.matmul_tflops = _matmuls(tc, matmul_n, runs)
+        bench.matmul_pct_of_peak = pct_of_peak(bench.matmul_tflops, gpus[0].name if gpus else None)
+        step()
+        if sustained_s:
+            _sustained(tc, bench, matmul_n, sustained_s, backend)
+        else:
+            bench.missing("sustained_s", "full mode only (drop --quick)")
+        step()
+    except RuntimeError as exc:  # CUDA errors surface as RuntimeError (out of memory, Xid ...)
+        for f in FIELDS:
+            if getattr(bench, f) in (None, {}):
+                bench.unavailable.setdefault(f, f"CUDA error: {str(exc).splitlines()[0]}")
+    return bench
+
+
+def _all_missing(bench: TorchBench, reason: str) -> TorchBench:
+    for f in FIELDS:
+        bench.missing(f, reason)
+    return bench
+
+
+def _stepper(progress: Progress | None, steps: int) -> Callable[[], None]:
+    done = [0]
+
+    def step() -> None:
+        done[0] += 1
+        if progress:
+            progress(done[0] / steps)
+
+    return step
+
+
+def best_seconds(tc: Any, fn: Callable[[], object], runs: int) -> float:
+    """Fastest of `runs` timed calls, each fenced by cuda.synchronize (one warm-up call first)."""
+    fn()
+    tc.cuda.synchronize()
+    fastest = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        tc.cuda.synchronize()
+        fastest = min(fastest, time.perf_counter() - t0)
+    return fastest
+
+
+def _copies(tc: Any, bench: TorchBench, n: int, runs: int) -> None:
+    dev = tc.empty(n, dtype=tc.uint8, device="cuda:0")
+    pinned = tc.empty(n, dtype=tc.uint8, pin_memory=True)
+    pageable = tc.empty(n, dtype=tc.uint8)
+
+    def gbs(dst: Any, src: Any) -> float:
+        seconds = best_seconds(tc, lambda: dst.copy_(src, non_blocking=True), runs)
+        return round(n / BYTES_PER_GB / seconds, 2)
+
+    bench.h2d_pinned_gbs = gbs(dev, pinned)
+    bench.h2d_pageable_gbs = gbs(dev, pageable)  # non_blocking is a no-op from pageable memory
+    bench.d2h_pinned_gbs = gbs(pinned, dev)
+    bench.d2h_pageable_gbs = gbs(pageable, dev)
+
+
+def _p2p(tc: Any, bench: TorchBench, n: int, runs: int) -> None:
+    if tc.cuda.device_count() < 2:
+        bench.missing("p2p_gbs", "needs two GPUs")
+        return
+    src = tc.empty(n, dtype=tc.uint8, device="cuda:0")
+    dst = tc.empty(n, dtype=tc.uint8, device="cuda:1")
+    seconds = best_seconds(tc, lambda: dst.copy_(src), runs)
+    bench.p2p_gbs = round(n / BYTES_PER_GB / seconds, 2)
+    if not tc.cuda.can_device_access_peer(0, 1):
+        bench.unavailable["p2p_note"] = "no peer access between GPU 0 and 1: the copy went via host"
+
+
+def _device_copy(tc: Any, n: int, runs: int) -> float:
+    a = tc.empty(n, dtype=tc.uint8, device="cuda:0")
+    b = tc.empty_like(a)
+    return round(2 * n / BYTES_PER_GB / best_seconds(tc, lambda: b.copy_(a), runs), 1)
+
+
+def matmul_tflops(n: int, iterations: int, seconds: float) -> float:
+    """2 n^3 floating-point operations per n x n matmul."""
+    return 2 * n**3 * iterations / seconds / 1e12
+
+
+def _matmuls(tc: Any, n: int, runs: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    saved = tc.backends.cuda.matmul.allow_tf32
+    iterations = 10
+    try:
+        for name, dtype_name, tf32 in MATMUL_DTYPES:
+            if tf32 is not None:
+                tc.backends.cuda.matmul.allow_tf32 = tf32
+            a = tc.randn(n, n, dtype=getattr(tc, dtype_name), device="cuda:0")
+            b = tc.randn(n, n, dtype=getattr(tc, dtype_name), device="cuda:0")
+
+            def work(a: Any = a, b: Any = b) -> None:
+                for _ in range(iterations):
+                    a @ b
+
+            out[name] = round(matmul_tflops(n, iterations, best_seconds(tc, work, runs)), 1)
+    finally:
+        tc.backends.cuda.matmul.allow_tf32 = saved
+    return out
+
+
+def pct_of_peak(tflops: dict[str, float], gpu_name: str | None) -> dict[str, float]:
+    """Measured TFLOPS as a percentage of the catalog's dense peak for this GPU (empty if the
+    GPU is not in the catalog)."""
+    from dlrig.catalog.lookup import find_gpu
+    from dlrig.errors import CatalogLookupError
+
+    if not gpu_name:
+        return {}
+    try:
+        spec = find_gpu(gpu_name)
+    except CatalogLookupError:
+        return {}
+    tensor = spec.fp16_tensor_tflops
+    peaks = {
+        "fp32": spec.fp32_tflops,
+        "tf32": tensor * TF32_PER_FP16_TENSOR if tensor else None,
+        "bf16": tensor,
+        "fp16": tensor,
+    }
+    return {k: round(100 * v / p, 1) for k, v in tflops.items() if (p := peaks.get(k))}
+
+
+def _sustained(
+    tc: Any, bench: TorchBench, n: int, seconds: float, backend: GpuBackend | None
+) -> None:
+    a = tc.randn(n, n, dtype=tc.float16, device="cuda:0")
+    samples: list[GpuInfo] = []
+    t0 = last = time.perf_counter()
+    while (now := time.perf_counter()) - t0 < seconds:
+        for _ in range(4):
+            a @ a
+        tc.cuda.synchronize()
+        if backend is not None and now - last >= SUSTAINED_SAMPLE_S:
+            samples.append(backend.gpu(0))
+            last = now
+    bench.sustained_s = round(time.perf_counter() - t0, 1)
+    summarise_samples(bench, samples)
+
+
+def summarise_samples(bench: TorchBench, samples: list[GpuInfo]) -> None:
+    """Fold NVML samples taken under load into the sustained_* fields."""
+    if not samples:
+        for f in ("sustained_sm_clock_min_mhz", "sustained_temp_max_c", "sustained_pcie_width"):
+            bench.missing(f, "no NVML samples during the load")
+        return
+    clocks = [s.sm_clock_mhz for s in samples if s.sm_clock_mhz is not None]
+    temps = [s.temperature_c for s in samples if s.temperature_c is not None]
+    if clocks:
+        bench.sustained_sm_clock_min_mhz = min(clocks)
+        bench.sustained_sm_clock_max_mhz = max(clocks)
+    if temps:
+        bench.sustained_temp_max_c = max(temps)
+    reasons = {r for s in samples for r in (s.throttle_reasons or []) if r != "gpu_idle"}
+    bench.sustained_throttle_reasons = sorted(reasons)
+    bench.sustained_pcie_gen = samples[-1].pcie_gen_current
+    bench.sustained_pcie_width = samples[-1].pcie_width_current
