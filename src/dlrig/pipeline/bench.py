@@ -1,0 +1,203 @@
+"""`dlrig pipeline bench`: a synthetic pipeline with known load and compute times.
+
+Measures the plain loop, the prefetched loop and the ideal 1 / max(load, compute); profiles
+the plain loop; then applies each fix the profiler predicts a gain for and measures it, so
+every prediction is checked against a run with that change made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dlrig.pipeline.prefetch import Prefetcher, parse_device
+from dlrig.pipeline.profile import _Mover, profile
+from dlrig.pipeline.result import PipelineReport
+from dlrig.pipeline.synthetic import BYTES_PER_MB, SyntheticLoader, SyntheticStep
+
+SCHEMA = "dlrig.pipeline.bench/1"
+WARMUP_STEPS = 2
+
+
+@dataclass(frozen=True)
+class BenchParams:
+    load_ms: float = 20.0
+    compute_ms: float = 30.0
+    read_ms: float = 0.0  # part of load_ms spent reading storage (the cache what-if)
+    steps: int = 100
+    depth: int = 2
+    workers: int = 0
+    batch_mb: float = 1.0
+    device: str = "cpu"
+    cores: int | None = None  # cores the loader may use; the machine's otherwise
+
+    def validate(self) -> BenchParams:
+        for name in ("load_ms", "compute_ms", "read_ms", "batch_mb"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.read_ms > self.load_ms:
+            raise ValueError(f"read_ms ({self.read_ms}) cannot exceed load_ms ({self.load_ms})")
+        for name, low in (("steps", 1), ("depth", 1), ("workers", 0)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
+        if self.cores is not None and self.cores < 1:
+            raise ValueError(f"cores must be >= 1, got {self.cores}")
+        return dataclasses.replace(self, device=parse_device(self.device))
+
+
+@dataclass(frozen=True)
+class Check:
+    """A prediction set against a run with that change applied."""
+
+    fix: str
+    title: str
+    predicted_step_s: float
+    measured_step_s: float
+
+    @property
+    def error(self) -> float:
+        """predicted / measured - 1: +0.05 means the prediction was 5 % too slow."""
+        return self.predicted_step_s / self.measured_step_s - 1.0
+
+
+@dataclass
+class BenchResult:
+    params: BenchParams
+    plain_step_s: float
+    prefetched_step_s: float
+    profile: PipelineReport
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ideal_step_s(self) -> float:
+        return max(self.params.load_ms, self.params.compute_ms) / 1e3
+
+    @property
+    def serial_step_s(self) -> float:
+        return (self.params.load_ms + self.params.compute_ms) / 1e3
+
+    def ratios(self) -> dict[str, float]:
+        """Throughput ratios (higher is better; 1.0 is the target each is compared with)."""
+        return {
+            "prefetched_vs_ideal": _ratio(self.ideal_step_s, self.prefetched_step_s),
+            "plain_vs_serial": _ratio(self.serial_step_s, self.plain_step_s),
+            "prefetched_vs_plain": _ratio(self.plain_step_s, self.prefetched_step_s),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "params": dataclasses.asdict(self.params),
+            "steps_per_s": {
+                "plain": 1 / self.plain_step_s,
+                "prefetched": 1 / self.prefetched_step_s,
+                "ideal": 1 / self.ideal_step_s if self.ideal_step_s else None,
+            },
+            "ratios": self.ratios(),
+            "profile": self.profile.to_dict(),
+            "checks": [{**dataclasses.asdict(c), "error": c.error} for c in self.checks],
+        }
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("nan")
+
+
+def timed_loop(batches: Iterable[Any], step: Callable[[Any], Any], mover: _Mover) -> float:
+    """Seconds per step of `for b in batches: step(b)` after a short warm-up."""
+    count, start = 0, time.perf_counter()
+    it = iter(batches)
+    clock = mover.clock()
+    for i, batch in enumerate(it):
+        if i == WARMUP_STEPS:
+            clock.sync()
+            count, start = 0, time.perf_counter()
+        step(mover.move(batch))
+        count += 1
+    clock.sync()
+    close = getattr(it, "close", None)
+    if callable(close):
+        close()
+    return (time.perf_counter() - start) / max(count, 1)
+
+
+def _loader(p: BenchParams, **change: Any) -> SyntheticLoader:
+    fields = {
+        "steps": p.steps + WARMUP_STEPS,
+        "load_s": p.load_ms / 1e3,
+        "read_s": p.read_ms / 1e3,
+        "workers": p.workers,
+        "batch_bytes": int(p.batch_mb * BYTES_PER_MB),
+        "device": p.device,
+    }
+    return SyntheticLoader(**{**fields, **change})
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _available_ram_bytes() -> float | None:
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return float(psutil.virtual_memory().available)
+
+
+def _changed(p: BenchParams, fix: str, report: PipelineReport) -> dict[str, Any] | None:
+    """The loader and loop for a run with `fix` applied (None: the bench cannot apply it)."""
+    s = report.stages
+    assert s is not None
+    load_s, read_s = p.load_ms / 1e3, p.read_ms / 1e3
+    if fix == "prefetch":
+        return {"prefetch": True}
+    if fix == "workers":
+        return {"loader": {"workers": s.cores_available - 1}}  # type: ignore[operator]
+    if fix == "pinned":
+        return {"loader": {"pinned": True}}
+    if fix == "cache":
+        return {"loader": {"read_s": 0.0, "load_s": load_s - read_s}}
+    if fix == "decode":
+        return {"loader": {"load_s": read_s + (load_s - read_s) / 2}}
+    return None
+
+
+def run_bench(params: BenchParams) -> BenchResult:
+    p = params.validate()
+    mover = _Mover(p.device)
+    step = SyntheticStep(p.compute_ms / 1e3, p.device)
+    batch_bytes = int(p.batch_mb * BYTES_PER_MB)
+    read_s = p.read_ms / 1e3
+    cores = p.cores if p.cores is not None else _available_cores()
+    report = profile(
+        _loader(p),
+        step,
+        steps=p.steps,
+        device=p.device,
+        warmup_steps=WARMUP_STEPS,
+        cores_available=cores,
+        bytes_per_batch=batch_bytes if read_s else None,
+        disk_read_mbs=batch_bytes / read_s / BYTES_PER_MB if read_s else None,
+        dataset_bytes=batch_bytes * p.steps,
+        available_ram_bytes=_available_ram_bytes(),
+    )
+    prefetched_s = timed_loop(Prefetcher(_loader(p), p.device, p.depth), step, mover)
+    result = BenchResult(p, report.step_s, prefetched_s, report)
+    for pred in report.predictions:
+        change = _changed(p, pred.fix, report) if pred.applicable else None
+        if change is None or pred.step_s is None:
+            continue
+        if change.get("prefetch"):
+            measured = prefetched_s
+        else:
+            measured = timed_loop(_loader(p, **change["loader"]), step, mover)
+        result.checks.append(Check(pred.fix, pred.title, pred.step_s, measured))
+    return result
