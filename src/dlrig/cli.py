@@ -121,9 +121,210 @@ def parts_cpus(
 
 # --- estimate command (issue 4) ---
 
+
+class EstimateFormat(StrEnum):
+    terminal = "terminal"
+    json = "json"
+    markdown = "markdown"
+
+
+class TaskOpt(StrEnum):
+    train = "train"
+    lora = "lora"
+    qlora = "qlora"
+    infer = "infer"
+
+
+class PrecisionOpt(StrEnum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"
+
+
+class QuantOpt(StrEnum):
+    none = "none"
+    int8 = "int8"
+    int4 = "int4"
+
+
+class OptimizerOpt(StrEnum):
+    adamw = "adamw"
+    sgd = "sgd"
+    adafactor = "adafactor"
+    adam8bit = "adam8bit"
+
+
+class LoraTargetsOpt(StrEnum):
+    all = "all"
+    attention = "attention"
+    qv = "qv"
+
+
+class InterconnectOpt(StrEnum):
+    auto = "auto"
+    nvlink = "nvlink"
+    pcie = "pcie"
+
+
+def _opt(help_text: str, *names: str, **kw: object) -> object:
+    return typer.Option(*names, help=help_text, show_default=True, **kw)  # type: ignore[arg-type]
+
+
+@app.command()
+def estimate(
+    gpu: Annotated[str, _opt("GPU model, e.g. 'RTX 4090' (see 'dlrig parts gpus').", "--gpu")],
+    task: Annotated[TaskOpt, _opt("What the job does.", "--task")],
+    model: Annotated[str | None, _opt("Model preset (see 'dlrig parts models').", "--model")] = (
+        None
+    ),
+    config: Annotated[
+        Path | None, _opt("A local Hugging Face config.json.", "--config")
+    ] = None,
+    params: Annotated[float | None, _opt("A bare parameter count, e.g. 13e9.", "--params")] = None,
+    gpus: Annotated[int, _opt("Number of GPUs.", "--gpus", min=1)] = 1,
+    precision: Annotated[PrecisionOpt, _opt("Compute precision.", "--precision")] = (
+        PrecisionOpt.bf16
+    ),
+    quant: Annotated[QuantOpt, _opt("Stored weights (infer).", "--quant")] = QuantOpt.none,
+    optimizer: Annotated[OptimizerOpt, _opt("Optimizer.", "--optimizer")] = OptimizerOpt.adamw,
+    zero: Annotated[int, _opt("ZeRO stage (3 = FSDP full shard).", "--zero", min=0, max=3)] = 0,
+    checkpointing: Annotated[
+        bool, _opt("Activation checkpointing.", "--checkpointing/--no-checkpointing")
+    ] = False,
+    lora_rank: Annotated[int, _opt("LoRA rank.", "--lora-rank", min=1)] = 8,
+    lora_targets: Annotated[LoraTargetsOpt, _opt("LoRA target layers.", "--lora-targets")] = (
+        LoraTargetsOpt.all
+    ),
+    batch_size: Annotated[
+        int | None, _opt("Micro-batch per GPU.", "--batch-size", min=1)
+    ] = None,
+    seq_len: Annotated[int | None, _opt("Training sequence length.", "--seq-len", min=1)] = None,
+    context: Annotated[
+        int | None, _opt("Inference tokens held per sequence.", "--context", min=1)
+    ] = None,
+    tokens: Annotated[float | None, _opt("Tokens to process.", "--tokens")] = None,
+    epochs: Annotated[float | None, _opt("Epochs (with --dataset-size).", "--epochs")] = None,
+    dataset_size: Annotated[
+        int | None, _opt("Samples per epoch.", "--dataset-size", min=1)
+    ] = None,
+    mfu: Annotated[float | None, _opt("Override the assumed utilisation (0-1).", "--mfu")] = None,
+    interconnect: Annotated[
+        InterconnectOpt, _opt("GPU-to-GPU link for the all-reduce.", "--interconnect")
+    ] = InterconnectOpt.auto,
+    price_per_gpu_hour: Annotated[
+        float | None, _opt("Cloud price per GPU-hour.", "--price-per-gpu-hour")
+    ] = None,
+    electricity_price: Annotated[
+        float | None, _opt("Electricity price per kWh.", "--electricity-price")
+    ] = None,
+    sample_bytes: Annotated[
+        float | None, _opt("Bytes read per sample (vision).", "--sample-bytes")
+    ] = None,
+    fmt: Annotated[EstimateFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        EstimateFormat.terminal
+    ),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+    color: Annotated[bool, typer.Option("--color/--no-color", help="Colour terminal output.")] = (
+        True
+    ),
+) -> None:
+    """Estimate what a workload needs: GPU memory, throughput, data rate, time and energy."""
+    from dlrig.estimate import estimate as run_estimate
+    from dlrig.estimate.request import make_job, resolve_model
+    from dlrig.report.estimate import renderer as estimate_renderer
+
+    spec = resolve_model(model, str(config) if config else None, params)
+    job = make_job(
+        gpu,
+        task=task.value,
+        n_gpus=gpus,
+        precision=precision.value,
+        quant=quant.value,
+        optimizer=optimizer.value,
+        zero=zero,
+        checkpointing=checkpointing,
+        lora_rank=lora_rank,
+        lora_targets=lora_targets.value,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        context=context,
+        tokens=tokens,
+        epochs=epochs,
+        dataset_size=dataset_size,
+        mfu=mfu,
+        interconnect=interconnect.value,
+        price_per_gpu_hour=price_per_gpu_hour,
+        electricity_per_kwh=electricity_price,
+        sample_bytes=sample_bytes,
+    )
+    result = run_estimate(spec, job)
+    use_color = color and output is None and sys.stdout.isatty()
+    _emit(estimate_renderer(fmt.value)(result, color=use_color), output)
+
+
+@parts_app.command("models")
+def parts_models(
+    fmt: Annotated[PartsFormat, typer.Option("--format", "-f")] = PartsFormat.table,
+) -> None:
+    """List the model presets."""
+    from dlrig.catalog import load
+    from dlrig.report import parts
+
+    rows = load.models()
+    text = parts.models_json(rows) if fmt == PartsFormat.json else parts.models_table(rows)
+    _emit(text, None)
+
 # --- probe command (issue 5) ---
 
 # --- pipeline commands (issue 6) ---
+pipeline_app = typer.Typer(
+    help="The async input pipeline: prefetcher benchmark.", no_args_is_help=True
+)
+app.add_typer(pipeline_app, name="pipeline")
+
+
+class PipelineFormat(StrEnum):
+    terminal = "terminal"
+    json = "json"
+
+
+@pipeline_app.command("bench")
+def pipeline_bench(
+    load_ms: Annotated[float, typer.Option(help="Loader time per batch (ms).")] = 20.0,
+    compute_ms: Annotated[float, typer.Option(help="Compute time per step (ms).")] = 30.0,
+    read_ms: Annotated[float, typer.Option(help="Part of load-ms reading storage (ms).")] = 0.0,
+    steps: Annotated[int, typer.Option(help="Measured steps per run.")] = 100,
+    depth: Annotated[int, typer.Option(help="Batches the prefetcher keeps ahead.")] = 2,
+    workers: Annotated[int, typer.Option(help="Loader worker threads (0: in the loop).")] = 0,
+    batch_mb: Annotated[float, typer.Option(help="Batch size in MB.")] = 1.0,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    cores: Annotated[
+        int | None, typer.Option(help="Cores the loader may use (default: this machine's).")
+    ] = None,
+    fmt: Annotated[PipelineFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        PipelineFormat.terminal
+    ),
+) -> None:
+    """Synthetic pipeline: plain vs prefetched vs ideal step rate, and the profiler's
+    predictions checked against runs with each change applied."""
+    from dlrig.errors import DlrigError
+    from dlrig.pipeline.bench import BenchParams, run_bench
+    from dlrig.report import pipeline as render
+
+    params = BenchParams(
+        load_ms, compute_ms, read_ms, steps, depth, workers, batch_mb, device, cores
+    )
+    try:
+        result = run_bench(params)
+    except ValueError as exc:
+        raise DlrigError(f"pipeline bench: {exc}") from None
+    if fmt == PipelineFormat.json:
+        _emit(render.bench_json(result), None)
+    else:
+        _emit(render.render_bench(result, color=sys.stdout.isatty()), None)
 
 
 def _fail(message: str, code: int) -> int:

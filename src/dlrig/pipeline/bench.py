@@ -60,8 +60,8 @@ class Check:
 
     @property
     def error(self) -> float:
-        """predicted / measured - 1: +0.05 means the prediction was 5 % too slow."""
-        return self.predicted_step_s / self.measured_step_s - 1.0
+        """Predicted steps/s over measured, minus 1: +0.05 means 5 % too optimistic."""
+        return self.measured_step_s / self.predicted_step_s - 1.0
 
 
 @dataclass

@@ -141,7 +141,7 @@ def _skip(fix: str, title: str, reason: str) -> Prediction:
 
 
 def predict_prefetch(s: Stages) -> Prediction:
-    title = "Prefetch: load and copy the next batch while this one computes"
+    title = "Prefetch (load and copy beside compute)"
     if s.loop == Loop.PREFETCHED:
         return _skip("prefetch", title, "the loop already prefetches")
     pinned = s.h2d_pinned_s if s.h2d_pinned_s is not None else s.h2d_s
@@ -174,7 +174,7 @@ def predict_workers(s: Stages) -> Prediction:
 
 
 def predict_pinned(s: Stages) -> Prediction:
-    title = "Pinned host memory for the copy"
+    title = "Pinned host memory"
     if s.h2d_pinned_s is None:
         return _skip("pinned", title, "no host-to-device copy measured (CPU run)")
     if s.h2d_pinned_s >= s.h2d_s:
@@ -217,7 +217,7 @@ def predict_storage(s: Stages) -> Prediction:
 
 
 def predict_decode(s: Stages) -> Prediction:
-    title = f"Cheaper decode ({DECODE_SPEEDUP:g}x: smaller images or a faster decoder)"
+    title = f"Cheaper decode ({DECODE_SPEEDUP:g}x)"
     if s.prep1_s <= 0:
         return _skip("decode", title, "no preparation time left after the disk read")
     share = 1.0 if s.decode_share is None else s.decode_share
@@ -225,7 +225,8 @@ def predict_decode(s: Stages) -> Prediction:
     assumed = [
         f"decoding is {share:.0%} of preparation"
         + (" (not measured: all of it)" if s.decode_share is None else ""),
-        f"a scenario: decode {DECODE_SPEEDUP:g}x cheaper, not a measured decoder",
+        f"a scenario: decode {DECODE_SPEEDUP:g}x cheaper (smaller images, a faster decoder), "
+        "not a measured decoder",
     ]
     new = replace(s, load_s=(prep + s.read_s) / max(s.workers, 1))
     return _predict(s, "decode", title, new, assumed)
