@@ -178,9 +178,7 @@ def estimate(
     model: Annotated[str | None, _opt("Model preset (see 'dlrig parts models').", "--model")] = (
         None
     ),
-    config: Annotated[
-        Path | None, _opt("A local Hugging Face config.json.", "--config")
-    ] = None,
+    config: Annotated[Path | None, _opt("A local Hugging Face config.json.", "--config")] = None,
     params: Annotated[float | None, _opt("A bare parameter count, e.g. 13e9.", "--params")] = None,
     gpus: Annotated[int, _opt("Number of GPUs.", "--gpus", min=1)] = 1,
     precision: Annotated[PrecisionOpt, _opt("Compute precision.", "--precision")] = (
@@ -196,18 +194,14 @@ def estimate(
     lora_targets: Annotated[LoraTargetsOpt, _opt("LoRA target layers.", "--lora-targets")] = (
         LoraTargetsOpt.all
     ),
-    batch_size: Annotated[
-        int | None, _opt("Micro-batch per GPU.", "--batch-size", min=1)
-    ] = None,
+    batch_size: Annotated[int | None, _opt("Micro-batch per GPU.", "--batch-size", min=1)] = None,
     seq_len: Annotated[int | None, _opt("Training sequence length.", "--seq-len", min=1)] = None,
     context: Annotated[
         int | None, _opt("Inference tokens held per sequence.", "--context", min=1)
     ] = None,
     tokens: Annotated[float | None, _opt("Tokens to process.", "--tokens")] = None,
     epochs: Annotated[float | None, _opt("Epochs (with --dataset-size).", "--epochs")] = None,
-    dataset_size: Annotated[
-        int | None, _opt("Samples per epoch.", "--dataset-size", min=1)
-    ] = None,
+    dataset_size: Annotated[int | None, _opt("Samples per epoch.", "--dataset-size", min=1)] = None,
     mfu: Annotated[float | None, _opt("Override the assumed utilisation (0-1).", "--mfu")] = None,
     interconnect: Annotated[
         InterconnectOpt, _opt("GPU-to-GPU link for the all-reduce.", "--interconnect")
@@ -276,6 +270,7 @@ def parts_models(
     rows = load.models()
     text = parts.models_json(rows) if fmt == PartsFormat.json else parts.models_table(rows)
     _emit(text, None)
+
 
 # --- probe command (issue 5) ---
 

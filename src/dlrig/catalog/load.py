@@ -21,6 +21,7 @@ from dlrig.model.parts import (
     PsuEfficiencySpec,
     StorageSpec,
 )
+from dlrig.model.workload import ModelSpec
 
 Row = TypeVar("Row", bound=BaseModel)
 
@@ -137,3 +138,19 @@ def connectors() -> dict[str, ConnectorSpec]:
 def storage_kinds() -> dict[str, StorageSpec]:
     rows = _build("storage.csv", StorageSpec, _keep("kind", "typical_read_mbs", "source"))
     return {row.kind: row for row in rows}
+
+
+_MODEL_FIELDS = set(ModelSpec.model_fields)
+
+
+def _model_row(row: dict[str, Any]) -> dict[str, Any]:
+    row = {k: v for k, v in _named_row(row).items() if k in _MODEL_FIELDS}
+    for flag in ("tied_embeddings", "gated_mlp"):
+        row[flag] = (row.get(flag) or "false").lower() == "true"
+    return row
+
+
+@cache
+def models() -> tuple[ModelSpec, ...]:
+    """Model presets (models.csv): architecture and FLOPs per sample, each with its source."""
+    return _build("models.csv", ModelSpec, _model_row)

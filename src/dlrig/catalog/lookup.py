@@ -19,6 +19,7 @@ from typing import Protocol, TypeVar
 from dlrig.catalog import load
 from dlrig.errors import CatalogLookupError
 from dlrig.model.parts import CpuSpec, GpuSpec
+from dlrig.model.workload import ModelSpec
 
 # Words a user may add or leave out in front of a model number.
 BRAND_PREFIXES = ("nvidia", "geforce", "amd", "intel", "tesla", "instinct", "radeon", "rtx", "gtx")
@@ -139,4 +140,15 @@ def find_gpu(name: str) -> GpuSpec:
 def find_cpu(name: str) -> CpuSpec:
     row = cpu_index().find(name)
     assert isinstance(row, CpuSpec)
+    return row
+
+
+@cache
+def model_index() -> Index:
+    return Index("model", load.models())
+
+
+def find_model(name: str) -> ModelSpec:
+    row = model_index().find(name)
+    assert isinstance(row, ModelSpec)
     return row

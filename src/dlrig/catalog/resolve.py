@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dlrig.catalog import load
-from dlrig.catalog.lookup import find_cpu, find_gpu
+from dlrig.catalog.lookup import find_cpu, find_gpu, find_model
 from dlrig.errors import BuildFileError, CatalogLookupError
 from dlrig.model.build import (
     Build,
@@ -16,6 +16,7 @@ from dlrig.model.build import (
     StorageInput,
 )
 from dlrig.model.parts import CpuSpec
+from dlrig.model.workload import ModelSpec
 
 _CPU_OVERRIDES = ("cores", "threads", "pcie_lanes", "pcie_gen", "tdp_w", "memory_channels")
 _CPU_REQUIRED_WITHOUT_MODEL = ("cores", "pcie_lanes", "pcie_gen", "tdp_w")
@@ -36,7 +37,25 @@ def resolve(build_file: BuildFile, shown: str = "<build>") -> Build:
         case=build_file.case,
         power=build_file.power,
         workload=build_file.workload,
+        model_spec=_model(build_file, shown),
     )
+
+
+def _model(build_file: BuildFile, shown: str) -> ModelSpec | None:
+    """workload.model looked up; model and task come together (the estimate needs both)."""
+    w = build_file.workload
+    if w is None or (w.model is None and w.task is None):
+        return None
+    if w.model is None:
+        problem = "required with workload.task: a model preset (see 'dlrig parts models')"
+        raise BuildFileError(shown, "workload.model", problem)
+    if w.task is None:
+        problem = "required with workload.model: one of 'train', 'lora', 'qlora', 'infer'"
+        raise BuildFileError(shown, "workload.task", problem)
+    try:
+        return find_model(w.model)
+    except CatalogLookupError as exc:
+        raise _lookup_error(shown, "workload.model", exc) from None
 
 
 def _lookup_error(shown: str, key: str, exc: CatalogLookupError) -> BuildFileError:

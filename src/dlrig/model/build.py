@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dlrig.model.parts import Cooler, CpuSpec, GpuSpec, PsuRating, StorageKind
+from dlrig.model.workload import ModelSpec
 
 # Sanity limits for input validation (see module docstring).
 MAX_GPUS_PER_GROUP = 64
@@ -126,6 +127,18 @@ class WorkloadInput(BaseModel):
     gpu_memory_gb: float | None = Field(
         default=None, gt=0, le=100_000, description="memory one GPU needs for the job"
     )
+    # What `dlrig estimate` needs: with `model` and `task` given, `check` adds a gpu-memory
+    # finding and derives step_time_s from the estimate when it is left out.
+    model: str | None = Field(default=None, description="model preset (dlrig parts models)")
+    task: Literal["train", "lora", "qlora", "infer"] | None = None
+    precision: Literal["fp32", "bf16", "fp16", "fp8"] | None = None
+    quant: Literal["none", "int8", "int4"] | None = None
+    optimizer: Literal["adamw", "sgd", "adafactor", "adam8bit"] | None = None
+    zero: Literal[0, 1, 2, 3] | None = None
+    checkpointing: bool | None = None
+    lora_rank: int | None = Field(default=None, ge=1, le=65_536)
+    seq_len: int | None = Field(default=None, ge=1, le=10_000_000, description="training")
+    context: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")
 
 
 class BuildFile(BaseModel):
@@ -230,6 +243,7 @@ class Build(BaseModel):
     case: CaseInput | None = None
     power: PowerInput | None = None
     workload: WorkloadInput | None = None
+    model_spec: ModelSpec | None = Field(default=None, description="workload.model, looked up")
 
     @property
     def n_gpus(self) -> int:

@@ -1,4 +1,4 @@
-"""`dlrig parts gpus|cpus`: the catalog as a table or as JSON."""
+"""`dlrig parts gpus|cpus|models`: the catalog as a table or as JSON."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dlrig.model.parts import CpuSpec, GpuSpec
+from dlrig.model.workload import ModelSpec
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -110,4 +111,28 @@ def cpus_table(rows: Sequence[CpuSpec]) -> str:
             _num(c.price_usd, 0),
         )
     table.caption = "lanes: CPU PCIe lanes usable for slots and M.2 (chipset link excluded)."
+    return _print(table)
+
+
+def models_json(rows: Sequence[ModelSpec]) -> str:
+    records = [m.model_dump(mode="json") for m in rows]
+    return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+
+
+def models_table(rows: Sequence[ModelSpec]) -> str:
+    table = Table(title=f"Model presets ({len(rows)})")
+    for col in ("name", "kind", "params (B)", "active (B)", "layers", "hidden", "heads", "KV"):
+        table.add_column(col, justify="left" if col in ("name", "kind") else "right")
+    for m in rows:
+        table.add_row(
+            m.name,
+            m.kind.value,
+            _num(m.params_total / 1e9, 2),
+            _num(m.active_params / 1e9, 2),
+            _num(m.n_layers, 0),
+            _num(m.hidden_size, 0),
+            _num(m.n_heads, 0),
+            _num(m.n_kv_heads, 0),
+        )
+    table.caption = "Architectures from each model's config.json / paper: see models.csv sources."
     return _print(table)

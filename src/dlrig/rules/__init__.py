@@ -5,12 +5,24 @@ from __future__ import annotations
 from dlrig.model.build import Build
 from dlrig.model.finding import Finding, Skip
 from dlrig.model.report import CheckReport
-from dlrig.rules import cpu, energy, gpu, memory, pcie, physical, power, storage, thermal
+from dlrig.rules import (
+    cpu,
+    energy,
+    gpu,
+    memory,
+    pcie,
+    physical,
+    power,
+    storage,
+    thermal,
+    workload,
+)
 from dlrig.rules.base import Rule
 
 ALL_RULES: tuple[Rule, ...] = (
     gpu.check_no_gpu,
     gpu.check_choice,
+    workload.check_memory,
     gpu.check_p2p,
     cpu.check_cores,
     cpu.check_cache,
@@ -33,7 +45,12 @@ ALL_RULES: tuple[Rule, ...] = (
 
 
 def check(build: Build, rules: tuple[Rule, ...] = ALL_RULES) -> CheckReport:
-    """Run every rule; findings keep rule order, skips are collected apart."""
+    """Run every rule; findings keep rule order, skips are collected apart.
+
+    A workload that names a model and task but no step time gets the estimator's step time,
+    so the transfer, disk and energy rules can run.
+    """
+    build = workload.with_estimated_step_time(build)
     findings: list[Finding] = []
     skipped: list[Skip] = []
     for rule in rules:

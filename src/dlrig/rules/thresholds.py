@@ -136,3 +136,12 @@ P2P_SOURCE = (
 # board in an 8-slot case holds four 2-slot cards (guide 2015, Motherboard).
 OVERHANG_SLOTS = 1
 PHYSICAL_SOURCE = guide("Motherboard and case")
+
+# --- GPU memory for a named workload (gpu-memory) --------------------------------------------
+# Below 10 % free the job fits on paper but a longer batch, another process's CUDA context or
+# allocator fragmentation can push it over: warn.
+GPU_MEMORY_TIGHT_FRACTION = 0.10
+GPU_MEMORY_SOURCE = (
+    "dlrig estimate: ZeRO (Rajbhandari et al. 2020) for weights, gradients and optimizer states; "
+    "Korthikanti et al. 2022 for activations https://arxiv.org/abs/2205.05198"
+)

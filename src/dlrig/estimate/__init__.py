@@ -1,0 +1,201 @@
+"""What a workload needs: `estimate(model, job)` → memory, throughput, data rate, time, energy.
+
+Pure functions; every default the estimator picks and every assumption it makes is listed in
+the result (`assumptions`), every sourced number in `sources`.
+"""
+
+from __future__ import annotations
+
+from dlrig.errors import DlrigError
+from dlrig.estimate import data_rate
+from dlrig.estimate import job as jobs
+from dlrig.estimate import memory as mem
+from dlrig.estimate import params as p
+from dlrig.estimate import throughput as tp
+from dlrig.model.estimate import Estimate
+from dlrig.model.workload import Job, ModelKind, ModelSpec, Optimizer, Precision, Quant, Task
+from dlrig.rules.thresholds import DEFAULT_PSU_EFFICIENCY
+
+__all__ = ["estimate", "validate"]
+
+HOUR_S = 3600.0
+KW = 1000.0
+
+
+def validate(m: ModelSpec, job: Job) -> list[str]:
+    """Raise on impossible combinations; return warnings for pointless ones."""
+    warnings: list[str] = []
+    if job.quant != Quant.NONE and job.task in (Task.TRAIN, Task.LORA):
+        raise DlrigError(
+            f"--quant {job.quant.value} applies to infer and qlora only; "
+            f"{job.task.value} trains 16/32-bit weights (use --task qlora for 4-bit LoRA)"
+        )
+    if job.task == Task.QLORA and job.quant == Quant.INT8:
+        raise DlrigError(
+            "--task qlora stores the base weights in 4-bit NF4; --quant int8 contradicts it"
+        )
+    if job.task == Task.QLORA and not m.is_transformer:
+        raise DlrigError(
+            f"--task qlora needs a transformer base model; {m.name} is a {m.kind.value}"
+        )
+    if job.task in (Task.LORA, Task.QLORA) and not m.is_transformer:
+        raise DlrigError(f"--task lora needs a transformer; {m.name} is a {m.kind.value}")
+    if job.zero and job.task == Task.INFER:
+        warnings.append("--zero has no effect on inference (weights are split across the GPUs)")
+    elif job.zero and job.n_gpus == 1:
+        warnings.append(f"--zero {job.zero} with one GPU shards nothing: it saves no memory")
+    if job.task == Task.INFER and job.checkpointing:
+        warnings.append("--checkpointing has no effect on inference")
+    if m.kind == ModelKind.CNN and job.checkpointing:
+        warnings.append(
+            "checkpointing is not modelled for CNN presets: activations counted in full"
+        )
+    if job.task == Task.INFER and job.seq_len and not job.context:
+        warnings.append("--seq-len is for training; inference uses --context (tokens held)")
+    if job.task != Task.INFER and job.context and not job.seq_len:
+        warnings.append("--context is for inference; training uses --seq-len")
+    if m.max_seq_len and m.is_language_model:
+        s = mem.sequence_length(m, job)
+        if s > m.max_seq_len:
+            warnings.append(f"{s} tokens exceeds {m.name}'s maximum of {m.max_seq_len}")
+    if job.optimizer != Optimizer.ADAMW and job.task == Task.INFER:
+        warnings.append("--optimizer has no effect on inference")
+    return warnings
+
+
+def _assumptions(m: ModelSpec, job: Job, est_batch: int) -> list[str]:
+    out = [f"model: {m.source}"] if m.source else []
+    if not job.batch_size:
+        out.append(f"micro-batch {est_batch} per GPU (not given)")
+    if m.is_language_model and not (job.seq_len if job.task != Task.INFER else job.context):
+        what = "context" if job.task == Task.INFER else "sequence length"
+        out.append(f"{what} {mem.sequence_length(m, job)} tokens (not given)")
+    if job.task != Task.INFER:
+        out.append(
+            "weights, gradients and optimizer states by the ZeRO paper's accounting "
+            "(mixed-precision Adam: 2 + 2 + 12 bytes per parameter)"
+        )
+        if m.is_transformer:
+            out.append(
+                "activations by Korthikanti et al. 2022 with FlashAttention/SDPA (no s² scores "
+                "stored); logits kept in 16-bit and fp32 for the loss"
+            )
+        out.append("all-reduce overlapped with the backward pass (PyTorch DDP buckets)")
+    if job.task in (Task.LORA, Task.QLORA):
+        out.append(
+            f"LoRA rank {job.lora_rank} on {job.lora_targets.value} linear layers, adapters and "
+            "their Adam states in fp32"
+        )
+    if job.task == Task.INFER and m.is_language_model:
+        out.append(
+            "decode reads this GPU's weights and the whole KV cache once per generated token; "
+            "KV cache in 16-bit"
+        )
+        if job.n_gpus > 1:
+            out.append("weights and KV cache split evenly across GPUs (tensor parallel)")
+    out.append(
+        f"GPU memory {job.gpu.memory_gb:g} GiB = {mem.capacity_gb(job.gpu.memory_gb):.1f} GB"
+    )
+    out.append(
+        f"energy: GPUs at their {job.gpu.tdp_w:g} W board power, at the wall through a PSU "
+        f"of {DEFAULT_PSU_EFFICIENCY:.0%} efficiency; host power not included"
+    )
+    return out
+
+
+def _sources(m: ModelSpec, job: Job) -> list[str]:
+    keys = ["cuda_context_gb"]
+    keys.append(tp.utilization_key(m, job))
+    if job.task == Task.INFER:
+        keys.append("efficiency_prefill")
+    if job.n_gpus > 1 and job.task != Task.INFER:
+        keys += ["allreduce_busbw_fraction_nvlink", "allreduce_busbw_fraction_pcie"]
+        if job.gpu.p2p == "no":
+            keys.append("pcie_no_p2p_fraction")
+    if job.task == Task.QLORA:
+        keys.append("bits_nf4_double_quant")
+    if job.task == Task.INFER and job.quant != Quant.NONE:
+        keys.append("bits_int8" if job.quant == Quant.INT8 else "bits_int4_gptq_g128")
+    if job.optimizer == Optimizer.ADAM8BIT:
+        keys.append("bytes_adam8bit_per_param")
+    if not m.is_language_model and job.task != Task.INFER:
+        keys += ["imagenet_jpeg_bytes", "jpeg_decode_images_per_core_s"]
+    return [p.cite(k) for k in dict.fromkeys(keys)]
+
+
+def estimate(m: ModelSpec, job: Job) -> Estimate:
+    warnings = validate(m, job)
+    pk = tp.peak(job.gpu, job.precision)
+    if pk.warning:
+        warnings.append(pk.warning)
+    if job.precision == Precision.FP32 and job.task == Task.QLORA:
+        warnings.append("QLoRA computes in 16-bit; fp32 here only changes adapter precision")
+    b = jobs.batch_size(m, job)
+    memory = jobs.memory(m, job)
+    if not memory.fits:
+        warnings.append(
+            f"needs {memory.per_gpu_gb:.1f} GB per GPU, {-memory.headroom_gb:.1f} GB more than "
+            f"the {memory.capacity_gb:.1f} GB a {job.gpu.name} has"
+        )
+    thr = jobs.throughput(m, job)
+    rate = data_rate.rate(m, job, thr.tokens_per_s, thr.samples_per_s)
+    tokens_total = _work_tokens(m, job)
+    time_hours = _time_hours(m, job, thr.tokens_per_s, thr.samples_per_s, tokens_total)
+    power_w = job.n_gpus * job.gpu.tdp_w
+    per_hour_kwh = power_w / DEFAULT_PSU_EFFICIENCY / KW
+    energy = per_hour_kwh * time_hours if time_hours is not None else None
+    cloud = (
+        job.price_per_gpu_hour * job.n_gpus * time_hours
+        if job.price_per_gpu_hour is not None and time_hours is not None
+        else None
+    )
+    power_cost = (
+        job.electricity_per_kwh * energy
+        if job.electricity_per_kwh is not None and energy is not None
+        else None
+    )
+    return Estimate(
+        model=m.name,
+        task=job.task.value,
+        gpu=job.gpu.name,
+        n_gpus=job.n_gpus,
+        precision=job.precision.value,
+        quant="nf4" if job.task == Task.QLORA else job.quant.value,
+        batch_size=b,
+        seq_len=mem.sequence_length(m, job) if m.is_transformer else None,
+        memory=memory,
+        throughput=thr,
+        data_rate=rate,
+        time_hours=time_hours,
+        tokens_total=tokens_total,
+        power_w=power_w,
+        energy_kwh=energy,
+        energy_kwh_per_hour=per_hour_kwh,
+        cloud_cost=cloud,
+        electricity_cost=power_cost,
+        assumptions=_assumptions(m, job, b),
+        warnings=warnings,
+        sources=_sources(m, job),
+    )
+
+
+def _work_tokens(m: ModelSpec, job: Job) -> float | None:
+    if job.tokens is not None:
+        return job.tokens
+    if job.epochs is not None and job.dataset_size is not None and m.is_language_model:
+        return job.epochs * job.dataset_size * mem.sequence_length(m, job)
+    return None
+
+
+def _time_hours(
+    m: ModelSpec,
+    job: Job,
+    tokens_per_s: float | None,
+    samples_per_s: float | None,
+    tokens_total: float | None,
+) -> float | None:
+    if tokens_total is not None and tokens_per_s:
+        return tokens_total / tokens_per_s / HOUR_S
+    if job.epochs is not None and job.dataset_size is not None and samples_per_s:
+        return job.epochs * job.dataset_size / samples_per_s / HOUR_S
+    return None

@@ -1,0 +1,62 @@
+"""The estimator's numbers from the world: `catalog/data/efficiencies.csv` (each row with its
+source) and the few defaults the estimator picks when the user leaves a size out.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict
+
+from dlrig.catalog.load import read_rows
+from dlrig.errors import CatalogDataError
+
+# Defaults for sizes the user leaves out; each is stated in the output when used.
+DEFAULT_SEQ_LEN = 2048  # training sequence length (capped by the model's maximum)
+DEFAULT_CONTEXT = 4096  # inference tokens held per sequence (capped by the model's maximum)
+DEFAULT_LM_BATCH = 1
+DEFAULT_VISION_BATCH = 32
+
+
+class Efficiency(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    value: float
+    applies_to: str
+    source: str
+    notes: str = ""
+
+
+@cache
+def table() -> dict[str, Efficiency]:
+    out: dict[str, Efficiency] = {}
+    for line, row in enumerate(read_rows("efficiencies.csv"), start=2):
+        try:
+            out[row["key"]] = Efficiency(
+                key=row["key"],
+                value=float(row["value"]),
+                applies_to=row.get("applies_to", ""),
+                source=row["source"],
+                notes=row.get("notes", ""),
+            )
+        except (KeyError, ValueError) as exc:
+            raise CatalogDataError(f"catalog efficiencies.csv: line {line}: {exc}") from exc
+    return out
+
+
+def get(key: str) -> Efficiency:
+    try:
+        return table()[key]
+    except KeyError:
+        raise CatalogDataError(f"catalog efficiencies.csv: no row for '{key}'") from None
+
+
+def value(key: str) -> float:
+    return get(key).value
+
+
+def cite(key: str) -> str:
+    """`key = value (source)`, for the estimate's list of sources."""
+    row = get(key)
+    return f"{key} = {row.value:g}: {row.source}"

@@ -1,0 +1,154 @@
+"""Throughput: FLOPs over peak × utilisation for training and prefill, bytes over bandwidth ×
+efficiency for decode, and the gradient all-reduce as its own term.
+
+FLOPs per token follow PaLM (Chowdhery et al. 2022, Appendix B): 6·N + 12·L·H·Q·T for training,
+a third of that for a forward pass. N counts the matrices that do matmuls: the input embedding is
+a lookup, so an untied one is left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dlrig.catalog import load
+from dlrig.estimate import memory as mem
+from dlrig.estimate import params as p
+from dlrig.model.parts import GpuSpec
+from dlrig.model.workload import Interconnect, Job, ModelKind, ModelSpec, Precision, Task
+
+TFLOPS = 1e12
+GBS = 1e9
+# Share of a training step's compute that is the backward pass: 4N of 6N for full training,
+# 2N of 4N for LoRA (frozen weights need input gradients only, not weight gradients).
+BACKWARD_SHARE = {Task.TRAIN: 2 / 3, Task.LORA: 1 / 2, Task.QLORA: 1 / 2}
+# Ring all-reduce moves 2(n-1)/n of the buffer through each link (NCCL's busbw definition).
+# ZeRO-3 moves 3Ψ instead of DDP's 2Ψ (Rajbhandari et al. 2020, Sec. 7): 1.5x.
+ZERO3_COMM_FACTOR = 1.5
+NVLINK_DIRECTIONS = 2  # catalogs quote NVLink as the sum of both directions
+
+
+@dataclass(frozen=True)
+class Peak:
+    tflops: float
+    what: str
+    warning: str | None = None
+
+
+def peak(gpu: GpuSpec, precision: Precision) -> Peak:
+    """One GPU's dense rate at the compute precision."""
+    fp16 = gpu.fp16_tensor_tflops
+    if precision == Precision.FP32:
+        return Peak(gpu.fp32_tflops, "FP32 (CUDA cores; PyTorch leaves TF32 matmuls off)")
+    if precision == Precision.FP8:
+        if gpu.fp8_tensor_tflops:
+            return Peak(gpu.fp8_tensor_tflops, "FP8 tensor cores, dense")
+        fallback = fp16 or gpu.fp32_tflops
+        return Peak(fallback, "FP16/BF16", f"{gpu.name} has no FP8 tensor cores: using 16-bit rate")
+    if fp16:
+        return Peak(fp16, "FP16/BF16 tensor cores, dense, FP32 accumulate")
+    return Peak(gpu.fp32_tflops, "FP32 (no tensor cores)", f"{gpu.name} has no tensor cores")
+
+
+def compute_params(m: ModelSpec) -> float:
+    """Parameters that take part in matmuls for one token (MoE: the active ones)."""
+    lookup = 0 if m.tied_embeddings else (m.vocab_size or 0) * (m.hidden_size or 0)
+    return max(m.active_params - lookup, 1)
+
+
+def attention_flops_fwd(m: ModelSpec, t: int) -> float:
+    """QKᵀ and AV for one token attending to t others, every layer: 4·L·H·Q·T (PaLM App. B)."""
+    q = (m.n_heads or 0) * (m.head_dim or 0)
+    return 4 * (m.n_layers or 0) * q * t
+
+
+def train_flops_per_token(m: ModelSpec, job: Job, s: int) -> tuple[float, float]:
+    """(model FLOPs, executed FLOPs) per token; checkpointing re-runs the forward pass."""
+    n, attn = compute_params(m), attention_flops_fwd(m, s)
+    fwd = 2 * n + attn
+    # Full training: forward, input gradients, weight gradients (3 x forward). LoRA: frozen
+    # matrices need input gradients only (2N), attention's backward is unchanged (2 x attn).
+    model_flops = 3 * fwd if job.task == Task.TRAIN else fwd + 2 * n + 2 * attn
+    executed = model_flops + (fwd if job.checkpointing else 0)
+    return model_flops, executed
+
+
+def vision_flops_per_sample(m: ModelSpec, job: Job) -> tuple[float, float]:
+    fwd = (m.gflops_per_sample or 0) * 1e9
+    model_flops = 3 * fwd if job.task != Task.INFER else fwd
+    executed = model_flops + (fwd if job.checkpointing and job.task != Task.INFER else 0)
+    return model_flops, executed
+
+
+def utilization_key(m: ModelSpec, job: Job) -> str:
+    if job.task == Task.INFER:
+        return "efficiency_decode_bandwidth" if m.is_language_model else "efficiency_prefill"
+    if job.task == Task.LORA:
+        return "mfu_lora"
+    if job.task == Task.QLORA:
+        return "mfu_qlora"
+    if m.kind == ModelKind.CNN:
+        return "efficiency_resnet50_train"
+    if job.gpu.form_factor in ("sxm", "oam"):
+        return "mfu_train_llm_datacenter"
+    return "mfu_train_single_gpu"
+
+
+@dataclass(frozen=True)
+class Link:
+    what: str
+    busbw_gbs: float | None
+
+
+def allreduce_link(job: Job) -> Link:
+    """The link gradients cross, with NCCL's achieved bus bandwidth on it."""
+    gpu = job.gpu
+    if job.n_gpus == 1:
+        return Link("none (one GPU)", None)
+    use_nvlink = job.interconnect == Interconnect.NVLINK or (
+        job.interconnect == Interconnect.AUTO and gpu.form_factor in ("sxm", "oam")
+    )
+    if use_nvlink and gpu.nvlink and gpu.nvlink_gbs:
+        one_way = gpu.nvlink_gbs / NVLINK_DIRECTIONS
+        return Link(
+            f"NVLink {one_way:g} GB/s", one_way * p.value("allreduce_busbw_fraction_nvlink")
+        )
+    link = load.pcie_gens()[gpu.pcie_gen].per_lane_gbs * gpu.pcie_lanes
+    busbw = link * p.value("allreduce_busbw_fraction_pcie")
+    what = f"PCIe {gpu.pcie_gen}.0 x{gpu.pcie_lanes} {link:.1f} GB/s"
+    if gpu.p2p == "no":
+        busbw *= p.value("pcie_no_p2p_fraction")
+        what += ", no P2P: through host memory"
+    return Link(what, busbw)
+
+
+def allreduce_time_s(grad_bytes: float, job: Job, link: Link) -> float:
+    """Ring all-reduce: 2(n-1)/n x bytes / bus bandwidth (nccl-tests' busbw definition)."""
+    if job.n_gpus == 1 or link.busbw_gbs is None or grad_bytes == 0:
+        return 0.0
+    n = job.n_gpus
+    factor = ZERO3_COMM_FACTOR if job.zero >= 3 else 1.0
+    return factor * 2 * (n - 1) / n * grad_bytes / (link.busbw_gbs * GBS)
+
+
+def grad_sync_bytes(m: ModelSpec, job: Job) -> float:
+    """Gradient bytes one step all-reduces: 16-bit full gradients, fp32 LoRA adapters."""
+    n = mem.trainable_params(m, job)
+    if job.task == Task.TRAIN and job.precision != Precision.FP32:
+        return n * mem.HALF_BYTES
+    return n * mem.FP32_BYTES
+
+
+def decode_bytes_per_step(m: ModelSpec, job: Job, b: int) -> float:
+    """Bytes one GPU reads to generate one token for each of b sequences: its share of the
+    weights (MoE: only the experts the batch routes to) plus the KV cache."""
+    bits, _ = mem.weight_bits(job)
+    linear = mem.linear_params(m)
+    if m.kind == ModelKind.MOE and m.n_experts and m.experts_per_token:
+        e, k = m.n_experts, m.experts_per_token
+        per_expert = (m.params_total - m.active_params) / max(e - k, 1)
+        shared = linear - per_expert * e
+        linear = shared + per_expert * min(e, b * k)
+    # Only the output head is read per token; an untied input embedding is a lookup.
+    head = (m.vocab_size or 0) * (m.hidden_size or 0) * mem.HALF_BYTES
+    weights = (linear * bits / 8 + head) / job.n_gpus
+    return weights + mem.kv_cache_bytes(m, job, b)

@@ -1,0 +1,85 @@
+"""What `dlrig estimate` returns. Memory in GB (10⁹ bytes); rates for the whole job unless named
+`_per_gpu`. The JSON form is `Estimate.model_dump()` under the schema name below."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ESTIMATE_SCHEMA = "dlrig.estimate/1"
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class MemoryEstimate(_Out):
+    weights_gb: float
+    gradients_gb: float
+    optimizer_gb: float
+    activations_gb: float
+    kv_cache_gb: float
+    overhead_gb: float
+    per_gpu_gb: float = Field(description="peak on one GPU: the sum of the parts above")
+    capacity_gb: float = Field(description="one GPU's memory in 10⁹ bytes")
+    headroom_gb: float = Field(
+        description="capacity minus per_gpu_gb; negative when it does not fit"
+    )
+    fits: bool
+    trainable_params: int
+
+
+class ThroughputEstimate(_Out):
+    tokens_per_s: float | None = None
+    samples_per_s: float | None = None
+    tokens_per_s_per_gpu: float | None = None
+    samples_per_s_per_gpu: float | None = None
+    utilization: float = Field(
+        description="MFU (training, prefill) or bandwidth efficiency (decode)"
+    )
+    utilization_source: str
+    peak_tflops: float = Field(description="one GPU's dense rate at the compute precision")
+    flops_per_token: float | None = None
+    flops_per_sample: float | None = None
+    step_time_s: float = Field(description="one micro-batch step on every GPU")
+    compute_time_s: float
+    allreduce_time_s: float = Field(description="gradient all-reduce, before overlap")
+    exposed_comm_s: float = Field(description="the part of the all-reduce not hidden by backward")
+    link: str = Field(description="what the all-reduce runs over")
+    link_gbs: float | None = None
+    bound: str = Field(description="compute, memory-bandwidth or communication")
+    prefill_tokens_per_s: float | None = None
+
+
+class DataRateEstimate(_Out):
+    disk_mbs: float = Field(description="reads the input pipeline must sustain")
+    pcie_gbs: float = Field(description="host-to-device copies per GPU")
+    cpu_cores: float | None = Field(default=None, description="cores decoding at the assumed rate")
+    bytes_per_sample: float
+    note: str
+
+
+class Estimate(_Out):
+    schema_: str = Field(default=ESTIMATE_SCHEMA, alias="schema", serialization_alias="schema")
+    model: str
+    task: str
+    gpu: str
+    n_gpus: int
+    precision: str
+    quant: str
+    batch_size: int
+    seq_len: int | None
+    memory: MemoryEstimate
+    throughput: ThroughputEstimate
+    data_rate: DataRateEstimate
+    time_hours: float | None = None
+    tokens_total: float | None = None
+    power_w: float = Field(description="GPUs at their power limit plus the host's share")
+    energy_kwh: float | None = Field(default=None, description="over time_hours, at the wall")
+    energy_kwh_per_hour: float
+    cloud_cost: float | None = None
+    electricity_cost: float | None = None
+    assumptions: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)

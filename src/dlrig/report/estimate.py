@@ -1,0 +1,161 @@
+"""Render an `Estimate`: terminal tables (rich), JSON (dlrig.estimate/1) and Markdown."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from dlrig.model.estimate import Estimate
+
+MEMORY_ROWS = (
+    ("weights", "weights_gb"),
+    ("gradients", "gradients_gb"),
+    ("optimizer states", "optimizer_gb"),
+    ("activations", "activations_gb"),
+    ("KV cache", "kv_cache_gb"),
+    ("framework overhead", "overhead_gb"),
+)
+WIDTH = 100
+
+
+def render_json(est: Estimate, *, color: bool = False) -> str:
+    return json.dumps(est.model_dump(by_alias=True), indent=2, ensure_ascii=False) + "\n"
+
+
+def _rate(value: float | None, unit: str) -> str | None:
+    if value is None:
+        return None
+    return f"{value:,.0f} {unit}" if value >= 100 else f"{value:,.2f} {unit}"
+
+
+def headline(est: Estimate) -> str:
+    gpus = f"{est.n_gpus} x {est.gpu}" if est.n_gpus > 1 else est.gpu
+    seq = f", seq {est.seq_len}" if est.seq_len else ""
+    return (
+        f"{est.model} · {est.task} · {gpus} · {est.precision}"
+        f"{'' if est.quant == 'none' else ' · ' + est.quant} · batch {est.batch_size}{seq}"
+    )
+
+
+def throughput_rows(est: Estimate) -> list[tuple[str, str]]:
+    t = est.throughput
+    rows = [
+        ("tokens/s (job)", _rate(t.tokens_per_s, "tokens/s")),
+        ("tokens/s per GPU", _rate(t.tokens_per_s_per_gpu, "tokens/s")),
+        ("samples/s (job)", _rate(t.samples_per_s, "samples/s")),
+        ("samples/s per GPU", _rate(t.samples_per_s_per_gpu, "samples/s")),
+        ("prefill", _rate(t.prefill_tokens_per_s, "tokens/s")),
+        ("utilisation assumed", f"{t.utilization:.0%}  ({t.utilization_source})"),
+        ("peak per GPU", f"{t.peak_tflops:g} TFLOPS"),
+        ("step time", f"{t.step_time_s * 1e3:,.1f} ms ({t.bound}-bound)"),
+        (
+            "all-reduce",
+            f"{t.allreduce_time_s * 1e3:,.1f} ms over {t.link}, "
+            f"{t.exposed_comm_s * 1e3:,.1f} ms not hidden",
+        ),
+    ]
+    return [(k, v) for k, v in rows if v is not None]
+
+
+def outcome_rows(est: Estimate) -> list[tuple[str, str]]:
+    d = est.data_rate
+    rows = [
+        (
+            "time",
+            f"{est.time_hours:,.1f} h ({est.time_hours / 24:,.1f} days)"
+            if est.time_hours is not None
+            else "give --tokens or --epochs with --dataset-size",
+        ),
+        (
+            "energy",
+            f"{est.energy_kwh:,.0f} kWh"
+            if est.energy_kwh is not None
+            else f"{est.energy_kwh_per_hour:.2f} kWh per hour",
+        ),
+        ("GPU power", f"{est.power_w:,.0f} W"),
+        ("cloud cost", f"{est.cloud_cost:,.0f}" if est.cloud_cost is not None else None),
+        (
+            "electricity cost",
+            f"{est.electricity_cost:,.0f}" if est.electricity_cost is not None else None,
+        ),
+        ("disk read needed", f"{d.disk_mbs:,.1f} MB/s"),
+        ("PCIe per GPU needed", f"{d.pcie_gbs:,.3f} GB/s"),
+        ("CPU cores for decoding", f"{d.cpu_cores:,.1f}" if d.cpu_cores is not None else None),
+    ]
+    return [(k, v) for k, v in rows if v is not None]
+
+
+def render_terminal(est: Estimate, *, color: bool = True) -> str:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        width=WIDTH,
+        force_terminal=color,
+        no_color=not color,
+        highlight=False,
+        emoji=False,
+    )
+    console.print(Text(f"dlrig estimate — {headline(est)}", style="bold"))
+    m = est.memory
+    mem = Table(title="GPU memory per GPU", title_justify="left", show_header=True)
+    mem.add_column("part")
+    mem.add_column("GB", justify="right")
+    for label, field in MEMORY_ROWS:
+        mem.add_row(label, f"{getattr(m, field):,.2f}")
+    verdict = ("fits", "green") if m.fits else ("does not fit", "red")
+    mem.add_row(Text("total (peak)", style="bold"), Text(f"{m.per_gpu_gb:,.2f}", style="bold"))
+    mem.add_row(f"{est.gpu} capacity", f"{m.capacity_gb:,.2f}")
+    mem.add_row(Text(verdict[0], style=f"bold {verdict[1]}"), f"{m.headroom_gb:+,.2f} headroom")
+    console.print(mem)
+    for title, rows in (
+        ("Throughput", throughput_rows(est)),
+        ("Time, energy, data rate", outcome_rows(est)),
+    ):
+        table = Table(title=title, title_justify="left", show_header=False)
+        table.add_column("")
+        table.add_column("")
+        for k, v in rows:
+            table.add_row(k, v)
+        console.print(table)
+    console.print(Text(f"input pipeline: {est.data_rate.note}", style="dim"))
+    for w in est.warnings:
+        console.print(Text.assemble(("warning: ", "bold yellow"), w))
+    console.print(Text("assumed:", style="italic"))
+    for a in est.assumptions:
+        console.print(Text(f"  - {a}", style="dim"))
+    console.print(Text("sources:", style="italic"))
+    for s in est.sources:
+        console.print(Text(f"  - {s}", style="dim"))
+    return buf.getvalue()
+
+
+def render_markdown(est: Estimate, *, color: bool = False) -> str:
+    m = est.memory
+    lines = [f"# dlrig estimate — {headline(est)}", "", "| memory per GPU | GB |", "|---|---:|"]
+    lines += [f"| {label} | {getattr(m, field):,.2f} |" for label, field in MEMORY_ROWS]
+    lines += [
+        f"| **total (peak)** | **{m.per_gpu_gb:,.2f}** |",
+        f"| {est.gpu} capacity | {m.capacity_gb:,.2f} |",
+        f"| {'fits' if m.fits else '**does not fit**'} | {m.headroom_gb:+,.2f} headroom |",
+        "",
+    ]
+    for title, rows in (
+        ("Throughput", throughput_rows(est)),
+        ("Time, energy, data rate", outcome_rows(est)),
+    ):
+        lines += [f"## {title}", "", "| | |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in rows]
+        lines.append("")
+    lines += [f"Input pipeline: {est.data_rate.note}", ""]
+    lines += [f"- **warning:** {w}" for w in est.warnings]
+    lines += ["", "## Assumptions", ""] + [f"- {a}" for a in est.assumptions]
+    lines += ["", "## Sources", ""] + [f"- {s}" for s in est.sources]
+    return "\n".join(lines) + "\n"
+
+
+def renderer(fmt: str):
+    return {"json": render_json, "markdown": render_markdown}.get(fmt, render_terminal)
