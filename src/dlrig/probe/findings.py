@@ -1,0 +1,185 @@
+"""Findings from a probe's measurements: pure functions, the same `Finding` model as `check`.
+
+Ids: pcie-link-degraded, gpu-throttling, power-limit-lowered, persistence-off, p2p-unavailable,
+pageable-copies-slow (GPU side, in `gpu_findings`), cgroup-cpu-limit, shm-small, disk-slow,
+swap-active (host side, here). Thresholds and sources: `dlrig.probe.thresholds`.
+"""
+
+from __future__ import annotations
+
+from dlrig.model.finding import Finding, Severity, qty
+from dlrig.probe import gpu_findings
+from dlrig.probe import thresholds as t
+from dlrig.probe.result import CpuInfo, DiskInfo, MemoryInfo, ProbeResult
+
+
+def probe_findings(result: ProbeResult) -> list[Finding]:
+    """Every finding for a probe result, errors first (stable within a severity)."""
+    n_gpus = len(result.gpus)
+    out: list[Finding | None] = []
+    for g in result.gpus:
+        out += [
+            gpu_findings.pcie_link(g, result.torch),
+            gpu_findings.throttling(g, result.torch),
+            gpu_findings.power_limit(g),
+        ]
+    out += [
+        gpu_findings.persistence(result.gpus),
+        gpu_findings.p2p(result.gpu_system, result.gpus),
+        gpu_findings.pageable(result.torch),
+        cpu_limit(result.cpu, n_gpus),
+        shm(result.disk, n_gpus),
+        disk_speed(result.disk, n_gpus),
+        swap(result.memory),
+    ]
+    return sorted((f for f in out if f is not None), key=lambda f: f.severity.rank)
+
+
+def required_cores(n_gpus: int) -> int:
+    """cores = n_gpu x (workers + 1) + 4, with at least one GPU's worth (ML Engineering)."""
+    return max(1, n_gpus) * (t.DEFAULT_NUM_WORKERS + 1) + t.CPU_CORES_RESERVED
+
+
+def cpu_limit(cpu: CpuInfo, n_gpus: int) -> Finding | None:
+    if cpu.usable is None or cpu.threads is None:
+        return None
+    need = required_cores(n_gpus)
+    numbers = {"usable": qty(cpu.usable, "CPUs"), "threads": qty(cpu.threads, "CPUs")}
+    why = (
+        "Data-loader workers decode and augment every sample on the CPU; a container or "
+        "affinity mask that hides cores starves the GPUs however many the machine has."
+    )
+    if cpu.usable >= cpu.threads:
+        return Finding(
+            id="cgroup-cpu-limit",
+            severity=Severity.OK,
+            section="cpu",
+            title="All CPUs usable",
+            message=f"This process may use all {cpu.threads} CPUs.",
+            why=why,
+            fix="",
+            numbers=numbers,
+            source=t.CGROUP_SOURCE,
+        )
+    by = []
+    if cpu.cgroup_cpus is not None and cpu.cgroup_cpus < cpu.threads:
+        by.append(f"a cgroup quota of {cpu.cgroup_cpus:g} CPUs")
+    if cpu.affinity is not None and cpu.affinity < cpu.threads:
+        by.append(f"an affinity mask of {cpu.affinity} CPUs")
+    short = cpu.usable < need
+    numbers["needed"] = qty(need, "CPUs")
+    return Finding(
+        id="cgroup-cpu-limit",
+        severity=Severity.WARNING if short else Severity.INFO,
+        section="cpu",
+        title="CPUs limited for this process",
+        message=f"Only {cpu.usable:g} of {cpu.threads} CPUs are usable ({' and '.join(by)}); "
+        f"{max(1, n_gpus)} GPU(s) x ({t.DEFAULT_NUM_WORKERS} workers + 1) + "
+        f"{t.CPU_CORES_RESERVED} = {need} wanted.",
+        why=why,
+        fix="Raise the container's CPU limit (docker --cpus, Kubernetes resources.limits.cpu, "
+        "Slurm --cpus-per-task) or the taskset mask; set num_workers to fit."
+        if short
+        else "",
+        numbers=numbers,
+        source=t.CGROUP_SOURCE,
+    )
+
+
+def shm(disk: DiskInfo, n_gpus: int) -> Finding | None:
+    if disk.shm_gb is None:
+        return None
+    need = max(1, n_gpus) * t.SHM_PER_GPU_GB
+    small = disk.shm_gb < need
+    return Finding(
+        id="shm-small",
+        severity=Severity.WARNING if small else Severity.OK,
+        section="memory",
+        title="/dev/shm too small for data-loader workers" if small else "/dev/shm size",
+        message=f"/dev/shm holds {disk.shm_gb:g} GB; {max(1, n_gpus)} GPU(s) x "
+        f"{t.DEFAULT_NUM_WORKERS} workers x {t.DATALOADER_PREFETCH_FACTOR} ImageNet batches "
+        f"want {need:.2f} GB.",
+        why="Workers pass batches through shared memory; when it fills, they die with "
+        "'bus error' or 'unable to write to file </torch_...>'.",
+        fix="docker run --ipc=host or --shm-size=16g; on Kubernetes mount an emptyDir with "
+        "medium: Memory at /dev/shm."
+        if small
+        else "",
+        numbers={"shm": qty(disk.shm_gb, "GB"), "needed": qty(need, "GB")},
+        source=t.SHM_SOURCE,
+    )
+
+
+def disk_speed(disk: DiskInfo, n_gpus: int) -> Finding | None:
+    if disk.read_mbs is None:
+        return None
+    need = max(1, n_gpus) * t.GUIDE_JPEG_MBS_PER_GPU
+    share = need / disk.read_mbs
+    numbers = {
+        "read": qty(disk.read_mbs, "MB/s"),
+        "needed": qty(need, "MB/s"),
+        "utilization": qty(100 * share, "%"),
+    }
+    why = (
+        "Every sample of every step is read from this disk unless it fits in the page cache; "
+        "a slow disk (or a network share) leaves the GPUs waiting."
+    )
+    base = (
+        f"{disk.path} reads at {disk.read_mbs:g} MB/s ({disk.read_method}); "
+        f"{max(1, n_gpus)} GPU(s) x {t.GUIDE_BATCH} x {t.GUIDE_JPEG_BYTES // 1000} KB JPEGs "
+        f"every {t.GUIDE_STEP_S:g} s need {need:.0f} MB/s ({share:.0%})."
+    )
+    if disk.read_method == "cached":
+        return Finding(
+            id="disk-slow",
+            severity=Severity.INFO,
+            section="disk",
+            title="Disk read measured from memory",
+            message=base + f" {disk.read_note or ''}".rstrip(),
+            why=why,
+            fix="Point --data-dir at the directory on the disk that holds the data.",
+            numbers=numbers,
+            source=t.DISK_PROBE_SOURCE,
+        )
+    if share > t.DISK_ERROR_FRACTION:
+        severity = Severity.ERROR
+    elif share > t.DISK_WARN_FRACTION:
+        severity = Severity.WARNING
+    else:
+        severity = Severity.OK
+    return Finding(
+        id="disk-slow",
+        severity=severity,
+        section="disk",
+        title="Data disk too slow for the GPUs" if severity != Severity.OK else "Data disk speed",
+        message=base,
+        why=why,
+        fix="Copy the dataset to a local NVMe SSD, cache it in RAM, or pack it into larger "
+        "shards (WebDataset, TFRecord) read sequentially."
+        if severity != Severity.OK
+        else "",
+        numbers=numbers,
+        source=t.DISK_PROBE_SOURCE,
+    )
+
+
+def swap(memory: MemoryInfo) -> Finding | None:
+    if memory.swap_used_gb is None:
+        return None
+    active = memory.swap_used_gb > t.SWAP_ACTIVE_GB
+    return Finding(
+        id="swap-active",
+        severity=Severity.WARNING if active else Severity.OK,
+        section="memory",
+        title="The machine is swapping" if active else "No swap in use",
+        message=f"{memory.swap_used_gb:g} GB of swap in use"
+        + (f" (of {memory.swap_total_gb:g} GB)." if memory.swap_total_gb else "."),
+        why="Swapped-out pages of the data loader or the training process stall steps by "
+        "milliseconds to seconds; RAM should hold at least the GPUs' memory plus the workers.",
+        fix="Add RAM, lower num_workers or the dataset cache, and find what filled memory "
+        "(`free -g`, `smem`)."
+        if active
+        else "",
+        numbers={"swap_used": qty(memory.swap_used_gb, "GB")},
+        source=t.SWAP_SOURCE,
+    )
