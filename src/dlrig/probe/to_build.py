@@ -1,0 +1,140 @@
+"""A probe result as a build file (TOML text) that `dlrig check` reads without edits.
+
+Parts are named by their catalog names where NVML's or /proc/cpuinfo's name matches one; measured
+values override the catalog's: each GPU's PCIe lanes and power limit, the RAM size, the data
+disk's read rate. What cannot be measured (PSU, case, board) is left out, so `check` lists those
+rules as skipped instead of guessing. Parts that are not in the catalog are written as comments
+with the measured numbers, for the user to complete.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+from collections import Counter
+
+from dlrig.catalog.lookup import find_cpu, find_gpu
+from dlrig.errors import CatalogLookupError
+from dlrig.probe.models import GpuInfo
+from dlrig.probe.result import CpuInfo, DiskInfo, ProbeResult
+
+LINK_WIDTHS = (1, 2, 4, 8, 16)  # the build file's pcie_lanes values
+# Words in /proc/cpuinfo model strings that catalog names leave out.
+CPU_NOISE = r"\((?:R|TM|tm|r)\)|\bCPU\b|@\s*[\d.]+\s*GHz|\b\d+-Core Processor\b|\bProcessor\b"
+
+
+def _q(text: str) -> str:
+    return json.dumps(text)  # a TOML basic string (same escapes as JSON for what we write)
+
+
+def clean_cpu_name(model: str) -> str:
+    """'Intel(R) Core(TM) i9-13900K' -> 'Intel Core i9-13900K'; 'AMD Ryzen 9 7950X 16-Core
+    Processor' -> 'AMD Ryzen 9 7950X'."""
+    return " ".join(re.sub(CPU_NOISE, " ", model).split())
+
+
+def catalog_cpu(model: str | None) -> str | None:
+    if not model:
+        return None
+    try:
+        return find_cpu(clean_cpu_name(model)).name
+    except CatalogLookupError:
+        return None
+
+
+def catalog_gpu(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        return find_gpu(name).name
+    except CatalogLookupError:
+        return None
+
+
+def _lanes(g: GpuInfo, result: ProbeResult) -> int | None:
+    width = g.pcie_width_current
+    if g.index == 0 and result.torch.sustained_pcie_width is not None:
+        width = result.torch.sustained_pcie_width
+    return width if width in LINK_WIDTHS else None
+
+
+def _cpu(cpu: CpuInfo) -> list[str]:
+    sockets = cpu.sockets or 1
+    name = catalog_cpu(cpu.model)
+    if name is None:
+        lines = [
+            f"# [cpu] left out: {cpu.model!r} is not in dlrig's catalog (dlrig parts cpus).",
+            "# Give cpu.model, or all of cores, pcie_lanes, pcie_gen and tdp_w:",
+            "# [cpu]",
+            f"# count = {sockets}",
+        ]
+        if cpu.cores_physical:
+            lines.append(f"# cores = {cpu.cores_physical // sockets}   # measured, per socket")
+        return [*lines, "# pcie_lanes =", "# pcie_gen =", "# tdp_w =", ""]
+    lines = ["[cpu]", f"model = {_q(name)}", f"count = {sockets}"]
+    if cpu.cores_physical:
+        lines.append(f"cores = {cpu.cores_physical // sockets}   # measured, per socket")
+    if cpu.threads:
+        lines.append(f"threads = {cpu.threads // sockets}   # measured")
+    return [*lines, ""]
+
+
+def _gpus(result: ProbeResult) -> list[str]:
+    groups: Counter[tuple[str, float | None, int | None]] = Counter()
+    lines: list[str] = []
+    for g in result.gpus:
+        name = catalog_gpu(g.name)
+        if name is None:
+            lines.append(f"# GPU {g.index} {g.name!r} is not in dlrig's catalog; left out.")
+            continue
+        groups[(name, g.power_limit_w, _lanes(g, result))] += 1
+    for (name, power_w, lanes), count in groups.items():
+        lines += ["[[gpus]]", f"model = {_q(name)}", f"count = {count}"]
+        if power_w is not None:
+            lines.append(f"power_w = {power_w:.1f}   # measured power limit")
+        if lanes is not None:
+            lines.append(f"pcie_lanes = {lanes}   # measured link width")
+        lines.append("")
+    return lines
+
+
+def _storage(disk: DiskInfo) -> list[str]:
+    if disk.kind is None:
+        return [f"# [[storage]] left out: could not tell the kind of disk under {disk.path}", ""]
+    how = {"network": "network filesystem", "nvme": "NVMe device"}.get(disk.kind, "")
+    how = how or "kernel's rotational flag (virtual disks may report 1)"
+    lines = ["[[storage]]", f"kind = {_q(disk.kind)}   # from the {how}"]
+    if disk.read_mbs is not None and disk.read_method != "cached":
+        lines.append(f"read_mbs = {disk.read_mbs:.1f}   # measured, {disk.read_method}")
+    elif disk.read_mbs is not None:
+        lines.append(f"# read_mbs = {disk.read_mbs:.1f}   # from the page cache: not the disk's")
+    if disk.size_tb:
+        lines.append(f"size_tb = {disk.size_tb:.3f}")
+    return [*lines, "holds_data = true", ""]
+
+
+def to_build_toml(result: ProbeResult, host: str | None = None) -> str:
+    host = host or platform.node() or "this machine"
+    lines = [
+        f"# Written by `dlrig probe` on {host}: measured values override the catalog's.",
+        "# Not measurable, so left out: [psu], [case], [motherboard] slots, [power], [workload].",
+        f"name = {_q('probed: ' + host)}",
+        "",
+    ]
+    lines += _cpu(result.cpu)
+    if result.memory.total_gb:
+        lines += ["[memory]", f"size_gb = {result.memory.total_gb:.1f}   # as the OS sees it"]
+        if result.memory.dimm_speed_mts:
+            lines.append(f"speed_mts = {result.memory.dimm_speed_mts:.0f}   # SMBIOS")
+        lines.append("")
+    gens = [g.pcie_gen_max for g in result.gpus if g.pcie_gen_max]
+    if gens:
+        lines += [
+            "[motherboard]",
+            f"pcie_gen = {min(gens)}   # best link generation of the GPUs",
+            "",
+        ]
+    lines += _gpus(result)
+    lines += _storage(result.disk)
+    return "\n".join(lines).rstrip("\n") + "\n"
