@@ -137,6 +137,7 @@ class TaskOpt(StrEnum):
 
 class PrecisionOpt(StrEnum):
     fp32 = "fp32"
+    tf32 = "tf32"
     bf16 = "bf16"
     fp16 = "fp16"
     fp8 = "fp8"
@@ -159,6 +160,11 @@ class LoraTargetsOpt(StrEnum):
     all = "all"
     attention = "attention"
     qv = "qv"
+
+
+class EngineOpt(StrEnum):
+    optimized = "optimized"
+    hf = "hf"
 
 
 class InterconnectOpt(StrEnum):
@@ -206,6 +212,9 @@ def estimate(
     interconnect: Annotated[
         InterconnectOpt, _opt("GPU-to-GPU link for the all-reduce.", "--interconnect")
     ] = InterconnectOpt.auto,
+    engine: Annotated[
+        EngineOpt, _opt("Inference engine: optimized (llama.cpp, vLLM) or hf.", "--engine")
+    ] = EngineOpt.optimized,
     price_per_gpu_hour: Annotated[
         float | None, _opt("Cloud price per GPU-hour.", "--price-per-gpu-hour")
     ] = None,
@@ -250,6 +259,7 @@ def estimate(
         dataset_size=dataset_size,
         mfu=mfu,
         interconnect=interconnect.value,
+        engine=engine.value,
         price_per_gpu_hour=price_per_gpu_hour,
         electricity_per_kwh=electricity_price,
         sample_bytes=sample_bytes,
@@ -273,6 +283,48 @@ def parts_models(
 
 
 # --- probe command (issue 5) ---
+class ProbeFormat(StrEnum):
+    terminal = "terminal"
+    json = "json"
+
+
+@app.command()
+def probe(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Skip the longer measurements (about 10 s in all).")
+    ] = False,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Measure the disk under this directory.")
+    ] = Path("."),
+    fmt: Annotated[ProbeFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        ProbeFormat.terminal
+    ),
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Also write a build file for 'dlrig check'."),
+    ] = None,
+    color: Annotated[bool, typer.Option("--color/--no-color", help="Colour terminal output.")] = (
+        True
+    ),
+) -> None:
+    """Measure this machine (CPU, memory, disk, NVIDIA GPUs) and report what holds it back."""
+    from dlrig.probe.run import check_data_dir, run_probe
+    from dlrig.probe.to_build import to_build_toml
+    from dlrig.report import probe_json, probe_terminal
+
+    check_data_dir(data_dir)
+    show_bars = fmt == ProbeFormat.terminal and sys.stderr.isatty()
+    with probe_terminal.progress_bars(show_bars) as progress:
+        result = run_probe(quick=quick, data_dir=data_dir, progress=progress)
+    if output is not None:
+        _emit(to_build_toml(result), output)
+    if fmt == ProbeFormat.json:
+        _emit(probe_json.render(result), None)
+    else:
+        _emit(probe_terminal.render(result, color=color and sys.stdout.isatty()), None)
+    if output is not None:
+        sys.stderr.write(f"dlrig: wrote {output}; check it with: dlrig check {output}\n")
+
 
 # --- pipeline commands (issue 6) ---
 pipeline_app = typer.Typer(

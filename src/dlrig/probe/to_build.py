@@ -83,6 +83,9 @@ def _cpu(cpu: CpuInfo) -> list[str]:
 def _gpus(result: ProbeResult) -> list[str]:
     groups: Counter[tuple[str, float | None, int | None]] = Counter()
     lines: list[str] = []
+    if not result.gpus:
+        status = "NVML lists none" if result.gpu_status == "ok" else result.gpu_status
+        lines += [f"# [[gpus]] left out: no NVIDIA GPU measured ({status})", ""]
     for g in result.gpus:
         name = catalog_gpu(g.name)
         if name is None:
