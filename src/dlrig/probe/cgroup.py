@@ -38,27 +38,28 @@ def _paths(proc_cgroup: str) -> dict[str, str]:
     return out
 
 
-def _candidates(root: Path, controller_dirs: list[str], path: str, name: str) -> list[Path]:
-    """The file in this process's own group first, then at the (namespaced) hierarchy root."""
-    rel = path.lstrip("/")
+def _dirs(root: Path, controller_dirs: list[str], path: str) -> list[Path]:
+    """This process's group and each ancestor up to the (namespaced) hierarchy root: a limit
+    set on a parent (a systemd slice, a Kubernetes pod) binds the child too."""
+    parts = [p for p in path.strip("/").split("/") if p]
     out = []
     for d in controller_dirs:
         base = root / d if d else root
-        out += [base / rel / name, base / name] if rel else [base / name]
+        if base.is_dir():
+            out += [base.joinpath(*parts[:n]) for n in range(len(parts), -1, -1)]
     return out
 
 
-def _read_first(files: list[Path]) -> tuple[str, Path] | None:
-    for f in files:
-        try:
-            return f.read_text().strip(), f
-        except OSError:
-            continue
-    return None
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
 
 
 def cpu_quota(root: Path = CGROUP_ROOT, proc_cgroup: str | None = None) -> Limit:
-    """CPUs the group may use per period (quota / period), e.g. 4.0 or 1.5."""
+    """CPUs the group may use per period (quota / period), e.g. 4.0 or 1.5: the tightest
+    along the path from this process's group to the root."""
     try:
         return _cpu_quota(root, proc_cgroup)
     except (ValueError, ZeroDivisionError) as exc:
@@ -70,31 +71,40 @@ def _cpu_quota(root: Path, proc_cgroup: str | None) -> Limit:
     if text is None:
         return Limit(None, f"cannot read {PROC_CGROUP}")
     paths = _paths(text)
-    if "cpu" in paths:  # v1 (controller may be mounted as cpu,cpuacct)
-        quota = _read_first(
-            _candidates(root, ["cpu", "cpu,cpuacct"], paths["cpu"], "cpu.cfs_quota_us")
-        )
-        period = _read_first(
-            _candidates(root, ["cpu", "cpu,cpuacct"], paths["cpu"], "cpu.cfs_period_us")
-        )
-        if quota is None or period is None:
-            return Limit(None, "cgroup v1 cpu.cfs_quota_us not readable")
-        if int(quota[0]) < 0:
-            return Limit(None, f"no limit ({quota[1]} = -1)")
-        return Limit(int(quota[0]) / int(period[0]), str(quota[1]))
-    if "" in paths:  # v2
-        found = _read_first(_candidates(root, [""], paths[""], "cpu.max"))
-        if found is None:
-            return Limit(None, "cgroup v2 cpu.max not readable (cpu controller not enabled)")
-        quota_s, _, period_s = found[0].partition(" ")
-        if quota_s == "max":
-            return Limit(None, f"no limit ({found[1]} = max)")
-        return Limit(int(quota_s) / int(period_s or 100_000), str(found[1]))
-    return Limit(None, "no cpu cgroup for this process")
+    found: list[tuple[float, Path]] = []
+    seen: list[Path] = []
+    if "cpu" in paths:  # v1 (the controller may be mounted as cpu,cpuacct)
+        for d in _dirs(root, ["cpu", "cpu,cpuacct"], paths["cpu"]):
+            quota, period = _read(d / "cpu.cfs_quota_us"), _read(d / "cpu.cfs_period_us")
+            if quota is None or period is None:
+                continue
+            seen.append(d / "cpu.cfs_quota_us")
+            if int(quota) > 0:
+                found.append((int(quota) / int(period), d / "cpu.cfs_quota_us"))
+        version = "v1 cpu.cfs_quota_us"
+    elif "" in paths:  # v2
+        for d in _dirs(root, [""], paths[""]):
+            line = _read(d / "cpu.max")
+            if line is None:
+                continue
+            seen.append(d / "cpu.max")
+            quota, _, period = line.partition(" ")
+            if quota != "max":
+                found.append((int(quota) / int(period or 100_000), d / "cpu.max"))
+        version = "v2 cpu.max (cpu controller not enabled?)"
+    else:
+        return Limit(None, "no cpu cgroup for this process")
+    if found:
+        value, where = min(found)
+        return Limit(value, str(where))
+    if seen:
+        return Limit(None, f"no limit ({seen[0]} and its parents)")
+    return Limit(None, f"cgroup {version} not readable")
 
 
 def memory_limit_bytes(root: Path = CGROUP_ROOT, proc_cgroup: str | None = None) -> Limit:
-    """The group's memory limit in bytes (`memory.max` v2, `memory.limit_in_bytes` v1)."""
+    """The group's memory limit in bytes (`memory.max` v2, `memory.limit_in_bytes` v1), the
+    tightest along the path to the root."""
     try:
         return _memory_limit(root, proc_cgroup)
     except ValueError as exc:
@@ -107,20 +117,26 @@ def _memory_limit(root: Path, proc_cgroup: str | None) -> Limit:
         return Limit(None, f"cannot read {PROC_CGROUP}")
     paths = _paths(text)
     if "memory" in paths:
-        found = _read_first(_candidates(root, ["memory"], paths["memory"], "memory.limit_in_bytes"))
-        if found is None:
-            return Limit(None, "cgroup v1 memory.limit_in_bytes not readable")
-        if int(found[0]) >= V1_UNLIMITED_BYTES:
-            return Limit(None, f"no limit ({found[1]})")
-        return Limit(float(found[0]), str(found[1]))
-    if "" in paths:
-        found = _read_first(_candidates(root, [""], paths[""], "memory.max"))
-        if found is None:
-            return Limit(None, "cgroup v2 memory.max not readable")
-        if found[0] == "max":
-            return Limit(None, f"no limit ({found[1]} = max)")
-        return Limit(float(found[0]), str(found[1]))
-    return Limit(None, "no memory cgroup for this process")
+        dirs, name = _dirs(root, ["memory"], paths["memory"]), "memory.limit_in_bytes"
+    elif "" in paths:
+        dirs, name = _dirs(root, [""], paths[""]), "memory.max"
+    else:
+        return Limit(None, "no memory cgroup for this process")
+    found: list[tuple[float, Path]] = []
+    seen: list[Path] = []
+    for d in dirs:
+        value = _read(d / name)
+        if value is None:
+            continue
+        seen.append(d / name)
+        if value != "max" and int(value) < V1_UNLIMITED_BYTES:
+            found.append((float(value), d / name))
+    if found:
+        limit, where = min(found)
+        return Limit(limit, str(where))
+    if seen:
+        return Limit(None, f"no limit ({seen[0]} and its parents)")
+    return Limit(None, f"cgroup {name} not readable")
 
 
 def _proc_text(proc_cgroup: str | None) -> str | None:

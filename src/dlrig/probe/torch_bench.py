@@ -24,6 +24,8 @@ BYTES_PER_GB = 1e9
 # 989.4, NVIDIA H100 datasheet).
 TF32_PER_FP16_TENSOR = 0.5
 SUSTAINED_SAMPLE_S = 1.0
+# Floor for a timed call, so a call faster than the clock's resolution cannot divide by zero.
+MIN_TIMED_S = 1e-9
 # (name, dtype attribute, allow_tf32); allow_tf32 None leaves the setting alone.
 MATMUL_DTYPES = (
     ("fp32", "float32", False),
@@ -109,7 +111,7 @@ def best_seconds(tc: Any, fn: Callable[[], object], runs: int) -> float:
         fn()
         tc.cuda.synchronize()
         fastest = min(fastest, time.perf_counter() - t0)
-    return fastest
+    return max(fastest, MIN_TIMED_S)
 
 
 def _copies(tc: Any, bench: TorchBench, n: int, runs: int) -> None:
