@@ -45,31 +45,33 @@ def memory(m: ModelSpec, job: Job) -> MemoryEstimate:
     )
 
 
-def _utilization(m: ModelSpec, job: Job) -> tuple[float, str]:
+def _utilization(m: ModelSpec, job: Job) -> tuple[float, str, str | None]:
+    """(utilisation, where it comes from, its efficiencies.csv key or None when given)."""
     key = tp.utilization_key(m, job)
     if job.mfu is not None:
-        return job.mfu, "given with --mfu"
-    return p.value(key), p.cite(key)
+        return job.mfu, "given with --mfu", None
+    return p.value(key), p.cite(key), key
+
+
+def s_or_1(m: ModelSpec, job: Job) -> int:
+    return mem.sequence_length(m, job) if m.is_transformer else 1
 
 
 def _train(m: ModelSpec, job: Job, b: int) -> ThroughputEstimate:
-    u, u_source = _utilization(m, job)
+    u, u_source, key = _utilization(m, job)
     pk = tp.peak(job.gpu, job.precision)
     rate = pk.tflops * tp.TFLOPS * u
     if m.kind == ModelKind.CNN or (m.kind == ModelKind.VIT and m.gflops_per_sample):
-        model_f, exec_f = tp.vision_flops_per_sample(m, job)
+        flops = tp.vision_flops_per_sample(m, job)
         per_step_units, per_token = b, False
     else:
-        s = mem.sequence_length(m, job)
-        model_f, exec_f = tp.train_flops_per_token(m, job, s)
-        per_step_units, per_token = b * s, True
-    compute = exec_f * per_step_units / rate
+        flops = tp.train_flops_per_token(m, job, mem.sequence_length(m, job))
+        per_step_units, per_token = b * s_or_1(m, job), True
+    model_f = flops.model
+    compute = model_f * per_step_units / rate * tp.checkpointing_factor(flops, job, key)
     link = tp.allreduce_link(job)
-    comm = tp.allreduce_time_s(tp.grad_sync_bytes(m, job), job, link)
-    # DDP overlaps the all-reduce with the backward pass (Li et al. 2020, PyTorch Distributed,
-    # VLDB): only what outlasts backward adds to the step.
-    backward = compute * tp.BACKWARD_SHARE[job.task]
-    exposed = max(0.0, comm - backward)
+    comm = tp.comm_time_s(m, job, link)
+    exposed = max(0.0, comm - tp.hidden_by(job, compute))  # only what outlasts compute
     step = compute + exposed
     per_gpu = per_step_units / step
     total = per_gpu * job.n_gpus
@@ -97,7 +99,7 @@ def _infer(m: ModelSpec, job: Job, b: int) -> ThroughputEstimate:
     pk = tp.peak(job.gpu, job.precision)  # quantised weights are dequantised to 16-bit
     eff_prefill = p.value("efficiency_prefill")
     if not m.is_language_model:  # vision inference: compute-bound forward passes
-        u, u_source = _utilization(m, job)
+        u, u_source, _ = _utilization(m, job)
         fwd = (m.gflops_per_sample or 0) * 1e9
         step = fwd * b / (pk.tflops * tp.TFLOPS * u * job.n_gpus)
         return ThroughputEstimate(
@@ -114,7 +116,7 @@ def _infer(m: ModelSpec, job: Job, b: int) -> ThroughputEstimate:
             link="none",
             bound="compute",
         )
-    u, u_source = _utilization(m, job)
+    u, u_source, _ = _utilization(m, job)
     c = mem.sequence_length(m, job)
     fwd_per_token = 2 * tp.compute_params(m) + tp.attention_flops_fwd(m, c)
     gpus_rate = pk.tflops * tp.TFLOPS * job.n_gpus

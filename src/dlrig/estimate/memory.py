@@ -12,18 +12,39 @@ MLPs (see `layer_activation_bytes`).
 from __future__ import annotations
 
 from dlrig.estimate import params as p
-from dlrig.model.workload import Job, ModelKind, ModelSpec, Optimizer, Precision, Quant, Task
+from dlrig.model.workload import (
+    Job,
+    Loss,
+    ModelKind,
+    ModelSpec,
+    Offload,
+    Optimizer,
+    Precision,
+    Quant,
+    Task,
+)
 
 GB = 1e9
 GIB = 2**30
 
 # Bytes per element of each compute precision. FP8 training (Transformer Engine) keeps 16-bit
 # weights and activations and casts to FP8 for the matmuls, so memory is counted at 2 bytes.
-ACT_BYTES = {Precision.FP32: 4, Precision.BF16: 2, Precision.FP16: 2, Precision.FP8: 2}
+ACT_BYTES = {
+    Precision.FP32: 4,
+    Precision.TF32: 4,
+    Precision.BF16: 2,
+    Precision.FP16: 2,
+    Precision.FP8: 2,
+}
 FP32_BYTES = 4
 HALF_BYTES = 2
 KV_BYTES = HALF_BYTES  # KV cache in fp16/bf16: weight quantisation leaves it unquantised
 DROPOUT_MASK_BYTES = 1  # Korthikanti et al. store dropout masks as one byte per element
+
+
+def is_fp32(precision: Precision) -> bool:
+    """fp32 and tf32 both store 4-byte weights, gradients and activations."""
+    return precision in (Precision.FP32, Precision.TF32)
 
 
 def capacity_gb(memory_gib: float) -> float:
@@ -87,22 +108,27 @@ def weight_bits(job: Job) -> tuple[float, str]:
         return p.value("bits_int4_gptq_g128"), "int4 with group-128 scales (GPTQ/AWQ)"
     if job.task == Task.INFER and job.precision == Precision.FP8:
         return 8.0, "fp8"
-    bits = 8 * (FP32_BYTES if job.precision == Precision.FP32 else HALF_BYTES)
+    bits = 8 * (FP32_BYTES if is_fp32(job.precision) else HALF_BYTES)
     return float(bits), job.precision.value
 
 
-def weights_bytes(m: ModelSpec, job: Job) -> float:
-    """Stored model weights on one GPU, adapters included."""
+def stored_weight_bytes(m: ModelSpec, job: Job) -> float:
+    """The whole model's weights as stored, adapters included (before any sharding)."""
     if job.task == Task.TRAIN:
         # ZeRO's 2Ψ (16-bit copy) for mixed precision; fp32 training holds 4Ψ.
-        per_param = FP32_BYTES if job.precision == Precision.FP32 else HALF_BYTES
-        total = per_param * m.params_total
-    else:
-        bits, _ = weight_bits(job)
-        other_bytes = FP32_BYTES if job.precision == Precision.FP32 else HALF_BYTES
-        total = linear_params(m) * bits / 8 + m.embedding_params * other_bytes
-        total += trainable_params(m, job) * FP32_BYTES  # LoRA adapters kept in fp32 (PEFT)
-    return total / _weight_shards(job)
+        per_param = FP32_BYTES if is_fp32(job.precision) else HALF_BYTES
+        return per_param * m.params_total
+    bits, _ = weight_bits(job)
+    other_bytes = FP32_BYTES if is_fp32(job.precision) else HALF_BYTES
+    total = linear_params(m) * bits / 8 + m.embedding_params * other_bytes
+    return total + trainable_params(m, job) * FP32_BYTES  # LoRA adapters kept in fp32 (PEFT)
+
+
+def weights_bytes(m: ModelSpec, job: Job) -> float:
+    """Weights resident on one GPU: none with full CPU offload (blocks are fetched as needed)."""
+    if job.offload == Offload.FULL and job.task != Task.INFER:
+        return 0.0
+    return stored_weight_bytes(m, job) / _weight_shards(job)
 
 
 def _weight_shards(job: Job) -> int:
@@ -112,19 +138,27 @@ def _weight_shards(job: Job) -> int:
     return 1
 
 
+def _per_block(m: ModelSpec, total: float) -> float:
+    return total / m.n_layers if m.n_layers else total
+
+
 def gradient_bytes(m: ModelSpec, job: Job) -> float:
     n = trainable_params(m, job)
-    if job.task == Task.TRAIN and job.precision != Precision.FP32:
-        per_param = HALF_BYTES  # ZeRO: 2Ψ of 16-bit gradients
-    else:
-        per_param = FP32_BYTES  # fp32 training; LoRA adapters are fp32
+    # ZeRO's 2Ψ of 16-bit gradients; fp32 training and LoRA adapters (fp32) keep 4 bytes.
+    half = job.task == Task.TRAIN and not is_fp32(job.precision)
+    per_param = HALF_BYTES if half else FP32_BYTES
     shards = job.n_gpus if job.zero >= 2 else 1
-    return per_param * n / shards
+    total = per_param * n / shards
+    if job.optimizer_in_backward or job.offload == Offload.FULL:
+        # Each block's gradients are applied (or sent to the CPU) as soon as they exist.
+        return _per_block(m, total)
+    return total
 
 
 def optimizer_bytes_per_param(m: ModelSpec, job: Job) -> float:
     """State bytes per trainable parameter, including the fp32 master copy for mixed precision."""
-    master = FP32_BYTES if job.task == Task.TRAIN and job.precision != Precision.FP32 else 0
+    mixed = job.task == Task.TRAIN and not is_fp32(job.precision) and job.master_weights
+    master = FP32_BYTES if mixed else 0
     match job.optimizer:
         case Optimizer.ADAMW:
             states = 2 * FP32_BYTES  # momentum and variance
@@ -140,6 +174,8 @@ def optimizer_bytes_per_param(m: ModelSpec, job: Job) -> float:
 
 
 def optimizer_bytes(m: ModelSpec, job: Job) -> float:
+    if job.offload != Offload.NONE:
+        return 0.0  # states (and master weights) live in CPU memory
     shards = job.n_gpus if job.zero >= 1 else 1
     return optimizer_bytes_per_param(m, job) * trainable_params(m, job) / shards
 
@@ -173,10 +209,17 @@ def layer_activation_bytes(m: ModelSpec, s: int, b: int, e: int) -> float:
     return norms + attention + mlp
 
 
-def logits_bytes(m: ModelSpec, tokens: int, e: int) -> float:
-    """Output logits: the 16-bit lm_head output, its fp32 upcast for the loss and the fp32
-    log-softmax kept for backward (Hugging Face transformers' ForCausalLMLoss upcasts logits)."""
-    return tokens * (m.vocab_size or 0) * (e + 2 * FP32_BYTES)
+# Bytes kept per output logit for the loss. Standard: the 16-bit lm_head output, its fp32 upcast
+# and the fp32 log-softmax saved for backward (Hugging Face transformers' ForCausalLMLoss calls
+# logits.float()). Chunked: fp32 only one chunk at a time (torchtune CEWithChunkedOutputLoss).
+# Fused: logits never materialised (Liger kernel's fused linear cross-entropy).
+LOGIT_FP32_COPIES = {Loss.STANDARD: 2, Loss.CHUNKED: 0, Loss.FUSED: 0}
+LOGIT_HALF_KEPT = {Loss.STANDARD: True, Loss.CHUNKED: True, Loss.FUSED: False}
+
+
+def logits_bytes(m: ModelSpec, tokens: int, e: int, loss: Loss = Loss.STANDARD) -> float:
+    per_logit = (e if LOGIT_HALF_KEPT[loss] else 0) + LOGIT_FP32_COPIES[loss] * FP32_BYTES
+    return tokens * (m.vocab_size or 0) * per_logit
 
 
 def sequence_length(m: ModelSpec, job: Job) -> int:
@@ -207,13 +250,24 @@ def activation_bytes(m: ModelSpec, job: Job, b: int) -> float:
     layer = layer_activation_bytes(m, s, b, e)
     layers = m.n_layers or 0
     if job.task == Task.INFER:
-        return layer + logits_bytes(m, b, e)
+        return inference_working_bytes(m, s, b, e) + logits_bytes(m, b, e)
     if job.checkpointing:
         stored = layers * e * s * b * (m.hidden_size or 0) + layer
     else:
         stored = layers * layer
-    head = logits_bytes(m, s * b, e) if m.is_language_model else 0
+    head = logits_bytes(m, s * b, e, job.loss) if m.is_language_model else 0
     return stored + head
+
+
+def inference_working_bytes(m: ModelSpec, s: int, b: int, e: int) -> float:
+    """Without autograd nothing is kept between layers: the peak is the widest moment of one
+    layer during prefill, the MLP's gate, up and product (three i-wide tensors; two without
+    gating) or attention's Q, K, V and output."""
+    h, i = m.hidden_size or 0, m.intermediate_size or 0
+    q = (m.n_heads or 0) * (m.head_dim or 0)
+    mlp = (3 if m.gated_mlp else 2) * i * (m.experts_per_token or 1)
+    attention = 2 * q + 2 * m.kv_dim + h
+    return s * b * e * max(mlp, attention)
 
 
 def kv_cache_bytes(m: ModelSpec, job: Job, b: int) -> float:
@@ -226,8 +280,10 @@ def kv_cache_bytes(m: ModelSpec, job: Job, b: int) -> float:
 
 
 def zero3_gather_bytes(m: ModelSpec, job: Job) -> float:
-    """ZeRO-3/FSDP gathers one block's full weights while computing it and prefetches the next."""
-    if job.zero < 3 or job.n_gpus == 1 or not m.n_layers:
+    """ZeRO-3/FSDP (and full CPU offload) gather one block's full weights while computing it and
+    prefetch the next: two blocks at their stored precision."""
+    sharded = job.zero >= 3 and job.n_gpus > 1
+    offloaded = job.offload == Offload.FULL and job.task != Task.INFER
+    if not (sharded or offloaded) or not m.n_layers or job.task == Task.INFER:
         return 0.0
-    per_layer = linear_params(m) / m.n_layers
-    return 2 * per_layer * HALF_BYTES
+    return 2 * _per_block(m, stored_weight_bytes(m, job))

@@ -14,17 +14,27 @@ from dlrig.catalog import load
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
 from dlrig.model.parts import GpuSpec
-from dlrig.model.workload import Interconnect, Job, ModelKind, ModelSpec, Precision, Task
+from dlrig.model.workload import (
+    DecodeEngine,
+    Interconnect,
+    Job,
+    ModelKind,
+    ModelSpec,
+    Precision,
+    Quant,
+    Task,
+)
 
 TFLOPS = 1e12
 GBS = 1e9
 # Share of a training step's compute that is the backward pass: 4N of 6N for full training,
 # 2N of 4N for LoRA (frozen weights need input gradients only, not weight gradients).
 BACKWARD_SHARE = {Task.TRAIN: 2 / 3, Task.LORA: 1 / 2, Task.QLORA: 1 / 2}
-# Ring all-reduce moves 2(n-1)/n of the buffer through each link (NCCL's busbw definition).
-# ZeRO-3 moves 3Ψ instead of DDP's 2Ψ (Rajbhandari et al. 2020, Sec. 7): 1.5x.
-ZERO3_COMM_FACTOR = 1.5
-NVLINK_DIRECTIONS = 2  # catalogs quote NVLink as the sum of both directions
+NVLINK_DIRECTIONS = 2
+# TF32 tensor cores exist from Ampere on and run at half the dense FP16 rate (NVIDIA A100
+# datasheet: 156 vs 312 TFLOPS; H100 SXM 495 vs 989; RTX 4090 82.6 vs 165.2).
+TF32_ARCHITECTURES = ("Ampere", "Ada", "Hopper", "Blackwell")
+TF32_PER_FP16 = 2  # catalogs quote NVLink as the sum of both directions
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,10 @@ def peak(gpu: GpuSpec, precision: Precision) -> Peak:
     fp16 = gpu.fp16_tensor_tflops
     if precision == Precision.FP32:
         return Peak(gpu.fp32_tflops, "FP32 (CUDA cores; PyTorch leaves TF32 matmuls off)")
+    if precision == Precision.TF32:
+        if fp16 and any(a in gpu.architecture for a in TF32_ARCHITECTURES):
+            return Peak(fp16 / TF32_PER_FP16, "TF32 tensor cores, dense (half the FP16 rate)")
+        return Peak(gpu.fp32_tflops, "FP32", f"{gpu.name} has no TF32 tensor cores: FP32 rate")
     if precision == Precision.FP8:
         if gpu.fp8_tensor_tflops:
             return Peak(gpu.fp8_tensor_tflops, "FP8 tensor cores, dense")
@@ -61,33 +75,60 @@ def attention_flops_fwd(m: ModelSpec, t: int) -> float:
     return 4 * (m.n_layers or 0) * q * t
 
 
-def train_flops_per_token(m: ModelSpec, job: Job, s: int) -> tuple[float, float]:
-    """(model FLOPs, executed FLOPs) per token; checkpointing re-runs the forward pass."""
+@dataclass(frozen=True)
+class Flops:
+    """Per token (language models) or per sample (vision)."""
+
+    model: float  # what MFU counts: forward and backward, no recomputation
+    recompute: float  # one more forward pass when activations are checkpointed
+
+    def executed(self, checkpointing: bool) -> float:
+        return self.model + (self.recompute if checkpointing else 0.0)
+
+
+def train_flops_per_token(m: ModelSpec, job: Job, s: int) -> Flops:
     n, attn = compute_params(m), attention_flops_fwd(m, s)
     fwd = 2 * n + attn
     # Full training: forward, input gradients, weight gradients (3 x forward). LoRA: frozen
     # matrices need input gradients only (2N), attention's backward is unchanged (2 x attn).
     model_flops = 3 * fwd if job.task == Task.TRAIN else fwd + 2 * n + 2 * attn
-    executed = model_flops + (fwd if job.checkpointing else 0)
-    return model_flops, executed
+    return Flops(model_flops, fwd)
 
 
-def vision_flops_per_sample(m: ModelSpec, job: Job) -> tuple[float, float]:
+def vision_flops_per_sample(m: ModelSpec, job: Job) -> Flops:
     fwd = (m.gflops_per_sample or 0) * 1e9
-    model_flops = 3 * fwd if job.task != Task.INFER else fwd
-    executed = model_flops + (fwd if job.checkpointing and job.task != Task.INFER else 0)
-    return model_flops, executed
+    return Flops(3 * fwd if job.task != Task.INFER else fwd, fwd)
+
+
+# Default utilisations measured with activation checkpointing on (torchtune's configs enable it,
+# see efficiencies.csv). MFU does not count recomputation, so a job that differs from its
+# reference in checkpointing is scaled by executed FLOPs at equal hardware utilisation.
+MFU_MEASURED_WITH_CHECKPOINTING = frozenset({"mfu_train_single_gpu", "mfu_lora", "mfu_qlora"})
+
+
+def checkpointing_factor(flops: Flops, job: Job, key: str | None) -> float:
+    """Time multiplier for recomputation relative to how the utilisation was measured; 1.0 when
+    the job checkpoints exactly like the reference (or the user gave --mfu for this job)."""
+    reference = key in MFU_MEASURED_WITH_CHECKPOINTING if key else job.checkpointing
+    return flops.executed(job.checkpointing) / flops.executed(reference)
 
 
 def utilization_key(m: ModelSpec, job: Job) -> str:
     if job.task == Task.INFER:
-        return "efficiency_decode_bandwidth" if m.is_language_model else "efficiency_prefill"
+        if not m.is_language_model:
+            return "efficiency_prefill"
+        if job.engine == DecodeEngine.HF:
+            return "efficiency_decode_bandwidth_hf"
+        if job.quant == Quant.INT4:
+            return "efficiency_decode_bandwidth_int4"
+        return "efficiency_decode_bandwidth"
     if job.task == Task.LORA:
         return "mfu_lora"
     if job.task == Task.QLORA:
         return "mfu_qlora"
     if m.kind == ModelKind.CNN:
-        return "efficiency_resnet50_train"
+        tensor = job.gpu.has_tensor_cores and job.precision != Precision.FP32
+        return "efficiency_resnet50_train" if tensor else "efficiency_cnn_train_fp32"
     if job.gpu.form_factor in ("sxm", "oam"):
         return "mfu_train_llm_datacenter"
     return "mfu_train_single_gpu"
@@ -121,19 +162,37 @@ def allreduce_link(job: Job) -> Link:
     return Link(what, busbw)
 
 
-def allreduce_time_s(grad_bytes: float, job: Job, link: Link) -> float:
-    """Ring all-reduce: 2(n-1)/n x bytes / bus bandwidth (nccl-tests' busbw definition)."""
-    if job.n_gpus == 1 or link.busbw_gbs is None or grad_bytes == 0:
-        return 0.0
+def comm_time_s(m: ModelSpec, job: Job, link: Link) -> float:
+    """Data-parallel traffic of one step over the link.
+
+    DDP and ZeRO-1/2: a ring all-reduce of the gradients, 2(n-1)/n x bytes / busbw (nccl-tests'
+    busbw definition). ZeRO-3/FSDP: the weights are all-gathered for the forward and again for
+    the backward pass and the gradients reduce-scattered, (n-1)/n x (2·W + G) — for full
+    training the ZeRO paper's 3Ψ instead of 2Ψ (Rajbhandari et al. 2020, Sec. 7). Frozen
+    weights are gathered too, which is what makes FSDP LoRA talk as much as full training.
+    """
     n = job.n_gpus
-    factor = ZERO3_COMM_FACTOR if job.zero >= 3 else 1.0
-    return factor * 2 * (n - 1) / n * grad_bytes / (link.busbw_gbs * GBS)
+    if n == 1 or link.busbw_gbs is None:
+        return 0.0
+    grads = grad_sync_bytes(m, job)
+    if job.zero >= 3:
+        volume = (n - 1) / n * (2 * mem.stored_weight_bytes(m, job) + grads)
+    else:
+        volume = 2 * (n - 1) / n * grads
+    return volume / (link.busbw_gbs * GBS)
+
+
+def hidden_by(job: Job, compute_s: float) -> float:
+    """Compute time the traffic can overlap: DDP's bucketed all-reduce runs during the
+    backward pass (Li et al. 2020, PyTorch Distributed, VLDB); FSDP prefetches the next
+    block's weights during both passes."""
+    return compute_s if job.zero >= 3 else compute_s * BACKWARD_SHARE[job.task]
 
 
 def grad_sync_bytes(m: ModelSpec, job: Job) -> float:
     """Gradient bytes one step all-reduces: 16-bit full gradients, fp32 LoRA adapters."""
     n = mem.trainable_params(m, job)
-    if job.task == Task.TRAIN and job.precision != Precision.FP32:
+    if job.task == Task.TRAIN and not mem.is_fp32(job.precision):
         return n * mem.HALF_BYTES
     return n * mem.FP32_BYTES
 

@@ -131,7 +131,7 @@ class WorkloadInput(BaseModel):
     # finding and derives step_time_s from the estimate when it is left out.
     model: str | None = Field(default=None, description="model preset (dlrig parts models)")
     task: Literal["train", "lora", "qlora", "infer"] | None = None
-    precision: Literal["fp32", "bf16", "fp16", "fp8"] | None = None
+    precision: Literal["fp32", "tf32", "bf16", "fp16", "fp8"] | None = None
     quant: Literal["none", "int8", "int4"] | None = None
     optimizer: Literal["adamw", "sgd", "adafactor", "adam8bit"] | None = None
     zero: Literal[0, 1, 2, 3] | None = None

@@ -31,6 +31,7 @@ class Task(StrEnum):
 
 class Precision(StrEnum):
     FP32 = "fp32"
+    TF32 = "tf32"  # fp32 storage, TF32 tensor-core matmuls (Ampere and newer)
     BF16 = "bf16"
     FP16 = "fp16"
     FP8 = "fp8"
@@ -53,6 +54,23 @@ class LoraTargets(StrEnum):
     ALL = "all"  # every linear layer (the QLoRA paper's recommendation)
     ATTENTION = "attention"  # q, k, v, o projections
     QV = "qv"  # q and v only (the LoRA paper and PEFT's default for Llama)
+
+
+class Offload(StrEnum):
+    NONE = "none"
+    OPTIMIZER = "optimizer"  # states and master weights in CPU memory (ZeRO-Offload, paged optims)
+    FULL = "full"  # weights and gradients too (FSDP CPUOffload(offload_params=True))
+
+
+class Loss(StrEnum):
+    STANDARD = "standard"  # full logits, upcast to fp32 (Hugging Face transformers)
+    CHUNKED = "chunked"  # per-chunk upcast, 16-bit logits kept (torchtune CEWithChunkedOutputLoss)
+    FUSED = "fused"  # fused linear + cross-entropy, logits never stored (Liger kernel)
+
+
+class DecodeEngine(StrEnum):
+    OPTIMIZED = "optimized"  # llama.cpp, vLLM, TensorRT-LLM: fused kernels, CUDA graphs
+    HF = "hf"  # plain Hugging Face transformers generate(): Python and launch overhead
 
 
 class Interconnect(StrEnum):
@@ -146,7 +164,16 @@ class Job(BaseModel):
     epochs: float | None = Field(default=None, gt=0, le=1e6)
     dataset_size: int | None = Field(default=None, ge=1, le=10**13, description="samples")
     mfu: float | None = Field(default=None, gt=0, le=1)
+    master_weights: bool = Field(
+        default=True, description="16-bit training keeps fp32 master weights (AMP); False: pure"
+    )
+    offload: Offload = Offload.NONE
+    optimizer_in_backward: bool = Field(
+        default=False, description="optimizer step fused into backward: gradients freed at once"
+    )
+    loss: Loss = Loss.STANDARD
     interconnect: Interconnect = Interconnect.AUTO
+    engine: DecodeEngine = DecodeEngine.OPTIMIZED
     price_per_gpu_hour: float | None = Field(default=None, ge=0, le=10_000)
     electricity_per_kwh: float | None = Field(default=None, ge=0, le=100)
     sample_bytes: float | None = Field(default=None, gt=0, le=1e11, description="as read (vision)")
