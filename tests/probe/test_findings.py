@@ -30,7 +30,9 @@ def host(**changes: object) -> dict[str, object]:
     parts: dict[str, object] = {
         "cpu": CpuInfo(cores_physical=32, threads=64, affinity=64, usable=64.0),
         "memory": MemoryInfo(total_gb=256, swap_total_gb=8, swap_used_gb=0.0),
-        "disk": DiskInfo(path="/data", read_mbs=3000.0, read_method="o_direct", shm_gb=128.0),
+        "disk": DiskInfo(
+            path="/data", kind="nvme", read_mbs=3000.0, read_method="o_direct", shm_gb=128.0
+        ),
     }
     return parts | changes
 

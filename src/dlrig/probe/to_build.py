@@ -21,7 +21,7 @@ from dlrig.probe.result import CpuInfo, DiskInfo, ProbeResult
 
 LINK_WIDTHS = (1, 2, 4, 8, 16)  # the build file's pcie_lanes values
 # Words in /proc/cpuinfo model strings that catalog names leave out.
-CPU_NOISE = r"\((?:R|TM|tm|r)\)|\bCPU\b|@\s*[\d.]+\s*GHz|\b\d+-Core Processor\b|\bProcessor\b"
+CPU_NOISE = r"\((?:R|TM|tm|r)\)|\bCPU\b|@\s*[\d.]+\s*GHz|\b\d+-Cores?\b|\bProcessor\b"
 
 
 def _q(text: str) -> str:

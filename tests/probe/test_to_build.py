@@ -1,0 +1,101 @@
+"""probe -> build file -> `dlrig check`: the file reads without edits; exit is 0 or 1, never 2."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from dlrig.catalog.resolve import resolve
+from dlrig.cli import run
+from dlrig.model.load import parse_build
+from dlrig.probe.result import CpuInfo, TorchBench
+from dlrig.probe.to_build import catalog_cpu, clean_cpu_name, to_build_toml
+
+from .conftest import SCENARIOS
+from .test_findings import result_for
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_round_trip_through_check(
+    scenario: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    text = to_build_toml(result_for(scenario), host="box")
+    path = tmp_path / "probed.toml"
+    path.write_text(text)
+    resolve(parse_build(tomllib.loads(text), str(path)), str(path))  # raises on any problem
+    assert run(["check", str(path)]) in (0, 1)
+    assert "dlrig: error" not in capsys.readouterr().err
+
+
+def test_measured_values_override_the_catalog():
+    data = tomllib.loads(to_build_toml(result_for("x4-link"), host="box"))
+    assert data["name"] == "probed: box"
+    assert [(g["model"], g["count"], g["pcie_lanes"], g["power_w"]) for g in data["gpus"]] == [
+        ("GeForce RTX 4090", 1, 16, 450.0),
+        ("GeForce RTX 4090", 1, 4, 450.0),
+    ]
+    assert (
+        data["storage"] == [{"kind": "hdd", "read_mbs": 3000.0, "holds_data": True}]
+        or data["storage"][0]["read_mbs"] == 3000.0
+    )
+    assert data["memory"]["size_gb"] == 256.0
+    assert data["motherboard"] == {"pcie_gen": 4}
+
+
+def test_identical_gpus_are_grouped_and_power_limits_kept():
+    data = tomllib.loads(to_build_toml(result_for("healthy-4gpu"), host="box"))
+    assert data["gpus"] == [{"model": "RTX A6000", "count": 4, "power_w": 300.0, "pcie_lanes": 16}]
+    lowered = tomllib.loads(to_build_toml(result_for("throttling"), host="box"))
+    assert lowered["gpus"][0]["power_w"] == 250.0
+
+
+def test_lanes_measured_under_load_win():
+    r = result_for("x4-link")
+    r.torch = TorchBench(sustained_pcie_width=8, sustained_pcie_gen=4)
+    data = tomllib.loads(to_build_toml(r, host="box"))
+    assert data["gpus"][0]["pcie_lanes"] == 8  # GPU 0 loaded: its under-load width
+
+
+def test_catalog_cpu_is_named_and_unknown_cpu_left_as_comment():
+    known = result_for(
+        "nvml-missing",
+        cpu=CpuInfo(
+            model="AMD Ryzen 9 7950X 16-Core Processor", sockets=1, cores_physical=16, threads=32
+        ),
+    )
+    data = tomllib.loads(to_build_toml(known, host="box"))
+    assert data["cpu"] == {"model": "Ryzen 9 7950X", "count": 1, "cores": 16, "threads": 32}
+    unknown = result_for(
+        "nvml-missing", cpu=CpuInfo(model="Intel(R) Xeon(R) Processor", cores_physical=2, threads=2)
+    )
+    text = to_build_toml(unknown, host="box")
+    assert "cpu" not in tomllib.loads(text)
+    assert "# [cpu] left out: 'Intel(R) Xeon(R) Processor' is not in dlrig's catalog" in text
+    assert "# [[gpus]] left out: no NVIDIA GPU measured (unavailable: NVML" in text
+
+
+def test_cached_disk_read_is_not_written_as_the_disk_rate():
+    r = result_for("nvml-missing")
+    r.disk.read_method = "cached"
+    text = to_build_toml(r, host="box")
+    assert "read_mbs" not in tomllib.loads(text).get("storage", [{}])[0]
+
+
+@pytest.mark.parametrize(
+    ("model", "catalog"),
+    [
+        ("Intel(R) Core(TM) i9-13900K", "Core i9-13900K"),
+        ("AMD Ryzen 9 7950X 16-Core Processor", "Ryzen 9 7950X"),
+        ("AMD Ryzen Threadripper PRO 5975WX 32-Cores", "Ryzen Threadripper PRO 5975WX"),
+        ("Intel(R) Xeon(R) Processor", None),
+        (None, None),
+    ],
+)
+def test_cpu_names(model: str | None, catalog: str | None):
+    assert catalog_cpu(model) == catalog
+
+
+def test_clean_cpu_name():
+    assert clean_cpu_name("Intel(R) Core(TM) i7-5930K CPU @ 3.50GHz") == "Intel Core i7-5930K"
