@@ -108,21 +108,24 @@ def _ratio(a: float, b: float) -> float:
 
 
 def timed_loop(batches: Iterable[Any], step: Callable[[Any], Any], mover: _Mover) -> float:
-    """Seconds per step of `for b in batches: step(b)` after a short warm-up."""
-    count, start = 0, time.perf_counter()
+    """Seconds per step of `for b in batches: step(b)`, fetches included, after a warm-up."""
     it = iter(batches)
     clock = mover.clock()
-    for i, batch in enumerate(it):
-        if i == WARMUP_STEPS:
-            clock.sync()
-            count, start = 0, time.perf_counter()
+    for _, batch in zip(range(WARMUP_STEPS), it, strict=False):
+        step(mover.move(batch))
+    clock.sync()
+    count, start = 0, time.perf_counter()
+    for batch in it:
         step(mover.move(batch))
         count += 1
     clock.sync()
+    elapsed = time.perf_counter() - start
     close = getattr(it, "close", None)
     if callable(close):
         close()
-    return (time.perf_counter() - start) / max(count, 1)
+    if count == 0:
+        raise ValueError(f"fewer than {WARMUP_STEPS + 1} batches: nothing left to time")
+    return elapsed / count
 
 
 def _loader(p: BenchParams, **change: Any) -> SyntheticLoader:
