@@ -106,17 +106,26 @@ class FakeTensor:
         self.cuda.log.append(("pin", self.value, threading.current_thread().name))
         return type(self)(self.value, "cpu", pinned=True)
 
-    def to(self, device, non_blocking=False) -> FakeTensor:
+    def copy_(self, src, non_blocking=False) -> FakeTensor:
         stream = self.cuda.current_stream().name
-        self.cuda.log.append(("copy", self.value, stream, non_blocking, self.pinned))
-        return type(self)(self.value, device)
+        self.cuda.log.append(("copy", src.value, stream, non_blocking, src.pinned))
+        self.value = src.value
+        return self
+
+
+def empty_like(tensor: FakeTensor, device=None) -> FakeTensor:
+    stream = tensor.cuda.current_stream().name
+    tensor.cuda.log.append(("alloc", None, stream, threading.current_thread().name))
+    return type(tensor)(None, device or tensor.device)
 
 
 def fake_torch(available: bool = True) -> SimpleNamespace:
     log: list = []
     cuda = FakeCuda(log, available)
     tensor = type("Tensor", (FakeTensor,), {"cuda": cuda})
-    return SimpleNamespace(Tensor=tensor, cuda=cuda, device=FakeDevice, log=log)
+    return SimpleNamespace(
+        Tensor=tensor, cuda=cuda, device=FakeDevice, log=log, empty_like=empty_like
+    )
 
 
 @pytest.fixture

@@ -36,14 +36,15 @@ def test_each_copy_is_ordered_after_the_consumer_and_before_the_consumer_uses_it
     for i in copies:
         _, _, stream, non_blocking, pinned = log[i]
         assert stream.startswith("side") and non_blocking and pinned
-    # per batch, in the background thread: record an event on the consumer's stream, the side
-    # stream waits on it, the copies, an event on the side stream
+    # per batch, in the background thread: allocate on the side stream, record an event on the
+    # consumer's stream, the side stream waits on it, the copies, an event on the side stream
     background = [
-        (e[0], e[1] if e[0] != "copy" else e[2])
+        (e[0], e[2] if e[0] in ("copy", "alloc") else e[1])
         for e in log
-        if e[0] in ("record", "wait", "copy") and (e[0] == "copy" or e[3] == "dlrig-prefetch")
+        if e[0] in ("record", "wait", "copy", "alloc")
+        and (e[0] == "copy" or e[3] == "dlrig-prefetch")
     ]
-    per_batch = [("record", "default"), ("wait", "side1")]
+    per_batch = [("alloc", "side1"), ("alloc", "side1"), ("record", "default"), ("wait", "side1")]
     per_batch += [("copy", "side1"), ("copy", "side1"), ("record", "side1")]
     assert background == per_batch * 3
     waits = [e for e in log if e[0] == "wait"]

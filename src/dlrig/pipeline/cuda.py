@@ -4,9 +4,9 @@ Memory safety without `torch.Tensor.record_stream` (whose allocator polling is
 non-deterministic and lets memory grow when the CPU runs ahead; `shared/reference/pipeline.md`
 §4.1, https://docs.pytorch.org/docs/stable/generated/torch.Tensor.record_stream.html):
 
-- Device buffers are allocated on the side stream, so they come from its pool. Before each copy
-  the side stream waits on an event recorded on the consumer's stream at that moment (the timm
-  fix, pipeline.md §4.3): a buffer the consumer freed (in host order) before the copy was issued
+- Device buffers are allocated on the side stream, so they come from its pool. After allocating
+  and before copying, the side stream waits on an event recorded on the consumer's stream (the
+  timm fix, pipeline.md §4.3): a block the consumer freed before the allocation (in host order)
   is only overwritten after every kernel queued on it has run, however long the user kept it.
 - Pinned host sources are kept referenced until their copy's event has completed (pipeline.md
   §4.4), so a hand-pinned buffer is never freed under an in-flight DMA.
@@ -79,21 +79,33 @@ class CudaStage:
 
         return pin
 
-    def _copy(self, leaf: Any) -> Any:
-        if isinstance(leaf, self.torch.Tensor) and leaf.device.type == "cpu":
-            return leaf.to(self.device, non_blocking=True)
-        return leaf
+    def _alloc(self, pairs: list[tuple[Any, Any]]) -> Any:
+        torch = self.torch
+
+        def alloc(leaf: Any) -> Any:
+            if isinstance(leaf, torch.Tensor) and leaf.device.type == "cpu":
+                dst = torch.empty_like(leaf, device=self.device)
+                pairs.append((dst, leaf))
+                return dst
+            return leaf
+
+        return alloc
 
     def stage(self, batch: Any) -> Copied:
         """Background thread: pin what is not pinned, then copy on the side stream."""
         torch = self.torch
         host: list[Any] = []
         pinned = map_leaves(self._pin(host), batch)
-        freed = torch.cuda.Event()
-        freed.record(self.consumer)  # all the consumer has queued so far, in host order
+        pairs: list[tuple[Any, Any]] = []
         with torch.cuda.device(self.device), torch.cuda.stream(self.side):
+            # Allocate first, then record: any block handed out here was freed before the
+            # event, so every kernel that used it was queued before the event too.
+            moved = map_leaves(self._alloc(pairs), pinned)
+            freed = torch.cuda.Event()
+            freed.record(self.consumer)
             self.side.wait_event(freed)
-            moved = map_leaves(self._copy, pinned)
+            for dst, src in pairs:
+                dst.copy_(src, non_blocking=True)
             done = torch.cuda.Event()
             done.record(self.side)
         return Copied(moved, done, host)
