@@ -335,6 +335,32 @@ CASES: dict[str, str] = {
         r"build\.workload-as-array\.toml: workload: expected a table \[workload\], "
         r"got an array$"
     ),
+    # workload naming a model for the estimator (gpu-memory)
+    "build.workload-unknown-model.toml": (
+        r"build\.workload-unknown-model\.toml: workload\.model: unknown model 'llama-3-9b'; "
+        r"did you mean 'llama-3-8b'"
+    ),
+    "build.workload-task-without-model.toml": (
+        r"build\.workload-task-without-model\.toml: workload\.model: required with workload\.task"
+    ),
+    "build.workload-model-without-task.toml": (
+        r"build\.workload-model-without-task\.toml: workload\.task: required with workload\.model: "
+        r"one of 'train', 'lora', 'qlora', 'infer'$"
+    ),
+    "build.workload-task-enum.toml": (
+        r"build\.workload-task-enum\.toml: workload\.task: expected 'train', 'lora', 'qlora' or "
+        r"'infer', got 'finetune'$"
+    ),
+    "build.workload-loss-enum.toml": (
+        r"build\.workload-loss-enum\.toml: workload\.loss: expected 'standard', 'chunked' or "
+        r"'fused', got 'chunk'; did you mean 'chunked'\?$"
+    ),
+    "build.workload-zero-out-of-range.toml": (
+        r"build\.workload-zero-out-of-range\.toml: workload\.zero: expected 0, 1, 2 or 3, got 4$"
+    ),
+    "build.workload-seq-len-negative.toml": (
+        r"build\.workload-seq-len-negative\.toml: workload\.seq_len: expected at least 1, got -2048$"
+    ),
 }
 
 

@@ -162,6 +162,18 @@ class LoraTargetsOpt(StrEnum):
     qv = "qv"
 
 
+class OffloadOpt(StrEnum):
+    none = "none"
+    optimizer = "optimizer"
+    full = "full"
+
+
+class LossOpt(StrEnum):
+    standard = "standard"
+    chunked = "chunked"
+    fused = "fused"
+
+
 class EngineOpt(StrEnum):
     optimized = "optimized"
     hf = "hf"
@@ -212,6 +224,19 @@ def estimate(
     interconnect: Annotated[
         InterconnectOpt, _opt("GPU-to-GPU link for the all-reduce.", "--interconnect")
     ] = InterconnectOpt.auto,
+    master_weights: Annotated[
+        bool,
+        _opt("Keep fp32 master weights (AMP); off: pure 16-bit.", "--master-weights/--pure-16bit"),
+    ] = True,
+    offload: Annotated[
+        OffloadOpt, _opt("Move optimizer states (or everything) to CPU memory.", "--offload")
+    ] = OffloadOpt.none,
+    optimizer_in_backward: Annotated[
+        bool, _opt("Optimizer step fused into backward.", "--optimizer-in-backward")
+    ] = False,
+    loss: Annotated[
+        LossOpt, _opt("Cross-entropy: standard (HF), chunked (torchtune), fused (Liger).", "--loss")
+    ] = LossOpt.standard,
     engine: Annotated[
         EngineOpt, _opt("Inference engine: optimized (llama.cpp, vLLM) or hf.", "--engine")
     ] = EngineOpt.optimized,
@@ -260,6 +285,10 @@ def estimate(
         mfu=mfu,
         interconnect=interconnect.value,
         engine=engine.value,
+        master_weights=master_weights,
+        offload=offload.value,
+        optimizer_in_backward=optimizer_in_backward,
+        loss=loss.value,
         price_per_gpu_hour=price_per_gpu_hour,
         electricity_per_kwh=electricity_price,
         sample_bytes=sample_bytes,

@@ -33,6 +33,7 @@ def test_every_example_file_is_tested():
         "rtx3090-4x-power-limited.toml",
         "h100-8x-sxm-server.toml",
         "budget-1gpu.toml",
+        "llama3-8b-lora-4090.toml",  # tests/rules/test_workload.py
     }
     assert {p.name for p in EXAMPLES.glob("*.toml")} == tested
 

@@ -139,6 +139,10 @@ class WorkloadInput(BaseModel):
     lora_rank: int | None = Field(default=None, ge=1, le=65_536)
     seq_len: int | None = Field(default=None, ge=1, le=10_000_000, description="training")
     context: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")
+    loss: Literal["standard", "chunked", "fused"] | None = None
+    offload: Literal["none", "optimizer", "full"] | None = None
+    master_weights: bool | None = None
+    optimizer_in_backward: bool | None = None
 
 
 class BuildFile(BaseModel):
@@ -244,6 +248,9 @@ class Build(BaseModel):
     power: PowerInput | None = None
     workload: WorkloadInput | None = None
     model_spec: ModelSpec | None = Field(default=None, description="workload.model, looked up")
+    estimated_step_time_s: float | None = Field(
+        default=None, description="workload.step_time_s filled in from the estimate"
+    )
 
     @property
     def n_gpus(self) -> int:

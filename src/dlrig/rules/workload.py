@@ -38,7 +38,13 @@ _JOB_FIELDS = (
     "seq_len",
     "context",
     "batch_size",
+    "loss",
+    "offload",
+    "master_weights",
+    "optimizer_in_backward",
 )
+# Fixes are tried alone, then in pairs, then in threes, cheapest first.
+MAX_COMBINED_FIXES = 3
 
 
 def _smallest_group(build: Build) -> GpuGroup:
@@ -56,38 +62,75 @@ def job_for(build: Build, **changes: Any) -> Job | None:
     return Job(gpu=gpu, n_gpus=build.n_gpus, **(fields | changes))
 
 
+def _candidates(job: Job) -> list[tuple[str, dict[str, Any]]]:
+    """Single changes that save memory, cheapest first, each as the [workload] line to write."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    training = job.task != "infer"
+    if training and not job.checkpointing:
+        out.append(("checkpointing = true", {"checkpointing": True}))
+    if training and job.loss == "standard":
+        out.append(('loss = "chunked" (torchtune, or Liger\'s fused loss)', {"loss": "chunked"}))
+    if training and (job.batch_size or 1) > 1:
+        out.append(("batch_size = 1 with gradient accumulation", {"batch_size": 1}))
+    if training and job.n_gpus > 1:
+        out += [(f"zero = {z}", {"zero": z}) for z in range(job.zero + 1, 4)]
+    if job.task == "infer":
+        out += [
+            (f'quant = "{q}"', {"quant": q})
+            for q in ("int8", "int4")
+            if q != job.quant and not (q == "int8" and job.quant == "int4")
+        ]
+        if (job.batch_size or 1) > 1:
+            out.append(("batch_size = 1 (fewer sequences at once)", {"batch_size": 1}))
+    if job.task == "lora":
+        out.append(('task = "qlora" (4-bit base weights)', {"task": "qlora"}))
+    if job.task == "train" and job.offload == "none":
+        out.append(('offload = "optimizer" (states in CPU memory)', {"offload": "optimizer"}))
+    return out
+
+
+def _combos(candidates: list[tuple[str, dict[str, Any]]], size: int):
+    """(text, change) for every set of `size` candidates, cheapest first."""
+    from itertools import combinations
+
+    for combo in combinations(candidates, size):
+        change: dict[str, Any] = {}
+        for _, c in combo:
+            change |= c
+        yield " and ".join(text for text, _ in combo), change
+
+
 def _fixes(build: Build, job: Job) -> list[str]:
-    """Single changes, cheapest first, that make the job fit."""
+    """The cheapest sets of changes that make the job fit: single ones first, then pairs…;
+    failing all, the fewest GPUs that fit (sharded with ZeRO-3, alone or with a change)."""
     from dlrig.estimate.job import memory
 
     m = build.model_spec
     assert m is not None
-    candidates: list[tuple[str, dict[str, Any]]] = []
-    if job.task != "infer" and not job.checkpointing:
-        candidates.append(("turn on activation checkpointing", {"checkpointing": True}))
-    if (job.batch_size or 1) > 1:
-        candidates.append(("use micro-batch 1 with gradient accumulation", {"batch_size": 1}))
-    if job.task != "infer" and job.n_gpus > 1:
-        candidates += [(f"use ZeRO stage {z}", {"zero": z}) for z in range(job.zero + 1, 4)]
-    if job.task == "infer":
-        candidates += [
-            (f"quantise weights to {q}", {"quant": q})
-            for q in ("int8", "int4")
-            if q != job.quant and not (q == "int8" and job.quant == "int4")
-        ]
-    if job.task == "lora":
-        candidates.append(("use QLoRA (4-bit base weights)", {"task": "qlora"}))
-    out = []
-    for text, change in candidates:
-        if memory(m, job.model_copy(update=change)).fits:
-            out.append(text)
+    candidates = _candidates(job)
+
+    def fits(change: dict[str, Any]) -> bool:
+        return memory(m, job.model_copy(update=change)).fits
+
+    for size in range(1, MAX_COMBINED_FIXES + 1):
+        found = [text for text, change in _combos(candidates, size) if fits(change)]
+        if found:
+            return found[:3]
     more = {"zero": 3} if job.task != "infer" else {}
+    shard = " with zero = 3 (FSDP)" if more else " (weights split across them)"
     for n in range(job.n_gpus + 1, MAX_GPUS_SUGGESTED + 1):
-        if memory(m, job.model_copy(update={"n_gpus": n, **more})).fits:
-            shard = " with ZeRO-3/FSDP" if more else " (weights split across them)"
-            out.append(f"use {n} GPUs{shard}")
-            break
-    return out
+        for size in range(MAX_COMBINED_FIXES):
+            for text, change in _combos(candidates, size):
+                if fits({"n_gpus": n, **more, **change}):
+                    return [f"{n} GPUs{shard}" + (f" and {text}" if text else "")]
+    return []
+
+
+def _derived(build: Build) -> list[str]:
+    step = build.estimated_step_time_s
+    if step is None:
+        return []
+    return [f"workload.step_time_s = {fmt(step)} s from the estimate (used by the other rules)"]
 
 
 def check_memory(build: Build) -> RuleResult:
@@ -112,18 +155,17 @@ def check_memory(build: Build) -> RuleResult:
     what = f"{m.name} {job.task.value} on {job.n_gpus} x {job.gpu.name}"
     if not est.fits:
         fixes = _fixes(build, job)
-        fix = (
-            "Smallest change that fits: " + fixes[0] + "."
-            if fixes
-            else "No single change fits: use a GPU with more memory."
-        )
-        if len(fixes) > 1:
-            fix += " Also fits: " + "; ".join(fixes[1:]) + "."
+        if fixes:
+            fix = f"Smallest change that fits, in [workload]: {fixes[0]}."
+            if len(fixes) > 1:
+                fix += " Also fits: " + "; ".join(fixes[1:]) + "."
+        else:
+            fix = "No change of settings fits: use a GPU with more memory."
         message = (
             f"{what} needs {fmt(est.per_gpu_gb)} GB per GPU ({parts}); the GPU has "
             f"{fmt(est.capacity_gb)} GB."
         )
-        return [MEMORY.finding(Severity.ERROR, message, fix, numbers)]
+        return [MEMORY.finding(Severity.ERROR, message, fix, numbers, _derived(build))]
     share = est.headroom_gb / est.capacity_gb
     severity = Severity.WARNING if share < t.GPU_MEMORY_TIGHT_FRACTION else Severity.OK
     message = (
@@ -136,7 +178,7 @@ def check_memory(build: Build) -> RuleResult:
         if severity == Severity.WARNING
         else ""
     )
-    return [MEMORY.finding(severity, message, fix, numbers)]
+    return [MEMORY.finding(severity, message, fix, numbers, _derived(build))]
 
 
 def with_estimated_step_time(build: Build) -> Build:
@@ -149,4 +191,5 @@ def with_estimated_step_time(build: Build) -> Build:
 
     assert build.model_spec is not None
     step = throughput(build.model_spec, job).step_time_s
-    return build.model_copy(update={"workload": w.model_copy(update={"step_time_s": step})})
+    workload = w.model_copy(update={"step_time_s": step})
+    return build.model_copy(update={"workload": workload, "estimated_step_time_s": step})

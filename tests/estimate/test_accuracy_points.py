@@ -1,0 +1,49 @@
+"""A few published measurements pinned (benchmarks/accuracy.py prints them all).
+
+Held-out points only: none of these was used to derive a default in efficiencies.csv.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+from dlrig.catalog.load import read_rows
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("accuracy", ROOT / "benchmarks" / "accuracy.py")
+accuracy = importlib.util.module_from_spec(_spec)
+sys.modules["accuracy"] = accuracy  # dataclasses look their module up while the file runs
+_spec.loader.exec_module(accuracy)
+
+ROWS = {row["id"]: row for row in read_rows("measurements.csv")}
+
+
+@pytest.mark.parametrize(
+    ("point", "tolerance"),
+    [
+        ("qwen25-7b-bf16-hf-mem", 0.10),  # Qwen2.5 speed benchmark, HF transformers, A100
+        ("qwen25-7b-bf16-hf-mem-30k", 0.10),  # the same with a 32k-token KV cache
+        ("qwen25-72b-gptq4-hf-mem-6k", 0.10),  # int4 weights with group-128 scales
+        ("torchtune-l31-70b-lora-8xa100-mem", 0.10),  # FSDP LoRA on 8 A100
+        ("torchtune-l31-8b-full-4090-mem", 0.10),  # pure bf16, paged 8-bit Adam, opt-in-bwd
+        ("dle-rn50-v100-8-amp", 0.25),  # NVIDIA DeepLearningExamples ResNet-50, 8 V100
+        ("dgxc-l31-8b-fp8-8", 0.25),  # NVIDIA NeMo Llama 3.1 8B FP8 on 8 H100
+        ("torchtune-l31-405b-qlora-8xa100-tps", 0.25),
+    ],
+)
+def test_published_point(point, tolerance):
+    pt = accuracy.predict(ROWS[point])
+    assert pt.calibration is False
+    assert abs(pt.error) <= tolerance, (
+        f"{point}: predicted {pt.predicted:.4g}, measured {pt.measured:.4g}"
+    )
+
+
+def test_memory_median_error_meets_the_target():
+    errors = [abs(accuracy.predict(r).error) for r in ROWS.values() if r["category"] == "memory"]
+    assert statistics.median(errors) <= accuracy.MEMORY_TARGET

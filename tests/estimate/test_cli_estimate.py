@@ -1,0 +1,142 @@
+"""`dlrig estimate` end to end: the issue's four commands, formats, and bad input (exit 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dlrig.cli import run
+
+HF = Path(__file__).resolve().parent.parent / "data" / "hf"
+
+ISSUE_COMMANDS = [
+    "--model llama-3-8b --task lora --gpu 'RTX 4090' --gpus 2 --seq-len 2048 --batch-size 4",
+    "--model resnet50 --task train --gpu 'A100 80GB SXM' --gpus 8 --batch-size 256",
+    f"--config {HF / 'llama-3-8b.config.json'} --task infer --gpu 'RTX 3090' --quant int4 "
+    "--context 8192",
+    "--params 13e9 --task train --gpu 'H100 SXM' --gpus 8 --zero 3 --tokens 2e10",
+]
+
+
+def args(line: str) -> list[str]:
+    import shlex
+
+    return ["estimate", *shlex.split(line)]
+
+
+@pytest.mark.parametrize("line", ISSUE_COMMANDS)
+def test_issue_commands_run(line, capsys):
+    assert run([*args(line), "--no-color"]) == 0
+    out = capsys.readouterr().out
+    assert "GPU memory per GPU" in out and "Throughput" in out and "assumed:" in out
+
+
+@pytest.mark.parametrize("line", ISSUE_COMMANDS)
+def test_issue_commands_json(line, capsys):
+    assert run([*args(line), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["schema"] == "dlrig.estimate/1"
+    assert isinstance(data["memory"]["fits"], bool)
+    rate = data["throughput"]["tokens_per_s"] or data["throughput"]["samples_per_s"]
+    assert rate > 0 and 0 < data["throughput"]["utilization"] <= 1
+
+
+def test_13b_on_8_h100_time_for_20b_tokens(capsys):
+    assert run([*args(ISSUE_COMMANDS[3]), "-f", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    # 6·N·T / (8 x 989 TFLOPS x MFU 0.405) ≈ 1.6e21 / 3.2e15 ≈ 135 h, plus attention.
+    assert 120 < data["time_hours"] < 170
+    assert data["memory"]["fits"]
+
+
+def test_markdown_and_output_file(tmp_path, capsys):
+    out = tmp_path / "e.md"
+    assert run([*args(ISSUE_COMMANDS[0]), "-f", "markdown", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("# dlrig estimate — llama-3-8b") and "| weights |" in text
+
+
+def test_parts_models_lists_presets(capsys):
+    assert run(["parts", "models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("resnet50", "llama-3-70b", "mixtral-8x7b", "qwen2.5-0.5b"):
+        assert name in out
+    assert run(["parts", "models", "-f", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) >= 16
+
+
+BAD = [
+    (
+        "--model llama-3-9b --task lora --gpu 'RTX 4090'",
+        r"unknown model 'llama-3-9b'; did you mean 'llama-3-8b'",
+    ),
+    (
+        "--model llama-3-8b --task lora --gpu 'RTX 4009'",
+        r"unknown GPU 'RTX 4009'; did you mean 'GeForce RTX 4090'",
+    ),
+    (
+        "--task lora --gpu 'RTX 4090'",
+        r"give exactly one of --model NAME, --config FILE or --params N \(got none\)",
+    ),
+    ("--model gpt2 --params 1e9 --task train --gpu 'RTX 4090'", r"\(got --model and --params\)"),
+    (
+        "--params 0 --task train --gpu 'RTX 4090'",
+        r"--params: expected a count between 1e3 and 1e13, got 0",
+    ),
+    ("--params -5e9 --task train --gpu 'RTX 4090'", r"--params: expected a count"),
+    (
+        "--model gpt2 --task train --gpu 'RTX 4090' --gpus 0",
+        r"Invalid value for '--gpus': .*greater than or equal to 1",
+    ),
+    ("--model gpt2 --task train --gpu 'RTX 4090' --batch-size -1", r"--batch-size"),
+    (
+        "--model gpt2 --task train --gpu 'RTX 4090' --zero 4",
+        r"Invalid value for '--zero': .*less than or equal to 3",
+    ),
+    (
+        "--model gpt2 --task train --gpu 'RTX 4090' --mfu 1.5",
+        r"--mfu: expected.*less than or equal to 1",
+    ),
+    (
+        "--model gpt2 --task train --gpu 'RTX 4090' --tokens 0",
+        r"--tokens: expected.*greater than 0",
+    ),
+    ("--model gpt2 --task finetune --gpu 'RTX 4090'", r"'finetune' is not one of"),
+    (
+        "--model gpt2 --task train --gpu 'RTX 4090' --quant int4",
+        r"--quant int4 applies to infer and qlora only",
+    ),
+    (
+        "--model llama-3-8b --task qlora --gpu 'RTX 4090' --quant int8",
+        r"qlora stores the base weights in 4-bit",
+    ),
+    ("--model resnet50 --task qlora --gpu 'RTX 4090'", r"needs a transformer base model"),
+    (
+        f"--config {HF / 'tokenizer_config.json'} --task infer --gpu 'RTX 4090'",
+        r"tokenizer_config\.json: num_hidden_layers: missing: not a Hugging Face model config",
+    ),
+    (
+        f"--config {HF / 'truncated.config.json'} --task infer --gpu 'RTX 4090'",
+        r"truncated\.config\.json: not valid JSON",
+    ),
+    (f"--config {HF} --task infer --gpu 'RTX 4090'", r"is a directory"),
+    (
+        "--config /no/such/config.json --task infer --gpu 'RTX 4090'",
+        r"/no/such/config\.json: no such file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), BAD)
+def test_bad_input_is_one_line_and_exit_2(line, message, capsys):
+    import re
+
+    assert run(args(line)) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("dlrig: error: ")
+    assert re.search(message, lines[0]), lines[0]
+    assert "Traceback" not in captured.err and captured.out == ""

@@ -1,0 +1,106 @@
+"""gpu-memory: `check` estimates a [workload] that names a model and a task."""
+
+from __future__ import annotations
+
+from dlrig.catalog.resolve import resolve
+from dlrig.model.load import read_build_file
+from dlrig.rules import check
+from dlrig.rules.workload import with_estimated_step_time
+from helpers import EXAMPLES, make_build, one, run_check, skipped
+
+
+def build(**workload):
+    return {"gpus": [{"model": "RTX 4090"}], "workload": workload}
+
+
+def test_no_model_no_rule():
+    assert "gpu-memory" in skipped(run_check({"gpus": [{"model": "RTX 4090"}]}))
+
+
+def test_fitting_job_is_ok_with_its_headroom():
+    f = one(run_check(build(model="llama-3-8b", task="infer", context=4096)), "gpu-memory")
+    assert f.severity == "ok"
+    assert 0 < f.numbers["headroom_gb"].value < f.numbers["capacity_gb"].value
+
+
+def test_tight_fit_is_a_warning():
+    # Llama 3 8B in fp16 (16.1 GB) with 4 x 8192 tokens of KV cache (4.3 GB) on a 25.8 GB 4090.
+    f = one(
+        run_check(build(model="llama-3-8b", task="infer", context=8192, batch_size=4)), "gpu-memory"
+    )
+    assert f.severity == "warning" and "headroom" in f.message
+
+
+def test_example_does_not_fit_and_names_the_smallest_fix():
+    report = check(resolve(read_build_file(EXAMPLES / "llama3-8b-lora-4090.toml"), "x"))
+    f = one(report, "gpu-memory")
+    assert f.severity == "error" and report.has_errors
+    assert f.fix.startswith("Smallest change that fits, in [workload]: checkpointing = true and")
+    assert f.numbers["per_gpu_gb"].value > f.numbers["capacity_gb"].value
+
+
+def test_applying_the_fix_makes_it_fit():
+    f = one(
+        run_check(
+            build(
+                model="llama-3-8b",
+                task="lora",
+                batch_size=4,
+                seq_len=2048,
+                checkpointing=True,
+                loss="chunked",
+            )
+        ),
+        "gpu-memory",
+    )
+    assert f.severity in ("ok", "warning")
+
+
+def test_inference_fix_is_quantisation():
+    # 70B at int4 is ~37 GB: more than one 4090, so it takes int4 across two.
+    f = one(run_check(build(model="llama-3-70b", task="infer", context=4096)), "gpu-memory")
+    assert f.severity == "error"
+    assert f.fix.endswith('2 GPUs (weights split across them) and quant = "int4".')
+    f = one(
+        run_check(build(model="llama-3-8b", task="infer", context=8192, batch_size=8)),
+        "gpu-memory",
+    )
+    assert f.fix.startswith('Smallest change that fits, in [workload]: quant = "int8"')
+
+
+def test_more_gpus_when_nothing_else_fits():
+    f = one(
+        run_check(
+            {
+                "gpus": [{"model": "RTX 4090", "count": 2}],
+                "workload": {"model": "llama-3-70b", "task": "train", "seq_len": 4096},
+            }
+        ),
+        "gpu-memory",
+    )
+    assert f.severity == "error" and "GPUs with zero = 3 (FSDP) and checkpointing = true" in f.fix
+
+
+def test_step_time_is_derived_from_the_estimate_and_used():
+    data = build(
+        model="llama-3-8b",
+        task="lora",
+        batch_size=1,
+        seq_len=2048,
+        checkpointing=True,
+        tensor_bytes=16384,
+    )
+    data["cpu"] = {"model": "Ryzen 9 7950X"}
+    b = make_build(data)
+    assert b.workload.step_time_s is None
+    derived = with_estimated_step_time(b)
+    assert derived.workload.step_time_s > 0
+    assert derived.estimated_step_time_s == derived.workload.step_time_s
+    report = check(b)
+    assert "pcie-transfer" not in skipped(report)  # it ran on the estimated step time
+    assert any("from the estimate" in d for d in one(report, "gpu-memory").defaults_used)
+
+
+def test_given_step_time_is_kept():
+    b = make_build(build(model="gpt2", task="train", step_time_s=0.5))
+    assert with_estimated_step_time(b).workload.step_time_s == 0.5
