@@ -37,6 +37,11 @@ def headline(est: Estimate) -> str:
     )
 
 
+def _short_source(source: str) -> str:
+    """`key = value: long citation` → `key`; the full citation is in the sources list."""
+    return source.split(" = ")[0] if " = " in source else source
+
+
 def throughput_rows(est: Estimate) -> list[tuple[str, str]]:
     t = est.throughput
     rows = [
@@ -45,15 +50,18 @@ def throughput_rows(est: Estimate) -> list[tuple[str, str]]:
         ("samples/s (job)", _rate(t.samples_per_s, "samples/s")),
         ("samples/s per GPU", _rate(t.samples_per_s_per_gpu, "samples/s")),
         ("prefill", _rate(t.prefill_tokens_per_s, "tokens/s")),
-        ("utilisation assumed", f"{t.utilization:.0%}  ({t.utilization_source})"),
+        ("utilisation assumed", f"{t.utilization:.0%}  ({_short_source(t.utilization_source)})"),
         ("peak per GPU", f"{t.peak_tflops:g} TFLOPS"),
         ("step time", f"{t.step_time_s * 1e3:,.1f} ms ({t.bound}-bound)"),
-        (
-            "all-reduce",
-            f"{t.allreduce_time_s * 1e3:,.1f} ms over {t.link}, "
-            f"{t.exposed_comm_s * 1e3:,.1f} ms not hidden",
-        ),
     ]
+    if est.n_gpus > 1:
+        rows.append(
+            (
+                "GPU-to-GPU traffic",
+                f"{t.allreduce_time_s * 1e3:,.1f} ms per step over {t.link}, "
+                f"{t.exposed_comm_s * 1e3:,.1f} ms of it not hidden by compute",
+            )
+        )
     return [(k, v) for k, v in rows if v is not None]
 
 
