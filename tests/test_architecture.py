@@ -9,6 +9,9 @@ CORE = [
     "dlrig.model.load",
     "dlrig.catalog.resolve",
     "dlrig.rules",
+    "dlrig.estimate",
+    "dlrig.estimate.request",
+    "dlrig.model.architecture",
     "dlrig.report.json",
     "dlrig.report.markdown",
 ]
@@ -24,3 +27,11 @@ def test_core_imports_no_ui_hardware_or_ml_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_estimate_and_rules_import_in_either_order():
+    # rules.workload uses the estimator and the estimator uses rules.thresholds: no cycle.
+    for first in ("dlrig.estimate", "dlrig.rules", "dlrig.estimate.job", "dlrig.rules.workload"):
+        code = f"import {first}\nimport dlrig.estimate, dlrig.rules\nprint('ok')"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert out.stdout.strip() == "ok", out.stderr
