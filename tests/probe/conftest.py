@@ -1,39 +1,11 @@
-"""Fixtures for the probe tests: NVML scenarios replayed by FakeNvml, tiny measurement sizes."""
+"""Fixtures for the probe tests; shared helpers live in tests/probe_helpers.py."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
 from dlrig.probe import run
-from dlrig.probe.fake import FakeNvml
-from dlrig.probe.nvml import NvmlBackend, open_backend
-
-DATA = Path(__file__).resolve().parent.parent / "data"
-NVML = DATA / "nvml"
-SCENARIOS = sorted(p.stem for p in NVML.glob("*.json"))
-# Sizes small enough that a whole probe runs in well under a second.
-TINY = run.Sizes(
-    memory_buffer_mb=4,
-    memory_runs=1,
-    disk_test_mb=4,
-    disk_iops_s=None,
-    copy_mb=1,
-    matmul_n=64,
-    gpu_runs=1,
-    sustained_s=None,
-)
-
-
-def fake(name: str) -> FakeNvml:
-    return FakeNvml.from_file(NVML / f"{name}.json")
-
-
-def backend(name: str) -> NvmlBackend:
-    b = open_backend(fake(name))
-    assert isinstance(b, NvmlBackend), b
-    return b
+from probe_helpers import NVML, TINY
 
 
 @pytest.fixture

@@ -7,13 +7,10 @@ import pytest
 from dlrig.model.finding import Finding, Severity
 from dlrig.probe import findings as fnd
 from dlrig.probe import thresholds as t
-from dlrig.probe.backend import Unavailable
 from dlrig.probe.gpu_findings import pageable, pcie_link, power_limit, throttling
 from dlrig.probe.models import GpuInfo
-from dlrig.probe.nvml import open_backend
 from dlrig.probe.result import CpuInfo, DiskInfo, MemoryInfo, ProbeResult, TorchBench
-
-from .conftest import backend, fake
+from probe_helpers import backend, result_for
 
 GPU_IDS = {
     "pcie-link-degraded",
@@ -23,32 +20,6 @@ GPU_IDS = {
     "p2p-unavailable",
     "pageable-copies-slow",
 }
-
-
-def host(**changes: object) -> dict[str, object]:
-    """A healthy 64-thread host with a fast NVMe data disk; `changes` replace sections."""
-    parts: dict[str, object] = {
-        "cpu": CpuInfo(cores_physical=32, threads=64, affinity=64, usable=64.0),
-        "memory": MemoryInfo(total_gb=256, swap_total_gb=8, swap_used_gb=0.0),
-        "disk": DiskInfo(
-            path="/data", kind="nvme", read_mbs=3000.0, read_method="o_direct", shm_gb=128.0
-        ),
-    }
-    return parts | changes
-
-
-def result_for(scenario: str, **changes: object) -> ProbeResult:
-    b = open_backend(fake(scenario))
-    if isinstance(b, Unavailable):
-        gpus, system, status = [], None, str(b)
-    else:
-        gpus = [b.gpu(i) for i in range(b.device_count())]
-        system, status = b.system(), "ok"
-    parts = host(**changes)
-    r = ProbeResult(
-        quick=True, duration_s=0.0, gpu_status=status, gpus=gpus, gpu_system=system, **parts
-    )  # type: ignore[arg-type]
-    return r
 
 
 def problems(result: ProbeResult) -> dict[str, list[Severity]]:

@@ -11,8 +11,7 @@ import pytest
 from dlrig.probe import cgroup
 from dlrig.probe.cpu import parse_size_kb, probe_cpu
 from dlrig.probe.memory import copy_gbs, parse_dmi17, probe_memory
-
-from .conftest import DATA
+from probe_helpers import DATA
 
 CGROUP = DATA / "cgroup"
 

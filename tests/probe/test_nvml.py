@@ -11,8 +11,7 @@ import pytest
 from dlrig.probe.backend import GpuBackend, Unavailable
 from dlrig.probe.fake import FakeNvml
 from dlrig.probe.nvml import NvmlBackend, cuda_version_text, decode_throttle, open_backend
-
-from .conftest import NVML, SCENARIOS, backend, fake
+from probe_helpers import NVML, SCENARIOS, backend, fake
 
 # Fields a GeForce card does not have: NVML answers Not Supported.
 GEFORCE_MISSING = {"ecc_enabled", "mig_enabled"}

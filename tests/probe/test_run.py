@@ -11,8 +11,7 @@ import pytest
 
 from dlrig.probe import cpu, run
 from dlrig.probe.backend import Unavailable
-
-from .conftest import TINY, backend
+from probe_helpers import TINY, backend
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "dlrig"
 
@@ -77,3 +76,29 @@ def test_findings_and_build_writer_import_no_hardware_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_progress_bars_draw_on_stderr(capsys: pytest.CaptureFixture[str]):
+    from dlrig.report.probe_terminal import progress_bars
+
+    with progress_bars(True) as update:
+        update("CPU", 0.5)
+        update("CPU", 1.0)
+        update("Disk read", 2.0)  # clamped, not an error
+    assert capsys.readouterr().out == ""
+    with progress_bars(False) as update:
+        update("CPU", 1.0)
+
+
+def test_unavailable_values_show_their_reason():
+    from dlrig.report.probe_terminal import value_text
+
+    assert value_text("read_mbs", None, "cannot write").plain == "unavailable: cannot write"
+    assert (
+        value_text("cgroup_cpus", None, "no limit (cpu.max = max)").plain
+        == "no limit (cpu.max = max)"
+    )
+    assert value_text("read_mbs", 1706.64, None).plain == "1,707 MB/s"
+    assert value_text("mem_clock_mhz", 10501.0, None).plain == "10,501 MHz"
+    assert value_text("persistence_mode", False, None).plain == "no"
+    assert value_text("matmul_tflops", {"bf16": 150.2}, None).plain == "bf16 150.2 TFLOPS"

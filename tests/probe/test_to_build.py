@@ -12,9 +12,7 @@ from dlrig.cli import run
 from dlrig.model.load import parse_build
 from dlrig.probe.result import CpuInfo, TorchBench
 from dlrig.probe.to_build import catalog_cpu, clean_cpu_name, to_build_toml
-
-from .conftest import SCENARIOS
-from .test_findings import result_for
+from probe_helpers import SCENARIOS, result_for
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -14,8 +14,7 @@ from dlrig.probe import torch_bench
 from dlrig.probe.models import GpuInfo
 from dlrig.probe.result import TorchBench
 from dlrig.probe.torch_bench import matmul_tflops, pct_of_peak, probe_torch, summarise_samples
-
-from .conftest import backend
+from probe_helpers import backend
 
 PINNED_S, PAGEABLE_S = 0.002, 0.008  # pageable copies take 4x as long: 25 % of the pinned rate
 

@@ -51,7 +51,7 @@ class MemoryInfo(Section):
     bandwidth_gbs: float | None = Field(
         None,
         description=_d(
-            "best multi-threaded copy, (read + written bytes) / s, STREAM convention", "mbw, stream"
+            "best of the 1- and n-thread copies, (read + written bytes) / s (STREAM)", "mbw, stream"
         ),
     )
     bandwidth_1t_gbs: float | None = Field(

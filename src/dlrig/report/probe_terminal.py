@@ -30,6 +30,8 @@ STYLES = {
 }
 # Field-name suffix -> unit shown after the value (names carry their units).
 UNITS = (
+    ("_tflops", "TFLOPS"),
+    ("_of_peak", "%"),
     ("_gbs", "GB/s"),
     ("_mbs", "MB/s"),
     ("_gb", "GB"),
