@@ -15,6 +15,18 @@ from typing import Annotated
 
 import typer
 
+from dlrig.model.choices import (  # plain enums, no pydantic: cheap at start-up
+    DecodeEngine,
+    Interconnect,
+    LoraTargets,
+    Loss,
+    Offload,
+    Optimizer,
+    Precision,
+    Quant,
+    Task,
+)
+
 EXIT_OK, EXIT_BUILD_ERRORS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 # dlrig uses no pydantic plugins; not scanning installed packages for them (importlib.metadata)
@@ -93,17 +105,21 @@ def check(
     raise typer.Exit(EXIT_BUILD_ERRORS if report.has_errors else EXIT_OK)
 
 
+def _parts(kind: str, fmt: PartsFormat) -> None:
+    from dlrig.catalog import load
+    from dlrig.report import parts
+
+    rows = getattr(load, kind)()
+    render = getattr(parts, f"{kind}_json" if fmt == PartsFormat.json else f"{kind}_table")
+    _emit(render(rows), None)
+
+
 @parts_app.command("gpus")
 def parts_gpus(
     fmt: Annotated[PartsFormat, typer.Option("--format", "-f")] = PartsFormat.table,
 ) -> None:
     """List the GPUs in the catalog."""
-    from dlrig.catalog import load
-    from dlrig.report import parts
-
-    rows = load.gpus()
-    text = parts.gpus_json(rows) if fmt == PartsFormat.json else parts.gpus_table(rows)
-    _emit(text, None)
+    _parts("gpus", fmt)
 
 
 @parts_app.command("cpus")
@@ -111,12 +127,15 @@ def parts_cpus(
     fmt: Annotated[PartsFormat, typer.Option("--format", "-f")] = PartsFormat.table,
 ) -> None:
     """List the CPUs in the catalog."""
-    from dlrig.catalog import load
-    from dlrig.report import parts
+    _parts("cpus", fmt)
 
-    rows = load.cpus()
-    text = parts.cpus_json(rows) if fmt == PartsFormat.json else parts.cpus_table(rows)
-    _emit(text, None)
+
+@parts_app.command("models")
+def parts_models(
+    fmt: Annotated[PartsFormat, typer.Option("--format", "-f")] = PartsFormat.table,
+) -> None:
+    """List the model presets (dlrig estimate --model)."""
+    _parts("models", fmt)
 
 
 # --- estimate command (issue 4) ---
@@ -128,63 +147,6 @@ class EstimateFormat(StrEnum):
     markdown = "markdown"
 
 
-class TaskOpt(StrEnum):
-    train = "train"
-    lora = "lora"
-    qlora = "qlora"
-    infer = "infer"
-
-
-class PrecisionOpt(StrEnum):
-    fp32 = "fp32"
-    tf32 = "tf32"
-    bf16 = "bf16"
-    fp16 = "fp16"
-    fp8 = "fp8"
-
-
-class QuantOpt(StrEnum):
-    none = "none"
-    int8 = "int8"
-    int4 = "int4"
-
-
-class OptimizerOpt(StrEnum):
-    adamw = "adamw"
-    sgd = "sgd"
-    adafactor = "adafactor"
-    adam8bit = "adam8bit"
-
-
-class LoraTargetsOpt(StrEnum):
-    all = "all"
-    attention = "attention"
-    qv = "qv"
-
-
-class OffloadOpt(StrEnum):
-    none = "none"
-    optimizer = "optimizer"
-    full = "full"
-
-
-class LossOpt(StrEnum):
-    standard = "standard"
-    chunked = "chunked"
-    fused = "fused"
-
-
-class EngineOpt(StrEnum):
-    optimized = "optimized"
-    hf = "hf"
-
-
-class InterconnectOpt(StrEnum):
-    auto = "auto"
-    nvlink = "nvlink"
-    pcie = "pcie"
-
-
 def _opt(help_text: str, *names: str, **kw: object) -> object:
     return typer.Option(*names, help=help_text, show_default=True, **kw)  # type: ignore[arg-type]
 
@@ -192,25 +154,23 @@ def _opt(help_text: str, *names: str, **kw: object) -> object:
 @app.command()
 def estimate(
     gpu: Annotated[str, _opt("GPU model, e.g. 'RTX 4090' (see 'dlrig parts gpus').", "--gpu")],
-    task: Annotated[TaskOpt, _opt("What the job does.", "--task")],
+    task: Annotated[Task, _opt("What the job does.", "--task")],
     model: Annotated[str | None, _opt("Model preset (see 'dlrig parts models').", "--model")] = (
         None
     ),
     config: Annotated[Path | None, _opt("A local Hugging Face config.json.", "--config")] = None,
     params: Annotated[float | None, _opt("A bare parameter count, e.g. 13e9.", "--params")] = None,
     gpus: Annotated[int, _opt("Number of GPUs.", "--gpus", min=1)] = 1,
-    precision: Annotated[PrecisionOpt, _opt("Compute precision.", "--precision")] = (
-        PrecisionOpt.bf16
-    ),
-    quant: Annotated[QuantOpt, _opt("Stored weights (infer).", "--quant")] = QuantOpt.none,
-    optimizer: Annotated[OptimizerOpt, _opt("Optimizer.", "--optimizer")] = OptimizerOpt.adamw,
+    precision: Annotated[Precision, _opt("Compute precision.", "--precision")] = (Precision.BF16),
+    quant: Annotated[Quant, _opt("Stored weights (infer).", "--quant")] = Quant.NONE,
+    optimizer: Annotated[Optimizer, _opt("Optimizer.", "--optimizer")] = Optimizer.ADAMW,
     zero: Annotated[int, _opt("ZeRO stage (3 = FSDP full shard).", "--zero", min=0, max=3)] = 0,
     checkpointing: Annotated[
         bool, _opt("Activation checkpointing.", "--checkpointing/--no-checkpointing")
     ] = False,
     lora_rank: Annotated[int, _opt("LoRA rank.", "--lora-rank", min=1)] = 8,
-    lora_targets: Annotated[LoraTargetsOpt, _opt("LoRA target layers.", "--lora-targets")] = (
-        LoraTargetsOpt.all
+    lora_targets: Annotated[LoraTargets, _opt("LoRA target layers.", "--lora-targets")] = (
+        LoraTargets.ALL
     ),
     batch_size: Annotated[int | None, _opt("Micro-batch per GPU.", "--batch-size", min=1)] = None,
     seq_len: Annotated[int | None, _opt("Training sequence length.", "--seq-len", min=1)] = None,
@@ -222,24 +182,24 @@ def estimate(
     dataset_size: Annotated[int | None, _opt("Samples per epoch.", "--dataset-size", min=1)] = None,
     mfu: Annotated[float | None, _opt("Override the assumed utilisation (0-1).", "--mfu")] = None,
     interconnect: Annotated[
-        InterconnectOpt, _opt("GPU-to-GPU link for the all-reduce.", "--interconnect")
-    ] = InterconnectOpt.auto,
+        Interconnect, _opt("GPU-to-GPU link for the all-reduce.", "--interconnect")
+    ] = Interconnect.AUTO,
     master_weights: Annotated[
         bool,
         _opt("Keep fp32 master weights (AMP); off: pure 16-bit.", "--master-weights/--pure-16bit"),
     ] = True,
     offload: Annotated[
-        OffloadOpt, _opt("Move optimizer states (or everything) to CPU memory.", "--offload")
-    ] = OffloadOpt.none,
+        Offload, _opt("Move optimizer states (or everything) to CPU memory.", "--offload")
+    ] = Offload.NONE,
     optimizer_in_backward: Annotated[
         bool, _opt("Optimizer step fused into backward.", "--optimizer-in-backward")
     ] = False,
     loss: Annotated[
-        LossOpt, _opt("Cross-entropy: standard (HF), chunked (torchtune), fused (Liger).", "--loss")
-    ] = LossOpt.standard,
+        Loss, _opt("Cross-entropy: standard (HF), chunked (torchtune), fused (Liger).", "--loss")
+    ] = Loss.STANDARD,
     engine: Annotated[
-        EngineOpt, _opt("Inference engine: optimized (llama.cpp, vLLM) or hf.", "--engine")
-    ] = EngineOpt.optimized,
+        DecodeEngine, _opt("Inference engine: optimized (llama.cpp, vLLM) or hf.", "--engine")
+    ] = DecodeEngine.OPTIMIZED,
     price_per_gpu_hour: Annotated[
         float | None, _opt("Cloud price per GPU-hour.", "--price-per-gpu-hour")
     ] = None,
@@ -296,19 +256,6 @@ def estimate(
     result = run_estimate(spec, job)
     use_color = color and output is None and sys.stdout.isatty()
     _emit(estimate_renderer(fmt.value)(result, color=use_color), output)
-
-
-@parts_app.command("models")
-def parts_models(
-    fmt: Annotated[PartsFormat, typer.Option("--format", "-f")] = PartsFormat.table,
-) -> None:
-    """List the model presets."""
-    from dlrig.catalog import load
-    from dlrig.report import parts
-
-    rows = load.models()
-    text = parts.models_json(rows) if fmt == PartsFormat.json else parts.models_table(rows)
-    _emit(text, None)
 
 
 # --- probe command (issue 5) ---

@@ -111,9 +111,6 @@ def _infer(m: ModelSpec, job: Job, b: int) -> ThroughputEstimate:
             flops_per_sample=fwd,
             step_time_s=step,
             compute_time_s=step,
-            allreduce_time_s=0.0,
-            exposed_comm_s=0.0,
-            link="none",
             bound="compute",
         )
     u, u_source, _ = _utilization(m, job)
@@ -135,8 +132,6 @@ def _infer(m: ModelSpec, job: Job, b: int) -> ThroughputEstimate:
         flops_per_token=fwd_per_token,
         step_time_s=step,
         compute_time_s=compute_time,
-        allreduce_time_s=0.0,
-        exposed_comm_s=0.0,
         link="none (weights split across GPUs; tensor-parallel traffic not modelled)"
         if job.n_gpus > 1
         else "none",

@@ -42,9 +42,9 @@ class ThroughputEstimate(_Out):
     flops_per_sample: float | None = None
     step_time_s: float = Field(description="one micro-batch step on every GPU")
     compute_time_s: float
-    allreduce_time_s: float = Field(description="gradient all-reduce, before overlap")
-    exposed_comm_s: float = Field(description="the part of the all-reduce not hidden by backward")
-    link: str = Field(description="what the all-reduce runs over")
+    allreduce_time_s: float = Field(default=0.0, description="GPU-to-GPU traffic, before overlap")
+    exposed_comm_s: float = Field(default=0.0, description="the traffic not hidden by compute")
+    link: str = Field(default="none", description="what the traffic runs over")
     link_gbs: float | None = None
     bound: str = Field(description="compute, memory-bandwidth or communication")
     prefill_tokens_per_s: float | None = None
