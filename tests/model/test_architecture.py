@@ -70,3 +70,11 @@ def test_bare_params_give_a_llama_shaped_model_of_about_that_size(n):
 def test_bare_13b_is_llama2_13b_shaped():
     m = spec_from_params(13e9)
     assert (m.hidden_size, m.n_layers) == (5120, 40)
+
+
+def test_config_name_comes_from_the_file_or_its_folder(tmp_path):
+    assert read_hf_config(HF / "llama-3-8b.config.json").name == "llama-3-8b"
+    snapshot = tmp_path / "Meta-Llama-3-8B"
+    snapshot.mkdir()
+    (snapshot / "config.json").write_text((HF / "llama-3-8b.config.json").read_text())
+    assert read_hf_config(snapshot / "config.json").name == "Meta-Llama-3-8B"

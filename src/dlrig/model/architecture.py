@@ -164,8 +164,11 @@ def read_hf_config(path: str | Path) -> ModelSpec:
         raise BuildFileError(shown, "", f"cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise BuildFileError(shown, "", f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
-    name = str(cfg.get("_name_or_path") or p.parent.name or p.stem) if isinstance(cfg, dict) else ""
-    return spec_from_config(cfg, name or p.stem, shown)
+    # A config's own name when it has one, else its folder for `config.json` (a model
+    # snapshot), else the file name: "llama-3-8b.config.json" → "llama-3-8b".
+    fallback = p.parent.name if p.stem == "config" else p.name.split(".")[0]
+    name = str(cfg.get("_name_or_path") or "") if isinstance(cfg, dict) else ""
+    return spec_from_config(cfg, name or fallback or p.stem, shown)
 
 
 def spec_from_params(n: float) -> ModelSpec:
