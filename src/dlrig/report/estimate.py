@@ -30,7 +30,8 @@ def _rate(value: float | None, unit: str) -> str | None:
 
 def headline(est: Estimate) -> str:
     gpus = f"{est.n_gpus} x {est.gpu}" if est.n_gpus > 1 else est.gpu
-    seq = f", seq {est.seq_len}" if est.seq_len else ""
+    label = "context" if est.task == "infer" else "seq"
+    seq = f", {label} {est.seq_len}" if est.seq_len else ""
     return (
         f"{est.model} · {est.task} · {gpus} · {est.precision}"
         f"{'' if est.quant == 'none' else ' · ' + est.quant} · batch {est.batch_size}{seq}"
