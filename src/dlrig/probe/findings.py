@@ -35,6 +35,11 @@ def probe_findings(result: ProbeResult) -> list[Finding]:
     return sorted((f for f in out if f is not None), key=lambda f: f.severity.rank)
 
 
+def _per(n_gpus: int) -> str:
+    """How many GPUs a requirement is sized for: those found, or one when NVML found none."""
+    return f"{n_gpus} GPU(s)" if n_gpus else "1 GPU (none found)"
+
+
 def required_cores(n_gpus: int) -> int:
     """cores = n_gpu x (workers + 1) + 4, with at least one GPU's worth (ML Engineering)."""
     return max(1, n_gpus) * (t.DEFAULT_NUM_WORKERS + 1) + t.CPU_CORES_RESERVED
@@ -74,7 +79,7 @@ def cpu_limit(cpu: CpuInfo, n_gpus: int) -> Finding | None:
         section="cpu",
         title="CPUs limited for this process",
         message=f"Only {cpu.usable:g} of {cpu.threads} CPUs are usable ({' and '.join(by)}); "
-        f"{max(1, n_gpus)} GPU(s) x ({t.DEFAULT_NUM_WORKERS} workers + 1) + "
+        f"{_per(n_gpus)} x ({t.DEFAULT_NUM_WORKERS} workers + 1) + "
         f"{t.CPU_CORES_RESERVED} = {need} wanted.",
         why=why,
         fix="Raise the container's CPU limit (docker --cpus, Kubernetes resources.limits.cpu, "
@@ -96,7 +101,7 @@ def shm(disk: DiskInfo, n_gpus: int) -> Finding | None:
         severity=Severity.WARNING if small else Severity.OK,
         section="memory",
         title="/dev/shm too small for data-loader workers" if small else "/dev/shm size",
-        message=f"/dev/shm holds {disk.shm_gb:g} GB; {max(1, n_gpus)} GPU(s) x "
+        message=f"/dev/shm holds {disk.shm_gb:g} GB; {_per(n_gpus)} x "
         f"{t.DEFAULT_NUM_WORKERS} workers x {t.DATALOADER_PREFETCH_FACTOR} ImageNet batches "
         f"want {need:.2f} GB.",
         why="Workers pass batches through shared memory; when it fills, they die with "
@@ -126,7 +131,7 @@ def disk_speed(disk: DiskInfo, n_gpus: int) -> Finding | None:
     )
     base = (
         f"{disk.path} reads at {disk.read_mbs:g} MB/s ({disk.read_method}); "
-        f"{max(1, n_gpus)} GPU(s) x {t.GUIDE_BATCH} x {t.GUIDE_JPEG_BYTES // 1000} KB JPEGs "
+        f"{_per(n_gpus)} x {t.GUIDE_BATCH} x {t.GUIDE_JPEG_BYTES // 1000} KB JPEGs "
         f"every {t.GUIDE_STEP_S:g} s need {need:.0f} MB/s ({share:.0%})."
     )
     if disk.read_method == "cached":

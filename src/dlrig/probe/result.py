@@ -51,11 +51,12 @@ class MemoryInfo(Section):
     bandwidth_gbs: float | None = Field(
         None,
         description=_d(
-            "best of the 1- and n-thread copies, (read + written bytes) / s (STREAM)", "mbw, stream"
+            "best of the 1- and n-thread copies, (read + written bytes) / s (STREAM)",
+            "stream; mbw -t1 SIZE_MiB (x 2.1: mbw counts bytes once)",
         ),
     )
     bandwidth_1t_gbs: float | None = Field(
-        None, description=_d("best single-threaded copy, STREAM convention", "mbw -t0")
+        None, description=_d("best single-threaded copy, STREAM convention", "mbw -t1 SIZE_MiB")
     )
     bandwidth_threads: int | None = None
     bandwidth_buffer_mb: float | None = None

@@ -101,15 +101,21 @@ def _stepper(progress: Progress | None, steps: int) -> Callable[[], None]:
     return step
 
 
+def _sync(tc: Any) -> None:
+    """Wait for every GPU: a GPU 0 -> GPU 1 copy may run on either device's stream."""
+    for i in range(tc.cuda.device_count()):
+        tc.cuda.synchronize(i)
+
+
 def best_seconds(tc: Any, fn: Callable[[], object], runs: int) -> float:
-    """Fastest of `runs` timed calls, each fenced by cuda.synchronize (one warm-up call first)."""
+    """Fastest of `runs` timed calls, each fenced by a synchronize (one warm-up call first)."""
     fn()
-    tc.cuda.synchronize()
+    _sync(tc)
     fastest = float("inf")
     for _ in range(runs):
         t0 = time.perf_counter()
         fn()
-        tc.cuda.synchronize()
+        _sync(tc)
         fastest = min(fastest, time.perf_counter() - t0)
     return max(fastest, MIN_TIMED_S)
 
@@ -204,7 +210,7 @@ def _sustained(
     while (now := time.perf_counter()) - t0 < seconds:
         for _ in range(4):
             a @ a
-        tc.cuda.synchronize()
+        tc.cuda.synchronize(0)
         if backend is not None and now - last >= SUSTAINED_SAMPLE_S:
             samples.append(backend.gpu(0))
             last = now
