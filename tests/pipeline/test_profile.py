@@ -48,6 +48,15 @@ def test_prefetched_loader_is_recognised():
     assert not prefetch.applicable
 
 
+def test_default_device_follows_torch():
+    from dlrig.pipeline.profile import default_device
+
+    r = profile(range(10), sleeper(0), steps=3)
+    assert r.device == default_device()
+    torch = pytest.importorskip("torch")
+    assert default_device() == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def test_detect_loop_reads_num_workers():
     assert detect_loop(SyntheticLoader(steps=1, load_s=0, workers=3)) == (Loop.ASYNC_LOAD, 3)
     assert detect_loop([1, 2]) == (Loop.SERIAL, 0)

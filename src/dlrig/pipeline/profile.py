@@ -29,6 +29,15 @@ WARMUP_STEPS = 3  # first steps excluded: worker start-up, allocator and cuDNN w
 MAX_STAGE_STEPS = 50  # steps per stage-alone measurement
 
 
+def default_device() -> str:
+    """'cuda' when PyTorch is installed and sees a GPU, else 'cpu'."""
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _check_count(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -125,7 +134,7 @@ def profile(
     loader: Iterable[Any],
     step_fn: Callable[[Any], Any],
     steps: int = 200,
-    device: object = "cuda",
+    device: object | None = None,
     *,
     warmup_steps: int = WARMUP_STEPS,
     stage_steps: int | None = None,
@@ -142,13 +151,14 @@ def profile(
 ) -> PipelineReport:
     """Run `step_fn(batch)` over `steps` batches of `loader` and report where the time goes.
 
+    `device=None` means "cuda" when PyTorch sees a GPU, "cpu" otherwise.
     `cores_available`, `available_ram_bytes` (e.g. from psutil), `disk_read_mbs` (e.g. from
     `dlrig probe`) and `bytes_per_batch` feed the what-if predictions; each prediction says
     which of them it used or why it could not be made.
     """
     steps = _check_count("steps", steps, 1)
     warmup_steps = _check_count("warmup_steps", warmup_steps, 0)
-    dev = parse_device(device)
+    dev = parse_device(device if device is not None else default_device())
     mover = _Mover(dev)
     clock = mover.clock()
     auto_loop, workers = detect_loop(loader)
