@@ -51,6 +51,9 @@ class FakeTorch:
             can_device_access_peer=lambda a, b: False,
         )
 
+    def synchronize(self, device: int = 0) -> None:
+        assert 0 <= device < self.cuda.device_count()
+
     def empty(
         self, n: int, dtype: Any = None, device: str | None = None, pin_memory: bool = False
     ) -> FakeTensor:
