@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -118,6 +119,23 @@ def test_nvml_reader_degrades_without_a_gpu():
     else:  # a machine with NVML and a GPU
         value = fn()
         assert value is None or 0 <= value <= 100
+
+
+NVML_DATA = Path(__file__).resolve().parent.parent / "data" / "nvml"
+
+
+def test_nvml_reader_over_recorded_replies():
+    from dlrig.probe.fake import FakeNvml
+
+    fn, reason, close = nvml_utilization_fn(0, FakeNvml.from_file(NVML_DATA / "healthy-4gpu.json"))
+    assert fn is not None and reason == ""
+    assert 0 <= fn() <= 100
+    close()
+    missing = FakeNvml.from_file(NVML_DATA / "nvml-missing.json")
+    fn, reason, _ = nvml_utilization_fn(0, missing)
+    assert fn is None and reason.startswith("unavailable: ")
+    fn, reason, _ = nvml_utilization_fn(9, FakeNvml.from_file(NVML_DATA / "healthy-4gpu.json"))
+    assert fn is None and "no GPU 9" in reason
 
 
 def test_report_json_and_table():

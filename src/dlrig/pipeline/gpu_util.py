@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 import threading
 from collections.abc import Callable
+from typing import Any
 
 # NVML's utilization.gpu is "percent of time over the past sample period during which one or
 # more kernels was executing"; the period is 1/6 s to 1 s depending on the product (NVML API
@@ -19,16 +20,19 @@ SAMPLE_INTERVAL_S = 1 / 6
 UtilizationFn = Callable[[], float | None]
 
 
-def nvml_utilization_fn(device_index: int) -> tuple[UtilizationFn | None, str, Callable[[], None]]:
+def nvml_utilization_fn(
+    device_index: int, nv: Any = None
+) -> tuple[UtilizationFn | None, str, Callable[[], None]]:
     """(reader of one GPU's utilisation percent, reason if none, close) via dlrig.probe.nvml.
 
     NVML numbers GPUs in PCI bus order; CUDA does too only with CUDA_DEVICE_ORDER=PCI_BUS_ID and
-    no CUDA_VISIBLE_DEVICES remapping, which this assumes.
+    no CUDA_VISIBLE_DEVICES remapping, which this assumes. `nv`: a pynvml-shaped module (tests
+    pass `dlrig.probe.fake.FakeNvml`).
     """
     from dlrig.probe.backend import Unavailable
     from dlrig.probe.nvml import open_backend
 
-    backend = open_backend()
+    backend = open_backend(nv)
     if isinstance(backend, Unavailable):
         return None, str(backend), lambda: None
     if device_index >= backend.device_count():
