@@ -40,8 +40,20 @@ def backend(name: str) -> NvmlBackend:
 def host(**changes: object) -> dict[str, object]:
     """A healthy 64-thread host with a fast NVMe data disk; `changes` replace sections."""
     parts: dict[str, object] = {
-        "cpu": CpuInfo(cores_physical=32, threads=64, affinity=64, usable=64.0),
-        "memory": MemoryInfo(total_gb=256, swap_total_gb=8, swap_used_gb=0.0),
+        "cpu": CpuInfo(
+            model="AMD Ryzen Threadripper PRO 5975WX 32-Cores",
+            sockets=1,
+            cores_physical=32,
+            threads=64,
+            affinity=64,
+            usable=64.0,
+            freq_mhz=3600.0,
+            l3_mb=128.0,
+            numa_nodes=1,
+        ),
+        "memory": MemoryInfo(
+            total_gb=256, available_gb=240, swap_total_gb=8, swap_used_gb=0.0, bandwidth_gbs=80.5
+        ),
         "disk": DiskInfo(
             path="/data", kind="nvme", read_mbs=3000.0, read_method="o_direct", shm_gb=128.0
         ),

@@ -97,3 +97,8 @@ def test_cpu_names(model: str | None, catalog: str | None):
 
 def test_clean_cpu_name():
     assert clean_cpu_name("Intel(R) Core(TM) i7-5930K CPU @ 3.50GHz") == "Intel Core i7-5930K"
+
+
+def test_unreadable_cpu_model():
+    text = to_build_toml(result_for("nvml-missing", cpu=CpuInfo(cores_physical=4)), host="box")
+    assert "# [cpu] left out: the CPU model could not be read." in text

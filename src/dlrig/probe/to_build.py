@@ -64,7 +64,9 @@ def _cpu(cpu: CpuInfo) -> list[str]:
     name = catalog_cpu(cpu.model)
     if name is None:
         lines = [
-            f"# [cpu] left out: {cpu.model!r} is not in dlrig's catalog (dlrig parts cpus).",
+            f"# [cpu] left out: {cpu.model!r} is not in dlrig's catalog (dlrig parts cpus)."
+            if cpu.model
+            else "# [cpu] left out: the CPU model could not be read.",
             "# Give cpu.model, or all of cores, pcie_lanes, pcie_gen and tdp_w:",
             "# [cpu]",
             f"# count = {sockets}",
