@@ -28,8 +28,9 @@ from typing import Any
 # How often blocked queue operations recheck the stop flag: bounds how long a stopped thread
 # lingers, at the cost of one wake-up per poll while blocked (a dlrig choice, not a measurement).
 POLL_S = 0.05
-# How long close() waits for the thread once stopped (it is a daemon thread either way).
-JOIN_TIMEOUT_S = 1.0
+# How long close() waits for the thread once stopped (it is a daemon thread either way, so a
+# loader stuck in a read delays Ctrl-C by at most this much).
+JOIN_TIMEOUT_S = 0.25
 DEFAULT_DEPTH = 2  # batches ahead; PyTorch DataLoader's default prefetch_factor is 2
 
 _BATCH, _END, _ERROR = "batch", "end", "error"
@@ -110,6 +111,8 @@ def _produce(source: Iterator[Any], stage: Any, q: queue.Queue, stop: threading.
             if stage is not None:
                 batch = stage(batch)
             if not _put(q, stop, (_BATCH, batch)):
+                if stage is not None:
+                    batch.done.synchronize()  # stopped: let the copy finish before dropping it
                 return
             del batch
     except BaseException as exc:  # re-raised in the consumer, traceback included

@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from dlrig.pipeline.whatif import Prediction, Stages, Verdict, as_dict, top
+from dlrig.pipeline.whatif import (
+    DS_ANALYZER,
+    VERDICT_SOURCE,
+    Prediction,
+    Stages,
+    Verdict,
+    as_dict,
+    top,
+)
 
 SCHEMA = "dlrig.pipeline.profile/1"
 
@@ -50,6 +58,7 @@ class PipelineReport:
         out["batches_per_s"] = self.batches_per_s
         out["predictions"] = [as_dict(p) for p in self.predictions]
         out["top"] = self.top.fix if self.top else None
+        out["sources"] = {"verdict": VERDICT_SOURCE, "what_if": DS_ANALYZER}
         if self.stages is not None:
             out["stages"]["loop"] = str(self.stages.loop)
             out["stages"]["read_s"] = self.stages.read_s
