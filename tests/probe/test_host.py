@@ -10,7 +10,7 @@ import pytest
 
 from dlrig.probe import cgroup
 from dlrig.probe.cpu import parse_size_kb, probe_cpu
-from dlrig.probe.memory import copy_gbs, parse_dmi17, probe_memory
+from dlrig.probe.memory import copy_gbs, fit_buffer_mb, parse_dmi17, probe_memory
 from probe_helpers import DATA
 
 CGROUP = DATA / "cgroup"
@@ -138,10 +138,24 @@ def test_memory_tiny_measurement(tmp_path: Path):
     assert "dimm_speed_mts" in info.unavailable
 
 
-def test_memory_buffer_too_large_is_unavailable():
-    info = probe_memory(buffer_mb=10**9, runs=1, threads=1, proc_cgroup="")
+def test_memory_buffer_too_large_is_unavailable(monkeypatch: pytest.MonkeyPatch):
+    import psutil
+
+    tiny = psutil.virtual_memory()._replace(available=300 * 10**6)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: tiny)
+    info = probe_memory(buffer_mb=256, runs=1, threads=1, proc_cgroup="")
     assert info.bandwidth_gbs is None
-    assert "half the available memory" in info.unavailable["bandwidth_gbs"]
+    assert (
+        info.unavailable["bandwidth_gbs"] == "less than 512 MB of memory free for two copy buffers"
+    )
+
+
+def test_copy_buffers_fit_the_memory_budget():
+    assert fit_buffer_mb(1024, None) == 1024
+    assert fit_buffer_mb(1024, 256.0) == 1024
+    assert fit_buffer_mb(1024, 2.0) == 250  # a 2 GB container: two 250 MB buffers
+    assert fit_buffer_mb(1024, 0.4) is None  # 50 MB buffers would sit in the cache
+    assert fit_buffer_mb(4, 0.4) == 4  # a small request is kept
 
 
 def test_copy_gbs_counts_read_and_write():

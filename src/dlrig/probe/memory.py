@@ -23,6 +23,12 @@ DMI_ENTRIES = Path("/sys/firmware/dmi/entries")
 # 0x20 (DMTF DSP0134 3.x, 7.18).
 DMI17_SIZE, DMI17_SPEED, DMI17_CONFIGURED_SPEED = 0x0C, 0x15, 0x20
 
+# Both copy buffers together take at most this share of the memory budget (the rest belongs to
+# whatever else runs, in a container to its cgroup limit); below MIN_BUFFER_MB per buffer the
+# copy would partly run in a large L3 cache (up to ~100 MB per socket today) and overstate RAM.
+BUFFER_BUDGET_SHARE = 0.25
+MIN_BUFFER_MB = 64
+
 Progress = Callable[[float], None]
 
 
@@ -127,16 +133,28 @@ def measure_copy(
     return one, many
 
 
+def fit_buffer_mb(requested_mb: float, budget_gb: float | None) -> float | None:
+    """The buffer size to copy: the request, shrunk so both buffers take at most a quarter of
+    the memory budget (available RAM, or the cgroup limit if lower); None if shrinking leaves
+    less than MIN_BUFFER_MB, too small to get past the caches."""
+    room_mb = None if budget_gb is None else budget_gb * 1000 * BUFFER_BUDGET_SHARE / 2
+    if room_mb is None or requested_mb <= room_mb:
+        return requested_mb  # a small request (tests) is the caller's choice
+    return round(room_mb) if room_mb >= MIN_BUFFER_MB else None
+
+
 def _bandwidth(
     info: MemoryInfo, buffer_mb: float, runs: int, threads: int, progress: Progress | None
 ) -> None:
-    if info.available_gb is not None and 2 * buffer_mb / 1000 > info.available_gb / 2:
-        why = f"two {buffer_mb:g} MB buffers would take over half the available memory"
+    budgets = [b for b in (info.available_gb, info.cgroup_limit_gb) if b is not None]
+    fitted = fit_buffer_mb(buffer_mb, min(budgets) if budgets else None)
+    if fitted is None:
+        why = f"less than {4 * 2 * MIN_BUFFER_MB:g} MB of memory free for two copy buffers"
         info.missing("bandwidth_gbs", why)
         info.missing("bandwidth_1t_gbs", why)
         return
     try:
-        one, many = measure_copy(buffer_mb, runs, max(1, threads), progress)
+        one, many = measure_copy(fitted, runs, max(1, threads), progress)
     except (MemoryError, ImportError) as exc:
         info.missing("bandwidth_gbs", f"copy failed: {exc}")
         info.missing("bandwidth_1t_gbs", f"copy failed: {exc}")
@@ -144,4 +162,4 @@ def _bandwidth(
     info.bandwidth_1t_gbs = round(one, 2)
     info.bandwidth_gbs = round(max(one, many), 2)
     info.bandwidth_threads = max(1, threads)
-    info.bandwidth_buffer_mb = buffer_mb
+    info.bandwidth_buffer_mb = fitted
