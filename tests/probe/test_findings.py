@@ -115,7 +115,7 @@ def test_pcie_link_thresholds(fields: dict[str, object], severity: Severity):
 
 def test_pcie_link_uses_the_under_load_reading():
     idle = gpu(pcie_gen_current=1, utilization_pct=0.0)
-    loaded = TorchBench(sustained_pcie_gen=1, sustained_pcie_width=16)
+    loaded = TorchBench(sustained_pcie_gen=1, sustained_pcie_width=16, loaded_gpu_index=0)
     f = pcie_link(idle, loaded)
     assert f is not None and f.severity == Severity.WARNING and "under load" in f.message
 
@@ -129,7 +129,9 @@ def test_throttling_thresholds():
         gpu(temperature_c=60.0, slowdown_temp_c=90.0, throttle_reasons=["sw_power_cap"])
     )
     assert cool is not None and cool.severity == Severity.OK  # a power cap is not heat
-    dips = TorchBench(sustained_sm_clock_min_mhz=1500.0, sustained_sm_clock_max_mhz=2500.0)
+    dips = TorchBench(
+        sustained_sm_clock_min_mhz=1500.0, sustained_sm_clock_max_mhz=2500.0, loaded_gpu_index=0
+    )
     f = throttling(gpu(temperature_c=70.0), dips)
     assert f is not None and f.severity == Severity.WARNING and "dipped" in f.message
 

@@ -51,7 +51,7 @@ def test_identical_gpus_are_grouped_and_power_limits_kept():
 
 def test_lanes_measured_under_load_win():
     r = result_for("x4-link")
-    r.torch = TorchBench(sustained_pcie_width=8, sustained_pcie_gen=4)
+    r.torch = TorchBench(sustained_pcie_width=8, sustained_pcie_gen=4, loaded_gpu_index=0)
     data = tomllib.loads(to_build_toml(r, host="box"))
     assert data["gpus"][0]["pcie_lanes"] == 8  # GPU 0 loaded: its under-load width
 

@@ -48,8 +48,14 @@ class FakeTorch:
             is_available=lambda: True,
             synchronize=self.synchronize,
             device_count=lambda: gpus,
+            get_device_properties=self.get_device_properties,
             can_device_access_peer=lambda a, b: False,
         )
+
+    uuid = "a1b2c3d4-0000-4090-0000-000000000000"
+
+    def get_device_properties(self, device: int) -> SimpleNamespace:
+        return SimpleNamespace(uuid=self.uuid)
 
     def synchronize(self, device: int = 0) -> None:
         assert 0 <= device < self.cuda.device_count()
@@ -110,7 +116,8 @@ def test_measures_over_a_stand_in_torch():
     assert 0 < bench.h2d_pinned_gbs <= 0.5  # type: ignore[operator]
     assert bench.h2d_pageable_gbs <= 0.125  # type: ignore[operator]
     assert bench.h2d_pageable_gbs / bench.h2d_pinned_gbs < 0.7  # type: ignore[operator]
-    assert bench.p2p_gbs is not None and "via host" in bench.unavailable["p2p_note"]
+    assert bench.p2p_gbs is not None and bench.p2p_direct is False  # the copy went via host
+    assert bench.loaded_gpu_index == 0
     assert set(bench.matmul_tflops) == {"fp32", "tf32", "bf16", "fp16"}
     assert set(bench.matmul_pct_of_peak) == {"fp32", "tf32", "bf16", "fp16"}
     assert bench.unavailable["sustained_s"] == "full mode only (drop --quick)"
@@ -180,3 +187,16 @@ def test_matmul_arithmetic_and_peaks():
     assert pct["bf16"] == 50.0 and pct["tf32"] == 50.0
     assert pct_of_peak({"fp32": 1.0}, "Unknown GPU 9000") == {}
     assert pct_of_peak({"fp32": 1.0}, None) == {}
+
+
+def test_cuda0_is_matched_to_its_nvml_row_by_uuid():
+    rows = [
+        GpuInfo(index=0, uuid="GPU-a1b2c3d4-0000-4090-0000-000000000000"),
+        GpuInfo(index=1, uuid="GPU-ffff0000-0001-4090-0000-000000000001"),
+    ]
+    tc = FakeTorch()
+    tc.uuid = "ffff0000-0001-4090-0000-000000000001"  # CUDA_VISIBLE_DEVICES=1, or fastest-first
+    assert torch_bench.nvml_index_of_cuda0(tc, rows) == 1
+    tc.uuid = "not-a-match"
+    assert torch_bench.nvml_index_of_cuda0(tc, rows) == 0  # fall back to NVML's first
+    assert torch_bench.nvml_index_of_cuda0(tc, []) is None

@@ -17,7 +17,11 @@ def _is_idle(g: GpuInfo) -> bool:
 def pcie_link(g: GpuInfo, bench: TorchBench | None = None) -> Finding | None:
     """x16 card at x4, or gen 4 card at gen 1: lanes lost to an M.2 drive, a riser, a dirty slot."""
     width, gen = g.pcie_width_current, g.pcie_gen_current
-    under_load = bench is not None and g.index == 0 and bench.sustained_pcie_width is not None
+    under_load = (
+        bench is not None
+        and g.index == bench.loaded_gpu_index
+        and bench.sustained_pcie_width is not None
+    )
     if under_load and bench is not None:
         width, gen = bench.sustained_pcie_width, bench.sustained_pcie_gen
     if width is None or g.pcie_width_max is None:
@@ -85,7 +89,7 @@ def pcie_link(g: GpuInfo, bench: TorchBench | None = None) -> Finding | None:
 
 def throttling(g: GpuInfo, bench: TorchBench | None = None) -> Finding | None:
     reasons = set(g.throttle_reasons or [])
-    if bench is not None and g.index == 0:
+    if bench is not None and g.index == bench.loaded_gpu_index:
         reasons |= set(bench.sustained_throttle_reasons or [])
     thermal = sorted(reasons & set(t.THERMAL_REASONS))
     temp, slow = g.temperature_c, g.slowdown_temp_c
@@ -96,7 +100,7 @@ def throttling(g: GpuInfo, bench: TorchBench | None = None) -> Finding | None:
         numbers["slowdown_at"] = qty(slow, "°C")
     near = temp is not None and slow is not None and temp >= slow - t.SLOWDOWN_MARGIN_C
     dips = False
-    if bench is not None and g.index == 0 and bench.sustained_sm_clock_max_mhz:
+    if bench is not None and g.index == bench.loaded_gpu_index and bench.sustained_sm_clock_max_mhz:
         lo, hi = bench.sustained_sm_clock_min_mhz or 0, bench.sustained_sm_clock_max_mhz
         numbers |= {"sm_clock_min": qty(lo, "MHz"), "sm_clock_max": qty(hi, "MHz")}
         dips = lo < t.SUSTAINED_CLOCK_FLOOR_FRACTION * hi

@@ -97,6 +97,9 @@ class TorchBench(Section):
     """Measurements that need PyTorch with CUDA (`python -m torch.utils.collect_env`)."""
 
     torch_version: str | None = None
+    loaded_gpu_index: int | None = Field(
+        None, description="NVML index of the GPU PyTorch calls cuda:0 (matched by UUID)"
+    )
     h2d_pinned_gbs: float | None = Field(
         None,
         description=_d(
@@ -114,6 +117,9 @@ class TorchBench(Section):
     )
     p2p_gbs: float | None = Field(
         None, description=_d("GPU 0 -> GPU 1 copy", "p2pBandwidthLatencyTest; nvbandwidth")
+    )
+    p2p_direct: bool | None = Field(
+        None, description=_d("GPU 0 and 1 have peer access", "nvidia-smi topo -p2p r")
     )
     device_bandwidth_gbs: float | None = Field(
         None, description=_d("on-device copy, read + write", "nvbandwidth; cuda-samples")

@@ -54,7 +54,7 @@ def catalog_gpu(name: str | None) -> str | None:
 
 def _lanes(g: GpuInfo, result: ProbeResult) -> int | None:
     width = g.pcie_width_current
-    if g.index == 0 and result.torch.sustained_pcie_width is not None:
+    if g.index == result.torch.loaded_gpu_index and result.torch.sustained_pcie_width is not None:
         width = result.torch.sustained_pcie_width
     return width if width in LINK_WIDTHS else None
 

@@ -60,6 +60,7 @@ def probe_torch(
     if not tc.cuda.is_available():
         cuda = getattr(tc.version, "cuda", None) or "none (CPU-only build)"
         return _all_missing(bench, f"no CUDA device visible to PyTorch (torch CUDA build: {cuda})")
+    bench.loaded_gpu_index = nvml_index_of_cuda0(tc, gpus)
     step = _stepper(progress, 5 + bool(sustained_s))
     n = int(copy_mb * 1e6)
     try:
@@ -70,10 +71,11 @@ def probe_torch(
         bench.device_bandwidth_gbs = _device_copy(tc, 4 * n, runs)
         step()
         bench.matmul_tflops = _matmuls(tc, matmul_n, runs)
-        bench.matmul_pct_of_peak = pct_of_peak(bench.matmul_tflops, gpus[0].name if gpus else None)
+        loaded = next((g for g in gpus if g.index == bench.loaded_gpu_index), None)
+        bench.matmul_pct_of_peak = pct_of_peak(bench.matmul_tflops, loaded.name if loaded else None)
         step()
         if sustained_s:
-            _sustained(tc, bench, matmul_n, sustained_s, backend)
+            _sustained(tc, bench, matmul_n, sustained_s, backend, bench.loaded_gpu_index)
         else:
             bench.missing("sustained_s", "full mode only (drop --quick)")
         step()
@@ -143,8 +145,7 @@ def _p2p(tc: Any, bench: TorchBench, n: int, runs: int) -> None:
     dst = tc.empty(n, dtype=tc.uint8, device="cuda:1")
     seconds = best_seconds(tc, lambda: dst.copy_(src), runs)
     bench.p2p_gbs = round(n / BYTES_PER_GB / seconds, 2)
-    if not tc.cuda.can_device_access_peer(0, 1):
-        bench.unavailable["p2p_note"] = "no peer access between GPU 0 and 1: the copy went via host"
+    bench.p2p_direct = bool(tc.cuda.can_device_access_peer(0, 1))  # False: it went via host
 
 
 def _device_copy(tc: Any, n: int, runs: int) -> float:
@@ -201,8 +202,26 @@ def pct_of_peak(tflops: dict[str, float], gpu_name: str | None) -> dict[str, flo
     return {k: round(100 * v / p, 1) for k, v in tflops.items() if (p := peaks.get(k))}
 
 
+def nvml_index_of_cuda0(tc: Any, gpus: list[GpuInfo]) -> int | None:
+    """NVML numbers GPUs by PCI bus, CUDA fastest first and after CUDA_VISIBLE_DEVICES: match
+    cuda:0 to its NVML row by UUID; with one GPU, or no UUID to compare, assume NVML's first."""
+    try:
+        uuid = str(tc.cuda.get_device_properties(0).uuid)
+    except (AttributeError, RuntimeError):
+        uuid = ""
+    for g in gpus:
+        if uuid and g.uuid and g.uuid.removeprefix("GPU-").removeprefix("MIG-") == uuid:
+            return g.index
+    return gpus[0].index if gpus else None
+
+
 def _sustained(
-    tc: Any, bench: TorchBench, n: int, seconds: float, backend: GpuBackend | None
+    tc: Any,
+    bench: TorchBench,
+    n: int,
+    seconds: float,
+    backend: GpuBackend | None,
+    index: int | None,
 ) -> None:
     a = tc.randn(n, n, dtype=tc.float16, device="cuda:0")
     samples: list[GpuInfo] = []
@@ -211,8 +230,8 @@ def _sustained(
         for _ in range(4):
             a @ a
         tc.cuda.synchronize(0)
-        if backend is not None and now - last >= SUSTAINED_SAMPLE_S:
-            samples.append(backend.gpu(0))
+        if backend is not None and index is not None and now - last >= SUSTAINED_SAMPLE_S:
+            samples.append(backend.gpu(index))
             last = now
     bench.sustained_s = round(time.perf_counter() - t0, 1)
     summarise_samples(bench, samples)
