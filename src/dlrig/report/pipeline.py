@@ -161,6 +161,10 @@ def bench_renderable(result: BenchResult) -> Group:
     )
     t.add_row("ideal 1/max(load, compute)", _rate(result.ideal_step_s), _ms(result.ideal_step_s))
     speed = Text(f"prefetching: {ratios['prefetched_vs_plain']:.2f}x the plain loop")
+    if p.workers:
+        speed.append(
+            f" (the plain loop already loads in {p.workers} worker thread(s), so it overlaps too)"
+        )
     checks = Table(
         title="Predictions checked (change applied, then measured)", title_justify="left"
     )
