@@ -10,7 +10,14 @@ import pytest
 
 from dlrig.probe import cgroup
 from dlrig.probe.cpu import parse_size_kb, probe_cpu
-from dlrig.probe.memory import copy_gbs, fit_buffer_mb, parse_dmi17, probe_memory
+from dlrig.probe.memory import (
+    Dimm,
+    channel_of,
+    copy_gbs,
+    fit_buffer_mb,
+    parse_dmi17,
+    probe_memory,
+)
 from probe_helpers import DATA
 
 CGROUP = DATA / "cgroup"
@@ -103,29 +110,55 @@ def test_parse_size_kb():
     assert parse_size_kb("weird") is None
 
 
-def dmi17(size_mb: int, speed: int, configured: int) -> bytes:
+def dmi17(size_mb: int, speed: int, configured: int, device: str = "", bank: str = "") -> bytes:
+    """A type-17 entry as /sys/firmware/dmi/entries/17-*/raw holds it: formatted area, strings."""
     raw = bytearray(0x28)
     raw[0], raw[1] = 17, 0x28
     struct.pack_into("<H", raw, 0x0C, size_mb // 1024 if size_mb >= 1024 else size_mb | 0x8000)
     struct.pack_into("<H", raw, 0x15, speed)
     struct.pack_into("<H", raw, 0x20, configured)
-    return bytes(raw)
+    strings = [s for s in (device, bank) if s]
+    raw[0x10] = 1 if device else 0
+    raw[0x11] = (2 if device else 1) if bank else 0
+    return bytes(raw) + b"".join(s.encode() + b"\0" for s in strings) + b"\0"
 
 
 def test_parse_dmi17():
-    assert parse_dmi17(dmi17(32768, 4800, 4400)) == (32768, 4400)  # configured speed wins
-    assert parse_dmi17(dmi17(512, 3200, 0)) == (512, 3200)
-    assert parse_dmi17(bytes(raw := bytearray(dmi17(0, 0, 0)))) == (None, None)  # empty slot
-    assert raw[0] == 17
-    assert parse_dmi17(b"\x10\x05") == (None, None)  # not a type-17 entry
+    d = parse_dmi17(dmi17(32768, 4800, 4400, "DIMM_A1", "BANK 0"))
+    assert d == Dimm(32768, 4400, "DIMM_A1", "BANK 0")  # configured speed wins
+    assert parse_dmi17(dmi17(512, 3200, 0)) == Dimm(512, 3200, "", "")
+    assert parse_dmi17(dmi17(0, 0, 0, "DIMM_B2")) == Dimm(None, None, "DIMM_B2", "")  # empty
+    assert parse_dmi17(b"\x10\x05") is None  # not a type-17 entry
+
+
+@pytest.mark.parametrize(
+    ("device", "bank", "channel"),
+    [
+        ("DIMM_A1", "BANK 0", "//A"),
+        ("DIMM_A2", "BANK 1", "//A"),  # the second slot of channel A
+        ("Controller1-ChannelA-DIMM0", "BANK 0", "/1/A"),  # DDR5 desktop: one per controller
+        ("P1-DIMMC1", "P1_Node1_Channel2_Dimm0", "1//2"),
+        ("CPU1_DIMM_B2", "NODE 1", "1//B"),
+        ("ChannelB-DIMM1", "BANK 3", "//B"),
+        ("Slot 3", "Bank 1", None),  # names that do not say
+    ],
+)
+def test_channel_from_slot_names(device: str, bank: str, channel: str | None):
+    assert channel_of(Dimm(16384, 3200, device, bank)) == channel
 
 
 def test_dimms_from_fixture_entries(tmp_path: Path):
-    for i, entry in enumerate([dmi17(32768, 4800, 4800), dmi17(0, 0, 0), dmi17(32768, 4800, 4400)]):
+    slots = [
+        dmi17(32768, 4800, 4800, "Controller0-ChannelA-DIMM0", "BANK 0"),
+        dmi17(0, 0, 0, "Controller0-ChannelA-DIMM1", "BANK 0"),
+        dmi17(32768, 4800, 4400, "Controller1-ChannelA-DIMM0", "BANK 0"),
+    ]
+    for i, entry in enumerate(slots):
         (tmp_path / f"17-{i}").mkdir()
         (tmp_path / f"17-{i}" / "raw").write_bytes(entry)
     info = probe_memory(buffer_mb=1, runs=1, threads=1, dmi_entries=tmp_path, proc_cgroup="")
     assert info.dimms_populated == 2 and info.dimm_speed_mts == 4400
+    assert info.channels_populated == 2
 
 
 def test_memory_tiny_measurement(tmp_path: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -102,3 +103,17 @@ def test_clean_cpu_name():
 def test_unreadable_cpu_model():
     text = to_build_toml(result_for("nvml-missing", cpu=CpuInfo(cores_physical=4)), host="box")
     assert "# [cpu] left out: the CPU model could not be read." in text
+
+
+def test_dimm_speed_and_channels_feed_the_ram_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    r = result_for("x4-link")
+    r.memory.dimm_speed_mts, r.memory.channels_populated = 4800.0, 2
+    text = to_build_toml(r, host="box")
+    assert tomllib.loads(text)["memory"] == {"size_gb": 256.0, "speed_mts": 4800, "channels": 2}
+    path = tmp_path / "box.toml"
+    path.write_text(text)
+    assert run(["check", str(path), "--format", "json"]) in (0, 1)
+    found = {f["id"] for f in json.loads(capsys.readouterr().out)["findings"]}
+    assert "ram-bandwidth" in found  # runs now that speed and channels are known

@@ -8,11 +8,13 @@ to compare) or STREAM.
 
 from __future__ import annotations
 
+import re
 import struct
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 from dlrig.probe import cgroup
 from dlrig.probe.result import MemoryInfo
@@ -22,6 +24,8 @@ DMI_ENTRIES = Path("/sys/firmware/dmi/entries")
 # SMBIOS type 17 (Memory Device) offsets: size (WORD) at 0x0C, speed at 0x15, configured speed at
 # 0x20 (DMTF DSP0134 3.x, 7.18).
 DMI17_SIZE, DMI17_SPEED, DMI17_CONFIGURED_SPEED = 0x0C, 0x15, 0x20
+# String numbers of the device locator (the slot) and bank locator at 0x10 and 0x11.
+DMI17_DEVICE_LOCATOR, DMI17_BANK_LOCATOR = 0x10, 0x11
 
 # Both copy buffers together take at most this share of the memory budget (the rest belongs to
 # whatever else runs, in a container to its cgroup limit); below MIN_BUFFER_MB per buffer the
@@ -66,38 +70,87 @@ def probe_memory(
     return info
 
 
-def parse_dmi17(raw: bytes) -> tuple[int | None, int | None]:
-    """(size in MB or None if empty slot, configured speed in MT/s or None) from a type-17 entry."""
+class Dimm(NamedTuple):
+    size_mb: int | None  # None: an empty slot
+    speed_mts: int | None  # configured speed, else rated speed
+    device_locator: str  # e.g. "DIMM_A1", "Controller0-ChannelA-DIMM0", "P1-DIMMC1"
+    bank_locator: str  # e.g. "BANK 0", "P0 CHANNEL A"
+
+
+def _dmi_strings(raw: bytes) -> list[str]:
+    """The string table after an SMBIOS structure's formatted area (1-based in the entry)."""
+    return [s.decode("ascii", "replace") for s in raw[raw[1] :].split(b"\0")]
+
+
+def parse_dmi17(raw: bytes) -> Dimm | None:
+    """One SMBIOS type-17 (Memory Device) entry, or None if it is not one."""
     if len(raw) < DMI17_SPEED + 2 or raw[0] != 17:
-        return None, None
+        return None
     size = struct.unpack_from("<H", raw, DMI17_SIZE)[0]
     speed = struct.unpack_from("<H", raw, DMI17_SPEED)[0]
-    if len(raw) >= DMI17_CONFIGURED_SPEED + 2:
+    if len(raw) >= DMI17_CONFIGURED_SPEED + 2 and raw[1] >= DMI17_CONFIGURED_SPEED + 2:
         speed = struct.unpack_from("<H", raw, DMI17_CONFIGURED_SPEED)[0] or speed
     size_mb = None if size in (0, 0xFFFF) else (size & 0x7FFF) * (1 if size & 0x8000 else 1024)
-    return size_mb if size_mb else None, speed if speed not in (0, 0xFFFF) else None
+    strings = _dmi_strings(raw)
+
+    def text(offset: int) -> str:
+        n = raw[offset] if len(raw) > offset else 0
+        return strings[n - 1].strip() if 0 < n <= len(strings) else ""
+
+    return Dimm(
+        size_mb or None,
+        speed if speed not in (0, 0xFFFF) else None,
+        text(DMI17_DEVICE_LOCATOR),
+        text(DMI17_BANK_LOCATOR),
+    )
+
+
+def channel_of(dimm: Dimm) -> str | None:
+    """A key naming the memory channel a DIMM sits on, from its locator strings (the same
+    naming dmidecode prints), or None when the board's names do not say. Heuristic by design:
+    boards name slots "DIMM_A1", "ChannelA-DIMM0", "P0 CHANNEL A" or "CPU1_DIMM_B2"."""
+    text = f"{dimm.bank_locator} {dimm.device_locator}".upper()
+    channel = re.search(r"CHANNEL\s*([A-Z0-9]+)", text) or re.search(r"DIMM[\s_-]?([A-Z])\d", text)
+    if channel is None:
+        return None
+    socket = re.search(r"\b(?:P|CPU|NODE|SOCKET)\s*(\d+)", text)
+    controller = re.search(r"CONTROLLER\s*(\d+)", text)
+    return "/".join(
+        [
+            socket.group(1) if socket else "",
+            controller.group(1) if controller else "",
+            channel.group(1),
+        ]
+    )
 
 
 def _dimms(info: MemoryInfo, entries: Path) -> None:
     files = sorted(entries.glob("17-*/raw")) if entries.is_dir() else []
-    readable = []
+    readable: list[Dimm] = []
     for f in files:
         try:
-            readable.append(parse_dmi17(f.read_bytes()))
+            dimm = parse_dmi17(f.read_bytes())
         except OSError:
             continue
+        if dimm is not None:
+            readable.append(dimm)
     if not readable:
         why = f"{entries} not readable (run as root on bare metal; VMs often hide it)"
-        info.missing("dimm_speed_mts", why)
-        info.missing("dimms_populated", why)
+        for field in ("dimm_speed_mts", "dimms_populated", "channels_populated"):
+            info.missing(field, why)
         return
-    populated = [(s, v) for s, v in readable if s]
+    populated = [d for d in readable if d.size_mb]
     info.dimms_populated = len(populated)
-    speeds = [v for _, v in populated if v]
+    speeds = [d.speed_mts for d in populated if d.speed_mts]
     if speeds:
         info.dimm_speed_mts = float(min(speeds))
     else:
         info.missing("dimm_speed_mts", "SMBIOS lists no configured speed")
+    channels = [channel_of(d) for d in populated]
+    if populated and all(channels):
+        info.channels_populated = len(set(channels))
+    else:
+        info.missing("channels_populated", "the DIMM slot names do not say which channel")
 
 
 def copy_gbs(nbytes: int, seconds: float) -> float:

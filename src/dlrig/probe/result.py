@@ -48,6 +48,10 @@ class MemoryInfo(Section):
     dimms_populated: int | None = Field(
         None, description=_d("DIMM slots with a module", "sudo dmidecode -t memory")
     )
+    channels_populated: int | None = Field(
+        None,
+        description=_d("memory channels with a DIMM, from slot names", "sudo dmidecode -t memory"),
+    )
     bandwidth_gbs: float | None = Field(
         None,
         description=_d(

@@ -132,6 +132,8 @@ def to_build_toml(result: ProbeResult, host: str | None = None) -> str:
         lines += ["[memory]", f"size_gb = {result.memory.total_gb:.1f}   # as the OS sees it"]
         if result.memory.dimm_speed_mts:
             lines.append(f"speed_mts = {result.memory.dimm_speed_mts:.0f}   # SMBIOS")
+        if result.memory.channels_populated:
+            lines.append(f"channels = {result.memory.channels_populated}   # SMBIOS slot names")
         lines.append("")
     gens = [g.pcie_gen_max for g in result.gpus if g.pcie_gen_max]
     if gens:
