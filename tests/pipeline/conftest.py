@@ -51,6 +51,9 @@ class FakeCuda:
         self.events.append(event)
         return event
 
+    def synchronize(self, device=None) -> None:
+        self.log.append(("device-synchronize",))
+
     def current_stream(self, device=None):
         return getattr(self.local, "stream", self.default)
 
@@ -92,6 +95,9 @@ class FakeEvent:
         self.synchronized = True
         self.cuda.log.append(("synchronize", self.id))
 
+    def elapsed_time(self, end: FakeEvent) -> float:
+        return float(end.id - self.id)  # "milliseconds": one per event recorded in between
+
 
 class FakeTensor:
     cuda: FakeCuda
@@ -105,6 +111,11 @@ class FakeTensor:
     def pin_memory(self) -> FakeTensor:
         self.cuda.log.append(("pin", self.value, threading.current_thread().name))
         return type(self)(self.value, "cpu", pinned=True)
+
+    def to(self, device, non_blocking=False) -> FakeTensor:
+        stream = self.cuda.current_stream().name
+        self.cuda.log.append(("copy", self.value, stream, non_blocking, self.pinned))
+        return type(self)(self.value, device)
 
     def copy_(self, src, non_blocking=False) -> FakeTensor:
         stream = self.cuda.current_stream().name

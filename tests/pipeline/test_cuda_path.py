@@ -86,6 +86,25 @@ def test_keepalive_released_when_copies_complete(torch_fake):
     assert not [e for e in torch_fake.log if e[0] == "synchronize"]
 
 
+def test_profile_on_cuda_times_copies_and_compute_with_events(torch_fake):
+    from dlrig.pipeline import profile
+
+    loader = batches(torch_fake, 12)
+    r = profile(loader, lambda b: None, steps=8, device="cuda", utilization_fn=lambda: 50.0)
+    assert r.device == "cuda" and r.steps == 8
+    # fake events: 1 "ms" per event in between; mark, move, mark, step, mark -> 1 ms each
+    assert r.h2d_s == pytest.approx(1e-3) and r.compute_s == pytest.approx(1e-3)
+    assert r.gpu_util_pct == pytest.approx(50.0)
+    plain_copies = [e for e in torch_fake.log if e[0] == "copy" and e[2] == "default"]
+    assert plain_copies and not any(e[3] for e in plain_copies[:8])  # the loop's blocking copies
+    assert any(e[3] and e[4] for e in plain_copies)  # the pinned, non-blocking measurement
+    assert r.stages is not None and r.stages.h2d_pinned_s is not None
+    assert (
+        next(p for p in r.predictions if p.fix == "pinned").reason
+        != "no host-to-device copy measured (CPU run)"
+    )
+
+
 def test_cuda_unavailable_is_a_clear_value_error(torch_fake_no_cuda):
     with pytest.raises(ValueError, match=r"torch.cuda.is_available\(\) is False"):
         Prefetcher(range(3), device="cuda")
