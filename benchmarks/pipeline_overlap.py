@@ -26,13 +26,13 @@ import time
 
 from dlrig.pipeline import Prefetcher
 from dlrig.pipeline.bench import BenchParams, run_bench, timed_loop
-from dlrig.pipeline.profile import _Mover
+from dlrig.pipeline.profile import BatchMover
 from dlrig.pipeline.synthetic import SyntheticLoader, SyntheticStep
 
 OVERLAP_TARGET = 0.97
 PREDICTION_TARGET = 0.10
 H2D_TARGET = 0.90
-CPU_MOVER = _Mover("cpu")
+CPU_MOVER = BatchMover("cpu")
 
 
 def verdict(ok: bool) -> str:
@@ -177,7 +177,7 @@ def gpu(steps: int) -> None:
     pinned = torch.empty(n, dtype=torch.uint8, pin_memory=True)
     dev = torch.empty(n, dtype=torch.uint8, device="cuda")
     ref_gbs = n / 1e9 / best_seconds(torch, lambda: dev.copy_(pinned, non_blocking=True), 10)
-    mover = _Mover("cuda")
+    mover = BatchMover("cuda")
     touch = SyntheticStep(0.0, "cuda")
     batches = [{"x": pinned}] * steps
     through = timed_loop(Prefetcher(batches, device="cuda", depth=2), touch, mover)

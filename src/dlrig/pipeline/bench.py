@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlrig.pipeline.prefetch import Prefetcher, parse_device
-from dlrig.pipeline.profile import _Mover, profile
+from dlrig.pipeline.profile import BatchMover, profile
 from dlrig.pipeline.result import PipelineReport
 from dlrig.pipeline.synthetic import BYTES_PER_MB, SyntheticLoader, SyntheticStep
 
@@ -107,7 +107,7 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else float("nan")
 
 
-def timed_loop(batches: Iterable[Any], step: Callable[[Any], Any], mover: _Mover) -> float:
+def timed_loop(batches: Iterable[Any], step: Callable[[Any], Any], mover: BatchMover) -> float:
     """Seconds per step of `for b in batches: step(b)`, fetches included, after a warm-up."""
     it = iter(batches)
     clock = mover.clock()
@@ -175,7 +175,7 @@ def _changed(p: BenchParams, fix: str, report: PipelineReport) -> dict[str, Any]
 
 def run_bench(params: BenchParams) -> BenchResult:
     p = params.validate()
-    mover = _Mover(p.device)
+    mover = BatchMover(p.device)
     step = SyntheticStep(p.compute_ms / 1e3, p.device)
     batch_bytes = int(p.batch_mb * BYTES_PER_MB)
     read_s = p.read_ms / 1e3

@@ -53,7 +53,7 @@ def detect_loop(loader: object) -> tuple[Loop, int]:
     return (Loop.ASYNC_LOAD if workers > 0 else Loop.SERIAL), workers
 
 
-class _Mover:
+class BatchMover:
     """Copies a batch's CPU tensors to the device the way a plain loop does (`.to(device)`)."""
 
     def __init__(self, device: str) -> None:
@@ -159,7 +159,7 @@ def profile(
     steps = _check_count("steps", steps, 1)
     warmup_steps = _check_count("warmup_steps", warmup_steps, 0)
     dev = parse_device(device if device is not None else default_device())
-    mover = _Mover(dev)
+    mover = BatchMover(dev)
     clock = mover.clock()
     auto_loop, workers = detect_loop(loader)
     loop = Loop(loop) if loop is not None else auto_loop
