@@ -20,6 +20,7 @@ TINY = run.Sizes(
     memory_runs=1,
     disk_test_mb=4,
     disk_iops_s=None,
+    disk_write_budget_s=None,
     copy_mb=1,
     matmul_n=64,
     gpu_runs=1,

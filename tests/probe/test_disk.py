@@ -64,7 +64,7 @@ def test_iops_in_full_mode(tmp_path: Path):
 
 
 def test_unwritable_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    def fail(target: Path, nbytes: int) -> None:
+    def fail(target: Path, nbytes: int, budget_s: float | None) -> int:
         raise PermissionError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr(disk, "_write_test_file", fail)
@@ -99,3 +99,11 @@ def test_storage_kind():
     info = disk.DiskInfo(path="/x", network=False)
     disk._kind(info)
     assert info.kind is None and "kind" in info.unavailable
+
+
+def test_write_budget_shortens_the_test_file(tmp_path: Path):
+    target = tmp_path / "f"
+    written = disk._write_test_file(target, 16 * disk.BLOCK_BYTES, budget_s=0.0)
+    assert written == disk.SYNC_EVERY_BLOCKS * disk.BLOCK_BYTES  # stopped at the first sync
+    assert target.stat().st_size == written
+    assert disk._write_test_file(target, 2 * disk.BLOCK_BYTES, budget_s=0.0) == 2 * disk.BLOCK_BYTES

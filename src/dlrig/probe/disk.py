@@ -1,8 +1,9 @@
 """The disk under `--data-dir`: filesystem, block device, rotational or not, measured sequential
 read without the page cache, random 4 KiB read IOPS (full mode) and the size of /dev/shm.
 
-The read test writes a file of `test_mb` MB in the directory, syncs it, and reads it back with
-O_DIRECT into page-aligned buffers (an anonymous mmap), so the page cache is bypassed. Where the
+The read test writes a file of `test_mb` MB in the directory (less if writing takes longer than
+`write_budget_s`: a slow share must not blow the quick mode's time), syncs it, and reads it back
+with O_DIRECT into page-aligned buffers (an anonymous mmap), bypassing the page cache. Where the
 filesystem refuses O_DIRECT (tmpfs, some FUSE and network filesystems) it drops the file's pages
 with posix_fadvise(DONTNEED) and reads normally (`read_method = "fadvise_dontneed"`); where even
 that cannot work (tmpfs lives in RAM) the reads are from memory and `read_method = "cached"` says
@@ -27,6 +28,7 @@ BYTES_PER_MB = 1e6
 BLOCK_BYTES = 4 * 1024 * 1024  # 4 MiB per read: large sequential requests, as fio --bs=4M
 IOPS_BLOCK_BYTES = 4096
 IOPS_BATCH = 256  # random reads between two looks at the clock
+SYNC_EVERY_BLOCKS = 8  # flush every 32 MB while writing, so the time budget sees the disk
 # Filesystems whose data lives on another machine (findmnt -t lists these types).
 NETWORK_FS = {
     "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs", "lustre", "gpfs", "beegfs",
@@ -48,6 +50,7 @@ def probe_disk(
     *,
     test_mb: float,
     iops_s: float | None = None,
+    write_budget_s: float | None = None,
     shm: Path = SHM,
     progress: Progress | None = None,
 ) -> DiskInfo:
@@ -58,7 +61,7 @@ def probe_disk(
         info.size_tb = round(shutil.disk_usage(path).total / 1e12, 3)
     except OSError as exc:
         info.missing("size_tb", f"statvfs: {exc.strerror}")
-    _read_speed(info, path, test_mb, iops_s, progress)
+    _read_speed(info, path, test_mb, iops_s, write_budget_s, progress)
     try:
         info.shm_gb = round(shutil.disk_usage(shm).total / 1e9, 2)
     except OSError as exc:
@@ -126,7 +129,12 @@ def _kind(info: DiskInfo, disk: str = "") -> None:
 
 
 def _read_speed(
-    info: DiskInfo, path: Path, test_mb: float, iops_s: float | None, progress: Progress | None
+    info: DiskInfo,
+    path: Path,
+    test_mb: float,
+    iops_s: float | None,
+    write_budget_s: float | None,
+    progress: Progress | None,
 ) -> None:
     nbytes = max(1, round(test_mb * BYTES_PER_MB / BLOCK_BYTES)) * BLOCK_BYTES
     try:
@@ -142,7 +150,7 @@ def _read_speed(
         return
     target = path / f".dlrig-probe-{os.getpid()}.tmp"
     try:
-        _write_test_file(target, nbytes)
+        nbytes = _write_test_file(target, nbytes, write_budget_s)
         if progress:
             progress(0.4)
         mbs, method, note = read_uncached(str(target), nbytes, info.filesystem)
@@ -168,16 +176,24 @@ def _read_speed(
             progress(1.0)
 
 
-def _write_test_file(target: Path, nbytes: int) -> None:
+def _write_test_file(target: Path, nbytes: int, budget_s: float | None = None) -> int:
+    """Write up to `nbytes` of incompressible data, synced to the disk; stop early once
+    `budget_s` seconds have passed (a slow network share). Returns the bytes written."""
     block = bytearray(os.urandom(BLOCK_BYTES))  # random: compressing filesystems cannot cheat
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    t0, written = time.perf_counter(), 0
     try:
         for i in range(nbytes // BLOCK_BYTES):
             block[:8] = i.to_bytes(8, "little")  # no two blocks alike: no dedup either
-            os.write(fd, block)
+            written += os.write(fd, block)
+            if (i + 1) % SYNC_EVERY_BLOCKS == 0:
+                os.fdatasync(fd)
+                if budget_s is not None and time.perf_counter() - t0 > budget_s:
+                    break
         os.fsync(fd)
     finally:
         os.close(fd)
+    return written
 
 
 def read_uncached(target: str, nbytes: int, fstype: str | None) -> tuple[float, str, str | None]:

@@ -33,14 +33,15 @@ class Sizes:
     memory_runs: int
     disk_test_mb: float
     disk_iops_s: float | None
+    disk_write_budget_s: float | None
     copy_mb: float
     matmul_n: int
     gpu_runs: int
     sustained_s: float | None
 
 
-QUICK = Sizes(256, 3, 256, None, 64, 4096, 3, None)
-FULL = Sizes(1024, 5, 1024, 3.0, 256, 8192, 5, 60.0)
+QUICK = Sizes(256, 3, 256, None, 3.0, 64, 4096, 3, None)
+FULL = Sizes(1024, 5, 1024, 3.0, 30.0, 256, 8192, 5, 60.0)
 
 
 def gpu_backend() -> GpuBackend | Unavailable:
@@ -103,7 +104,11 @@ def run_probe(
         lambda: DiskInfo(path=str(data_dir)),
         "read_mbs",
         lambda: probe_disk(
-            data_dir, test_mb=sz.disk_test_mb, iops_s=sz.disk_iops_s, progress=report("Disk read")
+            data_dir,
+            test_mb=sz.disk_test_mb,
+            iops_s=sz.disk_iops_s,
+            write_budget_s=sz.disk_write_budget_s,
+            progress=report("Disk read"),
         ),
     )
     backend = backend_factory()
