@@ -117,3 +117,12 @@ def test_dimm_speed_and_channels_feed_the_ram_rule(
     assert run(["check", str(path), "--format", "json"]) in (0, 1)
     found = {f["id"] for f in json.loads(capsys.readouterr().out)["findings"]}
     assert "ram-bandwidth" in found  # runs now that speed and channels are known
+
+
+def test_gpu_without_a_readable_name_is_left_out_with_the_reason():
+    text = to_build_toml(result_for("permission-denied"), host="box")
+    assert (
+        "# GPU 1 left out: its name is unreadable (nvmlDeviceGetHandleByIndex: Insufficient Permissions)."
+        in text
+    )
+    assert [g["count"] for g in tomllib.loads(text)["gpus"]] == [1]

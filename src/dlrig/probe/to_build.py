@@ -90,6 +90,10 @@ def _gpus(result: ProbeResult) -> list[str]:
         lines += [f"# [[gpus]] left out: no NVIDIA GPU measured ({status})", ""]
     for g in result.gpus:
         name = catalog_gpu(g.name)
+        if name is None and g.name is None:
+            why = g.reason("name") or "unreadable"
+            lines.append(f"# GPU {g.index} left out: its name is unreadable ({why}).")
+            continue
         if name is None:
             lines.append(f"# GPU {g.index} {g.name!r} is not in dlrig's catalog; left out.")
             continue
