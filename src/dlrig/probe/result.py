@@ -131,12 +131,23 @@ class TorchBench(Section):
     matmul_tflops: dict[str, float] = Field(
         default_factory=dict, description=_d("dense matmul TFLOPS per dtype", "cuBLAS gemm bench")
     )
-    matmul_pct_of_peak: dict[str, float] = Field(default_factory=dict)
-    sustained_s: float | None = None
-    sustained_sm_clock_min_mhz: float | None = None
-    sustained_sm_clock_max_mhz: float | None = None
-    sustained_temp_max_c: float | None = None
-    sustained_throttle_reasons: list[str] | None = None
+    matmul_pct_of_peak: dict[str, float] = Field(
+        default_factory=dict,
+        description=_d("measured / catalog dense peak, %", "dlrig parts gpus; the datasheet"),
+    )
+    sustained_s: float | None = Field(None, description="length of the full-mode matmul load")
+    sustained_sm_clock_min_mhz: float | None = Field(
+        None, description=_d("lowest SM clock under load", "nvidia-smi dmon -s c")
+    )
+    sustained_sm_clock_max_mhz: float | None = Field(
+        None, description=_d("highest SM clock under load", "nvidia-smi dmon -s c")
+    )
+    sustained_temp_max_c: float | None = Field(
+        None, description=_d("hottest under load", "nvidia-smi dmon -s p")
+    )
+    sustained_throttle_reasons: list[str] | None = Field(
+        None, description=_d("reasons seen under load", "nvidia-smi -q -d PERFORMANCE")
+    )
     sustained_pcie_gen: int | None = Field(
         None, description=_d("GPU 0's link generation under load", "lspci -vv: LnkSta")
     )
