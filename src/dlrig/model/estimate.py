@@ -9,7 +9,8 @@ ESTIMATE_SCHEMA = "dlrig.estimate/1"
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # Built on first use, so importing the models costs `dlrig check` nothing.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class MemoryEstimate(_Out):
@@ -82,4 +83,4 @@ class Estimate(_Out):
     warnings: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, populate_by_name=True, defer_build=True)

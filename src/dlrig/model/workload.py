@@ -105,7 +105,8 @@ class ModelSpec(BaseModel):
 class Job(BaseModel):
     """Everything about the run except the model: the task, the GPUs and the sizes."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built on first use: `dlrig check` only needs it when a workload names a model.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     task: Task
     gpu: GpuSpec
