@@ -45,6 +45,13 @@ parts_app = typer.Typer(help="List the parts catalog.", no_args_is_help=True)
 app.add_typer(parts_app, name="parts")
 
 
+# Options several commands share.
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+]
+ColorOption = Annotated[bool, typer.Option("--color/--no-color", help="Colour terminal output.")]
+
+
 class CheckFormat(StrEnum):
     terminal = "terminal"
     json = "json"
@@ -84,12 +91,8 @@ def check(
     fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="Output format.")] = (
         CheckFormat.terminal
     ),
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
-    ] = None,
-    color: Annotated[bool, typer.Option("--color/--no-color", help="Colour terminal output.")] = (
-        True
-    ),
+    output: OutputOption = None,
+    color: ColorOption = True,
 ) -> None:
     """Check a planned or existing build against every rule of the guide."""
     from dlrig.catalog.resolve import resolve
@@ -212,12 +215,8 @@ def estimate(
     fmt: Annotated[EstimateFormat, typer.Option("--format", "-f", help="Output format.")] = (
         EstimateFormat.terminal
     ),
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
-    ] = None,
-    color: Annotated[bool, typer.Option("--color/--no-color", help="Colour terminal output.")] = (
-        True
-    ),
+    output: OutputOption = None,
+    color: ColorOption = True,
 ) -> None:
     """Estimate what a workload needs: GPU memory, throughput, data rate, time and energy."""
     from dlrig.estimate import estimate as run_estimate
@@ -279,9 +278,7 @@ def probe(
         Path | None,
         typer.Option("--output", "-o", help="Also write a build file for 'dlrig check'."),
     ] = None,
-    color: Annotated[bool, typer.Option("--color/--no-color", help="Colour terminal output.")] = (
-        True
-    ),
+    color: ColorOption = True,
 ) -> None:
     """Measure this machine (CPU, memory, disk, NVIDIA GPUs) and report what holds it back."""
     from dlrig.probe.run import check_data_dir, run_probe
