@@ -141,7 +141,7 @@ def parts_models(
     _parts("models", fmt)
 
 
-# --- estimate command (issue 4) ---
+# --- estimate ----------------------------------------------------------------------------------
 
 
 class EstimateFormat(StrEnum):
@@ -257,7 +257,9 @@ def estimate(
     _emit(estimate_renderer(fmt.value)(result, color=use_color), output)
 
 
-# --- probe command (issue 5) ---
+# --- probe -------------------------------------------------------------------------------------
+
+
 class ProbeFormat(StrEnum):
     terminal = "terminal"
     json = "json"
@@ -299,7 +301,7 @@ def probe(
         sys.stderr.write(f"dlrig: wrote {output}; check it with: dlrig check {output}\n")
 
 
-# --- pipeline commands (issue 6) ---
+# --- pipeline ----------------------------------------------------------------------------------
 pipeline_app = typer.Typer(
     help="The async input pipeline: prefetcher benchmark.", no_args_is_help=True
 )
