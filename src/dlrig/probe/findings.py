@@ -11,6 +11,48 @@ from dlrig.model.finding import Finding, Severity, qty
 from dlrig.probe import gpu_findings
 from dlrig.probe import thresholds as t
 from dlrig.probe.result import CpuInfo, DiskInfo, MemoryInfo, ProbeResult
+from dlrig.rules.base import RuleInfo
+
+CPU_LIMIT = RuleInfo(
+    id="cgroup-cpu-limit",
+    section="cpu",
+    title="CPUs limited for this process",
+    why=(
+        "Data-loader workers decode and augment every sample on the CPU; a container or "
+        "affinity mask that hides cores starves the GPUs however many the machine has."
+    ),
+    source=t.CGROUP_SOURCE,
+)
+SHM = RuleInfo(
+    id="shm-small",
+    section="memory",
+    title="/dev/shm too small for data-loader workers",
+    why=(
+        "Workers pass batches through shared memory; when it fills, they die with "
+        "'bus error' or 'unable to write to file </torch_...>'."
+    ),
+    source=t.SHM_SOURCE,
+)
+DISK = RuleInfo(
+    id="disk-slow",
+    section="disk",
+    title="Data disk too slow for the GPUs",
+    why=(
+        "Every sample of every step is read from this disk unless it fits in the page cache; "
+        "a slow disk (or a network share) leaves the GPUs waiting."
+    ),
+    source=t.DISK_PROBE_SOURCE,
+)
+SWAP = RuleInfo(
+    id="swap-active",
+    section="memory",
+    title="The machine is swapping",
+    why=(
+        "Swapped-out pages of the data loader or the training process stall steps by "
+        "milliseconds to seconds; RAM should hold at least the GPUs' memory plus the workers."
+    ),
+    source=t.SWAP_SOURCE,
+)
 
 
 def probe_findings(result: ProbeResult) -> list[Finding]:
@@ -50,21 +92,12 @@ def cpu_limit(cpu: CpuInfo, n_gpus: int) -> Finding | None:
         return None
     need = required_cores(n_gpus)
     numbers = {"usable": qty(cpu.usable, "CPUs"), "threads": qty(cpu.threads, "CPUs")}
-    why = (
-        "Data-loader workers decode and augment every sample on the CPU; a container or "
-        "affinity mask that hides cores starves the GPUs however many the machine has."
-    )
     if cpu.usable >= cpu.threads:
-        return Finding(
-            id="cgroup-cpu-limit",
-            severity=Severity.OK,
-            section="cpu",
-            title="All CPUs usable",
-            message=f"This process may use all {cpu.threads} CPUs.",
-            why=why,
-            fix="",
+        return CPU_LIMIT.finding(
+            Severity.OK,
+            f"This process may use all {cpu.threads} CPUs.",
             numbers=numbers,
-            source=t.CGROUP_SOURCE,
+            title="All CPUs usable",
         )
     by = []
     if cpu.cgroup_cpus is not None and cpu.cgroup_cpus < cpu.threads:
@@ -73,21 +106,16 @@ def cpu_limit(cpu: CpuInfo, n_gpus: int) -> Finding | None:
         by.append(f"an affinity mask of {cpu.affinity} CPUs")
     short = cpu.usable < need
     numbers["needed"] = qty(need, "CPUs")
-    return Finding(
-        id="cgroup-cpu-limit",
-        severity=Severity.WARNING if short else Severity.INFO,
-        section="cpu",
-        title="CPUs limited for this process",
-        message=f"Only {cpu.usable:g} of {cpu.threads} CPUs are usable ({' and '.join(by)}); "
+    return CPU_LIMIT.finding(
+        Severity.WARNING if short else Severity.INFO,
+        f"Only {cpu.usable:g} of {cpu.threads} CPUs are usable ({' and '.join(by)}); "
         f"{_per(n_gpus)} x ({t.DEFAULT_NUM_WORKERS} workers + 1) + "
         f"{t.CPU_CORES_RESERVED} = {need} wanted.",
-        why=why,
         fix="Raise the container's CPU limit (docker --cpus, Kubernetes resources.limits.cpu, "
         "Slurm --cpus-per-task) or the taskset mask; set num_workers to fit."
         if short
         else "",
         numbers=numbers,
-        source=t.CGROUP_SOURCE,
     )
 
 
@@ -96,22 +124,17 @@ def shm(disk: DiskInfo, n_gpus: int) -> Finding | None:
         return None
     need = max(1, n_gpus) * t.SHM_PER_GPU_GB
     small = disk.shm_gb < need
-    return Finding(
-        id="shm-small",
-        severity=Severity.WARNING if small else Severity.OK,
-        section="memory",
-        title="/dev/shm too small for data-loader workers" if small else "/dev/shm size",
-        message=f"/dev/shm holds {disk.shm_gb:g} GB; {_per(n_gpus)} x "
+    return SHM.finding(
+        Severity.WARNING if small else Severity.OK,
+        f"/dev/shm holds {disk.shm_gb:g} GB; {_per(n_gpus)} x "
         f"{t.DEFAULT_NUM_WORKERS} workers x {t.DATALOADER_PREFETCH_FACTOR} ImageNet batches "
         f"want {need:.2f} GB.",
-        why="Workers pass batches through shared memory; when it fills, they die with "
-        "'bus error' or 'unable to write to file </torch_...>'.",
         fix="docker run --ipc=host or --shm-size=16g; on Kubernetes mount an emptyDir with "
         "medium: Memory at /dev/shm."
         if small
         else "",
         numbers={"shm": qty(disk.shm_gb, "GB"), "needed": qty(need, "GB")},
-        source=t.SHM_SOURCE,
+        title=None if small else "/dev/shm size",
     )
 
 
@@ -125,26 +148,18 @@ def disk_speed(disk: DiskInfo, n_gpus: int) -> Finding | None:
         "needed": qty(need, "MB/s"),
         "utilization": qty(100 * share, "%"),
     }
-    why = (
-        "Every sample of every step is read from this disk unless it fits in the page cache; "
-        "a slow disk (or a network share) leaves the GPUs waiting."
-    )
     base = (
         f"{disk.path} reads at {disk.read_mbs:g} MB/s ({disk.read_method}); "
         f"{_per(n_gpus)} x {t.GUIDE_BATCH} x {t.GUIDE_JPEG_BYTES // 1000} KB JPEGs "
         f"every {t.GUIDE_STEP_S:g} s need {need:.0f} MB/s ({share:.0%})."
     )
     if disk.read_method == "cached":
-        return Finding(
-            id="disk-slow",
-            severity=Severity.INFO,
-            section="disk",
-            title="Disk read measured from memory",
-            message=base + f" {disk.read_note or ''}".rstrip(),
-            why=why,
+        return DISK.finding(
+            Severity.INFO,
+            base + f" {disk.read_note or ''}".rstrip(),
             fix="Point --data-dir at the directory on the disk that holds the data.",
             numbers=numbers,
-            source=t.DISK_PROBE_SOURCE,
+            title="Disk read measured from memory",
         )
     if share > t.DISK_ERROR_FRACTION:
         severity = Severity.ERROR
@@ -152,19 +167,14 @@ def disk_speed(disk: DiskInfo, n_gpus: int) -> Finding | None:
         severity = Severity.WARNING
     else:
         severity = Severity.OK
-    return Finding(
-        id="disk-slow",
-        severity=severity,
-        section="disk",
-        title="Data disk too slow for the GPUs" if severity != Severity.OK else "Data disk speed",
-        message=base,
-        why=why,
+    if severity == Severity.OK:
+        return DISK.finding(severity, base, numbers=numbers, title="Data disk speed")
+    return DISK.finding(
+        severity,
+        base,
         fix="Copy the dataset to a local NVMe SSD, cache it in RAM, or pack it into larger "
-        "shards (WebDataset, TFRecord) read sequentially."
-        if severity != Severity.OK
-        else "",
+        "shards (WebDataset, TFRecord) read sequentially.",
         numbers=numbers,
-        source=t.DISK_PROBE_SOURCE,
     )
 
 
@@ -172,19 +182,14 @@ def swap(memory: MemoryInfo) -> Finding | None:
     if memory.swap_used_gb is None:
         return None
     active = memory.swap_used_gb > t.SWAP_ACTIVE_GB
-    return Finding(
-        id="swap-active",
-        severity=Severity.WARNING if active else Severity.OK,
-        section="memory",
-        title="The machine is swapping" if active else "No swap in use",
-        message=f"{memory.swap_used_gb:g} GB of swap in use"
+    return SWAP.finding(
+        Severity.WARNING if active else Severity.OK,
+        f"{memory.swap_used_gb:g} GB of swap in use"
         + (f" (of {memory.swap_total_gb:g} GB)." if memory.swap_total_gb else "."),
-        why="Swapped-out pages of the data loader or the training process stall steps by "
-        "milliseconds to seconds; RAM should hold at least the GPUs' memory plus the workers.",
         fix="Add RAM, lower num_workers or the dataset cache, and find what filled memory "
         "(`free -g`, `smem`)."
         if active
         else "",
         numbers={"swap_used": qty(memory.swap_used_gb, "GB")},
-        source=t.SWAP_SOURCE,
+        title=None if active else "No swap in use",
     )

@@ -6,6 +6,68 @@ from dlrig.model.finding import Finding, Severity, qty
 from dlrig.probe import thresholds as t
 from dlrig.probe.models import GpuInfo, GpuSystem
 from dlrig.probe.result import TorchBench
+from dlrig.rules.base import RuleInfo
+
+PCIE_LINK = RuleInfo(
+    id="pcie-link-degraded",
+    section="pcie",
+    title="PCIe link below what the card and slot support",
+    why=(
+        "Every batch crosses this link; at x4 four GPUs lose 5-10 % in data parallel training, "
+        "below x4 (or through the chipset) much more."
+    ),
+    source=t.PCIE_LINK_SOURCE,
+)
+THROTTLING = RuleInfo(
+    id="gpu-throttling",
+    section="cooling",
+    title="GPU throttling or about to",
+    why=(
+        "A throttling GPU lowers its clocks: the same job runs slower, and in multi-GPU boxes "
+        "adjacent cards heat each other (10-25 % loss)."
+    ),
+    source=t.THROTTLE_SOURCE,
+)
+POWER_LIMIT = RuleInfo(
+    id="power-limit-lowered",
+    section="power",
+    title="GPU power limit below its default",
+    why=(
+        "Down to about 80 % of the default a power limit costs ~5 % of speed and saves heat "
+        "and PSU headroom; below that the loss grows quickly."
+    ),
+    source=t.POWER_SOURCE,
+)
+PERSISTENCE = RuleInfo(
+    id="persistence-off",
+    section="gpu",
+    title="Persistence mode off",
+    why=(
+        "Without it the driver unloads between jobs: every CUDA start pays seconds of "
+        "initialisation, and clocks and power settings may reset."
+    ),
+    source=t.PERSISTENCE_SOURCE,
+)
+P2P = RuleInfo(
+    id="p2p-unavailable",
+    section="gpu",
+    title="No peer-to-peer between GPUs",
+    why=(
+        "Without P2P, gradients between GPUs go through the CPU and RAM: all-reduce is bounded "
+        "by host memory and PCIe, not by the GPUs."
+    ),
+    source=t.P2P_PROBE_SOURCE,
+)
+PAGEABLE = RuleInfo(
+    id="pageable-copies-slow",
+    section="pcie",
+    title="Host-to-device copies from pageable memory",
+    why=(
+        "Pageable memory goes through a staging copy and `non_blocking=True` does not "
+        "overlap it with compute; only pinned memory allows asynchronous DMA."
+    ),
+    source=t.PINNED_SOURCE,
+)
 
 
 def _is_idle(g: GpuInfo) -> bool:
@@ -33,14 +95,6 @@ def pcie_link(g: GpuInfo, bench: TorchBench | None = None) -> Finding | None:
         f"GPU {g.index} ({g.name}) runs at PCIe gen {gen} x{width} "
         f"of gen {g.pcie_gen_max} x{g.pcie_width_max}"
     )
-    why = (
-        "Every batch crosses this link; at x4 four GPUs lose 5-10 % in data parallel training, "
-        "below x4 (or through the chipset) much more."
-    )
-    fix = (
-        "Check the board manual for slots that share lanes with M.2 drives, reseat the card, "
-        "avoid x1 risers; `lspci -vv` shows LnkCap against LnkSta."
-    )
     severity = None
     if width < t.PCIE_LANES_WARN:
         severity = Severity.ERROR
@@ -48,42 +102,26 @@ def pcie_link(g: GpuInfo, bench: TorchBench | None = None) -> Finding | None:
         severity = Severity.WARNING
     elif gen is not None and g.pcie_gen_max is not None and gen < g.pcie_gen_max:
         if _is_idle(g) and not under_load:
-            return Finding(
-                id="pcie-link-degraded",
-                severity=Severity.INFO,
-                section="pcie",
-                title="PCIe link measured while the GPU was idle",
-                message=f"{link}; idle GPUs lower the link generation to save power.",
-                why=why,
+            return PCIE_LINK.finding(
+                Severity.INFO,
+                f"{link}; idle GPUs lower the link generation to save power.",
                 fix="Run `dlrig probe` without --quick (it loads the GPU) or read "
                 "`nvidia-smi -q -d PCI` while training.",
                 numbers=numbers,
-                source=t.PCIE_LINK_SOURCE,
+                title="PCIe link measured while the GPU was idle",
             )
         severity = Severity.WARNING
     if severity is None:
-        return Finding(
-            id="pcie-link-degraded",
-            severity=Severity.OK,
-            section="pcie",
-            title="PCIe link at its best",
-            message=f"{link}.",
-            why=why,
-            fix="",
-            numbers=numbers,
-            source=t.PCIE_LINK_SOURCE,
+        return PCIE_LINK.finding(
+            Severity.OK, f"{link}.", numbers=numbers, title="PCIe link at its best"
         )
     when = " under load" if under_load else ""
-    return Finding(
-        id="pcie-link-degraded",
-        severity=severity,
-        section="pcie",
-        title="PCIe link below what the card and slot support",
-        message=f"{link}{when}.",
-        why=why,
-        fix=fix,
+    return PCIE_LINK.finding(
+        severity,
+        f"{link}{when}.",
+        fix="Check the board manual for slots that share lanes with M.2 drives, reseat the card, "
+        "avoid x1 risers; `lspci -vv` shows LnkCap against LnkSta.",
         numbers=numbers,
-        source=t.PCIE_LINK_SOURCE,
     )
 
 
@@ -106,10 +144,6 @@ def throttling(g: GpuInfo, bench: TorchBench | None = None) -> Finding | None:
         dips = lo < t.SUSTAINED_CLOCK_FLOOR_FRACTION * hi
     if not (thermal or near or dips or numbers):
         return None
-    why = (
-        "A throttling GPU lowers its clocks: the same job runs slower, and in multi-GPU boxes "
-        "adjacent cards heat each other (10-25 % loss)."
-    )
     fix = (
         "Improve airflow (blower cards or more spacing for several GPUs), raise fan curves, or "
         "lower the power limit (`nvidia-smi -pl`): 80 % of TDP keeps ~95 % of the speed."
@@ -122,29 +156,15 @@ def throttling(g: GpuInfo, bench: TorchBench | None = None) -> Finding | None:
             parts.append("reports " + ", ".join(thermal))
         if dips:
             parts.append("its SM clock dipped under sustained load")
-        return Finding(
-            id="gpu-throttling",
-            severity=Severity.WARNING,
-            section="cooling",
-            title="GPU throttling or about to",
-            message=" ".join(parts) + ".",
-            why=why,
-            fix=fix,
-            numbers=numbers,
-            source=t.THROTTLE_SOURCE,
-        )
+        return THROTTLING.finding(Severity.WARNING, " ".join(parts) + ".", fix=fix, numbers=numbers)
     hot = temp is not None and temp > t.GPU_TARGET_MAX_C
-    return Finding(
-        id="gpu-throttling",
-        severity=Severity.INFO if hot else Severity.OK,
-        section="cooling",
-        title="GPU runs hot" if hot else "GPU not throttling",
-        message=f"GPU {g.index} ({g.name}) at {temp:g} °C, no thermal slowdown reported"
+    return THROTTLING.finding(
+        Severity.INFO if hot else Severity.OK,
+        f"GPU {g.index} ({g.name}) at {temp:g} °C, no thermal slowdown reported"
         + (f"; aim for <= {t.GPU_TARGET_MAX_C:g} °C under load." if hot else "."),
-        why=why,
         fix=fix if hot else "",
         numbers=numbers,
-        source=t.THROTTLE_SOURCE,
+        title="GPU runs hot" if hot else "GPU not throttling",
     )
 
 
@@ -159,22 +179,16 @@ def power_limit(g: GpuInfo) -> Finding | None:
         numbers["max_limit"] = qty(g.power_max_limit_w, "W")
     share = limit / default
     deliberate = share >= t.SUGGESTED_POWER_LIMIT_FRACTION
-    return Finding(
-        id="power-limit-lowered",
-        severity=Severity.INFO if deliberate else Severity.WARNING,
-        section="power",
-        title="GPU power limit below its default",
-        message=f"GPU {g.index} ({g.name}) is limited to {limit:g} W of its {default:g} W "
+    return POWER_LIMIT.finding(
+        Severity.INFO if deliberate else Severity.WARNING,
+        f"GPU {g.index} ({g.name}) is limited to {limit:g} W of its {default:g} W "
         f"default ({share:.0%}).",
-        why="Down to about 80 % of the default a power limit costs ~5 % of speed and saves heat "
-        "and PSU headroom; below that the loss grows quickly.",
         fix=""
         if deliberate
         else f"Raise it with `sudo nvidia-smi -i {g.index} -pl "
         f"{default * t.SUGGESTED_POWER_LIMIT_FRACTION:.0f}` or more, unless the PSU or cooling "
         "needs the low limit.",
         numbers=numbers,
-        source=t.POWER_SOURCE,
     )
 
 
@@ -182,17 +196,11 @@ def persistence(gpus: list[GpuInfo]) -> Finding | None:
     off = [g.index for g in gpus if g.persistence_mode is False]
     if not off:
         return None
-    return Finding(
-        id="persistence-off",
-        severity=Severity.INFO,
-        section="gpu",
-        title="Persistence mode off",
-        message=f"GPU(s) {', '.join(map(str, off))} have persistence mode off.",
-        why="Without it the driver unloads between jobs: every CUDA start pays seconds of "
-        "initialisation, and clocks and power settings may reset.",
+    return PERSISTENCE.finding(
+        Severity.INFO,
+        f"GPU(s) {', '.join(map(str, off))} have persistence mode off.",
         fix="`sudo nvidia-smi -pm 1`, or enable nvidia-persistenced at boot.",
         numbers={"gpus_without": qty(len(off), "GPUs")},
-        source=t.PERSISTENCE_SOURCE,
     )
 
 
@@ -202,44 +210,26 @@ def p2p(system: GpuSystem | None, gpus: list[GpuInfo]) -> Finding | None:
     cells = [(i, j, c) for i, row in enumerate(system.p2p_read) for j, c in enumerate(row) if i < j]
     unknown = [(i, j) for i, j, c in cells if c.startswith("unavailable")]
     bad = [(i, j, c) for i, j, c in cells if c not in ("OK", "X") and (i, j) not in unknown]
-    why = (
-        "Without P2P, gradients between GPUs go through the CPU and RAM: all-reduce is bounded "
-        "by host memory and PCIe, not by the GPUs."
-    )
     if bad:
         pairs = "; ".join(f"GPU {i}-{j}: {c}" for i, j, c in bad[:6])
-        return Finding(
-            id="p2p-unavailable",
-            severity=Severity.WARNING,
-            section="gpu",
-            title="No peer-to-peer between GPUs",
-            message=f"P2P reads unavailable for {len(bad)} of {len(cells)} GPU pairs ({pairs}).",
-            why=why,
+        return P2P.finding(
+            Severity.WARNING,
+            f"P2P reads unavailable for {len(bad)} of {len(cells)} GPU pairs ({pairs}).",
             fix="Expect lower multi-GPU scaling (GeForce RTX 40/50 have no P2P); "
             "use NVLink-capable or data-centre cards where all-reduce matters.",
             numbers={"pairs_without_p2p": qty(len(bad), "pairs")},
-            source=t.P2P_PROBE_SOURCE,
         )
     if unknown:
-        return Finding(
-            id="p2p-unavailable",
-            severity=Severity.INFO,
-            section="gpu",
-            title="P2P status unreadable",
-            message=f"NVML refused the P2P query for {len(unknown)} GPU pair(s).",
-            why=why,
+        return P2P.finding(
+            Severity.INFO,
+            f"NVML refused the P2P query for {len(unknown)} GPU pair(s).",
             fix="Rerun with access to all GPUs, or check `nvidia-smi topo -p2p r`.",
-            source=t.P2P_PROBE_SOURCE,
+            title="P2P status unreadable",
         )
-    return Finding(
-        id="p2p-unavailable",
-        severity=Severity.OK,
-        section="gpu",
+    return P2P.finding(
+        Severity.OK,
+        f"P2P reads OK for all {len(cells)} GPU pairs.",
         title="P2P between all GPUs",
-        message=f"P2P reads OK for all {len(cells)} GPU pairs.",
-        why=why,
-        fix="",
-        source=t.P2P_PROBE_SOURCE,
     )
 
 
@@ -250,16 +240,9 @@ def pageable(bench: TorchBench) -> Finding | None:
     share = paged / pinned
     numbers = {"pinned": qty(pinned, "GB/s"), "pageable": qty(paged, "GB/s")}
     slow = share < t.PAGEABLE_SLOW_FRACTION
-    return Finding(
-        id="pageable-copies-slow",
-        severity=Severity.WARNING if slow else Severity.OK,
-        section="pcie",
-        title="Host-to-device copies from pageable memory",
-        message=f"Pageable memory copies at {paged:g} GB/s, {share:.0%} of pinned "
-        f"({pinned:g} GB/s).",
-        why="Pageable memory goes through a staging copy and `non_blocking=True` does not "
-        "overlap it with compute; only pinned memory allows asynchronous DMA.",
+    return PAGEABLE.finding(
+        Severity.WARNING if slow else Severity.OK,
+        f"Pageable memory copies at {paged:g} GB/s, {share:.0%} of pinned ({pinned:g} GB/s).",
         fix="DataLoader(pin_memory=True) and tensor.to(device, non_blocking=True)." if slow else "",
         numbers=numbers,
-        source=t.PINNED_SOURCE,
     )

@@ -12,22 +12,16 @@ from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
-from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from dlrig.model.finding import Finding, Severity
+from dlrig.model.finding import Severity
 from dlrig.probe.models import Section
 from dlrig.probe.result import ProbeResult
-from dlrig.report.common import HEADINGS, MARKS, numbers_line
+from dlrig.report.common import HEADINGS
+from dlrig.report.terminal import STYLES, print_finding
 
 WIDTH = 110
-STYLES = {
-    Severity.ERROR: "bold red",
-    Severity.WARNING: "bold yellow",
-    Severity.INFO: "bold cyan",
-    Severity.OK: "bold green",
-}
 # Field-name suffix -> unit shown after the value (names carry their units).
 UNITS = (
     ("_tflops", "TFLOPS"),
@@ -119,22 +113,6 @@ def _matrix(rows: list[list[str]]) -> Table:
     return table
 
 
-def _finding(f: Finding, console: Console) -> None:
-    style = STYLES[f.severity]
-    console.print(Text.assemble((f" {MARKS[f.severity]} ", style), (f.id, "bold"), f"  {f.title}"))
-    body = [Text(f.message)]
-    if f.severity != Severity.OK:
-        if f.numbers:
-            body.append(Text(numbers_line(f), style="dim"))
-        if f.severity in (Severity.ERROR, Severity.WARNING):
-            body.append(Text.assemble(("why: ", "italic"), f.why))
-        if f.fix:
-            body.append(Text.assemble(("fix: ", "bold"), f.fix))
-        body.append(Text(f"source: {f.source}", style="dim"))
-    for line in body:
-        console.print(Padding(line, (0, 0, 0, 4), expand=False))
-
-
 def render(result: ProbeResult, *, color: bool = True, host: str = "") -> str:
     buf = io.StringIO()
     console = Console(
@@ -199,7 +177,7 @@ def _findings(result: ProbeResult, console: Console) -> None:
         console.print()
         console.rule(Text(f"{HEADINGS[severity]} ({len(items)})", style=STYLES[severity]))
         for f in items:
-            _finding(f, console)
+            print_finding(f, console)
     counts = {s: sum(f.severity == s for f in result.findings) for s in Severity}
     console.print()
     console.print(

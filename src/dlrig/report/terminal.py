@@ -22,7 +22,8 @@ WIDTH = 100
 INDENT = 4
 
 
-def _finding(f: Finding, console: Console) -> None:
+def print_finding(f: Finding, console: Console) -> None:
+    """One finding: its mark, id and title, then (unless OK) numbers, why, fix and source."""
     style = STYLES[f.severity]
     head = Text.assemble((f" {MARKS[f.severity]} ", style), (f.id, "bold"), f"  {f.title}")
     console.print(head)
@@ -55,7 +56,7 @@ def render(report: CheckReport, *, color: bool = True) -> str:
         console.print()
         console.rule(Text(f"{HEADINGS[severity]} ({len(findings)})", style=STYLES[severity]))
         for f in findings:
-            _finding(f, console)
+            print_finding(f, console)
     if report.skipped:
         console.print()
         console.rule(Text(f"Skipped ({len(report.skipped)})", style="dim"))
