@@ -36,8 +36,6 @@ CALIBRATION = {
     "llamacpp-7b-f16-4090-pp512",
     "qwen25-7b-bf16-vllm-tps",
     "qwen25-7b-bf16-hf-tps",
-    "qwen25-7b-gptq4-vllm-tps",
-    "qwen25-72b-gptq4-vllm-tps",
     "dle-rn50-v100-1-fp32",
 }
 # Precision as the sources name it → the estimator's.

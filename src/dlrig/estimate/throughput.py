@@ -21,7 +21,6 @@ from dlrig.model.workload import (
     ModelKind,
     ModelSpec,
     Precision,
-    Quant,
     Task,
 )
 
@@ -119,8 +118,6 @@ def utilization_key(m: ModelSpec, job: Job) -> str:
             return "efficiency_prefill"
         if job.engine == DecodeEngine.HF:
             return "efficiency_decode_bandwidth_hf"
-        if job.quant == Quant.INT4:
-            return "efficiency_decode_bandwidth_int4"
         return "efficiency_decode_bandwidth"
     if job.task == Task.LORA:
         return "mfu_lora"
