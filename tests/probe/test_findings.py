@@ -213,3 +213,10 @@ def test_every_probe_finding_has_a_source():
     for f in fnd.probe_findings(r):
         assert f.source and f.why
     assert backend("throttling").device_count() == 1
+
+
+def test_throttling_without_a_temperature_reading_does_not_crash():
+    # NVML gave the slowdown threshold but not the temperature: report, never raise.
+    f = throttling(gpu(temperature_c=None, slowdown_temp_c=90.0))
+    assert f is not None and f.severity == Severity.OK
+    assert "temperature unavailable" in f.message

@@ -158,9 +158,10 @@ def throttling(g: GpuInfo, bench: TorchBench | None = None) -> Finding | None:
             parts.append("its SM clock dipped under sustained load")
         return THROTTLING.finding(Severity.WARNING, " ".join(parts) + ".", fix=fix, numbers=numbers)
     hot = temp is not None and temp > t.GPU_TARGET_MAX_C
+    where = f"at {temp:g} °C" if temp is not None else "(temperature unavailable)"
     return THROTTLING.finding(
         Severity.INFO if hot else Severity.OK,
-        f"GPU {g.index} ({g.name}) at {temp:g} °C, no thermal slowdown reported"
+        f"GPU {g.index} ({g.name}) {where}, no thermal slowdown reported"
         + (f"; aim for <= {t.GPU_TARGET_MAX_C:g} °C under load." if hot else "."),
         fix=fix if hot else "",
         numbers=numbers,
