@@ -95,19 +95,13 @@ def outcome_rows(est: Estimate) -> list[tuple[str, str]]:
 
 
 def render_terminal(est: Estimate, *, color: bool = True) -> str:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
+    from dlrig.report.terminal import text_console
+
     buf = io.StringIO()
-    console = Console(
-        file=buf,
-        width=WIDTH,
-        force_terminal=color,
-        no_color=not color,
-        highlight=False,
-        emoji=False,
-    )
+    console = text_console(buf, color, WIDTH)
     console.print(Text(f"dlrig estimate — {headline(est)}", style="bold"))
     m = est.memory
     mem = Table(title="GPU memory per GPU", title_justify="left", show_header=True)

@@ -10,6 +10,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from dlrig.report.terminal import text_console
+
 if TYPE_CHECKING:
     from dlrig.pipeline.bench import BenchResult
     from dlrig.pipeline.result import PipelineReport
@@ -118,14 +120,7 @@ def profile_renderable(report: PipelineReport) -> Group:
 
 
 def _console(buf: io.StringIO, color: bool) -> Console:
-    return Console(
-        file=buf,
-        width=WIDTH,
-        force_terminal=color,
-        no_color=not color,
-        highlight=False,
-        emoji=False,
-    )
+    return text_console(buf, color, WIDTH)
 
 
 def render_profile(report: PipelineReport, *, color: bool = False) -> str:

@@ -19,7 +19,7 @@ from dlrig.model.finding import Severity
 from dlrig.probe.models import Section
 from dlrig.probe.result import ProbeResult
 from dlrig.report.common import HEADINGS
-from dlrig.report.terminal import STYLES, print_finding
+from dlrig.report.terminal import STYLES, print_finding, text_console
 
 WIDTH = 110
 # Field-name suffix -> unit shown after the value (names carry their units).
@@ -115,14 +115,7 @@ def _matrix(rows: list[list[str]]) -> Table:
 
 def render(result: ProbeResult, *, color: bool = True, host: str = "") -> str:
     buf = io.StringIO()
-    console = Console(
-        file=buf,
-        width=WIDTH,
-        force_terminal=color,
-        no_color=not color,
-        highlight=False,
-        emoji=False,
-    )
+    console = text_console(buf, color, WIDTH)
     mode = "quick" if result.quick else "full"
     import platform
 

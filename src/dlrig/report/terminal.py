@@ -41,16 +41,22 @@ def print_finding(f: Finding, console: Console) -> None:
         console.print(Padding(line, (0, 0, 0, INDENT), expand=False))
 
 
-def render(report: CheckReport, *, color: bool = True) -> str:
-    buf = io.StringIO()
-    console = Console(
+def text_console(buf: io.StringIO, color: bool, width: int = WIDTH) -> Console:
+    """A console that renders into `buf`: fixed width, colour only when asked, no markup
+    guessing (numbers and emoji-like text print as written)."""
+    return Console(
         file=buf,
-        width=WIDTH,
+        width=width,
         force_terminal=color,
         no_color=not color,
         highlight=False,
         emoji=False,
     )
+
+
+def render(report: CheckReport, *, color: bool = True) -> str:
+    buf = io.StringIO()
+    console = text_console(buf, color)
     console.print(Text(f"dlrig check — {title(report)}", style="bold"))
     for severity, findings in grouped(report):
         console.print()
