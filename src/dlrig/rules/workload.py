@@ -160,7 +160,13 @@ def check_memory(build: Build) -> RuleResult:
             if len(fixes) > 1:
                 fix += " Also fits: " + "; ".join(fixes[1:]) + "."
         else:
-            fix = "No change of settings fits: use a GPU with more memory."
+            whole = memory(m, job.model_copy(update={"n_gpus": 1, "zero": 0}))
+            states_gb = whole.weights_gb + whole.gradients_gb + whole.optimizer_gb
+            fix = (
+                f"No change of settings fits on up to {MAX_GPUS_SUGGESTED} of these GPUs: the "
+                f"model states alone are about {fmt(states_gb)} GB before sharding. Use GPUs "
+                "with more memory, a multi-node cluster with ZeRO-3/FSDP, or a smaller model."
+            )
         message = (
             f"{what} needs {fmt(est.per_gpu_gb)} GB per GPU ({parts}); the GPU has "
             f"{fmt(est.capacity_gb)} GB."
