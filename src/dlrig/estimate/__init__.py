@@ -7,7 +7,7 @@ the result (`assumptions`), every sourced number in `sources`.
 from __future__ import annotations
 
 from dlrig.errors import DlrigError
-from dlrig.estimate import data_rate
+from dlrig.estimate import data_rate, fit
 from dlrig.estimate import job as jobs
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
@@ -132,11 +132,13 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
         warnings.append("QLoRA computes in 16-bit; fp32 here only changes adapter precision")
     b = jobs.batch_size(m, job)
     memory = jobs.memory(m, job)
+    fixes: list[str] = []
     if not memory.fits:
         warnings.append(
             f"needs {memory.per_gpu_gb:.1f} GB per GPU, {-memory.headroom_gb:.1f} GB more than "
             f"the {memory.capacity_gb:.1f} GB a {job.gpu.name} has"
         )
+        fixes = fit.fixes(m, job, style="flag")
     thr = jobs.throughput(m, job)
     rate = data_rate.rate(m, job, thr.tokens_per_s, thr.samples_per_s)
     tokens_total = _work_tokens(m, job)
@@ -173,6 +175,7 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
         energy_kwh_per_hour=per_hour_kwh,
         cloud_cost=cloud,
         electricity_cost=power_cost,
+        fixes=fixes,
         assumptions=_assumptions(m, job, b),
         warnings=warnings,
         sources=_sources(m, job),

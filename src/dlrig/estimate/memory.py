@@ -244,8 +244,9 @@ def activation_bytes(m: ModelSpec, job: Job, b: int) -> float:
     working set during prefill plus the last position's logits."""
     e = ACT_BYTES[job.precision]
     if m.kind == ModelKind.CNN:
+        # Checkpointing is not modelled for CNN presets (estimate() warns): counted in full.
         per_sample = (m.activation_mb_per_sample or 0) * 1e6 * e / FP32_BYTES
-        return per_sample * b * (p.value("cnn_checkpoint_fraction") if job.checkpointing else 1)
+        return per_sample * b
     s = sequence_length(m, job)
     layer = layer_activation_bytes(m, s, b, e)
     layers = m.n_layers or 0

@@ -79,6 +79,9 @@ class Estimate(_Out):
     energy_kwh_per_hour: float
     cloud_cost: float | None = None
     electricity_cost: float | None = None
+    fixes: list[str] = Field(
+        default_factory=list, description="when it does not fit: the cheapest changes that do"
+    )
     assumptions: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)

@@ -127,6 +127,9 @@ def render_terminal(est: Estimate, *, color: bool = True) -> str:
     console.print(Text(f"input pipeline: {est.data_rate.note}", style="dim"))
     for w in est.warnings:
         console.print(Text.assemble(("warning: ", "bold yellow"), w))
+    for i, f in enumerate(est.fixes):
+        label = "to fit: " if i == 0 else "or: "
+        console.print(Text.assemble((label, "bold"), f))
     console.print(Text("assumed:", style="italic"))
     for a in est.assumptions:
         console.print(Text(f"  - {a}", style="dim"))
@@ -155,6 +158,7 @@ def render_markdown(est: Estimate, *, color: bool = False) -> str:
         lines.append("")
     lines += [f"Input pipeline: {est.data_rate.note}", ""]
     lines += [f"- **warning:** {w}" for w in est.warnings]
+    lines += [f"- **to fit:** {f}" for f in est.fixes]
     lines += ["", "## Assumptions", ""] + [f"- {a}" for a in est.assumptions]
     lines += ["", "## Sources", ""] + [f"- {s}" for s in est.sources]
     return "\n".join(lines) + "\n"

@@ -25,8 +25,6 @@ MEMORY = RuleInfo(
     ),
     source=t.GPU_MEMORY_SOURCE,
 )
-# Largest GPU count the "more GPUs" fix searches.
-MAX_GPUS_SUGGESTED = 64
 _JOB_FIELDS = (
     "task",
     "precision",
@@ -43,8 +41,6 @@ _JOB_FIELDS = (
     "master_weights",
     "optimizer_in_backward",
 )
-# Fixes are tried alone, then in pairs, then in threes, cheapest first.
-MAX_COMBINED_FIXES = 3
 
 
 def _smallest_group(build: Build) -> GpuGroup:
@@ -60,70 +56,6 @@ def job_for(build: Build, **changes: Any) -> Job | None:
     gpu = group.spec.model_copy(update={"memory_gb": group.memory_gb, "tdp_w": group.power_w})
     fields = {f: getattr(w, f) for f in _JOB_FIELDS if getattr(w, f) is not None}
     return Job(gpu=gpu, n_gpus=build.n_gpus, **(fields | changes))
-
-
-def _candidates(job: Job) -> list[tuple[str, dict[str, Any]]]:
-    """Single changes that save memory, cheapest first, each as the [workload] line to write."""
-    out: list[tuple[str, dict[str, Any]]] = []
-    training = job.task != "infer"
-    if training and not job.checkpointing:
-        out.append(("checkpointing = true", {"checkpointing": True}))
-    if training and job.loss == "standard":
-        out.append(('loss = "chunked" (torchtune, or Liger\'s fused loss)', {"loss": "chunked"}))
-    if training and (job.batch_size or 1) > 1:
-        out.append(("batch_size = 1 with gradient accumulation", {"batch_size": 1}))
-    if training and job.n_gpus > 1:
-        out += [(f"zero = {z}", {"zero": z}) for z in range(job.zero + 1, 4)]
-    if job.task == "infer":
-        out += [
-            (f'quant = "{q}"', {"quant": q})
-            for q in ("int8", "int4")
-            if q != job.quant and not (q == "int8" and job.quant == "int4")
-        ]
-        if (job.batch_size or 1) > 1:
-            out.append(("batch_size = 1 (fewer sequences at once)", {"batch_size": 1}))
-    if job.task == "lora":
-        out.append(('task = "qlora" (4-bit base weights)', {"task": "qlora"}))
-    if job.task == "train" and job.offload == "none":
-        out.append(('offload = "optimizer" (states in CPU memory)', {"offload": "optimizer"}))
-    return out
-
-
-def _combos(candidates: list[tuple[str, dict[str, Any]]], size: int):
-    """(text, change) for every set of `size` candidates, cheapest first."""
-    from itertools import combinations
-
-    for combo in combinations(candidates, size):
-        change: dict[str, Any] = {}
-        for _, c in combo:
-            change |= c
-        yield " and ".join(text for text, _ in combo), change
-
-
-def _fixes(build: Build, job: Job) -> list[str]:
-    """The cheapest sets of changes that make the job fit: single ones first, then pairs…;
-    failing all, the fewest GPUs that fit (sharded with ZeRO-3, alone or with a change)."""
-    from dlrig.estimate.job import memory
-
-    m = build.model_spec
-    assert m is not None
-    candidates = _candidates(job)
-
-    def fits(change: dict[str, Any]) -> bool:
-        return memory(m, job.model_copy(update=change)).fits
-
-    for size in range(1, MAX_COMBINED_FIXES + 1):
-        found = [text for text, change in _combos(candidates, size) if fits(change)]
-        if found:
-            return found[:3]
-    more = {"zero": 3} if job.task != "infer" else {}
-    shard = " with zero = 3 (FSDP)" if more else " (weights split across them)"
-    for n in range(job.n_gpus + 1, MAX_GPUS_SUGGESTED + 1):
-        for size in range(MAX_COMBINED_FIXES):
-            for text, change in _combos(candidates, size):
-                if fits({"n_gpus": n, **more, **change}):
-                    return [f"{n} GPUs{shard}" + (f" and {text}" if text else "")]
-    return []
 
 
 def _derived(build: Build) -> list[str]:
@@ -154,18 +86,19 @@ def check_memory(build: Build) -> RuleResult:
     )
     what = f"{m.name} {job.task.value} on {job.n_gpus} x {job.gpu.name}"
     if not est.fits:
-        fixes = _fixes(build, job)
-        if fixes:
-            fix = f"Smallest change that fits, in [workload]: {fixes[0]}."
-            if len(fixes) > 1:
-                fix += " Also fits: " + "; ".join(fixes[1:]) + "."
+        from dlrig.estimate.fit import MAX_GPUS_SUGGESTED, fixes, model_states_gb
+
+        found = fixes(m, job, style="toml")
+        if found:
+            fix = f"Smallest change that fits, in [workload]: {found[0]}."
+            if len(found) > 1:
+                fix += " Also fits: " + "; ".join(found[1:]) + "."
         else:
-            whole = memory(m, job.model_copy(update={"n_gpus": 1, "zero": 0}))
-            states_gb = whole.weights_gb + whole.gradients_gb + whole.optimizer_gb
             fix = (
                 f"No change of settings fits on up to {MAX_GPUS_SUGGESTED} of these GPUs: the "
-                f"model states alone are about {fmt(states_gb)} GB before sharding. Use GPUs "
-                "with more memory, a multi-node cluster with ZeRO-3/FSDP, or a smaller model."
+                f"model states alone are about {fmt(model_states_gb(m, job))} GB before "
+                "sharding. Use GPUs with more memory, a multi-node cluster with ZeRO-3/FSDP, or "
+                "a smaller model."
             )
         message = (
             f"{what} needs {fmt(est.per_gpu_gb)} GB per GPU ({parts}); the GPU has "
