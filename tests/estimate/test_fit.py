@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from estimate_helpers import job
 
 from dlrig.catalog.lookup import find_model
 from dlrig.estimate import estimate
 from dlrig.estimate.fit import candidates, fixes, model_states_gb
 from dlrig.estimate.job import memory
+from estimate_helpers import job
 
 
 def test_fitting_job_has_no_fixes():
