@@ -145,3 +145,14 @@ def test_fits_and_headroom_are_consistent():
     )
     assert est.per_gpu_gb == pytest.approx(parts)
     assert not memory(find_model("llama-3-70b"), job(task="infer")).fits
+
+
+def test_inference_prefill_working_set_is_chunked_and_split():
+    m = find_model("llama-2-70b")
+    big = job("H100 SXM", task="infer", n_gpus=8, batch_size=64, context=4096)
+    hf = big.model_copy(update={"engine": "hf"})
+    # An optimized engine prefills 2048 tokens per step; plain transformers the whole batch.
+    per_token = 2 * 3 * 28672  # gate, up and product, 16-bit
+    logits = 64 * 32000 * 2
+    assert mem.activation_bytes(m, big, 64) == pytest.approx(2048 * per_token / 8 + logits)
+    assert mem.activation_bytes(m, hf, 64) == pytest.approx(64 * 4096 * per_token / 8 + logits)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dlrig.estimate import params as p
 from dlrig.model.workload import (
+    DecodeEngine,
     Job,
     Loss,
     ModelKind,
@@ -251,7 +252,8 @@ def activation_bytes(m: ModelSpec, job: Job, b: int) -> float:
     layer = layer_activation_bytes(m, s, b, e)
     layers = m.n_layers or 0
     if job.task == Task.INFER:
-        return inference_working_bytes(m, s, b, e) + logits_bytes(m, b, e)
+        tokens = prefill_tokens_in_flight(job, s, b)
+        return inference_working_bytes(m, tokens, e) / job.n_gpus + logits_bytes(m, b, e)
     if job.checkpointing:
         stored = layers * e * s * b * (m.hidden_size or 0) + layer
     else:
@@ -260,15 +262,23 @@ def activation_bytes(m: ModelSpec, job: Job, b: int) -> float:
     return stored + head
 
 
-def inference_working_bytes(m: ModelSpec, s: int, b: int, e: int) -> float:
+def prefill_tokens_in_flight(job: Job, s: int, b: int) -> int:
+    """Tokens one prefill step processes: the whole batch of prompts with plain transformers,
+    at most one chunk with an optimized engine (vLLM's chunked prefill, llama.cpp's ubatch)."""
+    if job.engine == DecodeEngine.HF:
+        return s * b
+    return min(s * b, p.PREFILL_CHUNK_TOKENS)
+
+
+def inference_working_bytes(m: ModelSpec, tokens: int, e: int) -> float:
     """Without autograd nothing is kept between layers: the peak is the widest moment of one
     layer during prefill, the MLP's gate, up and product (three i-wide tensors; two without
-    gating) or attention's Q, K, V and output."""
+    gating) or attention's Q, K, V and output. Tensor parallelism splits both across GPUs."""
     h, i = m.hidden_size or 0, m.intermediate_size or 0
     q = (m.n_heads or 0) * (m.head_dim or 0)
     mlp = (3 if m.gated_mlp else 2) * i * (m.experts_per_token or 1)
     attention = 2 * q + 2 * m.kv_dim + h
-    return s * b * e * max(mlp, attention)
+    return tokens * e * max(mlp, attention)
 
 
 def kv_cache_bytes(m: ModelSpec, job: Job, b: int) -> float:

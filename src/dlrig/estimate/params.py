@@ -16,6 +16,10 @@ DEFAULT_SEQ_LEN = 2048  # training sequence length (capped by the model's maximu
 DEFAULT_CONTEXT = 4096  # inference tokens held per sequence (capped by the model's maximum)
 DEFAULT_LM_BATCH = 1
 DEFAULT_VISION_BATCH = 32
+# Tokens an optimized inference engine prefills per step: vLLM's chunked prefill caps a step at
+# max_num_batched_tokens (512 when introduced, vllm-project/vllm#4580; 2048 and more is the
+# common setting for throughput), llama.cpp at its ubatch (512 by default). dlrig assumes 2048.
+PREFILL_CHUNK_TOKENS = 2048
 
 
 class Efficiency(BaseModel):
