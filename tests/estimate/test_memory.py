@@ -153,6 +153,6 @@ def test_inference_prefill_working_set_is_chunked_and_split():
     hf = big.model_copy(update={"engine": "hf"})
     # An optimized engine prefills 2048 tokens per step; plain transformers the whole batch.
     per_token = 2 * 3 * 28672  # gate, up and product, 16-bit
-    logits = 64 * 32000 * 2
+    logits = 64 * 32000 * (2 + 4)  # last position, 16-bit and its fp32 copy
     assert mem.activation_bytes(m, big, 64) == pytest.approx(2048 * per_token / 8 + logits)
     assert mem.activation_bytes(m, hf, 64) == pytest.approx(64 * 4096 * per_token / 8 + logits)

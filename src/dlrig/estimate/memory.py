@@ -253,7 +253,9 @@ def activation_bytes(m: ModelSpec, job: Job, b: int) -> float:
     layers = m.n_layers or 0
     if job.task == Task.INFER:
         tokens = prefill_tokens_in_flight(job, s, b)
-        return inference_working_bytes(m, tokens, e) / job.n_gpus + logits_bytes(m, b, e)
+        # The last position's logits, in 16-bit and as the fp32 copy sampling works on.
+        last_logits = b * (m.vocab_size or 0) * (e + FP32_BYTES)
+        return inference_working_bytes(m, tokens, e) / job.n_gpus + last_logits
     if job.checkpointing:
         stored = layers * e * s * b * (m.hidden_size or 0) + layer
     else:
