@@ -57,8 +57,9 @@ class FakeTorch:
     def get_device_properties(self, device: int) -> SimpleNamespace:
         return SimpleNamespace(uuid=self.uuid)
 
-    def synchronize(self, device: int = 0) -> None:
-        assert 0 <= device < self.cuda.device_count()
+    def synchronize(self, device: int | None = None) -> None:
+        # torch.cuda.synchronize() defaults to the current device; the probe names its devices.
+        assert device is not None and 0 <= device < self.cuda.device_count()
 
     def empty(
         self, n: int, dtype: Any = None, device: str | None = None, pin_memory: bool = False

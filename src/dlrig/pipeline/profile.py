@@ -95,9 +95,10 @@ def _time_loader(loader: Iterable[Any], n: int) -> float | None:
     it = iter(loader)
     if it is loader:  # a one-shot iterator, already consumed by the loop
         return None
+    start, count = time.perf_counter(), 0  # bound even when the second pass yields nothing
     try:
         next(it)  # start-up (workers, threads) is not a per-batch cost
-        start, count = time.perf_counter(), 0
+        start = time.perf_counter()
         for _ in range(n):
             next(it)
             count += 1

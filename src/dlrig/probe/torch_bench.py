@@ -10,7 +10,7 @@ parameter (`tc`) so tests can run the measuring code over a stand-in.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dlrig.probe.backend import GpuBackend
@@ -103,21 +103,26 @@ def _stepper(progress: Progress | None, steps: int) -> Callable[[], None]:
     return step
 
 
-def _sync(tc: Any) -> None:
-    """Wait for every GPU: a GPU 0 -> GPU 1 copy may run on either device's stream."""
-    for i in range(tc.cuda.device_count()):
+def _sync(tc: Any, devices: Sequence[int]) -> None:
+    """Wait for the GPUs a measurement uses (a GPU 0 -> GPU 1 copy may run on either device's
+    stream), and only those: synchronizing a device creates a CUDA context on it, which takes
+    memory there and fails on a GPU in exclusive-process mode that another process holds."""
+    for i in devices:
         tc.cuda.synchronize(i)
 
 
-def best_seconds(tc: Any, fn: Callable[[], object], runs: int) -> float:
-    """Fastest of `runs` timed calls, each fenced by a synchronize (one warm-up call first)."""
+def best_seconds(
+    tc: Any, fn: Callable[[], object], runs: int, devices: Sequence[int] = (0,)
+) -> float:
+    """Fastest of `runs` timed calls, each fenced by a synchronize of `devices` (one warm-up
+    call first)."""
     fn()
-    _sync(tc)
+    _sync(tc, devices)
     fastest = float("inf")
     for _ in range(runs):
         t0 = time.perf_counter()
         fn()
-        _sync(tc)
+        _sync(tc, devices)
         fastest = min(fastest, time.perf_counter() - t0)
     return max(fastest, MIN_TIMED_S)
 
@@ -143,7 +148,7 @@ def _p2p(tc: Any, bench: TorchBench, n: int, runs: int) -> None:
         return
     src = tc.empty(n, dtype=tc.uint8, device="cuda:0")
     dst = tc.empty(n, dtype=tc.uint8, device="cuda:1")
-    seconds = best_seconds(tc, lambda: dst.copy_(src), runs)
+    seconds = best_seconds(tc, lambda: dst.copy_(src), runs, devices=(0, 1))
     bench.p2p_gbs = round(n / BYTES_PER_GB / seconds, 2)
     bench.p2p_direct = bool(tc.cuda.can_device_access_peer(0, 1))  # False: it went via host
 
@@ -159,14 +164,41 @@ def matmul_tflops(n: int, iterations: int, seconds: float) -> float:
     return 2 * n**3 * iterations / seconds / 1e12
 
 
+def _save_tf32(matmul: Any) -> tuple[bool | None, str | None]:
+    """The cuBLAS TF32 setting as (legacy `allow_tf32`, `fp32_precision`), None where unreadable.
+
+    torch >= 2.9 keeps two settings: the legacy flag and `fp32_precision` ("none" inherits,
+    "ieee", "tf32"), which is what cuBLAS reads. Reading the legacy flag raises a RuntimeError
+    once a process has set only the new one; `fp32_precision` is absent before 2.9.
+    """
+    try:
+        legacy = bool(matmul.allow_tf32)
+    except RuntimeError:
+        legacy = None
+    try:
+        precision = str(matmul.fp32_precision)
+    except AttributeError:
+        precision = None
+    return legacy, precision
+
+
+def _restore_tf32(matmul: Any, legacy: bool | None, precision: str | None) -> None:
+    if legacy is not None:
+        matmul.allow_tf32 = legacy
+    if precision is not None:
+        matmul.fp32_precision = precision
+
+
 def _matmuls(tc: Any, n: int, runs: int) -> dict[str, float]:
     out: dict[str, float] = {}
-    saved = tc.backends.cuda.matmul.allow_tf32
+    matmul = tc.backends.cuda.matmul
+    saved = _save_tf32(matmul)
     iterations = 10
     try:
         for name, dtype_name, tf32 in MATMUL_DTYPES:
             if tf32 is not None:
-                tc.backends.cuda.matmul.allow_tf32 = tf32
+                # The legacy setter sets both settings, so they never disagree while measuring.
+                matmul.allow_tf32 = tf32
             a = tc.randn(n, n, dtype=getattr(tc, dtype_name), device="cuda:0")
             b = tc.randn(n, n, dtype=getattr(tc, dtype_name), device="cuda:0")
 
@@ -176,7 +208,7 @@ def _matmuls(tc: Any, n: int, runs: int) -> dict[str, float]:
 
             out[name] = round(matmul_tflops(n, iterations, best_seconds(tc, work, runs)), 1)
     finally:
-        tc.backends.cuda.matmul.allow_tf32 = saved
+        _restore_tf32(matmul, *saved)
     return out
 
 
@@ -206,11 +238,11 @@ def nvml_index_of_cuda0(tc: Any, gpus: list[GpuInfo]) -> int | None:
     """NVML numbers GPUs by PCI bus, CUDA fastest first and after CUDA_VISIBLE_DEVICES: match
     cuda:0 to its NVML row by UUID; with one GPU, or no UUID to compare, assume NVML's first."""
     try:
-        uuid = str(tc.cuda.get_device_properties(0).uuid)
+        uuid = str(tc.cuda.get_device_properties(0).uuid).lower()
     except (AttributeError, RuntimeError):
         uuid = ""
     for g in gpus:
-        if uuid and g.uuid and g.uuid.removeprefix("GPU-").removeprefix("MIG-") == uuid:
+        if uuid and g.uuid and g.uuid.removeprefix("GPU-").removeprefix("MIG-").lower() == uuid:
             return g.index
     return gpus[0].index if gpus else None
 
