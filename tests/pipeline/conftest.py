@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import types
 from types import SimpleNamespace
 
 import pytest
@@ -41,6 +42,10 @@ class FakeCuda:
 
     def current_device(self) -> int:
         return 0
+
+    def get_device_properties(self, device):
+        # The fake GPU's UUID as torch reports it (no "GPU-" prefix, unlike NVML).
+        return types.SimpleNamespace(uuid="00000000-0000-0000-0000-00000000000" + str(device))
 
     def Stream(self, device=None):
         self.streams_made += 1

@@ -164,3 +164,22 @@ def test_report_json_and_table():
     console = Console(record=True, width=100)
     console.print(r)  # __rich__
     assert "Each stage alone" in console.export_text()
+
+
+def test_nvml_reader_finds_the_cuda_device_by_uuid(tmp_path):
+    import json
+
+    from dlrig.probe.fake import FakeNvml
+
+    # CUDA_VISIBLE_DEVICES=2 makes NVML's GPU 2 CUDA's device 0: the UUID finds the right row.
+    data = json.loads((NVML_DATA / "healthy-4gpu.json").read_text())
+    data["devices"][2]["nvmlDeviceGetUtilizationRates"] = {"gpu": 55, "memory": 20}
+    path = tmp_path / "busy-gpu2.json"
+    path.write_text(json.dumps(data))
+    uuid = data["devices"][2]["nvmlDeviceGetUUID"].removeprefix("GPU-")
+    by_uuid, _, close = nvml_utilization_fn(0, FakeNvml.from_file(path), cuda_uuid=uuid)
+    assert by_uuid() == 55
+    close()
+    by_index, _, close = nvml_utilization_fn(0, FakeNvml.from_file(path))
+    assert by_index() == 98  # without a UUID, CUDA's 0 is taken as NVML's 0
+    close()

@@ -21,24 +21,30 @@ UtilizationFn = Callable[[], float | None]
 
 
 def nvml_utilization_fn(
-    device_index: int, nv: Any = None
+    device_index: int, nv: Any = None, cuda_uuid: str | None = None
 ) -> tuple[UtilizationFn | None, str, Callable[[], None]]:
     """(reader of one GPU's utilisation percent, reason if none, close) via dlrig.probe.nvml.
 
-    NVML numbers GPUs in PCI bus order; CUDA does too only with CUDA_DEVICE_ORDER=PCI_BUS_ID and
-    no CUDA_VISIBLE_DEVICES remapping, which this assumes. `nv`: a pynvml-shaped module (tests
-    pass `dlrig.probe.fake.FakeNvml`).
+    NVML numbers GPUs in PCI bus order, CUDA fastest first and after CUDA_VISIBLE_DEVICES; with
+    the CUDA device's UUID the NVML row is matched by UUID, otherwise `device_index` is taken as
+    the NVML index (right with CUDA_DEVICE_ORDER=PCI_BUS_ID and no remapping). `nv`: a
+    pynvml-shaped module (tests pass `dlrig.probe.fake.FakeNvml`).
     """
-    from dlrig.probe.backend import Unavailable
+    from dlrig.probe.backend import Unavailable, same_gpu
     from dlrig.probe.nvml import open_backend
 
     backend = open_backend(nv)
     if isinstance(backend, Unavailable):
         return None, str(backend), lambda: None
-    if device_index >= backend.device_count():
+    count = backend.device_count()
+    if cuda_uuid:
+        matched = [i for i in range(count) if same_gpu(backend.gpu(i).uuid, cuda_uuid)]
+        device_index = matched[0] if matched else device_index
+    if device_index >= count:
         backend.close()
         return None, f"unavailable: NVML sees no GPU {device_index}", lambda: None
-    return (lambda: backend.utilization_pct(device_index)), "", backend.close
+    index = device_index
+    return (lambda: backend.utilization_pct(index)), "", backend.close
 
 
 class UtilizationSampler:

@@ -128,7 +128,18 @@ def _util_fn(device: str, utilization_fn: UtilizationFn | None) -> tuple[Any, st
     if device == "cpu":
         return None, "unavailable: CPU run", lambda: None
     index = int(device.partition(":")[2] or 0)
-    return nvml_utilization_fn(index)
+    return nvml_utilization_fn(index, cuda_uuid=_cuda_uuid(device))
+
+
+def _cuda_uuid(device: str) -> str | None:
+    """The CUDA device's UUID, to find its NVML row whatever CUDA_VISIBLE_DEVICES says."""
+    try:
+        import torch
+
+        index = int(device.partition(":")[2]) if ":" in device else torch.cuda.current_device()
+        return str(torch.cuda.get_device_properties(index).uuid)
+    except Exception:  # no torch, no CUDA, or an old torch without .uuid: fall back to index
+        return None
 
 
 def profile(

@@ -46,3 +46,10 @@ class GpuBackend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def same_gpu(nvml_uuid: str | None, cuda_uuid: str | None) -> bool:
+    """NVML says "GPU-8f3c…" (or "MIG-…"), torch's device properties "8f3c…": the same GPU?"""
+    if not nvml_uuid or not cuda_uuid:
+        return False
+    return nvml_uuid.removeprefix("GPU-").removeprefix("MIG-").lower() == cuda_uuid.lower()

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dlrig.probe.backend import GpuBackend
+from dlrig.probe.backend import GpuBackend, same_gpu
 from dlrig.probe.models import GpuInfo
 from dlrig.probe.result import TorchBench
 
@@ -242,7 +242,7 @@ def nvml_index_of_cuda0(tc: Any, gpus: list[GpuInfo]) -> int | None:
     except (AttributeError, RuntimeError):
         uuid = ""
     for g in gpus:
-        if uuid and g.uuid and g.uuid.removeprefix("GPU-").removeprefix("MIG-").lower() == uuid:
+        if same_gpu(g.uuid, uuid):
             return g.index
     return gpus[0].index if gpus else None
 
