@@ -73,6 +73,20 @@ def _root(
     _DEBUG["on"] = debug
 
 
+def _not_over_input(output: Path | None, source: Path | None) -> None:
+    """`-o` must not overwrite the file the command reads."""
+    if output is None or source is None:
+        return
+    try:
+        same = output.resolve() == source.resolve()
+    except OSError:
+        same = False
+    if same:
+        from dlrig.errors import DlrigError
+
+        raise DlrigError(f"{output}: -o would overwrite the input file; write elsewhere")
+
+
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
@@ -100,6 +114,7 @@ def check(
     from dlrig.report.interface import renderer
     from dlrig.rules import check as run_rules
 
+    _not_over_input(output, build_file)
     shown = str(build_file)
     build = resolve(read_build_file(build_file), shown)
     report = run_rules(build)
@@ -223,6 +238,7 @@ def estimate(
     from dlrig.estimate.request import make_job, resolve_model
     from dlrig.report.estimate import renderer as estimate_renderer
 
+    _not_over_input(output, config)
     spec = resolve_model(model, str(config) if config else None, params)
     job = make_job(
         gpu,
@@ -349,8 +365,14 @@ def pipeline_bench(
         _emit(render.render_bench(result, color=sys.stdout.isatty()), None)
 
 
+def _printable(text: str) -> str:
+    """One line, no terminal control: newlines, escapes and other control characters from a
+    file or an argument are shown as \\n, \\x1b and so on."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
 def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"dlrig: error: {message}\n")
+    sys.stderr.write(f"dlrig: error: {_printable(message)}\n")
     return code
 
 
@@ -400,4 +422,9 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
+    # A terminal or pipe that cannot encode "—" or "°C" gets "?" rather than a traceback.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
     sys.exit(run())

@@ -124,7 +124,7 @@ BAD = [
     (f"--config {HF} --task infer --gpu 'RTX 4090'", r"is a directory"),
     (
         "--config /no/such/config.json --task infer --gpu 'RTX 4090'",
-        r"/no/such/config\.json: no such file",
+        r"/no/such/config\.json: file not found",
     ),
 ]
 

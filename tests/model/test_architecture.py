@@ -40,9 +40,12 @@ def test_gpt2_old_style_keys_within_a_tenth_of_a_percent():
     [
         ("tokenizer_config.json", r"num_hidden_layers: missing: not a Hugging Face model config"),
         ("truncated.config.json", r"not valid JSON"),
-        ("string-size.config.json", r"hidden_size: expected a positive integer, got '4096'"),
+        (
+            "string-size.config.json",
+            r"hidden_size: expected a positive integer up to 1e\+08, got '4096'",
+        ),
         ("array.config.json", r"not a Hugging Face model config: expected a JSON object"),
-        ("missing.json", r"no such file"),
+        ("missing.json", r"file not found"),
     ],
 )
 def test_bad_configs_are_one_line_errors(name, message):
@@ -78,3 +81,55 @@ def test_config_name_comes_from_the_file_or_its_folder(tmp_path):
     snapshot.mkdir()
     (snapshot / "config.json").write_text((HF / "llama-3-8b.config.json").read_text())
     assert read_hf_config(snapshot / "config.json").name == "Meta-Llama-3-8B"
+
+
+LLAMA = json.loads((HF / "llama-3-8b.config.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"text_config": "abc"}, r"text_config: expected a JSON object"),
+        (
+            {"num_attention_heads": 8192},
+            r"num_attention_heads: 8192 heads do not fit in hidden_size 4096",
+        ),
+        (
+            {"num_key_value_heads": 64},
+            r"num_key_value_heads: 64 is more than num_attention_heads \(32\)",
+        ),
+        (
+            {"num_local_experts": 4, "num_experts_per_tok": 8},
+            r"num_experts_per_tok: 8 is more than the 4 experts",
+        ),
+        (
+            {"hidden_size": 10**30},
+            r"hidden_size: expected a positive integer up to 1e\+08, got 1000000000000000000000000000000",
+        ),
+        ({"num_hidden_layers": 10**7}, r"parameters; expected at most 1e\+13"),
+    ],
+)
+def test_impossible_configs_are_refused(tmp_path, change, message):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**LLAMA, **change}))
+    with pytest.raises(BuildFileError, match=message):
+        read_hf_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 5000 + "]" * 5000, r"not valid JSON: nested too deeply"),
+        ('{"hidden_size": 1' + "0" * 5000 + "}", r"not valid JSON: .*digits"),
+    ],
+)
+def test_hostile_json_is_refused(tmp_path, text, message):
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    with pytest.raises(BuildFileError, match=message):
+        read_hf_config(path)
+
+
+def test_endless_file_is_not_read_to_the_end():
+    with pytest.raises(BuildFileError, match=r"/dev/zero: more than \d+ bytes is too large"):
+        read_hf_config("/dev/zero")

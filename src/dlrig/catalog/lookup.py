@@ -24,6 +24,9 @@ from dlrig.model.workload import ModelSpec
 # Words a user may add or leave out in front of a model number.
 BRAND_PREFIXES = ("nvidia", "geforce", "amd", "intel", "tesla", "instinct", "radeon", "rtx", "gtx")
 SUGGESTIONS = 3
+# Longest name looked up: real part and model names are under 60 characters; the edit-distance
+# suggestions grow with the square of the length.
+MAX_NAME_CHARS = 200
 
 
 class Named(Protocol):
@@ -86,6 +89,9 @@ class Index:
         }
 
     def find(self, name: str) -> Named:
+        if len(name) > MAX_NAME_CHARS:  # no part is named like this; spare the fuzzy search
+            shown = name[:MAX_NAME_CHARS] + "…"
+            raise CatalogLookupError(self.kind, shown, [])
         key = normalize(name)
         for candidate in (key, strip_brands(key)):
             row = self.exact.get(candidate) or self.generated.get(candidate)

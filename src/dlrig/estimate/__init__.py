@@ -13,7 +13,17 @@ from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
 from dlrig.estimate import throughput as tp
 from dlrig.model.estimate import Estimate
-from dlrig.model.workload import Job, ModelKind, ModelSpec, Optimizer, Precision, Quant, Task
+from dlrig.model.workload import (
+    Interconnect,
+    Job,
+    ModelKind,
+    ModelSpec,
+    Offload,
+    Optimizer,
+    Precision,
+    Quant,
+    Task,
+)
 from dlrig.rules.thresholds import DEFAULT_PSU_EFFICIENCY
 
 __all__ = ["estimate", "validate"]
@@ -60,7 +70,31 @@ def validate(m: ModelSpec, job: Job) -> list[str]:
             warnings.append(f"{s} tokens exceeds {m.name}'s maximum of {m.max_seq_len}")
     if job.optimizer != Optimizer.ADAMW and job.task == Task.INFER:
         warnings.append("--optimizer has no effect on inference")
+    warnings += _ignored(m, job)
+    if job.task in (Task.LORA, Task.QLORA) and m.hidden_size and job.lora_rank > m.hidden_size:
+        warnings.append(
+            f"--lora-rank {job.lora_rank} is above {m.name}'s hidden size {m.hidden_size}: "
+            "the adapters outgrow the matrices they adapt"
+        )
     return warnings
+
+
+def _ignored(m: ModelSpec, job: Job) -> list[str]:
+    """Options the job cannot use: said out loud rather than dropped silently."""
+    out: list[str] = []
+    if (job.epochs is None) != (job.dataset_size is None):
+        out.append("--epochs and --dataset-size go together: no time or energy without both")
+    if job.tokens is not None and job.epochs is not None:
+        out.append("--tokens and --epochs both given: the time is for --tokens")
+    if job.tokens is not None and not m.is_language_model:
+        out.append(f"--tokens is for language models; {m.name} counts --epochs of images")
+    if job.seq_len is not None and not m.is_language_model:
+        out.append(f"--seq-len has no effect on {m.name} (its input is a fixed-size image)")
+    if job.interconnect != Interconnect.AUTO and job.n_gpus == 1:
+        out.append(f"--interconnect {job.interconnect.value} has no effect with one GPU")
+    if job.offload != Offload.NONE and job.task == Task.INFER:
+        out.append("--offload is for training states; inference weights stay on the GPU")
+    return out
 
 
 def _assumptions(m: ModelSpec, job: Job, est_batch: int) -> list[str]:

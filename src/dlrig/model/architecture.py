@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dlrig.errors import BuildFileError
+from dlrig.model.files import read_bounded
 from dlrig.model.workload import ModelKind, ModelSpec
 
 MAX_CONFIG_BYTES = 5_000_000
@@ -42,6 +43,10 @@ BARE_VOCAB = 32_000
 BARE_SEQ_LEN = 4096
 BARE_MLP_RATIO = 8 / 3
 WIDTH_MULTIPLE = 128
+# Sanity limits for a config's numbers: far above any real model (the largest published
+# vocabularies are ~256k, widths ~50k, contexts ~10M tokens, expert counts ~256).
+MAX_CONFIG_INT = 100_000_000
+MAX_PARAMS = 1e13  # the same limit as --params
 
 
 def _first(cfg: dict[str, Any], *keys: str) -> Any:
@@ -56,8 +61,11 @@ def _int(cfg: dict[str, Any], path: str, *keys: str, required: bool = True) -> i
                 path, keys[0], "missing: not a Hugging Face model config (need an architecture)"
             )
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise BuildFileError(path, keys[0], f"expected a positive integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_CONFIG_INT:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+        raise BuildFileError(
+            path, keys[0], f"expected a positive integer up to {MAX_CONFIG_INT:.0e}, got {shown}"
+        )
     return value
 
 
@@ -87,17 +95,32 @@ def spec_from_config(cfg: dict[str, Any], name: str, path: str) -> ModelSpec:
     """Read the architecture fields every Hugging Face causal-LM / encoder config carries."""
     if not isinstance(cfg, dict):
         raise BuildFileError(path, "", "not a Hugging Face model config: expected a JSON object")
-    cfg = {**cfg, **(cfg.get("text_config") or {})}  # multimodal configs nest the LM
+    text_config = cfg.get("text_config") or {}
+    if not isinstance(text_config, dict):
+        raise BuildFileError(path, "text_config", "expected a JSON object (the language model)")
+    cfg = {**cfg, **text_config}  # multimodal configs nest the language model
     layers = _int(cfg, path, "num_hidden_layers", "n_layer", "num_layers")
     h = _int(cfg, path, "hidden_size", "n_embd", "d_model")
     heads = _int(cfg, path, "num_attention_heads", "n_head", "num_heads")
     assert layers and h and heads
     kv = _int(cfg, path, "num_key_value_heads", required=False) or heads
+    if kv > heads:
+        raise BuildFileError(
+            path, "num_key_value_heads", f"{kv} is more than num_attention_heads ({heads})"
+        )
     head_dim = _int(cfg, path, "head_dim", required=False) or h // heads
+    if head_dim == 0:
+        raise BuildFileError(
+            path, "num_attention_heads", f"{heads} heads do not fit in hidden_size {h}"
+        )
     vocab = _int(cfg, path, "vocab_size", required=False) or 0
     inter = _int(cfg, path, "intermediate_size", "n_inner", "ffn_dim", required=False) or 4 * h
     experts = _int(cfg, path, "num_local_experts", "num_experts", required=False)
     top_k = _int(cfg, path, "num_experts_per_tok", required=False)
+    if experts and top_k and top_k > experts:
+        raise BuildFileError(
+            path, "num_experts_per_tok", f"{top_k} is more than the {experts} experts"
+        )
     model_type = str(cfg.get("model_type", "")).lower()
     act = str(_first(cfg, "hidden_act", "activation_function") or "").lower()
     gated = model_type in GATED_TYPES or (act in GATED_ACTS and model_type not in ENCODER_TYPES)
@@ -124,6 +147,10 @@ def spec_from_config(cfg: dict[str, Any], name: str, path: str) -> ModelSpec:
         experts or 1,
         (positions or 0) if learned_pos else 0,
     )
+    if total > MAX_PARAMS:
+        raise BuildFileError(
+            path, "", f"{total:.3g} parameters; expected at most {MAX_PARAMS:.0e} (as --params)"
+        )
     active = total
     if kind == ModelKind.MOE and experts and top_k:
         per_expert = (3 if gated else 2) * h * inter
@@ -152,18 +179,17 @@ def spec_from_config(cfg: dict[str, Any], name: str, path: str) -> ModelSpec:
 def read_hf_config(path: str | Path) -> ModelSpec:
     shown = str(path)
     p = Path(path)
+    raw = read_bounded(p, shown, MAX_CONFIG_BYTES, "a config.json file")
     try:
-        if p.stat().st_size > MAX_CONFIG_BYTES:
-            raise BuildFileError(shown, "", "too large for a model config (over 5 MB)")
-        cfg = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BuildFileError(shown, "", "no such file") from None
-    except IsADirectoryError:
-        raise BuildFileError(shown, "", "is a directory, expected a config.json file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BuildFileError(shown, "", f"cannot read: {exc}") from None
+        cfg = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BuildFileError(shown, "", f"not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise BuildFileError(shown, "", f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise BuildFileError(shown, "", "not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise BuildFileError(shown, "", f"not valid JSON: {exc}") from None
     # A config's own name when it has one, else its folder for `config.json` (a model
     # snapshot), else the file name: "llama-3-8b.config.json" → "llama-3-8b".
     fallback = p.parent.name if p.stem == "config" else p.name.split(".")[0]

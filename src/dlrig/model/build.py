@@ -21,6 +21,9 @@ MAX_SOCKETS = 8
 MAX_PSU_W = 20_000
 MAX_RAM_GB = 65_536
 MAX_SLOTS = 20
+# A training step shorter than 0.1 ms is not a real measurement (kernel launches alone take
+# microseconds); it would only turn data rates into infinities.
+MIN_STEP_TIME_S = 1e-4
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
@@ -121,7 +124,9 @@ class WorkloadInput(BaseModel):
     batch_size: int | None = Field(default=None, ge=1, le=10_000_000, description="per GPU")
     sample_bytes: float | None = Field(default=None, gt=0, le=1e11, description="as read")
     tensor_bytes: float | None = Field(default=None, gt=0, le=1e11, description="as copied")
-    step_time_s: float | None = Field(default=None, gt=0, le=86_400)
+    step_time_s: float | None = Field(
+        default=None, ge=MIN_STEP_TIME_S, le=86_400, description="seconds per training step"
+    )
     num_workers: int | None = Field(default=None, ge=0, le=1_024, description="per GPU")
     hours: float | None = Field(default=None, gt=0, le=1_000_000)
     gpu_memory_gb: float | None = Field(

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from dlrig.errors import BuildFileError
 from dlrig.model.build import BuildFile
+from dlrig.model.files import read_bounded
 from dlrig.model.messages import toml_problem, validation_error
 
 # Largest build file we read: real ones are a few KB; this stops a mistaken `dlrig check big.bin`.
@@ -48,16 +49,7 @@ _EMPTY = (
 
 
 def _read_text(path: Path, shown: str) -> str:
-    try:
-        if not path.exists():
-            raise BuildFileError(shown, "", "file not found")
-        if path.is_dir():
-            raise BuildFileError(shown, "", "is a directory; expected a TOML build file")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise BuildFileError(shown, "", f"cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise BuildFileError(shown, "", f"{len(raw)} bytes is too large for a build file")
+    raw = read_bounded(path, shown, MAX_FILE_BYTES, "a TOML build file")
     if b"\x00" in raw:
         raise BuildFileError(shown, "", "binary content; expected a UTF-8 TOML text file")
     try:

@@ -118,13 +118,13 @@ class Job(BaseModel):
     checkpointing: bool = False
     lora_rank: int = Field(default=8, ge=1, le=65_536)
     lora_targets: LoraTargets = LoraTargets.ALL
-    batch_size: int | None = Field(default=None, ge=1, le=1_000_000, description="per GPU")
+    batch_size: int | None = Field(default=None, ge=1, le=10_000_000, description="per GPU")
     seq_len: int | None = Field(default=None, ge=1, le=10_000_000)
     context: int | None = Field(default=None, ge=1, le=10_000_000)
     tokens: float | None = Field(default=None, gt=0, le=1e16)
     epochs: float | None = Field(default=None, gt=0, le=1e6)
     dataset_size: int | None = Field(default=None, ge=1, le=10**13, description="samples")
-    mfu: float | None = Field(default=None, gt=0, le=1)
+    mfu: float | None = Field(default=None, ge=0.01, le=1, description="0.01 to 1")
     master_weights: bool = Field(
         default=True, description="16-bit training keeps fp32 master weights (AMP); False: pure"
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from dlrig.model.build import Build, GpuGroup
 from dlrig.model.finding import Severity, qty
 from dlrig.model.workload import Job
@@ -55,7 +57,21 @@ def job_for(build: Build, **changes: Any) -> Job | None:
     group = _smallest_group(build)
     gpu = group.spec.model_copy(update={"memory_gb": group.memory_gb, "tdp_w": group.power_w})
     fields = {f: getattr(w, f) for f in _JOB_FIELDS if getattr(w, f) is not None}
-    return Job(gpu=gpu, n_gpus=build.n_gpus, **(fields | changes))
+    try:
+        return Job(gpu=gpu, n_gpus=build.n_gpus, **(fields | changes))
+    except ValidationError as exc:  # e.g. more GPUs in all groups than the estimator models
+        raise OutOfRange(_first_problem(exc)) from None
+
+
+class OutOfRange(ValueError):
+    """The build's workload is valid TOML but outside what the estimator models."""
+
+
+def _first_problem(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    field = ".".join(str(x) for x in err["loc"])
+    where = "total GPU count" if field == "n_gpus" else f"workload.{field}"
+    return f"{where}: {err['msg'].lower()}"
 
 
 def _derived(build: Build) -> list[str]:
@@ -66,7 +82,10 @@ def _derived(build: Build) -> list[str]:
 
 
 def check_memory(build: Build) -> RuleResult:
-    job = job_for(build)
+    try:
+        job = job_for(build)
+    except OutOfRange as exc:
+        return [MEMORY.skip(f"outside the estimator's range: {exc}")]
     if job is None:
         return [MEMORY.skip("needs workload.model and workload.task")]
     from dlrig.estimate.job import memory
@@ -123,7 +142,10 @@ def check_memory(build: Build) -> RuleResult:
 def with_estimated_step_time(build: Build) -> Build:
     """Fill workload.step_time_s from the estimate when the build names a model but no time."""
     w = build.workload
-    job = job_for(build)
+    try:
+        job = job_for(build)
+    except OutOfRange:
+        return build
     if w is None or job is None or w.step_time_s is not None:
         return build
     from dlrig.estimate.job import throughput
