@@ -358,6 +358,10 @@ CASES: dict[str, str] = {
     "build.workload-zero-out-of-range.toml": (
         r"build\.workload-zero-out-of-range\.toml: workload\.zero: expected 0, 1, 2 or 3, got 4$"
     ),
+    "build.workload-zero-quoted.toml": (
+        r"build\.workload-zero-quoted\.toml: workload\.zero: expected 0, 1, 2 or 3, got '3'; "
+        r"write it without quotes$"
+    ),
     "build.workload-seq-len-negative.toml": (
         r"build\.workload-seq-len-negative\.toml: workload\.seq_len: expected at least 1, got -2048$"
     ),

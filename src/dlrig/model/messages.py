@@ -172,7 +172,11 @@ def _describe(error: dict[str, Any], key: str) -> tuple[str, list[str]]:
         options = [str(o) for o in get_args(_field_annotation(error["loc"]))] or re.findall(
             r"'([^']*)'", str(ctx.get("expected", ""))
         )
-        suggestions = _close(got, [o for o in options if o != "None"])
+        options = [o for o in options if o != "None"]
+        typed = [o for o in get_args(_field_annotation(error["loc"])) if not isinstance(o, str)]
+        if got.strip() in {str(o) for o in typed}:  # zero = "3" for zero = 3
+            return f"{expected}, got {_show(got)}; write it without quotes", []
+        suggestions = _close(got, options)
     return f"{expected}, got {_show(got)}{_unquote_hint(kind, got)}", suggestions
 
 
