@@ -21,12 +21,29 @@ def one_error_line(capsys) -> str:
     return lines[0]
 
 
-def test_control_characters_in_a_name_stay_on_one_escaped_line(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("toml", "shown"),
+    [
+        ('[[gpus]]\nmodel = "RTX 4090\\nsecond line"\n', "gpus[0].model: control character \\n"),
+        (
+            'name = "evil\\u001b[31mRED"\n[[gpus]]\nmodel = "RTX 4090"\n',
+            "name: control character \\x1b",
+        ),
+    ],
+)
+def test_control_characters_in_a_build_file_are_refused(tmp_path, capsys, toml, shown):
+    # A name with an escape sequence would otherwise reach the terminal report raw.
     path = tmp_path / "b.toml"
-    path.write_text('[[gpus]]\nmodel = "RTX 4090\\nsecond \\u001b[31mline"\n')
+    path.write_text(toml)
     assert run(["check", str(path)]) == 2
     line = one_error_line(capsys)
-    assert "\\n" in line and "\\x1b" in line and "\x1b" not in line
+    assert shown in line and "\x1b" not in line.replace("\\x1b", "")
+
+
+def test_control_characters_in_an_argument_are_escaped(capsys):
+    assert run(["estimate", "--task", "train", "--model", "gpt2", "--gpu", "RTX\x1b[31m4090"]) == 2
+    line = one_error_line(capsys)
+    assert "\\x1b" in line and "\x1b" not in line
 
 
 def test_output_over_the_input_is_refused(tmp_path, capsys):

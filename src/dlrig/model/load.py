@@ -36,10 +36,26 @@ def parse_build(data: dict[str, Any], shown: str = "<build>") -> BuildFile:
         raise BuildFileError(shown, "", _EMPTY)
     if set(data) <= {"name"}:
         raise BuildFileError(shown, "", _EMPTY)
+    _no_control_characters(data, shown, "")
     try:
         return BuildFile.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc, shown) from None
+
+
+def _no_control_characters(value: Any, shown: str, key: str) -> None:
+    """Names end up in terminal reports: an escape sequence in one could rewrite the screen."""
+    if isinstance(value, str):
+        bad = next((ch for ch in value if not ch.isprintable()), None)
+        if bad is not None:
+            code = bad.encode("unicode_escape").decode()
+            raise BuildFileError(shown, key, f"control character {code} in a string; expected text")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _no_control_characters(v, shown, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _no_control_characters(v, shown, f"{key}[{i}]")
 
 
 _EMPTY = (
