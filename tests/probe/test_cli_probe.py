@@ -9,6 +9,7 @@ import pytest
 
 from dlrig.cli import run
 from dlrig.probe.models import PROBE_SCHEMA
+from probe_helpers import NVML
 
 pytestmark = pytest.mark.usefixtures("tiny_quick")
 
@@ -113,6 +114,75 @@ def test_bad_fake_scenario(
     monkeypatch.setenv("DLRIG_FAKE_NVML", str(tmp_path / "missing.json"))
     line = usage_error(["probe", "--quick", "--data-dir", str(tmp_path)], capsys)
     assert "DLRIG_FAKE_NVML" in line and "cannot read the NVML scenario" in line
+
+
+@pytest.mark.parametrize(
+    ("text", "got"),
+    [
+        ("[1, 2]", "an array"),
+        ("null", "null"),
+        ("3", "a number"),
+        ('"x"', "a string"),
+        ("true", "a boolean"),
+    ],
+)
+def test_fake_scenario_not_an_object(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    got: str,
+):
+    """Was exit 3: AttributeError: 'list' object has no attribute 'get'."""
+    scenario = tmp_path / "x.json"
+    scenario.write_text(text)
+    monkeypatch.setenv("DLRIG_FAKE_NVML", str(scenario))
+    line = usage_error(["probe", "--quick", "--data-dir", str(tmp_path)], capsys)
+    assert line == (
+        f"dlrig: error: DLRIG_FAKE_NVML={scenario}: not an NVML scenario:"
+        f" expected a JSON object, got {got}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{bad", "not an NVML scenario: not valid JSON (Expecting property name"),
+        ('{"init_error": "x"}', "not an NVML scenario: invalid literal for int()"),
+    ],
+)
+def test_fake_scenario_malformed(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    problem: str,
+):
+    scenario = tmp_path / "x.json"
+    scenario.write_text(text)
+    monkeypatch.setenv("DLRIG_FAKE_NVML", str(scenario))
+    line = usage_error(["probe", "--quick", "--data-dir", str(tmp_path)], capsys)
+    assert line.startswith(f"dlrig: error: DLRIG_FAKE_NVML={scenario}: {problem}")
+
+
+def test_malformed_nvml_field_loses_that_field_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    """Was: every GPU dropped as 'unavailable: NVML probe failed: IndexError'."""
+    data = json.loads((NVML / "x4-link.json").read_text())
+    data["devices"][1]["nvmlDeviceGetPowerManagementLimitConstraints"] = [0]
+    scenario = tmp_path / "x.json"
+    scenario.write_text(json.dumps(data))
+    monkeypatch.setenv("DLRIG_FAKE_NVML", str(scenario))
+    d = probe_json(["--data-dir", str(tmp_path)], capsys)
+    assert d["gpu_status"] == "ok" and len(d["gpus"]) == 2
+    g0, g1 = d["gpus"]
+    assert g0["power_max_limit_w"] is not None
+    assert g1["power_max_limit_w"] is None and g1["name"] == g0["name"]
+    assert g1["unavailable"]["power_max_limit_w"] == (
+        "nvmlDeviceGetPowerManagementLimitConstraints: malformed reply"
+        " (IndexError: tuple index out of range)"
+    )
 
 
 def test_unwritable_output(tmp_path: Path, capsys: pytest.CaptureFixture[str], scenario_env):

@@ -151,3 +151,35 @@ def test_fake_refuses_calls_before_init():
     nv = FakeNvml.from_file(NVML / "x4-link.json")
     with pytest.raises(nv.NVMLError):
         nv.nvmlDeviceGetCount()
+
+
+def test_malformed_replies_lose_one_field_each():
+    """A reply of the wrong shape is that field unavailable, never the whole GPU list."""
+    nv = fake("x4-link")
+    nv.devices[0].update(
+        {
+            "nvmlDeviceGetPowerManagementLimitConstraints": [0],  # IndexError
+            "nvmlDeviceGetMemoryInfo": 5,  # AttributeError: no .total
+            "nvmlDeviceGetPowerUsage": "abc",  # ValueError
+            "nvmlDeviceGetEccMode": [],  # IndexError
+        }
+    )
+    del nv.scenario["p2p_read"]  # KeyError in the fake's table
+    b = open_backend(nv)
+    assert isinstance(b, NvmlBackend)
+    g0, g1 = b.gpu(0), b.gpu(1)
+    bad = {"power_max_limit_w", "memory_total_gb", "memory_used_gb", "power_draw_w", "ecc_enabled"}
+    for name in bad:
+        assert getattr(g0, name) is None
+        assert "malformed reply (" in g0.unavailable[name], (name, g0.unavailable[name])
+    assert g0.unavailable["power_max_limit_w"] == (
+        "nvmlDeviceGetPowerManagementLimitConstraints: malformed reply"
+        " (IndexError: tuple index out of range)"
+    )
+    assert g0.name == g1.name and g0.power_limit_w == g1.power_limit_w is not None
+    assert g1.power_max_limit_w is not None and g1.memory_total_gb is not None
+    s = b.system()
+    assert s.p2p_read[0][1] == (
+        "unavailable: nvmlDeviceGetP2PStatus: malformed reply (KeyError: 'p2p_read')"
+    )
+    assert s.topology[0][1] != "X" and not s.topology[0][1].startswith("unavailable")

@@ -8,6 +8,7 @@ every prediction is checked against a run with that change made.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -22,9 +23,49 @@ from dlrig.pipeline.synthetic import BYTES_PER_MB, SyntheticLoader, SyntheticSte
 SCHEMA = "dlrig.pipeline.bench/1"
 WARMUP_STEPS = 2
 
+# The one place for the bench's limits. The bench sleeps for real and allocates every batch: a
+# run lasts about steps x max(load, compute) and the bench makes up to six runs, so past these a
+# value is a typo (inf, 1e300) that would overflow time.sleep, exhaust memory or never finish.
+MAX_STAGE_MS = 60_000.0  # load, compute, read: a minute per batch is far beyond any real stage
+MAX_STEPS = 100_000  # measured steps per run
+MAX_DEPTH = 64  # batches the prefetcher holds at once
+MAX_WORKERS = 256  # loader threads, each with PREFETCH_FACTOR batches in flight
+MAX_CORES = 4096  # the what-if for more workers starts cores - 1 loader threads
+MAX_BATCH_MB = 1024.0  # one batch, allocated afresh for every batch in flight
+
+
+def flag(name: str) -> str:
+    """The `dlrig pipeline bench` flag for a `BenchParams` field: load_ms -> --load-ms."""
+    return "--" + name.replace("_", "-")
+
+
+def _shown(value: object) -> str:
+    """A value as the user likely typed it: 5 not 5.0, nan, inf; anything odd as its repr."""
+    if isinstance(value, float) and (not math.isfinite(value) or float(f"{value:g}") == value):
+        return f"{value:g}"
+    return repr(value)
+
+
+def _check_number(name: str, value: object, high: float, unit: str) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (ok and 0 <= value <= high):  # type: ignore[operator]  # False for nan too
+        raise ValueError(
+            f"{flag(name)}: expected a number of {unit} from 0 to {high:g}, got {_shown(value)}"
+        )
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if not (ok and low <= value <= high):  # type: ignore[operator]
+        raise ValueError(
+            f"{flag(name)}: expected a whole number from {low} to {high}, got {_shown(value)}"
+        )
+
 
 @dataclass(frozen=True)
 class BenchParams:
+    """One bench run; each field is the `dlrig pipeline bench` flag of the same name."""
+
     load_ms: float = 20.0
     compute_ms: float = 30.0
     read_ms: float = 0.0  # part of load_ms spent reading storage (the cache what-if)
@@ -36,16 +77,21 @@ class BenchParams:
     cores: int | None = None  # cores the loader may use; the machine's otherwise
 
     def validate(self) -> BenchParams:
-        for name in ("load_ms", "compute_ms", "read_ms", "batch_mb"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        """These params with the device parsed; ValueError naming the flag if one is out of
+        bounds (the limits are the MAX_* constants above)."""
+        for name in ("load_ms", "compute_ms", "read_ms"):
+            _check_number(name, getattr(self, name), MAX_STAGE_MS, "milliseconds")
+        _check_number("batch_mb", self.batch_mb, MAX_BATCH_MB, "MB")
         if self.read_ms > self.load_ms:
-            raise ValueError(f"read_ms ({self.read_ms}) cannot exceed load_ms ({self.load_ms})")
-        for name, low in (("steps", 1), ("depth", 1), ("workers", 0)):
-            if getattr(self, name) < low:
-                raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
-        if self.cores is not None and self.cores < 1:
-            raise ValueError(f"cores must be >= 1, got {self.cores}")
+            raise ValueError(
+                f"{flag('read_ms')} ({_shown(self.read_ms)}) cannot exceed {flag('load_ms')}"
+                f" ({_shown(self.load_ms)}): reading storage is part of loading"
+            )
+        _check_int("steps", self.steps, 1, MAX_STEPS)
+        _check_int("depth", self.depth, 1, MAX_DEPTH)
+        _check_int("workers", self.workers, 0, MAX_WORKERS)
+        if self.cores is not None:
+            _check_int("cores", self.cores, 1, MAX_CORES)
         return dataclasses.replace(self, device=parse_device(self.device))
 
 

@@ -36,6 +36,15 @@ NVML_MESSAGES = {
 }
 NVML_ERROR_NOT_SUPPORTED = 3
 NVML_ERROR_INVALID_ARGUMENT = 2
+# What json.loads returns -> what the JSON is called, for messages about a scenario file.
+JSON_KINDS = {
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
 
 
 class FakeNvmlError(Exception):
@@ -73,7 +82,16 @@ class FakeNvml:
 
     @classmethod
     def from_file(cls, path: str | Path) -> FakeNvml:
-        return cls(json.loads(Path(path).read_text(encoding="utf-8")))
+        """The scenario stored in `path`: OSError if it cannot be read, ValueError (starting
+        'not an NVML scenario:') if it is not JSON or its top level is not an object."""
+        try:
+            scenario = json.loads(Path(path).read_text(encoding="utf-8"))
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise ValueError(f"not an NVML scenario: not valid JSON ({exc})") from None
+        if not isinstance(scenario, dict):
+            got = JSON_KINDS.get(type(scenario), type(scenario).__name__)
+            raise ValueError(f"not an NVML scenario: expected a JSON object, got {got}")
+        return cls(scenario)
 
     def __getattr__(self, name: str) -> Any:
         """Device functions `nvmlDeviceGet*(handle, *args)` replayed from the record."""

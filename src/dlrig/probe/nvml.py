@@ -69,6 +69,8 @@ THRESHOLD_SHUTDOWN, THRESHOLD_SLOWDOWN = 0, 1
 CLOCK_SM, CLOCK_MEM = 1, 2
 P2P_CAPS_READ = 0
 NVLINK_MAX_LINKS = 18  # NVLink 4 (H100): 18 links per GPU
+# What decoding a reply of the wrong shape raises (a short tuple, a string for a number, ...).
+DECODE_ERRORS = (AttributeError, LookupError, TypeError, ValueError, ArithmeticError)
 
 
 def _text(value: Any) -> str:
@@ -98,6 +100,7 @@ class NvmlBackend:
             TypeError,
             ValueError,
             OSError,
+            LookupError,  # a reply short of an element or key (malformed: see reason)
         )
         self._handles: dict[int, Any] = {}
 
@@ -117,17 +120,25 @@ class NvmlBackend:
     def _try(
         self, row: Any, field: str, fn: str, *args: Any, conv: Callable[[Any], T] = lambda v: v
     ) -> T | None:
-        """Call `nv.<fn>(*args)`; on failure record why under `field` and return None."""
+        """Call `nv.<fn>(*args)` and decode the reply with `conv`; if either fails, record why
+        under `field` and return None (a malformed reply loses that field, not the row)."""
         try:
-            return conv(self._call(fn, *args))
+            reply = self._call(fn, *args)
         except self._errors as exc:
             row.missing(field, self.reason(fn, exc))
+            return None
+        try:
+            return conv(reply)
+        except DECODE_ERRORS as exc:
+            row.missing(field, f"{fn}: {_malformed(exc)}")
             return None
 
     def reason(self, fn: str, exc: BaseException) -> str:
         text = _text(exc) or type(exc).__name__
         if isinstance(exc, AttributeError):
             text = "not in this nvidia-ml-py version"
+        elif isinstance(exc, LookupError):
+            text = _malformed(exc)
         return f"{fn}: {text}"
 
     def _handle(self, index: int) -> Any:
@@ -158,10 +169,9 @@ class NvmlBackend:
         row.name = t(row, "name", "nvmlDeviceGetName", h, conv=_text)
         row.uuid = t(row, "uuid", "nvmlDeviceGetUUID", h, conv=_text)
         row.pci_bus_id = t(row, "pci_bus_id", "nvmlDeviceGetPciInfo", h, conv=_bus_id)
-        mem = t(row, "memory_total_gb", "nvmlDeviceGetMemoryInfo", h)
+        mem = t(row, "memory_total_gb", "nvmlDeviceGetMemoryInfo", h, conv=_memory_gb)
         if mem is not None:
-            row.memory_total_gb = round(mem.total / BYTES_PER_GB, 2)
-            row.memory_used_gb = round(mem.used / BYTES_PER_GB, 2)
+            row.memory_total_gb, row.memory_used_gb = mem
         else:
             row.missing("memory_used_gb", row.unavailable["memory_total_gb"])
         row.pcie_gen_current = t(row, "pcie_gen_current", "nvmlDeviceGetCurrPcieLinkGeneration", h)
@@ -276,6 +286,15 @@ class NvmlBackend:
                     cells.append(f"unavailable: {self.reason(fn, exc)}")
             out.append(cells)
         return out
+
+
+def _malformed(exc: BaseException) -> str:
+    return f"malformed reply ({type(exc).__name__}: {exc})"
+
+
+def _memory_gb(mem: Any) -> tuple[float, float]:
+    """nvmlDeviceGetMemoryInfo's reply -> (total, used) in GB."""
+    return round(mem.total / BYTES_PER_GB, 2), round(mem.used / BYTES_PER_GB, 2)
 
 
 def _per_mw(milliwatts: Any) -> float:

@@ -54,9 +54,15 @@ def gpu_backend() -> GpuBackend | Unavailable:
     from dlrig.probe.fake import FakeNvml
 
     try:
-        return open_backend(FakeNvml.from_file(fake))
-    except (OSError, ValueError) as exc:
+        nv = FakeNvml.from_file(fake)
+    except OSError as exc:
         raise DlrigError(f"{FAKE_NVML_ENV}={fake}: cannot read the NVML scenario: {exc}") from None
+    except ValueError as exc:  # 'not an NVML scenario: ...'
+        raise DlrigError(f"{FAKE_NVML_ENV}={fake}: {exc}") from None
+    try:
+        return open_backend(nv)
+    except (OSError, ValueError) as exc:  # e.g. an init_error that is not an NVML code
+        raise DlrigError(f"{FAKE_NVML_ENV}={fake}: not an NVML scenario: {exc}") from None
 
 
 def check_data_dir(path: Path) -> Path:
