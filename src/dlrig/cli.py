@@ -1,6 +1,7 @@
 """The `dlrig` command: parse arguments, call the core, render, map errors to exit codes.
 
-Exit codes: 0 no errors, 1 the build has errors, 2 bad input or usage, 3 internal error.
+Exit codes: 0 no errors, 1 the build has errors, 2 bad input or usage, 3 internal error,
+130 interrupted (128 + SIGINT, the shell's convention).
 Heavy modules are imported inside the commands so `dlrig --help` and `dlrig check` start fast.
 """
 
@@ -28,6 +29,7 @@ from dlrig.model.choices import (  # plain enums, no pydantic: cheap at start-up
 )
 
 EXIT_OK, EXIT_BUILD_ERRORS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
 
 # dlrig uses no pydantic plugins; not scanning installed packages for them (importlib.metadata)
 # saves ~7 ms of start-up (see benchmarks/cli_start.py).
@@ -410,14 +412,16 @@ def run(argv: list[str] | None = None) -> int:
         return _fail(" ".join(exc.format_message().split()), EXIT_BAD_INPUT)
     except (typer.Abort, getattr(clicks, "Abort", typer.Abort), KeyboardInterrupt):
         sys.stderr.write("dlrig: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:
         if _DEBUG["on"]:
             raise
         kind = type(exc).__name__
-        return _fail(f"internal error ({kind}: {exc}); rerun with --debug and report it", 3)
+        return _fail(
+            f"internal error ({kind}: {exc}); rerun with --debug and report it", EXIT_INTERNAL
+        )
     return result if isinstance(result, int) else EXIT_OK
 
 

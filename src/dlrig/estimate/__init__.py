@@ -29,7 +29,7 @@ from dlrig.rules.thresholds import DEFAULT_PSU_EFFICIENCY
 __all__ = ["estimate", "validate"]
 
 HOUR_S = 3600.0
-KW = 1000.0
+W_PER_KW = 1000.0
 
 
 def validate(m: ModelSpec, job: Job) -> list[str]:
@@ -178,7 +178,7 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
     tokens_total = _work_tokens(m, job)
     time_hours = _time_hours(m, job, thr.tokens_per_s, thr.samples_per_s, tokens_total)
     power_w = job.n_gpus * job.gpu.tdp_w
-    per_hour_kwh = power_w / DEFAULT_PSU_EFFICIENCY / KW
+    per_hour_kwh = power_w / DEFAULT_PSU_EFFICIENCY / W_PER_KW
     energy = per_hour_kwh * time_hours if time_hours is not None else None
     cloud = (
         job.price_per_gpu_hour * job.n_gpus * time_hours

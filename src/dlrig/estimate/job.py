@@ -10,7 +10,9 @@ from dlrig.model.estimate import MemoryEstimate, ThroughputEstimate
 from dlrig.model.workload import Job, ModelKind, ModelSpec, Task
 
 GB = mem.GB
-HOUR_S = 3600.0
+# A step is called communication-bound when the traffic compute cannot hide exceeds this share
+# of the compute time (a dlrig labelling choice; it changes the label, not the numbers).
+COMM_BOUND_SHARE = 0.5
 
 
 def batch_size(m: ModelSpec, job: Job) -> int:
@@ -91,7 +93,7 @@ def _train(m: ModelSpec, job: Job, b: int) -> ThroughputEstimate:
         exposed_comm_s=exposed,
         link=link.what,
         link_gbs=link.busbw_gbs,
-        bound="communication" if exposed > 0.5 * compute else "compute",
+        bound="communication" if exposed > COMM_BOUND_SHARE * compute else "compute",
     )
 
 
@@ -100,7 +102,7 @@ def _infer(m: ModelSpec, job: Job, b: int) -> ThroughputEstimate:
     eff_prefill = p.value("efficiency_prefill")
     if not m.is_language_model:  # vision inference: compute-bound forward passes
         u, u_source, _ = _utilization(m, job)
-        fwd = (m.gflops_per_sample or 0) * 1e9
+        fwd = (m.gflops_per_sample or 0) * tp.FLOPS_PER_GFLOP
         step = fwd * b / (pk.tflops * tp.TFLOPS * u * job.n_gpus)
         return ThroughputEstimate(
             samples_per_s=b / step,

@@ -8,12 +8,12 @@ from pydantic import ValidationError
 
 from dlrig.catalog.lookup import find_gpu, find_model
 from dlrig.errors import DlrigError
-from dlrig.model.architecture import read_hf_config, spec_from_params
+from dlrig.model.architecture import MAX_PARAMS, read_hf_config, spec_from_params
 from dlrig.model.workload import Job, ModelSpec
 
-# Smallest and largest bare parameter counts we model (a toy MLP to ten trillion).
+# Smallest bare parameter count we model (a toy MLP); the largest, MAX_PARAMS (ten trillion),
+# is shared with config.json reading.
 MIN_PARAMS = 1e3
-MAX_PARAMS = 1e13
 
 
 def resolve_model(model: str | None, config: str | None, params: float | None) -> ModelSpec:

@@ -29,11 +29,12 @@ GBS = 1e9
 # Share of a training step's compute that is the backward pass: 4N of 6N for full training,
 # 2N of 4N for LoRA (frozen weights need input gradients only, not weight gradients).
 BACKWARD_SHARE = {Task.TRAIN: 2 / 3, Task.LORA: 1 / 2, Task.QLORA: 1 / 2}
-NVLINK_DIRECTIONS = 2
+NVLINK_DIRECTIONS = 2  # catalogs quote NVLink as the sum of both directions
 # TF32 tensor cores exist from Ampere on and run at half the dense FP16 rate (NVIDIA A100
 # datasheet: 156 vs 312 TFLOPS; H100 SXM 495 vs 989; RTX 4090 82.6 vs 165.2).
 TF32_ARCHITECTURES = ("Ampere", "Ada", "Hopper", "Blackwell")
-TF32_PER_FP16 = 2  # catalogs quote NVLink as the sum of both directions
+FP16_PER_TF32 = 2  # the dense FP16 rate is twice the TF32 rate
+FLOPS_PER_GFLOP = 1e9
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def peak(gpu: GpuSpec, precision: Precision) -> Peak:
         return Peak(gpu.fp32_tflops, "FP32 (CUDA cores; PyTorch leaves TF32 matmuls off)")
     if precision == Precision.TF32:
         if fp16 and any(a in gpu.architecture for a in TF32_ARCHITECTURES):
-            return Peak(fp16 / TF32_PER_FP16, "TF32 tensor cores, dense (half the FP16 rate)")
+            return Peak(fp16 / FP16_PER_TF32, "TF32 tensor cores, dense (half the FP16 rate)")
         return Peak(gpu.fp32_tflops, "FP32", f"{gpu.name} has no TF32 tensor cores: FP32 rate")
     if precision == Precision.FP8:
         if gpu.fp8_tensor_tflops:
@@ -95,7 +96,7 @@ def train_flops_per_token(m: ModelSpec, job: Job, s: int) -> Flops:
 
 
 def vision_flops_per_sample(m: ModelSpec, job: Job) -> Flops:
-    fwd = (m.gflops_per_sample or 0) * 1e9
+    fwd = (m.gflops_per_sample or 0) * FLOPS_PER_GFLOP
     return Flops(3 * fwd if job.task != Task.INFER else fwd, fwd)
 
 

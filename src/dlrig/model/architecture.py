@@ -46,7 +46,7 @@ WIDTH_MULTIPLE = 128
 # Sanity limits for a config's numbers: far above any real model (the largest published
 # vocabularies are ~256k, widths ~50k, contexts ~10M tokens, expert counts ~256).
 MAX_CONFIG_INT = 100_000_000
-MAX_PARAMS = 1e13  # the same limit as --params
+MAX_PARAMS = 1e13  # also the limit of --params (estimate/request.py)
 
 
 def _first(cfg: dict[str, Any], *keys: str) -> Any:

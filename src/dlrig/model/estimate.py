@@ -74,7 +74,7 @@ class Estimate(_Out):
     data_rate: DataRateEstimate
     time_hours: float | None = None
     tokens_total: float | None = None
-    power_w: float = Field(description="GPUs at their power limit plus the host's share")
+    power_w: float = Field(description="the GPUs at their board power (TDP); host not included")
     energy_kwh: float | None = Field(default=None, description="over time_hours, at the wall")
     energy_kwh_per_hour: float
     cloud_cost: float | None = None

@@ -19,9 +19,12 @@ from dlrig.pipeline.prefetch import Prefetcher, parse_device
 from dlrig.pipeline.profile import BatchMover, profile
 from dlrig.pipeline.result import PipelineReport
 from dlrig.pipeline.synthetic import BYTES_PER_MB, SyntheticLoader, SyntheticStep
+from dlrig.pipeline.whatif import DECODE_SPEEDUP
+from dlrig.rules.thresholds import CPU_CORES_PER_GPU_MAIN
 
 SCHEMA = "dlrig.pipeline.bench/1"
 WARMUP_STEPS = 2
+MS_PER_S = 1e3
 
 # The one place for the bench's limits. The bench sleeps for real and allocates every batch: a
 # run lasts about steps x max(load, compute) and the bench makes up to six runs, so past these a
@@ -30,7 +33,7 @@ MAX_STAGE_MS = 60_000.0  # load, compute, read: a minute per batch is far beyond
 MAX_STEPS = 100_000  # measured steps per run
 MAX_DEPTH = 64  # batches the prefetcher holds at once
 MAX_WORKERS = 256  # loader threads, each with PREFETCH_FACTOR batches in flight
-MAX_CORES = 4096  # the what-if for more workers starts cores - 1 loader threads
+MAX_CORES = 4096  # the what-if starts cores - CPU_CORES_PER_GPU_MAIN loader threads
 MAX_BATCH_MB = 1024.0  # one batch, allocated afresh for every batch in flight
 
 
@@ -120,11 +123,11 @@ class BenchResult:
 
     @property
     def ideal_step_s(self) -> float:
-        return max(self.params.load_ms, self.params.compute_ms) / 1e3
+        return max(self.params.load_ms, self.params.compute_ms) / MS_PER_S
 
     @property
     def serial_step_s(self) -> float:
-        return (self.params.load_ms + self.params.compute_ms) / 1e3
+        return (self.params.load_ms + self.params.compute_ms) / MS_PER_S
 
     def ratios(self) -> dict[str, float]:
         """Throughput ratios (higher is better; 1.0 is the target each is compared with)."""
@@ -177,8 +180,8 @@ def timed_loop(batches: Iterable[Any], step: Callable[[Any], Any], mover: BatchM
 def _loader(p: BenchParams, **change: Any) -> SyntheticLoader:
     fields = {
         "steps": p.steps + WARMUP_STEPS,
-        "load_s": p.load_ms / 1e3,
-        "read_s": p.read_ms / 1e3,
+        "load_s": p.load_ms / MS_PER_S,
+        "read_s": p.read_ms / MS_PER_S,
         "workers": p.workers,
         "batch_bytes": int(p.batch_mb * BYTES_PER_MB),
         "device": p.device,
@@ -205,26 +208,27 @@ def _changed(p: BenchParams, fix: str, report: PipelineReport) -> dict[str, Any]
     """The loader and loop for a run with `fix` applied (None: the bench cannot apply it)."""
     s = report.stages
     assert s is not None
-    load_s, read_s = p.load_ms / 1e3, p.read_ms / 1e3
+    load_s, read_s = p.load_ms / MS_PER_S, p.read_ms / MS_PER_S
     if fix == "prefetch":
         return {"prefetch": True}
-    if fix == "workers":
-        return {"loader": {"workers": s.cores_available - 1}}  # type: ignore[operator]
+    if fix == "workers":  # the worker count predict_workers assumed
+        workers = s.cores_available - CPU_CORES_PER_GPU_MAIN  # type: ignore[operator]
+        return {"loader": {"workers": workers}}
     if fix == "pinned":
         return {"loader": {"pinned": True}}
     if fix == "cache":
         return {"loader": {"read_s": 0.0, "load_s": load_s - read_s}}
     if fix == "decode":
-        return {"loader": {"load_s": read_s + (load_s - read_s) / 2}}
+        return {"loader": {"load_s": read_s + (load_s - read_s) / DECODE_SPEEDUP}}
     return None
 
 
 def run_bench(params: BenchParams) -> BenchResult:
     p = params.validate()
     mover = BatchMover(p.device)
-    step = SyntheticStep(p.compute_ms / 1e3, p.device)
+    step = SyntheticStep(p.compute_ms / MS_PER_S, p.device)
     batch_bytes = int(p.batch_mb * BYTES_PER_MB)
-    read_s = p.read_ms / 1e3
+    read_s = p.read_ms / MS_PER_S
     cores = p.cores if p.cores is not None else _available_cores()
     report = profile(
         _loader(p),

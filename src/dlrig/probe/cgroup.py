@@ -15,6 +15,9 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
 # cgroup v1 reports "no limit" as the largest page-aligned signed 64-bit value.
 V1_UNLIMITED_BYTES = 2**62
+# cgroup v2 cpu.max reads "$MAX $PERIOD"; should the period be missing, the kernel's default
+# of 100000 us applies (Documentation/admin-guide/cgroup-v2.rst, "cpu.max").
+CPU_MAX_DEFAULT_PERIOD_US = 100_000
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def _cpu_quota(root: Path, proc_cgroup: str | None) -> Limit:
             seen.append(d / "cpu.max")
             quota, _, period = line.partition(" ")
             if quota != "max":
-                found.append((int(quota) / int(period or 100_000), d / "cpu.max"))
+                found.append((int(quota) / int(period or CPU_MAX_DEFAULT_PERIOD_US), d / "cpu.max"))
         version = "v2 cpu.max (cpu controller not enabled?)"
     else:
         return Limit(None, "no cpu cgroup for this process")

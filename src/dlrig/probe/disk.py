@@ -25,9 +25,13 @@ from pathlib import Path
 from dlrig.probe.result import DiskInfo
 
 BYTES_PER_MB = 1e6
+BYTES_PER_GB = 1e9
+BYTES_PER_TB = 1e12
 BLOCK_BYTES = 4 * 1024 * 1024  # 4 MiB per read: large sequential requests, as fio --bs=4M
 IOPS_BLOCK_BYTES = 4096
 IOPS_BATCH = 256  # random reads between two looks at the clock
+# The test runs only with this many times the file's size free, so it never fills the disk.
+FREE_SPACE_FACTOR = 2
 SYNC_EVERY_BLOCKS = 8  # flush every 32 MB while writing, so the time budget sees the disk
 # Filesystems whose data lives on another machine (findmnt -t lists these types).
 NETWORK_FS = {
@@ -58,12 +62,12 @@ def probe_disk(
     _mount(info, path)
     _block_device(info, path)
     try:
-        info.size_tb = round(shutil.disk_usage(path).total / 1e12, 3)
+        info.size_tb = round(shutil.disk_usage(path).total / BYTES_PER_TB, 3)
     except OSError as exc:
         info.missing("size_tb", f"statvfs: {exc.strerror}")
     _read_speed(info, path, test_mb, iops_s, write_budget_s, progress)
     try:
-        info.shm_gb = round(shutil.disk_usage(shm).total / 1e9, 2)
+        info.shm_gb = round(shutil.disk_usage(shm).total / BYTES_PER_GB, 2)
     except OSError as exc:
         info.missing("shm_gb", f"{shm}: {exc.strerror or exc}")
     return info
@@ -143,8 +147,9 @@ def _read_speed(
         free = 0
         reason = f"statvfs: {exc.strerror}"
     else:
-        reason = f"only {free / 1e6:.0f} MB free; the test needs {2 * nbytes / 1e6:.0f} MB"
-    if free < 2 * nbytes:
+        need_mb = FREE_SPACE_FACTOR * nbytes / BYTES_PER_MB
+        reason = f"only {free / BYTES_PER_MB:.0f} MB free; the test needs {need_mb:.0f} MB"
+    if free < FREE_SPACE_FACTOR * nbytes:
         info.missing("read_mbs", reason)
         info.missing("iops_4k", reason)
         return

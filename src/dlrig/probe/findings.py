@@ -67,7 +67,7 @@ def probe_findings(result: ProbeResult) -> list[Finding]:
         ]
     out += [
         gpu_findings.persistence(result.gpus),
-        gpu_findings.p2p(result.gpu_system, result.gpus),
+        gpu_findings.p2p(result.gpu_system),
         gpu_findings.pageable(result.torch),
         cpu_limit(result.cpu, n_gpus),
         shm(result.disk, n_gpus),

@@ -205,7 +205,7 @@ def persistence(gpus: list[GpuInfo]) -> Finding | None:
     )
 
 
-def p2p(system: GpuSystem | None, gpus: list[GpuInfo]) -> Finding | None:
+def p2p(system: GpuSystem | None) -> Finding | None:
     if system is None or len(system.p2p_read) < 2:
         return None
     cells = [(i, j, c) for i, row in enumerate(system.p2p_read) for j, c in enumerate(row) if i < j]

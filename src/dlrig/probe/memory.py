@@ -20,6 +20,9 @@ from dlrig.probe import cgroup
 from dlrig.probe.result import MemoryInfo
 
 BYTES_PER_GB = 1e9
+BYTES_PER_MB = 1e6
+MB_PER_GB = 1000
+COPY_BUFFERS = 2  # source and destination
 DMI_ENTRIES = Path("/sys/firmware/dmi/entries")
 # SMBIOS type 17 (Memory Device) offsets: size (WORD) at 0x0C, speed at 0x15, configured speed at
 # 0x20 (DMTF DSP0134 3.x, 7.18).
@@ -164,7 +167,7 @@ def measure_copy(
     """(best single-thread GB/s, best `threads`-thread GB/s) copying a `buffer_mb` MB array."""
     import numpy as np
 
-    n = int(buffer_mb * 1e6)
+    n = int(buffer_mb * BYTES_PER_MB)
     src = np.ones(n, dtype=np.uint8)
     dst = np.zeros(n, dtype=np.uint8)  # both touched: page faults stay out of the timing
     np.copyto(dst, src)
@@ -190,7 +193,9 @@ def fit_buffer_mb(requested_mb: float, budget_gb: float | None) -> float | None:
     """The buffer size to copy: the request, shrunk so both buffers take at most a quarter of
     the memory budget (available RAM, or the cgroup limit if lower); None if shrinking leaves
     less than MIN_BUFFER_MB, too small to get past the caches."""
-    room_mb = None if budget_gb is None else budget_gb * 1000 * BUFFER_BUDGET_SHARE / 2
+    room_mb = (
+        None if budget_gb is None else budget_gb * MB_PER_GB * BUFFER_BUDGET_SHARE / COPY_BUFFERS
+    )
     if room_mb is None or requested_mb <= room_mb:
         return requested_mb  # a small request (tests) is the caller's choice
     return round(room_mb) if room_mb >= MIN_BUFFER_MB else None
@@ -202,7 +207,8 @@ def _bandwidth(
     budgets = [b for b in (info.available_gb, info.cgroup_limit_gb) if b is not None]
     fitted = fit_buffer_mb(buffer_mb, min(budgets) if budgets else None)
     if fitted is None:
-        why = f"less than {4 * 2 * MIN_BUFFER_MB:g} MB of memory free for two copy buffers"
+        least_mb = COPY_BUFFERS * MIN_BUFFER_MB / BUFFER_BUDGET_SHARE
+        why = f"less than {least_mb:g} MB of memory free for two copy buffers"
         info.missing("bandwidth_gbs", why)
         info.missing("bandwidth_1t_gbs", why)
         return

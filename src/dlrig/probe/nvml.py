@@ -68,6 +68,7 @@ TEMPERATURE_GPU = 0
 THRESHOLD_SHUTDOWN, THRESHOLD_SLOWDOWN = 0, 1
 CLOCK_SM, CLOCK_MEM = 1, 2
 P2P_CAPS_READ = 0
+NVML_ERROR_NOT_SUPPORTED = 3  # used when the module does not name it
 NVLINK_MAX_LINKS = 18  # NVLink 4 (H100): 18 links per GPU
 # What decoding a reply of the wrong shape raises (a short tuple, a string for a number, ...).
 DECODE_ERRORS = (AttributeError, LookupError, TypeError, ValueError, ArithmeticError)
@@ -306,7 +307,9 @@ def _bus_id(pci: Any) -> str:
 
 
 def _not_supported(nv: Any, exc: BaseException) -> bool:
-    return getattr(exc, "value", None) == getattr(nv, "NVML_ERROR_NOT_SUPPORTED", 3)
+    return getattr(exc, "value", None) == getattr(
+        nv, "NVML_ERROR_NOT_SUPPORTED", NVML_ERROR_NOT_SUPPORTED
+    )
 
 
 def open_backend(nv: Any | None = None) -> NvmlBackend | Unavailable:

@@ -185,7 +185,3 @@ def render_bench(result: BenchResult, *, color: bool = False) -> str:
 
 def bench_json(result: BenchResult) -> str:
     return json.dumps(result.to_dict(), indent=2) + "\n"
-
-
-def profile_json(report: PipelineReport) -> str:
-    return json.dumps(report.to_dict(), indent=2) + "\n"
