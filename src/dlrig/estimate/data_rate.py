@@ -7,6 +7,7 @@ from dlrig.estimate import params as p
 from dlrig.model.estimate import DataRateEstimate
 from dlrig.model.workload import Job, ModelSpec, Task
 
+KB = 1e3
 MB = 1e6
 GB = 1e9
 # Token ids as the model gets them: int64 input_ids plus int64 labels (PyTorch's default index
@@ -16,6 +17,7 @@ TOKEN_TENSOR_BYTES = 16
 UINT16_VOCAB = 2**16
 # The guide copies float32 images: 3 x 224 x 224 x 4 B per ImageNet image.
 IMAGE_CHANNELS = 3
+IMAGENET_SIDE = 224  # pixels; the side assumed when the model preset does not name one
 FLOAT32_BYTES = 4
 
 
@@ -35,7 +37,7 @@ def token_rate(tokens_per_s: float, n_gpus: int, vocab: int | None) -> DataRateE
 
 
 def image_rate(m: ModelSpec, job: Job, samples_per_s: float) -> DataRateEstimate:
-    side = m.image_size or 224
+    side = m.image_size or IMAGENET_SIDE
     tensor_bytes = IMAGE_CHANNELS * side * side * FLOAT32_BYTES
     read_bytes = job.sample_bytes or p.value("imagenet_jpeg_bytes")
     cores = samples_per_s / p.value("jpeg_decode_images_per_core_s")
@@ -46,13 +48,15 @@ def image_rate(m: ModelSpec, job: Job, samples_per_s: float) -> DataRateEstimate
         cpu_cores=cores,
         bytes_per_sample=read_bytes,
         note=(
-            f"{read_bytes / 1e3:.0f} kB read per image ({stated}); {side}x{side} float32 copied; "
+            f"{read_bytes / KB:.0f} kB read per image ({stated}); {side}x{side} float32 copied; "
             f"decode and augment at {p.value('jpeg_decode_images_per_core_s'):g} images/s per core"
         ),
     )
 
 
-def rate(m: ModelSpec, job: Job, tokens_per_s: float | None, samples_per_s: float | None):
+def rate(
+    m: ModelSpec, job: Job, tokens_per_s: float | None, samples_per_s: float | None
+) -> DataRateEstimate:
     if job.task == Task.INFER:
         return DataRateEstimate(
             disk_mbs=0.0,

@@ -27,6 +27,8 @@ from dlrig.pipeline.whatif import Loop, Stages, bottleneck, classify, model_step
 
 WARMUP_STEPS = 3  # first steps excluded: worker start-up, allocator and cuDNN warm-up
 MAX_STAGE_STEPS = 50  # steps per stage-alone measurement
+MIN_STAGE_STEPS = 5  # fewest steps per stage-alone measurement, however short the run
+WAIT_PERCENTILE = 0.95  # the tail of the waits reported beside their mean (wait_p95_s)
 
 
 def default_device() -> str:
@@ -223,7 +225,7 @@ def profile(
         steps=n,
         step_s=step_s,
         wait_s=wait_s,
-        wait_p95_s=sorted(waits)[min(n - 1, math.ceil(0.95 * n) - 1)],
+        wait_p95_s=sorted(waits)[min(n - 1, math.ceil(WAIT_PERCENTILE * n) - 1)],
         h2d_s=h2d_s,
         compute_s=compute_s,
         input_fraction=input_fraction,
@@ -234,7 +236,11 @@ def profile(
     if not measure_stages:
         return report
 
-    k = stage_steps if stage_steps is not None else max(5, min(n // 4, MAX_STAGE_STEPS))
+    k = (
+        stage_steps
+        if stage_steps is not None
+        else max(MIN_STAGE_STEPS, min(n // 4, MAX_STAGE_STEPS))
+    )
     k = _check_count("stage_steps", k, 1)
     load_s = _time_loader(loader, k)
     if load_s is None:

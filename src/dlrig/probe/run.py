@@ -40,8 +40,28 @@ class Sizes:
     sustained_s: float | None
 
 
-QUICK = Sizes(256, 3, 256, None, 3.0, 64, 4096, 3, None)
-FULL = Sizes(1024, 5, 1024, 3.0, 30.0, 256, 8192, 5, 60.0)
+QUICK = Sizes(
+    memory_buffer_mb=256,
+    memory_runs=3,
+    disk_test_mb=256,
+    disk_iops_s=None,
+    disk_write_budget_s=3.0,
+    copy_mb=64,
+    matmul_n=4096,
+    gpu_runs=3,
+    sustained_s=None,
+)
+FULL = Sizes(
+    memory_buffer_mb=1024,
+    memory_runs=5,
+    disk_test_mb=1024,
+    disk_iops_s=3.0,
+    disk_write_budget_s=30.0,
+    copy_mb=256,
+    matmul_n=8192,
+    gpu_runs=5,
+    sustained_s=60.0,
+)
 
 
 def gpu_backend() -> GpuBackend | Unavailable:

@@ -19,6 +19,8 @@ from dlrig.probe.result import TorchBench
 
 Progress = Callable[[float], None]
 BYTES_PER_GB = 1e9
+BYTES_PER_MB = 1e6
+FLOPS_PER_TFLOP = 1e12
 # TF32 dense tensor rate = half the FP16/BF16 dense rate on Ampere and Hopper (A100: 156 vs
 # 312 TFLOPS, NVIDIA A100 Tensor Core GPU Architecture whitepaper, Table 1; H100 SXM: 494.7 vs
 # 989.4, NVIDIA H100 datasheet).
@@ -62,7 +64,7 @@ def probe_torch(
         return _all_missing(bench, f"no CUDA device visible to PyTorch (torch CUDA build: {cuda})")
     bench.loaded_gpu_index = nvml_index_of_cuda0(tc, gpus)
     step = _stepper(progress, 5 + bool(sustained_s))
-    n = int(copy_mb * 1e6)
+    n = int(copy_mb * BYTES_PER_MB)
     try:
         _copies(tc, bench, n, runs)
         step()
@@ -161,7 +163,7 @@ def _device_copy(tc: Any, n: int, runs: int) -> float:
 
 def matmul_tflops(n: int, iterations: int, seconds: float) -> float:
     """2 n^3 floating-point operations per n x n matmul."""
-    return 2 * n**3 * iterations / seconds / 1e12
+    return 2 * n**3 * iterations / seconds / FLOPS_PER_TFLOP
 
 
 def _save_tf32(matmul: Any) -> tuple[bool | None, str | None]:

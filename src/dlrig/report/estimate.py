@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 
 from dlrig.model.estimate import Estimate
 
@@ -16,6 +17,8 @@ MEMORY_ROWS = (
     ("framework overhead", "overhead_gb"),
 )
 WIDTH = 100
+MS_PER_S = 1e3
+HOURS_PER_DAY = 24
 
 
 def render_json(est: Estimate, *, color: bool = False) -> str:
@@ -53,14 +56,14 @@ def throughput_rows(est: Estimate) -> list[tuple[str, str]]:
         ("prefill", _rate(t.prefill_tokens_per_s, "tokens/s")),
         ("utilisation assumed", f"{t.utilization:.0%}  ({_short_source(t.utilization_source)})"),
         ("peak per GPU", f"{t.peak_tflops:g} TFLOPS"),
-        ("step time", f"{t.step_time_s * 1e3:,.1f} ms ({t.bound}-bound)"),
+        ("step time", f"{t.step_time_s * MS_PER_S:,.1f} ms ({t.bound}-bound)"),
     ]
     if est.n_gpus > 1:
         rows.append(
             (
                 "GPU-to-GPU traffic",
-                f"{t.allreduce_time_s * 1e3:,.1f} ms per step over {t.link}, "
-                f"{t.exposed_comm_s * 1e3:,.1f} ms of it not hidden by compute",
+                f"{t.allreduce_time_s * MS_PER_S:,.1f} ms per step over {t.link}, "
+                f"{t.exposed_comm_s * MS_PER_S:,.1f} ms of it not hidden by compute",
             )
         )
     return [(k, v) for k, v in rows if v is not None]
@@ -71,7 +74,7 @@ def outcome_rows(est: Estimate) -> list[tuple[str, str]]:
     rows = [
         (
             "time",
-            f"{est.time_hours:,.1f} h ({est.time_hours / 24:,.1f} days)"
+            f"{est.time_hours:,.1f} h ({est.time_hours / HOURS_PER_DAY:,.1f} days)"
             if est.time_hours is not None
             else "give --tokens or --epochs with --dataset-size",
         ),
@@ -164,5 +167,5 @@ def render_markdown(est: Estimate, *, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def renderer(fmt: str):
+def renderer(fmt: str) -> Callable[..., str]:
     return {"json": render_json, "markdown": render_markdown}.get(fmt, render_terminal)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from dlrig.pipeline.result import PipelineReport
 
 WIDTH = 100
+MS_PER_S = 1e3
 VERDICT_STYLE = {
     "compute-bound": "bold green",
     "moderately input-bound": "bold yellow",
@@ -25,7 +26,7 @@ VERDICT_STYLE = {
 
 
 def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1e3:,.2f} ms"
+    return "-" if seconds is None else f"{seconds * MS_PER_S:,.2f} ms"
 
 
 def _rate(seconds: float | None) -> str:
