@@ -139,7 +139,10 @@ def main(argv: list[str]) -> int:
         med = statistics.median(abs(pt.error) for pt in sel)
         med_held = statistics.median(abs(pt.error) for pt in held) if held else float("nan")
         target = MEMORY_TARGET if cat.startswith("memory") else THROUGHPUT_TARGET
-        ok = "met" if med <= target else "missed"
+        # Judged on the held-out points: a calibrated constant reproducing its own source
+        # proves nothing. Categories with no held-out point are judged on all of them.
+        judged = med_held if held else med
+        ok = ("met" if judged <= target else "missed") + ("" if held else " (all calibration)")
         print(
             f"{cat:22} {len(sel):3} {med:13.1%} {len(held):11} {med_held:9.1%}  {target:.0%} {ok}"
         )
