@@ -1,5 +1,5 @@
-"""`estimate(model, job)`: memory, throughput, data rate, time and energy of one job, with every
-default and assumption it used written out."""
+"""The per-job pieces `dlrig.estimate.estimate()` assembles: the micro-batch size, the GPU memory
+and the throughput of one job (data rate, time, energy and the assumptions are added there)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def _utilization(m: ModelSpec, job: Job) -> tuple[float, str, str | None]:
     return p.value(key), p.cite(key), key
 
 
-def s_or_1(m: ModelSpec, job: Job) -> int:
+def tokens_per_sample(m: ModelSpec, job: Job) -> int:
+    """Sequence length for transformers (patches for a ViT); 1 for CNNs (one image)."""
     return mem.sequence_length(m, job) if m.is_transformer else 1
 
 
@@ -68,7 +69,7 @@ def _train(m: ModelSpec, job: Job, b: int) -> ThroughputEstimate:
         per_step_units, per_token = b, False
     else:
         flops = tp.train_flops_per_token(m, job, mem.sequence_length(m, job))
-        per_step_units, per_token = b * s_or_1(m, job), True
+        per_step_units, per_token = b * tokens_per_sample(m, job), True
     model_f = flops.model
     compute = model_f * per_step_units / rate * tp.checkpointing_factor(flops, job, key)
     link = tp.allreduce_link(job)
