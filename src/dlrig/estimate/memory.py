@@ -26,6 +26,7 @@ from dlrig.model.workload import (
 )
 
 GB = 1e9
+MB = 1e6
 GIB = 2**30
 
 # Bytes per element of each compute precision. FP8 training (Transformer Engine) keeps 16-bit
@@ -246,7 +247,7 @@ def activation_bytes(m: ModelSpec, job: Job, b: int) -> float:
     e = ACT_BYTES[job.precision]
     if m.kind == ModelKind.CNN:
         # Checkpointing is not modelled for CNN presets (estimate() warns): counted in full.
-        per_sample = (m.activation_mb_per_sample or 0) * 1e6 * e / FP32_BYTES
+        per_sample = (m.activation_mb_per_sample or 0) * MB * e / FP32_BYTES
         return per_sample * b
     s = sequence_length(m, job)
     layer = layer_activation_bytes(m, s, b, e)
