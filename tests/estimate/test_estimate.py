@@ -137,3 +137,14 @@ def test_json_schema_keys():
     for key in ("tokens_per_s", "tokens_per_s_per_gpu", "utilization"):
         assert key in data["throughput"]
     assert data["time_hours"] > 0 and data["energy_kwh"] > 0
+
+
+def test_assumptions_describe_the_settings_used():
+    m = find_model("llama-3-8b")
+    sgd = " ".join(estimate(m, job(optimizer="sgd", loss="fused")).assumptions)
+    assert "4 B optimizer (fp32 master weights + SGD momentum)" in sgd
+    assert "logits never materialised" in sgd and "all-reduced" not in sgd  # one GPU
+    fsdp = " ".join(estimate(m, job("H100 SXM", n_gpus=8, zero=3)).assumptions)
+    assert "sharded over 8 GPUs (ZeRO-3)" in fsdp and "all-gathered" in fsdp
+    qlora = " ".join(estimate(m, job(task="qlora")).assumptions)
+    assert "NF4" in qlora and "per adapter parameter" in qlora

@@ -7,10 +7,9 @@ the result (`assumptions`), every sourced number in `sources`.
 from __future__ import annotations
 
 from dlrig.errors import DlrigError
-from dlrig.estimate import data_rate, fit
+from dlrig.estimate import data_rate, explain, fit
 from dlrig.estimate import job as jobs
 from dlrig.estimate import memory as mem
-from dlrig.estimate import params as p
 from dlrig.estimate import throughput as tp
 from dlrig.model.estimate import Estimate
 from dlrig.model.workload import (
@@ -97,66 +96,6 @@ def _ignored(m: ModelSpec, job: Job) -> list[str]:
     return out
 
 
-def _assumptions(m: ModelSpec, job: Job, est_batch: int) -> list[str]:
-    out = [f"model: {m.source}"] if m.source else []
-    if not job.batch_size:
-        out.append(f"micro-batch {est_batch} per GPU (not given)")
-    if m.is_language_model and not (job.seq_len if job.task != Task.INFER else job.context):
-        what = "context" if job.task == Task.INFER else "sequence length"
-        out.append(f"{what} {mem.sequence_length(m, job)} tokens (not given)")
-    if job.task != Task.INFER:
-        out.append(
-            "weights, gradients and optimizer states by the ZeRO paper's accounting "
-            "(mixed-precision Adam: 2 + 2 + 12 bytes per parameter)"
-        )
-        if m.is_transformer:
-            out.append(
-                "activations by Korthikanti et al. 2022 with FlashAttention/SDPA (no s² scores "
-                "stored); logits kept in 16-bit and fp32 for the loss"
-            )
-        out.append("all-reduce overlapped with the backward pass (PyTorch DDP buckets)")
-    if job.task in (Task.LORA, Task.QLORA):
-        out.append(
-            f"LoRA rank {job.lora_rank} on {job.lora_targets.value} linear layers, adapters and "
-            "their Adam states in fp32"
-        )
-    if job.task == Task.INFER and m.is_language_model:
-        out.append(
-            "decode reads this GPU's weights and the whole KV cache once per generated token; "
-            "KV cache in 16-bit"
-        )
-        if job.n_gpus > 1:
-            out.append("weights and KV cache split evenly across GPUs (tensor parallel)")
-    out.append(
-        f"GPU memory {job.gpu.memory_gb:g} GiB = {mem.capacity_gb(job.gpu.memory_gb):.1f} GB"
-    )
-    out.append(
-        f"energy: GPUs at their {job.gpu.tdp_w:g} W board power, at the wall through a PSU "
-        f"of {DEFAULT_PSU_EFFICIENCY:.0%} efficiency; host power not included"
-    )
-    return out
-
-
-def _sources(m: ModelSpec, job: Job) -> list[str]:
-    keys = ["cuda_context_gb"]
-    keys.append(tp.utilization_key(m, job))
-    if job.task == Task.INFER:
-        keys.append("efficiency_prefill")
-    if job.n_gpus > 1 and job.task != Task.INFER:
-        keys += ["allreduce_busbw_fraction_nvlink", "allreduce_busbw_fraction_pcie"]
-        if job.gpu.p2p == "no":
-            keys.append("pcie_no_p2p_fraction")
-    if job.task == Task.QLORA:
-        keys.append("bits_nf4_double_quant")
-    if job.task == Task.INFER and job.quant != Quant.NONE:
-        keys.append("bits_int8" if job.quant == Quant.INT8 else "bits_int4_gptq_g128")
-    if job.optimizer == Optimizer.ADAM8BIT:
-        keys.append("bytes_adam8bit_per_param")
-    if not m.is_language_model and job.task != Task.INFER:
-        keys += ["imagenet_jpeg_bytes", "jpeg_decode_images_per_core_s"]
-    return [p.cite(k) for k in dict.fromkeys(keys)]
-
-
 def estimate(m: ModelSpec, job: Job) -> Estimate:
     warnings = validate(m, job)
     pk = tp.peak(job.gpu, job.precision)
@@ -210,9 +149,9 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
         cloud_cost=cloud,
         electricity_cost=power_cost,
         fixes=fixes,
-        assumptions=_assumptions(m, job, b),
+        assumptions=explain.assumptions(m, job, b),
         warnings=warnings,
-        sources=_sources(m, job),
+        sources=explain.sources(m, job),
     )
 
 
