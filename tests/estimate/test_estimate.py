@@ -142,7 +142,7 @@ def test_json_schema_keys():
 def test_assumptions_describe_the_settings_used():
     m = find_model("llama-3-8b")
     sgd = " ".join(estimate(m, job(optimizer="sgd", loss="fused")).assumptions)
-    assert "4 B optimizer (fp32 master weights + SGD momentum)" in sgd
+    assert "8 B optimizer (fp32 master weights + SGD momentum)" in sgd
     assert "logits never materialised" in sgd and "all-reduced" not in sgd  # one GPU
     fsdp = " ".join(estimate(m, job("H100 SXM", n_gpus=8, zero=3)).assumptions)
     assert "sharded over 8 GPUs (ZeRO-3)" in fsdp and "all-gathered" in fsdp
