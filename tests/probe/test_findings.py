@@ -220,3 +220,8 @@ def test_throttling_without_a_temperature_reading_does_not_crash():
     f = throttling(gpu(temperature_c=None, slowdown_temp_c=90.0))
     assert f is not None and f.severity == Severity.OK
     assert "temperature unavailable" in f.message
+
+
+def test_a_disk_that_read_nothing_is_an_error_not_a_crash():
+    f = fnd.disk_speed(DiskInfo(path="/mnt/share", read_mbs=0.0, read_method="o_direct"), 1)
+    assert f is not None and f.severity == Severity.ERROR and "read nothing" in f.message

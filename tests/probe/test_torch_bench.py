@@ -201,3 +201,10 @@ def test_cuda0_is_matched_to_its_nvml_row_by_uuid():
     tc.uuid = "not-a-match"
     assert torch_bench.nvml_index_of_cuda0(tc, rows) == 0  # fall back to NVML's first
     assert torch_bench.nvml_index_of_cuda0(tc, []) is None
+
+
+def test_tf32_on_volta_is_measured_against_the_fp32_peak():
+    # Volta has tensor cores but no TF32: a "tf32" matmul runs on the CUDA cores.
+    pct = pct_of_peak({"tf32": 7.85, "fp16": 62.5}, "Tesla V100-SXM2-16GB")
+    assert pct["tf32"] == pytest.approx(50.0, abs=0.5)  # of 15.7 TFLOPS FP32
+    assert pct["fp16"] == pytest.approx(50.0, abs=0.5)  # of 125 TFLOPS FP16 tensor

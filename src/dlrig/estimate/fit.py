@@ -13,7 +13,7 @@ from itertools import combinations
 from typing import Any, Literal
 
 from dlrig.estimate.job import memory
-from dlrig.model.workload import Job, ModelSpec
+from dlrig.model.workload import Job, Loss, ModelSpec, Offload, Task
 
 Style = Literal["toml", "flag"]
 # Fixes are tried alone, then in pairs, then in threes.
@@ -36,10 +36,10 @@ def candidates(m: ModelSpec, job: Job) -> list[Candidate]:
     """Single changes that save memory for this job, cheapest first (checkpointing and the loss
     only for transformers: CNN checkpointing is not modelled, CNNs have no vocabulary)."""
     out: list[Candidate] = []
-    training = job.task != "infer"
+    training = job.task != Task.INFER
     if training and not job.checkpointing and m.is_transformer:
         out.append(Candidate("checkpointing = true", "--checkpointing", {"checkpointing": True}))
-    if training and job.loss == "standard" and m.is_language_model:
+    if training and job.loss == Loss.STANDARD and m.is_language_model:
         out.append(
             Candidate(
                 'loss = "chunked" (torchtune, or Liger\'s fused loss)',
@@ -59,7 +59,7 @@ def candidates(m: ModelSpec, job: Job) -> list[Candidate]:
         out += [
             Candidate(f"zero = {z}", f"--zero {z}", {"zero": z}) for z in range(job.zero + 1, 4)
         ]
-    if job.task == "infer":
+    if job.task == Task.INFER:
         out += [
             Candidate(f'quant = "{q}"', f"--quant {q}", {"quant": q})
             for q in ("int8", "int4")
@@ -73,11 +73,11 @@ def candidates(m: ModelSpec, job: Job) -> list[Candidate]:
                     {"batch_size": 1},
                 )
             )
-    if job.task == "lora":
+    if job.task == Task.LORA:
         out.append(
             Candidate('task = "qlora" (4-bit base weights)', "--task qlora", {"task": "qlora"})
         )
-    if job.task == "train" and job.offload == "none":
+    if job.task == Task.TRAIN and job.offload == Offload.NONE:
         out.append(
             Candidate(
                 'offload = "optimizer" (states in CPU memory)',
@@ -108,7 +108,7 @@ def fixes(m: ModelSpec, job: Job, style: Style = "flag", most: int = 3) -> list[
         found = [text for text, change in _combos(pool, size, style) if fits(change)]
         if found:
             return found[:most]
-    more = {"zero": 3} if job.task != "infer" else {}
+    more = {"zero": 3} if job.task != Task.INFER else {}
     if style == "toml":
         shard = " with zero = 3 (FSDP)" if more else " (weights split across them)"
     else:

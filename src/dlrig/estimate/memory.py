@@ -41,7 +41,10 @@ ACT_BYTES = {
 FP32_BYTES = 4
 HALF_BYTES = 2
 KV_BYTES = HALF_BYTES  # KV cache in fp16/bf16: weight quantisation leaves it unquantised
-DROPOUT_MASK_BYTES = 1  # Korthikanti et al. store dropout masks as one byte per element
+DROPOUT_MASK_BYTES = 1
+# Adafactor's factored state per parameter is 8/width; CNN presets have no hidden size, so a
+# typical conv/linear width stands in (the state is under 1 % of the weights either way).
+ADAFACTOR_WIDTH_WITHOUT_HIDDEN = 1024  # Korthikanti et al. store dropout masks as one byte per element
 
 
 def is_fp32(precision: Precision) -> bool:
@@ -171,7 +174,7 @@ def optimizer_bytes_per_param(m: ModelSpec, job: Job) -> float:
         case Optimizer.ADAFACTOR:
             # Factored second moment: a row and a column vector per matrix (Shazeer & Stern
             # 2018), 4·(rows + cols) bytes for rows·cols parameters ≈ 8/h bytes per parameter.
-            states = 2 * FP32_BYTES / (m.hidden_size or 1024)
+            states = 2 * FP32_BYTES / (m.hidden_size or ADAFACTOR_WIDTH_WITHOUT_HIDDEN)
     return master + states
 
 

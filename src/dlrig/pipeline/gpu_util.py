@@ -70,8 +70,8 @@ class UtilizationSampler:
     def _sample(self) -> None:
         try:
             value = self.fn() if self.fn is not None else None
-        except Exception as exc:
-            self.reason = f"unavailable: {exc}"
+        except Exception as exc:  # the hardware seam: any reader failure ends sampling
+            self.reason = f"unavailable: {type(exc).__name__}: {exc}".rstrip(": ")
             self.fn = None
             return
         if value is not None:

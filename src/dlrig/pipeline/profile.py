@@ -140,7 +140,8 @@ def _cuda_uuid(device: str) -> str | None:
 
         index = int(device.partition(":")[2]) if ":" in device else torch.cuda.current_device()
         return str(torch.cuda.get_device_properties(index).uuid)
-    except Exception:  # no torch, no CUDA, or an old torch without .uuid: fall back to index
+    except (ImportError, AttributeError, RuntimeError, AssertionError, ValueError):
+        # no torch, no CUDA, a bad index, or an old torch without .uuid: fall back to the index
         return None
 
 

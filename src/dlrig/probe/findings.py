@@ -142,6 +142,13 @@ def disk_speed(disk: DiskInfo, n_gpus: int) -> Finding | None:
     if disk.read_mbs is None:
         return None
     need = max(1, n_gpus) * t.GUIDE_JPEG_MBS_PER_GPU
+    if disk.read_mbs <= 0:  # a stalled share or a rate that rounded to nothing
+        return DISK.finding(
+            Severity.ERROR,
+            f"{disk.path} read nothing measurable; {need:.0f} MB/s is needed.",
+            fix="Check the mount (a stalled network share?) and measure again.",
+            numbers={"read": qty(0, "MB/s"), "needed": qty(need, "MB/s")},
+        )
     share = need / disk.read_mbs
     numbers = {
         "read": qty(disk.read_mbs, "MB/s"),

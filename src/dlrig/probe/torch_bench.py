@@ -21,10 +21,6 @@ Progress = Callable[[float], None]
 BYTES_PER_GB = 1e9
 BYTES_PER_MB = 1e6
 FLOPS_PER_TFLOP = 1e12
-# TF32 dense tensor rate = half the FP16/BF16 dense rate on Ampere and Hopper (A100: 156 vs
-# 312 TFLOPS, NVIDIA A100 Tensor Core GPU Architecture whitepaper, Table 1; H100 SXM: 494.7 vs
-# 989.4, NVIDIA H100 datasheet).
-TF32_PER_FP16_TENSOR = 0.5
 SUSTAINED_SAMPLE_S = 1.0
 # Floor for a timed call, so a call faster than the clock's resolution cannot divide by zero.
 MIN_TIMED_S = 1e-9
@@ -226,13 +222,11 @@ def pct_of_peak(tflops: dict[str, float], gpu_name: str | None) -> dict[str, flo
         spec = find_gpu(gpu_name)
     except CatalogLookupError:
         return {}
-    tensor = spec.fp16_tensor_tflops
-    peaks = {
-        "fp32": spec.fp32_tflops,
-        "tf32": tensor * TF32_PER_FP16_TENSOR if tensor else None,
-        "bf16": tensor,
-        "fp16": tensor,
-    }
+    from dlrig.estimate.throughput import peak
+    from dlrig.model.choices import Precision
+
+    # The estimator's peaks: TF32 only where the architecture has it (Ampere and newer).
+    peaks = {name: peak(spec, Precision(name)).tflops for name in ("fp32", "tf32", "bf16", "fp16")}
     return {k: round(100 * v / p, 1) for k, v in tflops.items() if (p := peaks.get(k))}
 
 

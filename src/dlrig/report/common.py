@@ -33,16 +33,21 @@ def grouped(report: CheckReport) -> list[tuple[Severity, list[Finding]]]:
     return out
 
 
+def counts_line(errors: int, warnings: int, info: int, ok: int) -> str:
+    """ "1 error, 2 warnings, 6 info, 10 ok": the one summary wording for check and probe."""
+    return ", ".join(
+        [
+            f"{errors} error{'s' if errors != 1 else ''}",
+            f"{warnings} warning{'s' if warnings != 1 else ''}",
+            f"{info} info",
+            f"{ok} ok",
+        ]
+    )
+
+
 def summary_line(report: CheckReport) -> str:
     s = report.summary()
-    parts = [
-        f"{s.errors} error{'s' if s.errors != 1 else ''}",
-        f"{s.warnings} warning{'s' if s.warnings != 1 else ''}",
-        f"{s.info} info",
-        f"{s.ok} ok",
-        f"{len(s.skipped)} skipped",
-    ]
-    return ", ".join(parts)
+    return f"{counts_line(s.errors, s.warnings, s.info, s.ok)}, {len(s.skipped)} skipped"
 
 
 def title(report: CheckReport) -> str:

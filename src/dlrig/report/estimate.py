@@ -161,7 +161,7 @@ def render_markdown(est: Estimate, *, color: bool = False) -> str:
         lines.append("")
     lines += [f"Input pipeline: {est.data_rate.note}", ""]
     lines += [f"- **warning:** {w}" for w in est.warnings]
-    lines += [f"- **to fit:** {f}" for f in est.fixes]
+    lines += [f"- **{'to fit' if i == 0 else 'or'}:** {f}" for i, f in enumerate(est.fixes)]
     lines += ["", "## Assumptions", ""] + [f"- {a}" for a in est.assumptions]
     lines += ["", "## Sources", ""] + [f"- {s}" for s in est.sources]
     return "\n".join(lines) + "\n"

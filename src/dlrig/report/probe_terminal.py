@@ -18,7 +18,7 @@ from rich.text import Text
 from dlrig.model.finding import Severity
 from dlrig.probe.models import Section
 from dlrig.probe.result import ProbeResult
-from dlrig.report.common import HEADINGS
+from dlrig.report.common import HEADINGS, counts_line
 from dlrig.report.terminal import STYLES, print_finding, text_console
 
 WIDTH = 110
@@ -174,8 +174,12 @@ def _findings(result: ProbeResult, console: Console) -> None:
     counts = {s: sum(f.severity == s for f in result.findings) for s in Severity}
     console.print()
     console.print(
-        f"{counts[Severity.ERROR]} errors, {counts[Severity.WARNING]} warnings, "
-        f"{counts[Severity.INFO]} info, {counts[Severity.OK]} ok"
+        counts_line(
+            counts[Severity.ERROR],
+            counts[Severity.WARNING],
+            counts[Severity.INFO],
+            counts[Severity.OK],
+        )
     )
 
 
