@@ -41,10 +41,10 @@ ACT_BYTES = {
 FP32_BYTES = 4
 HALF_BYTES = 2
 KV_BYTES = HALF_BYTES  # KV cache in fp16/bf16: weight quantisation leaves it unquantised
-DROPOUT_MASK_BYTES = 1
+DROPOUT_MASK_BYTES = 1  # Korthikanti et al. store dropout masks as one byte per element
 # Adafactor's factored state per parameter is 8/width; CNN presets have no hidden size, so a
 # typical conv/linear width stands in (the state is under 1 % of the weights either way).
-ADAFACTOR_WIDTH_WITHOUT_HIDDEN = 1024  # Korthikanti et al. store dropout masks as one byte per element
+ADAFACTOR_WIDTH_WITHOUT_HIDDEN = 1024
 
 
 def is_fp32(precision: Precision) -> bool:
