@@ -183,3 +183,24 @@ def test_malformed_replies_lose_one_field_each():
         "unavailable: nvmlDeviceGetP2PStatus: malformed reply (KeyError: 'p2p_read')"
     )
     assert s.topology[0][1] != "X" and not s.topology[0][1].startswith("unavailable")
+
+
+def test_replies_of_the_wrong_type_lose_their_field_not_the_probe(tmp_path):
+    from dlrig.probe.gpu_findings import pcie_link, power_limit, throttling
+
+    data = json.loads((NVML / "healthy-4gpu.json").read_text())
+    for dev in data["devices"]:
+        for fn in dev:
+            if fn != "nvmlDeviceGetName":
+                dev[fn] = "garbage"
+    path = tmp_path / "garbage.json"
+    path.write_text(json.dumps(data))
+    backend = open_backend(FakeNvml.from_file(path))
+    assert isinstance(backend, NvmlBackend)
+    gpu = backend.gpu(0)
+    assert gpu.name == "NVIDIA RTX A6000"
+    assert gpu.pcie_width_current is None and gpu.temperature_c is None
+    assert "pcie_width_current" in gpu.unavailable and "temperature_c" in gpu.unavailable
+    # The findings see None, with reasons, and do not raise.
+    for finding in (pcie_link(gpu), throttling(gpu), power_limit(gpu)):
+        assert finding is None or finding.message

@@ -6,7 +6,7 @@ Each field's description ends with the command that cross-checks it on the same 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 PROBE_SCHEMA = "dlrig.probe/1"
 
@@ -23,6 +23,19 @@ class Section(BaseModel):
     def missing(self, field: str, reason: str) -> None:
         """Record that `field` is None because of `reason`."""
         self.unavailable[field] = reason
+
+    def drop_malformed(self) -> None:
+        """Fields were filled by assignment, unchecked: any value of the wrong type (a driver or
+        a replayed scenario answering "garbage" for a width) becomes None with the reason."""
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            if name == "unavailable" or value is None:
+                continue
+            try:
+                setattr(self, name, TypeAdapter(info.annotation).validate_python(value))
+            except ValidationError:
+                setattr(self, name, None)
+                self.missing(name, f"malformed value {str(value)[:40]!r}")
 
     def reason(self, field: str) -> str | None:
         return self.unavailable.get(field)

@@ -234,6 +234,7 @@ class NvmlBackend:
         row.utilization_pct = t(
             row, "utilization_pct", "nvmlDeviceGetUtilizationRates", h, conv=lambda u: float(u.gpu)
         )
+        row.drop_malformed()
         return row
 
     def _throttle(self, row: GpuInfo, h: Any) -> list[str] | None:
