@@ -38,7 +38,7 @@ def nvml_utilization_fn(
         return None, str(backend), lambda: None
     count = backend.device_count()
     if cuda_uuid:
-        matched = [i for i in range(count) if same_gpu(backend.gpu(i).uuid, cuda_uuid)]
+        matched = [i for i in range(count) if same_gpu(backend.uuid(i), cuda_uuid)]
         device_index = matched[0] if matched else device_index
     if device_index >= count:
         backend.close()

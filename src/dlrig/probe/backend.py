@@ -37,6 +37,10 @@ class GpuBackend(Protocol):
         (`nvidia-smi --query-gpu=utilization.gpu --format=csv`)."""
         ...
 
+    def uuid(self, index: int) -> str | None:
+        """GPU `index`'s UUID ("GPU-8f3c…"), None if unreadable (`nvidia-smi -L`)."""
+        ...
+
     def gpu(self, index: int) -> GpuInfo:
         """Everything readable about one GPU; unreadable fields are None with a reason."""
         ...

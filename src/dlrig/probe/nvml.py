@@ -153,6 +153,12 @@ class NvmlBackend:
         except self._errors:
             return 0
 
+    def uuid(self, index: int) -> str | None:
+        try:
+            return _text(self._call("nvmlDeviceGetUUID", self._handle(index)))
+        except (*self._errors, *DECODE_ERRORS):
+            return None
+
     def utilization_pct(self, index: int) -> float | None:
         try:
             return float(self._call("nvmlDeviceGetUtilizationRates", self._handle(index)).gpu)
