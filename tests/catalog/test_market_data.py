@@ -53,6 +53,7 @@ HEADERS = {
         "source",
         "confidence",
         "notes",
+        "cpus",
     ],
     "psus.csv": [
         "name",
@@ -449,3 +450,11 @@ def test_currencies() -> None:
     bands |= {"CNY": (5, 9), "CAD": (1.0, 1.8), "AUD": (1.1, 2.0), "INR": (60, 120)}
     for code, (low, high) in bands.items():
         assert low <= rate[code] <= high, code
+
+
+def test_platform_cpus_name_catalog_cpus_of_its_socket() -> None:
+    _, rows = read("platforms.csv")
+    for row in rows:
+        for name in filter(None, (row["cpus"] or "").split(";")):
+            cpu = find_cpu(name)
+            assert cpu.socket == row["socket"], (row["id"], name)

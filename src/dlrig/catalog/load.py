@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from dlrig.errors import CatalogDataError
+from dlrig.model.market import Currency, Drive, MarketPrice, MemoryKit, Platform, Psu
 from dlrig.model.parts import (
     ConnectorSpec,
     CpuSpec,
@@ -154,3 +155,62 @@ def _model_row(row: dict[str, Any]) -> dict[str, Any]:
 def models() -> tuple[ModelSpec, ...]:
     """Model presets (models.csv): architecture and FLOPs per sample, each with its source."""
     return _build("models.csv", ModelSpec, _model_row)
+
+
+# --- market data: what `dlrig recommend` can buy (catalog/data/MARKET.md) ---------------------
+
+
+def _market_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["notes"] = row.get("notes") or ""
+    for flag in ("atx3",):
+        if flag in row:
+            row[flag] = _YES_NO.get((row[flag] or "no").lower(), False)
+    return row
+
+
+def parse_gpu_lanes(text: str) -> tuple[tuple[int, ...], ...]:
+    """`"16|8;8"` → ((16,), (8, 8)): the n-th layout is the slots' lanes with n GPUs."""
+    layouts = tuple(
+        tuple(int(lanes) for lanes in layout.split(";")) for layout in text.strip().split("|")
+    )
+    for n, layout in enumerate(layouts, start=1):
+        if len(layout) != n:
+            raise ValueError(f"gpu_lanes layout {n} lists {len(layout)} slots, expected {n}")
+    return layouts
+
+
+def _platform_row(row: dict[str, Any]) -> dict[str, Any]:
+    row = _market_row(row)
+    row["gpu_lanes"] = parse_gpu_lanes(row.get("gpu_lanes") or "")
+    row["cpus"] = _aliases(row.get("cpus"))
+    return row
+
+
+@cache
+def market_prices() -> tuple[MarketPrice, ...]:
+    return _build("market_prices.csv", MarketPrice, _market_row)
+
+
+@cache
+def platforms() -> tuple[Platform, ...]:
+    return _build("platforms.csv", Platform, _platform_row)
+
+
+@cache
+def psus() -> tuple[Psu, ...]:
+    return _build("psus.csv", Psu, _market_row)
+
+
+@cache
+def memory_kits() -> tuple[MemoryKit, ...]:
+    return _build("memory_kits.csv", MemoryKit, _market_row)
+
+
+@cache
+def drives() -> tuple[Drive, ...]:
+    return _build("drives.csv", Drive, _market_row)
+
+
+@cache
+def currencies() -> dict[str, Currency]:
+    return {row.code: row for row in _build("currencies.csv", Currency, _market_row)}

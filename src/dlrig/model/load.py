@@ -19,15 +19,21 @@ MAX_FILE_BYTES = 1_000_000
 
 def read_build_file(path: str | Path) -> BuildFile:
     """Parse and validate `path`; every failure is a `BuildFileError` naming file and key."""
+    return parse_build(read_toml(path, "a TOML build file"), str(path))
+
+
+def read_toml(path: str | Path, kind: str) -> dict[str, Any]:
+    """A small TOML file (a build file, a prices file) as a dict, or one `BuildFileError`."""
     shown = str(path)
-    text = _read_text(Path(path), shown)
+    text = _read_text(Path(path), shown, kind)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BuildFileError(shown, "", toml_problem(str(exc), text)) from None
     except RecursionError:
         raise BuildFileError(shown, "", "not valid TOML: nested too deeply") from None
-    return parse_build(data, shown)
+    _no_control_characters(data, shown, "")
+    return data
 
 
 def parse_build(data: dict[str, Any], shown: str = "<build>") -> BuildFile:
@@ -64,8 +70,8 @@ _EMPTY = (
 )
 
 
-def _read_text(path: Path, shown: str) -> str:
-    raw = read_bounded(path, shown, MAX_FILE_BYTES, "a TOML build file")
+def _read_text(path: Path, shown: str, kind: str) -> str:
+    raw = read_bounded(path, shown, MAX_FILE_BYTES, kind)
     if b"\x00" in raw:
         raise BuildFileError(shown, "", "binary content; expected a UTF-8 TOML text file")
     try:

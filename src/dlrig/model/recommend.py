@@ -100,6 +100,9 @@ class Recommendation(_Out):
     cloud_price_per_gpu_hour: float | None
     candidates_evaluated: int
     candidates_within_budget: int
+    cheapest_valid_price: float | None = Field(
+        default=None, description="the cheapest build that passes the checks, whatever the budget"
+    )
     proposals: list[Proposal] = Field(description="top N by throughput per money")
     pareto_front: list[Proposal] = Field(description="cheapest build for each throughput level")
     gpu_value: list[GpuValue]

@@ -1,0 +1,122 @@
+"""`recommend(request, market)`: the best machines for a budget and a workload.
+
+1. `configs`: every buyable GPU at 1 … max_gpus cards through the estimator (settings that fit).
+2. `search`: every GPU configuration x host x PSU x RAM x drive, priced and masked (numpy).
+3. `rank`: the cost/throughput Pareto front and the top N by throughput per money, each
+   confirmed by `dlrig check` (no errors) before it is proposed.
+"""
+
+from __future__ import annotations
+
+from dlrig.catalog import load
+from dlrig.catalog.lookup import find_gpu
+from dlrig.errors import DlrigError
+from dlrig.model.market import Market
+from dlrig.model.parts import GpuSpec
+from dlrig.model.recommend import GpuValue, Recommendation, Rejection
+from dlrig.recommend import rank
+from dlrig.recommend.configs import GpuConfig, configure_all, throughput_unit
+from dlrig.recommend.request import Request
+from dlrig.recommend.search import search
+
+__all__ = ["Request", "recommend"]
+
+PER_THOUSAND = 1000.0
+
+
+def buyable_gpus(market: Market, req: Request) -> list[GpuSpec]:
+    names = sorted(market.gpu_prices)
+    if req.gpus:
+        wanted = {find_gpu(name).name for name in req.gpus}
+        missing = sorted(wanted - set(names))
+        if missing:
+            raise DlrigError(
+                f"--gpu: no price for {', '.join(missing)}; give one in a --prices file"
+            )
+        names = [n for n in names if n in wanted]
+    return [find_gpu(name) for name in names]
+
+
+def gpu_value(configs: list[GpuConfig], market: Market, currency: str) -> list[GpuValue]:
+    rows = []
+    by_gpu: dict[str, list[GpuConfig]] = {}
+    for c in configs:
+        by_gpu.setdefault(c.gpu.name, []).append(c)
+    for name, cs in by_gpu.items():
+        price = market.gpu_prices[name]
+        one = cs[0]
+        fitting = [c for c in cs if c.fits]
+        local = price.price_usd * market.per_usd
+        # On the fewest cards that hold the workload: a 70B model is judged on 2 x 24 GB.
+        smallest = fitting[0] if fitting else None
+        per_gpu = smallest.throughput / smallest.n if smallest else None
+        rows.append(
+            GpuValue(
+                gpu=name,
+                memory_gb=one.gpu.memory_gb,
+                price=round(local, 2),
+                price_date=price.price_date,
+                condition=price.condition,
+                throughput_per_gpu=per_gpu,
+                score=per_gpu / local * PER_THOUSAND if per_gpu else None,
+                min_gpus=fitting[0].n if fitting else None,
+                fits=one.fits,
+                reason=None
+                if one.fits
+                else (f"needs {fitting[0].n} cards" if fitting else cs[-1].reason),
+            )
+        )
+    return sorted(rows, key=lambda r: (r.score is None, -(r.score or 0), r.gpu))
+
+
+def recommend(req: Request, market: Market) -> Recommendation:
+    if market.currency != req.currency.upper():
+        raise DlrigError(f"internal: market in {market.currency}, request in {req.currency}")
+    gpus = buyable_gpus(market, req)
+    configs = configure_all(req.model, gpus, req)
+    prices = {g.name: market.gpu_prices[g.name].price_usd for g in gpus}
+    found = search(configs, prices, market, req)
+    unpriced = [g.name for g in load.gpus() if g.name not in market.gpu_prices]
+    rejected = []
+    if unpriced and not req.gpus:
+        rejected.append(
+            Rejection(
+                what=f"{len(unpriced)} catalog GPUs",
+                reason="no current price (old, or sold only in servers): "
+                + ", ".join(unpriced)
+                + "; give a price in a --prices file to include one",
+            )
+        )
+    for c in configs:
+        if not c.fits and c.n == req.max_gpus:
+            rejected.append(Rejection(what=f"{c.gpu.name} (up to {c.n})", reason=c.reason or ""))
+    rejected += [Rejection(what=k, reason=v) for k, v in found.rejected.items()]
+    ranked = rank.rank(found.candidates, req, market)
+    rejected += ranked.rejected
+    unit = throughput_unit(req.model)
+    score_unit = f"{unit} per 1000 {market.currency}"
+    return Recommendation(
+        workload=req.workload,
+        model=req.model.name,
+        task=req.task.value,
+        quant=str(req.job.get("quant", "none")),
+        seq_len=req.job.get("seq_len"),
+        budget=req.budget,
+        currency=market.currency,
+        throughput_unit=unit,
+        score_unit=score_unit,
+        energy_hours=req.energy_hours,
+        electricity_price=req.electricity_price,
+        cloud_price_per_gpu_hour=req.cloud_price_per_gpu_hour,
+        candidates_evaluated=found.evaluated,
+        candidates_within_budget=len(found.candidates),
+        cheapest_valid_price=(
+            round(found.cheapest_usd * market.per_usd, 2) if found.cheapest_usd else None
+        ),
+        proposals=ranked.proposals,
+        pareto_front=ranked.front,
+        gpu_value=gpu_value(configs, market, market.currency),
+        rejected=rejected,
+        assumptions=rank.assumptions(req, market),
+        sources=rank.sources(market),
+    )

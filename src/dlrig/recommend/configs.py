@@ -1,0 +1,100 @@
+"""Each buyable GPU at each count: does the workload fit, with which settings, how fast.
+
+The estimator decides. When the user's settings do not fit, the recommender may turn on the
+memory savers that leave the job itself unchanged: activation checkpointing, a chunked loss and
+ZeRO sharding across several GPUs (never a different task, quantisation or batch the user did
+not ask for). Of the settings that fit it keeps the fastest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+from pydantic import ValidationError
+
+from dlrig.estimate import data_rate
+from dlrig.estimate import fit as fitting
+from dlrig.estimate import job as jobs
+from dlrig.model.estimate import DataRateEstimate
+from dlrig.model.parts import GpuSpec
+from dlrig.model.workload import Job, ModelSpec, Task
+from dlrig.recommend.request import Request
+
+# Settings the recommender may change on its own: they cost speed, which the estimator prices
+# in, but train the same model on the same data to the same result.
+ADAPTABLE_SETTINGS = frozenset({"checkpointing", "loss", "zero"})
+
+
+@dataclass(frozen=True)
+class GpuConfig:
+    """`n` cards of one GPU model running the workload with `settings` (or not fitting)."""
+
+    gpu: GpuSpec
+    n: int
+    fits: bool
+    settings: dict[str, Any]
+    throughput: float
+    per_gpu_gb: float
+    batch_size: int
+    data: DataRateEstimate | None
+    reason: str | None = None
+    tokens_per_sample: int | None = None
+
+
+def throughput_unit(m: ModelSpec) -> str:
+    return "tokens/s" if m.is_language_model else "samples/s"
+
+
+def _rate(m: ModelSpec, job: Job) -> tuple[float, DataRateEstimate]:
+    tp = jobs.throughput(m, job)
+    rate = tp.tokens_per_s if m.is_language_model else tp.samples_per_s
+    return rate or 0.0, data_rate.rate(m, job, tp.tokens_per_s, tp.samples_per_s)
+
+
+def _adaptations(m: ModelSpec, job: Job) -> list[dict[str, Any]]:
+    """The base settings, then every combination (up to three) of allowed memory savers."""
+    pool = [c.change for c in fitting.candidates(m, job) if set(c.change) <= ADAPTABLE_SETTINGS]
+    out: list[dict[str, Any]] = [{}]
+    for size in range(1, fitting.MAX_COMBINED_FIXES + 1):
+        for combo in combinations(pool, size):
+            keys = [k for change in combo for k in change]
+            if len(keys) == len(set(keys)):  # not two ZeRO stages at once
+                out.append({k: v for change in combo for k, v in change.items()})
+    return out
+
+
+def configure(m: ModelSpec, gpu: GpuSpec, n: int, req: Request) -> GpuConfig:
+    try:
+        base = Job(gpu=gpu, n_gpus=n, task=req.task, **req.job)
+    except ValidationError as exc:
+        return GpuConfig(gpu, n, False, {}, 0.0, 0.0, 0, None, str(exc.errors()[0]["msg"]))
+    best: GpuConfig | None = None
+    smallest_gb = float("inf")
+    for change in _adaptations(m, base):
+        job = base.model_copy(update=change)
+        need = jobs.memory(m, job)
+        smallest_gb = min(smallest_gb, need.per_gpu_gb)
+        if not need.fits:
+            continue
+        rate, data = _rate(m, job)
+        if best is None or rate > best.throughput:
+            b = jobs.batch_size(m, job)
+            tokens = jobs.tokens_per_sample(m, job) if m.is_language_model else None
+            best = GpuConfig(gpu, n, True, change, rate, need.per_gpu_gb, b, data, None, tokens)
+    if best is not None:
+        return best
+    capacity = jobs.memory(m, base).capacity_gb
+    reason = (
+        f"needs {smallest_gb:.1f} GB per GPU even with checkpointing, a chunked loss and "
+        f"ZeRO; {gpu.name} has {capacity:.1f} GB"
+        if req.task != Task.INFER
+        else f"needs {smallest_gb:.1f} GB per GPU; {gpu.name} has {capacity:.1f} GB"
+    )
+    return GpuConfig(gpu, n, False, {}, 0.0, smallest_gb, 0, None, reason)
+
+
+def configure_all(m: ModelSpec, gpus: list[GpuSpec], req: Request) -> list[GpuConfig]:
+    """Every GPU at 1 … max_gpus cards (more cards only when fewer do not fit or are slower)."""
+    return [configure(m, gpu, n, req) for gpu in gpus for n in range(1, req.max_gpus + 1)]

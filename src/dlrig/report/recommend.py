@@ -1,0 +1,295 @@
+"""Render a `Recommendation`: terminal (rich), JSON (dlrig.recommend/1), Markdown, and each
+proposal as a build file (TOML) that `dlrig check` reads."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable
+
+from dlrig.model.finding import Severity
+from dlrig.model.recommend import Proposal, Recommendation
+from dlrig.report.common import counts_line
+
+WIDTH = 110
+HOURS_PER_DAY = 24
+# Warnings shown per proposal in the terminal (all are in JSON and Markdown).
+SHOWN_FINDINGS = 4
+
+
+def render_json(rec: Recommendation, *, color: bool = False, explain: bool = True) -> str:
+    return (
+        json.dumps(rec.model_dump(by_alias=True, mode="json"), indent=2, ensure_ascii=False) + "\n"
+    )
+
+
+def headline(rec: Recommendation) -> str:
+    extra = []
+    if rec.seq_len:
+        extra.append(f"seq {rec.seq_len}")
+    if rec.quant != "none":
+        extra.append(rec.quant)
+    more = f" ({', '.join(extra)})" if extra else ""
+    return f"{rec.model} {rec.task}{more}, budget {money(rec.budget, rec.currency)}"
+
+
+def money(value: float, currency: str) -> str:
+    return f"{value:,.0f} {currency}"
+
+
+def rate(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def hours(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= HOURS_PER_DAY * 2:
+        return f"{value / HOURS_PER_DAY:,.1f} days"
+    return f"{value:,.1f} h"
+
+
+def short(p: Proposal) -> str:
+    return f"{p.n_gpus} x {p.gpu} · {p.cpu} · {p.platform}"
+
+
+def count_line(rec: Recommendation) -> str:
+    return (
+        f"{rec.candidates_evaluated:,} candidate builds evaluated; "
+        f"{rec.candidates_within_budget:,} valid within budget; {len(rec.proposals)} proposed."
+    )
+
+
+def proposal_rows(rec: Recommendation, p: Proposal) -> list[tuple[str, str]]:
+    rows = [
+        (
+            line.part,
+            f"{line.count} x {line.name}" if line.count > 1 else line.name,
+            money(line.price, rec.currency),
+            line.price_date or "",
+        )
+        for line in p.price_lines
+    ]
+    out = [(f"{part}: {name}", f"{price} ({date})") for part, name, price, date in rows]
+    out.append(("wall power under load", f"{p.wall_power_w:,.0f} W"))
+    energy = f"{p.energy_kwh:,.0f} kWh over {rec.energy_hours:,.0f} h"
+    if p.energy_cost is not None:
+        energy += f" = {money(p.energy_cost, rec.currency)}"
+    out.append(("energy", energy))
+    if p.time_hours is not None:
+        out.append(("time for the work", hours(p.time_hours)))
+    if rec.cloud_price_per_gpu_hour is not None:
+        out.append(("cloud break-even", break_even_text(rec, p)))
+    return out
+
+
+def break_even_text(rec: Recommendation, p: Proposal) -> str:
+    cloud = f"{rec.cloud_price_per_gpu_hour:g} {rec.currency}/GPU-h"
+    if p.cloud_break_even_hours is None:
+        return f"never: at {cloud} renting costs less than the electricity"
+    h = p.cloud_break_even_hours
+    return f"buying wins after {h:,.0f} h of use ({h / HOURS_PER_DAY:,.0f} days) at {cloud}"
+
+
+def no_build_line(rec: Recommendation) -> str:
+    if rec.cheapest_valid_price is None:
+        return "No build in the catalog runs this workload and passes the checks."
+    return (
+        "No build within the budget passes the checks; the cheapest that does costs "
+        f"{money(rec.cheapest_valid_price, rec.currency)}."
+    )
+
+
+def render_terminal(rec: Recommendation, *, color: bool = True, explain: bool = False) -> str:
+    from rich.table import Table
+    from rich.text import Text
+
+    from dlrig.report.terminal import STYLES, text_console
+
+    buf = io.StringIO()
+    console = text_console(buf, color, WIDTH)
+    console.print(Text(f"dlrig recommend — {headline(rec)}", style="bold"))
+    console.print(Text(count_line(rec), style="dim"))
+    if not rec.proposals:
+        console.print(Text(no_build_line(rec), style="bold red"))
+        console.print(Text("Raise --budget, allow more --max-gpus, or see --explain.", style="dim"))
+    table = Table(title="Proposals (by throughput per money)", title_justify="left")
+    for col, justify in (
+        ("#", "right"),
+        ("build", "left"),
+        ("price", "right"),
+        (rec.throughput_unit, "right"),
+        (f"per 1000 {rec.currency}", "right"),
+        ("front", "center"),
+        ("time", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for p in rec.proposals:
+        table.add_row(
+            str(p.value_rank),
+            short(p),
+            money(p.price, rec.currency),
+            rate(p.throughput),
+            rate(p.score),
+            "★" if p.on_pareto_front else "",
+            hours(p.time_hours),
+        )
+    if rec.proposals:
+        console.print(table)
+    for p in rec.proposals:
+        console.print()
+        console.rule(
+            Text(f"#{p.value_rank} {short(p)} — {money(p.price, rec.currency)}", style="bold")
+        )
+        for reason in p.reasons:
+            console.print(Text(f"  • {reason}"))
+        parts = Table(show_header=False, box=None, padding=(0, 2))
+        parts.add_column("")
+        parts.add_column("", justify="right")
+        for k, v in proposal_rows(rec, p):
+            parts.add_row(k, v)
+        console.print(parts)
+        notable = [f for f in p.findings if f.severity == Severity.WARNING]
+        counts = {s: sum(1 for f in p.findings if f.severity == s) for s in Severity}
+        console.print(
+            Text(
+                "  dlrig check: "
+                + counts_line(
+                    *(counts[s] for s in (Severity.ERROR, Severity.WARNING)),
+                    counts[Severity.INFO],
+                    counts[Severity.OK],
+                ),
+                style="dim",
+            )
+        )
+        for f in notable[:SHOWN_FINDINGS]:
+            console.print(
+                Text.assemble(("  ! ", STYLES[Severity.WARNING]), (f.id, "bold"), f"  {f.message}")
+            )
+    front = Table(title="Pareto front (no cheaper build is faster)", title_justify="left")
+    for col in ("price", rec.throughput_unit, "build"):
+        front.add_column(col, justify="right" if col != "build" else "left")
+    for p in rec.pareto_front:
+        front.add_row(money(p.price, rec.currency), rate(p.throughput), short(p))
+    if rec.pareto_front:
+        console.print()
+        console.print(front)
+    value = Table(title=f"Performance per {rec.currency}, one card", title_justify="left")
+    for col in (
+        "GPU",
+        "GB",
+        "price",
+        "bought",
+        rec.throughput_unit,
+        f"per 1000 {rec.currency}",
+        "note",
+    ):
+        value.add_column(col, justify="left" if col in ("GPU", "note", "bought") else "right")
+    for v in rec.gpu_value:
+        note = v.reason or ""
+        value.add_row(
+            v.gpu,
+            f"{v.memory_gb:g}",
+            money(v.price, rec.currency) if v.price else "-",
+            f"{v.condition or ''} {v.price_date or ''}".strip(),
+            rate(v.throughput_per_gpu),
+            rate(v.score),
+            note,
+        )
+    console.print()
+    console.print(value)
+    if explain and rec.rejected:
+        console.print()
+        console.rule(Text(f"Left out ({len(rec.rejected)})", style="dim"))
+        for r in rec.rejected:
+            console.print(Text.assemble(f" - {r.what}: ", (r.reason, "dim")))
+    elif rec.rejected:
+        console.print(
+            Text(f"{len(rec.rejected)} GPUs, counts or builds left out: see --explain", style="dim")
+        )
+    console.print(Text("assumed:", style="italic"))
+    for a in rec.assumptions:
+        console.print(Text(f"  - {a}", style="dim"))
+    return buf.getvalue()
+
+
+def render_markdown(rec: Recommendation, *, color: bool = False, explain: bool = False) -> str:
+    cur = rec.currency
+    lines = [f"# dlrig recommend — {headline(rec)}", "", count_line(rec), ""]
+    if not rec.proposals:
+        lines += [f"**{no_build_line(rec)}**", ""]
+    lines += [
+        f"| # | build | price | {rec.throughput_unit} | per 1000 {cur} | Pareto | time |",
+        "|---:|---|---:|---:|---:|:---:|---:|",
+    ]
+    lines += [
+        f"| {p.value_rank} | {short(p)} | {money(p.price, cur)} | {rate(p.throughput)} | "
+        f"{rate(p.score)} | {'★' if p.on_pareto_front else ''} | {hours(p.time_hours)} |"
+        for p in rec.proposals
+    ]
+    for p in rec.proposals:
+        lines += ["", f"## #{p.value_rank} {short(p)} — {money(p.price, cur)}", ""]
+        lines += [f"- {r}" for r in p.reasons]
+        lines += ["", "| | |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in proposal_rows(rec, p)]
+        lines += [""] + [
+            f"- **{f.severity.value}** `{f.id}`: {f.message}"
+            for f in p.findings
+            if f.severity in (Severity.WARNING, Severity.INFO)
+        ]
+    lines += [
+        "",
+        "## Pareto front",
+        "",
+        f"| price | {rec.throughput_unit} | build |",
+        "|---:|---:|---|",
+    ]
+    lines += [
+        f"| {money(p.price, cur)} | {rate(p.throughput)} | {short(p)} |" for p in rec.pareto_front
+    ]
+    lines += [
+        "",
+        f"## Performance per {cur}, one card",
+        "",
+        f"| GPU | GB | price | bought | {rec.throughput_unit} | per 1000 {cur} | note |",
+        "|---|---:|---:|---|---:|---:|---|",
+    ]
+    lines += [
+        f"| {v.gpu} | {v.memory_gb:g} | {money(v.price, cur) if v.price else '-'} | "
+        f"{v.condition or ''} {v.price_date or ''} | {rate(v.throughput_per_gpu)} | "
+        f"{rate(v.score)} | {v.reason or ''} |"
+        for v in rec.gpu_value
+    ]
+    if explain:
+        lines += ["", "## Left out", ""] + [f"- {r.what}: {r.reason}" for r in rec.rejected]
+    lines += ["", "## Assumptions", ""] + [f"- {a}" for a in rec.assumptions]
+    return "\n".join(lines) + "\n"
+
+
+def build_toml(rec: Recommendation, p: Proposal) -> str:
+    """The proposal as a build file: a comment header with the price and the reasons."""
+    import tomli_w
+
+    head = [
+        f"# dlrig recommend: {short(p)}",
+        f"# {headline(rec)}",
+        f"# price {money(p.price, rec.currency)}: "
+        + "; ".join(f"{line.part} {line.price:,.0f}" for line in p.price_lines),
+        f"# estimated {rate(p.throughput)} {rec.throughput_unit}",
+        *(f"# - {r}" for r in p.reasons),
+        "# check it with: dlrig check <this file>",
+        "",
+    ]
+    return "\n".join(head) + tomli_w.dumps(p.build)
+
+
+def file_name(p: Proposal, index: int) -> str:
+    """`01-1x-geforce-rtx-5090-ryzen-9-7900x.toml`: sortable, shell-safe."""
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{p.n_gpus}x {p.gpu} {p.cpu}".lower()).strip("-")
+    return f"{index:02d}-{slug}.toml"
+
+
+def renderer(fmt: str) -> Callable[..., str]:
+    return {"json": render_json, "markdown": render_markdown}.get(fmt, render_terminal)
