@@ -19,7 +19,7 @@ from dlrig.recommend.configs import GpuConfig, configure_all, throughput_unit
 from dlrig.recommend.request import Request
 from dlrig.recommend.search import search
 
-__all__ = ["Request", "recommend"]
+__all__ = ["Request", "buyable_gpus", "recommend"]
 
 PER_THOUSAND = 1000.0
 
