@@ -42,7 +42,7 @@ def _workload(c: Candidate, m: ModelSpec, req: Request) -> dict[str, Any]:
         elif not m.is_language_model:
             w["sample_bytes"] = config.data.bytes_per_sample
             w["tensor_bytes"] = IMAGE_TENSOR_BYTES
-        w["num_workers"] = num_workers(config)
+    w["num_workers"] = num_workers(config, req.task)
     w["hours"] = req.energy_hours
     return w
 

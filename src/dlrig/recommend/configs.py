@@ -21,6 +21,7 @@ from dlrig.model.estimate import DataRateEstimate
 from dlrig.model.parts import GpuSpec
 from dlrig.model.workload import Job, ModelSpec, Task
 from dlrig.recommend.request import Request
+from dlrig.rules.thresholds import GPU_MEMORY_TIGHT_FRACTION
 
 # Settings the recommender may change on its own: they cost speed, which the estimator prices
 # in, but train the same model on the same data to the same result.
@@ -71,6 +72,7 @@ def configure(m: ModelSpec, gpu: GpuSpec, n: int, req: Request) -> GpuConfig:
     except ValidationError as exc:
         return GpuConfig(gpu, n, False, {}, 0.0, 0.0, 0, None, str(exc.errors()[0]["msg"]))
     best: GpuConfig | None = None
+    best_roomy = False
     smallest_gb = float("inf")
     for change in _adaptations(m, base):
         job = base.model_copy(update=change)
@@ -79,7 +81,10 @@ def configure(m: ModelSpec, gpu: GpuSpec, n: int, req: Request) -> GpuConfig:
         if not need.fits:
             continue
         rate, data = _rate(m, job)
-        if best is None or rate > best.throughput:
+        roomy = need.headroom_gb >= need.capacity_gb * GPU_MEMORY_TIGHT_FRACTION
+        # Settings that leave the check's 10 % headroom beat faster ones that do not.
+        if best is None or (roomy, rate) > (best_roomy, best.throughput):
+            best_roomy = roomy
             b = jobs.batch_size(m, job)
             tokens = jobs.tokens_per_sample(m, job) if m.is_language_model else None
             best = GpuConfig(gpu, n, True, change, rate, need.per_gpu_gb, b, data, None, tokens)

@@ -105,7 +105,7 @@ def _user_price(
         kind=kind,  # type: ignore[arg-type]
         name=name,
         price_usd=usd,
-        price_date=old.price_date if old else "user",
+        price_date="user",
         condition=old.condition if old else "new",
         source=f"prices file {shown}",
     )

@@ -20,6 +20,7 @@ from dlrig.estimate import params as p
 from dlrig.model.build import GpuGroup
 from dlrig.model.market import Drive, Market, MemoryKit, Platform
 from dlrig.model.parts import CpuSpec, GpuSpec
+from dlrig.model.workload import Task
 from dlrig.recommend.configs import GpuConfig
 from dlrig.recommend.request import Request
 from dlrig.rules import thresholds as t
@@ -139,12 +140,14 @@ def card_length(gpu: GpuSpec) -> float:
     return gpu.length_mm if gpu.length_mm is not None else ASSUMED_LENGTH_MM
 
 
-def num_workers(config: GpuConfig) -> int:
-    return (
-        LM_NUM_WORKERS
-        if config.data is not None and config.data.cpu_cores is None
-        else (t.DEFAULT_NUM_WORKERS)
-    )
+def num_workers(config: GpuConfig, task: Task) -> int:
+    """Loader workers per GPU the build file states (and the CPU-cores rule counts): none for
+    inference (prompts in, tokens out), 2 for text, the rule's default 4 for images."""
+    if task == Task.INFER:
+        return 0
+    if config.data is not None and config.data.cpu_cores is None:
+        return LM_NUM_WORKERS
+    return t.DEFAULT_NUM_WORKERS
 
 
 def _cables(gpu: GpuSpec, n: int, psu16: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -179,7 +182,7 @@ def host_limits(
     ok = np.ones(len(hs), dtype=bool)
     rate = np.full(len(hs), config.throughput)
     why = [""] * len(hs)
-    workers = num_workers(config)
+    workers = num_workers(config, req.task)
     need_cores = cores_needed(n, workers)
     decode = config.data.cpu_cores if config.data is not None else None
     for i, h in enumerate(hs):
