@@ -58,6 +58,7 @@ class CheckFormat(StrEnum):
     terminal = "terminal"
     json = "json"
     markdown = "markdown"
+    html = "html"
 
 
 class PartsFormat(StrEnum):
@@ -165,6 +166,7 @@ class EstimateFormat(StrEnum):
     terminal = "terminal"
     json = "json"
     markdown = "markdown"
+    html = "html"
 
 
 def _opt(help_text: str, *names: str, **kw: object) -> object:
@@ -272,6 +274,11 @@ def estimate(
     )
     result = run_estimate(spec, job)
     use_color = color and output is None and sys.stdout.isatty()
+    if fmt == EstimateFormat.html:
+        from dlrig.report.html import render_estimate
+
+        _emit(render_estimate(result), output)
+        return
     _emit(estimate_renderer(fmt.value)(result, color=use_color), output)
 
 
@@ -402,6 +409,7 @@ def _write_builds(result: object, write_dir: Path) -> None:
 class ProbeFormat(StrEnum):
     terminal = "terminal"
     json = "json"
+    html = "html"
 
 
 @app.command()
@@ -417,27 +425,48 @@ def probe(
     ),
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Also write a build file for 'dlrig check'."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="With --format html: write the HTML report here. With terminal or json: "
+            "also write a build file for 'dlrig check' (as --build-file).",
+        ),
+    ] = None,
+    build_file: Annotated[
+        Path | None,
+        typer.Option("--build-file", help="Also write a build file for 'dlrig check' (any -f)."),
     ] = None,
     color: ColorOption = True,
 ) -> None:
     """Measure this machine (CPU, memory, disk, NVIDIA GPUs) and report what holds it back."""
+    from dlrig.errors import DlrigError
     from dlrig.probe.run import check_data_dir, run_probe
     from dlrig.probe.to_build import to_build_toml
     from dlrig.report import probe_json, probe_terminal
 
+    report_file = output if fmt == ProbeFormat.html else None
+    if fmt != ProbeFormat.html and output is not None:
+        if build_file is not None:
+            raise DlrigError("give the build file once: -o or --build-file, not both")
+        build_file = output  # the issue 5 contract: `dlrig probe -o mybox.toml`
+    if report_file is not None and build_file is not None and report_file == build_file:
+        raise DlrigError(f"{build_file}: -o and --build-file name the same file")
     check_data_dir(data_dir)
-    show_bars = fmt == ProbeFormat.terminal and sys.stderr.isatty()
+    show_bars = fmt != ProbeFormat.json and sys.stderr.isatty()
     with probe_terminal.progress_bars(show_bars) as progress:
         result = run_probe(quick=quick, data_dir=data_dir, progress=progress)
-    if output is not None:
-        _emit(to_build_toml(result), output)
-    if fmt == ProbeFormat.json:
+    if build_file is not None:
+        _emit(to_build_toml(result), build_file)
+    if fmt == ProbeFormat.html:
+        from dlrig.report.html import render_probe
+
+        _emit(render_probe(result), report_file)
+    elif fmt == ProbeFormat.json:
         _emit(probe_json.render(result), None)
     else:
         _emit(probe_terminal.render(result, color=color and sys.stdout.isatty()), None)
-    if output is not None:
-        sys.stderr.write(f"dlrig: wrote {output}; check it with: dlrig check {output}\n")
+    if build_file is not None:
+        sys.stderr.write(f"dlrig: wrote {build_file}; check it with: dlrig check {build_file}\n")
 
 
 # --- pipeline ----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Literal, Protocol
 
 from dlrig.model.report import CheckReport
 
-Format = Literal["terminal", "json", "markdown"]
+Format = Literal["terminal", "json", "markdown", "html"]
 
 
 class Renderer(Protocol):
@@ -14,8 +14,11 @@ class Renderer(Protocol):
 
 
 def renderer(fmt: Format) -> Renderer:
-    """The renderer for a format, imported lazily (rich is only loaded for the terminal)."""
-    if fmt == "json":
+    """The renderer for a format, imported lazily (rich is only loaded for the terminal,
+    matplotlib and jinja2 only for html)."""
+    if fmt == "html":
+        from dlrig.report.html import render_check as render
+    elif fmt == "json":
         from dlrig.report.json import render
     elif fmt == "markdown":
         from dlrig.report.markdown import render
