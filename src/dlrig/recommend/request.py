@@ -16,6 +16,21 @@ DEFAULT_ENERGY_HOURS = 24 * 365
 # cards (10 with single-width ones); beyond that it is a cluster, not a build.
 MAX_GPUS_LIMIT = 8
 DEFAULT_TOP = 5
+# Sanity limits on the command line (not advice): they reject typos and infinities, with the
+# build file's own bounds where one exists (model/build.py PowerInput).
+MAX_BUDGET = 1e9
+MAX_PRICE_PER_KWH = 100.0
+MAX_GPU_HOUR_PRICE = 10_000.0
+MAX_TOKENS = 1e16
+MAX_EPOCHS = 1e6
+MAX_ENERGY_HOURS = 1e6
+MIN_MAINS_V, MAX_MAINS_V = 90.0, 480.0
+MAX_CIRCUIT_A = 400.0
+
+
+def _in_range(flag: str, value: float | None, low: float, high: float) -> None:
+    if value is not None and not low <= value <= high:  # also refuses nan
+        raise DlrigError(f"{flag}: expected a number from {low:g} to {high:g}, got {value:g}")
 
 
 @dataclass(frozen=True)
@@ -42,14 +57,23 @@ class Request:
     gpus: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.budget > 0:
-            raise DlrigError(f"--budget: expected a positive amount, got {self.budget:g}")
+        if not 0 < self.budget <= MAX_BUDGET:
+            raise DlrigError(
+                f"--budget: expected an amount above 0 and at most 1e9, got {self.budget:g}"
+            )
+        _in_range("--electricity-price", self.electricity_price, 0, MAX_PRICE_PER_KWH)
+        _in_range(
+            "--cloud-price-per-gpu-hour", self.cloud_price_per_gpu_hour, 0, MAX_GPU_HOUR_PRICE
+        )
+        _in_range("--tokens", self.tokens, 1, MAX_TOKENS)
+        _in_range("--epochs", self.epochs, 1e-6, MAX_EPOCHS)
+        _in_range("--mains-voltage", self.mains_voltage, MIN_MAINS_V, MAX_MAINS_V)
+        _in_range("--circuit-amps", self.circuit_amps, 1, MAX_CIRCUIT_A)
         if not 1 <= self.max_gpus <= MAX_GPUS_LIMIT:
             raise DlrigError(f"--max-gpus: expected 1 to {MAX_GPUS_LIMIT}, got {self.max_gpus}")
         if self.top < 1:
             raise DlrigError(f"--top: expected at least 1, got {self.top}")
-        if not self.energy_hours > 0:
-            raise DlrigError(f"--energy-hours: expected a positive number, got {self.energy_hours}")
+        _in_range("--energy-hours", self.energy_hours, 1e-3, MAX_ENERGY_HOURS)
         if (self.mains_voltage is None) != (self.circuit_amps is None):
             raise DlrigError("--mains-voltage and --circuit-amps go together: give both or none")
 
