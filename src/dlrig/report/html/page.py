@@ -38,14 +38,13 @@ def linkify(text: str) -> Markup:
 
 @dataclass(frozen=True)
 class FindingView:
-    """A finding as the template shows it (the terminal's rules: why only for errors and
-    warnings, details only for what is not OK)."""
+    """A finding as the template shows it: why for errors and warnings (as the terminal);
+    numbers and source for every finding (a page is read, not scanned, and an OK is evidence)."""
 
     f: Finding
     mark: str
     numbers: list[tuple[str, str]]
     show_why: bool
-    show_details: bool
 
 
 def finding_views(findings: list[Finding]) -> list[tuple[Severity, str, list[FindingView]]]:
@@ -61,7 +60,6 @@ def finding_views(findings: list[Finding]) -> list[tuple[Severity, str, list[Fin
                 mark=MARKS[severity],
                 numbers=[(name, number_text(q)) for name, q in f.numbers.items()],
                 show_why=severity in (Severity.ERROR, Severity.WARNING),
-                show_details=severity != Severity.OK,
             )
             for f in items
         ]

@@ -67,9 +67,16 @@ def style() -> AbstractContextManager[None]:
     return plt.rc_context(_RC)
 
 
-def figure(height_in: float, ncols: int = 1) -> tuple[Figure, Any]:
-    """A figure of the page's width and `height_in` tall (call inside `style()`)."""
-    return plt.subplots(1, ncols, figsize=(WIDTH_IN, height_in), layout="constrained")
+def figure(height_in: float, ncols: int = 1, nrows: int = 1, **grid: Any) -> tuple[Figure, Any]:
+    """A figure of the page's width and `height_in` tall (call inside `style()`); `grid` goes
+    to the subplot grid (e.g. height_ratios)."""
+    return plt.subplots(
+        nrows,
+        ncols,
+        figsize=(WIDTH_IN, height_in),
+        layout="constrained",
+        gridspec_kw=grid or None,
+    )
 
 
 def to_svg(fig: Figure, chart_id: str, title: str) -> Markup:

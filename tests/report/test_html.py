@@ -1,0 +1,149 @@
+"""HTML reports: every page parsed with the stdlib parser; every finding and chart present, and
+nothing a browser would fetch (no scripts, stylesheets, fonts, images or url() from anywhere)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import pytest
+
+from report.html_pages import EXAMPLES, Page, all_pages
+
+# Attributes that make a browser fetch something when the page loads.
+LOADING_ATTRS = {"src", "srcset", "href", "xlink:href", "poster", "data", "background", "action"}
+
+# CSS url() of anything but an in-document fragment (matplotlib's hatch patterns are url(#id)).
+EXTERNAL_URL = re.compile(r"url\(\s*['\"]?(?!#)")
+
+
+class Parsed(HTMLParser):
+    """The tags, attributes and text of a page, as a browser's tokenizer sees them."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.text: list[str] = []
+        self.styles: list[str] = []
+        self._in_style = False
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, {k: v or "" for k, v in attrs}))
+        self._in_style = tag == "style"
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, {k: v or "" for k, v in attrs}))
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        (self.styles if self._in_style else self.text).append(data)
+
+    def all_text(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+
+PAGES = all_pages()
+
+
+@pytest.fixture(params=PAGES, ids=[p.name for p in PAGES])
+def page(request: pytest.FixtureRequest) -> Page:
+    return request.param
+
+
+def test_every_example_and_every_kind_of_page_is_rendered():
+    names = {p.name for p in PAGES}
+    assert {f"check-{p.stem}" for p in EXAMPLES} <= names
+    assert {n.split("-")[0] for n in names} == {"check", "estimate", "probe", "recommend"}
+
+
+def test_page_is_one_well_formed_document(page: Page):
+    assert page.html.startswith("<!DOCTYPE html>")
+    parsed = Parsed(page.html)
+    assert [t for t, _ in parsed.tags].count("html") == 1
+    assert [t for t, _ in parsed.tags].count("head") == 1
+    assert "style" in [t for t, _ in parsed.tags]  # inlined: no stylesheet file next to it
+
+
+def test_every_finding_is_on_the_page(page: Page):
+    text = Parsed(page.html).all_text()
+    for f in page.findings:
+        assert f.id in text, f.id
+        assert " ".join(f.title.split()) in text, f.title
+
+
+def test_every_expected_chart_is_inline_svg_with_a_title(page: Page):
+    parsed = Parsed(page.html)
+    svgs = {a.get("id"): a for t, a in parsed.tags if t == "svg"}
+    assert set(page.charts) <= set(svgs), (page.charts, list(svgs))
+    for chart_id in page.charts:
+        assert svgs[chart_id]["role"] == "img"
+        assert svgs[chart_id]["aria-label"]
+    assert page.html.count("<title>") == 1 + len(svgs)  # the page's and one per chart
+
+
+def test_nothing_is_loaded_from_anywhere(page: Page):
+    parsed = Parsed(page.html)
+    tags = [t for t, _ in parsed.tags]
+    for banned in ("script", "link", "iframe", "img", "object", "embed", "image", "base"):
+        assert banned not in tags, banned
+    for tag, attrs in parsed.tags:
+        for name, value in attrs.items():
+            if name not in LOADING_ATTRS:
+                continue
+            # A link is followed when clicked, never fetched on load; in-page anchors are fine.
+            assert (tag == "a" and name == "href") or value.startswith("#"), (tag, name, value)
+        assert not EXTERNAL_URL.search(attrs.get("style", "")), attrs["style"]
+    css = " ".join(parsed.styles)
+    assert not EXTERNAL_URL.search(css) and "@import" not in css and "@font-face" not in css
+
+
+def test_sources_become_links_and_text_stays_text(page: Page):
+    links = [a["href"] for t, a in Parsed(page.html).tags if t == "a" and "href" in a]
+    for f in page.findings:
+        for url in re.findall(r"https?://[^\s)\]>\"']+", f.source):
+            assert url.rstrip(".,;:") in links
+    assert all(h.startswith(("https://", "http://", "#")) for h in links)
+
+
+def test_text_from_the_input_is_escaped():
+    page = next(p for p in PAGES if p.name.startswith("recommend"))
+    assert "CPU cores &lt;few&gt;" in page.html  # a title with <...> from the data
+    assert "<few>" not in page.html
+
+
+def test_check_page_has_counts_and_skipped_rules():
+    page = next(p for p in PAGES if p.name == "check-guide-2015-4gpu")
+    text = Parsed(page.html).all_text()
+    assert "1 error, 2 warnings, 6 info, 10 ok, 1 skipped" in text
+    assert "Skipped rules (1)" in text and "gpu-memory" in text
+    assert "bottleneck" in text  # the data-rate chain marks the CPU
+
+
+def test_power_chart_shows_psu_80_percent_and_circuit():
+    page = next(p for p in PAGES if p.name == "check-guide-2015-4gpu")
+    assert "PSU rating: 1,600 W" in page.html
+    assert "80 % of the PSU: 1,280 W" in page.html
+    assert "wall circuit, continuous: 2,944 W" in page.html  # the wall-circuit finding's circuit_w
+    assert "1,240 W" in page.html  # the psu-capacity finding's load_w, stacked
+
+
+def test_rendering_is_deterministic():
+    from report.html_pages import probe_page
+
+    assert probe_page("x4-link").html == probe_page("x4-link").html
+
+
+def test_terminal_check_does_not_import_matplotlib_or_jinja():
+    code = (
+        "import sys\nfrom dlrig.cli import run\n"
+        "run(['check', 'examples/guide-2015-4gpu.toml', '--format', 'json'])\n"
+        "print([m for m in ('matplotlib', 'jinja2') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("[]"), out.stdout[-200:]
