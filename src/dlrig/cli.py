@@ -289,6 +289,7 @@ class RecommendFormat(StrEnum):
     terminal = "terminal"
     json = "json"
     markdown = "markdown"
+    html = "html"
 
 
 @app.command()
@@ -382,6 +383,11 @@ def recommend(
     result = run_recommend(request, market)
     if write_dir is not None:
         _write_builds(result, write_dir)
+    if fmt == RecommendFormat.html:
+        from dlrig.report.html import render_recommend
+
+        _emit(render_recommend(result), output)
+        return
     use_color = color and output is None and sys.stdout.isatty()
     _emit(render.renderer(fmt.value)(result, color=use_color, explain=explain), output)
 

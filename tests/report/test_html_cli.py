@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,14 @@ def test_probe_help_explains_o_and_build_file(capsys: pytest.CaptureFixture[str]
     assert run(["probe", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "--build-file" in out and "With --format html: write the HTML report here" in out
+
+
+def test_recommend_html(tmp_path: Path):
+    out = tmp_path / "options.html"
+    args = ["recommend", "--budget", "5000", "--workload", "llama-3-8b:lora", "--seq-len", "2048"]
+    assert run([*args, "--format", "html", "-o", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.count("<svg") == 2  # performance per money, cost against throughput
+    assert re.search(r"\d{1,3}(,\d{3})+ builds evaluated", page)  # thousands separated
+    assert "<script" not in page and 'src="http' not in page
+    assert "Pareto front" in page and "GeForce RTX 5090" in page

@@ -13,11 +13,8 @@ from dlrig.rules.base import pcie_groups
 from dlrig.rules.power import other_w
 
 MS_PER_S = 1e3
-# GPU power spikes (< 1 ms) as a multiple of board power. The psu-transients rule quotes the
-# measured worst cases: RTX 4090 ~619 W on 450 W, RTX 5090 ~900 W on 575 W (1.57x); the larger
-# ratio is drawn. (PCIe CEM 5.0 allows up to 3x for 100 µs; measured cards stay well below.)
-RTX_5090_SPIKE_W, RTX_5090_BOARD_W = 900.0, 575.0
-GPU_SPIKE_FACTOR = RTX_5090_SPIKE_W / RTX_5090_BOARD_W
+# GPU power spikes (< 1 ms) as a multiple of board power: rules/thresholds.py, with its source.
+GPU_SPIKE_FACTOR = t.GPU_SPIKE_FACTOR
 # At most this many GPUs get a bar each in the memory chart; more are one bar "each of N".
 MAX_GPU_ROWS = 4
 
