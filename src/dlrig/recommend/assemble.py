@@ -106,12 +106,14 @@ def build_dict(
     return data
 
 
-def price_lines(c: Candidate, market: Market) -> list[PriceLine]:
-    k = market.per_usd
+Line = tuple[str, str, int, float, str | None, str]  # part, name, count, unit USD, date, source
+
+
+def _lines(c: Candidate, market: Market) -> list[Line]:
     pf = c.host.platform
     gpu_row = market.gpu_prices[c.config.gpu.name]
     cpu_row = market.cpu_prices[c.host.cpu.name]
-    rows = [
+    rows: list[Line] = [
         (
             "gpu",
             c.config.gpu.name,
@@ -137,18 +139,31 @@ def price_lines(c: Candidate, market: Market) -> list[PriceLine]:
     if c.psu.platform_id is None:
         psu = next(s for s in market.psus if s.name == c.psu.name)
         rows.append(("psu", psu.name, 1, psu.price_usd, psu.price_date, psu.source))
+    # Parts with no price of their own (a server's included case and supplies) are left out.
+    return [r for r in rows if r[3] > 0 or r[0] in ("gpu", "cpu")]
+
+
+def _cents(usd: float, market: Market) -> float:
+    return round(usd * market.per_usd, 2)
+
+
+def local_price(c: Candidate, market: Market) -> float:
+    """What the build costs in the user's currency: the sum of its lines, each in cents."""
+    return round(sum(_cents(usd, market) * n for _, _, n, usd, _, _ in _lines(c, market)), 2)
+
+
+def price_lines(c: Candidate, market: Market) -> list[PriceLine]:
     return [
         PriceLine(
             part=part,
             name=name,
             count=count,
-            unit_price=round(usd * k, 2),
-            price=round(usd * k * count, 2),
+            unit_price=_cents(usd, market),
+            price=round(_cents(usd, market) * count, 2),
             price_date=date,
             source=source,
         )
-        for part, name, count, usd, date, source in rows
-        if usd > 0 or part in ("gpu", "cpu")
+        for part, name, count, usd, date, source in _lines(c, market)
     ]
 
 

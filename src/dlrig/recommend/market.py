@@ -98,6 +98,15 @@ def _catalog_name(kind: str, name: str, shown: str, key: str) -> str:
         raise BuildFileError(shown, key, f"unknown {kind} '{name}'", exc.suggestions) from None
 
 
+def _once(real: str, name: str, seen: dict[str, str], shown: str, table: str) -> None:
+    """Two keys for one part ('RTX 3090' and 'GeForce RTX 3090') would silently keep one."""
+    if real in seen:
+        raise BuildFileError(
+            shown, f"{table}.{name}", f"'{seen[real]}' already prices {real}; give it once"
+        )
+    seen[real] = name
+
+
 def _user_price(
     kind: str, name: str, usd: float, old: MarketPrice | None, shown: str
 ) -> MarketPrice:
@@ -117,18 +126,24 @@ def apply_prices(market: Market, data: dict[str, Any], shown: str) -> Market:
         prices = PricesFile.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc, shown) from None
-    per_usd, _ = exchange_rate(prices.currency)
+    try:
+        per_usd, _ = exchange_rate(prices.currency)
+    except DlrigError as exc:
+        raise BuildFileError(shown, "currency", str(exc).removeprefix("--currency: ")) from None
 
     def usd(amount: float) -> float:
         return amount / per_usd
 
     gpu_prices = dict(market.gpu_prices)
+    seen: dict[str, str] = {}
     for name, amount in prices.gpus.items():
         real = _catalog_name("gpu", name, shown, f"gpus.{name}")
+        _once(real, name, seen, shown, "gpus")
         gpu_prices[real] = _user_price("gpu", real, usd(amount), gpu_prices.get(real), shown)
     cpu_prices = dict(market.cpu_prices)
     for name, amount in prices.cpus.items():
         real = _catalog_name("cpu", name, shown, f"cpus.{name}")
+        _once(real, name, seen, shown, "cpus")
         cpu_prices[real] = _user_price("cpu", real, usd(amount), cpu_prices.get(real), shown)
 
     def override(rows: tuple, table: dict[str, float], key: str, attr: str, kind: str) -> tuple:

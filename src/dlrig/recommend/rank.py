@@ -9,7 +9,14 @@ from dlrig.model.finding import Finding, Severity
 from dlrig.model.market import Market
 from dlrig.model.recommend import Proposal, Rejection
 from dlrig.model.workload import Task
-from dlrig.recommend.assemble import build_dict, checked, has_errors, price_lines, wall_power
+from dlrig.recommend.assemble import (
+    build_dict,
+    checked,
+    has_errors,
+    local_price,
+    price_lines,
+    wall_power,
+)
 from dlrig.recommend.configs import throughput_unit
 from dlrig.recommend.request import Request
 from dlrig.recommend.search import Candidate
@@ -98,6 +105,9 @@ def _verified_front(cands: list[Candidate], verify: _Verifier) -> list[Candidate
 
 
 def rank(cands: list[Candidate], req: Request, market: Market) -> Ranked:
+    # The search compares in US dollars; a converted price rounded to cents per line can land a
+    # cent over the budget, and the budget is a promise.
+    cands = [c for c in cands if local_price(c, market) <= req.budget]
     verify = _Verifier(req, market)
     front = _verified_front(cands, verify)
     top: list[Candidate] = []
@@ -131,8 +141,7 @@ class _Maker:
         checked_build = self.verify(c)
         assert checked_build is not None
         data, findings, build = checked_build
-        k = market.per_usd
-        price = c.price_usd * k
+        price = local_price(c, market)
         wall_w, kwh_per_h = wall_power(build)  # type: ignore[arg-type]
         kwh = kwh_per_h * req.energy_hours
         energy_cost = kwh * req.electricity_price if req.electricity_price is not None else None
@@ -142,7 +151,7 @@ class _Maker:
             n_gpus=c.config.n,
             cpu=c.host.cpu.name,
             platform=c.host.platform.name,
-            price=round(price, 2),
+            price=price,
             currency=market.currency,
             throughput=c.throughput,
             throughput_unit=throughput_unit(req.model),
