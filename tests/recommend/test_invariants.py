@@ -208,12 +208,6 @@ def test_eur_prices_within_budget(eur):
         assert p.price <= EUR_BUDGET and p.currency == "EUR"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rank.py _Maker: Proposal.price = round(price_usd * per_usd, 2) but assemble.py "
-    "price_lines rounds each line separately, so in EUR the lines add up to a cent or two more "
-    "(1 x RTX 3090 build: lines 2017.64, price 2017.63)",
-)
 def test_eur_price_is_the_sum_of_its_lines(eur):
     for p in everyone(eur):
         assert round(sum(line.price for line in p.price_lines), 2) == p.price, p.name

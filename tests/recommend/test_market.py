@@ -189,12 +189,7 @@ BAD: dict[str, str] = {
     "bad.unknown-psu.toml": r"psus\.Corsair RM1000: unknown PSU .*'Corsair RM1000x \(2024\)'",
     "bad.unknown-currency.toml": r"currency: .*'XYZ'.*EUR",
 }
-XFAIL = {
-    "bad.unknown-currency.toml": (
-        "recommend/market.py apply_prices calls exchange_rate(prices.currency), whose error "
-        "names '--currency', not the prices file and its 'currency' key"
-    ),
-}
+XFAIL: dict[str, str] = {}
 
 
 def bad_cases():
@@ -220,11 +215,6 @@ def test_bad_prices_file_one_line_exit_2(name, pattern, capsys):
     assert re.search(pattern, lines[0].removeprefix(f"dlrig: error: {path}: ")), lines[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="recommend/market.py apply_prices: two keys naming the same GPU ('RTX 3090' = 600, "
-    "'GeForce RTX 3090' = 900) silently keep the last; expected a one-line error",
-)
 def test_two_names_for_one_gpu_is_an_error():
     path = PRICES / "bad.duplicate-gpu.toml"
     with pytest.raises(BuildFileError, match=r"RTX 3090"):
