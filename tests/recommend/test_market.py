@@ -202,7 +202,7 @@ def test_every_bad_fixture_has_a_case():
     assert {p.name for p in PRICES.glob("bad.*.toml")} == set(BAD) | {"bad.duplicate-gpu.toml"}
 
 
-@pytest.mark.parametrize(("name", "pattern"), bad_cases())
+@pytest.mark.parametrize(("name", "pattern"), list(bad_cases()))
 def test_bad_prices_file_one_line_exit_2(name, pattern, capsys):
     path = PRICES / name
     argv = ["recommend", "--budget", "3000", "--workload", "llama-3-8b:lora", "--prices", str(path)]
