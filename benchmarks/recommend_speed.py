@@ -55,11 +55,10 @@ def main() -> int:
         t0 = time.perf_counter()
         configs = configure_all(model, gpus, req)
         configs_s = time.perf_counter() - t0
-        prices = {g.name: market.gpu_prices[g.name].price_usd for g in gpus}
         times, evaluated = [], 0
         for _ in range(args.repeats):
             t0 = time.perf_counter()
-            evaluated = search(configs, prices, market, req).evaluated
+            evaluated = search(configs, market, req).evaluated
             times.append(time.perf_counter() - t0)
         search_s = statistics.median(times)
         t0 = time.perf_counter()

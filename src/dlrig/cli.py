@@ -12,7 +12,7 @@ import sys
 from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,6 +27,9 @@ from dlrig.model.choices import (  # plain enums, no pydantic: cheap at start-up
     Quant,
     Task,
 )
+
+if TYPE_CHECKING:  # the model is imported by the command itself, not at start-up
+    from dlrig.model.recommend import Recommendation
 
 EXIT_OK, EXIT_BUILD_ERRORS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
@@ -392,20 +395,18 @@ def recommend(
     _emit(render.renderer(fmt.value)(result, color=use_color, explain=explain), output)
 
 
-def _write_builds(result: object, write_dir: Path) -> None:
+def _write_builds(result: Recommendation, write_dir: Path) -> None:
     from dlrig.errors import DlrigError
     from dlrig.report import recommend as render
 
     try:
         write_dir.mkdir(parents=True, exist_ok=True)
-        for i, p in enumerate(result.proposals, start=1):  # type: ignore[attr-defined]
-            (write_dir / render.file_name(p, i)).write_text(
-                render.build_toml(result, p),
-                encoding="utf-8",  # type: ignore[arg-type]
-            )
+        for i, p in enumerate(result.proposals, start=1):
+            path = write_dir / render.file_name(p, i)
+            path.write_text(render.build_toml(result, p), encoding="utf-8")
     except OSError as exc:
         raise DlrigError(f"{write_dir}: cannot write build files: {exc.strerror or exc}") from None
-    n = len(result.proposals)  # type: ignore[attr-defined]
+    n = len(result.proposals)
     sys.stderr.write(f"dlrig: wrote {n} build file{'s' if n != 1 else ''} to {write_dir}\n")
 
 

@@ -131,8 +131,7 @@ def request(budget: float = 100_000, **kw: Any) -> Request:
 
 
 def run_search(configs, m: Market, budget: float = 100_000):
-    prices = {name: p.price_usd for name, p in m.gpu_prices.items()}
-    return search(configs, prices, m, request(budget))
+    return search(configs, m, request(budget))
 
 
 # Hand sum for 1 x RTX 4090: GPU 1550 + CPU 649 + platform 320 + 1000 W PSU 190 + 32 GB kit 375

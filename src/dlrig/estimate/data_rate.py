@@ -36,9 +36,15 @@ def token_rate(tokens_per_s: float, n_gpus: int, vocab: int | None) -> DataRateE
     )
 
 
+def image_tensor_bytes(m: ModelSpec) -> int:
+    """One image as copied to the GPU: a float32 RGB crop at the model's input size."""
+    side = m.image_size or IMAGENET_SIDE
+    return IMAGE_CHANNELS * side * side * FLOAT32_BYTES
+
+
 def image_rate(m: ModelSpec, job: Job, samples_per_s: float) -> DataRateEstimate:
     side = m.image_size or IMAGENET_SIDE
-    tensor_bytes = IMAGE_CHANNELS * side * side * FLOAT32_BYTES
+    tensor_bytes = image_tensor_bytes(m)
     read_bytes = job.sample_bytes or p.value("imagenet_jpeg_bytes")
     cores = samples_per_s / p.value("jpeg_decode_images_per_core_s")
     stated = "as given" if job.sample_bytes else "an average ImageNet JPEG"

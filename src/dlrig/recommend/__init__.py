@@ -21,8 +21,6 @@ from dlrig.recommend.search import search
 
 __all__ = ["Request", "buyable_gpus", "recommend"]
 
-PER_THOUSAND = 1000.0
-
 
 def buyable_gpus(market: Market, req: Request) -> list[GpuSpec]:
     names = sorted(market.gpu_prices)
@@ -37,7 +35,7 @@ def buyable_gpus(market: Market, req: Request) -> list[GpuSpec]:
     return [find_gpu(name) for name in names]
 
 
-def gpu_value(configs: list[GpuConfig], market: Market, currency: str) -> list[GpuValue]:
+def gpu_value(configs: list[GpuConfig], market: Market) -> list[GpuValue]:
     rows = []
     by_gpu: dict[str, list[GpuConfig]] = {}
     for c in configs:
@@ -58,7 +56,7 @@ def gpu_value(configs: list[GpuConfig], market: Market, currency: str) -> list[G
                 price_date=price.price_date,
                 condition=price.condition,
                 throughput_per_gpu=per_gpu,
-                score=per_gpu / local * PER_THOUSAND if per_gpu else None,
+                score=per_gpu / local * rank.PER_THOUSAND if per_gpu else None,
                 min_gpus=fitting[0].n if fitting else None,
                 fits=one.fits,
                 reason=None
@@ -74,8 +72,7 @@ def recommend(req: Request, market: Market) -> Recommendation:
         raise DlrigError(f"internal: market in {market.currency}, request in {req.currency}")
     gpus = buyable_gpus(market, req)
     configs = configure_all(req.model, gpus, req)
-    prices = {g.name: market.gpu_prices[g.name].price_usd for g in gpus}
-    found = search(configs, prices, market, req)
+    found = search(configs, market, req)
     unpriced = [g.name for g in load.gpus() if g.name not in market.gpu_prices]
     rejected = []
     if unpriced and not req.gpus:
@@ -93,8 +90,6 @@ def recommend(req: Request, market: Market) -> Recommendation:
     rejected += [Rejection(what=k, reason=v) for k, v in found.rejected.items()]
     ranked = rank.rank(found.candidates, req, market)
     rejected += ranked.rejected
-    unit = throughput_unit(req.model)
-    score_unit = f"{unit} per 1000 {market.currency}"
     return Recommendation(
         workload=req.workload,
         model=req.model.name,
@@ -103,8 +98,8 @@ def recommend(req: Request, market: Market) -> Recommendation:
         seq_len=req.job.get("seq_len"),
         budget=req.budget,
         currency=market.currency,
-        throughput_unit=unit,
-        score_unit=score_unit,
+        throughput_unit=throughput_unit(req.model),
+        score_unit=rank.score_unit(req, market),
         energy_hours=req.energy_hours,
         electricity_price=req.electricity_price,
         cloud_price_per_gpu_hour=req.cloud_price_per_gpu_hour,
@@ -115,7 +110,7 @@ def recommend(req: Request, market: Market) -> Recommendation:
         ),
         proposals=ranked.proposals,
         pareto_front=ranked.front,
-        gpu_value=gpu_value(configs, market, market.currency),
+        gpu_value=gpu_value(configs, market),
         rejected=rejected,
         assumptions=rank.assumptions(req, market),
         sources=rank.sources(market),

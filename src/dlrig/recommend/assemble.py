@@ -20,10 +20,6 @@ from dlrig.rules.energy import draw, energy_kwh
 
 # [workload] keys taken from the user's request (estimator Job field = build file key).
 REQUEST_KEYS = ("precision", "quant", "optimizer", "lora_rank", "seq_len", "context", "batch_size")
-# What one sample costs to copy to the GPU (estimate/data_rate.py): int64 ids and labels per
-# token; a float32 224 x 224 RGB crop per image (the guide's copy).
-TOKEN_TENSOR_BYTES = data_rate.TOKEN_TENSOR_BYTES
-IMAGE_TENSOR_BYTES = data_rate.IMAGE_CHANNELS * data_rate.IMAGENET_SIDE**2 * data_rate.FLOAT32_BYTES
 
 
 def _workload(c: Candidate, m: ModelSpec, req: Request) -> dict[str, Any]:
@@ -38,10 +34,10 @@ def _workload(c: Candidate, m: ModelSpec, req: Request) -> dict[str, Any]:
         if m.is_language_model and config.tokens_per_sample:
             # bytes_per_sample is per token for language models (estimate/data_rate.py).
             w["sample_bytes"] = config.tokens_per_sample * config.data.bytes_per_sample
-            w["tensor_bytes"] = config.tokens_per_sample * TOKEN_TENSOR_BYTES
+            w["tensor_bytes"] = config.tokens_per_sample * data_rate.TOKEN_TENSOR_BYTES
         elif not m.is_language_model:
             w["sample_bytes"] = config.data.bytes_per_sample
-            w["tensor_bytes"] = IMAGE_TENSOR_BYTES
+            w["tensor_bytes"] = data_rate.image_tensor_bytes(m)
     w["num_workers"] = num_workers(config, req.task)
     w["hours"] = req.energy_hours
     return w

@@ -98,15 +98,6 @@ def _catalog_name(kind: str, name: str, shown: str, key: str) -> str:
         raise BuildFileError(shown, key, f"unknown {kind} '{name}'", exc.suggestions) from None
 
 
-def _once(real: str, name: str, seen: dict[str, str], shown: str, table: str) -> None:
-    """Two keys for one part ('RTX 3090' and 'GeForce RTX 3090') would silently keep one."""
-    if real in seen:
-        raise BuildFileError(
-            shown, f"{table}.{name}", f"'{seen[real]}' already prices {real}; give it once"
-        )
-    seen[real] = name
-
-
 def _user_price(
     kind: str, name: str, usd: float, old: MarketPrice | None, shown: str
 ) -> MarketPrice:
@@ -134,17 +125,20 @@ def apply_prices(market: Market, data: dict[str, Any], shown: str) -> Market:
     def usd(amount: float) -> float:
         return amount / per_usd
 
-    gpu_prices = dict(market.gpu_prices)
     seen: dict[str, str] = {}
-    for name, amount in prices.gpus.items():
-        real = _catalog_name("gpu", name, shown, f"gpus.{name}")
-        _once(real, name, seen, shown, "gpus")
-        gpu_prices[real] = _user_price("gpu", real, usd(amount), gpu_prices.get(real), shown)
-    cpu_prices = dict(market.cpu_prices)
-    for name, amount in prices.cpus.items():
-        real = _catalog_name("cpu", name, shown, f"cpus.{name}")
-        _once(real, name, seen, shown, "cpus")
-        cpu_prices[real] = _user_price("cpu", real, usd(amount), cpu_prices.get(real), shown)
+
+    def priced(kind: str, current: dict[str, MarketPrice], table: dict[str, float]) -> dict:
+        out = dict(current)
+        for name, amount in table.items():
+            key = f"{kind}s.{name}"
+            real = _catalog_name(kind, name, shown, key)
+            if real in seen:  # 'RTX 3090' and 'GeForce RTX 3090' would silently keep one
+                raise BuildFileError(
+                    shown, key, f"'{seen[real]}' already prices {real}; give it once"
+                )
+            seen[real] = name
+            out[real] = _user_price(kind, real, usd(amount), out.get(real), shown)
+        return out
 
     def override(rows: tuple, table: dict[str, float], key: str, attr: str, kind: str) -> tuple:
         by_name = {getattr(r, attr): r for r in rows}
@@ -156,8 +150,8 @@ def apply_prices(market: Market, data: dict[str, Any], shown: str) -> Market:
 
     return market.model_copy(
         update={
-            "gpu_prices": gpu_prices,
-            "cpu_prices": cpu_prices,
+            "gpu_prices": priced("gpu", market.gpu_prices, prices.gpus),
+            "cpu_prices": priced("cpu", market.cpu_prices, prices.cpus),
             "platforms": override(
                 market.platforms, prices.platforms, "platforms", "id", "platform"
             ),

@@ -3,6 +3,7 @@ throughput per money, each confirmed by `dlrig check` and explained."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dlrig.model.finding import Finding, Severity
@@ -20,7 +21,7 @@ from dlrig.recommend.assemble import (
 from dlrig.recommend.configs import throughput_unit
 from dlrig.recommend.request import Request
 from dlrig.recommend.search import Candidate
-from dlrig.rules.thresholds import DEFAULT_OTHER_W
+from dlrig.rules.thresholds import DEFAULT_OTHER_W, DISK_WARN_FRACTION, PSU_MAX_LOAD_FRACTION
 
 PER_THOUSAND = 1000.0
 HOUR_S = 3600.0
@@ -38,17 +39,24 @@ def score(c: Candidate) -> float:
     return c.throughput / c.price_usd * PER_THOUSAND
 
 
+def score_unit(req: Request, market: Market) -> str:
+    return f"{throughput_unit(req.model)} per {PER_THOUSAND:g} {market.currency}"
+
+
 def _key(c: Candidate) -> tuple:
     """A total order, so equal scores or prices always rank the same way."""
     return (c.config.gpu.name, c.config.n, c.host.platform.id, c.host.cpu.name)
 
 
-def pareto(cands: list[Candidate]) -> list[Candidate]:
-    """Cheapest first; each member is faster than every cheaper candidate."""
+def pareto(
+    cands: list[Candidate], keep: Callable[[Candidate], bool] = lambda c: True
+) -> list[Candidate]:
+    """Cheapest first; each member is faster than every cheaper candidate that `keep` accepts
+    (`keep` is asked only of candidates that would join the front)."""
     front: list[Candidate] = []
     best = 0.0
     for c in sorted(cands, key=lambda c: (c.price_usd, -c.throughput, _key(c))):
-        if c.throughput > best:
+        if c.throughput > best and keep(c):
             front.append(c)
             best = c.throughput
     return front
@@ -94,22 +102,12 @@ class _Verifier:
         return self.cache[k]
 
 
-def _verified_front(cands: list[Candidate], verify: _Verifier) -> list[Candidate]:
-    front: list[Candidate] = []
-    best = 0.0
-    for c in sorted(cands, key=lambda c: (c.price_usd, -c.throughput, _key(c))):
-        if c.throughput > best and verify(c) is not None:
-            front.append(c)
-            best = c.throughput
-    return front
-
-
 def rank(cands: list[Candidate], req: Request, market: Market) -> Ranked:
     # The search compares in US dollars; a converted price rounded to cents per line can land a
     # cent over the budget, and the budget is a promise.
     cands = [c for c in cands if local_price(c, market) <= req.budget]
     verify = _Verifier(req, market)
-    front = _verified_front(cands, verify)
+    front = pareto(cands, keep=lambda c: verify(c) is not None)
     top: list[Candidate] = []
     for c in best_per_config(cands):
         if len(top) == req.top:
@@ -118,10 +116,11 @@ def rank(cands: list[Candidate], req: Request, market: Market) -> Ranked:
             top.append(c)
     on_front = {_key(c) for c in front}
     value_rank = {_key(c): i for i, c in enumerate(top, start=1)}
-    make = _Maker(req, market, verify, on_front, value_rank, top, front)
+    make = _Maker(req, market, verify, on_front, value_rank, front)
+    made = {_key(c): make(c) for c in [*top, *front]}  # a build both on top and on the front once
     return Ranked(
-        proposals=[make(c) for c in top],
-        front=[make(c) for c in front],
+        proposals=[made[_key(c)] for c in top],
+        front=[made[_key(c)] for c in front],
         rejected=verify.rejected,
     )
 
@@ -133,7 +132,6 @@ class _Maker:
     verify: _Verifier
     on_front: set
     value_rank: dict
-    top: list[Candidate]
     front: list[Candidate]
 
     def __call__(self, c: Candidate) -> Proposal:
@@ -156,7 +154,7 @@ class _Maker:
             throughput=c.throughput,
             throughput_unit=throughput_unit(req.model),
             score=c.throughput / price * PER_THOUSAND,
-            score_unit=f"{throughput_unit(req.model)} per 1000 {market.currency}",
+            score_unit=score_unit(req, market),
             on_pareto_front=_key(c) in self.on_front,
             value_rank=self.value_rank.get(_key(c)),
             time_hours=work_hours(c, req),
@@ -239,8 +237,9 @@ def assumptions(req: Request, market: Market) -> list[str]:
         "checkpointing, a chunked loss, ZeRO sharding (never a different task or quantisation)",
         f"energy over {req.energy_hours:,.0f} h at full load: GPUs at board power, CPU at its "
         f"package limit, {DEFAULT_OTHER_W:g} W for the rest, through the PSU's 80 PLUS efficiency",
-        "PSU, RAM and drive: the cheapest that pass the guide's rules (80 % PSU load, RAM >= GPU "
-        "memory, the drive at <= 70 % of its read rate)",
+        "PSU, RAM and drive: the cheapest that pass the guide's rules "
+        f"({PSU_MAX_LOAD_FRACTION * 100:.0f} % PSU load, RAM >= GPU memory, the drive at <= "
+        f"{DISK_WARN_FRACTION * 100:.0f} % of its read rate)",
     ]
     if req.task == Task.INFER:
         out.append("inference throughput is decode tokens/s at the given batch (default 1)")

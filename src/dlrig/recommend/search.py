@@ -58,10 +58,6 @@ class Host:
         return self.cpu.max_power_w or self.cpu.tdp_w
 
     @property
-    def cpu_sockets(self) -> int:
-        return 1
-
-    @property
     def is_server(self) -> bool:
         return self.platform.psu_included_w is not None
 
@@ -191,7 +187,7 @@ def host_limits(
             why[i] = f"{pf.name} holds at most {pf.max_gpus} GPUs"
         elif min(pf.gpu_lanes[n - 1]) < t.PCIE_LANES_OK:
             why[i] = f"{pf.name} gives x{min(pf.gpu_lanes[n - 1])} to a GPU with {n} installed"
-        elif sum(pf.gpu_lanes[n - 1]) > h.cpu.pcie_lanes * h.cpu_sockets:
+        elif sum(pf.gpu_lanes[n - 1]) > h.cpu.pcie_lanes:
             why[i] = (
                 f"{h.cpu.name} has {h.cpu.pcie_lanes} PCIe lanes; the GPU slots need "
                 f"{sum(pf.gpu_lanes[n - 1])}"
@@ -217,9 +213,7 @@ def host_limits(
     return ok, rate, why
 
 
-def search(
-    configs: list[GpuConfig], gpu_price_usd: dict[str, float], market: Market, req: Request
-) -> SearchResult:
+def search(configs: list[GpuConfig], market: Market, req: Request) -> SearchResult:
     hs = hosts(market)
     psus = psu_options(market)
     kits = list(market.memory_kits)
@@ -269,7 +263,8 @@ def search(
             continue
         gpu, n = config.gpu, config.n
         label = f"{n} x {gpu.name}"
-        gpu_cost = gpu_price_usd[gpu.name] * n
+        gpu_price_usd = market.gpu_prices[gpu.name].price_usd
+        gpu_cost = gpu_price_usd * n
         ok_h, rate_h, why_h = host_limits(config, hs, req)
         # PSU (host x psu): the rules' sizing, cables and spikes.
         load_w = cpu_w + gpu.tdp_w * n + t.DEFAULT_OTHER_W  # (H,)
@@ -328,32 +323,29 @@ def search(
                     drives[d],
                     float(masked[h, best[h]]),
                     float(rate_h[h]),
-                    gpu_price_usd[gpu.name],
+                    gpu_price_usd,
                 )
             )
             found = True
         if not found:
-            rejected[label] = _why_none(ok_h, why_h, ok_s, ok_r, ok_d, ok, cost, market)
+            rejected[label] = _why_none(ok_h, why_h, ok_s, ok_r, ok_d, valid, cost, market)
     return SearchResult(
         candidates, evaluated, rejected, cheapest_usd if math.isfinite(cheapest_usd) else None
     )
 
 
-def _why_none(ok_h, why_h, ok_s, ok_r, ok_d, ok, cost, market: Market) -> str:
+def _why_none(ok_h, why_h, ok_s, ok_r, ok_d, valid, cost, market: Market) -> str:
     """The first constraint that leaves no valid build for a GPU configuration."""
     if not ok_h.any():
         return "; ".join(sorted({w for w in why_h if w}))
     if not (ok_s & ok_h[:, None]).any():
-        return "no PSU in the catalog carries the load at <= 80 % with enough cables"
+        return (
+            f"no PSU in the catalog carries the load at <= {t.PSU_MAX_LOAD_FRACTION * 100:.0f} % "
+            "with enough cables"
+        )
     if not (ok_r & ok_h[:, None]).any():
         return "no RAM kit in the catalog fits the boards and matches the GPU memory"
     if not ok_d.any():
         return "no drive in the catalog reads fast enough"
-    valid = (
-        ok_h[:, None, None, None]
-        & ok_s[:, :, None, None]
-        & ok_r[:, None, :, None]
-        & ok_d[None, None, None, :]
-    )
     cheapest = float(cost[valid].min()) * market.per_usd
     return f"the cheapest valid build costs {cheapest:,.0f} {market.currency}, over the budget"
