@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dlrig.model.thresholds import INPUT_BOUND_FRACTION, MODERATE_INPUT_BOUND_FRACTION
 from dlrig.pipeline.whatif import (
     Loop,
     Stages,
@@ -19,7 +20,6 @@ from dlrig.pipeline.whatif import (
     predictions,
     top,
 )
-from dlrig.rules.thresholds import INPUT_BOUND_FRACTION, MODERATE_INPUT_BOUND_FRACTION
 
 approx = pytest.approx
 

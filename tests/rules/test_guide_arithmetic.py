@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from dlrig.model.thresholds import GUIDE_EXAMPLE_TRANSFER_GBS
 from dlrig.rules.cpu import batch_mb, cores_needed
 from dlrig.rules.energy import circuit_limit_w, energy_kwh, psu_efficiency
 from dlrig.rules.memory import ram_bandwidth_gbs
 from dlrig.rules.pcie import dma_gbs, link_gbs, link_width, transfer_time_s
 from dlrig.rules.power import guide_2018_psu_w, required_psu_w
 from dlrig.rules.storage import required_read_mbs
-from dlrig.rules.thresholds import GUIDE_EXAMPLE_TRANSFER_GBS
 
 IMAGENET_SAMPLE_BYTES = 3 * 224 * 224 * 4  # float32 tensor, 602,112 B
 JPEG_BYTES = 110_000

@@ -12,6 +12,7 @@ from dlrig.estimate import job as jobs
 from dlrig.estimate import memory as mem
 from dlrig.estimate import throughput as tp
 from dlrig.model.estimate import Estimate
+from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import (
     Interconnect,
     Job,
@@ -23,7 +24,6 @@ from dlrig.model.workload import (
     Quant,
     Task,
 )
-from dlrig.rules.thresholds import DEFAULT_PSU_EFFICIENCY
 
 __all__ = ["estimate", "validate"]
 

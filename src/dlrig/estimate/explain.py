@@ -9,8 +9,8 @@ from __future__ import annotations
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
 from dlrig.estimate import throughput as tp
+from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import Job, Loss, ModelKind, ModelSpec, Offload, Optimizer, Quant, Task
-from dlrig.rules.thresholds import DEFAULT_PSU_EFFICIENCY
 
 OPTIMIZER_STATES = {
     Optimizer.ADAMW: "AdamW momentum and variance",

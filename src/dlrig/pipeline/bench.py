@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dlrig.model.thresholds import CPU_CORES_PER_GPU_MAIN
 from dlrig.pipeline.prefetch import Prefetcher, parse_device
 from dlrig.pipeline.profile import BatchMover, profile
 from dlrig.pipeline.result import PipelineReport
 from dlrig.pipeline.synthetic import BYTES_PER_MB, SyntheticLoader, SyntheticStep
 from dlrig.pipeline.whatif import DECODE_SPEEDUP
-from dlrig.rules.thresholds import CPU_CORES_PER_GPU_MAIN
 
 SCHEMA = "dlrig.pipeline.bench/1"
 WARMUP_STEPS = 2

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 
-from dlrig.rules.thresholds import (
+from dlrig.model.thresholds import (
     CPU_CORES_PER_GPU_MAIN,
     INPUT_BOUND_FRACTION,
     MODERATE_INPUT_BOUND_FRACTION,

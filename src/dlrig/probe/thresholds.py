@@ -1,9 +1,9 @@
 """Thresholds the probe's findings use, each with its source (the rules' own are reused from
-`dlrig.rules.thresholds`, so `probe` and `check` judge a machine by the same numbers)."""
+`dlrig.model.thresholds`, so `probe` and `check` judge a machine by the same numbers)."""
 
 from __future__ import annotations
 
-from dlrig.rules.thresholds import (
+from dlrig.model.thresholds import (
     COOLING_SOURCE,
     CPU_CORES_RESERVED,
     CPU_CORES_SOURCE,

@@ -19,9 +19,9 @@ from dlrig.estimate import fit as fitting
 from dlrig.estimate import job as jobs
 from dlrig.model.estimate import DataRateEstimate
 from dlrig.model.parts import GpuSpec
+from dlrig.model.thresholds import GPU_MEMORY_TIGHT_FRACTION
 from dlrig.model.workload import Job, ModelSpec, Task
 from dlrig.recommend.request import Request
-from dlrig.rules.thresholds import GPU_MEMORY_TIGHT_FRACTION
 
 # Settings the recommender may change on its own: they cost speed, which the estimator prices
 # in, but train the same model on the same data to the same result.

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from dlrig.model.finding import Finding, Severity
 from dlrig.model.market import Market
 from dlrig.model.recommend import Proposal, Rejection
+from dlrig.model.thresholds import DEFAULT_OTHER_W, DISK_WARN_FRACTION, PSU_MAX_LOAD_FRACTION
 from dlrig.model.workload import Task
 from dlrig.recommend.assemble import (
     build_dict,
@@ -21,7 +22,6 @@ from dlrig.recommend.assemble import (
 from dlrig.recommend.configs import throughput_unit
 from dlrig.recommend.request import Request
 from dlrig.recommend.search import Candidate
-from dlrig.rules.thresholds import DEFAULT_OTHER_W, DISK_WARN_FRACTION, PSU_MAX_LOAD_FRACTION
 
 PER_THOUSAND = 1000.0
 HOUR_S = 3600.0

@@ -1,7 +1,7 @@
 """Every combination of GPUs x host (platform + CPU) x PSU x RAM kit x drive, priced and checked
 against the guide's hard limits with numpy, one GPU configuration at a time.
 
-The masks use the rules' own constants and formulas (rules/thresholds.py, rules/power.py,
+The masks use the rules' own constants and formulas (model/thresholds.py, rules/power.py,
 rules/cpu.py), conservatively: a combination that passes them passes `dlrig check` without
 errors, which `assemble` then confirms on the few that are proposed. For each GPU configuration
 and host only the cheapest valid PSU, RAM and drive matter (they do not change the speed), so
@@ -17,13 +17,13 @@ import numpy as np
 
 from dlrig.catalog.lookup import find_cpu
 from dlrig.estimate import params as p
+from dlrig.model import thresholds as t
 from dlrig.model.build import GpuGroup
 from dlrig.model.market import Drive, Market, MemoryKit, Platform
 from dlrig.model.parts import CpuSpec, GpuSpec
 from dlrig.model.workload import Task
 from dlrig.recommend.configs import GpuConfig
 from dlrig.recommend.request import Request
-from dlrig.rules import thresholds as t
 from dlrig.rules.cpu import cores_needed
 from dlrig.rules.energy import circuit_limit_w, psu_efficiency
 from dlrig.rules.power import cables_needed

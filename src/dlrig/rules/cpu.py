@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from dlrig.model import thresholds as t
 from dlrig.model.build import Build
 from dlrig.model.finding import Severity, qty
-from dlrig.rules import thresholds as t
 from dlrig.rules.base import RuleInfo, RuleResult, fmt
 
 CORES = RuleInfo(

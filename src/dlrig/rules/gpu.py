@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dlrig.catalog import load
+from dlrig.model import thresholds as t
 from dlrig.model.build import Build, GpuGroup
 from dlrig.model.finding import Severity, qty
 from dlrig.model.parts import GpuSpec
-from dlrig.rules import thresholds as t
 from dlrig.rules.base import RuleInfo, RuleResult, fmt
 
 NO_GPU = RuleInfo(

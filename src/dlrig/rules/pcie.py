@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlrig.catalog import load
+from dlrig.model import thresholds as t
 from dlrig.model.build import Build, GpuGroup
 from dlrig.model.finding import Severity, qty
-from dlrig.rules import thresholds as t
 from dlrig.rules.base import RuleInfo, RuleResult, fmt, pcie_name
 
 LANES = RuleInfo(

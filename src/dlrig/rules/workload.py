@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dlrig.model import thresholds as t
 from dlrig.model.build import Build, GpuGroup
 from dlrig.model.finding import Severity, qty
 from dlrig.model.workload import Job
-from dlrig.rules import thresholds as t
 from dlrig.rules.base import RuleInfo, RuleResult, fmt
 
 MEMORY = RuleInfo(

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
+from dlrig.model import thresholds as t
 from dlrig.model.finding import Finding
 from dlrig.model.report import CheckReport
 from dlrig.report.html import charts
-from dlrig.rules import thresholds as t
 from dlrig.rules.base import pcie_groups
 from dlrig.rules.power import other_w
 
 MS_PER_S = 1e3
-# GPU power spikes (< 1 ms) as a multiple of board power: rules/thresholds.py, with its source.
+# GPU power spikes (< 1 ms) as a multiple of board power: model/thresholds.py, with its source.
 GPU_SPIKE_FACTOR = t.GPU_SPIKE_FACTOR
 # At most this many GPUs get a bar each in the memory chart; more are one bar "each of N".
 MAX_GPU_ROWS = 4

@@ -1,8 +1,10 @@
-"""Every threshold and constant the rules use, in one place, each with its source.
+"""Every threshold and constant of the guide, in one place, each with its source.
 
 Part specs (GPU/CPU figures, PCIe rates, 80 PLUS efficiency, connector limits, storage speeds)
 live in `catalog/data/*.csv`; what is here are the rule-of-thumb numbers from the guide and its
-successors. `rules.md` is `shared/reference/rules.md` (the guide digested, with 2026 updates).
+successors. It lives in `model/`, the lowest layer, because the rules, the estimator and the
+pipeline all read it. `rules.md` is `shared/reference/rules.md` (the guide digested, with 2026
+updates).
 """
 
 from __future__ import annotations

@@ -1,0 +1,93 @@
+"""The `dlrig` command: parse arguments, call the core, render, map errors to exit codes.
+
+Exit codes: 0 no errors, 1 the build has errors, 2 bad input or usage, 3 internal error,
+130 interrupted (128 + SIGINT, the shell's convention). One module per command; this one only
+maps what they raise to an exit code and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+
+import typer
+
+# Registration order is the order of `dlrig --help`.
+from dlrig.cli import check, parts, estimate, recommend, probe, pipeline  # noqa: F401  # isort: skip
+from dlrig.cli.app import (
+    DEBUG,
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    app,
+)
+
+__all__ = ["app", "main", "run"]
+
+
+def _printable(text: str) -> str:
+    """One line, no terminal control: newlines, escapes and other control characters from a
+    file or an argument are shown as \\n, \\x1b and so on."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"dlrig: error: {_printable(message)}\n")
+    return code
+
+
+def _click_exceptions() -> ModuleType:
+    """Click's exception classes: typer >= 0.2x vendors click as `typer._click` (and no longer
+    installs click), older typer uses click itself. Either way a usage error must exit 2."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # older typer
+        from click import exceptions  # type: ignore[no-redef]
+    return exceptions
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code instead of exiting (used by tests and `main`)."""
+    from dlrig.errors import DlrigError
+
+    DEBUG["on"] = "--debug" in (argv if argv is not None else sys.argv[1:])
+    clicks = _click_exceptions()
+    no_args = getattr(clicks, "NoArgsIsHelpError", ())  # click >= 8.2: `dlrig`, `dlrig parts`
+    try:
+        result = app(args=argv, prog_name="dlrig", standalone_mode=False)
+    except DlrigError as exc:
+        if DEBUG["on"]:
+            raise
+        return _fail(exc.one_line(), EXIT_BAD_INPUT)
+    except no_args as exc:
+        sys.stdout.write(exc.format_message() + "\n")
+        return EXIT_OK
+    except clicks.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        message = " ".join(exc.format_message().replace("Value error, ", "").split())
+        return _fail(message + hint, EXIT_BAD_INPUT)
+    except clicks.ClickException as exc:
+        return _fail(" ".join(exc.format_message().split()), EXIT_BAD_INPUT)
+    except (typer.Abort, getattr(clicks, "Abort", typer.Abort), KeyboardInterrupt):
+        sys.stderr.write("dlrig: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:
+        if DEBUG["on"]:
+            raise
+        kind = type(exc).__name__
+        return _fail(
+            f"internal error ({kind}: {exc}); rerun with --debug and report it", EXIT_INTERNAL
+        )
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def main() -> None:
+    # A terminal or pipe that cannot encode "—" or "°C" gets "?" rather than a traceback.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
+    sys.exit(run())

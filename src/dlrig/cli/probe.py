@@ -1,0 +1,75 @@
+"""`dlrig probe`: measure this machine and hand it to `check`."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dlrig.cli.app import ColorOption, app, emit
+
+
+class ProbeFormat(StrEnum):
+    terminal = "terminal"
+    json = "json"
+    html = "html"
+
+
+@app.command()
+def probe(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Skip the longer measurements (about 10 s in all).")
+    ] = False,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Measure the disk under this directory.")
+    ] = Path("."),
+    fmt: Annotated[ProbeFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        ProbeFormat.terminal
+    ),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="With --format html: write the HTML report here. With terminal or json: "
+            "also write a build file for 'dlrig check' (as --build-file).",
+        ),
+    ] = None,
+    build_file: Annotated[
+        Path | None,
+        typer.Option("--build-file", help="Also write a build file for 'dlrig check' (any -f)."),
+    ] = None,
+    color: ColorOption = True,
+) -> None:
+    """Measure this machine (CPU, memory, disk, NVIDIA GPUs) and report what holds it back."""
+    from dlrig.errors import DlrigError
+    from dlrig.probe.run import check_data_dir, run_probe
+    from dlrig.probe.to_build import to_build_toml
+    from dlrig.report import probe_json, probe_terminal
+
+    report_file = output if fmt == ProbeFormat.html else None
+    if fmt != ProbeFormat.html and output is not None:
+        if build_file is not None:
+            raise DlrigError("give the build file once: -o or --build-file, not both")
+        build_file = output  # the issue 5 contract: `dlrig probe -o mybox.toml`
+    if report_file is not None and build_file is not None and report_file == build_file:
+        raise DlrigError(f"{build_file}: -o and --build-file name the same file")
+    check_data_dir(data_dir)
+    show_bars = fmt != ProbeFormat.json and sys.stderr.isatty()
+    with probe_terminal.progress_bars(show_bars) as progress:
+        result = run_probe(quick=quick, data_dir=data_dir, progress=progress)
+    if build_file is not None:
+        emit(to_build_toml(result), build_file)
+    if fmt == ProbeFormat.html:
+        from dlrig.report.html import render_probe
+
+        emit(render_probe(result), report_file)
+    elif fmt == ProbeFormat.json:
+        emit(probe_json.render(result), None)
+    else:
+        emit(probe_terminal.render(result, color=color and sys.stdout.isatty()), None)
+    if build_file is not None:
+        sys.stderr.write(f"dlrig: wrote {build_file}; check it with: dlrig check {build_file}\n")
