@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlrig.catalog import load
-from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
+from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
+from dlrig.model.estimate import ThroughputEstimate
 from dlrig.model.parts import GpuSpec
 from dlrig.model.workload import (
     DecodeEngine,
@@ -63,18 +64,6 @@ def peak(gpu: GpuSpec, precision: Precision) -> Peak:
     return Peak(gpu.fp32_tflops, "FP32 (no tensor cores)", f"{gpu.name} has no tensor cores")
 
 
-def compute_params(m: ModelSpec) -> float:
-    """Parameters that take part in matmuls for one token (MoE: the active ones)."""
-    lookup = 0 if m.tied_embeddings else (m.vocab_size or 0) * (m.hidden_size or 0)
-    return max(m.active_params - lookup, 1)
-
-
-def attention_flops_fwd(m: ModelSpec, t: int) -> float:
-    """QKᵀ and AV for one token attending to t others, every layer: 4·L·H·Q·T (PaLM App. B)."""
-    q = (m.n_heads or 0) * (m.head_dim or 0)
-    return 4 * (m.n_layers or 0) * q * t
-
-
 @dataclass(frozen=True)
 class Flops:
     """Per token (language models) or per sample (vision)."""
@@ -86,18 +75,13 @@ class Flops:
         return self.model + (self.recompute if checkpointing else 0.0)
 
 
-def train_flops_per_token(m: ModelSpec, job: Job, s: int) -> Flops:
-    n, attn = compute_params(m), attention_flops_fwd(m, s)
-    fwd = 2 * n + attn
-    # Full training: forward, input gradients, weight gradients (3 x forward). LoRA: frozen
-    # matrices need input gradients only (2N), attention's backward is unchanged (2 x attn).
-    model_flops = 3 * fwd if job.task == Task.TRAIN else fwd + 2 * n + 2 * attn
-    return Flops(model_flops, fwd)
+def train_flops_per_token(s: Shape) -> Flops:
+    return Flops(s.flops_per_token, s.flops_recompute_per_token)
 
 
-def vision_flops_per_sample(m: ModelSpec, job: Job) -> Flops:
-    fwd = (m.gflops_per_sample or 0) * FLOPS_PER_GFLOP
-    return Flops(3 * fwd if job.task != Task.INFER else fwd, fwd)
+def vision_flops_per_sample(s: Shape) -> Flops:
+    fwd = (s.model.gflops_per_sample or 0) * FLOPS_PER_GFLOP
+    return Flops(3 * fwd if s.training else fwd, fwd)
 
 
 # Default utilisations measured with activation checkpointing on (torchtune's configs enable it,
@@ -117,7 +101,7 @@ def utilization_key(m: ModelSpec, job: Job) -> str:
     if job.task == Task.INFER:
         if not m.is_language_model:
             return "efficiency_prefill"
-        if job.engine == DecodeEngine.HF:
+        if job.engine == DecodeEngine.TRANSFORMERS:
             return "efficiency_decode_bandwidth_hf"
         return "efficiency_decode_bandwidth"
     if job.task == Task.LORA:
@@ -160,7 +144,7 @@ def allreduce_link(job: Job) -> Link:
     return Link(what, busbw)
 
 
-def comm_time_s(m: ModelSpec, job: Job, link: Link) -> float:
+def comm_time_s(s: Shape, link: Link) -> float:
     """Data-parallel traffic of one step over the link.
 
     DDP and ZeRO-1/2: a ring all-reduce of the gradients, 2(n-1)/n x bytes / busbw (nccl-tests'
@@ -169,12 +153,13 @@ def comm_time_s(m: ModelSpec, job: Job, link: Link) -> float:
     training the ZeRO paper's 3Ψ instead of 2Ψ (Rajbhandari et al. 2020, Sec. 7). Frozen
     weights are gathered too, which is what makes FSDP LoRA talk as much as full training.
     """
+    job = s.job
     n = job.n_gpus
     if n == 1 or link.busbw_gbs is None:
         return 0.0
-    grads = grad_sync_bytes(m, job)
+    grads = grad_sync_bytes(s)
     if job.zero >= 3:
-        volume = (n - 1) / n * (2 * mem.stored_weight_bytes(m, job) + grads)
+        volume = (n - 1) / n * (2 * s.weight_bytes_job + grads)
     else:
         volume = 2 * (n - 1) / n * grads
     return volume / (link.busbw_gbs * GBS)
@@ -187,25 +172,117 @@ def hidden_by(job: Job, compute_s: float) -> float:
     return compute_s if job.zero >= 3 else compute_s * BACKWARD_SHARE[job.task]
 
 
-def grad_sync_bytes(m: ModelSpec, job: Job) -> float:
+def grad_sync_bytes(s: Shape) -> float:
     """Gradient bytes one step all-reduces: 16-bit full gradients, fp32 LoRA adapters."""
-    n = mem.trainable_params(m, job)
-    if job.task == Task.TRAIN and not mem.is_fp32(job.precision):
-        return n * mem.HALF_BYTES
-    return n * mem.FP32_BYTES
+    n = s.params_trainable
+    if s.job.task == Task.TRAIN and not is_fp32(s.job.precision):
+        return n * HALF_BYTES
+    return n * FP32_BYTES
 
 
-def decode_bytes_per_step(m: ModelSpec, job: Job, b: int) -> float:
-    """Bytes one GPU reads to generate one token for each of b sequences: its share of the
-    weights (MoE: only the experts the batch routes to) plus the KV cache."""
-    bits, _ = mem.weight_bits(job)
-    linear = mem.linear_params(m)
-    if m.kind == ModelKind.MOE and m.n_experts and m.experts_per_token:
-        e, k = m.n_experts, m.experts_per_token
-        per_expert = (m.params_total - m.active_params) / max(e - k, 1)
-        shared = linear - per_expert * e
-        linear = shared + per_expert * min(e, b * k)
-    # Only the output head is read per token; an untied input embedding is a lookup.
-    head = (m.vocab_size or 0) * (m.hidden_size or 0) * mem.HALF_BYTES
-    weights = (linear * bits / 8 + head) / job.n_gpus
-    return weights + mem.kv_cache_bytes(m, job, b)
+def decode_bytes_per_step(s: Shape) -> float:
+    """Bytes one GPU reads to generate one token for each of the batch's sequences."""
+    return s.decode_bytes_per_gpu
+
+
+# A step is called communication-bound when the traffic compute cannot hide exceeds this share
+# of the compute time (a dlrig labelling choice; it changes the label, not the numbers).
+COMM_BOUND_SHARE = 0.5
+
+
+def _utilization(m: ModelSpec, job: Job) -> tuple[float, str, str | None]:
+    """(utilisation, where it comes from, its efficiencies.csv key or None when given)."""
+    key = utilization_key(m, job)
+    if job.mfu is not None:
+        return job.mfu, "given with --mfu", None
+    return p.value(key), p.cite(key), key
+
+
+def _train(s: Shape) -> ThroughputEstimate:
+    m, job, b = s.model, s.job, s.micro_batch
+    u, u_source, key = _utilization(m, job)
+    pk = peak(job.gpu, job.precision)
+    rate = pk.tflops * TFLOPS * u
+    if m.kind == ModelKind.CNN or (m.kind == ModelKind.VIT and m.gflops_per_sample):
+        flops = vision_flops_per_sample(s)
+        per_step_units, per_token = b, False
+    else:
+        flops = train_flops_per_token(s)
+        per_step_units, per_token = s.tokens_per_micro_step, True
+    model_f = flops.model
+    compute = model_f * per_step_units / rate * checkpointing_factor(flops, job, key)
+    link = allreduce_link(job)
+    comm = comm_time_s(s, link)
+    exposed = max(0.0, comm - hidden_by(job, compute))  # only what outlasts compute
+    step = compute + exposed
+    per_gpu = per_step_units / step
+    total = per_gpu * job.n_gpus
+    return ThroughputEstimate(
+        tokens_per_s=total if per_token else None,
+        tokens_per_s_per_gpu=per_gpu if per_token else None,
+        samples_per_s=total / (per_step_units / b) if per_token else total,
+        samples_per_s_per_gpu=None if per_token else per_gpu,
+        utilization=u,
+        utilization_source=u_source,
+        peak_tflops=pk.tflops,
+        flops_per_token=model_f if per_token else None,
+        flops_per_sample=None if per_token else model_f,
+        step_time_s=step,
+        compute_time_s=compute,
+        allreduce_time_s=comm,
+        exposed_comm_s=exposed,
+        link=link.what,
+        link_gbs=link.busbw_gbs,
+        bound="communication" if exposed > COMM_BOUND_SHARE * compute else "compute",
+        step_parts_s={"compute": compute, "communication (not hidden)": exposed},
+    )
+
+
+def _infer(s: Shape) -> ThroughputEstimate:
+    m, job, b = s.model, s.job, s.micro_batch
+    pk = peak(job.gpu, job.precision)  # quantised weights are dequantised to 16-bit
+    eff_prefill = p.value("efficiency_prefill")
+    if not m.is_language_model:  # vision inference: compute-bound forward passes
+        u, u_source, _ = _utilization(m, job)
+        fwd = (m.gflops_per_sample or 0) * FLOPS_PER_GFLOP
+        step = fwd * b / (pk.tflops * TFLOPS * u * job.n_gpus)
+        return ThroughputEstimate(
+            samples_per_s=b / step,
+            samples_per_s_per_gpu=b / step / job.n_gpus,
+            utilization=u,
+            utilization_source=u_source,
+            peak_tflops=pk.tflops,
+            flops_per_sample=fwd,
+            step_time_s=step,
+            compute_time_s=step,
+            bound="compute",
+            step_parts_s={"compute": step},
+        )
+    u, u_source, _ = _utilization(m, job)
+    fwd_per_token = s.flops_fwd_per_token
+    gpus_rate = pk.tflops * TFLOPS * job.n_gpus
+    prefill = gpus_rate * eff_prefill / fwd_per_token
+    read_bytes = decode_bytes_per_step(s) * s.plan.pp  # layer split: stages run one after another
+    memory_time = read_bytes / (job.gpu.memory_bandwidth_gbs * GBS * u)
+    compute_time = fwd_per_token * b / (gpus_rate * eff_prefill)
+    step = max(memory_time, compute_time)
+    bound = "memory-bandwidth" if memory_time >= compute_time else "compute"
+    return ThroughputEstimate(
+        tokens_per_s=b / step,
+        tokens_per_s_per_gpu=b / step / job.n_gpus,
+        samples_per_s=None,
+        utilization=u,
+        utilization_source=u_source,
+        peak_tflops=pk.tflops,
+        flops_per_token=fwd_per_token,
+        step_time_s=step,
+        compute_time_s=compute_time,
+        link="none (layers split across GPUs)" if job.n_gpus > 1 else "none",
+        bound=bound,
+        prefill_tokens_per_s=prefill,
+        step_parts_s={"memory bandwidth" if bound == "memory-bandwidth" else "compute": step},
+    )
+
+
+def throughput(s: Shape) -> ThroughputEstimate:
+    return _train(s) if s.training else _infer(s)
