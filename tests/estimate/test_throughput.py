@@ -9,6 +9,7 @@ from dlrig.catalog.lookup import find_gpu, find_model
 from dlrig.estimate import params as p
 from dlrig.estimate import throughput as tp
 from dlrig.estimate.job import throughput
+from dlrig.estimate.shape import derive, matmul_params
 from dlrig.model.workload import ModelKind, ModelSpec
 from estimate_helpers import job
 
@@ -44,23 +45,26 @@ def test_peaks_by_precision():
 def test_palm_training_flops_per_token():
     m = tiny()
     n = 1000 - 10 * 8  # the untied input embedding is a lookup, not a matmul
-    flops = tp.train_flops_per_token(m, job(), s=100)
+    flops = tp.train_flops_per_token(derive(m, job(seq_len=100)))
     assert flops.model == 6 * n + 3 * 64 * 100  # 6N + 12·L·H·Q·T
     assert flops.recompute == 2 * n + 64 * 100
-    lora = tp.train_flops_per_token(m, job(task="lora"), s=100)
-    assert lora.model == 4 * n + 3 * 64 * 100  # no weight gradients for frozen matrices
+    lora_shape = derive(m, job(task="lora", seq_len=100, lora_targets="qv", lora_rank=1))
+    adapters = lora_shape.params_trainable
+    lora = tp.train_flops_per_token(lora_shape)
+    # No weight gradients for frozen matrices; the adapters cost 6 FLOPs per parameter.
+    assert lora.model == 4 * n + 3 * 64 * 100 + 6 * adapters
 
 
 def test_tied_embeddings_count_as_the_output_head():
-    assert tp.compute_params(tiny(tied=True)) == 1000
-    assert tp.compute_params(tiny(tied=False)) == 920
+    assert matmul_params(tiny(tied=True)) == 1000
+    assert matmul_params(tiny(tied=False)) == 920
 
 
 def test_training_time_is_flops_over_peak_times_mfu():
     m = find_model("gpt2")
     j = job("A100 80GB SXM", seq_len=1024, batch_size=8, mfu=0.5)
     t = throughput(m, j)
-    flops = tp.train_flops_per_token(m, j, 1024).model
+    flops = tp.train_flops_per_token(derive(m, j)).model
     assert t.compute_time_s == pytest.approx(flops * 8 * 1024 / (312e12 * 0.5))
     assert t.tokens_per_s == pytest.approx(8 * 1024 / t.step_time_s)
     assert t.allreduce_time_s == 0 and t.link.startswith("none")
@@ -85,7 +89,7 @@ def test_mfu_measured_with_checkpointing_is_not_charged_twice():
     # mfu_lora was measured with checkpointing: turning it off makes the job faster.
     assert off.step_time_s < on.step_time_s
     expected = p.value("mfu_lora")
-    flops = tp.train_flops_per_token(m, job(task="lora"), 2048).model
+    flops = tp.train_flops_per_token(derive(m, job(task="lora", seq_len=2048))).model
     assert on.compute_time_s == pytest.approx(flops * 4096 / (165.2e12 * expected))
 
 
@@ -101,7 +105,9 @@ def test_ring_allreduce_over_pcie_with_and_without_p2p():
     )
     # 2 GPUs: a ring all-reduce sends 2·(n-1)/n = 1 x the gradient bytes.
     grads = m.params_total * 2
-    assert tp.comm_time_s(m, a6000, link_p2p) == pytest.approx(grads / (link_p2p.busbw_gbs * 1e9))
+    assert tp.comm_time_s(derive(m, a6000), link_p2p) == pytest.approx(
+        grads / (link_p2p.busbw_gbs * 1e9)
+    )
     assert "no P2P" in link_host.what
 
 
@@ -111,14 +117,15 @@ def test_zero3_moves_one_and_a_half_times_ddp_traffic():
     fsdp = job("H100 SXM", n_gpus=8, zero=3)
     link = tp.allreduce_link(ddp)
     assert link.what.startswith("NVLink 450")
-    assert tp.comm_time_s(m, fsdp, link) / tp.comm_time_s(m, ddp, link) == pytest.approx(1.5)
+    ratio = tp.comm_time_s(derive(m, fsdp), link) / tp.comm_time_s(derive(m, ddp), link)
+    assert ratio == pytest.approx(1.5)
 
 
 def test_decode_is_bandwidth_bound_at_batch_one():
     m = find_model("llama-2-7b")
     j = job(task="infer", context=128, batch_size=1)
     t = throughput(m, j)
-    read = tp.decode_bytes_per_step(m, j, 1)
+    read = tp.decode_bytes_per_step(derive(m, j))
     assert t.bound == "memory-bandwidth"
     assert t.tokens_per_s == pytest.approx(1008e9 * p.value("efficiency_decode_bandwidth") / read)
     # Every fp16 weight but the input embedding (a lookup), plus 128 tokens of KV cache.
@@ -130,8 +137,8 @@ def test_moe_decode_reads_only_routed_experts():
     m = find_model("mixtral-8x7b")
     j1 = job("H100 SXM", task="infer", quant="int4", batch_size=1, context=512)
     j8 = job("H100 SXM", task="infer", quant="int4", batch_size=8, context=512)
-    one = tp.decode_bytes_per_step(m, j1, 1) - 0
-    eight = tp.decode_bytes_per_step(m, j8, 8)
+    one = tp.decode_bytes_per_step(derive(m, j1))
+    eight = tp.decode_bytes_per_step(derive(m, j8))
     assert one < eight  # 2 of 8 experts vs all 8
     assert one / 1e9 < 0.5 * m.params_total * 4.2 / 8 / 1e9
 
