@@ -52,6 +52,12 @@ class Proposal(_Out):
     wall_power_w: float = Field(description="at the wall under load: GPUs + CPU + other / PSU eff.")
     energy_kwh: float = Field(description="over the energy period, under load")
     energy_cost: float | None = None
+    cloud_price_per_gpu_hour: float | None = Field(
+        default=None,
+        description="renting one of these GPUs, in `currency`: --cloud-price-per-gpu-hour, or "
+        "the shipped on-demand price of this GPU (cloud_price_source)",
+    )
+    cloud_price_source: str | None = None
     cloud_break_even_hours: float | None = Field(
         default=None,
         description="hours of use above which buying beats renting the same GPUs (with power)",

@@ -19,6 +19,7 @@ from dlrig.recommend.assemble import (
     price_lines,
     wall_power,
 )
+from dlrig.recommend.cloud import cloud_prices
 from dlrig.recommend.configs import throughput_unit
 from dlrig.recommend.request import Request
 from dlrig.recommend.search import Candidate, SearchResult
@@ -197,7 +198,8 @@ class _Maker:
         wall_w, kwh_per_h = wall_power(build)  # type: ignore[arg-type]
         kwh = kwh_per_h * req.energy_hours
         energy_cost = kwh * req.electricity_price if req.electricity_price is not None else None
-        break_even = break_even_hours(price, c.config.n, kwh_per_h, req)
+        cloud_rate, cloud_source = cloud_rate_for(c, req, market)
+        break_even = break_even_hours(price, c.config.n, kwh_per_h, req, cloud_rate)
         return Proposal(
             name=data["name"],
             gpu=c.config.gpu.name,
@@ -216,11 +218,13 @@ class _Maker:
             wall_power_w=round(wall_w, 1),
             energy_kwh=round(kwh, 1),
             energy_cost=round(energy_cost, 2) if energy_cost is not None else None,
+            cloud_price_per_gpu_hour=cloud_rate,
+            cloud_price_source=cloud_source,
             cloud_break_even_hours=break_even,
             cloud_break_even_months=(
                 round(break_even / HOURS_PER_MONTH, 1) if break_even is not None else None
             ),
-            cloud_cost=cloud_cost(c, req),
+            cloud_cost=cloud_cost(c, req, cloud_rate),
             price_lines=price_lines(c, market),
             findings=findings,
             reasons=self.reasons(c, price),
@@ -278,21 +282,36 @@ def work_hours(c: Candidate, req: Request) -> float | None:
     return units / c.throughput / HOUR_S
 
 
-def break_even_hours(price: float, n: int, kwh_per_h: float, req: Request) -> float | None:
+def cloud_rate_for(c: Candidate, req: Request, market: Market) -> tuple[float | None, str | None]:
+    """The GPU-hour price of renting this GPU, in the market's currency, and where it is from:
+    the user's --cloud-price-per-gpu-hour, else the shipped on-demand price, else none."""
+    if req.cloud_price_per_gpu_hour is not None:
+        return req.cloud_price_per_gpu_hour, "--cloud-price-per-gpu-hour"
+    listed = cloud_prices().get(c.config.gpu.name)
+    if listed is None:
+        return None, None
+    return round(listed.usd_per_gpu_hour * market.per_usd, 4), listed.describe()
+
+
+def break_even_hours(
+    price: float, n: int, kwh_per_h: float, req: Request, cloud_rate: float | None = None
+) -> float | None:
     """Hours of use at which buying costs less than renting n GPUs: price / (cloud − power)."""
-    if req.cloud_price_per_gpu_hour is None:
+    rate = cloud_rate if cloud_rate is not None else req.cloud_price_per_gpu_hour
+    if rate is None:
         return None
     own_per_h = kwh_per_h * (req.electricity_price or 0.0)
-    saved_per_h = req.cloud_price_per_gpu_hour * n - own_per_h
+    saved_per_h = rate * n - own_per_h
     return price / saved_per_h if saved_per_h > 0 else None
 
 
-def cloud_cost(c: Candidate, req: Request) -> float | None:
+def cloud_cost(c: Candidate, req: Request, cloud_rate: float | None = None) -> float | None:
     """Renting the same GPUs for the same work: hours x GPUs x the cloud's GPU-hour price."""
+    rate = cloud_rate if cloud_rate is not None else req.cloud_price_per_gpu_hour
     hours = work_hours(c, req)
-    if hours is None or req.cloud_price_per_gpu_hour is None:
+    if hours is None or rate is None:
         return None
-    return round(hours * c.config.n * req.cloud_price_per_gpu_hour, 2)
+    return round(hours * c.config.n * rate, 2)
 
 
 def budget_note(
@@ -348,7 +367,12 @@ def assumptions(req: Request, market: Market) -> list[str]:
     ]
     if req.task == Task.INFER:
         out.append("inference throughput is decode tokens/s at the given batch (default 1)")
-    if req.cloud_price_per_gpu_hour is not None and req.electricity_price is None:
+    if req.cloud_price_per_gpu_hour is None:
+        out.append(
+            "cloud: the shipped on-demand GPU-hour price of each GPU where one is listed "
+            "(catalog/data/cloud_prices.csv, dated); --cloud-price-per-gpu-hour sets your own"
+        )
+    if req.electricity_price is None:
         out.append("cloud break-even leaves out electricity: give --electricity-price")
     return out
 

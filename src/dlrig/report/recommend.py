@@ -83,13 +83,13 @@ def proposal_rows(rec: Recommendation, p: Proposal) -> list[tuple[str, str]]:
         out.append(("time for the work", hours(p.time_hours)))
     if p.cloud_cost is not None:
         out.append(("renting the same GPUs for the work", money(p.cloud_cost, rec.currency)))
-    if rec.cloud_price_per_gpu_hour is not None:
+    if p.cloud_price_per_gpu_hour is not None:
         out.append(("cloud break-even", break_even_text(rec, p)))
     return out
 
 
 def break_even_text(rec: Recommendation, p: Proposal) -> str:
-    cloud = f"{rec.cloud_price_per_gpu_hour:g} {rec.currency}/GPU-h"
+    cloud = f"{p.cloud_price_per_gpu_hour:g} {rec.currency}/GPU-h ({p.cloud_price_source})"
     if p.cloud_break_even_hours is None:
         return f"never: at {cloud} renting costs less than the electricity"
     h = p.cloud_break_even_hours
