@@ -10,7 +10,7 @@ from dlrig.errors import DlrigError
 from dlrig.estimate import data_rate, explain, fit
 from dlrig.estimate import job as jobs
 from dlrig.estimate import memory as mem
-from dlrig.estimate import throughput as tp
+from dlrig.estimate import compute as cp
 from dlrig.model.estimate import Estimate
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import (
@@ -98,7 +98,7 @@ def _ignored(m: ModelSpec, job: Job) -> list[str]:
 
 def estimate(m: ModelSpec, job: Job) -> Estimate:
     warnings = validate(m, job)
-    pk = tp.peak(job.gpu, job.precision)
+    pk = cp.peak(job.gpu, job.precision.value)
     if pk.warning:
         warnings.append(pk.warning)
     if job.precision == Precision.FP32 and job.task == Task.QLORA:

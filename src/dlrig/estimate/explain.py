@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
-from dlrig.estimate import throughput as tp
+from dlrig.estimate import calibration as cal
+from dlrig.estimate import perf
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import Job, Loss, ModelKind, ModelSpec, Offload, Optimizer, Quant, Task
 
@@ -125,10 +126,8 @@ def assumptions(m: ModelSpec, job: Job, est_batch: int) -> list[str]:
 
 def sources(m: ModelSpec, job: Job) -> list[str]:
     """`key = value: source` for every efficiencies.csv row this estimate used."""
-    keys = ["cuda_context_gb", tp.utilization_key(m, job)]
-    if job.task == Task.INFER:
-        keys.append("efficiency_prefill")
-    if job.n_gpus > 1 and job.task != Task.INFER:
+    keys = ["cuda_context_gb"]
+    if job.n_gpus > 1:
         keys += ["allreduce_busbw_fraction_nvlink", "allreduce_busbw_fraction_pcie"]
         if job.gpu.p2p == "no":
             keys.append("pcie_no_p2p_fraction")
@@ -140,4 +139,14 @@ def sources(m: ModelSpec, job: Job) -> list[str]:
         keys.append("bytes_adam8bit_per_param")
     if not m.is_language_model and job.task != Task.INFER:
         keys += ["imagenet_jpeg_bytes", "jpeg_decode_images_per_core_s"]
-    return [p.cite(k) for k in dict.fromkeys(keys)]
+    return [p.cite(k) for k in dict.fromkeys(keys)] + fitted_sources(m, job)
+
+
+def fitted_sources(m: ModelSpec, job: Job) -> list[str]:
+    """The fitted constants (benchmarks/calibrate.py) this estimate read, with their fit."""
+    c = cal.constants()
+    if job.task == Task.INFER and m.is_language_model:
+        used = [c.get("decode_bw", perf.decode_group(job)), c.get("prefill_mfu", perf.prefill_group(job))]
+    else:
+        used = [c.get("mfu", perf.train_group(m, job))]
+    return [f.cite() for f in used]

@@ -47,8 +47,18 @@ class ThroughputEstimate(_Out):
     exposed_comm_s: float = Field(default=0.0, description="the traffic not hidden by compute")
     link: str = Field(default="none", description="what the traffic runs over")
     link_gbs: float | None = None
-    bound: str = Field(description="compute, memory-bandwidth or communication")
+    bound: str = Field(description="compute, memory-bandwidth, communication or input")
     prefill_tokens_per_s: float | None = None
+    ttft_s: float | None = Field(default=None, description="time to first token: prefill + 1 step")
+    interval_frac: float | None = Field(
+        default=None, description="± of the rates: the fitted group's leave-one-source-out p80"
+    )
+    prefill_interval_frac: float | None = None
+    bubble_s: float = Field(default=0.0, description="pipeline-parallel idle time per step")
+    offload_s: float = Field(default=0.0, description="PCIe offload and CPU optimizer time")
+    comm_parts_s: dict[str, float] = Field(
+        default_factory=dict, description="traffic per step by kind, before overlap"
+    )
 
 
 class DataRateEstimate(_Out):

@@ -1,0 +1,630 @@
+"""Refit the estimator's efficiency constants from published measurements, and say how wrong
+the estimator is on points it was not fitted to.
+
+Run:  python benchmarks/calibrate.py            # report only
+      python benchmarks/calibrate.py --write    # also rewrite src/dlrig/catalog/data/fitted_constants.csv
+
+The points: catalog/data/calibration_points.csv (one row per published measurement, with its
+source_id and what exactly was measured); until that file exists, catalog/data/measurements.csv.
+
+The fit rule (simple, documented, the same for every constant):
+1. Each point is turned into the estimator's job. For a throughput point, the *implied
+   efficiency* is the value of the point's constant (mfu for training, decode_bw for decode,
+   prefill_mfu for prefill) at which the estimator reproduces the measurement exactly (found by
+   bisection: predicted speed grows with the efficiency). Communication, bubbles, offload and
+   dequantisation are physics and stay in the model, so the implied value is the efficiency of
+   the math or the memory reads alone.
+2. Groups are paths from general to specific: mfu by task class / GPU architecture / precision /
+   model size class; decode_bw by engine / weight format / architecture; prefill_mfu by engine /
+   architecture. A group's constant is the MEDIAN implied value of its points if they come from
+   at least three sources (source_id); otherwise the group is not fitted and a job in it takes
+   its parent's constant (reported as a fallback). The root is always the median of all points.
+   No per-point adjustment; prefill_mfu is fitted before decode_bw (the decode roofline and
+   "with prefill" points use it), decode_bw and mfu after.
+3. Leave-one-source-out (LOSO): for each source, refit without any of its points and predict
+   them. Per category and per group: median and p90 |error|; a group's interval (± on every
+   prediction) is the p80 of its LOSO |errors| (interval_frac in the constants file).
+Memory has no fitted constant: its rows carry only the interval (p80 |error| of the physical
+model against the points, which is LOSO by construction).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import statistics
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlparse
+
+from dlrig.catalog.load import read_rows
+from dlrig.catalog.lookup import find_gpu, find_model
+from dlrig.errors import DlrigError
+from dlrig.estimate import calibration as cal
+from dlrig.estimate import job as jobs
+from dlrig.estimate import params as p
+from dlrig.estimate import perf
+from dlrig.model.workload import Job, Task
+
+ROOT = Path(__file__).resolve().parents[1]
+FITTED = ROOT / "src" / "dlrig" / "catalog" / "data" / cal.FILE
+MIN_SOURCES = 3
+BISECT_LO, BISECT_HI, BISECT_STEPS = 1e-4, 2.0, 60
+INTERVAL_PERCENTILE = 0.8
+FIT_ORDER = ("prefill_mfu", "decode_bw", "mfu")
+TARGETS = {"throughput": 0.15, "decode": 0.15, "memory": 0.10}
+RULE = "median implied value over >=3 sources (benchmarks/calibrate.py)"
+# Job fields a point can set; any other non-blank column the Job does not know makes the point
+# "not expressible" with that column as the reason.
+PASSTHROUGH = (
+    "n_gpus optimizer zero lora_rank lora_targets batch_size seq_len context offload loss engine "
+    "interconnect grad_accum tp pp vp cp ep nodes network kv_dtype weight_bits base_quant "
+    "prompt_tokens gen_tokens attention optimizer_dtype"
+).split()
+DEFAULTS = {"n_gpus": "1", "nodes": "1", "zero": "0", "offload": "none", "loss": "standard",
+            "tp": "1", "pp": "1", "vp": "1", "cp": "1", "ep": "1", "grad_accum": "1",
+            "interconnect": "auto", "kv_dtype": "fp16", "base_quant": "none",
+            "optimizer_dtype": "fp32", "optimizer": "adamw"}  # fmt: skip
+ENGINE_ALIASES = {"hf": "transformers", "hf-trainer": None, "pytorch": None}
+TRAIN_TASKS = {"train": "train", "vision": "train", "encoder": "train", "lora": "lora",
+               "qlora": "qlora", "infer": "infer"}  # fmt: skip
+
+
+@dataclass
+class Point:
+    id: str
+    category: str  # throughput | decode | prefill | memory
+    key: str | None  # the fitted constant it informs (None: memory)
+    source_id: str
+    measured: float
+    unit: str
+    semantics: str
+    row: dict[str, str]
+    model: object = None
+    job: Job | None = None
+    batch: int = 1
+    group: tuple[str, ...] = ()
+    reason: str = ""  # why it is not expressible
+    implied: float | None = None
+    loso: float | None = None  # LOSO prediction
+    fitted: float | None = None  # prediction with the full fit
+    resolved: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def expressible(self) -> bool:
+        return not self.reason
+
+    @property
+    def label(self) -> str:
+        if self.category == "memory":
+            return f"memory/{self.row.get('task') or '?'}"
+        if self.category == "throughput":
+            return f"throughput/{self.group[0] if self.group else '?'}"
+        return self.category
+
+
+def err(pred: float | None, meas: float) -> float:
+    return math.inf if pred is None or meas == 0 else (pred - meas) / meas
+
+
+# --- points -------------------------------------------------------------------------------
+
+
+def source_id(row: dict[str, str]) -> str:
+    if row.get("source_id"):
+        return row["source_id"]
+    url = urlparse(row.get("source", "").split()[0] if row.get("source") else "")
+    parts = [x for x in url.path.split("/") if x][:2]
+    return "/".join([url.netloc, *parts]) or row["id"]
+
+
+def category(row: dict[str, str]) -> str:
+    c = row["category"]
+    if c != "throughput" or row.get("task") != "infer":
+        return c
+    if row.get("semantics") == "ttft" or "-pp" in row["id"]:  # measurements.csv: llama-bench pp
+        return "prefill"
+    return "decode"
+
+
+def load_points() -> tuple[str, list[Point]]:
+    try:
+        rows, name = read_rows("calibration_points.csv"), "calibration_points.csv"
+    except (FileNotFoundError, OSError):
+        rows, name = read_rows("measurements.csv"), "measurements.csv"
+    pts = []
+    for row in rows:
+        cat = category(row)
+        key = {"throughput": "mfu", "decode": "decode_bw", "prefill": "prefill_mfu"}.get(cat)
+        pts.append(
+            Point(
+                id=row["id"],
+                category=cat,
+                key=key,
+                source_id=source_id(row),
+                measured=float(row["value"]),
+                unit=row.get("unit", ""),
+                semantics=row.get("semantics")
+                or ("allocator_reserved" if cat == "memory" else "per_job"),
+                row=row,
+            )
+        )
+    for pt in pts:
+        build(pt)
+    return name, pts
+
+
+def build(pt: Point) -> None:
+    row = pt.row
+    try:
+        pt.model = find_model(row["model"])
+    except (DlrigError, AssertionError, LookupError) as exc:
+        pt.reason = f"model {row['model']!r} unknown to the estimator ({exc})"
+        return
+    try:
+        gpu = find_gpu(row["gpu"])
+    except (DlrigError, AssertionError, LookupError):
+        pt.reason = f"GPU {row['gpu']!r} not in gpus.csv"
+        return
+    task = TRAIN_TASKS.get(row.get("task", ""), None)
+    if task is None:
+        pt.reason = f"task {row.get('task')!r}"
+        return
+    known = Job.model_fields
+    fields: dict[str, object] = {"task": task, "gpu": gpu}
+    prec = row.get("precision") or "bf16"
+    fields["precision"] = prec
+    quant = row.get("quant") or "none"
+    if task == "infer" and quant not in ("none", ""):
+        fields["quant"] = quant
+    if task == "qlora" and quant not in ("none", "nf4", ""):
+        pt.reason = f"qlora over {quant}"
+        return
+    if row.get("checkpointing"):
+        fields["checkpointing"] = row["checkpointing"] in ("true", "selective")
+    if row.get("master_weights"):
+        fields["master_weights"] = row["master_weights"] != "false"
+    if row.get("optimizer_in_backward") and "optimizer_in_backward" in known:
+        fields["optimizer_in_backward"] = row["optimizer_in_backward"] == "true"
+    for name in PASSTHROUGH:
+        value = row.get(name, "")
+        if value in ("", None) or value == DEFAULTS.get(name):
+            continue
+        if name == "engine":
+            value = ENGINE_ALIASES.get(value, value)
+            if value is None or task != "infer":
+                continue
+        if name == "lora_targets" and task not in ("lora", "qlora"):
+            continue
+        if name == "optimizer":
+            value = {"adamw8bit": "adam8bit", "paged_adamw8bit": "adam8bit"}.get(value, value)
+        if name not in known:
+            pt.reason = f"{name}={value}: the estimator has no such setting yet"
+            return
+        fields[name] = value
+    if task == "train" and not row.get("batch_size") and pt.model.kind == "cnn":
+        fields["batch_size"] = 256  # DeepLearningExamples' default for ResNet-50 v1.5
+    try:
+        pt.job = Job(**fields)
+    except Exception as exc:  # noqa: BLE001 - pydantic says which field
+        pt.reason = f"job not valid: {str(exc).splitlines()[0]}"
+        return
+    pt.batch = jobs.batch_size(pt.model, pt.job)
+    m, j = pt.model, pt.job
+    if pt.key == "mfu":
+        pt.group = perf.train_group(m, j)
+    elif pt.key == "decode_bw":
+        pt.group = perf.decode_group(j)
+    elif pt.key == "prefill_mfu":
+        pt.group = perf.prefill_group(j)
+    else:
+        pt.group = (task, pt.semantics)
+
+
+# --- prediction ---------------------------------------------------------------------------
+
+
+class Override(cal.Constants):
+    """A table where one key returns a trial value whatever the group (bisection)."""
+
+    def __init__(self, base: cal.Constants, key: str, x: float):
+        super().__init__(base.rows)
+        self.key, self.x = key, x
+
+    def get(self, key: str, group: tuple[str, ...] = ()) -> cal.Fitted:
+        if key == self.key:
+            return cal.Fitted(key, self.x, "trial", 0, 0, None, None, None, "trial", "")
+        try:
+            return super().get(key, group)
+        except DlrigError:  # a key not fitted yet (prefill before decode): irrelevant here
+            return cal.Fitted(key, 1.0, "unfitted", 0, 0, None, None, None, "unfitted", "")
+
+
+def predict(pt: Point, consts: cal.Constants) -> float:
+    m, j = pt.model, pt.job
+    assert j is not None
+    if pt.category == "memory":
+        est = jobs.memory(m, j)
+        smi = getattr(est, "nvidia_smi_gb", None)
+        alloc = getattr(est, "allocator_gb", None)
+        if pt.semantics == "nvidia_smi":
+            value = smi if smi is not None else est.per_gpu_gb
+        else:
+            value = alloc if alloc is not None else est.per_gpu_gb - p.value("cuda_context_gb")
+        return value * (1e9 / 2**30 if pt.unit == "GiB" else 1)
+    t = perf.throughput(m, j, pt.batch, consts)
+    if pt.category == "prefill":
+        if pt.semantics == "ttft":
+            return (t.ttft_s or math.inf) * (1000 if pt.unit == "ms" else 1)
+        return t.prefill_tokens_per_s or 0.0
+    if pt.category == "decode":
+        rate = t.tokens_per_s or 0.0
+        if pt.semantics == "with_prefill":
+            gen = int(pt.row.get("gen_tokens") or 128)
+            ttft = t.ttft_s or 0.0
+            rate = pt.batch * gen / (ttft + (gen - 1) * t.step_time_s)
+        if pt.unit == "ms_per_token":
+            return 1000 * pt.batch / rate if rate else math.inf
+        return rate
+    if pt.unit in ("samples_per_s", "images_per_s"):
+        rate = t.samples_per_s or 0.0
+    else:
+        rate = t.tokens_per_s or 0.0
+    return rate / j.n_gpus if pt.semantics == "per_gpu" else rate
+
+
+def implied(pt: Point, base: cal.Constants) -> float | None:
+    """The constant's value at which the prediction equals the measurement (bisection on a log
+    scale; rates rise with efficiency, times fall)."""
+    rising = not (pt.unit in ("ms", "ms_per_token"))
+
+    def f(x: float) -> float:
+        v = predict(pt, Override(base, pt.key, x))
+        return v - pt.measured if rising else pt.measured - v
+
+    lo, hi = BISECT_LO, BISECT_HI
+    if f(hi) < 0 or f(lo) > 0:
+        return None
+    for _ in range(BISECT_STEPS):
+        mid = math.sqrt(lo * hi)
+        if f(mid) < 0:
+            lo = mid
+        else:
+            hi = mid
+    return math.sqrt(lo * hi)
+
+
+# --- fit ----------------------------------------------------------------------------------
+
+
+def group_names(group: tuple[str, ...]) -> list[str]:
+    return [cal.ROOT] + ["/".join(group[: d + 1]) for d in range(len(group))]
+
+
+def fit_key(key: str, pts: list[Point], today: str) -> dict[tuple[str, str], cal.Fitted]:
+    by_group: dict[str, list[Point]] = defaultdict(list)
+    for pt in pts:
+        if pt.key == key and pt.implied is not None:
+            for name in group_names(pt.group):
+                by_group[name].append(pt)
+    rows = {}
+    for name, members in by_group.items():
+        sources = {x.source_id for x in members}
+        if name != cal.ROOT and len(sources) < MIN_SOURCES:
+            continue
+        rule = RULE if len(sources) >= MIN_SOURCES else f"root, only {len(sources)} source(s)"
+        value = statistics.median(x.implied for x in members)  # type: ignore[misc]
+        rows[(key, name)] = cal.Fitted(
+            key, value, name, len(members), len(sources), None, None, None, rule, today
+        )
+    return rows
+
+
+def fit(points: list[Point], today: str, implied_base: bool = True) -> cal.Constants:
+    rows: dict[tuple[str, str], cal.Fitted] = {}
+    for key in FIT_ORDER:
+        rows |= fit_key(key, points, today)
+    return cal.Constants(rows)
+
+
+def resolve(consts: cal.Constants, key: str, group: tuple[str, ...]) -> str:
+    return consts.get(key, group).group
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
+    s = sorted(values)
+    k = (len(s) - 1) * q
+    lo, hi = math.floor(k), math.ceil(k)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], list[Point]]:
+    usable = [x for x in points if x.expressible]
+    # Implied values, key by key, each with the keys fitted before it.
+    consts = cal.Constants({})
+    for key in FIT_ORDER:
+        for pt in usable:
+            if pt.key == key:
+                try:
+                    pt.implied = implied(pt, consts)
+                except Exception as exc:  # noqa: BLE001 - a point the model cannot evaluate
+                    pt.reason = f"estimator raised {type(exc).__name__}: {exc}"
+                if pt.implied is None and not pt.reason:
+                    pt.reason = "no efficiency in (0, 2] reproduces it (bound by another term)"
+        consts = cal.Constants(consts.rows | fit_key(key, usable, today))
+    usable = [x for x in usable if x.expressible]
+    full = consts
+    for pt in usable:
+        pt.fitted = predict(pt, full)
+        if pt.key:
+            pt.resolved = f"{pt.key}:{resolve(full, pt.key, pt.group)}"
+        else:
+            pt.resolved = f"memory:{cal.group_name(pt.group[:1])}"
+    # Leave one source out.
+    for src in sorted({x.source_id for x in usable}):
+        rest = [x for x in usable if x.source_id != src]
+        fold = fit(rest, today)
+        # A constant no other source informs at all keeps the full fit's value when another
+        # key's points need it on the side (decode's roofline reads prefill_mfu).
+        have = {k for k, _ in fold.rows}
+        fold = cal.Constants({kg: r for kg, r in full.rows.items() if kg[0] not in have} | fold.rows)
+        for pt in usable:
+            if pt.source_id != src:
+                continue
+            if pt.key is None:
+                pt.loso = pt.fitted
+                continue
+            if pt.key not in have:
+                pt.loso = None  # no other source informs this constant at all
+                continue
+            pt.loso = predict(pt, fold)
+    return full, _constant_rows(full, usable, today), usable
+
+
+def _constant_rows(full: cal.Constants, usable: list[Point], today: str) -> list[tuple]:
+    out = []
+    errors_by_group: dict[str, list[float]] = defaultdict(list)
+    for pt in usable:
+        e = abs(err(pt.loso, pt.measured))
+        key = pt.key or "memory"
+        names = group_names(pt.group[:1]) if pt.key is None else group_names(pt.group)
+        resolved = pt.resolved.split(":", 1)[1]
+        for name in names:
+            # A point's error counts for every group on its path down to the one it resolved to.
+            errors_by_group[f"{key}:{name}"].append(e)
+            if name == resolved:
+                break
+    for (key, name), row in sorted(full.rows.items()):
+        errs = [e for e in errors_by_group.get(f"{key}:{name}", []) if math.isfinite(e)]
+        out.append(
+            (key, row.value, name, row.n_points, row.n_sources,
+             statistics.median(errs) if errs else None, percentile(errs, 0.9) if errs else None,
+             percentile(errs, INTERVAL_PERCENTILE) if len(errs) >= MIN_SOURCES else None,
+             row.fit_rule, today)
+        )  # fmt: skip
+    mem_groups = defaultdict(list)
+    for pt in usable:
+        if pt.key is None:
+            for name in group_names(pt.group[:1]):
+                mem_groups[name].append(pt)
+    for name, members in sorted(mem_groups.items()):
+        errs = [abs(err(x.fitted, x.measured)) for x in members]
+        srcs = {x.source_id for x in members}
+        out.append(
+            ("memory", 1.0, name, len(members), len(srcs), statistics.median(errs),
+             percentile(errs, 0.9), percentile(errs, INTERVAL_PERCENTILE),
+             "none fitted: value 1 = the physical model; interval = p80 |error| on the points",
+             today)
+        )  # fmt: skip
+    return out
+
+
+def write_constants(rows: list[tuple]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cal.COLUMNS)
+    for r in rows:
+        w.writerow([_fmt(x) for x in r])
+    FITTED.write_text(buf.getvalue())
+
+
+def _fmt(x: object) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def stats(values: list[float]) -> tuple[float, float]:
+    v = [abs(x) for x in values if math.isfinite(x)]
+    return (statistics.median(v), percentile(v, 0.9)) if v else (math.nan, math.nan)
+
+
+def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple]) -> str:
+    out = io.StringIO()
+    pr = lambda *a: print(*a, file=out)  # noqa: E731
+    n_src = len({x.source_id for x in points})
+    pr(f"points: {len(points)} from {n_src} sources in {name}; expressible {len(usable)}")
+    pr("errors: leave-one-source-out (LOSO): each source's points predicted by a fit without it")
+    pr()
+    pr(f"{'category':24} {'n':>4} {'LOSO median':>12} {'LOSO p90':>9} {'in-fit median':>14}  target")
+    cats = sorted({x.label for x in usable})
+    for c in cats:
+        sel = [x for x in usable if x.label == c]
+        med, p90 = stats([err(x.loso, x.measured) for x in sel])
+        fmed, _ = stats([err(x.fitted, x.measured) for x in sel])
+        tgt = TARGETS.get(c.split("/")[0], TARGETS.get("throughput"))
+        if c.startswith("memory"):
+            tgt = TARGETS["memory"]
+        ok = "met" if med <= tgt else "missed"
+        pr(f"{c:24} {len(sel):4} {med:12.1%} {p90:9.1%} {fmed:14.1%}  {tgt:.0%} {ok}")
+    for fam, labels in (
+        ("ALL training throughput", lambda c: c.startswith("throughput")),
+        ("ALL decode", lambda c: c == "decode"),
+        ("ALL prefill", lambda c: c == "prefill"),
+        ("ALL memory", lambda c: c.startswith("memory")),
+    ):
+        sel = [x for x in usable if labels(x.label)]
+        if sel:
+            med, p90 = stats([err(x.loso, x.measured) for x in sel])
+            pr(f"{fam:24} {len(sel):4} {med:12.1%} {p90:9.1%}")
+    pr()
+    pr("per fitted group (the group a point resolves to; LOSO errors):")
+    pr(f"{'constant:group':44} {'value':>7} {'pts':>4} {'srcs':>4} {'median':>7} {'p90':>7} {'±(p80)':>7}")
+    for r in rows:
+        key, value, grp, n, s, med, p90, iv = r[:8]
+        f = lambda x: "   -   " if x is None else f"{x:7.1%}"  # noqa: E731
+        pr(f"{key + ':' + grp:44} {value:7.3g} {n:4} {s:4} {f(med)} {f(p90)} {f(iv)}")
+    pr()
+    pr("groups with fewer than 3 sources (fall back to the parent shown):")
+    seen = set()
+    for pt in usable:
+        if not pt.key:
+            continue
+        own = "/".join(pt.group)
+        resolved = pt.resolved.split(":", 1)[1]
+        if own != resolved and (pt.key, own) not in seen:
+            seen.add((pt.key, own))
+            pr(f"  {pt.key}:{own} -> {resolved}")
+    pr()
+    pr("worst five points (LOSO):")
+    worst = sorted(usable, key=lambda x: -abs(err(x.loso, x.measured)))[:5]
+    for pt in worst:
+        pr(
+            f"  {pt.id:40} {pt.label:18} predicted {_g(pt.loso)} measured {pt.measured:.4g} "
+            f"({err(pt.loso, pt.measured):+.0%}): {likely_cause(pt)}"
+        )
+    pr()
+    pr("not expressible:")
+    for pt in points:
+        if not pt.expressible:
+            pr(f"  {pt.id}: {pt.reason}")
+    pr()
+    pr("relations:")
+    for line in relations(usable):
+        pr("  " + line)
+    return out.getvalue()
+
+
+def _g(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4g}"
+
+
+def likely_cause(pt: Point) -> str:
+    e = err(pt.loso, pt.measured)
+    m, j = pt.model, pt.job
+    if pt.category == "decode" and m is not None and m.params_total < 2e9 and e > 0:
+        return "small model: per-step CPU/launch overhead, not bandwidth, sets the speed"
+    if pt.category == "decode" and j is not None and j.quant.value != "none" and e > 0:
+        return "quantised kernels of this engine/version reach less bandwidth than the group"
+    if pt.category == "memory" and e < 0:
+        return "allocator/recipe overhead the memory model does not count (fragmentation, buffers)"
+    if pt.category == "memory":
+        return "memory model counts something the recipe avoids (sharding, chunking, freeing)"
+    if j is not None and j.n_gpus > 1 and e > 0:
+        return "parallel plan settings the point's notes give but its columns do not"
+    if pt.loso is None:
+        return "no other source informs this constant"
+    return "efficiency differs from the group's other sources (software version, recipe)"
+
+
+def relations(usable: list[Point]) -> list[str]:
+    out = []
+    consts = cal.constants()
+    try:
+        m = find_model("llama-3.1-8b")
+        r = []
+        for gpu in ("RTX 4090", "RTX 3090"):
+            j = Job(task="lora", gpu=find_gpu(gpu), batch_size=2, seq_len=2048, checkpointing=True)
+            r.append(perf.throughput(m, j, 2, consts).tokens_per_s or 0)
+        small = find_model("gpt2-xl")
+        s = []
+        for gpu in ("RTX 4090", "RTX 3090"):
+            j = Job(task="train", gpu=find_gpu(gpu), batch_size=4, seq_len=1024)
+            s.append(perf.throughput(small, j, 4, consts).tokens_per_s or 0)
+        ok = all(1.4 <= a / b <= 2.0 for a, b in (r, s))
+        out.append(
+            f"RTX 4090 / RTX 3090 training: Llama-3.1-8B LoRA {r[0] / r[1]:.2f}x, "
+            f"GPT-2 XL full {s[0] / s[1]:.2f}x (published 1.4-2.0x): {'holds' if ok else 'FAILS'}"
+        )
+    except Exception as exc:  # noqa: BLE001
+        out.append(f"RTX 4090 / RTX 3090: could not evaluate ({exc})")
+    if "grad_accum" in Job.model_fields:
+        m = find_model("llama-3.1-8b")
+        g = find_gpu("RTX 5090")
+        one = Job(task="lora", gpu=g, batch_size=2, seq_len=2048, grad_accum=16)
+        two = Job(task="lora", gpu=g, n_gpus=2, batch_size=2, seq_len=2048, grad_accum=8)
+        a = perf.throughput(m, one, 2, consts).tokens_per_s or 0
+        b = perf.throughput(m, two, 2, consts).tokens_per_s or 0
+        out.append(
+            f"fixed global batch 32x2048, Llama-3.1-8B LoRA: 1x RTX 5090 {a:,.0f} tok/s, "
+            f"2x {b:,.0f} tok/s: {'holds' if b >= a else 'FAILS'}"
+        )
+    else:
+        out.append("fixed global batch: the Job has no grad_accum yet: not evaluated")
+    m70 = find_model("llama-2-70b")
+    for engine in ("llama.cpp", "exllamav2", "vllm"):
+        try:
+            j = Job(task="infer", gpu=find_gpu("RTX 3090"), n_gpus=2, quant="int4", context=512,
+                    batch_size=1, engine=engine)  # fmt: skip
+        except Exception:  # noqa: BLE001 - engine names arrive with the est-mem Job
+            continue
+        t = perf.throughput(m70, j, 1, consts)
+        iv = t.interval_frac or 0.0
+        lo, hi = t.tokens_per_s * (1 - iv), t.tokens_per_s * (1 + iv)
+        ok = lo <= 18 and hi >= 14
+        out.append(
+            f"2x RTX 3090, Llama-2-70B int4, {engine} ({t.link}): {t.tokens_per_s:.1f} tok/s "
+            f"± {iv:.0%} [{lo:.1f}, {hi:.1f}] vs published 14-18: "
+            f"{'overlaps' if ok else 'OUTSIDE'}"
+        )
+    completed = [x for x in usable if x.category in ("memory", "throughput", "decode")]
+    refused = []
+    for pt in completed:
+        est = jobs.memory(pt.model, pt.job)
+        verdict = getattr(est, "verdict", None)
+        if verdict == "does not fit" or (verdict is None and not est.fits):
+            refused.append(pt.id)
+    out.append(
+        f"published runs said 'does not fit': {len(refused)} of {len(completed)}"
+        + (f" ({', '.join(refused[:8])})" if refused else "")
+    )
+    return out
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="rewrite fitted_constants.csv")
+    ap.add_argument("--points", action="store_true", help="print every point")
+    args = ap.parse_args(argv)
+    today = date.today().isoformat()
+    name, points = load_points()
+    full, rows, usable = run(points, today)
+    if args.write:
+        write_constants(rows)
+        cal.constants.cache_clear()
+    print(report(name, points, usable, rows))
+    if args.points:
+        print(f"{'point':42} {'category':20} {'fit':>10} {'LOSO':>10} {'measured':>10} {'LOSO err':>9}")
+        for pt in sorted(usable, key=lambda x: (x.label, x.id)):
+            print(
+                f"{pt.id:42} {pt.label:20} {_g(pt.fitted):>10} {_g(pt.loso):>10} "
+                f"{pt.measured:10.4g} {err(pt.loso, pt.measured):+9.1%}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
