@@ -2,7 +2,7 @@
 the estimator is on points it was not fitted to.
 
 Run:  python benchmarks/calibrate.py            # report only
-      python benchmarks/calibrate.py --write    # also rewrite src/dlrig/catalog/data/fitted_constants.csv
+      python benchmarks/calibrate.py --write    # also rewrite catalog/data/fitted_constants.csv
 
 The points: catalog/data/calibration_points.csv (one row per published measurement, with its
 source_id and what exactly was measured); until that file exists, catalog/data/measurements.csv.
@@ -49,7 +49,7 @@ from dlrig.estimate import calibration as cal
 from dlrig.estimate import job as jobs
 from dlrig.estimate import params as p
 from dlrig.estimate import perf
-from dlrig.model.workload import Job, Task
+from dlrig.model.workload import Job
 
 ROOT = Path(__file__).resolve().parents[1]
 FITTED = ROOT / "src" / "dlrig" / "catalog" / "data" / cal.FILE
@@ -61,18 +61,33 @@ TARGETS = {"throughput": 0.15, "decode": 0.15, "memory": 0.10}
 RULE = "median implied value over >=3 sources (benchmarks/calibrate.py)"
 # Job fields a point can set; any other non-blank column the Job does not know makes the point
 # "not expressible" with that column as the reason.
-PASSTHROUGH = (
-    "n_gpus optimizer zero lora_rank lora_targets batch_size seq_len context offload loss engine "
-    "interconnect grad_accum tp pp vp cp ep nodes network kv_dtype weight_bits base_quant "
-    "prompt_tokens gen_tokens attention optimizer_dtype"
-).split()
+PASSTHROUGH = ["n_gpus", "optimizer", "zero", "lora_rank", "lora_targets", "batch_size", "seq_len", "context", "offload", "loss", "engine", "interconnect", "grad_accum", "tp", "pp", "vp", "cp", "ep", "nodes", "network", "kv_dtype", "weight_bits", "base_quant", "prompt_tokens", "gen_tokens", "attention", "optimizer_dtype"]
 DEFAULTS = {"n_gpus": "1", "nodes": "1", "zero": "0", "offload": "none", "loss": "standard",
             "tp": "1", "pp": "1", "vp": "1", "cp": "1", "ep": "1", "grad_accum": "1",
             "interconnect": "auto", "kv_dtype": "fp16", "base_quant": "none",
             "optimizer_dtype": "fp32", "optimizer": "adamw"}  # fmt: skip
-ENGINE_ALIASES = {"hf": "transformers", "hf-trainer": None, "pytorch": None}
+ENGINE_ALIASES = {"hf": "transformers", "exllama": "exllamav2", "mlc": "optimized"}
 TRAIN_TASKS = {"train": "train", "vision": "train", "encoder": "train", "lora": "lora",
                "qlora": "qlora", "infer": "infer"}  # fmt: skip
+
+
+# Until the Job knows a weight format by name, the nearest format it knows (bits per weight
+# within 0.5 of the real one for the 4-bit formats; the efficiency group then mixes them).
+COARSE_QUANT = {"q4_0": "int4", "q4_k_m": "int4", "gptq": "int4", "awq": "int4", "exl2": "int4",
+                "q8_0": "int8", "nf4": "int4"}  # fmt: skip
+
+
+def ignorable(pt: Point, name: str, value: str, task: str) -> bool:
+    """Columns that do not change the time model of this point when the Job lacks them."""
+    if pt.category == "memory":
+        return False
+    if name in ("optimizer_dtype", "gen_tokens", "weight_bits"):
+        return True
+    if name in ("tp", "pp") and task == "infer":
+        return True  # inference splits over n_gpus; the engine decides by layers or tensors
+    if name == "prompt_tokens" and pt.semantics == "decode_only":
+        return True
+    return name == "base_quant" and task == "qlora" and value == "nf4"
 
 
 @dataclass
@@ -172,7 +187,7 @@ def build(pt: Point) -> None:
     except (DlrigError, AssertionError, LookupError):
         pt.reason = f"GPU {row['gpu']!r} not in gpus.csv"
         return
-    task = TRAIN_TASKS.get(row.get("task", ""), None)
+    task = TRAIN_TASKS.get(row.get("task", ""))
     if task is None:
         pt.reason = f"task {row.get('task')!r}"
         return
@@ -182,7 +197,8 @@ def build(pt: Point) -> None:
     fields["precision"] = prec
     quant = row.get("quant") or "none"
     if task == "infer" and quant not in ("none", ""):
-        fields["quant"] = quant
+        quants = {q.value for q in Job.model_fields["quant"].annotation}
+        fields["quant"] = quant if quant in quants else COARSE_QUANT.get(quant, quant)
     if task == "qlora" and quant not in ("none", "nf4", ""):
         pt.reason = f"qlora over {quant}"
         return
@@ -196,10 +212,18 @@ def build(pt: Point) -> None:
         value = row.get(name, "")
         if value in ("", None) or value == DEFAULTS.get(name):
             continue
+        if name not in known and ignorable(pt, name, value, task):
+            continue
+        if name == "prompt_tokens" and name not in known and pt.category == "prefill":
+            fields["context"] = value  # the prompt is the context the prefill builds
+            continue
         if name == "engine":
             value = ENGINE_ALIASES.get(value, value)
             if value is None or task != "infer":
                 continue
+            engines = {e.value for e in Job.model_fields["engine"].annotation}
+            if value not in engines:  # the Job does not name engines yet
+                value = "hf" if value == "transformers" else "optimized"
         if name == "lora_targets" and task not in ("lora", "qlora"):
             continue
         if name == "optimizer":
@@ -212,7 +236,7 @@ def build(pt: Point) -> None:
         fields["batch_size"] = 256  # DeepLearningExamples' default for ResNet-50 v1.5
     try:
         pt.job = Job(**fields)
-    except Exception as exc:  # noqa: BLE001 - pydantic says which field
+    except Exception as exc:
         pt.reason = f"job not valid: {str(exc).splitlines()[0]}"
         return
     pt.batch = jobs.batch_size(pt.model, pt.job)
@@ -282,7 +306,7 @@ def predict(pt: Point, consts: cal.Constants) -> float:
 def implied(pt: Point, base: cal.Constants) -> float | None:
     """The constant's value at which the prediction equals the measurement (bisection on a log
     scale; rates rise with efficiency, times fall)."""
-    rising = not (pt.unit in ("ms", "ms_per_token"))
+    rising = pt.unit not in ("ms", "ms_per_token")
 
     def f(x: float) -> float:
         v = predict(pt, Override(base, pt.key, x))
@@ -355,7 +379,7 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
             if pt.key == key:
                 try:
                     pt.implied = implied(pt, consts)
-                except Exception as exc:  # noqa: BLE001 - a point the model cannot evaluate
+                except Exception as exc:
                     pt.reason = f"estimator raised {type(exc).__name__}: {exc}"
                 if pt.implied is None and not pt.reason:
                     pt.reason = "no efficiency in (0, 2] reproduces it (bound by another term)"
@@ -375,7 +399,9 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
         # A constant no other source informs at all keeps the full fit's value when another
         # key's points need it on the side (decode's roofline reads prefill_mfu).
         have = {k for k, _ in fold.rows}
-        fold = cal.Constants({kg: r for kg, r in full.rows.items() if kg[0] not in have} | fold.rows)
+        fold = cal.Constants(
+            {kg: r for kg, r in full.rows.items() if kg[0] not in have} | fold.rows
+        )
         for pt in usable:
             if pt.source_id != src:
                 continue
@@ -459,7 +485,10 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
     pr(f"points: {len(points)} from {n_src} sources in {name}; expressible {len(usable)}")
     pr("errors: leave-one-source-out (LOSO): each source's points predicted by a fit without it")
     pr()
-    pr(f"{'category':24} {'n':>4} {'LOSO median':>12} {'LOSO p90':>9} {'in-fit median':>14}  target")
+    pr(
+        f"{'category':24} {'n':>4} {'LOSO median':>12} {'LOSO p90':>9} "
+        f"{'in-fit median':>14}  target"
+    )
     cats = sorted({x.label for x in usable})
     for c in cats:
         sel = [x for x in usable if x.label == c]
@@ -482,7 +511,10 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
             pr(f"{fam:24} {len(sel):4} {med:12.1%} {p90:9.1%}")
     pr()
     pr("per fitted group (the group a point resolves to; LOSO errors):")
-    pr(f"{'constant:group':44} {'value':>7} {'pts':>4} {'srcs':>4} {'median':>7} {'p90':>7} {'±(p80)':>7}")
+    pr(
+        f"{'constant:group':44} {'value':>7} {'pts':>4} {'srcs':>4} {'median':>7} {'p90':>7} "
+        f"{'±(p80)':>7}"
+    )
     for r in rows:
         key, value, grp, n, s, med, p90, iv = r[:8]
         f = lambda x: "   -   " if x is None else f"{x:7.1%}"  # noqa: E731
@@ -559,7 +591,7 @@ def relations(usable: list[Point]) -> list[str]:
             f"RTX 4090 / RTX 3090 training: Llama-3.1-8B LoRA {r[0] / r[1]:.2f}x, "
             f"GPT-2 XL full {s[0] / s[1]:.2f}x (published 1.4-2.0x): {'holds' if ok else 'FAILS'}"
         )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         out.append(f"RTX 4090 / RTX 3090: could not evaluate ({exc})")
     if "grad_accum" in Job.model_fields:
         m = find_model("llama-3.1-8b")
@@ -579,7 +611,7 @@ def relations(usable: list[Point]) -> list[str]:
         try:
             j = Job(task="infer", gpu=find_gpu("RTX 3090"), n_gpus=2, quant="int4", context=512,
                     batch_size=1, engine=engine)  # fmt: skip
-        except Exception:  # noqa: BLE001 - engine names arrive with the est-mem Job
+        except Exception:
             continue
         t = perf.throughput(m70, j, 1, consts)
         iv = t.interval_frac or 0.0
@@ -611,13 +643,16 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     today = date.today().isoformat()
     name, points = load_points()
-    full, rows, usable = run(points, today)
+    _, rows, usable = run(points, today)
     if args.write:
         write_constants(rows)
         cal.constants.cache_clear()
     print(report(name, points, usable, rows))
     if args.points:
-        print(f"{'point':42} {'category':20} {'fit':>10} {'LOSO':>10} {'measured':>10} {'LOSO err':>9}")
+        print(
+            f"{'point':42} {'category':20} {'fit':>10} {'LOSO':>10} {'measured':>10} "
+            f"{'LOSO err':>9}"
+        )
         for pt in sorted(usable, key=lambda x: (x.label, x.id)):
             print(
                 f"{pt.id:42} {pt.label:20} {_g(pt.fitted):>10} {_g(pt.loso):>10} "

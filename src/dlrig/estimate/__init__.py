@@ -7,10 +7,10 @@ the result (`assumptions`), every sourced number in `sources`.
 from __future__ import annotations
 
 from dlrig.errors import DlrigError
+from dlrig.estimate import compute as cp
 from dlrig.estimate import data_rate, explain, fit
 from dlrig.estimate import job as jobs
 from dlrig.estimate import memory as mem
-from dlrig.estimate import compute as cp
 from dlrig.model.estimate import Estimate
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import (

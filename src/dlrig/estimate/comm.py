@@ -21,7 +21,6 @@ from dlrig.model.parts import GpuSpec
 GBS = 1e9
 US = 1e-6
 NVLINK_DIRECTIONS = 2  # catalogs quote NVLink as the sum of both directions
-GBIT_PER_GBYTE = 8
 
 
 @dataclass(frozen=True)
@@ -178,42 +177,27 @@ def pcie_host_link(gpu: GpuSpec, measured_gbs: float | None = None) -> Link:
 @dataclass(frozen=True)
 class Network:
     id: str
-    line_gbit: float  # per GPU (one NIC per GPU, as in DGX/HGX nodes)
-    busbw_fraction: float
+    name: str
+    effective_gbs: float  # NCCL bus bandwidth per GPU/NIC at large messages
     latency_us: float
     source: str
 
 
 @cache
 def networks() -> dict[str, Network]:
-    """The network rate table, `catalog/data/networks.csv` (written by the cluster work; the
-    interim rows in efficiencies.csv stand in until it lands). One place reads it."""
+    """The inter-node fabrics of `catalog/data/networks.csv` (one NIC per GPU, as in DGX/HGX
+    nodes). The one place that reads the table."""
     out: dict[str, Network] = {}
-    try:
-        rows = load.read_rows("networks.csv")
-    except Exception:  # noqa: BLE001 - the table is optional until the cluster work lands
-        rows = []
-    for row in rows:
-        try:
-            gbit = float(row.get("gbit_per_gpu") or row.get("line_gbit") or row["gbit"])
-        except (KeyError, ValueError):
+    for row in load.read_rows("networks.csv"):
+        if row.get("scope") != "inter-node":
             continue
-        frac = float(row.get("busbw_fraction") or p.value("network_busbw_fraction"))
-        lat = float(row.get("latency_us") or p.value("latency_us_network_hop"))
-        out[row["id"]] = Network(row["id"], gbit, frac, lat, row.get("source", ""))
-    for key, eff in p.table().items():
-        if key.startswith("network_gbit_") and key.removeprefix("network_gbit_") not in out:
-            nid = key.removeprefix("network_gbit_").replace("_", "-")
-            out.setdefault(
-                nid,
-                Network(
-                    nid,
-                    eff.value,
-                    p.value("network_busbw_fraction"),
-                    p.value("latency_us_network_hop"),
-                    eff.source,
-                ),
-            )
+        out[row["id"]] = Network(
+            row["id"],
+            row["name"],
+            float(row["effective_gbs"]),
+            float(row["latency_us"] or 0),
+            row.get("source", ""),
+        )
     return out
 
 
@@ -223,5 +207,6 @@ def network_link(network_id: str) -> Link:
     except KeyError:
         known = ", ".join(sorted(networks()))
         raise ValueError(f"unknown network '{network_id}' (known: {known})") from None
-    rate = net.line_gbit / GBIT_PER_GBYTE * net.busbw_fraction
-    return Link(f"{net.id} {net.line_gbit:g} Gb/s per GPU", rate, net.latency_us * US)
+    return Link(
+        f"{net.name}, {net.effective_gbs:g} GB/s per GPU", net.effective_gbs, net.latency_us * US
+    )

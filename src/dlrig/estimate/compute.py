@@ -130,7 +130,9 @@ def dequant_passes(checkpointing: bool) -> int:
     return 3 if checkpointing else 2
 
 
-def dequant_time_s(quantised_params: float, weight_bits: float, passes: int, mem_bw_gbs: float) -> float:
+def dequant_time_s(
+    quantised_params: float, weight_bits: float, passes: int, mem_bw_gbs: float
+) -> float:
     """Memory-bound NF4 → bf16 dequantisation: read bits/8, write 2 bytes per weight, per pass,
     at the card's DRAM bandwidth."""
     per_pass = quantised_params * (weight_bits / 8 + DEQUANT_WRITE_BYTES)

@@ -6,9 +6,9 @@ the list a user reads is the basis of the numbers they got, not a generic discla
 
 from __future__ import annotations
 
+from dlrig.estimate import calibration as cal
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
-from dlrig.estimate import calibration as cal
 from dlrig.estimate import perf
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import Job, Loss, ModelKind, ModelSpec, Offload, Optimizer, Quant, Task
@@ -146,7 +146,10 @@ def fitted_sources(m: ModelSpec, job: Job) -> list[str]:
     """The fitted constants (benchmarks/calibrate.py) this estimate read, with their fit."""
     c = cal.constants()
     if job.task == Task.INFER and m.is_language_model:
-        used = [c.get("decode_bw", perf.decode_group(job)), c.get("prefill_mfu", perf.prefill_group(job))]
+        used = [
+            c.get("decode_bw", perf.decode_group(job)),
+            c.get("prefill_mfu", perf.prefill_group(job)),
+        ]
     else:
         used = [c.get("mfu", perf.train_group(m, job))]
     return [f.cite() for f in used]

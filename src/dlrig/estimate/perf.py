@@ -16,7 +16,7 @@ from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
 from dlrig.estimate import step as st
 from dlrig.model.estimate import ThroughputEstimate
-from dlrig.model.workload import Job, ModelKind, ModelSpec, Offload, Precision, Task
+from dlrig.model.workload import Job, ModelKind, ModelSpec, Precision, Task
 
 HALF_BYTES = 2
 FP32_BYTES = 4
@@ -93,7 +93,7 @@ def links(job: Job, n_gpus: int) -> st.Links:
     if nodes > 1:
         inter = comm.network_link(str(_opt(job, "network", DEFAULT_NETWORK)))
     intra = comm.intra_node_link(job.gpu, job.interconnect.value) if n_gpus > 1 else None
-    host = comm.pcie_host_link(job.gpu, _opt(job, "pcie_host_gbs", None))
+    host = comm.pcie_host_link(job.gpu, _opt(job, "host_link_gbs", None))
     return st.Links(intra=intra, inter=inter, host=host)
 
 
@@ -180,7 +180,9 @@ def train_work(m: ModelSpec, job: Job, b: int, eff: float) -> tuple[st.TrainWork
     return work, flops.model, per_token
 
 
-def train(m: ModelSpec, job: Job, b: int, consts: cal.Constants | None = None) -> ThroughputEstimate:
+def train(
+    m: ModelSpec, job: Job, b: int, consts: cal.Constants | None = None
+) -> ThroughputEstimate:
     rate = _given_or_fitted(job, "mfu", train_group(m, job), consts)
     pk = cp.peak(job.gpu, job.precision.value)
     work, model_flops, per_token = train_work(m, job, b, rate.efficiency)
@@ -245,7 +247,9 @@ def decode_inputs(m: ModelSpec, job: Job, b: int, context: int) -> dec.DecodeInp
     return dec.DecodeInputs(weights, kv, flops, m.n_layers or 0, m.hidden_size or 0, b)
 
 
-def infer(m: ModelSpec, job: Job, b: int, consts: cal.Constants | None = None) -> ThroughputEstimate:
+def infer(
+    m: ModelSpec, job: Job, b: int, consts: cal.Constants | None = None
+) -> ThroughputEstimate:
     pk = cp.peak(job.gpu, "fp16" if job.precision == Precision.FP8 else job.precision.value)
     if not m.is_language_model:  # vision inference: compute-bound forward passes
         rate = _given_or_fitted(job, "mfu", train_group(m, job), consts)
@@ -319,5 +323,7 @@ def infer(m: ModelSpec, job: Job, b: int, consts: cal.Constants | None = None) -
     )
 
 
-def throughput(m: ModelSpec, job: Job, b: int, consts: cal.Constants | None = None) -> ThroughputEstimate:
+def throughput(
+    m: ModelSpec, job: Job, b: int, consts: cal.Constants | None = None
+) -> ThroughputEstimate:
     return infer(m, job, b, consts) if job.task == Task.INFER else train(m, job, b, consts)

@@ -138,7 +138,11 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
     if ep_g and w.moe_layers:
         a2a = tokens_here * w.experts_per_token * w.hidden * ACT_BYTES / plan.tp
         per_micro = (
-            passes * EP_ALL_TO_ALLS_FWD * w.moe_layers / plan.pp * comm.group_all_to_all_s(a2a, ep_g)
+            passes
+            * EP_ALL_TO_ALLS_FWD
+            * w.moe_layers
+            / plan.pp
+            * comm.group_all_to_all_s(a2a, ep_g)
         )
         parts["expert-parallel"] = m * per_micro
         exposed += m * per_micro
@@ -175,7 +179,9 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
         pcie = moved / (links.host.busbw_gbs * comm.GBS)
         offload += max(0.0, pcie - micro * bwd_share) + w.cpu_adam_s
         if w.offload == "full":
-            stream = passes * w.weight_bytes / (plan.tp * plan.pp) / (links.host.busbw_gbs * comm.GBS)
+            stream = (
+                passes * w.weight_bytes / (plan.tp * plan.pp) / (links.host.busbw_gbs * comm.GBS)
+            )
             offload += m * max(0.0, stream - micro)
         parts["offload (PCIe)"] = pcie
 
