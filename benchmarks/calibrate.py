@@ -61,7 +61,35 @@ TARGETS = {"throughput": 0.15, "decode": 0.15, "memory": 0.10}
 RULE = "median implied value over >=3 sources (benchmarks/calibrate.py)"
 # Job fields a point can set; any other non-blank column the Job does not know makes the point
 # "not expressible" with that column as the reason.
-PASSTHROUGH = ["n_gpus", "optimizer", "zero", "lora_rank", "lora_targets", "batch_size", "seq_len", "context", "offload", "loss", "engine", "interconnect", "grad_accum", "tp", "pp", "vp", "cp", "ep", "nodes", "network", "kv_dtype", "weight_bits", "base_quant", "prompt_tokens", "gen_tokens", "attention", "optimizer_dtype"]
+PASSTHROUGH = [
+    "n_gpus",
+    "optimizer",
+    "zero",
+    "lora_rank",
+    "lora_targets",
+    "batch_size",
+    "seq_len",
+    "context",
+    "offload",
+    "loss",
+    "engine",
+    "interconnect",
+    "grad_accum",
+    "tp",
+    "pp",
+    "vp",
+    "cp",
+    "ep",
+    "nodes",
+    "network",
+    "kv_dtype",
+    "weight_bits",
+    "base_quant",
+    "prompt_tokens",
+    "gen_tokens",
+    "attention",
+    "optimizer_dtype",
+]
 DEFAULTS = {"n_gpus": "1", "nodes": "1", "zero": "0", "offload": "none", "loss": "standard",
             "tp": "1", "pp": "1", "vp": "1", "cp": "1", "ep": "1", "grad_accum": "1",
             "interconnect": "auto", "kv_dtype": "fp16", "base_quant": "none",
@@ -120,7 +148,7 @@ class Point:
         if self.category == "memory":
             return f"memory/{self.row.get('task') or '?'}"
         if self.category == "throughput":
-            return f"throughput/{self.group[0] if self.group else '?'}"
+            return f"throughput/{'-'.join(self.group[:2]) if self.group else '?'}"
         return self.category
 
 

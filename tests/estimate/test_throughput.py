@@ -50,14 +50,17 @@ def test_nf4_dequantisation_is_a_memory_pass_per_use():
 
 
 def test_efficiency_group_is_by_architecture_not_form_factor():
-    a = cp.efficiency_group("train", find_gpu("A100 80GB SXM"), "bf16", 8.0)
-    b = cp.efficiency_group("train", find_gpu("A100 80GB PCIe"), "bf16", 8.0)
-    assert a == b == ("train", "Ampere", "bf16", "3-20b")
-    assert cp.efficiency_group("lora", find_gpu("RTX 4090"), "bf16", 70)[1:] == (
-        "Ada",
-        "bf16",
-        "20-100b",
-    )
+    a = cp.efficiency_group("llm", "train", find_gpu("A100 80GB SXM"), "bf16", 8.0)
+    b = cp.efficiency_group("llm", "train", find_gpu("A100 80GB PCIe"), "bf16", 8.0)
+    assert a == b == ("llm", "train", "Ampere", "bf16", "3-20b")
+    ada = cp.efficiency_group("llm", "lora", find_gpu("RTX 4090"), "bf16", 70)
+    assert ada[2:] == ("Ada", "bf16", "20-100b")
+
+
+def test_fp32_convolutions_run_on_tf32_where_pytorch_allows_it():
+    assert cp.conv_precision("fp32", find_gpu("A100 80GB SXM")) == "tf32"
+    assert cp.conv_precision("fp32", find_gpu("V100")) == "fp32"
+    assert cp.conv_precision("fp16", find_gpu("A100 80GB SXM")) == "fp16"
 
 
 # --- collectives --------------------------------------------------------------------------

@@ -74,11 +74,22 @@ def size_class(params_b: float) -> str:
     return LARGEST_SIZE_CLASS
 
 
-def efficiency_group(task_class: str, gpu: GpuSpec, precision: str, params_b: float) -> tuple:
-    """The calibration group of a training/prefill job, most general level first:
-    task class (train, lora, qlora, encoder, vit, cnn), architecture, precision, size class.
-    A group too thin to fit falls back to its parent (calibration.py walks up)."""
-    return (task_class, architecture(gpu), precision, size_class(params_b))
+def efficiency_group(
+    family: str, task: str, gpu: GpuSpec, precision: str, params_b: float
+) -> tuple[str, ...]:
+    """The calibration group of a training job, most general level first: model family (llm,
+    encoder, vit, cnn), task (train, lora, qlora), architecture, precision, size class. A group
+    too thin to fit falls back to its parent (calibration.py walks up), so LoRA on a card no
+    source measured takes the family's efficiency, never another family's."""
+    return (family, task, architecture(gpu), precision, size_class(params_b))
+
+
+def conv_precision(precision: str, gpu: GpuSpec) -> str:
+    """PyTorch runs fp32 convolutions on TF32 tensor cores by default where they exist
+    (torch.backends.cudnn.allow_tf32 defaults to True; matmuls default to full fp32:
+    https://docs.pytorch.org/docs/stable/notes/cuda.html#tensorfloat-32-tf32-on-ampere-and-later-devices)."""
+    tf32 = any(a in gpu.architecture for a in TF32_ARCHITECTURES)
+    return "tf32" if precision == "fp32" and tf32 else precision
 
 
 @dataclass(frozen=True)
@@ -137,3 +148,19 @@ def dequant_time_s(
     at the card's DRAM bandwidth."""
     per_pass = quantised_params * (weight_bits / 8 + DEQUANT_WRITE_BYTES)
     return passes * per_pass / (mem_bw_gbs * GBS)
+
+
+# Memory traffic of the element-wise work between GEMMs, in multiples of the activation bytes
+# a step produces: each activation is written and read once in the forward pass and its
+# gradient written and read once in the backward pass (4 x); a recomputed forward writes and
+# reads them again (+2 x). dlrig derivation, not a fit (see efficiencies.csv
+# elementwise_bandwidth_fraction for the achieved bandwidth).
+ELEMENTWISE_PASSES = 4
+RECOMPUTE_PASSES = 2
+
+
+def elementwise_time_s(activation_bytes: float, checkpointing: bool, mem_bw_gbs: float) -> float:
+    """Time to stream a step's activations at the card's full DRAM bandwidth (callers divide by
+    the achieved fraction): the memory-bound part of training that GEMM peaks do not speed up."""
+    passes = ELEMENTWISE_PASSES + (RECOMPUTE_PASSES if checkpointing else 0)
+    return passes * activation_bytes / (mem_bw_gbs * GBS)

@@ -45,14 +45,20 @@ def weight_format(job: Job) -> str:
     return q
 
 
-def task_class(m: ModelSpec, job: Job) -> str:
+def family(m: ModelSpec) -> str:
     if m.kind == ModelKind.CNN:
         return "cnn"
     if m.kind == ModelKind.VIT:
         return "vit"
     if m.kind == ModelKind.ENCODER:
         return "encoder"
-    return job.task.value  # train, lora, qlora
+    return "llm"  # decoders, MoE, encoder-decoders
+
+
+def compute_precision(m: ModelSpec, job: Job) -> str:
+    if m.kind == ModelKind.CNN:
+        return cp.conv_precision(job.precision.value, job.gpu)
+    return job.precision.value
 
 
 def params_b(m: ModelSpec) -> float:
@@ -60,7 +66,9 @@ def params_b(m: ModelSpec) -> float:
 
 
 def train_group(m: ModelSpec, job: Job) -> tuple[str, ...]:
-    return cp.efficiency_group(task_class(m, job), job.gpu, job.precision.value, params_b(m))
+    return cp.efficiency_group(
+        family(m), job.task.value, job.gpu, compute_precision(m, job), params_b(m)
+    )
 
 
 def decode_group(job: Job) -> tuple[str, ...]:
@@ -129,9 +137,21 @@ def _rate(key: str, group: tuple[str, ...], consts: cal.Constants | None) -> Rat
     return Rate(row.value, row.cite(), c.interval(key, group), key, group)
 
 
+def activation_traffic_bytes(m: ModelSpec, job: Job, b: int, s: int) -> float:
+    """Bytes of activations one micro-batch produces (every layer, as if none were freed):
+    what the normalisations, activations functions, softmax and residual adds stream through
+    DRAM between the GEMMs."""
+    e = mem.ACT_BYTES[job.precision]
+    if m.kind == ModelKind.CNN:
+        return (m.activation_mb_per_sample or 0) * mem.MB * e / FP32_BYTES * b
+    layers = (m.n_layers or 0) * mem.layer_activation_bytes(m, s, b, e)
+    head = mem.logits_bytes(m, s * b, e, job.loss) if has_head(m) and m.vocab_size else 0
+    return layers + head
+
+
 def train_work(m: ModelSpec, job: Job, b: int, eff: float) -> tuple[st.TrainWork, float, bool]:
     """(work, model FLOPs per unit, per_token) for one micro-batch of one replica."""
-    pk = cp.peak(job.gpu, job.precision.value)
+    pk = cp.peak(job.gpu, compute_precision(m, job))
     frozen = job.task in (Task.LORA, Task.QLORA)
     if m.kind == ModelKind.CNN or (m.kind == ModelKind.VIT and m.gflops_per_sample):
         flops = cp.vision_flops(m.gflops_per_sample or 0, training=True)
@@ -142,7 +162,12 @@ def train_work(m: ModelSpec, job: Job, b: int, eff: float) -> tuple[st.TrainWork
         flops = cp.train_flops(matmul_params(m), attn, frozen)
         units, per_token = b * s, True
     micro = cp.math_time_s(flops.executed(job.checkpointing) * units, pk.tflops, eff)
-    extra = 0.0
+    extra = (
+        cp.elementwise_time_s(
+            activation_traffic_bytes(m, job, b, s), job.checkpointing, job.gpu.memory_bandwidth_gbs
+        )
+        * p.value("elementwise_bandwidth_fraction") ** -1
+    )
     if job.task == Task.QLORA:
         bits, _ = mem.weight_bits(job)
         passes = cp.dequant_passes(job.checkpointing)
@@ -184,7 +209,7 @@ def train(
     m: ModelSpec, job: Job, b: int, consts: cal.Constants | None = None
 ) -> ThroughputEstimate:
     rate = _given_or_fitted(job, "mfu", train_group(m, job), consts)
-    pk = cp.peak(job.gpu, job.precision.value)
+    pk = cp.peak(job.gpu, compute_precision(m, job))
     work, model_flops, per_token = train_work(m, job, b, rate.efficiency)
     pl = plan(job)
     s = st.train_step(work, pl, links(job, job.n_gpus))
