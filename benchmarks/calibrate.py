@@ -18,7 +18,10 @@ The fit rule (simple, documented, the same for every constant):
    model size class; decode_bw by engine / weight format / architecture; prefill_mfu by engine /
    architecture. A group's constant is the MEDIAN implied value of its points if they come from
    at least three sources (source_id); otherwise the group is not fitted and a job in it takes
-   its parent's constant (reported as a fallback). The root is always the median of all points.
+   its parent's constant (reported as a fallback). The first level (model family for mfu, engine
+   for decode_bw and prefill_mfu) is a root of its own: unlike computations are never averaged
+   together, so a family or engine is fitted from whatever sources it has (flagged when fewer
+   than three); "*" (all points) is only the last resort of a family with no points at all.
    No per-point adjustment; prefill_mfu is fitted before decode_bw (the decode roofline and
    "with prefill" points use it), decode_bw and mfu after.
 3. Leave-one-source-out (LOSO): for each source, refit without any of its points and predict
@@ -42,13 +45,16 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlparse
 
+from pydantic import ValidationError
+
 from dlrig.catalog.load import read_rows
 from dlrig.catalog.lookup import find_gpu, find_model
 from dlrig.errors import DlrigError
 from dlrig.estimate import calibration as cal
 from dlrig.estimate import job as jobs
-from dlrig.estimate import params as p
-from dlrig.estimate import perf
+from dlrig.estimate import memory as mem
+from dlrig.estimate import perf, points
+from dlrig.model.estimate import ThroughputEstimate
 from dlrig.model.workload import Job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,63 +65,9 @@ INTERVAL_PERCENTILE = 0.8
 FIT_ORDER = ("prefill_mfu", "decode_bw", "mfu")
 TARGETS = {"throughput": 0.15, "decode": 0.15, "memory": 0.10}
 RULE = "median implied value over >=3 sources (benchmarks/calibrate.py)"
-# Job fields a point can set; any other non-blank column the Job does not know makes the point
-# "not expressible" with that column as the reason.
-PASSTHROUGH = [
-    "n_gpus",
-    "optimizer",
-    "zero",
-    "lora_rank",
-    "lora_targets",
-    "batch_size",
-    "seq_len",
-    "context",
-    "offload",
-    "loss",
-    "engine",
-    "interconnect",
-    "grad_accum",
-    "tp",
-    "pp",
-    "vp",
-    "cp",
-    "ep",
-    "nodes",
-    "network",
-    "kv_dtype",
-    "weight_bits",
-    "base_quant",
-    "prompt_tokens",
-    "gen_tokens",
-    "attention",
-    "optimizer_dtype",
-]
-DEFAULTS = {"n_gpus": "1", "nodes": "1", "zero": "0", "offload": "none", "loss": "standard",
-            "tp": "1", "pp": "1", "vp": "1", "cp": "1", "ep": "1", "grad_accum": "1",
-            "interconnect": "auto", "kv_dtype": "fp16", "base_quant": "none",
-            "optimizer_dtype": "fp32", "optimizer": "adamw"}  # fmt: skip
+# exllama (v1) and MLC are not engines the estimator names: their nearest (same kernels family
+# for exllama; MLC's compiled kernels as an unnamed optimized engine).
 ENGINE_ALIASES = {"hf": "transformers", "exllama": "exllamav2", "mlc": "optimized"}
-TRAIN_TASKS = {"train": "train", "vision": "train", "encoder": "train", "lora": "lora",
-               "qlora": "qlora", "infer": "infer"}  # fmt: skip
-
-
-# Until the Job knows a weight format by name, the nearest format it knows (bits per weight
-# within 0.5 of the real one for the 4-bit formats; the efficiency group then mixes them).
-COARSE_QUANT = {"q4_0": "int4", "q4_k_m": "int4", "gptq": "int4", "awq": "int4", "exl2": "int4",
-                "q8_0": "int8", "nf4": "int4"}  # fmt: skip
-
-
-def ignorable(pt: Point, name: str, value: str, task: str) -> bool:
-    """Columns that do not change the time model of this point when the Job lacks them."""
-    if pt.category == "memory":
-        return False
-    if name in ("optimizer_dtype", "gen_tokens", "weight_bits"):
-        return True
-    if name in ("tp", "pp") and task == "infer":
-        return True  # inference splits over n_gpus; the engine decides by layers or tensors
-    if name == "prompt_tokens" and pt.semantics == "decode_only":
-        return True
-    return name == "base_quant" and task == "qlora" and value == "nf4"
 
 
 @dataclass
@@ -130,6 +82,7 @@ class Point:
     row: dict[str, str]
     model: object = None
     job: Job | None = None
+    shape: object = None
     batch: int = 1
     group: tuple[str, ...] = ()
     reason: str = ""  # why it is not expressible
@@ -204,71 +157,34 @@ def load_points() -> tuple[str, list[Point]]:
 
 
 def build(pt: Point) -> None:
-    row = pt.row
+    """The point as the estimator's (ModelSpec, Job, Shape), through the same row reader the
+    memory interval uses (estimate/points.py); engine names the Job does not know map to their
+    nearest (ENGINE_ALIASES)."""
+    row = dict(pt.row)
+    if row.get("engine"):
+        row["engine"] = ENGINE_ALIASES.get(row["engine"], row["engine"])
+    if row.get("task") != "infer":
+        row["engine"] = ""
+    # Spellings the Job reads differently: bitsandbytes' (paged) 8-bit AdamW is adam8bit; a zero
+    # prompt or generation length (llama-bench's tg/pp tests) means "none".
+    if row.get("optimizer") in ("adamw8bit", "paged_adamw8bit"):
+        row["optimizer"] = "adam8bit"
+    for name in ("prompt_tokens", "gen_tokens"):
+        if row.get(name) == "0":
+            row[name] = ""
+    if pt.category != "memory" and row.get("optimizer") == "lamb":
+        # The step-time model does not depend on the optimizer's update rule (it runs on the
+        # GPU between steps, a few element-wise passes): LAMB is timed as AdamW.
+        row["optimizer"] = "adamw"
     try:
-        pt.model = find_model(row["model"])
-    except (DlrigError, AssertionError, LookupError) as exc:
-        pt.reason = f"model {row['model']!r} unknown to the estimator ({exc})"
+        pt.model = points.model_of(row)
+        pt.job = points.job_of(row)
+        pt.shape = jobs.shape(pt.model, pt.job)
+    except (DlrigError, ValidationError, ValueError, KeyError, AssertionError) as exc:
+        pt.reason = str(exc).splitlines()[0]
         return
-    try:
-        gpu = find_gpu(row["gpu"])
-    except (DlrigError, AssertionError, LookupError):
-        pt.reason = f"GPU {row['gpu']!r} not in gpus.csv"
-        return
-    task = TRAIN_TASKS.get(row.get("task", ""))
-    if task is None:
-        pt.reason = f"task {row.get('task')!r}"
-        return
-    known = Job.model_fields
-    fields: dict[str, object] = {"task": task, "gpu": gpu}
-    prec = row.get("precision") or "bf16"
-    fields["precision"] = prec
-    quant = row.get("quant") or "none"
-    if task == "infer" and quant not in ("none", ""):
-        quants = {q.value for q in Job.model_fields["quant"].annotation}
-        fields["quant"] = quant if quant in quants else COARSE_QUANT.get(quant, quant)
-    if task == "qlora" and quant not in ("none", "nf4", ""):
-        pt.reason = f"qlora over {quant}"
-        return
-    if row.get("checkpointing"):
-        fields["checkpointing"] = row["checkpointing"] in ("true", "selective")
-    if row.get("master_weights"):
-        fields["master_weights"] = row["master_weights"] != "false"
-    if row.get("optimizer_in_backward") and "optimizer_in_backward" in known:
-        fields["optimizer_in_backward"] = row["optimizer_in_backward"] == "true"
-    for name in PASSTHROUGH:
-        value = row.get(name, "")
-        if value in ("", None) or value == DEFAULTS.get(name):
-            continue
-        if name not in known and ignorable(pt, name, value, task):
-            continue
-        if name == "prompt_tokens" and name not in known and pt.category == "prefill":
-            fields["context"] = value  # the prompt is the context the prefill builds
-            continue
-        if name == "engine":
-            value = ENGINE_ALIASES.get(value, value)
-            if value is None or task != "infer":
-                continue
-            engines = {e.value for e in Job.model_fields["engine"].annotation}
-            if value not in engines:  # the Job does not name engines yet
-                value = "hf" if value == "transformers" else "optimized"
-        if name == "lora_targets" and task not in ("lora", "qlora"):
-            continue
-        if name == "optimizer":
-            value = {"adamw8bit": "adam8bit", "paged_adamw8bit": "adam8bit"}.get(value, value)
-        if name not in known:
-            pt.reason = f"{name}={value}: the estimator has no such setting yet"
-            return
-        fields[name] = value
-    if task == "train" and not row.get("batch_size") and pt.model.kind == "cnn":
-        fields["batch_size"] = 256  # DeepLearningExamples' default for ResNet-50 v1.5
-    try:
-        pt.job = Job(**fields)
-    except Exception as exc:
-        pt.reason = f"job not valid: {str(exc).splitlines()[0]}"
-        return
-    pt.batch = jobs.batch_size(pt.model, pt.job)
     m, j = pt.model, pt.job
+    pt.batch = pt.shape.micro_batch
     if pt.key == "mfu":
         pt.group = perf.train_group(m, j)
     elif pt.key == "decode_bw":
@@ -276,7 +192,7 @@ def build(pt: Point) -> None:
     elif pt.key == "prefill_mfu":
         pt.group = perf.prefill_group(j)
     else:
-        pt.group = (task, pt.semantics)
+        pt.group = ("memory", j.task.value)
 
 
 # --- prediction ---------------------------------------------------------------------------
@@ -299,18 +215,13 @@ class Override(cal.Constants):
 
 
 def predict(pt: Point, consts: cal.Constants) -> float:
-    m, j = pt.model, pt.job
+    j = pt.job
     assert j is not None
     if pt.category == "memory":
-        est = jobs.memory(m, j)
-        smi = getattr(est, "nvidia_smi_gb", None)
-        alloc = getattr(est, "allocator_gb", None)
-        if pt.semantics == "nvidia_smi":
-            value = smi if smi is not None else est.per_gpu_gb
-        else:
-            value = alloc if alloc is not None else est.per_gpu_gb - p.value("cuda_context_gb")
-        return value * (1e9 / 2**30 if pt.unit == "GiB" else 1)
-    t = perf.throughput(m, j, pt.batch, consts)
+        # est-mem's memory model in the point's semantics (allocated, reserved, nvidia-smi).
+        figure = points.SEMANTICS.get(pt.row.get("semantics") or "", "reserved")
+        return float(getattr(mem.parts(pt.shape), figure)) / points.UNIT_BYTES[pt.unit or "GB"]
+    t = perf.throughput_of(pt.shape, consts)
     if pt.category == "prefill":
         if pt.semantics == "ttft":
             return (t.ttft_s or math.inf) * (1000 if pt.unit == "ms" else 1)
@@ -318,7 +229,7 @@ def predict(pt: Point, consts: cal.Constants) -> float:
     if pt.category == "decode":
         rate = t.tokens_per_s or 0.0
         if pt.semantics == "with_prefill":
-            gen = int(pt.row.get("gen_tokens") or 128)
+            gen = pt.shape.gen_tokens or 128
             ttft = t.ttft_s or 0.0
             rate = pt.batch * gen / (ttft + (gen - 1) * t.step_time_s)
         if pt.unit == "ms_per_token":
@@ -368,7 +279,8 @@ def fit_key(key: str, pts: list[Point], today: str) -> dict[tuple[str, str], cal
     rows = {}
     for name, members in by_group.items():
         sources = {x.source_id for x in members}
-        if name != cal.ROOT and len(sources) < MIN_SOURCES:
+        root = name == cal.ROOT or "/" not in name  # "*" and each family / engine
+        if not root and len(sources) < MIN_SOURCES:
             continue
         rule = RULE if len(sources) >= MIN_SOURCES else f"root, only {len(sources)} source(s)"
         value = statistics.median(x.implied for x in members)  # type: ignore[misc]
@@ -600,66 +512,56 @@ def likely_cause(pt: Point) -> str:
     return "efficiency differs from the group's other sources (software version, recipe)"
 
 
+def tput(model: str, consts: cal.Constants, **kw: object) -> ThroughputEstimate:
+    m = find_model(model)
+    return perf.throughput_of(jobs.shape(m, Job(**kw)), consts)  # type: ignore[arg-type]
+
+
 def relations(usable: list[Point]) -> list[str]:
+    """The issue's relations on the fitted constants (the same checks tests/estimate assert)."""
     out = []
     consts = cal.constants()
-    try:
-        m = find_model("llama-3.1-8b")
-        r = []
-        for gpu in ("RTX 4090", "RTX 3090"):
-            j = Job(task="lora", gpu=find_gpu(gpu), batch_size=2, seq_len=2048, checkpointing=True)
-            r.append(perf.throughput(m, j, 2, consts).tokens_per_s or 0)
-        small = find_model("gpt2-xl")
-        s = []
-        for gpu in ("RTX 4090", "RTX 3090"):
-            j = Job(task="train", gpu=find_gpu(gpu), batch_size=4, seq_len=1024)
-            s.append(perf.throughput(small, j, 4, consts).tokens_per_s or 0)
-        ok = all(1.4 <= a / b <= 2.0 for a, b in (r, s))
-        out.append(
-            f"RTX 4090 / RTX 3090 training: Llama-3.1-8B LoRA {r[0] / r[1]:.2f}x, "
-            f"GPT-2 XL full {s[0] / s[1]:.2f}x (published 1.4-2.0x): {'holds' if ok else 'FAILS'}"
-        )
-    except Exception as exc:
-        out.append(f"RTX 4090 / RTX 3090: could not evaluate ({exc})")
-    if "grad_accum" in Job.model_fields:
-        m = find_model("llama-3.1-8b")
-        g = find_gpu("RTX 5090")
-        one = Job(task="lora", gpu=g, batch_size=2, seq_len=2048, grad_accum=16)
-        two = Job(task="lora", gpu=g, n_gpus=2, batch_size=2, seq_len=2048, grad_accum=8)
-        a = perf.throughput(m, one, 2, consts).tokens_per_s or 0
-        b = perf.throughput(m, two, 2, consts).tokens_per_s or 0
-        out.append(
-            f"fixed global batch 32x2048, Llama-3.1-8B LoRA: 1x RTX 5090 {a:,.0f} tok/s, "
-            f"2x {b:,.0f} tok/s: {'holds' if b >= a else 'FAILS'}"
-        )
-    else:
-        out.append("fixed global batch: the Job has no grad_accum yet: not evaluated")
-    m70 = find_model("llama-2-70b")
-    for engine in ("llama.cpp", "exllamav2", "vllm"):
-        try:
-            j = Job(task="infer", gpu=find_gpu("RTX 3090"), n_gpus=2, quant="int4", context=512,
-                    batch_size=1, engine=engine)  # fmt: skip
-        except Exception:
-            continue
-        t = perf.throughput(m70, j, 1, consts)
-        iv = t.interval_frac or 0.0
-        lo, hi = t.tokens_per_s * (1 - iv), t.tokens_per_s * (1 + iv)
+    ratios = []
+    for label, model, kw in (
+        ("ResNet-50 fp16 b256", "resnet50", dict(task="train", precision="fp16", batch_size=256)),
+        ("BERT-large fp16 seq384 b28", "bert-large",
+         dict(task="train", precision="fp16", batch_size=28, seq_len=384)),
+        ("Llama-3.1-8B LoRA bf16", "llama-3.1-8b",
+         dict(task="lora", batch_size=2, seq_len=2048, checkpointing=True)),
+    ):  # fmt: skip
+        a, b = (tput(model, consts, gpu=find_gpu(g), **kw) for g in ("RTX 4090", "RTX 3090"))
+        ra = a.samples_per_s or 0.0
+        rb = b.samples_per_s or 1.0
+        ratios.append(f"{label} {ra / rb:.2f}x ({'ok' if 1.4 <= ra / rb <= 2.0 else 'OUT'})")
+    out.append("RTX 4090 / RTX 3090 training (published 1.4-2.0x): " + "; ".join(ratios))
+    g = find_gpu("RTX 5090")
+    kw = dict(task="lora", gpu=g, batch_size=2, seq_len=2048, checkpointing=True)
+    one = tput("llama-3.1-8b", consts, grad_accum=16, **kw).tokens_per_s or 0
+    two = tput("llama-3.1-8b", consts, n_gpus=2, grad_accum=8, **kw).tokens_per_s or 0
+    out.append(
+        f"fixed global batch 32 x 2048, Llama-3.1-8B LoRA: 1x RTX 5090 {one:,.0f} tok/s, "
+        f"2x {two:,.0f} tok/s: {'holds' if two >= one else 'FAILS'}"
+    )
+    for label, kw in (
+        ("llama.cpp, layers split (default)", dict(engine="llama.cpp")),
+        ("exllamav2, layers split (gpu_split)", dict(engine="exllamav2")),
+        ("vllm, --tp 2", dict(engine="vllm", tp=2)),
+    ):
+        t = tput("llama-2-70b", consts, task="infer", gpu=find_gpu("RTX 3090"), n_gpus=2,
+                 quant="int4", context=512, batch_size=1, **kw)  # fmt: skip
+        rate = t.tokens_per_s or 0.0
+        iv = t.interval.frac if t.interval else 0.0
+        lo, hi = rate * (1 - iv), rate * (1 + iv)
         ok = lo <= 18 and hi >= 14
         out.append(
-            f"2x RTX 3090, Llama-2-70B int4, {engine} ({t.link}): {t.tokens_per_s:.1f} tok/s "
-            f"± {iv:.0%} [{lo:.1f}, {hi:.1f}] vs published 14-18: "
-            f"{'overlaps' if ok else 'OUTSIDE'}"
+            f"2x RTX 3090, Llama-2-70B int4, {label}: {rate:.1f} tok/s ± {iv:.0%} "
+            f"[{lo:.1f}, {hi:.1f}] vs published 14-18: {'overlaps' if ok else 'OUTSIDE'}"
         )
     completed = [x for x in usable if x.category in ("memory", "throughput", "decode")]
-    refused = []
-    for pt in completed:
-        est = jobs.memory(pt.model, pt.job)
-        verdict = getattr(est, "verdict", None)
-        if verdict == "does not fit" or (verdict is None and not est.fits):
-            refused.append(pt.id)
+    refused = [x.id for x in completed if jobs.memory_of(x.shape).verdict == "does not fit"]
     out.append(
         f"published runs said 'does not fit': {len(refused)} of {len(completed)}"
-        + (f" ({', '.join(refused[:8])})" if refused else "")
+        + (f" ({', '.join(refused[:8])}{', ...' if len(refused) > 8 else ''})" if refused else "")
     )
     return out
 

@@ -14,7 +14,7 @@ from dlrig.estimate import compute as cp
 from dlrig.estimate import decode as dec
 from dlrig.estimate import params as p
 from dlrig.estimate import step as st
-from dlrig.estimate.job import throughput
+from dlrig.estimate.job import shape, throughput
 from estimate_helpers import job
 
 LINK = comm.Link("test link", busbw_gbs=10.0, latency_s=0.0)
@@ -110,9 +110,11 @@ def test_network_rates_come_from_the_networks_table():
 # --- decode -------------------------------------------------------------------------------
 
 
-def toy_decode(batch: int = 1) -> dec.DecodeInputs:
-    # A 2-layer toy: 1 GB of weights, 0.1 GB of KV cache, hidden 8.
-    return dec.DecodeInputs(1e9, 1e8, flops=2e9 * batch, n_layers=2, hidden=8, batch=batch)
+def toy_decode(batch: int = 1, gpus: int = 1) -> dec.DecodeInputs:
+    # A 2-layer toy: 1 GB of weights and 0.1 GB of KV cache split over `gpus`, hidden 8.
+    return dec.DecodeInputs(
+        1e9 / gpus, 1e8 / gpus, flops=2e9 * batch, n_layers=2, hidden=8, batch=batch
+    )
 
 
 def test_one_decode_step_reads_every_byte_once():
@@ -127,13 +129,12 @@ def test_one_decode_step_reads_every_byte_once():
 def test_tensor_parallel_decode_pays_two_allreduces_per_layer():
     link = comm.Link("pcie", 10.0, 1e-5)
     d = dec.decode_step(
-        toy_decode(),
+        toy_decode(gpus=2),
         mem_bw_gbs=100,
         bw_efficiency=0.5,
         peak_tflops=100,
         compute_efficiency=0.5,
-        n_gpus=2,
-        engine="vllm",
+        tp=2,
         link=link,
     )
     per_allreduce = 2 * 1e-5 + 1 * (8 * 2) / 10e9  # 2(n-1) steps of latency + 16 bytes
@@ -146,8 +147,9 @@ def test_layer_split_decode_is_no_faster_than_one_gpu():
     link = comm.Link("pcie", 10.0, 1e-5)
     kw = dict(mem_bw_gbs=100, bw_efficiency=0.5, peak_tflops=100, compute_efficiency=0.5)
     one = dec.decode_step(toy_decode(), **kw)
-    two = dec.decode_step(toy_decode(), n_gpus=2, engine="llama.cpp", link=link, **kw)
-    assert two.split == "layer" and two.step_s > one.step_s
+    two = dec.decode_step(toy_decode(gpus=2), pp=2, link=link, **kw)
+    assert two.split == "layer" and two.memory_s == pytest.approx(one.memory_s)
+    assert two.step_s == pytest.approx(one.step_s + 1e-5 + 16 / 10e9)  # one activation hop
 
 
 def test_batched_decode_moves_to_the_compute_bound():
@@ -167,8 +169,9 @@ def test_prefill_and_time_to_first_token():
 
 def test_moe_decode_reads_only_routed_experts():
     m = find_model("mixtral-8x7b")
-    one = perf.decode_inputs(m, job("H100 SXM", task="infer", quant="int4"), 1, 512)
-    eight = perf.decode_inputs(m, job("H100 SXM", task="infer", quant="int4"), 8, 512)
+    kw = dict(task="infer", quant="int4", context=512)
+    one = perf.decode_inputs(shape(m, job("H100 SXM", batch_size=1, **kw)))
+    eight = perf.decode_inputs(shape(m, job("H100 SXM", batch_size=8, **kw)))
     assert one.weight_bytes < eight.weight_bytes  # 2 of 8 experts vs all 8
     assert one.weight_bytes < 0.5 * m.params_total * 4.2 / 8
 
@@ -272,10 +275,10 @@ def test_training_time_is_flops_over_peak_times_mfu():
     m = find_model("gpt2")
     j = job("A100 80GB SXM", seq_len=1024, batch_size=8, mfu=0.5)
     t = throughput(m, j)
-    flops = cp.train_flops(perf.matmul_params(m), cp.attention_flops_fwd(12, 768, 1024), False)
-    gemm = flops.model * 8 * 1024 / (312e12 * 0.5)
+    s = shape(m, j)
+    gemm = s.flops_per_token * 8 * 1024 / (312e12 * 0.5)
     # plus the element-wise work: 4 passes over the activations at 0.8 of 2039 GB/s
-    acts = perf.activation_traffic_bytes(m, j, 8, 1024)
+    acts = perf.activation_traffic_bytes(s)
     elementwise = 4 * acts / (2039e9 * p.value("elementwise_bandwidth_fraction"))
     assert t.compute_time_s == pytest.approx(gemm + elementwise)
     assert t.tokens_per_s == pytest.approx(8 * 1024 / t.step_time_s)
@@ -293,4 +296,5 @@ def test_every_rate_carries_an_interval():
     m = find_model("llama-2-7b")
     for j in (job(task="lora", batch_size=1), job(task="infer", context=128)):
         t = throughput(m, j)
-        assert t.interval_frac is not None and 0 < t.interval_frac < 5
+        assert t.interval is not None and 0 < t.interval.frac < 5
+        assert t.interval.low <= (t.tokens_per_s or 0) <= t.interval.high

@@ -6,13 +6,14 @@ KV cache once; at small batch that read is the whole cost (bandwidth-bound), at 
 achieved bandwidth is a fitted fraction of the card's DRAM bandwidth per engine, weight format
 and architecture (calibration.py).
 
-Several GPUs split the model one of two ways, and the engine decides which:
-- by layers (llama.cpp's default `--split-mode layer`, ExLlamaV2's `gpu_split`, transformers'
-  `device_map="auto"`): the GPUs take turns, so one sequence's token still reads every byte one
-  after the other — more memory, no speed — plus one activation hop per boundary;
-- by tensors (vLLM, SGLang, TensorRT-LLM, gpt-fast; Megatron-style, Shoeybi et al. 2019): each
-  GPU reads 1/n of the bytes, and pays two all-reduces of the hidden state per layer per token
-  (after attention and after the MLP) at the link's latency and bandwidth.
+Several GPUs split the model by the job's parallel plan (shape.py):
+- by layers (pipeline stages; llama.cpp's default `--split-mode layer`, ExLlamaV2's
+  `gpu_split`, transformers' `device_map="auto"`): the stages take turns, so one token still
+  reads every byte one stage after the other — more memory, no speed — plus one activation hop
+  per stage boundary;
+- by tensors (vLLM/SGLang/TensorRT-LLM `--tensor-parallel-size`, Megatron-style, Shoeybi et
+  al. 2019): each GPU reads its 1/tp of the bytes and pays two all-reduces of the hidden state
+  per layer per token (after attention and after the MLP) at the link's latency and bandwidth.
 """
 
 from __future__ import annotations
@@ -26,12 +27,6 @@ GBS = 1e9
 TFLOPS = 1e12
 ACT_BYTES = 2  # the hidden state crosses GPUs in 16-bit
 ALLREDUCES_PER_LAYER = 2  # Megatron TP: after attention's output and after the MLP's down proj
-# Engines that split a model by layers across GPUs by default (see the module docstring).
-LAYER_SPLIT_ENGINES = frozenset({"llama.cpp", "exllamav2", "transformers", "hf"})
-
-
-def split_mode(engine: str) -> str:
-    return "layer" if engine in LAYER_SPLIT_ENGINES else "tensor"
 
 
 @dataclass(frozen=True)
@@ -49,9 +44,9 @@ class DecodeStep:
 
 @dataclass(frozen=True)
 class DecodeInputs:
-    weight_bytes: float  # every weight one step reads, whole model (active experts for MoE)
-    kv_bytes: float  # the batch's KV cache read once per step, whole model
-    flops: float  # FLOPs of one step for the whole batch (2 per weight per sequence + attention)
+    weight_bytes: float  # weights ONE GPU reads per step (its share; active experts for MoE)
+    kv_bytes: float  # the batch's KV cache ONE GPU reads per step
+    flops: float  # FLOPs of one step for the whole batch, whole model
     n_layers: int
     hidden: int
     batch: int
@@ -64,39 +59,35 @@ def decode_step(
     bw_efficiency: float,
     peak_tflops: float,
     compute_efficiency: float,
-    n_gpus: int = 1,
-    engine: str = "vllm",
+    tp: int = 1,
+    pp: int = 1,
     link: Link | None = None,
 ) -> DecodeStep:
-    """One decode step (one token for each of `batch` sequences)."""
+    """One decode step (one token for each of `batch` sequences) of one model replica."""
     rate = mem_bw_gbs * GBS * bw_efficiency
     flop_rate = peak_tflops * TFLOPS * compute_efficiency
-    total_bytes = x.weight_bytes + x.kv_bytes
-    if n_gpus <= 1:
-        mem_s, comp_s, comm_s, split = total_bytes / rate, x.flops / flop_rate, 0.0, "none"
-    elif split_mode(engine) == "layer":
-        # Stages run one after another for a token: the sum of their reads is the whole model.
-        mem_s, comp_s, split = total_bytes / rate, x.flops / flop_rate, "layer"
-        hop = x.batch * x.hidden * ACT_BYTES
-        comm_s = (n_gpus - 1) * comm.p2p_s(hop, _need(link))
-    else:
-        mem_s = total_bytes / n_gpus / rate
-        comp_s = x.flops / n_gpus / flop_rate
-        per_allreduce = comm.allreduce_s(x.batch * x.hidden * ACT_BYTES, n_gpus, _need(link))
-        comm_s = ALLREDUCES_PER_LAYER * x.n_layers * per_allreduce
-        split = "tensor"
+    # The pp stages run one after another for a token: pp times one GPU's read.
+    mem_s = pp * (x.weight_bytes + x.kv_bytes) / rate
+    comp_s = x.flops / tp / flop_rate
+    comm_s = 0.0
+    act = x.batch * x.hidden * ACT_BYTES
+    if tp > 1:
+        per_allreduce = comm.allreduce_s(act, tp, _need(link))
+        comm_s += ALLREDUCES_PER_LAYER * x.n_layers * per_allreduce
+    if pp > 1:
+        comm_s += (pp - 1) * comm.p2p_s(act, _need(link))
+    split = "tensor" if tp > 1 else ("layer" if pp > 1 else "none")
     work = max(mem_s, comp_s)
-    step = work + comm_s
     if comm_s > work:
         bound = "communication"
     else:
         bound = "memory-bandwidth" if mem_s >= comp_s else "compute"
-    return DecodeStep(mem_s, comp_s, comm_s, step, bound, split)
+    return DecodeStep(mem_s, comp_s, comm_s, work + comm_s, bound, split)
 
 
 @dataclass(frozen=True)
 class Prefill:
-    time_s: float  # the whole prompt (all sequences of the batch)
+    time_s: float  # one prompt
     tokens_per_s: float
     comm_s: float
 
@@ -109,24 +100,21 @@ def prefill(
     efficiency: float,
     n_layers: int,
     hidden: int,
-    n_gpus: int = 1,
-    engine: str = "vllm",
+    tp: int = 1,
+    pp: int = 1,
     link: Link | None = None,
 ) -> Prefill:
-    """Prompt processing is compute-bound: FLOPs over the achieved rate. A tensor split divides
-    the math and all-reduces every layer's hidden states for the prompt twice; a layer split
-    does the math one stage after another (one prompt does not pipeline)."""
+    """Prompt processing is compute-bound: FLOPs over the achieved rate. Tensor parallelism
+    divides the math and all-reduces every layer's hidden states for the prompt twice; pipeline
+    stages do their share one after another (one prompt does not pipeline)."""
     flops = prompt_tokens * flops_per_token
-    rate = peak_tflops * TFLOPS * efficiency
-    if n_gpus <= 1:
-        t, c = flops / rate, 0.0
-    elif split_mode(engine) == "layer":
-        t = flops / rate
-        c = (n_gpus - 1) * comm.p2p_s(prompt_tokens * hidden * ACT_BYTES, _need(link))
-    else:
-        t = flops / n_gpus / rate
-        nbytes = prompt_tokens * hidden * ACT_BYTES
-        c = ALLREDUCES_PER_LAYER * n_layers * comm.allreduce_s(nbytes, n_gpus, _need(link))
+    t = flops / tp / (peak_tflops * TFLOPS * efficiency)
+    nbytes = prompt_tokens * hidden * ACT_BYTES
+    c = 0.0
+    if tp > 1:
+        c += ALLREDUCES_PER_LAYER * n_layers * comm.allreduce_s(nbytes, tp, _need(link))
+    if pp > 1:
+        c += (pp - 1) * comm.p2p_s(nbytes, _need(link))
     total = t + c
     return Prefill(total, prompt_tokens / total if total > 0 else 0.0, c)
 

@@ -1,49 +1,90 @@
-"""The per-job pieces `dlrig.estimate.estimate()` assembles: the micro-batch size, the GPU memory
-and the throughput of one job (data rate, time, energy and the assumptions are added there)."""
+"""The composition: one `Shape` per job, then memory and step time read from it.
+
+`memory(m, job)` and `throughput(m, job)` keep their names for `check`, `recommend` and the fit
+search; each derives the shape once. Step time plugs in at `throughput()` (the hook est-perf's
+compute/comm/decode/step models replace: it receives the Shape and returns a
+ThroughputEstimate).
+"""
 
 from __future__ import annotations
 
+from dlrig.estimate import interval, perf
 from dlrig.estimate import memory as mem
-from dlrig.estimate import params as p
-from dlrig.estimate import perf
-from dlrig.model.estimate import MemoryEstimate, ThroughputEstimate
+from dlrig.estimate import shape as shapes
+from dlrig.model.estimate import (
+    DOES_NOT_FIT,
+    FITS,
+    TIGHT,
+    MemoryEstimate,
+    ThroughputEstimate,
+    Verdict,
+)
 from dlrig.model.workload import Job, ModelSpec
 
 GB = mem.GB
 
 
+def shape(m: ModelSpec, job: Job) -> shapes.Shape:
+    return shapes.derive(m, job)
+
+
 def batch_size(m: ModelSpec, job: Job) -> int:
-    if job.batch_size:
-        return job.batch_size
-    return p.DEFAULT_LM_BATCH if m.is_language_model else p.DEFAULT_VISION_BATCH
+    return shapes.micro_batch(m, job)
 
 
-def memory(m: ModelSpec, job: Job) -> MemoryEstimate:
-    b = batch_size(m, job)
-    weights = mem.weights_bytes(m, job) + mem.zero3_gather_bytes(m, job)
-    grads = mem.gradient_bytes(m, job)
-    optim = mem.optimizer_bytes(m, job)
-    acts = mem.activation_bytes(m, job, b)
-    kv = mem.kv_cache_bytes(m, job, b)
-    # The CUDA context: driver, cuBLAS/cuDNN handles and kernels loaded before any tensor.
-    overhead = p.value("cuda_context_gb") * GB
-    total = weights + grads + optim + acts + kv + overhead
-    capacity = mem.capacity_gb(job.gpu.memory_gb)
+def tokens_per_sample(m: ModelSpec, job: Job) -> int:
+    """Sequence length for transformers (patches for a ViT); 1 for CNNs (one image)."""
+    return shapes.sequence_length(m, job) if m.is_transformer else 1
+
+
+def verdict(need_gb: float, capacity_gb: float, frac: float) -> Verdict:
+    """fits: even the interval's top fits; does not fit: even its bottom does not; else tight."""
+    if need_gb * (1 + frac) <= capacity_gb:
+        return FITS
+    if need_gb * (1 - frac) > capacity_gb:
+        return DOES_NOT_FIT
+    return TIGHT
+
+
+def memory_of(s: shapes.Shape) -> MemoryEstimate:
+    parts = mem.parts(s)
+    need = parts.nvidia_smi / GB
+    capacity = mem.capacity_gb(s.job.gpu.memory_gb)
+    iv = interval.memory_interval(need, s)
+    v = verdict(need, capacity, iv.frac)
     return MemoryEstimate(
-        weights_gb=weights / GB,
-        gradients_gb=grads / GB,
-        optimizer_gb=optim / GB,
-        activations_gb=acts / GB,
-        kv_cache_gb=kv / GB,
-        overhead_gb=overhead / GB,
-        per_gpu_gb=total / GB,
+        weights_gb=parts.weights / GB,
+        gradients_gb=parts.gradients / GB,
+        optimizer_gb=parts.optimizer / GB,
+        activations_gb=parts.activations / GB,
+        logits_gb=parts.logits / GB,
+        kv_cache_gb=parts.kv_cache / GB,
+        allocator_slack_gb=parts.allocator_slack / GB,
+        cuda_context_gb=parts.cuda_context / GB,
+        cublas_workspace_gb=parts.cublas_workspace / GB,
+        nccl_buffers_gb=parts.nccl_buffers / GB,
+        overhead_gb=(parts.allocator_slack + parts.outside_allocator) / GB,
+        allocated_gb=parts.allocated / GB,
+        reserved_gb=parts.reserved / GB,
+        nvidia_smi_gb=need,
+        per_gpu_gb=need,
+        per_gpu_interval=iv,
         capacity_gb=capacity,
-        headroom_gb=capacity - total / GB,
-        fits=total / GB <= capacity,
-        trainable_params=mem.trainable_params(m, job),
+        headroom_gb=capacity - need,
+        verdict=v,
+        fits=v != DOES_NOT_FIT,
+        trainable_params=s.params_trainable,
     )
 
 
+def memory(m: ModelSpec, job: Job) -> MemoryEstimate:
+    return memory_of(shape(m, job))
+
+
+def throughput_of(s: shapes.Shape) -> ThroughputEstimate:
+    """The time side: compute, communication, decode and step composition (estimate/perf.py)."""
+    return perf.throughput_of(s)
+
+
 def throughput(m: ModelSpec, job: Job) -> ThroughputEstimate:
-    """The time side (compute, communication, decode, step composition): estimate/perf.py."""
-    return perf.throughput(m, job, batch_size(m, job))
+    return throughput_of(shape(m, job))
