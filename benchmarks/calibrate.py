@@ -566,10 +566,62 @@ def relations(usable: list[Point]) -> list[str]:
     return out
 
 
+BEFORE = ROOT / "benchmarks" / "results" / "accuracy-before.txt"
+# The categories of benchmarks/accuracy.py (the estimator before this fit) → today's labels.
+OLD_CATEGORY = {
+    "decode": "throughput/decode",
+    "prefill": "throughput/prefill",
+    "throughput/llm-train": "throughput/train",
+    "throughput/llm-lora": "throughput/lora",
+    "throughput/llm-qlora": "throughput/qlora",
+    "throughput/cnn-train": "throughput/vision",
+    "throughput/vit-train": "throughput/vision",
+}
+
+
+def before_table(usable: list[Point]) -> str:
+    """Markdown: the estimator before (benchmarks/accuracy.py's saved output: in-sample medians
+    over measurements.csv, 'held-out' = points no default was derived from) against after
+    (this fit, leave-one-source-out), on the same point ids and on every point."""
+    before: dict[str, tuple[str, str]] = {}
+    for line in BEFORE.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 6 and "/" in parts[0] and parts[1].isdigit() and parts[2].endswith("%"):
+            before[parts[0]] = (parts[2], parts[4] if parts[4] != "nan%" else "-")
+    old_ids = {r["id"] for r in read_rows("measurements.csv")}
+    groups: dict[str, list[Point]] = defaultdict(list)
+    for pt in usable:
+        groups[OLD_CATEGORY.get(pt.label, pt.label)].append(pt)
+    out = io.StringIO()
+    print(
+        "| category | before: median (held-out) | after LOSO: median / p90, same points (n) "
+        "| after LOSO: median / p90, all points (n) |",
+        file=out,
+    )
+    print("|---|---|---|---|", file=out)
+    for cat in sorted(set(groups) | set(before)):
+        sel = groups.get(cat, [])
+        same = [x for x in sel if x.id in old_ids]
+        b = before.get(cat)
+        bt = f"{b[0]} ({b[1]})" if b else "not measured"
+
+        def cell(pts: list[Point]) -> str:
+            if not pts:
+                return "-"
+            med, p90 = stats([err(x.loso, x.measured) for x in pts])
+            return f"{med:.1%} / {p90:.1%} ({len(pts)})"
+
+        print(f"| {cat} | {bt} | {cell(same)} | {cell(sel)} |", file=out)
+    return out.getvalue()
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="rewrite fitted_constants.csv")
     ap.add_argument("--points", action="store_true", help="print every point")
+    ap.add_argument(
+        "--before-after", action="store_true", help="print the README's before/after table"
+    )
     args = ap.parse_args(argv)
     today = date.today().isoformat()
     name, points = load_points()
@@ -577,6 +629,9 @@ def main(argv: list[str]) -> int:
     if args.write:
         write_constants(rows)
         cal.constants.cache_clear()
+    if args.before_after:
+        print(before_table(usable))
+        return 0
     print(report(name, points, usable, rows))
     if args.points:
         print(

@@ -13,6 +13,7 @@ from dlrig.estimate import compute as cp
 from dlrig.estimate import decode as dec
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
+from dlrig.estimate import shape as shapes
 from dlrig.estimate import step as st
 from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
 from dlrig.model.estimate import Interval, ThroughputEstimate
@@ -161,7 +162,16 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
     else:
         flops = cp.Flops(s.flops_per_sample or 0.0, (s.flops_per_sample or 0.0) / 3)
         units = s.micro_batch
-    micro = cp.math_time_s(flops.executed(job.checkpointing) * units, pk.tflops, eff)
+    executed = flops.executed(job.checkpointing) * units
+    attention = 0.0
+    if job.precision == Precision.FP8 and per_token(s) and m.is_transformer:
+        # Transformer Engine runs the linear layers' GEMMs in FP8; attention (FlashAttention)
+        # stays in 16-bit: its FLOPs (3 x forward, one more when recomputed) at the 16-bit peak.
+        fwd = shapes.attention_flops_fwd(m, s.attended)
+        attention = (3 + (1 if job.checkpointing else 0)) * fwd * units
+    micro = cp.math_time_s(executed - attention, pk.tflops, eff)
+    if attention:
+        micro += cp.math_time_s(attention, cp.peak(job.gpu, "bf16").tflops, eff)
     bw = job.gpu.memory_bandwidth_gbs
     extra = cp.elementwise_time_s(activation_traffic_bytes(s), job.checkpointing, bw) / p.value(
         "elementwise_bandwidth_fraction"
