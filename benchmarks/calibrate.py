@@ -322,7 +322,11 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
                 except Exception as exc:
                     pt.reason = f"estimator raised {type(exc).__name__}: {exc}"
                 if pt.implied is None and not pt.reason:
-                    pt.reason = "no efficiency in (0, 2] reproduces it (bound by another term)"
+                    pt.reason = (
+                        "no efficiency up to 2 reproduces it: the measured rate is above what "
+                        "the model's other terms (element-wise traffic, communication, "
+                        "dequantisation) allow at any GEMM efficiency"
+                    )
         consts = cal.Constants(consts.rows | fit_key(key, usable, today))
     usable = [x for x in usable if x.expressible]
     full = consts
