@@ -383,11 +383,13 @@ def _constant_rows(full: cal.Constants, usable: list[Point], today: str) -> list
     mem_groups = defaultdict(list)
     for pt in usable:
         if pt.key is None:
-            for name in group_names(pt.group[:1]):
+            for name in group_names(pt.group):  # "*", "memory", "memory/<task>"
                 mem_groups[name].append(pt)
     for name, members in sorted(mem_groups.items()):
         errs = [abs(err(x.fitted, x.measured)) for x in members]
         srcs = {x.source_id for x in members}
+        if "/" in name and len(srcs) < MIN_SOURCES:
+            continue  # the same rule as the fitted groups: its parent's interval applies
         out.append(
             ("memory", 1.0, name, len(members), len(srcs), statistics.median(errs),
              percentile(errs, 0.9), percentile(errs, INTERVAL_PERCENTILE),

@@ -325,9 +325,9 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     if d.split == "none":
         what = "none"
     elif d.split == "layer":
-        what = f"split by layers over {pl.pp} GPUs (they take turns): {lk.intra.what}"  # type: ignore[union-attr]
+        what = f"{lk.intra.what} (layers split over {pl.pp} GPUs, which take turns)"  # type: ignore[union-attr]
     else:
-        what = f"tensor parallel over {pl.tp} GPUs: {lk.intra.what}"  # type: ignore[union-attr]
+        what = f"{lk.intra.what} (tensor parallel over {pl.tp} GPUs)"  # type: ignore[union-attr]
     return ThroughputEstimate(
         tokens_per_s=tok_s,
         tokens_per_s_per_gpu=tok_s / job.n_gpus,
