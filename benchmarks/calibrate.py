@@ -557,7 +557,7 @@ def relations(usable: list[Point]) -> list[str]:
                  quant="int4", context=512, batch_size=1, **kw)  # fmt: skip
         rate = t.tokens_per_s or 0.0
         iv = t.interval.frac if t.interval else 0.0
-        lo, hi = rate * (1 - iv), rate * (1 + iv)
+        lo, hi = max(0.0, rate * (1 - iv)), rate * (1 + iv)
         ok = lo <= 18 and hi >= 14
         out.append(
             f"2x RTX 3090, Llama-2-70B int4, {label}: {rate:.1f} tok/s ± {iv:.0%} "
