@@ -125,7 +125,7 @@ def test_every_default_used_is_stated():
     text = " ".join(est.assumptions)
     assert "micro-batch per replica: 1 (not given)" in text
     assert "sequence length 2048 tokens (not given)" in text
-    assert any(s.startswith("mfu_lora = ") and "torchtune" in s for s in est.sources)
+    assert any(s.startswith("mfu[") and "calibrate.py" in s for s in est.sources)
 
 
 def test_json_schema_keys():

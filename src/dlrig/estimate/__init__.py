@@ -7,8 +7,8 @@ the result (`assumptions`), every sourced number in `sources`.
 from __future__ import annotations
 
 from dlrig.estimate import applicable, data_rate, explain, fit
+from dlrig.estimate import compute as cp
 from dlrig.estimate import job as jobs
-from dlrig.estimate import throughput as tp
 from dlrig.estimate.shape import Shape
 from dlrig.model.estimate import FITS, Estimate
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
@@ -88,7 +88,7 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
     applicable.check(m, job)
     s = jobs.shape(m, job)
     warnings = validate(m, job, s)
-    pk = tp.peak(job.gpu, job.precision)
+    pk = cp.peak(job.gpu, job.precision.value)
     if pk.warning:
         warnings.append(pk.warning)
     if job.precision == Precision.FP32 and job.task == Task.QLORA:

@@ -6,10 +6,11 @@ the list a user reads is the basis of the numbers they got, not a generic discla
 
 from __future__ import annotations
 
+from dlrig.estimate import calibration as cal
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
+from dlrig.estimate import perf
 from dlrig.estimate import shape as shapes
-from dlrig.estimate import throughput as tp
 from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
 from dlrig.model.choices import CHUNKED_PREFILL_ENGINES
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
@@ -197,7 +198,6 @@ def sources(s: Shape) -> list[str]:
         "cuda_context_gb",
         "cublas_workspace_gb",
         "allocator_reserved_slack",
-        tp.utilization_key(m, job),
     ]
     if job.n_gpus > 1:
         keys.append("nccl_buffers_gb")
@@ -206,9 +206,7 @@ def sources(s: Shape) -> list[str]:
         keys.append(bits_key)
     if job.task == Task.INFER and job.kv_dtype != KvDtype.FP16:
         keys.append(shapes.KV_BITS_KEY[job.kv_dtype])
-    if job.task == Task.INFER:
-        keys.append("efficiency_prefill")
-    if job.n_gpus > 1 and job.task != Task.INFER:
+    if job.n_gpus > 1:
         keys += ["allreduce_busbw_fraction_nvlink", "allreduce_busbw_fraction_pcie"]
         if job.gpu.p2p == "no":
             keys.append("pcie_no_p2p_fraction")
@@ -216,4 +214,17 @@ def sources(s: Shape) -> list[str]:
         keys.append("bytes_adam8bit_per_param")
     if not m.is_language_model and job.task != Task.INFER:
         keys += ["imagenet_jpeg_bytes", "jpeg_decode_images_per_core_s"]
-    return [p.cite(k) for k in dict.fromkeys(keys)]
+    return [p.cite(k) for k in dict.fromkeys(keys)] + fitted_sources(m, job)
+
+
+def fitted_sources(m: ModelSpec, job: Job) -> list[str]:
+    """The fitted constants (benchmarks/calibrate.py) this estimate read, with their fit."""
+    c = cal.constants()
+    if job.task == Task.INFER and m.is_language_model:
+        used = [
+            c.get("decode_bw", perf.decode_group(job)),
+            c.get("prefill_mfu", perf.prefill_group(job)),
+        ]
+    else:
+        used = [c.get("mfu", perf.train_group(m, job))]
+    return [f.cite() for f in used]

@@ -8,10 +8,9 @@ ThroughputEstimate).
 
 from __future__ import annotations
 
-from dlrig.estimate import interval
+from dlrig.estimate import interval, perf
 from dlrig.estimate import memory as mem
 from dlrig.estimate import shape as shapes
-from dlrig.estimate import throughput as tp
 from dlrig.model.estimate import (
     DOES_NOT_FIT,
     FITS,
@@ -83,8 +82,8 @@ def memory(m: ModelSpec, job: Job) -> MemoryEstimate:
 
 
 def throughput_of(s: shapes.Shape) -> ThroughputEstimate:
-    """Step-time hook: est-perf's step model replaces `tp.throughput`."""
-    return tp.throughput(s)
+    """The time side: compute, communication, decode and step composition (estimate/perf.py)."""
+    return perf.throughput_of(s)
 
 
 def throughput(m: ModelSpec, job: Job) -> ThroughputEstimate:
