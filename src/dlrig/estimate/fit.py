@@ -143,12 +143,22 @@ def _training(m: ModelSpec, job: Job) -> list[Candidate]:
     if job.task == Task.LORA and job.base_quant == BaseQuant.NONE:
         out.append(
             _c(
+                'base_quant = "int8"',
+                "--base-quant int8",
+                {"base_quant": "int8"},
+                "int8 base weights (bitsandbytes LLM.int8), dequantised in every matmul",
+                changes=True,
+                rank=1,
+            )
+        )
+        out.append(
+            _c(
                 'task = "qlora" (4-bit NF4 base)',
                 "--task qlora",
                 {"task": "qlora"},
                 "NF4 base weights, dequantised in every matmul",
                 changes=True,
-                rank=1,
+                rank=2,
             )
         )
     if job.offload == Offload.NONE and job.task == Task.TRAIN:

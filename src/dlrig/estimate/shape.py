@@ -472,7 +472,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         kv_per_token = kv_cache_bytes_per_token(m, job, s)
         decode_w = _decode_weight_bytes(m, job, plan, bits, b)
         # Each query attends to at most the window on sliding layers: the KV read is bounded.
-        decode_kv = kv_per_token * s * b / (plan.tp * plan.pp)
+        decode_kv = kv_per_token * s * b / kv_split(m, plan)
     return Shape(
         model=m,
         job=job,
@@ -512,6 +512,14 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         decode_weight_bytes_per_gpu=decode_w,
         decode_kv_bytes_per_gpu=decode_kv,
     )
+
+
+def kv_split(m: ModelSpec, plan: Plan) -> int:
+    """GPUs one sequence's KV cache is split over: the pipeline stages, and the tensor-parallel
+    ranks up to the KV head count (with fewer KV heads than ranks each rank keeps a copy; MLA's
+    latent is replicated on every rank, as vLLM does)."""
+    tp_split = 1 if m.is_mla else min(plan.tp, m.n_kv_heads or 1)
+    return plan.pp * tp_split
 
 
 def kv_cache_bytes_per_token(m: ModelSpec, job: Job, context: int) -> float:
