@@ -242,6 +242,25 @@ def test_every_category_and_the_relations_the_issue_tests_are_covered() -> None:
     assert len({r["source_id"] for r in table}) >= 8
 
 
+@cache
+def network_ids() -> frozenset[str]:
+    path = DATA / "networks.csv"
+    if not path.is_file():
+        return frozenset()
+    with path.open(newline="", encoding="utf-8") as fh:
+        return frozenset(r["id"] for r in csv.DictReader(fh))
+
+
+def test_network_names_a_fabric_of_the_network_table() -> None:
+    # Most sources do not name their inter-node fabric; the column stays blank then (no guess).
+    for row in rows():
+        if row["network"]:
+            assert row["network"] in network_ids(), row["id"]
+            assert row["nodes"] and int(row["nodes"]) > 1, (
+                f"{row['id']}: a network only matters between nodes"
+            )
+
+
 def hf_config_files() -> list[Path]:
     return sorted(HF_CONFIGS.glob("*.json"))
 

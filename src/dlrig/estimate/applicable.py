@@ -11,6 +11,7 @@ Each problem names its options in the caller's style: `--lora-rank` (command lin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -32,16 +33,35 @@ class InapplicableError(DlrigError):
 @dataclass(frozen=True)
 class Problem:
     options: tuple[str, ...]  # Job field names
+    values: tuple[object, ...]  # their values in the job
     why: str
 
     def text(self, style: Style = "flag") -> str:
-        return f"{' with '.join(option_name(o, style) for o in self.options)}: {self.why}"
+        named = " with ".join(
+            option_text(o, v, style) for o, v in zip(self.options, self.values, strict=True)
+        )
+        why = re.sub(r"\{(\w+)\}", lambda g: option_name(g.group(1), style), self.why)
+        return f"{named}: {why}"
 
 
 def option_name(field: str, style: Style) -> str:
     if style == "toml":
         return field
     return FLAG_NAMES.get(field, "--" + field.replace("_", "-"))
+
+
+def option_text(field: str, value: object, style: Style) -> str:
+    """`--quant int4` / `quant = "int4"`; booleans as the flag alone / `key = true`."""
+    value = getattr(value, "value", value)
+    if style == "toml":
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)
+        shown = f'"{value}"' if isinstance(value, str) else shown
+        return f"{field} = {shown}"
+    if field == "master_weights":
+        return "--master-weights" if value else "--pure-16bit"
+    if isinstance(value, bool):
+        return option_name(field, style)
+    return f"{option_name(field, style)} {value}"
 
 
 def set_fields(job: Job) -> set[str]:
@@ -60,48 +80,51 @@ def inapplicable(
     def set_(*names: str) -> list[str]:
         return [n for n in names if n in fields]
 
+    def problem(options: tuple[str, ...], why: str) -> Problem:
+        return Problem(options, tuple(getattr(job, o) for o in options), why)
+
     if task not in LORA:
         for name in set_("lora_rank", "lora_targets"):
-            out.append(Problem((name, "task"), f"applies to LoRA and QLoRA, not {task.value}"))
+            out.append(problem((name, "task"), "applies to LoRA and QLoRA only"))
     if job.quant != Quant.NONE and task in TRAINING:
         why = (
             "stores inference weights; full training updates 16/32-bit weights"
             if task == Task.TRAIN
-            else "stores inference weights; a quantised LoRA base is base_quant"
+            else "stores inference weights; a quantised LoRA base is {base_quant}"
         )
-        out.append(Problem(("quant", "task"), why))
+        out.append(problem(("quant", "task"), why))
     if job.base_quant != BaseQuant.NONE and task not in LORA:
         why = (
-            "is LoRA's frozen base; inference weights are --quant"
+            "is LoRA's frozen base; inference weights are {quant}"
             if task == Task.INFER
             else ("is LoRA's frozen base; full training updates every weight")
         )
-        out.append(Problem(("base_quant", "task"), why))
+        out.append(problem(("base_quant", "task"), why))
     if task == Task.QLORA and job.base_quant not in (BaseQuant.NONE, BaseQuant.NF4):
         out.append(
-            Problem(
+            problem(
                 ("base_quant", "task"),
                 f"qlora means an NF4 base; {job.base_quant.value} is task lora with this base",
             )
         )
     if task in TRAINING:
         for name in set_("engine", "kv_dtype", "prompt_tokens", "gen_tokens", "weight_bits"):
-            out.append(Problem((name, "task"), f"applies to inference, not {task.value}"))
+            out.append(problem((name, "task"), "applies to inference only"))
     if task == Task.INFER:
         for name in set_("grad_accum", "optimizer_dtype", "cp", "vp"):
             if name == "grad_accum" and job.grad_accum == 1:
                 continue
-            out.append(Problem((name, "task"), "applies to training, not infer"))
+            out.append(problem((name, "task"), "applies to training only"))
     if "weight_bits" in fields and job.quant != Quant.EXL2 and task == Task.INFER:
         out.append(
-            Problem(("weight_bits", "quant"), "sets EXL2's bits per weight; give quant exl2")
+            problem(("weight_bits", "quant"), "sets EXL2's bits per weight; give {quant} exl2")
         )
     if job.quant == Quant.EXL2 and job.weight_bits is None:
-        out.append(Problem(("quant",), "exl2 needs weight_bits (EXL2 files come at any size)"))
+        out.append(problem(("quant",), "needs {weight_bits} (EXL2 files come at any size)"))
     if m is not None and task in LORA and not m.is_transformer:
-        out.append(Problem(("task",), f"LoRA needs a transformer; {m.name} is a {m.kind.value}"))
+        out.append(problem(("task",), f"LoRA needs a transformer; {m.name} is a {m.kind.value}"))
     if "network" in fields and job.nodes == 1:
-        out.append(Problem(("network", "nodes"), "is the link between nodes; give nodes above 1"))
+        out.append(problem(("network", "nodes"), "is the link between nodes; give {nodes} above 1"))
     return out
 
 
@@ -110,3 +133,12 @@ def check(m: ModelSpec | None, job: Job, given: Iterable[str] | None = None) -> 
     found = inapplicable(m, job, given)
     if found:
         raise InapplicableError(found[0].text("flag"))
+
+
+def for_fields(m: ModelSpec | None, task: str, fields: dict[str, object]) -> list[Problem]:
+    """The same rule for callers without a GPU yet (`recommend` checks its request before the
+    search): the job is built on an arbitrary catalog GPU, which no rule here reads."""
+    from dlrig.catalog import load
+
+    job = Job.model_validate({**fields, "task": task, "gpu": load.gpus()[0]})
+    return inapplicable(m, job, given=set(fields))

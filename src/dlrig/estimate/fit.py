@@ -50,27 +50,40 @@ class Candidate:
     change: dict[str, Any]
     cost: str  # in words: what the job gives up
     changes_result: bool = False  # a different job (shorter context, quantised weights)
+    loss_rank: int = 0  # how much of the result it gives up, among those that change it
 
     def text(self, style: Style) -> str:
         return self.toml if style == "toml" else self.flag
 
 
-def _c(toml: str, flag: str, change: dict[str, Any], cost: str, changes: bool = False):
-    return Candidate(toml, flag, change, cost, changes)
+def _c(
+    toml: str, flag: str, change: dict[str, Any], cost: str, changes: bool = False, rank: int = 0
+) -> Candidate:
+    return Candidate(toml, flag, change, cost, changes, rank)
+
+
+def _halvings(n: int, floor: int) -> list[int]:
+    """n/2, n/4, … down to `floor` (the values a fix may propose, largest first)."""
+    out = []
+    while n // 2 >= floor:
+        n //= 2
+        out.append(n)
+    return out
 
 
 def _training(m: ModelSpec, job: Job) -> list[Candidate]:
     out: list[Candidate] = []
     b = job.batch_size or 1
-    if b > 1:
-        half = b // 2
-        accum = job.grad_accum * (b // half)
+    for smaller in _halvings(b, 1):
+        accum = job.grad_accum * b // smaller if b % smaller == 0 else job.grad_accum
+        same = b % smaller == 0
         out.append(
             _c(
-                f"batch_size = {half} and grad_accum = {accum}",
-                f"--batch-size {half} --grad-accum {accum}",
-                {"batch_size": half, "grad_accum": accum},
-                "same global batch, smaller GEMMs",
+                f"batch_size = {smaller} and grad_accum = {accum}",
+                f"--batch-size {smaller} --grad-accum {accum}",
+                {"batch_size": smaller, "grad_accum": accum},
+                "same global batch, smaller GEMMs" if same else "a smaller global batch",
+                changes=not same,
             )
         )
     if not job.checkpointing and m.is_transformer:
@@ -115,16 +128,18 @@ def _training(m: ModelSpec, job: Job) -> list[Candidate]:
             for z in range(job.zero + 1, 4)
         ]
     seq = job.seq_len
-    if m.is_language_model and seq and seq // 2 >= MIN_SUGGESTED_TOKENS:
-        out.append(
-            _c(
-                f"seq_len = {seq // 2}",
-                f"--seq-len {seq // 2}",
-                {"seq_len": seq // 2},
-                "shorter training sequences",
-                changes=True,
+    if m.is_language_model and seq:
+        for i, t in enumerate(_halvings(seq, MIN_SUGGESTED_TOKENS), start=1):
+            out.append(
+                _c(
+                    f"seq_len = {t}",
+                    f"--seq-len {t}",
+                    {"seq_len": t},
+                    "shorter training sequences",
+                    changes=True,
+                    rank=i,
+                )
             )
-        )
     if job.task == Task.LORA and job.base_quant == BaseQuant.NONE:
         out.append(
             _c(
@@ -133,6 +148,7 @@ def _training(m: ModelSpec, job: Job) -> list[Candidate]:
                 {"task": "qlora"},
                 "NF4 base weights, dequantised in every matmul",
                 changes=True,
+                rank=1,
             )
         )
     if job.offload == Offload.NONE and job.task == Task.TRAIN:
@@ -157,34 +173,45 @@ def _inference(m: ModelSpec, job: Job) -> list[Candidate]:
                 {"kv_dtype": "fp8"},
                 "8-bit KV cache",
                 changes=True,
+                rank=1,
             )
         )
-    b = job.batch_size or 1
-    if b > 1:
+    for n in _halvings(job.batch_size or 1, 1):
         out.append(
             _c(
-                f"batch_size = {b // 2} (fewer sequences at once)",
-                f"--batch-size {b // 2} (fewer sequences at once)",
-                {"batch_size": b // 2},
+                f"batch_size = {n} (fewer sequences at once)",
+                f"--batch-size {n} (fewer sequences at once)",
+                {"batch_size": n},
                 "fewer concurrent sequences",
+                changes=True,  # serves fewer requests: weighed against lossless-ish int8
+                rank=1,
             )
         )
-    for q in ("int8", "q4_k_m", "int4"):
+    # Least lossy first: 8-bit weights, then the 4-bit formats.
+    for rank, q in enumerate(("int8", "q4_k_m", "int4"), start=1):
         if job.quant == Quant.NONE or (q == "int4" and job.quant == Quant.INT8):
             out.append(
-                _c(f'quant = "{q}"', f"--quant {q}", {"quant": q}, f"{q} weights", changes=True)
+                _c(
+                    f'quant = "{q}"',
+                    f"--quant {q}",
+                    {"quant": q},
+                    f"{q} weights",
+                    changes=True,
+                    rank=rank,
+                )
             )
-    if job.context and job.context // 2 >= MIN_SUGGESTED_TOKENS:
-        c = job.context // 2
-        out.append(
-            _c(
-                f"context = {c}",
-                f"--context {c}",
-                {"context": c},
-                "a shorter context",
-                changes=True,
+    if job.context:
+        for i, c in enumerate(_halvings(job.context, MIN_SUGGESTED_TOKENS), start=2):
+            out.append(
+                _c(
+                    f"context = {c}",
+                    f"--context {c}",
+                    {"context": c},
+                    "a shorter context",
+                    changes=True,
+                    rank=i,
+                )
             )
-        )
     return out
 
 
@@ -231,7 +258,7 @@ def _time_ratio(m: ModelSpec, before: Job, after: Job, offloads: bool) -> float 
 
 def _suggest(
     m: ModelSpec, job: Job, combo: tuple[Candidate, ...], extra: dict[str, Any], label: str
-) -> tuple[Suggestion, bool] | None:
+) -> tuple[Suggestion, int] | None:
     change = dict(extra)
     for c in combo:
         change |= c.change
@@ -257,10 +284,13 @@ def _suggest(
     if extra:
         gpus = extra["n_gpus"]
         shard = " --zero 3" if "zero" in extra else ""
-        flags = f"--gpus {gpus}{shard}" + (f" {flags}" if flags else "")
-        more = f"{gpus} GPUs" + (" with zero = 3 (FSDP)" if shard else "")
+        flags = f"--gpus {gpus}{shard or ' (layers split across them)'}" + (
+            f" {flags}" if flags else ""
+        )
+        split = " with zero = 3 (FSDP)" if shard else " (layers split across them)"
+        more = f"{gpus} GPUs{split}"
         tomls = more + (f" and {tomls}" if tomls else "")
-    changes_result = any(c.changes_result for c in combo)
+    changes_result = sum(c.loss_rank or c.changes_result for c in combo)
     return (
         Suggestion(
             flag=flags,
@@ -277,28 +307,53 @@ def _suggest(
     )
 
 
-def _order(item: tuple[Suggestion, bool]) -> tuple:
-    s, changes_result = item
+def _order(item: tuple[Suggestion, int]) -> tuple:
+    s, loss = item
     priced = s.step_time_ratio is not None
     return (
         VERDICT_RANK[s.verdict],
-        changes_result,  # a job that still trains/serves the same thing first
+        loss,  # a job that still trains/serves the same thing first, then the least lossy
         not priced,  # unpriced (offload) after every priced change
-        s.step_time_ratio or 0.0,
+        round(s.step_time_ratio or 0.0, 2),
     )
 
 
-def suggestions(m: ModelSpec, job: Job, most: int = MOST_SUGGESTIONS) -> list[Suggestion]:
+def expressible_in_build_file(change: dict[str, Any]) -> bool:
+    """A build file's [workload] takes fewer settings than the command line."""
+    from pydantic import ValidationError
+
+    from dlrig.model.build import WorkloadInput
+
+    keys = {k: v for k, v in change.items() if k != "n_gpus"}
+    try:
+        WorkloadInput.model_validate(keys)
+    except ValidationError:
+        return False
+    return True
+
+
+def suggestions(
+    m: ModelSpec, job: Job, most: int = MOST_SUGGESTIONS, style: Style = "flag"
+) -> list[Suggestion]:
     """Up to `most` cheapest sets of changes that make the job fit (else tight); failing all,
-    the fewest more GPUs (sharded with ZeRO-3 for training), alone or with a change."""
+    the fewest more GPUs (sharded with ZeRO-3 for training), alone or with a change. With
+    style "toml" only changes a build file can say."""
     pool = candidates(m, job)
-    for size in range(1, MAX_COMBINED_FIXES + 1):
+    if style == "toml":
+        pool = [c for c in pool if expressible_in_build_file(c.change)]
+    # Singles and pairs compete on cost (a priced pair beats an unpriced offload alone);
+    # threes only when no single or pair fits.
+    for sizes in ((1, 2), (3,)):
         found = [
-            r for combo in _combos(pool, size) if (r := _suggest(m, job, combo, {}, "")) is not None
+            (r, size)
+            for size in sizes
+            for combo in _combos(pool, size)
+            if (r := _suggest(m, job, combo, {}, "")) is not None
         ]
-        best = [r for r in found if r[0].verdict == FITS] or found
+        best = [(r, n) for r, n in found if r[0].verdict == FITS] or found
         if best:
-            return [s for s, _ in sorted(best, key=_order)[:most]]
+            ranked = sorted(best, key=lambda rn: (*_order(rn[0]), rn[1]))
+            return [s for (s, _), _ in ranked[:most]]
     more: dict[str, Any] = {"zero": 3} if job.task != Task.INFER else {}
     for n in range(job.n_gpus + 1, MAX_GPUS_SUGGESTED + 1):
         if n % job.nodes:
@@ -317,7 +372,7 @@ def suggestions(m: ModelSpec, job: Job, most: int = MOST_SUGGESTIONS) -> list[Su
 
 def fixes(m: ModelSpec, job: Job, style: Style = "flag", most: int = MOST_SUGGESTIONS) -> list[str]:
     """The suggestions as text: build-file lines (`check`) or flags."""
-    return [s.toml if style == "toml" else s.flag for s in suggestions(m, job, most)]
+    return [s.toml if style == "toml" else s.flag for s in suggestions(m, job, most, style)]
 
 
 def model_states_gb(m: ModelSpec, job: Job) -> float:

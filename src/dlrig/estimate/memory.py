@@ -324,7 +324,9 @@ def parts(shape: Shape) -> MemoryParts:
     logits = logits_part(shape)
     kv = kv_cache_bytes(shape)
     allocated = weights + grads + optim + acts + logits + kv
-    multi = shape.plan.n_gpus > 1
+    # NCCL only where GPUs talk through torch.distributed / NCCL: not for an engine's plain
+    # layer split (llama.cpp, device_map="auto" copy activations between devices directly).
+    multi = shape.plan.n_gpus > 1 and not shape.plan.implicit_layer_split
     return MemoryParts(
         weights=weights,
         gradients=grads,

@@ -93,7 +93,7 @@ def job_of(row: dict[str, str]) -> Job:
         if row.get(f):
             fields[f] = row[f] == "true"
     if row.get("checkpointing"):
-        fields["checkpointing"] = row["checkpointing"] in ("true", "selective")
+        fields["checkpointing"] = row["checkpointing"] == "true"
     engine = row.get("engine") or ""
     if task == "infer" and engine:
         fields["engine"] = engine
@@ -104,6 +104,10 @@ def why_not(row: dict[str, str]) -> str | None:
     """None when the row is expressible, else the reason."""
     from dlrig.estimate import shape as shapes
 
+    if row.get("checkpointing") == "selective" or "selective activation checkpointing" in (
+        row.get("notes") or ""
+    ):
+        return "selective activation checkpointing is not modelled (full or none only)"
     try:
         shapes.derive(model_of(row), job_of(row))
     except (DlrigError, ValidationError, ValueError, KeyError) as exc:

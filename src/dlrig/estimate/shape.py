@@ -192,10 +192,10 @@ def micro_batch(m: ModelSpec, job: Job) -> int:
     return p.DEFAULT_LM_BATCH if m.is_language_model else p.DEFAULT_VISION_BATCH
 
 
-def attended_tokens(m: ModelSpec, s: int, causal: bool) -> float:
-    """Mean keys one query attends to over all layers: s (or s/2 on average for causal
-    training), capped at the window on sliding-window layers."""
-    full = s / 2 if causal else float(s)
+def attended_tokens(m: ModelSpec, s: int) -> float:
+    """Keys one query attends to, averaged over the layers: s as PaLM's MFU convention counts it
+    (no halving for causal masks), capped at the window on sliding-window layers."""
+    full = float(s)
     if not m.sliding_window or not m.n_layers:
         return full
     local = m.n_layers if m.sliding_window_layers is None else m.sliding_window_layers
@@ -415,8 +415,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         in_flight = min(prompt * b, p.PREFILL_CHUNK_TOKENS) if chunked else prompt * b
     else:
         in_flight = 0
-    causal = m.kind in (ModelKind.DECODER, ModelKind.MOE) and training
-    attended = attended_tokens(m, s, causal) if m.is_transformer else 0.0
+    attended = attended_tokens(m, s) if m.is_transformer else 0.0
 
     bits, fmt, _ = weight_format(job)
     half_or_full = FP32_BYTES if is_fp32(job.precision) else HALF_BYTES

@@ -13,7 +13,7 @@ MEMORY_ROWS = (
     ("gradients", "gradients_gb"),
     ("optimizer states", "optimizer_gb"),
     ("activations", "activations_gb"),
-    ("logits (loss)", "logits_gb"),
+    ("logits", "logits_gb"),
     ("KV cache", "kv_cache_gb"),
     ("allocator slack", "allocator_slack_gb"),
     ("CUDA context", "cuda_context_gb"),
