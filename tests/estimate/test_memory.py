@@ -72,6 +72,19 @@ def test_toy_transformer_training_memory_by_hand():
     assert parts.nccl_buffers == 0  # one GPU
 
 
+def test_lora_keeps_only_what_frozen_matrices_backward_needs():
+    # LoRA on q and v: the MLP's input and down's input are not kept (frozen gate, up, down
+    # need only their weights for the input gradient); gate, activation and up are (the
+    # element-wise backward needs them). Toy, s·b = 4, e = 2: norms 128 + attention 256 +
+    # MLP 3·2·4·16 = 384 → 768 per layer instead of full training's 960.
+    m = toy()
+    assert mem.layer_activation_bytes(m, 4, 1, 2, frozenset({"q", "v"})) == 768
+    lora = mem.activation_bytes(sh(m, task="lora", lora_targets="qv", seq_len=4))
+    assert lora == 2 * 768
+    every = mem.activation_bytes(sh(m, task="lora", lora_targets="all", seq_len=4))
+    assert every == 2 * 960  # adapters on every matrix keep every input, as full training
+
+
 def test_nccl_buffers_only_with_several_gpus():
     m = toy()
     one = mem.parts(sh(m, "A100 80GB SXM"))

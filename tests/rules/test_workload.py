@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dlrig.catalog.resolve import resolve
 from dlrig.model.load import read_build_file
 from dlrig.rules import check
 from dlrig.rules.workload import with_estimated_step_time
 from helpers import EXAMPLES, make_build, one, run_check, skipped
+
+
+@pytest.fixture(autouse=True)
+def pinned_interval(monkeypatch):
+    """Suggestions and verdicts depend on the memory interval, which the calibration refits:
+    these tests pin it at 10 % so they test the rule, not today's fit."""
+    from dlrig.estimate import interval
+
+    monkeypatch.setattr(interval, "memory_frac", lambda task="": (0.10, "pinned by the test"))
 
 
 def build(**workload):
@@ -105,3 +116,23 @@ def test_step_time_is_derived_from_the_estimate_and_used():
 def test_given_step_time_is_kept():
     b = make_build(build(model="gpt2", task="train", step_time_s=0.5))
     assert with_estimated_step_time(b).workload.step_time_s == 0.5
+
+
+@pytest.mark.parametrize(
+    ("workload", "named"),
+    [
+        (
+            {"model": "llama-3-8b", "task": "infer", "lora_rank": 16},
+            'lora_rank = 16 with task = "infer"',
+        ),
+        (
+            {"model": "llama-3-8b", "task": "train", "quant": "int4"},
+            'quant = "int4" with task = "train"',
+        ),
+        ({"model": "resnet50", "task": "lora"}, "LoRA needs a transformer; resnet50 is a cnn"),
+    ],
+)
+def test_inapplicable_workload_options_are_an_error_naming_the_option(workload, named):
+    # The same rule as `dlrig estimate` and `dlrig recommend` (estimate/applicable.py).
+    f = one(run_check(build(**workload)), "gpu-memory")
+    assert f.severity == "error" and named in f.message

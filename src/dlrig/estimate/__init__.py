@@ -10,7 +10,7 @@ from dlrig.estimate import applicable, data_rate, explain, fit
 from dlrig.estimate import compute as cp
 from dlrig.estimate import job as jobs
 from dlrig.estimate.shape import Shape
-from dlrig.model.estimate import FITS, Estimate
+from dlrig.model.estimate import FITS, Estimate, Interval
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import (
     Interconnect,
@@ -147,6 +147,7 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
         throughput=thr,
         data_rate=rate,
         time_hours=time_hours,
+        time_hours_interval=_time_interval(time_hours, thr.interval),
         tokens_total=tokens_total,
         power_w=power_w,
         energy_kwh=energy,
@@ -172,6 +173,20 @@ def _work_tokens(m: ModelSpec, job: Job, s: Shape) -> float | None:
     if job.epochs is not None and job.dataset_size is not None and m.is_language_model:
         return job.epochs * job.dataset_size * s.seq
     return None
+
+
+def _time_interval(hours: float | None, rate: Interval | None) -> Interval | None:
+    """Time is work over rate: a rate between r(1−f) and r(1+f) gives a time between
+    t/(1+f) and t/(1−f) (no upper bound when f ≥ 1)."""
+    if hours is None or rate is None or rate.frac >= 1:
+        return None
+    return Interval(
+        low=hours / (1 + rate.frac),
+        high=hours / (1 - rate.frac),
+        frac=rate.frac,
+        group=rate.group,
+        source=f"from the rate's interval ({rate.source})",
+    )
 
 
 def _time_hours(

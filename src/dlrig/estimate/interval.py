@@ -1,10 +1,11 @@
 """Every prediction's interval, looked up in ONE place.
 
-The interval of a group is its leave-one-source-out p80 |error| (calibration.md). When the fit
-script (benchmarks/calibrate.py) has written `catalog/data/fitted_constants.csv` with a row for
-the group, its `interval_frac` is used. Until then the memory group's fraction is computed here
-from the published memory points: the memory model has no constant fitted on those points, so
-leaving a source out changes no prediction, and the LOSO error of each point is its plain error.
+The interval of a group is its leave-one-source-out p80 |error| (calibration.md). The fit script
+(benchmarks/calibrate.py) writes it to `catalog/data/fitted_constants.csv` (key `memory`, groups
+"*", "memory", "memory/<task>"), read through `estimate.calibration` walking up from the job's
+task. Without such a row the memory group's fraction is computed here from the published memory
+points: the memory model has no constant fitted on those points, so leaving a source out changes
+no prediction, and the LOSO error of each point is its plain error.
 """
 
 from __future__ import annotations
@@ -37,16 +38,23 @@ def _rows(name: str) -> list[dict[str, str]]:
 
 
 @cache
-def fitted_interval(group: str) -> tuple[float, str] | None:
-    """(interval_frac, source) from the fit script's constants file, if it has the group."""
-    for row in _rows(FITTED_FILE):
-        if row.get("group") == group and row.get("interval_frac"):
-            try:
-                frac = float(row["interval_frac"])
-            except ValueError:
-                continue
-            n = row.get("n_sources") or "?"
-            return frac, f"{FITTED_FILE}: group {group}, LOSO p80 over {n} sources"
+def fitted_interval(group: tuple[str, ...]) -> tuple[float, str] | None:
+    """(interval_frac, source) of the most specific fitted group that has one, walking up."""
+    from dlrig.errors import CatalogDataError
+    from dlrig.estimate import calibration
+
+    try:
+        table = calibration.constants()
+    except (CatalogDataError, FileNotFoundError, OSError):
+        return None
+    for depth in range(len(group), -1, -1):
+        name = calibration.group_name(group[:depth])
+        row = table.rows.get((MEMORY_GROUP, name))
+        if row is not None and row.interval_frac is not None:
+            return row.interval_frac, (
+                f"{FITTED_FILE}: memory[{name}], LOSO p80 |error| over {row.n_points} points "
+                f"from {row.n_sources} sources"
+            )
     return None
 
 
@@ -75,8 +83,8 @@ def memory_errors() -> tuple[tuple[str, float], ...]:
 
 
 @cache
-def memory_frac() -> tuple[float, str]:
-    fitted = fitted_interval(MEMORY_GROUP)
+def memory_frac(task: str = "") -> tuple[float, str]:
+    fitted = fitted_interval((MEMORY_GROUP, task) if task else (MEMORY_GROUP,))
     if fitted:
         return fitted
     errors = memory_errors()
@@ -88,11 +96,12 @@ def memory_frac() -> tuple[float, str]:
 
 
 def memory_interval(value_gb: float, shape: Shape | None = None) -> Interval:
-    frac, source = memory_frac()
+    task = shape.job.task.value if shape is not None else ""
+    frac, source = memory_frac(task)
     return Interval(
-        low=value_gb * (1 - frac),
+        low=max(0.0, value_gb * (1 - frac)),
         high=value_gb * (1 + frac),
         frac=frac,
-        group=MEMORY_GROUP,
+        group=f"{MEMORY_GROUP}/{task}" if task else MEMORY_GROUP,
         source=source,
     )

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlrig.estimate import params as p
-from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
+from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, LORA_TARGETS, Shape, is_fp32
 from dlrig.model.workload import (
     Attention,
     Loss,
@@ -185,7 +185,9 @@ def has_dropout(m: ModelSpec) -> bool:
     )
 
 
-def layer_activation_bytes(m: ModelSpec, s: int, b: int, e: int) -> float:
+def layer_activation_bytes(
+    m: ModelSpec, s: int, b: int, e: int, trained: frozenset[str] | None = None
+) -> float:
     """Activations one transformer block keeps for backward, without attention scores
     (Korthikanti et al. 2022, Sec. 4.1).
 
@@ -194,21 +196,37 @@ def layer_activation_bytes(m: ModelSpec, s: int, b: int, e: int) -> float:
     (input 2, 4h-wide pre- and post-activation 8 + 8, dropout mask 1). A gated MLP keeps gate,
     up, activation and product (4 × i wide); MoE tokens pass through `experts_per_token` routed
     experts of their own width plus the shared experts.
+
+    `trained` names the matrices that get a weight gradient (None: all, full training). A
+    frozen matrix needs only its weight for the input gradient, so autograd keeps its input
+    only when a LoRA adapter on it needs that input (its A gradient): with LoRA on q and v the
+    MLP's input and the down projection's input are not kept, the tensors the element-wise
+    operations and attention need for their own backward are.
     """
     h = m.hidden_size or 0
     q = m.q_width
     kv = m.kv_cache_width
     sb = s * b
     mask = DROPOUT_MASK_BYTES if has_dropout(m) else 0
+
+    def kept(*names: str) -> int:
+        return 1 if trained is None or any(n in trained for n in names) else 0
+
     norms = 2 * e * sb * h
-    attention = e * sb * h + e * sb * (q + kv) + e * sb * q + mask * sb * h
-    wide = 4 if m.gated_mlp else 2
+    # Q, K and V for attention's backward and its output (o's input, also attention's output
+    # kept by flash / SDPA kernels): always; the QKV input only for trained q, k or v.
+    attention = kept("q", "k", "v") * e * sb * h + e * sb * (q + kv) + e * sb * q + mask * sb * h
+    mlp_in = kept("gate", "up") * e * sb * h
+    # Gated: gate (the activation's input), activation output and up (the product's inputs),
+    # product (down's input, kept only for a trained down). Plain: the pre-activation (GELU's
+    # input) and the post-activation (down's input).
+    wide = (3 if m.gated_mlp else 1) + kept("down")
     if m.kind == ModelKind.MOE:
         shared = (m.n_shared_experts or 0) * (m.shared_expert_intermediate_size or m.expert_width)
         width = (m.experts_per_token or 1) * m.expert_width + shared
-        mlp = e * sb * h * (m.experts_per_token or 1) + wide * e * sb * width + mask * sb * h
+        mlp = mlp_in * (m.experts_per_token or 1) + wide * e * sb * width + mask * sb * h
     else:
-        mlp = e * sb * h + wide * e * sb * (m.intermediate_size or 0) + mask * sb * h
+        mlp = mlp_in + wide * e * sb * (m.intermediate_size or 0) + mask * sb * h
     return norms + attention + mlp
 
 
@@ -266,7 +284,9 @@ def activation_bytes(shape: Shape) -> float:
     if job.task == Task.INFER:
         return inference_working_bytes(m, shape.prefill_tokens_in_flight, e) / plan.tp
     keys = min(s, m.sliding_window) if m.sliding_window else s
-    layer = layer_activation_bytes(m, s, b, e) + score_bytes(m, s, keys, b, e, job.attention)
+    trained = frozenset(LORA_TARGETS[job.lora_targets.value]) if shape.lora else None
+    layer = layer_activation_bytes(m, s, b, e, trained)
+    layer += score_bytes(m, s, keys, b, e, job.attention)
     layers = shape.layers_per_gpu
     in_flight = pipeline_in_flight(shape)
     if job.checkpointing:

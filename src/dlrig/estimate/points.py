@@ -55,6 +55,17 @@ ENUM_FIELDS = (
     "lora_targets",
 )
 BOOL_FIELDS = ("master_weights", "optimizer_in_backward")
+# Spellings in the points that the Job names differently: bitsandbytes' (paged) 8-bit AdamW is
+# adam8bit; engines the Job does not list map to the nearest it does (LitGPT and plain PyTorch
+# generate with eager PyTorch, like transformers; MLC is an optimized engine).
+OPTIMIZER_ALIASES = {"adamw8bit": "adam8bit", "paged_adamw8bit": "adam8bit", "adam": "adamw"}
+ENGINE_ALIASES = {
+    "hf": "transformers",
+    "exllama": "exllamav2",
+    "mlc": "optimized",
+    "litgpt": "transformers",
+    "pytorch": "transformers",
+}
 
 
 def model_of(row: dict[str, str]) -> ModelSpec:
@@ -84,19 +95,22 @@ def job_of(row: dict[str, str]) -> Job:
     if row.get("weight_bits"):
         fields["weight_bits"] = float(row["weight_bits"])
     for f in INT_FIELDS:
-        if row.get(f):
-            fields[f] = int(row[f])
+        if row.get(f) and not (f in ("prompt_tokens", "gen_tokens") and row[f] == "0"):
+            fields[f] = int(row[f])  # a zero prompt/generation length (llama-bench) is "none"
     for f in ENUM_FIELDS:
         if row.get(f):
-            fields[f] = row[f]
+            fields[f] = OPTIMIZER_ALIASES.get(row[f], row[f]) if f == "optimizer" else row[f]
     for f in BOOL_FIELDS:
         if row.get(f):
             fields[f] = row[f] == "true"
     if row.get("checkpointing"):
-        fields["checkpointing"] = row["checkpointing"] == "true"
+        # Selective (op-level) checkpointing keeps less than none and more than full: read as
+        # full, the lower bound, so a run that completed is never "does not fit" for it; memory
+        # points with it are not expressible (why_not).
+        fields["checkpointing"] = row["checkpointing"] in ("true", "selective")
     engine = row.get("engine") or ""
     if task == "infer" and engine:
-        fields["engine"] = engine
+        fields["engine"] = ENGINE_ALIASES.get(engine, engine)
     return Job(**fields)
 
 
@@ -104,16 +118,26 @@ def why_not(row: dict[str, str]) -> str | None:
     """None when the row is expressible, else the reason."""
     from dlrig.estimate import shape as shapes
 
-    if row.get("checkpointing") == "selective" or "selective activation checkpointing" in (
+    selective = row.get("checkpointing") == "selective" or "selective activation checkpointing" in (
         row.get("notes") or ""
-    ):
+    )
+    if selective and row.get("category") == "memory":
         return "selective activation checkpointing is not modelled (full or none only)"
     try:
         shapes.derive(model_of(row), job_of(row))
     except (DlrigError, ValidationError, ValueError, KeyError) as exc:
         return str(exc).splitlines()[0]
-    if row.get("unit") and row["unit"] not in UNIT_BYTES and row.get("category") == "memory":
-        return f"unit {row['unit']} is not a memory unit"
+    if row.get("category") == "memory":
+        if row.get("unit") and row["unit"] not in UNIT_BYTES:
+            return f"unit {row['unit']} is not a memory unit"
+        # Activations and KV cache scale with the tokens: without them the estimator's default
+        # length would stand in for a length the source did not state.
+        language = model_of(row).is_language_model
+        if language and row.get("task") != "infer" and not row.get("seq_len"):
+            return "training sequence length not stated (seq_len blank)"
+        lengths = ("context", "prompt_tokens", "gen_tokens")
+        if language and row.get("task") == "infer" and not any(row.get(k) for k in lengths):
+            return "inference context not stated (context, prompt_tokens, gen_tokens blank)"
     return None
 
 

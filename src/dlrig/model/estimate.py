@@ -127,6 +127,9 @@ class Estimate(_Out):
     throughput: ThroughputEstimate
     data_rate: DataRateEstimate
     time_hours: float | None = None
+    time_hours_interval: Interval | None = Field(
+        default=None, description="from the rate's interval: time = work / rate"
+    )
     tokens_total: float | None = None
     power_w: float = Field(description="the GPUs at their board power (TDP); host not included")
     energy_kwh: float | None = Field(default=None, description="over time_hours, at the wall")
