@@ -253,6 +253,9 @@ def test_the_bound_is_the_largest_part():
     assert st.name_bound(1.0, 0.5, 0.0) == "compute"
     assert st.name_bound(1.0, 1.5, 0.0) == "communication"
     assert st.name_bound(1.0, 0.5, 2.0) == "input"
+    assert st.name_bound(1.0, 0.5, 0.0, memory_bound_s=0.6) == "memory-bandwidth"
+    w = st.TrainWork(micro_compute_s=1.0, micro_extra_s=2.0)  # 2 s streaming, 1 s of GEMMs
+    assert st.train_step(w, st.Plan(), st.Links()).bound == "memory-bandwidth"
 
 
 def test_tensor_parallel_traffic_per_layer():
