@@ -60,14 +60,24 @@ from dlrig.model.workload import Job
 ROOT = Path(__file__).resolve().parents[1]
 FITTED = ROOT / "src" / "dlrig" / "catalog" / "data" / cal.FILE
 MIN_SOURCES = 3
-BISECT_LO, BISECT_HI, BISECT_STEPS = 1e-4, 2.0, 60
+BISECT_LO, BISECT_STEPS = 1e-4, 60
+# The largest physical value of each constant: a GEMM cannot beat the dense peak, a decode
+# step cannot read faster than the datasheet bandwidth. Prefill is measured against the FP32-
+# accumulate peak while llama.cpp's GeForce path accumulates in FP16 at twice that rate: 2.
+BISECT_HI = {"mfu": 1.0, "decode_bw": 1.0, "prefill_mfu": 2.0}
 INTERVAL_PERCENTILE = 0.8
 FIT_ORDER = ("prefill_mfu", "decode_bw", "mfu")
 TARGETS = {"throughput": 0.15, "decode": 0.15, "memory": 0.10}
 RULE = "median implied value over >=3 sources (benchmarks/calibrate.py)"
-# exllama (v1) and MLC are not engines the estimator names: their nearest (same kernels family
-# for exllama; MLC's compiled kernels as an unnamed optimized engine).
-ENGINE_ALIASES = {"hf": "transformers", "exllama": "exllamav2", "mlc": "optimized"}
+# Engines the estimator does not name, mapped to their nearest: exllama (v1) to exllamav2 (the
+# same author's kernels), MLC's compiled kernels to an unnamed optimized engine, LitGPT's
+# generate (eager PyTorch) to transformers.
+ENGINE_ALIASES = {
+    "hf": "transformers",
+    "exllama": "exllamav2",
+    "mlc": "optimized",
+    "litgpt": "transformers",  # LitGPT generate: plain PyTorch eager decoding, like transformers
+}
 
 
 @dataclass
@@ -228,7 +238,13 @@ def predict(pt: Point, consts: cal.Constants) -> float:
         return t.prefill_tokens_per_s or 0.0
     if pt.category == "decode":
         rate = t.tokens_per_s or 0.0
-        if pt.semantics == "with_prefill":
+        # A decode rate not marked decode_only, from a run whose prompt length is given, is
+        # a whole-request rate (gptSessionBenchmark, trtllm-bench, generate() timings): the
+        # batch's prefill is part of it.
+        whole = pt.semantics == "with_prefill" or (
+            pt.semantics != "decode_only" and bool(pt.row.get("prompt_tokens"))
+        )
+        if whole:
             gen = pt.shape.gen_tokens or 128
             ttft = t.ttft_s or 0.0
             rate = pt.batch * gen / (ttft + (gen - 1) * t.step_time_s)
@@ -251,7 +267,7 @@ def implied(pt: Point, base: cal.Constants) -> float | None:
         v = predict(pt, Override(base, pt.key, x))
         return v - pt.measured if rising else pt.measured - v
 
-    lo, hi = BISECT_LO, BISECT_HI
+    lo, hi = BISECT_LO, BISECT_HI[pt.key or "mfu"]
     if f(hi) < 0 or f(lo) > 0:
         return None
     for _ in range(BISECT_STEPS):
@@ -264,6 +280,24 @@ def implied(pt: Point, base: cal.Constants) -> float | None:
 
 
 # --- fit ----------------------------------------------------------------------------------
+
+
+def unreachable(pt: Point, consts: cal.Constants) -> str:
+    """Why no physical efficiency reproduces a point: what the model says at the bound."""
+    top = BISECT_HI[pt.key or "mfu"]
+    best = predict(pt, Override(consts, pt.key or "", top))
+    head = f"even at efficiency {top:g} the model gives {best:.4g} (measured {pt.measured:.4g})"
+    row = pt.row
+    if pt.category == "decode" and not row.get("batch_size"):
+        return head + ": concurrent sequences not stated (a max-throughput run batches many)"
+    t = perf.throughput_of(pt.shape, Override(consts, pt.key or "", top))
+    if t.step_parts_s.get("pipeline bubble", 0) > 0.3 * t.step_time_s:
+        return head + ": pipeline bubble of a single micro-batch (micro-batch count not stated)"
+    if t.exposed_comm_s > 0.3 * t.step_time_s:
+        return head + ": communication the model cannot hide"
+    if pt.category == "decode":
+        return head + ": faster than the datasheet bandwidth allows for the bytes counted"
+    return head + ": element-wise traffic or offload alone exceed the measured time"
 
 
 def group_names(group: tuple[str, ...]) -> list[str]:
@@ -322,11 +356,7 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
                 except Exception as exc:
                     pt.reason = f"estimator raised {type(exc).__name__}: {exc}"
                 if pt.implied is None and not pt.reason:
-                    pt.reason = (
-                        "no efficiency up to 2 reproduces it: the measured rate is above what "
-                        "the model's other terms (element-wise traffic, communication, "
-                        "dequantisation) allow at any GEMM efficiency"
-                    )
+                    pt.reason = unreachable(pt, consts)
         consts = cal.Constants(consts.rows | fit_key(key, usable, today))
     usable = [x for x in usable if x.expressible]
     full = consts
@@ -511,8 +541,10 @@ def likely_cause(pt: Point) -> str:
         return "allocator/recipe overhead the memory model does not count (fragmentation, buffers)"
     if pt.category == "memory":
         return "memory model counts something the recipe avoids (sharding, chunking, freeing)"
-    if j is not None and j.n_gpus > 1 and e > 0:
-        return "parallel plan settings the point's notes give but its columns do not"
+    if j is not None and j.n_gpus > 1 and e > 0 and j.gpu.p2p == "no":
+        return "multi-GPU traffic over PCIe without P2P is slower than the model's busbw"
+    if j is not None and j.task.value != "infer" and j.n_gpus > 1 and e > 0:
+        return "framework efficiency differs by source (NeMo vs torchtitan vs torchtune)"
     if pt.loso is None:
         return "no other source informs this constant"
     return "efficiency differs from the group's other sources (software version, recipe)"

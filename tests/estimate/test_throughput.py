@@ -15,6 +15,7 @@ from dlrig.estimate import decode as dec
 from dlrig.estimate import params as p
 from dlrig.estimate import step as st
 from dlrig.estimate.job import shape, throughput
+from dlrig.model.workload import ModelKind, ModelSpec
 from estimate_helpers import job
 
 LINK = comm.Link("test link", busbw_gbs=10.0, latency_s=0.0)
@@ -61,6 +62,34 @@ def test_fp32_convolutions_run_on_tf32_where_pytorch_allows_it():
     assert cp.conv_precision("fp32", find_gpu("A100 80GB SXM")) == "tf32"
     assert cp.conv_precision("fp32", find_gpu("V100")) == "fp32"
     assert cp.conv_precision("fp16", find_gpu("A100 80GB SXM")) == "fp16"
+
+
+def tiny(vocab: int = 10, tied: bool = False) -> ModelSpec:
+    # 2 layers, h = 8, 2 heads of 4: attention_flops_fwd = 4 · L · (H·Q) · T = 64 · T.
+    return ModelSpec(
+        name="tiny",
+        kind=ModelKind.DECODER,
+        params_total=1000,
+        n_layers=2,
+        hidden_size=8,
+        n_heads=2,
+        n_kv_heads=2,
+        head_dim=4,
+        vocab_size=vocab,
+        intermediate_size=16,
+        gated_mlp=True,
+        tied_embeddings=tied,
+    )
+
+
+def test_the_shape_counts_palm_flops_and_lora_skips_weight_gradients():
+    m = tiny()
+    n = 1000 - 10 * 8  # the untied input embedding is a lookup, not a matmul
+    s = shape(m, job(seq_len=100))
+    # 6N + 12·L·H·Q·T (PaLM App. B): 3 x the forward's 4 · L · Q · T = 64 · 100
+    assert s.flops_per_token == 6 * n + 3 * 64 * 100
+    lora = shape(m, job(task="lora", seq_len=100, lora_targets="qv", lora_rank=1))
+    assert lora.flops_per_token == 4 * n + 3 * 64 * 100 + 6 * lora.params_trainable
 
 
 # --- collectives --------------------------------------------------------------------------
@@ -224,6 +253,9 @@ def test_the_bound_is_the_largest_part():
     assert st.name_bound(1.0, 0.5, 0.0) == "compute"
     assert st.name_bound(1.0, 1.5, 0.0) == "communication"
     assert st.name_bound(1.0, 0.5, 2.0) == "input"
+    assert st.name_bound(1.0, 0.5, 0.0, memory_bound_s=0.6) == "memory-bandwidth"
+    w = st.TrainWork(micro_compute_s=1.0, micro_extra_s=2.0)  # 2 s streaming, 1 s of GEMMs
+    assert st.train_step(w, st.Plan(), st.Links()).bound == "memory-bandwidth"
 
 
 def test_tensor_parallel_traffic_per_layer():

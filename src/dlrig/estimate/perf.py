@@ -260,13 +260,24 @@ def train(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
 # --- inference ----------------------------------------------------------------------------
 
 
+def decode_context(s: Shape) -> float:
+    """Tokens each decode step attends to on average: with a prompt and a generation length,
+    the prompt plus half the generated tokens (the cache grows by one per step); with only
+    --context, that context (the step at the end of it)."""
+    job = s.job
+    if job.prompt_tokens is not None or job.gen_tokens is not None:
+        return (job.prompt_tokens or 0) + (job.gen_tokens or 0) / 2
+    return float(s.seq)
+
+
 def decode_inputs(s: Shape) -> dec.DecodeInputs:
     """Per-GPU bytes one decode step reads (Shape: its share of the weights, active experts
-    only, and the batch's KV cache) and the step's FLOPs for the whole batch."""
+    only; the batch's KV cache at the mean context) and the step's FLOPs for the batch."""
     b = s.micro_batch
+    kv = s.kv_bytes_per_token * decode_context(s) * b / (s.plan.tp * s.plan.pp)
     return dec.DecodeInputs(
         weight_bytes=s.decode_weight_bytes_per_gpu,
-        kv_bytes=s.decode_kv_bytes_per_gpu,
+        kv_bytes=kv,
         flops=b * s.flops_fwd_per_token,
         n_layers=s.model.total_layers,
         hidden=s.model.hidden_size or 0,

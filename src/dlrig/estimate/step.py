@@ -195,14 +195,25 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
         exposed_comm_s=exposed,
         offload_s=offload,
         input_s=w.input_s,
-        bound=name_bound(compute + bubble, exposed + offload, w.input_s),
+        bound=name_bound(
+            compute + bubble,
+            exposed + offload,
+            w.input_s,
+            m * w.micro_extra_s / (plan.tp * plan.pp),
+        ),
         parts_s=parts,
     )
 
 
-def name_bound(compute_s: float, exposed_traffic_s: float, input_s: float) -> str:
+def name_bound(
+    compute_s: float, exposed_traffic_s: float, input_s: float, memory_bound_s: float = 0.0
+) -> str:
     """The part that takes the most time: the input pipeline when the GPUs wait for data,
-    communication when traffic that compute cannot hide outlasts the math, else compute."""
+    communication when traffic that compute cannot hide outlasts the math, memory bandwidth
+    when the memory-bound part of the math (element-wise passes, dequantisation) outlasts its
+    GEMMs, else compute."""
     if input_s > compute_s + exposed_traffic_s:
         return "input"
-    return "communication" if exposed_traffic_s > compute_s else "compute"
+    if exposed_traffic_s > compute_s:
+        return "communication"
+    return "memory-bandwidth" if memory_bound_s > compute_s - memory_bound_s else "compute"
