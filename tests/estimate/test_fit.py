@@ -89,3 +89,9 @@ def test_nothing_fits_reports_model_state_size():
     assert fixes(m, j) == []
     # 16 bytes per parameter for mixed-precision Adam (ZeRO paper): 16 x 405.9e9 = 6.5 TB.
     assert model_states_gb(m, j) == pytest.approx(16 * m.params_total / 1e9)
+
+
+def test_estimate_says_when_nothing_fits():
+    est = estimate(find_model("llama-3.1-405b"), job("RTX 3060", seq_len=8192))
+    assert est.fixes == [] and est.memory.verdict == "does not fit"
+    assert any("no change of settings fits on up to 64" in w for w in est.warnings)

@@ -10,7 +10,7 @@ from dlrig.estimate import applicable, data_rate, explain, fit
 from dlrig.estimate import compute as cp
 from dlrig.estimate import job as jobs
 from dlrig.estimate.shape import Shape
-from dlrig.model.estimate import FITS, Estimate, Interval
+from dlrig.model.estimate import DOES_NOT_FIT, FITS, Estimate, Interval
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import (
     Interconnect,
@@ -104,6 +104,13 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
             f"of the {memory.capacity_gb:.1f} GB a {job.gpu.name} has"
         )
         fixes = fit.suggestions(m, job)
+        if not fixes and memory.verdict == DOES_NOT_FIT:
+            warnings.append(
+                f"no change of settings fits on up to {fit.MAX_GPUS_SUGGESTED} of these GPUs: "
+                f"the model states alone are {fit.model_states_gb(m, job):,.0f} GB before "
+                "sharding; use GPUs with more memory, several nodes with ZeRO-3/FSDP, or a "
+                "smaller model"
+            )
     thr = jobs.throughput_of(s)
     rate = data_rate.rate(m, job, thr.tokens_per_s, thr.samples_per_s)
     tokens_total = _work_tokens(m, job, s)
