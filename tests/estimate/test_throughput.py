@@ -332,3 +332,11 @@ def test_every_rate_carries_an_interval():
         t = throughput(m, j)
         assert t.interval is not None and 0 < t.interval.frac < 5
         assert t.interval.low <= (t.tokens_per_s or 0) <= t.interval.high
+
+
+def test_encoder_inference_is_forward_passes_not_decode():
+    t = throughput(find_model("bert-base"), job(task="infer", batch_size=32, context=512))
+    assert t.tokens_per_s is None and t.samples_per_s and t.bound == "compute"
+    s = shape(find_model("bert-base"), job(task="infer", batch_size=32, context=512))
+    rate = 165.2e12 * t.utilization
+    assert t.step_time_s == pytest.approx(32 * 512 * s.flops_fwd_per_token / rate)

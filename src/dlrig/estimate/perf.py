@@ -289,9 +289,14 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     m, job = s.model, s.job
     pk = cp.peak(job.gpu, "fp16" if job.precision == Precision.FP8 else job.precision.value)
     b = s.micro_batch
-    if not m.is_language_model:  # vision inference: compute-bound forward passes
+    if not m.is_language_model or not m.has_vocab_head:
+        # Vision models and encoders generate nothing: inference is compute-bound forward
+        # passes at the family's efficiency.
         r = _given_or_fitted(job, "mfu", train_group(m, job), consts)
-        fwd = s.flops_per_sample or (m.gflops_per_sample or 0) * cp.FLOPS_PER_GFLOP
+        if m.is_language_model:
+            fwd = s.flops_fwd_per_token * s.seq
+        else:
+            fwd = s.flops_per_sample or (m.gflops_per_sample or 0) * cp.FLOPS_PER_GFLOP
         step = cp.math_time_s(fwd * b, pk.tflops * job.n_gpus, r.efficiency)
         return ThroughputEstimate(
             samples_per_s=b / step,
