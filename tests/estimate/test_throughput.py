@@ -7,7 +7,7 @@ import pytest
 
 from dlrig.catalog import load
 from dlrig.catalog.lookup import find_gpu, find_model
-from dlrig.errors import CatalogDataError
+from dlrig.errors import CatalogDataError, DlrigError
 from dlrig.estimate import calibration as cal
 from dlrig.estimate import comm, perf
 from dlrig.estimate import compute as cp
@@ -132,7 +132,7 @@ def test_intra_node_links_with_and_without_p2p():
 def test_network_rates_come_from_the_networks_table():
     ndr = comm.network_link("ib-ndr")
     assert ndr.busbw_gbs == 48  # networks.csv effective_gbs
-    with pytest.raises(ValueError, match="ib-ndr"):
+    with pytest.raises(DlrigError, match="did you mean ib-ndr"):
         comm.network_link("ib-ndrr")
 
 
@@ -340,3 +340,13 @@ def test_encoder_inference_is_forward_passes_not_decode():
     s = shape(find_model("bert-base"), job(task="infer", batch_size=32, context=512))
     rate = 165.2e12 * t.utilization
     assert t.step_time_s == pytest.approx(32 * 512 * s.flops_fwd_per_token / rate)
+
+
+def test_an_unknown_network_is_bad_input_with_one_line(capsys):
+    from dlrig.cli import run
+
+    argv = ["estimate", "--model", "llama-3-8b", "--task", "train", "--gpu", "H100 SXM"]
+    code = run([*argv, "--gpus", "16", "--nodes", "2", "--network", "ib-ndrr"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "--network 'ib-ndrr'" in err and "ib-ndr" in err
