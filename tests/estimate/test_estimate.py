@@ -92,6 +92,11 @@ def test_language_model_data_rate_is_tiny():
         ({"ep": 2, "n_gpus": 2}, r"--ep 2: llama-3-8b has no experts"),
         ({"tp": 2, "n_gpus": 3}, r"--tp 2 x --pp 1 x --cp 1 = 2 does not divide --gpus 3"),
         ({"vp": 2}, r"--vp 2 needs --pp above 1"),
+        (
+            {"network": "ib-ndrr", "nodes": 2, "n_gpus": 16},
+            r"--network 'ib-ndrr' is not in networks.csv; did you mean ib-ndr",
+        ),
+        ({"network": "ib-ndr"}, r"--network ib-ndr with --nodes 1: is the link between nodes"),
     ],
 )
 def test_impossible_combinations_raise(changes, message):

@@ -226,3 +226,21 @@ def test_hostile_json_is_refused(tmp_path, text, message):
 def test_endless_file_is_not_read_to_the_end():
     with pytest.raises(BuildFileError, match=r"/dev/zero: more than \d+ bytes is too large"):
         read_hf_config("/dev/zero")
+
+
+@pytest.mark.parametrize(
+    ("name", "total", "active"),
+    [
+        # Published counts (model cards / papers; see hf_configs/SOURCES.md for the files).
+        ("llama-3.1-8b.json", 8.03e9, 8.03e9),
+        ("llama-3.1-70b.json", 70.6e9, 70.6e9),
+        ("qwen2.5-7b.json", 7.61e9, 7.61e9),
+        ("qwen3-8b.json", 8.2e9, 8.2e9),
+        ("mixtral-8x7b.json", 46.7e9, 12.9e9),
+        ("qwen3-235b-a22b.json", 235e9, 22e9),
+    ],
+)
+def test_every_shipped_config_counts_its_published_size(name, total, active):
+    m = real(name)
+    assert m.params_total == pytest.approx(total, rel=0.01)
+    assert m.active_params == pytest.approx(active, rel=0.02)

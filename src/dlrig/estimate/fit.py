@@ -143,12 +143,22 @@ def _training(m: ModelSpec, job: Job) -> list[Candidate]:
     if job.task == Task.LORA and job.base_quant == BaseQuant.NONE:
         out.append(
             _c(
+                'base_quant = "int8"',
+                "--base-quant int8",
+                {"base_quant": "int8"},
+                "int8 base weights (bitsandbytes LLM.int8), dequantised in every matmul",
+                changes=True,
+                rank=1,
+            )
+        )
+        out.append(
+            _c(
                 'task = "qlora" (4-bit NF4 base)',
                 "--task qlora",
                 {"task": "qlora"},
                 "NF4 base weights, dequantised in every matmul",
                 changes=True,
-                rank=1,
+                rank=2,
             )
         )
     if job.offload == Offload.NONE and job.task == Task.TRAIN:
@@ -228,11 +238,15 @@ def _combos(pool: list[Candidate], size: int) -> Iterator[tuple[Candidate, ...]]
 
 
 def _try(m: ModelSpec, job: Job, change: dict[str, Any]) -> tuple[Job, float, Verdict] | None:
+    """The job after `change`, its memory and verdict; None when the change is no fix: an
+    impossible plan, or not even the central estimate fits (a "tight" job over capacity)."""
     try:
         new = Job.model_validate({**job.model_dump(), **change})
         need = jobs.memory(m, new)
     except (DlrigError, ValueError):
-        return None  # a change that makes the plan impossible is no fix
+        return None
+    if need.verdict == DOES_NOT_FIT or need.headroom_gb < 0:
+        return None
     return new, need.per_gpu_gb, need.verdict
 
 
@@ -250,10 +264,13 @@ def _time_ratio(m: ModelSpec, before: Job, after: Job, offloads: bool) -> float 
     t0, t1 = _per_unit_time(m, before), _per_unit_time(m, after)
     if t0 is None or t1 is None:
         return None
-    ratio = t1 / t0
-    if offloads and ratio <= 1.0:
-        return None  # the step model does not price the PCIe traffic: never call it free
-    return ratio
+    if offloads:
+        # Offloading is never free: if the step model gives the same job without the offload
+        # the same or a longer time, it does not price the PCIe traffic; say "not estimated".
+        without = _per_unit_time(m, after.model_copy(update={"offload": before.offload}))
+        if without is None or t1 <= without:
+            return None
+    return t1 / t0
 
 
 def _suggest(
@@ -266,8 +283,6 @@ def _suggest(
     if tried is None:
         return None
     new, need_gb, v = tried
-    if v == DOES_NOT_FIT:
-        return None
     offloads = new.offload != Offload.NONE and job.offload == Offload.NONE
     ratio = _time_ratio(m, job, new, offloads)
     costs = [c.cost for c in combo] + ([label] if label else [])
@@ -359,7 +374,7 @@ def suggestions(
         if n % job.nodes:
             continue
         for size in range(MAX_COMBINED_FIXES):
-            label = f"{n - job.n_gpus} more GPU{'s' if n - job.n_gpus > 1 else ''}"
+            label = _more_gpus(job, n - job.n_gpus)
             found = [
                 r
                 for combo in _combos(pool, size)
@@ -368,6 +383,14 @@ def suggestions(
             if found:
                 return [sorted(found, key=_order)[0][0]]
     return []
+
+
+def _more_gpus(job: Job, extra: int) -> str:
+    """`3 more GPUs`, with their price per hour when the job gives one."""
+    text = f"{extra} more GPU{'s' if extra > 1 else ''}"
+    if job.price_per_gpu_hour is not None:
+        text += f" (+{extra * job.price_per_gpu_hour:,.2f} per hour at the given GPU-hour price)"
+    return text
 
 
 def fixes(m: ModelSpec, job: Job, style: Style = "flag", most: int = MOST_SUGGESTIONS) -> list[str]:

@@ -20,7 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlrig.estimate import params as p
-from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, LORA_TARGETS, Shape, is_fp32
+from dlrig.estimate.shape import (
+    FP32_BYTES,
+    HALF_BYTES,
+    LORA_TARGETS,
+    Shape,
+    is_fp32,
+    kv_split,
+)
 from dlrig.model.workload import (
     Attention,
     Loss,
@@ -328,9 +335,7 @@ def kv_cache_bytes(shape: Shape) -> float:
     m, job = shape.model, shape.job
     if job.task != Task.INFER or shape.kv_bytes_per_token == 0:
         return 0.0
-    plan = shape.plan
-    tp_split = 1 if m.is_mla else min(plan.tp, m.n_kv_heads or 1)
-    return shape.kv_bytes_per_token * shape.seq * shape.micro_batch / (plan.pp * tp_split)
+    return shape.kv_bytes_per_token * shape.seq * shape.micro_batch / kv_split(m, shape.plan)
 
 
 # --------------------------------------------------------------------------- composition

@@ -314,9 +314,11 @@ def plan_for(m: ModelSpec, job: Job, seq: int) -> Plan:
     n = job.n_gpus
     if n % job.nodes:
         raise PlanError(f"--gpus {n} is not a multiple of --nodes {job.nodes}")
+    if job.network is not None:
+        _check_network(job.network)
     tp, pp, cp = job.tp, job.pp, job.cp
     implicit = False
-    if job.task == Task.INFER and n > 1 and tp == 1 and pp == 1 and cp == 1:
+    if job.task == Task.INFER and n > 1 and tp == 1 and pp == 1 and cp == 1 and job.ep == 1:
         pp, implicit = n, True  # layer split across the GPUs, the engines' default
     group = tp * pp * cp
     if n % group:
@@ -349,6 +351,19 @@ def plan_for(m: ModelSpec, job: Job, seq: int) -> Plan:
                 f"(--gpus {n} / --pp {pp}{'' if job.task == Task.INFER else f' / --tp {tp}'})"
             )
     return Plan(n // group, tp, pp, job.vp, cp, job.ep, job.nodes, implicit)
+
+
+def _check_network(network: str) -> None:
+    """--network names a row of catalog/data/networks.csv (between nodes)."""
+    import difflib
+
+    from dlrig.catalog import load
+
+    known = sorted(k for k, v in load.networks().items() if getattr(v, "scope", "") != "intra-node")
+    if network not in known:
+        close = difflib.get_close_matches(network, known, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
+        raise PlanError(f"--network {network!r} is not in networks.csv{hint}")
 
 
 def _per_gpu_params(m: ModelSpec, job: Job, plan: Plan, base: float, routed: float) -> float:
@@ -457,7 +472,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         kv_per_token = kv_cache_bytes_per_token(m, job, s)
         decode_w = _decode_weight_bytes(m, job, plan, bits, b)
         # Each query attends to at most the window on sliding layers: the KV read is bounded.
-        decode_kv = kv_per_token * s * b / (plan.tp * plan.pp)
+        decode_kv = kv_per_token * s * b / kv_split(m, plan)
     return Shape(
         model=m,
         job=job,
@@ -497,6 +512,14 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         decode_weight_bytes_per_gpu=decode_w,
         decode_kv_bytes_per_gpu=decode_kv,
     )
+
+
+def kv_split(m: ModelSpec, plan: Plan) -> int:
+    """GPUs one sequence's KV cache is split over: the pipeline stages, and the tensor-parallel
+    ranks up to the KV head count (with fewer KV heads than ranks each rank keeps a copy; MLA's
+    latent is replicated on every rank, as vLLM does)."""
+    tp_split = 1 if m.is_mla else min(plan.tp, m.n_kv_heads or 1)
+    return plan.pp * tp_split
 
 
 def kv_cache_bytes_per_token(m: ModelSpec, job: Job, context: int) -> float:

@@ -117,7 +117,8 @@ def check_memory(build: Build) -> RuleResult:
     }
     parts = (
         f"weights {fmt(est.weights_gb)}, gradients {fmt(est.gradients_gb)}, optimizer "
-        f"{fmt(est.optimizer_gb)}, activations {fmt(est.activations_gb)}, KV cache "
+        f"{fmt(est.optimizer_gb)}, activations {fmt(est.activations_gb)}, logits "
+        f"{fmt(est.logits_gb)}, KV cache "
         f"{fmt(est.kv_cache_gb)}, overhead {fmt(est.overhead_gb)} GB"
     )
     what = f"{m.name} {job.task.value} on {job.n_gpus} x {job.gpu.name}"
