@@ -274,7 +274,9 @@ def decode_inputs(s: Shape) -> dec.DecodeInputs:
     """Per-GPU bytes one decode step reads (Shape: its share of the weights, active experts
     only; the batch's KV cache at the mean context) and the step's FLOPs for the batch."""
     b = s.micro_batch
-    kv = s.kv_bytes_per_token * decode_context(s) * b / (s.plan.tp * s.plan.pp)
+    # The Shape's per-GPU KV read is at the held context (its split rule: GQA heads replicated
+    # beyond tp, MLA latents replicated); scaled to the mean context of the generation.
+    kv = s.decode_kv_bytes_per_gpu * decode_context(s) / s.seq if s.seq else 0.0
     return dec.DecodeInputs(
         weight_bytes=s.decode_weight_bytes_per_gpu,
         kv_bytes=kv,
