@@ -290,6 +290,11 @@ def decode_inputs(s: Shape) -> dec.DecodeInputs:
 def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     m, job = s.model, s.job
     pk = cp.peak(job.gpu, "fp16" if job.precision == Precision.FP8 else job.precision.value)
+    if engine(job) == "llama.cpp" and job.precision != Precision.FP32:
+        # ggml-cuda multiplies F16 (and dequantised) matrices with cuBLAS in FP16 compute
+        # (ggml/src/ggml-cuda/ggml-cuda.cu, ggml_cuda_op_mul_mat_cublas:
+        # cu_compute_type = CUBLAS_COMPUTE_16F): the FP16-accumulate peak.
+        pk = cp.peak(job.gpu, "fp16-acc")
     b = s.micro_batch
     if not m.is_language_model or not m.has_vocab_head:
         # Vision models and encoders generate nothing: inference is compute-bound forward
