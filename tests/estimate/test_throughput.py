@@ -32,6 +32,9 @@ def test_peaks_by_precision():
     v100 = find_gpu("V100")
     assert cp.peak(v100, "tf32").warning  # Volta has no TF32: falls back to FP32 with a note
     assert cp.peak(v100, "fp8").warning
+    # FP16 accumulation (llama.cpp's cuBLAS path): twice the rate on GeForce, equal elsewhere
+    assert cp.peak(g, "fp16-acc").tflops == 330.3
+    assert cp.peak(find_gpu("A100 80GB SXM"), "fp16-acc").tflops == 312
 
 
 def test_training_flops_full_and_frozen_base():
