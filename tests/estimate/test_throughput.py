@@ -7,7 +7,7 @@ import pytest
 
 from dlrig.catalog import load
 from dlrig.catalog.lookup import find_gpu, find_model
-from dlrig.errors import CatalogDataError
+from dlrig.errors import CatalogDataError, DlrigError
 from dlrig.estimate import calibration as cal
 from dlrig.estimate import comm, perf
 from dlrig.estimate import compute as cp
@@ -32,6 +32,9 @@ def test_peaks_by_precision():
     v100 = find_gpu("V100")
     assert cp.peak(v100, "tf32").warning  # Volta has no TF32: falls back to FP32 with a note
     assert cp.peak(v100, "fp8").warning
+    # FP16 accumulation (llama.cpp's cuBLAS path): twice the rate on GeForce, equal elsewhere
+    assert cp.peak(g, "fp16-acc").tflops == 330.3
+    assert cp.peak(find_gpu("A100 80GB SXM"), "fp16-acc").tflops == 312
 
 
 def test_training_flops_full_and_frozen_base():
@@ -132,7 +135,7 @@ def test_intra_node_links_with_and_without_p2p():
 def test_network_rates_come_from_the_networks_table():
     ndr = comm.network_link("ib-ndr")
     assert ndr.busbw_gbs == 48  # networks.csv effective_gbs
-    with pytest.raises(ValueError, match="ib-ndr"):
+    with pytest.raises(DlrigError, match="did you mean ib-ndr"):
         comm.network_link("ib-ndrr")
 
 
@@ -332,3 +335,21 @@ def test_every_rate_carries_an_interval():
         t = throughput(m, j)
         assert t.interval is not None and 0 < t.interval.frac < 5
         assert t.interval.low <= (t.tokens_per_s or 0) <= t.interval.high
+
+
+def test_encoder_inference_is_forward_passes_not_decode():
+    t = throughput(find_model("bert-base"), job(task="infer", batch_size=32, context=512))
+    assert t.tokens_per_s is None and t.samples_per_s and t.bound == "compute"
+    s = shape(find_model("bert-base"), job(task="infer", batch_size=32, context=512))
+    rate = 165.2e12 * t.utilization
+    assert t.step_time_s == pytest.approx(32 * 512 * s.flops_fwd_per_token / rate)
+
+
+def test_an_unknown_network_is_bad_input_with_one_line(capsys):
+    from dlrig.cli import run
+
+    argv = ["estimate", "--model", "llama-3-8b", "--task", "train", "--gpu", "H100 SXM"]
+    code = run([*argv, "--gpus", "16", "--nodes", "2", "--network", "ib-ndrr"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "--network 'ib-ndrr'" in err and "ib-ndr" in err

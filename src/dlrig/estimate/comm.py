@@ -10,11 +10,13 @@ latency per ring step. Pure functions of explicit numbers: no job, no shape.
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 from functools import cache
 
 from dlrig.catalog import load
+from dlrig.errors import DlrigError
 from dlrig.estimate import params as p
 from dlrig.model.parts import GpuSpec
 
@@ -205,8 +207,15 @@ def network_link(network_id: str) -> Link:
     try:
         net = networks()[network_id]
     except KeyError:
-        known = ", ".join(sorted(networks()))
-        raise ValueError(f"unknown network '{network_id}' (known: {known})") from None
+        close = difflib.get_close_matches(network_id, networks(), n=3)
+        hint = (
+            f"did you mean {', '.join(close)}?"
+            if close
+            else f"known: {', '.join(sorted(networks()))}"
+        )
+        raise DlrigError(
+            f"--network {network_id!r} is not a network between nodes in networks.csv; {hint}"
+        ) from None
     return Link(
         f"{net.name}, {net.effective_gbs:g} GB/s per GPU", net.effective_gbs, net.latency_us * US
     )

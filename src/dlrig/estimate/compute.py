@@ -44,7 +44,8 @@ class Peak:
 
 
 def peak(gpu: GpuSpec, precision: str) -> Peak:
-    """One GPU's dense rate at the compute precision."""
+    """One GPU's dense rate at the compute precision ("fp16-acc": FP16 inputs accumulated in
+    FP16, twice the FP32-accumulate rate on GeForce cards, the same on datacenter ones)."""
     fp16 = gpu.fp16_tensor_tflops
     if precision == "fp32":
         return Peak(gpu.fp32_tflops, "FP32 (CUDA cores; PyTorch leaves TF32 matmuls off)")
@@ -57,6 +58,8 @@ def peak(gpu: GpuSpec, precision: str) -> Peak:
             return Peak(gpu.fp8_tensor_tflops, "FP8 tensor cores, dense")
         fallback = fp16 or gpu.fp32_tflops
         return Peak(fallback, "FP16/BF16", f"{gpu.name} has no FP8 tensor cores: using 16-bit rate")
+    if precision == "fp16-acc" and gpu.fp16_tensor_fp16acc_tflops:
+        return Peak(gpu.fp16_tensor_fp16acc_tflops, "FP16 tensor cores, dense, FP16 accumulate")
     if fp16:
         return Peak(fp16, "FP16/BF16 tensor cores, dense, FP32 accumulate")
     return Peak(gpu.fp32_tflops, "FP32 (no tensor cores)", f"{gpu.name} has no tensor cores")

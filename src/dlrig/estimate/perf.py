@@ -274,7 +274,9 @@ def decode_inputs(s: Shape) -> dec.DecodeInputs:
     """Per-GPU bytes one decode step reads (Shape: its share of the weights, active experts
     only; the batch's KV cache at the mean context) and the step's FLOPs for the batch."""
     b = s.micro_batch
-    kv = s.kv_bytes_per_token * decode_context(s) * b / (s.plan.tp * s.plan.pp)
+    # The Shape's per-GPU KV read is at the held context (its split rule: GQA heads replicated
+    # beyond tp, MLA latents replicated); scaled to the mean context of the generation.
+    kv = s.decode_kv_bytes_per_gpu * decode_context(s) / s.seq if s.seq else 0.0
     return dec.DecodeInputs(
         weight_bytes=s.decode_weight_bytes_per_gpu,
         kv_bytes=kv,
@@ -288,10 +290,20 @@ def decode_inputs(s: Shape) -> dec.DecodeInputs:
 def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     m, job = s.model, s.job
     pk = cp.peak(job.gpu, "fp16" if job.precision == Precision.FP8 else job.precision.value)
+    if engine(job) == "llama.cpp" and job.precision != Precision.FP32:
+        # ggml-cuda multiplies F16 (and dequantised) matrices with cuBLAS in FP16 compute
+        # (ggml/src/ggml-cuda/ggml-cuda.cu, ggml_cuda_op_mul_mat_cublas:
+        # cu_compute_type = CUBLAS_COMPUTE_16F): the FP16-accumulate peak.
+        pk = cp.peak(job.gpu, "fp16-acc")
     b = s.micro_batch
-    if not m.is_language_model:  # vision inference: compute-bound forward passes
+    if not m.is_language_model or not m.has_vocab_head:
+        # Vision models and encoders generate nothing: inference is compute-bound forward
+        # passes at the family's efficiency.
         r = _given_or_fitted(job, "mfu", train_group(m, job), consts)
-        fwd = s.flops_per_sample or (m.gflops_per_sample or 0) * cp.FLOPS_PER_GFLOP
+        if m.is_language_model:
+            fwd = s.flops_fwd_per_token * s.seq
+        else:
+            fwd = s.flops_per_sample or (m.gflops_per_sample or 0) * cp.FLOPS_PER_GFLOP
         step = cp.math_time_s(fwd * b, pk.tflops * job.n_gpus, r.efficiency)
         return ThroughputEstimate(
             samples_per_s=b / step,
