@@ -120,6 +120,9 @@ def test_hierarchical_allreduce_across_nodes():
     # reduce-scatter and all-gather of 8 GB inside the node (7/8 · 8 GB / 100 GB/s each),
     # all-reduce of the 1 GB shard between the two nodes (1 · 1 GB / 10 GB/s).
     assert comm.group_allreduce_s(8e9, g) == pytest.approx(2 * 0.07 + 0.1)
+    # all-gather of 8 GB: 1 GB slices between the nodes on 8 rails (1/2 · 1 GB / 10 GB/s),
+    # then 7/8 · 8 GB / 100 GB/s inside the node
+    assert comm.group_allgather_s(8e9, g) == pytest.approx(0.05 + 0.07)
 
 
 def test_intra_node_links_with_and_without_p2p():
