@@ -356,3 +356,14 @@ def test_an_unknown_network_is_bad_input_with_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "--network 'ib-ndrr'" in err and "ib-ndr" in err
+
+
+def test_expert_parallel_all_to_alls_per_moe_layer():
+    w = st.TrainWork(
+        micro_compute_s=1.0, tokens_per_micro=100, hidden=10, n_layers=2, moe_layers=2,
+        experts_per_token=2,
+    )  # fmt: skip
+    s = st.train_step(w, st.Plan(dp=2, ep=2), st.Links(intra=LINK))
+    # dispatch + combine, forward and backward, 2 MoE layers: 8 all-to-alls of
+    # 100 tokens x 2 experts x 10 x 2 bytes, each rank sending half of it at 10 GB/s
+    assert s.parts_s["expert-parallel"] == pytest.approx(8 * 0.5 * 4000 / 10e9)
