@@ -120,6 +120,9 @@ def test_hierarchical_allreduce_across_nodes():
     # reduce-scatter and all-gather of 8 GB inside the node (7/8 · 8 GB / 100 GB/s each),
     # all-reduce of the 1 GB shard between the two nodes (1 · 1 GB / 10 GB/s).
     assert comm.group_allreduce_s(8e9, g) == pytest.approx(2 * 0.07 + 0.1)
+    # all-gather of 8 GB: 1 GB slices between the nodes on 8 rails (1/2 · 1 GB / 10 GB/s),
+    # then 7/8 · 8 GB / 100 GB/s inside the node
+    assert comm.group_allgather_s(8e9, g) == pytest.approx(0.05 + 0.07)
 
 
 def test_intra_node_links_with_and_without_p2p():
@@ -353,3 +356,14 @@ def test_an_unknown_network_is_bad_input_with_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "--network 'ib-ndrr'" in err and "ib-ndr" in err
+
+
+def test_expert_parallel_all_to_alls_per_moe_layer():
+    w = st.TrainWork(
+        micro_compute_s=1.0, tokens_per_micro=100, hidden=10, n_layers=2, moe_layers=2,
+        experts_per_token=2,
+    )  # fmt: skip
+    s = st.train_step(w, st.Plan(dp=2, ep=2), st.Links(intra=LINK))
+    # dispatch + combine, forward and backward, 2 MoE layers: 8 all-to-alls of
+    # 100 tokens x 2 experts x 10 x 2 bytes, each rank sending half of it at 10 GB/s
+    assert s.parts_s["expert-parallel"] == pytest.approx(8 * 0.5 * 4000 / 10e9)

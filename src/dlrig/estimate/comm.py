@@ -114,14 +114,16 @@ def group_allreduce_s(nbytes: float, g: Placement) -> float:
 
 
 def group_allgather_s(nbytes: float, g: Placement) -> float:
-    """All-gather (or reduce-scatter) over a placed group: inside the node, then between."""
+    """All-gather (or reduce-scatter) of S bytes over a placed group, hierarchically: between
+    nodes on k rails at once (each GPU gathers its 1/k slice from its peers on the other nodes
+    over its own NIC), then inside the node."""
     if g.size <= 1:
         return 0.0
     if g.nodes == 1:
         return allgather_s(nbytes, g.size, g.intra)
     assert g.inter is not None
     k = g.per_node
-    return allgather_s(nbytes / g.nodes, k, g.intra) + allgather_s(nbytes, g.nodes, g.inter)
+    return allgather_s(nbytes / k, g.nodes, g.inter) + allgather_s(nbytes, k, g.intra)
 
 
 def group_all_to_all_s(nbytes: float, g: Placement) -> float:

@@ -123,7 +123,7 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
     cp_g = links.group(plan.cp, plan.tp, plan.gpus_per_node)
     dp_g = links.group(plan.dp, plan.tp * plan.cp, plan.gpus_per_node)
     pp_g = links.group(plan.pp, plan.tp * plan.cp * plan.dp, plan.gpus_per_node)
-    ep_g = links.group(plan.ep, plan.tp, plan.gpus_per_node)
+    ep_g = links.group(plan.ep, plan.tp * plan.cp, plan.gpus_per_node)  # tp-cp-ep-dp-pp
     layers_here = w.n_layers / plan.pp
     passes = 2 + (1 if w.checkpointing else 0)  # fwd, bwd, recomputed fwd
     tokens_here = w.tokens_per_micro / plan.cp
