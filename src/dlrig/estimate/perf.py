@@ -62,11 +62,20 @@ def train_group(m: ModelSpec, job: Job) -> tuple[str, ...]:
     )
 
 
+# `--engine optimized` (the default) names no engine: its decode and prefill efficiencies are
+# the root group's, the median over every engine's points.
+UNNAMED_ENGINE = "optimized"
+
+
 def decode_group(job: Job) -> tuple[str, ...]:
+    if engine(job) == UNNAMED_ENGINE:
+        return ()
     return (engine(job), weight_format(job), cp.architecture(job.gpu))
 
 
 def prefill_group(job: Job) -> tuple[str, ...]:
+    if engine(job) == UNNAMED_ENGINE:
+        return ()
     return (engine(job), cp.architecture(job.gpu))
 
 
