@@ -367,3 +367,20 @@ def test_expert_parallel_all_to_alls_per_moe_layer():
     # dispatch + combine, forward and backward, 2 MoE layers: 8 all-to-alls of
     # 100 tokens x 2 experts x 10 x 2 bytes, each rank sending half of it at 10 GB/s
     assert s.parts_s["expert-parallel"] == pytest.approx(8 * 0.5 * 4000 / 10e9)
+
+
+def test_eager_encoder_attention_streams_its_scores():
+    """BERT-base SQuAD fine-tuning as DeepLearningExamples runs it (eager attention, seq 384,
+    fp16, one sequence): the softmax output (2 B), dropout mask (1 B) and dropout output (2 B)
+    of every score add 12 layers x 12 heads x 384 x 384 x 5 B = 106,168,320 B to the element-
+    wise traffic that SDPA does not have; the GEMM FLOPs are the same either way."""
+    bert = find_model("bert-base")
+    eager = shape(
+        bert, job("A100 80GB SXM", precision="fp16", seq_len=384, batch_size=1, attention="eager")
+    )
+    sdpa = shape(
+        bert, job("A100 80GB SXM", precision="fp16", seq_len=384, batch_size=1, attention="sdpa")
+    )
+    extra = perf.activation_traffic_bytes(eager) - perf.activation_traffic_bytes(sdpa)
+    assert extra == 12 * 12 * 384 * 384 * 5 == 106_168_320
+    assert eager.flops_per_token == sdpa.flops_per_token
