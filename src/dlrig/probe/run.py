@@ -73,15 +73,10 @@ def gpu_backend() -> GpuBackend | Unavailable:
         return open_backend()
     from dlrig.probe.fake import FakeNvml
 
-    try:
-        nv = FakeNvml.from_file(fake)
-    except OSError as exc:
-        raise DlrigError(f"{FAKE_NVML_ENV}={fake}: cannot read the NVML scenario: {exc}") from None
-    except ValueError as exc:  # 'not an NVML scenario: ...'
-        raise DlrigError(f"{FAKE_NVML_ENV}={fake}: {exc}") from None
+    nv = FakeNvml.from_file(fake, f"{FAKE_NVML_ENV}={fake}")  # BuildFileError: exit 2
     try:
         return open_backend(nv)
-    except (OSError, ValueError) as exc:  # e.g. an init_error that is not an NVML code
+    except (OSError, ValueError) as exc:  # defence in depth: the scenario was validated
         raise DlrigError(f"{FAKE_NVML_ENV}={fake}: not an NVML scenario: {exc}") from None
 
 
