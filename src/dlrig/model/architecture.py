@@ -12,6 +12,7 @@ from typing import Any
 
 from dlrig.errors import BuildFileError
 from dlrig.model.files import read_bounded
+from dlrig.model.text import safe_line
 from dlrig.model.workload import ModelKind, ModelSpec
 
 MAX_CONFIG_BYTES = 5_000_000
@@ -176,6 +177,9 @@ def spec_from_config(cfg: dict[str, Any], name: str, path: str) -> ModelSpec:
     )
 
 
+MAX_NAME_CHARS = 200  # a Hub id is at most 96 characters; a local path can be longer
+
+
 def read_hf_config(path: str | Path) -> ModelSpec:
     shown = str(path)
     p = Path(path)
@@ -194,6 +198,7 @@ def read_hf_config(path: str | Path) -> ModelSpec:
     # snapshot), else the file name: "llama-3-8b.config.json" → "llama-3-8b".
     fallback = p.parent.name if p.stem == "config" else p.name.split(".")[0]
     name = str(cfg.get("_name_or_path") or "") if isinstance(cfg, dict) else ""
+    name = safe_line(name[:MAX_NAME_CHARS])  # shown in every report: no terminal escapes
     return spec_from_config(cfg, name or fallback or p.stem, shown)
 
 

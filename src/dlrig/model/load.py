@@ -12,6 +12,13 @@ from dlrig.errors import BuildFileError
 from dlrig.model.build import BuildFile
 from dlrig.model.files import read_bounded
 from dlrig.model.messages import toml_problem, validation_error
+from dlrig.model.thresholds import (
+    MAX_GPU_ENTRIES,
+    MAX_GPU_SLOTS,
+    MAX_GPUS_PER_NODE,
+    MAX_STORAGE_ENTRIES,
+    MAX_TABLE_ENTRIES,
+)
 
 # Largest build file we read: real ones are a few KB; this stops a mistaken `dlrig check big.bin`.
 MAX_FILE_BYTES = 1_000_000
@@ -33,6 +40,7 @@ def read_toml(path: str | Path, kind: str) -> dict[str, Any]:
     except RecursionError:
         raise BuildFileError(shown, "", "not valid TOML: nested too deeply") from None
     _no_control_characters(data, shown, "")
+    _bounded(data, shown, "")
     return data
 
 
@@ -43,10 +51,51 @@ def parse_build(data: dict[str, Any], shown: str = "<build>") -> BuildFile:
     if set(data) <= {"name"}:
         raise BuildFileError(shown, "", _EMPTY)
     _no_control_characters(data, shown, "")
+    _bounded(data, shown, "")
+    for key, bound in _LIST_BOUNDS.items():
+        section, _, field = key.partition(".")
+        value = data.get(section)
+        if field and isinstance(value, dict):
+            value = value.get(field)
+        if isinstance(value, list) and len(value) > bound:
+            raise BuildFileError(
+                shown, key, f"expected at most {bound} {_LIST_WHAT[key]}, got {len(value)}"
+            )
     try:
         return BuildFile.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc, shown) from None
+
+
+# Lists a build file may hold, bounded by what one machine can hold (model/thresholds.py):
+# checked before validation so oversized input is refused at once, whatever it contains.
+_LIST_BOUNDS = {
+    "gpus": MAX_GPU_ENTRIES,
+    "storage": MAX_STORAGE_ENTRIES,
+    "motherboard.gpu_slot_lanes": MAX_GPU_SLOTS,
+}
+_LIST_WHAT = {
+    "gpus": f"[[gpus]] tables (one node holds at most {MAX_GPUS_PER_NODE} GPUs)",
+    "storage": "[[storage]] tables (drives one chassis holds)",
+    "motherboard.gpu_slot_lanes": "slots (a board's expansion slots)",
+}
+
+
+def _bounded(value: Any, shown: str, key: str) -> None:
+    """No table or array in an input file longer than `MAX_TABLE_ENTRIES`."""
+    if isinstance(value, dict | list):
+        if len(value) > MAX_TABLE_ENTRIES and key not in _LIST_BOUNDS:  # said more precisely
+            what = "keys" if isinstance(value, dict) else "entries"
+            raise BuildFileError(
+                shown, key, f"expected at most {MAX_TABLE_ENTRIES} {what}, got {len(value)}"
+            )
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for k, v in items:
+            if isinstance(v, dict | list):
+                sub = (
+                    f"{key}[{k}]" if isinstance(value, list) else (f"{key}.{k}" if key else str(k))
+                )
+                _bounded(v, shown, sub)
 
 
 def _no_control_characters(value: Any, shown: str, key: str) -> None:

@@ -14,14 +14,14 @@ import re
 # C0 except tab and newline, DEL, C1 (U+0080..U+009F: U+009B is a one-byte CSI on some
 # terminals), zero-width and bidi controls (Unicode TR9; "Trojan Source", CVE-2021-42574),
 # the line/paragraph separators and the BOM.
-_UNSAFE = (
+UNSAFE_CHARS = (
     "\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2028\u2029"
     "\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb"
 )
-_UNSAFE_BLOCK = re.compile(f"[{_UNSAFE}]")
-_UNSAFE_LINE = re.compile(f"[{_UNSAFE}\t\n]")
+_UNSAFE_BLOCK = re.compile(f"[{UNSAFE_CHARS}]")
+_UNSAFE_LINE = re.compile(f"[{UNSAFE_CHARS}\t\n]")
 # Select Graphic Rendition (colour, bold): the only sequence dlrig's own terminal output uses.
-_SGR_OR_UNSAFE = re.compile(f"\x1b\\[[0-9;]*m|[{_UNSAFE}]")
+_SGR_OR_UNSAFE = re.compile(f"\x1b\\[[0-9;]*m|[{UNSAFE_CHARS}]")
 
 
 def _escape(match: re.Match[str]) -> str:

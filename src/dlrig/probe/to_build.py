@@ -10,12 +10,18 @@ with the measured numbers, for the user to complete.
 from __future__ import annotations
 
 import json
+import math
+import operator
 import platform
 import re
 from collections import Counter
 
+from pydantic import BaseModel
+
 from dlrig.catalog.lookup import find_cpu, find_gpu
 from dlrig.errors import CatalogLookupError
+from dlrig.model.build import CpuInput, GpuInput, MemoryInput, StorageInput
+from dlrig.model.text import safe_line
 from dlrig.probe.models import GpuInfo
 from dlrig.probe.result import CpuInfo, DiskInfo, ProbeResult
 
@@ -25,7 +31,33 @@ CPU_NOISE = r"\((?:R|TM|tm|r)\)|\bCPU\b|@\s*[\d.]+\s*GHz|\b\d+-Cores?\b|\bProces
 
 
 def _q(text: str) -> str:
-    return json.dumps(text)  # a TOML basic string (same escapes as JSON for what we write)
+    """A TOML basic string (JSON's escapes are valid TOML for what we write); characters a
+    terminal would act on are already shown as escapes (`safe_line`)."""
+    return json.dumps(safe_line(text))
+
+
+def _fits(model: type[BaseModel], field: str, value: float) -> bool:
+    """Whether `check` accepts `value` for `model.field`: its gt/ge/lt/le bounds, read from
+    the build file's own schema (model/build.py), so what `probe -o` writes, `check` reads."""
+    if isinstance(value, bool) or not math.isfinite(value):
+        return False
+    for meta in model.model_fields[field].metadata:
+        for attr, ok in (("gt", operator.gt), ("ge", operator.ge), ("lt", operator.lt)):
+            bound = getattr(meta, attr, None)
+            if bound is not None and not ok(value, bound):
+                return False
+        bound = getattr(meta, "le", None)
+        if bound is not None and value > bound:
+            return False
+    return True
+
+
+def _line(model: type[BaseModel], field: str, value: float, text: str, note: str) -> str:
+    """`field = text   # note`, or the same as a comment when `check` would refuse the value."""
+    line = f"{field} = {text}" + (f"   # {note}" if note else "")
+    if _fits(model, field, value):
+        return line
+    return f"# {line}   (left out: outside what dlrig check accepts)"
 
 
 def clean_cpu_name(model: str) -> str:
@@ -74,11 +106,17 @@ def _cpu(cpu: CpuInfo) -> list[str]:
         if cpu.cores_physical:
             lines.append(f"# cores = {cpu.cores_physical // sockets}   # measured, per socket")
         return [*lines, "# pcie_lanes =", "# pcie_gen =", "# tdp_w =", ""]
-    lines = ["[cpu]", f"model = {_q(name)}", f"count = {sockets}"]
+    lines = [
+        "[cpu]",
+        f"model = {_q(name)}",
+        _line(CpuInput, "count", sockets, str(sockets), ""),
+    ]
     if cpu.cores_physical:
-        lines.append(f"cores = {cpu.cores_physical // sockets}   # measured, per socket")
+        cores = cpu.cores_physical // sockets
+        lines.append(_line(CpuInput, "cores", cores, str(cores), "measured, per socket"))
     if cpu.threads:
-        lines.append(f"threads = {cpu.threads // sockets}   # measured")
+        threads = cpu.threads // sockets
+        lines.append(_line(CpuInput, "threads", threads, str(threads), "measured"))
     return [*lines, ""]
 
 
@@ -101,7 +139,9 @@ def _gpus(result: ProbeResult) -> list[str]:
     for (name, power_w, lanes), count in groups.items():
         lines += ["[[gpus]]", f"model = {_q(name)}", f"count = {count}"]
         if power_w is not None:
-            lines.append(f"power_w = {power_w:.1f}   # measured power limit")
+            lines.append(
+                _line(GpuInput, "power_w", power_w, f"{power_w:.1f}", "measured power limit")
+            )
         if lanes is not None:
             lines.append(f"pcie_lanes = {lanes}   # measured link width")
         lines.append("")
@@ -115,11 +155,12 @@ def _storage(disk: DiskInfo) -> list[str]:
     how = how or "kernel's rotational flag (virtual disks may report 1)"
     lines = ["[[storage]]", f"kind = {_q(disk.kind)}   # from the {how}"]
     if disk.read_mbs is not None and disk.read_method != "cached":
-        lines.append(f"read_mbs = {disk.read_mbs:.1f}   # measured, {disk.read_method}")
+        note = f"measured, {disk.read_method}"
+        lines.append(_line(StorageInput, "read_mbs", disk.read_mbs, f"{disk.read_mbs:.1f}", note))
     elif disk.read_mbs is not None:
         lines.append(f"# read_mbs = {disk.read_mbs:.1f}   # from the page cache: not the disk's")
     if disk.size_tb:
-        lines.append(f"size_tb = {disk.size_tb:.3f}")
+        lines.append(_line(StorageInput, "size_tb", disk.size_tb, f"{disk.size_tb:.3f}", ""))
     return [*lines, "holds_data = true", ""]
 
 
@@ -132,14 +173,17 @@ def to_build_toml(result: ProbeResult, host: str | None = None) -> str:
         "",
     ]
     lines += _cpu(result.cpu)
-    if result.memory.total_gb:
-        lines += ["[memory]", f"size_gb = {result.memory.total_gb:.1f}   # as the OS sees it"]
-        if result.memory.dimm_speed_mts:
-            lines.append(f"speed_mts = {result.memory.dimm_speed_mts:.0f}   # SMBIOS")
-        if result.memory.channels_populated:
-            lines.append(f"channels = {result.memory.channels_populated}   # SMBIOS slot names")
+    mem = result.memory
+    if mem.total_gb and _fits(MemoryInput, "size_gb", round(mem.total_gb, 1)):
+        lines += ["[memory]", f"size_gb = {mem.total_gb:.1f}   # as the OS sees it"]
+        if mem.dimm_speed_mts:
+            speed = round(mem.dimm_speed_mts)
+            lines.append(_line(MemoryInput, "speed_mts", speed, str(speed), "SMBIOS"))
+        if mem.channels_populated:
+            n = mem.channels_populated
+            lines.append(_line(MemoryInput, "channels", n, str(n), "SMBIOS slot names"))
         lines.append("")
-    gens = [g.pcie_gen_max for g in result.gpus if g.pcie_gen_max]
+    gens = [g.pcie_gen_max for g in result.gpus if g.pcie_gen_max and 1 <= g.pcie_gen_max <= 6]
     if gens:
         lines += [
             "[motherboard]",

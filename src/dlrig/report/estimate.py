@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable
 
 from dlrig.model.estimate import Estimate
+from dlrig.model.text import markdown_safe
+from dlrig.report.json import dumps
 
 MEMORY_ROWS = (
     ("weights", "weights_gb"),
@@ -22,7 +23,7 @@ HOURS_PER_DAY = 24
 
 
 def render_json(est: Estimate, *, color: bool = False) -> str:
-    return json.dumps(est.model_dump(by_alias=True), indent=2, ensure_ascii=False) + "\n"
+    return dumps(est.model_dump(by_alias=True))
 
 
 def _rate(value: float | None, unit: str) -> str | None:
@@ -164,7 +165,7 @@ def render_markdown(est: Estimate, *, color: bool = False) -> str:
     lines += [f"- **{'to fit' if i == 0 else 'or'}:** {f}" for i, f in enumerate(est.fixes)]
     lines += ["", "## Assumptions", ""] + [f"- {a}" for a in est.assumptions]
     lines += ["", "## Sources", ""] + [f"- {s}" for s in est.sources]
-    return "\n".join(lines) + "\n"
+    return markdown_safe("\n".join(lines) + "\n")
 
 
 def renderer(fmt: str) -> Callable[..., str]:
