@@ -50,8 +50,9 @@ MAX_SCENARIO_DEVICES = 1024
 MAX_SCENARIO_TEXT = 4096  # characters in one string reply (NVML names are at most 96 bytes)
 # NVML return codes are small positive ints (nvml.h: 1..28, 999 for NVML_ERROR_UNKNOWN).
 NVML_ERROR_CODES = range(1, 1000)
-# NVML replies are C integers: unsigned long long at most.
-MAX_NVML_INT = 2**64
+# Largest magnitude a number in a scenario may have: any float fits, so decoding never
+# overflows; whether the value is plausible is the backend's call (probe/nvml.py).
+MAX_SCENARIO_NUMBER = 1e300
 TOP_KEYS = (
     "scenario", "description", "provenance", "init_error", "system", "devices", "p2p_read",
     "topology",
@@ -88,8 +89,8 @@ def _check_reply(value: Any, shown: str, key: str, depth: int = 0) -> None:
     if isinstance(value, bool) or value is None:
         return
     if isinstance(value, int | float):
-        if not (math.isfinite(value) and abs(value) < MAX_NVML_INT):
-            raise _bad(shown, key, "a finite number that fits an NVML integer", value)
+        if not (math.isfinite(value) and abs(value) < MAX_SCENARIO_NUMBER):
+            raise _bad(shown, key, f"a finite number below {MAX_SCENARIO_NUMBER:g}", value)
         return
     if isinstance(value, str):
         if len(value) > MAX_SCENARIO_TEXT:
@@ -100,7 +101,9 @@ def _check_reply(value: Any, shown: str, key: str, depth: int = 0) -> None:
     if isinstance(value, dict) and "error" in value:
         code = value["error"]
         if set(value) != {"error"} or isinstance(code, bool) or code not in NVML_ERROR_CODES:
-            raise _bad(shown, f"{key}.error", 'an NVML error code, {"error": 1..999}', code)
+            raise _bad(
+                shown, f"{key}.error", '{"error": CODE} with an NVML error code 1..999', code
+            )
         return
     if isinstance(value, dict):
         for k, v in value.items():
@@ -113,10 +116,12 @@ def _check_reply(value: Any, shown: str, key: str, depth: int = 0) -> None:
 def _check_matrix(value: Any, n: int, shown: str, key: str) -> None:
     """p2p_read / topology: n x n NVML codes (or errors), one row per device."""
     if not isinstance(value, list) or len(value) != n:
-        raise _bad(shown, key, f"an array of {n} rows (one per device)", value)
+        got = f"{len(value)} rows" if isinstance(value, list) else _shown(value)
+        raise BuildFileError(shown, key, f"expected {n} rows (one per device), got {got}")
     for i, row in enumerate(value):
         if not isinstance(row, list) or len(row) != n:
-            raise _bad(shown, f"{key}[{i}]", f"an array of {n} codes", row)
+            got = f"{len(row)} codes" if isinstance(row, list) else _shown(row)
+            raise BuildFileError(shown, f"{key}[{i}]", f"expected {n} codes, got {got}")
         for j, cell in enumerate(row):
             if isinstance(cell, dict):
                 _check_reply(cell, shown, f"{key}[{i}][{j}]", 1)
