@@ -57,6 +57,7 @@ def probe(
 ) -> None:
     """Measure this machine (CPU, memory, disk, NVIDIA GPUs) and report what holds it back."""
     from dlrig.errors import DlrigError
+    from dlrig.model.text import safe_line
     from dlrig.probe.run import FAKE_NVML_ENV, check_data_dir, run_probe
     from dlrig.probe.to_build import to_build_toml
     from dlrig.report import probe_json, probe_terminal
@@ -87,4 +88,5 @@ def probe(
     else:
         emit(probe_terminal.render(result, color=use_color(color, None)), None)
     if build_file is not None:
-        sys.stderr.write(f"dlrig: wrote {build_file}; check it with: dlrig check {build_file}\n")
+        said = safe_line(f"wrote {build_file}; check it with: dlrig check {build_file}")
+        sys.stderr.write(f"dlrig: {said}\n")
