@@ -10,7 +10,6 @@ import contextlib
 import os
 import stat
 import sys
-import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -153,6 +152,8 @@ def write_output(output: Path, text: str) -> None:
     so an existing file is never truncated in place: a hard-linked twin elsewhere keeps its
     content, and an interrupted run leaves the old file whole. The new file gets the old
     file's permission bits, or 0666 less the umask."""
+    import tempfile
+
     from dlrig.errors import DlrigError
     from dlrig.model.files import file_kind
 

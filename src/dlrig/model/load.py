@@ -20,8 +20,11 @@ from dlrig.model.thresholds import (
     MAX_TABLE_ENTRIES,
 )
 
-# Largest build file we read: real ones are a few KB; this stops a mistaken `dlrig check big.bin`.
-MAX_FILE_BYTES = 1_000_000
+# Largest build or prices file we read: real ones are a few KB (the guide's 2015 build: 1.3 KB;
+# a prices file for the whole catalog: under 20 KB). 256 KiB is 100x that, and bounds the TOML
+# parse (pure Python, ~0.2 s per MB) so a mistaken `dlrig check big.bin` or a file of 33 000
+# [[gpus]] tables is refused at once.
+MAX_FILE_BYTES = 256 * 1024
 
 
 def read_build_file(path: str | Path) -> BuildFile:
