@@ -830,3 +830,35 @@ def test_recommend_write_dir_never_writes_through_a_planted_symlink(tmp_path: Pa
     assert run([*args, "--write-dir", str(out)]) == 2
     assert "is a symbolic link" in one_error_line(capsys)
     assert victim.read_text() == "precious\n"
+
+
+def test_every_hostile_file_is_used() -> None:
+    """Each file in tests/data/hostile/ belongs to a case above (none left behind untested)."""
+    source = Path(__file__).read_text(encoding="utf-8")
+    unused = [p.name for p in HOSTILE.iterdir() if f'"{p.name}"' not in source]
+    assert unused == []
+
+
+@pytest.mark.parametrize(
+    ("section", "changes", "key"),
+    [
+        ("disk", {"size_tb": 700_000.0}, "size_tb"),  # a 700 PB Lustre share
+        ("memory", {"dimm_speed_mts": 65_535.0}, "speed_mts"),  # SMBIOS "unknown"
+        ("memory", {"channels_populated": 96}, "channels"),
+    ],
+)
+def test_measured_values_check_would_refuse_become_comments(section, changes, key) -> None:
+    """Whatever `probe -o` writes, `check` accepts: a value outside the build file's bounds is
+    written as a comment saying why (was: the build file failed `check` with exit 2)."""
+    import tomllib
+
+    from dlrig.model.load import parse_build
+    from dlrig.probe.to_build import to_build_toml
+    from probe_helpers import host, result_for
+
+    base = host()[section]
+    result = result_for("x4-link", **{section: base.model_copy(update=changes)})
+    text = to_build_toml(result, host="test")
+    parse_build(tomllib.loads(text), "probe.toml")
+    line = next(x for x in text.splitlines() if x.lstrip("# ").startswith(f"{key} ="))
+    assert line.startswith("# ") and "(left out: expected at most" in line

@@ -10,17 +10,14 @@ with the measured numbers, for the user to complete.
 from __future__ import annotations
 
 import json
-import math
-import operator
 import platform
 import re
+import tomllib
 from collections import Counter
 
-from pydantic import BaseModel
-
 from dlrig.catalog.lookup import find_cpu, find_gpu
-from dlrig.errors import CatalogLookupError
-from dlrig.model.build import CpuInput, GpuInput, MemoryInput, StorageInput
+from dlrig.errors import BuildFileError, CatalogLookupError
+from dlrig.model.load import parse_build
 from dlrig.model.text import safe_line
 from dlrig.probe.models import GpuInfo
 from dlrig.probe.result import CpuInfo, DiskInfo, ProbeResult
@@ -34,30 +31,6 @@ def _q(text: str) -> str:
     """A TOML basic string (JSON's escapes are valid TOML for what we write); characters a
     terminal would act on are already shown as escapes (`safe_line`)."""
     return json.dumps(safe_line(text))
-
-
-def _fits(model: type[BaseModel], field: str, value: float) -> bool:
-    """Whether `check` accepts `value` for `model.field`: its gt/ge/lt/le bounds, read from
-    the build file's own schema (model/build.py), so what `probe -o` writes, `check` reads."""
-    if isinstance(value, bool) or not math.isfinite(value):
-        return False
-    for meta in model.model_fields[field].metadata:
-        for attr, ok in (("gt", operator.gt), ("ge", operator.ge), ("lt", operator.lt)):
-            bound = getattr(meta, attr, None)
-            if bound is not None and not ok(value, bound):
-                return False
-        bound = getattr(meta, "le", None)
-        if bound is not None and value > bound:
-            return False
-    return True
-
-
-def _line(model: type[BaseModel], field: str, value: float, text: str, note: str) -> str:
-    """`field = text   # note`, or the same as a comment when `check` would refuse the value."""
-    line = f"{field} = {text}" + (f"   # {note}" if note else "")
-    if _fits(model, field, value):
-        return line
-    return f"# {line}   (left out: outside what dlrig check accepts)"
 
 
 def clean_cpu_name(model: str) -> str:
@@ -106,17 +79,11 @@ def _cpu(cpu: CpuInfo) -> list[str]:
         if cpu.cores_physical:
             lines.append(f"# cores = {cpu.cores_physical // sockets}   # measured, per socket")
         return [*lines, "# pcie_lanes =", "# pcie_gen =", "# tdp_w =", ""]
-    lines = [
-        "[cpu]",
-        f"model = {_q(name)}",
-        _line(CpuInput, "count", sockets, str(sockets), ""),
-    ]
+    lines = ["[cpu]", f"model = {_q(name)}", f"count = {sockets}"]
     if cpu.cores_physical:
-        cores = cpu.cores_physical // sockets
-        lines.append(_line(CpuInput, "cores", cores, str(cores), "measured, per socket"))
+        lines.append(f"cores = {cpu.cores_physical // sockets}   # measured, per socket")
     if cpu.threads:
-        threads = cpu.threads // sockets
-        lines.append(_line(CpuInput, "threads", threads, str(threads), "measured"))
+        lines.append(f"threads = {cpu.threads // sockets}   # measured")
     return [*lines, ""]
 
 
@@ -139,9 +106,7 @@ def _gpus(result: ProbeResult) -> list[str]:
     for (name, power_w, lanes), count in groups.items():
         lines += ["[[gpus]]", f"model = {_q(name)}", f"count = {count}"]
         if power_w is not None:
-            lines.append(
-                _line(GpuInput, "power_w", power_w, f"{power_w:.1f}", "measured power limit")
-            )
+            lines.append(f"power_w = {power_w:.1f}   # measured power limit")
         if lanes is not None:
             lines.append(f"pcie_lanes = {lanes}   # measured link width")
         lines.append("")
@@ -155,12 +120,11 @@ def _storage(disk: DiskInfo) -> list[str]:
     how = how or "kernel's rotational flag (virtual disks may report 1)"
     lines = ["[[storage]]", f"kind = {_q(disk.kind)}   # from the {how}"]
     if disk.read_mbs is not None and disk.read_method != "cached":
-        note = f"measured, {disk.read_method}"
-        lines.append(_line(StorageInput, "read_mbs", disk.read_mbs, f"{disk.read_mbs:.1f}", note))
+        lines.append(f"read_mbs = {disk.read_mbs:.1f}   # measured, {disk.read_method}")
     elif disk.read_mbs is not None:
         lines.append(f"# read_mbs = {disk.read_mbs:.1f}   # from the page cache: not the disk's")
     if disk.size_tb:
-        lines.append(_line(StorageInput, "size_tb", disk.size_tb, f"{disk.size_tb:.3f}", ""))
+        lines.append(f"size_tb = {disk.size_tb:.3f}")
     return [*lines, "holds_data = true", ""]
 
 
@@ -173,17 +137,14 @@ def to_build_toml(result: ProbeResult, host: str | None = None) -> str:
         "",
     ]
     lines += _cpu(result.cpu)
-    mem = result.memory
-    if mem.total_gb and _fits(MemoryInput, "size_gb", round(mem.total_gb, 1)):
-        lines += ["[memory]", f"size_gb = {mem.total_gb:.1f}   # as the OS sees it"]
-        if mem.dimm_speed_mts:
-            speed = round(mem.dimm_speed_mts)
-            lines.append(_line(MemoryInput, "speed_mts", speed, str(speed), "SMBIOS"))
-        if mem.channels_populated:
-            n = mem.channels_populated
-            lines.append(_line(MemoryInput, "channels", n, str(n), "SMBIOS slot names"))
+    if result.memory.total_gb:
+        lines += ["[memory]", f"size_gb = {result.memory.total_gb:.1f}   # as the OS sees it"]
+        if result.memory.dimm_speed_mts:
+            lines.append(f"speed_mts = {result.memory.dimm_speed_mts:.0f}   # SMBIOS")
+        if result.memory.channels_populated:
+            lines.append(f"channels = {result.memory.channels_populated}   # SMBIOS slot names")
         lines.append("")
-    gens = [g.pcie_gen_max for g in result.gpus if g.pcie_gen_max and 1 <= g.pcie_gen_max <= 6]
+    gens = [g.pcie_gen_max for g in result.gpus if g.pcie_gen_max]
     if gens:
         lines += [
             "[motherboard]",
@@ -192,4 +153,45 @@ def to_build_toml(result: ProbeResult, host: str | None = None) -> str:
         ]
     lines += _gpus(result)
     lines += _storage(result.disk)
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return accepted_by_check(lines)
+
+
+# Keys `check` might refuse in a measured build, at most one per written line.
+MAX_REFUSED_KEYS = 64
+_KEY = re.compile(r"^(?P<section>[a-z_]+)(?:\[(?P<index>\d+)\])?\.(?P<field>[a-z_0-9]+)")
+
+
+def accepted_by_check(lines: list[str]) -> str:
+    """The build text, with every value `check` would refuse turned into a comment that says
+    why: a measurement outside the build file's bounds (a 700 PB Lustre share, an SMBIOS speed
+    of 65 535 MT/s) must not make `dlrig check` reject the file `probe -o` wrote. Validation is
+    `parse_build` itself, so the two can never disagree."""
+    for _ in range(MAX_REFUSED_KEYS):
+        text = "\n".join(lines).rstrip("\n") + "\n"
+        try:
+            parse_build(tomllib.loads(text), "probe")
+            return text
+        except BuildFileError as exc:
+            at = _line_of(lines, exc.key)
+            if at is None:  # not a single key: a bug in this module, not in the machine
+                raise
+            lines[at] = f"# {lines[at]}   (left out: {exc.problem})"
+    raise AssertionError("probe wrote a build file check refuses")  # pragma: no cover
+
+
+def _line_of(lines: list[str], key: str) -> int | None:
+    """Index of the line that sets `key` ('storage[0].size_tb', 'memory.speed_mts')."""
+    m = _KEY.match(key)
+    if m is None:
+        return None
+    section, index, field = m["section"], int(m["index"] or 0), m["field"]
+    headers = (f"[[{section}]]",) if m["index"] is not None else (f"[{section}]",)
+    seen, inside = -1, False
+    for i, line in enumerate(lines):
+        if line.startswith("["):
+            if line in headers:
+                seen += 1
+            inside = line in headers and seen == index
+        elif inside and line.split("=", 1)[0].strip() == field:
+            return i
+    return None
