@@ -3,8 +3,8 @@
 A build name, a config's `_name_or_path`, an NVML device name or a path can carry escape
 sequences (`ESC [ 2 J` clears the screen, OSC 8 hides a link, U+202E reverses what follows).
 Every renderer and every error line passes its text through here: C0/C1 control characters,
-DEL and the invisible format characters that change how a line reads (bidi overrides,
-zero-width spaces) are shown as Python escapes (`\\x1b`, `\\u202e`) instead of being sent.
+DEL and the bidi controls that change how a line reads are shown as Python escapes (`\\x1b`,
+`\\u202e`) instead of being sent.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ from __future__ import annotations
 import re
 
 # C0 except tab and newline, DEL, C1 (U+0080..U+009F: U+009B is a one-byte CSI on some
-# terminals), zero-width and bidi controls (Unicode TR9; "Trojan Source", CVE-2021-42574),
-# the line/paragraph separators and the BOM.
-UNSAFE_CHARS = (
-    "\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2028\u2029"
-    "\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb"
-)
+# terminals), and the bidi controls that reorder what follows (Unicode TR9: ALM, LRM, RLM, the
+# embeddings and overrides, the isolates; "Trojan Source", CVE-2021-42574), and the line and
+# paragraph separators. Zero-width spaces and joiners stay: they break or join, never hide.
+UNSAFE_CHARS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069"
 _UNSAFE_BLOCK = re.compile(f"[{UNSAFE_CHARS}]")
 _UNSAFE_LINE = re.compile(f"[{UNSAFE_CHARS}\t\n]")
 # Select Graphic Rendition (colour, bold): the only sequence dlrig's own terminal output uses.
@@ -43,12 +41,6 @@ def safe_text(text: str, *, keep_colour: bool = False) -> str:
     if keep_colour:
         return _SGR_OR_UNSAFE.sub(_keep_sgr, text)
     return _UNSAFE_BLOCK.sub(_escape, text)
-
-
-def has_unsafe(text: str) -> str | None:
-    """The first unsafe character of `text` as an escape (`\\x1b`), or None."""
-    m = _UNSAFE_LINE.search(text)
-    return _escape(m) if m else None
 
 
 _MD_HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
