@@ -60,7 +60,7 @@ def test_checkpointing_costs_time_and_bf16_is_faster_than_fp32():
 @pytest.mark.xfail(
     strict=True,
     reason="only one source (Lambda) measures Ada training, so Ada falls back to its family's "
-    "efficiency and the ratio is the peak ratio moderated by the element-wise term (about 2.15x); "
+    "efficiency and the ratio is the peak ratio moderated by the element-wise term (2.0-2.2x); "
     "benchmarks/calibrate.py reports it",
 )
 def test_rtx4090_over_rtx3090_training_is_1_4_to_2x():
