@@ -53,9 +53,9 @@ def test_toy_transformer_training_memory_by_hand():
     assert m.params_total == 2 * (64 + 64 + 64 + 384 + 16) + 160 + 8 == 1352
     s = sh(m, seq_len=4, batch_size=1, loss="standard")
     parts = mem.parts(s)
-    # bf16 AMP AdamW: 2 B weights, 2 B gradients, 4 + 4 + 4 B optimizer per parameter.
+    # bf16 AMP AdamW: 2 B weights, 4 B (fp32) gradients, 4 + 4 + 4 B optimizer per parameter.
     assert parts.weights == 2 * 1352
-    assert parts.gradients == 2 * 1352
+    assert parts.gradients == 4 * 1352
     assert parts.optimizer == 12 * 1352
     # Per layer, s·b = 4, e = 2, no dropout (gated): norms 2·2·4·8 = 128; attention
     # 2·4·8 (QKV input) + 2·4·(8 + 8) (Q, K and V) + 2·4·8 (projection input) = 256;
@@ -64,7 +64,7 @@ def test_toy_transformer_training_memory_by_hand():
     assert parts.activations == 2 * 960
     # Logits, standard loss: 4 tokens x 10 x (2 + 4 + 4) bytes.
     assert parts.logits == 4 * 10 * 10
-    allocated = 2 * 1352 + 2 * 1352 + 12 * 1352 + 1920 + 400
+    allocated = 2 * 1352 + 4 * 1352 + 12 * 1352 + 1920 + 400
     assert parts.allocated == allocated
     assert parts.reserved == pytest.approx(allocated * (1 + p.value("allocator_reserved_slack")))
     outside = (p.value("cuda_context_gb") + p.value("cublas_workspace_gb")) * GB
@@ -96,8 +96,10 @@ def test_nccl_buffers_only_with_several_gpus():
 @pytest.mark.parametrize(
     ("zero", "expected_gb"),
     # ZeRO paper, Fig. 1 / Sec. 5: Ψ = 7.5B, N_d = 64, K = 12 (mixed-precision Adam):
-    # baseline 120 GB, P_os 31.4 GB, P_os+g 16.6 GB, P_os+g+p 1.9 GB.
-    [(0, 120.0), (1, 31.4), (2, 16.6), (3, 1.9)],
+    # baseline 120 GB, P_os 31.4 GB, P_os+g 16.6 GB, P_os+g+p 1.9 GB. The paper's baseline is
+    # DeepSpeed's data parallelism with fp16 gradients (2+2+12 = 16Ψ); dlrig's zero 0 is PyTorch
+    # AMP, whose gradients are fp32 (18Ψ = 135 GB; HF "Anatomy of Model's Memory").
+    [(0, 135.0), (1, 31.4), (2, 16.6), (3, 1.9)],
 )
 def test_zero_paper_model_states(zero, expected_gb):
     s = sh(spec_from_params(7.5e9), "A100 80GB SXM", n_gpus=64, zero=zero)
@@ -239,6 +241,18 @@ def test_pure_16bit_drops_master_weights_and_fp32_states():
     pure = memory(m, job(master_weights=False))
     assert mem.optimizer_bytes_per_param(sh(m, master_weights=False)) == 4
     assert amp.optimizer_gb - pure.optimizer_gb == pytest.approx(8 * m.params_total / GB)
+
+
+def test_amp_keeps_fp32_gradients_zero_keeps_16bit_ones():
+    # Bug: mixed precision with fp32 master weights counted 16-bit gradients (16 B per
+    # parameter). PyTorch AMP's parameters are fp32, so their gradients are too: HF's "Anatomy
+    # of Model's Memory" counts 6 + 4 + 8 = 18 B for mixed-precision AdamW. ZeRO/FSDP keep the
+    # ZeRO paper's 16-bit gradients; pure 16-bit training keeps 16-bit ones.
+    m = toy()  # 1352 parameters, all trained
+    amp = mem.parts(sh(m))
+    assert amp.weights + amp.gradients + amp.optimizer == 18 * 1352
+    assert mem.gradient_bytes(sh(m, master_weights=False)) == 2 * 1352
+    assert mem.gradient_bytes(sh(m, precision="fp32")) == 4 * 1352
 
 
 def test_offload_removes_model_states():

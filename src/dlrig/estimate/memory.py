@@ -127,8 +127,14 @@ def gradient_bytes(shape: Shape) -> float:
     job = shape.job
     if not shape.training:
         return 0.0
-    # ZeRO's 2Ψ of 16-bit gradients; fp32 training and LoRA adapters (fp32) keep 4 bytes.
-    half = job.task == Task.TRAIN and not is_fp32(job.precision)
+    # 4 bytes (fp32) for fp32 training, LoRA adapters (fp32) and mixed precision with fp32
+    # master weights outside ZeRO: PyTorch AMP's parameters are fp32, so their .grad is fp32
+    # (HF "Anatomy of Model's Memory": "4 bytes * number of parameters for either fp32 or mixed
+    # precision training (gradients are always kept in fp32)", i.e. 6 + 4 + 8 = 18 bytes with
+    # AdamW); Megatron accumulates into fp32 main_grad buffers too. ZeRO/FSDP (zero >= 1) keep
+    # the ZeRO paper's 2Ψ of 16-bit gradients; pure 16-bit training keeps 16-bit gradients.
+    amp_fp32_grads = job.master_weights and job.zero == 0
+    half = job.task == Task.TRAIN and not is_fp32(job.precision) and not amp_fp32_grads
     per_param = HALF_BYTES if half else FP32_BYTES
     shards = shape.plan.shard_group if job.zero >= 2 else 1
     total = per_param * shape.trainable_per_gpu / shards
