@@ -56,6 +56,7 @@ COLUMNS = [
     "cp",
     "ep",
     "attention",
+    "memory_format",
     "loss",
     "kv_dtype",
     "engine",
@@ -95,6 +96,7 @@ OFFLOADS = {"none", "optimizer", "full"}
 CHECKPOINTING = {"true", "false", "selective"}
 LORA_TARGETS = {"all", "attention", "qv"}
 ATTENTION = {"eager", "sdpa", "flash"}
+MEMORY_FORMATS = {"channels_last", "nchw"}
 LOSSES = {"standard", "chunked", "fused"}
 KV_DTYPES = {"fp16", "fp8", "q8_0", "q4_0"}
 INTERCONNECTS = {"nvlink", "pcie", "pcie-nop2p", "auto"}
@@ -173,6 +175,7 @@ def test_row_obeys_the_schema(row: dict[str, str]) -> None:
     check("checkpointing", CHECKPOINTING)
     check("lora_targets", LORA_TARGETS)
     check("attention", ATTENTION)
+    check("memory_format", MEMORY_FORMATS)
     check("loss", LOSSES)
     check("kv_dtype", KV_DTYPES)
     check("interconnect", INTERCONNECTS)

@@ -119,6 +119,10 @@ BAD = [
     ),
     ("--model resnet50 --task qlora --gpu 'RTX 4090'", r"LoRA needs a transformer"),
     (
+        "--model gpt2 --task train --gpu 'RTX 4090' --memory-format nchw",
+        r"--memory-format nchw: is a CNN's layout; gpt2 is a decoder",
+    ),
+    (
         "--model llama-3-8b --task infer --gpu 'RTX 4090' --lora-rank 8",
         r"--lora-rank 8 with --task infer: applies to LoRA and QLoRA only",
     ),

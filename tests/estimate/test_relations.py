@@ -57,15 +57,24 @@ def test_checkpointing_costs_time_and_bf16_is_faster_than_fp32():
     assert bf16.tokens_per_s > fp32.tokens_per_s
 
 
+def test_rtx4090_over_rtx3090_resnet50_training_is_1_4_to_2x():
+    # NCHW, as Lambda's published runs (main.py's default memory format): the layout transposes
+    # stream through DRAM, where the RTX 4090 is barely faster than the RTX 3090.
+    m = find_model("resnet50")
+    kw = dict(precision="fp16", batch_size=256, memory_format="nchw")
+    fast = throughput(m, job("RTX 4090", **kw)).samples_per_s
+    slow = throughput(m, job("RTX 3090", **kw)).samples_per_s
+    assert 1.4 <= fast / slow <= 2.0
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="only one source (Lambda) measures Ada training, so Ada falls back to its family's "
-    "efficiency and the ratio is the peak ratio moderated by the element-wise term (2.0-2.2x); "
+    "efficiency and the ratio is the peak ratio moderated by the element-wise term (2.0x); "
     "benchmarks/calibrate.py reports it",
 )
 def test_rtx4090_over_rtx3090_training_is_1_4_to_2x():
     for model, kw in (
-        ("resnet50", dict(precision="fp16", batch_size=256)),
         # eager attention, as the published (Lambda, DeepLearningExamples run_squad.py) runs
         ("bert-large", dict(precision="fp16", batch_size=28, seq_len=384, attention="eager")),
     ):

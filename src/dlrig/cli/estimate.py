@@ -18,6 +18,7 @@ from dlrig.model.choices import (  # plain enums, no pydantic: cheap at start-up
     KvDtype,
     LoraTargets,
     Loss,
+    MemoryFormat,
     Offload,
     Optimizer,
     OptimizerDtype,
@@ -92,6 +93,10 @@ def estimate(
     ] = None,
     attention: Annotated[
         Attention | None, _opt("Attention implementation (default sdpa).", "--attention")
+    ] = None,
+    memory_format: Annotated[
+        MemoryFormat | None,
+        _opt("CNN activation layout (default channels_last).", "--memory-format"),
     ] = None,
     tokens: Annotated[float | None, _opt("Tokens to process.", "--tokens")] = None,
     epochs: Annotated[float | None, _opt("Epochs (with --dataset-size).", "--epochs")] = None,
@@ -180,6 +185,7 @@ def estimate(
         nodes=nodes,
         network=network,
         attention=value(attention),
+        memory_format=value(memory_format),
         tokens=tokens,
         epochs=epochs,
         dataset_size=dataset_size,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dlrig.errors import DlrigError
-from dlrig.model.workload import BaseQuant, Job, ModelSpec, Quant, Task
+from dlrig.model.workload import BaseQuant, Job, ModelKind, ModelSpec, Quant, Task
 
 Style = Literal["flag", "toml"]
 # Job fields whose command-line flag is not "--" + the field name with dashes.
@@ -123,6 +123,8 @@ def inapplicable(
         out.append(problem(("quant",), "needs {weight_bits} (EXL2 files come at any size)"))
     if m is not None and task in LORA and not m.is_transformer:
         out.append(problem(("task",), f"LoRA needs a transformer; {m.name} is a {m.kind.value}"))
+    if m is not None and "memory_format" in fields and m.kind != ModelKind.CNN:
+        out.append(problem(("memory_format",), f"is a CNN's layout; {m.name} is a {m.kind.value}"))
     if "network" in fields and job.nodes == 1:
         out.append(problem(("network", "nodes"), "is the link between nodes; give {nodes} above 1"))
     return out

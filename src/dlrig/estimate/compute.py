@@ -164,10 +164,24 @@ def dequant_time_s(
 # again (+2x). The achieved bandwidth is efficiencies.csv elementwise_bandwidth_fraction.
 ELEMENTWISE_PASSES = 4
 RECOMPUTE_PASSES = 2
+# A CNN kept in NCHW (PyTorch's default layout) runs its tensor-core convolutions on NHWC
+# copies: cuDNN transposes the input to NHWC and the output back (NVIDIA Deep Learning
+# Performance guide, "Convolutional Layers User's Guide", section "Tensor Layouts In Memory:
+# NCHW vs NHWC": Tensor Cores need NHWC and NCHW tensors are transposed, at a cost;
+# https://docs.nvidia.com/deeplearning/performance/dl-performance-convolutional/index.html).
+# dlrig derivation, not a fit: each transpose reads and writes its tensor (2 passes); forward
+# transposes a convolution's input and output (4), backward its output gradient, its input
+# gradient and, for the weight gradient, its input again (6): 10 passes over the activations,
+# on top of the 4 the element-wise work streams. channels_last (NHWC) has none.
+NCHW_TRANSPOSE_PASSES = 4
 
 
-def elementwise_time_s(activation_bytes: float, checkpointing: bool, mem_bw_gbs: float) -> float:
+def elementwise_time_s(
+    activation_bytes: float, checkpointing: bool, mem_bw_gbs: float, nchw: bool = False
+) -> float:
     """Time to stream a step's activations at the card's full DRAM bandwidth (callers divide by
-    the achieved fraction): the memory-bound part of training that GEMM peaks do not speed up."""
+    the achieved fraction): the memory-bound part of training that GEMM peaks do not speed up,
+    plus the layout transposes of an NCHW CNN."""
     passes = ELEMENTWISE_PASSES + (RECOMPUTE_PASSES if checkpointing else 0)
+    passes += NCHW_TRANSPOSE_PASSES if nchw else 0
     return passes * activation_bytes / (mem_bw_gbs * GBS)

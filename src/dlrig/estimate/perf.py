@@ -17,7 +17,16 @@ from dlrig.estimate import shape as shapes
 from dlrig.estimate import step as st
 from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
 from dlrig.model.estimate import Interval, ThroughputEstimate
-from dlrig.model.workload import Job, ModelKind, ModelSpec, Offload, Optimizer, Precision, Task
+from dlrig.model.workload import (
+    Job,
+    MemoryFormat,
+    ModelKind,
+    ModelSpec,
+    Offload,
+    Optimizer,
+    Precision,
+    Task,
+)
 
 DEFAULT_NETWORK = "ib-ndr"  # several nodes without --network: InfiniBand NDR (stated)
 # CPU cores the optimizer step runs on when offloading and the build names no CPU (stated).
@@ -183,9 +192,15 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
     if attention:
         micro += cp.math_time_s(attention, cp.peak(job.gpu, "bf16").tflops, eff)
     bw = job.gpu.memory_bandwidth_gbs
-    extra = cp.elementwise_time_s(activation_traffic_bytes(s), job.checkpointing, bw) / p.value(
-        "elementwise_bandwidth_fraction"
+    # Transposes only where tensor cores run the convolutions (16-bit, or TF32 from Ampere on).
+    nchw = (
+        m.kind == ModelKind.CNN
+        and job.memory_format == MemoryFormat.NCHW
+        and cp.conv_precision(job.precision.value, job.gpu) != "fp32"
     )
+    extra = cp.elementwise_time_s(
+        activation_traffic_bytes(s), job.checkpointing, bw, nchw
+    ) / p.value("elementwise_bandwidth_fraction")
     if s.lora and s.weight_bits < 16:  # a quantised frozen base is dequantised on every use
         passes = cp.dequant_passes(job.checkpointing)
         extra += cp.dequant_time_s(s.params_linear, s.weight_bits, passes, bw)

@@ -53,6 +53,7 @@ ENUM_FIELDS = (
     "kv_dtype",
     "base_quant",
     "lora_targets",
+    "memory_format",
 )
 BOOL_FIELDS = ("master_weights", "optimizer_in_backward")
 # Spellings in the points that the Job names differently: bitsandbytes' (paged) 8-bit AdamW is

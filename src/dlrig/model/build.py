@@ -167,6 +167,7 @@ class WorkloadInput(BaseModel):
     optimizer_dtype: _values(choices.OptimizerDtype) | None = None
     lora_targets: _values(choices.LoraTargets) | None = None
     attention: _values(choices.Attention) | None = None
+    memory_format: _values(choices.MemoryFormat) | None = None
     engine: _values(choices.DecodeEngine) | None = None
     grad_accum: int | None = Field(default=None, ge=1, le=1_000_000)
     prompt_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")

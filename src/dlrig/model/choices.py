@@ -70,6 +70,15 @@ class Attention(StrEnum):
     FLASH = "flash"  # FlashAttention 2/3
 
 
+class MemoryFormat(StrEnum):
+    """Layout of a CNN's activations. Tensor-core convolutions run in NHWC; NCHW tensors are
+    transposed to NHWC and back around each convolution (NVIDIA Deep Learning Performance
+    guide, "Tensor Layouts In Memory: NCHW vs NHWC")."""
+
+    CHANNELS_LAST = "channels_last"  # NHWC: torch.channels_last, DeepLearningExamples' AMP
+    NCHW = "nchw"  # PyTorch's default (contiguous_format)
+
+
 class OptimizerDtype(StrEnum):
     FP32 = "fp32"
     BF16 = "bf16"  # states kept in bf16 (torchao/torchtune low-precision optimizers)

@@ -17,6 +17,7 @@ from dlrig.model.choices import (
     KvDtype,
     LoraTargets,
     Loss,
+    MemoryFormat,
     ModelKind,
     Offload,
     Optimizer,
@@ -36,6 +37,7 @@ __all__ = [
     "KvDtype",
     "LoraTargets",
     "Loss",
+    "MemoryFormat",
     "ModelKind",
     "ModelSpec",
     "Offload",
@@ -224,6 +226,9 @@ class Job(BaseModel):
         default=None, min_length=1, max_length=64, description="between nodes: networks.csv id"
     )
     attention: Attention = Attention.SDPA
+    memory_format: MemoryFormat = Field(
+        default=MemoryFormat.CHANNELS_LAST, description="CNN activation layout"
+    )
     tokens: float | None = Field(default=None, gt=0, le=1e16)
     epochs: float | None = Field(default=None, gt=0, le=1e6)
     dataset_size: int | None = Field(default=None, ge=1, le=10**13, description="samples")

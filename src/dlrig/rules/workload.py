@@ -48,6 +48,7 @@ _JOB_FIELDS = (
     "optimizer_dtype",
     "lora_targets",
     "attention",
+    "memory_format",
     "engine",
     "grad_accum",
     "prompt_tokens",
