@@ -26,12 +26,8 @@ def fabric(name: str, shown: str, key: str) -> NetworkSpec:
         return_ids = "" if close else f"; expected one of: {', '.join(between)}"
         raise BuildFileError(shown, key, f"unknown fabric '{name}'{return_ids}", close)
     if spec.scope != "inter-node":
-        raise BuildFileError(
-            shown,
-            key,
-            f"'{name}' is a link inside a node; expected a fabric between nodes",
-            between[:5],
-        )
+        problem = f"'{name}' is a link inside a node; expected a fabric between nodes: "
+        raise BuildFileError(shown, key, problem + ", ".join(between))
     return spec
 
 
@@ -76,7 +72,13 @@ def resolve_cluster(
             path = node_path(shown, g.build)
             ident = f"file:{path.resolve()}"
             if ident not in files:
-                files[ident] = read_build_file(path)
+                try:
+                    files[ident] = read_build_file(path)
+                except BuildFileError as exc:
+                    if exc.key:  # a problem inside the node's build file: that file names it
+                        raise
+                    where = f"{key}.build"
+                    raise BuildFileError(shown, where, f"{g.build}: {exc.problem}") from None
             node_file, where, label = files[ident], str(path), g.kind or path.stem
         else:
             assert g.node is not None
