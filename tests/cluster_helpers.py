@@ -34,7 +34,9 @@ def cluster_dict(nodes: int = 4, network: dict[str, Any] | None = None, **cluste
 
 
 def make_cluster(data: dict[str, Any], measured: float | None = None) -> Cluster:
-    return resolve_cluster(parse_cluster(data, SHOWN), SHOWN, measured, "test" if measured else None)
+    return resolve_cluster(
+        parse_cluster(data, SHOWN), SHOWN, measured, "test" if measured else None
+    )
 
 
 def report(data: dict[str, Any], measured: float | None = None) -> ClusterCheckReport:

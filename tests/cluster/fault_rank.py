@@ -17,7 +17,9 @@ from dlrig.probe.cluster import control
 kind, rank, *rest = os.environ.get("DLRIG_TEST_FAULT", "none:-1").split(":")
 me = int(os.environ.get("RANK", "-1"))
 if me == int(rank) and kind == "absent":
-    time.sleep(3600)
+    # a node whose dlrig starts too late: it joins after the others gave up, sees the abort
+    # and exits (the watchdog), instead of lingering as an orphan
+    time.sleep(float(os.environ.get("DLRIG_TEST_ABSENT_S", "8")))
 if me == int(rank) and kind in ("kill", "hang"):
     phase = rest[0]
     original = control.Control.enter

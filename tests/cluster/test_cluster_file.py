@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from cluster_helpers import DATA, cluster_dict, make_cluster, report
 
+from cluster_helpers import DATA, cluster_dict, make_cluster, report
 from dlrig.cli import run
 
 BAD = DATA / "bad"
@@ -63,7 +63,12 @@ def test_example_checks_with_the_reference_network(capsys):
     assert code == 0
     assert "8 x dgx-h100 (8 x H100 SXM)" in out
     assert "8 x InfiniBand NDR 400G (ConnectX-7) at 48 GB/s = 384 GB/s per node" in out
-    for rule in ("cluster-allreduce", "cluster-nic-locality", "cluster-gpudirect", "cluster-storage"):
+    for rule in (
+        "cluster-allreduce",
+        "cluster-nic-locality",
+        "cluster-gpudirect",
+        "cluster-storage",
+    ):
         assert rule in out
     assert "Node kind dgx-h100 (8 nodes)" in out
 

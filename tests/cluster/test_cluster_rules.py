@@ -4,8 +4,8 @@ other = 2,000 W DC, 2,353 W at the wall at the default 85 % PSU efficiency)."""
 from __future__ import annotations
 
 import pytest
-from cluster_helpers import NODE, cluster_dict, make_cluster, one, report
 
+from cluster_helpers import NODE, cluster_dict, make_cluster, one, report
 from dlrig.catalog.resolve_cluster import _rack_counts
 from dlrig.model.finding import Severity
 from dlrig.rules.cluster import cluster_busbw, node_network_busbw

@@ -13,6 +13,7 @@ from dlrig.report.cluster import NODE_COLUMNS, cell, series_title, size_text, su
 # Heatmap rows: above this many nodes the cells carry no numbers (they would not be legible).
 ANNOTATE_MAX_NODES = 32
 HEATMAP_ROW_IN = 0.22
+LABEL_ALL_MAX_NODES = 64
 HEATMAP_MAX_IN = 24.0
 
 
@@ -49,9 +50,12 @@ def heatmap(result: ClusterProbeResult) -> Markup | None:
             grid, cmap="RdBu", vmin=0.5, vmax=1.5, aspect="auto", interpolation="nearest"
         )
         ax.set_xticks(range(len(metrics)), [f"{m.name}\n({m.unit})" for m in metrics], fontsize=8)
-        ax.set_yticks(
-            range(len(nodes)), [n.node for n in nodes], fontsize=8 if len(nodes) <= 64 else 4
-        )
+        if len(nodes) <= LABEL_ALL_MAX_NODES:
+            ax.set_yticks(range(len(nodes)), [n.node for n in nodes], fontsize=8)
+        else:  # hundreds of labels are illegible (and slow): name the outliers only
+            flagged = {o.node for o in result.outliers}
+            rows = [i for i, n in enumerate(nodes) if n.node in flagged][:64]
+            ax.set_yticks(rows, [nodes[i].node for i in rows], fontsize=7)
         ax.grid(False)
         if len(nodes) <= ANNOTATE_MAX_NODES:
             for i, n in enumerate(nodes):

@@ -192,7 +192,7 @@ def _measure(
         rails.setdefault(local[r], []).append(r)
     rail_groups = {k: dist.new_group(v) for k, v in sorted(rails.items())}
     plans: list[tuple[str, Any, list[int], int]] = [("all", None, sorted(nodes), 1)]
-    if any(len(v) > 1 for v in by_node.values()):
+    if len(by_node) > 1 and any(len(v) > 1 for v in by_node.values()):  # one node: = all
         mine = by_node[env.node]
         plans.append(("intra-node", node_groups[env.node], mine, len(by_node)))
     if len(by_node) > 1 and len(by_node) < env.world_size:  # one rank per node: same as all
