@@ -61,7 +61,8 @@ def summary(result: ClusterProbeResult) -> str:
     counts = counts_line(
         *(sev.count(s) for s in (Severity.ERROR, Severity.WARNING, Severity.INFO, Severity.OK))
     )
-    size = f"{len(result.nodes)} nodes, {result.world_size} ranks ({result.backend})"
+    n, r = len(result.nodes), result.world_size
+    size = f"{n} node{'s' if n != 1 else ''}, {r} rank{'s' if r != 1 else ''} ({result.backend})"
     return f"{result.status}: {size}; {counts}"
 
 

@@ -404,16 +404,18 @@ def check_storage(cluster: Cluster) -> ClusterResult:
         limits.append(
             (
                 net.shared_fs_read_gbs * 1000,
-                f"the shared file system ({fmt(net.shared_fs_read_gbs)} GB/s)",
+                "the shared file system",
             )
         )
-    if net is not None and cluster.storage_fabric is not None:
+    sf = cluster.storage_fabric
+    if net is not None and sf is not None:
         nics = net.storage_nics_per_node or 1
         per_node = nics * cluster.storage_fabric.effective_gbs
         limits.append(
             (
                 per_node * 1000 * cluster.n_nodes,
-                f"{cluster.n_nodes} nodes x {nics} x {cluster.storage_fabric.name}",
+                f"the storage links ({cluster.n_nodes} nodes x {nics} x "
+                f"{cluster.storage_fabric.name} at {fmt(sf.effective_gbs)} GB/s)",
             )
         )
     if not limits:
@@ -421,8 +423,8 @@ def check_storage(cluster: Cluster) -> ClusterResult:
     have, what = min(limits)
     share = need_mbs / have
     text = (
-        f"All {cluster.n_gpus} GPUs read {fmt(need_mbs / 1000)} GB/s; {what} delivers "
-        f"{fmt(have / 1000)} GB/s ({share:.0%})."
+        f"All {cluster.n_gpus} GPUs read {fmt(need_mbs / 1000)} GB/s; the narrower of the "
+        f"storage path, {what}, delivers {fmt(have / 1000)} GB/s ({share:.0%})."
     )
     numbers = {
         "required_gbs": qty(need_mbs / 1000, "GB/s"),
