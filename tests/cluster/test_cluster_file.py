@@ -107,3 +107,8 @@ def test_1024_nodes_one_kind_per_distinct_build():
     inline["cluster"]["nodes"] = inline["cluster"]["nodes"] * 1024
     c = make_cluster(inline)
     assert [(k.count) for k in c.kinds] == [1024]
+
+
+def test_example_node_build_checks_alone(capsys):
+    assert run(["check", str(EXAMPLES / "cluster-8x-h100-node.toml")]) == 0
+    assert "8 x H100 SXM" in capsys.readouterr().out
