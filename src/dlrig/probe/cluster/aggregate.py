@@ -71,6 +71,7 @@ def bus_factor(op: str, n: int) -> float:
 
 def bus_point(op: str, n: int, size_bytes: int, seconds: float) -> BusPoint:
     """One measured size: S / t and its bus bandwidth (GB/s = 1e9 B/s, as nccl-tests)."""
+    seconds = max(seconds, 1e-9)  # a timer tick of 0 must not become an infinite rate
     algbw = size_bytes / seconds / 1e9
     return BusPoint(
         size_bytes=size_bytes,

@@ -91,6 +91,9 @@ def run_cluster(
 
     # c10d logs each broken store connection with a C++ stack trace; the one-line errors say it
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+    # NCCL: a collective that outlasts the process group's timeout raises in this thread (so the
+    # diagnosis can name the node) instead of only tearing the process down from the watchdog
+    os.environ.setdefault("TORCH_NCCL_BLOCKING_WAIT", "1")
     import torch
     import torch.distributed as dist
 
