@@ -160,11 +160,10 @@ def test_killed_rank(tmp_path):
 
 
 def test_hung_rank_every_rank_exits(tmp_path):
-    codes, errs, out = _direct(tmp_path, "hang:1:all_gather", n=3)
-    assert codes == [1, 1, 1]  # the hung rank too: its watchdog sees the abort
-    for r in (0, 2):
-        (line,) = _error_lines(errs[r])
-        assert "node sim1 (rank 1) is alive but stuck (its last step: all_reduce" in line
+    codes, errs, out = _direct(tmp_path, "hang:1:all_gather")
+    assert codes == [1, 1]  # the hung rank too: its watchdog sees the abort
+    (line,) = _error_lines(errs[0])
+    assert "node sim1 (rank 1) is alive but stuck (its last step: all_reduce" in line
     assert _error_lines(errs[1])  # one line from the stuck rank as well
     data = json.loads(out.read_text())
     assert not data["complete"]
