@@ -37,6 +37,7 @@ CASES = {
     "cluster.oversubscription-below-one.toml": r"network\.oversubscription: expected at least 1, "
     r"got 0\.5$",
     "cluster.no-nodes.toml": r"cluster\.nodes: required key is missing$",
+    "cluster.nic-gpu-negative.toml": r"network\.nics\[0\]\.gpus\[0\]: expected at least 0, got -1$",
 }
 
 

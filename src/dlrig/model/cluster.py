@@ -3,7 +3,7 @@ resolved, the report of `dlrig check` on it, and what `dlrig probe --cluster` me
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,6 +53,8 @@ MAX_GPUS_PER_NODE = 64
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
+GpuIndex = Annotated[int, Field(ge=0, lt=MAX_GPUS_PER_NODE)]
+NumaNode = Annotated[int, Field(ge=0, le=63)]
 Topology = Literal["rail-optimized", "rail-optimised", "fat-tree", "single-switch", "other"]
 
 
@@ -63,7 +65,7 @@ class NicInput(BaseModel):
 
     numa_node: int | None = Field(default=None, ge=0, le=63)
     pcie_switch: str | None = Field(default=None, min_length=1, max_length=64)
-    gpus: list[int] = Field(
+    gpus: list[GpuIndex] = Field(
         default_factory=list,
         max_length=MAX_GPUS_PER_NODE,
         description="GPU indices behind the same PCIe switch (nvidia-smi topo -m: PIX/PXB)",
@@ -83,7 +85,7 @@ class NetworkInput(BaseModel):
         default=1.0, ge=1.0, le=64.0, description="leaf down:up ratio; 1 = non-blocking"
     )
     nics: list[NicInput] | None = Field(default=None, max_length=MAX_NICS_PER_NODE)
-    gpu_numa: list[int] | None = Field(
+    gpu_numa: list[NumaNode] | None = Field(
         default=None, max_length=MAX_GPUS_PER_NODE, description="NUMA node of each GPU, in order"
     )
     storage_fabric: str | None = Field(default=None, min_length=1, max_length=64)
