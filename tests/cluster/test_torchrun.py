@@ -83,7 +83,7 @@ def test_torchrun_two_launchers_two_ranks_each(tmp_path):
             "-m", "dlrig", "probe", "--cluster", "--max-bytes", "16K", "--timeout", "60",
         ]  # fmt: skip
         if node == 0:
-            cmd += ["-o", str(out)]
+            cmd += ["-o", str(out), "--build-file", str(tmp_path / "cluster.toml")]
         env = _env(
             tmp_path, DLRIG_CLUSTER_NODE_NAME="sim{group_rank}", DLRIG_CLUSTER_FAKE_PROBE=fake
         )
@@ -112,6 +112,14 @@ def test_torchrun_two_launchers_two_ranks_each(tmp_path):
         for p in s["points"]:
             assert p["busbw_gbs"] == pytest.approx(p["algbw_gbs"] * factor, rel=1e-4, abs=1e-6)
     assert "sim1" in stdout and "busbw GB/s" in stdout
+    from dlrig.cli import run
+
+    # the cluster build file it wrote is one `check` reads: two nodes of one kind
+    assert run(
+        ["check", str(tmp_path / "cluster.toml"), "-f", "json", "-o", str(tmp_path / "c")]
+    ) in (0, 1)
+    checked = json.loads((tmp_path / "c").read_text())
+    assert checked["nodes"] == 2 and [k["count"] for k in checked["node_kinds"]] == [2]
 
 
 def _direct(tmp_path: Path, fault: str, n: int = 2) -> tuple[list[int], list[str], Path]:
