@@ -76,8 +76,8 @@ def bus_point(op: str, n: int, size_bytes: int, seconds: float) -> BusPoint:
     return BusPoint(
         size_bytes=size_bytes,
         time_us=round(seconds * 1e6, 3),
-        algbw_gbs=round(algbw, 6),
-        busbw_gbs=round(algbw * bus_factor(op, n), 6),
+        algbw_gbs=algbw,
+        busbw_gbs=algbw * bus_factor(op, n),
     )
 
 

@@ -68,6 +68,25 @@ class Control:
                 return None
             return self.store.get(key).decode("utf-8", "replace")
 
+    def put(self, key: str, value: str) -> None:
+        self._set(key, value)
+
+    def collect(self, prefix: str, timeout_s: float) -> list[str]:
+        """Every rank's `prefix/<rank>`, in rank order; `TimeoutError` naming the ranks that
+        did not write theirs in time (the caller's diagnosis says died or stuck)."""
+        keys = [f"{prefix}/{r}" for r in range(self.env.world_size)]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self.lock:
+                missing = [k for k in keys if not self.store.check([k])]
+            if not missing:
+                break
+            if time.monotonic() > deadline:
+                shown = ", ".join(k.rsplit("/", 1)[1] for k in missing[:16])
+                raise TimeoutError(f"rank(s) {shown} sent no {prefix} within {timeout_s:g} s")
+            time.sleep(0.05)
+        return [self._get(k) or "" for k in keys]
+
     def enter(self, label: str) -> None:
         """Record the step this rank is entering (the diagnosis compares steps)."""
         self.step += 1

@@ -2,7 +2,8 @@
 
 1. join: each rank writes its node name to the launcher's store and waits (bounded) for all;
 2. per-rank matmul on the rank's device; the node probe (probe/run.py) on the lowest rank of
-   each node; both gathered on rank 0 (gather_object over gloo);
+   each node; both sent to rank 0 as JSON through the store and validated there (not
+   gather_object: it would unpickle bytes from other machines);
 3. collectives over every message size: all ranks, inside each node, and between nodes (one
    rail per local rank), NCCL on GPUs, gloo on CPUs;
 4. rank 0 aggregates (aggregate.py). A fault at any step: the survivors name the node at fault
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from dlrig.errors import DlrigError
 from dlrig.model.cluster import (
@@ -182,10 +185,13 @@ def _measure(
     ctl.enter("node probe" if leader else "waiting for the node probes")
     payload = _node_probe(opts, env) if leader else None
     ctl.enter("gathering node results")
-    gathered: list[Any] = [None] * env.world_size if env.rank == 0 else None  # type: ignore[assignment]
-    dist.gather_object((fig.model_dump(), payload), gathered, dst=0, group=control)
+    # Through the store as JSON, validated on rank 0: another machine's bytes are input, and
+    # gather_object would unpickle them.
+    report = RankReport(rank=fig, node=None if payload is None else NodePayload(**payload))
+    ctl.put(f"result/{env.rank}", report.model_dump_json())
     if env.rank == 0:
-        _collect(state, gathered, by_node, nodes)
+        texts = ctl.collect("result", opts.timeout_s)
+        _collect(state, [RankReport.model_validate_json(t) for t in texts], by_node)
 
     # groups: every rank creates every group, in the same order (torch requires it)
     node_groups = {name: dist.new_group(ranks) for name, ranks in sorted(by_node.items())}
@@ -233,27 +239,38 @@ def _measure(
     return result
 
 
-def _collect(
-    state: State, gathered: list[Any], by_node: dict[str, list[int]], nodes: dict[int, str]
-) -> None:
-    figs = {}
-    payloads = {}
-    for item in gathered:
-        fig = RankFigures.model_validate(item[0])
-        figs[fig.rank] = fig
-        if item[1] is not None:
-            payloads[fig.node] = item[1]
+class NodePayload(BaseModel):
+    """What a node's lead rank reports besides its own figures."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    probe: dict[str, Any] | None = None
+    nics: list[str] = Field(default_factory=list, max_length=512)
+    nic_gbs: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    error: str | None = Field(default=None, max_length=400)
+
+
+class RankReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rank: RankFigures
+    node: NodePayload | None = None
+
+
+def _collect(state: State, reports: list[RankReport], by_node: dict[str, list[int]]) -> None:
+    figs = {r.rank.rank: r.rank for r in reports}
+    payloads = {r.rank.node: r.node for r in reports if r.node is not None}
     state.ranks = [figs[r] for r in sorted(figs)]
     for name, ranks in sorted(by_node.items()):
-        pay = payloads.get(name) or {}
+        pay = payloads.get(name) or NodePayload(error="its lead rank sent no node probe")
         state.nodes.append(
             aggregate.node_figures(
                 name,
                 [figs[r] for r in ranks if r in figs],
-                pay.get("probe"),
-                nic_gbs=pay.get("nic_gbs"),
-                nics=pay.get("nics"),
-                probe_error=pay.get("error"),
+                pay.probe,
+                nic_gbs=pay.nic_gbs,
+                nics=pay.nics,
+                probe_error=pay.error,
             )
         )
 
