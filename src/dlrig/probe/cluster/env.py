@@ -52,8 +52,9 @@ def _int(env: dict[str, str], key: str, default: int | None = None) -> int:
 
 def node_name(template: str | None, rank: int, local_rank: int, group_rank: int) -> str:
     """The node's name: the template with its placeholders filled, else the host name."""
-    if not template:
-        return socket.gethostname() or "localhost"
+    if not template:  # a host name is input too: no control characters into the report
+        host = "".join(ch for ch in socket.gethostname() if ch.isprintable())
+        return host[:MAX_NODE_NAME] or "localhost"
     try:
         name = template.format(rank=rank, local_rank=local_rank, group_rank=group_rank)
     except (KeyError, IndexError, ValueError):
