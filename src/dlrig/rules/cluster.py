@@ -1,8 +1,8 @@
 """Cluster rules: a rule is a pure function `Cluster -> list[Finding | Skip]` (the single-node
 rules run once per distinct node kind; see `check_cluster`).
 
-The all-reduce across nodes is the estimator's model (`estimate.throughput.comm_time_s`, ring
-all-reduce, nccl-tests' bus bandwidth) with the bus bandwidth of the whole ring: a ring through
+The traffic of a step is the estimator's (`dlrig.estimate.job.throughput`: its all-reduce time
+x link rate), carried by a ring over every GPU at nccl-tests' bus bandwidth: a ring through
 every GPU crosses each node boundary once per channel, so per node 2(n-1)/n x S bytes leave
 through its NICs and the bus bandwidth is min(inside the node, NICs x what NCCL reaches per NIC)
 (nccl-tests doc/PERFORMANCE.md; the per-NIC figure from catalog networks.csv, or the probe's
@@ -22,7 +22,7 @@ ClusterResult = list[Finding | Skip]
 
 NETWORK_SOURCE = (
     "nccl-tests doc/PERFORMANCE.md (bus bandwidth); catalog networks.csv (what NCCL reaches per "
-    "NIC); estimator all-reduce model (estimate/throughput.py comm_time_s)"
+    "NIC); the estimator's traffic per step (dlrig.estimate.job.throughput)"
 )
 GDR_SOURCE = (
     "NCCL maintainers: GPUDirect RDMA is needed when NIC and GPU share a PCIe switch "
@@ -165,9 +165,34 @@ class Scaling:
         return self.compute_s / self.step_s
 
 
+def ring_time_s(traffic_bytes: float, n: int, busbw_gbs: float) -> float:
+    """A ring collective over n ranks: each rank moves (n-1)/n x `traffic_bytes` at the bus
+    bandwidth (nccl-tests: all-reduce traffic = 2 x the gradients, so busbw = algbw x 2(n-1)/n)."""
+    if n <= 1 or busbw_gbs <= 0:
+        return 0.0
+    return (n - 1) / n * traffic_bytes / (busbw_gbs * 1e9)
+
+
+# Compute the gradient traffic can overlap: the backward pass (4N of 6N FLOPs in full training,
+# 2N of 4N with a frozen base) for DDP's bucketed all-reduce (Li et al. 2020, PyTorch
+# Distributed, VLDB); all of it for ZeRO-3/FSDP, which prefetches the next block's weights.
+# The same shares as the estimator's step model.
+BACKWARD_SHARE_FULL = 2 / 3
+BACKWARD_SHARE_FROZEN = 1 / 2
+
+
+def hidden_s(compute_s: float, task: str, zero: int) -> float:
+    if zero >= 3:
+        return compute_s
+    return compute_s * (BACKWARD_SHARE_FULL if task == "train" else BACKWARD_SHARE_FROZEN)
+
+
 def scaling(cluster: Cluster, kind: NodeKind) -> Scaling | str:
-    """One node kind's step on the whole cluster, or why it cannot be estimated."""
-    from dlrig.estimate import throughput as tp
+    """One node kind's step on the whole cluster, or why it cannot be estimated.
+
+    The traffic is the estimator's (its all-reduce time x link rate, per (n-1)/n: gradients,
+    or weights and gradients for ZeRO-3), evaluated for one node (two GPUs at least); the
+    cluster carries it over the ring through every GPU (`cluster_busbw`)."""
     from dlrig.estimate.job import throughput
     from dlrig.rules.workload import OutOfRange, job_for
 
@@ -180,13 +205,19 @@ def scaling(cluster: Cluster, kind: NodeKind) -> Scaling | str:
         return f"outside the estimator's range: {exc}"
     if job is None or kind.build.model_spec is None:
         return "needs workload.model and workload.task"
+    if job.task.value == "infer":
+        return "an inference workload has no all-reduce"
     m = kind.build.model_spec
     one = throughput(m, job)
+    n_ref = max(job.n_gpus, 2)
+    ref = one if job.n_gpus >= 2 else throughput(m, job.model_copy(update={"n_gpus": 2}))
+    if not ref.link_gbs:
+        return "the estimator gives no GPU-to-GPU link for this node"
+    traffic = ref.allreduce_time_s * ref.link_gbs * 1e9 / ((n_ref - 1) / n_ref)
     n = cluster.n_gpus
     busbw = cluster_busbw(one.link_gbs, net[0], cluster.n_nodes)
-    big = job.model_copy(update={"n_gpus": n})
-    comm = tp.comm_time_s(m, big, tp.Link("cluster", busbw))
-    exposed = max(0.0, comm - tp.hidden_by(big, one.compute_time_s))
+    comm = ring_time_s(traffic, n, busbw)
+    exposed = max(0.0, comm - hidden_s(one.compute_time_s, job.task.value, job.zero))
     tokens = one.tokens_per_s_per_gpu * one.step_time_s if one.tokens_per_s_per_gpu else None
     return Scaling(
         kind=kind.kind,
@@ -200,7 +231,7 @@ def scaling(cluster: Cluster, kind: NodeKind) -> Scaling | str:
         intra_gbs=one.link_gbs,
         network_gbs=net[0],
         network_what=net[1],
-        grad_gb=tp.grad_sync_bytes(m, big) / 1e9,
+        grad_gb=(n - 1) / n * traffic / 1e9,
         tokens_per_step=tokens,
     )
 
@@ -233,7 +264,8 @@ def check_allreduce(cluster: Cluster) -> ClusterResult:
     }
     intra = f"{fmt(s.intra_gbs)} GB/s inside a node" if s.intra_gbs else "one GPU per node"
     text = (
-        f"{fmt(s.grad_gb)} GB of gradients over {s.gpus} GPUs on {cluster.n_nodes} nodes: ring "
+        f"{fmt(s.grad_gb)} GB of all-reduce traffic per GPU per step over {s.gpus} GPUs on "
+        f"{cluster.n_nodes} nodes: ring "
         f"bus bandwidth {fmt(s.busbw_gbs)} GB/s (network {s.network_what} = {fmt(s.network_gbs)} "
         f"GB/s per node, {fmt(per_gpu)} GB/s per GPU; {intra}); all-reduce {fmt(s.comm_s)} s "
         f"per step, {fmt(s.exposed_s)} s of it not hidden by the backward pass, against "
