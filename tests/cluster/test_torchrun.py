@@ -167,6 +167,28 @@ def test_killed_rank(tmp_path):
     assert [n["node"] for n in data["nodes"]] == ["sim0", "sim1"]  # gathered before the kill
 
 
+def test_killed_rank_under_one_torchrun(tmp_path):
+    """One launcher, two ranks: torchrun SIGTERMs the survivor, which still names the dead rank
+    (its heartbeat stopped) and leaves a partial report."""
+    out = tmp_path / "partial.json"
+    cmd = ["torchrun", "--nproc-per-node", "2", "--master-port", str(_port()), str(FAULT_RANK)]
+    cmd += ["probe", "--cluster", "--max-bytes", "8K", "--timeout", "30", "-o", str(out)]
+    env = _env(
+        tmp_path,
+        DLRIG_CLUSTER_NODE_NAME="sim{rank}",
+        DLRIG_CLUSTER_FAKE_PROBE=_fake_probes(tmp_path, ["sim0", "sim1"]),
+        DLRIG_TEST_FAULT="kill:1:all_reduce",
+    )
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert _wait_all([proc], 90) != [0]
+    (line,) = _error_lines(proc.stderr.read() + proc.stdout.read())
+    assert "node sim0 (rank 0) stopped by SIGTERM" in line
+    assert "node sim1 (rank 1) stopped responding (no heartbeat)" in line
+    data = json.loads(out.read_text())
+    assert data["complete"] is False
+    assert [(f["node"], f["what"]) for f in data["faults"]] == [("sim1", "died")]
+
+
 def test_hung_rank_every_rank_exits(tmp_path):
     codes, errs, out = _direct(tmp_path, "hang:1:all_gather")
     assert codes == [1, 1]  # the hung rank too: its watchdog sees the abort

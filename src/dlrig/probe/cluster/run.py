@@ -112,13 +112,14 @@ def run_cluster(
             on_partial(state.result(faults, f"partial: {message}"))
 
     ctl.on_abort = partial
-    signal.signal(
-        signal.SIGTERM,
-        lambda *_: ctl.exit(
-            f"{ctl.me()} stopped by SIGTERM during {ctl.phase} "
-            "(the launcher stops every rank when one fails)"
-        ),
-    )
+
+    def on_sigterm(*_: object) -> None:
+        """torchrun stops every local rank when one fails: say which one, if the store knows."""
+        why, faults = ctl.diagnose(RuntimeError("stopped by SIGTERM"))
+        named = why if any(f.rank != env.rank for f in faults) else "no other rank named"
+        ctl.abort(f"{ctl.me()} stopped by SIGTERM during {ctl.phase} ({named})", faults)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     ctl.start_watchdog()
     try:
         nodes = ctl.join()
