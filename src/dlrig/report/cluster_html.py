@@ -14,7 +14,23 @@ from dlrig.report.cluster import NODE_COLUMNS, cell, series_title, size_text, su
 ANNOTATE_MAX_NODES = 32
 HEATMAP_ROW_IN = 0.22
 LABEL_ALL_MAX_NODES = 64
+HEAT_LABELS = {
+    "gpu_tflops": "matmul",
+    "pcie_width_min": "PCIe",
+    "pcie_gen_min": "PCIe",
+    "disk_read_mbs": "disk",
+    "memory_bandwidth_gbs": "RAM",
+    "sm_clock_pct": "SM clock",
+    "throttled_gpus": "throttled",
+    "nic_gbs": "NIC",
+}
 HEATMAP_MAX_IN = 24.0
+
+
+def _heat_text(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
 
 
 def heatmap(result: ClusterProbeResult) -> Markup | None:
@@ -49,7 +65,11 @@ def heatmap(result: ClusterProbeResult) -> Markup | None:
         image = ax.imshow(
             grid, cmap="RdBu", vmin=0.5, vmax=1.5, aspect="auto", interpolation="nearest"
         )
-        ax.set_xticks(range(len(metrics)), [f"{m.name}\n({m.unit})" for m in metrics], fontsize=8)
+        ax.set_xticks(
+            range(len(metrics)),
+            [f"{HEAT_LABELS.get(m.name, m.name)}\n({m.unit})" for m in metrics],
+            fontsize=8,
+        )
         if len(nodes) <= LABEL_ALL_MAX_NODES:
             ax.set_yticks(range(len(nodes)), [n.node for n in nodes], fontsize=8)
         else:  # hundreds of labels are illegible (and slow): name the outliers only
@@ -61,9 +81,7 @@ def heatmap(result: ClusterProbeResult) -> Markup | None:
             for i, n in enumerate(nodes):
                 for j, m in enumerate(metrics):
                     v = m.get(n)
-                    ax.text(
-                        j, i, "—" if v is None else f"{v:.3g}", ha="center", va="center", fontsize=7
-                    )
+                    ax.text(j, i, _heat_text(v), ha="center", va="center", fontsize=7)
         fig.colorbar(image, ax=ax, label="node / median (red: worse)", shrink=0.8)
         ax.set_title("Per-node figures against the median node")
         return to_svg(fig, "chart-cluster-heatmap", "Per-node figures against the median node")
@@ -99,8 +117,14 @@ def busbw_chart(result: ClusterProbeResult) -> Markup | None:
 def render_cluster_probe(result: ClusterProbeResult) -> str:
     from dlrig.report.html import page
 
-    headers = [h for h, _, _ in NODE_COLUMNS]
-    node_rows = [[cell(get(n), form) for _, get, form in NODE_COLUMNS] for n in result.nodes]
+    flagged: dict[str, list[str]] = {}
+    for o in result.outliers:
+        flagged.setdefault(o.node, []).append(o.metric)
+    headers = [h for h, _, _ in NODE_COLUMNS] + ["outlier on"]
+    node_rows = [
+        [cell(get(n), form) for _, get, form in NODE_COLUMNS] + [", ".join(flagged.get(n.node, []))]
+        for n in result.nodes
+    ]
     rank_rows = [
         [str(r.rank), r.node, str(r.local_rank), r.device, cell(r.matmul_tflops, "{:.4g}")]
         for r in result.ranks
