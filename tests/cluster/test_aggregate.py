@@ -42,6 +42,7 @@ def _node(i: int, **over: float) -> NodeFigures:
         sm_clock_pct=97.0 + (i % 2),
         throttled_gpus=0,
         nic_gbs=400.0,
+        intra_busbw_gbs=360.0 + (i % 4),
     )
     return NodeFigures(**(base | over))
 
@@ -52,6 +53,7 @@ def _synthetic(n: int = 512) -> list[NodeFigures]:
     nodes[99] = _node(99, pcie_width_min=8)  # a degraded link
     nodes[250] = _node(250, throttled_gpus=2, sm_clock_pct=71.0)  # thermal trouble
     nodes[511] = _node(511, disk_read_mbs=900.0)  # a failing disk
+    nodes[300] = _node(300, intra_busbw_gbs=150.0)  # an NVLink down
     return nodes
 
 
@@ -63,6 +65,7 @@ def test_outliers_at_512_nodes_are_exactly_the_bad_ones():
         ("n250", "throttled_gpus"),
         ("n250", "sm_clock_pct"),
         ("n511", "disk_read_mbs"),
+        ("n300", "intra_busbw_gbs"),
     }
 
 

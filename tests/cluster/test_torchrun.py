@@ -101,6 +101,7 @@ def test_torchrun_two_launchers_two_ranks_each(tmp_path):
     assert [n["ranks"] for n in data["nodes"]] == [[0, 1], [2, 3]]
     assert [n["disk_read_mbs"] for n in data["nodes"]] == [5000.0, 5000.0]  # from the fake probes
     assert all(r["matmul_tflops"] > 0 and r["device"] == "cpu" for r in data["ranks"])
+    assert all(n["intra_busbw_gbs"] > 0 for n in data["nodes"])  # each node's own all-reduce
     scopes = {(s["op"], s["scope"]) for s in data["collectives"]}
     ops = ("all_reduce", "all_gather", "reduce_scatter", "send_recv")
     assert scopes == {(op, sc) for op in ops for sc in ("all", "intra-node", "inter-node")}

@@ -289,6 +289,9 @@ class NodeFigures(BaseModel):
         default=None, description="GPUs reporting a clock-slowing reason other than idle"
     )
     nic_gbs: float | None = Field(default=None, description="sum of active NIC port rates")
+    intra_busbw_gbs: float | None = Field(
+        default=None, description="this node's own all-reduce bus bandwidth, largest size"
+    )
     nics: list[str] = Field(default_factory=list)
     probe: dict[str, Any] | None = Field(default=None, description="the node's dlrig.probe/1")
     unavailable: dict[str, str] = Field(default_factory=dict)

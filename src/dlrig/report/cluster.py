@@ -22,6 +22,7 @@ NODE_COLUMNS = (
     ("SM clock %", lambda n: n.sm_clock_pct, "{:.0f}"),
     ("throttled", lambda n: n.throttled_gpus, "{}"),
     ("NIC GB/s", lambda n: n.nic_gbs, "{:g}"),
+    ("in-node busbw", lambda n: n.intra_busbw_gbs, "{:.4g}"),
 )
 
 

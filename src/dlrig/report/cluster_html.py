@@ -23,6 +23,7 @@ HEAT_LABELS = {
     "sm_clock_pct": "SM clock",
     "throttled_gpus": "throttled",
     "nic_gbs": "NIC",
+    "intra_busbw_gbs": "in-node",
 }
 HEATMAP_MAX_IN = 24.0
 

@@ -189,6 +189,9 @@ METRICS = (
         "throttled_gpus", "GPUs", lambda n: n.throttled_gpus, False, "GPUs slowing their clocks"
     ),
     Metric("nic_gbs", "GB/s", lambda n: n.nic_gbs, True, "NIC port rate"),
+    Metric(
+        "intra_busbw_gbs", "GB/s", lambda n: n.intra_busbw_gbs, True, "all-reduce inside the node"
+    ),
 )
 
 

@@ -108,9 +108,11 @@ def run_series(
     control: Any,
     enter: Callable[[str], None],
     on_point: Callable[[CollectiveSeries], None] | None = None,
+    on_last: Callable[[list[float]], None] | None = None,
 ) -> CollectiveSeries:
     """One collective over every size. Every rank calls it (ranks outside `ranks` idle through
-    the control all-reduces); the series keeps what finished if a later size fails."""
+    the control all-reduces); the series keeps what finished if a later size fails.
+    `on_last` gets every rank's time at the largest size (for per-node figures)."""
     series = CollectiveSeries(
         op=op, scope=scope, backend=setup.backend, ranks=len(ranks), groups=groups
     )
@@ -122,12 +124,23 @@ def run_series(
         iters = max(1, min(MAX_ITERS, int(TARGET_S / max(_max_over(setup, warm, control), 1e-9))))
         took = _timed(setup, fn, iters) if fn else 0.0
         slowest = _max_over(setup, took, control)
+        if on_last is not None and size == sizes[-1]:
+            on_last(_all_times(setup, took, control))
         series.points.append(
             bus_point(op, len(ranks), _elements(size, len(ranks)) * ELEMENT_BYTES, slowest)
         )
         if on_point is not None:
             on_point(series)
     return series
+
+
+def _all_times(setup: Setup, value: float, control: Any) -> list[float]:
+    """Every rank's `value`, in rank order (a tensor all-gather over the gloo control group)."""
+    t, dist = setup.torch, setup.dist
+    world = dist.get_world_size()
+    out = [t.zeros(1, dtype=t.float64) for _ in range(world)]
+    dist.all_gather(out, t.tensor([value], dtype=t.float64), group=control)
+    return [float(x.item()) for x in out]
 
 
 def _human(size: int) -> str:

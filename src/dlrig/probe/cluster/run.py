@@ -201,7 +201,9 @@ def _measure(
     for r in sorted(nodes):
         rails.setdefault(local[r], []).append(r)
     rail_groups = {k: dist.new_group(v) for k, v in sorted(rails.items())}
-    plans: list[tuple[str, Any, list[int], int]] = [("all", None, sorted(nodes), 1)]
+    plans: list[tuple[str, Any, list[int], int]] = []
+    if env.world_size > 1:
+        plans.append(("all", None, sorted(nodes), 1))
     if len(by_node) > 1 and any(len(v) > 1 for v in by_node.values()):  # one node: = all
         mine = by_node[env.node]
         plans.append(("intra-node", node_groups[env.node], mine, len(by_node)))
@@ -210,8 +212,10 @@ def _measure(
         plans.append(("inter-node", rail_groups[local[env.rank]], rail, len(rails)))
     for op in OPS:
         for scope, group, ranks, n_groups in plans:
-            if len(ranks) < 2:
-                continue
+            # every rank runs every plan, even in a group of one (its node's only rank), so
+            # the control collectives inside stay matched across ranks
+            # each node's own bus bandwidth: every rank takes part in gathering the times
+            per_node = scope == "intra-node" and op == "all_reduce"
             series = run_series(
                 setup,
                 op=op,
@@ -225,6 +229,13 @@ def _measure(
                 enter=ctl.enter,
                 on_point=(lambda s: None if s in state.series else state.series.append(s))
                 if env.rank == 0
+                else None,
+                on_last=(
+                    lambda times: (
+                        _intra_busbw(state, by_node, times, sizes[-1]) if env.rank == 0 else None
+                    )
+                )
+                if per_node
                 else None,
             )
             if env.rank == 0:
@@ -256,6 +267,22 @@ class RankReport(BaseModel):
 
     rank: RankFigures
     node: NodePayload | None = None
+
+
+def _intra_busbw(
+    state: State, by_node: dict[str, list[int]], times: list[float], size: int
+) -> None:
+    """Each node's own all-reduce bus bandwidth at the largest size (its slowest rank's time):
+    a node with a degraded NVLink or PCIe link stands out among the others."""
+    from dlrig.probe.cluster.bench import ELEMENT_BYTES, _elements
+
+    for fig in state.nodes:
+        ranks = by_node.get(fig.node, [])
+        if len(ranks) < 2:
+            continue
+        took = max(times[r] for r in ranks)
+        nbytes = _elements(size, len(ranks)) * ELEMENT_BYTES
+        fig.intra_busbw_gbs = aggregate.bus_point("all_reduce", len(ranks), nbytes, took).busbw_gbs
 
 
 def _collect(state: State, reports: list[RankReport], by_node: dict[str, list[int]]) -> None:
