@@ -80,7 +80,7 @@ def test_check_measured_replaces_the_table_figure(tmp_path, capsys):
     assert data["measured_busbw_gbs"] == 120.0
     allreduce = next(f for f in data["findings"] if f["id"] == "cluster-allreduce")
     assert allreduce["numbers"]["network_gbs"]["value"] == 120.0
-    assert allreduce["numbers"]["busbw_gbs"]["value"] == 120.0  # now narrower than NVLink
+    assert allreduce["numbers"]["network_per_gpu_gbs"]["value"] == 15.0  # 8 GPUs share it
     assert "measured" in allreduce["message"]
 
 

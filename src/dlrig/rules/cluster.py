@@ -1,12 +1,13 @@
 """Cluster rules: a rule is a pure function `Cluster -> list[Finding | Skip]` (the single-node
 rules run once per distinct node kind; see `check_cluster`).
 
-The traffic of a step is the estimator's (`dlrig.estimate.job.throughput`: its all-reduce time
-x link rate), carried by a ring over every GPU at nccl-tests' bus bandwidth: a ring through
-every GPU crosses each node boundary once per channel, so per node 2(n-1)/n x S bytes leave
-through its NICs and the bus bandwidth is min(inside the node, NICs x what NCCL reaches per NIC)
-(nccl-tests doc/PERFORMANCE.md; the per-NIC figure from catalog networks.csv, or the probe's
-measured bus bandwidth with `--measured cluster.json`).
+The all-reduce across nodes is the estimator's model (`dlrig.estimate.comm`: NCCL's
+hierarchical all-reduce, ring steps at nccl-tests' bus bandwidth plus a latency per step;
+`dlrig.estimate.step`'s overlap with the backward pass) on the estimator's gradient bytes and
+single-node compute time. Only the link between nodes is the cluster's: the node's network bus
+bandwidth (NICs x what NCCL reaches per NIC in catalog networks.csv / oversubscription, or the
+all-reduce bus bandwidth a cluster probe measured, `--measured cluster.json`) shared by its
+GPUs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ ClusterResult = list[Finding | Skip]
 
 NETWORK_SOURCE = (
     "nccl-tests doc/PERFORMANCE.md (bus bandwidth); catalog networks.csv (what NCCL reaches per "
-    "NIC); the estimator's traffic per step (dlrig.estimate.job.throughput)"
+    "NIC); the estimator's collectives (dlrig.estimate.comm, hierarchical all-reduce)"
 )
 GDR_SOURCE = (
     "NCCL maintainers: GPUDirect RDMA is needed when NIC and GPU share a PCIe switch "
@@ -137,13 +138,6 @@ def node_network_busbw(cluster: Cluster) -> tuple[float, str] | None:
     return raw, text
 
 
-def cluster_busbw(intra_gbs: float | None, network_gbs: float, n_nodes: int) -> float:
-    """Ring all-reduce bus bandwidth over every GPU of every node (see module docstring)."""
-    if n_nodes <= 1:
-        return intra_gbs if intra_gbs is not None else network_gbs
-    return min(intra_gbs, network_gbs) if intra_gbs is not None else network_gbs
-
-
 @dataclass(frozen=True)
 class Scaling:
     kind: str
@@ -165,39 +159,32 @@ class Scaling:
         return self.compute_s / self.step_s
 
 
-def ring_time_s(traffic_bytes: float, n: int, busbw_gbs: float) -> float:
-    """A ring collective over n ranks: each rank moves (n-1)/n x `traffic_bytes` at the bus
-    bandwidth (nccl-tests: all-reduce traffic = 2 x the gradients, so busbw = algbw x 2(n-1)/n)."""
-    if n <= 1 or busbw_gbs <= 0:
-        return 0.0
-    return (n - 1) / n * traffic_bytes / (busbw_gbs * 1e9)
+def inter_link(cluster: Cluster, gpus_per_node: int):  # -> estimate.comm.Link | None
+    """The estimator's link between nodes, per GPU: the node's network bus bandwidth shared by
+    its GPUs (one NIC per GPU in DGX/HGX nodes gives the table's per-NIC figure), with the
+    fabric's latency per ring step."""
+    from dlrig.estimate import comm
 
-
-# Compute the gradient traffic can overlap: the backward pass (4N of 6N FLOPs in full training,
-# 2N of 4N with a frozen base) for DDP's bucketed all-reduce (Li et al. 2020, PyTorch
-# Distributed, VLDB); all of it for ZeRO-3/FSDP, which prefetches the next block's weights.
-# The same shares as the estimator's step model.
-BACKWARD_SHARE_FULL = 2 / 3
-BACKWARD_SHARE_FROZEN = 1 / 2
-
-
-def hidden_s(compute_s: float, task: str, zero: int) -> float:
-    if zero >= 3:
-        return compute_s
-    return compute_s * (BACKWARD_SHARE_FULL if task == "train" else BACKWARD_SHARE_FROZEN)
+    net = node_network_busbw(cluster)
+    if net is None:
+        return None
+    latency_us = cluster.fabric.latency_us if cluster.fabric is not None else None
+    per_gpu = net[0] / max(gpus_per_node, 1)
+    return comm.Link(f"{net[1]}, {fmt(per_gpu)} GB/s per GPU", per_gpu, (latency_us or 0) * 1e-6)
 
 
 def scaling(cluster: Cluster, kind: NodeKind) -> Scaling | str:
     """One node kind's step on the whole cluster, or why it cannot be estimated.
 
-    The traffic is the estimator's (its all-reduce time x link rate, per (n-1)/n: gradients,
-    or weights and gradients for ZeRO-3), evaluated for one node (two GPUs at least); the
-    cluster carries it over the ring through every GPU (`cluster_busbw`)."""
-    from dlrig.estimate.job import throughput
+    The estimator's own model end to end (dlrig.estimate: `comm.group_allreduce_s`, the
+    hierarchical all-reduce NCCL uses across nodes, or ZeRO-3's all-gathers, overlapped with
+    the backward pass as in `step.train_step`), on the estimator's gradient and weight bytes
+    and single-node compute time, with this cluster's link between nodes."""
+    from dlrig.estimate import comm, perf, step
+    from dlrig.estimate.job import shape, throughput
     from dlrig.rules.workload import OutOfRange, job_for
 
-    net = node_network_busbw(cluster)
-    if net is None:
+    if node_network_busbw(cluster) is None:
         return "needs [network] fabric and nics_per_node"
     try:
         job = job_for(kind.build)
@@ -209,29 +196,36 @@ def scaling(cluster: Cluster, kind: NodeKind) -> Scaling | str:
         return "an inference workload has no all-reduce"
     m = kind.build.model_spec
     one = throughput(m, job)
-    n_ref = max(job.n_gpus, 2)
-    ref = one if job.n_gpus >= 2 else throughput(m, job.model_copy(update={"n_gpus": 2}))
-    if not ref.link_gbs:
-        return "the estimator gives no GPU-to-GPU link for this node"
-    traffic = ref.allreduce_time_s * ref.link_gbs * 1e9 / ((n_ref - 1) / n_ref)
-    n = cluster.n_gpus
-    busbw = cluster_busbw(one.link_gbs, net[0], cluster.n_nodes)
-    comm = ring_time_s(traffic, n, busbw)
-    exposed = max(0.0, comm - hidden_s(one.compute_time_s, job.task.value, job.zero))
+    g, n = kind.build.n_gpus, cluster.n_gpus
+    inter = inter_link(cluster, g)
+    assert inter is not None
+    intra = comm.intra_node_link(job.gpu, job.interconnect.value) if g > 1 else inter
+    work = perf.train_work(shape(m, job), 1.0)  # bytes only: the efficiency sets compute
+    group = comm.place(n, 1, g, intra, inter if cluster.n_nodes > 1 else None)
+    compute = one.compute_time_s
+    if job.zero >= 3:
+        comm_s = 2 * comm.group_allgather_s(work.weight_bytes, group) + comm.group_allgather_s(
+            work.grad_bytes, group
+        )
+        exposed = max(0.0, comm_s - compute)
+    else:
+        comm_s = comm.group_allreduce_s(work.grad_bytes, group)
+        share = step.BACKWARD_SHARE_FROZEN if work.frozen_base else step.BACKWARD_SHARE_FULL
+        exposed = max(0.0, comm_s - compute * share)
     tokens = one.tokens_per_s_per_gpu * one.step_time_s if one.tokens_per_s_per_gpu else None
     return Scaling(
         kind=kind.kind,
         gpus=n,
-        compute_s=one.compute_time_s,
+        compute_s=compute,
         one_node_step_s=one.step_time_s,
-        comm_s=comm,
+        comm_s=comm_s,
         exposed_s=exposed,
-        step_s=one.compute_time_s + exposed,
-        busbw_gbs=busbw,
-        intra_gbs=one.link_gbs,
-        network_gbs=net[0],
-        network_what=net[1],
-        grad_gb=(n - 1) / n * traffic / 1e9,
+        step_s=compute + exposed,
+        busbw_gbs=inter.busbw_gbs,
+        intra_gbs=intra.busbw_gbs if g > 1 else None,
+        network_gbs=inter.busbw_gbs * g,
+        network_what=node_network_busbw(cluster)[1],  # type: ignore[index]
+        grad_gb=work.grad_bytes / 1e9,
         tokens_per_step=tokens,
     )
 
@@ -252,7 +246,7 @@ def check_allreduce(cluster: Cluster) -> ClusterResult:
     s = _worst(cluster)
     if isinstance(s, str):
         return [ALLREDUCE.skip(s)]
-    per_gpu = s.network_gbs / max(cluster.kinds[0].build.n_gpus, 1)
+    per_gpu = s.busbw_gbs
     numbers = {
         "network_gbs": qty(s.network_gbs, "GB/s"),
         "network_per_gpu_gbs": qty(per_gpu, "GB/s"),
@@ -262,14 +256,14 @@ def check_allreduce(cluster: Cluster) -> ClusterResult:
         "compute_s": qty(s.compute_s, "s"),
         "scaling_efficiency": qty(100 * s.efficiency, "%"),
     }
-    intra = f"{fmt(s.intra_gbs)} GB/s inside a node" if s.intra_gbs else "one GPU per node"
+    inside = f"{fmt(s.intra_gbs)} GB/s" if s.intra_gbs else "no second GPU"
     text = (
-        f"{fmt(s.grad_gb)} GB of all-reduce traffic per GPU per step over {s.gpus} GPUs on "
-        f"{cluster.n_nodes} nodes: ring "
-        f"bus bandwidth {fmt(s.busbw_gbs)} GB/s (network {s.network_what} = {fmt(s.network_gbs)} "
-        f"GB/s per node, {fmt(per_gpu)} GB/s per GPU; {intra}); all-reduce {fmt(s.comm_s)} s "
-        f"per step, {fmt(s.exposed_s)} s of it not hidden by the backward pass, against "
-        f"{fmt(s.compute_s)} s of compute: {100 * s.efficiency:.0f} % scaling efficiency."
+        f"{fmt(s.grad_gb)} GB of gradients over {s.gpus} GPUs on {cluster.n_nodes} nodes, "
+        f"hierarchical all-reduce (inside a node {inside}; between nodes {s.network_what} = "
+        f"{fmt(s.network_gbs)} GB/s per node, {fmt(s.busbw_gbs)} GB/s per GPU): "
+        f"{fmt(s.comm_s)} s per step, {fmt(s.exposed_s)} s of it not hidden by the backward "
+        f"pass, against {fmt(s.compute_s)} s of compute: {100 * s.efficiency:.0f} % scaling "
+        "efficiency."
     )
     bound = s.exposed_s > COMM_BOUND_SHARE * s.compute_s
     return [
