@@ -1,7 +1,7 @@
 """Run one rank of `dlrig probe --cluster` with a fault injected (tests only).
 
 DLRIG_TEST_FAULT = "kill:<rank>:<phase prefix>" (SIGKILL itself on entering that phase),
-"hang:<rank>:<phase prefix>" (sleep forever there) or "absent:<rank>" (never start dlrig).
+"hang:<rank>:<phase prefix>" (sleep forever there) or "absent:<rank>" (start dlrig only once $DLRIG_TEST_ABSENT_UNTIL exists).
 Every other rank runs the real code unchanged.
 """
 
@@ -17,9 +17,12 @@ from dlrig.probe.cluster import control
 kind, rank, *rest = os.environ.get("DLRIG_TEST_FAULT", "none:-1").split(":")
 me = int(os.environ.get("RANK", "-1"))
 if me == int(rank) and kind == "absent":
-    # a node whose dlrig starts too late: it joins after the others gave up, sees the abort
-    # and exits (the watchdog), instead of lingering as an orphan
-    time.sleep(float(os.environ.get("DLRIG_TEST_ABSENT_S", "8")))
+    # a node whose dlrig starts too late: after the others gave up (rank 0 wrote its partial
+    # report), so it finds no rendezvous and must exit on its own, not linger as an orphan
+    until = os.environ.get("DLRIG_TEST_ABSENT_UNTIL", "")
+    deadline = time.monotonic() + 120
+    while until and not os.path.exists(until) and time.monotonic() < deadline:
+        time.sleep(0.2)
 if me == int(rank) and kind in ("kill", "hang"):
     phase = rest[0]
     original = control.Control.enter
