@@ -25,7 +25,7 @@ from dlrig.probe.cluster.env import LaunchEnv
 
 HEARTBEAT_S = 1.0
 # A heartbeat that does not move for this many intervals means the process is gone.
-DEAD_AFTER_BEATS = 2.5
+DEAD_AFTER_BEATS = 3.5
 EXIT_FAULT = 1
 
 
