@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dlrig.model import choices
 from dlrig.model.parts import Cooler, CpuSpec, GpuSpec, PsuRating, StorageKind
+from dlrig.model.thresholds import MAX_GPU_ENTRIES, MAX_GPU_SLOTS, MAX_STORAGE_ENTRIES
 from dlrig.model.workload import ModelSpec
 
 # Sanity limits for input validation (see module docstring).
@@ -84,7 +85,9 @@ class MotherboardInput(BaseModel):
     model: str | None = None
     expansion_slots: int | None = Field(default=None, ge=1, le=MAX_SLOTS)
     gpu_slot_lanes: list[LinkWidth] | None = Field(
-        default=None, description="electrical lanes per GPU slot, in order"
+        default=None,
+        max_length=MAX_GPU_SLOTS,
+        description="electrical lanes per GPU slot, in order",
     )
     pcie_gen: int | None = Field(default=None, ge=1, le=6)
 
@@ -185,10 +188,10 @@ class BuildFile(BaseModel):
     name: str | None = None
     cpu: CpuInput | None = None
     memory: MemoryInput | None = None
-    gpus: list[GpuInput] = Field(default_factory=list)
+    gpus: list[GpuInput] = Field(default_factory=list, max_length=MAX_GPU_ENTRIES)
     motherboard: MotherboardInput | None = None
     psu: PsuInput | None = None
-    storage: list[StorageInput] = Field(default_factory=list)
+    storage: list[StorageInput] = Field(default_factory=list, max_length=MAX_STORAGE_ENTRIES)
     case: CaseInput | None = None
     power: PowerInput | None = None
     workload: WorkloadInput | None = None
