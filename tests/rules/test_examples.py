@@ -111,7 +111,9 @@ def test_h100_server():
 def test_budget_build():
     r = report_for("budget-1gpu.toml")
     s = severities(r)
-    assert s["cpu-cores"] == {"warning"}  # 6 cores < 1 x (4 + 1) + 4
+    # 6 cores < 1 x (4 + 1) + 4 = 9, but the 5 loader and main processes have a core each: only
+    # the OS reserve is short, which one GPU does not make a problem (info, not warning).
+    assert s["cpu-cores"] == {"info"}
     assert r.build.cpu is not None and r.build.cpu.name == "custom CPU"
     assert s["wall-circuit"] == {"ok"}
     assert r.summary().errors == 0
