@@ -161,8 +161,10 @@ def check_p2p(build: Build) -> RuleResult:
                 P2P.finding(
                     Severity.INFO,
                     f"{spec.name} has no P2P over PCIe with the stock driver, but an NVLink bridge "
-                    f"({fmt(spec.nvlink_gbs or 0)} GB/s) joins pairs of cards.",
-                    fix="Fit NVLink bridges to pairs of cards; pairs still talk through the host.",
+                    f"({fmt(spec.nvlink_gbs or 0)} GB/s) joins two cards.",
+                    fix="Fit an NVLink bridge to each pair of cards (see nvlink_bridges): the two "
+                    "cards of a pair then talk directly, while traffic between different pairs "
+                    "still goes through the host.",
                 )
             )
         elif spec.p2p == "no":
