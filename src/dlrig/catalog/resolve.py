@@ -83,9 +83,10 @@ def _check_positions(build_file: BuildFile, shown: str) -> None:
             if s.m2_slot is not None and s.m2_slot not in names:
                 problem = f"unknown M.2 socket '{s.m2_slot}'; expected one of motherboard.m2"
                 raise BuildFileError(
-                    shown, f"storage[{j}].m2_slot", problem, difflib.get_close_matches(
-                        s.m2_slot, names, n=3, cutoff=0.5
-                    )
+                    shown,
+                    f"storage[{j}].m2_slot",
+                    problem,
+                    difflib.get_close_matches(s.m2_slot, names, n=3, cutoff=0.5),
                 )
     for j, bridge in enumerate(build_file.nvlink_bridges):
         a, b = bridge.slots

@@ -165,7 +165,11 @@ def check_circuit(build: Build) -> RuleResult:
                 text,
                 fix="Put the machine on a dedicated higher-rated circuit (e.g. 240 V / 20 A), "
                 "split GPUs across machines, or power-limit the GPUs"
-                + ("; set power.mains_voltage and power.circuit_amps to your circuit." if assumed else "."),
+                + (
+                    "; set power.mains_voltage and power.circuit_amps to your circuit."
+                    if assumed
+                    else "."
+                ),
                 numbers=numbers,
                 defaults_used=defaults,
             )

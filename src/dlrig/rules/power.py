@@ -45,6 +45,30 @@ TRANSIENTS = RuleInfo(
 )
 
 
+CONNECTOR16 = RuleInfo(
+    id="gpu-power-connector",
+    section="power",
+    title="12V-2x6 connector headroom and adapters",
+    why=(
+        "One 12V-2x6 (12VHPWR) connector carries at most 600 W (9.2 A per pin); a card near that "
+        "leaves no margin for a half-seated plug or a sharp bend. An adapter's 8-pin inputs set "
+        "the sense level the card sees: 150 W per 8-pin cable."
+    ),
+    source=t.CONNECTOR_16PIN_SOURCE,
+)
+DUAL = RuleInfo(
+    id="dual-psu",
+    section="power",
+    title="Two PSUs",
+    why=(
+        "With two PSUs each card must take all its cable power from one of them (its slot's 75 W "
+        "comes from the main PSU through the board); both must switch on together (add2psu or "
+        "relay board) and share ground: same circuit, same outlet strip."
+    ),
+    source=t.DUAL_PSU_SOURCE,
+)
+
+
 def other_w(build: Build) -> tuple[float, list[str]]:
     """DC watts of everything but CPU and GPUs, and the default note if assumed."""
     if build.power is not None and build.power.other_w is not None:
@@ -85,7 +109,9 @@ def check_capacity(build: Build) -> RuleResult:
     load_w, defaults = system_dc_w(build)
     need = required_psu_w(load_w)
     vendor = max((g.spec.recommended_psu_w or 0 for g in build.gpus), default=0)
-    have = build.psu.watts
+    have = build.psu.watts + (build.second_psu.watts if build.second_psu else 0.0)
+    if build.second_psu is not None:
+        defaults = [*defaults, "two PSUs counted together (each one's share: see dual-psu)"]
     numbers = {
         "load_w": qty(load_w, "W"),
         "required_w": qty(max(need, vendor), "W"),
@@ -281,9 +307,7 @@ def check_transients(build: Build) -> RuleResult:
     if worst_w <= allowed_w:
         return [TRANSIENTS.finding(Severity.OK, text, numbers=numbers, defaults_used=defaults)]
     step = t.PSU_SIZE_STEP_W
-    need_atx3 = max(
-        w / (psu_allowance_pct(True, ms) / 100) for ms, w in series
-    )
+    need_atx3 = max(w / (psu_allowance_pct(True, ms) / 100) for ms, w in series)
     need_plain = max(w for _, w in series)
     sustained = required_psu_w(system_dc_w(build)[0])
     need_atx3 = max(need_atx3, sustained)
@@ -305,3 +329,128 @@ def check_transients(build: Build) -> RuleResult:
             defaults_used=defaults,
         )
     ]
+
+
+def check_connector16(build: Build) -> RuleResult:
+    cards = [g for g in build.gpus if g.spec.power_connectors.pin16 > 0]
+    if not cards:
+        return [CONNECTOR16.skip("no GPU with a 12V-2x6 / 12VHPWR input")]
+    out: RuleResult = []
+    for g in cards:
+        per_connector = g.power_w / g.spec.power_connectors.pin16
+        limit = t.CONNECTOR_16PIN_W
+        how = "native 12V-2x6 cable"
+        if g.adapter_8pin is not None:
+            limit = min(limit, g.adapter_8pin * t.CONNECTOR_8PIN_W)
+            how = f"adapter fed by {g.adapter_8pin} x 8-pin"
+        headroom = 1 - per_connector / limit
+        numbers = {
+            "connector_w": qty(per_connector, "W"),
+            "limit_w": qty(limit, "W"),
+            "headroom": qty(headroom * 100, "%"),
+        }
+        text = (
+            f"{g.name}: {fmt(per_connector)} W through one 16-pin connector ({how}, "
+            f"{fmt(limit)} W), {fmt(headroom * 100)} % headroom."
+        )
+        if per_connector > limit:
+            out.append(
+                CONNECTOR16.finding(
+                    Severity.ERROR,
+                    text + " The sense pins cap the card below its power: it will throttle or "
+                    "refuse to start.",
+                    fix=f"Plug {math.ceil(per_connector / t.CONNECTOR_8PIN_W)} separate 8-pin "
+                    "cables into the adapter, use a native 12V-2x6 cable, or power-limit the card.",
+                    numbers=numbers,
+                )
+            )
+        elif headroom < t.CONNECTOR_TIGHT_HEADROOM:
+            out.append(
+                CONNECTOR16.finding(
+                    Severity.WARNING,
+                    text + " Near the connector's limit a half-seated plug or a tight bend "
+                    "overheats it.",
+                    fix="Seat the plug fully (no gap at the latch), keep the cable straight for "
+                    "~35 mm, use one native 12V-2x6 cable without extensions, or power-limit the "
+                    f"card to {fmt(t.SUGGESTED_POWER_LIMIT_FRACTION * g.spec.tdp_w)} W.",
+                    numbers=numbers,
+                )
+            )
+        else:
+            out.append(CONNECTOR16.finding(Severity.OK, text, numbers=numbers))
+    return out
+
+
+def psu_loads(build: Build) -> tuple[float, float]:
+    """(main PSU W, second PSU W): cards on the second PSU draw all but their slot's 75 W from
+    it; the slot power, CPU and the rest come from the main PSU through the board."""
+    total, _ = system_dc_w(build)
+    slot_w = load.connectors()["slot"].max_w
+    second = sum(max(g.power_w - slot_w, 0.0) * g.count for g in build.gpus if g.psu == "second")
+    return total - second, second
+
+
+def check_dual(build: Build) -> RuleResult:
+    second = build.second_psu
+    if second is None or build.psu is None:
+        return [DUAL.skip("no [second_psu]")]
+    main_w, second_w = psu_loads(build)
+    numbers = {
+        "main_load_w": qty(main_w, "W"),
+        "main_psu_w": qty(build.psu.watts, "W"),
+        "second_load_w": qty(second_w, "W"),
+        "second_psu_w": qty(second.watts, "W"),
+    }
+    out: RuleResult = []
+    for name, load_w, have in (
+        ("main", main_w, build.psu.watts),
+        ("second", second_w, second.watts),
+    ):
+        if load_w > have * t.PSU_MAX_LOAD_FRACTION:
+            out.append(
+                DUAL.finding(
+                    Severity.ERROR,
+                    f"The {name} PSU carries {fmt(load_w)} W, over 80 % of its {fmt(have)} W.",
+                    fix="Move a card to the other PSU (gpus[i].psu) or use a larger unit.",
+                    numbers=numbers,
+                )
+            )
+    if second_w == 0:
+        out.append(
+            DUAL.finding(
+                Severity.WARNING,
+                'No GPU is fed by the second PSU (set gpus[i].psu = "second").',
+                fix="Give each card's cables to one PSU in the build file.",
+                numbers=numbers,
+            )
+        )
+    caveats = []
+    if second.sync in (None, "none"):
+        caveats.append("nothing switches the second PSU on with the first (add2psu or relay)")
+    if second.same_circuit is False:
+        caveats.append(
+            "it is on another circuit: the grounds of the two PSUs may differ, and a card fed "
+            "by both (slot from one, cables from the other) carries the difference"
+        )
+    elif second.same_circuit is None:
+        caveats.append("second_psu.same_circuit not given: plug both into one outlet strip")
+    if caveats:
+        out.append(
+            DUAL.finding(
+                Severity.WARNING,
+                "Second PSU: " + "; ".join(caveats) + ".",
+                fix="Use an add2psu/relay board (or a server backplane), both PSUs on one "
+                "circuit and outlet strip, and never split one card's cables across PSUs.",
+                numbers=numbers,
+            )
+        )
+    if not out:
+        out.append(
+            DUAL.finding(
+                Severity.OK,
+                f"Main PSU {fmt(main_w)} W of {fmt(build.psu.watts)} W; second PSU "
+                f"{fmt(second_w)} W of {fmt(second.watts)} W, synchronised, same circuit.",
+                numbers=numbers,
+            )
+        )
+    return out
