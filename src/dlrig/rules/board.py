@@ -308,7 +308,8 @@ def check_bar(build: Build) -> RuleResult:
         return [
             BAR.finding(
                 Severity.INFO,
-                f"{reason}: enable Above 4G decoding in the BIOS (and Resizable BAR where offered).",
+                f"{reason}: enable Above 4G decoding in the BIOS (and Resizable BAR where "
+                "offered).",
                 fix="Set bios.above_4g_decoding = true once it is enabled.",
                 numbers=numbers,
                 defaults_used=["bios.above_4g_decoding not given"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 
 from dlrig.model.build import Build, GpuGroup
 
@@ -44,4 +45,4 @@ def placed_cards(build: Build) -> tuple[list[Placed], list[int]]:
 
 def gaps(placed: list[Placed]) -> list[tuple[Placed, Placed, float]]:
     """(card, next card, free slots between them) for neighbours; negative = they collide."""
-    return [(a, b, b.position - (a.position + a.width)) for a, b in zip(placed, placed[1:])]
+    return [(a, b, b.position - (a.position + a.width)) for a, b in pairwise(placed)]
