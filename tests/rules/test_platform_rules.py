@@ -298,7 +298,7 @@ def test_second_psu_loads_and_caveats():
 
 
 def test_gpu_on_a_second_psu_the_file_does_not_have_is_bad_input():
-    with pytest.raises(BuildFileError, match="gpus\\[0\\].psu"):
+    with pytest.raises(BuildFileError, match=r"gpus\[0\]\.psu"):
         make_build({**AM5, "gpus": [{"model": "RTX 3090", "psu": "second"}]})
 
 

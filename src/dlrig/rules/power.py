@@ -299,8 +299,9 @@ def check_transients(build: Build) -> RuleResult:
     kind = "an ATX 3.x PSU" if atx3 else "a PSU with no ATX 3.x excursion rating"
     window = "< 1 ms" if worst_ms <= 1 else f"{fmt(worst_ms)} ms"
     text = (
-        f"With the GPUs at their {'measured' if measured else 'assumed'} peaks the system draws up to {fmt(peak)} W for under a "
-        f"millisecond ({fmt(peak / psu_w * 100)} % of {fmt(psu_w)} W); the tightest window is "
+        f"With the GPUs at their {'measured' if measured else 'assumed'} peaks the system draws "
+        f"up to {fmt(peak)} W for under a millisecond ({fmt(peak / psu_w * 100)} % of "
+        f"{fmt(psu_w)} W); the tightest window is "
         f"{window} at {fmt(worst_w)} W against the {fmt(allowed_w)} W ({fmt(allowed_pct)} %) "
         f"{kind} promises."
     )
