@@ -405,3 +405,12 @@ def test_software_stack_with_a_fake_lookup():
     data["gpus"] = [{"model": "RTX 4090"}]
     (f,) = check_stack(make_build(data), _fake)
     assert f.severity == "ok"
+
+
+def test_a_card_in_pciex16_3_disables_the_sata_ports_the_manual_names():
+    # ASUS E18089: "When PCIEX16_3 runs at x4 mode, both SATA6G_12 and SATA6G_34 are disabled."
+    data = _hero([{"kind": "sata-ssd", "sata_port": 2}])
+    data["nics"] = [{"model": "10 GbE", "slot": 6}]
+    assert one(run_check(data), "lane-sharing").severity == "error"
+    data["nics"] = []
+    assert one(run_check(data), "lane-sharing").severity == "ok"

@@ -206,9 +206,15 @@ def host_limits(
         elif n * card_width(gpu) > min(
             pf.board_expansion_slots + t.OVERHANG_SLOTS, pf.case_expansion_slots
         ):
-            why[i] = f"{n} x {card_width(gpu):g}-slot cards do not fit {pf.name}"
+            assumed = " (width assumed: no reference card)" if gpu.slot_width is None else ""
+            why[i] = f"{n} x {card_width(gpu):g}-slot cards{assumed} do not fit {pf.name}"
         elif card_length(gpu) > pf.case_max_gpu_length_mm:
-            why[i] = f"{gpu.name} is longer than {pf.case} takes"
+            assumed = (
+                f" (assumed {card_length(gpu):g} mm: no reference card)"
+                if gpu.length_mm is None
+                else ""
+            )
+            why[i] = f"{gpu.name}{assumed} is longer than {pf.case} takes"
         elif gpu.cooler in SERVER_ONLY_COOLERS and not h.is_server:
             why[i] = f"passively cooled {gpu.name} needs a server chassis' airflow"
         elif h.cpu.cores < need_cores:

@@ -8,7 +8,7 @@ from dlrig.model import thresholds as t
 from dlrig.model.build import Build
 from dlrig.model.finding import Severity, qty
 from dlrig.rules.base import RuleInfo, RuleResult, fmt, pcie_groups, pcie_name
-from dlrig.rules.pcie import card_links, link_gbs, m2_in_use, shared_lanes
+from dlrig.rules.pcie import card_links, in_use, link_gbs, m2_in_use, shared_lanes
 
 SHARING = RuleInfo(
     id="lane-sharing",
@@ -84,7 +84,7 @@ def check_sharing(build: Build) -> RuleResult:
     board = build.motherboard
     if board is None or not board.lane_sharing:
         return [SHARING.skip("needs motherboard.lane_sharing (the manual's sharing table)")]
-    used = m2_in_use(build)
+    used = in_use(build)
     positions = {p for p in build.card_slots() if p is not None}
     out: RuleResult = []
     cut = shared_lanes(build)
@@ -119,7 +119,8 @@ def check_sharing(build: Build) -> RuleResult:
                 )
             )
     if not out:
-        detail = f"M.2 in use: {', '.join(sorted(used))}" if used else "no M.2 socket in use"
+        m2 = sorted(m2_in_use(build))
+        detail = f"M.2 in use: {', '.join(m2)}" if m2 else "no M.2 socket in use"
         out.append(
             SHARING.finding(
                 Severity.OK, f"{detail}; no GPU slot or used SATA port loses its lanes."

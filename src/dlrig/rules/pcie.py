@@ -74,13 +74,26 @@ def m2_in_use(build: Build) -> set[str]:
     return {s.m2_slot for s in build.storage if s.m2_slot is not None}
 
 
+def in_use(build: Build) -> set[str]:
+    """What a sharing table's `when` can name: M.2 sockets with a drive, and the names (or
+    positions, as text) of slots holding a GPU or a NIC."""
+    used = m2_in_use(build)
+    board = build.motherboard
+    taken = {p for p in build.card_slots() if p is not None}
+    taken |= {n.slot for n in build.nics if n.slot is not None}
+    used |= {str(p) for p in taken}
+    if board is not None and board.slots:
+        used |= {s.name for s in board.slots if s.name and s.position in taken}
+    return used
+
+
 def shared_lanes(build: Build) -> dict[int, tuple[int, str]]:
     """Slot position -> (lanes left, why) for slots the board's sharing table cuts because an
     M.2 socket in use takes their lanes (manual: "when M.2_2 is used, PCIEX16_2 runs x4")."""
     board = build.motherboard
     if board is None or not board.lane_sharing:
         return {}
-    used = m2_in_use(build)
+    used = in_use(build)
     out: dict[int, tuple[int, str]] = {}
     for rule in board.lane_sharing:
         if rule.slot is None or rule.lanes is None or rule.when not in used:
