@@ -161,39 +161,48 @@ def check_connectors(build: Build) -> RuleResult:
         return [CONNECTORS.skip("needs [psu]")]
     if not build.gpus:
         return [CONNECTORS.skip("no GPUs")]
-    psu = build.psu
-    if psu.pcie_8pin is None and psu.pcie_16pin is None:
+    units = [("main", build.psu)] + ([("second", build.second_psu)] if build.second_psu else [])
+    if all(u.pcie_8pin is None and u.pcie_16pin is None for _, u in units):
         return [CONNECTORS.skip("needs psu.pcie_8pin and/or psu.pcie_16pin")]
-    have8, have16 = psu.pcie_8pin or 0, psu.pcie_16pin or 0
-    need8 = need16 = 0
-    for card in build.cards():
-        if card.spec.power_connectors.board:
+    out: RuleResult = []
+    for which, psu in units:
+        cards = [c for c in build.cards() if (c.psu or "main") == which]
+        if not cards and which == "second":
             continue
-        use_native = need16 + card.spec.power_connectors.pin16 <= have16
-        e, s = cables_needed(card, use_native)
-        need8 += e
-        need16 += s
-    numbers = {
-        "needed_8pin": qty(need8, "cables"),
-        "needed_16pin": qty(need16, "cables"),
-        "psu_8pin": qty(have8, "cables"),
-        "psu_16pin": qty(have16, "cables"),
-    }
-    text = (
-        f"GPUs need {need8} x 8-pin and {need16} x 16-pin; the PSU has {have8} x 8-pin and "
-        f"{have16} x 16-pin."
-    )
-    if need8 > have8:
-        return [
-            CONNECTORS.finding(
-                Severity.ERROR,
-                text,
-                fix="Choose a PSU with enough separate PCIe cables (or native 12V-2x6 cables for "
-                "16-pin cards); do not daisy-chain pigtails on high-draw cards.",
-                numbers=numbers,
+        have8, have16 = psu.pcie_8pin or 0, psu.pcie_16pin or 0
+        need8 = need16 = 0
+        for card in cards:
+            if card.spec.power_connectors.board:
+                continue
+            use_native = need16 + card.spec.power_connectors.pin16 <= have16
+            e, sixteen = cables_needed(card, use_native)
+            need8 += e
+            need16 += sixteen
+        numbers = {
+            "needed_8pin": qty(need8, "cables"),
+            "needed_16pin": qty(need16, "cables"),
+            "psu_8pin": qty(have8, "cables"),
+            "psu_16pin": qty(have16, "cables"),
+        }
+        unit = "the PSU" if len(units) == 1 else f"the {which} PSU"
+        prefix = "GPUs" if len(units) == 1 else f"GPUs on the {which} PSU"
+        text = (
+            f"{prefix} need {need8} x 8-pin and {need16} x 16-pin; {unit} has {have8} x 8-pin "
+            f"and {have16} x 16-pin."
+        )
+        if need8 > have8:
+            out.append(
+                CONNECTORS.finding(
+                    Severity.ERROR,
+                    text,
+                    fix="Choose a PSU with enough separate PCIe cables (or native 12V-2x6 cables "
+                    "for 16-pin cards); do not daisy-chain pigtails on high-draw cards.",
+                    numbers=numbers,
+                )
             )
-        ]
-    return [CONNECTORS.finding(Severity.OK, text, numbers=numbers)]
+        else:
+            out.append(CONNECTORS.finding(Severity.OK, text, numbers=numbers))
+    return out
 
 
 def generation(card: GpuGroup) -> str:

@@ -51,6 +51,14 @@ def check_cooling(build: Build) -> RuleResult:
                 title="Passive GPU cooling",
             )
         )
+    # Cards on risers hang on a frame or a vertical mount, away from the slot row.
+    on_risers = sum(g.count for g in pcie if g.riser is not None)
+    pcie = [g for g in pcie if g.riser is None]
+    if not pcie:
+        text = f"{on_risers} GPU(s) on risers: spacing is set by the frame, not the board."
+        if not passive:
+            out.append(COOLING.finding(Severity.OK, text))
+        return out
     open_air = sum(g.count for g in pcie if g.cooler == "open-air")
     n = sum(g.count for g in pcie)
     numbers = {"open_air_gpus": qty(open_air, "GPUs"), "gpus": qty(n, "GPUs")}
