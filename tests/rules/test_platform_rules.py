@@ -414,3 +414,39 @@ def test_a_card_in_pciex16_3_disables_the_sata_ports_the_manual_names():
     assert one(run_check(data), "lane-sharing").severity == "error"
     data["nics"] = []
     assert one(run_check(data), "lane-sharing").severity == "ok"
+
+
+# --- the slot map per CPU: GIGABYTE X570 AORUS XTREME specifications ---------------------------
+# newegg.com/gigabyte-x570-aorus-xtreme-extended-atx-motherboards-amd-amd-x570-am4/p/2MG-000K-002A9:
+# "1 x PCI Express x16 slot ... running at x16 (PCIEX16); 1 x PCI Express x16 slot ... running at
+# x8 (PCIEX8) ... The PCIEX8 slot shares bandwidth with the PCIEX16 slot. When using the 3rd
+# Generation AMD Ryzen processors ..., the PCIEX16 slot operates at up to x8 mode." "Integrated in
+# the Chipset (PCIEX4): ... running at x4". The 5950X has 24 CPU lanes, 4 to the chipset: 20
+# usable, 16 for the x16 slots and 4 for M.2 (cpus.csv).
+
+
+def _x570(lanes_first: int, m2_cpu: bool = True):
+    data = {
+        "cpu": {"model": "Ryzen 9 5950X"},
+        "gpus": [{"model": "RTX 3090", "count": 2, "slots": [1, 4]}],
+        "motherboard": {
+            "model": "GIGABYTE X570 AORUS XTREME",
+            "slots": [
+                {"position": 1, "lanes": lanes_first, "gen": 4, "name": "PCIEX16"},
+                {"position": 4, "lanes": 8, "gen": 4, "name": "PCIEX8"},
+                {"position": 6, "lanes": 4, "gen": 4, "source": "chipset", "name": "PCIEX4"},
+            ],
+            "m2": [{"name": "M2A_CPU", "lanes": 4, "source": "cpu"}],
+        },
+        "storage": [{"kind": "nvme", "m2_slot": "M2A_CPU"}] if m2_cpu else [],
+    }
+    return data
+
+
+def test_x16_x8_read_off_the_slot_labels_is_more_than_a_ryzen_5950x_has():
+    # x16 + x8 + the CPU M.2's x4 = 28 lanes > 20.
+    f = one(run_check(_x570(16)), "pcie-lanes")
+    assert f.severity == "error" and f.numbers["cpu_lanes_asked"].value == 28
+    # The manual's real split with both slots used: x8/x8 + x4 = 20 <= 20.
+    f = one(run_check(_x570(8)), "pcie-lanes")
+    assert f.severity == "ok" and f.numbers["lanes_per_gpu"].value == 8
