@@ -12,8 +12,23 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from dlrig.errors import CatalogDataError
+<<<<<<< HEAD
 from dlrig.model.cluster import NetworkSpec
 from dlrig.model.market import Currency, Drive, MarketPrice, MemoryKit, Platform, Psu
+=======
+from dlrig.model.market import (
+    Case,
+    Currency,
+    Drive,
+    DualPsu,
+    MarketPrice,
+    MemoryKit,
+    Platform,
+    Psu,
+    Riser,
+    VatRate,
+)
+>>>>>>> market
 from dlrig.model.parts import (
     ConnectorSpec,
     CpuSpec,
@@ -227,3 +242,24 @@ def drives() -> tuple[Drive, ...]:
 @cache
 def currencies() -> dict[str, Currency]:
     return {row.code: row for row in _build("currencies.csv", Currency, _market_row)}
+
+
+@cache
+def cases() -> tuple[Case, ...]:
+    return _build("cases.csv", Case, _market_row)
+
+
+@cache
+def risers() -> tuple[Riser, ...]:
+    return _build("risers.csv", Riser, _market_row)
+
+
+@cache
+def dual_psus() -> tuple[DualPsu, ...]:
+    return _build("dual_psu.csv", DualPsu, _market_row)
+
+
+@cache
+def vat_rates() -> dict[str, VatRate]:
+    """Standard VAT by region code (DE, FR, UK, ...)."""
+    return {row.region: row for row in _build("vat_rates.csv", VatRate, _market_row)}

@@ -254,12 +254,18 @@ def search(configs: list[GpuConfig], market: Market, req: Request) -> SearchResu
     kit_modules = np.array([k.modules for k in kits])
     host_type = np.array([h.platform.memory_type for h in hs])
     host_slots = np.array([h.platform.memory_slots for h in hs])
+    # One DIMM per wired channel (platforms.csv memory_modules_min): a 12-channel SP5 board
+    # with 4 DIMMs would run at a third of its memory bandwidth.
+    host_min_modules = np.array(
+        [min(h.platform.memory_modules_min, h.cpu.memory_channels) for h in hs]
+    )
     host_max_gb = np.array(
         [min(h.platform.max_memory_gb, h.cpu.max_memory_gb or math.inf) for h in hs]
     )
     ram_fits_host = (
         (kit_type[None, :] == host_type[:, None])
         & (kit_modules[None, :] <= host_slots[:, None])
+        & (kit_modules[None, :] >= host_min_modules[:, None])
         & (kit_gb[None, :] <= host_max_gb[:, None])
     )
     drive_cost = np.array([d.price_usd for d in drives])
