@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from dlrig.catalog import load
 from dlrig.errors import BuildFileError
-from dlrig.rules.software import StackAnswer, check_stack
+from dlrig.rules.software import Needs, StackAnswer, check_stack
 from helpers import findings, make_build, one, run_check, skipped
 
 AM5 = {"cpu": {"model": "Ryzen 9 7950X"}, "memory": {"size_gb": 64}}
@@ -379,32 +380,46 @@ def test_wall_circuit_runs_with_the_region_default_and_names_the_keys():
     assert one(r, "wall-circuit").numbers["circuit_w"].value == pytest.approx(2944)
 
 
-# --- gpu-software-stack, against a fake of catalog/stacks.py -----------------------------------
+# --- gpu-software-stack: the rule against a fake, then against the catalog's stack data ---------
 
 
-def _fake(gpu: str, tool: str) -> StackAnswer:
-    amd = "MI" in gpu or "Radeon" in gpu
-    if amd and tool == "bitsandbytes":
-        return StackAnswer("partial", "ROCm", "ROCm build in preview")
-    if amd and tool == "flash-attn":
-        return StackAnswer("unsupported", "ROCm", "CUDA-only wheel")
-    return StackAnswer("supported", "ROCm" if amd else "CUDA")
+def _fake(gpu, needs: Needs) -> StackAnswer:
+    amd = gpu.vendor == "AMD"
+    if amd and "flash-attn" in needs.tools:
+        return StackAnswer("no", "rocm", "flash-attn: CUDA-only wheel")
+    if amd and needs.task == "qlora":
+        return StackAnswer("partial", "rocm", "bitsandbytes: preview")
+    return StackAnswer("yes", "rocm" if amd else "cuda", "supported")
 
 
 def test_software_stack_with_a_fake_lookup():
-    data = {
-        **AM5,
-        "gpus": [{"model": "MI300X"}],
-        "workload": {"software": ["pytorch", "flash-attn"]},
-    }
+    data = {**AM5, "gpus": [{"model": "MI300X"}], "workload": {"software": ["flash-attn"]}}
     (f,) = check_stack(make_build(data), _fake)
     assert f.severity == "error" and "flash-attn" in f.message
     data["workload"] = {"task": "qlora", "model": "llama-3-8b"}
     (f,) = check_stack(make_build(data), _fake)
-    assert f.severity == "warning" and f.defaults_used
+    assert f.severity == "warning"
     data["gpus"] = [{"model": "RTX 4090"}]
     (f,) = check_stack(make_build(data), _fake)
     assert f.severity == "ok"
+
+
+def test_software_stack_from_the_catalog():
+    # huggingface.co/docs/bitsandbytes/v0.50.0/installation: NF4 (QLoRA) from compute capability
+    # 6.0; stack_support.csv. An RTX 4090 (sm_89) runs QLoRA; flash-attn is CUDA/ROCm only, so
+    # an Intel Arc card (oneAPI) cannot run it.
+    ok = {
+        **AM5,
+        "gpus": [{"model": "RTX 4090"}],
+        "workload": {"task": "qlora", "model": "llama-3-8b"},
+    }
+    assert one(run_check(ok), "gpu-software-stack").severity == "ok"
+    arc = next((g.name for g in load.gpus() if g.vendor == "Intel"), None)
+    if arc is None:
+        pytest.skip("no Intel GPU in the catalog")
+    bad = {**AM5, "gpus": [{"model": arc}], "workload": {"software": ["flash-attn"]}}
+    f = one(run_check(bad), "gpu-software-stack")
+    assert f.severity == "error" and "flash-attn" in f.message
 
 
 def test_a_card_in_pciex16_3_disables_the_sata_ports_the_manual_names():

@@ -12,10 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from dlrig.errors import CatalogDataError
-<<<<<<< HEAD
 from dlrig.model.cluster import NetworkSpec
-from dlrig.model.market import Currency, Drive, MarketPrice, MemoryKit, Platform, Psu
-=======
 from dlrig.model.market import (
     Case,
     Currency,
@@ -28,7 +25,6 @@ from dlrig.model.market import (
     Riser,
     VatRate,
 )
->>>>>>> market
 from dlrig.model.parts import (
     ConnectorSpec,
     CpuSpec,

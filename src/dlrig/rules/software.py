@@ -1,6 +1,7 @@
-"""A GPU's software stack against the tools the workload needs (CUDA-only tools on ROCm or
-oneAPI GPUs). The per-GPU stack data lives in the catalog (catalog/stacks.py, the market
-helper's); this rule takes it through a small interface so it can be tested with a fake."""
+"""A GPU's software stack against what the workload needs (CUDA-only tools on ROCm, oneAPI or
+SynapseAI GPUs). The per-GPU stack data and the verdict are the catalog's (catalog/stacks.py:
+gpu_support.csv, stack_support.csv, each row sourced); this rule reaches them through a small
+interface (`StackLookup`) so it can also be tested with a fake."""
 
 from __future__ import annotations
 
@@ -8,129 +9,165 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from dlrig.catalog import stacks
 from dlrig.model.build import Build
 from dlrig.model.finding import Severity, qty
+from dlrig.model.parts import GpuSpec
 from dlrig.rules.base import RuleInfo, RuleResult
 
-Status = Literal["supported", "partial", "unsupported", "unknown"]
+Level = Literal["yes", "partial", "no", "unknown"]
+_RANK = {"no": 0, "partial": 1, "unknown": 2, "yes": 3}
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What the workload asks of the software stack."""
+
+    task: str | None  # train | lora | qlora | infer
+    precision: str
+    quant: str
+    engine: str
+    tools: tuple[str, ...]  # workload.software, as written
 
 
 @dataclass(frozen=True)
 class StackAnswer:
-    """What the catalog says about one tool on one GPU: status, the GPU's stack, a note."""
-
-    status: Status
-    stack: str  # "CUDA", "ROCm", "oneAPI", ...
-    note: str = ""
-    source: str = ""
+    level: Level
+    stack: str
+    reason: str
+    sources: tuple[str, ...] = ()
 
 
-# (GPU catalog name, tool) -> answer. The real one comes from catalog/stacks.py.
-StackLookup = Callable[[str, str], StackAnswer]
+StackLookup = Callable[[GpuSpec, Needs], StackAnswer]
 
 STACK = RuleInfo(
     id="gpu-software-stack",
     section="gpu",
     title="Software stack for the workload",
     why=(
-        "Many training and inference tools are CUDA-only or CUDA-first: on a ROCm (AMD) or "
-        "oneAPI (Intel) GPU a missing kernel means the job does not run, or runs on a slow "
-        "fallback. Check the stack before buying, not after."
+        "Many training and inference tools are CUDA-only or CUDA-first: on a ROCm (AMD), oneAPI "
+        "(Intel) or SynapseAI (Gaudi) accelerator a missing kernel means the job does not run, "
+        "or runs on a slow fallback. Check the stack before buying, not after."
     ),
-    source="catalog per-GPU stack data (catalog/stacks.py, each row sourced)",
+    source="catalog/data/stack_support.csv and gpu_support.csv (each row with its source)",
 )
 
-# Tools a task implies when workload.software does not list them.
-TASK_TOOLS = {"qlora": ("pytorch", "bitsandbytes"), "lora": ("pytorch",), "train": ("pytorch",)}
+STACK_NAMES = {"cuda": "CUDA", "rocm": "ROCm", "oneapi": "oneAPI", "synapseai": "SynapseAI"}
+
+# Names users write for the components stack_support.csv knows.
+TOOL_COMPONENTS = {
+    "pytorch": "pytorch",
+    "torch": "pytorch",
+    "bitsandbytes": "bitsandbytes",
+    "bnb": "bitsandbytes",
+    "flash-attn": "flash-attention",
+    "flash-attention": "flash-attention",
+    "flashattention": "flash-attention",
+    "vllm": "vllm",
+    "llama.cpp": "llama.cpp",
+    "llamacpp": "llama.cpp",
+}
 
 
-def default_lookup() -> StackLookup | None:
-    """The catalog's stack lookup when the catalog provides one (catalog/stacks.py)."""
-    try:
-        from dlrig.catalog import stacks  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    fn = getattr(stacks, "stack_support", None)
-    if fn is None:
-        return None
+def catalog_lookup(gpu: GpuSpec, needs: Needs) -> StackAnswer:
+    """The catalog's verdict for the task, and each named tool's own support on this GPU."""
+    parts: list[StackAnswer] = []
+    row = stacks.gpu_support().get(gpu.name)
+    stack = row.stack if row else ""
+    if needs.task is not None:
+        v = stacks.stack_support(gpu, needs.task, needs.engine, needs.precision, needs.quant)
+        parts.append(StackAnswer(v.level, v.stack, v.reason, v.sources))
+    for tool in needs.tools:
+        component = TOOL_COMPONENTS.get(tool.strip().lower())
+        if row is None:
+            parts.append(StackAnswer("unknown", "", f"{gpu.name} is not in gpu_support.csv"))
+        elif component is None:
+            parts.append(StackAnswer("unknown", stack, f"{tool}: not in the catalog's stack data"))
+        else:
+            c = stacks.component_support(component, row.stack, row.target)
+            reason = f"{tool}: {c.level}" + (f" ({c.note})" if c.note else "")
+            parts.append(StackAnswer(c.level, row.stack, reason, (c.source,) if c.source else ()))
+    if not parts:
+        return StackAnswer("unknown", stack, "nothing to check")
+    worst = min(parts, key=lambda p: _RANK[p.level])
+    reasons = [p.reason for p in parts if p.level != "yes"] or [p.reason for p in parts]
+    sources = tuple(dict.fromkeys(s for p in parts for s in p.sources))
+    return StackAnswer(worst.level, stack or worst.stack, "; ".join(reasons), sources)
 
-    def lookup(gpu: str, tool: str) -> StackAnswer:
-        answer = fn(gpu, tool)
-        if isinstance(answer, StackAnswer):
-            return answer
-        return StackAnswer(
-            status=getattr(answer, "status", "unknown"),
-            stack=getattr(answer, "stack", ""),
-            note=getattr(answer, "note", ""),
-            source=getattr(answer, "source", ""),
-        )
 
-    return lookup
-
-
-def tools_of(build: Build) -> tuple[list[str], list[str]]:
-    """(tools, defaults noted): workload.software, else what the task implies."""
+def needs_of(build: Build) -> tuple[Needs | None, list[str]]:
     w = build.workload
-    if w is None:
-        return [], []
-    if w.software:
-        return [s.strip().lower() for s in w.software], []
-    implied = list(TASK_TOOLS.get(w.task or "", ()))
-    if implied:
-        return implied, [f"tools implied by workload.task = {w.task}: {', '.join(implied)}"]
-    return [], []
+    if w is None or (w.task is None and not w.software):
+        return None, []
+    defaults = []
+    precision = w.precision
+    if precision is None:
+        precision = "fp16"
+        defaults.append("workload.precision not given: no BF16/FP8 requirement checked")
+    needs = Needs(
+        task=w.task,
+        precision=precision,
+        quant=w.quant or "none",
+        engine="hf",
+        tools=tuple(w.software or ()),
+    )
+    return needs, defaults
 
 
 def check_stack(build: Build, lookup: StackLookup | None = None) -> RuleResult:
     if not build.gpus:
         return [STACK.skip("no GPUs")]
-    tools, defaults = tools_of(build)
-    if not tools:
-        return [STACK.skip("needs workload.software (or workload.task)")]
-    lookup = lookup or default_lookup()
-    if lookup is None:
-        return [STACK.skip("no per-GPU software stack data in the catalog yet")]
+    needs, defaults = needs_of(build)
+    if needs is None:
+        return [STACK.skip("needs workload.task or workload.software")]
+    lookup = lookup or catalog_lookup
     out: RuleResult = []
+    seen: set[str] = set()
     for g in build.gpus:
-        answers = {tool: lookup(g.name, tool) for tool in tools}
-        bad = {k: a for k, a in answers.items() if a.status == "unsupported"}
-        partial = {k: a for k, a in answers.items() if a.status == "partial"}
-        unknown = [k for k, a in answers.items() if a.status == "unknown"]
-        stack = next((a.stack for a in answers.values() if a.stack), "")
-        numbers = {"tools": qty(len(tools), "tools"), "unsupported": qty(len(bad), "tools")}
-        if bad:
-            names = ", ".join(f"{k}" + (f" ({a.note})" if a.note else "") for k, a in bad.items())
+        if g.name in seen:
+            continue
+        seen.add(g.name)
+        a = lookup(g.spec, needs)
+        stack = STACK_NAMES.get(a.stack, a.stack or "its stack")
+        numbers = {"tools": qty(len(needs.tools), "tools")}
+        text = f"{g.name} ({stack})"
+        what = f" for {needs.task}" if needs.task else ""
+        if a.level == "no":
             out.append(
                 STACK.finding(
                     Severity.ERROR,
-                    f"{g.name} ({stack or 'its stack'}): {names} not supported.",
-                    fix="Choose a CUDA GPU for this workload, or replace the tool with one that "
-                    "supports this GPU's stack.",
+                    f"{text}: the workload{what} does not run: {a.reason}.",
+                    fix="Choose a GPU whose stack runs these tools (see the reasons), or replace "
+                    "the tool with one that supports this GPU's stack.",
                     numbers=numbers,
                     defaults_used=defaults,
                 )
             )
-        elif partial:
-            names = ", ".join(
-                f"{k}" + (f" ({a.note})" if a.note else "") for k, a in partial.items()
-            )
+        elif a.level == "partial":
             out.append(
                 STACK.finding(
                     Severity.WARNING,
-                    f"{g.name} ({stack or 'its stack'}): {names} only partly supported.",
+                    f"{text}: partly supported{what}: {a.reason}.",
                     fix="Check the tool's release notes for this GPU before buying.",
                     numbers=numbers,
                     defaults_used=defaults,
                 )
             )
-        else:
-            text = f"{g.name} ({stack or 'stack'}) runs {', '.join(tools)}"
-            if unknown:
-                text += f"; unknown for {', '.join(unknown)}"
+        elif a.level == "unknown":
             out.append(
                 STACK.finding(
-                    Severity.OK if not unknown else Severity.INFO,
-                    text + ".",
+                    Severity.INFO,
+                    f"{text}: {a.reason}.",
+                    fix="Check the tool's documentation for this GPU's stack.",
+                    numbers=numbers,
+                    defaults_used=defaults,
+                )
+            )
+        else:
+            out.append(
+                STACK.finding(
+                    Severity.OK,
+                    f"{text}: {a.reason}.",
                     numbers=numbers,
                     defaults_used=defaults,
                 )
