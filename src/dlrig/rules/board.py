@@ -274,14 +274,16 @@ def check_risers(build: Build) -> RuleResult:
                 )
             )
         else:
-            out.append(
-                RISERS.finding(
-                    Severity.OK,
-                    f"gpus[{i}] ({g.name}): {pcie_name(riser.gen)} riser{length} for a "
-                    f"{pcie_name(link_gen)} link; buy one rated for that generation at its length.",
-                    numbers=numbers,
-                )
+            text = (
+                f"gpus[{i}] ({g.name}): {pcie_name(riser.gen)} riser{length} for a "
+                f"{pcie_name(link_gen)} link."
             )
+            if link_gen >= 4:
+                text += (
+                    " At Gen4 and above margins are thin: if the kernel logs PCIe AER errors, "
+                    "force the slot one generation lower or use a shorter riser."
+                )
+            out.append(RISERS.finding(Severity.OK, text, numbers=numbers))
     return out
 
 
