@@ -76,8 +76,8 @@ def test_cloud_prices_are_dated_and_sourced_and_name_catalog_gpus():
 
 
 def test_shipped_cloud_price_and_user_override(rec):
-    r = rec("llama-3-8b:lora", 5000, tokens=3.6e9, **LORA)
-    p = next(p for p in r.proposals if p.gpu in cloud_prices())
+    r = rec("llama-3-8b:lora", 5000, tokens=3.6e9, gpus=("GeForce RTX 5090",), **LORA)
+    p = r.proposals[0]
     rate = cloud_prices()[p.gpu].usd_per_gpu_hour
     # 3.6e9 tokens at T tokens/s = 1e6/T h on n GPUs at rate per GPU-hour.
     assert p.cloud_cost == pytest.approx(3.6e9 / p.throughput / 3600 * p.n_gpus * rate, abs=0.01)
@@ -85,6 +85,7 @@ def test_shipped_cloud_price_and_user_override(rec):
         p.cloud_break_even_hours / (24 * 365 / 12), abs=0.05
     )
     mine = rec("llama-3-8b:lora", 5000, tokens=3.6e9, cloud_price_per_gpu_hour=9.0, **LORA)
+    assert mine.proposals
     assert {q.cloud_price_per_gpu_hour for q in mine.proposals} == {9.0}
     assert {q.cloud_price_source for q in mine.proposals} == {"--cloud-price-per-gpu-hour"}
 
