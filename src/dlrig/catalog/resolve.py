@@ -81,7 +81,7 @@ def _check_positions(build_file: BuildFile, shown: str) -> None:
         names = [m.name for m in board.m2]
         for j, s in enumerate(build_file.storage):
             if s.m2_slot is not None and s.m2_slot not in names:
-                problem = f"unknown M.2 socket '{s.m2_slot}'; expected one of motherboard.m2"
+                problem = f"unknown M.2 socket '{s.m2_slot}'; expected a name from motherboard.m2"
                 raise BuildFileError(
                     shown,
                     f"storage[{j}].m2_slot",
@@ -96,7 +96,7 @@ def _check_positions(build_file: BuildFile, shown: str) -> None:
             )
     for i, g in enumerate(build_file.gpus):
         if g.psu == "second" and build_file.second_psu is None:
-            problem = 'is "second" but the file has no [second_psu]'
+            problem = 'expected "main" (the file has no [second_psu] section), got "second"'
             raise BuildFileError(shown, f"gpus[{i}].psu", problem)
 
 

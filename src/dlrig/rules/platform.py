@@ -131,6 +131,8 @@ def check_display(build: Build) -> RuleResult:
         return [DISPLAY.skip("needs [display] attached_to (or gpus[i].displays)")]
     if not build.gpus:
         return [DISPLAY.skip("no GPUs")]
+    if not on_gpu and (d is None or d.monitors == 0 or d.attached_to == "compute-gpu"):
+        return [DISPLAY.finding(Severity.OK, "No monitor on a training GPU.")]
     if not on_gpu:
         where = {
             "integrated": "the CPU's integrated graphics",
