@@ -465,3 +465,19 @@ def test_x16_x8_read_off_the_slot_labels_is_more_than_a_ryzen_5950x_has():
     # The manual's real split with both slots used: x8/x8 + x4 = 20 <= 20.
     f = one(run_check(_x570(8)), "pcie-lanes")
     assert f.severity == "ok" and f.numbers["lanes_per_gpu"].value == 8
+
+
+def test_wall_circuit_with_only_the_voltage_takes_the_region_of_that_voltage():
+    r = run_check({**AM5, "gpus": [{"model": "RTX 4090"}], "power": {"mains_voltage": 230}})
+    f = one(r, "wall-circuit")
+    assert f.numbers["circuit_amps"].value == 16 and f.defaults_used
+    # The circuit the file names is an error when exceeded, not a warning.
+    four = {**AM5, "gpus": [{"model": "RTX 4090", "count": 4}]}
+    stated = {**four, "power": {"mains_voltage": 120, "circuit_amps": 15}}
+    assert one(run_check(stated), "wall-circuit").severity == "error"
+
+
+def test_nvlink_fix_text_says_pairs_talk_directly_and_other_traffic_goes_through_the_host():
+    f = one(run_check({**AM5, "gpus": [{"model": "RTX 3090", "count": 4}]}), "gpu-p2p")
+    assert "each pair" in f.fix and "directly" in f.fix
+    assert "different pairs still goes through the host" in f.fix
