@@ -481,3 +481,20 @@ def test_nvlink_fix_text_says_pairs_talk_directly_and_other_traffic_goes_through
     f = one(run_check({**AM5, "gpus": [{"model": "RTX 3090", "count": 4}]}), "gpu-p2p")
     assert "each pair" in f.fix and "directly" in f.fix
     assert "different pairs still goes through the host" in f.fix
+
+
+def test_cards_without_positions_take_the_slot_maps_free_slots_and_say_so():
+    # Two 3-slot RTX 4090 FE on a map with slots 1 and 4: placed there, no air between them.
+    data = {
+        **AM5,
+        "gpus": [{"model": "RTX 4090", "count": 2}],
+        "motherboard": {
+            "expansion_slots": 7,
+            "slots": [{"position": 1, "lanes": 8}, {"position": 4, "lanes": 8}],
+        },
+    }
+    r = run_check(data)
+    f = one(r, "cooling")
+    assert f.severity == "warning" and any("free slots in order" in d for d in f.defaults_used)
+    s = one(r, "slot-spacing")
+    assert s.severity == "ok" and any("free slots in order" in d for d in s.defaults_used)

@@ -8,7 +8,7 @@ from dlrig.model import thresholds as t
 from dlrig.model.build import Build
 from dlrig.model.finding import Severity, qty
 from dlrig.rules.base import RuleInfo, RuleResult, fmt, no_pcie_reason, pcie_groups
-from dlrig.rules.placement import Placed, gaps, placed_cards
+from dlrig.rules.placement import Placed, gaps, placed_cards, positions
 
 SLOTS = RuleInfo(
     id="slot-spacing",
@@ -112,9 +112,22 @@ def _by_position(build: Build, placed: list[Placed]) -> RuleResult:
                     numbers=numbers,
                 )
             )
+    if positions(build)[1]:
+        note = "cards without gpus[i].slots placed in motherboard.slots' free slots in order"
+        out = [f.model_copy(update={"defaults_used": [*f.defaults_used, note]}) for f in out]
     if out:
         return out
-    return [SLOTS.finding(Severity.OK, f"Cards fit by position: {layout}.", numbers=numbers)]
+    defaults = []
+    if positions(build)[1]:
+        defaults = ["cards without gpus[i].slots placed in motherboard.slots' free slots in order"]
+    return [
+        SLOTS.finding(
+            Severity.OK,
+            f"Cards fit by position: {layout}.",
+            numbers=numbers,
+            defaults_used=defaults,
+        )
+    ]
 
 
 def check_length(build: Build) -> RuleResult:

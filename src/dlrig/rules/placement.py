@@ -27,13 +27,31 @@ class Placed:
         return self.position + math.ceil(self.width) - 1
 
 
+def positions(build: Build) -> tuple[list[int | None], bool]:
+    """Each card's slot position: the file's, else the board's free slots in order when the
+    file gives a slot map (as pcie-lanes assigns them); and whether any was assumed."""
+    given = build.card_slots()
+    board = build.motherboard
+    if board is None or not board.slots or all(p is not None for p in given):
+        return given, False
+    free = sorted(s.position for s in board.slots if s.position not in given)
+    out: list[int | None] = []
+    assumed = False
+    for pos in given:
+        if pos is None and free:
+            pos, assumed = free.pop(0), True
+        out.append(pos)
+    return out, assumed
+
+
 def placed_cards(build: Build) -> tuple[list[Placed], list[int]]:
     """Cards with a slot position and a known width, sorted by position, and the indexes of
     PCIe cards in the board's slots that lack a position or width. Cards on risers are left
     out: they are mounted away from the board's slot row."""
     placed: list[Placed] = []
     missing: list[int] = []
-    for i, (card, pos) in enumerate(zip(build.cards(), build.card_slots(), strict=True)):
+    where, _ = positions(build)
+    for i, (card, pos) in enumerate(zip(build.cards(), where, strict=True)):
         if card.spec.form_factor != "pcie" or card.riser is not None:
             continue
         if pos is None or card.slot_width is None:

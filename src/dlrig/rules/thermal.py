@@ -7,7 +7,7 @@ from dlrig.model.build import Build
 from dlrig.model.finding import Severity, qty
 from dlrig.rules.base import RuleInfo, RuleResult, fmt, no_pcie_reason, pcie_groups
 from dlrig.rules.physical import slots_available
-from dlrig.rules.placement import gaps, placed_cards
+from dlrig.rules.placement import gaps, placed_cards, positions
 
 COOLING = RuleInfo(
     id="cooling",
@@ -69,6 +69,11 @@ def check_cooling(build: Build) -> RuleResult:
         "power-limit)."
     )
     placed, missing = placed_cards(build)
+    where = (
+        ["cards without gpus[i].slots placed in motherboard.slots' free slots in order"]
+        if positions(build)[1]
+        else []
+    )
     if open_air >= 2 and placed and not missing:
         tight = [
             (a, b, gap)
@@ -90,6 +95,7 @@ def check_cooling(build: Build) -> RuleResult:
                     f"expect {lo}-{hi} % slower under sustained load.",
                     fix=fix,
                     numbers=numbers,
+                    defaults_used=where,
                 )
             )
             return out
@@ -101,6 +107,7 @@ def check_cooling(build: Build) -> RuleResult:
                     f"{n} GPU(s) at {layout}: at least {fmt(t.MIN_OPEN_AIR_GAP_SLOTS)} empty slot "
                     "between open-air cards.",
                     numbers=numbers,
+                    defaults_used=where,
                 )
             )
         return out
