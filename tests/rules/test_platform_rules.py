@@ -498,3 +498,14 @@ def test_cards_without_positions_take_the_slot_maps_free_slots_and_say_so():
     assert f.severity == "warning" and any("free slots in order" in d for d in f.defaults_used)
     s = one(r, "slot-spacing")
     assert s.severity == "ok" and any("free slots in order" in d for d in s.defaults_used)
+
+
+def test_small_atx3_psus_have_the_smaller_excursion_column():
+    # ATX 3.0 Table 3-3: <= 450 W units 145 % for 1 ms (> 450 W: 180 %).
+    small = {
+        "cpu": {"cores": 6, "pcie_lanes": 24, "pcie_gen": 4, "tdp_w": 65},
+        "gpus": [{"model": "RTX 3060 12GB"}],
+        "psu": {"watts": 450, "atx3": True},
+    }
+    f = one(run_check(small), "psu-transients")
+    assert f.numbers["psu_allowance_w"].value == pytest.approx(450 * 1.45)

@@ -180,6 +180,9 @@ GPU_EXCURSIONS: dict[str, tuple[str, float, tuple[tuple[float, float], ...], str
 # ATX 3.x PSU excursion ratings (> 450 W units with 12VHPWR), as (duration ms, % of rating):
 # Intel ATX 3.0 design guide 336521 Table 3-3 [V] (shared/reference/specs/atx_transients.csv).
 ATX3_EXCURSION_PCT = ((0.1, 200.0), (1.0, 180.0), (10.0, 160.0), (100.0, 120.0))
+# The same table's column for PSUs of 450 W or less (no 12VHPWR required).
+ATX3_SMALL_PSU_W = 450.0
+ATX3_SMALL_EXCURSION_PCT = ((0.1, 150.0), (1.0, 145.0), (10.0, 135.0), (100.0, 110.0))
 # ATX 2.x (and a PSU not stated to be ATX 3.x) has no excursion rating: its over-current
 # protection point is the vendor's; only the sustained rating is promised.
 NON_ATX3_EXCURSION_PCT = 100.0

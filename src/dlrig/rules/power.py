@@ -237,15 +237,16 @@ def excursion(card: GpuGroup) -> Excursion:
     return Excursion(((1.0, ratio * card.power_w),), f"assumed like the {who}", False)
 
 
-def psu_allowance_pct(atx3: bool | None, window_ms: float) -> float:
+def psu_allowance_pct(atx3: bool | None, window_ms: float, psu_w: float = 1000.0) -> float:
     """What a PSU promises for a spike lasting up to `window_ms`, in % of its rating.
 
     ATX 3.x: the shortest Table 3-3 duration that covers the window (a < 1 ms spike gets the
-    1 ms row, 180 %); anything else: the sustained rating only.
+    1 ms row, 180 %; 145 % for units of 450 W or less); anything else: the sustained rating.
     """
     if not atx3:
         return t.NON_ATX3_EXCURSION_PCT
-    for duration_ms, pct in t.ATX3_EXCURSION_PCT:
+    table = t.ATX3_SMALL_EXCURSION_PCT if psu_w <= t.ATX3_SMALL_PSU_W else t.ATX3_EXCURSION_PCT
+    for duration_ms, pct in table:
         if window_ms <= duration_ms:
             return pct
     return 100.0
@@ -291,8 +292,8 @@ def check_transients(build: Build) -> RuleResult:
     psu_w = build.psu.watts + (build.second_psu.watts if build.second_psu else 0.0)
     atx3 = build.psu.atx3 and (build.second_psu is None or build.second_psu.atx3)
     peak, series, bases, measured = peak_system_w(build)
-    worst_ms, worst_w = max(series, key=lambda s: s[1] / psu_allowance_pct(atx3, s[0]))
-    allowed_pct = psu_allowance_pct(atx3, worst_ms)
+    worst_ms, worst_w = max(series, key=lambda s: s[1] / psu_allowance_pct(atx3, s[0], psu_w))
+    allowed_pct = psu_allowance_pct(atx3, worst_ms, psu_w)
     allowed_w = psu_w * allowed_pct / 100
     numbers = {
         "largest_gpu_w": qty(max(g.power_w for g in pcie), "W"),
