@@ -26,7 +26,7 @@ from dlrig.recommend.configs import GpuConfig
 from dlrig.recommend.request import Request
 from dlrig.rules.cpu import cores_needed
 from dlrig.rules.energy import circuit_limit_w, psu_efficiency
-from dlrig.rules.power import cables_needed
+from dlrig.rules.power import cables_needed, psu_allowance_pct, spike_windows
 
 # Catalog cards without a reference design have no width or length; a typical partner card of
 # those classes (RTX 4070 Ti SUPER, 5070 Ti, 4060 Ti) is up to 3 slots and 340 mm. The build
@@ -302,6 +302,16 @@ def search(configs: list[GpuConfig], market: Market, req: Request) -> SearchResu
         )
         if gpu.form_factor == "pcie" and gpu.tdp_w >= t.TRANSIENT_GPU_W:
             ok_s &= psu_atx3[None, :]
+        spikes = spike_windows(gpu, gpu.tdp_w)
+        if gpu.form_factor == "pcie" and spikes.measured:
+            # psu-transients: the system at the GPUs' measured peaks within what each PSU
+            # promises for that window (ATX 3.x excursion table, else its rating).
+            for ms, peak_w in spikes.peaks:
+                allow = np.array(
+                    [psu_allowance_pct(s.atx3, ms, s.watts) / 100 * s.watts for s in psus]
+                )
+                peak = cpu_w + t.DEFAULT_OTHER_W + peak_w * n  # (H,)
+                ok_s &= peak[:, None] <= allow[None, :]
         if math.isfinite(limit_w):
             eff = np.array(
                 [

@@ -9,6 +9,7 @@ from dlrig.catalog import load
 from dlrig.model import thresholds as t
 from dlrig.model.build import Build, GpuGroup
 from dlrig.model.finding import Severity, qty
+from dlrig.model.parts import GpuSpec
 from dlrig.rules.base import RuleInfo, RuleResult, fmt, pcie_groups
 
 CAPACITY = RuleInfo(
@@ -222,19 +223,24 @@ class Excursion:
 def excursion(card: GpuGroup) -> Excursion:
     """Measured peaks of the card's generation scaled to its power; else the largest measured
     ratio (assumed). A power-limited card is scaled by its limit."""
-    gen = generation(card)
+    return spike_windows(card.spec, card.power_w)
+
+
+def spike_windows(spec: GpuSpec, power_w: float) -> Excursion:
+    """`excursion` for a catalog card at `power_w` (recommend's search uses it too)."""
+    gen = spec.architecture.split()[0]
     known = t.GPU_EXCURSIONS.get(gen)
-    geforce = card.spec.name.startswith("GeForce")
+    geforce = spec.name.startswith("GeForce")
     if known is not None:
         who, board_w, peaks, _ = known
-        scaled = tuple((ms, w / board_w * card.power_w) for ms, w in peaks)
+        scaled = tuple((ms, w / board_w * power_w) for ms, w in peaks)
         if geforce:
             return Excursion(scaled, f"{gen} measured on the {who}", True)
         return Excursion(scaled, f"assumed like the {who} ({gen})", False)
     # No measurement of this generation: the steepest measured sub-millisecond ratio.
     who, board_w, peaks, _ = max(t.GPU_EXCURSIONS.values(), key=lambda e: e[2][0][1] / e[1])
     ratio = peaks[0][1] / board_w
-    return Excursion(((1.0, ratio * card.power_w),), f"assumed like the {who}", False)
+    return Excursion(((1.0, ratio * power_w),), f"assumed like the {who}", False)
 
 
 def psu_allowance_pct(atx3: bool | None, window_ms: float, psu_w: float = 1000.0) -> float:
