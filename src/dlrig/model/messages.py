@@ -156,11 +156,9 @@ def _describe(error: dict[str, Any], key: str) -> tuple[str, list[str]]:
         expected = "expected an array"
         if key in ("gpus", "storage"):
             expected = f"expected an array of tables, written [[{key}]]"
-    elif kind in ("too_long", "too_short"):
-        bound = ctx.get("max_length") if kind == "too_long" else ctx.get("min_length")
-        words = "at most" if kind == "too_long" else "at least"
+    elif kind == "too_short":
         count = len(got) if isinstance(got, list) else ctx.get("actual_length")
-        return f"expected {words} {bound} items, got {count}", []
+        return f"expected at least {ctx.get('min_length')} items, got {count}", []
     elif kind == "string_too_short":
         shortest = ctx.get("min_length", 1)
         expected = f"expected at least {shortest} characters"
@@ -168,6 +166,8 @@ def _describe(error: dict[str, Any], key: str) -> tuple[str, list[str]]:
             expected = "expected a non-empty string"
     elif kind == "string_too_long":
         expected = f"expected at most {ctx.get('max_length')} characters"
+    elif kind == "too_long":
+        expected = f"expected at most {ctx.get('max_length')} entries"
     else:
         msg = str(error["msg"]).replace("Input should be", "expected")
         expected = msg.replace("Input should have", "expected")
