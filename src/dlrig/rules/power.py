@@ -38,7 +38,7 @@ TRANSIENTS = RuleInfo(
     title="GPU power spikes",
     why=(
         "GPUs spike far above their board power for milliseconds (RTX 3090 ~465 W on 350 W, RTX "
-        "4090 ~619 W on 450 W, RTX 5090 901 W on 575 W for < 1 ms); a PSU without an ATX 3.x "
+        "4090 ~619 W on 450 W, RTX 5090 901 W on 575 W for under 1 ms); a PSU without an ATX 3.x "
         "excursion rating may trip its over-current protection. ATX 3.x PSUs are specified for "
         "200 % of their rating for 100 µs, 180 % for 1 ms, 160 % for 10 ms and 120 % for 100 ms."
     ),
@@ -313,7 +313,7 @@ def check_transients(build: Build) -> RuleResult:
     if build.psu.atx3 is None:
         defaults.append("psu.atx3 not given: treated as not ATX 3.x (no excursion rating)")
     kind = "an ATX 3.x PSU" if atx3 else "a PSU with no ATX 3.x excursion rating"
-    window = "< 1 ms" if worst_ms <= 1 else f"{fmt(worst_ms)} ms"
+    window = "under 1 ms" if worst_ms <= 1 else f"up to {fmt(worst_ms)} ms"
     text = (
         f"With the GPUs at their {'measured' if measured else 'assumed'} peaks the system draws "
         f"up to {fmt(peak)} W for under a millisecond ({fmt(peak / psu_w * 100)} % of "
