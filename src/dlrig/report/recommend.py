@@ -281,6 +281,18 @@ def render_markdown(rec: Recommendation, *, color: bool = False, explain: bool =
     return markdown_safe("\n".join(lines) + "\n")
 
 
+def _assumed_size(p: Proposal) -> list[str]:
+    """The recommender writes slot_width/length_mm only for cards the catalog has no size for:
+    say they are assumed, not measured."""
+    keys = [k for g in p.build.get("gpus", []) for k in ("slot_width", "length_mm") if k in g]
+    if not keys:
+        return []
+    return [
+        f"# assumed: gpus {' and '.join(dict.fromkeys(keys))} (no reference card in the catalog; "
+        "a typical partner card): replace with your card's size"
+    ]
+
+
 def build_toml(rec: Recommendation, p: Proposal) -> str:
     """The proposal as a build file: a comment header with the price and the reasons."""
     import tomli_w
@@ -292,6 +304,7 @@ def build_toml(rec: Recommendation, p: Proposal) -> str:
         + "; ".join(f"{line.part} {line.price:,.0f}" for line in p.price_lines),
         f"# estimated {rate(p.throughput)} {rec.throughput_unit}",
         *(f"# - {r}" for r in p.reasons),
+        *_assumed_size(p),
         "# check it with: dlrig check <this file>",
         "",
     ]

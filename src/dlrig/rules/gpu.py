@@ -122,8 +122,11 @@ def check_choice(build: Build) -> RuleResult:
         return [CHOICE.skip("no GPUs")]
     need = build.workload.gpu_memory_gb if build.workload else None
     out: RuleResult = []
-    for group in build.gpus:
-        out.extend(_choice(group, need))
+    seen: set[str] = set()
+    for group in build.gpus:  # one finding per model, even if the file splits it into groups
+        if group.name not in seen:
+            seen.add(group.name)
+            out.extend(_choice(group, need))
     if len({g.name for g in build.gpus}) > 1:
         out.append(
             CHOICE.finding(
@@ -141,10 +144,17 @@ def check_p2p(build: Build) -> RuleResult:
     if build.n_gpus < 2:
         return [P2P.skip("fewer than 2 GPUs")]
     out: RuleResult = []
+    counts: dict[str, int] = {}
+    for g in build.gpus:
+        counts[g.name] = counts.get(g.name, 0) + g.count
+    mixed = len(counts) > 1
+    seen: set[str] = set()
     for g in build.gpus:
         spec = g.spec
-        if g.count < 2 and len(build.gpus) > 1:
+        if g.name in seen or (counts[g.name] < 2 and mixed):
             continue
+        seen.add(g.name)
+        g = g.model_copy(update={"count": counts[g.name]})
         if spec.form_factor in ("sxm", "oam") or spec.p2p == "yes":
             if spec.vendor == "AMD" and spec.form_factor == "oam":
                 link = "Infinity Fabric"
@@ -161,8 +171,10 @@ def check_p2p(build: Build) -> RuleResult:
                 P2P.finding(
                     Severity.INFO,
                     f"{spec.name} has no P2P over PCIe with the stock driver, but an NVLink bridge "
-                    f"({fmt(spec.nvlink_gbs or 0)} GB/s) joins pairs of cards.",
-                    fix="Fit NVLink bridges to pairs of cards; pairs still talk through the host.",
+                    f"({fmt(spec.nvlink_gbs or 0)} GB/s) joins two cards.",
+                    fix="Fit an NVLink bridge to each pair of cards (see nvlink_bridges): the two "
+                    "cards of a pair then talk directly, while traffic between different pairs "
+                    "still goes through the host.",
                 )
             )
         elif spec.p2p == "no":
@@ -183,7 +195,7 @@ def check_p2p(build: Build) -> RuleResult:
                     fix="Check with `nvidia-smi topo -p2p r` once the machine runs (dlrig probe).",
                 )
             )
-    if len(build.gpus) > 1:
+    if mixed:
         out.append(
             P2P.finding(
                 Severity.INFO,
