@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dlrig.catalog import load
 from dlrig.catalog.lookup import find_gpu
+from dlrig.catalog.stacks import StackVerdict, stack_support
 from dlrig.errors import DlrigError
 from dlrig.model.market import Market
 from dlrig.model.parts import GpuSpec
 from dlrig.model.recommend import GpuValue, Recommendation, Rejection
 from dlrig.recommend import rank
 from dlrig.recommend.configs import GpuConfig, configure_all, throughput_unit
+from dlrig.recommend.market import market_notes
 from dlrig.recommend.request import Request
 from dlrig.recommend.search import search
 
@@ -33,6 +35,33 @@ def buyable_gpus(market: Market, req: Request) -> list[GpuSpec]:
             )
         names = [n for n in names if n in wanted]
     return [find_gpu(name) for name in names]
+
+
+def stack_verdict(gpu: GpuSpec, req: Request) -> StackVerdict:
+    """Whether the workload's software runs on `gpu` (catalog/stacks.py)."""
+    engine = "optimized" if req.task.value == "infer" else "hf"
+    return stack_support(
+        gpu,
+        req.task.value,
+        engine=engine,
+        precision=str(req.job.get("precision", "bf16")),
+        quant=str(req.job.get("quant") or "none"),
+    )
+
+
+def software_ready(gpus: list[GpuSpec], req: Request) -> tuple[list[GpuSpec], list[Rejection]]:
+    """Keep the GPUs whose software stack fully supports the workload; a GPU the user named
+    with --gpu stays unless the stack says no."""
+    kept, left = [], []
+    for gpu in gpus:
+        verdict = stack_verdict(gpu, req)
+        if verdict.level == "yes" or (req.gpus and verdict.level == "partial"):
+            kept.append(gpu)
+        else:
+            left.append(
+                Rejection(what=gpu.name, reason=f"software {verdict.level}: {verdict.reason}")
+            )
+    return kept, left
 
 
 def gpu_value(configs: list[GpuConfig], market: Market) -> list[GpuValue]:
@@ -70,11 +99,11 @@ def gpu_value(configs: list[GpuConfig], market: Market) -> list[GpuValue]:
 def recommend(req: Request, market: Market) -> Recommendation:
     if market.currency != req.currency.upper():
         raise DlrigError(f"internal: market in {market.currency}, request in {req.currency}")
-    gpus = buyable_gpus(market, req)
+    gpus, left_out = software_ready(buyable_gpus(market, req), req)
     configs = configure_all(req.model, gpus, req)
     found = search(configs, market, req)
     unpriced = [g.name for g in load.gpus() if g.name not in market.gpu_prices]
-    rejected = []
+    rejected = list(left_out)
     if unpriced and not req.gpus:
         rejected.append(
             Rejection(
@@ -112,6 +141,7 @@ def recommend(req: Request, market: Market) -> Recommendation:
         pareto_front=ranked.front,
         gpu_value=gpu_value(configs, market),
         rejected=rejected,
-        assumptions=rank.assumptions(req, market),
+        assumptions=rank.assumptions(req, market)
+        + market_notes(market, [line for p in ranked.proposals for line in p.price_lines]),
         sources=rank.sources(market),
     )
