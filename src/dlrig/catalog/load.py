@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from dlrig.errors import CatalogDataError
+from dlrig.model.cluster import NetworkSpec
 from dlrig.model.market import (
     Case,
     Currency,
@@ -166,6 +167,18 @@ def _model_row(row: dict[str, Any]) -> dict[str, Any]:
 def models() -> tuple[ModelSpec, ...]:
     """Model presets (models.csv): architecture and FLOPs per sample, each with its source."""
     return _build("models.csv", ModelSpec, _model_row)
+
+
+def _network_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["rdma"] = _YES_NO[(row.get("rdma") or "").lower()]
+    row["notes"] = row.get("notes") or ""
+    return row
+
+
+@cache
+def networks() -> dict[str, NetworkSpec]:
+    """Fabrics by id (networks.csv): line rate, NCCL bus bandwidth per port, latency, source."""
+    return {row.id: row for row in _build("networks.csv", NetworkSpec, _network_row)}
 
 
 # --- market data: what `dlrig recommend` can buy (catalog/data/MARKET.md) ---------------------
