@@ -9,7 +9,7 @@ import re
 from dlrig.catalog.stacks import gpu_support
 from dlrig.cli import run
 
-ARGS = ["recommend", "--budget", "5000", "--workload", "llama-3-8b:qlora"]
+ARGS = ["recommend", "--budget", "5000", "--workload", "llama-3-8b:qlora", "--used"]
 
 
 def used_names() -> set[str]:

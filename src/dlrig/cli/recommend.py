@@ -89,14 +89,10 @@ def recommend(
     output: OutputOption = None,
     color: ColorOption = True,
 ) -> None:
-<<<<<<< HEAD
-    """Recommend builds for a budget and a workload: Pareto front, value ranking, break-even."""
-    from datetime import date
-
-=======
     """Recommend builds for a budget and a workload: fastest first (or best value), Pareto
     front, break-even against the cloud."""
->>>>>>> main
+    from datetime import date
+
     from dlrig.model.load import read_toml
     from dlrig.recommend import Request
     from dlrig.recommend import recommend as run_recommend

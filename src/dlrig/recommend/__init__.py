@@ -42,7 +42,6 @@ def buyable_gpus(market: Market, req: Request) -> list[GpuSpec]:
     return [find_gpu(name) for name in names]
 
 
-<<<<<<< HEAD
 def stack_verdict(gpu: GpuSpec, req: Request) -> StackVerdict:
     """Whether the workload's software runs on `gpu` (catalog/stacks.py)."""
     engine = "optimized" if req.task.value == "infer" else "hf"
@@ -68,11 +67,11 @@ def software_ready(gpus: list[GpuSpec], req: Request) -> tuple[list[GpuSpec], li
                 Rejection(what=gpu.name, reason=f"software {verdict.level}: {verdict.reason}")
             )
     return kept, left
-=======
+
+
 def _allowed(price: MarketPrice, req: Request) -> bool:
     """New cards always; used ones with --used, or when the user priced them."""
     return req.used or price.condition == "new" or price.price_date == USER_PRICE_DATE
->>>>>>> main
 
 
 def gpu_value(configs: list[GpuConfig], market: Market) -> list[GpuValue]:
@@ -110,7 +109,8 @@ def gpu_value(configs: list[GpuConfig], market: Market) -> list[GpuValue]:
 def recommend(req: Request, market: Market) -> Recommendation:
     if market.currency != req.currency.upper():
         raise DlrigError(f"internal: market in {market.currency}, request in {req.currency}")
-    gpus, left_out = software_ready(buyable_gpus(market, req), req)
+    buyable = buyable_gpus(market, req)
+    gpus, left_out = software_ready(buyable, req)
     configs = configure_all(req.model, gpus, req)
     found = search(configs, market, req)
     unpriced = [g.name for g in load.gpus() if g.name not in market.gpu_prices]
@@ -124,7 +124,7 @@ def recommend(req: Request, market: Market) -> Recommendation:
                 + "; give a price in a --prices file to include one",
             )
         )
-    used = [] if req.gpus else sorted(set(market.gpu_prices) - {g.name for g in gpus})
+    used = [] if req.gpus else sorted(set(market.gpu_prices) - {g.name for g in buyable})
     if used:
         rejected.append(
             Rejection(
