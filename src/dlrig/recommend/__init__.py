@@ -17,7 +17,7 @@ from dlrig.model.parts import GpuSpec
 from dlrig.model.recommend import GpuValue, Recommendation, Rejection
 from dlrig.recommend import rank
 from dlrig.recommend.configs import GpuConfig, configure_all, throughput_unit
-from dlrig.recommend.market import market_notes
+from dlrig.recommend.market import market_notes, shown_gpu
 from dlrig.recommend.request import Request
 from dlrig.recommend.search import search
 
@@ -64,7 +64,9 @@ def software_ready(gpus: list[GpuSpec], req: Request) -> tuple[list[GpuSpec], li
             kept.append(gpu)
         else:
             left.append(
-                Rejection(what=gpu.name, reason=f"software {verdict.level}: {verdict.reason}")
+                Rejection(
+                    what=shown_gpu(gpu.name), reason=f"software {verdict.level}: {verdict.reason}"
+                )
             )
     return kept, left
 
@@ -120,7 +122,7 @@ def recommend(req: Request, market: Market) -> Recommendation:
             Rejection(
                 what=f"{len(unpriced)} catalog GPUs",
                 reason="no current price (old, or sold only in servers): "
-                + ", ".join(unpriced)
+                + ", ".join(shown_gpu(name) for name in unpriced)
                 + "; give a price in a --prices file to include one",
             )
         )
@@ -129,12 +131,14 @@ def recommend(req: Request, market: Market) -> Recommendation:
         rejected.append(
             Rejection(
                 what=f"{len(used)} used GPUs",
-                reason="second-hand cards are proposed only with --used: " + ", ".join(used),
+                reason="second-hand cards are proposed only with --used: "
+                + ", ".join(shown_gpu(name, market) for name in used),
             )
         )
     for c in configs:
         if not c.fits and c.n == req.max_gpus:
-            rejected.append(Rejection(what=f"{c.gpu.name} (up to {c.n})", reason=c.reason or ""))
+            what = f"{shown_gpu(c.gpu.name, market)} (up to {c.n})"
+            rejected.append(Rejection(what=what, reason=c.reason or ""))
     rejected += [Rejection(what=k, reason=v) for k, v in found.rejected.items()]
     ranked = rank.rank(found.candidates, req, market)
     rejected += ranked.rejected

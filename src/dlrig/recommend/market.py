@@ -269,3 +269,10 @@ def market_notes(market: Market, lines: list[Any]) -> list[str]:
             "them or pass --prices: " + ", ".join(old)
         )
     return notes
+
+
+def shown_gpu(name: str, market: Market | None = None) -> str:
+    """A GPU name as reports show it: "(used)" after a card bought or sold only used."""
+    price = market.gpu_prices.get(name) if market is not None else None
+    condition = price.condition if price is not None else default_condition("gpu", name)
+    return f"{name} (used)" if condition == "used" else name
