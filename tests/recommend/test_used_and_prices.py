@@ -60,26 +60,19 @@ def test_build_file_header_prices_have_units(capsys, tmp_path) -> None:
 
 
 def test_region_prices_include_vat_in_the_local_currency(capsys) -> None:
-    assert run([*ARGS, "--top", "1", "--format", "json"]) == 0
+    pin = ["--gpu", "RTX 5090", "--top", "1", "--format", "json"]
+    assert run(["recommend", "--budget", "9000", "--workload", "llama-3-8b:qlora", *pin]) == 0
     usd = json.loads(capsys.readouterr().out)
-    assert run([*ARGS, "--top", "1", "--format", "json", "--region", "DE"]) == 0
+    de_args = ["recommend", "--budget", "9000", "--workload", "llama-3-8b:qlora", "--region", "DE"]
+    assert run([*de_args, *pin]) == 0
     de = json.loads(capsys.readouterr().out)
-    assert de["currency"] == "EUR"
+    assert usd["currency"] == "USD" and de["currency"] == "EUR"
     assert any("Germany VAT 19 %" in a for a in de["assumptions"])
-    # Same parts, same proposal when the budget scales: 5000 EUR incl. VAT is less money than
-    # 5000 USD before tax, so compare one line's unit price by hand instead.
-    line_usd = usd["proposals"][0]["price_lines"][0]
-    line_de = next(
-        (
-            line
-            for p in de["proposals"]
-            for line in p["price_lines"]
-            if line["name"] == line_usd["name"] and line["part"] == line_usd["part"]
-        ),
-        None,
-    )
-    if line_de is not None:
-        assert line_de["unit_price"] == round(line_usd["unit_price"] * 0.8615 * 1.19, 2)
+    gpu_usd = next(x for x in usd["proposals"][0]["price_lines"] if x["part"] == "gpu")
+    gpu_de = next(x for x in de["proposals"][0]["price_lines"] if x["part"] == "gpu")
+    # By hand: 2,699 USD x 0.8615 EUR/USD x 1.19 = 2,766.97 EUR.
+    assert gpu_usd["unit_price"] == 2699
+    assert gpu_de["unit_price"] == 2766.97
 
 
 def test_stale_prices_are_listed_in_the_assumptions(capsys) -> None:
@@ -88,3 +81,10 @@ def test_stale_prices_are_listed_in_the_assumptions(capsys) -> None:
     stale = [line for p in doc["proposals"] for line in p["price_lines"] if line["stale"]]
     notes = [a for a in doc["assumptions"] if "more than 6 months old" in a]
     assert bool(stale) == bool(notes)
+
+
+def test_bad_vat_and_region_are_bad_input(capsys) -> None:
+    for extra in (["--vat", "-5"], ["--vat", "nan"], ["--region", "Atlantis"]):
+        assert run([*ARGS, *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and ("--vat" in err or "--region" in err), err
