@@ -128,3 +128,15 @@ def test_used_only_gpus_are_marked(capsys) -> None:
 def test_unknown_region_is_bad_input(capsys) -> None:
     assert run(["parts", "psus", "--region", "XX"]) == 2
     assert "--region" in capsys.readouterr().err
+
+
+def test_gpus_name_their_software_stack(capsys) -> None:
+    assert run(["parts", "gpus", "--format", "json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert (
+        rows["GeForce RTX 4090"]["software_stack"],
+        rows["GeForce RTX 4090"]["software_target"],
+    ) == ("cuda", "sm_89")
+    assert rows["Instinct MI300X"]["software_stack"] == "rocm"
+    assert rows["Arc B580"]["software_stack"] == "oneapi"
+    assert rows["Gaudi 3"]["software_stack"] == "synapseai"

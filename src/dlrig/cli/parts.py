@@ -46,13 +46,15 @@ def _context(currency: str | None, region: str | None, vat: float | None) -> Pri
     code = (currency or (region_currency(region) if region else "USD")).upper()
     rate, _ = exchange_rate(code)
     vat_pct, vat_note = vat_choice(region, vat)
-    used = frozenset(n for n, r in gpu_support().items() if r.availability == "used-only")
+    support = gpu_support()
+    used = frozenset(n for n, r in support.items() if r.availability == "used-only")
     return PriceContext(
         currency=code,
         per_usd=rate * (1 + vat_pct / 100),
         vat_note=vat_note,
         today=date.today(),
         used_only=used,
+        stacks={n: f"{r.stack} {r.target}" for n, r in support.items()},
     )
 
 

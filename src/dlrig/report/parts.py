@@ -44,6 +44,7 @@ class PriceContext:
     vat_note: str = "prices before VAT and sales tax"
     today: date | None = None
     used_only: frozenset[str] = frozenset()
+    stacks: dict[str, str] | None = None  # GPU name -> "cuda sm_89" (gpu_support.csv)
 
 
 @dataclass(frozen=True)
@@ -168,14 +169,23 @@ def _with_prices(
     return record
 
 
+def _with_stack(record: dict[str, Any], ctx: PriceContext) -> dict[str, Any]:
+    stack = (ctx.stacks or {}).get(record["name"], "")
+    record["software_stack"], _, record["software_target"] = stack.partition(" ")
+    return record
+
+
 def gpus_json(rows: Sequence[GpuSpec], market: dict[str, MarketPrice], ctx: PriceContext) -> str:
     return _dumps(
         [
-            _with_prices(
-                gpu_record(g),
-                _launch_price(g, ctx),
-                _market_price(market, g.name, ctx),
-                g.name in ctx.used_only,
+            _with_stack(
+                _with_prices(
+                    gpu_record(g),
+                    _launch_price(g, ctx),
+                    _market_price(market, g.name, ctx),
+                    g.name in ctx.used_only,
+                ),
+                ctx,
             )
             for g in rows
         ]
@@ -183,9 +193,10 @@ def gpus_json(rows: Sequence[GpuSpec], market: dict[str, MarketPrice], ctx: Pric
 
 
 def gpus_table(rows: Sequence[GpuSpec], market: dict[str, MarketPrice], ctx: PriceContext) -> str:
-    cols = ("name", "year", "GB", "GB/s", "FP16 TC", "FP8", "W", "PCIe", "form", "P2P")
+    cols = ("name", "year", "GB", "GB/s", "FP16 TC", "FP8", "W", "PCIe", "form", "P2P", "stack")
     cols += ("launch", "price now", "kind, date")
-    table = _table(f"GPUs ({len(rows)})", cols, ("name", "form", "P2P", "kind, date"))
+    left = ("name", "form", "P2P", "stack", "kind, date")
+    table = _table(f"GPUs ({len(rows)})", cols, left)
     shown: list[Price | None] = []
     for g in rows:
         launch, now = _launch_price(g, ctx), _market_price(market, g.name, ctx)
@@ -202,6 +213,7 @@ def gpus_table(rows: Sequence[GpuSpec], market: dict[str, MarketPrice], ctx: Pri
             f"{g.pcie_gen}.0 x{g.pcie_lanes}",
             g.form_factor,
             "nvlink" if g.nvlink else g.p2p,
+            (ctx.stacks or {}).get(g.name, "").split(" ")[0] or "—",
             launch.cell() if launch else "—",
             _cells(now)[0],
             note,
@@ -210,7 +222,9 @@ def gpus_table(rows: Sequence[GpuSpec], market: dict[str, MarketPrice], ctx: Pri
         ctx,
         shown,
         "FP16 TC: dense FP16/BF16 tensor TFLOPS with FP32 accumulate; launch: launch MSRP; "
-        "price now: what market_prices.csv says it costs to buy (used where marked)",
+        "price now: what market_prices.csv says it costs to buy (used where marked); "
+        "stack: the software it needs (cuda, rocm, oneapi, synapseai; catalog/data/"
+        "stack_support.csv says what runs on it)",
     )
     return _print(table)
 
