@@ -208,6 +208,7 @@ MEMORY_PARTS = (
     ("gradients", "gradients_gb"),
     ("optimizer states", "optimizer_gb"),
     ("activations", "activations_gb"),
+    ("logits", "logits_gb"),
     ("KV cache", "kv_cache_gb"),
     ("overhead", "overhead_gb"),
 )
