@@ -8,7 +8,6 @@ pass a fixed one). Part names are the catalog names, exactly as `--gpu` / build 
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -30,6 +29,7 @@ from dlrig.model.market import (
 )
 from dlrig.model.parts import CpuSpec, GpuSpec
 from dlrig.model.workload import ModelSpec
+from dlrig.report.json import dumps
 
 WIDTH = 200
 STALE_MARK = "!"
@@ -107,7 +107,7 @@ def _print(table: Table) -> str:
 
 
 def _dumps(records: list[dict[str, Any]]) -> str:
-    return json.dumps(records, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return dumps(records)  # the shared strict JSON writer (report/json.py)
 
 
 def _table(title: str, columns: Sequence[str], left: Sequence[str]) -> Table:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import json
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from dlrig.report.json import dumps
 from dlrig.report.terminal import text_console
 
 if TYPE_CHECKING:
@@ -185,4 +185,4 @@ def render_bench(result: BenchResult, *, color: bool = False) -> str:
 
 
 def bench_json(result: BenchResult) -> str:
-    return json.dumps(result.to_dict(), indent=2) + "\n"
+    return dumps(result.to_dict())
