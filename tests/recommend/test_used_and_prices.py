@@ -33,7 +33,8 @@ def test_every_markdown_line_naming_a_used_gpu_says_used(capsys) -> None:
 
 
 def test_json_price_lines_carry_condition_kind_and_date(capsys) -> None:
-    assert run([*ARGS, "--format", "json"]) == 0
+    # Pinned to a card sold only used, so every proposal is a used-GPU build.
+    assert run([*ARGS, "--gpu", "RTX 3090", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     seen_used = False
     for p in doc["proposals"]:
