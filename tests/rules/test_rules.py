@@ -341,7 +341,9 @@ def test_gpu_choice_memory_need_and_tensor_cores():
     assert one(old, "gpu-choice").severity == "warning"
     f = one(run_check(BASE), "gpu-choice")
     assert f.severity == "info"
-    assert f.numbers["tflops_per_1000_usd"].value == pytest.approx(165.2 / 1599 * 1000, rel=1e-3)
+    # Today's price, not the 1,599 USD launch MSRP: a used RTX 4090 at 1,550 USD (2026-05).
+    assert f.numbers["tflops_per_1000_usd"].value == pytest.approx(165.2 / 1550 * 1000, rel=1e-3)
+    assert "used price (1,550 USD, used, 2026-05)" in f.message
 
 
 def test_gpu_p2p_by_card_kind():

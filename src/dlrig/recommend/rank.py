@@ -119,7 +119,9 @@ class _Verifier:
         self.rejected: list[Rejection] = []
 
     def name(self, c: Candidate) -> str:
-        return f"{c.config.n}x {c.config.gpu.name} on {c.host.cpu.name} ({c.host.platform.id})"
+        used = " (used)" if self.market.gpu_prices[c.config.gpu.name].condition == "used" else ""
+        gpu = f"{c.config.gpu.name}{used}"
+        return f"{c.config.n}x {gpu} on {c.host.cpu.name} ({c.host.platform.id})"
 
     def __call__(self, c: Candidate) -> tuple[dict, list[Finding], object] | None:
         k = _key(c)
@@ -207,6 +209,7 @@ class _Maker:
         return Proposal(
             name=data["name"],
             gpu=c.config.gpu.name,
+            gpu_condition=self.market.gpu_prices[c.config.gpu.name].condition,
             n_gpus=c.config.n,
             cpu=c.host.cpu.name,
             platform=c.host.platform.name,

@@ -286,7 +286,9 @@ def search(configs: list[GpuConfig], market: Market, req: Request) -> SearchResu
         if not config.fits:
             continue
         gpu, n = config.gpu, config.n
-        label = f"{n} x {gpu.name}"
+        label = f"{n} x {gpu.name}" + (
+            " (used)" if market.gpu_prices[gpu.name].condition == "used" else ""
+        )
         gpu_price_usd = market.gpu_prices[gpu.name].price_usd
         gpu_cost = gpu_price_usd * n
         ok_h, rate_h, why_h = host_limits(config, hs, req)

@@ -6,6 +6,7 @@ from dlrig.catalog import load
 from dlrig.model import thresholds as t
 from dlrig.model.build import Build, GpuGroup
 from dlrig.model.finding import Severity, qty
+from dlrig.model.market import MarketPrice
 from dlrig.model.parts import GpuSpec
 from dlrig.rules.base import RuleInfo, RuleResult, fmt
 
@@ -39,15 +40,25 @@ P2P = RuleInfo(
 )
 
 
-def tflops_per_kusd(spec: GpuSpec) -> float | None:
-    """Dense FP16/BF16 tensor TFLOPS (FP32 accumulate) per 1000 USD of launch price."""
-    if spec.fp16_tensor_tflops is None or not spec.price_usd:
+def today_price(spec: GpuSpec) -> MarketPrice | None:
+    """What the card costs to buy now (market_prices.csv: street, or used where that is how it
+    is sold); never the launch MSRP. A card with no current price has none."""
+    for row in load.market_prices():
+        if row.kind == "gpu" and row.name == spec.name:
+            return row
+    return None
+
+
+def tflops_per_kusd(spec: GpuSpec, price: MarketPrice | None = None) -> float | None:
+    """Dense FP16/BF16 tensor TFLOPS (FP32 accumulate) per 1000 USD of today's price."""
+    price = price or today_price(spec)
+    if spec.fp16_tensor_tflops is None or price is None or price.price_kind == "msrp":
         return None
-    return spec.fp16_tensor_tflops / spec.price_usd * 1000
+    return spec.fp16_tensor_tflops / price.price_usd * 1000
 
 
 def _value_rank(spec: GpuSpec) -> tuple[int, int] | None:
-    """Rank of a card's tensor TFLOPS per dollar among priced catalog cards (1 = best)."""
+    """Rank of a card's tensor TFLOPS per dollar among cards with a current price (1 = best)."""
     mine = tflops_per_kusd(spec)
     if mine is None:
         return None
@@ -109,10 +120,13 @@ def _choice(group: GpuGroup, need_gb: float | None) -> list:
         f"{spec.name}: {fmt(spec.fp16_tensor_tflops)} TFLOPS FP16/BF16 tensor (FP32 accumulate), "
         f"{fmt(spec.memory_bandwidth_gbs)} GB/s, {fmt(group.memory_gb)} GB."
     )
-    if value is not None and rank is not None:
+    price = today_price(spec)
+    if value is not None and rank is not None and price is not None:
+        bought = "used" if price.condition == "used" else "new"
         text += (
-            f" {fmt(value)} TFLOPS per $1000 at launch price, #{rank[0]} of {rank[1]} priced "
-            "cards in the catalog."
+            f" {fmt(value)} TFLOPS per $1000 at today's {bought} price ({fmt(price.price_usd)} "
+            f"USD, {price.price_kind}, {price.price_date}), #{rank[0]} of {rank[1]} cards with "
+            "a current street or used price."
         )
     return [CHOICE.finding(Severity.INFO, text, numbers=numbers)]
 
