@@ -326,10 +326,10 @@ def test_qlora_8b_at_1500_usd_gets_a_proposal(rec):
     assert r.proposals
     best = r.proposals[0]
     assert best.price <= 1500 and best.n_gpus == 1
-    assert best.n_gpus * GPU_MEMORY_GB(best.gpu) >= 12
+    assert best.n_gpus * gpu_memory_gb(best.gpu) >= 12
 
 
-def GPU_MEMORY_GB(name: str) -> float:
+def gpu_memory_gb(name: str) -> float:
     from dlrig.catalog.lookup import find_gpu
 
     return find_gpu(name).memory_gb
