@@ -24,7 +24,7 @@ from dlrig.model.parts import CpuSpec, GpuSpec
 from dlrig.model.workload import Task
 from dlrig.recommend.configs import GpuConfig
 from dlrig.recommend.request import Request
-from dlrig.rules.cpu import cores_needed
+from dlrig.rules.cpu import cores_for_loaders
 from dlrig.rules.energy import circuit_limit_w, psu_efficiency
 from dlrig.rules.power import cables_needed, psu_allowance_pct, spike_windows
 
@@ -190,7 +190,9 @@ def host_limits(
     rate = np.full(len(hs), config.throughput)
     why = [""] * len(hs)
     workers = num_workers(config, req.task)
-    need_cores = cores_needed(n, workers)
+    # A core per loader worker and per GPU process: below that `check` warns; the OS reserve on
+    # top (n x (workers + 1) + 4) is comfort, not a requirement, for one or two GPUs.
+    need_cores = cores_for_loaders(n, workers)
     decode = config.data.cpu_cores if config.data is not None else None
     for i, h in enumerate(hs):
         pf = h.platform

@@ -44,6 +44,12 @@ def cores_needed(n_gpus: int, num_workers: int) -> int:
     return n_gpus * (num_workers + t.CPU_CORES_PER_GPU_MAIN) + t.CPU_CORES_RESERVED
 
 
+def cores_for_loaders(n_gpus: int, num_workers: int) -> int:
+    """n_gpu x (num_workers + 1): one core per loader worker and per GPU's main process, without
+    the OS reserve (below this the rule warns)."""
+    return n_gpus * (num_workers + t.CPU_CORES_PER_GPU_MAIN)
+
+
 def batch_mb(batch_size: int, sample_bytes: float) -> float:
     """Size of one batch in MB: 128 x 3 x 224 x 224 x 4 B = 77 MB."""
     return batch_size * sample_bytes / 1e6
@@ -70,7 +76,7 @@ def check_cores(build: Build) -> RuleResult:
     n = build.n_gpus
     cores = build.cpu.total_cores
     needed = cores_needed(n, workers)
-    loaders = n * (workers + t.CPU_CORES_PER_GPU_MAIN)
+    loaders = cores_for_loaders(n, workers)
     floor = cores_minimum(n)
     numbers = {
         "cores": qty(cores, "cores"),
