@@ -31,16 +31,31 @@ def test_round_trip_through_check(
 def test_measured_values_override_the_catalog():
     data = tomllib.loads(to_build_toml(result_for("x4-link"), host="box"))
     assert data["name"] == "probed: box"
-    assert [(g["model"], g["count"], g["pcie_lanes"], g["power_w"]) for g in data["gpus"]] == [
-        ("GeForce RTX 4090", 1, 16, 450.0),
-        ("GeForce RTX 4090", 1, 4, 450.0),
-    ]
+    # Identical cards make one group; their differing slots go to the board's lane map.
+    assert data["gpus"] == [{"model": "GeForce RTX 4090", "count": 2, "power_w": 450.0}]
     assert (
         data["storage"] == [{"kind": "hdd", "read_mbs": 3000.0, "holds_data": True}]
         or data["storage"][0]["read_mbs"] == 3000.0
     )
     assert data["memory"]["size_gb"] == 256.0
-    assert data["motherboard"] == {"pcie_gen": 4}
+    assert data["motherboard"] == {"pcie_gen": 4, "gpu_slot_lanes": [16, 4]}
+
+
+@pytest.mark.parametrize("scenario", ["identical-2x4090", "x4-link"])
+def test_two_identical_gpus_are_one_model_in_check(
+    scenario: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """Issue 16: two identical RTX 4090s gave "Mixed GPU models" and every card finding twice."""
+    text = to_build_toml(result_for(scenario), host="box")
+    data = tomllib.loads(text)
+    assert [(g["model"], g["count"]) for g in data["gpus"]] == [("GeForce RTX 4090", 2)]
+    path = tmp_path / "probed.toml"
+    path.write_text(text)
+    run(["check", "--format", "json", str(path)])
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert not [f for f in findings if "Mixed" in f["title"]]
+    for rule in ("gpu-choice", "power-limit", "gpu-p2p"):
+        assert len([f for f in findings if f["id"] == rule]) == 1, rule
 
 
 def test_identical_gpus_are_grouped_and_power_limits_kept():
@@ -54,7 +69,7 @@ def test_lanes_measured_under_load_win():
     r = result_for("x4-link")
     r.torch = TorchBench(sustained_pcie_width=8, sustained_pcie_gen=4, loaded_gpu_index=0)
     data = tomllib.loads(to_build_toml(r, host="box"))
-    assert data["gpus"][0]["pcie_lanes"] == 8  # GPU 0 loaded: its under-load width
+    assert data["motherboard"]["gpu_slot_lanes"] == [8, 4]  # GPU 0 loaded: its under-load width
 
 
 def test_catalog_cpu_is_named_and_unknown_cpu_left_as_comment():

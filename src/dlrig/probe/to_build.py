@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import platform
 import re
-from collections import Counter
 
 from dlrig.catalog.lookup import find_cpu, find_gpu
 from dlrig.errors import CatalogLookupError
@@ -82,28 +81,54 @@ def _cpu(cpu: CpuInfo) -> list[str]:
     return [*lines, ""]
 
 
-def _gpus(result: ProbeResult) -> list[str]:
-    groups: Counter[tuple[str, float | None, int | None]] = Counter()
-    lines: list[str] = []
+def _gpu_groups(
+    result: ProbeResult,
+) -> tuple[dict[tuple[str, float | None], list[int | None]], list[str]]:
+    """Catalog GPUs grouped by (model, power limit) with each card's link width, in NVML order.
+
+    Identical cards make one group whatever their slots: the check rules judge a card once, and
+    a slot's width is the board's business (motherboard.gpu_slot_lanes when widths differ).
+    """
+    groups: dict[tuple[str, float | None], list[int | None]] = {}
+    notes: list[str] = []
     if not result.gpus:
         status = "NVML lists none" if result.gpu_status == "ok" else result.gpu_status
-        lines += [f"# [[gpus]] left out: no NVIDIA GPU measured ({status})", ""]
+        notes += [f"# [[gpus]] left out: no NVIDIA GPU measured ({status})", ""]
     for g in result.gpus:
         name = catalog_gpu(g.name)
         if name is None and g.name is None:
             why = g.reason("name") or "unreadable"
-            lines.append(f"# GPU {g.index} left out: its name is unreadable ({why}).")
+            notes.append(f"# GPU {g.index} left out: its name is unreadable ({why}).")
             continue
         if name is None:
-            lines.append(f"# GPU {g.index} {g.name!r} is not in dlrig's catalog; left out.")
+            notes.append(f"# GPU {g.index} {g.name!r} is not in dlrig's catalog; left out.")
             continue
-        groups[(name, g.power_limit_w, _lanes(g, result))] += 1
-    for (name, power_w, lanes), count in groups.items():
-        lines += ["[[gpus]]", f"model = {_q(name)}", f"count = {count}"]
+        groups.setdefault((name, g.power_limit_w), []).append(_lanes(g, result))
+    return groups, notes
+
+
+def slot_lanes(groups: dict[tuple[str, float | None], list[int | None]]) -> list[int] | None:
+    """Per-card link widths in the order `check` expands the groups, when a group's cards differ
+    (one width per group otherwise goes in the group); None when some width is unknown."""
+    widths = [w for ws in groups.values() for w in ws]
+    if all(len(set(ws)) == 1 for ws in groups.values()) or None in widths:
+        return None
+    return [w for w in widths if w is not None]
+
+
+def _gpus(result: ProbeResult) -> list[str]:
+    groups, lines = _gpu_groups(result)
+    per_slot = slot_lanes(groups) is not None
+    for (name, power_w), widths in groups.items():
+        lines += ["[[gpus]]", f"model = {_q(name)}", f"count = {len(widths)}"]
         if power_w is not None:
             lines.append(f"power_w = {power_w:.1f}   # measured power limit")
-        if lanes is not None:
-            lines.append(f"pcie_lanes = {lanes}   # measured link width")
+        if len(set(widths)) == 1 and widths[0] is not None and not per_slot:
+            lines.append(f"pcie_lanes = {widths[0]}   # measured link width")
+        elif not per_slot and len(set(widths)) > 1:
+            lines.append(
+                "# pcie_lanes left out: the cards' link widths differ and some are unknown"
+            )
         lines.append("")
     return lines
 
@@ -140,12 +165,14 @@ def to_build_toml(result: ProbeResult, host: str | None = None) -> str:
             lines.append(f"channels = {result.memory.channels_populated}   # SMBIOS slot names")
         lines.append("")
     gens = [g.pcie_gen_max for g in result.gpus if g.pcie_gen_max]
-    if gens:
-        lines += [
-            "[motherboard]",
-            f"pcie_gen = {min(gens)}   # best link generation of the GPUs",
-            "",
-        ]
+    lanes = slot_lanes(_gpu_groups(result)[0])
+    if gens or lanes:
+        lines.append("[motherboard]")
+        if gens:
+            lines.append(f"pcie_gen = {min(gens)}   # best link generation of the GPUs")
+        if lanes:
+            lines.append(f"gpu_slot_lanes = {lanes}   # measured link widths, card by card")
+        lines.append("")
     lines += _gpus(result)
     lines += _storage(result.disk)
     return "\n".join(lines).rstrip("\n") + "\n"

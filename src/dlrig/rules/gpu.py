@@ -7,7 +7,7 @@ from dlrig.model import thresholds as t
 from dlrig.model.build import Build, GpuGroup
 from dlrig.model.finding import Severity, qty
 from dlrig.model.parts import GpuSpec
-from dlrig.rules.base import RuleInfo, RuleResult, fmt
+from dlrig.rules.base import RuleInfo, RuleResult, fmt, merged_groups
 
 NO_GPU = RuleInfo(
     id="no-gpu",
@@ -122,7 +122,7 @@ def check_choice(build: Build) -> RuleResult:
         return [CHOICE.skip("no GPUs")]
     need = build.workload.gpu_memory_gb if build.workload else None
     out: RuleResult = []
-    for group in build.gpus:
+    for group in merged_groups(build.gpus):
         out.extend(_choice(group, need))
     if len({g.name for g in build.gpus}) > 1:
         out.append(
@@ -141,10 +141,17 @@ def check_p2p(build: Build) -> RuleResult:
     if build.n_gpus < 2:
         return [P2P.skip("fewer than 2 GPUs")]
     out: RuleResult = []
-    for g in build.gpus:
+    groups = merged_groups(build.gpus)
+    counts: dict[str, int] = {}
+    for g in groups:
+        counts[g.name] = counts.get(g.name, 0) + g.count
+    seen: set[str] = set()
+    for g in groups:
         spec = g.spec
-        if g.count < 2 and len(build.gpus) > 1:
+        if g.name in seen or (counts[g.name] < 2 and len(counts) > 1):
             continue
+        seen.add(g.name)
+        g = g.model_copy(update={"count": counts[g.name]})
         if spec.form_factor in ("sxm", "oam") or spec.p2p == "yes":
             if spec.vendor == "AMD" and spec.form_factor == "oam":
                 link = "Infinity Fabric"
@@ -183,7 +190,7 @@ def check_p2p(build: Build) -> RuleResult:
                     fix="Check with `nvidia-smi topo -p2p r` once the machine runs (dlrig probe).",
                 )
             )
-    if len(build.gpus) > 1:
+    if len(counts) > 1:
         out.append(
             P2P.finding(
                 Severity.INFO,
