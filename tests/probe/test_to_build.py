@@ -141,3 +141,16 @@ def test_gpu_without_a_readable_name_is_left_out_with_the_reason():
         in text
     )
     assert [g["count"] for g in tomllib.loads(text)["gpus"]] == [1]
+
+
+def test_short_nvml_name_of_a_smaller_variant_keeps_its_measured_memory():
+    """'RTX 4060 Ti' now finds the catalog's 16 GB card by its words; an 8 GB card must not
+    become 16 GB in the build file."""
+    from dlrig.probe.models import GpuInfo
+
+    r = result_for("identical-2x4090")
+    r.gpus = [GpuInfo(index=0, name="NVIDIA GeForce RTX 4060 Ti", memory_total_gb=8.59)]
+    data = tomllib.loads(to_build_toml(r, host="box"))
+    assert data["gpus"] == [{"model": "GeForce RTX 4060 Ti 16GB", "count": 1, "memory_gb": 8.6}]
+    r.gpus = [GpuInfo(index=0, name="NVIDIA GeForce RTX 4060 Ti", memory_total_gb=17.18)]
+    assert "memory_gb" not in tomllib.loads(to_build_toml(r, host="box"))["gpus"][0]

@@ -19,6 +19,9 @@ from dlrig.probe.models import GpuInfo
 from dlrig.probe.result import CpuInfo, DiskInfo, ProbeResult
 
 LINK_WIDTHS = (1, 2, 4, 8, 16)  # the build file's pcie_lanes values
+# A card measuring under this share of its catalog row's memory is another variant of it
+# (8 vs 16 GB); NVML reports within a few % of the marketed size (24 GB 4090: 25.8e9 B).
+MEMORY_MATCH = 0.8
 # Words in /proc/cpuinfo model strings that catalog names leave out.
 CPU_NOISE = r"\((?:R|TM|tm|r)\)|\bCPU\b|@\s*[\d.]+\s*GHz|\b\d+-Cores?\b|\bProcessor\b"
 
@@ -51,6 +54,16 @@ def catalog_gpu(name: str | None) -> str | None:
         return None
 
 
+def memory_override(g: GpuInfo, name: str) -> float | None:
+    """The measured memory when it is well under the catalog row's: a short NVML name such as
+    "RTX 4060 Ti" finds the catalog's 16 GB card while the machine may hold the 8 GB one.
+    NVML counts a little under the marketed size, hence the margin."""
+    if g.memory_total_gb is None:
+        return None
+    listed = find_gpu(name).memory_gb
+    return round(g.memory_total_gb, 1) if g.memory_total_gb < MEMORY_MATCH * listed else None
+
+
 def _lanes(g: GpuInfo, result: ProbeResult) -> int | None:
     width = g.pcie_width_current
     if g.index == result.torch.loaded_gpu_index and result.torch.sustained_pcie_width is not None:
@@ -81,15 +94,18 @@ def _cpu(cpu: CpuInfo) -> list[str]:
     return [*lines, ""]
 
 
+GroupKey = tuple[str, float | None, float | None]  # model, power limit W, memory override GB
+
+
 def _gpu_groups(
     result: ProbeResult,
-) -> tuple[dict[tuple[str, float | None], list[int | None]], list[str]]:
+) -> tuple[dict[GroupKey, list[int | None]], list[str]]:
     """Catalog GPUs grouped by (model, power limit) with each card's link width, in NVML order.
 
     Identical cards make one group whatever their slots: the check rules judge a card once, and
     a slot's width is the board's business (motherboard.gpu_slot_lanes when widths differ).
     """
-    groups: dict[tuple[str, float | None], list[int | None]] = {}
+    groups: dict[GroupKey, list[int | None]] = {}
     notes: list[str] = []
     if not result.gpus:
         status = "NVML lists none" if result.gpu_status == "ok" else result.gpu_status
@@ -103,11 +119,12 @@ def _gpu_groups(
         if name is None:
             notes.append(f"# GPU {g.index} {g.name!r} is not in dlrig's catalog; left out.")
             continue
-        groups.setdefault((name, g.power_limit_w), []).append(_lanes(g, result))
+        key = (name, g.power_limit_w, memory_override(g, name))
+        groups.setdefault(key, []).append(_lanes(g, result))
     return groups, notes
 
 
-def slot_lanes(groups: dict[tuple[str, float | None], list[int | None]]) -> list[int] | None:
+def slot_lanes(groups: dict[GroupKey, list[int | None]]) -> list[int] | None:
     """Per-card link widths in the order `check` expands the groups, when a group's cards differ
     (one width per group otherwise goes in the group); None when some width is unknown."""
     widths = [w for ws in groups.values() for w in ws]
@@ -119,8 +136,10 @@ def slot_lanes(groups: dict[tuple[str, float | None], list[int | None]]) -> list
 def _gpus(result: ProbeResult) -> list[str]:
     groups, lines = _gpu_groups(result)
     per_slot = slot_lanes(groups) is not None
-    for (name, power_w), widths in groups.items():
+    for (name, power_w, memory_gb), widths in groups.items():
         lines += ["[[gpus]]", f"model = {_q(name)}", f"count = {len(widths)}"]
+        if memory_gb is not None:
+            lines.append(f"memory_gb = {memory_gb}   # measured: less than the catalog's card")
         if power_w is not None:
             lines.append(f"power_w = {power_w:.1f}   # measured power limit")
         if len(set(widths)) == 1 and widths[0] is not None and not per_slot:
