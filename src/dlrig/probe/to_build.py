@@ -154,10 +154,14 @@ def _gpus(result: ProbeResult) -> list[str]:
 
 def _storage(disk: DiskInfo) -> list[str]:
     if disk.kind is None:
-        return [f"# [[storage]] left out: could not tell the kind of disk under {disk.path}", ""]
-    how = {"network": "network filesystem", "nvme": "NVMe device"}.get(disk.kind, "")
-    how = how or "kernel's rotational flag (virtual disks may report 1)"
-    lines = ["[[storage]]", f"kind = {_q(disk.kind)}   # from the {how}"]
+        why = disk.kind_basis or disk.reason("kind") or "could not tell"
+        lines = [f"# [[storage]] left out: the kind of disk under {disk.path} is {why}."]
+        lines.append('# Give kind = "hdd" | "sata-ssd" | "nvme" | "network":')
+        if disk.read_mbs is not None and disk.read_method != "cached":
+            lines.append(f"# read_mbs = {disk.read_mbs:.1f}   # measured, {disk.read_method}")
+        return [*lines, ""]
+    how = f"   # from the {disk.kind_basis}" if disk.kind_basis else ""
+    lines = ["[[storage]]", f"kind = {_q(disk.kind)}{how}"]
     if disk.read_mbs is not None and disk.read_method != "cached":
         lines.append(f"read_mbs = {disk.read_mbs:.1f}   # measured, {disk.read_method}")
     elif disk.read_mbs is not None:

@@ -24,9 +24,15 @@ class BarKind(StrEnum):
     MEASURED = "measured"
     RATED = "rated"
     NEEDED = "needed"
+    TYPICAL = "typical"  # a figure for a kind of part, not this part's rating: no share shown
 
 
-KIND_COLOURS = {BarKind.MEASURED: BLUE, BarKind.RATED: GREY, BarKind.NEEDED: ORANGE}
+KIND_COLOURS = {
+    BarKind.MEASURED: BLUE,
+    BarKind.RATED: GREY,
+    BarKind.TYPICAL: GREY,
+    BarKind.NEEDED: ORANGE,
+}
 PANEL_TITLE_IN = 0.35  # a panel's title line above its bars
 
 
