@@ -163,7 +163,7 @@ def test_report_json_and_table():
 
     console = Console(record=True, width=100)
     console.print(r)  # __rich__
-    assert "Each stage alone" in console.export_text()
+    assert "Each stage alone" in console.export_text()  # plain text, no markup parsed
 
 
 def test_nvml_reader_finds_the_cuda_device_by_uuid(tmp_path):
