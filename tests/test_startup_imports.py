@@ -1,0 +1,54 @@
+"""Heavy libraries load only on the paths that use them (issue 16: start-up). Which modules a
+command imports, never how long it takes: `benchmarks/cli_start.py` prints the time ratio."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = str(ROOT / "examples" / "guide-2015-4gpu.toml")
+HEAVY = ("numpy", "matplotlib", "jinja2", "pynvml", "psutil", "torch")
+PROBE = (
+    "import contextlib, io, sys\n"
+    "from dlrig.cli import run\n"
+    "with contextlib.redirect_stdout(io.StringIO()):\n"
+    "    code = run(sys.argv[1:])\n"
+    f"print(code, ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+)
+
+
+def heavy_modules_after(*argv: str) -> tuple[int, set[str]]:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split()
+    return int(out[0]), set(out[1].split(",")) if len(out) > 1 else set()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", EXAMPLE],
+        ["check", EXAMPLE, "--format", "json"],
+        ["check", EXAMPLE, "--format", "markdown"],
+        ["estimate", "--model", "llama-3-8b", "--task", "infer", "--gpu", "RTX 4090"],
+        ["parts", "gpus"],
+    ],
+    ids=["check", "check-json", "check-markdown", "estimate", "parts"],
+)
+def test_text_outputs_import_no_heavy_library(argv):
+    code, heavy = heavy_modules_after(*argv)
+    assert code in (0, 1)
+    assert heavy == set()
+
+
+def test_html_output_does_load_its_libraries(tmp_path):
+    """The probe above sees imports: the HTML path really does load matplotlib and jinja2."""
+    code, heavy = heavy_modules_after(
+        "check", EXAMPLE, "--format", "html", "-o", str(tmp_path / "r.html")
+    )
+    assert code in (0, 1)
+    assert {"matplotlib", "jinja2"} <= heavy
