@@ -73,3 +73,59 @@ def test_page_loads_offline_without_errors(browser, page: Page, tmp_path: Path):
         context.close()
     assert requests == [url], requests
     assert errors == []
+
+
+# Two labels may touch (antialiasing, a glyph's side bearing); a visible overlap is more.
+OVERLAP_PX = 1.5
+# Every <text> of every chart, with its box in page pixels (empty strings have no box).
+TEXT_BOXES_JS = """
+() => Array.from(document.querySelectorAll('svg.chart')).map(svg => ({
+  id: svg.id,
+  texts: Array.from(svg.querySelectorAll('text'))
+    .filter(t => t.textContent.trim() !== '')
+    .map(t => { const r = t.getBoundingClientRect();
+                return {text: t.textContent.trim(), x: r.x, y: r.y, w: r.width, h: r.height}; })
+}))
+"""
+
+
+def overlapping_labels(charts: list[dict]) -> list[str]:
+    """'chart: "a" overlaps "b"' for each pair of text boxes in one chart that intersect by
+    more than OVERLAP_PX both ways."""
+    bad = []
+    for chart in charts:
+        boxes = [b for b in chart["texts"] if b["w"] > 0 and b["h"] > 0]
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                dx = min(a["x"] + a["w"], b["x"] + b["w"]) - max(a["x"], b["x"])
+                dy = min(a["y"] + a["h"], b["y"] + b["h"]) - max(a["y"], b["y"])
+                if dx > OVERLAP_PX and dy > OVERLAP_PX:
+                    bad.append(f"{chart['id']}: {a['text']!r} overlaps {b['text']!r}")
+    return bad
+
+
+def test_overlap_detector_sees_an_overlap():
+    """The check below can fail: two boxes sharing 10 x 10 px are reported, touching ones not."""
+    a = {"text": "5,000", "x": 0, "y": 0, "w": 30, "h": 12}
+    b = {"text": "10,000", "x": 20, "y": 2, "w": 36, "h": 12}
+    c = {"text": "15,000", "x": 56, "y": 0, "w": 36, "h": 12}
+    assert overlapping_labels([{"id": "c", "texts": [a, b, c]}]) == ["c: '5,000' overlaps '10,000'"]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_no_chart_label_overlaps_and_the_page_fits_the_window(browser, page: Page, tmp_path):
+    """Issue 16: tick labels ran together ("5,00010,000"), build labels piled up, and the probe
+    page's memory table ran past the window."""
+    path = tmp_path / f"{page.name}.html"
+    path.write_text(page.html, encoding="utf-8")
+    context = browser.new_context(viewport=VIEWPORT)
+    tab = context.new_page()
+    try:
+        tab.goto(path.as_uri(), wait_until="load", timeout=LOAD_TIMEOUT_MS)
+        charts = tab.evaluate(TEXT_BOXES_JS)
+        width = tab.evaluate("() => document.documentElement.scrollWidth")
+        window = tab.evaluate("() => window.innerWidth")
+    finally:
+        context.close()
+    assert overlapping_labels(charts) == []
+    assert width <= window, f"page is {width} px wide in a {window} px window"
