@@ -147,3 +147,43 @@ def test_terminal_check_does_not_import_matplotlib_or_jinja():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("[]"), out.stdout[-200:]
+
+
+# --- what a newcomer saw in a browser (issue 16) ----------------------------------------------
+
+
+@pytest.mark.parametrize("page", all_pages(), ids=[p.name for p in all_pages()])
+def test_every_needed_figure_in_a_chart_has_a_unit(page: Page):
+    """ "0.0183 needed" under a chart said nothing: a unit comes before every "needed"."""
+    charts = re.findall(r"<svg\b.*?</svg>", page.html, flags=re.DOTALL)
+    assert [m for c in charts for m in re.findall(r"[\d.,]+ needed", c)] == []
+
+
+def test_check_page_findings_summary_counts_the_skipped_rules():
+    page = next(p for p in all_pages() if p.name == "check-guide-2015-4gpu")
+    findings = page.html[page.html.index('<section class="findings">') :]
+    summary = re.search(r'<p class="summary">([^<]*)</p>', findings).group(1)
+    assert re.search(r"\d+ skipped", summary), summary
+
+
+def test_memory_legend_leaves_out_parts_of_zero_gb():
+    """Inference holds no gradients or optimizer states: no 0 GB entries in the legend."""
+    page = next(p for p in all_pages() if p.name == "estimate-llama3-8b-infer-4090")
+    chart = page.html[page.html.index('id="chart-memory"') :]
+    chart = chart[: chart.index("</svg>")]
+    assert ">weights<" in chart
+    assert ">gradients<" not in chart and ">optimizer states<" not in chart
+
+
+def test_a_job_that_does_not_fit_shows_no_throughput():
+    from dlrig.estimate import estimate
+    from dlrig.estimate.request import make_job, resolve_model
+    from dlrig.report.html import render_estimate
+
+    spec = resolve_model("llama-3-70b", None, None)
+    est = estimate(spec, make_job("RTX 4090", task="train"))
+    assert not est.memory.fits
+    html = render_estimate(est)
+    tables = html[html.index("<h2>Numbers</h2>") : html.index('<section class="assumptions">')]
+    assert "tokens/s" not in tables
+    assert "none: the job does not fit" in tables

@@ -219,7 +219,9 @@ def memory_stack(
     capacity_gb: float,
     chart_id: str = "chart-memory",
 ) -> Markup:
-    """One stacked bar per GPU (every GPU holds the same parts) against its capacity."""
+    """One stacked bar per GPU (every GPU holds the same parts) against its capacity; parts of
+    0 GB (no gradients when inferring) are neither drawn nor listed in the legend."""
+    parts_gb = [(label, gb) for label, gb in parts_gb if gb > 0]
     with style():
         legend_rows = math.ceil((len(parts_gb) + 1) / LEGEND_COLUMNS)
         fig, ax = figure(_height(len(gpus)) + LEGEND_ROW_IN * legend_rows)
