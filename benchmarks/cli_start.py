@@ -59,10 +59,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--example", default=str(ROOT / "examples" / "guide-2015-4gpu.toml"))
     parser.add_argument("--importtime", action="store_true", help="list dlrig's own imports")
+    parser.add_argument("--probe", action="store_true", help="time dlrig probe, full and --quick")
     args = parser.parse_args()
     py = sys.executable
     if args.importtime:
         print_importtime(py, args.example)
+    if args.probe:
+        for extra in ([], ["--quick"]):
+            cmd = [py, "-m", "dlrig", "probe", "--format", "json", *extra]
+            print(f"{' '.join(['dlrig probe', *extra]):28s} {wall_s(cmd):6.1f} s (one run)")
     commands = {
         f"baseline: python -c '{STACK}'": [py, "-c", STACK],
         "dlrig check (terminal)": [py, "-m", "dlrig", "check", args.example],
