@@ -129,7 +129,7 @@ CPU_NUMERIC = {
 }
 
 GPU_ENUMS = {
-    "vendor": {"NVIDIA", "AMD"},
+    "vendor": {"NVIDIA", "AMD", "Intel"},
     "memory_type": {
         "GDDR5",
         "GDDR5X",
@@ -140,8 +140,11 @@ GPU_ENUMS = {
         "HBM2e",
         "HBM3",
         "HBM3e",
+        "LPDDR5",
+        "LPDDR5X",
     },
-    "form_factor": {"pcie", "sxm", "oam"},
+    # `system`: a unified-memory machine (DGX Spark, Jetson) whose GPU shares the CPU's memory.
+    "form_factor": {"pcie", "sxm", "oam", "system"},
     "cooler": {"open-air", "blower", "passive", "liquid"},
     "nvlink": {"yes", "no"},
     "p2p": {"yes", "no", "unknown"},
@@ -217,7 +220,10 @@ def test_gpu_numbers_parse_and_are_in_range():
 def test_gpu_enumerations():
     for r in rows("gpus.csv"):
         for col, allowed in GPU_ENUMS.items():
-            assert r[col] in allowed, f"{r['name']}: {col}={r[col]!r}"
+            # A unified-memory system has no card cooler of its own.
+            blank_system_cooler = col == "cooler" and r[col] == "" and r["form_factor"] == "system"
+            ok = r[col] in allowed or blank_system_cooler
+            assert ok, f"{r['name']}: {col}={r[col]!r}"
 
 
 def test_gpu_names_and_aliases_are_unique():
@@ -255,7 +261,7 @@ def test_power_connectors_follow_the_grammar():
     for r in rows("gpus.csv"):
         text = r["power_connectors"]
         assert connectors_ok(text), f"{r['name']}: {text!r}"
-        if r["form_factor"] in ("sxm", "oam"):
+        if r["form_factor"] in ("sxm", "oam", "system"):
             assert text == "board" and r["slot_width"] == "" and r["length_mm"] == "", r["name"]
         else:
             assert text != "board", r["name"]

@@ -23,6 +23,7 @@ HEADERS = {
         "price_usd",
         "price_date",
         "condition",
+        "price_kind",
         "source",
         "confidence",
         "notes",
@@ -36,9 +37,11 @@ HEADERS = {
         "memory_type",
         "memory_slots",
         "memory_channels",
+        "memory_modules_min",
         "max_memory_gb",
         "pcie_gen",
         "gpu_lanes",
+        "gpu_mount",
         "board_expansion_slots",
         "case",
         "case_price_usd",
@@ -50,6 +53,7 @@ HEADERS = {
         "psu_included_pcie_8pin",
         "psu_included_pcie_16pin",
         "price_date",
+        "price_kind",
         "source",
         "confidence",
         "notes",
@@ -60,10 +64,12 @@ HEADERS = {
         "watts",
         "rating",
         "atx3",
+        "atx_version",
         "pcie_8pin",
         "pcie_16pin",
         "price_usd",
         "price_date",
+        "price_kind",
         "source",
         "confidence",
         "notes",
@@ -76,6 +82,7 @@ HEADERS = {
         "speed_mts",
         "price_usd",
         "price_date",
+        "price_kind",
         "source",
         "confidence",
         "notes",
@@ -87,11 +94,62 @@ HEADERS = {
         "read_mbs",
         "price_usd",
         "price_date",
+        "price_kind",
         "source",
         "confidence",
         "notes",
     ],
     "currencies.csv": ["code", "per_usd", "date", "source", "confidence", "notes"],
+    "cases.csv": [
+        "name",
+        "kind",
+        "expansion_slots",
+        "max_gpu_length_mm",
+        "gpu_mount",
+        "max_gpus",
+        "psu_bays",
+        "price_usd",
+        "price_date",
+        "price_kind",
+        "source",
+        "confidence",
+        "notes",
+    ],
+    "risers.csv": [
+        "name",
+        "pcie_gen",
+        "lanes",
+        "length_mm",
+        "price_usd",
+        "price_date",
+        "price_kind",
+        "source",
+        "confidence",
+        "notes",
+    ],
+    "dual_psu.csv": [
+        "name",
+        "psu",
+        "count",
+        "sync",
+        "sync_price_usd",
+        "combined_w",
+        "price_date",
+        "price_kind",
+        "source",
+        "confidence",
+        "notes",
+    ],
+    "vat_rates.csv": [
+        "region",
+        "country",
+        "currency",
+        "vat_pct",
+        "date",
+        "source",
+        "confidence",
+        "notes",
+    ],
 }
 
 DATE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -187,6 +245,10 @@ def test_every_row_is_complete_and_sourced(filename: str) -> None:
         ("memory_kits.csv", "price_date"),
         ("drives.csv", "price_date"),
         ("currencies.csv", "date"),
+        ("cases.csv", "price_date"),
+        ("risers.csv", "price_date"),
+        ("dual_psu.csv", "price_date"),
+        ("vat_rates.csv", "date"),
     ],
 )
 def test_dates_are_year_month_and_not_in_the_future(filename: str, column: str) -> None:
@@ -324,6 +386,8 @@ def test_layouts_fit_double_width_cards() -> None:
     # Every layout must be physically possible with 2-slot cards: the board's slot positions
     # plus one overhang slot, and the case's slots.
     for row in platform_rows():
+        if row["gpu_mount"] == "risers":  # cards stand on a frame, not in adjacent slots
+            continue
         max_gpus = len(lane_layouts(row["gpu_lanes"]))
         width = 2 * max_gpus
         assert width <= int(row["board_expansion_slots"]) + 1, row["id"]
@@ -401,7 +465,7 @@ def test_platform_max_memory_fits_its_slots_and_a_kit_exists() -> None:
 
 def test_psu_enumerations() -> None:
     data = rows("psus.csv")
-    assert 8 <= len(data) <= 12
+    assert 8 <= len(data) <= 20
     names = [row["name"] for row in data]
     assert len(names) == len(set(names))
     for row in data:
@@ -458,3 +522,214 @@ def test_platform_cpus_name_catalog_cpus_of_its_socket() -> None:
         for name in filter(None, (row["cpus"] or "").split(";")):
             cpu = find_cpu(name)
             assert cpu.socket == row["socket"], (row["id"], name)
+
+
+# --- issue 17: price kinds, used parts, new parts, VAT ------------------------------------
+
+PRICE_KINDS = {"msrp", "street", "used"}
+PRICED_FILES = [
+    "market_prices.csv",
+    "platforms.csv",
+    "psus.csv",
+    "memory_kits.csv",
+    "drives.csv",
+    "cases.csv",
+    "risers.csv",
+    "dual_psu.csv",
+]
+
+
+@pytest.mark.parametrize("filename", PRICED_FILES)
+def test_every_price_has_a_kind_a_date_and_a_source(filename: str) -> None:
+    for row in rows(filename):
+        assert row["price_kind"] in PRICE_KINDS, (filename, row)
+        assert DATE.match(row["price_date"]), (filename, row)
+        assert row["source"].strip(), (filename, row)
+
+
+def test_used_condition_and_used_price_kind_agree() -> None:
+    for row in rows("market_prices.csv"):
+        assert (row["condition"] == "used") == (row["price_kind"] == "used"), row["name"]
+
+
+def gpu_support_rows() -> dict[str, dict[str, str]]:
+    return {row["name"]: row for row in rows("gpu_support.csv")}
+
+
+def test_used_only_gpus_are_priced_used_and_used_prices_are_used_only_gpus() -> None:
+    support = gpu_support_rows()
+    for row in rows("market_prices.csv"):
+        if row["kind"] != "gpu":
+            continue
+        used_only = support[row["name"]]["availability"] == "used-only"
+        assert used_only == (row["condition"] == "used"), row["name"]
+    # The issue's used parts: RTX 3090, A100, V100, P40.
+    for name in ("GeForce RTX 3090", "A100 80GB PCIe", "Tesla V100 PCIe 16GB", "Tesla P40"):
+        assert support[name]["availability"] == "used-only", name
+
+
+NEW_GPUS = [
+    "RTX 5070",
+    "RTX 5060 Ti 16GB",
+    "RTX 4070 SUPER",
+    "RTX 4070 Ti",
+    "RTX 3080 Ti",
+    "RTX 4000 Ada",
+    "RTX 4500 Ada",
+    "RTX 5000 Ada",
+    "RTX PRO 4000",
+    "RTX PRO 4500",
+    "RTX PRO 5000",
+    "RTX PRO 6000 Max-Q",
+    "RTX PRO 6000 Server",
+    "H100 NVL",
+    "H200 NVL",
+    "GB200",
+    "B300",
+    "DGX Spark",
+    "Jetson AGX Thor",
+    "Jetson AGX Orin",
+    "L40",
+    "MI210",
+    "MI325X",
+    "MI355X",
+    "Radeon PRO W7900",
+    "RX 7900 XTX",
+    "Arc B580",
+    "Arc Pro B60",
+    "Gaudi 3",
+    "Tesla P40",
+    "Tesla P100",
+    "Titan V",
+]
+NEW_CPUS = [
+    "Threadripper 9960X",
+    "Threadripper 9970X",
+    "Threadripper 9980X",
+    "Threadripper 7970X",
+    "Threadripper PRO 7955WX",
+    "Threadripper PRO 7965WX",
+    "Xeon w9-3595X",
+    "Xeon w7-3565X",
+    "Xeon w7-2595X",
+    "EPYC 9124",
+    "EPYC 9354",
+    "EPYC 9135",
+    "EPYC 9355",
+    "Xeon Gold 6530",
+    "Ryzen 5 9600X",
+    "Ryzen 7 9700X",
+    "Core Ultra 5 245K",
+    "Core Ultra 7 265K",
+    "Ryzen 9 5900X",
+]
+
+
+@pytest.mark.parametrize("name", NEW_GPUS)
+def test_every_new_gpu_resolves_and_has_a_stack(name: str) -> None:
+    gpu = find_gpu(name)
+    assert gpu.name in gpu_support_rows(), gpu.name
+
+
+@pytest.mark.parametrize("name", NEW_CPUS)
+def test_every_new_cpu_resolves(name: str) -> None:
+    assert find_cpu(name).source
+
+
+def test_unified_memory_systems_are_systems() -> None:
+    for name in ("DGX Spark", "Jetson AGX Thor", "Jetson AGX Orin"):
+        gpu = find_gpu(name)
+        assert gpu.form_factor == "system" and gpu.memory_type.startswith("LPDDR"), name
+
+
+def test_gpu_support_covers_every_catalog_gpu_once() -> None:
+    names = [row["name"] for row in rows("gpu_support.csv")]
+    gpus = [row["name"] for row in rows("gpus.csv")]
+    assert sorted(names) == sorted(gpus)
+    stacks = {"cuda": r"sm_\d+", "rocm": r"gfx\w+", "oneapi": r"xe2-bmg", "synapseai": r"gaudi3"}
+    for row in rows("gpu_support.csv"):
+        assert re.fullmatch(stacks[row["stack"]], row["target"]), row
+        assert row["availability"] in {"new", "used-only", "oem-only", "system"}, row
+
+
+def test_p2p_fixes() -> None:
+    # GeForce drivers never enable P2P over PCIe: the 2080 Ti peers only over its NVLink bridge.
+    ti = find_gpu("RTX 2080 Ti")
+    assert ti.p2p == "no" and ti.nvlink
+    # No source says whether RTX PRO 6000 cards P2P over PCIe: unknown, not a guess.
+    assert find_gpu("RTX PRO 6000").p2p == "unknown"
+
+
+def test_platform_memory_modules_fill_every_channel() -> None:
+    for row in platform_rows():
+        assert int(row["memory_modules_min"]) == int(row["memory_channels"]), row["id"]
+        assert int(row["memory_modules_min"]) <= int(row["memory_slots"]), row["id"]
+        kits = [
+            k
+            for k in rows("memory_kits.csv")
+            if k["memory_type"] == row["memory_type"]
+            and int(row["memory_modules_min"]) <= int(k["modules"]) <= int(row["memory_slots"])
+        ]
+        assert kits, f"{row['id']}: no kit fills its channels"
+    sp5 = [row for row in platform_rows() if row["socket"] == "SP5"]
+    assert sp5 and all(row["memory_modules_min"] == "12" for row in sp5)
+
+
+def test_w790_accepts_the_w7_2495x() -> None:
+    boards = [
+        row
+        for row in platform_rows()
+        if "W790" in row["board"] and "Xeon w7-2495X" in row["cpus"].split(";")
+    ]
+    assert boards, "no W790 platform lists the w7-2495X"
+    for row in boards:  # its 64 lanes must feed the layout with lanes to spare for M.2
+        assert max(sum(layout) for layout in lane_layouts(row["gpu_lanes"])) < 64
+
+
+def test_platform_gpu_mount_and_case_kinds() -> None:
+    assert {row["gpu_mount"] for row in platform_rows()} == {"slots", "risers"}
+    kinds = {row["kind"] for row in rows("cases.csv")}
+    assert kinds >= {"open-frame", "mesh-tower", "4u-chassis", "2u-server"}
+    for row in rows("cases.csv"):
+        assert row["gpu_mount"] in ("slots", "risers"), row
+        assert int(row["psu_bays"]) in (1, 2, 4), row
+    servers = [row for row in platform_rows() if row["psu_included_w"]]
+    assert any(len(lane_layouts(row["gpu_lanes"])) <= 2 for row in servers), "no 1-2 GPU server"
+
+
+def test_current_cheap_atx31_psus_and_1200_1300_w_units() -> None:
+    data = rows("psus.csv")
+    for row in data:
+        assert row["atx_version"] in ("2.x", "3.0", "3.1"), row["name"]
+        assert (row["atx3"] == "yes") == row["atx_version"].startswith("3"), row["name"]
+    cheap = [
+        r
+        for r in data
+        if 850 <= int(r["watts"]) <= 1000 and r["atx_version"] == "3.1" and int(r["pcie_16pin"])
+    ]
+    assert len(cheap) >= 3 and min(number(r["price_usd"]) for r in cheap) <= 120
+    assert any(1200 <= int(r["watts"]) <= 1300 for r in data)
+
+
+def test_dual_psu_rows_name_real_psus_and_add_up() -> None:
+    psus = {row["name"]: row for row in rows("psus.csv")}
+    for row in rows("dual_psu.csv"):
+        psu = psus[row["psu"]]
+        assert number(row["combined_w"]) == int(row["count"]) * number(psu["watts"]), row
+        assert "ground" in row["notes"], "the shared-ground caveat must be stated"
+
+
+def test_risers() -> None:
+    for row in rows("risers.csv"):
+        assert 1 <= int(row["pcie_gen"]) <= 5 and int(row["lanes"]) in LANE_WIDTHS, row
+        assert 100 <= int(row["length_mm"]) <= 1000, row
+
+
+def test_vat_rates() -> None:
+    vat = {row["region"]: row for row in rows("vat_rates.csv")}
+    assert number(vat["DE"]["vat_pct"]) == 19
+    assert number(vat["FR"]["vat_pct"]) == 20
+    assert number(vat["UK"]["vat_pct"]) == 20 and vat["UK"]["currency"] == "GBP"
+    assert number(vat["US"]["vat_pct"]) == 0
+    for row in vat.values():
+        assert re.fullmatch(r"[A-Z]{2}", row["region"]) and 0 <= number(row["vat_pct"]) < 30

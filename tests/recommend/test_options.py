@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from dlrig.recommend.cloud import cloud_prices
 from dlrig.rules.energy import circuit_limit_w
 
 LORA = {"job": {"seq_len": 2048}}
@@ -51,8 +52,42 @@ def test_without_extras_nothing_is_made_up(rec):
     for p in r.proposals:
         assert p.time_hours is None
         assert p.energy_cost is None
-        assert p.cloud_break_even_hours is None
+        assert p.cloud_cost is None  # no --tokens: no work to rent for
+        # A break-even only from a dated, sourced GPU-hour price of this very GPU.
+        listed = cloud_prices().get(p.gpu)
+        if listed is None:
+            assert p.cloud_break_even_hours is None and p.cloud_price_source is None
+        else:
+            assert p.cloud_price_per_gpu_hour == listed.usd_per_gpu_hour
+            assert p.cloud_price_source == listed.describe()
+            assert listed.price_date in p.cloud_price_source
     assert r.electricity_price is None and r.cloud_price_per_gpu_hour is None
+
+
+def test_cloud_prices_are_dated_and_sourced_and_name_catalog_gpus():
+    from dlrig.catalog import load
+
+    names = {g.name for g in load.gpus()}
+    prices = cloud_prices()
+    assert len(prices) >= 10
+    for gpu, price in prices.items():
+        assert gpu in names
+        assert price.price_date[:4].isdigit() and price.source
+
+
+def test_shipped_cloud_price_and_user_override(rec):
+    r = rec("llama-3-8b:lora", 5000, tokens=3.6e9, gpus=("GeForce RTX 5090",), **LORA)
+    p = r.proposals[0]
+    rate = cloud_prices()[p.gpu].usd_per_gpu_hour
+    # 3.6e9 tokens at T tokens/s = 1e6/T h on n GPUs at rate per GPU-hour.
+    assert p.cloud_cost == pytest.approx(3.6e9 / p.throughput / 3600 * p.n_gpus * rate, abs=0.01)
+    assert p.cloud_break_even_months == pytest.approx(
+        p.cloud_break_even_hours / (24 * 365 / 12), abs=0.05
+    )
+    mine = rec("llama-3-8b:lora", 5000, tokens=3.6e9, cloud_price_per_gpu_hour=9.0, **LORA)
+    assert mine.proposals
+    assert {q.cloud_price_per_gpu_hour for q in mine.proposals} == {9.0}
+    assert {q.cloud_price_source for q in mine.proposals} == {"--cloud-price-per-gpu-hour"}
 
 
 def test_gpu_filter_and_top(rec):

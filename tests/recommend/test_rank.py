@@ -12,11 +12,21 @@ from dlrig.recommend import rank
 from dlrig.recommend.request import parse_workload
 
 
-def cand(price: float, rate: float, gpu: str = "G", n: int = 1, pf: str = "p", cpu: str = "c"):
+def cand(
+    price: float,
+    rate: float,
+    gpu: str = "G",
+    n: int = 1,
+    pf: str = "p",
+    cpu: str = "c",
+    memory_gb: float = 24.0,
+):
     return SimpleNamespace(
         price_usd=price,
         throughput=rate,
-        config=SimpleNamespace(gpu=SimpleNamespace(name=gpu), n=n, tokens_per_sample=None),
+        config=SimpleNamespace(
+            gpu=SimpleNamespace(name=gpu, memory_gb=memory_gb), n=n, tokens_per_sample=None
+        ),
         host=SimpleNamespace(platform=SimpleNamespace(id=pf), cpu=SimpleNamespace(name=cpu)),
     )
 
@@ -76,7 +86,7 @@ def test_best_per_config_one_per_gpu_and_count_by_score():
         cand(2000, 300, "a", 2, "p1"),  # score 150
         cand(500, 40, "b", 1, "p1"),  # score 80
     ]
-    got = rank.best_per_config(cs)
+    got = rank.best_per_config(cs, _req(rank="value"))
     assert [(c.config.gpu.name, c.config.n, c.host.platform.id) for c in got] == [
         ("a", 2, "p1"),
         ("a", 1, "p2"),
@@ -85,10 +95,39 @@ def test_best_per_config_one_per_gpu_and_count_by_score():
     assert rank.score(got[0]) == pytest.approx(150.0)
 
 
+def test_best_per_config_by_speed_fastest_first_then_cheapest():
+    cs = [
+        cand(1000, 100, "a", 1, "p1"),
+        cand(800, 100, "a", 1, "p2"),  # as fast, cheaper: wins for (a, 1)
+        cand(2000, 300, "a", 2, "p1"),  # fastest: first
+        cand(500, 40, "b", 1, "p1"),
+        cand(600, 40, "c", 1, "p1"),  # as fast as b, dearer: after it
+    ]
+    got = rank.best_per_config(cs, _req())
+    assert [(c.config.gpu.name, c.config.n, c.host.platform.id) for c in got] == [
+        ("a", 2, "p1"),
+        ("a", 1, "p2"),
+        ("b", 1, "p1"),
+        ("c", 1, "p1"),
+    ]
+
+
+def test_dominates_needs_no_worse_in_all_three_and_better_in_one():
+    base = cand(1000, 100, memory_gb=24)
+    assert rank.dominates(cand(900, 100, memory_gb=24), base)  # cheaper
+    assert rank.dominates(cand(1000, 120, memory_gb=24), base)  # faster
+    assert rank.dominates(cand(1000, 100, memory_gb=32), base)  # more memory
+    assert not rank.dominates(cand(1000, 100, memory_gb=24), base)  # identical
+    assert not rank.dominates(cand(900, 120, memory_gb=16), base)  # less memory
+    assert not rank.dominates(cand(1100, 200, memory_gb=48), base)  # dearer
+    # Two cards of 16 GB hold 32 GB: memory is per build, not per card.
+    assert rank.dominates(cand(900, 100, n=2, memory_gb=16), base)
+
+
 def test_best_per_config_equal_scores_prefers_the_cheaper():
     cs = [cand(2000, 200, "a", 1, "dear"), cand(1000, 100, "a", 1, "cheap")]
     for order in (cs, cs[::-1]):
-        (only,) = rank.best_per_config(order)
+        (only,) = rank.best_per_config(order, _req(rank="value"))
         assert only.host.platform.id == "cheap"
 
 
@@ -123,3 +162,64 @@ def test_break_even_hours():
     req = _req(cloud_price_per_gpu_hour=0.1, electricity_price=1.0)
     assert rank.break_even_hours(3000, 1, 0.5, req) is None
     assert rank.break_even_hours(3000, 1, 0.5, _req()) is None
+
+
+def test_cloud_cost_is_hours_times_gpus_times_price():
+    # 3.6e9 tokens at 1000 tokens/s = 1000 h; 2 GPUs at 2.5/h = 5000.
+    c = cand(1, 1000.0, n=2)
+    assert rank.cloud_cost(c, _req(tokens=3.6e9, cloud_price_per_gpu_hour=2.5)) == 5000.0
+    assert rank.cloud_cost(c, _req(tokens=3.6e9)) is None
+    assert rank.cloud_cost(c, _req(cloud_price_per_gpu_hour=2.5)) is None
+
+
+def test_rank_option_is_validated():
+    from dlrig.errors import DlrigError
+
+    with pytest.raises(DlrigError, match="--rank: expected one of speed, value"):
+        _req(rank="cheapest")
+
+
+def _fastest(price: float, rate: float, n: int = 1):
+    return SimpleNamespace(price=price, throughput=rate, n_gpus=n)
+
+
+def _found(*cheapest):
+    from dlrig.recommend.search import Cheapest, SearchResult
+
+    return SearchResult(
+        [],
+        0,
+        {},
+        None,
+        tuple(
+            Cheapest(SimpleNamespace(gpu=SimpleNamespace(name=g), n=n), price, rate)
+            for g, n, price, rate in cheapest
+        ),
+    )
+
+
+MARKET = SimpleNamespace(per_usd=1.0, currency="USD")
+
+
+def test_budget_note_names_the_cheapest_faster_step_up():
+    req = _req(max_gpus=4)  # budget 1000
+    found = _found(("a", 1, 500, 100), ("a", 2, 1900, 180), ("b", 1, 1500, 150))
+    note, up = rank.budget_note(_fastest(500, 100), found, req, MARKET)
+    # Spends 50 % < 2/3; faster configs: 2 x a (1900) and 1 x b (1500): b is the cheaper.
+    assert (up.gpu, up.n_gpus, up.price, up.throughput) == ("b", 1, 1500, 150)
+    assert note.startswith("the fastest build uses 50% of the budget: the next step up, 1 x b")
+    assert "+50%" in note and "over the budget" in note
+
+
+def test_budget_note_absent_when_two_thirds_are_spent():
+    found = _found(("b", 1, 1500, 150))
+    assert rank.budget_note(_fastest(700, 100), found, _req(), MARKET) == (None, None)
+    assert rank.budget_note(None, found, _req(), MARKET) == (None, None)
+
+
+def test_budget_note_without_a_faster_build_says_what_bounds_it():
+    found = _found(("a", 1, 500, 100))
+    note, up = rank.budget_note(_fastest(500, 100, n=1), found, _req(max_gpus=1), MARKET)
+    assert up is None and "--max-gpus 1 caps it" in note
+    note, up = rank.budget_note(_fastest(500, 100, n=1), found, _req(max_gpus=4), MARKET)
+    assert up is None and "no faster build exists in the catalog at any price" in note

@@ -12,7 +12,19 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from dlrig.errors import CatalogDataError
-from dlrig.model.market import Currency, Drive, MarketPrice, MemoryKit, Platform, Psu
+from dlrig.model.cluster import NetworkSpec
+from dlrig.model.market import (
+    Case,
+    Currency,
+    Drive,
+    DualPsu,
+    MarketPrice,
+    MemoryKit,
+    Platform,
+    Psu,
+    Riser,
+    VatRate,
+)
 from dlrig.model.parts import (
     ConnectorSpec,
     CpuSpec,
@@ -157,6 +169,18 @@ def models() -> tuple[ModelSpec, ...]:
     return _build("models.csv", ModelSpec, _model_row)
 
 
+def _network_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["rdma"] = _YES_NO[(row.get("rdma") or "").lower()]
+    row["notes"] = row.get("notes") or ""
+    return row
+
+
+@cache
+def networks() -> dict[str, NetworkSpec]:
+    """Fabrics by id (networks.csv): line rate, NCCL bus bandwidth per port, latency, source."""
+    return {row.id: row for row in _build("networks.csv", NetworkSpec, _network_row)}
+
+
 # --- market data: what `dlrig recommend` can buy (catalog/data/MARKET.md) ---------------------
 
 
@@ -214,3 +238,24 @@ def drives() -> tuple[Drive, ...]:
 @cache
 def currencies() -> dict[str, Currency]:
     return {row.code: row for row in _build("currencies.csv", Currency, _market_row)}
+
+
+@cache
+def cases() -> tuple[Case, ...]:
+    return _build("cases.csv", Case, _market_row)
+
+
+@cache
+def risers() -> tuple[Riser, ...]:
+    return _build("risers.csv", Riser, _market_row)
+
+
+@cache
+def dual_psus() -> tuple[DualPsu, ...]:
+    return _build("dual_psu.csv", DualPsu, _market_row)
+
+
+@cache
+def vat_rates() -> dict[str, VatRate]:
+    """Standard VAT by region code (DE, FR, UK, ...)."""
+    return {row.region: row for row in _build("vat_rates.csv", VatRate, _market_row)}

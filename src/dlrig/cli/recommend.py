@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,6 +13,12 @@ from dlrig.cli.app import ColorOption, OutputFormat, OutputOption, app, emit, no
 from dlrig.cli.app import opt as _opt
 from dlrig.cli.app import use_color as _use_color
 from dlrig.model.choices import Precision, Quant
+
+
+class RankBy(StrEnum):
+    speed = "speed"
+    value = "value"
+
 
 if TYPE_CHECKING:  # the model is imported by the command itself, not at start-up
     from dlrig.model.recommend import Recommendation
@@ -60,13 +67,20 @@ def recommend(
     write_dir: Annotated[
         Path | None, _opt("Write each proposal as a build file here.", "--write-dir")
     ] = None,
+    rank_by: Annotated[
+        RankBy, _opt("Order: speed (fastest first) or value (throughput per money).", "--rank")
+    ] = RankBy.speed,
+    used: Annotated[
+        bool, _opt("Also propose used (second-hand) GPUs from the market data.", "--used")
+    ] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = (
         OutputFormat.terminal
     ),
     output: OutputOption = None,
     color: ColorOption = True,
 ) -> None:
-    """Recommend builds for a budget and a workload: Pareto front, value ranking, break-even."""
+    """Recommend builds for a budget and a workload: fastest first (or best value), Pareto
+    front, break-even against the cloud."""
     from dlrig.model.load import read_toml
     from dlrig.recommend import Request
     from dlrig.recommend import recommend as run_recommend
@@ -101,6 +115,8 @@ def recommend(
         mains_voltage=mains_voltage,
         circuit_amps=circuit_amps,
         gpus=tuple(gpu or ()),
+        rank=rank_by.value,
+        used=used,
     )
     market = catalog_market(request.currency)
     if prices is not None:

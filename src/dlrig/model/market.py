@@ -15,7 +15,18 @@ from dlrig.model.parts import PsuRating, StorageKind
 
 MemoryType = Literal["ddr5-udimm", "ddr5-rdimm"]
 Condition = Literal["new", "used", "refurbished"]
+# What a price is: a launch list price (MSRP, RCP, SEP, 1kU), a seen new street price, or a seen
+# used price. "user" marks a price from the user's --prices file.
+PriceKind = Literal["msrp", "street", "used", "user"]
 LinkWidth = Literal[1, 2, 4, 8, 16]
+GpuMount = Literal["slots", "risers"]
+CaseKind = Literal["tower", "mesh-tower", "open-frame", "4u-chassis", "2u-server"]
+PRICE_KIND_LABEL = {
+    "msrp": "launch MSRP",
+    "street": "new street",
+    "used": "used",
+    "user": "your price",
+}
 
 
 class _Row(BaseModel):
@@ -30,6 +41,7 @@ class MarketPrice(_Row):
     price_usd: float = Field(gt=0)
     price_date: str
     condition: Condition = "new"
+    price_kind: PriceKind = "msrp"
     source: str
     notes: str = ""
 
@@ -45,10 +57,16 @@ class Platform(_Row):
     memory_type: MemoryType
     memory_slots: int = Field(gt=0)
     memory_channels: int = Field(gt=0)
+    memory_modules_min: int = Field(
+        default=1, gt=0, description="DIMMs the board is built with: one per channel it wires"
+    )
     max_memory_gb: float = Field(gt=0)
     pcie_gen: int = Field(ge=1, le=6)
     gpu_lanes: tuple[tuple[LinkWidth, ...], ...] = Field(
         description="lanes of each GPU slot when n GPUs are installed: gpu_lanes[n - 1]"
+    )
+    gpu_mount: GpuMount = Field(
+        default="slots", description="cards in the board's slots, or on a frame over risers"
     )
     board_expansion_slots: int = Field(gt=0)
     case: str
@@ -61,6 +79,7 @@ class Platform(_Row):
     psu_included_pcie_8pin: int | None = Field(default=None, ge=0)
     psu_included_pcie_16pin: int | None = Field(default=None, ge=0)
     price_date: str
+    price_kind: PriceKind = "msrp"
     source: str
     notes: str = ""
     cpus: tuple[str, ...] = Field(
@@ -81,10 +100,12 @@ class Psu(_Row):
     watts: float = Field(gt=0)
     rating: PsuRating
     atx3: bool
+    atx_version: str = Field(default="", description="3.1 (12V-2x6), 3.0 (12VHPWR), 2.x")
     pcie_8pin: int = Field(ge=0)
     pcie_16pin: int = Field(ge=0)
     price_usd: float = Field(gt=0)
     price_date: str
+    price_kind: PriceKind = "msrp"
     source: str
     notes: str = ""
 
@@ -97,6 +118,7 @@ class MemoryKit(_Row):
     speed_mts: float = Field(gt=0)
     price_usd: float = Field(gt=0)
     price_date: str
+    price_kind: PriceKind = "street"
     source: str
     notes: str = ""
 
@@ -108,6 +130,65 @@ class Drive(_Row):
     read_mbs: float = Field(gt=0)
     price_usd: float = Field(gt=0)
     price_date: str
+    price_kind: PriceKind = "street"
+    source: str
+    notes: str = ""
+
+
+class Case(_Row):
+    """A case, open frame or chassis (platforms.csv pairs one with each board)."""
+
+    name: str
+    kind: CaseKind
+    expansion_slots: int = Field(gt=0, description="slot positions (GPU positions on a frame)")
+    max_gpu_length_mm: float = Field(gt=0)
+    gpu_mount: GpuMount
+    max_gpus: int = Field(gt=0)
+    psu_bays: int = Field(gt=0, description="2: takes a second PSU (dual_psu.csv)")
+    price_usd: float = Field(ge=0, description="0: sold only as part of a platform barebone")
+    price_date: str
+    price_kind: PriceKind
+    source: str
+    notes: str = ""
+
+
+class Riser(_Row):
+    """A PCIe riser cable for open frames: its generation and length limit the link."""
+
+    name: str
+    pcie_gen: int = Field(ge=1, le=6)
+    lanes: int = Field(ge=1, le=16)
+    length_mm: float = Field(gt=0)
+    price_usd: float = Field(gt=0)
+    price_date: str
+    price_kind: PriceKind
+    source: str
+    notes: str = ""
+
+
+class DualPsu(_Row):
+    """Two PSUs started together (add2psu relay or sync cable): caveats in `notes`."""
+
+    name: str
+    psu: str = Field(description="a psus.csv name")
+    count: int = Field(ge=2)
+    sync: str
+    sync_price_usd: float = Field(ge=0)
+    combined_w: float = Field(gt=0)
+    price_date: str
+    price_kind: PriceKind
+    source: str
+    notes: str = ""
+
+
+class VatRate(_Row):
+    """A region's standard VAT rate: catalog prices are before tax; shops there add it."""
+
+    region: str
+    country: str
+    currency: str
+    vat_pct: float = Field(ge=0, lt=100)
+    date: str
     source: str
     notes: str = ""
 
@@ -128,6 +209,8 @@ class Market(BaseModel):
     currency: str = "USD"
     per_usd: float = Field(default=1.0, gt=0, description="units of `currency` per US dollar")
     rate_note: str = Field(default="", description="the exchange rate's date and source")
+    vat_pct: float = Field(default=0.0, ge=0, lt=100, description="added to every price shown")
+    vat_note: str = Field(default="", description="the VAT rate's region, date and source")
     gpu_prices: dict[str, MarketPrice] = Field(description="by catalog GPU name")
     cpu_prices: dict[str, MarketPrice] = Field(description="by catalog CPU name")
     platforms: tuple[Platform, ...]

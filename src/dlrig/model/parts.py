@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FormFactor = Literal["pcie", "sxm", "oam"]
+FormFactor = Literal["pcie", "sxm", "oam", "system"]
 Cooler = Literal["open-air", "blower", "passive", "liquid"]
 P2p = Literal["yes", "no", "unknown"]
 ConnectorKind = Literal["6pin", "8pin", "16pin", "eps8pin"]

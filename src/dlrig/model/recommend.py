@@ -52,9 +52,22 @@ class Proposal(_Out):
     wall_power_w: float = Field(description="at the wall under load: GPUs + CPU + other / PSU eff.")
     energy_kwh: float = Field(description="over the energy period, under load")
     energy_cost: float | None = None
+    cloud_price_per_gpu_hour: float | None = Field(
+        default=None,
+        description="renting one of these GPUs, in `currency`: --cloud-price-per-gpu-hour, or "
+        "the shipped on-demand price of this GPU (cloud_price_source)",
+    )
+    cloud_price_source: str | None = None
     cloud_break_even_hours: float | None = Field(
         default=None,
         description="hours of use above which buying beats renting the same GPUs (with power)",
+    )
+    cloud_break_even_months: float | None = Field(
+        default=None, description="cloud_break_even_hours in months of round-the-clock use"
+    )
+    cloud_cost: float | None = Field(
+        default=None,
+        description="renting the same GPUs for the work (--tokens / --epochs), in `currency`",
     )
     price_lines: list[PriceLine]
     findings: list[Finding] = Field(description="dlrig check on the build: no errors")
@@ -75,6 +88,15 @@ class GpuValue(_Out):
     min_gpus: int | None = Field(description="fewest cards on which the workload fits")
     fits: bool
     reason: str | None = Field(default=None, description="why it is not a candidate")
+
+
+class StepUp(_Out):
+    """The cheapest build that is faster than the best proposal, when the budget stops short."""
+
+    gpu: str
+    n_gpus: int
+    price: float = Field(description="the cheapest valid build of this configuration")
+    throughput: float
 
 
 class Rejection(_Out):
@@ -103,9 +125,17 @@ class Recommendation(_Out):
     cheapest_valid_price: float | None = Field(
         default=None, description="the cheapest build that passes the checks, whatever the budget"
     )
-    proposals: list[Proposal] = Field(description="top N by throughput per money")
+    rank_by: str = Field(
+        default="speed", description="speed: fastest first; value: throughput per money first"
+    )
+    proposals: list[Proposal] = Field(description="top N, one per GPU x count, in rank_by order")
     pareto_front: list[Proposal] = Field(description="cheapest build for each throughput level")
     gpu_value: list[GpuValue]
+    budget_note: str | None = Field(
+        default=None,
+        description="why the fastest proposal leaves more than a third of the budget unspent",
+    )
+    next_step_up: StepUp | None = None
     rejected: list[Rejection] = Field(default_factory=list)
     assumptions: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)

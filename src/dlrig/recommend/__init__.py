@@ -11,7 +11,7 @@ from __future__ import annotations
 from dlrig.catalog import load
 from dlrig.catalog.lookup import find_gpu
 from dlrig.errors import DlrigError
-from dlrig.model.market import Market
+from dlrig.model.market import Market, MarketPrice
 from dlrig.model.parts import GpuSpec
 from dlrig.model.recommend import GpuValue, Recommendation, Rejection
 from dlrig.recommend import rank
@@ -21,10 +21,13 @@ from dlrig.recommend.search import search
 
 __all__ = ["Request", "buyable_gpus", "recommend"]
 
+# recommend/market.py dates every price from a --prices file so.
+USER_PRICE_DATE = "user"
+
 
 def buyable_gpus(market: Market, req: Request) -> list[GpuSpec]:
     names = sorted(market.gpu_prices)
-    if req.gpus:
+    if req.gpus:  # a card named with --gpu is a candidate, used or not
         wanted = {find_gpu(name).name for name in req.gpus}
         missing = sorted(wanted - set(names))
         if missing:
@@ -32,7 +35,14 @@ def buyable_gpus(market: Market, req: Request) -> list[GpuSpec]:
                 f"--gpu: no price for {', '.join(missing)}; give one in a --prices file"
             )
         names = [n for n in names if n in wanted]
+    else:
+        names = [n for n in names if _allowed(market.gpu_prices[n], req)]
     return [find_gpu(name) for name in names]
+
+
+def _allowed(price: MarketPrice, req: Request) -> bool:
+    """New cards always; used ones with --used, or when the user priced them."""
+    return req.used or price.condition == "new" or price.price_date == USER_PRICE_DATE
 
 
 def gpu_value(configs: list[GpuConfig], market: Market) -> list[GpuValue]:
@@ -84,12 +94,22 @@ def recommend(req: Request, market: Market) -> Recommendation:
                 + "; give a price in a --prices file to include one",
             )
         )
+    used = [] if req.gpus else sorted(set(market.gpu_prices) - {g.name for g in gpus})
+    if used:
+        rejected.append(
+            Rejection(
+                what=f"{len(used)} used GPUs",
+                reason="second-hand cards are proposed only with --used: " + ", ".join(used),
+            )
+        )
     for c in configs:
         if not c.fits and c.n == req.max_gpus:
             rejected.append(Rejection(what=f"{c.gpu.name} (up to {c.n})", reason=c.reason or ""))
     rejected += [Rejection(what=k, reason=v) for k, v in found.rejected.items()]
     ranked = rank.rank(found.candidates, req, market)
     rejected += ranked.rejected
+    fastest = ranked.front[-1] if ranked.front else None
+    note, step_up = rank.budget_note(fastest, found, req, market)
     return Recommendation(
         workload=req.workload,
         model=req.model.name,
@@ -108,9 +128,12 @@ def recommend(req: Request, market: Market) -> Recommendation:
         cheapest_valid_price=(
             round(found.cheapest_usd * market.per_usd, 2) if found.cheapest_usd else None
         ),
+        rank_by=req.rank,
         proposals=ranked.proposals,
         pareto_front=ranked.front,
         gpu_value=gpu_value(configs, market),
+        budget_note=note,
+        next_step_up=step_up,
         rejected=rejected,
         assumptions=rank.assumptions(req, market),
         sources=rank.sources(market),

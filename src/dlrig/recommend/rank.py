@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from dlrig.model.finding import Finding, Severity
 from dlrig.model.market import Market
-from dlrig.model.recommend import Proposal, Rejection
+from dlrig.model.recommend import Proposal, Rejection, StepUp
 from dlrig.model.thresholds import DEFAULT_OTHER_W, DISK_WARN_FRACTION, PSU_MAX_LOAD_FRACTION
 from dlrig.model.workload import Task
 from dlrig.recommend.assemble import (
@@ -19,12 +19,17 @@ from dlrig.recommend.assemble import (
     price_lines,
     wall_power,
 )
+from dlrig.recommend.cloud import cloud_prices
 from dlrig.recommend.configs import throughput_unit
 from dlrig.recommend.request import Request
-from dlrig.recommend.search import Candidate
+from dlrig.recommend.search import Candidate, SearchResult
 
 PER_THOUSAND = 1000.0
 HOUR_S = 3600.0
+HOURS_PER_MONTH = 24 * 365 / 12
+# The best proposal "leaves the budget unused" when it spends less than this share of it: then
+# the result says why, and what the next step up would cost (issue 17).
+BUDGET_USED_FRACTION = 2 / 3
 
 
 @dataclass
@@ -62,14 +67,43 @@ def pareto(
     return front
 
 
-def best_per_config(cands: list[Candidate]) -> list[Candidate]:
-    """One candidate per (GPU, count): the host that gives the most throughput per money."""
+def order_key(req: Request) -> Callable[[Candidate], tuple]:
+    """The proposals' order: fastest first (then cheapest), or most throughput per money first;
+    `_key` last, so ties always rank the same way."""
+    if req.rank == "value":
+        return lambda c: (-score(c), c.price_usd, _key(c))
+    return lambda c: (-c.throughput, c.price_usd, _key(c))
+
+
+def best_per_config(cands: list[Candidate], req: Request) -> list[Candidate]:
+    """One candidate per (GPU, count): the host that ranks first by the request's order."""
+    key = order_key(req)
     best: dict[tuple[str, int], Candidate] = {}
-    for c in sorted(cands, key=_key):
+    for c in cands:
         k = (c.config.gpu.name, c.config.n)
-        if k not in best or (score(c), -c.price_usd) > (score(best[k]), -best[k].price_usd):
+        if k not in best or key(c) < key(best[k]):
             best[k] = c
-    return sorted(best.values(), key=lambda c: (-score(c), c.price_usd, _key(c)))
+    return sorted(best.values(), key=key)
+
+
+def gpu_memory_gb(c: Candidate) -> float:
+    return c.config.gpu.memory_gb * c.config.n
+
+
+def dominates(a: Candidate, b: Candidate) -> bool:
+    """`a` is at least as fast, holds at least as much GPU memory and costs no more than `b`,
+    and is better in one of them: nobody should buy `b`."""
+    no_worse = (
+        a.throughput >= b.throughput
+        and gpu_memory_gb(a) >= gpu_memory_gb(b)
+        and a.price_usd <= b.price_usd
+    )
+    better = (
+        a.throughput > b.throughput
+        or gpu_memory_gb(a) > gpu_memory_gb(b)
+        or a.price_usd < b.price_usd
+    )
+    return no_worse and better
 
 
 class _Verifier:
@@ -109,20 +143,41 @@ def rank(cands: list[Candidate], req: Request, market: Market) -> Ranked:
     verify = _Verifier(req, market)
     front = pareto(cands, keep=lambda c: verify(c) is not None)
     top: list[Candidate] = []
-    for c in best_per_config(cands):
+    dominated: list[Rejection] = []
+    for c in best_per_config(cands, req):
         if len(top) == req.top:
             break
-        if verify(c) is not None:
-            top.append(c)
+        if verify(c) is None:
+            continue
+        # Any build that passes check and is no worse in speed, GPU memory and price.
+        better = next(
+            (d for d in cands if dominates(d, c) and verify(d) is not None),
+            None,
+        )
+        if better is not None:
+            dominated.append(
+                Rejection(
+                    what=verify.name(c),
+                    reason=f"dominated by {verify.name(better)}: as fast or faster, as much GPU "
+                    f"memory or more, for {local_price(better, market):,.0f} instead of "
+                    f"{local_price(c, market):,.0f} {market.currency}",
+                )
+            )
+            continue
+        top.append(c)
     on_front = {_key(c) for c in front}
-    value_rank = {_key(c): i for i, c in enumerate(top, start=1)}
+    value_rank = {_key(c): i for i, c in enumerate(sorted(top, key=order_key_value), start=1)}
     make = _Maker(req, market, verify, on_front, value_rank, front)
     made = {_key(c): make(c) for c in [*top, *front]}  # a build both on top and on the front once
     return Ranked(
         proposals=[made[_key(c)] for c in top],
         front=[made[_key(c)] for c in front],
-        rejected=verify.rejected,
+        rejected=verify.rejected + dominated,
     )
+
+
+def order_key_value(c: Candidate) -> tuple:
+    return (-score(c), c.price_usd, _key(c))
 
 
 @dataclass
@@ -143,6 +198,8 @@ class _Maker:
         wall_w, kwh_per_h = wall_power(build)  # type: ignore[arg-type]
         kwh = kwh_per_h * req.energy_hours
         energy_cost = kwh * req.electricity_price if req.electricity_price is not None else None
+        cloud_rate, cloud_source = cloud_rate_for(c, req, market)
+        break_even = break_even_hours(price, c.config.n, kwh_per_h, req, cloud_rate)
         return Proposal(
             name=data["name"],
             gpu=c.config.gpu.name,
@@ -161,7 +218,13 @@ class _Maker:
             wall_power_w=round(wall_w, 1),
             energy_kwh=round(kwh, 1),
             energy_cost=round(energy_cost, 2) if energy_cost is not None else None,
-            cloud_break_even_hours=break_even_hours(price, c.config.n, kwh_per_h, req),
+            cloud_price_per_gpu_hour=cloud_rate,
+            cloud_price_source=cloud_source,
+            cloud_break_even_hours=break_even,
+            cloud_break_even_months=(
+                round(break_even / HOURS_PER_MONTH, 1) if break_even is not None else None
+            ),
+            cloud_cost=cloud_cost(c, req, cloud_rate),
             price_lines=price_lines(c, market),
             findings=findings,
             reasons=self.reasons(c, price),
@@ -219,13 +282,74 @@ def work_hours(c: Candidate, req: Request) -> float | None:
     return units / c.throughput / HOUR_S
 
 
-def break_even_hours(price: float, n: int, kwh_per_h: float, req: Request) -> float | None:
+def cloud_rate_for(c: Candidate, req: Request, market: Market) -> tuple[float | None, str | None]:
+    """The GPU-hour price of renting this GPU, in the market's currency, and where it is from:
+    the user's --cloud-price-per-gpu-hour, else the shipped on-demand price, else none."""
+    if req.cloud_price_per_gpu_hour is not None:
+        return req.cloud_price_per_gpu_hour, "--cloud-price-per-gpu-hour"
+    listed = cloud_prices().get(c.config.gpu.name)
+    if listed is None:
+        return None, None
+    return round(listed.usd_per_gpu_hour * market.per_usd, 4), listed.describe()
+
+
+def break_even_hours(
+    price: float, n: int, kwh_per_h: float, req: Request, cloud_rate: float | None = None
+) -> float | None:
     """Hours of use at which buying costs less than renting n GPUs: price / (cloud − power)."""
-    if req.cloud_price_per_gpu_hour is None:
+    rate = cloud_rate if cloud_rate is not None else req.cloud_price_per_gpu_hour
+    if rate is None:
         return None
     own_per_h = kwh_per_h * (req.electricity_price or 0.0)
-    saved_per_h = req.cloud_price_per_gpu_hour * n - own_per_h
+    saved_per_h = rate * n - own_per_h
     return price / saved_per_h if saved_per_h > 0 else None
+
+
+def cloud_cost(c: Candidate, req: Request, cloud_rate: float | None = None) -> float | None:
+    """Renting the same GPUs for the same work: hours x GPUs x the cloud's GPU-hour price."""
+    rate = cloud_rate if cloud_rate is not None else req.cloud_price_per_gpu_hour
+    hours = work_hours(c, req)
+    if hours is None or rate is None:
+        return None
+    return round(hours * c.config.n * rate, 2)
+
+
+def budget_note(
+    best: Proposal | None, found: SearchResult, req: Request, market: Market
+) -> tuple[str | None, StepUp | None]:
+    """When the fastest proposal spends under two thirds of the budget: why more money would not
+    help (the workload is bound elsewhere), or what the next, faster step up costs."""
+    if best is None or best.price >= req.budget * BUDGET_USED_FRACTION:
+        return None, None
+    spent = f"the fastest build uses {best.price / req.budget:.0%} of the budget"
+    faster = [ch for ch in found.cheapest_per_config if ch.throughput > best.throughput]
+    if faster:
+        up = min(faster, key=lambda ch: (ch.price_usd, -ch.throughput, ch.config.gpu.name))
+        price = round(up.price_usd * market.per_usd, 2)
+        step = StepUp(
+            gpu=up.config.gpu.name, n_gpus=up.config.n, price=price, throughput=up.throughput
+        )
+        gain = up.throughput / best.throughput - 1
+        unit = throughput_unit(req.model)
+        if price > req.budget:
+            why = "is over the budget"
+        else:
+            why = "did not pass dlrig check (see --explain)"
+        return (
+            f"{spent}: the next step up, {up.config.n} x {up.config.gpu.name} "
+            f"({up.throughput:,.0f} {unit}, {gain:+.0%}), costs {price:,.0f} {market.currency} "
+            f"and {why}",
+            step,
+        )
+    if best.n_gpus >= req.max_gpus:
+        bound = f"--max-gpus {req.max_gpus} caps it; allow more GPUs"
+    else:
+        bound = (
+            "no faster build exists in the catalog at any price: the workload is bound by "
+            "what fits one machine (more cards do not fit the catalog's platforms, or do not "
+            "speed it up); see --explain"
+        )
+    return f"{spent}: {bound}", None
 
 
 def assumptions(req: Request, market: Market) -> list[str]:
@@ -243,7 +367,12 @@ def assumptions(req: Request, market: Market) -> list[str]:
     ]
     if req.task == Task.INFER:
         out.append("inference throughput is decode tokens/s at the given batch (default 1)")
-    if req.cloud_price_per_gpu_hour is not None and req.electricity_price is None:
+    if req.cloud_price_per_gpu_hour is None:
+        out.append(
+            "cloud: the shipped on-demand GPU-hour price of each GPU where one is listed "
+            "(catalog/data/cloud_prices.csv, dated); --cloud-price-per-gpu-hour sets your own"
+        )
+    if req.electricity_price is None:
         out.append("cloud break-even leaves out electricity: give --electricity-price")
     return out
 

@@ -26,6 +26,7 @@ MAX_EPOCHS = 1e6
 MAX_ENERGY_HOURS = 1e6
 MIN_MAINS_V, MAX_MAINS_V = 90.0, 480.0
 MAX_CIRCUIT_A = 400.0
+RANKINGS = ("speed", "value")
 
 
 def _in_range(flag: str, value: float | None, low: float, high: float) -> None:
@@ -55,6 +56,12 @@ class Request:
     mains_voltage: float | None = None
     circuit_amps: float | None = None
     gpus: tuple[str, ...] = ()
+    # "speed": the fastest builds (shortest time for the job) within the budget first;
+    # "value": the most throughput per money first.
+    rank: str = "speed"
+    # Used cards (a second-hand RTX 3090, A100, ...) are proposed only when the user allows them;
+    # a card the user priced in a --prices file is always a candidate.
+    used: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.budget <= MAX_BUDGET:
@@ -74,6 +81,8 @@ class Request:
         if self.top < 1:
             raise DlrigError(f"--top: expected at least 1, got {self.top}")
         _in_range("--energy-hours", self.energy_hours, 1e-3, MAX_ENERGY_HOURS)
+        if self.rank not in RANKINGS:
+            raise DlrigError(f"--rank: expected one of {', '.join(RANKINGS)}, got {self.rank!r}")
         if (self.mains_voltage is None) != (self.circuit_amps is None):
             raise DlrigError("--mains-voltage and --circuit-amps go together: give both or none")
 

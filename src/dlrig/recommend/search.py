@@ -89,11 +89,22 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Cheapest:
+    """The cheapest valid build of one GPU configuration, whatever the budget: what "the next
+    step up" costs when the budget stops short of it."""
+
+    config: GpuConfig
+    price_usd: float
+    throughput: float
+
+
+@dataclass(frozen=True)
 class SearchResult:
     candidates: list[Candidate]
     evaluated: int
     rejected: dict[str, str]
     cheapest_usd: float | None = None
+    cheapest_per_config: tuple[Cheapest, ...] = ()
 
 
 def hosts(market: Market) -> list[Host]:
@@ -237,12 +248,18 @@ def search(configs: list[GpuConfig], market: Market, req: Request) -> SearchResu
     kit_modules = np.array([k.modules for k in kits])
     host_type = np.array([h.platform.memory_type for h in hs])
     host_slots = np.array([h.platform.memory_slots for h in hs])
+    # One DIMM per wired channel (platforms.csv memory_modules_min): a 12-channel SP5 board
+    # with 4 DIMMs would run at a third of its memory bandwidth.
+    host_min_modules = np.array(
+        [min(h.platform.memory_modules_min, h.cpu.memory_channels) for h in hs]
+    )
     host_max_gb = np.array(
         [min(h.platform.max_memory_gb, h.cpu.max_memory_gb or math.inf) for h in hs]
     )
     ram_fits_host = (
         (kit_type[None, :] == host_type[:, None])
         & (kit_modules[None, :] <= host_slots[:, None])
+        & (kit_modules[None, :] >= host_min_modules[:, None])
         & (kit_gb[None, :] <= host_max_gb[:, None])
     )
     drive_cost = np.array([d.price_usd for d in drives])
@@ -257,6 +274,7 @@ def search(configs: list[GpuConfig], market: Market, req: Request) -> SearchResu
     candidates: list[Candidate] = []
     rejected: dict[str, str] = {}
     cheapest_usd = math.inf
+    per_config: list[Cheapest] = []
     evaluated = 0
     for config in configs:
         if not config.fits:
@@ -306,7 +324,10 @@ def search(configs: list[GpuConfig], market: Market, req: Request) -> SearchResu
             & ok_d[None, None, None, :]
         )
         if valid.any():
-            cheapest_usd = min(cheapest_usd, float(cost[valid].min()))
+            anywhere = np.where(valid, cost, np.inf)
+            at = np.unravel_index(anywhere.argmin(), anywhere.shape)
+            cheapest_usd = min(cheapest_usd, float(anywhere[at]))
+            per_config.append(Cheapest(config, float(anywhere[at]), float(rate_h[at[0]])))
         ok = valid & (cost <= budget_usd)
         evaluated += ok.size
         masked = np.where(ok, cost, np.inf).reshape(len(hs), -1)
@@ -330,7 +351,11 @@ def search(configs: list[GpuConfig], market: Market, req: Request) -> SearchResu
         if not found:
             rejected[label] = _why_none(ok_h, why_h, ok_s, ok_r, ok_d, valid, cost, market)
     return SearchResult(
-        candidates, evaluated, rejected, cheapest_usd if math.isfinite(cheapest_usd) else None
+        candidates,
+        evaluated,
+        rejected,
+        cheapest_usd if math.isfinite(cheapest_usd) else None,
+        tuple(per_config),
     )
 
 

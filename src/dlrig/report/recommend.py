@@ -81,17 +81,28 @@ def proposal_rows(rec: Recommendation, p: Proposal) -> list[tuple[str, str]]:
     out.append(("energy", energy))
     if p.time_hours is not None:
         out.append(("time for the work", hours(p.time_hours)))
-    if rec.cloud_price_per_gpu_hour is not None:
+    if p.cloud_cost is not None:
+        out.append(("renting the same GPUs for the work", money(p.cloud_cost, rec.currency)))
+    if p.cloud_price_per_gpu_hour is not None:
         out.append(("cloud break-even", break_even_text(rec, p)))
     return out
 
 
 def break_even_text(rec: Recommendation, p: Proposal) -> str:
-    cloud = f"{rec.cloud_price_per_gpu_hour:g} {rec.currency}/GPU-h"
+    cloud = f"{p.cloud_price_per_gpu_hour:g} {rec.currency}/GPU-h ({p.cloud_price_source})"
     if p.cloud_break_even_hours is None:
         return f"never: at {cloud} renting costs less than the electricity"
     h = p.cloud_break_even_hours
-    return f"buying wins after {h:,.0f} h of use ({h / HOURS_PER_DAY:,.0f} days) at {cloud}"
+    months = f", month {p.cloud_break_even_months:,.1f} at full use" * (
+        p.cloud_break_even_months is not None
+    )
+    return f"buying wins after {h:,.0f} h of use ({h / HOURS_PER_DAY:,.0f} days{months}) at {cloud}"
+
+
+def ranked_by(rec: Recommendation) -> str:
+    if rec.rank_by == "value":
+        return "by throughput per money, --rank value"
+    return "fastest first; --rank value orders by throughput per money"
 
 
 def no_build_line(rec: Recommendation) -> str:
@@ -116,7 +127,7 @@ def render_terminal(rec: Recommendation, *, color: bool = True, explain: bool = 
     if not rec.proposals:
         console.print(Text(no_build_line(rec), style="bold red"))
         console.print(Text("Raise --budget, allow more --max-gpus, or see --explain.", style="dim"))
-    table = Table(title="Proposals (by throughput per money)", title_justify="left")
+    table = Table(title=f"Proposals ({ranked_by(rec)})", title_justify="left")
     for col, justify in (
         ("#", "right"),
         ("build", "left"),
@@ -127,9 +138,9 @@ def render_terminal(rec: Recommendation, *, color: bool = True, explain: bool = 
         ("time", "right"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for p in rec.proposals:
+    for i, p in enumerate(rec.proposals, start=1):
         table.add_row(
-            str(p.value_rank),
+            str(i),
             short(p),
             money(p.price, rec.currency),
             rate(p.throughput),
@@ -139,11 +150,11 @@ def render_terminal(rec: Recommendation, *, color: bool = True, explain: bool = 
         )
     if rec.proposals:
         console.print(table)
-    for p in rec.proposals:
+    if rec.budget_note:
+        console.print(Text(f"Budget: {rec.budget_note}.", style="yellow"))
+    for i, p in enumerate(rec.proposals, start=1):
         console.print()
-        console.rule(
-            Text(f"#{p.value_rank} {short(p)} — {money(p.price, rec.currency)}", style="bold")
-        )
+        console.rule(Text(f"#{i} {short(p)} — {money(p.price, rec.currency)}", style="bold"))
         for reason in p.reasons:
             console.print(Text(f"  • {reason}"))
         parts = Table(show_header=False, box=None, padding=(0, 2))
@@ -221,17 +232,20 @@ def render_markdown(rec: Recommendation, *, color: bool = False, explain: bool =
     lines = [f"# dlrig recommend — {headline(rec)}", "", count_line(rec), ""]
     if not rec.proposals:
         lines += [f"**{no_build_line(rec)}**", ""]
+    lines += [f"Proposals, {ranked_by(rec)}:", ""]
     lines += [
         f"| # | build | price | {rec.throughput_unit} | per 1000 {cur} | Pareto | time |",
         "|---:|---|---:|---:|---:|:---:|---:|",
     ]
     lines += [
-        f"| {p.value_rank} | {short(p)} | {money(p.price, cur)} | {rate(p.throughput)} | "
+        f"| {i} | {short(p)} | {money(p.price, cur)} | {rate(p.throughput)} | "
         f"{rate(p.score)} | {'★' if p.on_pareto_front else ''} | {hours(p.time_hours)} |"
-        for p in rec.proposals
+        for i, p in enumerate(rec.proposals, start=1)
     ]
-    for p in rec.proposals:
-        lines += ["", f"## #{p.value_rank} {short(p)} — {money(p.price, cur)}", ""]
+    if rec.budget_note:
+        lines += ["", f"**Budget:** {rec.budget_note}."]
+    for i, p in enumerate(rec.proposals, start=1):
+        lines += ["", f"## #{i} {short(p)} — {money(p.price, cur)}", ""]
         lines += [f"- {r}" for r in p.reasons]
         lines += ["", "| | |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in proposal_rows(rec, p)]
         lines += [""] + [
