@@ -36,7 +36,7 @@ def test_peaks_by_precision():
     assert tp.peak(g, "bf16").tflops == 165.2  # dense, FP32 accumulate (GeForce halved)
     assert tp.peak(g, "tf32").tflops == pytest.approx(82.6)  # half the FP16 rate on Ada
     assert tp.peak(g, "fp32").tflops == g.fp32_tflops
-    v100 = find_gpu("V100")
+    v100 = find_gpu("V100 SXM2")  # "V100" alone also fits the PCIe card
     assert tp.peak(v100, "tf32").warning  # Volta has no TF32: falls back to FP32 with a note
     assert tp.peak(v100, "fp8").warning
 
