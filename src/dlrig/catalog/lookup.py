@@ -18,7 +18,7 @@ import itertools
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, cached_property
 from typing import Protocol, TypeVar
 
 from dlrig.catalog import load
@@ -137,6 +137,12 @@ class Index:
         if fits:
             raise CatalogLookupError(self.kind, name, [], [r.name for r in fits])
         raise CatalogLookupError(self.kind, name, self.closest(name))
+
+    @cached_property
+    def word_sets(self) -> list[list[frozenset[str]]]:
+        """Each row's name and aliases as word sets; built on the first word lookup only, as
+        exact names (the common case, and every `check` of a catalog build) never need them."""
+        return [[word_set(r.name), *(word_set(a) for a in r.aliases)] for r in self.rows]
 
     def fitting(self, name: str) -> list[Named]:
         """Rows with a name or alias holding every word of `name` (brand words aside); none
