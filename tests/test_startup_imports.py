@@ -52,3 +52,20 @@ def test_html_output_does_load_its_libraries(tmp_path):
     )
     assert code in (0, 1)
     assert {"matplotlib", "jinja2"} <= heavy
+
+
+def test_a_training_script_printing_a_profile_loads_no_ui_library():
+    """`print(profile(...))` in a training script: plain text from the pipeline layer, which
+    imports neither the report layer nor rich (issue 16 broke the pipeline <-> report cycle)."""
+    code = (
+        "import sys\n"
+        "from dlrig.pipeline import profile\n"
+        "r = profile(range(30), lambda b: None, steps=10, device='cpu')\n"
+        "text = str(r)\n"
+        "assert 'verdict:' in text and 'bottleneck:' in text, text\n"
+        "print(','.join(m for m in ('rich', 'dlrig.report', 'typer') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == ""
