@@ -81,6 +81,7 @@ OVERLAP_PX = 1.5
 TEXT_BOXES_JS = """
 () => Array.from(document.querySelectorAll('svg.chart')).map(svg => ({
   id: svg.id,
+  frame: (r => ({x: r.x, y: r.y, w: r.width, h: r.height}))(svg.getBoundingClientRect()),
   texts: Array.from(svg.querySelectorAll('text'))
     .filter(t => t.textContent.trim() !== '')
     .map(t => { const r = t.getBoundingClientRect();
@@ -104,12 +105,33 @@ def overlapping_labels(charts: list[dict]) -> list[str]:
     return bad
 
 
+def labels_cut_off(charts: list[dict]) -> list[str]:
+    """Labels reaching past their chart's frame, where the SVG clips them ("fits on 1" cut)."""
+    bad = []
+    for chart in charts:
+        f = chart["frame"]
+        for b in chart["texts"]:
+            outside = (
+                b["x"] < f["x"] - OVERLAP_PX
+                or b["y"] < f["y"] - OVERLAP_PX
+                or b["x"] + b["w"] > f["x"] + f["w"] + OVERLAP_PX
+                or b["y"] + b["h"] > f["y"] + f["h"] + OVERLAP_PX
+            )
+            if outside and b["w"] > 0:
+                bad.append(f"{chart['id']}: {b['text']!r} runs past the chart's edge")
+    return bad
+
+
 def test_overlap_detector_sees_an_overlap():
     """The check below can fail: two boxes sharing 10 x 10 px are reported, touching ones not."""
     a = {"text": "5,000", "x": 0, "y": 0, "w": 30, "h": 12}
     b = {"text": "10,000", "x": 20, "y": 2, "w": 36, "h": 12}
     c = {"text": "15,000", "x": 56, "y": 0, "w": 36, "h": 12}
     assert overlapping_labels([{"id": "c", "texts": [a, b, c]}]) == ["c: '5,000' overlaps '10,000'"]
+    frame = {"x": 0, "y": 0, "w": 60, "h": 20}
+    assert labels_cut_off([{"id": "c", "frame": frame, "texts": [a, b, c]}]) == [
+        "c: '15,000' runs past the chart's edge"
+    ]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
@@ -128,4 +150,5 @@ def test_no_chart_label_overlaps_and_the_page_fits_the_window(browser, page: Pag
     finally:
         context.close()
     assert overlapping_labels(charts) == []
+    assert labels_cut_off(charts) == []
     assert width <= window, f"page is {width} px wide in a {window} px window"

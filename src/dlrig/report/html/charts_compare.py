@@ -16,6 +16,8 @@ from dlrig.report.html.charts import (
     LEGEND_COLUMNS,
     LEGEND_ROW_IN,
     ROW_IN,
+    bar_label,
+    keep_labels_inside,
     rate_text,
 )
 from dlrig.report.html.svg import BLUE, ERROR_COLOUR, GREY, OK_COLOUR, ORANGE, figure, style, to_svg
@@ -60,18 +62,14 @@ def measured_vs_rated(panels: list[Panel], chart_id: str = "chart-probe") -> Mar
             for (_label, value, kind), yy in zip(p.bars, y, strict=True):
                 ax.barh(yy, value, height=BAR_HEIGHT, color=KIND_COLOURS[kind])
                 share = f" ({value / rated:.0%} of rated)" if kind == "measured" and rated else ""
-                ax.text(
-                    value,
-                    yy,
-                    f"  {rate_text(value)} {p.unit}{share}",
-                    va="center",
-                    fontsize="small",
-                )
+                bar_label(ax, value, yy, f"{rate_text(value)} {p.unit}{share}")
             ax.set_yticks(y, [label for label, *_ in p.bars])
             ax.set_xlim(0, max(v for _, v, _ in p.bars) * HEADROOM * HEADROOM)
             ax.set_xlabel(p.unit)
             ax.set_title(p.title, loc="left")
             ax.grid(axis="y", visible=False)
+        for ax in axes:
+            keep_labels_inside(fig, ax)
         return to_svg(
             fig, chart_id, "Measured against rated: " + ", ".join(p.title for p in panels)
         )
@@ -105,13 +103,14 @@ def value_bars(bars: list[ValueBar], unit: str, chart_id: str = "chart-value") -
             ax.barh(
                 yy, b.score, height=BAR_HEIGHT, color=OK_COLOUR if b.fits else GREY, label=label
             )
-            ax.text(b.score, yy, f"  {rate_text(b.score)}: {b.note}", va="center", fontsize="small")
+            bar_label(ax, b.score, yy, f"{rate_text(b.score)}: {b.note}")
         ax.set_yticks(y, [b.gpu for b in bars])
         ax.set_xlim(0, max(b.score for b in bars) * HEADROOM * HEADROOM)
         ax.set_xlabel(unit)
         ax.set_title("Performance per money, one card of each GPU", loc="left")
         ax.grid(axis="y", visible=False)
         fig.legend(loc="outside lower center", ncols=LEGEND_COLUMNS)
+        keep_labels_inside(fig, ax)
         return to_svg(fig, chart_id, f"Performance per money by GPU, in {unit}")
 
 
