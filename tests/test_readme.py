@@ -80,6 +80,8 @@ def test_check_paragraph_numbers_come_from_the_output(capsys):
     assert f"{kwh} kWh" in real and re.search(rf"\b{euros}\.\d+ EUR", real)
     lanes = re.search(r"\((x16/x8/x8/x8)", prose).group(1)
     assert lanes.replace("/", ", ") in real
+    per_gpu = re.search(r"each read (\d+) MB/s of JPEGs", flat(prose)).group(1)
+    assert f"~{per_gpu} MB/s as JPEG per GPU" in real
 
 
 def test_json_summary_shape_is_the_one_described(capsys):
