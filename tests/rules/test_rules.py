@@ -408,5 +408,8 @@ def test_same_model_in_two_groups_is_not_mixed_and_judged_once():
         assert len(findings(r, rule)) == 1, rule
     assert "2 x GeForce RTX 4090" in one(r, "gpu-p2p").message
     assert "over 2 card(s)" in one(r, "power-limit").message
+    limited = run_check(with_(gpus=[{"model": "RTX 4090"}, {"model": "RTX 4090", "power_w": 350}]))
+    assert len(findings(limited, "gpu-choice")) == 1  # one card, whatever its power limit
+    assert len(findings(limited, "power-limit")) == 2  # two limits: each judged
     mixed = run_check(with_(gpus=[{"model": "RTX 4090"}, {"model": "RTX 3090"}]))
     assert [f.title for f in mixed.findings if "Mixed" in f.title] == ["Mixed GPU models"] * 2

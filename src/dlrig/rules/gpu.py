@@ -122,8 +122,11 @@ def check_choice(build: Build) -> RuleResult:
         return [CHOICE.skip("no GPUs")]
     need = build.workload.gpu_memory_gb if build.workload else None
     out: RuleResult = []
+    judged: set[tuple[str, float]] = set()  # the card and its memory; power limits aside
     for group in merged_groups(build.gpus):
-        out.extend(_choice(group, need))
+        if (group.name, group.memory_gb) not in judged:
+            judged.add((group.name, group.memory_gb))
+            out.extend(_choice(group, need))
     if len({g.name for g in build.gpus}) > 1:
         out.append(
             CHOICE.finding(
