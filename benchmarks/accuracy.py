@@ -1,4 +1,8 @@
-"""Estimator accuracy: prediction vs published measurement for every row of measurements.csv.
+"""Estimator accuracy as it was scored before the calibration (issue 15): prediction vs published
+measurement for every row of measurements.csv, in-sample. Kept so the before/after comparison
+can be rerun (its output at the start of that work is benchmarks/results/accuracy-before.txt);
+the scorer now is benchmarks/calibrate.py (leave-one-source-out over calibration_points.csv).
+The `cal` marks name the points the retired efficiencies.csv defaults were derived from.
 
 Run: python benchmarks/accuracy.py [--csv]
 

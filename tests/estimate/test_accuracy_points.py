@@ -32,8 +32,6 @@ ROWS = {row["id"]: row for row in read_rows("measurements.csv")}
         ("torchtune-l31-70b-lora-8xa100-mem", 0.10),  # FSDP LoRA on 8 A100
         ("torchtune-l31-8b-full-4090-mem", 0.10),  # pure bf16, paged 8-bit Adam, opt-in-bwd
         ("dle-rn50-v100-8-amp", 0.25),  # NVIDIA DeepLearningExamples ResNet-50, 8 V100
-        ("dgxc-l31-8b-fp8-8", 0.25),  # NVIDIA NeMo Llama 3.1 8B FP8 on 8 H100
-        ("torchtune-l31-405b-qlora-8xa100-tps", 0.25),
     ],
 )
 def test_published_point(point, tolerance):

@@ -37,7 +37,10 @@ def test_issue_commands_run(line, capsys):
 def test_issue_commands_json(line, capsys):
     assert run([*args(line), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["schema"] == "dlrig.estimate/1"
+    assert data["schema"] == "dlrig.estimate/2"
+    assert data["memory"]["verdict"] in ("fits", "tight", "does not fit")
+    iv = data["memory"]["per_gpu_interval"]
+    assert iv["low"] < data["memory"]["per_gpu_gb"] < iv["high"]
     assert isinstance(data["memory"]["fits"], bool)
     rate = data["throughput"]["tokens_per_s"] or data["throughput"]["samples_per_s"]
     assert rate > 0 and 0 < data["throughput"]["utilization"] <= 1
@@ -46,8 +49,10 @@ def test_issue_commands_json(line, capsys):
 def test_13b_on_8_h100_time_for_20b_tokens(capsys):
     assert run([*args(ISSUE_COMMANDS[3]), "-f", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    # 6·N·T / (8 x 989 TFLOPS x MFU 0.405) ≈ 1.6e21 / 3.2e15 ≈ 135 h, plus attention.
-    assert 120 < data["time_hours"] < 170
+    # 6·N·T / (8 x 989 TFLOPS x the fitted MFU), plus attention (a few % at 2048 tokens).
+    u = data["throughput"]["utilization"]
+    six_nt_hours = 6 * 13.0e9 * 20e9 / (8 * 989e12 * u) / 3600
+    assert 1.0 < data["time_hours"] / six_nt_hours < 1.3
     assert data["memory"]["fits"]
 
 
@@ -106,13 +111,25 @@ BAD = [
     ("--model gpt2 --task finetune --gpu 'RTX 4090'", r"'finetune' is not one of"),
     (
         "--model gpt2 --task train --gpu 'RTX 4090' --quant int4",
-        r"--quant int4 applies to infer and qlora only",
+        r"--quant int4 with --task train: stores inference weights",
     ),
     (
         "--model llama-3-8b --task qlora --gpu 'RTX 4090' --quant int8",
-        r"qlora stores the base weights in 4-bit",
+        r"--quant int8 with --task qlora: stores inference weights; .* is --base-quant",
     ),
-    ("--model resnet50 --task qlora --gpu 'RTX 4090'", r"needs a transformer base model"),
+    ("--model resnet50 --task qlora --gpu 'RTX 4090'", r"LoRA needs a transformer"),
+    (
+        "--model llama-3-8b --task infer --gpu 'RTX 4090' --lora-rank 8",
+        r"--lora-rank 8 with --task infer: applies to LoRA and QLoRA only",
+    ),
+    (
+        "--model llama-3-8b --task train --gpu 'RTX 4090' --lora-targets qv",
+        r"--lora-targets qv with --task train: applies to LoRA and QLoRA only",
+    ),
+    (
+        "--model llama-3-8b --task train --gpu 'RTX 4090' --engine hf",
+        r"--engine transformers with --task train: applies to inference only",
+    ),
     (
         f"--config {HF / 'tokenizer_config.json'} --task infer --gpu 'RTX 4090'",
         r"tokenizer_config\.json: num_hidden_layers: missing: not a Hugging Face model config",

@@ -80,8 +80,23 @@ def test_language_model_data_rate_is_tiny():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"task": "train", "quant": "int4"}, r"--quant int4 applies to infer and qlora only"),
-        ({"task": "qlora", "quant": "int8"}, r"qlora stores the base weights in 4-bit"),
+        ({"task": "train", "quant": "int4"}, r"--quant int4 with --task train: stores inference"),
+        ({"task": "qlora", "quant": "int8"}, r"--quant int8 with --task qlora: .* --base-quant"),
+        ({"task": "infer", "lora_rank": 16}, r"--lora-rank 16 with --task infer: applies to LoRA"),
+        ({"task": "train", "engine": "vllm"}, r"--engine vllm with --task train: applies to inf"),
+        ({"task": "train", "kv_dtype": "fp8"}, r"--kv-dtype fp8 with --task train"),
+        ({"task": "infer", "base_quant": "nf4"}, r"--base-quant nf4 with --task infer"),
+        ({"task": "infer", "quant": "exl2"}, r"--quant exl2: needs --weight-bits"),
+        ({"task": "infer", "grad_accum": 4}, r"--grad-accum 4 with --task infer: applies to tr"),
+        ({"tp": 3, "n_gpus": 3}, r"--tp 3 does not divide llama-3-8b's 32 attention heads"),
+        ({"ep": 2, "n_gpus": 2}, r"--ep 2: llama-3-8b has no experts"),
+        ({"tp": 2, "n_gpus": 3}, r"--tp 2 x --pp 1 x --cp 1 = 2 does not divide --gpus 3"),
+        ({"vp": 2}, r"--vp 2 needs --pp above 1"),
+        (
+            {"network": "ib-ndrr", "nodes": 2, "n_gpus": 16},
+            r"--network 'ib-ndrr' is not in networks.csv; did you mean ib-ndr",
+        ),
+        ({"network": "ib-ndr"}, r"--network ib-ndr with --nodes 1: is the link between nodes"),
     ],
 )
 def test_impossible_combinations_raise(changes, message):
@@ -97,7 +112,7 @@ def test_lora_needs_a_transformer():
 @pytest.mark.parametrize(
     ("changes", "warning"),
     [
-        ({"zero": 3}, "--zero 3 with one GPU shards nothing"),
+        ({"zero": 3}, "--zero 3 with one data-parallel GPU shards nothing"),
         ({"task": "infer", "zero": 2}, "--zero has no effect on inference"),
         ({"task": "infer", "checkpointing": True}, "--checkpointing has no effect"),
         ({"seq_len": 100_000}, "exceeds llama-3-8b's maximum of 8192"),
@@ -113,24 +128,30 @@ def test_pointless_combinations_warn(changes, warning):
 def test_every_default_used_is_stated():
     est = estimate(find_model("llama-3-8b"), job(task="lora"))
     text = " ".join(est.assumptions)
-    assert "micro-batch 1 per GPU (not given)" in text
+    assert "micro-batch per replica: 1 (not given)" in text
     assert "sequence length 2048 tokens (not given)" in text
-    assert any(s.startswith("mfu_lora = ") and "torchtune" in s for s in est.sources)
+    assert any(s.startswith("mfu[") and "calibrate.py" in s for s in est.sources)
 
 
 def test_json_schema_keys():
     data = estimate(find_model("llama-3-8b"), job(task="lora", tokens=1e8)).model_dump(
         by_alias=True
     )
-    assert data["schema"] == "dlrig.estimate/1"
+    assert data["schema"] == "dlrig.estimate/2"
     for key in (
         "weights_gb",
         "gradients_gb",
         "optimizer_gb",
         "activations_gb",
+        "logits_gb",
         "kv_cache_gb",
         "overhead_gb",
+        "allocated_gb",
+        "reserved_gb",
+        "nvidia_smi_gb",
         "per_gpu_gb",
+        "per_gpu_interval",
+        "verdict",
         "fits",
     ):
         assert key in data["memory"]
@@ -142,7 +163,7 @@ def test_json_schema_keys():
 def test_assumptions_describe_the_settings_used():
     m = find_model("llama-3-8b")
     sgd = " ".join(estimate(m, job(optimizer="sgd", loss="fused")).assumptions)
-    assert "8 B optimizer (fp32 master weights + SGD momentum)" in sgd
+    assert "8 B optimizer (fp32 master weights + SGD momentum in fp32)" in sgd
     assert "logits never materialised" in sgd and "all-reduced" not in sgd  # one GPU
     fsdp = " ".join(estimate(m, job("H100 SXM", n_gpus=8, zero=3)).assumptions)
     assert "sharded over 8 GPUs (ZeRO-3)" in fsdp and "all-gathered" in fsdp

@@ -1,4 +1,4 @@
-"""Memory formulas against the numbers their sources print."""
+"""Memory formulas against the numbers their sources print, and small hand-computed cases."""
 
 from __future__ import annotations
 
@@ -8,15 +8,89 @@ from dlrig.catalog.lookup import find_model
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
 from dlrig.estimate.job import memory
+from dlrig.estimate.shape import derive, linear_params, lora_params
 from dlrig.model.architecture import spec_from_params
+from dlrig.model.workload import ModelKind, ModelSpec
 from estimate_helpers import gpt_layer_spec, job
 
 GB = 1e9
 
 
+def sh(m, gpu="RTX 4090", **kw):
+    return derive(m, job(gpu, **kw))
+
+
+def toy(**kw) -> ModelSpec:
+    """A 2-layer Llama-style decoder small enough to count by hand: h 8, 2 heads of 4, 1 KV
+    head, gated MLP of 16, vocabulary 10, untied."""
+    h, i, v, layers = 8, 16, 10, 2
+    attention = h * 8 + 2 * h * 4 + 8 * h  # q, k, v (one KV head of 4), o
+    mlp = 3 * h * i
+    params = layers * (attention + mlp + 2 * h) + 2 * v * h + h
+    fields = dict(
+        name="toy",
+        kind=ModelKind.DECODER,
+        params_total=params,
+        n_layers=layers,
+        hidden_size=h,
+        n_heads=2,
+        n_kv_heads=1,
+        head_dim=4,
+        vocab_size=v,
+        intermediate_size=i,
+        gated_mlp=True,
+    )
+    return ModelSpec(**(fields | kw))
+
+
 def test_vendor_gigabytes_are_gibibytes():
     # nvidia-smi shows 24564 MiB on an RTX 4090: "24 GB" is 24 GiB = 25.77e9 bytes.
     assert mem.capacity_gb(24) == pytest.approx(25.769803776)
+
+
+def test_toy_transformer_training_memory_by_hand():
+    m = toy()
+    assert m.params_total == 2 * (64 + 64 + 64 + 384 + 16) + 160 + 8 == 1352
+    s = sh(m, seq_len=4, batch_size=1, loss="standard")
+    parts = mem.parts(s)
+    # bf16 AMP AdamW: 2 B weights, 2 B gradients, 4 + 4 + 4 B optimizer per parameter.
+    assert parts.weights == 2 * 1352
+    assert parts.gradients == 2 * 1352
+    assert parts.optimizer == 12 * 1352
+    # Per layer, s·b = 4, e = 2, no dropout (gated): norms 2·2·4·8 = 128; attention
+    # 2·4·8 (QKV input) + 2·4·(8 + 8) (Q, K and V) + 2·4·8 (projection input) = 256;
+    # MLP 2·4·8 (input) + 4·2·4·16 (gate, up, act, product) = 576  → 960 per layer.
+    assert mem.layer_activation_bytes(m, 4, 1, 2) == 960
+    assert parts.activations == 2 * 960
+    # Logits, standard loss: 4 tokens x 10 x (2 + 4 + 4) bytes.
+    assert parts.logits == 4 * 10 * 10
+    allocated = 2 * 1352 + 2 * 1352 + 12 * 1352 + 1920 + 400
+    assert parts.allocated == allocated
+    assert parts.reserved == pytest.approx(allocated * (1 + p.value("allocator_reserved_slack")))
+    outside = (p.value("cuda_context_gb") + p.value("cublas_workspace_gb")) * GB
+    assert parts.nvidia_smi == pytest.approx(parts.reserved + outside)
+    assert parts.nccl_buffers == 0  # one GPU
+
+
+def test_lora_keeps_only_what_frozen_matrices_backward_needs():
+    # LoRA on q and v: the MLP's input and down's input are not kept (frozen gate, up, down
+    # need only their weights for the input gradient); gate, activation and up are (the
+    # element-wise backward needs them). Toy, s·b = 4, e = 2: norms 128 + attention 256 +
+    # MLP 3·2·4·16 = 384 → 768 per layer instead of full training's 960.
+    m = toy()
+    assert mem.layer_activation_bytes(m, 4, 1, 2, frozenset({"q", "v"})) == 768
+    lora = mem.activation_bytes(sh(m, task="lora", lora_targets="qv", seq_len=4))
+    assert lora == 2 * 768
+    every = mem.activation_bytes(sh(m, task="lora", lora_targets="all", seq_len=4))
+    assert every == 2 * 960  # adapters on every matrix keep every input, as full training
+
+
+def test_nccl_buffers_only_with_several_gpus():
+    m = toy()
+    one = mem.parts(sh(m, "A100 80GB SXM"))
+    two = mem.parts(sh(m, "A100 80GB SXM", n_gpus=2))
+    assert one.nccl_buffers == 0
+    assert two.nccl_buffers == p.value("nccl_buffers_gb") * GB
 
 
 @pytest.mark.parametrize(
@@ -26,9 +100,8 @@ def test_vendor_gigabytes_are_gibibytes():
     [(0, 120.0), (1, 31.4), (2, 16.6), (3, 1.9)],
 )
 def test_zero_paper_model_states(zero, expected_gb):
-    m = spec_from_params(7.5e9)
-    j = job("A100 80GB SXM", n_gpus=64, zero=zero)
-    states = mem.weights_bytes(m, j) + mem.gradient_bytes(m, j) + mem.optimizer_bytes(m, j)
+    s = sh(spec_from_params(7.5e9), "A100 80GB SXM", n_gpus=64, zero=zero)
+    states = mem.weights_bytes(s) + mem.gradient_bytes(s) + mem.optimizer_bytes(s)
     assert states / GB == pytest.approx(expected_gb, abs=0.05)
 
 
@@ -40,71 +113,138 @@ def test_korthikanti_34_sbh_per_layer():
     assert mem.layer_activation_bytes(m, s, b, e=2) == 34 * s * b * 64
 
 
+def test_eager_attention_adds_korthikantis_5_a_s2_b():
+    # The same paper's score term: 5·a·s²·b bytes per layer (softmax 2, dropout mask 1,
+    # dropout output 2) when the scores are materialised (eager attention).
+    m = gpt_layer_spec(h=64, heads=4)
+    eager = mem.activation_bytes(sh(m, seq_len=128, batch_size=3, attention="eager"))
+    sdpa = mem.activation_bytes(sh(m, seq_len=128, batch_size=3, attention="sdpa"))
+    assert eager - sdpa == 5 * 4 * 128 * 128 * 3
+    assert sdpa == 34 * 128 * 3 * 64
+
+
+def test_sliding_window_bounds_eager_scores_and_kv_cache():
+    m = toy(sliding_window=2)
+    eager = mem.activation_bytes(sh(m, seq_len=8, attention="eager"))
+    sdpa = mem.activation_bytes(sh(m, seq_len=8, attention="sdpa"))
+    # 2 layers x 2 heads x 8 queries x 2 keys (the window) x 2 bytes (no dropout).
+    assert eager - sdpa == 2 * 2 * 8 * 2 * 2
+    # KV: each layer holds the window (2 of 8 tokens): a quarter of the full cache.
+    windowed = mem.kv_cache_bytes(sh(m, task="infer", context=8))
+    full = mem.kv_cache_bytes(sh(toy(), task="infer", context=8))
+    assert windowed * 4 == full == 2 * 2 * 4 * 2 * 8  # layers, K+V, width 4, 2 bytes, 8
+
+
 def test_checkpointing_keeps_each_layers_input_plus_one_layer():
     m = find_model("llama-2-7b")
     s, b = 2048, 1
-    j = job(task="lora", seq_len=s, batch_size=b, checkpointing=True, loss="fused")
+    shape = sh(m, task="lora", seq_len=s, batch_size=b, checkpointing=True, loss="fused")
     layer = mem.layer_activation_bytes(m, s, b, 2)
-    assert mem.activation_bytes(m, j, b) == 32 * 2 * s * b * 4096 + layer
+    assert mem.activation_bytes(shape) == 32 * 2 * s * b * 4096 + layer
 
 
 def test_kv_cache_llama2_7b_half_a_megabyte_per_token():
     # 2 (K and V) x 32 layers x 4096 x 2 bytes = 512 KiB per token; 4096 tokens = 2.15 GB.
     m = find_model("llama-2-7b")
-    j = job(task="infer", context=4096)
-    assert mem.kv_cache_bytes(m, j, b=1) == 2 * 32 * 4096 * 2 * 4096
+    assert mem.kv_cache_bytes(sh(m, task="infer", context=4096)) == 2 * 32 * 4096 * 2 * 4096
 
 
-def test_kv_cache_is_gqa_aware():
+def test_kv_cache_is_gqa_aware_and_follows_the_kv_dtype():
     # Llama 3 8B keeps 8 of 32 heads for K and V: a quarter of Llama 2 7B's cache per token.
-    j = job(task="infer", context=8192)
-    llama3 = mem.kv_cache_bytes(find_model("llama-3-8b"), j, b=1)
-    llama2 = mem.kv_cache_bytes(find_model("llama-2-7b"), j, b=1)
+    llama3 = mem.kv_cache_bytes(sh(find_model("llama-3-8b"), task="infer", context=8192))
+    llama2 = mem.kv_cache_bytes(sh(find_model("llama-2-7b"), task="infer", context=8192))
     assert llama3 * 4 == llama2
+    fp8 = mem.kv_cache_bytes(
+        sh(find_model("llama-3-8b"), task="infer", context=8192, kv_dtype="fp8")
+    )
+    q4 = mem.kv_cache_bytes(
+        sh(find_model("llama-3-8b"), task="infer", context=8192, kv_dtype="q4_0")
+    )
+    assert fp8 * 2 == llama3
+    assert q4 == pytest.approx(llama3 * 4.5 / 16)  # q4_0: 18 bytes per 32 values
 
 
 def test_lora_rank8_qv_on_llama2_7b_matches_peft():
     # PEFT prints "trainable params: 4,194,304" for Llama-2-7b, r=8, q_proj and v_proj.
-    assert mem.lora_params(find_model("llama-2-7b"), 8, "qv") == 4_194_304
+    assert lora_params(find_model("llama-2-7b"), 8, "qv") == 4_194_304
 
 
 def test_qlora_base_weights_at_nf4_with_double_quant():
     m = find_model("llama-2-7b")
-    j = job(task="qlora", lora_rank=8, lora_targets="qv")
-    linear = mem.linear_params(m) * p.value("bits_nf4_double_quant") / 8
+    s = sh(m, task="qlora", lora_rank=8, lora_targets="qv")
+    linear = linear_params(m) * p.value("bits_nf4_double_quant") / 8
     expected = linear + m.embedding_params * 2 + 4_194_304 * 4
-    assert mem.weights_bytes(m, j) == pytest.approx(expected)
+    assert mem.weights_bytes(s) == pytest.approx(expected)
     assert p.value("bits_nf4_double_quant") == pytest.approx(4 + 8 / 64 + 32 / (64 * 256), 1e-3)
+
+
+def test_lora_over_an_int8_or_gptq_base():
+    m = find_model("llama-2-7b")
+    bf16 = mem.weights_bytes(sh(m, task="lora"))
+    int8 = mem.weights_bytes(sh(m, task="lora", base_quant="int8"))
+    gptq = mem.weights_bytes(sh(m, task="lora", base_quant="gptq"))
+    assert bf16 > int8 > gptq
+    assert bf16 - int8 == pytest.approx(linear_params(m) * (16 - 8) / 8)
+
+
+@pytest.mark.parametrize(
+    ("quant", "bits"),
+    # llama.cpp tools/quantize README (Llama 2 7B): Q4_K_M 4.84, Q5_K_M 5.68, Q6_K 6.56 bpw;
+    # Q8_0 and Q4_0 from their block layouts (34 and 18 bytes per 32 weights).
+    [("q4_k_m", 4.84), ("q5_k_m", 5.68), ("q6_k", 6.56), ("q8_0", 8.5), ("q4_0", 4.5)],
+)
+def test_gguf_formats_apply_their_whole_file_bits_to_every_weight(quant, bits):
+    m = find_model("llama-2-7b")
+    assert mem.weights_bytes(sh(m, task="infer", quant=quant)) == pytest.approx(
+        m.params_total * bits / 8
+    )
+
+
+def test_exl2_uses_the_given_bits_and_gptq_keeps_16bit_embeddings():
+    m = find_model("llama-2-7b")
+    exl2 = mem.weights_bytes(sh(m, task="infer", quant="exl2", weight_bits=3.5))
+    assert exl2 == pytest.approx(linear_params(m) * 3.5 / 8 + m.embedding_params * 2)
+    gptq = mem.weights_bytes(sh(m, task="infer", quant="gptq"))
+    assert gptq == pytest.approx(linear_params(m) * 4.156 / 8 + m.embedding_params * 2)
 
 
 def test_inference_weights_shrink_with_quantisation():
     m = find_model("llama-3-8b")
     fp16, int8, int4 = (
-        mem.weights_bytes(m, job(task="infer", quant=q)) for q in ("none", "int8", "int4")
+        mem.weights_bytes(sh(m, task="infer", quant=q)) for q in ("none", "int8", "int4")
     )
     assert fp16 > int8 > int4
     # Llama 3 8B in fp16 is the famous ~16 GB.
     assert fp16 / GB == pytest.approx(16.06, abs=0.01)
 
 
-def test_adam_states_by_optimizer():
+def test_adam_states_by_optimizer_and_dtype():
     m = spec_from_params(1e9)
     per = {
-        o: mem.optimizer_bytes_per_param(m, job(optimizer=o))
+        o: mem.optimizer_bytes_per_param(sh(m, optimizer=o))
         for o in ("adamw", "sgd", "adam8bit", "adafactor")
     }
     assert per["adamw"] == 12  # fp32 master + momentum + variance
     assert per["sgd"] == 8  # fp32 master + momentum
     assert per["adam8bit"] == 4 + 2
     assert 4 < per["adafactor"] < 4.01  # master + factored second moment
+    assert mem.optimizer_bytes_per_param(sh(m, optimizer_dtype="bf16")) == 4 + 2 + 2
 
 
-def test_pure_16bit_and_offload_remove_model_states():
+def test_pure_16bit_drops_master_weights_and_fp32_states():
+    # Bug: --pure-16bit still counted fp32 Adam states. Pure bf16 AdamW keeps its two states in
+    # the parameters' dtype (2 + 2 bytes) and no master copy: 4 bytes, not 12.
     m = find_model("llama-3-8b")
     amp = memory(m, job())
     pure = memory(m, job(master_weights=False))
+    assert mem.optimizer_bytes_per_param(sh(m, master_weights=False)) == 4
+    assert amp.optimizer_gb - pure.optimizer_gb == pytest.approx(8 * m.params_total / GB)
+
+
+def test_offload_removes_model_states():
+    m = find_model("llama-3-8b")
+    amp = memory(m, job())
     offloaded = memory(m, job(offload="optimizer"))
-    assert amp.optimizer_gb - pure.optimizer_gb == pytest.approx(4 * m.params_total / GB)
     assert offloaded.optimizer_gb == 0
     full = memory(m, job(offload="full", optimizer_in_backward=True))
     assert full.weights_gb > 0  # two gathered blocks, not the whole model
@@ -113,14 +253,22 @@ def test_pure_16bit_and_offload_remove_model_states():
 
 def test_loss_variants_order():
     m = find_model("llama-3-8b")
-    acts = {
-        loss: memory(m, job(task="lora", loss=loss, batch_size=2)).activations_gb
+    logits = {
+        loss: memory(m, job(task="lora", loss=loss, batch_size=2)).logits_gb
         for loss in ("standard", "chunked", "fused")
     }
-    assert acts["standard"] > acts["chunked"] > acts["fused"]
+    assert logits["standard"] > logits["chunked"] > logits["fused"] == 0
     # Standard keeps 2 + 4 + 4 bytes per logit, chunked only the 2-byte bf16 logits.
     tokens = 2 * 2048 * 128256
-    assert (acts["standard"] - acts["chunked"]) * GB == pytest.approx(tokens * 8)
+    assert (logits["standard"] - logits["chunked"]) * GB == pytest.approx(tokens * 8)
+
+
+def test_encoders_and_vision_models_have_no_vocabulary_logits():
+    # Bug: an encoder got a vocabulary-sized logits tensor.
+    for name in ("bert-base", "vit-b16"):
+        est = memory(find_model(name), job(batch_size=8, seq_len=512))
+        assert est.logits_gb == 0, name
+    assert memory(find_model("gpt2"), job(batch_size=8, seq_len=512)).logits_gb > 0
 
 
 def test_resnet50_activations_from_the_preset_scale_with_batch_and_precision():
@@ -131,28 +279,53 @@ def test_resnet50_activations_from_the_preset_scale_with_batch_and_precision():
     assert bf16 == pytest.approx(fp32 / 2)
 
 
-def test_fits_and_headroom_are_consistent():
+def test_parts_add_up_and_headroom_is_consistent():
     m = find_model("llama-3-8b")
     est = memory(m, job(task="infer"))
-    assert est.fits and est.headroom_gb == pytest.approx(est.capacity_gb - est.per_gpu_gb)
-    parts = (
+    assert est.verdict == "fits" and est.fits
+    assert est.headroom_gb == pytest.approx(est.capacity_gb - est.per_gpu_gb)
+    tensors = (
         est.weights_gb
         + est.gradients_gb
         + est.optimizer_gb
         + est.activations_gb
+        + est.logits_gb
         + est.kv_cache_gb
-        + est.overhead_gb
     )
-    assert est.per_gpu_gb == pytest.approx(parts)
-    assert not memory(find_model("llama-3-70b"), job(task="infer")).fits
+    assert est.allocated_gb == pytest.approx(tensors)
+    assert est.per_gpu_gb == est.nvidia_smi_gb == pytest.approx(tensors + est.overhead_gb)
+    assert est.allocated_gb < est.reserved_gb < est.nvidia_smi_gb
+    assert memory(find_model("llama-3-70b"), job(task="infer")).verdict == "does not fit"
+
+
+def test_tensor_and_pipeline_parallel_split_weights_and_activations():
+    m = find_model("llama-2-70b")
+    one = derive(m, job("H100 SXM", n_gpus=8, zero=0))
+    tp8 = derive(m, job("H100 SXM", n_gpus=8, tp=8))
+    tp4pp2 = derive(m, job("H100 SXM", n_gpus=8, tp=4, pp=2, grad_accum=8))
+    assert mem.weights_bytes(tp8) == pytest.approx(mem.weights_bytes(one) / 8)
+    assert mem.weights_bytes(tp4pp2) == pytest.approx(mem.weights_bytes(one) / 8)
+    assert mem.activation_bytes(tp8) == pytest.approx(mem.activation_bytes(one) / 8)
+    # 1F1B: the first stage holds min(p, m) = 2 micro-batches of its 40 layers: as many
+    # activations as all 80 layers of one micro-batch, split 4 ways by TP.
+    assert mem.activation_bytes(tp4pp2) == pytest.approx(mem.activation_bytes(one) / 4)
+
+
+def test_moe_holds_every_expert():
+    m = find_model("mixtral-8x7b")
+    est = memory(m, job("H100 SXM", task="infer", n_gpus=2, tp=2))
+    assert est.weights_gb == pytest.approx(m.params_total * 2 / 2 / GB, rel=0.001)
 
 
 def test_inference_prefill_working_set_is_chunked_and_split():
     m = find_model("llama-2-70b")
-    big = job("H100 SXM", task="infer", n_gpus=8, batch_size=64, context=4096)
-    hf = big.model_copy(update={"engine": "hf"})
+    big = derive(m, job("H100 SXM", task="infer", n_gpus=8, tp=8, batch_size=64, context=4096))
+    hf = derive(
+        m, job("H100 SXM", task="infer", n_gpus=8, tp=8, batch_size=64, context=4096, engine="hf")
+    )
     # An optimized engine prefills 2048 tokens per step; plain transformers the whole batch.
     per_token = 2 * 3 * 28672  # gate, up and product, 16-bit
-    logits = 64 * 32000 * (2 + 4)  # last position, 16-bit and its fp32 copy
-    assert mem.activation_bytes(m, big, 64) == pytest.approx(2048 * per_token / 8 + logits)
-    assert mem.activation_bytes(m, hf, 64) == pytest.approx(64 * 4096 * per_token / 8 + logits)
+    logits = 64 * 32000 * (2 + 4) / 8  # last position, 16-bit and its fp32 copy, vocab split
+    assert mem.activation_bytes(big) == pytest.approx(2048 * per_token / 8)
+    assert mem.logits_part(big) == pytest.approx(logits)
+    assert mem.activation_bytes(hf) == pytest.approx(64 * 4096 * per_token / 8)

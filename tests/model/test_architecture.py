@@ -12,6 +12,99 @@ from dlrig.errors import BuildFileError
 from dlrig.model.architecture import read_hf_config, spec_from_config, spec_from_params
 
 HF = Path(__file__).resolve().parent.parent / "data" / "hf"
+CONFIGS = Path(__file__).resolve().parents[2] / "src" / "dlrig" / "catalog" / "data" / "hf_configs"
+
+
+def real(name: str):
+    path = CONFIGS / name if (CONFIGS / name).exists() else HF / name
+    return read_hf_config(path)
+
+
+def test_qwen3_moe_counts_routed_experts_at_moe_intermediate_size():
+    # Bug: moe_intermediate_size was ignored (experts at intermediate_size 6144): 233B.
+    # Qwen: Qwen3-30B-A3B has 30.5B parameters, 3.3B activated.
+    m = real("qwen3-30b-a3b.json")
+    assert m.kind == "moe" and m.expert_width == 768 and m.n_experts == 128
+    assert m.params_total == pytest.approx(30.5e9, rel=0.005)
+    assert m.params_active == pytest.approx(3.3e9, rel=0.02)
+
+
+def test_deepseek_v3_mla_shared_experts_and_first_dense_layers():
+    # DeepSeek-V3 technical report: 671B total, 37B activated per token.
+    m = real("deepseek-v3.json")
+    assert (m.kv_lora_rank, m.qk_rope_head_dim, m.first_dense_layers) == (512, 64, 3)
+    assert (m.n_experts, m.n_shared_experts, m.experts_per_token) == (256, 1, 8)
+    assert m.params_total == pytest.approx(671e9, rel=0.005)
+    assert m.params_active == pytest.approx(37e9, rel=0.02)
+    # MLA caches the 512-wide latent and the 64-wide RoPE key, not 2 x 128 heads x 128.
+    assert m.kv_cache_width == 512 + 64
+
+
+def test_falcon_multi_query_means_one_kv_head():
+    # Bug: multi_query was ignored. Falcon-7B: 6.92B parameters, one KV head of 64.
+    m = real("falcon-7b-instruct.config.json")
+    assert m.n_kv_heads == 1 and m.head_dim == 64
+    assert not m.gated_mlp and m.tied_embeddings
+    assert m.params_total == pytest.approx(6.92e9, rel=0.002)
+
+
+def test_gpt_bigcode_multi_query_and_gelu_tanh_is_not_gated():
+    # Bugs: multi_query ignored; gelu_pytorch_tanh taken for a gated MLP. SantaCoder: 1.1B.
+    m = real("santacoder.config.json")
+    assert m.n_kv_heads == 1 and not m.gated_mlp
+    assert m.params_total == pytest.approx(1.12e9, rel=0.01)
+
+
+def test_gemma_is_gated_by_its_architecture_and_windows_alternate():
+    g2 = real("gemma-2-9b-it.json")
+    assert g2.gated_mlp and g2.params_total == pytest.approx(9.24e9, rel=0.003)
+    assert (g2.sliding_window, g2.sliding_window_layers) == (4096, 21)  # every other layer
+    g3 = real("gemma-3-1b.config.json")
+    assert g3.gated_mlp and g3.params_total == pytest.approx(1.0e9, rel=0.003)
+    assert (g3.sliding_window, g3.sliding_window_layers) == (1024, 22)  # 5 of every 6
+
+
+def test_phi3_window_on_every_layer_and_qwen_window_only_when_enabled():
+    phi3 = real("phi-3-mini-4k-instruct.config.json")
+    assert phi3.params_total == pytest.approx(3.82e9, rel=0.003)
+    assert (phi3.sliding_window, phi3.sliding_window_layers) == (2047, None)
+    assert real("qwen3-8b.json").sliding_window is None  # use_sliding_window false
+
+
+def test_encoder_decoder_and_vision_configs():
+    t5 = real("t5-base-resaved.json")
+    assert t5.kind == "encoder-decoder" and t5.total_layers == 24 and t5.has_vocab_head
+    assert t5.params_total == pytest.approx(222.9e6, rel=0.005)
+    vit = real("vit-base-patch16-224-resaved.json")
+    assert vit.kind == "vit" and vit.vocab_size is None and vit.patches == 197
+    assert vit.params_total == pytest.approx(86.57e6, rel=0.005)
+    bert = real("bert-base-uncased.json")
+    assert bert.kind == "encoder" and not bert.has_vocab_head
+    assert bert.params_total == pytest.approx(109.48e6, rel=0.01)  # biases and pooler left out
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        # Bug: the string "false" was read as true (a non-empty string).
+        ("tie-string.config.json", r'tie_word_embeddings: expected true or false .*got "false"'),
+        ("multi-query-string.config.json", r'multi_query: expected true or false .*got "true"'),
+        ("moe-size-string.config.json", r"moe_intermediate_size: expected a positive integer"),
+        ("layer-types-bad.config.json", r"layer_types: expected a list of strings, got 7"),
+    ],
+)
+def test_wrong_json_types_are_errors_naming_the_key(name, message):
+    with pytest.raises(BuildFileError, match=message):
+        read_hf_config(HF / name)
+
+
+def test_a_string_bool_is_exit_2_from_the_cli(capsys):
+    from dlrig.cli import run
+
+    argv = ["estimate", "--config", str(HF / "tie-string.config.json"), "--task", "infer"]
+    assert run([*argv, "--gpu", "RTX 4090"]) == 2
+    err = capsys.readouterr().err
+    assert "tie_word_embeddings" in err and len(err.strip().splitlines()) == 1
 
 
 def test_llama3_config_counts_exactly_the_published_parameters():
@@ -42,7 +135,7 @@ def test_gpt2_old_style_keys_within_a_tenth_of_a_percent():
         ("truncated.config.json", r"not valid JSON"),
         (
             "string-size.config.json",
-            r"hidden_size: expected a positive integer up to 1e\+08, got '4096'",
+            r'hidden_size: expected a positive integer up to 1e\+08, got "4096"',
         ),
         ("array.config.json", r"not a Hugging Face model config: expected a JSON object"),
         ("missing.json", r"file not found"),
@@ -133,3 +226,21 @@ def test_hostile_json_is_refused(tmp_path, text, message):
 def test_endless_file_is_not_read_to_the_end():
     with pytest.raises(BuildFileError, match=r"/dev/zero: more than \d+ bytes is too large"):
         read_hf_config("/dev/zero")
+
+
+@pytest.mark.parametrize(
+    ("name", "total", "active"),
+    [
+        # Published counts (model cards / papers; see hf_configs/SOURCES.md for the files).
+        ("llama-3.1-8b.json", 8.03e9, 8.03e9),
+        ("llama-3.1-70b.json", 70.6e9, 70.6e9),
+        ("qwen2.5-7b.json", 7.61e9, 7.61e9),
+        ("qwen3-8b.json", 8.2e9, 8.2e9),
+        ("mixtral-8x7b.json", 46.7e9, 12.9e9),
+        ("qwen3-235b-a22b.json", 235e9, 22e9),
+    ],
+)
+def test_every_shipped_config_counts_its_published_size(name, total, active):
+    m = real(name)
+    assert m.params_total == pytest.approx(total, rel=0.01)
+    assert m.active_params == pytest.approx(active, rel=0.02)

@@ -296,3 +296,23 @@ def test_dominated_builds_are_listed_under_explain(rec):
     names = {p.name for p in r.proposals}
     for d in dominated:
         assert d.what not in names
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (
+            ["--workload", "resnet50:lora"],
+            "--task lora: LoRA needs a transformer; resnet50 is a cnn",
+        ),
+        (
+            ["--workload", "llama-3-8b:train", "--quant", "int4"],
+            "--quant int4 with --task train: stores inference weights",
+        ),
+    ],
+)
+def test_inapplicable_options_exit_2_naming_them(argv, named, capsys):
+    # The same rule and wording as `dlrig estimate` (estimate/applicable.py).
+    assert run(["recommend", "--budget", "3000", *argv]) == 2
+    err = capsys.readouterr().err
+    assert named in err and len(err.strip().splitlines()) == 1

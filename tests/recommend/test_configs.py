@@ -28,10 +28,10 @@ def test_lora_8b_on_a_4090_needs_checkpointing():
     req = request("llama-3-8b:lora", seq_len=2048)
     # As given it does not fit 24 GB (README: ~31 GB per GPU at seq 2048, batch 1).
     base = jobs.memory(req.model, Job(gpu=RTX4090, n_gpus=1, task=Task.LORA, seq_len=2048))
-    assert not base.fits and base.per_gpu_gb > 24
+    assert base.verdict != "fits" and base.per_gpu_gb > base.capacity_gb
     c = configure(req.model, RTX4090, 1, req)
     assert c.fits and c.reason is None
-    assert c.settings == {"checkpointing": True}
+    assert c.settings["checkpointing"] is True  # with a chunked loss when that is roomier
     assert c.per_gpu_gb <= base.capacity_gb
     assert c.throughput > 0 and c.batch_size >= 1
     assert c.tokens_per_sample == 2048
@@ -99,4 +99,4 @@ def test_two_16_gb_cards_shard_with_zero_3():
     assert not one.fits
     assert one.per_gpu_gb > 16 and f"{one.per_gpu_gb:.1f} GB" in one.reason
     two = configure(req.model, gpu, 2, req)
-    assert two.fits and two.settings == {"checkpointing": True, "zero": 3}
+    assert two.fits and two.settings["zero"] == 3 and two.settings["checkpointing"]

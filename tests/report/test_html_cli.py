@@ -39,7 +39,7 @@ def test_estimate_html(tmp_path: Path):
     argv = ["estimate", "--model", "llama-3-8b", "--task", "lora", "--gpu", "RTX 4090"]
     assert run([*argv, "--format", "html", "-o", str(out)]) == 0
     html = out.read_text(encoding="utf-8")
-    assert 'id="chart-memory"' in html and "Does not fit" in html
+    assert 'id="chart-memory"' in html and "Tight, within the estimator's error" in html
 
 
 def test_probe_html_goes_to_o_and_build_file_to_build_file(

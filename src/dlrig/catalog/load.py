@@ -157,7 +157,8 @@ _MODEL_FIELDS = set(ModelSpec.model_fields)
 
 
 def _model_row(row: dict[str, Any]) -> dict[str, Any]:
-    row = {k: v for k, v in _named_row(row).items() if k in _MODEL_FIELDS}
+    # Blank cells take ModelSpec's defaults (first_dense_layers 0, ...).
+    row = {k: v for k, v in _named_row(row).items() if k in _MODEL_FIELDS and v is not None}
     for flag in ("tied_embeddings", "gated_mlp"):
         row[flag] = (row.get(flag) or "false").lower() == "true"
     return row

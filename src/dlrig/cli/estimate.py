@@ -11,12 +11,16 @@ from dlrig.cli.app import ColorOption, OutputFormat, OutputOption, app, emit, no
 from dlrig.cli.app import opt as _opt
 from dlrig.cli.app import use_color as _use_color
 from dlrig.model.choices import (  # plain enums, no pydantic: cheap at start-up
+    Attention,
+    BaseQuant,
     DecodeEngine,
     Interconnect,
+    KvDtype,
     LoraTargets,
     Loss,
     Offload,
     Optimizer,
+    OptimizerDtype,
     Precision,
     Quant,
     Task,
@@ -32,46 +36,94 @@ def estimate(
     ),
     config: Annotated[Path | None, _opt("A local Hugging Face config.json.", "--config")] = None,
     params: Annotated[float | None, _opt("A bare parameter count, e.g. 13e9.", "--params")] = None,
-    gpus: Annotated[int, _opt("Number of GPUs.", "--gpus", min=1)] = 1,
+    gpus: Annotated[int, _opt("Number of GPUs (all nodes).", "--gpus", min=1)] = 1,
     precision: Annotated[Precision, _opt("Compute precision.", "--precision")] = (Precision.BF16),
-    quant: Annotated[Quant, _opt("Stored weights (infer).", "--quant")] = Quant.NONE,
-    optimizer: Annotated[Optimizer, _opt("Optimizer.", "--optimizer")] = Optimizer.ADAMW,
-    zero: Annotated[int, _opt("ZeRO stage (3 = FSDP full shard).", "--zero", min=0, max=3)] = 0,
+    quant: Annotated[Quant | None, _opt("Stored weight format (infer).", "--quant")] = None,
+    weight_bits: Annotated[
+        float | None, _opt("Average bits per weight (with --quant exl2).", "--weight-bits")
+    ] = None,
+    base_quant: Annotated[
+        BaseQuant | None, _opt("LoRA's frozen base weights (lora).", "--base-quant")
+    ] = None,
+    kv_dtype: Annotated[KvDtype | None, _opt("KV cache format (infer).", "--kv-dtype")] = None,
+    optimizer: Annotated[Optimizer | None, _opt("Optimizer.", "--optimizer")] = None,
+    optimizer_dtype: Annotated[
+        OptimizerDtype | None, _opt("Optimizer state dtype.", "--optimizer-dtype")
+    ] = None,
+    zero: Annotated[
+        int | None, _opt("ZeRO stage (3 = FSDP full shard).", "--zero", min=0, max=3)
+    ] = None,
     checkpointing: Annotated[
         bool, _opt("Activation checkpointing.", "--checkpointing/--no-checkpointing")
     ] = False,
-    lora_rank: Annotated[int, _opt("LoRA rank.", "--lora-rank", min=1)] = 8,
-    lora_targets: Annotated[LoraTargets, _opt("LoRA target layers.", "--lora-targets")] = (
-        LoraTargets.ALL
-    ),
-    batch_size: Annotated[int | None, _opt("Micro-batch per GPU.", "--batch-size", min=1)] = None,
+    lora_rank: Annotated[int | None, _opt("LoRA rank (default 8).", "--lora-rank", min=1)] = None,
+    lora_targets: Annotated[
+        LoraTargets | None, _opt("LoRA target layers (default all).", "--lora-targets")
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        _opt(
+            "Training: micro-batch per data-parallel replica; infer: concurrent sequences.",
+            "--batch-size",
+            min=1,
+        ),
+    ] = None,
+    grad_accum: Annotated[
+        int | None, _opt("Gradient accumulation micro-steps per step.", "--grad-accum", min=1)
+    ] = None,
     seq_len: Annotated[int | None, _opt("Training sequence length.", "--seq-len", min=1)] = None,
     context: Annotated[
         int | None, _opt("Inference tokens held per sequence.", "--context", min=1)
+    ] = None,
+    prompt_tokens: Annotated[
+        int | None, _opt("Prompt length (prefill, TTFT).", "--prompt-tokens", min=1)
+    ] = None,
+    gen_tokens: Annotated[
+        int | None, _opt("Tokens generated per sequence.", "--gen-tokens", min=1)
+    ] = None,
+    tp: Annotated[int | None, _opt("Tensor-parallel degree.", "--tp", min=1)] = None,
+    pp: Annotated[int | None, _opt("Pipeline-parallel stages.", "--pp", min=1)] = None,
+    vp: Annotated[int | None, _opt("Virtual stages per pipeline stage.", "--vp", min=1)] = None,
+    cp: Annotated[int | None, _opt("Context-parallel degree.", "--cp", min=1)] = None,
+    ep: Annotated[int | None, _opt("Expert-parallel degree (MoE).", "--ep", min=1)] = None,
+    nodes: Annotated[int | None, _opt("Nodes the GPUs are spread over.", "--nodes", min=1)] = None,
+    network: Annotated[
+        str | None, _opt("Network between nodes (see networks.csv ids).", "--network")
+    ] = None,
+    attention: Annotated[
+        Attention | None, _opt("Attention implementation (default sdpa).", "--attention")
     ] = None,
     tokens: Annotated[float | None, _opt("Tokens to process.", "--tokens")] = None,
     epochs: Annotated[float | None, _opt("Epochs (with --dataset-size).", "--epochs")] = None,
     dataset_size: Annotated[int | None, _opt("Samples per epoch.", "--dataset-size", min=1)] = None,
     mfu: Annotated[float | None, _opt("Override the assumed utilisation (0-1).", "--mfu")] = None,
     interconnect: Annotated[
-        Interconnect, _opt("GPU-to-GPU link for the all-reduce.", "--interconnect")
-    ] = Interconnect.AUTO,
+        Interconnect | None, _opt("GPU-to-GPU link for the all-reduce.", "--interconnect")
+    ] = None,
     master_weights: Annotated[
         bool,
-        _opt("Keep fp32 master weights (AMP); off: pure 16-bit.", "--master-weights/--pure-16bit"),
+        _opt(
+            "Keep fp32 master weights (AMP); --pure-16bit: none, and optimizer states in 16-bit.",
+            "--master-weights/--pure-16bit",
+        ),
     ] = True,
     offload: Annotated[
-        Offload, _opt("Move optimizer states (or everything) to CPU memory.", "--offload")
-    ] = Offload.NONE,
+        Offload | None, _opt("Move optimizer states (or everything) to CPU memory.", "--offload")
+    ] = None,
     optimizer_in_backward: Annotated[
         bool, _opt("Optimizer step fused into backward.", "--optimizer-in-backward")
     ] = False,
     loss: Annotated[
-        Loss, _opt("Cross-entropy: standard (HF), chunked (torchtune), fused (Liger).", "--loss")
-    ] = Loss.STANDARD,
+        Loss | None,
+        _opt("Cross-entropy: standard (HF), chunked (torchtune), fused (Liger).", "--loss"),
+    ] = None,
     engine: Annotated[
-        DecodeEngine, _opt("Inference engine: optimized (llama.cpp, vLLM) or hf.", "--engine")
-    ] = DecodeEngine.OPTIMIZED,
+        DecodeEngine | None,
+        _opt(
+            "Inference engine (optimized = an unnamed fast engine; hf = transformers).",
+            "--engine",
+        ),
+    ] = None,
     price_per_gpu_hour: Annotated[
         float | None, _opt("Cloud price per GPU-hour.", "--price-per-gpu-hour")
     ] = None,
@@ -88,40 +140,61 @@ def estimate(
     color: ColorOption = True,
 ) -> None:
     """Estimate what a workload needs: GPU memory, throughput, data rate, time and energy."""
+    from dlrig.estimate import applicable
     from dlrig.estimate import estimate as run_estimate
     from dlrig.estimate.request import make_job, resolve_model
     from dlrig.report.estimate import renderer as estimate_renderer
 
     not_over_input(output, config)
     spec = resolve_model(model, str(config) if config else None, params)
+
+    def value(x: object) -> object:
+        return getattr(x, "value", x)
+
     job = make_job(
         gpu,
         task=task.value,
         n_gpus=gpus,
         precision=precision.value,
-        quant=quant.value,
-        optimizer=optimizer.value,
+        quant=value(quant),
+        weight_bits=weight_bits,
+        base_quant=value(base_quant),
+        kv_dtype=value(kv_dtype),
+        optimizer=value(optimizer),
+        optimizer_dtype=value(optimizer_dtype),
         zero=zero,
-        checkpointing=checkpointing,
+        checkpointing=checkpointing or None,
         lora_rank=lora_rank,
-        lora_targets=lora_targets.value,
+        lora_targets=value(lora_targets),
         batch_size=batch_size,
+        grad_accum=grad_accum,
         seq_len=seq_len,
         context=context,
+        prompt_tokens=prompt_tokens,
+        gen_tokens=gen_tokens,
+        tp=tp,
+        pp=pp,
+        vp=vp,
+        cp=cp,
+        ep=ep,
+        nodes=nodes,
+        network=network,
+        attention=value(attention),
         tokens=tokens,
         epochs=epochs,
         dataset_size=dataset_size,
         mfu=mfu,
-        interconnect=interconnect.value,
-        engine=engine.value,
-        master_weights=master_weights,
-        offload=offload.value,
-        optimizer_in_backward=optimizer_in_backward,
-        loss=loss.value,
+        interconnect=value(interconnect),
+        engine=value(engine),
+        master_weights=None if master_weights else False,
+        offload=value(offload),
+        optimizer_in_backward=optimizer_in_backward or None,
+        loss=value(loss),
         price_per_gpu_hour=price_per_gpu_hour,
         electricity_per_kwh=electricity_price,
         sample_bytes=sample_bytes,
     )
+    applicable.check(spec, job, given=job.model_fields_set)  # exactly the flags given
     result = run_estimate(spec, job)
     if fmt == OutputFormat.html:
         from dlrig.report.html import render_estimate

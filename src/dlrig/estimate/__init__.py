@@ -6,12 +6,11 @@ the result (`assumptions`), every sourced number in `sources`.
 
 from __future__ import annotations
 
-from dlrig.errors import DlrigError
-from dlrig.estimate import data_rate, explain, fit
+from dlrig.estimate import applicable, data_rate, explain, fit
+from dlrig.estimate import compute as cp
 from dlrig.estimate import job as jobs
-from dlrig.estimate import memory as mem
-from dlrig.estimate import throughput as tp
-from dlrig.model.estimate import Estimate
+from dlrig.estimate.shape import Shape
+from dlrig.model.estimate import DOES_NOT_FIT, FITS, Estimate, Interval
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import (
     Interconnect,
@@ -21,7 +20,6 @@ from dlrig.model.workload import (
     Offload,
     Optimizer,
     Precision,
-    Quant,
     Task,
 )
 
@@ -31,28 +29,15 @@ HOUR_S = 3600.0
 W_PER_KW = 1000.0
 
 
-def validate(m: ModelSpec, job: Job) -> list[str]:
-    """Raise on impossible combinations; return warnings for pointless ones."""
+def validate(m: ModelSpec, job: Job, s: Shape | None = None) -> list[str]:
+    """Raise on inapplicable options and impossible plans; return warnings for pointless ones."""
+    applicable.check(m, job)
+    s = s or jobs.shape(m, job)  # raises PlanError for a plan the job cannot run
     warnings: list[str] = []
-    if job.quant != Quant.NONE and job.task in (Task.TRAIN, Task.LORA):
-        raise DlrigError(
-            f"--quant {job.quant.value} applies to infer and qlora only; "
-            f"{job.task.value} trains 16/32-bit weights (use --task qlora for 4-bit LoRA)"
-        )
-    if job.task == Task.QLORA and job.quant == Quant.INT8:
-        raise DlrigError(
-            "--task qlora stores the base weights in 4-bit NF4; --quant int8 contradicts it"
-        )
-    if job.task == Task.QLORA and not m.is_transformer:
-        raise DlrigError(
-            f"--task qlora needs a transformer base model; {m.name} is a {m.kind.value}"
-        )
-    if job.task in (Task.LORA, Task.QLORA) and not m.is_transformer:
-        raise DlrigError(f"--task lora needs a transformer; {m.name} is a {m.kind.value}")
     if job.zero and job.task == Task.INFER:
         warnings.append("--zero has no effect on inference (weights are split across the GPUs)")
-    elif job.zero and job.n_gpus == 1:
-        warnings.append(f"--zero {job.zero} with one GPU shards nothing: it saves no memory")
+    elif job.zero and s.plan.shard_group == 1:
+        warnings.append(f"--zero {job.zero} with one data-parallel GPU shards nothing")
     if job.task == Task.INFER and job.checkpointing:
         warnings.append("--checkpointing has no effect on inference")
     if m.kind == ModelKind.CNN and job.checkpointing:
@@ -63,12 +48,15 @@ def validate(m: ModelSpec, job: Job) -> list[str]:
         warnings.append("--seq-len is for training; inference uses --context (tokens held)")
     if job.task != Task.INFER and job.context and not job.seq_len:
         warnings.append("--context is for inference; training uses --seq-len")
-    if m.max_seq_len and m.is_language_model:
-        s = mem.sequence_length(m, job)
-        if s > m.max_seq_len:
-            warnings.append(f"{s} tokens exceeds {m.name}'s maximum of {m.max_seq_len}")
+    if m.max_seq_len and m.is_language_model and s.seq > m.max_seq_len:
+        warnings.append(f"{s.seq} tokens exceeds {m.name}'s maximum of {m.max_seq_len}")
     if job.optimizer != Optimizer.ADAMW and job.task == Task.INFER:
         warnings.append("--optimizer has no effect on inference")
+    if s.plan.implicit_layer_split:
+        warnings.append(
+            f"{job.n_gpus} GPUs without --tp: layers split across them (llama.cpp / device_map "
+            "default); decode runs the stages one after another"
+        )
     warnings += _ignored(m, job)
     if job.task in (Task.LORA, Task.QLORA) and m.hidden_size and job.lora_rank > m.hidden_size:
         warnings.append(
@@ -97,25 +85,36 @@ def _ignored(m: ModelSpec, job: Job) -> list[str]:
 
 
 def estimate(m: ModelSpec, job: Job) -> Estimate:
-    warnings = validate(m, job)
-    pk = tp.peak(job.gpu, job.precision)
+    applicable.check(m, job)
+    s = jobs.shape(m, job)
+    warnings = validate(m, job, s)
+    pk = cp.peak(job.gpu, job.precision.value)
     if pk.warning:
         warnings.append(pk.warning)
     if job.precision == Precision.FP32 and job.task == Task.QLORA:
         warnings.append("QLoRA computes in 16-bit; fp32 here only changes adapter precision")
-    b = jobs.batch_size(m, job)
-    memory = jobs.memory(m, job)
-    fixes: list[str] = []
-    if not memory.fits:
+    memory = jobs.memory_of(s)
+    fixes = []
+    if memory.verdict != FITS:
+        iv = memory.per_gpu_interval
+        spread = f" ± {iv.frac:.0%}" if iv else ""
+        what = "does not fit" if not memory.fits else "tight: within the estimator's error"
         warnings.append(
-            f"needs {memory.per_gpu_gb:.1f} GB per GPU, {-memory.headroom_gb:.1f} GB more than "
-            f"the {memory.capacity_gb:.1f} GB a {job.gpu.name} has"
+            f"{what}: needs {memory.per_gpu_gb:.1f} GB{spread} per GPU (as nvidia-smi shows it) "
+            f"of the {memory.capacity_gb:.1f} GB a {job.gpu.name} has"
         )
-        fixes = fit.fixes(m, job, style="flag")
-    thr = jobs.throughput(m, job)
+        fixes = fit.suggestions(m, job)
+        if not fixes and memory.verdict == DOES_NOT_FIT:
+            warnings.append(
+                f"no change of settings fits on up to {fit.MAX_GPUS_SUGGESTED} of these GPUs: "
+                f"the model states alone are {fit.model_states_gb(m, job):,.0f} GB before "
+                "sharding; use GPUs with more memory, several nodes with ZeRO-3/FSDP, or a "
+                "smaller model"
+            )
+    thr = jobs.throughput_of(s)
     rate = data_rate.rate(m, job, thr.tokens_per_s, thr.samples_per_s)
-    tokens_total = _work_tokens(m, job)
-    time_hours = _time_hours(m, job, thr.tokens_per_s, thr.samples_per_s, tokens_total)
+    tokens_total = _work_tokens(m, job, s)
+    time_hours = _time_hours(job, thr.tokens_per_s, thr.samples_per_s, tokens_total)
     power_w = job.n_gpus * job.gpu.tdp_w
     per_hour_kwh = power_w / DEFAULT_PSU_EFFICIENCY / W_PER_KW
     energy = per_hour_kwh * time_hours if time_hours is not None else None
@@ -129,19 +128,33 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
         if job.electricity_per_kwh is not None and energy is not None
         else None
     )
+    plan = s.plan
     return Estimate(
         model=m.name,
         task=job.task.value,
         gpu=job.gpu.name,
         n_gpus=job.n_gpus,
         precision=job.precision.value,
-        quant="nf4" if job.task == Task.QLORA else job.quant.value,
-        batch_size=b,
-        seq_len=mem.sequence_length(m, job) if m.is_transformer else None,
+        quant=_quant_label(job),
+        batch_size=s.micro_batch,
+        seq_len=s.seq if m.is_transformer else None,
+        plan={
+            "dp": plan.dp,
+            "tp": plan.tp,
+            "pp": plan.pp,
+            "vp": plan.vp,
+            "cp": plan.cp,
+            "ep": plan.ep,
+            "nodes": plan.nodes,
+        },
+        grad_accum=s.grad_accum,
+        global_batch=s.global_batch if s.training else None,
+        weight_format=s.weight_format,
         memory=memory,
         throughput=thr,
         data_rate=rate,
         time_hours=time_hours,
+        time_hours_interval=_time_interval(time_hours, thr.interval),
         tokens_total=tokens_total,
         power_w=power_w,
         energy_kwh=energy,
@@ -149,22 +162,41 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
         cloud_cost=cloud,
         electricity_cost=power_cost,
         fixes=fixes,
-        assumptions=explain.assumptions(m, job, b),
+        assumptions=explain.assumptions(s),
         warnings=warnings,
-        sources=explain.sources(m, job),
+        sources=explain.sources(s),
     )
 
 
-def _work_tokens(m: ModelSpec, job: Job) -> float | None:
+def _quant_label(job: Job) -> str:
+    if job.task in (Task.LORA, Task.QLORA):
+        return job.effective_base_quant.value
+    return job.quant.value
+
+
+def _work_tokens(m: ModelSpec, job: Job, s: Shape) -> float | None:
     if job.tokens is not None:
         return job.tokens
     if job.epochs is not None and job.dataset_size is not None and m.is_language_model:
-        return job.epochs * job.dataset_size * mem.sequence_length(m, job)
+        return job.epochs * job.dataset_size * s.seq
     return None
 
 
+def _time_interval(hours: float | None, rate: Interval | None) -> Interval | None:
+    """Time is work over rate: a rate between r(1−f) and r(1+f) gives a time between
+    t/(1+f) and t/(1−f) (no upper bound when f ≥ 1)."""
+    if hours is None or rate is None or rate.frac >= 1:
+        return None
+    return Interval(
+        low=hours / (1 + rate.frac),
+        high=hours / (1 - rate.frac),
+        frac=rate.frac,
+        group=rate.group,
+        source=f"from the rate's interval ({rate.source})",
+    )
+
+
 def _time_hours(
-    m: ModelSpec,
     job: Job,
     tokens_per_s: float | None,
     samples_per_s: float | None,

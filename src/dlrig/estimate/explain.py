@@ -6,11 +6,25 @@ the list a user reads is the basis of the numbers they got, not a generic discla
 
 from __future__ import annotations
 
+from dlrig.estimate import calibration as cal
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
-from dlrig.estimate import throughput as tp
+from dlrig.estimate import perf
+from dlrig.estimate import shape as shapes
+from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
+from dlrig.model.choices import CHUNKED_PREFILL_ENGINES
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
-from dlrig.model.workload import Job, Loss, ModelKind, ModelSpec, Offload, Optimizer, Quant, Task
+from dlrig.model.workload import (
+    Attention,
+    Job,
+    KvDtype,
+    Loss,
+    ModelKind,
+    ModelSpec,
+    Offload,
+    Optimizer,
+    Task,
+)
 
 OPTIMIZER_STATES = {
     Optimizer.ADAMW: "AdamW momentum and variance",
@@ -25,20 +39,23 @@ LOSS = {
 }
 
 
-def _states(m: ModelSpec, job: Job) -> str:
-    per_param = mem.optimizer_bytes_per_param(m, job)
+def _states(s: Shape) -> str:
+    job = s.job
+    per_param = mem.optimizer_bytes_per_param(s)
     states = OPTIMIZER_STATES[job.optimizer]
+    state_dtype = "bf16" if mem.optimizer_state_bytes(s) == HALF_BYTES else "fp32"
+    if job.optimizer in (Optimizer.ADAMW, Optimizer.SGD):
+        states += f" in {state_dtype}"
     if job.task in (Task.LORA, Task.QLORA):
-        bits, what = mem.weight_bits(job)
         text = (
-            f"frozen base weights as {what} ({bits:g} bits); adapters by the ZeRO paper's "
-            f"accounting: {mem.FP32_BYTES} B weights, {mem.FP32_BYTES} B gradients, "
+            f"frozen base weights as {s.weight_format} ({s.weight_bits:g} bits); adapters by the "
+            f"ZeRO paper's accounting: {FP32_BYTES} B weights, {FP32_BYTES} B gradients, "
             f"{per_param:.3g} B optimizer ({states}) per adapter parameter"
         )
     else:
-        fp32 = mem.is_fp32(job.precision)
-        weight = mem.FP32_BYTES if fp32 else mem.HALF_BYTES
-        master = "fp32 master weights + " if not fp32 and job.master_weights else ""
+        fp32 = is_fp32(job.precision)
+        weight = FP32_BYTES if fp32 else HALF_BYTES
+        master = "fp32 master weights + " if mem.master_weight_bytes(s) else ""
         text = (
             f"model states by the ZeRO paper's accounting: {weight} B weights, {weight} B "
             f"gradients, {per_param:.3g} B optimizer ({master}{states}) per parameter"
@@ -48,14 +65,21 @@ def _states(m: ModelSpec, job: Job) -> str:
         for stage, what in ((1, "optimizer states"), (2, "gradients"), (3, "weights"))
         if job.zero >= stage
     ]
-    if sharded and job.n_gpus > 1:
-        text += f"; {', '.join(sharded)} sharded over {job.n_gpus} GPUs (ZeRO-{job.zero})"
+    if sharded and s.plan.shard_group > 1:
+        text += f"; {', '.join(sharded)} sharded over {s.plan.shard_group} GPUs (ZeRO-{job.zero})"
     if job.offload != Offload.NONE:
         kept = "optimizer states" if job.offload == Offload.OPTIMIZER else "weights and states"
         text += f"; {kept} in CPU memory"
     if job.optimizer_in_backward:
         text += "; gradients applied block by block in backward"
     return text
+
+
+ATTENTION = {
+    Attention.EAGER: "eager attention (s² scores kept: Korthikanti's 5·a·s²·b term)",
+    Attention.SDPA: "SDPA flash / memory-efficient kernels (no s² scores)",
+    Attention.FLASH: "FlashAttention (no s² scores)",
+}
 
 
 def _activations(m: ModelSpec, job: Job) -> str:
@@ -69,9 +93,11 @@ def _activations(m: ModelSpec, job: Job) -> str:
         if job.checkpointing
         else "no checkpointing"
     )
-    text = f"activations by Korthikanti et al. 2022 with FlashAttention (no s² scores); {recompute}"
-    if m.is_language_model:
+    text = f"activations by Korthikanti et al. 2022 with {ATTENTION[job.attention]}; {recompute}"
+    if m.has_vocab_head:
         text += f"; {LOSS[job.loss]}"
+    elif m.is_language_model:
+        text += "; no vocabulary-sized logits (encoder with a task head)"
     return text
 
 
@@ -86,15 +112,47 @@ def _traffic(job: Job) -> str | None:
     return "gradients all-reduced (ring), overlapped with the backward pass (PyTorch DDP buckets)"
 
 
-def assumptions(m: ModelSpec, job: Job, est_batch: int) -> list[str]:
+def _plan(s: Shape) -> str | None:
+    plan = s.plan
+    if plan.n_gpus == 1:
+        return None
+    parts = [
+        f"{k} {v}"
+        for k, v in (
+            ("dp", plan.dp),
+            ("tp", plan.tp),
+            ("pp", plan.pp),
+            ("cp", plan.cp),
+            ("ep", plan.ep),
+            ("vp", plan.vp),
+        )
+        if v > 1
+    ]
+    text = "parallel plan: " + " x ".join(parts)
+    if plan.tp > 1 and s.training:
+        text += " (tensor parallel with sequence parallelism: activations split by tp)"
+    if plan.nodes > 1:
+        text += f"; {plan.nodes} nodes of {plan.gpus_per_node} GPUs"
+    return text
+
+
+def assumptions(s: Shape) -> list[str]:
+    m, job = s.model, s.job
     out = [f"model: {m.source}"] if m.source else []
     if not job.batch_size:
-        out.append(f"micro-batch {est_batch} per GPU (not given)")
-    if m.is_language_model and not (job.seq_len if job.task != Task.INFER else job.context):
+        what = "concurrent sequence(s)" if job.task == Task.INFER else "micro-batch per replica"
+        out.append(f"{what}: {s.micro_batch} (not given)")
+    given_len = job.seq_len if job.task != Task.INFER else (job.context or job.prompt_tokens)
+    if m.is_language_model and not given_len:
         what = "context" if job.task == Task.INFER else "sequence length"
-        out.append(f"{what} {mem.sequence_length(m, job)} tokens (not given)")
+        out.append(f"{what} {s.seq} tokens (not given)")
+    plan = _plan(s)
+    if plan:
+        out.append(plan)
+    if s.training and s.grad_accum > 1:
+        out.append(f"gradient accumulation {s.grad_accum}: global batch {s.global_batch} sequences")
     if job.task != Task.INFER:
-        out += [_states(m, job), _activations(m, job)]
+        out += [_states(s), _activations(m, job)]
         traffic = _traffic(job)
         if traffic:
             out.append(traffic)
@@ -103,18 +161,28 @@ def assumptions(m: ModelSpec, job: Job, est_batch: int) -> list[str]:
             f"LoRA rank {job.lora_rank} on {job.lora_targets.value} linear layers; adapters and "
             "their optimizer states in fp32"
         )
-    if job.task == Task.INFER and m.is_language_model:
-        out.append(
-            "decode reads this GPU's weights and the whole KV cache once per generated token; "
-            f"KV cache in 16-bit; prefill in chunks of {p.PREFILL_CHUNK_TOKENS} tokens"
-            if job.engine == "optimized"
-            else "decode reads this GPU's weights and the whole KV cache once per generated "
-            "token; KV cache in 16-bit; the whole batch of prompts prefilled at once"
+    if job.task == Task.INFER and m.has_vocab_head:
+        kv = (
+            "16-bit"
+            if job.kv_dtype == KvDtype.FP16
+            else f"{job.kv_dtype.value} ({s.kv_bits:g} bits)"
         )
-        if job.n_gpus > 1:
-            out.append("weights and KV cache split evenly across GPUs (tensor parallel)")
+        prefill = (
+            f"prefill in chunks of {p.PREFILL_CHUNK_TOKENS} tokens"
+            if job.engine in CHUNKED_PREFILL_ENGINES
+            else "the whole batch of prompts prefilled at once"
+        )
+        out.append(
+            f"weights as {s.weight_format} ({s.weight_bits:g} bits per weight); decode reads "
+            f"this GPU's weights (MoE: the experts the batch routes to) and the KV cache once "
+            f"per generated token; KV cache in {kv}; {prefill}"
+        )
+        if m.sliding_window:
+            out.append(f"sliding-window layers hold at most {m.sliding_window} tokens of KV cache")
     out.append(
-        f"GPU memory {job.gpu.memory_gb:g} GiB = {mem.capacity_gb(job.gpu.memory_gb):.1f} GB"
+        f"GPU memory {job.gpu.memory_gb:g} GiB = {mem.capacity_gb(job.gpu.memory_gb):.1f} GB; "
+        "the fit verdict compares what nvidia-smi would show (tensors, allocator slack, CUDA "
+        "context, cuBLAS workspace, NCCL buffers) with it"
     )
     out.append(
         f"energy: GPUs at their {job.gpu.tdp_w:g} W board power, at the wall through a PSU "
@@ -123,21 +191,40 @@ def assumptions(m: ModelSpec, job: Job, est_batch: int) -> list[str]:
     return out
 
 
-def sources(m: ModelSpec, job: Job) -> list[str]:
+def sources(s: Shape) -> list[str]:
     """`key = value: source` for every efficiencies.csv row this estimate used."""
-    keys = ["cuda_context_gb", tp.utilization_key(m, job)]
-    if job.task == Task.INFER:
-        keys.append("efficiency_prefill")
-    if job.n_gpus > 1 and job.task != Task.INFER:
+    m, job = s.model, s.job
+    keys = [
+        "cuda_context_gb",
+        "cublas_workspace_gb",
+        "allocator_reserved_slack",
+    ]
+    if job.n_gpus > 1:
+        keys.append("nccl_buffers_gb")
+    _, _, bits_key = shapes.weight_format(job)
+    if bits_key:
+        keys.append(bits_key)
+    if job.task == Task.INFER and job.kv_dtype != KvDtype.FP16:
+        keys.append(shapes.KV_BITS_KEY[job.kv_dtype])
+    if job.n_gpus > 1:
         keys += ["allreduce_busbw_fraction_nvlink", "allreduce_busbw_fraction_pcie"]
         if job.gpu.p2p == "no":
             keys.append("pcie_no_p2p_fraction")
-    if job.task == Task.QLORA:
-        keys.append("bits_nf4_double_quant")
-    if job.task == Task.INFER and job.quant != Quant.NONE:
-        keys.append("bits_int8" if job.quant == Quant.INT8 else "bits_int4_gptq_g128")
     if job.optimizer == Optimizer.ADAM8BIT:
         keys.append("bytes_adam8bit_per_param")
     if not m.is_language_model and job.task != Task.INFER:
         keys += ["imagenet_jpeg_bytes", "jpeg_decode_images_per_core_s"]
-    return [p.cite(k) for k in dict.fromkeys(keys)]
+    return [p.cite(k) for k in dict.fromkeys(keys)] + fitted_sources(m, job)
+
+
+def fitted_sources(m: ModelSpec, job: Job) -> list[str]:
+    """The fitted constants (benchmarks/calibrate.py) this estimate read, with their fit."""
+    c = cal.constants()
+    if job.task == Task.INFER and m.is_language_model:
+        used = [
+            c.get("decode_bw", perf.decode_group(job)),
+            c.get("prefill_mfu", perf.prefill_group(job)),
+        ]
+    else:
+        used = [c.get("mfu", perf.train_group(m, job))]
+    return [f.cite() for f in used]

@@ -1,55 +1,51 @@
-"""GPU memory of a job, part by part (bytes unless named `_gb`).
+"""GPU memory of a job, part by part, per GPU, read from its `Shape` (bytes unless `_gb`).
 
 Weights, gradients and optimizer states follow the ZeRO paper's accounting (Rajbhandari et al.
 2020, "ZeRO: Memory Optimizations Toward Training Trillion Parameter Models", Sec. 3.1: mixed
 precision Adam holds 2Ψ + 2Ψ + 12Ψ bytes, and stages 1/2/3 shard the optimizer states, then the
 gradients, then the weights across the data-parallel GPUs). Transformer activations follow
-Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer Models", Sec. 4.1,
-34·s·b·h bytes per layer for GPT-3), generalised term by term to grouped-query attention and gated
-MLPs (see `layer_activation_bytes`).
+Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer Models", Sec. 4,
+34·s·b·h + 5·a·s²·b bytes per layer for GPT-3), generalised term by term to grouped-query
+attention, gated MLPs and MoE, divided by tensor (with sequence parallelism) and context
+parallelism, with the pipeline's in-flight micro-batches of Sec. 4.2.3.
+
+Two semantics: `allocated` is the tensors (torch.cuda.max_memory_allocated), `reserved` adds the
+caching allocator's slack (max_memory_reserved), and `nvidia_smi` adds what the process holds
+outside the allocator: the CUDA context and kernels, the cuBLAS workspace and, with several GPUs,
+NCCL's buffers. Fit decisions use the nvidia-smi figure.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dlrig.estimate import params as p
+from dlrig.estimate.shape import (
+    FP32_BYTES,
+    HALF_BYTES,
+    LORA_TARGETS,
+    Shape,
+    is_fp32,
+    kv_split,
+)
 from dlrig.model.workload import (
-    DecodeEngine,
-    Job,
+    Attention,
     Loss,
     ModelKind,
     ModelSpec,
     Offload,
     Optimizer,
-    Precision,
-    Quant,
+    OptimizerDtype,
     Task,
 )
 
 GB = 1e9
 MB = 1e6
 GIB = 2**30
-
-# Bytes per element of each compute precision. FP8 training (Transformer Engine) keeps 16-bit
-# weights and activations and casts to FP8 for the matmuls, so memory is counted at 2 bytes.
-ACT_BYTES = {
-    Precision.FP32: 4,
-    Precision.TF32: 4,
-    Precision.BF16: 2,
-    Precision.FP16: 2,
-    Precision.FP8: 2,
-}
-FP32_BYTES = 4
-HALF_BYTES = 2
-KV_BYTES = HALF_BYTES  # KV cache in fp16/bf16: weight quantisation leaves it unquantised
 DROPOUT_MASK_BYTES = 1  # Korthikanti et al. store dropout masks as one byte per element
 # Adafactor's factored state per parameter is 8/width; CNN presets have no hidden size, so a
 # typical conv/linear width stands in (the state is under 1 % of the weights either way).
 ADAFACTOR_WIDTH_WITHOUT_HIDDEN = 1024
-
-
-def is_fp32(precision: Precision) -> bool:
-    """fp32 and tf32 both store 4-byte weights, gradients and activations."""
-    return precision in (Precision.FP32, Precision.TF32)
 
 
 def capacity_gb(memory_gib: float) -> float:
@@ -58,249 +54,313 @@ def capacity_gb(memory_gib: float) -> float:
     return memory_gib * GIB / GB
 
 
-def linear_params(m: ModelSpec) -> int:
-    """Parameters in the matrices that quantisation and LoRA act on (all but embeddings)."""
-    return max(m.params_total - m.embedding_params, 0)
+@dataclass(frozen=True)
+class MemoryParts:
+    """Bytes on one GPU at the step's peak."""
+
+    weights: float
+    gradients: float
+    optimizer: float
+    activations: float  # without the logits
+    logits: float  # the loss's logits (training) or the last position's (inference)
+    kv_cache: float
+    allocator_slack: float
+    cuda_context: float
+    cublas_workspace: float
+    nccl_buffers: float
+
+    @property
+    def allocated(self) -> float:
+        """Tensors alive at the peak: what torch.cuda.max_memory_allocated shows."""
+        return (
+            self.weights
+            + self.gradients
+            + self.optimizer
+            + self.activations
+            + self.logits
+            + self.kv_cache
+        )
+
+    @property
+    def reserved(self) -> float:
+        """What torch.cuda.max_memory_reserved shows: allocated plus the allocator's slack."""
+        return self.allocated + self.allocator_slack
+
+    @property
+    def outside_allocator(self) -> float:
+        return self.cuda_context + self.cublas_workspace + self.nccl_buffers
+
+    @property
+    def nvidia_smi(self) -> float:
+        """What nvidia-smi shows for the process: reserved plus context, workspace, NCCL."""
+        return self.reserved + self.outside_allocator
 
 
-def _block_matrices(m: ModelSpec) -> dict[str, tuple[int, int, int]]:
-    """(d_in, d_out, copies per layer) of each linear layer of one transformer block."""
-    h, i = m.hidden_size or 0, m.intermediate_size or 0
-    q = (m.n_heads or 0) * (m.head_dim or 0)
-    experts = m.n_experts or 1
-    mats = {"q": (h, q, 1), "k": (h, m.kv_dim, 1), "v": (h, m.kv_dim, 1), "o": (q, h, 1)}
-    if m.gated_mlp:
-        mats |= {"gate": (h, i, experts), "up": (h, i, experts), "down": (i, h, experts)}
-    else:
-        mats |= {"up": (h, i, experts), "down": (i, h, experts)}
-    return mats
+# --------------------------------------------------------------------------- model states
 
 
-LORA_TARGETS = {
-    "all": ("q", "k", "v", "o", "gate", "up", "down"),
-    "attention": ("q", "k", "v", "o"),
-    "qv": ("q", "v"),
-}
+def _per_block(shape: Shape, total: float) -> float:
+    layers = shape.layers_per_gpu
+    return total / layers if layers else total
 
 
-def lora_params(m: ModelSpec, rank: int, targets: str) -> int:
-    """LoRA adds A (r × d_in) and B (d_out × r) to each targeted matrix (Hu et al. 2021)."""
-    if not m.is_transformer or not m.n_layers:
-        return 0
-    per_layer = sum(
-        rank * (d_in + d_out) * copies
-        for name, (d_in, d_out, copies) in _block_matrices(m).items()
-        if name in LORA_TARGETS[targets]
-    )
-    return per_layer * m.n_layers
-
-
-def trainable_params(m: ModelSpec, job: Job) -> int:
-    if job.task == Task.TRAIN:
-        return m.params_total
-    if job.task in (Task.LORA, Task.QLORA):
-        return lora_params(m, job.lora_rank, job.lora_targets.value)
-    return 0
-
-
-def weight_bits(job: Job) -> tuple[float, str]:
-    """Bits per stored weight of the linear layers, and what that is."""
-    if job.task == Task.QLORA:
-        return p.value("bits_nf4_double_quant"), "NF4 with double quantisation (QLoRA)"
-    if job.task == Task.INFER and job.quant == Quant.INT8:
-        return p.value("bits_int8"), "int8 with per-block scales"
-    if job.task == Task.INFER and job.quant == Quant.INT4:
-        return p.value("bits_int4_gptq_g128"), "int4 with group-128 scales (GPTQ/AWQ)"
-    if job.task == Task.INFER and job.precision == Precision.FP8:
-        return 8.0, "fp8"
-    bits = 8 * (FP32_BYTES if is_fp32(job.precision) else HALF_BYTES)
-    return float(bits), job.precision.value
-
-
-def stored_weight_bytes(m: ModelSpec, job: Job) -> float:
-    """The whole model's weights as stored, adapters included (before any sharding)."""
-    if job.task == Task.TRAIN:
-        # ZeRO's 2Ψ (16-bit copy) for mixed precision; fp32 training holds 4Ψ.
-        per_param = FP32_BYTES if is_fp32(job.precision) else HALF_BYTES
-        return per_param * m.params_total
-    bits, _ = weight_bits(job)
-    other_bytes = FP32_BYTES if is_fp32(job.precision) else HALF_BYTES
-    total = linear_params(m) * bits / 8 + m.embedding_params * other_bytes
-    return total + trainable_params(m, job) * FP32_BYTES  # LoRA adapters kept in fp32 (PEFT)
-
-
-def weights_bytes(m: ModelSpec, job: Job) -> float:
-    """Weights resident on one GPU: none with full CPU offload (blocks are fetched as needed)."""
-    if job.offload == Offload.FULL and job.task != Task.INFER:
+def weights_bytes(shape: Shape) -> float:
+    """Weights resident on one GPU: none with full CPU offload (blocks fetched as needed)."""
+    if shape.job.offload == Offload.FULL and shape.training:
         return 0.0
-    return stored_weight_bytes(m, job) / _weight_shards(job)
+    return shape.weight_bytes_per_gpu
 
 
-def _weight_shards(job: Job) -> int:
-    """Weights are split across GPUs by ZeRO-3/FSDP, and by tensor parallelism for inference."""
-    if job.task == Task.INFER or job.zero >= 3:
-        return job.n_gpus
-    return 1
+def gather_bytes(shape: Shape) -> float:
+    """ZeRO-3/FSDP (and full CPU offload) gather one block's full weights while computing it and
+    prefetch the next: two blocks at their stored precision."""
+    job = shape.job
+    sharded = job.zero >= 3 and shape.plan.shard_group > 1
+    offloaded = job.offload == Offload.FULL
+    if not shape.training or not (sharded or offloaded) or not shape.layers_per_gpu:
+        return 0.0
+    before_zero = shape.weight_bytes_per_gpu * (shape.plan.shard_group if job.zero >= 3 else 1)
+    return 2 * _per_block(shape, before_zero)
 
 
-def _per_block(m: ModelSpec, total: float) -> float:
-    return total / m.n_layers if m.n_layers else total
-
-
-def gradient_bytes(m: ModelSpec, job: Job) -> float:
-    n = trainable_params(m, job)
+def gradient_bytes(shape: Shape) -> float:
+    job = shape.job
+    if not shape.training:
+        return 0.0
     # ZeRO's 2Ψ of 16-bit gradients; fp32 training and LoRA adapters (fp32) keep 4 bytes.
     half = job.task == Task.TRAIN and not is_fp32(job.precision)
     per_param = HALF_BYTES if half else FP32_BYTES
-    shards = job.n_gpus if job.zero >= 2 else 1
-    total = per_param * n / shards
+    shards = shape.plan.shard_group if job.zero >= 2 else 1
+    total = per_param * shape.trainable_per_gpu / shards
     if job.optimizer_in_backward or job.offload == Offload.FULL:
         # Each block's gradients are applied (or sent to the CPU) as soon as they exist.
-        return _per_block(m, total)
+        return _per_block(shape, total)
     return total
 
 
-def optimizer_bytes_per_param(m: ModelSpec, job: Job) -> float:
-    """State bytes per trainable parameter, including the fp32 master copy for mixed precision."""
+def optimizer_state_bytes(shape: Shape) -> float:
+    """Bytes per state element: fp32, or 2 with --optimizer-dtype bf16 and in pure 16-bit
+    training, where PyTorch's AdamW keeps its states in the parameters' dtype."""
+    job = shape.job
+    pure_16bit = job.task == Task.TRAIN and not job.master_weights and not is_fp32(job.precision)
+    if job.optimizer_dtype == OptimizerDtype.BF16 or pure_16bit:
+        return HALF_BYTES
+    return FP32_BYTES
+
+
+def master_weight_bytes(shape: Shape) -> float:
+    """Mixed precision keeps an fp32 copy of the 16-bit weights (AMP); pure 16-bit does not;
+    LoRA adapters are already fp32."""
+    job = shape.job
     mixed = job.task == Task.TRAIN and not is_fp32(job.precision) and job.master_weights
-    master = FP32_BYTES if mixed else 0
-    match job.optimizer:
+    return FP32_BYTES if mixed else 0.0
+
+
+def optimizer_bytes_per_param(shape: Shape) -> float:
+    """State bytes per trainable parameter, including the fp32 master copy for mixed precision."""
+    state = optimizer_state_bytes(shape)
+    match shape.job.optimizer:
         case Optimizer.ADAMW:
-            states = 2 * FP32_BYTES  # momentum and variance
+            states = 2 * state  # momentum and variance
         case Optimizer.SGD:
-            states = FP32_BYTES  # momentum
+            states = state  # momentum
         case Optimizer.ADAM8BIT:
             states = p.value("bytes_adam8bit_per_param")
         case Optimizer.ADAFACTOR:
             # Factored second moment: a row and a column vector per matrix (Shazeer & Stern
             # 2018), 4·(rows + cols) bytes for rows·cols parameters ≈ 8/h bytes per parameter.
-            states = 2 * FP32_BYTES / (m.hidden_size or ADAFACTOR_WIDTH_WITHOUT_HIDDEN)
-    return master + states
+            width = shape.model.hidden_size or ADAFACTOR_WIDTH_WITHOUT_HIDDEN
+            states = 2 * FP32_BYTES / width
+    return master_weight_bytes(shape) + states
 
 
-def optimizer_bytes(m: ModelSpec, job: Job) -> float:
-    if job.offload != Offload.NONE:
-        return 0.0  # states (and master weights) live in CPU memory
-    shards = job.n_gpus if job.zero >= 1 else 1
-    return optimizer_bytes_per_param(m, job) * trainable_params(m, job) / shards
+def optimizer_bytes(shape: Shape) -> float:
+    job = shape.job
+    if not shape.training or job.offload != Offload.NONE:
+        return 0.0  # inference has none; offloaded states (and master weights) live on the CPU
+    shards = shape.plan.shard_group if job.zero >= 1 else 1
+    return optimizer_bytes_per_param(shape) * shape.trainable_per_gpu / shards
+
+
+# --------------------------------------------------------------------------- activations
 
 
 def has_dropout(m: ModelSpec) -> bool:
-    """Encoders, ViTs and GPT-2-era decoders train with dropout; Llama-style models do not."""
-    return m.kind in (ModelKind.ENCODER, ModelKind.VIT) or (
+    """Encoders, ViTs, T5 and GPT-2-era decoders train with dropout; Llama-style ones do not."""
+    return m.kind in (ModelKind.ENCODER, ModelKind.VIT, ModelKind.ENCODER_DECODER) or (
         m.kind == ModelKind.DECODER and not m.gated_mlp
     )
 
 
-def layer_activation_bytes(m: ModelSpec, s: int, b: int, e: int) -> float:
-    """Activations one transformer block keeps for backward (Korthikanti et al. 2022, Sec. 4.1).
+def layer_activation_bytes(
+    m: ModelSpec, s: int, b: int, e: int, trained: frozenset[str] | None = None
+) -> float:
+    """Activations one transformer block keeps for backward, without attention scores
+    (Korthikanti et al. 2022, Sec. 4.1).
 
     With e = 2, q = kv = h, i = 4h, dropout and no gating this gives their 34·s·b·h: norms 4sbh,
     attention 11sbh (QKV input 2, Q/K/V 6, projection input 2, dropout mask 1), MLP 19sbh
-    (input 2, 4h-wide pre- and post-activation 8 + 8, dropout mask 1). The 5·a·s²·b score
-    term is dropped: PyTorch's scaled_dot_product_attention (FlashAttention / memory-efficient
-    kernels, the default in Hugging Face transformers) recomputes scores instead of storing them.
-    A gated MLP keeps gate, up, activation and product (4 × i wide); MoE tokens pass through
-    `experts_per_token` MLPs.
+    (input 2, 4h-wide pre- and post-activation 8 + 8, dropout mask 1). A gated MLP keeps gate,
+    up, activation and product (4 × i wide); MoE tokens pass through `experts_per_token` routed
+    experts of their own width plus the shared experts.
+
+    `trained` names the matrices that get a weight gradient (None: all, full training). A
+    frozen matrix needs only its weight for the input gradient, so autograd keeps its input
+    only when a LoRA adapter on it needs that input (its A gradient): with LoRA on q and v the
+    MLP's input and the down projection's input are not kept, the tensors the element-wise
+    operations and attention need for their own backward are.
     """
-    h, i = m.hidden_size or 0, m.intermediate_size or 0
-    q = (m.n_heads or 0) * (m.head_dim or 0)
+    h = m.hidden_size or 0
+    q = m.q_width
+    kv = m.kv_cache_width
     sb = s * b
     mask = DROPOUT_MASK_BYTES if has_dropout(m) else 0
+
+    def kept(*names: str) -> int:
+        return 1 if trained is None or any(n in trained for n in names) else 0
+
     norms = 2 * e * sb * h
-    attention = e * sb * h + e * sb * (q + 2 * m.kv_dim) + e * sb * q + mask * sb * h
-    mlp_wide = (4 if m.gated_mlp else 2) * e * sb * i
-    mlp = (e * sb * h + mlp_wide) * (m.experts_per_token or 1) + mask * sb * h
+    # Q, K and V for attention's backward and its output (o's input, also attention's output
+    # kept by flash / SDPA kernels): always; the QKV input only for trained q, k or v.
+    attention = kept("q", "k", "v") * e * sb * h + e * sb * (q + kv) + e * sb * q + mask * sb * h
+    mlp_in = kept("gate", "up") * e * sb * h
+    # Gated: gate (the activation's input), activation output and up (the product's inputs),
+    # product (down's input, kept only for a trained down). Plain: the pre-activation (GELU's
+    # input) and the post-activation (down's input).
+    wide = (3 if m.gated_mlp else 1) + kept("down")
+    if m.kind == ModelKind.MOE:
+        shared = (m.n_shared_experts or 0) * (m.shared_expert_intermediate_size or m.expert_width)
+        width = (m.experts_per_token or 1) * m.expert_width + shared
+        mlp = mlp_in * (m.experts_per_token or 1) + wide * e * sb * width + mask * sb * h
+    else:
+        mlp = mlp_in + wide * e * sb * (m.intermediate_size or 0) + mask * sb * h
     return norms + attention + mlp
 
 
-# Bytes kept per output logit for the loss. Standard: the 16-bit lm_head output, its fp32 upcast
-# and the fp32 log-softmax saved for backward (Hugging Face transformers' ForCausalLMLoss calls
-# logits.float()). Chunked: fp32 only one chunk at a time (torchtune CEWithChunkedOutputLoss).
-# Fused: logits never materialised (Liger kernel's fused linear cross-entropy).
-LOGIT_FP32_COPIES = {Loss.STANDARD: 2, Loss.CHUNKED: 0, Loss.FUSED: 0}
-LOGIT_HALF_KEPT = {Loss.STANDARD: True, Loss.CHUNKED: True, Loss.FUSED: False}
+def score_bytes(m: ModelSpec, s: int, keys: int, b: int, e: int, attention: Attention) -> float:
+    """Eager attention materialises the scores and keeps them for backward: Korthikanti et al.'s
+    5·a·s²·b (softmax output e bytes, dropout mask 1 and dropout output e); without dropout only
+    the softmax output. SDPA's flash / memory-efficient kernels and FlashAttention recompute them
+    from a per-row log-sum-exp instead (Dao et al. 2022): nothing of size s² is kept."""
+    if attention != Attention.EAGER:
+        return 0.0
+    per_score = e + ((DROPOUT_MASK_BYTES + e) if has_dropout(m) else 0)
+    return (m.n_heads or 0) * s * keys * b * per_score
 
 
-def logits_bytes(m: ModelSpec, tokens: int, e: int, loss: Loss = Loss.STANDARD) -> float:
-    per_logit = (e if LOGIT_HALF_KEPT[loss] else 0) + LOGIT_FP32_COPIES[loss] * FP32_BYTES
-    return tokens * (m.vocab_size or 0) * per_logit
+def logits_bytes(m: ModelSpec, tokens: int, e: int, loss: Loss) -> float:
+    """Bytes the loss keeps per output logit. Standard: the 16-bit lm_head output, its fp32
+    upcast and the fp32 log-softmax saved for backward (Hugging Face transformers'
+    ForCausalLMLoss calls logits.float()). Chunked: 16-bit logits kept, fp32 only one chunk at a
+    time (torchtune CEWithChunkedOutputLoss). Fused: logits never materialised (Liger kernel's
+    fused linear cross-entropy). Encoders fine-tuned for a task and vision models have no
+    vocabulary head: nothing."""
+    if not m.has_vocab_head:
+        return 0.0
+    fp32_copies = {Loss.STANDARD: 2, Loss.CHUNKED: 0, Loss.FUSED: 0}[loss]
+    half = e if loss in (Loss.STANDARD, Loss.CHUNKED) else 0
+    return tokens * (m.vocab_size or 0) * (half + fp32_copies * FP32_BYTES)
 
 
-def sequence_length(m: ModelSpec, job: Job) -> int:
-    if m.kind == ModelKind.VIT:
-        return m.patches
-    if job.task == Task.INFER:
-        return job.context or default_context(m)
-    return job.seq_len or default_seq_len(m)
+def pipeline_in_flight(shape: Shape) -> float:
+    """Micro-batches whose activations the first pipeline stage holds under 1F1B: min(p, m),
+    times 1 + (p−1)/(p·v) with v interleaved virtual stages (Korthikanti et al. Sec. 4.2.3)."""
+    plan = shape.plan
+    if plan.pp == 1:
+        return 1.0
+    held = min(plan.pp, shape.grad_accum)
+    extra = (plan.pp - 1) / (plan.pp * plan.vp) if plan.vp > 1 else 0.0
+    return held * (1 + extra)
 
 
-def default_seq_len(m: ModelSpec) -> int:
-    return min(p.DEFAULT_SEQ_LEN, m.max_seq_len or p.DEFAULT_SEQ_LEN)
-
-
-def default_context(m: ModelSpec) -> int:
-    return min(p.DEFAULT_CONTEXT, m.max_seq_len or p.DEFAULT_CONTEXT)
-
-
-def activation_bytes(m: ModelSpec, job: Job, b: int) -> float:
-    """Training: every layer's activations (or, with checkpointing, each layer's input plus
-    one layer recomputed at a time — Korthikanti's 2·s·b·h per layer). Inference: one layer's
-    working set during prefill plus the last position's logits."""
-    e = ACT_BYTES[job.precision]
+def activation_bytes(shape: Shape) -> float:
+    """Training: the activations of this GPU's layers for the micro-batches in flight, split by
+    tensor (sequence-parallel) and context parallelism; with checkpointing each layer's input
+    plus one layer recomputed at a time (Korthikanti's 2·s·b·h per layer). Inference: one
+    layer's working set during prefill."""
+    m, job = shape.model, shape.job
+    e = shape.act_bytes
+    b = shape.micro_batch
     if m.kind == ModelKind.CNN:
         # Checkpointing is not modelled for CNN presets (estimate() warns): counted in full.
         per_sample = (m.activation_mb_per_sample or 0) * MB * e / FP32_BYTES
         return per_sample * b
-    s = sequence_length(m, job)
-    layer = layer_activation_bytes(m, s, b, e)
-    layers = m.n_layers or 0
+    s = shape.seq
+    plan = shape.plan
+    split = plan.tp * plan.cp  # Megatron sequence parallelism with TP; CP splits the sequence
     if job.task == Task.INFER:
-        tokens = prefill_tokens_in_flight(job, s, b)
-        # The last position's logits, in 16-bit and as the fp32 copy sampling works on.
-        last_logits = b * (m.vocab_size or 0) * (e + FP32_BYTES)
-        return inference_working_bytes(m, tokens, e) / job.n_gpus + last_logits
+        return inference_working_bytes(m, shape.prefill_tokens_in_flight, e) / plan.tp
+    keys = min(s, m.sliding_window) if m.sliding_window else s
+    trained = frozenset(LORA_TARGETS[job.lora_targets.value]) if shape.lora else None
+    layer = layer_activation_bytes(m, s, b, e, trained)
+    layer += score_bytes(m, s, keys, b, e, job.attention)
+    layers = shape.layers_per_gpu
+    in_flight = pipeline_in_flight(shape)
     if job.checkpointing:
-        stored = layers * e * s * b * (m.hidden_size or 0) + layer
+        kept = layers * e * s * b * (m.hidden_size or 0) * in_flight + layer
     else:
-        stored = layers * layer
-    head = logits_bytes(m, s * b, e, job.loss) if m.is_language_model else 0
-    return stored + head
+        kept = layers * layer * in_flight
+    return kept / split
 
 
-def prefill_tokens_in_flight(job: Job, s: int, b: int) -> int:
-    """Tokens one prefill step processes: the whole batch of prompts with plain transformers,
-    at most one chunk with an optimized engine (vLLM's chunked prefill, llama.cpp's ubatch)."""
-    if job.engine == DecodeEngine.HF:
-        return s * b
-    return min(s * b, p.PREFILL_CHUNK_TOKENS)
+def logits_part(shape: Shape) -> float:
+    """The loss's logits (on the last pipeline stage, vocabulary split by TP), or the last
+    position's logits during inference (16-bit and the fp32 copy sampling works on)."""
+    m, job = shape.model, shape.job
+    if not m.has_vocab_head:
+        return 0.0
+    e = shape.act_bytes
+    if job.task == Task.INFER:
+        return shape.micro_batch * (m.vocab_size or 0) * (e + FP32_BYTES) / shape.plan.tp
+    tokens = shape.seq * shape.micro_batch
+    return logits_bytes(m, tokens, e, job.loss) / (shape.plan.tp * shape.plan.cp)
 
 
 def inference_working_bytes(m: ModelSpec, tokens: int, e: int) -> float:
     """Without autograd nothing is kept between layers: the peak is the widest moment of one
     layer during prefill, the MLP's gate, up and product (three i-wide tensors; two without
-    gating) or attention's Q, K, V and output. Tensor parallelism splits both across GPUs."""
-    h, i = m.hidden_size or 0, m.intermediate_size or 0
-    q = (m.n_heads or 0) * (m.head_dim or 0)
-    mlp = (3 if m.gated_mlp else 2) * i * (m.experts_per_token or 1)
-    attention = 2 * q + 2 * m.kv_dim + h
+    gating) or attention's Q, K, V and output."""
+    h = m.hidden_size or 0
+    width = m.expert_width if m.kind == ModelKind.MOE else (m.intermediate_size or 0)
+    mlp = (3 if m.gated_mlp else 2) * width * (m.experts_per_token or 1)
+    attention = 2 * m.q_width + m.kv_cache_width + h
     return tokens * e * max(mlp, attention)
 
 
-def kv_cache_bytes(m: ModelSpec, job: Job, b: int) -> float:
-    """K and V for every layer and every token held: 2 · L · kv_heads · head_dim · bytes · b · C
-    (GQA keeps only the KV heads). Split across GPUs with the heads for multi-GPU inference."""
-    if job.task != Task.INFER or not m.is_language_model or m.kind == ModelKind.ENCODER:
+def kv_cache_bytes(shape: Shape) -> float:
+    """K and V (MLA: the latent) for every layer and token held, at the KV dtype, for b
+    sequences; split over the pipeline stages and over the tensor-parallel ranks up to the KV
+    head count (with fewer KV heads than ranks each rank keeps a copy; MLA's latent is
+    replicated on every rank)."""
+    m, job = shape.model, shape.job
+    if job.task != Task.INFER or shape.kv_bytes_per_token == 0:
         return 0.0
-    c = sequence_length(m, job)
-    return 2 * (m.n_layers or 0) * m.kv_dim * KV_BYTES * b * c / job.n_gpus
+    return shape.kv_bytes_per_token * shape.seq * shape.micro_batch / kv_split(m, shape.plan)
 
 
-def zero3_gather_bytes(m: ModelSpec, job: Job) -> float:
-    """ZeRO-3/FSDP (and full CPU offload) gather one block's full weights while computing it and
-    prefetch the next: two blocks at their stored precision."""
-    sharded = job.zero >= 3 and job.n_gpus > 1
-    offloaded = job.offload == Offload.FULL and job.task != Task.INFER
-    if not (sharded or offloaded) or not m.n_layers or job.task == Task.INFER:
-        return 0.0
-    return 2 * _per_block(m, stored_weight_bytes(m, job))
+# --------------------------------------------------------------------------- composition
+
+
+def parts(shape: Shape) -> MemoryParts:
+    weights = weights_bytes(shape) + gather_bytes(shape)
+    grads = gradient_bytes(shape)
+    optim = optimizer_bytes(shape)
+    acts = activation_bytes(shape)
+    logits = logits_part(shape)
+    kv = kv_cache_bytes(shape)
+    allocated = weights + grads + optim + acts + logits + kv
+    # NCCL only where GPUs talk through torch.distributed / NCCL: not for an engine's plain
+    # layer split (llama.cpp, device_map="auto" copy activations between devices directly).
+    multi = shape.plan.n_gpus > 1 and not shape.plan.implicit_layer_split
+    return MemoryParts(
+        weights=weights,
+        gradients=grads,
+        optimizer=optim,
+        activations=acts,
+        logits=logits,
+        kv_cache=kv,
+        allocator_slack=allocated * p.value("allocator_reserved_slack"),
+        cuda_context=p.value("cuda_context_gb") * GB,
+        cublas_workspace=p.value("cublas_workspace_gb") * GB,
+        nccl_buffers=p.value("nccl_buffers_gb") * GB if multi else 0.0,
+    )

@@ -8,7 +8,8 @@ from enum import StrEnum
 
 class ModelKind(StrEnum):
     DECODER = "decoder"  # causal language model (GPT-2, Llama, Qwen)
-    ENCODER = "encoder"  # bidirectional (BERT)
+    ENCODER = "encoder"  # bidirectional (BERT): no vocabulary head when fine-tuned
+    ENCODER_DECODER = "encoder-decoder"  # T5: encoder, decoder with cross-attention, LM head
     MOE = "moe"  # decoder with mixture-of-experts MLPs (Mixtral)
     VIT = "vit"  # vision transformer: a sequence of image patches
     CNN = "cnn"  # convolutional network: per-image FLOPs and activations from the preset
@@ -30,9 +31,48 @@ class Precision(StrEnum):
 
 
 class Quant(StrEnum):
+    """Stored weight format for inference (bits per weight: efficiencies.csv `bits_<format>`)."""
+
+    NONE = "none"  # the compute precision (bf16/fp16/fp32)
+    INT8 = "int8"  # bitsandbytes LLM.int8 / GPTQ-Int8
+    INT4 = "int4"  # generic 4-bit with group-128 scales (GPTQ/AWQ)
+    NF4 = "nf4"  # bitsandbytes NF4 (load_in_4bit)
+    FP8 = "fp8"  # FP8 E4M3 weights (vLLM/TensorRT-LLM fp8 checkpoints)
+    GPTQ = "gptq"  # GPTQ 4-bit, group 128
+    AWQ = "awq"  # AWQ 4-bit, group 128
+    Q4_0 = "q4_0"  # llama.cpp GGUF formats
+    Q4_K_M = "q4_k_m"
+    Q5_K_M = "q5_k_m"
+    Q6_K = "q6_k"
+    Q8_0 = "q8_0"
+    EXL2 = "exl2"  # ExLlamaV2: any average bits per weight, given with --weight-bits
+
+
+# Formats of the base model under LoRA (`--base-quant`); `--task qlora` means nf4.
+class BaseQuant(StrEnum):
     NONE = "none"
     INT8 = "int8"
-    INT4 = "int4"
+    NF4 = "nf4"
+    GPTQ = "gptq"
+    AWQ = "awq"
+
+
+class KvDtype(StrEnum):
+    FP16 = "fp16"  # also bf16: 2 bytes
+    FP8 = "fp8"  # vLLM --kv-cache-dtype fp8
+    Q8_0 = "q8_0"  # llama.cpp --cache-type-k/v q8_0
+    Q4_0 = "q4_0"  # llama.cpp q4_0
+
+
+class Attention(StrEnum):
+    EAGER = "eager"  # scores materialised: s² per head kept for backward
+    SDPA = "sdpa"  # torch scaled_dot_product_attention (flash / memory-efficient kernels)
+    FLASH = "flash"  # FlashAttention 2/3
+
+
+class OptimizerDtype(StrEnum):
+    FP32 = "fp32"
+    BF16 = "bf16"  # states kept in bf16 (torchao/torchtune low-precision optimizers)
 
 
 class Optimizer(StrEnum):
@@ -61,11 +101,32 @@ class Loss(StrEnum):
 
 
 class DecodeEngine(StrEnum):
-    OPTIMIZED = "optimized"  # llama.cpp, vLLM, TensorRT-LLM: fused kernels, CUDA graphs
-    HF = "hf"  # plain Hugging Face transformers generate(): Python and launch overhead
+    OPTIMIZED = "optimized"  # an unnamed optimized engine (fused kernels, CUDA graphs)
+    LLAMA_CPP = "llama.cpp"
+    VLLM = "vllm"
+    EXLLAMAV2 = "exllamav2"
+    TRANSFORMERS = "transformers"  # plain Hugging Face generate(): Python and launch overhead
+    GPT_FAST = "gpt-fast"
+    TENSORRT_LLM = "tensorrt-llm"
+    SGLANG = "sglang"
+    HF = "hf"  # alias of transformers; a Job stores it as TRANSFORMERS
+
+
+# Engines that process the prompt in chunks (vLLM's chunked prefill, llama.cpp's ubatch).
+CHUNKED_PREFILL_ENGINES = frozenset(
+    {
+        DecodeEngine.OPTIMIZED,
+        DecodeEngine.LLAMA_CPP,
+        DecodeEngine.VLLM,
+        DecodeEngine.EXLLAMAV2,
+        DecodeEngine.TENSORRT_LLM,
+        DecodeEngine.SGLANG,
+    }
+)
 
 
 class Interconnect(StrEnum):
     AUTO = "auto"
     NVLINK = "nvlink"
     PCIE = "pcie"
+    PCIE_NOP2P = "pcie-nop2p"  # PCIe without peer-to-peer: NCCL stages through host memory

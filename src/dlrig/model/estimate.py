@@ -1,11 +1,18 @@
 """What `dlrig estimate` returns. Memory in GB (10⁹ bytes); rates for the whole job unless named
-`_per_gpu`. The JSON form is `Estimate.model_dump()` under the schema name below."""
+`_per_gpu`. The JSON form is `Estimate.model_dump()` under the schema name below (documented in
+docs/estimate-schema.md)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
-ESTIMATE_SCHEMA = "dlrig.estimate/1"
+ESTIMATE_SCHEMA = "dlrig.estimate/2"
+Verdict = Literal["fits", "tight", "does not fit"]
+FITS: Verdict = "fits"
+TIGHT: Verdict = "tight"
+DOES_NOT_FIT: Verdict = "does not fit"
 
 
 class _Out(BaseModel):
@@ -13,19 +20,46 @@ class _Out(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
 
+class Interval(_Out):
+    """A prediction's interval: value x (1 ± frac), frac the leave-one-source-out p80 |error|
+    of its calibration group."""
+
+    low: float
+    high: float
+    frac: float = Field(ge=0, description="relative half-width")
+    group: str = Field(description="calibration group the error comes from")
+    source: str = Field(description="how the fraction was obtained")
+
+
 class MemoryEstimate(_Out):
     weights_gb: float
     gradients_gb: float
     optimizer_gb: float
-    activations_gb: float
+    activations_gb: float = Field(description="without the logits")
+    logits_gb: float = Field(default=0.0, description="the loss's logits / last position's")
     kv_cache_gb: float
-    overhead_gb: float
-    per_gpu_gb: float = Field(description="peak on one GPU: the sum of the parts above")
+    allocator_slack_gb: float = Field(default=0.0, description="reserved minus allocated")
+    cuda_context_gb: float = 0.0
+    cublas_workspace_gb: float = 0.0
+    nccl_buffers_gb: float = Field(default=0.0, description="multi-GPU jobs only")
+    overhead_gb: float = Field(
+        description="everything but tensors: slack, context, workspace, NCCL"
+    )
+    allocated_gb: float = Field(default=0.0, description="tensors: torch max_memory_allocated")
+    reserved_gb: float = Field(default=0.0, description="torch max_memory_reserved")
+    nvidia_smi_gb: float = Field(default=0.0, description="what nvidia-smi shows for the process")
+    per_gpu_gb: float = Field(description="the figure fit decisions use: nvidia_smi_gb")
+    per_gpu_interval: Interval | None = None
     capacity_gb: float = Field(description="one GPU's memory in 10⁹ bytes")
     headroom_gb: float = Field(
         description="capacity minus per_gpu_gb; negative when it does not fit"
     )
-    fits: bool
+    verdict: Verdict = Field(
+        default=FITS,
+        description="fits (even at the interval's top), tight (capacity within the interval), "
+        "does not fit (even at the interval's bottom)",
+    )
+    fits: bool = Field(description="verdict is not 'does not fit'")
     trainable_params: int
 
 
@@ -47,8 +81,28 @@ class ThroughputEstimate(_Out):
     exposed_comm_s: float = Field(default=0.0, description="the traffic not hidden by compute")
     link: str = Field(default="none", description="what the traffic runs over")
     link_gbs: float | None = None
-    bound: str = Field(description="compute, memory-bandwidth or communication")
+    bound: str = Field(description="compute, memory-bandwidth, communication or input")
     prefill_tokens_per_s: float | None = None
+    ttft_s: float | None = Field(default=None, description="time to first token (inference)")
+    step_parts_s: dict[str, float] = Field(
+        default_factory=dict,
+        description="what step_time_s is made of, in seconds; the parts add up to it",
+    )
+    interval: Interval | None = Field(default=None, description="of the headline rate")
+
+
+class Suggestion(_Out):
+    """One change (or set of changes) that makes a job fit, with what it costs."""
+
+    flag: str = Field(description="as `dlrig estimate` flags")
+    toml: str = Field(description="as [workload] lines of a build file")
+    change: dict[str, str | int | float | bool]
+    per_gpu_gb: float
+    verdict: Verdict
+    step_time_ratio: float | None = Field(
+        default=None, description="step time (per sample) after / before; None: not estimated"
+    )
+    cost: str = Field(description="what it costs, in words")
 
 
 class DataRateEstimate(_Out):
@@ -73,14 +127,21 @@ class Estimate(_Out):
     throughput: ThroughputEstimate
     data_rate: DataRateEstimate
     time_hours: float | None = None
+    time_hours_interval: Interval | None = Field(
+        default=None, description="from the rate's interval: time = work / rate"
+    )
     tokens_total: float | None = None
     power_w: float = Field(description="the GPUs at their board power (TDP); host not included")
     energy_kwh: float | None = Field(default=None, description="over time_hours, at the wall")
     energy_kwh_per_hour: float
     cloud_cost: float | None = None
     electricity_cost: float | None = None
-    fixes: list[str] = Field(
-        default_factory=list, description="when it does not fit: the cheapest changes that do"
+    plan: dict[str, int] = Field(default_factory=dict, description="dp, tp, pp, vp, cp, ep, nodes")
+    grad_accum: int = 1
+    global_batch: int | None = Field(default=None, description="sequences per optimizer step")
+    weight_format: str = ""
+    fixes: list[Suggestion] = Field(
+        default_factory=list, description="unless it fits: the cheapest changes that do"
     )
     assumptions: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)

@@ -7,16 +7,20 @@ parameter count); `Job` is the rest of the command line. Both are plain data; th
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dlrig.model.choices import (
+    Attention,
+    BaseQuant,
     DecodeEngine,
     Interconnect,
+    KvDtype,
     LoraTargets,
     Loss,
     ModelKind,
     Offload,
     Optimizer,
+    OptimizerDtype,
     Precision,
     Quant,
     Task,
@@ -24,15 +28,19 @@ from dlrig.model.choices import (
 from dlrig.model.parts import GpuSpec
 
 __all__ = [
+    "Attention",
+    "BaseQuant",
     "DecodeEngine",
     "Interconnect",
     "Job",
+    "KvDtype",
     "LoraTargets",
     "Loss",
     "ModelKind",
     "ModelSpec",
     "Offload",
     "Optimizer",
+    "OptimizerDtype",
     "Precision",
     "Quant",
     "Task",
@@ -59,8 +67,36 @@ class ModelSpec(BaseModel):
     gated_mlp: bool = Field(default=False, description="SwiGLU/GeGLU: three MLP matrices, not two")
     tied_embeddings: bool = False
     max_seq_len: int | None = Field(default=None, gt=0)
-    n_experts: int | None = Field(default=None, gt=0)
+    n_experts: int | None = Field(default=None, gt=0, description="routed experts per MoE layer")
     experts_per_token: int | None = Field(default=None, gt=0)
+    moe_intermediate_size: int | None = Field(
+        default=None, gt=0, description="width of one routed expert (intermediate_size if None)"
+    )
+    n_shared_experts: int | None = Field(
+        default=None, ge=0, description="experts every token passes through (DeepSeek, Qwen2-MoE)"
+    )
+    shared_expert_intermediate_size: int | None = Field(
+        default=None, gt=0, description="width of one shared expert (moe_intermediate_size if None)"
+    )
+    first_dense_layers: int = Field(
+        default=0,
+        ge=0,
+        description="leading layers with a dense MLP (DeepSeek first_k_dense_replace)",
+    )
+    n_decoder_layers: int | None = Field(
+        default=None, gt=0, description="encoder-decoder (T5): decoder blocks; n_layers = encoder"
+    )
+    kv_lora_rank: int | None = Field(
+        default=None, gt=0, description="multi-head latent attention (DeepSeek-V2/V3): KV latent"
+    )
+    q_lora_rank: int | None = Field(default=None, gt=0)
+    qk_rope_head_dim: int | None = Field(default=None, gt=0)
+    qk_nope_head_dim: int | None = Field(default=None, gt=0)
+    v_head_dim: int | None = Field(default=None, gt=0)
+    sliding_window: int | None = Field(default=None, gt=0, description="tokens a local layer sees")
+    sliding_window_layers: int | None = Field(
+        default=None, ge=0, description="layers that use the sliding window (None: all)"
+    )
     gflops_per_sample: float | None = Field(default=None, gt=0, description="forward, real FLOPs")
     image_size: int | None = Field(default=None, gt=0)
     patch_size: int | None = Field(default=None, gt=0)
@@ -76,7 +112,12 @@ class ModelSpec(BaseModel):
 
     @property
     def is_language_model(self) -> bool:
-        return self.kind in (ModelKind.DECODER, ModelKind.ENCODER, ModelKind.MOE)
+        return self.kind in (
+            ModelKind.DECODER,
+            ModelKind.ENCODER,
+            ModelKind.MOE,
+            ModelKind.ENCODER_DECODER,
+        )
 
     @property
     def active_params(self) -> int:
@@ -87,6 +128,42 @@ class ModelSpec(BaseModel):
         """Width of K (and of V) per token per layer: KV heads x head dim (GQA-aware)."""
         assert self.n_kv_heads and self.head_dim
         return self.n_kv_heads * self.head_dim
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank is not None
+
+    @property
+    def kv_cache_width(self) -> int:
+        """Elements cached per token per layer: K and V (2 x kv_dim), or with multi-head latent
+        attention the compressed latent plus the shared RoPE key (DeepSeek-V2 paper, Sec. 2.1)."""
+        if self.kv_lora_rank is not None:
+            return self.kv_lora_rank + (self.qk_rope_head_dim or 0)
+        return 2 * self.kv_dim
+
+    @property
+    def q_width(self) -> int:
+        """Width of the queries (heads x the query/key head dim)."""
+        if self.is_mla:
+            return (self.n_heads or 0) * (
+                (self.qk_nope_head_dim or 0) + (self.qk_rope_head_dim or 0)
+            )
+        return (self.n_heads or 0) * (self.head_dim or 0)
+
+    @property
+    def expert_width(self) -> int:
+        """Width of one routed expert's MLP."""
+        return self.moe_intermediate_size or self.intermediate_size or 0
+
+    @property
+    def has_vocab_head(self) -> bool:
+        """Decoders (and T5) predict tokens; encoders fine-tuned for a task and vision models
+        end in a small head, so no vocabulary-sized logits."""
+        return self.kind in (ModelKind.DECODER, ModelKind.MOE, ModelKind.ENCODER_DECODER)
+
+    @property
+    def total_layers(self) -> int:
+        return (self.n_layers or 0) + (self.n_decoder_layers or 0)
 
     @property
     def embedding_params(self) -> int:
@@ -113,14 +190,40 @@ class Job(BaseModel):
     n_gpus: int = Field(default=1, ge=1, le=100_000)
     precision: Precision = Precision.BF16
     quant: Quant = Quant.NONE
+    weight_bits: float | None = Field(
+        default=None, ge=1, le=16, description="average bits per weight (EXL2, --quant exl2)"
+    )
+    base_quant: BaseQuant = Field(
+        default=BaseQuant.NONE, description="LoRA's frozen base weights (qlora implies nf4)"
+    )
+    kv_dtype: KvDtype = KvDtype.FP16
     optimizer: Optimizer = Optimizer.ADAMW
+    optimizer_dtype: OptimizerDtype = OptimizerDtype.FP32
     zero: int = Field(default=0, ge=0, le=3)
     checkpointing: bool = False
     lora_rank: int = Field(default=8, ge=1, le=65_536)
     lora_targets: LoraTargets = LoraTargets.ALL
-    batch_size: int | None = Field(default=None, ge=1, le=10_000_000, description="per GPU")
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="training: micro-batch per data-parallel replica; infer: concurrent sequences",
+    )
+    grad_accum: int = Field(default=1, ge=1, le=1_000_000, description="micro-steps per step")
     seq_len: int | None = Field(default=None, ge=1, le=10_000_000)
     context: int | None = Field(default=None, ge=1, le=10_000_000)
+    prompt_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="infer")
+    gen_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="infer")
+    tp: int = Field(default=1, ge=1, le=100_000, description="tensor-parallel degree")
+    pp: int = Field(default=1, ge=1, le=100_000, description="pipeline stages")
+    vp: int = Field(default=1, ge=1, le=1_000, description="virtual stages per pipeline stage")
+    cp: int = Field(default=1, ge=1, le=100_000, description="context-parallel degree")
+    ep: int = Field(default=1, ge=1, le=100_000, description="expert-parallel degree")
+    nodes: int = Field(default=1, ge=1, le=100_000)
+    network: str | None = Field(
+        default=None, min_length=1, max_length=64, description="between nodes: networks.csv id"
+    )
+    attention: Attention = Attention.SDPA
     tokens: float | None = Field(default=None, gt=0, le=1e16)
     epochs: float | None = Field(default=None, gt=0, le=1e6)
     dataset_size: int | None = Field(default=None, ge=1, le=10**13, description="samples")
@@ -138,3 +241,20 @@ class Job(BaseModel):
     price_per_gpu_hour: float | None = Field(default=None, ge=0, le=10_000)
     electricity_per_kwh: float | None = Field(default=None, ge=0, le=100)
     sample_bytes: float | None = Field(default=None, gt=0, le=1e11, description="as read (vision)")
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _engine_alias(cls, v: object) -> object:
+        """`hf` is the old name of plain transformers: stored as one value."""
+        return DecodeEngine.TRANSFORMERS if v in ("hf", DecodeEngine.HF) else v
+
+    @property
+    def lora(self) -> bool:
+        return self.task in (Task.LORA, Task.QLORA)
+
+    @property
+    def effective_base_quant(self) -> BaseQuant:
+        """QLoRA is LoRA over an NF4 base."""
+        if self.task == Task.QLORA and self.base_quant == BaseQuant.NONE:
+            return BaseQuant.NF4
+        return self.base_quant

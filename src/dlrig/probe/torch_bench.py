@@ -222,7 +222,7 @@ def pct_of_peak(tflops: dict[str, float], gpu_name: str | None) -> dict[str, flo
         spec = find_gpu(gpu_name)
     except CatalogLookupError:
         return {}
-    from dlrig.estimate.throughput import peak
+    from dlrig.estimate.compute import peak
     from dlrig.model.choices import Precision
 
     # The estimator's peaks: TF32 only where the architecture has it (Ampere and newer).

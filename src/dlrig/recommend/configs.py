@@ -14,12 +14,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dlrig.errors import DlrigError
 from dlrig.estimate import data_rate
 from dlrig.estimate import fit as fitting
 from dlrig.estimate import job as jobs
-from dlrig.model.estimate import DataRateEstimate
+from dlrig.model.estimate import FITS, TIGHT, DataRateEstimate, MemoryEstimate
 from dlrig.model.parts import GpuSpec
-from dlrig.model.thresholds import GPU_MEMORY_TIGHT_FRACTION
 from dlrig.model.workload import Job, ModelSpec, Task
 from dlrig.recommend.request import Request
 
@@ -66,6 +66,12 @@ def _adaptations(m: ModelSpec, job: Job) -> list[dict[str, Any]]:
     return out
 
 
+def usable(need: MemoryEstimate) -> bool:
+    """Proposed only when it fits even at the interval's top, or is tight but fits at the
+    central estimate (then ranked below every roomy setting)."""
+    return need.verdict == FITS or (need.verdict == TIGHT and need.headroom_gb >= 0)
+
+
 def configure(m: ModelSpec, gpu: GpuSpec, n: int, req: Request) -> GpuConfig:
     try:
         base = Job(gpu=gpu, n_gpus=n, task=req.task, **req.job)
@@ -76,13 +82,16 @@ def configure(m: ModelSpec, gpu: GpuSpec, n: int, req: Request) -> GpuConfig:
     smallest_gb = float("inf")
     for change in _adaptations(m, base):
         job = base.model_copy(update=change)
-        need = jobs.memory(m, job)
+        try:
+            need = jobs.memory(m, job)
+        except DlrigError as exc:  # e.g. a parallel plan this GPU count cannot run
+            return GpuConfig(gpu, n, False, {}, 0.0, 0.0, 0, None, str(exc))
         smallest_gb = min(smallest_gb, need.per_gpu_gb)
-        if not need.fits:
+        if not usable(need):
             continue
         rate, data = _rate(m, job)
-        roomy = need.headroom_gb >= need.capacity_gb * GPU_MEMORY_TIGHT_FRACTION
-        # Settings that leave the check's 10 % headroom beat faster ones that do not.
+        roomy = need.verdict == FITS
+        # Settings that fit even at the estimator's error beat faster ones that are tight.
         if best is None or (roomy, rate) > (best_roomy, best.throughput):
             best_roomy = roomy
             b = jobs.batch_size(m, job)
@@ -97,6 +106,8 @@ def configure(m: ModelSpec, gpu: GpuSpec, n: int, req: Request) -> GpuConfig:
         if req.task != Task.INFER
         else f"needs {smallest_gb:.1f} GB per GPU; {gpu.name} has {capacity:.1f} GB"
     )
+    if smallest_gb <= capacity:
+        reason += " (within the estimator's error: too tight to propose)"
     return GpuConfig(gpu, n, False, {}, 0.0, smallest_gb, 0, None, reason)
 
 

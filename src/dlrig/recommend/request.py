@@ -85,6 +85,12 @@ class Request:
             raise DlrigError(f"--rank: expected one of {', '.join(RANKINGS)}, got {self.rank!r}")
         if (self.mains_voltage is None) != (self.circuit_amps is None):
             raise DlrigError("--mains-voltage and --circuit-amps go together: give both or none")
+        from dlrig.estimate.applicable import for_fields
+
+        # The same rule and wording as `dlrig estimate` and `check` (issue 16).
+        problems = for_fields(self.model, self.task.value, self.job)
+        if problems:
+            raise DlrigError(f"--workload {self.workload}: {problems[0].text('flag')}")
 
 
 def parse_workload(text: str) -> tuple[ModelSpec, Task]:

@@ -1,4 +1,4 @@
-"""Render an `Estimate`: terminal tables (rich), JSON (dlrig.estimate/1) and Markdown."""
+"""Render an `Estimate`: terminal tables (rich), JSON (dlrig.estimate/2) and Markdown."""
 
 from __future__ import annotations
 
@@ -13,16 +13,55 @@ MEMORY_ROWS = (
     ("gradients", "gradients_gb"),
     ("optimizer states", "optimizer_gb"),
     ("activations", "activations_gb"),
+    ("logits", "logits_gb"),
     ("KV cache", "kv_cache_gb"),
-    ("framework overhead", "overhead_gb"),
+    ("allocator slack", "allocator_slack_gb"),
+    ("CUDA context", "cuda_context_gb"),
+    ("cuBLAS workspace", "cublas_workspace_gb"),
+    ("NCCL buffers", "nccl_buffers_gb"),
 )
+VERDICT_STYLE = {"fits": "green", "tight": "yellow", "does not fit": "red"}
+VERDICT_TEXT = {
+    "fits": "fits",
+    "tight": "tight: within the estimator's error",
+    "does not fit": "does not fit",
+}
 WIDTH = 100
 MS_PER_S = 1e3
 HOURS_PER_DAY = 24
 
 
 def render_json(est: Estimate, *, color: bool = False) -> str:
-    return json.dumps(est.model_dump(by_alias=True), indent=2, ensure_ascii=False) + "\n"
+    # allow_nan=False: strict JSON; every number the estimator returns is finite.
+    data = est.model_dump(by_alias=True)
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def total_row(est: Estimate) -> str:
+    """`23.41 GB ± 12 %` (the interval of the nvidia-smi figure)."""
+    m = est.memory
+    iv = m.per_gpu_interval
+    return f"{m.per_gpu_gb:,.2f} ± {iv.frac:.0%}" if iv else f"{m.per_gpu_gb:,.2f}"
+
+
+def memory_rows(est: Estimate) -> list[tuple[str, str]]:
+    m = est.memory
+    rows = [(label, f"{getattr(m, f):,.2f}") for label, f in MEMORY_ROWS if getattr(m, f) > 0]
+    rows += [
+        ("allocated (torch max_memory_allocated)", f"{m.allocated_gb:,.2f}"),
+        ("reserved (torch max_memory_reserved)", f"{m.reserved_gb:,.2f}"),
+    ]
+    return rows
+
+
+def fix_lines(est: Estimate) -> list[tuple[str, str]]:
+    out = []
+    for i, f in enumerate(est.fixes):
+        label = "to fit: " if i == 0 else "or: "
+        out.append(
+            (label, f"{f.flag}  → {f.per_gpu_gb:,.1f} GB per GPU, {f.verdict}; cost: {f.cost}")
+        )
+    return out
 
 
 def _rate(value: float | None, unit: str) -> str | None:
@@ -35,9 +74,14 @@ def headline(est: Estimate) -> str:
     gpus = f"{est.n_gpus} x {est.gpu}" if est.n_gpus > 1 else est.gpu
     label = "context" if est.task == "infer" else "seq"
     seq = f", {label} {est.seq_len}" if est.seq_len else ""
+    accum = f" x {est.grad_accum} accumulated" if est.grad_accum > 1 else ""
+    plan = " · " + " ".join(
+        f"{k}{v}" for k, v in est.plan.items() if v > 1 and k not in ("dp", "nodes")
+    )
     return (
         f"{est.model} · {est.task} · {gpus} · {est.precision}"
-        f"{'' if est.quant == 'none' else ' · ' + est.quant} · batch {est.batch_size}{seq}"
+        f"{'' if est.quant == 'none' else ' · ' + est.quant} · batch {est.batch_size}{accum}"
+        f"{seq}{plan if plan.strip(' ·') else ''}"
     )
 
 
@@ -48,8 +92,9 @@ def _short_source(source: str) -> str:
 
 def throughput_rows(est: Estimate) -> list[tuple[str, str]]:
     t = est.throughput
+    spread = f" ± {t.interval.frac:.0%}" if t.interval else ""
     rows = [
-        ("tokens/s (job)", _rate(t.tokens_per_s, "tokens/s")),
+        ("tokens/s (job)", _rate(t.tokens_per_s, "tokens/s" + spread)),
         ("tokens/s per GPU", _rate(t.tokens_per_s_per_gpu, "tokens/s")),
         ("samples/s (job)", _rate(t.samples_per_s, "samples/s")),
         ("samples/s per GPU", _rate(t.samples_per_s_per_gpu, "samples/s")),
@@ -57,6 +102,7 @@ def throughput_rows(est: Estimate) -> list[tuple[str, str]]:
         ("utilisation assumed", f"{t.utilization:.0%}  ({_short_source(t.utilization_source)})"),
         ("peak per GPU", f"{t.peak_tflops:g} TFLOPS"),
         ("step time", f"{t.step_time_s * MS_PER_S:,.1f} ms ({t.bound}-bound)"),
+        ("time to first token", f"{t.ttft_s * MS_PER_S:,.0f} ms" if t.ttft_s else None),
     ]
     if est.n_gpus > 1:
         rows.append(
@@ -110,12 +156,16 @@ def render_terminal(est: Estimate, *, color: bool = True) -> str:
     mem = Table(title="GPU memory per GPU", title_justify="left", show_header=True)
     mem.add_column("part")
     mem.add_column("GB", justify="right")
-    for label, field in MEMORY_ROWS:
-        mem.add_row(label, f"{getattr(m, field):,.2f}")
-    verdict = ("fits", "green") if m.fits else ("does not fit", "red")
-    mem.add_row(Text("total (peak)", style="bold"), Text(f"{m.per_gpu_gb:,.2f}", style="bold"))
+    for label, value in memory_rows(est):
+        mem.add_row(label, value)
+    mem.add_row(
+        Text("total as nvidia-smi shows it", style="bold"), Text(total_row(est), style="bold")
+    )
     mem.add_row(f"{est.gpu} capacity", f"{m.capacity_gb:,.2f}")
-    mem.add_row(Text(verdict[0], style=f"bold {verdict[1]}"), f"{m.headroom_gb:+,.2f} headroom")
+    mem.add_row(
+        Text(VERDICT_TEXT[m.verdict], style=f"bold {VERDICT_STYLE[m.verdict]}"),
+        f"{m.headroom_gb:+,.2f} headroom",
+    )
     console.print(mem)
     for title, rows in (
         ("Throughput", throughput_rows(est)),
@@ -130,9 +180,8 @@ def render_terminal(est: Estimate, *, color: bool = True) -> str:
     console.print(Text(f"input pipeline: {est.data_rate.note}", style="dim"))
     for w in est.warnings:
         console.print(Text.assemble(("warning: ", "bold yellow"), w))
-    for i, f in enumerate(est.fixes):
-        label = "to fit: " if i == 0 else "or: "
-        console.print(Text.assemble((label, "bold"), f))
+    for label, line in fix_lines(est):
+        console.print(Text.assemble((label, "bold"), line))
     console.print(Text("assumed:", style="italic"))
     for a in est.assumptions:
         console.print(Text(f"  - {a}", style="dim"))
@@ -145,11 +194,13 @@ def render_terminal(est: Estimate, *, color: bool = True) -> str:
 def render_markdown(est: Estimate, *, color: bool = False) -> str:
     m = est.memory
     lines = [f"# dlrig estimate — {headline(est)}", "", "| memory per GPU | GB |", "|---|---:|"]
-    lines += [f"| {label} | {getattr(m, field):,.2f} |" for label, field in MEMORY_ROWS]
+    lines += [f"| {label} | {value} |" for label, value in memory_rows(est)]
+    verdict = VERDICT_TEXT[m.verdict]
     lines += [
-        f"| **total (peak)** | **{m.per_gpu_gb:,.2f}** |",
+        f"| **total as nvidia-smi shows it** | **{total_row(est)}** |",
         f"| {est.gpu} capacity | {m.capacity_gb:,.2f} |",
-        f"| {'fits' if m.fits else '**does not fit**'} | {m.headroom_gb:+,.2f} headroom |",
+        f"| {verdict if m.verdict == 'fits' else f'**{verdict}**'} | "
+        f"{m.headroom_gb:+,.2f} headroom |",
         "",
     ]
     for title, rows in (
@@ -161,7 +212,7 @@ def render_markdown(est: Estimate, *, color: bool = False) -> str:
         lines.append("")
     lines += [f"Input pipeline: {est.data_rate.note}", ""]
     lines += [f"- **warning:** {w}" for w in est.warnings]
-    lines += [f"- **{'to fit' if i == 0 else 'or'}:** {f}" for i, f in enumerate(est.fixes)]
+    lines += [f"- **{label.strip(': ')}:** {line}" for label, line in fix_lines(est)]
     lines += ["", "## Assumptions", ""] + [f"- {a}" for a in est.assumptions]
     lines += ["", "## Sources", ""] + [f"- {s}" for s in est.sources]
     return "\n".join(lines) + "\n"

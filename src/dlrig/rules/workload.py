@@ -49,6 +49,12 @@ def _smallest_group(build: Build) -> GpuGroup:
     return min(build.gpus, key=lambda g: g.memory_gb)
 
 
+def _given(build: Build) -> dict[str, Any]:
+    w = build.workload
+    assert w is not None
+    return {f: getattr(w, f) for f in _JOB_FIELDS if getattr(w, f) is not None}
+
+
 def job_for(build: Build, **changes: Any) -> Job | None:
     """The build's workload as an estimator Job on its smallest GPU, with `changes` applied."""
     w = build.workload
@@ -56,7 +62,7 @@ def job_for(build: Build, **changes: Any) -> Job | None:
         return None
     group = _smallest_group(build)
     gpu = group.spec.model_copy(update={"memory_gb": group.memory_gb, "tdp_w": group.power_w})
-    fields = {f: getattr(w, f) for f in _JOB_FIELDS if getattr(w, f) is not None}
+    fields = _given(build)
     try:
         return Job(gpu=gpu, n_gpus=build.n_gpus, **(fields | changes))
     except ValidationError as exc:  # e.g. more GPUs in all groups than the estimator models
@@ -88,11 +94,22 @@ def check_memory(build: Build) -> RuleResult:
         return [MEMORY.skip(f"outside the estimator's range: {exc}")]
     if job is None:
         return [MEMORY.skip("needs workload.model and workload.task")]
+    from dlrig.errors import DlrigError
+    from dlrig.estimate.applicable import inapplicable
     from dlrig.estimate.job import memory
 
     m = build.model_spec
     assert m is not None
-    est = memory(m, job)
+    problems = inapplicable(m, job, given=_given(build))
+    if problems:
+        # The same rule (and wording) as `dlrig estimate` and `dlrig recommend`.
+        message = "; ".join(f"workload.{pr.text('toml')}" for pr in problems)
+        fix = "Remove the option or change workload.task to one it applies to."
+        return [MEMORY.finding(Severity.ERROR, message, fix, {}, [])]
+    try:
+        est = memory(m, job)
+    except DlrigError as exc:  # a parallel plan the job cannot run
+        return [MEMORY.finding(Severity.ERROR, f"workload: {exc}", "", {}, [])]
     numbers = {
         "per_gpu_gb": qty(est.per_gpu_gb, "GB"),
         "capacity_gb": qty(est.capacity_gb, "GB"),
@@ -100,11 +117,13 @@ def check_memory(build: Build) -> RuleResult:
     }
     parts = (
         f"weights {fmt(est.weights_gb)}, gradients {fmt(est.gradients_gb)}, optimizer "
-        f"{fmt(est.optimizer_gb)}, activations {fmt(est.activations_gb)}, KV cache "
+        f"{fmt(est.optimizer_gb)}, activations {fmt(est.activations_gb)}, logits "
+        f"{fmt(est.logits_gb)}, KV cache "
         f"{fmt(est.kv_cache_gb)}, overhead {fmt(est.overhead_gb)} GB"
     )
     what = f"{m.name} {job.task.value} on {job.n_gpus} x {job.gpu.name}"
-    if not est.fits:
+    spread = f" ± {est.per_gpu_interval.frac:.0%}" if est.per_gpu_interval else ""
+    if est.verdict != "fits":
         from dlrig.estimate.fit import MAX_GPUS_SUGGESTED, fixes, model_states_gb
 
         found = fixes(m, job, style="toml")
@@ -119,24 +138,25 @@ def check_memory(build: Build) -> RuleResult:
                 "sharding. Use GPUs with more memory, a multi-node cluster with ZeRO-3/FSDP, or "
                 "a smaller model."
             )
+        if est.verdict == "tight":
+            message = (
+                f"{what} is tight: needs {fmt(est.per_gpu_gb)} GB{spread} per GPU as nvidia-smi "
+                f"shows it ({parts}); the GPU has {fmt(est.capacity_gb)} GB, within the "
+                "estimator's error."
+            )
+            return [MEMORY.finding(Severity.WARNING, message, fix, numbers, _derived(build))]
         message = (
-            f"{what} needs {fmt(est.per_gpu_gb)} GB per GPU ({parts}); the GPU has "
+            f"{what} needs {fmt(est.per_gpu_gb)} GB{spread} per GPU ({parts}); the GPU has "
             f"{fmt(est.capacity_gb)} GB."
         )
         return [MEMORY.finding(Severity.ERROR, message, fix, numbers, _derived(build))]
     share = est.headroom_gb / est.capacity_gb
-    severity = Severity.WARNING if share < t.GPU_MEMORY_TIGHT_FRACTION else Severity.OK
     message = (
-        f"{what} needs {fmt(est.per_gpu_gb)} of {fmt(est.capacity_gb)} GB per GPU ({parts}); "
-        f"{fmt(est.headroom_gb)} GB ({share:.0%}) headroom."
+        f"{what} needs {fmt(est.per_gpu_gb)} GB{spread} of {fmt(est.capacity_gb)} GB per GPU "
+        f"({parts}); {fmt(est.headroom_gb)} GB ({share:.0%}) headroom, more than the "
+        "estimator's error."
     )
-    fix = (
-        "Little headroom: longer sequences or a larger batch will not fit; keep checkpointing "
-        "or a smaller micro-batch at hand."
-        if severity == Severity.WARNING
-        else ""
-    )
-    return [MEMORY.finding(severity, message, fix, numbers, _derived(build))]
+    return [MEMORY.finding(Severity.OK, message, "", numbers, _derived(build))]
 
 
 def with_estimated_step_time(build: Build) -> Build:
@@ -148,9 +168,16 @@ def with_estimated_step_time(build: Build) -> Build:
         return build
     if w is None or job is None or w.step_time_s is not None:
         return build
+    from dlrig.errors import DlrigError
+    from dlrig.estimate.applicable import inapplicable
     from dlrig.estimate.job import throughput
 
     assert build.model_spec is not None
-    step = throughput(build.model_spec, job).step_time_s
+    if inapplicable(build.model_spec, job, given=_given(build)):
+        return build  # check_memory reports it
+    try:
+        step = throughput(build.model_spec, job).step_time_s
+    except DlrigError:
+        return build
     workload = w.model_copy(update={"step_time_s": step})
     return build.model_copy(update={"workload": workload, "estimated_step_time_s": step})

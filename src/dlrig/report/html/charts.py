@@ -244,6 +244,7 @@ MEMORY_PARTS = (
     ("gradients", "gradients_gb"),
     ("optimizer states", "optimizer_gb"),
     ("activations", "activations_gb"),
+    ("logits", "logits_gb"),
     ("KV cache", "kv_cache_gb"),
     ("overhead", "overhead_gb"),
 )

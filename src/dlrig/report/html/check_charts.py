@@ -115,7 +115,12 @@ def memory(report: CheckReport) -> Markup | None:
         return None
     if job is None or b.model_spec is None:
         return None
-    est = estimate_memory(b.model_spec, job)
+    from dlrig.errors import DlrigError
+
+    try:
+        est = estimate_memory(b.model_spec, job)
+    except DlrigError:  # a plan the job cannot run: the gpu-memory finding says why
+        return None
     parts = [(label, getattr(est, name)) for label, name in charts.MEMORY_PARTS]
     names = [f"GPU {i} ({g.name})" for i, g in enumerate(b.cards())]
     if len(names) > MAX_GPU_ROWS:

@@ -7,11 +7,12 @@ from markupsafe import Markup
 
 from dlrig.model.estimate import Estimate
 from dlrig.report.html import charts
-from dlrig.report.html.svg import BLUE, GREY, ORANGE, figure, style, to_svg
+from dlrig.report.html.svg import GREY, SERIES, figure, style, to_svg
 
 MS_PER_S = 1e3
 MB = 1e6
 MAX_GPU_ROWS = 4  # more GPUs than this: one bar for "each of N" (every GPU holds the same)
+STEP_ROUNDING_MS = 1e-6  # a remainder below this is float rounding, not a part
 
 
 def memory(est: Estimate) -> Markup:
@@ -23,28 +24,43 @@ def memory(est: Estimate) -> Markup:
     return charts.memory_stack(names, parts, m.capacity_gb)
 
 
-def step_time(est: Estimate, chart_id: str = "chart-step") -> Markup:
-    """One step: compute, then the GPU-to-GPU traffic compute does not hide; the whole traffic
-    as an outline, so the hidden part shows."""
+def step_parts_ms(est: Estimate) -> list[tuple[str, float]]:
+    """What the step is made of, in ms, adding up to the step time: the estimator's own split
+    when it gives one, else compute plus the traffic compute does not hide. A remainder the
+    split leaves (a bound other than compute, e.g. memory bandwidth in decode) is drawn too,
+    so the bars always reach the label."""
     t = est.throughput
-    compute_ms = t.compute_time_s * MS_PER_S
-    exposed_ms = t.exposed_comm_s * MS_PER_S
+    parts = [(k, v * MS_PER_S) for k, v in t.step_parts_s.items() if v > 0]
+    if not parts:
+        parts = [
+            ("compute", t.compute_time_s * MS_PER_S),
+            ("GPU-to-GPU traffic not hidden", t.exposed_comm_s * MS_PER_S),
+        ]
+        parts = [(k, v) for k, v in parts if v > 0]
+    rest = t.step_time_s * MS_PER_S - sum(v for _, v in parts)
+    if rest > STEP_ROUNDING_MS:
+        parts.append((f"{t.bound} (rest of the step)", rest))
+    return parts
+
+
+def step_time(est: Estimate, chart_id: str = "chart-step") -> Markup:
+    """One step, part by part (the bars add up to the labelled step time); the whole
+    GPU-to-GPU traffic as an outline, so the hidden part shows."""
+    t = est.throughput
+    parts = step_parts_ms(est)
+    total_ms = sum(v for _, v in parts)
     comm_ms = t.allreduce_time_s * MS_PER_S
     rate = t.tokens_per_s or t.samples_per_s or 0.0
     unit = "tokens/s" if t.tokens_per_s else "samples/s"
     with style():
         fig, ax = figure(charts.FRAME_IN + charts.ROW_IN * 2)
-        ax.barh(1, compute_ms, height=charts.BAR_HEIGHT, color=BLUE, label="compute")
-        ax.barh(
-            1,
-            exposed_ms,
-            left=compute_ms,
-            height=charts.BAR_HEIGHT,
-            color=ORANGE,
-            label="GPU-to-GPU traffic not hidden",
-        )
+        left = 0.0
+        for i, (label, ms) in enumerate(parts):
+            colour = SERIES[i % len(SERIES)]
+            ax.barh(1, ms, left=left, height=charts.BAR_HEIGHT, color=colour, label=label)
+            left += ms
         ax.text(
-            compute_ms + exposed_ms,
+            total_ms,
             1,
             f"  {t.step_time_s * MS_PER_S:,.1f} ms per step",
             va="center",
@@ -62,7 +78,7 @@ def step_time(est: Estimate, chart_id: str = "chart-step") -> Markup:
             )
             ax.text(comm_ms, 0, f"  {comm_ms:,.1f} ms", va="center", fontsize="small")
         ax.set_yticks([1, 0], ["one step", "traffic" if comm_ms > 0 else ""])
-        ax.set_xlim(0, max(compute_ms + exposed_ms, comm_ms) * charts.HEADROOM * 1.2)
+        ax.set_xlim(0, max(total_ms, comm_ms) * charts.HEADROOM * 1.2)
         ax.set_xlabel("time per step (ms)")
         ax.set_title(
             f"Step time: {t.bound}-bound, {charts.rate_text(rate)} {unit} in all, "
@@ -71,11 +87,11 @@ def step_time(est: Estimate, chart_id: str = "chart-step") -> Markup:
         )
         ax.grid(axis="y", visible=False)
         fig.legend(loc="outside lower center", ncols=charts.LEGEND_COLUMNS)
+        described = ", ".join(f"{k} {v:,.1f} ms" for k, v in parts)
         return to_svg(
             fig,
             chart_id,
-            f"Step time split into compute and exposed GPU-to-GPU "
-            f"traffic: {t.step_time_s * MS_PER_S:,.1f} ms",
+            f"Step time {t.step_time_s * MS_PER_S:,.1f} ms: {described}",
         )
 
 

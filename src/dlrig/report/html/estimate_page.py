@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from dlrig.model.estimate import Estimate
-from dlrig.report.estimate import MEMORY_ROWS, headline, outcome_rows, throughput_rows
+from dlrig.report.estimate import (
+    VERDICT_TEXT,
+    headline,
+    memory_rows,
+    outcome_rows,
+    throughput_rows,
+    total_row,
+)
 from dlrig.report.html import estimate_charts, page
 
 
 def render_estimate(est: Estimate, *, color: bool = False) -> str:
     m = est.memory
-    memory_rows = [(label, f"{getattr(m, name):,.2f}") for label, name in MEMORY_ROWS]
-    memory_rows += [
-        ("total (peak)", f"{m.per_gpu_gb:,.2f}"),
+    rows = memory_rows(est)
+    rows += [
+        ("total as nvidia-smi shows it", total_row(est)),
         (f"{est.gpu} capacity", f"{m.capacity_gb:,.2f}"),
         ("headroom", f"{m.headroom_gb:+,.2f}"),
+        ("verdict", VERDICT_TEXT[m.verdict]),
     ]
     runs, outcomes = throughput_rows(est), outcome_rows(est)
     if not m.fits:
@@ -28,7 +36,7 @@ def render_estimate(est: Estimate, *, color: bool = False) -> str:
         "estimate.html.j2",
         page_title=f"dlrig estimate — {headline(est)}",
         est=est,
-        memory_rows=memory_rows,
+        memory_rows=rows,
         throughput_rows=runs,
         outcome_rows=outcomes,
         charts=estimate_charts.all_charts(est),

@@ -1,0 +1,144 @@
+"""Options that do not apply to a job are an error, never silently ignored (issues 15 and 16).
+
+One pure function, `inapplicable(m, job, given)`, used by `estimate`, by `recommend` and by
+`check`'s workload rule, so the three say the same thing. `given` is the set of Job fields the
+user set; by default the fields set to something other than their default (a program that
+spells out a default, as the calibration scripts do, is not flagged; the command line passes
+exactly the flags given, so `--lora-rank 8 --task infer` is).
+Each problem names its options in the caller's style: `--lora-rank` (command line) or
+`lora_rank` (a build file's [workload]).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from dlrig.errors import DlrigError
+from dlrig.model.workload import BaseQuant, Job, ModelSpec, Quant, Task
+
+Style = Literal["flag", "toml"]
+# Job fields whose command-line flag is not "--" + the field name with dashes.
+FLAG_NAMES = {"n_gpus": "--gpus", "master_weights": "--pure-16bit"}
+TRAINING = (Task.TRAIN, Task.LORA, Task.QLORA)
+LORA = (Task.LORA, Task.QLORA)
+
+
+class InapplicableError(DlrigError):
+    """An option that does not apply to the job (exit 2)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    options: tuple[str, ...]  # Job field names
+    values: tuple[object, ...]  # their values in the job
+    why: str
+
+    def text(self, style: Style = "flag") -> str:
+        named = " with ".join(
+            option_text(o, v, style) for o, v in zip(self.options, self.values, strict=True)
+        )
+        why = re.sub(r"\{(\w+)\}", lambda g: option_name(g.group(1), style), self.why)
+        return f"{named}: {why}"
+
+
+def option_name(field: str, style: Style) -> str:
+    if style == "toml":
+        return field
+    return FLAG_NAMES.get(field, "--" + field.replace("_", "-"))
+
+
+def option_text(field: str, value: object, style: Style) -> str:
+    """`--quant int4` / `quant = "int4"`; booleans as the flag alone / `key = true`."""
+    value = getattr(value, "value", value)
+    if style == "toml":
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)
+        shown = f'"{value}"' if isinstance(value, str) else shown
+        return f"{field} = {shown}"
+    if field == "master_weights":
+        return "--master-weights" if value else "--pure-16bit"
+    if isinstance(value, bool):
+        return option_name(field, style)
+    return f"{option_name(field, style)} {value}"
+
+
+def set_fields(job: Job) -> set[str]:
+    """Fields set to a value other than their default."""
+    return {f for f in job.model_fields_set if getattr(job, f) != Job.model_fields[f].get_default()}
+
+
+def inapplicable(
+    m: ModelSpec | None, job: Job, given: Iterable[str] | None = None
+) -> list[Problem]:
+    """Every option set that this job cannot use, in a stable order."""
+    fields = set(set_fields(job) if given is None else given)
+    task = job.task
+    out: list[Problem] = []
+
+    def set_(*names: str) -> list[str]:
+        return [n for n in names if n in fields]
+
+    def problem(options: tuple[str, ...], why: str) -> Problem:
+        return Problem(options, tuple(getattr(job, o) for o in options), why)
+
+    if task not in LORA:
+        for name in set_("lora_rank", "lora_targets"):
+            out.append(problem((name, "task"), "applies to LoRA and QLoRA only"))
+    if job.quant != Quant.NONE and task in TRAINING:
+        why = (
+            "stores inference weights; full training updates 16/32-bit weights"
+            if task == Task.TRAIN
+            else "stores inference weights; a quantised LoRA base is {base_quant}"
+        )
+        out.append(problem(("quant", "task"), why))
+    if job.base_quant != BaseQuant.NONE and task not in LORA:
+        why = (
+            "is LoRA's frozen base; inference weights are {quant}"
+            if task == Task.INFER
+            else ("is LoRA's frozen base; full training updates every weight")
+        )
+        out.append(problem(("base_quant", "task"), why))
+    if task == Task.QLORA and job.base_quant not in (BaseQuant.NONE, BaseQuant.NF4):
+        out.append(
+            problem(
+                ("base_quant", "task"),
+                f"qlora means an NF4 base; {job.base_quant.value} is task lora with this base",
+            )
+        )
+    if task in TRAINING:
+        for name in set_("engine", "kv_dtype", "prompt_tokens", "gen_tokens", "weight_bits"):
+            out.append(problem((name, "task"), "applies to inference only"))
+    if task == Task.INFER:
+        for name in set_("grad_accum", "optimizer_dtype", "cp", "vp"):
+            if name == "grad_accum" and job.grad_accum == 1:
+                continue
+            out.append(problem((name, "task"), "applies to training only"))
+    if "weight_bits" in fields and job.quant != Quant.EXL2 and task == Task.INFER:
+        out.append(
+            problem(("weight_bits", "quant"), "sets EXL2's bits per weight; give {quant} exl2")
+        )
+    if job.quant == Quant.EXL2 and job.weight_bits is None:
+        out.append(problem(("quant",), "needs {weight_bits} (EXL2 files come at any size)"))
+    if m is not None and task in LORA and not m.is_transformer:
+        out.append(problem(("task",), f"LoRA needs a transformer; {m.name} is a {m.kind.value}"))
+    if "network" in fields and job.nodes == 1:
+        out.append(problem(("network", "nodes"), "is the link between nodes; give {nodes} above 1"))
+    return out
+
+
+def check(m: ModelSpec | None, job: Job, given: Iterable[str] | None = None) -> None:
+    """Raise InapplicableError (one line, the first problem) when an option does not apply."""
+    found = inapplicable(m, job, given)
+    if found:
+        raise InapplicableError(found[0].text("flag"))
+
+
+def for_fields(m: ModelSpec | None, task: str, fields: dict[str, object]) -> list[Problem]:
+    """The same rule for callers without a GPU yet (`recommend` checks its request before the
+    search): the job is built on an arbitrary catalog GPU, which no rule here reads."""
+    from dlrig.catalog import load
+
+    job = Job.model_validate({**fields, "task": task, "gpu": load.gpus()[0]})
+    return inapplicable(m, job, given=set(fields))

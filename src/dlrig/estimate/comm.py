@@ -1,0 +1,223 @@
+"""Collectives over links: time = latency + bytes / bus bandwidth.
+
+Bus bandwidth follows nccl-tests' definitions (https://github.com/NVIDIA/nccl-tests/blob/master/doc/PERFORMANCE.md):
+for n ranks and S bytes, all-reduce moves 2(n-1)/n · S per rank (busbw = algbw · 2(n-1)/n),
+all-gather and reduce-scatter (n-1)/n · S (S = the full, gathered size), all-to-all (n-1)/n · S,
+send/recv S. A link's `busbw_gbs` is what NCCL reaches on it (a fraction of the line rate, from
+efficiencies.csv), so a collective's time is its per-rank bytes over that rate plus one hop's
+latency per ring step. Pure functions of explicit numbers: no job, no shape.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from functools import cache
+
+from dlrig.catalog import load
+from dlrig.errors import DlrigError
+from dlrig.estimate import params as p
+from dlrig.model.parts import GpuSpec
+
+GBS = 1e9
+US = 1e-6
+NVLINK_DIRECTIONS = 2  # catalogs quote NVLink as the sum of both directions
+
+
+@dataclass(frozen=True)
+class Link:
+    """One hop of a collective: what it is, NCCL's achieved bus bandwidth, one step's latency."""
+
+    what: str
+    busbw_gbs: float
+    latency_s: float
+
+    def __post_init__(self) -> None:
+        if not (self.busbw_gbs > 0 and self.latency_s >= 0):
+            raise ValueError(f"link {self.what}: bandwidth must be > 0 and latency >= 0")
+
+
+# --- collectives --------------------------------------------------------------------------
+
+
+def allreduce_s(nbytes: float, n: int, link: Link) -> float:
+    """Ring all-reduce: 2(n-1) steps, each rank sends and receives 2(n-1)/n · S."""
+    if n <= 1 or nbytes <= 0:
+        return 0.0
+    return 2 * (n - 1) * link.latency_s + 2 * (n - 1) / n * nbytes / (link.busbw_gbs * GBS)
+
+
+def allgather_s(nbytes: float, n: int, link: Link) -> float:
+    """Ring all-gather of S bytes in total (each rank holds S/n): (n-1) steps, (n-1)/n · S."""
+    if n <= 1 or nbytes <= 0:
+        return 0.0
+    return (n - 1) * link.latency_s + (n - 1) / n * nbytes / (link.busbw_gbs * GBS)
+
+
+def reduce_scatter_s(nbytes: float, n: int, link: Link) -> float:
+    """Ring reduce-scatter of S bytes per rank in, S/n out: the mirror of all-gather."""
+    return allgather_s(nbytes, n, link)
+
+
+def all_to_all_s(nbytes: float, n: int, link: Link) -> float:
+    """Every rank sends (n-1)/n of its S bytes to the others (MoE dispatch or combine)."""
+    return allgather_s(nbytes, n, link)
+
+
+def p2p_s(nbytes: float, link: Link) -> float:
+    """One send/recv between neighbouring pipeline stages."""
+    if nbytes <= 0:
+        return 0.0
+    return link.latency_s + nbytes / (link.busbw_gbs * GBS)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How a group of `size` ranks lies over nodes: `per_node` of them share a node (and its
+    intra-node link), the rest are reached over the network."""
+
+    size: int
+    per_node: int
+    intra: Link
+    inter: Link | None
+
+    @property
+    def nodes(self) -> int:
+        return math.ceil(self.size / self.per_node)
+
+
+def place(size: int, stride: int, gpus_per_node: int, intra: Link, inter: Link | None) -> Placement:
+    """A group of `size` ranks `stride` apart (Megatron's order tp-cp-ep-dp-pp: the inner
+    groups' product is the stride). Members share a node while stride·size fits in one."""
+    per_node = max(1, min(size, gpus_per_node // max(stride, 1)))
+    if per_node < size and inter is None:
+        raise ValueError(f"a group of {size} spans nodes but no network is given")
+    return Placement(size, per_node, intra, inter)
+
+
+def group_allreduce_s(nbytes: float, g: Placement) -> float:
+    """All-reduce over a placed group. Across nodes NCCL goes hierarchical: reduce-scatter
+    inside the node, all-reduce of the 1/k shard between nodes (each GPU over its own NIC),
+    all-gather inside the node."""
+    if g.size <= 1:
+        return 0.0
+    if g.nodes == 1:
+        return allreduce_s(nbytes, g.size, g.intra)
+    assert g.inter is not None
+    k = g.per_node
+    return (
+        reduce_scatter_s(nbytes, k, g.intra)
+        + allreduce_s(nbytes / k, g.nodes, g.inter)
+        + allgather_s(nbytes, k, g.intra)
+    )
+
+
+def group_allgather_s(nbytes: float, g: Placement) -> float:
+    """All-gather (or reduce-scatter) of S bytes over a placed group, hierarchically: between
+    nodes on k rails at once (each GPU gathers its 1/k slice from its peers on the other nodes
+    over its own NIC), then inside the node."""
+    if g.size <= 1:
+        return 0.0
+    if g.nodes == 1:
+        return allgather_s(nbytes, g.size, g.intra)
+    assert g.inter is not None
+    k = g.per_node
+    return allgather_s(nbytes / k, g.nodes, g.inter) + allgather_s(nbytes, k, g.intra)
+
+
+def group_all_to_all_s(nbytes: float, g: Placement) -> float:
+    if g.size <= 1:
+        return 0.0
+    if g.nodes == 1:
+        return all_to_all_s(nbytes, g.size, g.intra)
+    assert g.inter is not None
+    # The share of each rank's bytes bound for other nodes crosses the network.
+    off_node = nbytes * (g.size - g.per_node) / g.size
+    return all_to_all_s(nbytes * g.per_node / g.size, g.per_node, g.intra) + p2p_s(
+        off_node, g.inter
+    )
+
+
+# --- links --------------------------------------------------------------------------------
+
+
+def intra_node_link(gpu: GpuSpec, interconnect: str = "auto") -> Link:
+    """The link between two GPUs of one machine, with NCCL's achieved bus bandwidth.
+
+    NVLink when the card has it and the user did not ask for PCIe (SXM/OAM always use it);
+    otherwise PCIe at the card's generation and width, halved again without P2P (NCCL stages
+    through host memory)."""
+    use_nvlink = interconnect == "nvlink" or (
+        interconnect == "auto" and gpu.form_factor in ("sxm", "oam")
+    )
+    if use_nvlink and gpu.nvlink and gpu.nvlink_gbs:
+        one_way = gpu.nvlink_gbs / NVLINK_DIRECTIONS
+        return Link(
+            f"NVLink {one_way:g} GB/s",
+            one_way * p.value("allreduce_busbw_fraction_nvlink"),
+            p.value("latency_us_nvlink_hop") * US,
+        )
+    line = load.pcie_gens()[gpu.pcie_gen].per_lane_gbs * gpu.pcie_lanes
+    what = f"PCIe {gpu.pcie_gen}.0 x{gpu.pcie_lanes} {line:.1f} GB/s"
+    busbw = line * p.value("allreduce_busbw_fraction_pcie")
+    latency = p.value("latency_us_pcie_hop") * US
+    if gpu.p2p == "no" or interconnect == "pcie-nop2p":
+        busbw *= p.value("pcie_no_p2p_fraction")
+        latency = p.value("latency_us_pcie_nop2p_hop") * US
+        what += ", no P2P: through host memory"
+    return Link(what, busbw, latency)
+
+
+def pcie_host_link(gpu: GpuSpec, measured_gbs: float | None = None) -> Link:
+    """GPU ↔ CPU memory for offload traffic: the card's PCIe link (or what `probe` measured)."""
+    if measured_gbs:
+        return Link(f"PCIe, measured {measured_gbs:.1f} GB/s", measured_gbs, 0.0)
+    line = load.pcie_gens()[gpu.pcie_gen].per_lane_gbs * gpu.pcie_lanes
+    rate = line * p.value("pcie_host_copy_fraction")
+    return Link(f"PCIe {gpu.pcie_gen}.0 x{gpu.pcie_lanes} host copies", rate, 0.0)
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str
+    name: str
+    effective_gbs: float  # NCCL bus bandwidth per GPU/NIC at large messages
+    latency_us: float
+    source: str
+
+
+@cache
+def networks() -> dict[str, Network]:
+    """The inter-node fabrics of `catalog/data/networks.csv` (one NIC per GPU, as in DGX/HGX
+    nodes). The one place that reads the table."""
+    out: dict[str, Network] = {}
+    for row in load.read_rows("networks.csv"):
+        if row.get("scope") != "inter-node":
+            continue
+        out[row["id"]] = Network(
+            row["id"],
+            row["name"],
+            float(row["effective_gbs"]),
+            float(row["latency_us"] or 0),
+            row.get("source", ""),
+        )
+    return out
+
+
+def network_link(network_id: str) -> Link:
+    try:
+        net = networks()[network_id]
+    except KeyError:
+        close = difflib.get_close_matches(network_id, networks(), n=3)
+        hint = (
+            f"did you mean {', '.join(close)}?"
+            if close
+            else f"known: {', '.join(sorted(networks()))}"
+        )
+        raise DlrigError(
+            f"--network {network_id!r} is not a network between nodes in networks.csv; {hint}"
+        ) from None
+    return Link(
+        f"{net.name}, {net.effective_gbs:g} GB/s per GPU", net.effective_gbs, net.latency_us * US
+    )

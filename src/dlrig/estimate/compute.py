@@ -1,0 +1,173 @@
+"""Time of a step's math: FLOPs over the GPU's dense peak at a calibrated efficiency.
+
+FLOPs per token follow PaLM (Chowdhery et al. 2022, Appendix B): a forward pass is 2·N + the
+attention's 4·L·H·Q·T (N counts the matrices that do matmuls; an untied input embedding is a
+lookup). Backward is twice the forward for full training (input gradients and weight
+gradients). Frozen weights (LoRA, QLoRA) need input gradients only, so their backward is
+one forward's worth of GEMMs, not two; attention's backward is unchanged. QLoRA adds the NF4
+dequantisation of every frozen matrix each time it is used (forward, backward, and the
+recomputed forward), a memory-bound pass over the weights.
+
+The efficiency is not a constant of this module: it is fitted per group (task, GPU
+architecture, precision, model size) by benchmarks/calibrate.py and read through
+`dlrig.estimate.calibration`. `efficiency_group` names the group of a job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dlrig.model.parts import GpuSpec
+
+TFLOPS = 1e12
+GBS = 1e9
+# TF32 tensor cores exist from Ampere on and run at half the dense FP16 rate (NVIDIA A100
+# datasheet: 156 vs 312 TFLOPS; H100 SXM 495 vs 989; RTX 4090 82.6 vs 165.2).
+TF32_ARCHITECTURES = ("Ampere", "Ada", "Hopper", "Blackwell")
+FP16_PER_TF32 = 2
+FLOPS_PER_GFLOP = 1e9
+# Model size classes (billions of parameters) for the efficiency groups: small models run
+# narrow GEMMs, large ones are split by tensor/pipeline parallelism.
+SIZE_CLASSES = ((3.0, "lt3b"), (20.0, "3-20b"), (100.0, "20-100b"))
+LARGEST_SIZE_CLASS = "gt100b"
+# The NF4 dequantisation kernel reads the packed 4-bit weights (bits/8 bytes per weight) and
+# writes a 16-bit copy (2 bytes) that the GEMM then reads (bitsandbytes dequantize_4bit +
+# matmul; QLoRA paper, Dettmers et al. 2023, Sec. 3).
+DEQUANT_WRITE_BYTES = 2
+
+
+@dataclass(frozen=True)
+class Peak:
+    tflops: float
+    what: str
+    warning: str | None = None
+
+
+def peak(gpu: GpuSpec, precision: str) -> Peak:
+    """One GPU's dense rate at the compute precision ("fp16-acc": FP16 inputs accumulated in
+    FP16, twice the FP32-accumulate rate on GeForce cards, the same on datacenter ones)."""
+    fp16 = gpu.fp16_tensor_tflops
+    if precision == "fp32":
+        return Peak(gpu.fp32_tflops, "FP32 (CUDA cores; PyTorch leaves TF32 matmuls off)")
+    if precision == "tf32":
+        if fp16 and any(a in gpu.architecture for a in TF32_ARCHITECTURES):
+            return Peak(fp16 / FP16_PER_TF32, "TF32 tensor cores, dense (half the FP16 rate)")
+        return Peak(gpu.fp32_tflops, "FP32", f"{gpu.name} has no TF32 tensor cores: FP32 rate")
+    if precision == "fp8":
+        if gpu.fp8_tensor_tflops:
+            return Peak(gpu.fp8_tensor_tflops, "FP8 tensor cores, dense")
+        fallback = fp16 or gpu.fp32_tflops
+        return Peak(fallback, "FP16/BF16", f"{gpu.name} has no FP8 tensor cores: using 16-bit rate")
+    if precision == "fp16-acc" and gpu.fp16_tensor_fp16acc_tflops:
+        return Peak(gpu.fp16_tensor_fp16acc_tflops, "FP16 tensor cores, dense, FP16 accumulate")
+    if fp16:
+        return Peak(fp16, "FP16/BF16 tensor cores, dense, FP32 accumulate")
+    return Peak(gpu.fp32_tflops, "FP32 (no tensor cores)", f"{gpu.name} has no tensor cores")
+
+
+def architecture(gpu: GpuSpec) -> str:
+    """The architecture family (first word of gpus.csv's column: 'Ampere (GA102)' → Ampere)."""
+    return (gpu.architecture.split() or ["unknown"])[0]
+
+
+def size_class(params_b: float) -> str:
+    for limit, name in SIZE_CLASSES:
+        if params_b < limit:
+            return name
+    return LARGEST_SIZE_CLASS
+
+
+def efficiency_group(
+    family: str, task: str, gpu: GpuSpec, precision: str, params_b: float
+) -> tuple[str, ...]:
+    """The calibration group of a training job, most general level first: model family (llm,
+    encoder, vit, cnn), task (train, lora, qlora), architecture, precision, size class. A group
+    too thin to fit falls back to its parent (calibration.py walks up), so LoRA on a card no
+    source measured takes the family's efficiency, never another family's."""
+    return (family, task, architecture(gpu), precision, size_class(params_b))
+
+
+def conv_precision(precision: str, gpu: GpuSpec) -> str:
+    """PyTorch runs fp32 convolutions on TF32 tensor cores by default where they exist
+    (torch.backends.cudnn.allow_tf32 defaults to True; matmuls default to full fp32:
+    https://docs.pytorch.org/docs/stable/notes/cuda.html#tensorfloat-32-tf32-on-ampere-and-later-devices)."""
+    tf32 = any(a in gpu.architecture for a in TF32_ARCHITECTURES)
+    return "tf32" if precision == "fp32" and tf32 else precision
+
+
+@dataclass(frozen=True)
+class Flops:
+    """FLOPs per token (language models) or per sample (vision) of one training step."""
+
+    model: float  # what MFU counts: forward and backward, no recomputation
+    recompute: float  # one more forward pass when activations are checkpointed
+
+    def executed(self, checkpointing: bool) -> float:
+        return self.model + (self.recompute if checkpointing else 0.0)
+
+
+def forward_flops(matmul_params: float, attention_fwd: float) -> float:
+    """2 FLOPs per matmul parameter plus attention's score and value products."""
+    return 2 * matmul_params + attention_fwd
+
+
+def attention_flops_fwd(n_layers: int, q_dim: int, context: float) -> float:
+    """QKᵀ and AV for one token attending to `context` others, every layer: 4·L·Q·T
+    (PaLM App. B's 4·L·H·Q·T with Q the total query width)."""
+    return 4 * n_layers * q_dim * context
+
+
+def train_flops(matmul_params: float, attention_fwd: float, frozen_base: bool) -> Flops:
+    """Full training: forward + input gradients + weight gradients = 3 x forward. Frozen base
+    (LoRA/QLoRA): forward + input gradients only for the matrices (2N + 2N), attention's
+    backward in full (2 x attn); the adapters' own FLOPs are under 1 % and left out."""
+    fwd = forward_flops(matmul_params, attention_fwd)
+    if frozen_base:
+        return Flops(fwd + 2 * matmul_params + 2 * attention_fwd, fwd)
+    return Flops(3 * fwd, fwd)
+
+
+def vision_flops(gflops_fwd_per_sample: float, training: bool) -> Flops:
+    fwd = gflops_fwd_per_sample * FLOPS_PER_GFLOP
+    return Flops(3 * fwd if training else fwd, fwd)
+
+
+def math_time_s(flops: float, peak_tflops: float, efficiency: float) -> float:
+    if not (peak_tflops > 0 and efficiency > 0):
+        raise ValueError("peak and efficiency must be positive")
+    return flops / (peak_tflops * TFLOPS * efficiency)
+
+
+def dequant_passes(checkpointing: bool) -> int:
+    """Times each frozen NF4 matrix is dequantised per micro-batch: forward, backward (input
+    gradients need W), and the recomputed forward with checkpointing."""
+    return 3 if checkpointing else 2
+
+
+def dequant_time_s(
+    quantised_params: float, weight_bits: float, passes: int, mem_bw_gbs: float
+) -> float:
+    """Memory-bound NF4 → bf16 dequantisation: read bits/8, write 2 bytes per weight, per pass,
+    at the card's DRAM bandwidth."""
+    per_pass = quantised_params * (weight_bits / 8 + DEQUANT_WRITE_BYTES)
+    return passes * per_pass / (mem_bw_gbs * GBS)
+
+
+# Memory traffic of the element-wise work between GEMMs, in multiples of the activation bytes a
+# step keeps for backward (Korthikanti et al.'s count). dlrig derivation, not a fit. Each kept
+# activation is written once and read once in the forward pass, and its gradient written and
+# read once in the backward pass: 4x. Eager PyTorch streams more (a Llama block's RMSNorms run
+# ~5 kernels over h, RoPE ~4 passes over q and k, SiLU·up 5 over i: ~1.9x the kept bytes
+# forward, ~5.6x in all); fused and compiled code (torch.compile, Transformer Engine, apex, the
+# recipes most published numbers and most users run) streams about the 4x; 4 is used and the
+# fitted efficiency of each group absorbs the rest. A recomputed forward streams its share
+# again (+2x). The achieved bandwidth is efficiencies.csv elementwise_bandwidth_fraction.
+ELEMENTWISE_PASSES = 4
+RECOMPUTE_PASSES = 2
+
+
+def elementwise_time_s(activation_bytes: float, checkpointing: bool, mem_bw_gbs: float) -> float:
+    """Time to stream a step's activations at the card's full DRAM bandwidth (callers divide by
+    the achieved fraction): the memory-bound part of training that GEMM peaks do not speed up."""
+    passes = ELEMENTWISE_PASSES + (RECOMPUTE_PASSES if checkpointing else 0)
+    return passes * activation_bytes / (mem_bw_gbs * GBS)

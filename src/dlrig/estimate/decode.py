@@ -1,0 +1,130 @@
+"""Prefill and per-token decode.
+
+A decode step reads every weight the step uses (MoE: the experts the batch routes to) and the
+KV cache once; at small batch that read is the whole cost (bandwidth-bound), at large batch the
+2 FLOPs per weight per sequence catch up (compute-bound; the roofline takes the larger). The
+achieved bandwidth is a fitted fraction of the card's DRAM bandwidth per engine, weight format
+and architecture (calibration.py).
+
+Several GPUs split the model by the job's parallel plan (shape.py):
+- by layers (pipeline stages; llama.cpp's default `--split-mode layer`, ExLlamaV2's
+  `gpu_split`, transformers' `device_map="auto"`): the stages take turns, so one token still
+  reads every byte one stage after the other — more memory, no speed — plus one activation hop
+  per stage boundary;
+- by tensors (vLLM/SGLang/TensorRT-LLM `--tensor-parallel-size`, Megatron-style, Shoeybi et
+  al. 2019): each GPU reads its 1/tp of the bytes and pays two all-reduces of the hidden state
+  per layer per token (after attention and after the MLP) at the link's latency and bandwidth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dlrig.estimate import comm
+from dlrig.estimate.comm import Link
+
+GBS = 1e9
+TFLOPS = 1e12
+ACT_BYTES = 2  # the hidden state crosses GPUs in 16-bit
+ALLREDUCES_PER_LAYER = 2  # Megatron TP: after attention's output and after the MLP's down proj
+
+
+@dataclass(frozen=True)
+class DecodeStep:
+    memory_s: float  # reading weights and KV at the achieved bandwidth
+    compute_s: float  # the batch's matmuls at the achieved FLOP rate
+    comm_s: float  # GPU-to-GPU traffic on the critical path
+    step_s: float
+    bound: str  # "memory-bandwidth", "compute" or "communication"
+    split: str  # "none", "layer" or "tensor"
+
+    def tokens_per_s(self, batch: int) -> float:
+        return batch / self.step_s
+
+
+@dataclass(frozen=True)
+class DecodeInputs:
+    weight_bytes: float  # weights ONE GPU reads per step (its share; active experts for MoE)
+    kv_bytes: float  # the batch's KV cache ONE GPU reads per step
+    flops: float  # FLOPs of one step for the whole batch, whole model
+    n_layers: int
+    hidden: int
+    batch: int
+
+
+def decode_step(
+    x: DecodeInputs,
+    *,
+    mem_bw_gbs: float,
+    bw_efficiency: float,
+    peak_tflops: float,
+    compute_efficiency: float,
+    tp: int = 1,
+    pp: int = 1,
+    link: Link | None = None,
+) -> DecodeStep:
+    """One decode step (one token for each of `batch` sequences) of one model replica."""
+    rate = mem_bw_gbs * GBS * bw_efficiency
+    flop_rate = peak_tflops * TFLOPS * compute_efficiency
+    # The pp stages run one after another for a token: pp times one GPU's read.
+    mem_s = pp * (x.weight_bytes + x.kv_bytes) / rate
+    comp_s = x.flops / tp / flop_rate
+    comm_s = 0.0
+    act = x.batch * x.hidden * ACT_BYTES
+    if tp > 1:
+        per_allreduce = comm.allreduce_s(act, tp, _need(link))
+        comm_s += ALLREDUCES_PER_LAYER * x.n_layers * per_allreduce
+    if pp > 1:
+        comm_s += (pp - 1) * comm.p2p_s(act, _need(link))
+    split = "tensor" if tp > 1 else ("layer" if pp > 1 else "none")
+    work = max(mem_s, comp_s)
+    if comm_s > work:
+        bound = "communication"
+    else:
+        bound = "memory-bandwidth" if mem_s >= comp_s else "compute"
+    return DecodeStep(mem_s, comp_s, comm_s, work + comm_s, bound, split)
+
+
+@dataclass(frozen=True)
+class Prefill:
+    time_s: float  # one prompt
+    tokens_per_s: float
+    comm_s: float
+
+
+def prefill(
+    prompt_tokens: int,
+    flops_per_token: float,
+    *,
+    peak_tflops: float,
+    efficiency: float,
+    n_layers: int,
+    hidden: int,
+    tp: int = 1,
+    pp: int = 1,
+    link: Link | None = None,
+) -> Prefill:
+    """Prompt processing is compute-bound: FLOPs over the achieved rate. Tensor parallelism
+    divides the math and all-reduces every layer's hidden states for the prompt twice; pipeline
+    stages do their share one after another (one prompt does not pipeline)."""
+    flops = prompt_tokens * flops_per_token
+    t = flops / tp / (peak_tflops * TFLOPS * efficiency)
+    nbytes = prompt_tokens * hidden * ACT_BYTES
+    c = 0.0
+    if tp > 1:
+        c += ALLREDUCES_PER_LAYER * n_layers * comm.allreduce_s(nbytes, tp, _need(link))
+    if pp > 1:
+        c += (pp - 1) * comm.p2p_s(nbytes, _need(link))
+    total = t + c
+    return Prefill(total, prompt_tokens / total if total > 0 else 0.0, c)
+
+
+def request_tokens_per_s(gen_tokens: int, prefill_s: float, step_s: float, batch: int = 1) -> float:
+    """Generated tokens per second of a whole request, prefill included ("with prompt")."""
+    return batch * gen_tokens / (prefill_s + gen_tokens * step_s)
+
+
+def _need(link: Link | None) -> Link:
+    if link is None:
+        raise ValueError("several GPUs need the link between them")
+    return link

@@ -1,0 +1,383 @@
+"""The time side of one job: reads the job's Shape (shape.py), the fitted efficiencies
+(calibration.py) and the links (comm.py), runs compute / decode / step, and returns the
+ThroughputEstimate with its interval. Nothing here calls back into memory or job composition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dlrig.estimate import calibration as cal
+from dlrig.estimate import comm
+from dlrig.estimate import compute as cp
+from dlrig.estimate import decode as dec
+from dlrig.estimate import memory as mem
+from dlrig.estimate import params as p
+from dlrig.estimate import shape as shapes
+from dlrig.estimate import step as st
+from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
+from dlrig.model.estimate import Interval, ThroughputEstimate
+from dlrig.model.workload import Job, ModelKind, ModelSpec, Offload, Optimizer, Precision, Task
+
+DEFAULT_NETWORK = "ib-ndr"  # several nodes without --network: InfiniBand NDR (stated)
+# CPU cores the optimizer step runs on when offloading and the build names no CPU (stated).
+DEFAULT_OFFLOAD_CPU_CORES = 16
+
+
+# --- groups -------------------------------------------------------------------------------
+
+
+def engine(job: Job) -> str:
+    e = getattr(job.engine, "value", str(job.engine))
+    return "transformers" if e == "hf" else e
+
+
+def weight_format(job: Job) -> str:
+    if job.task == Task.QLORA:
+        return "nf4"
+    if job.task == Task.INFER and job.quant.value != "none":
+        return job.quant.value
+    return "fp8" if job.precision == Precision.FP8 else "16bit"
+
+
+def family(m: ModelSpec) -> str:
+    if m.kind == ModelKind.CNN:
+        return "cnn"
+    if m.kind == ModelKind.VIT:
+        return "vit"
+    if m.kind == ModelKind.ENCODER:
+        return "encoder"
+    return "llm"  # decoders, MoE, encoder-decoders
+
+
+def compute_precision(m: ModelSpec, job: Job) -> str:
+    if m.kind == ModelKind.CNN:
+        return cp.conv_precision(job.precision.value, job.gpu)
+    return job.precision.value
+
+
+def train_group(m: ModelSpec, job: Job) -> tuple[str, ...]:
+    return cp.efficiency_group(
+        family(m), job.task.value, job.gpu, compute_precision(m, job), m.params_total / 1e9
+    )
+
+
+def decode_group(job: Job) -> tuple[str, ...]:
+    return (engine(job), weight_format(job), cp.architecture(job.gpu))
+
+
+def prefill_group(job: Job) -> tuple[str, ...]:
+    return (engine(job), cp.architecture(job.gpu))
+
+
+@dataclass(frozen=True)
+class Rate:
+    efficiency: float
+    source: str
+    interval: float | None
+    group: str
+
+
+def rate(key: str, group: tuple[str, ...], consts: cal.Constants | None = None) -> Rate:
+    c = consts or cal.constants()
+    row = c.get(key, group)
+    return Rate(row.value, row.cite(), c.interval(key, group), f"{key}:{row.group}")
+
+
+def _given_or_fitted(job: Job, key: str, group: tuple[str, ...], consts) -> Rate:
+    if job.mfu is not None:
+        return Rate(job.mfu, "given with --mfu", None, "given")
+    return rate(key, group, consts)
+
+
+def interval(value: float | None, r: Rate) -> Interval | None:
+    if value is None or r.interval is None:
+        return None
+    return Interval(
+        low=max(0.0, value * (1 - r.interval)),
+        high=value * (1 + r.interval),
+        frac=r.interval,
+        group=r.group,
+        source="fitted_constants.csv: leave-one-source-out p80 |error| (benchmarks/calibrate.py)",
+    )
+
+
+# --- links --------------------------------------------------------------------------------
+
+
+def links(s: Shape) -> st.Links:
+    job = s.job
+    inter = None
+    if s.plan.nodes > 1:
+        inter = comm.network_link(job.network or DEFAULT_NETWORK)
+    intra = None
+    if job.n_gpus > 1:
+        intra = comm.intra_node_link(job.gpu, job.interconnect.value)
+    host = comm.pcie_host_link(job.gpu, getattr(job, "host_link_gbs", None))
+    return st.Links(intra=intra, inter=inter, host=host)
+
+
+def step_plan(s: Shape) -> st.Plan:
+    pl = s.plan
+    return st.Plan(
+        dp=pl.dp,
+        tp=pl.tp,
+        pp=pl.pp,
+        vp=pl.vp,
+        cp=pl.cp,
+        ep=pl.ep,
+        zero=s.job.zero,
+        gpus_per_node=max(pl.gpus_per_node, 1),
+        micro_batches=s.grad_accum,
+    )
+
+
+# --- training -----------------------------------------------------------------------------
+
+
+def activation_traffic_bytes(s: Shape) -> float:
+    """Bytes of activations one micro-batch of one replica produces (every layer, as if none
+    were freed; eager attention's scores included): what the normalisations, activation
+    functions, softmax and residual adds stream through DRAM between the GEMMs."""
+    m, job, e = s.model, s.job, s.act_bytes
+    b = s.micro_batch
+    if m.kind == ModelKind.CNN:
+        return (m.activation_mb_per_sample or 0) * mem.MB * e / FP32_BYTES * b
+    seq = s.seq
+    per_layer = mem.layer_activation_bytes(m, seq, b, e)
+    per_layer += mem.score_bytes(m, seq, max(s.attended, 1), b, e, job.attention)
+    return m.total_layers * per_layer + mem.logits_bytes(m, seq * b, e, job.loss)
+
+
+def per_token(s: Shape) -> bool:
+    return not (s.flops_per_sample and s.model.kind in (ModelKind.CNN, ModelKind.VIT))
+
+
+def train_work(s: Shape, eff: float) -> st.TrainWork:
+    m, job = s.model, s.job
+    pk = cp.peak(job.gpu, compute_precision(m, job))
+    if per_token(s):
+        flops = cp.Flops(s.flops_per_token, s.flops_recompute_per_token)
+        units = s.tokens_per_micro_step
+    else:
+        flops = cp.Flops(s.flops_per_sample or 0.0, (s.flops_per_sample or 0.0) / 3)
+        units = s.micro_batch
+    executed = flops.executed(job.checkpointing) * units
+    attention = 0.0
+    if job.precision == Precision.FP8 and per_token(s) and m.is_transformer:
+        # Transformer Engine runs the linear layers' GEMMs in FP8; attention (FlashAttention)
+        # stays in 16-bit: its FLOPs (3 x forward, one more when recomputed) at the 16-bit peak.
+        fwd = shapes.attention_flops_fwd(m, s.attended)
+        attention = (3 + (1 if job.checkpointing else 0)) * fwd * units
+    micro = cp.math_time_s(executed - attention, pk.tflops, eff)
+    if attention:
+        micro += cp.math_time_s(attention, cp.peak(job.gpu, "bf16").tflops, eff)
+    bw = job.gpu.memory_bandwidth_gbs
+    extra = cp.elementwise_time_s(activation_traffic_bytes(s), job.checkpointing, bw) / p.value(
+        "elementwise_bandwidth_fraction"
+    )
+    if s.lora and s.weight_bits < 16:  # a quantised frozen base is dequantised on every use
+        passes = cp.dequant_passes(job.checkpointing)
+        extra += cp.dequant_time_s(s.params_linear, s.weight_bits, passes, bw)
+    half_grads = job.task == Task.TRAIN and not is_fp32(job.precision)
+    grad_bytes = s.params_trainable * (HALF_BYTES if half_grads else FP32_BYTES)
+    # bitsandbytes' paged 8-bit optimizers step on the GPU; their pages move to the CPU only
+    # under memory pressure, so no per-step transfer or CPU step is charged for them.
+    offload = job.offload.value if job.optimizer != Optimizer.ADAM8BIT else Offload.NONE.value
+    cpu_adam = 0.0
+    if offload != Offload.NONE.value:
+        shards = s.plan.shard_group if job.zero >= 1 else 1
+        cores = getattr(job, "cpu_cores", None) or DEFAULT_OFFLOAD_CPU_CORES
+        per_gpu = s.params_trainable / (s.plan.tp * s.plan.pp * shards)
+        cpu_adam = per_gpu / (cores * p.value("cpu_adam_params_per_core_s"))
+    moe_layers = 0
+    if m.kind == ModelKind.MOE and m.n_experts:
+        moe_layers = max((m.n_layers or 0) - m.first_dense_layers, 0)
+    return st.TrainWork(
+        micro_compute_s=micro,
+        frozen_base=s.lora,
+        micro_extra_s=extra,
+        tokens_per_micro=s.tokens_per_micro_step if per_token(s) else 0,
+        hidden=m.hidden_size or 0,
+        n_layers=m.total_layers,
+        moe_layers=moe_layers,
+        experts_per_token=m.experts_per_token or 1,
+        kv_width=m.kv_cache_width if m.n_layers and m.n_heads else 0,
+        checkpointing=job.checkpointing,
+        grad_bytes=grad_bytes,
+        weight_bytes=s.weight_bytes_job,
+        offload=offload,
+        cpu_adam_s=cpu_adam,
+    )
+
+
+def train(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
+    m, job = s.model, s.job
+    r = _given_or_fitted(job, "mfu", train_group(m, job), consts)
+    pk = cp.peak(job.gpu, compute_precision(m, job))
+    work = train_work(s, r.efficiency)
+    lk = links(s)
+    res = st.train_step(work, step_plan(s), lk)
+    tokens = per_token(s)
+    units_per_step = s.global_batch * (s.seq if tokens else 1)
+    total = units_per_step / res.step_s
+    per_gpu = total / job.n_gpus
+    what = "none (one GPU)" if job.n_gpus == 1 else (lk.intra.what if lk.intra else "none")
+    if lk.inter is not None:
+        what += f"; between nodes {lk.inter.what}"
+    samples = total / s.seq if tokens else total
+    parts = {
+        "compute": res.compute_s,
+        "pipeline bubble": res.bubble_s,
+        "communication not hidden": res.exposed_comm_s,
+        "offload not hidden": res.offload_s,
+    }
+    if res.input_s > res.step_s - 1e-12 and res.input_s > 0:
+        parts = {"input pipeline": res.input_s}
+    headline = total if tokens else samples
+    return ThroughputEstimate(
+        tokens_per_s=total if tokens else None,
+        tokens_per_s_per_gpu=per_gpu if tokens else None,
+        samples_per_s=samples,
+        samples_per_s_per_gpu=None if tokens else per_gpu,
+        utilization=r.efficiency,
+        utilization_source=r.source,
+        peak_tflops=pk.tflops,
+        flops_per_token=s.flops_per_token if tokens else None,
+        flops_per_sample=None if tokens else s.flops_per_sample,
+        step_time_s=res.step_s,
+        compute_time_s=res.compute_s,
+        allreduce_time_s=res.comm_s,
+        exposed_comm_s=res.exposed_comm_s,
+        link=what,
+        link_gbs=lk.intra.busbw_gbs if (lk.intra and job.n_gpus > 1) else None,
+        bound=res.bound,
+        step_parts_s={k: v for k, v in parts.items() if v > 0},
+        interval=interval(headline, r),
+    )
+
+
+# --- inference ----------------------------------------------------------------------------
+
+
+def decode_context(s: Shape) -> float:
+    """Tokens each decode step attends to on average: with a prompt and a generation length,
+    the prompt plus half the generated tokens (the cache grows by one per step); with only
+    --context, that context (the step at the end of it)."""
+    job = s.job
+    if job.prompt_tokens is not None or job.gen_tokens is not None:
+        return (job.prompt_tokens or 0) + (job.gen_tokens or 0) / 2
+    return float(s.seq)
+
+
+def decode_inputs(s: Shape) -> dec.DecodeInputs:
+    """Per-GPU bytes one decode step reads (Shape: its share of the weights, active experts
+    only; the batch's KV cache at the mean context) and the step's FLOPs for the batch."""
+    b = s.micro_batch
+    # The Shape's per-GPU KV read is at the held context (its split rule: GQA heads replicated
+    # beyond tp, MLA latents replicated); scaled to the mean context of the generation.
+    kv = s.decode_kv_bytes_per_gpu * decode_context(s) / s.seq if s.seq else 0.0
+    return dec.DecodeInputs(
+        weight_bytes=s.decode_weight_bytes_per_gpu,
+        kv_bytes=kv,
+        flops=b * s.flops_fwd_per_token,
+        n_layers=s.model.total_layers,
+        hidden=s.model.hidden_size or 0,
+        batch=b,
+    )
+
+
+def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
+    m, job = s.model, s.job
+    pk = cp.peak(job.gpu, "fp16" if job.precision == Precision.FP8 else job.precision.value)
+    if engine(job) == "llama.cpp" and job.precision != Precision.FP32:
+        # ggml-cuda multiplies F16 (and dequantised) matrices with cuBLAS in FP16 compute
+        # (ggml/src/ggml-cuda/ggml-cuda.cu, ggml_cuda_op_mul_mat_cublas:
+        # cu_compute_type = CUBLAS_COMPUTE_16F): the FP16-accumulate peak.
+        pk = cp.peak(job.gpu, "fp16-acc")
+    b = s.micro_batch
+    if not m.is_language_model or not m.has_vocab_head:
+        # Vision models and encoders generate nothing: inference is compute-bound forward
+        # passes at the family's efficiency.
+        r = _given_or_fitted(job, "mfu", train_group(m, job), consts)
+        if m.is_language_model:
+            fwd = s.flops_fwd_per_token * s.seq
+        else:
+            fwd = s.flops_per_sample or (m.gflops_per_sample or 0) * cp.FLOPS_PER_GFLOP
+        step = cp.math_time_s(fwd * b, pk.tflops * job.n_gpus, r.efficiency)
+        return ThroughputEstimate(
+            samples_per_s=b / step,
+            samples_per_s_per_gpu=b / step / job.n_gpus,
+            utilization=r.efficiency,
+            utilization_source=r.source,
+            peak_tflops=pk.tflops,
+            flops_per_sample=fwd,
+            step_time_s=step,
+            compute_time_s=step,
+            bound="compute",
+            step_parts_s={"compute": step},
+            interval=interval(b / step, r),
+        )
+    bw = _given_or_fitted(job, "decode_bw", decode_group(job), consts)
+    pf = rate("prefill_mfu", prefill_group(job), consts)
+    lk = links(s)
+    pl = s.plan
+    d = dec.decode_step(
+        decode_inputs(s),
+        mem_bw_gbs=job.gpu.memory_bandwidth_gbs,
+        bw_efficiency=bw.efficiency,
+        peak_tflops=pk.tflops,
+        compute_efficiency=pf.efficiency,
+        tp=pl.tp,
+        pp=pl.pp,
+        link=lk.intra,
+    )
+    pre = dec.prefill(
+        s.prompt_tokens,
+        s.flops_fwd_per_token,
+        peak_tflops=pk.tflops,
+        efficiency=pf.efficiency,
+        n_layers=m.total_layers,
+        hidden=m.hidden_size or 0,
+        tp=pl.tp,
+        pp=pl.pp,
+        link=lk.intra,
+    )
+    replicas = pl.dp
+    tok_s = replicas * b / d.step_s
+    if d.split == "none":
+        what = "none"
+    elif d.split == "layer":
+        what = f"{lk.intra.what} (layers split over {pl.pp} GPUs, which take turns)"  # type: ignore[union-attr]
+    else:
+        what = f"{lk.intra.what} (tensor parallel over {pl.tp} GPUs)"  # type: ignore[union-attr]
+    return ThroughputEstimate(
+        tokens_per_s=tok_s,
+        tokens_per_s_per_gpu=tok_s / job.n_gpus,
+        samples_per_s=None,
+        utilization=bw.efficiency,
+        utilization_source=bw.source,
+        peak_tflops=pk.tflops,
+        flops_per_token=s.flops_fwd_per_token,
+        step_time_s=d.step_s,
+        compute_time_s=d.compute_s,
+        allreduce_time_s=d.comm_s,
+        exposed_comm_s=d.comm_s,
+        link=what,
+        link_gbs=lk.intra.busbw_gbs if (lk.intra and d.split != "none") else None,
+        bound=d.bound,
+        prefill_tokens_per_s=pre.tokens_per_s,
+        # b prompts arriving together are prefilled one after another (compute-bound).
+        ttft_s=b * pre.time_s + d.step_s,
+        step_parts_s={
+            "weights and KV cache read" if d.bound != "compute" else "compute": max(
+                d.memory_s, d.compute_s
+            ),
+            "communication": d.comm_s,
+        },
+        interval=interval(tok_s, bw),
+    )
+
+
+def throughput_of(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
+    return infer(s, consts) if s.job.task == Task.INFER else train(s, consts)

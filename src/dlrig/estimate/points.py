@@ -1,0 +1,158 @@
+"""A published measurement (a row of calibration_points.csv, or the older measurements.csv)
+as the estimator's (ModelSpec, Job), and the memory model's error on it.
+
+Columns follow wt/CALIBRATION_SCHEMA.md; a blank cell is the estimator's default. A row the
+estimator cannot express returns None from `memory_error` (callers report it, never drop it
+silently: `why_not(row)` says why).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from dlrig.catalog.lookup import find_gpu, find_model
+from dlrig.errors import DlrigError
+from dlrig.model.workload import Job, ModelSpec
+
+GB = 1e9
+GIB = 2**30
+UNIT_BYTES = {"GB": GB, "GiB": GIB}
+# Measured semantics → the predicted figure it is compared with (memory.MemoryParts).
+SEMANTICS = {
+    "allocator_allocated": "allocated",
+    "allocator_reserved": "reserved",
+    "nvidia_smi": "nvidia_smi",
+    "unspecified_memory": "reserved",
+    "": "reserved",
+}
+PRECISION = {"fp32": "fp32", "tf32": "tf32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8"}
+INT_FIELDS = (
+    "batch_size",
+    "grad_accum",
+    "seq_len",
+    "context",
+    "prompt_tokens",
+    "gen_tokens",
+    "tp",
+    "pp",
+    "vp",
+    "cp",
+    "ep",
+    "nodes",
+    "lora_rank",
+    "zero",
+)
+ENUM_FIELDS = (
+    "optimizer",
+    "optimizer_dtype",
+    "offload",
+    "loss",
+    "attention",
+    "kv_dtype",
+    "base_quant",
+    "lora_targets",
+)
+BOOL_FIELDS = ("master_weights", "optimizer_in_backward")
+# Spellings in the points that the Job names differently: bitsandbytes' (paged) 8-bit AdamW is
+# adam8bit; engines the Job does not list map to the nearest it does (LitGPT and plain PyTorch
+# generate with eager PyTorch, like transformers; MLC is an optimized engine).
+OPTIMIZER_ALIASES = {"adamw8bit": "adam8bit", "paged_adamw8bit": "adam8bit", "adam": "adamw"}
+ENGINE_ALIASES = {
+    "hf": "transformers",
+    "exllama": "exllamav2",
+    "mlc": "optimized",
+    "litgpt": "transformers",
+    "pytorch": "transformers",
+}
+
+
+def model_of(row: dict[str, str]) -> ModelSpec:
+    name = row["model"]
+    if name.startswith("hf:"):
+        from importlib import resources
+
+        from dlrig.model.architecture import read_hf_config
+
+        path = resources.files("dlrig.catalog").joinpath("data", "hf_configs", name[3:])
+        return read_hf_config(str(path))
+    return find_model(name)
+
+
+def job_of(row: dict[str, str]) -> Job:
+    task = row["task"]
+    task = {"vision": "train", "encoder": "train"}.get(task, task)
+    fields: dict[str, Any] = {
+        "task": task,
+        "gpu": find_gpu(row["gpu"]),
+        "n_gpus": int(row.get("n_gpus") or 1),
+        "precision": PRECISION.get(row.get("precision") or "bf16", "bf16"),
+    }
+    quant = row.get("quant") or "none"
+    if task == "infer":
+        fields["quant"] = quant
+    if row.get("weight_bits"):
+        fields["weight_bits"] = float(row["weight_bits"])
+    for f in INT_FIELDS:
+        if row.get(f) and not (f in ("prompt_tokens", "gen_tokens") and row[f] == "0"):
+            fields[f] = int(row[f])  # a zero prompt/generation length (llama-bench) is "none"
+    for f in ENUM_FIELDS:
+        if row.get(f):
+            fields[f] = OPTIMIZER_ALIASES.get(row[f], row[f]) if f == "optimizer" else row[f]
+    for f in BOOL_FIELDS:
+        if row.get(f):
+            fields[f] = row[f] == "true"
+    if row.get("checkpointing"):
+        # Selective (op-level) checkpointing keeps less than none and more than full: read as
+        # full, the lower bound, so a run that completed is never "does not fit" for it; memory
+        # points with it are not expressible (why_not).
+        fields["checkpointing"] = row["checkpointing"] in ("true", "selective")
+    engine = row.get("engine") or ""
+    if task == "infer" and engine:
+        fields["engine"] = ENGINE_ALIASES.get(engine, engine)
+    return Job(**fields)
+
+
+def why_not(row: dict[str, str]) -> str | None:
+    """None when the row is expressible, else the reason."""
+    from dlrig.estimate import shape as shapes
+
+    selective = row.get("checkpointing") == "selective" or "selective activation checkpointing" in (
+        row.get("notes") or ""
+    )
+    if selective and row.get("category") == "memory":
+        return "selective activation checkpointing is not modelled (full or none only)"
+    try:
+        shapes.derive(model_of(row), job_of(row))
+    except (DlrigError, ValidationError, ValueError, KeyError) as exc:
+        return str(exc).splitlines()[0]
+    if row.get("category") == "memory":
+        if row.get("unit") and row["unit"] not in UNIT_BYTES:
+            return f"unit {row['unit']} is not a memory unit"
+        # Activations and KV cache scale with the tokens: without them the estimator's default
+        # length would stand in for a length the source did not state.
+        language = model_of(row).is_language_model
+        if language and row.get("task") != "infer" and not row.get("seq_len"):
+            return "training sequence length not stated (seq_len blank)"
+        lengths = ("context", "prompt_tokens", "gen_tokens")
+        if language and row.get("task") == "infer" and not any(row.get(k) for k in lengths):
+            return "inference context not stated (context, prompt_tokens, gen_tokens blank)"
+    return None
+
+
+def predicted_memory_bytes(row: dict[str, str]) -> float:
+    from dlrig.estimate import memory as mem
+    from dlrig.estimate import shape as shapes
+
+    parts = mem.parts(shapes.derive(model_of(row), job_of(row)))
+    figure = SEMANTICS.get(row.get("semantics") or "", "reserved")
+    return float(getattr(parts, figure))
+
+
+def memory_error(row: dict[str, str]) -> float | None:
+    """(predicted − measured) / measured in the row's semantics, or None if not expressible."""
+    if why_not(row) is not None:
+        return None
+    measured = float(row["value"]) * UNIT_BYTES[row.get("unit") or "GB"]
+    return (predicted_memory_bytes(row) - measured) / measured

@@ -1,0 +1,554 @@
+"""The job's shape, derived once from (ModelSpec, Job): sizes, formats, parameters, FLOPs,
+decode bytes and the parallel plan.
+
+Memory, compute, communication and decode read a `Shape` and nothing else; nothing here calls
+them. Every derived number a model needs (the sequence, the weight bits, the trainable and
+stored parameters, the tokens of a step) is computed here and only here.
+
+Parallel plan conventions (Megatron-LM's): training uses n_gpus = dp x tp x pp x cp, expert
+parallelism (ep) nested inside dp x cp; ZeRO/FSDP shard over dp x cp. Inference uses
+n_gpus = replicas x tp x pp; with several GPUs and neither --tp nor --pp the layers are split
+across the GPUs (llama.cpp's default --split-mode layer, Hugging Face device_map="auto").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dlrig.errors import DlrigError
+from dlrig.estimate import params as p
+from dlrig.model.choices import CHUNKED_PREFILL_ENGINES
+from dlrig.model.workload import (
+    BaseQuant,
+    Job,
+    KvDtype,
+    ModelKind,
+    ModelSpec,
+    Precision,
+    Quant,
+    Task,
+)
+
+FP32_BYTES = 4
+HALF_BYTES = 2
+BITS_PER_BYTE = 8
+# Bytes per element of each compute precision. FP8 training (Transformer Engine) keeps 16-bit
+# weights and activations and casts to FP8 for the matmuls, so memory is counted at 2 bytes.
+ACT_BYTES = {
+    Precision.FP32: 4,
+    Precision.TF32: 4,
+    Precision.BF16: 2,
+    Precision.FP16: 2,
+    Precision.FP8: 2,
+}
+# efficiencies.csv key of each stored weight format's bits per weight.
+QUANT_BITS_KEY = {
+    Quant.INT8: "bits_int8",
+    Quant.INT4: "bits_int4_gptq_g128",
+    Quant.GPTQ: "bits_int4_gptq_g128",
+    Quant.AWQ: "bits_int4_gptq_g128",
+    Quant.NF4: "bits_nf4",
+    Quant.FP8: "bits_fp8",
+    Quant.Q4_0: "bits_q4_0",
+    Quant.Q4_K_M: "bits_q4_k_m",
+    Quant.Q5_K_M: "bits_q5_k_m",
+    Quant.Q6_K: "bits_q6_k",
+    Quant.Q8_0: "bits_q8_0",
+}
+BASE_QUANT_BITS_KEY = {
+    BaseQuant.INT8: "bits_int8",
+    BaseQuant.NF4: "bits_nf4_double_quant",  # QLoRA's NF4 uses double quantisation
+    BaseQuant.GPTQ: "bits_int4_gptq_g128",
+    BaseQuant.AWQ: "bits_int4_gptq_g128",
+}
+# GGUF files quantise the token embedding and output matrix too, and their published bits per
+# weight (llama.cpp quantize README) are whole-file averages: applied to every parameter.
+GGUF_FORMATS = frozenset({Quant.Q4_0, Quant.Q4_K_M, Quant.Q5_K_M, Quant.Q6_K, Quant.Q8_0})
+KV_BITS_KEY = {KvDtype.FP8: "bits_fp8", KvDtype.Q8_0: "bits_q8_0", KvDtype.Q4_0: "bits_q4_0"}
+
+
+class PlanError(DlrigError):
+    """A parallel plan the job cannot run with (exit 2, names the flags)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How the job is split: n_gpus = dp x tp x pp x cp (ep inside dp x cp)."""
+
+    dp: int = 1
+    tp: int = 1
+    pp: int = 1
+    vp: int = 1
+    cp: int = 1
+    ep: int = 1
+    nodes: int = 1
+    implicit_layer_split: bool = False  # inference on several GPUs without --tp/--pp
+
+    @property
+    def n_gpus(self) -> int:
+        return self.dp * self.tp * self.pp * self.cp
+
+    @property
+    def gpus_per_node(self) -> int:
+        return self.n_gpus // self.nodes
+
+    @property
+    def shard_group(self) -> int:
+        """GPUs ZeRO/FSDP (and Megatron's distributed optimizer) shard states over."""
+        return self.dp * self.cp
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Everything the estimator's models read. Sizes per data-parallel replica unless `_job`;
+    bytes and parameters per GPU where named `_per_gpu`."""
+
+    model: ModelSpec
+    job: Job
+    plan: Plan
+    # Sizes
+    seq: int  # tokens per sequence (training sequence, inference context, ViT patches; CNN 1)
+    micro_batch: int  # sequences per micro-step per replica (infer: concurrent sequences)
+    grad_accum: int
+    global_batch: int  # sequences per optimizer step, whole job
+    tokens_per_micro_step: int  # per replica (images for CNNs)
+    tokens_per_step_job: int  # per optimizer step, whole job
+    prompt_tokens: int  # inference: prompt length (prefill)
+    gen_tokens: int  # inference: generated tokens
+    prefill_tokens_in_flight: int  # tokens one prefill step processes per replica
+    attended: int  # tokens one query attends to (bounded by a sliding window), mean over layers
+    # Formats
+    act_bytes: int
+    weight_bits: float  # bits per stored weight of the linear layers
+    weight_format: str
+    embedding_bits: float
+    kv_bits: float
+    adapter_bytes: int  # LoRA adapters' storage (fp32, PEFT's default)
+    # Parameters
+    params_total: int
+    params_active: int  # per token (MoE: routed experts a token passes)
+    params_embedding: int
+    params_linear: int  # quantised / LoRA-adapted matrices (all but embeddings)
+    params_routed: int  # routed-expert weights (0 for dense models)
+    params_trainable: int
+    params_stored_per_gpu: float  # base weights one GPU holds after TP/PP/EP (before ZeRO-3)
+    trainable_per_gpu: float  # after TP/PP (before ZeRO)
+    weight_bytes_job: float  # the whole model as stored, adapters included
+    weight_bytes_per_gpu: float  # after TP/PP/EP and ZeRO-3
+    layers_per_gpu: float
+    # Compute (per token for transformers, per sample for vision presets with FLOPs)
+    flops_per_token: float  # model FLOPs of one training token (fwd+bwd) or one forward token
+    flops_fwd_per_token: float
+    flops_recompute_per_token: float  # one more forward with full checkpointing
+    flops_per_sample: float | None  # CNN / ViT presets that state their FLOPs
+    # Decode (inference)
+    kv_bytes_per_token: float  # one sequence's KV cache per token, all layers, whole model
+    decode_weight_bytes_per_gpu: float  # weights one GPU reads per decode step (active experts)
+    decode_kv_bytes_per_gpu: float  # KV cache one GPU reads per decode step (whole batch)
+
+    @property
+    def training(self) -> bool:
+        return self.job.task != Task.INFER
+
+    @property
+    def lora(self) -> bool:
+        return self.job.task in (Task.LORA, Task.QLORA)
+
+    @property
+    def decode_bytes_per_gpu(self) -> float:
+        return self.decode_weight_bytes_per_gpu + self.decode_kv_bytes_per_gpu
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+def default_seq_len(m: ModelSpec) -> int:
+    return min(p.DEFAULT_SEQ_LEN, m.max_seq_len or p.DEFAULT_SEQ_LEN)
+
+
+def default_context(m: ModelSpec) -> int:
+    return min(p.DEFAULT_CONTEXT, m.max_seq_len or p.DEFAULT_CONTEXT)
+
+
+def sequence_length(m: ModelSpec, job: Job) -> int:
+    """Training: --seq-len; inference: --context, else prompt + generated tokens; ViT: patches."""
+    if m.kind == ModelKind.VIT:
+        return m.patches
+    if m.kind == ModelKind.CNN:
+        return 1
+    if job.task == Task.INFER:
+        if job.context:
+            return job.context
+        if job.prompt_tokens or job.gen_tokens:
+            return (job.prompt_tokens or 0) + (job.gen_tokens or 0)
+        return default_context(m)
+    return job.seq_len or default_seq_len(m)
+
+
+def micro_batch(m: ModelSpec, job: Job) -> int:
+    if job.batch_size:
+        return job.batch_size
+    return p.DEFAULT_LM_BATCH if m.is_language_model else p.DEFAULT_VISION_BATCH
+
+
+def attended_tokens(m: ModelSpec, s: int) -> float:
+    """Keys one query attends to, averaged over the layers: s as PaLM's MFU convention counts it
+    (no halving for causal masks), capped at the window on sliding-window layers."""
+    full = float(s)
+    if not m.sliding_window or not m.n_layers:
+        return full
+    local = m.n_layers if m.sliding_window_layers is None else m.sliding_window_layers
+    local_tokens = min(full, float(m.sliding_window))
+    return (local * local_tokens + (m.n_layers - local) * full) / m.n_layers
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def is_fp32(precision: Precision) -> bool:
+    """fp32 and tf32 both store 4-byte weights, gradients and activations."""
+    return precision in (Precision.FP32, Precision.TF32)
+
+
+def weight_format(job: Job) -> tuple[float, str, str | None]:
+    """(bits per stored weight of the linear layers, what that is, its efficiencies.csv key)."""
+    if job.task in (Task.LORA, Task.QLORA):
+        base = job.effective_base_quant
+        if base != BaseQuant.NONE:
+            key = BASE_QUANT_BITS_KEY[base]
+            what = "NF4 with double quantisation (QLoRA)" if base == BaseQuant.NF4 else base.value
+            return p.value(key), what, key
+    if job.task == Task.INFER and job.quant != Quant.NONE:
+        if job.quant == Quant.EXL2:
+            if job.weight_bits is None:
+                raise PlanError("--quant exl2 needs --weight-bits (EXL2 files come at any size)")
+            return job.weight_bits, f"EXL2 at {job.weight_bits:g} bits per weight", None
+        key = QUANT_BITS_KEY[job.quant]
+        return p.value(key), job.quant.value, key
+    if job.task == Task.INFER and job.precision == Precision.FP8:
+        return p.value("bits_fp8"), "fp8", "bits_fp8"
+    bits = BITS_PER_BYTE * (FP32_BYTES if is_fp32(job.precision) else HALF_BYTES)
+    return float(bits), job.precision.value, None
+
+
+def kv_bits(job: Job) -> float:
+    if job.kv_dtype == KvDtype.FP16:
+        return float(BITS_PER_BYTE * HALF_BYTES)
+    return p.value(KV_BITS_KEY[job.kv_dtype])
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def linear_params(m: ModelSpec) -> int:
+    """Parameters in the matrices that quantisation and LoRA act on (all but embeddings)."""
+    return max(m.params_total - m.embedding_params, 0)
+
+
+def routed_expert_params(m: ModelSpec) -> int:
+    """All routed experts' MLP weights (gate/up/down) over the MoE layers."""
+    if m.kind != ModelKind.MOE or not m.n_experts or not m.n_layers:
+        return 0
+    moe_layers = max(m.n_layers - m.first_dense_layers, 0)
+    per_expert = (3 if m.gated_mlp else 2) * (m.hidden_size or 0) * m.expert_width
+    return moe_layers * m.n_experts * per_expert
+
+
+def block_matrices(m: ModelSpec) -> dict[str, tuple[int, int, int]]:
+    """(d_in, d_out, copies per layer) of each linear layer of one block (routed experts
+    counted per expert held)."""
+    h, i = m.hidden_size or 0, m.intermediate_size or 0
+    q = m.q_width
+    if m.is_mla:
+        kv_out = (m.n_heads or 0) * ((m.qk_nope_head_dim or 0) + (m.v_head_dim or 0))
+        mats = {
+            "q": (h, q, 1),
+            "k": (h, (m.kv_lora_rank or 0) + (m.qk_rope_head_dim or 0), 1),
+            "v": (m.kv_lora_rank or 0, kv_out, 1),
+            "o": ((m.n_heads or 0) * (m.v_head_dim or 0), h, 1),
+        }
+    else:
+        mats = {"q": (h, q, 1), "k": (h, m.kv_dim, 1), "v": (h, m.kv_dim, 1), "o": (q, h, 1)}
+    width, copies = (m.expert_width, m.n_experts) if m.kind == ModelKind.MOE else (i, 1)
+    copies = copies or 1
+    if m.gated_mlp:
+        mats |= {"gate": (h, width, copies), "up": (h, width, copies), "down": (width, h, copies)}
+    else:
+        mats |= {"up": (h, width, copies), "down": (width, h, copies)}
+    return mats
+
+
+LORA_TARGETS = {
+    "all": ("q", "k", "v", "o", "gate", "up", "down"),
+    "attention": ("q", "k", "v", "o"),
+    "qv": ("q", "v"),
+}
+
+
+def lora_params(m: ModelSpec, rank: int, targets: str) -> int:
+    """LoRA adds A (r x d_in) and B (d_out x r) to each targeted matrix (Hu et al. 2021)."""
+    if not m.is_transformer or not m.n_layers:
+        return 0
+    per_layer = sum(
+        rank * (d_in + d_out) * copies
+        for name, (d_in, d_out, copies) in block_matrices(m).items()
+        if name in LORA_TARGETS[targets]
+    )
+    return per_layer * m.total_layers
+
+
+def trainable_params(m: ModelSpec, job: Job) -> int:
+    if job.task == Task.TRAIN:
+        return m.params_total
+    if job.task in (Task.LORA, Task.QLORA):
+        return lora_params(m, job.lora_rank, job.lora_targets.value)
+    return 0
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def plan_for(m: ModelSpec, job: Job, seq: int) -> Plan:
+    """The parallel plan, validated: every failure names the flags."""
+    n = job.n_gpus
+    if n % job.nodes:
+        raise PlanError(f"--gpus {n} is not a multiple of --nodes {job.nodes}")
+    if job.network is not None:
+        _check_network(job.network)
+    tp, pp, cp = job.tp, job.pp, job.cp
+    implicit = False
+    if job.task == Task.INFER and n > 1 and tp == 1 and pp == 1 and cp == 1 and job.ep == 1:
+        pp, implicit = n, True  # layer split across the GPUs, the engines' default
+    group = tp * pp * cp
+    if n % group:
+        raise PlanError(f"--tp {tp} x --pp {pp} x --cp {cp} = {group} does not divide --gpus {n}")
+    heads = m.n_heads
+    if tp > 1:
+        if not m.is_transformer or not heads:
+            raise PlanError(f"--tp {tp}: {m.name} has no attention heads to split")
+        if heads % tp:
+            raise PlanError(f"--tp {tp} does not divide {m.name}'s {heads} attention heads")
+    if pp > 1 and m.total_layers and pp > m.total_layers:
+        raise PlanError(f"--pp {pp} is more than {m.name}'s {m.total_layers} layers")
+    if job.vp > 1 and pp == 1:
+        raise PlanError(f"--vp {job.vp} needs --pp above 1 (virtual stages of a pipeline)")
+    if job.vp > 1 and m.total_layers and pp * job.vp > m.total_layers:
+        raise PlanError(
+            f"--pp {pp} x --vp {job.vp} stages is more than {m.name}'s {m.total_layers} layers"
+        )
+    if cp > 1 and seq % cp:
+        raise PlanError(f"--cp {cp} does not divide the sequence of {seq} tokens")
+    if job.ep > 1:
+        if m.kind != ModelKind.MOE or not m.n_experts:
+            raise PlanError(f"--ep {job.ep}: {m.name} has no experts (expert parallelism is MoE)")
+        if m.n_experts % job.ep:
+            raise PlanError(f"--ep {job.ep} does not divide {m.name}'s {m.n_experts} experts")
+        ep_group = n // pp if job.task == Task.INFER else n // (tp * pp)
+        if ep_group % job.ep:
+            raise PlanError(
+                f"--ep {job.ep} does not divide the {ep_group} GPUs it is spread over "
+                f"(--gpus {n} / --pp {pp}{'' if job.task == Task.INFER else f' / --tp {tp}'})"
+            )
+    return Plan(n // group, tp, pp, job.vp, cp, job.ep, job.nodes, implicit)
+
+
+def _check_network(network: str) -> None:
+    """--network names a row of catalog/data/networks.csv (between nodes)."""
+    import difflib
+
+    from dlrig.catalog import load
+
+    known = sorted(k for k, v in load.networks().items() if getattr(v, "scope", "") != "intra-node")
+    if network not in known:
+        close = difflib.get_close_matches(network, known, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
+        raise PlanError(f"--network {network!r} is not in networks.csv{hint}")
+
+
+def _per_gpu_params(m: ModelSpec, job: Job, plan: Plan, base: float, routed: float) -> float:
+    """Parameters one GPU holds after TP/PP/EP. Routed experts split over ep x tp in training
+    (Megatron's expert tensor parallelism = tp) and over max(tp, ep) in inference (vLLM's expert
+    parallel group is the tensor-parallel group)."""
+    split = plan.tp * plan.pp
+    if job.task == Task.INFER:
+        expert_split = plan.pp * max(plan.tp, plan.ep)
+    else:
+        expert_split = plan.pp * plan.tp * plan.ep
+    return (base - routed) / split + routed / expert_split
+
+
+# --------------------------------------------------------------------------- FLOPs
+
+
+def matmul_params(m: ModelSpec) -> float:
+    """Parameters in matmuls for one token (MoE: the active ones); an untied input embedding
+    is a lookup, not a matmul."""
+    if not m.has_vocab_head:
+        lookup = (m.vocab_size or 0) * (m.hidden_size or 0)  # no output head either
+        return max(m.active_params - lookup, 1)
+    lookup = 0 if m.tied_embeddings else (m.vocab_size or 0) * (m.hidden_size or 0)
+    return max(m.active_params - lookup, 1)
+
+
+def attention_flops_fwd(m: ModelSpec, attended: float) -> float:
+    """QKᵀ and AV for one token attending to `attended` others, every layer: 4·L·H·Q·T
+    (PaLM, Chowdhery et al. 2022, App. B)."""
+    return 4 * m.total_layers * m.q_width * attended
+
+
+def _flops(m: ModelSpec, job: Job, attended: float, trainable: int) -> tuple[float, float]:
+    """(model FLOPs per token, forward FLOPs per token). Full training 3 x forward (PaLM's
+    6N + 12·L·H·Q·T). LoRA/QLoRA: frozen matrices need input gradients only (2N), no
+    weight-gradient GEMMs; attention's backward is unchanged (2 x attention); the adapters
+    cost 6 FLOPs per adapter parameter."""
+    n = matmul_params(m)
+    attn = attention_flops_fwd(m, attended)
+    fwd = 2 * n + attn
+    if job.task == Task.TRAIN:
+        return 3 * fwd, fwd
+    if job.task in (Task.LORA, Task.QLORA):
+        return fwd + 2 * n + 2 * attn + 6 * trainable, fwd
+    return fwd, fwd
+
+
+# --------------------------------------------------------------------------- derive
+
+
+def derive(m: ModelSpec, job: Job) -> Shape:
+    """The shape of `job` on `m`; raises PlanError for a plan that cannot run."""
+    s = sequence_length(m, job)
+    b = micro_batch(m, job)
+    plan = plan_for(m, job, s)
+    training = job.task != Task.INFER
+    tokens_per_seq = s if m.is_transformer else 1
+    global_batch = b * job.grad_accum * plan.dp if training else b * plan.dp
+    prompt = job.prompt_tokens or (s if job.task == Task.INFER else 0)
+    gen = job.gen_tokens or 0
+    if job.task == Task.INFER:
+        chunked = job.engine in CHUNKED_PREFILL_ENGINES
+        in_flight = min(prompt * b, p.PREFILL_CHUNK_TOKENS) if chunked else prompt * b
+    else:
+        in_flight = 0
+    attended = attended_tokens(m, s) if m.is_transformer else 0.0
+
+    bits, fmt, _ = weight_format(job)
+    half_or_full = FP32_BYTES if is_fp32(job.precision) else HALF_BYTES
+    gguf = job.task == Task.INFER and job.quant in GGUF_FORMATS
+    embed_bits = bits if gguf else float(BITS_PER_BYTE * half_or_full)
+    trainable = trainable_params(m, job)
+    embedding = m.embedding_params
+    linear = linear_params(m)
+    routed = routed_expert_params(m)
+    adapter_bytes = FP32_BYTES  # PEFT keeps adapters in fp32 (autocast for the matmuls)
+
+    if job.task == Task.TRAIN:
+        weight_bytes_job = half_or_full * m.params_total  # ZeRO's 2Ψ (4Ψ in fp32)
+        stored_per_param = float(half_or_full)
+        routed_bytes = routed * stored_per_param
+    else:
+        weight_bytes_job = linear * bits / BITS_PER_BYTE + embedding * embed_bits / BITS_PER_BYTE
+        weight_bytes_job += trainable * adapter_bytes
+        routed_bytes = routed * bits / BITS_PER_BYTE
+    stored_per_gpu_bytes = _per_gpu_params(m, job, plan, weight_bytes_job, routed_bytes)
+    params_per_gpu = _per_gpu_params(m, job, plan, float(m.params_total), float(routed))
+    trainable_per_gpu = trainable / (plan.tp * plan.pp)
+    if job.task == Task.TRAIN:
+        trainable_per_gpu = params_per_gpu
+    weight_bytes_per_gpu = stored_per_gpu_bytes
+    if training and job.zero >= 3:
+        weight_bytes_per_gpu /= plan.shard_group
+    layers_per_gpu = m.total_layers / plan.pp if m.total_layers else 0.0
+
+    flops, fwd = _flops(m, job, attended, trainable) if m.is_transformer else (0.0, 0.0)
+    flops_per_sample = None
+    if m.gflops_per_sample and (m.kind == ModelKind.CNN or m.kind == ModelKind.VIT):
+        fwd_sample = m.gflops_per_sample * 1e9
+        flops_per_sample = 3 * fwd_sample if training else fwd_sample
+
+    kv_per_token = 0.0
+    decode_w = decode_kv = 0.0
+    if job.task == Task.INFER and m.has_vocab_head:
+        kv_per_token = kv_cache_bytes_per_token(m, job, s)
+        decode_w = _decode_weight_bytes(m, job, plan, bits, b)
+        # Each query attends to at most the window on sliding layers: the KV read is bounded.
+        decode_kv = kv_per_token * s * b / kv_split(m, plan)
+    return Shape(
+        model=m,
+        job=job,
+        plan=plan,
+        seq=tokens_per_seq,
+        micro_batch=b,
+        grad_accum=job.grad_accum,
+        global_batch=global_batch,
+        tokens_per_micro_step=b * tokens_per_seq,
+        tokens_per_step_job=global_batch * tokens_per_seq,
+        prompt_tokens=prompt,
+        gen_tokens=gen,
+        prefill_tokens_in_flight=in_flight,
+        attended=math.ceil(attended) if attended else 0,
+        act_bytes=ACT_BYTES[job.precision],
+        weight_bits=bits,
+        weight_format=fmt,
+        embedding_bits=embed_bits,
+        kv_bits=kv_bits(job),
+        adapter_bytes=adapter_bytes,
+        params_total=m.params_total,
+        params_active=m.active_params,
+        params_embedding=embedding,
+        params_linear=linear,
+        params_routed=routed,
+        params_trainable=trainable,
+        params_stored_per_gpu=params_per_gpu,
+        trainable_per_gpu=trainable_per_gpu,
+        weight_bytes_job=weight_bytes_job,
+        weight_bytes_per_gpu=weight_bytes_per_gpu,
+        layers_per_gpu=layers_per_gpu,
+        flops_per_token=flops,
+        flops_fwd_per_token=fwd,
+        flops_recompute_per_token=fwd,
+        flops_per_sample=flops_per_sample,
+        kv_bytes_per_token=kv_per_token,
+        decode_weight_bytes_per_gpu=decode_w,
+        decode_kv_bytes_per_gpu=decode_kv,
+    )
+
+
+def kv_split(m: ModelSpec, plan: Plan) -> int:
+    """GPUs one sequence's KV cache is split over: the pipeline stages, and the tensor-parallel
+    ranks up to the KV head count (with fewer KV heads than ranks each rank keeps a copy; MLA's
+    latent is replicated on every rank, as vLLM does)."""
+    tp_split = 1 if m.is_mla else min(plan.tp, m.n_kv_heads or 1)
+    return plan.pp * tp_split
+
+
+def kv_cache_bytes_per_token(m: ModelSpec, job: Job, context: int) -> float:
+    """K and V (or MLA's latent) for one token of one sequence over all layers, at the KV
+    dtype. Sliding-window layers hold at most the window: averaged over the context."""
+    if not m.n_layers:
+        return 0.0
+    width_bytes = m.kv_cache_width * kv_bits(job) / BITS_PER_BYTE
+    local = 0
+    if m.sliding_window:
+        local = m.n_layers if m.sliding_window_layers is None else m.sliding_window_layers
+    held_local = min(1.0, m.sliding_window / context) if m.sliding_window and context else 1.0
+    layers = (m.n_layers - local) + local * held_local
+    return layers * width_bytes
+
+
+def _decode_weight_bytes(m: ModelSpec, job: Job, plan: Plan, bits: float, b: int) -> float:
+    """Bytes of weights one GPU reads per decode step: its share of the matrices, only the
+    experts the batch routes to (min(E, b·k) per MoE layer), and the output head (an untied
+    input embedding is a lookup)."""
+    routed = routed_expert_params(m)
+    dense = linear_params(m) - routed
+    if routed and m.n_experts and m.experts_per_token:
+        touched = min(m.n_experts, b * m.experts_per_token) / m.n_experts
+        routed_read = routed * touched
+    else:
+        routed_read = routed
+    head_bits = bits if job.quant in GGUF_FORMATS else float(BITS_PER_BYTE * HALF_BYTES)
+    head = (m.vocab_size or 0) * (m.hidden_size or 0) * head_bits / BITS_PER_BYTE
+    dense_bytes = (dense * bits / BITS_PER_BYTE + head) / (plan.tp * plan.pp)
+    expert_split = plan.pp * max(plan.tp, plan.ep)
+    return dense_bytes + routed_read * bits / BITS_PER_BYTE / expert_split

@@ -1,0 +1,219 @@
+"""Compose one training step from its parts and name what bounds it.
+
+step = max(input pipeline, pipeline time + traffic compute cannot hide + offload not hidden)
+
+- compute: FLOPs of every micro-batch on one GPU (its 1/(tp·cp·pp) share) at the calibrated
+  efficiency, recomputation and NF4 dequantisation included (compute.py);
+- pipeline bubble: 1F1B leaves (p-1) stage-slots idle, (p-1)/(m+p-1) of the step for m
+  micro-batches; interleaving v virtual stages per GPU shrinks it to (p-1)/(v·m+p-1)
+  (Narayanan et al. 2021, "Efficient Large-Scale Language Model Training on GPU Clusters
+  Using Megatron-LM", Sec. 2.2);
+- tensor parallelism: two all-reduces of the layer's activations per layer in the forward
+  pass, two in the backward, two more for a recomputed forward (Shoeybi et al. 2019; sequence
+  parallelism turns each into a reduce-scatter + all-gather of the same volume), on the
+  critical path;
+- context parallelism: each layer all-gathers the sequence's K and V in the forward and
+  reduce-scatters their gradients in the backward (ring attention), overlapped with compute;
+- expert parallelism: a dispatch and a combine all-to-all per MoE layer, forward and backward;
+- data parallelism: DDP / ZeRO-1/2 reduce the gradients once per optimizer step — gradient
+  accumulation amortises it over the micro-batches — overlapped with the last micro-batch's
+  backward (PyTorch DDP buckets, Li et al. 2020); ZeRO-3 / FSDP all-gathers the weights for
+  the forward and again for the backward and reduce-scatters the gradients every micro-batch,
+  overlapped with that micro-batch's compute (prefetching);
+- offload: optimizer offload moves the gradients to the CPU and the updated 16-bit weights
+  back every step (overlapped with the last backward) and runs Adam on the CPU's cores (not
+  overlapped); parameter offload also streams the weights in for every forward and backward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dlrig.estimate import comm
+from dlrig.estimate.comm import Link, Placement
+
+ACT_BYTES = 2  # activations cross GPUs in 16-bit
+TP_ALLREDUCES_FWD = 2
+EP_ALL_TO_ALLS_FWD = 2  # dispatch and combine
+BACKWARD_SHARE_FULL = 2 / 3  # backward is 4N of 6N for full training
+BACKWARD_SHARE_FROZEN = 1 / 2  # 2N of 4N when the base is frozen
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The parallel plan of one job: dp·tp·pp·cp GPUs (ep splits the experts inside dp·tp)."""
+
+    dp: int = 1
+    tp: int = 1
+    pp: int = 1
+    vp: int = 1
+    cp: int = 1
+    ep: int = 1
+    zero: int = 0
+    gpus_per_node: int = 8
+    micro_batches: int = 1  # per optimizer step on each data-parallel rank (grad accumulation)
+
+    @property
+    def n_gpus(self) -> int:
+        return self.dp * self.tp * self.pp * self.cp
+
+    def bubble_fraction(self) -> float:
+        """Share of the step the pipeline stands idle: (p-1)/(v·m+p-1)."""
+        p, m, v = self.pp, self.micro_batches, self.vp
+        return (p - 1) / (v * m + p - 1) if p > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class Links:
+    intra: Link | None = None
+    inter: Link | None = None
+    host: Link | None = None  # GPU ↔ CPU memory (offload)
+
+    def group(self, size: int, stride: int, gpus_per_node: int) -> Placement | None:
+        if size <= 1:
+            return None
+        if self.intra is None:
+            raise ValueError("a multi-GPU plan needs the link between the GPUs")
+        return comm.place(size, stride, gpus_per_node, self.intra, self.inter)
+
+
+@dataclass(frozen=True)
+class TrainWork:
+    """What one data-parallel rank's model replica does per micro-batch, whole model."""
+
+    micro_compute_s: float  # whole model's math for one micro-batch on ONE GPU (before tp·cp·pp)
+    frozen_base: bool = False
+    micro_extra_s: float = 0.0  # per-GPU memory-bound extra per micro-batch (NF4 dequant)
+    tokens_per_micro: float = 0.0  # b·s for one replica
+    hidden: int = 0
+    n_layers: int = 0
+    moe_layers: int = 0
+    experts_per_token: int = 1
+    kv_width: int = 0  # K+V elements per token per layer (CP traffic)
+    checkpointing: bool = False
+    grad_bytes: float = 0.0  # gradients the data-parallel group reduces (whole model)
+    weight_bytes: float = 0.0  # stored weights ZeRO-3 / parameter offload move (whole model)
+    offload: str = "none"  # none | optimizer | full
+    cpu_adam_s: float = 0.0  # the optimizer step on the CPU (optimizer/full offload)
+    input_s: float = 0.0  # time the input pipeline needs for one optimizer step's samples
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    step_s: float
+    compute_s: float  # every micro-batch's math on one GPU, no bubble
+    bubble_s: float
+    comm_s: float  # all GPU-to-GPU traffic of the step before overlap
+    exposed_comm_s: float
+    offload_s: float  # PCIe transfers and CPU optimizer time not hidden
+    input_s: float
+    bound: str
+    parts_s: dict[str, float] = field(default_factory=dict)  # traffic by kind, before overlap
+
+
+def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
+    m = plan.micro_batches
+    split = plan.tp * plan.cp * plan.pp
+    micro = w.micro_compute_s / split + w.micro_extra_s / (plan.tp * plan.pp)
+    compute = m * micro
+    bubble = compute * plan.bubble_fraction() / (1 - plan.bubble_fraction())
+    bwd_share = BACKWARD_SHARE_FROZEN if w.frozen_base else BACKWARD_SHARE_FULL
+
+    tp_g = links.group(plan.tp, 1, plan.gpus_per_node)
+    cp_g = links.group(plan.cp, plan.tp, plan.gpus_per_node)
+    dp_g = links.group(plan.dp, plan.tp * plan.cp, plan.gpus_per_node)
+    pp_g = links.group(plan.pp, plan.tp * plan.cp * plan.dp, plan.gpus_per_node)
+    ep_g = links.group(plan.ep, plan.tp * plan.cp, plan.gpus_per_node)  # tp-cp-ep-dp-pp
+    layers_here = w.n_layers / plan.pp
+    passes = 2 + (1 if w.checkpointing else 0)  # fwd, bwd, recomputed fwd
+    tokens_here = w.tokens_per_micro / plan.cp
+
+    parts: dict[str, float] = {}
+    exposed = 0.0
+    if tp_g:
+        act = tokens_here * w.hidden * ACT_BYTES
+        per_micro = passes * TP_ALLREDUCES_FWD * layers_here * comm.group_allreduce_s(act, tp_g)
+        parts["tensor-parallel"] = m * per_micro
+        exposed += m * per_micro
+    if ep_g and w.moe_layers:
+        a2a = tokens_here * w.experts_per_token * w.hidden * ACT_BYTES / plan.tp
+        per_micro = (
+            passes
+            * EP_ALL_TO_ALLS_FWD
+            * w.moe_layers
+            / plan.pp
+            * comm.group_all_to_all_s(a2a, ep_g)
+        )
+        parts["expert-parallel"] = m * per_micro
+        exposed += m * per_micro
+    if cp_g:
+        kv = w.tokens_per_micro * w.kv_width * ACT_BYTES / plan.tp
+        per_micro = passes * layers_here * comm.group_allgather_s(kv, cp_g)
+        parts["context-parallel"] = m * per_micro
+        exposed += m * max(0.0, per_micro - micro)
+    if pp_g:
+        act = tokens_here * w.hidden * ACT_BYTES / plan.tp
+        hop = comm.p2p_s(act, pp_g.intra if pp_g.nodes == 1 else pp_g.inter)  # type: ignore[arg-type]
+        parts["pipeline"] = 2 * m * hop
+        exposed += 2 * (plan.pp - 1) * hop  # the fill and drain; steady-state sends overlap
+    if dp_g:
+        shard = plan.tp * plan.pp * (plan.ep if w.moe_layers else 1)
+        if plan.zero >= 3:
+            wb = w.weight_bytes / shard
+            per_micro = 2 * comm.group_allgather_s(wb, dp_g) + comm.group_allgather_s(
+                w.grad_bytes / shard, dp_g
+            )
+            parts["data-parallel"] = m * per_micro
+            exposed += m * max(0.0, per_micro - micro)
+        else:
+            t = comm.group_allreduce_s(w.grad_bytes / shard, dp_g)
+            parts["data-parallel"] = t
+            exposed += max(0.0, t - micro * bwd_share)
+
+    offload = 0.0
+    if w.offload != "none":
+        if links.host is None:
+            raise ValueError("offload needs the GPU's host link")
+        shards = plan.dp if plan.zero >= 1 else 1
+        moved = (w.grad_bytes + w.weight_bytes) / (plan.tp * plan.pp * shards)
+        pcie = moved / (links.host.busbw_gbs * comm.GBS)
+        offload += max(0.0, pcie - micro * bwd_share) + w.cpu_adam_s
+        if w.offload == "full":
+            stream = (
+                passes * w.weight_bytes / (plan.tp * plan.pp) / (links.host.busbw_gbs * comm.GBS)
+            )
+            offload += m * max(0.0, stream - micro)
+        parts["offload (PCIe)"] = pcie
+
+    gpu_side = compute + bubble + exposed + offload
+    step = max(gpu_side, w.input_s)
+    return TrainStep(
+        step_s=step,
+        compute_s=compute,
+        bubble_s=bubble,
+        comm_s=sum(v for k, v in parts.items() if k != "offload (PCIe)"),
+        exposed_comm_s=exposed,
+        offload_s=offload,
+        input_s=w.input_s,
+        bound=name_bound(
+            compute + bubble,
+            exposed + offload,
+            w.input_s,
+            m * w.micro_extra_s / (plan.tp * plan.pp),
+        ),
+        parts_s=parts,
+    )
+
+
+def name_bound(
+    compute_s: float, exposed_traffic_s: float, input_s: float, memory_bound_s: float = 0.0
+) -> str:
+    """The part that takes the most time: the input pipeline when the GPUs wait for data,
+    communication when traffic that compute cannot hide outlasts the math, memory bandwidth
+    when the memory-bound part of the math (element-wise passes, dequantisation) outlasts its
+    GEMMs, else compute."""
+    if input_s > compute_s + exposed_traffic_s:
+        return "input"
+    if exposed_traffic_s > compute_s:
+        return "communication"
+    return "memory-bandwidth" if memory_bound_s > compute_s - memory_bound_s else "compute"
