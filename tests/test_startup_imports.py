@@ -69,3 +69,20 @@ def test_a_training_script_printing_a_profile_loads_no_ui_library():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == ""
+
+
+def test_check_loads_no_market_cluster_or_recommend_models():
+    """`check` of a build needs the parts catalog, not the market's prices, platforms or the
+    cluster fabrics: their pydantic models cost start-up time on every `check` (issue 16)."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from dlrig.cli import run\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    run(['check', {EXAMPLE!r}])\n"
+        "unwanted = ('dlrig.model.market', 'dlrig.model.cluster', 'dlrig.recommend')\n"
+        "print(','.join(m for m in sys.modules if m.startswith(unwanted)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == ""
