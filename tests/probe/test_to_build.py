@@ -154,3 +154,13 @@ def test_short_nvml_name_of_a_smaller_variant_keeps_its_measured_memory():
     assert data["gpus"] == [{"model": "GeForce RTX 4060 Ti 16GB", "count": 1, "memory_gb": 8.6}]
     r.gpus = [GpuInfo(index=0, name="NVIDIA GeForce RTX 4060 Ti", memory_total_gb=17.18)]
     assert "memory_gb" not in tomllib.loads(to_build_toml(r, host="box"))["gpus"][0]
+
+
+def test_an_ambiguous_nvml_name_is_left_out_with_the_choices():
+    from dlrig.probe.models import GpuInfo
+
+    r = result_for("identical-2x4090")
+    r.gpus = [GpuInfo(index=0, name="NVIDIA H100")]
+    text = to_build_toml(r, host="box")
+    assert "[[gpus]]" not in text.replace("# [[gpus]]", "")
+    assert "fits several catalog cards (" in text and "H100 PCIe" in text and "H100 SXM" in text

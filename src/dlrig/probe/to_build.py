@@ -54,6 +54,17 @@ def catalog_gpu(name: str | None) -> str | None:
         return None
 
 
+def _not_found(name: str) -> str:
+    """Why an NVML name gave no catalog card: unknown, or it fits several (name one)."""
+    try:
+        find_gpu(name)
+    except CatalogLookupError as exc:
+        if exc.choices:
+            listed = ", ".join(exc.choices)
+            return f"fits several catalog cards ({listed}): write the model yours is"
+    return "is not in dlrig's catalog"
+
+
 def memory_override(g: GpuInfo, name: str) -> float | None:
     """The measured memory when it is well under the catalog row's: a short NVML name such as
     "RTX 4060 Ti" finds the catalog's 16 GB card while the machine may hold the 8 GB one.
@@ -117,7 +128,7 @@ def _gpu_groups(
             notes.append(f"# GPU {g.index} left out: its name is unreadable ({why}).")
             continue
         if name is None:
-            notes.append(f"# GPU {g.index} {g.name!r} is not in dlrig's catalog; left out.")
+            notes.append(f"# GPU {g.index} {g.name!r} {_not_found(g.name)}; left out.")
             continue
         key = (name, g.power_limit_w, memory_override(g, name))
         groups.setdefault(key, []).append(_lanes(g, result))
