@@ -569,8 +569,8 @@ def relations(usable: list[Point]) -> list[str]:
     ratios = []
     for label, model, kw in (
         ("ResNet-50 fp16 b256", "resnet50", dict(task="train", precision="fp16", batch_size=256)),
-        ("BERT-large fp16 seq384 b28", "bert-large",
-         dict(task="train", precision="fp16", batch_size=28, seq_len=384)),
+        ("BERT-large fp16 seq384 b28 eager", "bert-large",
+         dict(task="train", precision="fp16", batch_size=28, seq_len=384, attention="eager")),
         ("Llama-3.1-8B LoRA bf16", "llama-3.1-8b",
          dict(task="lora", batch_size=2, seq_len=2048, checkpointing=True)),
     ):  # fmt: skip

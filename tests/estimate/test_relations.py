@@ -60,13 +60,14 @@ def test_checkpointing_costs_time_and_bf16_is_faster_than_fp32():
 @pytest.mark.xfail(
     strict=True,
     reason="only one source (Lambda) measures Ada training, so Ada falls back to its family's "
-    "efficiency and the ratio is the peak ratio moderated by the element-wise term (about 2.15x); "
+    "efficiency and the ratio is the peak ratio moderated by the element-wise term (2.0-2.2x); "
     "benchmarks/calibrate.py reports it",
 )
 def test_rtx4090_over_rtx3090_training_is_1_4_to_2x():
     for model, kw in (
         ("resnet50", dict(precision="fp16", batch_size=256)),
-        ("bert-large", dict(precision="fp16", batch_size=28, seq_len=384)),
+        # eager attention, as the published (Lambda, DeepLearningExamples run_squad.py) runs
+        ("bert-large", dict(precision="fp16", batch_size=28, seq_len=384, attention="eager")),
     ):
         m = find_model(model)
         fast = throughput(m, job("RTX 4090", **kw)).samples_per_s

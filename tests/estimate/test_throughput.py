@@ -367,3 +367,34 @@ def test_expert_parallel_all_to_alls_per_moe_layer():
     # dispatch + combine, forward and backward, 2 MoE layers: 8 all-to-alls of
     # 100 tokens x 2 experts x 10 x 2 bytes, each rank sending half of it at 10 GB/s
     assert s.parts_s["expert-parallel"] == pytest.approx(8 * 0.5 * 4000 / 10e9)
+
+
+def test_eager_encoder_attention_streams_its_scores():
+    """BERT-base SQuAD fine-tuning as DeepLearningExamples runs it (eager attention, seq 384,
+    fp16, one sequence): the softmax output (2 B), dropout mask (1 B) and dropout output (2 B)
+    of every score add 12 layers x 12 heads x 384 x 384 x 5 B = 106,168,320 B to the element-
+    wise traffic that SDPA does not have; the GEMM FLOPs are the same either way."""
+    bert = find_model("bert-base")
+    eager = shape(
+        bert, job("A100 80GB SXM", precision="fp16", seq_len=384, batch_size=1, attention="eager")
+    )
+    sdpa = shape(
+        bert, job("A100 80GB SXM", precision="fp16", seq_len=384, batch_size=1, attention="sdpa")
+    )
+    extra = perf.activation_traffic_bytes(eager) - perf.activation_traffic_bytes(sdpa)
+    assert extra == 12 * 12 * 384 * 384 * 5 == 106_168_320
+    assert eager.flops_per_token == sdpa.flops_per_token
+
+
+def test_bert_base_training_flops_per_sequence_at_384_by_hand():
+    """BERT-base (109,482,240 parameters; the 30522 x 768 word embedding is a lookup, and an
+    encoder fine-tuned for SQuAD has no vocabulary head): 86,041,344 matmul parameters. Every
+    query attends to all 384 tokens (bidirectional): 4 x 12 layers x 768 x 384 = 14,155,776
+    attention FLOPs forward. Training = 3 x forward = 558,715,392 FLOPs per token, 214.55 GFLOPs
+    per 384-token sequence (the unit Lambda and DeepLearningExamples count: sequences/s)."""
+    bert = find_model("bert-base")
+    s = shape(bert, job("A100 80GB SXM", precision="fp16", seq_len=384, batch_size=1))
+    matmul = 109_482_240 - 30_522 * 768
+    assert matmul == 86_041_344
+    assert s.flops_per_token == 3 * (2 * matmul + 4 * 12 * 768 * 384) == 558_715_392
+    assert s.flops_per_token * 384 == pytest.approx(214.55e9, rel=1e-4)

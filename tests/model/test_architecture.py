@@ -224,7 +224,9 @@ def test_hostile_json_is_refused(tmp_path, text, message):
 
 
 def test_endless_file_is_not_read_to_the_end():
-    with pytest.raises(BuildFileError, match=r"/dev/zero: more than \d+ bytes is too large"):
+    with pytest.raises(
+        BuildFileError, match=r"/dev/zero: is a character device, not a regular file"
+    ):
         read_hf_config("/dev/zero")
 
 

@@ -113,7 +113,7 @@ def test_bad_fake_scenario(
 ):
     monkeypatch.setenv("DLRIG_FAKE_NVML", str(tmp_path / "missing.json"))
     line = usage_error(["probe", "--quick", "--data-dir", str(tmp_path)], capsys)
-    assert "DLRIG_FAKE_NVML" in line and "cannot read the NVML scenario" in line
+    assert "DLRIG_FAKE_NVML" in line and line.endswith("missing.json: file not found")
 
 
 @pytest.mark.parametrize(
@@ -148,7 +148,10 @@ def test_fake_scenario_not_an_object(
     ("text", "problem"),
     [
         ("{bad", "not an NVML scenario: not valid JSON (Expecting property name"),
-        ('{"init_error": "x"}', "not an NVML scenario: invalid literal for int()"),
+        (
+            '{"init_error": "x"}',
+            'init_error: expected null or an NVML error code (an integer 1..999), got "x"',
+        ),
     ],
 )
 def test_fake_scenario_malformed(

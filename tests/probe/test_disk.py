@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,7 @@ def test_iops_in_full_mode(tmp_path: Path):
 
 
 def test_unwritable_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    def fail(target: Path, nbytes: int, budget_s: float | None) -> int:
+    def fail(target: int, nbytes: int, budget_s: float | None) -> int:
         raise PermissionError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr(disk, "_write_test_file", fail)
@@ -103,10 +104,17 @@ def test_storage_kind():
 
 def test_write_budget_shortens_the_test_file(tmp_path: Path):
     target = tmp_path / "f"
-    written = disk._write_test_file(target, 16 * disk.BLOCK_BYTES, budget_s=0.0)
-    assert written == disk.SYNC_EVERY_BLOCKS * disk.BLOCK_BYTES  # stopped at the first sync
-    assert target.stat().st_size == written
-    assert disk._write_test_file(target, 2 * disk.BLOCK_BYTES, budget_s=0.0) == 2 * disk.BLOCK_BYTES
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        written = disk._write_test_file(fd, 16 * disk.BLOCK_BYTES, budget_s=0.0)
+        assert written == disk.SYNC_EVERY_BLOCKS * disk.BLOCK_BYTES  # stopped at the first sync
+        assert target.stat().st_size == written
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        two = disk._write_test_file(fd, 2 * disk.BLOCK_BYTES, budget_s=0.0)
+        assert two == 2 * disk.BLOCK_BYTES
+    finally:
+        os.close(fd)
 
 
 @pytest.mark.parametrize(

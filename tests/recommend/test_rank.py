@@ -124,6 +124,18 @@ def test_dominates_needs_no_worse_in_all_three_and_better_in_one():
     assert rank.dominates(cand(900, 100, n=2, memory_gb=16), base)
 
 
+def test_dominates_ignores_memory_the_job_does_not_need():
+    """Extra GPU memory counts only while the job needs it: a cheaper, as fast build on which
+    the job fits with room to spare dominates one with more memory."""
+    base = cand(2000, 100, n=2, memory_gb=24)  # 48 GB
+    roomy = cand(1000, 100, memory_gb=32)
+    roomy.config.roomy = True
+    assert rank.dominates(roomy, base)
+    tight = cand(1000, 100, memory_gb=32)
+    tight.config.roomy = False
+    assert not rank.dominates(tight, base)
+
+
 def test_best_per_config_equal_scores_prefers_the_cheaper():
     cs = [cand(2000, 200, "a", 1, "dear"), cand(1000, 100, "a", 1, "cheap")]
     for order in (cs, cs[::-1]):

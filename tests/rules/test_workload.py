@@ -46,8 +46,12 @@ def test_example_does_not_fit_and_names_the_smallest_fix():
     report = check(resolve(read_build_file(EXAMPLES / "llama3-8b-lora-4090.toml"), "x"))
     f = one(report, "gpu-memory")
     assert f.severity == "error" and report.has_errors
-    # A build file has no grad_accum: the cheapest change it can say comes first.
-    assert f.fix.startswith("Smallest change that fits, in [workload]: checkpointing = true and")
+    # The build file says batch_size = 4: a smaller micro-batch keeps the step's 4 samples
+    # through gradient accumulation (1 x 4), with checkpointing: the cheapest change that fits.
+    assert f.fix.startswith(
+        "Smallest change that fits, in [workload]: batch_size = 1 and grad_accum = 4 and "
+        "checkpointing = true."
+    )
     assert f.numbers["per_gpu_gb"].value > f.numbers["capacity_gb"].value
 
 
@@ -136,3 +140,37 @@ def test_inapplicable_workload_options_are_an_error_naming_the_option(workload, 
     # The same rule as `dlrig estimate` and `dlrig recommend` (estimate/applicable.py).
     f = one(run_check(build(**workload)), "gpu-memory")
     assert f.severity == "error" and named in f.message
+
+
+def test_the_example_fix_written_into_the_build_fits():
+    """The suggested change, written into [workload], makes the same build pass gpu-memory."""
+    f = one(
+        run_check(
+            build(
+                model="llama-3-8b",
+                task="lora",
+                batch_size=1,
+                grad_accum=4,
+                seq_len=2048,
+                checkpointing=True,
+            )
+        ),
+        "gpu-memory",
+    )
+    assert f.severity in ("ok", "warning")
+
+
+def test_build_file_says_the_estimators_settings():
+    """A [workload] takes the estimator's formats and parallel plan (issue 15): a GGUF model with
+    an 8-bit KV cache, tensor parallel over two cards."""
+
+    def per_gpu_gb(**settings):
+        workload = {"model": "llama-3-70b", "task": "infer", "context": 4096} | settings
+        f = one(run_check({"gpus": [{"model": "RTX 4090", "count": 2}], "workload": workload}),
+                "gpu-memory")  # fmt: skip
+        return f.numbers["per_gpu_gb"].value
+
+    gguf = per_gpu_gb(quant="q4_k_m", kv_dtype="q8_0", engine="llama.cpp", tp=2)
+    int8 = per_gpu_gb(quant="int8", tp=2)
+    # 70.6e9 weights at 4.84 bits (q4_k_m) against 8 bits: about 4.84/8 of the weight bytes.
+    assert 15 < gguf < 30 and gguf < 0.75 * int8

@@ -20,21 +20,28 @@ from dlrig.cli.app import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    OutputClosed,
     app,
+    silence_stdout,
 )
 
 __all__ = ["app", "main", "run"]
 
 
-def _printable(text: str) -> str:
-    """One line, no terminal control: newlines, escapes and other control characters from a
-    file or an argument are shown as \\n, \\x1b and so on."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
-
-
 def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"dlrig: error: {_printable(message)}\n")
+    """One line on stderr: newlines, escapes and other control characters from a file or an
+    argument are shown as \\n, \\x1b and so on (`model/text.py`)."""
+    from dlrig.model.text import safe_line
+
+    sys.stderr.write(f"dlrig: error: {safe_line(message)}\n")
     return code
+
+
+def _traceback() -> None:
+    """--debug: the traceback on stderr; the exit code stays what it would be without it."""
+    import traceback
+
+    traceback.print_exc(file=sys.stderr)
 
 
 def _click_exceptions() -> ModuleType:
@@ -56,9 +63,13 @@ def run(argv: list[str] | None = None) -> int:
     no_args = getattr(clicks, "NoArgsIsHelpError", ())  # click >= 8.2: `dlrig`, `dlrig parts`
     try:
         result = app(args=argv, prog_name="dlrig", standalone_mode=False)
+    except (OutputClosed, BrokenPipeError):
+        # The reader stopped early (`| head -1`): nothing is wrong, say nothing.
+        silence_stdout()
+        return EXIT_OK
     except DlrigError as exc:
         if DEBUG["on"]:
-            raise
+            _traceback()
         return _fail(exc.one_line(), EXIT_BAD_INPUT)
     except no_args as exc:
         sys.stdout.write(exc.format_message() + "\n")
@@ -72,16 +83,22 @@ def run(argv: list[str] | None = None) -> int:
     except (typer.Abort, getattr(clicks, "Abort", typer.Abort), KeyboardInterrupt):
         sys.stderr.write("dlrig: interrupted\n")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        return EXIT_OK
     except Exception as exc:
         if DEBUG["on"]:
-            raise
+            _traceback()
         kind = type(exc).__name__
         return _fail(
             f"internal error ({kind}: {exc}); rerun with --debug and report it", EXIT_INTERNAL
         )
-    return result if isinstance(result, int) else EXIT_OK
+    code = result if isinstance(result, int) else EXIT_OK
+    try:
+        sys.stdout.flush()  # a write error still buffered must surface here, not at exit
+    except BrokenPipeError:
+        silence_stdout()
+    except OSError as exc:  # e.g. stdout is /dev/full
+        silence_stdout()
+        return _fail(f"<stdout>: cannot write: {exc.strerror or exc}", EXIT_BAD_INPUT)
+    return code
 
 
 def main() -> None:

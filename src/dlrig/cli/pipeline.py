@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from dlrig.cli.app import app, emit
+from dlrig.cli.app import app, emit, use_color
 
 pipeline_app = typer.Typer(
     help="The async input pipeline: prefetcher benchmark.", no_args_is_help=True
@@ -54,4 +53,4 @@ def pipeline_bench(
     if fmt == PipelineFormat.json:
         emit(render.bench_json(result), None)
     else:
-        emit(render.render_bench(result, color=sys.stdout.isatty()), None)
+        emit(render.render_bench(result, color=use_color(True, None)), None)

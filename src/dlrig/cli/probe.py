@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -9,7 +10,17 @@ from typing import Annotated
 
 import typer
 
-from dlrig.cli.app import ColorOption, app, emit
+from dlrig.cli.app import ColorOption, app, emit, not_over_input, use_color
+
+
+def _same(a: Path, b: Path) -> bool:
+    """One file named twice: the same path once relative, once absolute, or by a link."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist yet: different unless the paths were equal
+        return False
 
 
 class ProbeFormat(StrEnum):
@@ -46,7 +57,8 @@ def probe(
 ) -> None:
     """Measure this machine (CPU, memory, disk, NVIDIA GPUs) and report what holds it back."""
     from dlrig.errors import DlrigError
-    from dlrig.probe.run import check_data_dir, run_probe
+    from dlrig.model.text import safe_line
+    from dlrig.probe.run import FAKE_NVML_ENV, check_data_dir, run_probe
     from dlrig.probe.to_build import to_build_toml
     from dlrig.report import probe_json, probe_terminal
 
@@ -55,8 +67,12 @@ def probe(
         if build_file is not None:
             raise DlrigError("give the build file once: -o or --build-file, not both")
         build_file = output  # the issue 5 contract: `dlrig probe -o mybox.toml`
-    if report_file is not None and build_file is not None and report_file == build_file:
+    if report_file is not None and build_file is not None and _same(report_file, build_file):
         raise DlrigError(f"{build_file}: -o and --build-file name the same file")
+    # Neither output may overwrite the NVML scenario this run reads.
+    scenario = os.environ.get(FAKE_NVML_ENV) or None
+    not_over_input(build_file, scenario)
+    not_over_input(report_file, scenario)
     check_data_dir(data_dir)
     show_bars = fmt != ProbeFormat.json and sys.stderr.isatty()
     with probe_terminal.progress_bars(show_bars) as progress:
@@ -70,6 +86,7 @@ def probe(
     elif fmt == ProbeFormat.json:
         emit(probe_json.render(result), None)
     else:
-        emit(probe_terminal.render(result, color=color and sys.stdout.isatty()), None)
+        emit(probe_terminal.render(result, color=use_color(color, None)), None)
     if build_file is not None:
-        sys.stderr.write(f"dlrig: wrote {build_file}; check it with: dlrig check {build_file}\n")
+        said = safe_line(f"wrote {build_file}; check it with: dlrig check {build_file}")
+        sys.stderr.write(f"dlrig: {said}\n")

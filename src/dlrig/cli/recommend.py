@@ -135,18 +135,21 @@ def recommend(
 
 
 def _write_builds(result: Recommendation, write_dir: Path) -> None:
+    from dlrig.cli.app import write_output
     from dlrig.errors import DlrigError
+    from dlrig.model.text import safe_line
     from dlrig.report import recommend as render
 
     try:
         write_dir.mkdir(parents=True, exist_ok=True)
-        for i, p in enumerate(result.proposals, start=1):
-            path = write_dir / render.file_name(p, i)
-            path.write_text(render.build_toml(result, p), encoding="utf-8")
     except OSError as exc:
         raise DlrigError(f"{write_dir}: cannot write build files: {exc.strerror or exc}") from None
+    for i, p in enumerate(result.proposals, start=1):
+        # Never through a symlink planted at a predictable name (cli/app.write_output).
+        write_output(write_dir / render.file_name(p, i), render.build_toml(result, p))
     n = len(result.proposals)
-    sys.stderr.write(f"dlrig: wrote {n} build file{'s' if n != 1 else ''} to {write_dir}\n")
+    said = safe_line(f"wrote {n} build file{'s' if n != 1 else ''} to {write_dir}")
+    sys.stderr.write(f"dlrig: {said}\n")
 
 
 # --- probe -------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from typing import Any
 
 from dlrig.errors import BuildFileError
 from dlrig.model.files import read_bounded
+from dlrig.model.text import safe_line
 from dlrig.model.workload import ModelKind, ModelSpec
 
 MAX_CONFIG_BYTES = 5_000_000
@@ -446,6 +447,9 @@ def spec_from_config(cfg: dict[str, Any], name: str, path: str) -> ModelSpec:
     )
 
 
+MAX_NAME_CHARS = 200  # a Hub id is at most 96 characters; a local path can be longer
+
+
 def read_hf_config(path: str | Path) -> ModelSpec:
     shown = str(path)
     p = Path(path)
@@ -465,6 +469,7 @@ def read_hf_config(path: str | Path) -> ModelSpec:
     fallback = p.parent.name if p.stem == "config" else p.name.split(".")[0]
     name = cfg.get("_name_or_path") if isinstance(cfg, dict) else None
     name = name if isinstance(name, str) else ""
+    name = safe_line(name[:MAX_NAME_CHARS])  # shown in every report: no terminal escapes
     return spec_from_config(cfg, name or fallback or p.stem, shown)
 
 

@@ -8,11 +8,14 @@ single PSUs are about 3 kW; servers stack several).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dlrig.model import choices
 from dlrig.model.parts import Cooler, CpuSpec, GpuSpec, PsuRating, StorageKind
+from dlrig.model.thresholds import MAX_GPU_ENTRIES, MAX_GPU_SLOTS, MAX_STORAGE_ENTRIES
 from dlrig.model.workload import ModelSpec
 
 # Sanity limits for input validation (see module docstring).
@@ -26,6 +29,15 @@ MAX_SLOTS = 20
 MIN_STEP_TIME_S = 1e-4
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+# A parallel degree in one build: no more than the GPUs one machine holds (the estimator checks
+# that the degrees divide the build's GPU count).
+MAX_PARALLEL = 64
+
+
+def _values(enum: type[StrEnum]) -> Any:
+    """The enum's values as a Literal: strict validation takes TOML strings, not enum members."""
+    return Literal[tuple(e.value for e in enum)]  # type: ignore[valid-type]
+
 
 PositiveW = Annotated[float, Field(gt=0, le=MAX_PSU_W)]
 LinkWidth = Literal[1, 2, 4, 8, 16]
@@ -73,7 +85,9 @@ class MotherboardInput(BaseModel):
     model: str | None = None
     expansion_slots: int | None = Field(default=None, ge=1, le=MAX_SLOTS)
     gpu_slot_lanes: list[LinkWidth] | None = Field(
-        default=None, description="electrical lanes per GPU slot, in order"
+        default=None,
+        max_length=MAX_GPU_SLOTS,
+        description="electrical lanes per GPU slot, in order",
     )
     pcie_gen: int | None = Field(default=None, ge=1, le=6)
 
@@ -137,14 +151,30 @@ class WorkloadInput(BaseModel):
     model: str | None = Field(default=None, description="model preset (dlrig parts models)")
     task: Literal["train", "lora", "qlora", "infer"] | None = None
     precision: Literal["fp32", "tf32", "bf16", "fp16", "fp8"] | None = None
-    quant: Literal["none", "int8", "int4"] | None = None
-    optimizer: Literal["adamw", "sgd", "adafactor", "adam8bit"] | None = None
+    quant: _values(choices.Quant) | None = None
+    optimizer: _values(choices.Optimizer) | None = None
     zero: Literal[0, 1, 2, 3] | None = None
     checkpointing: bool | None = None
     lora_rank: int | None = Field(default=None, ge=1, le=65_536)
     seq_len: int | None = Field(default=None, ge=1, le=10_000_000, description="training")
     context: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")
     loss: Literal["standard", "chunked", "fused"] | None = None
+    # The estimator's other settings (dlrig estimate --help), so a build file can say what a
+    # run does: weight and cache formats, the parallel plan, the engine.
+    weight_bits: float | None = Field(default=None, gt=1, le=16, description="exl2 bits")
+    base_quant: _values(choices.BaseQuant) | None = None
+    kv_dtype: _values(choices.KvDtype) | None = None
+    optimizer_dtype: _values(choices.OptimizerDtype) | None = None
+    lora_targets: _values(choices.LoraTargets) | None = None
+    attention: _values(choices.Attention) | None = None
+    engine: _values(choices.DecodeEngine) | None = None
+    grad_accum: int | None = Field(default=None, ge=1, le=1_000_000)
+    prompt_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")
+    gen_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")
+    tp: int | None = Field(default=None, ge=1, le=MAX_PARALLEL, description="tensor parallel")
+    pp: int | None = Field(default=None, ge=1, le=MAX_PARALLEL, description="pipeline stages")
+    cp: int | None = Field(default=None, ge=1, le=MAX_PARALLEL, description="context parallel")
+    ep: int | None = Field(default=None, ge=1, le=MAX_PARALLEL, description="expert parallel")
     offload: Literal["none", "optimizer", "full"] | None = None
     master_weights: bool | None = None
     optimizer_in_backward: bool | None = None
@@ -158,10 +188,10 @@ class BuildFile(BaseModel):
     name: str | None = None
     cpu: CpuInput | None = None
     memory: MemoryInput | None = None
-    gpus: list[GpuInput] = Field(default_factory=list)
+    gpus: list[GpuInput] = Field(default_factory=list, max_length=MAX_GPU_ENTRIES)
     motherboard: MotherboardInput | None = None
     psu: PsuInput | None = None
-    storage: list[StorageInput] = Field(default_factory=list)
+    storage: list[StorageInput] = Field(default_factory=list, max_length=MAX_STORAGE_ENTRIES)
     case: CaseInput | None = None
     power: PowerInput | None = None
     workload: WorkloadInput | None = None

@@ -12,9 +12,19 @@ from dlrig.errors import BuildFileError
 from dlrig.model.build import BuildFile
 from dlrig.model.files import read_bounded
 from dlrig.model.messages import toml_problem, validation_error
+from dlrig.model.thresholds import (
+    MAX_GPU_ENTRIES,
+    MAX_GPU_SLOTS,
+    MAX_GPUS_PER_NODE,
+    MAX_STORAGE_ENTRIES,
+    MAX_TABLE_ENTRIES,
+)
 
-# Largest build file we read: real ones are a few KB; this stops a mistaken `dlrig check big.bin`.
-MAX_FILE_BYTES = 1_000_000
+# Largest build or prices file we read: real ones are a few KB (the guide's 2015 build: 1.3 KB;
+# a prices file for the whole catalog: under 20 KB). 256 KiB is 100x that, and bounds the TOML
+# parse (pure Python, ~0.2 s per MB) so a mistaken `dlrig check big.bin` or a file of 33 000
+# [[gpus]] tables is refused at once.
+MAX_FILE_BYTES = 256 * 1024
 
 
 def read_build_file(path: str | Path) -> BuildFile:
@@ -32,6 +42,8 @@ def read_toml(path: str | Path, kind: str) -> dict[str, Any]:
         raise BuildFileError(shown, "", toml_problem(str(exc), text)) from None
     except RecursionError:
         raise BuildFileError(shown, "", "not valid TOML: nested too deeply") from None
+    _list_bounds(data, shown)  # first: a cheap len() each, before any walk over the data
+    _bounded(data, shown, "")
     _no_control_characters(data, shown, "")
     return data
 
@@ -42,11 +54,57 @@ def parse_build(data: dict[str, Any], shown: str = "<build>") -> BuildFile:
         raise BuildFileError(shown, "", _EMPTY)
     if set(data) <= {"name"}:
         raise BuildFileError(shown, "", _EMPTY)
+    _list_bounds(data, shown)
+    _bounded(data, shown, "")
     _no_control_characters(data, shown, "")
     try:
         return BuildFile.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc, shown) from None
+
+
+# Lists a build file may hold, bounded by what one machine can hold (model/thresholds.py):
+# checked before validation so oversized input is refused at once, whatever it contains.
+_LIST_BOUNDS = {
+    "gpus": MAX_GPU_ENTRIES,
+    "storage": MAX_STORAGE_ENTRIES,
+    "motherboard.gpu_slot_lanes": MAX_GPU_SLOTS,
+}
+_LIST_WHAT = {
+    "gpus": f"[[gpus]] tables (one node holds at most {MAX_GPUS_PER_NODE} GPUs)",
+    "storage": "[[storage]] tables (drives one chassis holds)",
+    "motherboard.gpu_slot_lanes": "slots (a board's expansion slots)",
+}
+
+
+def _list_bounds(data: dict[str, Any], shown: str) -> None:
+    for key, bound in _LIST_BOUNDS.items():
+        section, _, field = key.partition(".")
+        value = data.get(section)
+        if field and isinstance(value, dict):
+            value = value.get(field)
+        if isinstance(value, list) and len(value) > bound:
+            raise BuildFileError(
+                shown, key, f"expected at most {bound} {_LIST_WHAT[key]}, got {len(value)}"
+            )
+
+
+def _bounded(value: Any, shown: str, key: str) -> None:
+    """No table or array in an input file longer than `MAX_TABLE_ENTRIES`."""
+    if isinstance(value, dict | list):
+        precise = isinstance(value, list) and key in _LIST_BOUNDS  # parse_build says more
+        if len(value) > MAX_TABLE_ENTRIES and not precise:
+            what = "keys" if isinstance(value, dict) else "entries"
+            raise BuildFileError(
+                shown, key, f"expected at most {MAX_TABLE_ENTRIES} {what}, got {len(value)}"
+            )
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for k, v in items:
+            if isinstance(v, dict | list):
+                sub = (
+                    f"{key}[{k}]" if isinstance(value, list) else (f"{key}.{k}" if key else str(k))
+                )
+                _bounded(v, shown, sub)
 
 
 def _no_control_characters(value: Any, shown: str, key: str) -> None:

@@ -163,6 +163,8 @@ def _describe(error: dict[str, Any], key: str) -> tuple[str, list[str]]:
             expected = "expected a non-empty string"
     elif kind == "string_too_long":
         expected = f"expected at most {ctx.get('max_length')} characters"
+    elif kind == "too_long":
+        expected = f"expected at most {ctx.get('max_length')} entries"
     else:
         msg = str(error["msg"]).replace("Input should be", "expected")
         expected = msg.replace("Input should have", "expected")

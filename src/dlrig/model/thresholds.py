@@ -151,3 +151,33 @@ GPU_MEMORY_SOURCE = (
     "dlrig estimate: ZeRO (Rajbhandari et al. 2020) for weights, gradients and optimizer states; "
     "Korthikanti et al. 2022 for activations https://arxiv.org/abs/2205.05198"
 )
+
+# --- Input bounds: what one machine can hold ----------------------------------------------------
+# A build file, a probe and an NVML scenario describe one node. Lists longer than hardware allows
+# are refused before any work is done (33 000 [[gpus]] tables took 56 s to reject, issue 16).
+# NVIDIA's largest single-node servers hold 16 GPUs (DGX-2 / HGX-2, 2018 [R]); mining boards
+# with risers take 19-20; 64 is far above any real node and equals the per-group count limit.
+MAX_GPUS_PER_NODE = 64
+# Each [[gpus]] table holds at least one GPU, so no node needs more tables than GPUs.
+MAX_GPU_ENTRIES = MAX_GPUS_PER_NODE
+# Drives in one chassis: the densest 4U storage servers take 90 (Supermicro SSG-6049P-E1CR90H
+# [R]); 128 leaves room.
+MAX_STORAGE_ENTRIES = 128
+# GPU slots on one board: as many as expansion slots (build.MAX_SLOTS = 20).
+MAX_GPU_SLOTS = 20
+# Any other table or array in an input file (a prices file's names -> prices): more entries than
+# the catalog has parts, so no honest file comes near it.
+MAX_TABLE_ENTRIES = 4096
+# Plausible readings from a GPU driver: beyond these a value is a driver or recording fault and
+# is reported as out of range, never written into a build file. Each bound is above every card
+# NVIDIA ships (B200: 1000 W board power, PCIe 6; GDDR7 memory clocks about 14 000 MHz; HBM3e
+# parts 192-288 GB) and matches the build file's own limits where both exist.
+NVML_PLAUSIBLE = {
+    "power_w": (1.0, 2_000.0),  # build.GpuInput.power_w: at most 2000 W
+    "pcie_gen": (1, 6),  # build: pcie_gen at most 6 (PCIe 6.0 is the newest in products)
+    "pcie_width": (1, 32),  # the PCIe spec's widest link is x32; GPUs use x16
+    "temperature_c": (-40.0, 150.0),  # silicon stops long before 150 °C; -40 °C: cold start
+    "clock_mhz": (1.0, 50_000.0),
+    "memory_gb": (0.0, 1_024.0),  # build.GpuInput.memory_gb: at most 1024 GB
+    "utilization_pct": (0.0, 100.0),
+}

@@ -54,6 +54,41 @@ def _check_count(name: str, value: object, minimum: int) -> int:
     return value
 
 
+def _check_positive(name: str, value: object, *, zero: bool = False) -> None:
+    """None, or a finite number above 0 (at least 0 with `zero`): a rate, a size, a count."""
+    if value is None:
+        return
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not zero):
+        bound = ">= 0" if zero else "> 0"
+        raise ValueError(f"{name} must be None or a finite number {bound}, got {value!r}")
+
+
+def _check_arguments(
+    loader: object,
+    step_fn: object,
+    utilization_fn: object,
+    cores: object,
+    share: object,
+    numbers: dict[str, object],
+) -> None:
+    """profile()'s arguments, checked before anything runs: one ValueError naming the first
+    wrong one (negative cores or sizes, NaN rates and shares above 1 gave nonsense what-ifs)."""
+    if not hasattr(loader, "__iter__"):
+        raise ValueError(f"loader must be iterable, got {type(loader).__name__}")
+    if not callable(step_fn):
+        raise ValueError(f"step_fn must be callable, got {type(step_fn).__name__}")
+    if utilization_fn is not None and not callable(utilization_fn):
+        raise ValueError(f"utilization_fn must be callable, got {type(utilization_fn).__name__}")
+    if cores is not None:
+        _check_count("cores_available", cores, 1)
+    _check_positive("decode_share", share, zero=True)
+    if share is not None and share > 1:  # type: ignore[operator]
+        raise ValueError(f"decode_share must be a fraction between 0 and 1, got {share!r}")
+    for name, value in numbers.items():
+        _check_positive(name, value)
+
+
 def detect_loop(loader: object) -> tuple[Loop, int]:
     """(how the loop overlaps loading, loader workers), from the loader's type and num_workers."""
     workers = getattr(loader, "num_workers", 0)
@@ -181,6 +216,20 @@ def profile(
     """
     steps = _check_count("steps", steps, 1)
     warmup_steps = _check_count("warmup_steps", warmup_steps, 0)
+    _check_arguments(
+        loader,
+        step_fn,
+        utilization_fn,
+        cores_available,
+        decode_share,
+        {
+            "bytes_per_batch": bytes_per_batch,
+            "disk_read_mbs": disk_read_mbs,
+            "faster_disk_read_mbs": faster_disk_read_mbs,
+            "dataset_bytes": dataset_bytes,
+            "available_ram_bytes": available_ram_bytes,
+        },
+    )
     dev = parse_device(device if device is not None else default_device())
     mover = BatchMover(dev)
     clock = mover.clock()

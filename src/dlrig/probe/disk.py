@@ -18,9 +18,13 @@ import mmap
 import os
 import random
 import shutil
+import signal
+import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from dlrig.probe.result import DiskInfo
 
@@ -40,13 +44,15 @@ NETWORK_FS = {
 }  # fmt: skip
 RAM_FS = {"tmpfs", "ramfs"}
 SHM = Path("/dev/shm")
+TEST_FILE_PREFIX = ".dlrig-probe-"
+CLEANUP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 Progress = Callable[[float], None]
 
 
 def _open_direct(path: str) -> int:
     """Open for O_DIRECT reads; tests replace this to simulate filesystems that refuse it."""
-    return os.open(path, os.O_RDONLY | getattr(os, "O_DIRECT", 0))
+    return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_DIRECT", 0))
 
 
 def probe_disk(
@@ -205,51 +211,95 @@ def _read_speed(
         info.missing("read_mbs", reason)
         info.missing("iops_4k", reason)
         return
-    target = path / f".dlrig-probe-{os.getpid()}.tmp"
     try:
-        nbytes = _write_test_file(target, nbytes, write_budget_s)
-        if progress:
-            progress(0.4)
-        mbs, method, note = read_uncached(str(target), nbytes, info.filesystem)
-        if info.filesystem in RAM_FS:
-            note = f"{info.filesystem} lives in RAM: this is memory speed, not a disk's"
-        info.read_mbs, info.read_method, info.read_note = round(mbs, 1), method, note
-        info.read_test_mb = round(nbytes / BYTES_PER_MB, 1)
-        if progress:
-            progress(0.7 if iops_s else 1.0)
-        if not iops_s:
-            info.missing("iops_4k", "measured in full mode only (drop --quick)")
-        elif method != "o_direct":
-            info.missing("iops_4k", f"needs O_DIRECT, which {info.filesystem} refused")
-        else:
-            info.iops_4k = round(random_read_iops(str(target), nbytes, iops_s))
+        with scratch_file(path) as (fd, name):
+            _measure(info, fd, name, nbytes, iops_s, write_budget_s, progress)
     except OSError as exc:
         why = f"cannot write or read a test file in {path}: {exc.strerror or exc}"
         for f in ("read_mbs", "iops_4k"):
             info.unavailable.setdefault(f, why)
     finally:
-        target.unlink(missing_ok=True)
         if progress:
             progress(1.0)
 
 
-def _write_test_file(target: Path, nbytes: int, budget_s: float | None = None) -> int:
-    """Write up to `nbytes` of incompressible data, synced to the disk; stop early once
-    `budget_s` seconds have passed (a slow network share). Returns the bytes written."""
-    block = bytearray(os.urandom(BLOCK_BYTES))  # random: compressing filesystems cannot cheat
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    t0, written = time.perf_counter(), 0
+def _measure(
+    info: DiskInfo,
+    fd: int,
+    target: str,
+    nbytes: int,
+    iops_s: float | None,
+    write_budget_s: float | None,
+    progress: Progress | None,
+) -> None:
+    nbytes = _write_test_file(fd, nbytes, write_budget_s)
+    if progress:
+        progress(0.4)
+    mbs, method, note = read_uncached(str(target), nbytes, info.filesystem)
+    if info.filesystem in RAM_FS:
+        note = f"{info.filesystem} lives in RAM: this is memory speed, not a disk's"
+    info.read_mbs, info.read_method, info.read_note = round(mbs, 1), method, note
+    info.read_test_mb = round(nbytes / BYTES_PER_MB, 1)
+    if progress:
+        progress(0.7 if iops_s else 1.0)
+    if not iops_s:
+        info.missing("iops_4k", "measured in full mode only (drop --quick)")
+    elif method != "o_direct":
+        info.missing("iops_4k", f"needs O_DIRECT, which {info.filesystem} refused")
+    else:
+        info.iops_4k = round(random_read_iops(target, nbytes, iops_s))
+
+
+@contextlib.contextmanager
+def scratch_file(directory: Path) -> Iterator[tuple[int, str]]:
+    """A new test file in `directory`, open for writing, removed when the block ends, also on
+    SIGTERM, SIGINT and SIGHUP (a killed full probe would otherwise leave 1 GB behind).
+
+    `tempfile.mkstemp` gives an unpredictable name and opens it with O_CREAT | O_EXCL (and
+    O_NOFOLLOW), so a file or symlink planted in the data directory is never written through
+    or truncated: at worst mkstemp picks another name. While the file exists, the signals'
+    handlers remove it, put the previous handlers back and deliver the signal again, so the
+    process ends (or, for SIGINT, raises KeyboardInterrupt) as it would have."""
+    fd, name = tempfile.mkstemp(prefix=TEST_FILE_PREFIX, suffix=".tmp", dir=directory)
+    previous: dict[int, Any] = {}
+
+    def remove() -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        remove()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        previous.clear()
+        os.kill(os.getpid(), signum)  # now with the old handler: exit, or KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():  # handlers only go there
+        for sig in CLEANUP_SIGNALS:
+            old = signal.signal(sig, on_signal)
+            previous[sig] = signal.SIG_DFL if old is None else old  # None: set outside Python
     try:
-        for i in range(nbytes // BLOCK_BYTES):
-            block[:8] = i.to_bytes(8, "little")  # no two blocks alike: no dedup either
-            written += os.write(fd, block)
-            if (i + 1) % SYNC_EVERY_BLOCKS == 0:
-                os.fdatasync(fd)
-                if budget_s is not None and time.perf_counter() - t0 > budget_s:
-                    break
-        os.fsync(fd)
+        yield fd, name
     finally:
         os.close(fd)
+        remove()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _write_test_file(fd: int, nbytes: int, budget_s: float | None = None) -> int:
+    """Write up to `nbytes` of incompressible data to `fd`, synced to the disk; stop early once
+    `budget_s` seconds have passed (a slow network share). Returns the bytes written."""
+    block = bytearray(os.urandom(BLOCK_BYTES))  # random: compressing filesystems cannot cheat
+    t0, written = time.perf_counter(), 0
+    for i in range(nbytes // BLOCK_BYTES):
+        block[:8] = i.to_bytes(8, "little")  # no two blocks alike: no dedup either
+        written += os.write(fd, block)
+        if (i + 1) % SYNC_EVERY_BLOCKS == 0:
+            os.fdatasync(fd)
+            if budget_s is not None and time.perf_counter() - t0 > budget_s:
+                break
+    os.fsync(fd)
     return written
 
 
@@ -283,7 +333,7 @@ def read_uncached(target: str, nbytes: int, fstype: str | None) -> tuple[float, 
 
 
 def _read_after_fadvise(target: str, fstype: str | None, why: str) -> tuple[float, str, str]:
-    fd = os.open(target, os.O_RDONLY)
+    fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         if fstype in RAM_FS:
             method, note = "cached", f"{why}; {fstype} lives in RAM: this is memory speed"

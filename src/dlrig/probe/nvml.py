@@ -3,7 +3,9 @@
 Interface (also used by `dlrig.pipeline` to sample utilisation)::
 
     from dlrig.probe.nvml import open_backend
-    from dlrig.probe.backend import Unavailable
+    from dlrig.model.text import safe_line
+from dlrig.model.thresholds import NVML_PLAUSIBLE
+from dlrig.probe.backend import Unavailable
 
     backend = open_backend()                 # NvmlBackend, or Unavailable(reason)
     if isinstance(backend, Unavailable):
@@ -24,9 +26,12 @@ a None field with the reason in `unavailable`, so one unsupported counter never 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from dlrig.model.text import safe_line
+from dlrig.model.thresholds import NVML_PLAUSIBLE
 from dlrig.probe.backend import Unavailable
 from dlrig.probe.models import GpuInfo, GpuSystem
 
@@ -70,12 +75,36 @@ CLOCK_SM, CLOCK_MEM = 1, 2
 P2P_CAPS_READ = 0
 NVML_ERROR_NOT_SUPPORTED = 3  # used when the module does not name it
 NVLINK_MAX_LINKS = 18  # NVLink 4 (H100): 18 links per GPU
+MAX_TEXT = 256  # NVML names, UUIDs and versions fit in 96 bytes (NVML_DEVICE_NAME_V2_BUFFER_SIZE)
+# GpuInfo field -> its plausible range (model/thresholds.NVML_PLAUSIBLE): outside it the value
+# is a fault of the driver (or of a recorded scenario) and is dropped as out of range.
+PLAUSIBLE_FIELDS = {
+    "power_draw_w": "power_w",
+    "power_limit_w": "power_w",
+    "power_default_limit_w": "power_w",
+    "power_max_limit_w": "power_w",
+    "pcie_gen_current": "pcie_gen",
+    "pcie_gen_max": "pcie_gen",
+    "pcie_width_current": "pcie_width",
+    "pcie_width_max": "pcie_width",
+    "temperature_c": "temperature_c",
+    "slowdown_temp_c": "temperature_c",
+    "shutdown_temp_c": "temperature_c",
+    "sm_clock_mhz": "clock_mhz",
+    "sm_clock_max_mhz": "clock_mhz",
+    "mem_clock_mhz": "clock_mhz",
+    "memory_total_gb": "memory_gb",
+    "memory_used_gb": "memory_gb",
+    "utilization_pct": "utilization_pct",
+}
 # What decoding a reply of the wrong shape raises (a short tuple, a string for a number, ...).
 DECODE_ERRORS = (AttributeError, LookupError, TypeError, ValueError, ArithmeticError)
 
 
 def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    """A driver string, decoded, with control characters escaped (it reaches the terminal)."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return safe_line(text[:MAX_TEXT])
 
 
 def decode_throttle(mask: int) -> list[str]:
@@ -241,6 +270,7 @@ class NvmlBackend:
             row, "utilization_pct", "nvmlDeviceGetUtilizationRates", h, conv=lambda u: float(u.gpu)
         )
         row.drop_malformed()
+        drop_implausible(row)
         return row
 
     def _throttle(self, row: GpuInfo, h: Any) -> list[str] | None:
@@ -294,6 +324,22 @@ class NvmlBackend:
                     cells.append(f"unavailable: {self.reason(fn, exc)}")
             out.append(cells)
         return out
+
+
+def drop_implausible(row: GpuInfo) -> None:
+    """Readings no GPU can give (a power limit of -450, 0, NaN or 1e27 W; PCIe gen 99) become
+    None with 'out of range' as the reason, so no report or build file carries them."""
+    for field, kind in PLAUSIBLE_FIELDS.items():
+        value = getattr(row, field)
+        if value is None:
+            continue
+        low, high = NVML_PLAUSIBLE[kind]
+        if isinstance(value, bool) or not (math.isfinite(value) and low <= value <= high):
+            setattr(row, field, None)
+            row.missing(field, f"out of range: NVML reported {value!r}; expected {low}..{high}")
+    if row.memory_total_gb is not None and row.memory_total_gb <= 0:
+        row.missing("memory_total_gb", "out of range: NVML reported 0 GB of device memory")
+        row.memory_total_gb = None
 
 
 def _malformed(exc: BaseException) -> str:

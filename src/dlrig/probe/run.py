@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from dlrig.errors import DlrigError
+from dlrig.model.thresholds import MAX_GPUS_PER_NODE
 from dlrig.probe.backend import GpuBackend, Unavailable
 from dlrig.probe.findings import probe_findings
 from dlrig.probe.models import GpuInfo, GpuSystem, Section
@@ -73,15 +74,10 @@ def gpu_backend() -> GpuBackend | Unavailable:
         return open_backend()
     from dlrig.probe.fake import FakeNvml
 
-    try:
-        nv = FakeNvml.from_file(fake)
-    except OSError as exc:
-        raise DlrigError(f"{FAKE_NVML_ENV}={fake}: cannot read the NVML scenario: {exc}") from None
-    except ValueError as exc:  # 'not an NVML scenario: ...'
-        raise DlrigError(f"{FAKE_NVML_ENV}={fake}: {exc}") from None
+    nv = FakeNvml.from_file(fake, f"{FAKE_NVML_ENV}={fake}")  # BuildFileError: exit 2
     try:
         return open_backend(nv)
-    except (OSError, ValueError) as exc:  # e.g. an init_error that is not an NVML code
+    except (OSError, ValueError) as exc:  # defence in depth: the scenario was validated
         raise DlrigError(f"{FAKE_NVML_ENV}={fake}: not an NVML scenario: {exc}") from None
 
 
@@ -184,7 +180,11 @@ def run_probe(
 
 def _read_gpus(backend: GpuBackend) -> tuple[list[GpuInfo], GpuSystem | None, str]:
     try:
-        gpus = [backend.gpu(i) for i in range(backend.device_count())]
+        count = backend.device_count()
+        if not 0 <= count <= MAX_GPUS_PER_NODE:  # a driver fault, not a machine
+            why = f"NVML reports {count} GPUs; one node holds at most {MAX_GPUS_PER_NODE}"
+            return [], None, f"unavailable: out of range: {why}"
+        gpus = [backend.gpu(i) for i in range(count)]
         return gpus, backend.system(), "ok"
     except Exception as exc:  # NvmlBackend wraps every call; this is the last line of defence
         return [], None, f"unavailable: NVML probe failed: {type(exc).__name__}: {exc}"

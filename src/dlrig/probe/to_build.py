@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 import platform
 import re
+import tomllib
 
 from dlrig.catalog.lookup import find_cpu, find_gpu
-from dlrig.errors import CatalogLookupError
+from dlrig.errors import BuildFileError, CatalogLookupError
+from dlrig.model.load import parse_build
+from dlrig.model.text import safe_line
 from dlrig.probe.models import GpuInfo
 from dlrig.probe.result import CpuInfo, DiskInfo, ProbeResult
 
@@ -27,7 +30,9 @@ CPU_NOISE = r"\((?:R|TM|tm|r)\)|\bCPU\b|@\s*[\d.]+\s*GHz|\b\d+-Cores?\b|\bProces
 
 
 def _q(text: str) -> str:
-    return json.dumps(text)  # a TOML basic string (same escapes as JSON for what we write)
+    """A TOML basic string (JSON's escapes are valid TOML for what we write); characters a
+    terminal would act on are already shown as escapes (`safe_line`)."""
+    return json.dumps(safe_line(text))
 
 
 def clean_cpu_name(model: str) -> str:
@@ -209,4 +214,45 @@ def to_build_toml(result: ProbeResult, host: str | None = None) -> str:
         lines.append("")
     lines += _gpus(result)
     lines += _storage(result.disk)
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return accepted_by_check(lines)
+
+
+# Keys `check` might refuse in a measured build, at most one per written line.
+MAX_REFUSED_KEYS = 64
+_KEY = re.compile(r"^(?P<section>[a-z_]+)(?:\[(?P<index>\d+)\])?\.(?P<field>[a-z_0-9]+)")
+
+
+def accepted_by_check(lines: list[str]) -> str:
+    """The build text, with every value `check` would refuse turned into a comment that says
+    why: a measurement outside the build file's bounds (a 700 PB Lustre share, an SMBIOS speed
+    of 65 535 MT/s) must not make `dlrig check` reject the file `probe -o` wrote. Validation is
+    `parse_build` itself, so the two can never disagree."""
+    for _ in range(MAX_REFUSED_KEYS):
+        text = "\n".join(lines).rstrip("\n") + "\n"
+        try:
+            parse_build(tomllib.loads(text), "probe")
+            return text
+        except BuildFileError as exc:
+            at = _line_of(lines, exc.key)
+            if at is None:  # not a single key: a bug in this module, not in the machine
+                raise
+            lines[at] = f"# {lines[at]}   (left out: {exc.problem})"
+    raise AssertionError("probe wrote a build file check refuses")  # pragma: no cover
+
+
+def _line_of(lines: list[str], key: str) -> int | None:
+    """Index of the line that sets `key` ('storage[0].size_tb', 'memory.speed_mts')."""
+    m = _KEY.match(key)
+    if m is None:
+        return None
+    section, index, field = m["section"], int(m["index"] or 0), m["field"]
+    headers = (f"[[{section}]]",) if m["index"] is not None else (f"[{section}]",)
+    seen, inside = -1, False
+    for i, line in enumerate(lines):
+        if line.startswith("["):
+            if line in headers:
+                seen += 1
+            inside = line in headers and seen == index
+        elif inside and line.split("=", 1)[0].strip() == field:
+            return i
+    return None

@@ -42,6 +42,8 @@ class GpuConfig:
     data: DataRateEstimate | None
     reason: str | None = None
     tokens_per_sample: int | None = None
+    # Fits even at the top of the estimator's memory interval (not just "tight").
+    roomy: bool = False
 
 
 def throughput_unit(m: ModelSpec) -> str:
@@ -54,10 +56,15 @@ def _rate(m: ModelSpec, job: Job) -> tuple[float, DataRateEstimate]:
     return rate or 0.0, data_rate.rate(m, job, tp.tokens_per_s, tp.samples_per_s)
 
 
-def _adaptations(m: ModelSpec, job: Job) -> list[dict[str, Any]]:
-    """The base settings, then every combination (up to three) of allowed memory savers."""
+def _adaptations(m: ModelSpec, job: Job, fixed: frozenset[str]) -> list[dict[str, Any]]:
+    """The base settings, then every combination (up to three) of allowed memory savers; for
+    inference on several GPUs also tensor parallelism across all of them (vLLM's
+    --tensor-parallel-size), which reads each GPU's share of the weights per token instead of
+    letting the GPUs take turns layer by layer. Settings the user gave (`fixed`) stay as given."""
     pool = [c.change for c in fitting.candidates(m, job) if set(c.change) <= ADAPTABLE_SETTINGS]
     out: list[dict[str, Any]] = [{}]
+    if job.task == Task.INFER and job.n_gpus > 1 and "tp" not in fixed:
+        out.append({"tp": job.n_gpus})
     for size in range(1, fitting.MAX_COMBINED_FIXES + 1):
         for combo in combinations(pool, size):
             keys = [k for change in combo for k in change]
@@ -80,12 +87,14 @@ def configure(m: ModelSpec, gpu: GpuSpec, n: int, req: Request) -> GpuConfig:
     best: GpuConfig | None = None
     best_roomy = False
     smallest_gb = float("inf")
-    for change in _adaptations(m, base):
+    for change in _adaptations(m, base, frozenset(req.job)):
         job = base.model_copy(update=change)
         try:
             need = jobs.memory(m, job)
         except DlrigError as exc:  # e.g. a parallel plan this GPU count cannot run
-            return GpuConfig(gpu, n, False, {}, 0.0, 0.0, 0, None, str(exc))
+            if not change:
+                return GpuConfig(gpu, n, False, {}, 0.0, 0.0, 0, None, str(exc))
+            continue  # e.g. a tensor-parallel degree that does not divide the heads
         smallest_gb = min(smallest_gb, need.per_gpu_gb)
         if not usable(need):
             continue
@@ -96,7 +105,9 @@ def configure(m: ModelSpec, gpu: GpuSpec, n: int, req: Request) -> GpuConfig:
             best_roomy = roomy
             b = jobs.batch_size(m, job)
             tokens = jobs.tokens_per_sample(m, job) if m.is_language_model else None
-            best = GpuConfig(gpu, n, True, change, rate, need.per_gpu_gb, b, data, None, tokens)
+            best = GpuConfig(
+                gpu, n, True, change, rate, need.per_gpu_gb, b, data, None, tokens, roomy
+            )
     if best is not None:
         return best
     capacity = jobs.memory(m, base).capacity_gb

@@ -92,12 +92,11 @@ def gpu_memory_gb(c: Candidate) -> float:
 
 def dominates(a: Candidate, b: Candidate) -> bool:
     """`a` is at least as fast, holds at least as much GPU memory and costs no more than `b`,
-    and is better in one of them: nobody should buy `b`."""
-    no_worse = (
-        a.throughput >= b.throughput
-        and gpu_memory_gb(a) >= gpu_memory_gb(b)
-        and a.price_usd <= b.price_usd
-    )
+    and is better in one of them: nobody should buy `b`. GPU memory counts only while the job
+    needs it: when the job fits `a` with room to spare (even at the top of the estimator's
+    interval), `b`'s extra memory buys nothing for it."""
+    memory_ok = gpu_memory_gb(a) >= gpu_memory_gb(b) or getattr(a.config, "roomy", False)
+    no_worse = a.throughput >= b.throughput and memory_ok and a.price_usd <= b.price_usd
     better = (
         a.throughput > b.throughput
         or gpu_memory_gb(a) > gpu_memory_gb(b)
@@ -247,9 +246,15 @@ class _Maker:
             else:
                 out.append("on the Pareto front: no cheaper build is faster")
         out.append(f"uses {price / req.budget:.0%} of the budget")
-        if c.config.settings:
-            changes = ", ".join(f"{k} = {_toml(v)}" for k, v in c.config.settings.items())
+        savers = {k: v for k, v in c.config.settings.items() if k != "tp"}
+        if savers:
+            changes = ", ".join(f"{k} = {_toml(v)}" for k, v in savers.items())
             out.append(f"fits {c.config.gpu.memory_gb:g} GB cards with {changes}")
+        if "tp" in c.config.settings:
+            out.append(
+                f"tensor parallel across its {c.config.n} cards (tp = {c.config.settings['tp']}): "
+                "each card reads its share of the weights per token"
+            )
         if c.throughput < c.config.throughput:
             out.append(
                 f"CPU decode caps it at {c.throughput:,.0f} of the GPUs' "

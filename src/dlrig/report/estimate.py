@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable
 
 from dlrig.model.estimate import Estimate
+from dlrig.model.text import markdown_safe
+from dlrig.report.json import dumps
 
 MEMORY_ROWS = (
     ("weights", "weights_gb"),
@@ -32,9 +33,9 @@ HOURS_PER_DAY = 24
 
 
 def render_json(est: Estimate, *, color: bool = False) -> str:
-    # allow_nan=False: strict JSON; every number the estimator returns is finite.
-    data = est.model_dump(by_alias=True)
-    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    # Strict JSON (report/json.dumps: allow_nan=False); every number the estimator returns is
+    # finite, and a NaN would be null with its reason rather than bare NaN.
+    return dumps(est.model_dump(by_alias=True))
 
 
 def total_row(est: Estimate) -> str:
@@ -215,7 +216,7 @@ def render_markdown(est: Estimate, *, color: bool = False) -> str:
     lines += [f"- **{label.strip(': ')}:** {line}" for label, line in fix_lines(est)]
     lines += ["", "## Assumptions", ""] + [f"- {a}" for a in est.assumptions]
     lines += ["", "## Sources", ""] + [f"- {s}" for s in est.sources]
-    return "\n".join(lines) + "\n"
+    return markdown_safe("\n".join(lines) + "\n")
 
 
 def renderer(fmt: str) -> Callable[..., str]:

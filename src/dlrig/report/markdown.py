@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dlrig.model.report import CheckReport
+from dlrig.model.text import markdown_safe
 from dlrig.report.common import HEADINGS, MARKS, grouped, number_text, summary_line, title
 
 
@@ -31,4 +32,4 @@ def render(report: CheckReport, *, color: bool = False) -> str:
         lines += ["## Skipped rules", ""]
         lines += [f"- `{s.rule}`: {s.reason}" for s in report.skipped]
         lines.append("")
-    return "\n".join(lines)
+    return markdown_safe("\n".join(lines))

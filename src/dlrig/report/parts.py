@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +11,7 @@ from rich.table import Table
 
 from dlrig.model.parts import CpuSpec, GpuSpec
 from dlrig.model.workload import ModelSpec
+from dlrig.report.json import dumps
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -35,12 +35,12 @@ def gpu_record(g: GpuSpec) -> dict[str, Any]:
 
 
 def gpus_json(rows: Sequence[GpuSpec]) -> str:
-    return json.dumps([gpu_record(g) for g in rows], indent=2, ensure_ascii=False) + "\n"
+    return dumps([gpu_record(g) for g in rows])
 
 
 def cpus_json(rows: Sequence[CpuSpec]) -> str:
     records = [c.model_dump(mode="json") for c in rows]
-    return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+    return dumps(records)
 
 
 def gpus_table(rows: Sequence[GpuSpec]) -> str:
@@ -116,7 +116,7 @@ def cpus_table(rows: Sequence[CpuSpec]) -> str:
 
 def models_json(rows: Sequence[ModelSpec]) -> str:
     records = [m.model_dump(mode="json") for m in rows]
-    return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+    return dumps(records)
 
 
 def models_table(rows: Sequence[ModelSpec]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
@@ -11,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dlrig.pipeline.summary import verdict_line
+from dlrig.report.json import dumps
 from dlrig.report.terminal import text_console
 
 if TYPE_CHECKING:
@@ -180,4 +180,4 @@ def render_bench(result: BenchResult, *, color: bool = False) -> str:
 
 
 def bench_json(result: BenchResult) -> str:
-    return json.dumps(result.to_dict(), indent=2) + "\n"
+    return dumps(result.to_dict())

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from dlrig.probe.result import ProbeResult
+from dlrig.report.json import dumps
 
 
 def render(result: ProbeResult) -> str:
-    return json.dumps(result.to_json_dict(), indent=2, ensure_ascii=False) + "\n"
+    return dumps(result.to_json_dict())

@@ -4,13 +4,14 @@ proposal as a build file (TOML) that `dlrig check` reads."""
 from __future__ import annotations
 
 import io
-import json
 import re
 from collections.abc import Callable
 
 from dlrig.model.finding import Severity
 from dlrig.model.recommend import Proposal, Recommendation
+from dlrig.model.text import markdown_safe
 from dlrig.report.common import counts_line
+from dlrig.report.json import dumps
 
 WIDTH = 110
 HOURS_PER_DAY = 24
@@ -19,9 +20,7 @@ SHOWN_FINDINGS = 4
 
 
 def render_json(rec: Recommendation, *, color: bool = False, explain: bool = True) -> str:
-    return (
-        json.dumps(rec.model_dump(by_alias=True, mode="json"), indent=2, ensure_ascii=False) + "\n"
-    )
+    return dumps(rec.model_dump(by_alias=True, mode="json"))
 
 
 def headline(rec: Recommendation) -> str:
@@ -279,7 +278,7 @@ def render_markdown(rec: Recommendation, *, color: bool = False, explain: bool =
     if explain:
         lines += ["", "## Left out", ""] + [f"- {r.what}: {r.reason}" for r in rec.rejected]
     lines += ["", "## Assumptions", ""] + [f"- {a}" for a in rec.assumptions]
-    return "\n".join(lines) + "\n"
+    return markdown_safe("\n".join(lines) + "\n")
 
 
 def build_toml(rec: Recommendation, p: Proposal) -> str:

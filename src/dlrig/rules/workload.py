@@ -42,6 +42,20 @@ _JOB_FIELDS = (
     "offload",
     "master_weights",
     "optimizer_in_backward",
+    "weight_bits",
+    "base_quant",
+    "kv_dtype",
+    "optimizer_dtype",
+    "lora_targets",
+    "attention",
+    "engine",
+    "grad_accum",
+    "prompt_tokens",
+    "gen_tokens",
+    "tp",
+    "pp",
+    "cp",
+    "ep",
 )
 
 

@@ -39,6 +39,10 @@ SERIES = (BLUE, ORANGE, GREEN, SKY, PURPLE, YELLOW, RED, GREY)
 OK_COLOUR, WARN_COLOUR, ERROR_COLOUR = GREEN, ORANGE, RED
 
 _RC = {
+    # Text is drawn as written: no mathtext. A '$' in a path, a build or model name would
+    # otherwise start a formula, and '$^_$' raised ValueError (issue 16). Nothing dlrig draws
+    # uses mathtext, so this one setting escapes every label (matplotlib >= 3.5).
+    "text.parse_math": False,
     "svg.fonttype": "none",
     "font.family": FONT_FAMILY,
     "font.sans-serif": SANS_SERIF,
