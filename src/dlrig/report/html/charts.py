@@ -81,6 +81,28 @@ def keep_labels_inside(fig: Any, ax: Any, rounds: int = 4) -> None:
         ax.set_xlim(right=ax.transData.inverted().transform(x_display)[0])
 
 
+# Decade ticks on a log axis as plain text ("1k", "10M"): mathtext is off (a '$' in a name
+# must print as itself), so matplotlib's "10^3" would show its source; at most this many ticks.
+LOG_TICKS = 7
+SI_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def si_text(value: float) -> str:
+    """1 / 10 / 100 / 1k / 10k / 1M ...: a decade tick's label."""
+    for size, prefix in SI_PREFIXES:
+        if value >= size:
+            return f"{value / size:g}{prefix}"
+    return f"{value:g}"
+
+
+def log_ticks(ax: Any) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, numticks=LOG_TICKS))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: si_text(v)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _height(rows: int) -> float:
     return FRAME_IN + ROW_IN * rows
 
@@ -213,6 +235,7 @@ def data_chain(
         ax.set_xscale("log")
         low, high = min(values), max(values)
         ax.set_xlim(low / LOG_HEADROOM, high * LOG_HEADROOM**2)
+        log_ticks(ax)
         for yy, value, detail, stage in zip(y, values, details, stages_and_gpus, strict=True):
             mark = ""
             if alternatives:
