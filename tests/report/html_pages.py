@@ -19,7 +19,10 @@ from dlrig.rules import check
 from probe_helpers import SCENARIOS, result_for
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
+# cluster-*.toml are cluster files (tests/cluster renders them)
+EXAMPLES = sorted(
+    p for p in (ROOT / "examples").glob("*.toml") if not p.name.startswith("cluster-")
+)
 
 
 @dataclass(frozen=True)

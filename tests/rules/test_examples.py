@@ -34,6 +34,8 @@ def test_every_example_file_is_tested():
         "h100-8x-sxm-server.toml",
         "budget-1gpu.toml",
         "llama3-8b-lora-4090.toml",  # tests/rules/test_workload.py
+        "cluster-8x-h100.toml",  # a cluster file: tests/cluster/test_cluster_file.py
+        "cluster-8x-h100-node.toml",  # its node build: tests/cluster/test_cluster_file.py
     }
     assert {p.name for p in EXAMPLES.glob("*.toml")} == tested
 

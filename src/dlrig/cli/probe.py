@@ -27,6 +27,7 @@ class ProbeFormat(StrEnum):
     terminal = "terminal"
     json = "json"
     html = "html"
+    markdown = "markdown"  # --cluster only
 
 
 @app.command()
@@ -54,11 +55,52 @@ def probe(
         typer.Option("--build-file", help="Also write a build file for 'dlrig check' (any -f)."),
     ] = None,
     color: ColorOption = True,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster",
+            help="Probe every node of a cluster, launched by torchrun: torchrun --nnodes N "
+            "--nproc-per-node G -m dlrig probe --cluster -o cluster.json (see README).",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", help="--cluster: seconds a rank waits for the others.", min=1),
+    ] = 300.0,
+    min_bytes: Annotated[
+        str, typer.Option("--min-bytes", help="--cluster: smallest message (1K, 64M, 1G).")
+    ] = "1K",
+    max_bytes: Annotated[
+        str | None,
+        typer.Option("--max-bytes", help="--cluster: largest message [default: 1G, gloo 64M]."),
+    ] = None,
+    backend: Annotated[
+        str, typer.Option("--backend", help="--cluster: auto (nccl on GPUs), nccl or gloo.")
+    ] = "auto",
 ) -> None:
     """Measure this machine (CPU, memory, disk, NVIDIA GPUs) and report what holds it back."""
+    if cluster:
+        from dlrig.cli.probe_cluster import probe_cluster
+
+        probe_cluster(
+            quick=quick,
+            data_dir=data_dir,
+            fmt=fmt.value,
+            output=output,
+            build_file=build_file,
+            color=color,
+            timeout_s=timeout,
+            min_bytes=min_bytes,
+            max_bytes=max_bytes,
+            backend=backend,
+        )
+        return
     from dlrig.errors import DlrigError
     from dlrig.model.text import safe_line
     from dlrig.probe.run import FAKE_NVML_ENV, check_data_dir, run_probe
+
+    if fmt == ProbeFormat.markdown:
+        raise DlrigError("--format markdown: only with --cluster")
     from dlrig.probe.to_build import to_build_toml
     from dlrig.report import probe_json, probe_terminal
 

@@ -56,9 +56,11 @@ def _key(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+def _model_at(
+    loc: tuple[int | str, ...], root: type[BaseModel] = BuildFile
+) -> type[BaseModel] | None:
     """The pydantic model that owns the last key of `loc` (for 'did you mean' on unknown keys)."""
-    model: type[BaseModel] = BuildFile
+    model: type[BaseModel] = root
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
@@ -135,7 +137,9 @@ def _unquote_hint(kind: str, got: Any) -> str:
     return "; write it without quotes" if looks_right else ""
 
 
-def _describe(error: dict[str, Any], key: str) -> tuple[str, list[str]]:
+def _describe(
+    error: dict[str, Any], key: str, root: type[BaseModel] = BuildFile
+) -> tuple[str, list[str]]:
     """'<what is expected>, got <value>' for one pydantic error, and any close matches."""
     kind = error["type"]
     ctx = error.get("ctx") or {}
@@ -171,21 +175,23 @@ def _describe(error: dict[str, Any], key: str) -> tuple[str, list[str]]:
         expected = expected[:1].lower() + expected[1:]
     suggestions: list[str] = []
     if kind == "literal_error" and isinstance(got, str):
-        options = [str(o) for o in get_args(_field_annotation(error["loc"]))] or re.findall(
+        options = [str(o) for o in get_args(_field_annotation(error["loc"], root))] or re.findall(
             r"'([^']*)'", str(ctx.get("expected", ""))
         )
         options = [o for o in options if o != "None"]
-        typed = [o for o in get_args(_field_annotation(error["loc"])) if not isinstance(o, str)]
+        typed = [
+            o for o in get_args(_field_annotation(error["loc"], root)) if not isinstance(o, str)
+        ]
         if got.strip() in {str(o) for o in typed}:  # zero = "3" for zero = 3
             return f"{expected}, got {_show(got)}; write it without quotes", []
         suggestions = _close(got, options)
     return f"{expected}, got {_show(got)}{_unquote_hint(kind, got)}", suggestions
 
 
-def _field_annotation(loc: tuple[int | str, ...]) -> Any:
+def _field_annotation(loc: tuple[int | str, ...], root: type[BaseModel] = BuildFile) -> Any:
     """The Literal type of the field at `loc` (for 'did you mean' on unknown enum values)."""
     names = [p for p in loc if isinstance(p, str)]
-    owner = _model_at(tuple(names))
+    owner = _model_at(tuple(names), root)
     field = owner.model_fields.get(names[-1]) if owner and names else None
     if field is None:
         return None
@@ -224,14 +230,17 @@ def _pick(errors: list[Any]) -> Any:
     return errors[0]
 
 
-def validation_error(exc: ValidationError, shown: str) -> BuildFileError:
+def validation_error(
+    exc: ValidationError, shown: str, root: type[BaseModel] = BuildFile
+) -> BuildFileError:
+    """One line for the first problem; `root` is the file's model (a build or cluster file)."""
     errors = exc.errors()
     first = _pick(errors)
     loc = tuple(first["loc"])
     key = _key(loc)
     others = [e for e in errors if e is not first]
     if first["type"] == "extra_forbidden":
-        owner = _model_at(loc)
+        owner = _model_at(loc, root)
         known = sorted(owner.model_fields) if owner else []
         close = _close(str(loc[-1]), known)
         # The missing key a typo stands for is the same problem, not one more.
@@ -241,5 +250,5 @@ def validation_error(exc: ValidationError, shown: str) -> BuildFileError:
         what = "unknown section" if section else "unknown key"
         expected = f"; expected one of: {', '.join(known)}" if known and not close else ""
         return BuildFileError(shown, key, f"{what}{expected}", close, more=len(others))
-    problem, close = _describe(first, key)
+    problem, close = _describe(first, key, root)
     return BuildFileError(shown, key, problem, close, more=len(others))
