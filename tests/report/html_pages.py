@@ -254,6 +254,20 @@ def searched_recommend_page(budget: float, workload: str) -> Page:
     return Page(name, render_recommend(rec), findings, ["chart-value", "chart-pareto"])
 
 
+def cluster_check_page() -> Page:
+    """The cluster example's check page, as `dlrig check cluster.toml -f html` writes it."""
+    import tempfile
+
+    from dlrig.cli import run
+
+    example = ROOT / "examples" / "cluster-8x-h100.toml"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cluster.html"
+        assert run(["check", str(example), "-f", "html", "-o", str(out)]) in (0, 1)
+        html = out.read_text(encoding="utf-8")
+    return Page("check-cluster-8x-h100", html, [], [])
+
+
 @cache
 def all_pages() -> tuple[Page, ...]:
     """Rendered once per test session: matplotlib takes ~0.1 s a chart."""
@@ -264,4 +278,5 @@ def all_pages() -> tuple[Page, ...]:
         recommend_page(),
         searched_recommend_page(20_000, "resnet50:train"),
         searched_recommend_page(5_000, "llama-3-8b:lora"),
+        cluster_check_page(),
     )
