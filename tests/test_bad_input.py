@@ -58,8 +58,8 @@ CASES: dict[str, str] = {
     ),
     "build.top-unknown-section-no-match.toml": (
         r"build\.top-unknown-section-no-match\.toml: network: unknown section; "
-        r"expected one of: case, cpu, gpus, memory, motherboard, name, power, psu, storage, "
-        r"workload$"
+        r"expected one of: bios, case, cpu, display, gpus, memory, motherboard, name, nics, "
+        r"nvlink_bridges, power, psu, second_psu, storage, workload$"
     ),
     "build.name-int.toml": r"build\.name-int\.toml: name: expected a \"quoted string\", got 2015$",
     # [cpu]

@@ -199,6 +199,7 @@ def test_every_row_has_source_and_confidence(filename):
 def test_gpu_row_count_and_required_models():
     gpus = by_name("gpus.csv")
     assert len(rows("gpus.csv")) >= 44
+    assert len(rows("gpus.csv")) == 78  # the README's count
     missing = [n for n in REQUIRED_GPUS if n not in gpus]
     assert not missing
 

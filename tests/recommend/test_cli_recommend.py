@@ -316,3 +316,20 @@ def test_inapplicable_options_exit_2_naming_them(argv, named, capsys):
     assert run(["recommend", "--budget", "3000", *argv]) == 2
     err = capsys.readouterr().err
     assert named in err and len(err.strip().splitlines()) == 1
+
+
+def test_qlora_8b_at_1500_usd_gets_a_proposal(rec):
+    """Issue 17: $1,500 for QLoRA of an 8B model had no proposal; a 16 GB card (or a used
+    12-24 GB one) does it. The CPU needs a core per loader worker and GPU process, not the
+    n x (workers + 1) + 4 of a comfortable multi-GPU box."""
+    r = rec("llama-3-8b:qlora", 1500)
+    assert r.proposals
+    best = r.proposals[0]
+    assert best.price <= 1500 and best.n_gpus == 1
+    assert best.n_gpus * gpu_memory_gb(best.gpu) >= 12
+
+
+def gpu_memory_gb(name: str) -> float:
+    from dlrig.catalog.lookup import find_gpu
+
+    return find_gpu(name).memory_gb

@@ -96,4 +96,4 @@ def test_terminal_colour_is_only_added_when_asked():
 
 def test_terminal_ends_with_the_summary_line():
     text = renderer("terminal")(report_for(EXAMPLES / "guide-2015-4gpu.toml"), color=False)
-    assert text.rstrip().splitlines()[-1] == "1 error, 2 warnings, 6 info, 10 ok, 1 skipped"
+    assert text.rstrip().splitlines()[-1] == "1 error, 3 warnings, 8 info, 10 ok, 11 skipped"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from dlrig.catalog import load
 from dlrig.catalog.lookup import find_cpu, find_gpu, find_model
 from dlrig.errors import BuildFileError, CatalogLookupError
@@ -26,6 +28,7 @@ _CPU_FROM_CATALOG = set(Cpu.model_fields) & set(CpuSpec.model_fields)
 
 def resolve(build_file: BuildFile, shown: str = "<build>") -> Build:
     """Look every named part up in the catalog; unknown names are `BuildFileError`s."""
+    _check_positions(build_file, shown)
     return Build(
         name=build_file.name,
         cpu=_cpu(build_file.cpu, shown) if build_file.cpu else None,
@@ -38,7 +41,63 @@ def resolve(build_file: BuildFile, shown: str = "<build>") -> Build:
         power=build_file.power,
         workload=build_file.workload,
         model_spec=_model(build_file, shown),
+        second_psu=build_file.second_psu,
+        bios=build_file.bios,
+        display=build_file.display,
+        nvlink_bridges=build_file.nvlink_bridges,
+        nics=build_file.nics,
+        integrated_graphics=build_file.cpu.integrated_graphics if build_file.cpu else None,
     )
+
+
+def _check_positions(build_file: BuildFile, shown: str) -> None:
+    """Slot positions name physical slots: one per card, none used twice, on the board's map."""
+    used: dict[int, str] = {}
+    for i, g in enumerate(build_file.gpus):
+        if g.slots is None:
+            continue
+        key = f"gpus[{i}].slots"
+        if len(g.slots) != g.count:
+            problem = f"expected one slot position per card ({g.count}), got {len(g.slots)}"
+            raise BuildFileError(shown, key, problem)
+        for pos in g.slots:
+            if pos in used:
+                raise BuildFileError(shown, key, f"slot {pos} is already used by {used[pos]}")
+            used[pos] = key
+    board = build_file.motherboard
+    if board is not None and board.slots is not None:
+        seen: set[int] = set()
+        for j, slot in enumerate(board.slots):
+            if slot.position in seen:
+                problem = f"slot position {slot.position} is listed twice"
+                raise BuildFileError(shown, f"motherboard.slots[{j}].position", problem)
+            seen.add(slot.position)
+        for pos, key in used.items():
+            if pos not in seen:
+                listed = ", ".join(str(p) for p in sorted(seen))
+                problem = f"slot {pos} is not in motherboard.slots (positions {listed})"
+                raise BuildFileError(shown, key, problem)
+    if board is not None and board.m2 is not None:
+        names = [m.name for m in board.m2]
+        for j, s in enumerate(build_file.storage):
+            if s.m2_slot is not None and s.m2_slot not in names:
+                problem = f"unknown M.2 socket '{s.m2_slot}'; expected a name from motherboard.m2"
+                raise BuildFileError(
+                    shown,
+                    f"storage[{j}].m2_slot",
+                    problem,
+                    difflib.get_close_matches(s.m2_slot, names, n=3, cutoff=0.5),
+                )
+    for j, bridge in enumerate(build_file.nvlink_bridges):
+        a, b = bridge.slots
+        if a == b:
+            raise BuildFileError(
+                shown, f"nvlink_bridges[{j}].slots", "expected two different slot positions"
+            )
+    for i, g in enumerate(build_file.gpus):
+        if g.psu == "second" and build_file.second_psu is None:
+            problem = 'expected "main" (the file has no [second_psu] section), got "second"'
+            raise BuildFileError(shown, f"gpus[{i}].psu", problem)
 
 
 def _model(build_file: BuildFile, shown: str) -> ModelSpec | None:
@@ -102,6 +161,11 @@ def _gpu(given: GpuInput, index: int, shown: str) -> GpuGroup:
         cooler=given.cooler or spec.cooler,
         slot_lanes=given.pcie_lanes,
         overridden=[f for f in overrides if getattr(given, f) is not None],
+        slots=list(given.slots) if given.slots is not None else None,
+        riser=given.riser,
+        displays=given.displays,
+        psu=given.psu,
+        adapter_8pin=given.adapter_8pin,
     )
 
 
@@ -113,6 +177,8 @@ def _storage(given: StorageInput) -> Storage:
             read_mbs_is_default=False,
             holds_data=given.holds_data,
             model=given.model,
+            m2_slot=given.m2_slot,
+            sata_port=given.sata_port,
         )
     typical = load.storage_kinds()[given.kind]
     return Storage(
@@ -121,4 +187,6 @@ def _storage(given: StorageInput) -> Storage:
         read_mbs_is_default=True,
         holds_data=given.holds_data,
         model=given.model,
+        m2_slot=given.m2_slot,
+        sata_port=given.sata_port,
     )

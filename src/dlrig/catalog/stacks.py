@@ -85,7 +85,7 @@ def _sm(target: str) -> int | None:
 
 def target_matches(spec: str, target: str) -> bool:
     """`"sm>=75"`, `"sm>=70,sm<75"` (all must hold) or `"gfx90a;gfx942"` (one of)."""
-    if "sm>" in spec or "sm<" in spec:
+    if any(op in spec for op in "<>="):
         sm = _sm(target)
         if sm is None:
             return False

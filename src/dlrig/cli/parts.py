@@ -1,15 +1,20 @@
-"""`dlrig parts gpus|cpus|models`: list the catalog."""
+"""`dlrig parts gpus|cpus|psus|cases|platforms|memory|drives|models`: list the catalog and the
+market, with every price's currency, kind and date."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dlrig.cli.app import app, emit
+from dlrig.cli.app import opt as _opt
 
-parts_app = typer.Typer(help="List the parts catalog.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from dlrig.report.parts import PriceContext
+
+parts_app = typer.Typer(help="List the parts catalog and the market.", no_args_is_help=True)
 app.add_typer(parts_app, name="parts")
 
 
@@ -19,30 +24,150 @@ class PartsFormat(StrEnum):
 
 
 FormatOption = Annotated[PartsFormat, typer.Option("--format", "-f")]
+CurrencyOption = Annotated[
+    str | None,
+    _opt("Show prices in this currency (default: the region's, else USD).", "--currency"),
+]
+RegionOption = Annotated[
+    str | None, _opt("Prices as sold in this region, VAT included (DE, FR, UK, ...).", "--region")
+]
+VatOption = Annotated[
+    float | None, _opt("VAT percent added to every price (0: before VAT).", "--vat")
+]
 
 
-def _parts(kind: str, fmt: PartsFormat) -> None:
+def _context(currency: str | None, region: str | None, vat: float | None) -> PriceContext:
+    from datetime import date
+
+    from dlrig.catalog.stacks import gpu_support
+    from dlrig.recommend.market import exchange_rate, region_currency, vat_choice
+    from dlrig.report.parts import PriceContext
+
+    code = (currency or (region_currency(region) if region else "USD")).upper()
+    rate, _ = exchange_rate(code)
+    vat_pct, vat_note = vat_choice(region, vat)
+    support = gpu_support()
+    used = frozenset(n for n, r in support.items() if r.availability == "used-only")
+    return PriceContext(
+        currency=code,
+        per_usd=rate * (1 + vat_pct / 100),
+        vat_note=vat_note,
+        today=date.today(),
+        used_only=used,
+        stacks={n: f"{r.stack} {r.target}" for n, r in support.items()},
+    )
+
+
+def _spec_parts(kind: str, fmt: PartsFormat, ctx: PriceContext) -> None:
     from dlrig.catalog import load
     from dlrig.report import parts
 
     rows = getattr(load, kind)()
-    render = getattr(parts, f"{kind}_json" if fmt == PartsFormat.json else f"{kind}_table")
-    emit(render(rows), None)
+    market = {p.name: p for p in load.market_prices() if p.kind == kind[:-1]}
+    render = getattr(parts, f"{kind}_{fmt.value}")
+    emit(render(rows, market, ctx), None)
+
+
+def _market_parts(kind: str, loader: str, fmt: PartsFormat, ctx: PriceContext) -> None:
+    from dlrig.catalog import load
+    from dlrig.report import parts
+
+    render = getattr(parts, f"{kind}_{fmt.value}")
+    emit(render(getattr(load, loader)(), ctx), None)
 
 
 @parts_app.command("gpus")
-def parts_gpus(fmt: FormatOption = PartsFormat.table) -> None:
-    """List the GPUs in the catalog."""
-    _parts("gpus", fmt)
+def parts_gpus(
+    fmt: FormatOption = PartsFormat.table,
+    currency: CurrencyOption = None,
+    region: RegionOption = None,
+    vat: VatOption = None,
+) -> None:
+    """List the GPUs: specs, launch price and what they cost now."""
+    _spec_parts("gpus", fmt, _context(currency, region, vat))
 
 
 @parts_app.command("cpus")
-def parts_cpus(fmt: FormatOption = PartsFormat.table) -> None:
-    """List the CPUs in the catalog."""
-    _parts("cpus", fmt)
+def parts_cpus(
+    fmt: FormatOption = PartsFormat.table,
+    currency: CurrencyOption = None,
+    region: RegionOption = None,
+    vat: VatOption = None,
+) -> None:
+    """List the CPUs: specs, launch price and what they cost now."""
+    _spec_parts("cpus", fmt, _context(currency, region, vat))
+
+
+@parts_app.command("psus")
+def parts_psus(
+    fmt: FormatOption = PartsFormat.table,
+    currency: CurrencyOption = None,
+    region: RegionOption = None,
+    vat: VatOption = None,
+) -> None:
+    """List the power supplies the recommender may buy."""
+    _market_parts("psus", "psus", fmt, _context(currency, region, vat))
+
+
+@parts_app.command("cases")
+def parts_cases(
+    fmt: FormatOption = PartsFormat.table,
+    currency: CurrencyOption = None,
+    region: RegionOption = None,
+    vat: VatOption = None,
+) -> None:
+    """List the cases, open frames and chassis."""
+    _market_parts("cases", "cases", fmt, _context(currency, region, vat))
+
+
+@parts_app.command("platforms")
+def parts_platforms(
+    fmt: FormatOption = PartsFormat.table,
+    currency: CurrencyOption = None,
+    region: RegionOption = None,
+    vat: VatOption = None,
+) -> None:
+    """List the platforms: board + case (+ cooler) combinations."""
+    _market_parts("platforms", "platforms", fmt, _context(currency, region, vat))
+
+
+@parts_app.command("boards")
+def parts_boards(
+    fmt: FormatOption = PartsFormat.table,
+    currency: CurrencyOption = None,
+    region: RegionOption = None,
+    vat: VatOption = None,
+) -> None:
+    """The same as `parts platforms` (each board is listed with its case)."""
+    _market_parts("platforms", "platforms", fmt, _context(currency, region, vat))
+
+
+@parts_app.command("memory")
+def parts_memory(
+    fmt: FormatOption = PartsFormat.table,
+    currency: CurrencyOption = None,
+    region: RegionOption = None,
+    vat: VatOption = None,
+) -> None:
+    """List the memory kits."""
+    _market_parts("memory", "memory_kits", fmt, _context(currency, region, vat))
+
+
+@parts_app.command("drives")
+def parts_drives(
+    fmt: FormatOption = PartsFormat.table,
+    currency: CurrencyOption = None,
+    region: RegionOption = None,
+    vat: VatOption = None,
+) -> None:
+    """List the drives."""
+    _market_parts("drives", "drives", fmt, _context(currency, region, vat))
 
 
 @parts_app.command("models")
 def parts_models(fmt: FormatOption = PartsFormat.table) -> None:
     """List the model presets (dlrig estimate --model)."""
-    _parts("models", fmt)
+    from dlrig.catalog import load
+    from dlrig.report import parts
+
+    emit(getattr(parts, f"models_{fmt.value}")(load.models()), None)

@@ -30,7 +30,17 @@ def recommend(
     workload: Annotated[
         str, _opt("MODEL:TASK, e.g. llama-3-8b:lora or resnet50:train.", "--workload")
     ],
-    currency: Annotated[str, _opt("Currency of the budget and prices.", "--currency")] = "USD",
+    currency: Annotated[
+        str | None,
+        _opt("Currency of the budget and prices (default: the region's, else USD).", "--currency"),
+    ] = None,
+    region: Annotated[
+        str | None,
+        _opt("Prices as sold in this region, VAT included (DE, FR, UK, ...).", "--region"),
+    ] = None,
+    vat: Annotated[
+        float | None, _opt("VAT percent added to every price (0: before VAT).", "--vat")
+    ] = None,
     max_gpus: Annotated[int, _opt("Most GPUs per machine.", "--max-gpus", min=1)] = 8,
     gpu: Annotated[list[str] | None, _opt("Only these GPUs (repeat the option).", "--gpu")] = None,
     precision: Annotated[Precision, _opt("Compute precision.", "--precision")] = Precision.BF16,
@@ -81,14 +91,18 @@ def recommend(
 ) -> None:
     """Recommend builds for a budget and a workload: fastest first (or best value), Pareto
     front, break-even against the cloud."""
+    from datetime import date
+
     from dlrig.model.load import read_toml
     from dlrig.recommend import Request
     from dlrig.recommend import recommend as run_recommend
-    from dlrig.recommend.market import apply_prices, catalog_market
+    from dlrig.recommend.market import apply_prices, catalog_market, region_currency
     from dlrig.recommend.request import parse_workload
     from dlrig.report import recommend as render
 
     not_over_input(output, prices)
+    if currency is None:
+        currency = region_currency(region) if region else "USD"
     model, task = parse_workload(workload)
     job = {
         "precision": precision.value,
@@ -118,7 +132,7 @@ def recommend(
         rank=rank_by.value,
         used=used,
     )
-    market = catalog_market(request.currency)
+    market = catalog_market(request.currency, region=region, vat_pct=vat, today=date.today())
     if prices is not None:
         market = apply_prices(market, read_toml(prices, "a TOML prices file"), str(prices))
     result = run_recommend(request, market)

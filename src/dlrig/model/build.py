@@ -41,6 +41,17 @@ def _values(enum: type[StrEnum]) -> Any:
 
 PositiveW = Annotated[float, Field(gt=0, le=MAX_PSU_W)]
 LinkWidth = Literal[1, 2, 4, 8, 16]
+# A slot position: the physical expansion-slot index counted from the CPU (1 = the slot nearest
+# the CPU socket); each position is one bracket (20.32 mm apart, PCIe CEM).
+SlotPosition = Annotated[int, Field(ge=1, le=MAX_SLOTS)]
+# Names of M.2 sockets as the board manual prints them ("M.2_2", "M2_3", "M2A_CPU").
+SocketName = Annotated[str, Field(min_length=1, max_length=32)]
+MAX_NICS = 16
+MAX_M2 = 16
+MAX_SHARING_RULES = 64
+MAX_SATA_PORTS = 32
+MAX_SOFTWARE = 32
+LaneSource = Literal["cpu", "chipset", "switch"]
 
 
 class CpuInput(BaseModel):
@@ -54,6 +65,9 @@ class CpuInput(BaseModel):
     pcie_gen: int | None = Field(default=None, ge=1, le=6)
     tdp_w: float | None = Field(default=None, gt=0, le=2_000)
     memory_channels: int | None = Field(default=None, ge=1, le=24)
+    integrated_graphics: bool | None = Field(
+        default=None, description="the CPU has a display engine (Intel non-F, Ryzen 7000+)"
+    )
 
 
 class MemoryInput(BaseModel):
@@ -61,7 +75,18 @@ class MemoryInput(BaseModel):
 
     size_gb: float = Field(gt=0, le=MAX_RAM_GB)
     speed_mts: float | None = Field(default=None, gt=0, le=20_000)
-    channels: int | None = Field(default=None, ge=1, le=48)
+    channels: int | None = Field(default=None, ge=1, le=48, description="channels populated")
+    ecc: bool | None = Field(default=None, description="ECC DIMMs on a board that enables ECC")
+
+
+class RiserInput(BaseModel):
+    """A riser cable or extender between a slot and a card (open frames, vertical mounts)."""
+
+    model_config = _STRICT
+
+    gen: int = Field(ge=1, le=6, description="the PCIe generation the riser is rated for")
+    length_mm: float | None = Field(default=None, gt=0, le=2_000)
+    lanes: LinkWidth | None = Field(default=None, description="lanes the riser carries")
 
 
 class GpuInput(BaseModel):
@@ -77,6 +102,63 @@ class GpuInput(BaseModel):
     pcie_lanes: LinkWidth | None = Field(
         default=None, description="electrical lanes of the slot this model sits in"
     )
+    slots: list[SlotPosition] | None = Field(
+        default=None,
+        max_length=MAX_SLOTS,
+        description="slot position of each card of this group (1 = nearest the CPU)",
+    )
+    riser: RiserInput | None = None
+    displays: int | None = Field(
+        default=None, ge=0, le=16, description="monitors plugged into the cards of this group"
+    )
+    psu: Literal["main", "second"] | None = Field(
+        default=None, description="which PSU feeds this group's power cables"
+    )
+    adapter_8pin: int | None = Field(
+        default=None,
+        ge=1,
+        le=4,
+        description="8-pin cables plugged into the card's 16-pin adapter (instead of a native "
+        "12V-2x6 cable)",
+    )
+
+
+class SlotInput(BaseModel):
+    """One expansion slot of the board, as its manual's block diagram gives it."""
+
+    model_config = _STRICT
+
+    position: SlotPosition
+    lanes: LinkWidth = Field(description="electrical lanes (with the CPU this build uses)")
+    gen: int | None = Field(default=None, ge=1, le=6)
+    source: LaneSource = Field(default="cpu", description="wired to the CPU or the chipset")
+    socket: int | None = Field(default=None, ge=0, lt=MAX_SOCKETS, description="CPU socket")
+    name: str | None = Field(default=None, max_length=32, description="the manual's name")
+
+
+class M2Input(BaseModel):
+    """One M.2 socket of the board."""
+
+    model_config = _STRICT
+
+    name: SocketName
+    lanes: LinkWidth = 4
+    gen: int | None = Field(default=None, ge=1, le=6)
+    source: LaneSource = "cpu"
+
+
+class SharingInput(BaseModel):
+    """A line of the manual's bandwidth-sharing table: when `when` is used, slots drop lanes."""
+
+    model_config = _STRICT
+
+    when: SocketName = Field(description="an M.2 socket name, or a slot name/position as text")
+    slot: SlotPosition | None = Field(default=None, description="the slot that loses lanes")
+    lanes: Literal[0, 1, 2, 4, 8] | None = Field(default=None, description="0: disabled")
+    sata_ports: list[Annotated[int, Field(ge=1, le=MAX_SATA_PORTS)]] | None = Field(
+        default=None, max_length=MAX_SATA_PORTS, description="SATA ports disabled"
+    )
+    note: str | None = Field(default=None, max_length=200)
 
 
 class MotherboardInput(BaseModel):
@@ -90,6 +172,16 @@ class MotherboardInput(BaseModel):
         description="electrical lanes per GPU slot, in order",
     )
     pcie_gen: int | None = Field(default=None, ge=1, le=6)
+    slots: list[SlotInput] | None = Field(
+        default=None, max_length=MAX_SLOTS, description="the slot map: position, lanes, source"
+    )
+    m2: list[M2Input] | None = Field(default=None, max_length=MAX_M2)
+    lane_sharing: list[SharingInput] | None = Field(default=None, max_length=MAX_SHARING_RULES)
+    chipset_uplink_lanes: LinkWidth | None = Field(
+        default=None, description="lanes of the CPU-chipset link (DMI / AMD uplink)"
+    )
+    chipset_uplink_gen: int | None = Field(default=None, ge=1, le=6)
+    source: str | None = Field(default=None, max_length=300, description="manual URL and page")
 
 
 class PsuInput(BaseModel):
@@ -102,6 +194,17 @@ class PsuInput(BaseModel):
     pcie_16pin: int | None = Field(default=None, ge=0, le=32, description="12VHPWR / 12V-2x6")
 
 
+class SecondPsuInput(PsuInput):
+    """A second PSU feeding some GPUs (gpus[i].psu = "second")."""
+
+    sync: Literal["add2psu", "relay", "server-backplane", "none"] | None = Field(
+        default=None, description="how it switches on with the main PSU"
+    )
+    same_circuit: bool | None = Field(
+        default=None, description="plugged into the same circuit and outlet strip as the main PSU"
+    )
+
+
 class StorageInput(BaseModel):
     model_config = _STRICT
 
@@ -110,6 +213,8 @@ class StorageInput(BaseModel):
     size_tb: float | None = Field(default=None, gt=0, le=100_000)
     holds_data: bool | None = Field(default=None, description="the training data lives here")
     model: str | None = None
+    m2_slot: SocketName | None = Field(default=None, description="the M.2 socket it sits in")
+    sata_port: int | None = Field(default=None, ge=1, le=MAX_SATA_PORTS)
 
 
 class CaseInput(BaseModel):
@@ -178,6 +283,60 @@ class WorkloadInput(BaseModel):
     offload: Literal["none", "optimizer", "full"] | None = None
     master_weights: bool | None = None
     optimizer_in_backward: bool | None = None
+    software: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(
+        default=None,
+        max_length=MAX_SOFTWARE,
+        description="tools the job needs (pytorch, vllm, bitsandbytes, flash-attn, ...)",
+    )
+
+
+class BiosInput(BaseModel):
+    """Firmware settings that decide whether many or large GPUs enumerate and talk P2P."""
+
+    model_config = _STRICT
+
+    above_4g_decoding: bool | None = None
+    resizable_bar: bool | None = None
+    iommu: Literal["off", "on", "passthrough"] | None = Field(
+        default=None, description="VT-d / AMD-Vi; 'passthrough' = iommu=pt on the kernel line"
+    )
+    acs: bool | None = Field(default=None, description="PCIe Access Control Services enabled")
+
+
+class DisplayInput(BaseModel):
+    """Where the monitors are plugged in."""
+
+    model_config = _STRICT
+
+    monitors: int = Field(default=1, ge=0, le=16)
+    attached_to: Literal["compute-gpu", "integrated", "display-card", "none"] = Field(
+        description="a training GPU, the CPU's integrated graphics, a separate small card, or "
+        "headless"
+    )
+    display_card: str | None = Field(default=None, max_length=80, description="its name")
+
+
+class NvlinkBridgeInput(BaseModel):
+    """An NVLink bridge across two cards."""
+
+    model_config = _STRICT
+
+    slots: list[SlotPosition] = Field(
+        min_length=2, max_length=2, description="slot positions of the two bridged cards"
+    )
+    width: Literal[2, 3, 4] = Field(description="the bridge's spacing in slots (2-, 3-, 4-slot)")
+
+
+class NicInput(BaseModel):
+    """A network card: for multi-node training its socket matters."""
+
+    model_config = _STRICT
+
+    model: str | None = Field(default=None, max_length=80)
+    speed_gbps: float | None = Field(default=None, gt=0, le=10_000)
+    slot: SlotPosition | None = None
+    socket: int | None = Field(default=None, ge=0, lt=MAX_SOCKETS)
+    rdma: bool | None = Field(default=None, description="GPUDirect RDMA (InfiniBand/RoCE)")
 
 
 class BuildFile(BaseModel):
@@ -195,6 +354,11 @@ class BuildFile(BaseModel):
     case: CaseInput | None = None
     power: PowerInput | None = None
     workload: WorkloadInput | None = None
+    second_psu: SecondPsuInput | None = None
+    bios: BiosInput | None = None
+    display: DisplayInput | None = None
+    nvlink_bridges: list[NvlinkBridgeInput] = Field(default_factory=list, max_length=8)
+    nics: list[NicInput] = Field(default_factory=list, max_length=MAX_NICS)
 
 
 # --------------------------------------------------------------------------- resolved build
@@ -247,6 +411,11 @@ class GpuGroup(BaseModel):
     cooler: Cooler | None
     slot_lanes: int | None = Field(description="electrical lanes of its slot, if given")
     overridden: list[str] = Field(default_factory=list)
+    slots: list[int] | None = Field(default=None, description="slot position of each card")
+    riser: RiserInput | None = None
+    displays: int | None = None
+    psu: Literal["main", "second"] | None = None
+    adapter_8pin: int | None = None
 
     @property
     def name(self) -> str:
@@ -265,6 +434,8 @@ class Storage(BaseModel):
     read_mbs_is_default: bool
     holds_data: bool | None = None
     model: str | None = None
+    m2_slot: str | None = None
+    sata_port: int | None = None
 
 
 class Build(BaseModel):
@@ -286,6 +457,12 @@ class Build(BaseModel):
     estimated_step_time_s: float | None = Field(
         default=None, description="workload.step_time_s filled in from the estimate"
     )
+    second_psu: SecondPsuInput | None = None
+    bios: BiosInput | None = None
+    display: DisplayInput | None = None
+    nvlink_bridges: list[NvlinkBridgeInput] = Field(default_factory=list)
+    nics: list[NicInput] = Field(default_factory=list)
+    integrated_graphics: bool | None = Field(default=None, description="cpu.integrated_graphics")
 
     @property
     def n_gpus(self) -> int:
@@ -294,6 +471,14 @@ class Build(BaseModel):
     def cards(self) -> list[GpuGroup]:
         """One entry per physical card, in file order (a group of 4 appears 4 times)."""
         return [g for g in self.gpus for _ in range(g.count)]
+
+    def card_slots(self) -> list[int | None]:
+        """The slot position of each card of `cards()`, None where the file does not say."""
+        out: list[int | None] = []
+        for g in self.gpus:
+            given = list(g.slots or [])
+            out += [given[i] if i < len(given) else None for i in range(g.count)]
+        return out
 
     @property
     def gpu_memory_total_gb(self) -> float:

@@ -7,6 +7,8 @@ seen; a user prices file overrides them. Field names carry their units.
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +23,34 @@ PriceKind = Literal["msrp", "street", "used", "user"]
 LinkWidth = Literal[1, 2, 4, 8, 16]
 GpuMount = Literal["slots", "risers"]
 CaseKind = Literal["tower", "mesh-tower", "open-frame", "4u-chassis", "2u-server"]
+# A price seen more than this many months before today is flagged as possibly stale: GPU and
+# memory street prices moved by 40 % or more within six months in 2025-2026 (MARKET.md).
+STALE_AFTER_MONTHS = 6
+_YEAR_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def price_age_months(price_date: str | None, today: date) -> int | None:
+    """Whole months from a `YYYY-MM` price date to `today`; None for "user" or no date."""
+    match = _YEAR_MONTH.match(price_date or "")
+    if match is None:
+        return None
+    year, month = int(match.group(1)), int(match.group(2))
+    return (today.year - year) * 12 + (today.month - month)
+
+
+def is_stale(price_date: str | None, today: date) -> bool:
+    """True when the price is more than STALE_AFTER_MONTHS months old."""
+    age = price_age_months(price_date, today)
+    return age is not None and age > STALE_AFTER_MONTHS
+
+
+def price_label(kind: str, condition: str = "new") -> str:
+    """How a price is described next to it: "launch MSRP", "new street", "used"."""
+    if condition == "used" and kind != "used":
+        return f"used, {PRICE_KIND_LABEL.get(kind, kind)}"
+    return PRICE_KIND_LABEL.get(kind, kind)
+
+
 PRICE_KIND_LABEL = {
     "msrp": "launch MSRP",
     "street": "new street",
@@ -210,6 +240,7 @@ class Market(BaseModel):
     per_usd: float = Field(default=1.0, gt=0, description="units of `currency` per US dollar")
     rate_note: str = Field(default="", description="the exchange rate's date and source")
     vat_pct: float = Field(default=0.0, ge=0, lt=100, description="added to every price shown")
+    today: date | None = Field(default=None, description="prices older than 6 months are flagged")
     vat_note: str = Field(default="", description="the VAT rate's region, date and source")
     gpu_prices: dict[str, MarketPrice] = Field(description="by catalog GPU name")
     cpu_prices: dict[str, MarketPrice] = Field(description="by catalog CPU name")

@@ -160,6 +160,9 @@ def _describe(
         expected = "expected an array"
         if key in ("gpus", "storage"):
             expected = f"expected an array of tables, written [[{key}]]"
+    elif kind == "too_short":
+        count = len(got) if isinstance(got, list) else ctx.get("actual_length")
+        return f"expected at least {ctx.get('min_length')} items, got {count}", []
     elif kind == "string_too_short":
         shortest = ctx.get("min_length", 1)
         expected = f"expected at least {shortest} characters"

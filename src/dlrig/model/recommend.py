@@ -29,12 +29,18 @@ class PriceLine(_Out):
     unit_price: float
     price: float = Field(description="unit_price x count")
     price_date: str | None = None
+    condition: str = Field(default="new", description="new, used or refurbished")
+    price_kind: str = Field(
+        default="msrp", description="msrp (launch list price), street, used, or user"
+    )
     source: str = Field(description="catalog file, or the user's prices file")
+    stale: bool = Field(default=False, description="the price is more than 6 months old")
 
 
 class Proposal(_Out):
     name: str
     gpu: str
+    gpu_condition: str = Field(default="new", description="used: the GPUs are bought used")
     n_gpus: int
     cpu: str
     platform: str

@@ -98,7 +98,6 @@ TRANSIENT_GPU_W = 450.0
 # (1.57x), the larger of the measured cases above (PCIe CEM 5.0 allows up to 3x for 100 µs).
 RTX_5090_SPIKE_W, RTX_5090_BOARD_W = 900.0, 575.0
 GPU_SPIKE_FACTOR = RTX_5090_SPIKE_W / RTX_5090_BOARD_W
-TRANSIENT_SOURCE = "Intel ATX 3.0 design guide 336521 Table 3-3; PCIe CEM 5.0 (3x for 100 µs)"
 # NVIDIA ships pro cards that take an EPS 8-pin with a 2 x PCIe 8-pin to EPS adapter.
 EPS_ADAPTER_PCIE_8PIN = 2
 CONNECTOR_SOURCE = (
@@ -150,6 +149,156 @@ GPU_MEMORY_TIGHT_FRACTION = 0.10
 GPU_MEMORY_SOURCE = (
     "dlrig estimate: ZeRO (Rajbhandari et al. 2020) for weights, gradients and optimizer states; "
     "Korthikanti et al. 2022 for activations https://arxiv.org/abs/2205.05198"
+)
+
+# --- GPU power excursions, measured, per generation (psu-transients) ---------------------------
+# (window upper bound in ms, peak W) for one measured card of each generation; a card of the same
+# generation is scaled by its own board power (peak / board power). [V] = number seen in the
+# source named; the Ampere figure is a secondary page quoting the 3090's peak, window not stated,
+# so it is taken as the sub-millisecond peak.
+IGORSLAB_5090 = (
+    "Igor's Lab RTX 5090 FE power analysis, reported by slashgear.com/1902896 (2025-07-07) and "
+    "news.1rj.ru/str/sheetposting/147588: 901.1 W < 1 ms, 823.6 W 1-5 ms, 738.2 W 5-10 ms, "
+    "627.5 W 10-20 ms [V]"
+)
+ADA_4090_SPIKE = "shared/reference/rules.md: RTX 4090 ~619 W spikes (< 1 ms) [R]"
+AMPERE_3090_SPIKE = (
+    "it.techbriefly.com/potenza-rtx-3090-requisiti-di-consumo-energetico-tech-80736: RTX 3090 "
+    "'can reach 460-465 W' against 350 W TGP [V, window not stated]"
+)
+GPU_EXCURSIONS: dict[str, tuple[str, float, tuple[tuple[float, float], ...], str]] = {
+    # generation: (measured card, its board power W, ((window_ms, peak_w), ...), source)
+    "Blackwell": (
+        "RTX 5090 FE",
+        575.0,
+        ((1.0, 901.1), (5.0, 823.6), (10.0, 738.2), (20.0, 627.5)),
+        IGORSLAB_5090,
+    ),
+    "Ada": ("RTX 4090", 450.0, ((1.0, 619.0),), ADA_4090_SPIKE),
+    "Ampere": ("RTX 3090", 350.0, ((1.0, 465.0),), AMPERE_3090_SPIKE),
+}
+# ATX 3.x PSU excursion ratings (> 450 W units with 12VHPWR), as (duration ms, % of rating):
+# Intel ATX 3.0 design guide 336521 Table 3-3 [V] (shared/reference/specs/atx_transients.csv).
+ATX3_EXCURSION_PCT = ((0.1, 200.0), (1.0, 180.0), (10.0, 160.0), (100.0, 120.0))
+# The same table's column for PSUs of 450 W or less (no 12VHPWR required).
+ATX3_SMALL_PSU_W = 450.0
+ATX3_SMALL_EXCURSION_PCT = ((0.1, 150.0), (1.0, 145.0), (10.0, 135.0), (100.0, 110.0))
+# ATX 2.x (and a PSU not stated to be ATX 3.x) has no excursion rating: its over-current
+# protection point is the vendor's; only the sustained rating is promised.
+NON_ATX3_EXCURSION_PCT = 100.0
+TRANSIENT_SOURCE = (
+    "Intel ATX 3.0 design guide 336521 Table 3-3 (200 % 100 µs, 180 % 1 ms, 160 % 10 ms, 120 % "
+    f"100 ms); {IGORSLAB_5090}; {ADA_4090_SPIKE}; {AMPERE_3090_SPIKE}"
+)
+
+# --- CPU cores: grading (cpu-cores) -------------------------------------------------------------
+# The 2015 guide: "one core per GPU usually suffices"; fewer cores than GPUs + 1 (the OS) cannot
+# even run one process per GPU: clearly insufficient (error). Below n x (workers + 1) the loader
+# workers share cores (warning); below the + 4 reserve of ML Engineering only the comfort margin
+# is missing (info). With 1-2 GPUs and default workers the formula overstates (info).
+CPU_CORES_MIN_PER_GPU = 1
+CPU_CORES_OS = 1
+CPU_FEW_GPUS = 2
+
+# --- Wall circuit defaults by region (wall-circuit) ---------------------------------------------
+# A household branch circuit where no [power] mains are given: US/Canada 120 V / 15 A (NEMA 5-15,
+# NEC 210.21(B)); EU 230 V (IEC 60038) on a 16 A breaker (Schuko CEE 7/3 sockets are rated 16 A).
+# Which default applies follows power.currency (USD/CAD -> 120 V, EUR -> 230 V); otherwise the
+# stricter US circuit.
+REGION_MAINS = {
+    "US": (120.0, 15.0, "NEC 210.21(B) / NEMA 5-15: 120 V, 15 A branch circuit"),
+    "EU": (230.0, 16.0, "IEC 60038 230 V; CEE 7/3 (Schuko) socket rated 16 A"),
+}
+CURRENCY_REGION = {"USD": "US", "CAD": "US", "EUR": "EU"}
+DEFAULT_REGION = "US"
+
+# --- Slot spacing and cooling by position -------------------------------------------------------
+# Open-air cards need at least one empty slot between them (ZOTAC, SLI/NVLink spacing
+# recommendations: "allow at least a 1 PCIe slot of gap"): below one slot of air they throttle.
+MIN_OPEN_AIR_GAP_SLOTS = 1.0
+SPACING_SOURCE = (
+    "ZOTAC, SLI / NVLINK Spacing Recommendations "
+    "https://www.zotac.com/eu/faq/sli-nvlink-spacing-recommendations; " + guide("Cooling")
+)
+
+# --- NVLink bridges -----------------------------------------------------------------------------
+# Bridges come in fixed spacings: GeForce RTX 3090 bridges 3- and 4-slot, RTX A6000 bridges 2-
+# and 3-slot; the two cards' slot positions must differ by exactly the bridge's width.
+NVLINK_SOURCE = (
+    "Puget Systems, NVIDIA NVLink 2021 Update and Compatibility Chart "
+    "https://www.pugetsystems.com/labs/articles/NVIDIA-NVLink-2021-Update-and-Compatibility-Chart-2074/"
+    "; ZOTAC spacing recommendations (4-slot bridge for 2.5/3-slot open-air cards)"
+)
+
+# --- 12V-2x6 connector --------------------------------------------------------------------------
+# 600 W sustained per connector; the adapter's count of 8-pin inputs sets the sense level:
+# 150 W per 8-pin cable (4 -> 600 W, 3 -> 450 W, 2 -> 300 W). connectors.csv [V].
+CONNECTOR_16PIN_W = 600.0
+CONNECTOR_8PIN_W = 150.0
+# Below this share of headroom on one 16-pin connector, seating and bending matter (RTX 5090:
+# 575 W of 600 W = 4 % headroom).
+CONNECTOR_TIGHT_HEADROOM = 0.10
+CONNECTOR_16PIN_SOURCE = (
+    "Intel ATX 3.0 design guide 336521 Table 3-5 (12VHPWR 600 W, 9.2 A per pin); ATX 3.0 sense "
+    "levels 600/450/300/150 W (connectors.csv); PCI-SIG CEM 5.1 12V-2x6"
+)
+
+# --- IOMMU / ACS (NCCL troubleshooting) ---------------------------------------------------------
+NCCL_ACS_SOURCE = (
+    "NCCL User Guide, Troubleshooting: PCI Access Control Services (ACS) and IO virtualization "
+    "(VT-d/IOMMU) redirect P2P traffic to the CPU root complex, causing a significant performance "
+    "reduction or a hang "
+    "https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/troubleshooting.html"
+)
+
+# --- NUMA ---------------------------------------------------------------------------------------
+NUMA_SOURCE = (
+    "NVIDIA GPUDirect RDMA documentation: best performance when the GPU and the NIC share a PCIe "
+    "switch or root complex https://docs.nvidia.com/cuda/gpudirect-rdma/; " + ML_ENGINEERING
+)
+
+# --- ECC ----------------------------------------------------------------------------------------
+# Runs of a week and longer: the DRAM field study saw about a third of machines and over 8 % of
+# DIMMs with at least one correctable error per year (Schroeder, Pinheiro, Weber, SIGMETRICS 2009).
+ECC_LONG_RUN_HOURS = 168.0
+ECC_SOURCE = (
+    "Schroeder, Pinheiro, Weber, DRAM Errors in the Wild: A Large-Scale Field Study, "
+    "SIGMETRICS 2009 https://www.cs.toronto.edu/~bianca/papers/sigmetrics09.pdf [R]"
+)
+
+# --- BAR space ----------------------------------------------------------------------------------
+# Datacenter GPUs expose their whole memory as a 64-bit BAR1 and several consumer cards together
+# exceed the 32-bit window below 4 GB: without Above 4G decoding the board cannot map them.
+BAR_SOURCE = (
+    "NVIDIA, Data Center GPU BIOS requirements: 64-bit BAR / Above 4G decoding "
+    "https://docs.nvidia.com/datacenter/tesla/ (system BIOS settings) [R]; PCI-SIG Resizable BAR"
+)
+# Above this many GPUs, enable Above 4G decoding even for consumer cards.
+BAR_MANY_GPUS = 2
+
+# --- Risers -------------------------------------------------------------------------------------
+RISER_SOURCE = (
+    "PCIe CEM: a link trains to the lowest generation the channel supports; riser vendors rate a "
+    "cable for one generation at its length [R]"
+)
+
+# --- Memory channels ----------------------------------------------------------------------------
+# Bandwidth scales with populated channels (MT/s x 8 B x channels, the guide's formula).
+MEMORY_CHANNELS_WARN_FRACTION = 0.5
+
+# --- Displays on a compute GPU ------------------------------------------------------------------
+DISPLAY_SOURCE = (
+    guide("Monitors")
+    + "; CUDA Runtime API cudaDeviceProp::kernelExecTimeoutEnabled (a run-time limit on kernels "
+    "on a GPU that drives a display) https://docs.nvidia.com/cuda/cuda-runtime-api/; Microsoft, "
+    "Timeout Detection and Recovery (TDR, 2 s default) "
+    "https://learn.microsoft.com/en-us/windows-hardware/drivers/display/timeout-detection-and-recovery"
+)
+
+# --- Dual PSUs ----------------------------------------------------------------------------------
+DUAL_PSU_SOURCE = (
+    "Intel ATX 3.0 design guide (PCIe slot 12 V comes from the board's PSU); common practice for "
+    "two-PSU mining/ML rigs: one PSU per card's cables, add2psu/relay sync, same circuit [R]"
 )
 
 # --- Input bounds: what one machine can hold ----------------------------------------------------

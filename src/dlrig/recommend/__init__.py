@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dlrig.catalog import load
 from dlrig.catalog.lookup import find_gpu
+from dlrig.catalog.stacks import StackVerdict, stack_support
 from dlrig.errors import DlrigError
 from dlrig.model.market import Market, MarketPrice
 from dlrig.model.parts import GpuSpec
 from dlrig.model.recommend import GpuValue, Recommendation, Rejection
 from dlrig.recommend import rank
 from dlrig.recommend.configs import GpuConfig, configure_all, throughput_unit
+from dlrig.recommend.market import market_notes, shown_gpu
 from dlrig.recommend.request import Request
 from dlrig.recommend.search import search
 
@@ -38,6 +40,35 @@ def buyable_gpus(market: Market, req: Request) -> list[GpuSpec]:
     else:
         names = [n for n in names if _allowed(market.gpu_prices[n], req)]
     return [find_gpu(name) for name in names]
+
+
+def stack_verdict(gpu: GpuSpec, req: Request) -> StackVerdict:
+    """Whether the workload's software runs on `gpu` (catalog/stacks.py)."""
+    engine = "optimized" if req.task.value == "infer" else "hf"
+    return stack_support(
+        gpu,
+        req.task.value,
+        engine=engine,
+        precision=str(req.job.get("precision", "bf16")),
+        quant=str(req.job.get("quant") or "none"),
+    )
+
+
+def software_ready(gpus: list[GpuSpec], req: Request) -> tuple[list[GpuSpec], list[Rejection]]:
+    """Keep the GPUs whose software stack fully supports the workload; a GPU the user named
+    with --gpu stays unless the stack says no."""
+    kept, left = [], []
+    for gpu in gpus:
+        verdict = stack_verdict(gpu, req)
+        if verdict.level == "yes" or (req.gpus and verdict.level == "partial"):
+            kept.append(gpu)
+        else:
+            left.append(
+                Rejection(
+                    what=shown_gpu(gpu.name), reason=f"software {verdict.level}: {verdict.reason}"
+                )
+            )
+    return kept, left
 
 
 def _allowed(price: MarketPrice, req: Request) -> bool:
@@ -80,31 +111,34 @@ def gpu_value(configs: list[GpuConfig], market: Market) -> list[GpuValue]:
 def recommend(req: Request, market: Market) -> Recommendation:
     if market.currency != req.currency.upper():
         raise DlrigError(f"internal: market in {market.currency}, request in {req.currency}")
-    gpus = buyable_gpus(market, req)
+    buyable = buyable_gpus(market, req)
+    gpus, left_out = software_ready(buyable, req)
     configs = configure_all(req.model, gpus, req)
     found = search(configs, market, req)
     unpriced = [g.name for g in load.gpus() if g.name not in market.gpu_prices]
-    rejected = []
+    rejected = list(left_out)
     if unpriced and not req.gpus:
         rejected.append(
             Rejection(
                 what=f"{len(unpriced)} catalog GPUs",
                 reason="no current price (old, or sold only in servers): "
-                + ", ".join(unpriced)
+                + ", ".join(shown_gpu(name) for name in unpriced)
                 + "; give a price in a --prices file to include one",
             )
         )
-    used = [] if req.gpus else sorted(set(market.gpu_prices) - {g.name for g in gpus})
+    used = [] if req.gpus else sorted(set(market.gpu_prices) - {g.name for g in buyable})
     if used:
         rejected.append(
             Rejection(
                 what=f"{len(used)} used GPUs",
-                reason="second-hand cards are proposed only with --used: " + ", ".join(used),
+                reason="second-hand cards are proposed only with --used: "
+                + ", ".join(shown_gpu(name, market) for name in used),
             )
         )
     for c in configs:
         if not c.fits and c.n == req.max_gpus:
-            rejected.append(Rejection(what=f"{c.gpu.name} (up to {c.n})", reason=c.reason or ""))
+            what = f"{shown_gpu(c.gpu.name, market)} (up to {c.n})"
+            rejected.append(Rejection(what=what, reason=c.reason or ""))
     rejected += [Rejection(what=k, reason=v) for k, v in found.rejected.items()]
     ranked = rank.rank(found.candidates, req, market)
     rejected += ranked.rejected
@@ -135,6 +169,7 @@ def recommend(req: Request, market: Market) -> Recommendation:
         budget_note=note,
         next_step_up=step_up,
         rejected=rejected,
-        assumptions=rank.assumptions(req, market),
+        assumptions=rank.assumptions(req, market)
+        + market_notes(market, [line for p in ranked.proposals for line in p.price_lines]),
         sources=rank.sources(market),
     )

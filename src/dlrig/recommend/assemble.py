@@ -10,7 +10,7 @@ from dlrig.estimate import data_rate
 from dlrig.model.build import Build
 from dlrig.model.finding import Finding, Severity
 from dlrig.model.load import parse_build
-from dlrig.model.market import Market
+from dlrig.model.market import Market, is_stale
 from dlrig.model.recommend import PriceLine
 from dlrig.model.workload import ModelSpec, Task
 from dlrig.recommend.request import Request
@@ -102,7 +102,12 @@ def build_dict(
     return data
 
 
-Line = tuple[str, str, int, float, str | None, str]  # part, name, count, unit USD, date, source
+# part, name, count, unit USD, date, source, condition, price kind
+Line = tuple[str, str, int, float, str | None, str, str, str]
+
+
+def _part_line(part: str, row: Any) -> Line:
+    return (part, row.name, 1, row.price_usd, row.price_date, row.source, "new", row.price_kind)
 
 
 def _lines(c: Candidate, market: Market) -> list[Line]:
@@ -117,24 +122,33 @@ def _lines(c: Candidate, market: Market) -> list[Line]:
             gpu_row.price_usd,
             gpu_row.price_date,
             gpu_row.source,
+            gpu_row.condition,
+            gpu_row.price_kind,
         ),
-        ("cpu", c.host.cpu.name, 1, cpu_row.price_usd, cpu_row.price_date, cpu_row.source),
-        ("board", pf.board, 1, pf.board_price_usd, pf.price_date, pf.source),
-        ("case", pf.case, 1, pf.case_price_usd, pf.price_date, pf.source),
         (
-            "cooler",
-            f"CPU cooler for {pf.socket}",
+            "cpu",
+            c.host.cpu.name,
             1,
-            pf.cpu_cooler_price_usd,
-            pf.price_date,
-            pf.source,
+            cpu_row.price_usd,
+            cpu_row.price_date,
+            cpu_row.source,
+            cpu_row.condition,
+            cpu_row.price_kind,
         ),
-        ("memory", c.kit.name, 1, c.kit.price_usd, c.kit.price_date, c.kit.source),
-        ("storage", c.drive.name, 1, c.drive.price_usd, c.drive.price_date, c.drive.source),
+        *(
+            (part, name, 1, usd, pf.price_date, pf.source, "new", pf.price_kind)
+            for part, name, usd in (
+                ("board", pf.board, pf.board_price_usd),
+                ("case", pf.case, pf.case_price_usd),
+                ("cooler", f"CPU cooler for {pf.socket}", pf.cpu_cooler_price_usd),
+            )
+        ),
+        _part_line("memory", c.kit),
+        _part_line("storage", c.drive),
     ]
     if c.psu.platform_id is None:
         psu = next(s for s in market.psus if s.name == c.psu.name)
-        rows.append(("psu", psu.name, 1, psu.price_usd, psu.price_date, psu.source))
+        rows.append(_part_line("psu", psu))
     # Parts with no price of their own (a server's included case and supplies) are left out.
     return [r for r in rows if r[3] > 0 or r[0] in ("gpu", "cpu")]
 
@@ -145,7 +159,7 @@ def _cents(usd: float, market: Market) -> float:
 
 def local_price(c: Candidate, market: Market) -> float:
     """What the build costs in the user's currency: the sum of its lines, each in cents."""
-    return round(sum(_cents(usd, market) * n for _, _, n, usd, _, _ in _lines(c, market)), 2)
+    return round(sum(_cents(line[3], market) * line[2] for line in _lines(c, market)), 2)
 
 
 def price_lines(c: Candidate, market: Market) -> list[PriceLine]:
@@ -158,8 +172,11 @@ def price_lines(c: Candidate, market: Market) -> list[PriceLine]:
             price=round(_cents(usd, market) * count, 2),
             price_date=date,
             source=source,
+            condition=condition,
+            price_kind=kind,
+            stale=market.today is not None and is_stale(date, market.today),
         )
-        for part, name, count, usd, date, source in _lines(c, market)
+        for part, name, count, usd, date, source, condition, kind in _lines(c, market)
     ]
 
 

@@ -22,7 +22,12 @@ from dlrig.recommend.assemble import (
 from dlrig.recommend.cloud import cloud_prices
 from dlrig.recommend.configs import throughput_unit
 from dlrig.recommend.request import Request
-from dlrig.recommend.search import Candidate, SearchResult
+from dlrig.recommend.search import (
+    ASSUMED_LENGTH_MM,
+    ASSUMED_SLOT_WIDTH,
+    Candidate,
+    SearchResult,
+)
 
 PER_THOUSAND = 1000.0
 HOUR_S = 3600.0
@@ -114,7 +119,9 @@ class _Verifier:
         self.rejected: list[Rejection] = []
 
     def name(self, c: Candidate) -> str:
-        return f"{c.config.n}x {c.config.gpu.name} on {c.host.cpu.name} ({c.host.platform.id})"
+        used = " (used)" if self.market.gpu_prices[c.config.gpu.name].condition == "used" else ""
+        gpu = f"{c.config.gpu.name}{used}"
+        return f"{c.config.n}x {gpu} on {c.host.cpu.name} ({c.host.platform.id})"
 
     def __call__(self, c: Candidate) -> tuple[dict, list[Finding], object] | None:
         k = _key(c)
@@ -202,6 +209,7 @@ class _Maker:
         return Proposal(
             name=data["name"],
             gpu=c.config.gpu.name,
+            gpu_condition=self.market.gpu_prices[c.config.gpu.name].condition,
             n_gpus=c.config.n,
             cpu=c.host.cpu.name,
             platform=c.host.platform.name,
@@ -370,6 +378,11 @@ def assumptions(req: Request, market: Market) -> list[str]:
         f"({PSU_MAX_LOAD_FRACTION * 100:.0f} % PSU load, RAM >= GPU memory, the drive at <= "
         f"{DISK_WARN_FRACTION * 100:.0f} % of its read rate)",
     ]
+    out.append(
+        f"cards without a reference design (no width or length in the catalog): a typical "
+        f"partner card assumed, {ASSUMED_SLOT_WIDTH:g} slots and {ASSUMED_LENGTH_MM:g} mm; the "
+        "build files mark these, put your card's size there"
+    )
     if req.task == Task.INFER:
         out.append("inference throughput is decode tokens/s at the given batch (default 1)")
     if req.cloud_price_per_gpu_hour is None:

@@ -24,9 +24,9 @@ from dlrig.model.parts import CpuSpec, GpuSpec
 from dlrig.model.workload import Task
 from dlrig.recommend.configs import GpuConfig
 from dlrig.recommend.request import Request
-from dlrig.rules.cpu import cores_needed
+from dlrig.rules.cpu import cores_for_loaders
 from dlrig.rules.energy import circuit_limit_w, psu_efficiency
-from dlrig.rules.power import cables_needed
+from dlrig.rules.power import cables_needed, psu_allowance_pct, spike_windows
 
 # Catalog cards without a reference design have no width or length; a typical partner card of
 # those classes (RTX 4070 Ti SUPER, 5070 Ti, 4060 Ti) is up to 3 slots and 340 mm. The build
@@ -190,7 +190,9 @@ def host_limits(
     rate = np.full(len(hs), config.throughput)
     why = [""] * len(hs)
     workers = num_workers(config, req.task)
-    need_cores = cores_needed(n, workers)
+    # A core per loader worker and per GPU process: below that `check` warns; the OS reserve on
+    # top (n x (workers + 1) + 4) is comfort, not a requirement, for one or two GPUs.
+    need_cores = cores_for_loaders(n, workers)
     decode = config.data.cpu_cores if config.data is not None else None
     for i, h in enumerate(hs):
         pf = h.platform
@@ -206,9 +208,15 @@ def host_limits(
         elif n * card_width(gpu) > min(
             pf.board_expansion_slots + t.OVERHANG_SLOTS, pf.case_expansion_slots
         ):
-            why[i] = f"{n} x {card_width(gpu):g}-slot cards do not fit {pf.name}"
+            assumed = " (width assumed: no reference card)" if gpu.slot_width is None else ""
+            why[i] = f"{n} x {card_width(gpu):g}-slot cards{assumed} do not fit {pf.name}"
         elif card_length(gpu) > pf.case_max_gpu_length_mm:
-            why[i] = f"{gpu.name} is longer than {pf.case} takes"
+            assumed = (
+                f" (assumed {card_length(gpu):g} mm: no reference card)"
+                if gpu.length_mm is None
+                else ""
+            )
+            why[i] = f"{gpu.name}{assumed} is longer than {pf.case} takes"
         elif gpu.cooler in SERVER_ONLY_COOLERS and not h.is_server:
             why[i] = f"passively cooled {gpu.name} needs a server chassis' airflow"
         elif h.cpu.cores < need_cores:
@@ -280,7 +288,9 @@ def search(configs: list[GpuConfig], market: Market, req: Request) -> SearchResu
         if not config.fits:
             continue
         gpu, n = config.gpu, config.n
-        label = f"{n} x {gpu.name}"
+        label = f"{n} x {gpu.name}" + (
+            " (used)" if market.gpu_prices[gpu.name].condition == "used" else ""
+        )
         gpu_price_usd = market.gpu_prices[gpu.name].price_usd
         gpu_cost = gpu_price_usd * n
         ok_h, rate_h, why_h = host_limits(config, hs, req)
@@ -296,6 +306,16 @@ def search(configs: list[GpuConfig], market: Market, req: Request) -> SearchResu
         )
         if gpu.form_factor == "pcie" and gpu.tdp_w >= t.TRANSIENT_GPU_W:
             ok_s &= psu_atx3[None, :]
+        spikes = spike_windows(gpu, gpu.tdp_w)
+        if gpu.form_factor == "pcie" and spikes.measured:
+            # psu-transients: the system at the GPUs' measured peaks within what each PSU
+            # promises for that window (ATX 3.x excursion table, else its rating).
+            for ms, peak_w in spikes.peaks:
+                allow = np.array(
+                    [psu_allowance_pct(s.atx3, ms, s.watts) / 100 * s.watts for s in psus]
+                )
+                peak = cpu_w + t.DEFAULT_OTHER_W + peak_w * n  # (H,)
+                ok_s &= peak[:, None] <= allow[None, :]
         if math.isfinite(limit_w):
             eff = np.array(
                 [

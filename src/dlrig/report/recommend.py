@@ -8,7 +8,8 @@ import re
 from collections.abc import Callable
 
 from dlrig.model.finding import Severity
-from dlrig.model.recommend import Proposal, Recommendation
+from dlrig.model.market import price_label
+from dlrig.model.recommend import GpuValue, PriceLine, Proposal, Recommendation
 from dlrig.model.text import markdown_safe
 from dlrig.report.common import counts_line
 from dlrig.report.json import dumps
@@ -51,8 +52,27 @@ def hours(value: float | None) -> str:
     return f"{value:,.1f} h"
 
 
+def gpu_label(p: Proposal) -> str:
+    """The GPU as shown: a used card always says so."""
+    return f"{p.gpu} (used)" if p.gpu_condition == "used" else p.gpu
+
+
+def value_gpu(v: GpuValue) -> str:
+    return f"{v.gpu} (used)" if v.condition == "used" else v.gpu
+
+
 def short(p: Proposal) -> str:
-    return f"{p.n_gpus} x {p.gpu} · {p.cpu} · {p.platform}"
+    return f"{p.n_gpus} x {gpu_label(p)} · {p.cpu} · {p.platform}"
+
+
+def price_note(line: PriceLine) -> str:
+    """`used, 2026-05` / `launch MSRP, 2024-08, over 6 months old`: kind and date of a price."""
+    parts = [price_label(line.price_kind, line.condition)]
+    if line.price_date and line.price_date != "user":
+        parts.append(line.price_date)
+    if line.stale:
+        parts.append("over 6 months old")
+    return ", ".join(parts)
 
 
 def count_line(rec: Recommendation) -> str:
@@ -68,11 +88,11 @@ def proposal_rows(rec: Recommendation, p: Proposal) -> list[tuple[str, str]]:
             line.part,
             f"{line.count} x {line.name}" if line.count > 1 else line.name,
             money(line.price, rec.currency),
-            line.price_date or "",
+            price_note(line),
         )
         for line in p.price_lines
     ]
-    out = [(f"{part}: {name}", f"{price} ({date})") for part, name, price, date in rows]
+    out = [(f"{part}: {name}", f"{price} ({note})") for part, name, price, note in rows]
     out.append(("wall power under load", f"{p.wall_power_w:,.0f} W"))
     energy = f"{p.energy_kwh:,.0f} kWh over {rec.energy_hours:,.0f} h"
     if p.energy_cost is not None:
@@ -201,7 +221,7 @@ def render_terminal(rec: Recommendation, *, color: bool = True, explain: bool = 
     for v in rec.gpu_value:
         note = v.reason or ""
         value.add_row(
-            v.gpu,
+            value_gpu(v),
             f"{v.memory_gb:g}",
             money(v.price, rec.currency) if v.price else "-",
             f"{v.condition or ''} {v.price_date or ''}".strip(),
@@ -270,7 +290,7 @@ def render_markdown(rec: Recommendation, *, color: bool = False, explain: bool =
         "|---|---:|---:|---|---:|---:|---|",
     ]
     lines += [
-        f"| {v.gpu} | {v.memory_gb:g} | {money(v.price, cur) if v.price else '-'} | "
+        f"| {value_gpu(v)} | {v.memory_gb:g} | {money(v.price, cur) if v.price else '-'} | "
         f"{v.condition or ''} {v.price_date or ''} | {rate(v.throughput_per_gpu)} | "
         f"{rate(v.score)} | {v.reason or ''} |"
         for v in rec.gpu_value
@@ -281,6 +301,18 @@ def render_markdown(rec: Recommendation, *, color: bool = False, explain: bool =
     return markdown_safe("\n".join(lines) + "\n")
 
 
+def _assumed_size(p: Proposal) -> list[str]:
+    """The recommender writes slot_width/length_mm only for cards the catalog has no size for:
+    say they are assumed, not measured."""
+    keys = [k for g in p.build.get("gpus", []) for k in ("slot_width", "length_mm") if k in g]
+    if not keys:
+        return []
+    return [
+        f"# assumed: gpus {' and '.join(dict.fromkeys(keys))} (no reference card in the catalog; "
+        "a typical partner card): replace with your card's size"
+    ]
+
+
 def build_toml(rec: Recommendation, p: Proposal) -> str:
     """The proposal as a build file: a comment header with the price and the reasons."""
     import tomli_w
@@ -289,9 +321,13 @@ def build_toml(rec: Recommendation, p: Proposal) -> str:
         f"# dlrig recommend: {short(p)}",
         f"# {headline(rec)}",
         f"# price {money(p.price, rec.currency)}: "
-        + "; ".join(f"{line.part} {line.price:,.0f}" for line in p.price_lines),
+        + "; ".join(
+            f"{line.part} {money(line.price, rec.currency)} ({price_note(line)})"
+            for line in p.price_lines
+        ),
         f"# estimated {rate(p.throughput)} {rec.throughput_unit}",
         *(f"# - {r}" for r in p.reasons),
+        *_assumed_size(p),
         "# check it with: dlrig check <this file>",
         "",
     ]

@@ -44,9 +44,20 @@ def cores_needed(n_gpus: int, num_workers: int) -> int:
     return n_gpus * (num_workers + t.CPU_CORES_PER_GPU_MAIN) + t.CPU_CORES_RESERVED
 
 
+def cores_for_loaders(n_gpus: int, num_workers: int) -> int:
+    """n_gpu x (num_workers + 1): one core per loader worker and per GPU's main process, without
+    the OS reserve (below this the rule warns)."""
+    return n_gpus * (num_workers + t.CPU_CORES_PER_GPU_MAIN)
+
+
 def batch_mb(batch_size: int, sample_bytes: float) -> float:
     """Size of one batch in MB: 128 x 3 x 224 x 224 x 4 B = 77 MB."""
     return batch_size * sample_bytes / 1e6
+
+
+def cores_minimum(n_gpus: int) -> int:
+    """One core per GPU's main process and one for the OS (the 2015 guide's floor)."""
+    return n_gpus * t.CPU_CORES_MIN_PER_GPU + t.CPU_CORES_OS
 
 
 def check_cores(build: Build) -> RuleResult:
@@ -56,34 +67,66 @@ def check_cores(build: Build) -> RuleResult:
         return [CORES.skip("no GPUs")]
     w = build.workload
     defaults = []
+    given = w is not None and w.num_workers is not None
     if w is not None and w.num_workers is not None:
         workers = w.num_workers
     else:
         workers = t.DEFAULT_NUM_WORKERS
         defaults.append(f"num_workers = {workers} per GPU (vision; about 2 suffice for NLP)")
+    n = build.n_gpus
     cores = build.cpu.total_cores
-    needed = cores_needed(build.n_gpus, workers)
+    needed = cores_needed(n, workers)
+    loaders = cores_for_loaders(n, workers)
+    floor = cores_minimum(n)
     numbers = {
         "cores": qty(cores, "cores"),
         "cores_needed": qty(needed, "cores"),
+        "cores_minimum": qty(floor, "cores"),
         "num_workers": qty(workers, "per GPU"),
     }
     text = (
-        f"{cores} cores for {build.n_gpus} GPU(s) x ({workers} workers + 1) + "
-        f"{t.CPU_CORES_RESERVED} = {needed} needed."
+        f"{cores} cores for {n} GPU(s) x ({workers} workers + 1) + "
+        f"{t.CPU_CORES_RESERVED} = {needed} comfortable, {floor} at the least (one per GPU "
+        "process and one for the OS)."
     )
-    if cores < needed:
+    fix = (
+        f"Choose a CPU with at least {needed} cores, or run fewer loader workers "
+        "(pre-process the dataset offline, use GPU decoding such as DALI)."
+    )
+    if cores >= needed:
+        return [CORES.finding(Severity.OK, text, numbers=numbers, defaults_used=defaults)]
+    if cores < floor:
         return [
             CORES.finding(
-                Severity.WARNING,
-                text,
-                fix=f"Choose a CPU with at least {needed} cores, or run fewer loader workers "
-                "(pre-process the dataset offline, use GPU decoding such as DALI).",
+                Severity.ERROR,
+                text + " There are fewer cores than GPU processes: the GPUs wait on the CPU.",
+                fix=fix,
                 numbers=numbers,
                 defaults_used=defaults,
             )
         ]
-    return [CORES.finding(Severity.OK, text, numbers=numbers, defaults_used=defaults)]
+    few = n <= t.CPU_FEW_GPUS
+    if cores < loaders and (given or not few):
+        why = (
+            f" {loaders} loader and main processes share {cores} cores: with a decode-heavy "
+            "pipeline (JPEG, augmentation) the GPUs will wait; text or pre-processed data needs "
+            "far less."
+        )
+        return [
+            CORES.finding(
+                Severity.WARNING, text + why, fix=fix, numbers=numbers, defaults_used=defaults
+            )
+        ]
+    why = (
+        " Short of the comfortable count only by the reserve for the OS"
+        if cores >= loaders
+        else f" With {n} GPU(s) and assumed workers the formula overstates"
+    )
+    why += (
+        ": enough for text and pre-processed data; image decoding may need more (measure with "
+        "`dlrig pipeline`)."
+    )
+    return [CORES.finding(Severity.INFO, text + why, numbers=numbers, defaults_used=defaults)]
 
 
 def check_cache(build: Build) -> RuleResult:

@@ -115,28 +115,63 @@ def check_energy(build: Build) -> RuleResult:
     ]
 
 
-def check_circuit(build: Build) -> RuleResult:
+def mains(build: Build) -> tuple[float, float, list[str]]:
+    """(volts, amps, defaults): the file's mains, else a household circuit of the region that
+    power.currency suggests (USD -> US 120 V / 15 A, EUR -> EU 230 V / 16 A), else the US one."""
     p = build.power
-    if p is None or p.mains_voltage is None or p.circuit_amps is None:
-        return [CIRCUIT.skip("needs power.mains_voltage and power.circuit_amps")]
+    volts = p.mains_voltage if p else None
+    amps = p.circuit_amps if p else None
+    if volts is not None and amps is not None:
+        return volts, amps, []
+    if volts is not None:
+        region = "EU" if volts >= t.HIGH_LINE_VOLTS else "US"
+        how = f"from power.mains_voltage = {fmt(volts)} V"
+    else:
+        currency = (p.currency or "").upper() if p else ""
+        region = t.CURRENCY_REGION.get(currency, t.DEFAULT_REGION)
+        how = f"from power.currency = {currency}" if currency in t.CURRENCY_REGION else "default"
+    v, a, source = t.REGION_MAINS[region]
+    volts = volts if volts is not None else v
+    amps = amps if amps is not None else a
+    note = (
+        f"circuit {fmt(volts)} V / {fmt(amps)} A assumed ({region} household circuit, {how}; "
+        f"{source}): set power.mains_voltage and power.circuit_amps"
+    )
+    return volts, amps, [note]
+
+
+def check_circuit(build: Build) -> RuleResult:
     if not build.gpus and build.cpu is None:
         return [CIRCUIT.skip("needs [cpu] or [[gpus]]")]
+    volts, amps, assumed = mains(build)
     dc, eff, defaults = draw(build)
+    defaults = [*assumed, *defaults]
     wall = dc / eff
-    limit = circuit_limit_w(p.mains_voltage, p.circuit_amps)
-    numbers = {"wall_w": qty(wall, "W"), "circuit_w": qty(limit, "W")}
+    limit = circuit_limit_w(volts, amps)
+    numbers = {
+        "wall_w": qty(wall, "W"),
+        "circuit_w": qty(limit, "W"),
+        "mains_voltage": qty(volts, "V"),
+        "circuit_amps": qty(amps, "A"),
+    }
     text = (
         f"{fmt(wall)} W from the wall against {fmt(limit)} W continuous on a "
-        f"{fmt(p.mains_voltage)} V / {fmt(p.circuit_amps)} A circuit (80 %)."
+        f"{fmt(volts)} V / {fmt(amps)} A circuit (80 %)."
     )
     if wall > limit:
+        # Over a circuit the file names: an error. Over the assumed household circuit: a
+        # warning that says which keys to set (a dedicated 230/240 V circuit may well exist).
         return [
             CIRCUIT.finding(
-                Severity.ERROR,
+                Severity.WARNING if assumed else Severity.ERROR,
                 text,
                 fix="Put the machine on a dedicated higher-rated circuit (e.g. 240 V / 20 A), "
-                "split "
-                "GPUs across machines, or power-limit the GPUs.",
+                "split GPUs across machines, or power-limit the GPUs"
+                + (
+                    "; set power.mains_voltage and power.circuit_amps to your circuit."
+                    if assumed
+                    else "."
+                ),
                 numbers=numbers,
                 defaults_used=defaults,
             )

@@ -6,8 +6,9 @@ from dlrig.catalog import load
 from dlrig.model import thresholds as t
 from dlrig.model.build import Build, GpuGroup
 from dlrig.model.finding import Severity, qty
+from dlrig.model.market import MarketPrice
 from dlrig.model.parts import GpuSpec
-from dlrig.rules.base import RuleInfo, RuleResult, fmt, merged_groups
+from dlrig.rules.base import RuleInfo, RuleResult, fmt
 
 NO_GPU = RuleInfo(
     id="no-gpu",
@@ -39,15 +40,25 @@ P2P = RuleInfo(
 )
 
 
-def tflops_per_kusd(spec: GpuSpec) -> float | None:
-    """Dense FP16/BF16 tensor TFLOPS (FP32 accumulate) per 1000 USD of launch price."""
-    if spec.fp16_tensor_tflops is None or not spec.price_usd:
+def today_price(spec: GpuSpec) -> MarketPrice | None:
+    """What the card costs to buy now (market_prices.csv: street, or used where that is how it
+    is sold); never the launch MSRP. A card with no current price has none."""
+    for row in load.market_prices():
+        if row.kind == "gpu" and row.name == spec.name:
+            return row
+    return None
+
+
+def tflops_per_kusd(spec: GpuSpec, price: MarketPrice | None = None) -> float | None:
+    """Dense FP16/BF16 tensor TFLOPS (FP32 accumulate) per 1000 USD of today's price."""
+    price = price or today_price(spec)
+    if spec.fp16_tensor_tflops is None or price is None or price.price_kind == "msrp":
         return None
-    return spec.fp16_tensor_tflops / spec.price_usd * 1000
+    return spec.fp16_tensor_tflops / price.price_usd * 1000
 
 
 def _value_rank(spec: GpuSpec) -> tuple[int, int] | None:
-    """Rank of a card's tensor TFLOPS per dollar among priced catalog cards (1 = best)."""
+    """Rank of a card's tensor TFLOPS per dollar among cards with a current price (1 = best)."""
     mine = tflops_per_kusd(spec)
     if mine is None:
         return None
@@ -109,10 +120,13 @@ def _choice(group: GpuGroup, need_gb: float | None) -> list:
         f"{spec.name}: {fmt(spec.fp16_tensor_tflops)} TFLOPS FP16/BF16 tensor (FP32 accumulate), "
         f"{fmt(spec.memory_bandwidth_gbs)} GB/s, {fmt(group.memory_gb)} GB."
     )
-    if value is not None and rank is not None:
+    price = today_price(spec)
+    if value is not None and rank is not None and price is not None:
+        bought = "used" if price.condition == "used" else "new"
         text += (
-            f" {fmt(value)} TFLOPS per $1000 at launch price, #{rank[0]} of {rank[1]} priced "
-            "cards in the catalog."
+            f" {fmt(value)} TFLOPS per $1000 at today's {bought} price ({fmt(price.price_usd)} "
+            f"USD, {price.price_kind}, {price.price_date}), #{rank[0]} of {rank[1]} cards with "
+            "a current street or used price."
         )
     return [CHOICE.finding(Severity.INFO, text, numbers=numbers)]
 
@@ -122,10 +136,10 @@ def check_choice(build: Build) -> RuleResult:
         return [CHOICE.skip("no GPUs")]
     need = build.workload.gpu_memory_gb if build.workload else None
     out: RuleResult = []
-    judged: set[tuple[str, float]] = set()  # the card and its memory; power limits aside
-    for group in merged_groups(build.gpus):
-        if (group.name, group.memory_gb) not in judged:
-            judged.add((group.name, group.memory_gb))
+    seen: set[str] = set()
+    for group in build.gpus:  # one finding per model, even if the file splits it into groups
+        if group.name not in seen:
+            seen.add(group.name)
             out.extend(_choice(group, need))
     if len({g.name for g in build.gpus}) > 1:
         out.append(
@@ -144,14 +158,14 @@ def check_p2p(build: Build) -> RuleResult:
     if build.n_gpus < 2:
         return [P2P.skip("fewer than 2 GPUs")]
     out: RuleResult = []
-    groups = merged_groups(build.gpus)
     counts: dict[str, int] = {}
-    for g in groups:
+    for g in build.gpus:
         counts[g.name] = counts.get(g.name, 0) + g.count
+    mixed = len(counts) > 1
     seen: set[str] = set()
-    for g in groups:
+    for g in build.gpus:
         spec = g.spec
-        if g.name in seen or (counts[g.name] < 2 and len(counts) > 1):
+        if g.name in seen or (counts[g.name] < 2 and mixed):
             continue
         seen.add(g.name)
         g = g.model_copy(update={"count": counts[g.name]})
@@ -171,8 +185,10 @@ def check_p2p(build: Build) -> RuleResult:
                 P2P.finding(
                     Severity.INFO,
                     f"{spec.name} has no P2P over PCIe with the stock driver, but an NVLink bridge "
-                    f"({fmt(spec.nvlink_gbs or 0)} GB/s) joins pairs of cards.",
-                    fix="Fit NVLink bridges to pairs of cards; pairs still talk through the host.",
+                    f"({fmt(spec.nvlink_gbs or 0)} GB/s) joins two cards.",
+                    fix="Fit an NVLink bridge to each pair of cards (see nvlink_bridges): the two "
+                    "cards of a pair then talk directly, while traffic between different pairs "
+                    "still goes through the host.",
                 )
             )
         elif spec.p2p == "no":
@@ -193,7 +209,7 @@ def check_p2p(build: Build) -> RuleResult:
                     fix="Check with `nvidia-smi topo -p2p r` once the machine runs (dlrig probe).",
                 )
             )
-    if len(counts) > 1:
+    if mixed:
         out.append(
             P2P.finding(
                 Severity.INFO,

@@ -18,6 +18,17 @@ SIZE = RuleInfo(
     ),
     source=t.RAM_SOURCE,
 )
+CHANNELS = RuleInfo(
+    id="ram-channels",
+    section="memory",
+    title="Memory channels populated",
+    why=(
+        "Host memory bandwidth is MT/s x 8 B x populated channels: a 12-channel EPYC with 4 "
+        "DIMMs has a third of its bandwidth, which CPU offload, data loading for many GPUs and "
+        "pinned copies to all GPUs at once then share."
+    ),
+    source=t.guide("RAM"),
+)
 BANDWIDTH = RuleInfo(
     id="ram-bandwidth",
     section="memory",
@@ -91,3 +102,35 @@ def check_bandwidth(build: Build) -> RuleResult:
             "RAM gives, but input pipelines rarely fill a link."
         )
     return [BANDWIDTH.finding(Severity.INFO, text, numbers=numbers, defaults_used=defaults)]
+
+
+def check_channels(build: Build) -> RuleResult:
+    cpu = build.cpu
+    if build.memory is None or build.memory.channels is None:
+        return [CHANNELS.skip("needs memory.channels (channels populated)")]
+    if cpu is None or cpu.memory_channels is None:
+        return [CHANNELS.skip("needs a catalog CPU or cpu.memory_channels")]
+    have = build.memory.channels
+    total = cpu.memory_channels * cpu.count
+    fraction = min(have / total, 1.0)
+    numbers = {
+        "channels_populated": qty(have, "channels"),
+        "channels": qty(total, "channels"),
+        "bandwidth_fraction": qty(fraction * 100, "%"),
+    }
+    text = f"{have} of {total} memory channels populated ({fmt(fraction * 100)} % of the bandwidth)"
+    speed = build.memory.speed_mts or cpu.max_memory_mts
+    if speed:
+        full = ram_bandwidth_gbs(speed, total)
+        numbers["ram_gbs"] = qty(ram_bandwidth_gbs(speed, min(have, total)), "GB/s")
+        text += f": {fmt(ram_bandwidth_gbs(speed, min(have, total)))} of {fmt(full)} GB/s"
+    if have >= total:
+        return [CHANNELS.finding(Severity.OK, text + ".", numbers=numbers)]
+    fix = f"Install one DIMM per channel ({total} DIMMs, or a multiple) of equal size."
+    offload = build.workload is not None and build.workload.offload not in (None, "none")
+    if fraction <= t.MEMORY_CHANNELS_WARN_FRACTION and (offload or build.n_gpus >= 4):
+        why = "CPU offload" if offload else f"{build.n_gpus} GPUs' pinned copies and loaders"
+        return [
+            CHANNELS.finding(Severity.WARNING, f"{text}; {why} share it.", fix=fix, numbers=numbers)
+        ]
+    return [CHANNELS.finding(Severity.INFO, text + ".", fix=fix, numbers=numbers)]

@@ -60,10 +60,47 @@ def link_width(lanes: float) -> int:
 @dataclass(frozen=True)
 class CardLink:
     card: GpuGroup
-    slot: int
+    slot: int  # index in build.cards()
     lanes: int
     gen: int
     how: str
+    source: str = "cpu"  # where the slot's lanes come from: cpu, chipset or switch
+    position: int | None = None
+    wired_lanes: int = 0  # the slot's lanes before the card's own width caps them
+
+
+def m2_in_use(build: Build) -> set[str]:
+    """M.2 sockets the build's drives sit in."""
+    return {s.m2_slot for s in build.storage if s.m2_slot is not None}
+
+
+def in_use(build: Build) -> set[str]:
+    """What a sharing table's `when` can name: M.2 sockets with a drive, and the names (or
+    positions, as text) of slots holding a GPU or a NIC."""
+    used = m2_in_use(build)
+    board = build.motherboard
+    taken = {p for p in build.card_slots() if p is not None}
+    taken |= {n.slot for n in build.nics if n.slot is not None}
+    used |= {str(p) for p in taken}
+    if board is not None and board.slots:
+        used |= {s.name for s in board.slots if s.name and s.position in taken}
+    return used
+
+
+def shared_lanes(build: Build) -> dict[int, tuple[int, str]]:
+    """Slot position -> (lanes left, why) for slots the board's sharing table cuts because an
+    M.2 socket in use takes their lanes (manual: "when M.2_2 is used, PCIEX16_2 runs x4")."""
+    board = build.motherboard
+    if board is None or not board.lane_sharing:
+        return {}
+    used = in_use(build)
+    out: dict[int, tuple[int, str]] = {}
+    for rule in board.lane_sharing:
+        if rule.slot is None or rule.lanes is None or rule.when not in used:
+            continue
+        lanes = min(rule.lanes, out.get(rule.slot, (16, ""))[0])
+        out[rule.slot] = (lanes, f"{rule.when} in use")
+    return out
 
 
 def card_links(build: Build) -> tuple[list[CardLink], list[str], str | None]:
@@ -71,14 +108,27 @@ def card_links(build: Build) -> tuple[list[CardLink], list[str], str | None]:
     cards = build.cards()
     board = build.motherboard
     slot_map = board.gpu_slot_lanes if board and board.gpu_slot_lanes else None
+    slots = {s.position: s for s in board.slots} if board and board.slots else None
+    positions = build.card_slots()
+    cut = shared_lanes(build)
+    free = sorted(p for p in slots if p not in positions) if slots else []
     shared = None
     assumed: list[str] = []
     if build.cpu is not None and build.cpu.pcie_lanes > 0 and cards:
         shared = link_width(build.cpu.pcie_lanes * build.cpu.count / len(cards))
     links = []
     for i, card in enumerate(cards):
+        source, slot_gen, pos = "cpu", None, positions[i]
+        if slots is not None and pos is None and free:
+            pos = free.pop(0)
         if card.slot_lanes is not None:
             lanes, how = card.slot_lanes, f"gpus '{card.name}' pcie_lanes"
+        elif slots is not None and pos is not None and pos in slots:
+            entry = slots[pos]
+            lanes, how = entry.lanes, f"motherboard.slots position {pos}"
+            source, slot_gen = entry.source, entry.gen
+        elif slots is not None:
+            lanes, how = 0, f"no free slot in motherboard.slots for GPU {i + 1}"
         elif slot_map is not None and i < len(slot_map):
             lanes, how = slot_map[i], f"motherboard.gpu_slot_lanes[{i}]"
         elif slot_map is not None:
@@ -92,13 +142,53 @@ def card_links(build: Build) -> tuple[list[CardLink], list[str], str | None]:
                 )
         else:
             return [], [], "needs [cpu] pcie_lanes or motherboard.gpu_slot_lanes"
+        if pos is not None and pos in cut and lanes > cut[pos][0]:
+            lanes, how = cut[pos][0], f"{how}, cut to x{cut[pos][0]} ({cut[pos][1]})"
+        wired = lanes
         gens = [card.spec.pcie_gen]
         if build.cpu is not None:
             gens.append(build.cpu.pcie_gen)
         if board is not None and board.pcie_gen is not None:
             gens.append(board.pcie_gen)
-        links.append(CardLink(card, i, min(lanes, card.spec.pcie_lanes), min(gens), how))
+        if slot_gen is not None:
+            gens.append(slot_gen)
+        if card.riser is not None:
+            gens.append(card.riser.gen)
+            if card.riser.lanes is not None:
+                lanes = min(lanes, card.riser.lanes)
+        if source == "chipset" and board is not None and board.chipset_uplink_lanes:
+            lanes = min(lanes, board.chipset_uplink_lanes)
+        link = CardLink(
+            card, i, min(lanes, card.spec.pcie_lanes), min(gens), how, source, pos, wired
+        )
+        links.append(link)
     return links, assumed, None
+
+
+def cpu_lane_budget(build: Build, links: list[CardLink]) -> tuple[int, int, list[str]] | None:
+    """(CPU lanes the slot map asks for, lanes the CPU has, what asks) or None without a CPU.
+
+    Lanes come from the CPU: every CPU-wired GPU slot at its wired width, plus CPU-wired M.2
+    sockets in use, must fit in the CPU's usable lanes (a 20-lane i9-14900K cannot wire
+    x16/x16/x16). Slots behind the chipset or a PCIe switch share an uplink instead.
+    """
+    if build.cpu is None:
+        return None
+    asks = [
+        (link.wired_lanes, f"GPU {link.slot + 1} x{link.wired_lanes}")
+        for link in links
+        if link.source == "cpu" and link.how != "CPU lanes / GPUs"
+    ]
+    board = build.motherboard
+    if board is not None and board.m2:
+        used = m2_in_use(build)
+        asks += [
+            (m.lanes, f"{m.name} x{m.lanes}")
+            for m in board.m2
+            if m.source == "cpu" and m.name in used
+        ]
+    total = sum(n for n, _ in asks)
+    return total, build.cpu.pcie_lanes * build.cpu.count, [w for _, w in asks]
 
 
 def check_lanes(build: Build) -> RuleResult:
@@ -115,6 +205,25 @@ def check_lanes(build: Build) -> RuleResult:
         "link_gbs": qty(link_gbs(worst.gen, lanes) if lanes else 0, "GB/s"),
         "x16_gbs": qty(link_gbs(worst.gen, 16), "GB/s"),
     }
+    budget = cpu_lane_budget(build, links)
+    if budget is not None and budget[0] > budget[1] and build.cpu is not None:
+        asked, have, parts = budget
+        numbers["cpu_lanes_asked"] = qty(asked, "lanes")
+        numbers["cpu_lanes"] = qty(have, "lanes")
+        return [
+            LANES.finding(
+                Severity.ERROR,
+                f"The slot map asks the CPU for {asked} lanes ({', '.join(parts)}); the "
+                f"{build.cpu.name} has {have}. The board cannot wire that: with this CPU its "
+                "slots split (x8/x8, x8/x4/x4) or hang off the chipset, so these link widths "
+                "are not real.",
+                fix="Read the board manual's lane table for this CPU and enter the widths it "
+                "gives, or choose a CPU with more lanes (Threadripper, Xeon W, EPYC); a board "
+                'with a PCIe switch lists its slots with source = "switch".',
+                numbers=numbers,
+                defaults_used=assumed,
+            )
+        ]
     summary = ", ".join(f"x{link.lanes}" for link in links)
     where = f"GPU {worst.slot + 1} ({worst.card.name}) via {worst.how}"
     if lanes >= t.PCIE_LANES_OK:

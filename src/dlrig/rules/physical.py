@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from dlrig.model import thresholds as t
 from dlrig.model.build import Build
 from dlrig.model.finding import Severity, qty
 from dlrig.rules.base import RuleInfo, RuleResult, fmt, no_pcie_reason, pcie_groups
+from dlrig.rules.placement import Placed, gaps, placed_cards, positions
 
 SLOTS = RuleInfo(
     id="slot-spacing",
@@ -44,13 +47,20 @@ def check_slots(build: Build) -> RuleResult:
     if unknown:
         name = build.gpus[unknown[0]].name
         return [SLOTS.skip(f"slot width of '{name}' unknown; set gpus[{unknown[0]}].slot_width")]
+    placed, missing = placed_cards(build)
+    if placed and not missing:
+        return _by_position(build, placed)
     available = slots_available(build)
     if available is None:
         return [SLOTS.skip("needs motherboard.expansion_slots or case.expansion_slots")]
-    needed = sum((g.slot_width or 0) * g.count for _, g in pcie)
+    on_board = [(i, g) for i, g in pcie if g.riser is None]
+    needed = sum((g.slot_width or 0) * g.count for _, g in on_board)
     numbers = {"slots_needed": qty(needed, "slots"), "slots_available": qty(available, "slots")}
     text = f"The GPUs cover {fmt(needed)} slot brackets; {available} are usable."
-    defaults = []
+    defaults = [
+        "card positions not given: only bracket counts compared, cards assumed packed from the "
+        "first slot (set gpus[i].slots and motherboard.slots to check real positions)"
+    ]
     if build.case is None or build.case.expansion_slots is None:
         defaults.append("no case.expansion_slots: no overhang slot assumed")
     if needed > available:
@@ -65,6 +75,59 @@ def check_slots(build: Build) -> RuleResult:
             )
         ]
     return [SLOTS.finding(Severity.OK, text, numbers=numbers, defaults_used=defaults)]
+
+
+def _by_position(build: Build, placed: list[Placed]) -> RuleResult:
+    """Each card from its slot position and width: no card may cover the next one's slot, and
+    the last must end within the board's slots plus one overhang bracket (capped by the case)."""
+    available = slots_available(build)
+    layout = ", ".join(f"slot {p.position}: {fmt(p.width)}-slot {p.card.name}" for p in placed)
+    numbers = {"gpus_placed": qty(len(placed), "GPUs")}
+    out: RuleResult = []
+    for a, b, gap in gaps(placed):
+        if gap < 0:
+            out.append(
+                SLOTS.finding(
+                    Severity.ERROR,
+                    f"The {fmt(a.width)}-slot {a.card.name} in slot {a.position} covers slots "
+                    f"{a.position}-{a.last_bracket}, so the card in slot {b.position} cannot fit "
+                    f"({layout}).",
+                    fix=f"Move the second card to slot {math.ceil(a.position + a.width)} or "
+                    "later, use a narrower card, or mount it on a riser.",
+                    numbers=numbers,
+                )
+            )
+    last = placed[-1]
+    if available is not None:
+        numbers["slots_available"] = qty(available, "slots")
+        numbers["last_bracket"] = qty(last.last_bracket, "slot")
+        if last.last_bracket > available:
+            out.append(
+                SLOTS.finding(
+                    Severity.ERROR,
+                    f"The {fmt(last.width)}-slot {last.card.name} in slot {last.position} needs "
+                    f"brackets up to {last.last_bracket}; the board and case give {available}.",
+                    fix="Put the card in a higher slot, use a case with more expansion slots, "
+                    "or a narrower card.",
+                    numbers=numbers,
+                )
+            )
+    if positions(build)[1]:
+        note = "cards without gpus[i].slots placed in motherboard.slots' free slots in order"
+        out = [f.model_copy(update={"defaults_used": [*f.defaults_used, note]}) for f in out]
+    if out:
+        return out
+    defaults = []
+    if positions(build)[1]:
+        defaults = ["cards without gpus[i].slots placed in motherboard.slots' free slots in order"]
+    return [
+        SLOTS.finding(
+            Severity.OK,
+            f"Cards fit by position: {layout}.",
+            numbers=numbers,
+            defaults_used=defaults,
+        )
+    ]
 
 
 def check_length(build: Build) -> RuleResult:

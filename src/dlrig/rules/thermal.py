@@ -7,6 +7,7 @@ from dlrig.model.build import Build
 from dlrig.model.finding import Severity, qty
 from dlrig.rules.base import RuleInfo, RuleResult, fmt, merged_groups, no_pcie_reason, pcie_groups
 from dlrig.rules.physical import slots_available
+from dlrig.rules.placement import gaps, placed_cards, positions
 
 COOLING = RuleInfo(
     id="cooling",
@@ -50,34 +51,102 @@ def check_cooling(build: Build) -> RuleResult:
                 title="Passive GPU cooling",
             )
         )
+    # Cards on risers hang on a frame or a vertical mount, away from the slot row.
+    on_risers = sum(g.count for g in pcie if g.riser is not None)
+    pcie = [g for g in pcie if g.riser is None]
+    if not pcie:
+        text = f"{on_risers} GPU(s) on risers: spacing is set by the frame, not the board."
+        if not passive:
+            out.append(COOLING.finding(Severity.OK, text))
+        return out
     open_air = sum(g.count for g in pcie if g.cooler == "open-air")
     n = sum(g.count for g in pcie)
+    numbers = {"open_air_gpus": qty(open_air, "GPUs"), "gpus": qty(n, "GPUs")}
+    lo, hi = t.ADJACENT_THROTTLE_LOSS_PCT
+    fix = (
+        "Leave at least one empty slot between open-air cards (move a card to a lower slot), use "
+        "blower-style or liquid-cooled cards, raise fan curves, or power-limit the cards (see "
+        "power-limit)."
+    )
+    placed, missing = placed_cards(build)
+    where = (
+        ["cards without gpus[i].slots placed in motherboard.slots' free slots in order"]
+        if positions(build)[1]
+        else []
+    )
+    if open_air >= 2 and placed and not missing:
+        tight = [
+            (a, b, gap)
+            for a, b, gap in gaps(placed)
+            if "open-air" in (a.card.cooler, b.card.cooler) and gap < t.MIN_OPEN_AIR_GAP_SLOTS
+        ]
+        if tight:
+            pairs = "; ".join(
+                f"slot {a.position} ({fmt(a.width)}-slot) and slot {b.position}: "
+                f"{fmt(max(gap, 0))} slot(s) of air"
+                for a, b, gap in tight
+            )
+            numbers["smallest_gap_slots"] = qty(max(min(g for *_, g in tight), 0), "slots")
+            out.append(
+                COOLING.finding(
+                    Severity.WARNING,
+                    f"Open-air cards with less than {fmt(t.MIN_OPEN_AIR_GAP_SLOTS)} empty slot "
+                    f"between them: {pairs}. The upper card breathes the lower one's exhaust: "
+                    f"expect {lo}-{hi} % slower under sustained load.",
+                    fix=fix,
+                    numbers=numbers,
+                    defaults_used=where,
+                )
+            )
+            return out
+        if not passive:
+            layout = ", ".join(f"slot {p.position}" for p in placed)
+            out.append(
+                COOLING.finding(
+                    Severity.OK,
+                    f"{n} GPU(s) at {layout}: at least {fmt(t.MIN_OPEN_AIR_GAP_SLOTS)} empty slot "
+                    "between open-air cards.",
+                    numbers=numbers,
+                    defaults_used=where,
+                )
+            )
+        return out
     available = slots_available(build)
     widths_known = all(g.slot_width is not None for g in pcie)
     widths = sum((g.slot_width or 0) * g.count for g in pcie)
     # With spare brackets at least one empty slot can separate each pair of cards.
-    gaps = available is not None and widths_known and available - widths >= n - 1
-    numbers = {"open_air_gpus": qty(open_air, "GPUs"), "gpus": qty(n, "GPUs")}
-    if open_air >= 2 and not gaps:
-        lo, hi = t.ADJACENT_THROTTLE_LOSS_PCT
-        defaults = []
+    gaps_possible = available is not None and widths_known and available - widths >= n - 1
+    if open_air >= 2 and not gaps_possible:
+        defaults = [
+            "card positions not given (gpus[i].slots): open-air cards assumed packed slot to slot"
+        ]
         if available is None or not widths_known:
-            defaults = ["slot counts or card widths unknown: cards assumed adjacent"]
+            defaults.append("slot counts or card widths unknown")
         out.append(
             COOLING.finding(
                 Severity.WARNING,
-                f"{open_air} open-air GPUs sit in adjacent slots: expect them to throttle, "
-                f"{lo}-{hi} % slower under sustained load.",
-                fix="Use blower-style or liquid-cooled cards, leave a slot free between cards, "
-                "raise fan curves, or power-limit the cards (see power-limit).",
+                f"{open_air} open-air GPUs with no room for a free slot between them: expect them "
+                f"to throttle, {lo}-{hi} % slower under sustained load.",
+                fix=fix,
                 numbers=numbers,
                 defaults_used=defaults,
             )
         )
     elif not passive:
         kinds = ", ".join(sorted({g.cooler or "" for g in pcie}))
+        defaults = []
+        if open_air >= 2:
+            defaults = [
+                "card positions not given (gpus[i].slots): the board has room for a free slot "
+                "between cards, assumed used"
+            ]
         out.append(
-            COOLING.finding(Severity.OK, f"{n} GPU(s) with {kinds} cooling.", numbers=numbers)
+            COOLING.finding(
+                Severity.OK,
+                f"{n} GPU(s) with {kinds} cooling.",
+                numbers=numbers,
+                defaults_used=defaults,
+            )
         )
     return out
 

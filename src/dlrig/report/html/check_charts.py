@@ -45,9 +45,13 @@ def power_budget(report: CheckReport) -> charts.PowerBudget | None:
     parts.append(("other (board, RAM, drives, fans)", other))
     load = sum(w for _, w in parts)
     transient = None
-    if _finding(report, "psu-transients") is not None:
-        pcie_w = sum(g.power_w * g.count for _, g in pcie_groups(b))  # as the rule: PCIe cards
-        transient = load + (GPU_SPIKE_FACTOR - 1) * pcie_w
+    spikes = _finding(report, "psu-transients")
+    if spikes is not None:
+        # The rule's own system peak (measured per-generation GPU spikes) when it gives one.
+        transient = _number(spikes, "peak_w")
+        if transient is None:
+            pcie_w = sum(g.power_w * g.count for _, g in pcie_groups(b))  # as the rule: PCIe
+            transient = load + (GPU_SPIKE_FACTOR - 1) * pcie_w
     circuit = _finding(report, "wall-circuit")
     psu_w = b.psu.watts if b.psu is not None else None
     return charts.PowerBudget(

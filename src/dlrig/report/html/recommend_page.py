@@ -10,6 +10,7 @@ from dlrig.report.common import MARKS
 from dlrig.report.html import page
 from dlrig.report.html.charts import rate_text
 from dlrig.report.html.charts_compare import Point, ValueBar, pareto, value_bars
+from dlrig.report.recommend import price_note
 
 
 def _value_note(price: float | None, currency: str, min_gpus: int | None) -> str:
@@ -21,7 +22,12 @@ def _value_note(price: float | None, currency: str, min_gpus: int | None) -> str
 def charts(rec: Recommendation) -> list[Markup]:
     out = []
     bars = [
-        ValueBar(v.gpu, v.score, v.fits, _value_note(v.price, rec.currency, v.min_gpus))
+        ValueBar(
+            f"{v.gpu} (used)" if v.condition == "used" else v.gpu,
+            v.score,
+            v.fits,
+            _value_note(v.price, rec.currency, v.min_gpus),
+        )
         for v in rec.gpu_value
         if v.score is not None
     ]
@@ -64,5 +70,6 @@ def render_recommend(rec: Recommendation) -> str:
         front_only=front_only,
         charts=charts(rec),
         proposal_rows=proposal_rows,
+        price_note=price_note,
         marks=MARKS,
     )
