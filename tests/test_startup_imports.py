@@ -35,9 +35,8 @@ def heavy_modules_after(*argv: str) -> tuple[int, set[str]]:
         ["check", EXAMPLE, "--format", "json"],
         ["check", EXAMPLE, "--format", "markdown"],
         ["estimate", "--model", "llama-3-8b", "--task", "infer", "--gpu", "RTX 4090"],
-        ["parts", "gpus"],
     ],
-    ids=["check", "check-json", "check-markdown", "estimate", "parts"],
+    ids=["check", "check-json", "check-markdown", "estimate"],
 )
 def test_text_outputs_import_no_heavy_library(argv):
     code, heavy = heavy_modules_after(*argv)
@@ -72,14 +71,14 @@ def test_a_training_script_printing_a_profile_loads_no_ui_library():
 
 
 def test_check_loads_no_market_cluster_or_recommend_models():
-    """`check` of a build needs the parts catalog, not the market's prices, platforms or the
-    cluster fabrics: their pydantic models cost start-up time on every `check` (issue 16)."""
+    """`check` of a build needs the parts catalog (and, for gpu-choice, today's GPU prices), not
+    the recommender or the cluster fabrics: their modules cost start-up time on every `check`."""
     code = (
         "import contextlib, io, sys\n"
         "from dlrig.cli import run\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    run(['check', {EXAMPLE!r}])\n"
-        "unwanted = ('dlrig.model.market', 'dlrig.model.cluster', 'dlrig.recommend')\n"
+        "unwanted = ('dlrig.model.cluster', 'dlrig.recommend')\n"
         "print(','.join(m for m in sys.modules if m.startswith(unwanted)))\n"
     )
     out = subprocess.run(
