@@ -6,7 +6,10 @@
    ideal from each stage timed alone.
 3. The profiler's predicted step rate against the rate measured after applying its top
    recommendation (target: within 10 %).
-4. On a GPU: H2D throughput through the prefetcher from pinned batches against a plain pinned
+4. `dlrig pipeline bench`'s own ratios over several runs (moved here from the test suite, where
+   `prefetched_vs_ideal > 0.7` failed 1 run in 4 on a 2-core box): prefetched against ideal,
+   plain against serial, prefetched against plain, and each check's prediction error.
+5. On a GPU: H2D throughput through the prefetcher from pinned batches against a plain pinned
    copy (target >= 0.9), and the copy hidden behind compute (prefetched step / compute alone).
 
 Ratios, not absolute times, are comparable across machines.
@@ -161,19 +164,49 @@ def prediction_accuracy(steps: int) -> None:
         )
 
 
+# What tests/pipeline/test_pipeline_cli.py asserted before issue 16; printed, never asserted.
+BENCH_BOUNDS = {
+    "prefetched_vs_ideal": (0.7, None),
+    "plain_vs_serial": (0.7, 1.1),
+    "prefetched_vs_plain": (1.2, None),
+}
+CHECK_ERROR_BOUND = 0.5
+
+
+def bench_ratios(runs: int = 8) -> None:
+    print(f"4. dlrig pipeline bench (load 4 ms, read 2 ms, compute 6 ms, 3 cores), {runs} runs")
+    p = BenchParams(load_ms=4, read_ms=2, compute_ms=6, steps=12, batch_mb=0.01, cores=3)
+    seen: dict[str, list[float]] = {k: [] for k in BENCH_BOUNDS}
+    errors: list[float] = []
+    for _ in range(runs):
+        d = run_bench(p).to_dict()
+        for k in BENCH_BOUNDS:
+            seen[k].append(d["ratios"][k])
+        errors += [abs(c["error"]) for c in d["checks"]]
+    for k, (lo, hi) in BENCH_BOUNDS.items():
+        inside = sum((lo is None or v > lo) and (hi is None or v < hi) for v in seen[k])
+        print(
+            f"   {k}: median {statistics.median(seen[k]):.3f}, min {min(seen[k]):.3f}, "
+            f"max {max(seen[k]):.3f}; within ({lo}, {hi}) in {inside} of {runs} runs"
+        )
+    if errors:
+        worst = max(errors)
+        print(f"   worst |prediction error| {worst:.3f} [{verdict(worst < CHECK_ERROR_BOUND)}]")
+
+
 def gpu(steps: int) -> None:
     try:
         import torch
     except ImportError:
-        print("4. GPU: skipped (PyTorch not installed)")
+        print("5. GPU: skipped (PyTorch not installed)")
         return
     if not torch.cuda.is_available():
-        print("4. GPU: skipped (no CUDA device)")
+        print("5. GPU: skipped (no CUDA device)")
         return
     from dlrig.probe.torch_bench import best_seconds
 
     n = 256 * 1024 * 1024
-    print(f"4. GPU: {torch.cuda.get_device_name(0)}, {n / 1e6:.0f} MB batches")
+    print(f"5. GPU: {torch.cuda.get_device_name(0)}, {n / 1e6:.0f} MB batches")
     pinned = torch.empty(n, dtype=torch.uint8, pin_memory=True)
     dev = torch.empty(n, dtype=torch.uint8, device="cuda")
     ref_gbs = n / 1e9 / best_seconds(torch, lambda: dev.copy_(pinned, non_blocking=True), 10)
@@ -215,6 +248,7 @@ def main() -> int:
     sleep_overlap(args.steps)
     hash_overlap(max(args.steps // 4, 20))
     prediction_accuracy(max(args.steps // 2, 20))
+    bench_ratios()
     gpu(max(args.steps // 4, 20))
     return 0
 

@@ -21,16 +21,25 @@ def _did_you_mean(suggestions: list[str]) -> str:
 
 
 class CatalogLookupError(DlrigError):
-    """A part name that is not in the catalog."""
+    """A part name that is not in the catalog, or (`choices`) one that fits several rows."""
 
-    def __init__(self, kind: str, name: str, suggestions: list[str]) -> None:
+    def __init__(
+        self, kind: str, name: str, suggestions: list[str], choices: list[str] | None = None
+    ) -> None:
         self.kind = kind
         self.name = name
         self.suggestions = suggestions
+        self.choices = choices or []
         super().__init__(self.one_line())
 
+    def problem(self) -> str:
+        if self.choices:
+            listed = ", ".join(f"'{c}'" for c in self.choices)
+            return f"{self.kind} '{self.name}' is ambiguous: it fits {listed}; name one of them"
+        return f"unknown {self.kind} '{self.name}'"
+
     def one_line(self) -> str:
-        return f"unknown {self.kind} '{self.name}'{_did_you_mean(self.suggestions)}"
+        return f"{self.problem()}{_did_you_mean(self.suggestions)}"
 
 
 class BuildFileError(DlrigError):

@@ -80,7 +80,46 @@ def test_names_and_aliases_are_unambiguous_and_reach_their_row(index):
     for row in idx.rows:
         assert idx.find(row.name) is row
         for alias in row.aliases:
-            assert idx.find(alias) is row, alias
+            try:
+                assert idx.find(alias) is row, alias
+            except CatalogLookupError as err:  # a family alias ("H100"): it lists its row
+                assert row.name in err.choices, alias
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("4060 Ti", "GeForce RTX 4060 Ti 16GB"),
+        ("RTX 4060 Ti", "GeForce RTX 4060 Ti 16GB"),
+        ("4060Ti", "GeForce RTX 4060 Ti 16GB"),
+        ("NVIDIA GeForce RTX 4060 Ti", "GeForce RTX 4060 Ti 16GB"),
+        ("RTX 3090", "GeForce RTX 3090"),  # a full name minus brand words is no family
+        ("NVIDIA H100 80GB HBM3", "H100 SXM"),  # NVML's name for the SXM5 part
+    ],
+)
+def test_unambiguous_short_gpu_names_are_accepted(name, expected):
+    """Issue 16: `--gpu "4060 Ti"` was refused while the catalog has the card."""
+    assert find_gpu(name).name == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "choices"),
+    [
+        ("H100", {"H100 PCIe", "H100 SXM"}),
+        ("A100 80GB", {"A100 80GB PCIe", "A100 80GB SXM"}),
+        ("RTX 6000", {"RTX 6000 Ada Generation", "RTX PRO 6000 Blackwell Workstation Edition"}),
+    ],
+)
+def test_ambiguous_gpu_names_list_the_choices(name, choices):
+    """Issue 16: `--gpu H100` silently picked the SXM part."""
+    with pytest.raises(CatalogLookupError) as err:
+        find_gpu(name)
+    # Every listed choice carries the name's words; the catalog may add more (an H100 NVL).
+    assert choices <= set(err.value.choices)
+    assert all(name.split()[-1] in c for c in err.value.choices)
+    line = err.value.one_line()
+    assert "ambiguous" in line and "\n" not in line
+    assert all(f"'{c}'" in line for c in choices)
 
 
 def test_normalize():
@@ -100,3 +139,26 @@ def test_osa_distance():
     assert osa_distance("4009", "4070") == 2
     assert osa_distance("", "abc") == 3
     assert osa_distance("kitten", "sitting") == 3
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["estimate", "--model", "llama-3-8b", "--task", "infer", "--gpu", "H100"],
+        ["recommend", "--budget", "20000", "--workload", "resnet50:train", "--gpu", "H100"],
+    ],
+)
+def test_cli_refuses_an_ambiguous_gpu_with_one_line(args, capsys):
+    from dlrig.cli import run
+
+    assert run(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'H100 PCIe'" in err and "'H100 SXM'" in err
+
+
+def test_cli_accepts_a_short_gpu_name(capsys):
+    from dlrig.cli import run
+
+    args = ["estimate", "--model", "llama-3-8b", "--task", "infer", "--gpu", "4060 Ti"]
+    assert run([*args, "--format", "json"]) == 0
+    assert '"gpu": "GeForce RTX 4060 Ti 16GB"' in capsys.readouterr().out

@@ -657,7 +657,9 @@ def test_p2p_fixes() -> None:
     ti = find_gpu("RTX 2080 Ti")
     assert ti.p2p == "no" and ti.nvlink
     # No source says whether RTX PRO 6000 cards P2P over PCIe: unknown, not a guess.
-    assert find_gpu("RTX PRO 6000").p2p == "unknown"
+    # "RTX PRO 6000" alone names three cards (workstation, Max-Q, server): each by its name.
+    for edition in ("Workstation", "Max-Q Workstation", "Server"):
+        assert find_gpu(f"RTX PRO 6000 Blackwell {edition} Edition").p2p == "unknown"
 
 
 def test_platform_memory_modules_fill_every_channel() -> None:

@@ -29,7 +29,7 @@ def test_peaks_by_precision():
     assert cp.peak(g, "bf16").tflops == 165.2  # dense, FP32 accumulate (GeForce halved)
     assert cp.peak(g, "tf32").tflops == pytest.approx(82.6)  # half the FP16 rate on Ada
     assert cp.peak(g, "fp32").tflops == g.fp32_tflops
-    v100 = find_gpu("V100")
+    v100 = find_gpu("V100 SXM2")  # "V100" alone also fits the PCIe card
     assert cp.peak(v100, "tf32").warning  # Volta has no TF32: falls back to FP32 with a note
     assert cp.peak(v100, "fp8").warning
     # FP16 accumulation (llama.cpp's cuBLAS path): twice the rate on GeForce, equal elsewhere
@@ -63,7 +63,7 @@ def test_efficiency_group_is_by_architecture_not_form_factor():
 
 def test_fp32_convolutions_run_on_tf32_where_pytorch_allows_it():
     assert cp.conv_precision("fp32", find_gpu("A100 80GB SXM")) == "tf32"
-    assert cp.conv_precision("fp32", find_gpu("V100")) == "fp32"
+    assert cp.conv_precision("fp32", find_gpu("V100 SXM2")) == "fp32"
     assert cp.conv_precision("fp16", find_gpu("A100 80GB SXM")) == "fp16"
 
 

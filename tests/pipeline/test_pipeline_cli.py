@@ -23,19 +23,23 @@ def test_bench_terminal(capsys):
 
 
 def test_bench_json_ratios_and_checks(capsys):
+    """The report's shape and what follows from the flags alone. How fast the loops ran (the
+    ratios' values, the predictions' errors, the verdict) depends on the machine's load: those
+    numbers are printed by benchmarks/pipeline_overlap.py, never asserted (issue 16: this test
+    failed 1 run in 4 on a 2-core box at prefetched_vs_ideal > 0.7)."""
+    import math
+
     assert run(["pipeline", "bench", *SMALL, "--read-ms", "2", "--cores", "3", "-f", "json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["schema"] == "dlrig.pipeline.bench/1"
     r = d["ratios"]
-    # Generous: CI is a noisy 2-core box. Ideal: prefetched 1.0 of ideal, plain 1.0 of serial.
-    assert r["prefetched_vs_ideal"] > 0.7
-    assert 0.7 < r["plain_vs_serial"] < 1.1
-    assert r["prefetched_vs_plain"] > 1.2
-    assert d["profile"]["verdict"] == "input-bound"
+    assert {"prefetched_vs_ideal", "plain_vs_serial", "prefetched_vs_plain"} <= set(r)
+    assert all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in r.values())
+    assert d["profile"]["verdict"] in {"compute-bound", "moderately input-bound", "input-bound"}
     fixes = {c["fix"] for c in d["checks"]}
     assert {"prefetch", "workers", "cache", "decode"} <= fixes
     for c in d["checks"]:
-        assert abs(c["error"]) < 0.5, c
+        assert math.isfinite(c["error"]), c
 
 
 @pytest.mark.parametrize(

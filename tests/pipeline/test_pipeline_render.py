@@ -53,7 +53,7 @@ def fixed_report() -> PipelineReport:
         gpu_util_pct=61.5,
         stages=stages,
         model_step_s=model_step_s(stages),
-        bottleneck=bottleneck(stages),
+        bottleneck=bottleneck(stages, classify(fraction)),
         predictions=predictions(stages),
     )
 

@@ -11,6 +11,7 @@ from dlrig.pipeline.whatif import (
     Verdict,
     bottleneck,
     classify,
+    disagreement,
     model_step_s,
     predict_decode,
     predict_pinned,
@@ -146,3 +147,42 @@ def test_top_is_the_largest_applicable_gain():
     best = top(preds)
     assert best is not None and best.fix == "prefetch" and best.gain == approx(2.0)
     assert top([p for p in preds if not p.applicable]) is None
+
+
+@pytest.mark.parametrize(
+    ("verdict", "expected"),
+    [
+        (Verdict.INPUT_BOUND, "loader"),
+        (Verdict.MODERATELY_INPUT_BOUND, "loader"),
+        (Verdict.COMPUTE_BOUND, "compute"),
+    ],
+)
+def test_bottleneck_agrees_with_the_measured_verdict(verdict, expected):
+    """Issue 16: a run printed "input-bound" then "bottleneck: compute". Timed alone, the loader
+    (20 ms with 2 workers) beats compute (30 ms); in the loop, input waited anyway."""
+    s = Stages(load_s=0.02, compute_s=0.03, loop=Loop.ASYNC_LOAD, workers=2)
+    assert bottleneck(s) == "compute"  # the stages alone
+    assert bottleneck(s, verdict) == expected
+    note = disagreement(s, verdict)
+    assert (note is None) == (verdict == Verdict.COMPUTE_BOUND)
+    if note:
+        assert "input side" in note
+
+
+def test_rendered_profile_names_one_verdict():
+    from dataclasses import replace
+
+    from dlrig.pipeline.result import PipelineReport
+    from dlrig.report.pipeline import render_profile
+
+    s = Stages(load_s=0.02, compute_s=0.03, loop=Loop.ASYNC_LOAD, workers=2)
+    verdict = classify(0.4)
+    report = PipelineReport(
+        device="cpu", loop="async-load", steps=10, step_s=0.05, wait_s=0.02, wait_p95_s=0.02,
+        h2d_s=0.0, compute_s=0.03, input_fraction=0.4, verdict=verdict, stages=s,
+        bottleneck=bottleneck(s, verdict), notes=[n for n in [disagreement(s, verdict)] if n],
+    )  # fmt: skip
+    text = render_profile(report)
+    assert "input-bound" in text and "bottleneck: loader" in text
+    assert "bottleneck: compute" not in text
+    assert "compute-bound" not in render_profile(replace(report, notes=[]))

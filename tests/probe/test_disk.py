@@ -115,3 +115,39 @@ def test_write_budget_shortens_the_test_file(tmp_path: Path):
         assert two == 2 * disk.BLOCK_BYTES
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize(
+    ("network", "device", "rotational", "read_mbs", "method", "kind"),
+    [
+        # Issue 16: a VM's virtual disk flagged rotational, read at 1,743 MB/s, was called hdd.
+        (False, "vda", True, 1743.0, "o_direct", "nvme"),
+        (False, "sda", True, 580.0, "o_direct", "sata-ssd"),  # beyond any HDD, within SATA
+        (False, "sda", True, 180.0, "o_direct", "hdd"),
+        (False, "sda", False, 520.0, "o_direct", "sata-ssd"),
+        (False, "sda", True, 1743.0, "cached", "hdd"),  # the page cache says nothing of the disk
+        (False, "nvme0n1p1", False, 300.0, "o_direct", "nvme"),
+        (True, "sda", None, 90.0, "fadvise_dontneed", "network"),
+        (False, "dm-0", None, 180.0, "o_direct", None),  # no flag: HDD or SSD, unknown
+        (False, "", None, None, None, None),
+    ],
+)
+def test_kind_is_classified_from_the_measurement(
+    network, device, rotational, read_mbs, method, kind
+):
+    got, how = disk.classify_kind(
+        network=network, device=device, rotational=rotational, read_mbs=read_mbs, read_method=method
+    )
+    assert got == kind
+    if kind is None:
+        assert how.startswith("unknown")
+
+
+def test_unknown_kind_is_said_in_the_build_file():
+    from dlrig.probe.to_build import _storage
+
+    info = disk.DiskInfo(path="/data", read_mbs=180.0, read_method="o_direct")
+    disk._kind(info, "dm-0")
+    text = "\n".join(_storage(info))
+    assert "[[storage]]" not in text.replace("# [[storage]]", "")
+    assert "unknown" in text and "# read_mbs = 180.0" in text

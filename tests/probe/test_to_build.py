@@ -31,16 +31,31 @@ def test_round_trip_through_check(
 def test_measured_values_override_the_catalog():
     data = tomllib.loads(to_build_toml(result_for("x4-link"), host="box"))
     assert data["name"] == "probed: box"
-    assert [(g["model"], g["count"], g["pcie_lanes"], g["power_w"]) for g in data["gpus"]] == [
-        ("GeForce RTX 4090", 1, 16, 450.0),
-        ("GeForce RTX 4090", 1, 4, 450.0),
-    ]
+    # Identical cards make one group; their differing slots go to the board's lane map.
+    assert data["gpus"] == [{"model": "GeForce RTX 4090", "count": 2, "power_w": 450.0}]
     assert (
         data["storage"] == [{"kind": "hdd", "read_mbs": 3000.0, "holds_data": True}]
         or data["storage"][0]["read_mbs"] == 3000.0
     )
     assert data["memory"]["size_gb"] == 256.0
-    assert data["motherboard"] == {"pcie_gen": 4}
+    assert data["motherboard"] == {"pcie_gen": 4, "gpu_slot_lanes": [16, 4]}
+
+
+@pytest.mark.parametrize("scenario", ["identical-2x4090", "x4-link"])
+def test_two_identical_gpus_are_one_model_in_check(
+    scenario: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """Issue 16: two identical RTX 4090s gave "Mixed GPU models" and every card finding twice."""
+    text = to_build_toml(result_for(scenario), host="box")
+    data = tomllib.loads(text)
+    assert [(g["model"], g["count"]) for g in data["gpus"]] == [("GeForce RTX 4090", 2)]
+    path = tmp_path / "probed.toml"
+    path.write_text(text)
+    run(["check", "--format", "json", str(path)])
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert not [f for f in findings if "Mixed" in f["title"]]
+    for rule in ("gpu-choice", "power-limit", "gpu-p2p"):
+        assert len([f for f in findings if f["id"] == rule]) == 1, rule
 
 
 def test_identical_gpus_are_grouped_and_power_limits_kept():
@@ -54,7 +69,7 @@ def test_lanes_measured_under_load_win():
     r = result_for("x4-link")
     r.torch = TorchBench(sustained_pcie_width=8, sustained_pcie_gen=4, loaded_gpu_index=0)
     data = tomllib.loads(to_build_toml(r, host="box"))
-    assert data["gpus"][0]["pcie_lanes"] == 8  # GPU 0 loaded: its under-load width
+    assert data["motherboard"]["gpu_slot_lanes"] == [8, 4]  # GPU 0 loaded: its under-load width
 
 
 def test_catalog_cpu_is_named_and_unknown_cpu_left_as_comment():
@@ -126,3 +141,26 @@ def test_gpu_without_a_readable_name_is_left_out_with_the_reason():
         in text
     )
     assert [g["count"] for g in tomllib.loads(text)["gpus"]] == [1]
+
+
+def test_short_nvml_name_of_a_smaller_variant_keeps_its_measured_memory():
+    """'RTX 4060 Ti' now finds the catalog's 16 GB card by its words; an 8 GB card must not
+    become 16 GB in the build file."""
+    from dlrig.probe.models import GpuInfo
+
+    r = result_for("identical-2x4090")
+    r.gpus = [GpuInfo(index=0, name="NVIDIA GeForce RTX 4060 Ti", memory_total_gb=8.59)]
+    data = tomllib.loads(to_build_toml(r, host="box"))
+    assert data["gpus"] == [{"model": "GeForce RTX 4060 Ti 16GB", "count": 1, "memory_gb": 8.6}]
+    r.gpus = [GpuInfo(index=0, name="NVIDIA GeForce RTX 4060 Ti", memory_total_gb=17.18)]
+    assert "memory_gb" not in tomllib.loads(to_build_toml(r, host="box"))["gpus"][0]
+
+
+def test_an_ambiguous_nvml_name_is_left_out_with_the_choices():
+    from dlrig.probe.models import GpuInfo
+
+    r = result_for("identical-2x4090")
+    r.gpus = [GpuInfo(index=0, name="NVIDIA H100")]
+    text = to_build_toml(r, host="box")
+    assert "[[gpus]]" not in text.replace("# [[gpus]]", "")
+    assert "fits several catalog cards (" in text and "H100 PCIe" in text and "H100 SXM" in text

@@ -238,6 +238,36 @@ def recommend_page() -> Page:
     )
 
 
+def searched_recommend_page(budget: float, workload: str) -> Page:
+    """A page from the real search over the catalog's market (issue 16 looked at the 20,000 USD
+    ResNet-50 page: long build names, many proposals)."""
+    from dlrig.recommend import Request
+    from dlrig.recommend import recommend as run_recommend
+    from dlrig.recommend.market import catalog_market
+    from dlrig.recommend.request import parse_workload
+
+    model, task = parse_workload(workload)
+    request = Request(workload=workload, model=model, task=task, budget=budget, currency="USD")
+    rec = run_recommend(request, catalog_market("USD"))
+    findings = [f for p in rec.proposals for f in p.findings]
+    name = f"recommend-{workload.replace(':', '-')}-{budget:.0f}"
+    return Page(name, render_recommend(rec), findings, ["chart-value", "chart-pareto"])
+
+
+def cluster_check_page() -> Page:
+    """The cluster example's check page, as `dlrig check cluster.toml -f html` writes it."""
+    import tempfile
+
+    from dlrig.cli import run
+
+    example = ROOT / "examples" / "cluster-8x-h100.toml"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cluster.html"
+        assert run(["check", str(example), "-f", "html", "-o", str(out)]) in (0, 1)
+        html = out.read_text(encoding="utf-8")
+    return Page("check-cluster-8x-h100", html, [], [])
+
+
 @cache
 def all_pages() -> tuple[Page, ...]:
     """Rendered once per test session: matplotlib takes ~0.1 s a chart."""
@@ -246,4 +276,7 @@ def all_pages() -> tuple[Page, ...]:
         *(estimate_page(n) for n in ESTIMATES),
         *(probe_page(s) for s in SCENARIOS),
         recommend_page(),
+        searched_recommend_page(20_000, "resnet50:train"),
+        searched_recommend_page(5_000, "llama-3-8b:lora"),
+        cluster_check_page(),
     )

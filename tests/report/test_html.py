@@ -147,3 +147,110 @@ def test_terminal_check_does_not_import_matplotlib_or_jinja():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("[]"), out.stdout[-200:]
+
+
+# --- what a newcomer saw in a browser (issue 16) ----------------------------------------------
+
+
+@pytest.mark.parametrize("page", all_pages(), ids=[p.name for p in all_pages()])
+def test_every_needed_figure_in_a_chart_has_a_unit(page: Page):
+    """ "0.0183 needed" under a chart said nothing: a unit comes before every "needed"."""
+    charts = re.findall(r"<svg\b.*?</svg>", page.html, flags=re.DOTALL)
+    assert [m for c in charts for m in re.findall(r"[\d.,]+ needed", c)] == []
+
+
+def test_check_page_findings_summary_counts_the_skipped_rules():
+    page = next(p for p in all_pages() if p.name == "check-guide-2015-4gpu")
+    findings = page.html[page.html.index('<section class="findings">') :]
+    summary = re.search(r'<p class="summary">([^<]*)</p>', findings).group(1)
+    assert re.search(r"\d+ skipped", summary), summary
+
+
+def test_memory_legend_leaves_out_parts_of_zero_gb():
+    """Inference holds no gradients or optimizer states: no 0 GB entries in the legend."""
+    page = next(p for p in all_pages() if p.name == "estimate-llama3-8b-infer-4090")
+    chart = page.html[page.html.index('id="chart-memory"') :]
+    chart = chart[: chart.index("</svg>")]
+    assert ">weights<" in chart
+    assert ">gradients<" not in chart and ">optimizer states<" not in chart
+
+
+def test_a_job_that_does_not_fit_shows_no_throughput():
+    from dlrig.estimate import estimate
+    from dlrig.estimate.request import make_job, resolve_model
+    from dlrig.report.html import render_estimate
+
+    spec = resolve_model("llama-3-70b", None, None)
+    est = estimate(spec, make_job("RTX 4090", task="train"))
+    assert not est.memory.fits
+    html = render_estimate(est)
+    tables = html[html.index("<h2>Numbers</h2>") : html.index('<section class="assumptions">')]
+    assert "tokens/s" not in tables
+    assert "none: the job does not fit" in tables
+
+
+def _stacked_rows(fig) -> list[tuple[float, str]]:
+    """(sum of the bars stacked in a row, the label at the row's end) for each labelled row."""
+    import matplotlib.patches
+
+    ax = fig.axes[0]
+    rows = []
+    for text in ax.texts:
+        x, y = text.xy if hasattr(text, "xy") else text.get_position()
+        bars = [
+            p
+            for p in ax.patches
+            if isinstance(p, matplotlib.patches.Rectangle)
+            and abs(p.get_y() + p.get_height() / 2 - y) < 1e-9
+            and p.get_width() > 0
+        ]
+        if bars and any(abs(p.get_x()) < 1e-9 for p in bars):  # a row drawn from zero
+            rows.append((sum(p.get_width() for p in bars if p.get_x() < x + 1e-9), text.get_text()))
+    return rows
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_stacked_bar_adds_up_to_its_label(example, monkeypatch):
+    """Issue 16: a chart drew one bar under a label it did not add up to. For the power and
+    memory charts, the bars stacked in each row sum to the number printed at its end."""
+    from dlrig.catalog.resolve import resolve
+    from dlrig.model.load import read_build_file
+    from dlrig.report.html import charts, check_charts
+    from dlrig.rules import check
+
+    seen: list[tuple[float, str]] = []
+
+    def capture(fig, chart_id, title):
+        seen.extend(_stacked_rows(fig))
+        return ""
+
+    monkeypatch.setattr(charts, "to_svg", capture)
+    check_charts.all_charts(check(resolve(read_build_file(example), str(example))))
+    assert seen  # the power chart at least
+    for total, label in seen:
+        number = float(re.match(r"[\d,.]+", label).group().replace(",", ""))
+        assert number == pytest.approx(total, rel=0.01, abs=0.06), (label, total)
+
+
+def test_cards_that_are_no_candidate_are_not_ranked_among_candidates(monkeypatch):
+    """Issue 16: a greyed "not a candidate" GPU (the workload does not fit on it) sat ranked
+    among the proposed ones, by its score; now every candidate comes first."""
+    from dlrig.report.html import charts_compare as cc
+
+    order: list[str] = []
+
+    def capture(fig, chart_id, title):
+        ticks = fig.axes[0].get_yticklabels()
+        order.extend(t.get_text() for t in sorted(ticks, key=lambda t: -t.get_position()[1]))
+        return ""
+
+    monkeypatch.setattr(cc, "to_svg", capture)
+    cc.value_bars(
+        [
+            cc.ValueBar("RTX 4090", 2000, True, ""),
+            cc.ValueBar("RTX 3060 12GB", 3600, False, ""),  # the best score, but does not fit
+            cc.ValueBar("RTX 3090", 3375, True, ""),
+        ],
+        "tokens/s per 1000 USD",
+    )
+    assert order == ["RTX 3090", "RTX 4090", "RTX 3060 12GB"]

@@ -396,3 +396,30 @@ def test_every_finding_carries_why_source_and_unit_bearing_numbers(guide_build):
         assert f.why and f.source and f.title and f.message
         for q in f.numbers.values():
             assert q.unit
+
+
+# --- identical cards written as several groups (issue 16) --------------------------------------
+
+
+def test_same_model_in_two_groups_is_not_mixed_and_judged_once():
+    """A probed box lists one group per link width: two 4090s at x16 and x4 are one model."""
+    from helpers import findings
+
+    r = run_check(
+        with_(
+            gpus=[
+                {"model": "RTX 4090", "count": 1, "pcie_lanes": 16},
+                {"model": "RTX 4090", "count": 1, "pcie_lanes": 4},
+            ]
+        )
+    )
+    assert not [f for f in r.findings if "Mixed" in f.title]
+    for rule in ("gpu-choice", "gpu-p2p", "power-limit"):
+        assert len(findings(r, rule)) == 1, rule
+    assert "2 x GeForce RTX 4090" in one(r, "gpu-p2p").message
+    assert "over 2 card(s)" in one(r, "power-limit").message
+    limited = run_check(with_(gpus=[{"model": "RTX 4090"}, {"model": "RTX 4090", "power_w": 350}]))
+    assert len(findings(limited, "gpu-choice")) == 1  # one card, whatever its power limit
+    assert len(findings(limited, "power-limit")) == 2  # two limits: each judged
+    mixed = run_check(with_(gpus=[{"model": "RTX 4090"}, {"model": "RTX 3090"}]))
+    assert [f.title for f in mixed.findings if "Mixed" in f.title] == ["Mixed GPU models"] * 2

@@ -7,24 +7,11 @@ import re
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from dlrig.errors import CatalogDataError
-from dlrig.model.cluster import NetworkSpec
-from dlrig.model.market import (
-    Case,
-    Currency,
-    Drive,
-    DualPsu,
-    MarketPrice,
-    MemoryKit,
-    Platform,
-    Psu,
-    Riser,
-    VatRate,
-)
 from dlrig.model.parts import (
     ConnectorSpec,
     CpuSpec,
@@ -35,6 +22,21 @@ from dlrig.model.parts import (
     StorageSpec,
 )
 from dlrig.model.workload import ModelSpec
+
+if TYPE_CHECKING:  # market and cluster models load with the functions that use them: `check`
+    from dlrig.model.cluster import NetworkSpec  # never needs them (issue 16: start-up time)
+    from dlrig.model.market import (
+        Case,
+        Currency,
+        Drive,
+        DualPsu,
+        MarketPrice,
+        MemoryKit,
+        Platform,
+        Psu,
+        Riser,
+        VatRate,
+    )
 
 Row = TypeVar("Row", bound=BaseModel)
 
@@ -179,6 +181,8 @@ def _network_row(row: dict[str, Any]) -> dict[str, Any]:
 @cache
 def networks() -> dict[str, NetworkSpec]:
     """Fabrics by id (networks.csv): line rate, NCCL bus bandwidth per port, latency, source."""
+    from dlrig.model.cluster import NetworkSpec
+
     return {row.id: row for row in _build("networks.csv", NetworkSpec, _network_row)}
 
 
@@ -213,50 +217,70 @@ def _platform_row(row: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def market_prices() -> tuple[MarketPrice, ...]:
+    from dlrig.model.market import MarketPrice
+
     return _build("market_prices.csv", MarketPrice, _market_row)
 
 
 @cache
 def platforms() -> tuple[Platform, ...]:
+    from dlrig.model.market import Platform
+
     return _build("platforms.csv", Platform, _platform_row)
 
 
 @cache
 def psus() -> tuple[Psu, ...]:
+    from dlrig.model.market import Psu
+
     return _build("psus.csv", Psu, _market_row)
 
 
 @cache
 def memory_kits() -> tuple[MemoryKit, ...]:
+    from dlrig.model.market import MemoryKit
+
     return _build("memory_kits.csv", MemoryKit, _market_row)
 
 
 @cache
 def drives() -> tuple[Drive, ...]:
+    from dlrig.model.market import Drive
+
     return _build("drives.csv", Drive, _market_row)
 
 
 @cache
 def currencies() -> dict[str, Currency]:
+    from dlrig.model.market import Currency
+
     return {row.code: row for row in _build("currencies.csv", Currency, _market_row)}
 
 
 @cache
 def cases() -> tuple[Case, ...]:
+    from dlrig.model.market import Case
+
     return _build("cases.csv", Case, _market_row)
 
 
 @cache
 def risers() -> tuple[Riser, ...]:
+    from dlrig.model.market import Riser
+
     return _build("risers.csv", Riser, _market_row)
 
 
 @cache
 def dual_psus() -> tuple[DualPsu, ...]:
+    from dlrig.model.market import DualPsu
+
     return _build("dual_psu.csv", DualPsu, _market_row)
 
 
 @cache
 def vat_rates() -> dict[str, VatRate]:
     """Standard VAT by region code (DE, FR, UK, ...)."""
+    from dlrig.model.market import VatRate
+
     return {row.region: row for row in _build("vat_rates.csv", VatRate, _market_row)}

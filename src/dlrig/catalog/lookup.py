@@ -1,19 +1,24 @@
-"""Forgiving part-name lookup: exact match after normalisation, never a substring guess.
+"""Forgiving part-name lookup: exact match after normalisation, then whole words; never a
+substring guess.
 
 Every row is reachable by its full name, its explicit `aliases`, its name without leading brand
 words ("GeForce RTX 4090" → "4090"), and its last word when that is a model number
 ("Ryzen 9 7950X" → "7950x"). Generated keys that would fit two rows are dropped; names and
-explicit aliases must be unique (a catalog test checks it). A miss raises `CatalogLookupError`
-with the three closest names.
+explicit aliases must be unique (a catalog test checks it). A name that is none of these but whose
+words (brand words aside, one with a digit among them) all appear in one row's name or alias finds
+that row ("4060 Ti" → "GeForce RTX 4060 Ti 16GB"); in several rows, it raises with the choices
+("H100" → "H100 PCIe", "H100 SXM"), and so does an alias that names a family rather than a row.
+A miss raises `CatalogLookupError` with the three closest names.
 """
 
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, cached_property
 from typing import Protocol, TypeVar
 
 from dlrig.catalog import load
@@ -54,6 +59,23 @@ def strip_brands(key: str) -> str:
     return key
 
 
+def words(name: str) -> list[str]:
+    """Normalised words: "GeForce RTX-4060 Ti" → ["geforce", "rtx", "4060", "ti"]."""
+    return [w for w in (normalize(p) for p in re.split(r"[\s\-_/]+", name)) if w]
+
+
+def word_set(name: str) -> frozenset[str]:
+    """A name's words plus each pair of neighbours run together ("4060ti", "rtx4090"), so that a
+    user's spacing does not matter."""
+    ws = words(name)
+    return frozenset(ws) | {a + b for a, b in itertools.pairwise(ws)}
+
+
+def query_words(name: str) -> frozenset[str]:
+    """The words a query must find in a row: brand words are optional, so they are dropped."""
+    return frozenset(w for w in words(name) if w not in BRAND_PREFIXES)
+
+
 def _generated_keys(name: str) -> set[str]:
     full = normalize(name)
     words = [w for w in re.split(r"[\s\-_/]+", name) if w]
@@ -68,9 +90,16 @@ def _generated_keys(name: str) -> set[str]:
 class Index:
     """Key → row for one kind of part."""
 
-    def __init__(self, kind: str, rows: Sequence[Named]) -> None:
+    def __init__(self, kind: str, rows: Sequence[Named], family_aliases: bool = False) -> None:
+        """`family_aliases`: an explicit alias whose words fit other rows too ("H100") is
+        treated as ambiguous rather than as a name for its row."""
         self.kind = kind
         self.rows = list(rows)
+        self.family_aliases = family_aliases
+        self.names = {
+            k for r in self.rows for k in (normalize(r.name), strip_brands(normalize(r.name)))
+        }
+        self.word_sets = [[word_set(r.name), *(word_set(a) for a in r.aliases)] for r in self.rows]
         self.exact: dict[str, Named] = {}
         self.conflicts: list[str] = []
         for row in self.rows:
@@ -95,9 +124,37 @@ class Index:
         key = normalize(name)
         for candidate in (key, strip_brands(key)):
             row = self.exact.get(candidate) or self.generated.get(candidate)
-            if row is not None:
-                return row
+            if row is None:
+                continue
+            if self.family_aliases and strip_brands(candidate) not in self.names:
+                fits = self.fitting(name)
+                if len(fits) > 1:  # an alias such as "H100" that names a family
+                    raise CatalogLookupError(self.kind, name, [], [r.name for r in fits])
+            return row
+        fits = self.fitting(name)
+        if len(fits) == 1:
+            return fits[0]
+        if fits:
+            raise CatalogLookupError(self.kind, name, [], [r.name for r in fits])
         raise CatalogLookupError(self.kind, name, self.closest(name))
+
+    @cached_property
+    def word_sets(self) -> list[list[frozenset[str]]]:
+        """Each row's name and aliases as word sets; built on the first word lookup only, as
+        exact names (the common case, and every `check` of a catalog build) never need them."""
+        return [[word_set(r.name), *(word_set(a) for a in r.aliases)] for r in self.rows]
+
+    def fitting(self, name: str) -> list[Named]:
+        """Rows with a name or alias holding every word of `name` (brand words aside); none
+        unless one of those words carries a digit, as model numbers do ("Ti" alone is no name)."""
+        want = query_words(name)
+        if not any(re.search(r"\d", w) for w in want):
+            return []
+        return [
+            row
+            for row, sets in zip(self.rows, self.word_sets, strict=True)
+            if any(want <= s for s in sets)
+        ]
 
     def closest(self, name: str, n: int = SUGGESTIONS) -> list[str]:
         """The n row names whose keys look most like `name` (typos and swapped digits first)."""
@@ -129,12 +186,12 @@ def osa_distance(a: str, b: str) -> int:
 
 @cache
 def gpu_index() -> Index:
-    return Index("GPU", load.gpus())
+    return Index("GPU", load.gpus(), family_aliases=True)
 
 
 @cache
 def cpu_index() -> Index:
-    return Index("CPU", load.cpus())
+    return Index("CPU", load.cpus(), family_aliases=True)
 
 
 def find_gpu(name: str) -> GpuSpec:

@@ -118,7 +118,7 @@ def _model(build_file: BuildFile, shown: str) -> ModelSpec | None:
 
 
 def _lookup_error(shown: str, key: str, exc: CatalogLookupError) -> BuildFileError:
-    return BuildFileError(shown, key, f"unknown {exc.kind} '{exc.name}'", exc.suggestions)
+    return BuildFileError(shown, key, exc.problem(), exc.suggestions)
 
 
 def _cpu(given: CpuInput, shown: str) -> Cpu:

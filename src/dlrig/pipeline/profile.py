@@ -23,7 +23,15 @@ from dlrig.pipeline.gpu_util import UtilizationFn, UtilizationSampler, nvml_util
 from dlrig.pipeline.prefetch import Prefetcher, parse_device
 from dlrig.pipeline.result import PipelineReport
 from dlrig.pipeline.tree import leaves, map_leaves
-from dlrig.pipeline.whatif import Loop, Stages, bottleneck, classify, model_step_s, predictions
+from dlrig.pipeline.whatif import (
+    Loop,
+    Stages,
+    bottleneck,
+    classify,
+    disagreement,
+    model_step_s,
+    predictions,
+)
 
 WARMUP_STEPS = 3  # first steps excluded: worker start-up, allocator and cuDNN warm-up
 MAX_STAGE_STEPS = 50  # steps per stage-alone measurement
@@ -321,6 +329,9 @@ def profile(
     )
     report.stages = stages
     report.model_step_s = model_step_s(stages)
-    report.bottleneck = bottleneck(stages)
+    # One verdict: the bottleneck named agrees with the loop's measured verdict.
+    report.bottleneck = bottleneck(stages, report.verdict)
+    if (note := disagreement(stages, report.verdict)) is not None:
+        report.notes.append(note)
     report.predictions = predictions(stages)
     return report

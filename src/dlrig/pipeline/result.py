@@ -1,7 +1,8 @@
 """What `profile()` returns: measured times, the verdict and the what-if predictions.
 
 `report.to_dict()` is plain JSON data; `print(report)` and rich's `console.print(report)` show
-a table (rendered by `dlrig.report.pipeline`, which imports rich lazily).
+it as plain text (`pipeline/summary.py`); `dlrig.report.pipeline.render_profile(report)` draws
+the tables `dlrig pipeline` prints. The pipeline layer never imports the report layer.
 """
 
 from __future__ import annotations
@@ -64,12 +65,10 @@ class PipelineReport:
             out["stages"]["read_s"] = self.stages.read_s
         return out
 
-    def __rich__(self) -> Any:
-        from dlrig.report.pipeline import profile_renderable
-
-        return profile_renderable(self)
+    def __rich__(self) -> str:
+        return str(self)  # plain text without square brackets: no rich markup in it
 
     def __str__(self) -> str:
-        from dlrig.report.pipeline import render_profile
+        from dlrig.pipeline.summary import summary_text
 
-        return render_profile(self, color=False)
+        return summary_text(self)

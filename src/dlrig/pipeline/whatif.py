@@ -118,17 +118,38 @@ def model_step_s(s: Stages) -> float:
     return step_s(loader_s(s.prep1_s, s.read_s, s.workers), s.h2d_s, s.compute_s, s.loop)
 
 
-def bottleneck(s: Stages) -> str:
-    """The slowest stage: disk, loader (preparation), h2d or compute."""
+def bottleneck(s: Stages, verdict: Verdict | None = None) -> str:
+    """The stage to fix: disk, loader (preparation), h2d or compute.
+
+    Without a verdict, the slowest stage measured alone. With the loop's measured verdict, one
+    consistent with it: "compute" exactly when the loop is compute-bound, else the slowest input
+    stage, even where the stages alone would put compute first (in the loop they contend for
+    cores and the GIL; `disagreement` says so).
+    """
     times = {
         "disk": s.read_s,
         "loader": loader_s(s.prep1_s, s.read_s, s.workers),
         "h2d": s.h2d_s,
         "compute": s.compute_s,
     }
+    if verdict == Verdict.COMPUTE_BOUND:
+        return "compute"
     if times["disk"] >= times["loader"] and times["disk"] > 0:
         return "disk"
-    return max(("loader", "h2d", "compute"), key=lambda k: times[k])
+    stages = ("loader", "h2d") if verdict is not None else ("loader", "h2d", "compute")
+    return max(stages, key=lambda k: times[k])
+
+
+def disagreement(s: Stages, verdict: Verdict) -> str | None:
+    """A note when the stages timed alone point elsewhere than the loop's measured verdict."""
+    alone = bottleneck(s)
+    if verdict == Verdict.COMPUTE_BOUND or alone != "compute":
+        return None
+    return (
+        f"timed alone, compute ({s.compute_s:.4g} s) is the slowest stage, yet the loop waits on "
+        f"input ({verdict}): loading and compute slow each other down when they run together "
+        "(shared cores, the GIL), so the fix is on the input side"
+    )
 
 
 def _predict(s: Stages, fix: str, title: str, new: Stages, assumed: list[str]) -> Prediction:

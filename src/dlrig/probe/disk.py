@@ -72,6 +72,7 @@ def probe_disk(
     except OSError as exc:
         info.missing("size_tb", f"statvfs: {exc.strerror}")
     _read_speed(info, path, test_mb, iops_s, write_budget_s, progress)
+    _kind(info)  # again: the measured read outranks the rotational flag
     try:
         info.shm_gb = round(shutil.disk_usage(shm).total / BYTES_PER_GB, 2)
     except OSError as exc:
@@ -126,16 +127,67 @@ def _block_device(info: DiskInfo, path: Path, sys_dev: Path = Path("/sys/dev/blo
     _kind(info, disk.name)
 
 
+# Fastest sequential read a hard disk reaches: dual-actuator drives (Seagate Exos 2X18 data sheet,
+# 554 MB/s max sustained transfer, 2021) [R]; single-actuator 7200 rpm drives stay under 300.
+HDD_MAX_READ_MBS = 554.0
+# SATA III carries 6 Gb/s with 8b/10b coding: 600 MB/s of data at most (SATA-IO, SATA Revision
+# 3.0, 2009) [R]. A disk read faster than this is not on SATA, whatever else it claims.
+SATA_MAX_READ_MBS = 600.0
+
+
+def classify_kind(
+    *,
+    network: bool | None,
+    device: str,
+    rotational: bool | None,
+    read_mbs: float | None,
+    read_method: str | None,
+) -> tuple[str | None, str]:
+    """(build file's storage kind or None, how it was told or why it cannot be).
+
+    The measurement outranks the kernel's rotational flag: virtual disks often report 1, and a
+    disk read faster than any hard disk (or than SATA) cannot be one. A read from the page cache
+    says nothing about the disk.
+    """
+    if network:
+        return "network", "network filesystem"
+    if device.startswith("nvme"):
+        return "nvme", "NVMe device"
+    measured = read_mbs if read_method not in (None, "cached") else None
+    if measured is not None and measured > SATA_MAX_READ_MBS:
+        flag = "; the kernel's rotational flag says HDD: a virtual disk?" if rotational else ""
+        return "nvme", (
+            f"measured {measured:,.0f} MB/s, beyond SATA's {SATA_MAX_READ_MBS:,.0f} MB/s, so "
+            f"NVMe-class{flag}"
+        )
+    if rotational and measured is not None and measured > HDD_MAX_READ_MBS:
+        return "sata-ssd", (
+            f"measured {measured:,.0f} MB/s, beyond any hard disk's {HDD_MAX_READ_MBS:,.0f} MB/s "
+            "(the kernel's rotational flag says HDD: a virtual disk?)"
+        )
+    if rotational is not None:
+        return ("hdd" if rotational else "sata-ssd"), "kernel's rotational flag"
+    if measured is not None:
+        return None, (
+            f"unknown: no rotational flag, and {measured:,.0f} MB/s fits a hard disk or a SATA SSD"
+        )
+    return None, "unknown: neither a network filesystem nor a block device with queue info"
+
+
 def _kind(info: DiskInfo, disk: str = "") -> None:
-    """The build file's storage kind, from what was found."""
-    if info.network:
-        info.kind = "network"
-    elif disk.startswith("nvme"):
-        info.kind = "nvme"
-    elif info.rotational is not None:
-        info.kind = "hdd" if info.rotational else "sata-ssd"
+    """The build file's storage kind, from what was found (run again once the read is measured)."""
+    kind, how = classify_kind(
+        network=info.network,
+        device=disk or (info.device or "").removeprefix("/dev/"),
+        rotational=info.rotational,
+        read_mbs=info.read_mbs,
+        read_method=info.read_method,
+    )
+    info.kind, info.kind_basis = kind, how
+    if kind is None:
+        info.missing("kind", how.removeprefix("unknown: "))
     else:
-        info.missing("kind", "neither a network filesystem nor a block device with queue info")
+        info.unavailable.pop("kind", None)
 
 
 def _read_speed(

@@ -74,6 +74,7 @@ class DiskInfo(Section):
     rotational: bool | None = Field(None, description=_d("spinning disk", "lsblk -d -o NAME,ROTA"))
     network: bool | None = Field(None, description=_d("network filesystem", "findmnt -T PATH"))
     kind: str | None = Field(None, description="hdd | sata-ssd | nvme | network, as the build file")
+    kind_basis: str | None = Field(None, description="how the kind was told, or why it is unknown")
     size_tb: float | None = Field(None, description=_d("filesystem size", "df -h PATH"))
     read_mbs: float | None = Field(
         None,

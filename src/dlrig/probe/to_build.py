@@ -13,7 +13,6 @@ import json
 import platform
 import re
 import tomllib
-from collections import Counter
 
 from dlrig.catalog.lookup import find_cpu, find_gpu
 from dlrig.errors import BuildFileError, CatalogLookupError
@@ -23,6 +22,9 @@ from dlrig.probe.models import GpuInfo
 from dlrig.probe.result import CpuInfo, DiskInfo, ProbeResult
 
 LINK_WIDTHS = (1, 2, 4, 8, 16)  # the build file's pcie_lanes values
+# A card measuring under this share of its catalog row's memory is another variant of it
+# (8 vs 16 GB); NVML reports within a few % of the marketed size (24 GB 4090: 25.8e9 B).
+MEMORY_MATCH = 0.8
 # Words in /proc/cpuinfo model strings that catalog names leave out.
 CPU_NOISE = r"\((?:R|TM|tm|r)\)|\bCPU\b|@\s*[\d.]+\s*GHz|\b\d+-Cores?\b|\bProcessor\b"
 
@@ -57,6 +59,27 @@ def catalog_gpu(name: str | None) -> str | None:
         return None
 
 
+def _not_found(name: str) -> str:
+    """Why an NVML name gave no catalog card: unknown, or it fits several (name one)."""
+    try:
+        find_gpu(name)
+    except CatalogLookupError as exc:
+        if exc.choices:
+            listed = ", ".join(exc.choices)
+            return f"fits several catalog cards ({listed}): write the model yours is"
+    return "is not in dlrig's catalog"
+
+
+def memory_override(g: GpuInfo, name: str) -> float | None:
+    """The measured memory when it is well under the catalog row's: a short NVML name such as
+    "RTX 4060 Ti" finds the catalog's 16 GB card while the machine may hold the 8 GB one.
+    NVML counts a little under the marketed size, hence the margin."""
+    if g.memory_total_gb is None:
+        return None
+    listed = find_gpu(name).memory_gb
+    return round(g.memory_total_gb, 1) if g.memory_total_gb < MEMORY_MATCH * listed else None
+
+
 def _lanes(g: GpuInfo, result: ProbeResult) -> int | None:
     width = g.pcie_width_current
     if g.index == result.torch.loaded_gpu_index and result.torch.sustained_pcie_width is not None:
@@ -87,38 +110,74 @@ def _cpu(cpu: CpuInfo) -> list[str]:
     return [*lines, ""]
 
 
-def _gpus(result: ProbeResult) -> list[str]:
-    groups: Counter[tuple[str, float | None, int | None]] = Counter()
-    lines: list[str] = []
+GroupKey = tuple[str, float | None, float | None]  # model, power limit W, memory override GB
+
+
+def _gpu_groups(
+    result: ProbeResult,
+) -> tuple[dict[GroupKey, list[int | None]], list[str]]:
+    """Catalog GPUs grouped by (model, power limit) with each card's link width, in NVML order.
+
+    Identical cards make one group whatever their slots: the check rules judge a card once, and
+    a slot's width is the board's business (motherboard.gpu_slot_lanes when widths differ).
+    """
+    groups: dict[GroupKey, list[int | None]] = {}
+    notes: list[str] = []
     if not result.gpus:
         status = "NVML lists none" if result.gpu_status == "ok" else result.gpu_status
-        lines += [f"# [[gpus]] left out: no NVIDIA GPU measured ({status})", ""]
+        notes += [f"# [[gpus]] left out: no NVIDIA GPU measured ({status})", ""]
     for g in result.gpus:
         name = catalog_gpu(g.name)
         if name is None and g.name is None:
             why = g.reason("name") or "unreadable"
-            lines.append(f"# GPU {g.index} left out: its name is unreadable ({why}).")
+            notes.append(f"# GPU {g.index} left out: its name is unreadable ({why}).")
             continue
         if name is None:
-            lines.append(f"# GPU {g.index} {g.name!r} is not in dlrig's catalog; left out.")
+            notes.append(f"# GPU {g.index} {g.name!r} {_not_found(g.name)}; left out.")
             continue
-        groups[(name, g.power_limit_w, _lanes(g, result))] += 1
-    for (name, power_w, lanes), count in groups.items():
-        lines += ["[[gpus]]", f"model = {_q(name)}", f"count = {count}"]
+        key = (name, g.power_limit_w, memory_override(g, name))
+        groups.setdefault(key, []).append(_lanes(g, result))
+    return groups, notes
+
+
+def slot_lanes(groups: dict[GroupKey, list[int | None]]) -> list[int] | None:
+    """Per-card link widths in the order `check` expands the groups, when a group's cards differ
+    (one width per group otherwise goes in the group); None when some width is unknown."""
+    widths = [w for ws in groups.values() for w in ws]
+    if all(len(set(ws)) == 1 for ws in groups.values()) or None in widths:
+        return None
+    return [w for w in widths if w is not None]
+
+
+def _gpus(result: ProbeResult) -> list[str]:
+    groups, lines = _gpu_groups(result)
+    per_slot = slot_lanes(groups) is not None
+    for (name, power_w, memory_gb), widths in groups.items():
+        lines += ["[[gpus]]", f"model = {_q(name)}", f"count = {len(widths)}"]
+        if memory_gb is not None:
+            lines.append(f"memory_gb = {memory_gb}   # measured: less than the catalog's card")
         if power_w is not None:
             lines.append(f"power_w = {power_w:.1f}   # measured power limit")
-        if lanes is not None:
-            lines.append(f"pcie_lanes = {lanes}   # measured link width")
+        if len(set(widths)) == 1 and widths[0] is not None and not per_slot:
+            lines.append(f"pcie_lanes = {widths[0]}   # measured link width")
+        elif not per_slot and len(set(widths)) > 1:
+            lines.append(
+                "# pcie_lanes left out: the cards' link widths differ and some are unknown"
+            )
         lines.append("")
     return lines
 
 
 def _storage(disk: DiskInfo) -> list[str]:
     if disk.kind is None:
-        return [f"# [[storage]] left out: could not tell the kind of disk under {disk.path}", ""]
-    how = {"network": "network filesystem", "nvme": "NVMe device"}.get(disk.kind, "")
-    how = how or "kernel's rotational flag (virtual disks may report 1)"
-    lines = ["[[storage]]", f"kind = {_q(disk.kind)}   # from the {how}"]
+        why = disk.kind_basis or disk.reason("kind") or "could not tell"
+        lines = [f"# [[storage]] left out: the kind of disk under {disk.path} is {why}."]
+        lines.append('# Give kind = "hdd" | "sata-ssd" | "nvme" | "network":')
+        if disk.read_mbs is not None and disk.read_method != "cached":
+            lines.append(f"# read_mbs = {disk.read_mbs:.1f}   # measured, {disk.read_method}")
+        return [*lines, ""]
+    how = f"   # from the {disk.kind_basis}" if disk.kind_basis else ""
+    lines = ["[[storage]]", f"kind = {_q(disk.kind)}{how}"]
     if disk.read_mbs is not None and disk.read_method != "cached":
         lines.append(f"read_mbs = {disk.read_mbs:.1f}   # measured, {disk.read_method}")
     elif disk.read_mbs is not None:
@@ -145,12 +204,14 @@ def to_build_toml(result: ProbeResult, host: str | None = None) -> str:
             lines.append(f"channels = {result.memory.channels_populated}   # SMBIOS slot names")
         lines.append("")
     gens = [g.pcie_gen_max for g in result.gpus if g.pcie_gen_max]
-    if gens:
-        lines += [
-            "[motherboard]",
-            f"pcie_gen = {min(gens)}   # best link generation of the GPUs",
-            "",
-        ]
+    lanes = slot_lanes(_gpu_groups(result)[0])
+    if gens or lanes:
+        lines.append("[motherboard]")
+        if gens:
+            lines.append(f"pcie_gen = {min(gens)}   # best link generation of the GPUs")
+        if lanes:
+            lines.append(f"gpu_slot_lanes = {lanes}   # measured link widths, card by card")
+        lines.append("")
     lines += _gpus(result)
     lines += _storage(result.disk)
     return accepted_by_check(lines)

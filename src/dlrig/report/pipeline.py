@@ -9,6 +9,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from dlrig.pipeline.summary import verdict_line
 from dlrig.report.json import dumps
 from dlrig.report.terminal import text_console
 
@@ -39,16 +40,10 @@ def _pct(part: float, whole: float) -> str:
 
 def verdict_text(report: PipelineReport) -> Text:
     style = VERDICT_STYLE.get(str(report.verdict), "bold")
-    bounds = {
-        "compute-bound": "< 5 %",
-        "moderately input-bound": "5-20 %",
-        "input-bound": ">= 20 %",
-    }
     return Text.assemble(
         ("verdict: ", "bold"),
         (str(report.verdict), style),
-        f" — {report.input_fraction:.1%} of each step waits on input "
-        f"({bounds.get(str(report.verdict), '')})",
+        verdict_line(report).split(str(report.verdict), 1)[1],
     )
 
 

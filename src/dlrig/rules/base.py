@@ -53,6 +53,20 @@ def pcie_groups(build: Build) -> list[tuple[int, GpuGroup]]:
     return [(i, g) for i, g in enumerate(build.gpus) if g.spec.form_factor == "pcie"]
 
 
+def merged_groups(groups: list[GpuGroup]) -> list[GpuGroup]:
+    """Groups of the same card with the same settings merged into one (counts added).
+
+    A probed machine lists one `[[gpus]]` per link width, so identical cards can come as
+    several groups; rules that judge the card, not its slot, must see them once.
+    """
+    merged: dict[tuple, GpuGroup] = {}
+    for g in groups:
+        key = (g.name, g.memory_gb, g.power_w, g.slot_width, g.length_mm, g.cooler)
+        seen = merged.get(key)
+        merged[key] = g if seen is None else seen.model_copy(update={"count": seen.count + g.count})
+    return list(merged.values())
+
+
 def no_pcie_reason(build: Build) -> str:
     return "no PCIe GPUs" if build.gpus else "no GPUs"
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dlrig.catalog import load
 from dlrig.model import thresholds as t
 from dlrig.model.build import Build, GpuGroup
 from dlrig.model.finding import Severity, qty
-from dlrig.model.market import MarketPrice
 from dlrig.model.parts import GpuSpec
 from dlrig.rules.base import RuleInfo, RuleResult, fmt
+
+if TYPE_CHECKING:  # the market's models load with the prices (check's start-up: issue 16)
+    from dlrig.model.market import MarketPrice
 
 NO_GPU = RuleInfo(
     id="no-gpu",

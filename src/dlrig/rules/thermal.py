@@ -5,7 +5,7 @@ from __future__ import annotations
 from dlrig.model import thresholds as t
 from dlrig.model.build import Build
 from dlrig.model.finding import Severity, qty
-from dlrig.rules.base import RuleInfo, RuleResult, fmt, no_pcie_reason, pcie_groups
+from dlrig.rules.base import RuleInfo, RuleResult, fmt, merged_groups, no_pcie_reason, pcie_groups
 from dlrig.rules.physical import slots_available
 from dlrig.rules.placement import gaps, placed_cards, positions
 
@@ -152,7 +152,7 @@ def check_cooling(build: Build) -> RuleResult:
 
 
 def check_power_limit(build: Build) -> RuleResult:
-    pcie = [g for _, g in pcie_groups(build)]
+    pcie = merged_groups([g for _, g in pcie_groups(build)])
     if not pcie:
         return [POWER_LIMIT.skip(no_pcie_reason(build))]
     out: RuleResult = []

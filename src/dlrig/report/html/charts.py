@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from markupsafe import Markup
 
@@ -44,6 +45,62 @@ def rate_text(value: float) -> str:
     if 0 < abs(value) < SMALLEST_SHOWN:
         return f"< {SMALLEST_SHOWN:g}"
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+# Gap between a bar's end and its label: SVG collapses leading spaces, so "  1,240 W" would
+# touch the bar in a browser; an offset in points does not.
+LABEL_GAP_PT = 4
+
+
+def bar_label(ax: Any, x: float, y: float, text: str, **kw: Any) -> None:
+    """`text` just right of the bar ending at (x, y)."""
+    ax.annotate(
+        text,
+        (x, y),
+        xytext=(LABEL_GAP_PT, 0),
+        textcoords="offset points",
+        va="center",
+        fontsize="small",
+        **kw,
+    )
+
+
+def keep_labels_inside(fig: Any, ax: Any, rounds: int = 4) -> None:
+    """Widen the x axis until every label in the axes ends inside it: a long label ("1,695:
+    450 USD, fits on 1") past the right edge is cut off by the SVG's frame. Works on linear
+    and log axes (the overflow is converted through the axes' own transform)."""
+    for _ in range(rounds):
+        fig.draw_without_rendering()
+        renderer = fig.canvas.get_renderer()
+        box = ax.get_window_extent(renderer)
+        right = max((t.get_window_extent(renderer).x1 for t in ax.texts), default=box.x1)
+        if right <= box.x1:
+            return
+        beyond = (right - box.x0) / box.width * 1.02  # the label's end, in axes fractions
+        x_display = ax.transAxes.transform((beyond, 0))
+        ax.set_xlim(right=ax.transData.inverted().transform(x_display)[0])
+
+
+# Decade ticks on a log axis as plain text ("1k", "10M"): mathtext is off (a '$' in a name
+# must print as itself), so matplotlib's "10^3" would show its source; at most this many ticks.
+LOG_TICKS = 7
+SI_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def si_text(value: float) -> str:
+    """1 / 10 / 100 / 1k / 10k / 1M ...: a decade tick's label."""
+    for size, prefix in SI_PREFIXES:
+        if value >= size:
+            return f"{value / size:g}{prefix}"
+    return f"{value:g}"
+
+
+def log_ticks(ax: Any) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, numticks=LOG_TICKS))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: si_text(v)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _height(rows: int) -> float:
@@ -101,7 +158,7 @@ def power_budget(b: PowerBudget, chart_id: str = "chart-power") -> Markup:
                 linewidth=1.2,
             )
             left += watts
-        ax.text(left, y[0], f"  {left:,.0f} W", va="center", fontsize="small")
+        bar_label(ax, left, y[0], f"{left:,.0f} W")
         for (label, watts), yy in zip(rows[1:], y[1:], strict=True):
             hatch = "///" if label.startswith("GPU spike") else None
             ax.barh(
@@ -113,7 +170,7 @@ def power_budget(b: PowerBudget, chart_id: str = "chart-power") -> Markup:
                 hatch=hatch,
                 linewidth=0.8,
             )
-            ax.text(watts, yy, f"  {watts:,.0f} W", va="center", fontsize="small")
+            bar_label(ax, watts, yy, f"{watts:,.0f} W")
         for watts, label, dash, colour in shown:
             ax.axvline(
                 watts, color=colour, linestyle=dash, linewidth=1.4, label=f"{label}: {watts:,.0f} W"
@@ -125,6 +182,7 @@ def power_budget(b: PowerBudget, chart_id: str = "chart-power") -> Markup:
         ax.set_title("Power budget against the PSU and the wall circuit", loc="left")
         ax.grid(axis="y", visible=False)
         fig.legend(loc="outside lower center", ncols=LEGEND_COLUMNS)
+        keep_labels_inside(fig, ax)
         return to_svg(
             fig,
             chart_id,
@@ -177,6 +235,7 @@ def data_chain(
         ax.set_xscale("log")
         low, high = min(values), max(values)
         ax.set_xlim(low / LOG_HEADROOM, high * LOG_HEADROOM**2)
+        log_ticks(ax)
         for yy, value, detail, stage in zip(y, values, details, stages_and_gpus, strict=True):
             mark = ""
             if alternatives:
@@ -184,12 +243,11 @@ def data_chain(
                 mark = "  ◀ too slow" if too_slow else ""
             elif stage is slowest:  # the GPUs' row when every stage keeps up
                 mark = "  ◀ bottleneck" if stage is not None else "  ◀ the limit: compute-bound"
-            ax.text(
+            bar_label(
+                ax,
                 value,
                 yy,
-                f"  {rate_text(value)}/s: {detail}{mark}",
-                va="center",
-                fontsize="small",
+                f"{rate_text(value)}/s: {detail}{mark}",
                 fontweight="bold" if mark else "normal",
             )
         ax.set_yticks(y, names)
@@ -200,6 +258,7 @@ def data_chain(
         label = f"Data-rate chain in {unit}/s against the GPUs' consumption" + (
             "" if alternatives else f"; bottleneck: {neck}"
         )
+        keep_labels_inside(fig, ax)
         return to_svg(fig, chart_id, label)
 
 
@@ -220,7 +279,9 @@ def memory_stack(
     capacity_gb: float,
     chart_id: str = "chart-memory",
 ) -> Markup:
-    """One stacked bar per GPU (every GPU holds the same parts) against its capacity."""
+    """One stacked bar per GPU (every GPU holds the same parts) against its capacity; parts of
+    0 GB (no gradients when inferring) are neither drawn nor listed in the legend."""
+    parts_gb = [(label, gb) for label, gb in parts_gb if gb > 0]
     with style():
         legend_rows = math.ceil((len(parts_gb) + 1) / LEGEND_COLUMNS)
         fig, ax = figure(_height(len(gpus)) + LEGEND_ROW_IN * legend_rows)
@@ -240,7 +301,7 @@ def memory_stack(
                     linewidth=0.6,
                 )
                 left += gb
-            ax.text(total, yy, f"  {total:,.1f} GB", va="center", fontsize="small")
+            bar_label(ax, total, yy, f"{total:,.1f} GB")
         fits = total <= capacity_gb
         ax.axvline(
             capacity_gb,
@@ -257,6 +318,7 @@ def memory_stack(
         )
         ax.grid(axis="y", visible=False)
         fig.legend(loc="outside lower center", ncols=LEGEND_COLUMNS)
+        keep_labels_inside(fig, ax)
         return to_svg(
             fig,
             chart_id,

@@ -84,20 +84,20 @@ def data_chain(report: CheckReport) -> Markup | None:
             charts.Stage(
                 "Disk read",
                 demand * have / need,
-                f"{charts.rate_text(have)} MB/s available, {charts.rate_text(need)} needed",
+                f"{charts.rate_text(have)} MB/s available, {charts.rate_text(need)} MB/s needed",
             )
         )
     cpu = _finding(report, "cpu-cores")
     need, have = _number(cpu, "cores_needed"), _number(cpu, "cores")
     if need and have:
-        detail = f"{have:g} cores, {need:g} needed (loader workers + main + OS)"
+        detail = f"{have:g} cores, {need:g} cores needed (loader workers + main + OS)"
         stages.append(charts.Stage("CPU decode", demand * have / need, detail))
     pcie = _finding(report, "pcie-transfer")
     copy_ms, step_ms = _number(pcie, "transfer_ms"), _number(pcie, "step_ms")
     rate, batch_gb = _number(pcie, "dma_gbs"), _number(pcie, "batch_gb")
     if copy_ms and step_ms and rate and batch_gb is not None:
         need_gbs = batch_gb / (step_ms / MS_PER_S)
-        detail = f"{charts.rate_text(rate)} GB/s per GPU, {charts.rate_text(need_gbs)} needed"
+        detail = f"{charts.rate_text(rate)} GB/s per GPU, {charts.rate_text(need_gbs)} GB/s needed"
         stages.append(charts.Stage("PCIe copy", demand * step_ms / copy_ms, detail))
     if not stages:
         return None

@@ -36,6 +36,6 @@ def render_check(report: CheckReport, *, color: bool = False) -> str:
         build_rows=build_rows(report),
         charts=check_charts.all_charts(report),
         findings=report.findings,
-        counts=page.counts(report.findings),
+        counts=summary_line(report),  # with the skipped count, as the terminal prints it
         skipped=report.skipped,
     )

@@ -113,7 +113,7 @@ def data_rate(est: Estimate) -> Markup | None:
             f"Disk: {STORAGE_NAMES[kind]}",
             demand * spec.typical_read_mbs / d.disk_mbs,
             f"typical {charts.rate_text(spec.typical_read_mbs)} MB/s, "
-            f"{charts.rate_text(d.disk_mbs)} needed",
+            f"{charts.rate_text(d.disk_mbs)} MB/s needed",
         )
         for kind, spec in sorted(
             load.storage_kinds().items(), key=lambda kv: kv[1].typical_read_mbs
@@ -125,7 +125,7 @@ def data_rate(est: Estimate) -> Markup | None:
         charts.Stage(
             f"PCIe {gpu.pcie_gen}.0 x{gpu.pcie_lanes}",
             demand * link / d.pcie_gbs,
-            f"{charts.rate_text(link)} GB/s per GPU, {charts.rate_text(d.pcie_gbs)} needed",
+            f"{charts.rate_text(link)} GB/s per GPU, {charts.rate_text(d.pcie_gbs)} GB/s needed",
         )
     )
     detail = f"{est.n_gpus} x {est.gpu}"

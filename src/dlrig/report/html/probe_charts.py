@@ -64,9 +64,13 @@ def _disk(result: ProbeResult) -> Panel | None:
     if d.read_mbs is None:
         return None
     bars = [(f"read under {d.path}", d.read_mbs, BarKind.MEASURED)]
-    if d.kind is not None and d.kind in load.storage_kinds():
+    # The typical rate of the disk's kind, when the kind was told by the device itself (a kind
+    # inferred from this very read would only compare the read with itself): never a share of
+    # it, as it is no rating of this disk.
+    told = d.kind_basis is None or not d.kind_basis.startswith("measured")
+    if d.kind is not None and d.kind in load.storage_kinds() and told:
         typical = load.storage_kinds()[d.kind].typical_read_mbs
-        bars.append((f"typical {STORAGE_NAMES[d.kind]}", typical, BarKind.RATED))
+        bars.append((f"typical {STORAGE_NAMES[d.kind]}", typical, BarKind.TYPICAL))
     slow = next((f for f in result.findings if f.id == "disk-slow"), None)
     if slow is not None and "needed" in slow.numbers:
         bars.append(("needed by the GPUs", slow.numbers["needed"].value, BarKind.NEEDED))

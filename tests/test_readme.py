@@ -1,0 +1,132 @@
+"""The README's claims against what the commands print (issue 16: a newcomer found the
+skipped-rule count, the measurement count and the JSON summary's shape out of date).
+
+Each number the README's check, JSON, estimate-accuracy and build-file sections state is taken
+from the README text here and compared with the real output, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from dlrig.cli import run
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+RULE_CHARS = "─"
+
+
+def flat(text: str) -> str:
+    """Whitespace collapsed and rule lines' box characters dropped: rich wraps and pads to the
+    terminal's width, the README to its own."""
+    return " ".join(text.replace(RULE_CHARS, " ").split())
+
+
+def section(heading: str) -> str:
+    """From `heading` to the next heading as high or higher, outside code blocks."""
+    level = len(heading) - len(heading.lstrip("#"))
+    lines = README.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.rstrip() == heading)
+    fenced = False
+    for end in range(start + 1, len(lines)):
+        if lines[end].startswith("```"):
+            fenced = not fenced
+        hashes = len(lines[end]) - len(lines[end].lstrip("#"))
+        if not fenced and 1 <= hashes <= level and lines[end][hashes : hashes + 1] == " ":
+            break
+    else:
+        end = len(lines)
+    return "".join(lines[start:end])
+
+
+def blocks(text: str, lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.DOTALL)
+
+
+def run_out(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = run(argv)
+    captured = capsys.readouterr()
+    assert "error" not in captured.err, captured.err
+    return code, captured.out
+
+
+def test_check_example_matches_the_real_output(capsys):
+    (console,) = blocks(section("## Check a build"), "console")
+    command, *shown = console.splitlines()
+    assert command == "$ dlrig check examples/guide-2015-4gpu.toml"
+    code, out = run_out(["check", str(ROOT / "examples" / "guide-2015-4gpu.toml")], capsys)
+    assert code == 1  # "it exits with status 1: that build has an error"
+    real = flat(out)
+    for line in shown:
+        text = flat(line.removesuffix("..."))
+        if text and text != "...":
+            assert text in real, f"README line not in the output: {line!r}"
+    assert shown[-1] == out.strip().splitlines()[-1]  # the summary line, exactly
+
+
+def test_check_paragraph_numbers_come_from_the_output(capsys):
+    prose = section("## Check a build").split("```")[2]
+    _, out = run_out(["check", str(ROOT / "examples" / "guide-2015-4gpu.toml")], capsys)
+    real = flat(out)
+    for watts in re.findall(r"(\d{3,4}) W", prose):  # 1240 W sustained, 1550 needed, 1600 fitted
+        assert f"{int(watts):,} W" in real, watts
+    kwh, euros = re.search(r"(\d+) kWh, €(\d+)", prose).groups()
+    assert f"{kwh} kWh" in real and re.search(rf"\b{euros}\.\d+ EUR", real)
+    lanes = re.search(r"\((x16/x8/x8/x8)", prose).group(1)
+    assert lanes.replace("/", ", ") in real
+    per_gpu = re.search(r"each read (\d+) MB/s of JPEGs", flat(prose)).group(1)
+    assert f"~{per_gpu} MB/s as JPEG per GPU" in real
+
+
+def test_json_summary_shape_is_the_one_described(capsys):
+    text = flat(section("### JSON and Markdown"))
+    assert "`skipped` as a list of `{rule, reason}`" in text
+    _, out = run_out(
+        ["check", str(ROOT / "examples" / "guide-2015-4gpu.toml"), "-f", "json"], capsys
+    )
+    d = json.loads(out)
+    described = re.search(r"`summary` \((.*?)\)\.", text).group(1)
+    assert set(re.findall(r"`(\w+)`", described)) == set(d["summary"])
+    assert all(isinstance(d["summary"][k], int) for k in ("errors", "warnings", "info", "ok"))
+    assert d["summary"]["skipped"] and all(
+        set(s) == {"rule", "reason"} for s in d["summary"]["skipped"]
+    )
+    finding_keys = re.search(r"`findings` \(each with (.*?)\) and", text).group(1)
+    assert set(re.findall(r"`(\w+)`", finding_keys)) == set(d["findings"][0])
+
+
+def test_measurement_counts_match_the_bundled_file():
+    path = ROOT / "src" / "dlrig" / "catalog" / "data" / "measurements.csv"
+    with path.open(encoding="utf-8") as f:
+        kinds = Counter(row["category"] for row in csv.DictReader(f))
+    text = flat(README)
+    total = int(re.search(r"over the (\d+) points of `measurements.csv`", text).group(1))
+    assert total == sum(kinds.values())
+
+
+@pytest.mark.parametrize("which", ["minimal", "full"])
+def test_build_file_examples_check(which, tmp_path, capsys):
+    """The how-to's minimal file and the reference with every section both pass `check`."""
+    toml = blocks(section("## The build file"), "toml")
+    text = toml[0] if which == "minimal" else toml[1]
+    path = tmp_path / "mybox.toml"
+    path.write_text(text, encoding="utf-8")
+    code, out = run_out(["check", str(path)], capsys)
+    assert code in (0, 1)
+    if which == "minimal":
+        howto = flat(section("### Write your own from scratch"))
+        needs = re.search(r"\(`(psu-capacity: needs \[psu\] watts)`\)", howto).group(1)
+        assert needs in flat(out)
+        for rule in ("gpu-choice", "cooling", "power-limit", "gpu-p2p"):
+            assert rule in out
+    else:
+        sections = set(re.findall(r"^\[+([a-z]+)\]+", text, flags=re.MULTILINE))
+        assert sections == {
+            "cpu", "memory", "gpus", "motherboard", "psu", "storage", "case", "power", "workload"
+        }  # fmt: skip
