@@ -79,7 +79,9 @@ def test_nchw_adds_the_forward_transposes_of_each_convolution():
     assert nchw.samples_per_s < last
     # fp32 on Volta has no tensor cores: nothing is transposed
     v100 = [
-        throughput(m, job("V100", precision="fp32", batch_size=64, memory_format=f)).samples_per_s
+        throughput(
+            m, job("V100 SXM2", precision="fp32", batch_size=64, memory_format=f)
+        ).samples_per_s
         for f in ("channels_last", "nchw")
     ]
     assert v100[0] == v100[1]
