@@ -9,6 +9,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from dlrig.pipeline.summary import ms as _ms
+from dlrig.pipeline.summary import rate as _rate
+from dlrig.pipeline.summary import share as _pct
 from dlrig.pipeline.summary import verdict_line
 from dlrig.report.json import dumps
 from dlrig.report.terminal import text_console
@@ -18,24 +21,11 @@ if TYPE_CHECKING:
     from dlrig.pipeline.result import PipelineReport
 
 WIDTH = 100
-MS_PER_S = 1e3
 VERDICT_STYLE = {
     "compute-bound": "bold green",
     "moderately input-bound": "bold yellow",
     "input-bound": "bold red",
 }
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * MS_PER_S:,.2f} ms"
-
-
-def _rate(seconds: float | None) -> str:
-    return "-" if not seconds else f"{1 / seconds:,.1f}/s"
-
-
-def _pct(part: float, whole: float) -> str:
-    return f"{part / whole:.0%}" if whole > 0 else "-"
 
 
 def verdict_text(report: PipelineReport) -> Text:
