@@ -98,70 +98,41 @@ def parts_cpus(
     _spec_parts("cpus", fmt, _context(currency, region, vat))
 
 
-@parts_app.command("psus")
-def parts_psus(
-    fmt: FormatOption = PartsFormat.table,
-    currency: CurrencyOption = None,
-    region: RegionOption = None,
-    vat: VatOption = None,
-) -> None:
-    """List the power supplies the recommender may buy."""
-    _market_parts("psus", "psus", fmt, _context(currency, region, vat))
+def _market_command(name: str, kind: str, loader: str, doc: str) -> None:
+    """Register `dlrig parts NAME`: one market file (`load.LOADER()`) as a table or JSON."""
+
+    def command(
+        fmt: FormatOption = PartsFormat.table,
+        currency: CurrencyOption = None,
+        region: RegionOption = None,
+        vat: VatOption = None,
+    ) -> None:
+        _market_parts(kind, loader, fmt, _context(currency, region, vat))
+
+    command.__doc__ = doc
+    command.__name__ = f"parts_{name}"
+    parts_app.command(name)(command)
 
 
-@parts_app.command("cases")
-def parts_cases(
-    fmt: FormatOption = PartsFormat.table,
-    currency: CurrencyOption = None,
-    region: RegionOption = None,
-    vat: VatOption = None,
-) -> None:
-    """List the cases, open frames and chassis."""
-    _market_parts("cases", "cases", fmt, _context(currency, region, vat))
-
-
-@parts_app.command("platforms")
-def parts_platforms(
-    fmt: FormatOption = PartsFormat.table,
-    currency: CurrencyOption = None,
-    region: RegionOption = None,
-    vat: VatOption = None,
-) -> None:
-    """List the platforms: board + case (+ cooler) combinations."""
-    _market_parts("platforms", "platforms", fmt, _context(currency, region, vat))
-
-
-@parts_app.command("boards")
-def parts_boards(
-    fmt: FormatOption = PartsFormat.table,
-    currency: CurrencyOption = None,
-    region: RegionOption = None,
-    vat: VatOption = None,
-) -> None:
-    """The same as `parts platforms` (each board is listed with its case)."""
-    _market_parts("platforms", "platforms", fmt, _context(currency, region, vat))
-
-
-@parts_app.command("memory")
-def parts_memory(
-    fmt: FormatOption = PartsFormat.table,
-    currency: CurrencyOption = None,
-    region: RegionOption = None,
-    vat: VatOption = None,
-) -> None:
-    """List the memory kits."""
-    _market_parts("memory", "memory_kits", fmt, _context(currency, region, vat))
-
-
-@parts_app.command("drives")
-def parts_drives(
-    fmt: FormatOption = PartsFormat.table,
-    currency: CurrencyOption = None,
-    region: RegionOption = None,
-    vat: VatOption = None,
-) -> None:
-    """List the drives."""
-    _market_parts("drives", "drives", fmt, _context(currency, region, vat))
+for _name, _kind, _loader, _doc in (
+    ("psus", "psus", "psus", "List the power supplies the recommender may buy."),
+    ("cases", "cases", "cases", "List the cases, open frames and chassis."),
+    (
+        "platforms",
+        "platforms",
+        "platforms",
+        "List the platforms: board + case (+ cooler) combinations.",
+    ),
+    (
+        "boards",
+        "platforms",
+        "platforms",
+        "The same as `parts platforms` (each board is listed with its case).",
+    ),
+    ("memory", "memory", "memory_kits", "List the memory kits."),
+    ("drives", "drives", "drives", "List the drives."),
+):
+    _market_command(_name, _kind, _loader, _doc)
 
 
 @parts_app.command("models")
