@@ -195,22 +195,9 @@ def dlrig(*args: str, timeout: float = 60, **kw: object) -> subprocess.Completed
 @pytest.fixture
 def tiny_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     from dlrig.probe import run as probe_run
+    from probe_helpers import TINY
 
-    monkeypatch.setattr(
-        probe_run,
-        "QUICK",
-        probe_run.Sizes(
-            memory_buffer_mb=4,
-            memory_runs=1,
-            disk_test_mb=4,
-            disk_iops_s=None,
-            disk_write_budget_s=None,
-            copy_mb=1,
-            matmul_n=64,
-            gpu_runs=1,
-            sustained_s=None,
-        ),
-    )
+    monkeypatch.setattr(probe_run, "QUICK", TINY)
 
 
 # ---------------------------------------------------------------- probe's disk test file
