@@ -144,6 +144,18 @@ BAD = [
     ),
     (f"--config {HF} --task infer --gpu 'RTX 4090'", r"is a directory"),
     (
+        "--model llama-3-8b --task infer --gpu 'RTX 4090' --host-link-gbs 20",
+        r"--host-link-gbs 20\.0 with --task infer: applies to training only",
+    ),
+    (
+        "--model llama-3-8b --task train --gpu 'RTX 4090' --host-link-gbs 0",
+        r"--host-link-gbs: .*greater than 0",
+    ),
+    (
+        "--model llama-3-8b --task train --gpu 'RTX 4090' --host-link-gbs 2e6",
+        r"--host-link-gbs: .*less than or equal to 1000",
+    ),
+    (
         "--config /no/such/config.json --task infer --gpu 'RTX 4090'",
         r"/no/such/config\.json: file not found",
     ),

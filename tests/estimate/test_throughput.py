@@ -418,3 +418,27 @@ def test_bert_base_training_flops_per_sequence_at_384_by_hand():
     assert matmul == 86_041_344
     assert s.flops_per_token == 3 * (2 * matmul + 4 * 12 * 768 * 384) == 558_715_392
     assert s.flops_per_token * 384 == pytest.approx(214.55e9, rel=1e-4)
+
+
+def test_offload_moves_at_the_measured_host_link_else_the_pcie_rate():
+    m = find_model("llama-3-8b")
+    # RTX 4090: PCIe 4.0 x16 = 16 x 1.969 GB/s = 31.5 GB/s line rate, host copies at 0.8 of it.
+    default = perf.links(shape(m, job(task="lora", offload="optimizer"))).host
+    assert default.busbw_gbs == pytest.approx(16 * 1.969 * p.value("pcie_host_copy_fraction"))
+    measured = perf.links(shape(m, job(task="lora", offload="optimizer", host_link_gbs=3.0)))
+    assert measured.host.busbw_gbs == 3.0 and "measured" in measured.host.what
+
+
+def test_a_slower_measured_host_link_makes_offload_slower_by_the_bytes_moved():
+    m = find_model("llama-3-8b")
+    fast, slow = (
+        throughput(m, job(task="train", offload="optimizer", batch_size=1, seq_len=512, **kw))
+        for kw in ({"host_link_gbs": 1000.0}, {"host_link_gbs": 2.0})
+    )
+    # Full training moves the 16-bit gradients down and the 16-bit weights back: 4 bytes per
+    # parameter. At 1000 GB/s that hides under the backward; at 2 GB/s it is 4 N / 2e9 s, of
+    # which the backward (2/3 of the compute) hides a part.
+    n = shape(m, job(task="train")).params_trainable
+    pcie = 4 * n / 2e9
+    hidden = fast.compute_time_s * st.BACKWARD_SHARE_FULL
+    assert slow.step_time_s - fast.step_time_s == pytest.approx(pcie - hidden, rel=1e-6)

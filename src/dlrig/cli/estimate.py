@@ -115,6 +115,14 @@ def estimate(
     offload: Annotated[
         Offload | None, _opt("Move optimizer states (or everything) to CPU memory.", "--offload")
     ] = None,
+    host_link_gbs: Annotated[
+        float | None,
+        _opt(
+            "GPU<->CPU copy rate in GB/s for offload (dlrig probe measures it; default: the "
+            "card's PCIe link).",
+            "--host-link-gbs",
+        ),
+    ] = None,
     optimizer_in_backward: Annotated[
         bool, _opt("Optimizer step fused into backward.", "--optimizer-in-backward")
     ] = False,
@@ -194,6 +202,7 @@ def estimate(
         engine=value(engine),
         master_weights=None if master_weights else False,
         offload=value(offload),
+        host_link_gbs=host_link_gbs,
         optimizer_in_backward=optimizer_in_backward or None,
         loss=value(loss),
         price_per_gpu_hour=price_per_gpu_hour,

@@ -132,7 +132,7 @@ def links(s: Shape) -> st.Links:
     intra = None
     if job.n_gpus > 1:
         intra = comm.intra_node_link(job.gpu, job.interconnect.value)
-    host = comm.pcie_host_link(job.gpu, getattr(job, "host_link_gbs", None))
+    host = comm.pcie_host_link(job.gpu, job.host_link_gbs)
     return st.Links(intra=intra, inter=inter, host=host)
 
 
