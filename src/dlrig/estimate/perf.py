@@ -136,21 +136,6 @@ def links(s: Shape) -> st.Links:
     return st.Links(intra=intra, inter=inter, host=host)
 
 
-def step_plan(s: Shape) -> st.Plan:
-    pl = s.plan
-    return st.Plan(
-        dp=pl.dp,
-        tp=pl.tp,
-        pp=pl.pp,
-        vp=pl.vp,
-        cp=pl.cp,
-        ep=pl.ep,
-        zero=s.job.zero,
-        gpus_per_node=max(pl.gpus_per_node, 1),
-        micro_batches=s.grad_accum,
-    )
-
-
 # --- training -----------------------------------------------------------------------------
 
 
@@ -242,7 +227,7 @@ def train(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     pk = cp.peak(job.gpu, compute_precision(m, job))
     work = train_work(s, r.efficiency)
     lk = links(s)
-    res = st.train_step(work, step_plan(s), lk)
+    res = st.train_step(work, s.plan, lk)
     tokens = per_token(s)
     units_per_step = s.global_batch * (s.seq if tokens else 1)
     total = units_per_step / res.step_s

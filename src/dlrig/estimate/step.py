@@ -31,36 +31,15 @@ from dataclasses import dataclass, field
 
 from dlrig.estimate import comm
 from dlrig.estimate.comm import Link, Placement
+from dlrig.estimate.shape import Plan
+
+__all__ = ["Links", "Plan", "TrainStep", "TrainWork", "name_bound", "train_step"]
 
 ACT_BYTES = 2  # activations cross GPUs in 16-bit
 TP_ALLREDUCES_FWD = 2
 EP_ALL_TO_ALLS_FWD = 2  # dispatch and combine
 BACKWARD_SHARE_FULL = 2 / 3  # backward is 4N of 6N for full training
 BACKWARD_SHARE_FROZEN = 1 / 2  # 2N of 4N when the base is frozen
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The parallel plan of one job: dp·tp·pp·cp GPUs (ep splits the experts inside dp·tp)."""
-
-    dp: int = 1
-    tp: int = 1
-    pp: int = 1
-    vp: int = 1
-    cp: int = 1
-    ep: int = 1
-    zero: int = 0
-    gpus_per_node: int = 8
-    micro_batches: int = 1  # per optimizer step on each data-parallel rank (grad accumulation)
-
-    @property
-    def n_gpus(self) -> int:
-        return self.dp * self.tp * self.pp * self.cp
-
-    def bubble_fraction(self) -> float:
-        """Share of the step the pipeline stands idle: (p-1)/(v·m+p-1)."""
-        p, m, v = self.pp, self.micro_batches, self.vp
-        return (p - 1) / (v * m + p - 1) if p > 1 else 0.0
 
 
 @dataclass(frozen=True)

