@@ -442,3 +442,19 @@ def test_a_slower_measured_host_link_makes_offload_slower_by_the_bytes_moved():
     pcie = 4 * n / 2e9
     hidden = fast.compute_time_s * st.BACKWARD_SHARE_FULL
     assert slow.step_time_s - fast.step_time_s == pytest.approx(pcie - hidden, rel=1e-6)
+
+
+def test_the_optimizer_step_is_added_once_per_step_and_not_hidden():
+    w = st.TrainWork(micro_compute_s=1.0, optimizer_s=0.25)
+    s = st.train_step(w, st.Plan(micro_batches=4), st.Links())
+    assert s.step_s == pytest.approx(4 * 1.0 + 0.25)  # once per optimizer step, not per micro
+    assert s.optimizer_s == 0.25
+
+
+def test_optimizer_step_time_is_its_bytes_at_the_elementwise_bandwidth():
+    m = find_model("bert-large")
+    t = throughput(m, job(precision="fp32", batch_size=4, seq_len=128))
+    s = shape(m, job(precision="fp32", batch_size=4, seq_len=128))
+    bw = find_gpu("RTX 4090").memory_bandwidth_gbs * 1e9 * p.value("elementwise_bandwidth_fraction")
+    expected = 28 * s.params_trainable / bw  # fp32 AdamW: 28 bytes per parameter
+    assert t.step_parts_s["optimizer step"] == pytest.approx(expected)

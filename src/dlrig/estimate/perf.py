@@ -200,6 +200,9 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
         cores = getattr(job, "cpu_cores", None) or DEFAULT_OFFLOAD_CPU_CORES
         per_gpu = s.params_trainable / (s.plan.tp * s.plan.pp * shards)
         cpu_adam = per_gpu / (cores * p.value("cpu_adam_params_per_core_s"))
+    optimizer_s = mem.optimizer_step_bytes(s) / (
+        bw * comm.GBS * p.value("elementwise_bandwidth_fraction")
+    )
     moe_layers = 0
     if m.kind == ModelKind.MOE and m.n_experts:
         moe_layers = max((m.n_layers or 0) - m.first_dense_layers, 0)
@@ -218,6 +221,7 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
         weight_bytes=s.weight_bytes_job,
         offload=offload,
         cpu_adam_s=cpu_adam,
+        optimizer_s=optimizer_s,
     )
 
 
@@ -241,6 +245,7 @@ def train(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         "pipeline bubble": res.bubble_s,
         "communication not hidden": res.exposed_comm_s,
         "offload not hidden": res.offload_s,
+        "optimizer step": res.optimizer_s,
     }
     if res.input_s > res.step_s - 1e-12 and res.input_s > 0:
         parts = {"input pipeline": res.input_s}
