@@ -33,7 +33,9 @@ def running(*args: str) -> Iterator[tuple[str, subprocess.Popen]]:
         found = _URL.search(line)
         if found is None:
             proc.kill()
-            raise AssertionError(f"no address printed: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+            raise AssertionError(
+                f"no address printed: {line!r} {proc.stderr.read() if proc.stderr else ''}"
+            )
         yield found.group(1), proc
     finally:
         if proc.poll() is None:

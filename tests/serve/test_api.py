@@ -15,10 +15,10 @@ import pytest
 pytest.importorskip("fastapi", reason="dlrig serve needs fastapi (pip install -e .)")
 pytest.importorskip("httpx2", reason="the API tests need httpx2 (pip install -e '.[test]')")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from dlrig.model.load import read_toml  # noqa: E402
-from dlrig.serve.app import MAX_BODY_BYTES, create_app  # noqa: E402
+from dlrig.model.load import read_toml
+from dlrig.serve.app import MAX_BODY_BYTES, create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "llama3-8b-lora-4090.toml"
@@ -29,7 +29,9 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 @pytest.fixture(scope="module")
 def client() -> TestClient:
-    app = create_app(allowed_hosts=["127.0.0.1", "localhost"], initial_build=read_toml(EXAMPLE, "x"))
+    app = create_app(
+        allowed_hosts=["127.0.0.1", "localhost"], initial_build=read_toml(EXAMPLE, "x")
+    )
     return TestClient(app, base_url=BASE)
 
 
@@ -45,7 +47,9 @@ def cli_json(*args: str) -> dict:
 
 
 def post(client: TestClient, path: str, body: object, **headers: str):
-    return client.post(path, content=json.dumps(body), headers={"Content-Type": "application/json", **headers})
+    return client.post(
+        path, content=json.dumps(body), headers={"Content-Type": "application/json", **headers}
+    )
 
 
 def test_check_is_the_command_lines_json(client):
@@ -58,12 +62,27 @@ def test_check_is_the_command_lines_json(client):
 
 
 def test_estimate_is_the_command_lines_json(client):
-    options = {"gpu": "RTX 4090", "task": "lora", "model": "llama-3-8b", "seq_len": 1024, "batch_size": 2}
+    options = {
+        "gpu": "RTX 4090",
+        "task": "lora",
+        "model": "llama-3-8b",
+        "seq_len": 1024,
+        "batch_size": 2,
+    }
     r = post(client, "/api/estimate", options)
     assert r.status_code == 200, r.text
     cli = cli_json(
-        "estimate", "--gpu", "RTX 4090", "--task", "lora", "--model", "llama-3-8b",
-        "--seq-len", "1024", "--batch-size", "2",
+        "estimate",
+        "--gpu",
+        "RTX 4090",
+        "--task",
+        "lora",
+        "--model",
+        "llama-3-8b",
+        "--seq-len",
+        "1024",
+        "--batch-size",
+        "2",
     )
     assert r.json() == cli
     assert r.json()["memory"]["per_gpu_interval"]["frac"] > 0  # every number with its interval
@@ -101,31 +120,63 @@ def test_bad_value_names_its_key_like_the_command_line(client, tmp_path):
     import tomli_w
 
     path.write_text(tomli_w.dumps(build))
-    cli = subprocess.run([sys.executable, "-m", "dlrig", "check", str(path)], capture_output=True, text=True)
+    cli = subprocess.run(
+        [sys.executable, "-m", "dlrig", "check", str(path)], capture_output=True, text=True
+    )
     assert cli.returncode == 2
-    assert body["error"] == cli.stderr.strip().removeprefix("dlrig: error: ").replace(str(path), "build")
+    assert body["error"] == cli.stderr.strip().removeprefix("dlrig: error: ").replace(
+        str(path), "build"
+    )
 
 
 def test_estimate_error_names_the_option(client):
-    r = post(client, "/api/estimate", {"gpu": "RTX 4090", "task": "lora", "model": "llama-3-8b", "seq_len": -3})
+    r = post(
+        client,
+        "/api/estimate",
+        {"gpu": "RTX 4090", "task": "lora", "model": "llama-3-8b", "seq_len": -3},
+    )
     assert r.status_code == 400
-    assert r.json() == {"error": "--seq-len: expected greater than or equal to 1, got -3", "key": "seq_len"}
+    assert r.json() == {
+        "error": "--seq-len: expected greater than or equal to 1, got -3",
+        "key": "seq_len",
+    }
 
 
 def test_inapplicable_option_is_the_same_error_as_the_command_line(client):
-    r = post(client, "/api/estimate", {"gpu": "RTX 4090", "task": "infer", "model": "llama-3-8b", "lora_rank": 8})
+    r = post(
+        client,
+        "/api/estimate",
+        {"gpu": "RTX 4090", "task": "infer", "model": "llama-3-8b", "lora_rank": 8},
+    )
     assert r.status_code == 400
     cli = subprocess.run(
-        [sys.executable, "-m", "dlrig", "estimate", "--gpu", "RTX 4090", "--task", "infer",
-         "--model", "llama-3-8b", "--lora-rank", "8"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "dlrig",
+            "estimate",
+            "--gpu",
+            "RTX 4090",
+            "--task",
+            "infer",
+            "--model",
+            "llama-3-8b",
+            "--lora-rank",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert cli.returncode == 2
     assert r.json()["error"] == cli.stderr.strip().removeprefix("dlrig: error: ")
 
 
 def test_unknown_option_suggests_close_names(client):
-    r = post(client, "/api/estimate", {"gpu": "RTX 4090", "task": "lora", "model": "llama-3-8b", "seqlen": 5})
+    r = post(
+        client,
+        "/api/estimate",
+        {"gpu": "RTX 4090", "task": "lora", "model": "llama-3-8b", "seqlen": 5},
+    )
     assert r.status_code == 400
     assert "unknown option" in r.json()["error"] and "'seq_len'" in r.json()["error"]
 
@@ -137,7 +188,11 @@ def test_toml_export_is_accepted_by_check(client, tmp_path):
     assert r.status_code == 200
     path = tmp_path / "exported.toml"
     path.write_text(r.text)
-    out = subprocess.run([sys.executable, "-m", "dlrig", "check", str(path), "-f", "json"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "dlrig", "check", str(path), "-f", "json"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode in (0, 1), out.stderr
     assert json.loads(out.stdout)["build"]["gpus"][0]["spec"]["name"] == "GeForce RTX 3090"
 
@@ -189,7 +244,11 @@ def test_foreign_host_header_is_refused(client, host):
 
 
 def test_json_only(client):
-    r = client.post("/api/check", content="name=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = client.post(
+        "/api/check",
+        content="name=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 400
     assert "application/json" in r.json()["error"]
 
@@ -225,7 +284,9 @@ def test_security_headers_and_no_external_docs(client):
     assert "default-src 'none'" in r.headers["content-security-policy"]
     assert client.get("/docs").status_code == 404  # FastAPI's docs page loads from a CDN: off
     spec = client.get("/api/openapi.json").json()
-    assert {"/api/check", "/api/estimate", "/api/recommend", "/api/parts/{name}"} <= set(spec["paths"])
+    assert {"/api/check", "/api/estimate", "/api/recommend", "/api/parts/{name}"} <= set(
+        spec["paths"]
+    )
 
 
 HOSTILE_CASES = {
@@ -244,7 +305,9 @@ HOSTILE_CASES = {
 @pytest.mark.parametrize("name", sorted(HOSTILE_CASES))
 def test_hostile_body(client, name):
     path, said, key = HOSTILE_CASES[name]
-    r = client.post(path, content=(HOSTILE / name).read_bytes(), headers={"Content-Type": "application/json"})
+    r = client.post(
+        path, content=(HOSTILE / name).read_bytes(), headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 400, r.text
     body = r.json()
     assert said in body["error"]

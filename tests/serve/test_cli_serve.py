@@ -16,9 +16,8 @@ import pytest
 
 pytest.importorskip("uvicorn", reason="dlrig serve needs uvicorn (pip install -e .)")
 
-from serve.server import ROOT, running  # noqa: E402
-
-from dlrig.model.load import read_toml  # noqa: E402
+from dlrig.model.load import read_toml
+from serve.server import ROOT, running
 
 EXAMPLE = ROOT / "examples" / "llama3-8b-lora-4090.toml"
 
@@ -52,7 +51,9 @@ def test_bad_build_file_is_exit_2_before_serving(tmp_path):
     bad.write_text('[[gpus]]\nmodel = "RTX 4090"\ncount = "two"\n')
     out = subprocess.run(
         [sys.executable, "-m", "dlrig", "serve", str(bad), "--no-browser"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 2
     assert out.stderr == f"dlrig: error: {bad}: gpus[0].count: expected an integer, got 'two'\n"
@@ -66,7 +67,9 @@ def test_busy_port_is_exit_2():
         port = taken.getsockname()[1]
         out = subprocess.run(
             [sys.executable, "-m", "dlrig", "serve", "--no-browser", "--port", str(port)],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert out.returncode == 2
     assert f"--port {port}: cannot listen on 127.0.0.1" in out.stderr

@@ -3,6 +3,7 @@ browser, serve until interrupted."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import threading
@@ -67,12 +68,10 @@ def serve(host: str, port: int, initial_build: dict[str, Any] | None, open_brows
     sys.stdout.flush()
     if open_browser:
         threading.Thread(target=_open_when_started, args=(server, url), daemon=True).start()
-    try:
+    # Ctrl-C is how a server is stopped: uvicorn shuts down gracefully and then re-raises the
+    # signal; that is a normal end here (exit 0), not an interrupted command (130).
+    with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        # Ctrl-C is how a server is stopped: uvicorn shuts down gracefully and then re-raises
-        # the signal; that is a normal end here (exit 0), not an interrupted command (130).
-        pass
     sys.stdout.write("dlrig serve: stopped\n")
 
 

@@ -244,7 +244,7 @@ async function refresh() {
     $("summary").textContent = "The build has a bad value: fix it to see the findings.";
     return;
   }
-  estimate(seq, build);
+  await estimate(seq, build);
 }
 
 function showReport(report) {
