@@ -158,3 +158,16 @@ def test_budget_panel_recommends_and_loads_a_build(tab, server):
     sync_api.expect(tab.locator("#build-name")).to_have_value(
         name.removesuffix(" Load").strip(), timeout=WAIT_MS
     )
+
+
+def test_market_picker_fills_a_table_and_the_total_counts_it(tab, server):
+    ready(tab, server)
+    psu = tab.locator('select[data-picker="psu"]')
+    label = next(
+        t for t in psu.locator("option").all_text_contents() if t.startswith("Corsair RM850x")
+    )
+    psu.select_option(label=label)
+    sync_api.expect(tab.locator('[data-key="psu.watts"]')).to_have_value("850", timeout=WAIT_MS)
+    sync_api.expect(tab.locator("#total")).to_contain_text("psu", timeout=WAIT_MS)
+    # The new PSU is what the findings check: its watts appear in the PSU capacity finding.
+    sync_api.expect(finding(tab, "psu-capacity")).to_contain_text("850 W", timeout=WAIT_MS)
