@@ -173,3 +173,15 @@ def test_bad_input_is_one_line_and_exit_2(line, message, capsys):
     assert lines[0].startswith("dlrig: error: ")
     assert re.search(message, lines[0]), lines[0]
     assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_offload_names_the_host_link_it_moves_over(capsys):
+    base = "--model llama-3-8b --task train --gpu 'RTX 4090' --offload optimizer --seq-len 512"
+    assert run([*args(base + " --host-link-gbs 3.1"), "--no-color"]) == 0
+    measured = " ".join(capsys.readouterr().out.split())
+    assert "moved over the measured host link at 3.1 GB/s" in measured
+    assert run([*args(base), "--no-color"]) == 0
+    # RTX 4090: PCIe 4.0 x16, 31.5 GB/s line rate, host copies at 0.8 of it
+    assert "moved over PCIe 4.0 x16 host copies at 25.2 GB/s" in " ".join(
+        capsys.readouterr().out.split()
+    )

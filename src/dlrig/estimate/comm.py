@@ -174,7 +174,7 @@ def pcie_host_link(gpu: GpuSpec, measured_gbs: float | None = None) -> Link:
     build file has it (`gpus.host_link_gbs`, `--host-link-gbs`), else the card's PCIe
     generation x lanes at the share of the line rate host copies reach."""
     if measured_gbs is not None:
-        return Link(f"host link, measured {measured_gbs:.1f} GB/s", measured_gbs, 0.0)
+        return Link("the measured host link", measured_gbs, 0.0)
     line = load.pcie_gens()[gpu.pcie_gen].per_lane_gbs * gpu.pcie_lanes
     rate = line * p.value("pcie_host_copy_fraction")
     return Link(f"PCIe {gpu.pcie_gen}.0 x{gpu.pcie_lanes} host copies", rate, 0.0)
