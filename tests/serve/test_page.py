@@ -72,7 +72,7 @@ def change(page, key: str, value: str) -> None:
 def test_load_change_gpu_export_and_share(tab, server, tmp_path):
     ready(tab, server)
     assert "RTX 4090" in finding(tab, "gpu-choice").text_content()
-    assert tab.locator("#charts svg.chart").count() == 3  # power, data chain, memory
+    assert tab.locator("#charts svg.chart").count() == 4  # power, lanes, data chain, memory
     assert "Memory per GPU" in tab.locator("#estimate-out").text_content()
 
     # Change the GPU: the findings follow.
