@@ -3,32 +3,21 @@ against a real `dlrig serve` process: load an example, change a GPU and see the 
 change, export TOML that `dlrig check` accepts, see a bad value's error next to its field,
 open the shared link, ask the recommender. No request leaves the server, nothing overflows
 the window. A screenshot goes to build/screenshots/serve.png (and, with
-DLRIG_UPDATE_SCREENSHOT=1, to docs/serve.png, the README's picture)."""
+DLRIG_UPDATE_SCREENSHOT=1, to docs/screenshots/serve.png, the README's picture)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("uvicorn", reason="dlrig serve needs uvicorn (pip install -e .)")
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright not installed (pip install -e '.[test]')"
-)
-CHROMIUM = os.environ.get("DLRIG_CHROMIUM", "/usr/bin/chromium")
-if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-    pytest.skip(
-        f"chromium not found at {CHROMIUM} (apt-get install chromium; .ci/run installs it)",
-        allow_module_level=True,
-    )
+import browser_helpers
+from serve.server import ROOT, check_file, running
 
-from serve.server import ROOT, running  # noqa: E402
+sync_api = browser_helpers.sync_api()
 
 EXAMPLE = ROOT / "examples" / "llama3-8b-lora-4090.toml"
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -43,11 +32,8 @@ def server() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        # --no-sandbox: CI runs as root in a container, where chromium's sandbox cannot start.
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with browser_helpers.chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
@@ -86,7 +72,7 @@ def change(page, key: str, value: str) -> None:
 def test_load_change_gpu_export_and_share(tab, server, tmp_path):
     ready(tab, server)
     assert "RTX 4090" in finding(tab, "gpu-choice").text_content()
-    assert tab.locator("#charts svg.chart").count() == 3  # power, data chain, memory
+    assert tab.locator("#charts svg.chart").count() == 4  # power, lanes, data chain, memory
     assert "Memory per GPU" in tab.locator("#estimate-out").text_content()
 
     # Change the GPU: the findings follow.
@@ -102,13 +88,7 @@ def test_load_change_gpu_export_and_share(tab, server, tmp_path):
     sync_api.expect(tab.locator("#export-dialog")).to_be_visible()
     path = tmp_path / "exported.toml"
     path.write_text(tab.locator("#export-text").input_value())
-    out = subprocess.run(
-        [sys.executable, "-m", "dlrig", "check", str(path), "-f", "json"],
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode in (0, 1), out.stderr
-    assert json.loads(out.stdout)["build"]["gpus"][0]["spec"]["name"] == "GeForce RTX 3090"
+    assert check_file(path)["build"]["gpus"][0]["spec"]["name"] == "GeForce RTX 3090"
     tab.keyboard.press("Escape")
 
     # The shared link carries the build: a new tab opens it as it is now.
@@ -128,7 +108,7 @@ def test_load_change_gpu_export_and_share(tab, server, tmp_path):
     shot.parent.mkdir(parents=True, exist_ok=True)
     tab.screenshot(path=str(shot), full_page=False)
     if os.environ.get("DLRIG_UPDATE_SCREENSHOT"):
-        shutil.copyfile(shot, ROOT / "docs" / "serve.png")
+        shutil.copyfile(shot, ROOT / "docs" / "screenshots" / "serve.png")
 
 
 def test_bad_value_shows_its_error_next_to_the_field(tab, server):
