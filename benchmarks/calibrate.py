@@ -24,6 +24,14 @@ The fit rule (simple, documented, the same for every constant):
    than three); "*" (all points) is only the last resort of a family with no points at all.
    No per-point adjustment; prefill_mfu is fitted before decode_bw (the decode roofline and
    "with prefill" points use it), decode_bw and mfu after.
+   decode_layer_s, the fixed time per layer of a decode step (launches, host code, small
+   kernels: estimate/decode.py), is a second constant of the same points, per engine, fitted
+   between prefill_mfu and decode_bw: one measurement cannot tell a slower read from a fixed
+   cost, a group of them can (a 70B and an 8B model on the same card share the cost per layer
+   but not the bytes). Rule: over the engine's memory-bound decode points (compute under half
+   the step), the per-layer time c (grid, 1 microsecond steps) at which predicting every point
+   with the group's median implied efficiency at that c gives the smallest mean |log error|.
+   Engines are roots (fitted from whatever sources they have); "*" over all points.
 3. Leave-one-source-out (LOSO): for each source, refit without any of its points and predict
    them. Per category and per group: median and p90 |error|; a group's interval (± on every
    prediction) is the p80 of its LOSO |errors| (interval_frac in the constants file).
@@ -66,7 +74,17 @@ BISECT_LO, BISECT_STEPS = 1e-4, 60
 # accumulate peak while llama.cpp's GeForce path accumulates in FP16 at twice that rate: 2.
 BISECT_HI = {"mfu": 1.0, "decode_bw": 1.0, "prefill_mfu": 2.0}
 INTERVAL_PERCENTILE = 0.8
-FIT_ORDER = ("prefill_mfu", "decode_bw", "mfu")
+FIT_ORDER = ("prefill_mfu", "decode_layer_s", "decode_bw", "mfu")
+OVERHEAD = "decode_layer_s"
+OVERHEAD_RULE = (
+    "per-layer time minimising mean |log error| at the median implied decode_bw "
+    "(benchmarks/calibrate.py)"
+)
+OVERHEAD_STEP_S = 1e-6  # the grid of the per-layer time search
+OVERHEAD_MAX_S = 3e-3  # no engine spends more than 3 ms per layer (eager transformers: ~1 ms)
+# A point informs the per-layer time only while its step is memory-bound: the batch's matmuls
+# take less than this share of the step (beyond it the roofline's compute side sets the time).
+OVERHEAD_COMPUTE_SHARE = 0.5
 TARGETS = {"throughput": 0.15, "decode": 0.15, "memory": 0.10}
 RULE = "median implied value over >=3 sources (benchmarks/calibrate.py)"
 # Engines the estimator does not name, mapped to their nearest: exllama (v1) to exllamav2 (the
@@ -220,15 +238,17 @@ class Override(cal.Constants):
 
     def __init__(self, base: cal.Constants, key: str, x: float):
         super().__init__(base.rows)
-        self.key, self.x = key, x
+        self.base, self.key, self.x = base, key, x
 
     def get(self, key: str, group: tuple[str, ...] = ()) -> cal.Fitted:
         if key == self.key:
             return cal.Fitted(key, self.x, "trial", 0, 0, None, None, None, "trial", "")
         try:
-            return super().get(key, group)
+            return self.base.get(key, group)  # (an Override of an Override keeps both)
         except DlrigError:  # a key not fitted yet (prefill before decode): irrelevant here
-            return cal.Fitted(key, 1.0, "unfitted", 0, 0, None, None, None, "unfitted", "")
+            # (an unfitted per-layer time is none at all, not one second)
+            value = 0.0 if key == OVERHEAD else 1.0
+            return cal.Fitted(key, value, "unfitted", 0, 0, None, None, None, "unfitted", "")
 
 
 def predict(pt: Point, consts: cal.Constants) -> float:
@@ -257,7 +277,8 @@ def predict(pt: Point, consts: cal.Constants) -> float:
             rate = pt.batch * gen / (ttft + (gen - 1) * t.step_time_s)
         if pt.unit == "ms_per_token":
             return 1000 * pt.batch / rate if rate else math.inf
-        return rate
+        # "out tok/s/GPU" (TensorRT-LLM's H100 table): the job's rate over its GPUs.
+        return rate / j.n_gpus if pt.semantics == "per_gpu" else rate
     if pt.unit in ("samples_per_s", "images_per_s"):
         rate = t.samples_per_s or 0.0
     else:
@@ -311,10 +332,16 @@ def group_names(group: tuple[str, ...]) -> list[str]:
     return [cal.ROOT] + ["/".join(group[: d + 1]) for d in range(len(group))]
 
 
-def fit_key(key: str, pts: list[Point], today: str) -> dict[tuple[str, str], cal.Fitted]:
+def fit_key(
+    key: str, pts: list[Point], today: str, values: dict[str, float] | None = None
+) -> dict[tuple[str, str], cal.Fitted]:
+    """Median implied value per group; `values` (point id -> implied) replaces the points'
+    own implied values (a LOSO fold's, computed with the fold's earlier constants)."""
+    if values is None:
+        values = {pt.id: pt.implied for pt in pts if pt.implied is not None}
     by_group: dict[str, list[Point]] = defaultdict(list)
     for pt in pts:
-        if pt.key == key and pt.implied is not None:
+        if pt.key == key and pt.id in values:
             for name in group_names(pt.group):
                 by_group[name].append(pt)
     rows = {}
@@ -324,17 +351,133 @@ def fit_key(key: str, pts: list[Point], today: str) -> dict[tuple[str, str], cal
         if not root and len(sources) < MIN_SOURCES:
             continue
         rule = RULE if len(sources) >= MIN_SOURCES else f"root, only {len(sources)} source(s)"
-        value = statistics.median(x.implied for x in members)  # type: ignore[misc]
+        value = statistics.median(values[x.id] for x in members)
         rows[(key, name)] = cal.Fitted(
             key, value, name, len(members), len(sources), None, None, None, rule, today
         )
     return rows
 
 
-def fit(points: list[Point], today: str, implied_base: bool = True) -> cal.Constants:
+@dataclass(frozen=True)
+class DecodeTimes:
+    """One decode point split the way decode.py composes a step: the read at efficiency 1
+    (read_s), its layers, communication and compute time, and the measured step time (the
+    measurement with its semantics undone: whole-request rates lose the modelled prefill)."""
+
+    read_s: float
+    n_layers: int
+    comm_s: float
+    compute_s: float
+    measured_step_s: float
+
+
+def decode_times(pt: Point, consts: cal.Constants) -> DecodeTimes | None:
+    s, j = pt.shape, pt.job
+    assert s is not None and j is not None
+    unit = Override(Override(consts, "decode_bw", 1.0), OVERHEAD, 0.0)
+    t = perf.throughput_of(s, unit)
+    if not t.step_time_s:
+        return None
+    x = perf.decode_inputs(s)
+    read_s = s.plan.pp * (x.weight_bytes + x.kv_bytes) / (j.gpu.memory_bandwidth_gbs * 1e9)
+    b = pt.batch
+    rate = 1000 * b / pt.measured if pt.unit == "ms_per_token" else pt.measured
+    if pt.semantics == "per_gpu":
+        rate *= j.n_gpus
+    rate /= max(s.plan.dp, 1)  # one replica's rate
+    step = b / rate
+    whole = pt.semantics == "with_prefill" or (
+        pt.semantics != "decode_only" and bool(pt.row.get("prompt_tokens"))
+    )
+    if whole:  # rate = b·gen / (b·prefill + gen·step): predict()'s whole-request rate
+        gen = pt.shape.gen_tokens or 128
+        prefill_s = (t.ttft_s or 0.0) - t.step_time_s
+        step = (b * gen / rate - prefill_s) / gen
+    if step <= 0:
+        return None
+    comm = t.allreduce_time_s or 0.0
+    return DecodeTimes(read_s, s.model.total_layers, comm, t.compute_time_s or 0.0, step)
+
+
+def fit_overhead(
+    pts: list[Point], consts: cal.Constants, today: str
+) -> dict[tuple[str, str], cal.Fitted]:
+    """decode_layer_s per engine (and "*"): see the module docstring."""
+    by_group: dict[str, list[tuple[Point, DecodeTimes]]] = defaultdict(list)
+    for pt in pts:
+        if pt.key != "decode_bw" or not pt.expressible:
+            continue
+        d = decode_times(pt, consts)
+        if d is None or d.compute_s >= OVERHEAD_COMPUTE_SHARE * (d.measured_step_s - d.comm_s):
+            continue
+        if d.measured_step_s - d.comm_s <= d.read_s:
+            continue  # faster than the datasheet allows even with no per-layer time: unexpressible
+        for name in group_names(perf.overhead_group(pt.job)):  # type: ignore[arg-type]
+            by_group[name].append((pt, d))
+    rows = {}
+    for name, members in by_group.items():
+        if len(members) < 2:
+            continue
+        c = best_overhead([d for _, d in members])
+        n_src = len({p.source_id for p, _ in members})
+        rule = OVERHEAD_RULE if n_src >= MIN_SOURCES or name == cal.ROOT else (
+            f"root, only {n_src} source(s); {OVERHEAD_RULE}"
+        )
+        rows[(OVERHEAD, name)] = cal.Fitted(
+            OVERHEAD, c, name, len(members), n_src, None, None, None, rule, today
+        )
+    return rows
+
+
+def best_overhead(ds: list[DecodeTimes]) -> float:
+    """The search stops where a point of the group would need more than the datasheet
+    bandwidth for its bytes (the time left after the per-layer cost shorter than the read at
+    efficiency 1): the per-layer time cannot be more than any point leaves for it."""
+    room = min((d.measured_step_s - d.comm_s - d.read_s) / d.n_layers for d in ds)
+    top = min(OVERHEAD_MAX_S, max(room, 0.0))
+    best_c, best_err = 0.0, math.inf
+    for k in range(int(top / OVERHEAD_STEP_S) + 1):
+        c = k * OVERHEAD_STEP_S
+        effs = []
+        for d in ds:
+            left = d.measured_step_s - d.comm_s - d.n_layers * c
+            effs.append(d.read_s / left if left > 0 else math.inf)
+        eff = min(statistics.median(effs), BISECT_HI["decode_bw"])
+        e = statistics.fmean(
+            abs(math.log((d.read_s / eff + d.comm_s + d.n_layers * c) / d.measured_step_s))
+            for d in ds
+        )
+        if e < best_err - 1e-12:
+            best_c, best_err = c, e
+    return best_c
+
+
+def implied_all(pts: list[Point], key: str, consts: cal.Constants) -> dict[str, float]:
+    out = {}
+    for pt in pts:
+        if pt.key == key:
+            v = implied(pt, consts)
+            if v is not None:
+                out[pt.id] = v
+    return out
+
+
+def fit(points: list[Point], today: str, base: cal.Constants) -> cal.Constants:
+    """The whole fit on a subset of the points (one LOSO fold). The per-layer time and the
+    decode efficiencies are refitted in the fold's own order: the decode points' implied
+    efficiencies depend on the fold's prefill_mfu and decode_layer_s. A key no point of the
+    fold informs keeps `base`'s rows (the full fit's) so the estimator can run."""
     rows: dict[tuple[str, str], cal.Fitted] = {}
-    for key in FIT_ORDER:
-        rows |= fit_key(key, points, today)
+
+    def table() -> cal.Constants:
+        have = {k for k, _ in rows}
+        return cal.Constants({kg: r for kg, r in base.rows.items() if kg[0] not in have} | rows)
+
+    rows |= fit_key("prefill_mfu", points, today)
+    rows |= fit_overhead(points, table(), today)
+    values = implied_all(points, "decode_bw", table())
+    rows |= fit_key("decode_bw", points, today, values)
+    rows |= fit_key("mfu", points, today)
     return cal.Constants(rows)
 
 
@@ -356,6 +499,9 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
     # Implied values, key by key, each with the keys fitted before it.
     consts = cal.Constants({})
     for key in FIT_ORDER:
+        if key == OVERHEAD:
+            consts = cal.Constants(consts.rows | fit_overhead(usable, consts, today))
+            continue
         for pt in usable:
             if pt.key == key:
                 try:
@@ -376,7 +522,7 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
     # Leave one source out.
     for src in sorted({x.source_id for x in usable}):
         rest = [x for x in usable if x.source_id != src]
-        fold = fit(rest, today)
+        fold = fit(rest, today, full)
         # A constant no other source informs at all keeps the full fit's value when another
         # key's points need it on the side (decode's roofline reads prefill_mfu).
         have = {k for k, _ in fold.rows}

@@ -14,6 +14,13 @@ Several GPUs split the model by the job's parallel plan (shape.py):
 - by tensors (vLLM/SGLang/TensorRT-LLM `--tensor-parallel-size`, Megatron-style, Shoeybi et
   al. 2019): each GPU reads its 1/tp of the bytes and pays two all-reduces of the hidden state
   per layer per token (after attention and after the MLP) at the link's latency and bandwidth.
+
+Besides the bytes, every step pays a fixed time per layer that no bandwidth buys back: the
+kernel launches of the layer's dozen or so kernels (a few microseconds each, more without CUDA
+graphs), the host-side Python of eager engines (transformers, LitGPT: a module call per
+op), the small kernels themselves (norms, rotary, sampling) that never reach the bandwidth.
+It does not shrink with more GPUs or fewer bytes, so it dominates small models and eager
+engines: `layer_overhead_s` x n_layers, a fitted constant per engine (calibration.py).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ class DecodeStep:
     memory_s: float  # reading weights and KV at the achieved bandwidth
     compute_s: float  # the batch's matmuls at the achieved FLOP rate
     comm_s: float  # GPU-to-GPU traffic on the critical path
+    overhead_s: float  # the fixed per-layer time (launches, host code, small kernels)
     step_s: float
     bound: str  # "memory-bandwidth", "compute" or "communication"
     split: str  # "none", "layer" or "tensor"
@@ -62,6 +70,7 @@ def decode_step(
     tp: int = 1,
     pp: int = 1,
     link: Link | None = None,
+    layer_overhead_s: float = 0.0,
 ) -> DecodeStep:
     """One decode step (one token for each of `batch` sequences) of one model replica."""
     rate = mem_bw_gbs * GBS * bw_efficiency
@@ -77,12 +86,16 @@ def decode_step(
     if pp > 1:
         comm_s += (pp - 1) * comm.p2p_s(act, _need(link))
     split = "tensor" if tp > 1 else ("layer" if pp > 1 else "none")
+    # Every layer runs once per step on some GPU (tp ranks in lockstep, pp stages in turn).
+    overhead_s = x.n_layers * layer_overhead_s
     work = max(mem_s, comp_s)
-    if comm_s > work:
+    if comm_s > work and comm_s >= overhead_s:
         bound = "communication"
+    elif overhead_s > work:
+        bound = "per-layer overhead"
     else:
         bound = "memory-bandwidth" if mem_s >= comp_s else "compute"
-    return DecodeStep(mem_s, comp_s, comm_s, work + comm_s, bound, split)
+    return DecodeStep(mem_s, comp_s, comm_s, overhead_s, work + comm_s + overhead_s, bound, split)
 
 
 @dataclass(frozen=True)

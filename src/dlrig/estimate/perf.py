@@ -75,12 +75,21 @@ def train_group(m: ModelSpec, job: Job) -> tuple[str, ...]:
 # `--engine optimized` (the default) names no engine: its decode and prefill efficiencies are
 # the root group's, the median over every engine's points.
 UNNAMED_ENGINE = "optimized"
+# The fitted per-layer time of a decode step (seconds per layer per step; decode.py).
+DECODE_OVERHEAD_KEY = "decode_layer_s"
 
 
 def decode_group(job: Job) -> tuple[str, ...]:
     if engine(job) == UNNAMED_ENGINE:
         return ()
     return (engine(job), weight_format(job), cp.architecture(job.gpu))
+
+
+def overhead_group(job: Job) -> tuple[str, ...]:
+    """The per-layer decode overhead is the engine's (its launches and host code): one level."""
+    if engine(job) == UNNAMED_ENGINE:
+        return ()
+    return (engine(job),)
 
 
 def prefill_group(job: Job) -> tuple[str, ...]:
@@ -345,6 +354,8 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         )
     bw = _given_or_fitted(job, "decode_bw", decode_group(job), consts)
     pf = rate("prefill_mfu", prefill_group(job), consts)
+    # An explicit --mfu names the bandwidth efficiency alone; the per-layer time stays fitted.
+    ovh = rate(DECODE_OVERHEAD_KEY, overhead_group(job), consts)
     lk = links(s)
     pl = s.plan
     d = dec.decode_step(
@@ -356,6 +367,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         tp=pl.tp,
         pp=pl.pp,
         link=lk.intra,
+        layer_overhead_s=ovh.efficiency,
     )
     pre = dec.prefill(
         s.prompt_tokens,
@@ -399,6 +411,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
                 d.memory_s, d.compute_s
             ),
             "communication": d.comm_s,
+            "per-layer overhead": d.overhead_s,
         },
         interval=interval(tok_s, bw),
     )
