@@ -323,7 +323,9 @@ def decode_inputs(s: Shape) -> dec.DecodeInputs:
 
 def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     m, job = s.model, s.job
-    pk = cp.peak(job.gpu, "fp16" if job.precision == Precision.FP8 else job.precision.value)
+    # FP8 inference (TensorRT-LLM's and vLLM's FP8 checkpoints) multiplies FP8 activations by
+    # FP8 weights on the tensor cores: the FP8 peak, or the 16-bit one on cards without FP8.
+    pk = cp.peak(job.gpu, job.precision.value)
     if engine(job) == "llama.cpp" and job.precision != Precision.FP32:
         # ggml-cuda multiplies F16 (and dequantised) matrices with cuBLAS in FP16 compute
         # (ggml/src/ggml-cuda/ggml-cuda.cu, ggml_cuda_op_mul_mat_cublas:
