@@ -462,7 +462,12 @@ def implied_all(pts: list[Point], key: str, consts: cal.Constants) -> dict[str, 
     return out
 
 
-def fit(points: list[Point], today: str, base: cal.Constants) -> cal.Constants:
+INFERENCE_KEYS = ("prefill_mfu", OVERHEAD, "decode_bw")
+
+
+def fit(
+    points: list[Point], today: str, base: cal.Constants, refit_decode: bool = True
+) -> cal.Constants:
     """The whole fit on a subset of the points (one LOSO fold). The per-layer time and the
     decode efficiencies are refitted in the fold's own order: the decode points' implied
     efficiencies depend on the fold's prefill_mfu and decode_layer_s. A key no point of the
@@ -473,10 +478,13 @@ def fit(points: list[Point], today: str, base: cal.Constants) -> cal.Constants:
         have = {k for k, _ in rows}
         return cal.Constants({kg: r for kg, r in base.rows.items() if kg[0] not in have} | rows)
 
-    rows |= fit_key("prefill_mfu", points, today)
-    rows |= fit_overhead(points, table(), today)
-    values = implied_all(points, "decode_bw", table())
-    rows |= fit_key("decode_bw", points, today, values)
+    if refit_decode:
+        rows |= fit_key("prefill_mfu", points, today)
+        rows |= fit_overhead(points, table(), today)
+        values = implied_all(points, "decode_bw", table())
+        rows |= fit_key("decode_bw", points, today, values)
+    else:  # the left-out source has no inference point: the full fit's rows are the fold's
+        rows |= {kg: r for kg, r in base.rows.items() if kg[0] in INFERENCE_KEYS}
     rows |= fit_key("mfu", points, today)
     return cal.Constants(rows)
 
@@ -522,7 +530,8 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
     # Leave one source out.
     for src in sorted({x.source_id for x in usable}):
         rest = [x for x in usable if x.source_id != src]
-        fold = fit(rest, today, full)
+        left = any(x.key in INFERENCE_KEYS for x in usable if x.source_id == src)
+        fold = fit(rest, today, full, refit_decode=left)
         # A constant no other source informs at all keeps the full fit's value when another
         # key's points need it on the side (decode's roofline reads prefill_mfu).
         have = {k for k, _ in fold.rows}
