@@ -420,8 +420,10 @@ def fit_overhead(
             continue
         c = best_overhead([d for _, d in members])
         n_src = len({p.source_id for p, _ in members})
-        rule = OVERHEAD_RULE if n_src >= MIN_SOURCES or name == cal.ROOT else (
-            f"root, only {n_src} source(s); {OVERHEAD_RULE}"
+        rule = (
+            OVERHEAD_RULE
+            if n_src >= MIN_SOURCES or name == cal.ROOT
+            else (f"root, only {n_src} source(s); {OVERHEAD_RULE}")
         )
         rows[(OVERHEAD, name)] = cal.Fitted(
             OVERHEAD, c, name, len(members), n_src, None, None, None, rule, today
