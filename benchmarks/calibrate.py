@@ -31,7 +31,11 @@ The fit rule (simple, documented, the same for every constant):
    but not the bytes). Rule: over the engine's memory-bound decode points (compute under half
    the step), the per-layer time c (grid, 1 microsecond steps) at which predicting every point
    with the group's median implied efficiency at that c gives the smallest mean |log error|.
-   Engines are roots (fitted from whatever sources they have); "*" over all points.
+   Engines are roots (fitted from whatever sources they have); "*" over all points. For an
+   eager engine (perf.EAGER_ENGINES: transformers, and LitGPT read as it) the per-layer time
+   is its host's and overlaps the read (step = max(read, layers·c)): the search runs up to the
+   shortest step per layer, and a point the host time explains (HOST_SHARE of its step) is
+   scored but informs no decode_bw (its efficiency is not seen).
 3. Leave-one-source-out (LOSO): for each source, refit without any of its points and predict
    them. Per category and per group: median and p90 |error|; a group's interval (± on every
    prediction) is the p80 of its LOSO |errors| (interval_frac in the constants file).
@@ -81,6 +85,10 @@ OVERHEAD_RULE = (
     "(benchmarks/calibrate.py)"
 )
 OVERHEAD_STEP_S = 1e-6  # the grid of the per-layer time search
+# An eager engine's point whose host time explains this share of its step waits on its host:
+# its bandwidth efficiency is not seen (any efficiency above a bound gives the same time), so
+# it does not inform decode_bw.
+HOST_SHARE = 0.95
 OVERHEAD_MAX_S = 3e-3  # no engine spends more than 3 ms per layer (eager transformers: ~1 ms)
 # A point informs the per-layer time only while its step is memory-bound: the batch's matmuls
 # take less than this share of the step (beyond it the roofline's compute side sets the time).
@@ -418,7 +426,8 @@ def fit_overhead(
     for name, members in by_group.items():
         if len(members) < 2:
             continue
-        c = best_overhead([d for _, d in members])
+        eager = name != cal.ROOT and name in perf.EAGER_ENGINES
+        c = best_overhead([d for _, d in members], overlaps=eager)
         n_src = len({p.source_id for p, _ in members})
         rule = (
             OVERHEAD_RULE
@@ -431,33 +440,62 @@ def fit_overhead(
     return rows
 
 
-def best_overhead(ds: list[DecodeTimes]) -> float:
-    """The search stops where a point of the group would need more than the datasheet
-    bandwidth for its bytes (the time left after the per-layer cost shorter than the read at
-    efficiency 1): the per-layer time cannot be more than any point leaves for it."""
-    room = min((d.measured_step_s - d.comm_s - d.read_s) / d.n_layers for d in ds)
+def best_overhead(ds: list[DecodeTimes], overlaps: bool = False) -> float:
+    """The per-layer time of a group: on a 1-microsecond grid, the value at which predicting
+    every point with the group's median implied efficiency gives the smallest mean |log error|
+    (the smallest value on ties).
+
+    Added to the read (GPU-side, decode.py): the search stops where a point would need more
+    than the datasheet bandwidth for its bytes (the time left after layers·c shorter than the
+    read at efficiency 1). Overlapping the read (eager engines' host time): it stops at the
+    shortest step per layer, and a point the host time explains (HOST_SHARE of its step) shows
+    no efficiency, so it does not enter the median."""
+    if overlaps:
+        room = min(d.measured_step_s / d.n_layers for d in ds)
+    else:
+        room = min((d.measured_step_s - d.comm_s - d.read_s) / d.n_layers for d in ds)
     top = min(OVERHEAD_MAX_S, max(room, 0.0))
     best_c, best_err = 0.0, math.inf
     for k in range(int(top / OVERHEAD_STEP_S) + 1):
         c = k * OVERHEAD_STEP_S
         effs = []
         for d in ds:
-            left = d.measured_step_s - d.comm_s - d.n_layers * c
+            host = d.n_layers * c
+            if overlaps:
+                if host >= HOST_SHARE * d.measured_step_s:
+                    continue  # waits on its host: its efficiency is not seen
+                left = d.measured_step_s - d.comm_s
+            else:
+                left = d.measured_step_s - d.comm_s - host
             effs.append(d.read_s / left if left > 0 else math.inf)
-        eff = min(statistics.median(effs), BISECT_HI["decode_bw"])
-        e = statistics.fmean(
-            abs(math.log((d.read_s / eff + d.comm_s + d.n_layers * c) / d.measured_step_s))
-            for d in ds
-        )
+        eff = min(statistics.median(effs), BISECT_HI["decode_bw"]) if effs else 1.0
+
+        def step(d: DecodeTimes) -> float:
+            gpu = d.read_s / eff + d.comm_s
+            return max(gpu, d.n_layers * c) if overlaps else gpu + d.n_layers * c
+
+        e = statistics.fmean(abs(math.log(step(d) / d.measured_step_s)) for d in ds)
         if e < best_err - 1e-12:
             best_c, best_err = c, e
     return best_c
 
 
+def host_bound(pt: Point, consts: cal.Constants) -> bool:
+    """An eager engine's point whose host time explains its step (HOST_SHARE): it does not
+    inform decode_bw (its implied efficiency would only be a lower bound)."""
+    if perf.engine(pt.job) not in perf.EAGER_ENGINES:  # type: ignore[arg-type]
+        return False
+    d = decode_times(pt, consts)
+    if d is None:
+        return False
+    h = consts.value(OVERHEAD, perf.overhead_group(pt.job))  # type: ignore[arg-type]
+    return HOST_SHARE * d.measured_step_s <= d.n_layers * h <= d.measured_step_s * (1 + 1e-9)
+
+
 def implied_all(pts: list[Point], key: str, consts: cal.Constants) -> dict[str, float]:
     out = {}
     for pt in pts:
-        if pt.key == key:
+        if pt.key == key and not (key == "decode_bw" and host_bound(pt, consts)):
             v = implied(pt, consts)
             if v is not None:
                 out[pt.id] = v
@@ -514,6 +552,9 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
             continue
         for pt in usable:
             if pt.key == key:
+                if key == "decode_bw" and host_bound(pt, consts):
+                    pt.extra["host_bound"] = True  # scored, but no efficiency to imply
+                    continue
                 try:
                     pt.implied = implied(pt, consts)
                 except Exception as exc:

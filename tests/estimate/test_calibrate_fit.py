@@ -45,3 +45,15 @@ def test_communication_is_not_taken_for_per_layer_time():
         Times(read_s=4e-3, n_layers=40, comm_s=1e-3, compute_s=0.0, measured_step_s=13e-3),
     ]
     assert calibrate.best_overhead(pts) == pytest.approx(1e-4)
+
+
+def test_an_eager_engines_host_time_overlaps_the_read():
+    # Host-bound points: 1 ms per layer whatever the model's size (the read is far shorter).
+    pts = [
+        Times(read_s=1e-3, n_layers=24, comm_s=0.0, compute_s=0.0, measured_step_s=24e-3),
+        Times(read_s=7e-3, n_layers=28, comm_s=0.0, compute_s=0.0, measured_step_s=28e-3),
+        Times(read_s=15e-3, n_layers=48, comm_s=0.0, compute_s=0.0, measured_step_s=48e-3),
+    ]
+    assert calibrate.best_overhead(pts, overlaps=True) == pytest.approx(1e-3)
+    # Added to the read instead, the same points leave at most (24 - 1) / 24 ms per layer.
+    assert calibrate.best_overhead(pts) <= 23e-3 / 24 + 1e-12

@@ -235,6 +235,17 @@ def test_every_decode_step_pays_the_per_layer_time_whatever_the_split():
     assert one.step_s / tp.step_s < 2
 
 
+def test_an_eager_engines_host_time_overlaps_the_read():
+    kw = dict(mem_bw_gbs=100, bw_efficiency=0.5, peak_tflops=100, compute_efficiency=0.5)
+    # 22 ms of reads; 2 layers of 5 ms of host time hide behind it, 2 layers of 20 ms do not.
+    hidden = dec.decode_step(toy_decode(), layer_overhead_s=5e-3, overhead_overlaps=True, **kw)
+    assert hidden.step_s == pytest.approx(1.1e9 / 50e9) and hidden.overhead_s == 0
+    waits = dec.decode_step(toy_decode(), layer_overhead_s=20e-3, overhead_overlaps=True, **kw)
+    assert waits.step_s == pytest.approx(40e-3)
+    assert waits.bound == "per-layer overhead"
+    assert waits.overhead_s == pytest.approx(40e-3 - 1.1e9 / 50e9)  # the wait on the host
+
+
 def test_a_tiny_model_is_bound_by_the_per_layer_time():
     kw = dict(mem_bw_gbs=100, bw_efficiency=0.5, peak_tflops=100, compute_efficiency=0.5)
     tiny = dec.DecodeInputs(1e6, 0.0, flops=2e6, n_layers=2, hidden=8, batch=1)

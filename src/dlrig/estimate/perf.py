@@ -77,6 +77,10 @@ def train_group(m: ModelSpec, job: Job) -> tuple[str, ...]:
 UNNAMED_ENGINE = "optimized"
 # The fitted per-layer time of a decode step (seconds per layer per step; decode.py).
 DECODE_OVERHEAD_KEY = "decode_layer_s"
+# Engines whose Python issues every op (no CUDA graphs, no compiled step): their per-layer time
+# is the host's and overlaps the GPU's read (decode.py). transformers' generate() runs eagerly
+# unless asked for a static cache and torch.compile, which the published runs did not.
+EAGER_ENGINES = frozenset({"transformers"})
 
 
 def decode_group(job: Job) -> tuple[str, ...]:
@@ -370,6 +374,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         pp=pl.pp,
         link=lk.intra,
         layer_overhead_s=ovh.efficiency,
+        overhead_overlaps=engine(job) in EAGER_ENGINES,
     )
     pre = dec.prefill(
         s.prompt_tokens,
