@@ -470,14 +470,19 @@ def best_overhead(ds: list[DecodeTimes], overlaps: bool = False) -> float:
             effs.append(d.read_s / left if left > 0 else math.inf)
         eff = min(statistics.median(effs), BISECT_HI["decode_bw"]) if effs else 1.0
 
-        def step(d: DecodeTimes) -> float:
-            gpu = d.read_s / eff + d.comm_s
-            return max(gpu, d.n_layers * c) if overlaps else gpu + d.n_layers * c
-
-        e = statistics.fmean(abs(math.log(step(d) / d.measured_step_s)) for d in ds)
+        e = statistics.fmean(
+            abs(math.log(modelled_step(d, eff, c, overlaps) / d.measured_step_s)) for d in ds
+        )
         if e < best_err - 1e-12:
             best_c, best_err = c, e
     return best_c
+
+
+def modelled_step(d: DecodeTimes, eff: float, c: float, overlaps: bool) -> float:
+    """decode.py's step from a point's parts: the read at `eff`, communication, and the
+    per-layer time c added (GPU-side) or overlapping (an eager engine's host)."""
+    gpu = d.read_s / eff + d.comm_s
+    return max(gpu, d.n_layers * c) if overlaps else gpu + d.n_layers * c
 
 
 def host_bound(pt: Point, consts: cal.Constants) -> bool:
