@@ -332,7 +332,10 @@ def unreachable(pt: Point, consts: cal.Constants) -> str:
     if t.exposed_comm_s > 0.3 * t.step_time_s:
         return head + ": communication the model cannot hide"
     if pt.category == "decode":
-        return head + ": faster than the datasheet bandwidth allows for the bytes counted"
+        return head + (
+            ": faster than the datasheet bandwidth allows for the bytes counted and the"
+            " engine's per-layer time"
+        )
     return head + ": element-wise traffic or offload alone exceed the measured time"
 
 
@@ -743,8 +746,13 @@ def _g(x: float | None) -> str:
 def likely_cause(pt: Point) -> str:
     e = err(pt.loso, pt.measured)
     m, j = pt.model, pt.job
-    if pt.category == "decode" and m is not None and m.params_total < 2e9 and e > 0:
-        return "small model: per-step CPU/launch overhead, not bandwidth, sets the speed"
+    if pt.category == "decode" and m is not None and m.kind.value == "moe" and e > 0:
+        return "MoE decode: the engine's expert routing costs more than the active experts' bytes"
+    if pt.category == "decode" and m is not None and m.params_total < 2e9:
+        return (
+            "small model: the per-layer time (launches, host code) sets the speed, and it "
+            "differs by engine version (CUDA graphs or not)"
+        )
     if pt.category == "decode" and j is not None and j.quant.value != "none" and e > 0:
         return "quantised kernels of this engine/version reach less bandwidth than the group"
     if pt.category == "memory" and e < 0:
