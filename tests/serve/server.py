@@ -45,3 +45,18 @@ def running(*args: str) -> Iterator[tuple[str, subprocess.Popen]]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def check_file(path: Path) -> dict:
+    """`dlrig check PATH --format json` in a new process: the file must be accepted (exit 0
+    or 1, never 2)."""
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-m", "dlrig", "check", str(path), "-f", "json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode in (0, 1), out.stderr
+    return json.loads(out.stdout)

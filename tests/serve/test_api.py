@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from dlrig.model.load import read_toml
 from dlrig.serve.app import MAX_BODY_BYTES, create_app
+from serve.server import check_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "llama3-8b-lora-4090.toml"
@@ -188,13 +189,7 @@ def test_toml_export_is_accepted_by_check(client, tmp_path):
     assert r.status_code == 200
     path = tmp_path / "exported.toml"
     path.write_text(r.text)
-    out = subprocess.run(
-        [sys.executable, "-m", "dlrig", "check", str(path), "-f", "json"],
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode in (0, 1), out.stderr
-    assert json.loads(out.stdout)["build"]["gpus"][0]["spec"]["name"] == "GeForce RTX 3090"
+    assert check_file(path)["build"]["gpus"][0]["spec"]["name"] == "GeForce RTX 3090"
 
 
 def test_toml_export_refuses_a_build_check_would_refuse(client):

@@ -7,28 +7,17 @@ DLRIG_UPDATE_SCREENSHOT=1, to docs/serve.png, the README's picture)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("uvicorn", reason="dlrig serve needs uvicorn (pip install -e .)")
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright not installed (pip install -e '.[test]')"
-)
-CHROMIUM = os.environ.get("DLRIG_CHROMIUM", "/usr/bin/chromium")
-if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-    pytest.skip(
-        f"chromium not found at {CHROMIUM} (apt-get install chromium; .ci/run installs it)",
-        allow_module_level=True,
-    )
+import browser_helpers
+from serve.server import ROOT, check_file, running
 
-from serve.server import ROOT, running  # noqa: E402
+sync_api = browser_helpers.sync_api()
 
 EXAMPLE = ROOT / "examples" / "llama3-8b-lora-4090.toml"
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -43,11 +32,8 @@ def server() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        # --no-sandbox: CI runs as root in a container, where chromium's sandbox cannot start.
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with browser_helpers.chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
@@ -102,13 +88,7 @@ def test_load_change_gpu_export_and_share(tab, server, tmp_path):
     sync_api.expect(tab.locator("#export-dialog")).to_be_visible()
     path = tmp_path / "exported.toml"
     path.write_text(tab.locator("#export-text").input_value())
-    out = subprocess.run(
-        [sys.executable, "-m", "dlrig", "check", str(path), "-f", "json"],
-        capture_output=True,
-        text=True,
-    )
-    assert out.returncode in (0, 1), out.stderr
-    assert json.loads(out.stdout)["build"]["gpus"][0]["spec"]["name"] == "GeForce RTX 3090"
+    assert check_file(path)["build"]["gpus"][0]["spec"]["name"] == "GeForce RTX 3090"
     tab.keyboard.press("Escape")
 
     # The shared link carries the build: a new tab opens it as it is now.
@@ -158,3 +138,16 @@ def test_budget_panel_recommends_and_loads_a_build(tab, server):
     sync_api.expect(tab.locator("#build-name")).to_have_value(
         name.removesuffix(" Load").strip(), timeout=WAIT_MS
     )
+
+
+def test_market_picker_fills_a_table_and_the_total_counts_it(tab, server):
+    ready(tab, server)
+    psu = tab.locator('select[data-picker="psu"]')
+    label = next(
+        t for t in psu.locator("option").all_text_contents() if t.startswith("Corsair RM850x")
+    )
+    psu.select_option(label=label)
+    sync_api.expect(tab.locator('[data-key="psu.watts"]')).to_have_value("850", timeout=WAIT_MS)
+    sync_api.expect(tab.locator("#total")).to_contain_text("psu", timeout=WAIT_MS)
+    # The new PSU is what the findings check: its watts appear in the PSU capacity finding.
+    sync_api.expect(finding(tab, "psu-capacity")).to_contain_text("850 W", timeout=WAIT_MS)

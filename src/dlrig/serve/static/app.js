@@ -18,13 +18,21 @@ const FORM = [
   { table: "power", title: "Power", fields: [["mains_voltage", "Mains (V)", "num"], ["circuit_amps", "Circuit (A)", "num"], ["price_per_kwh", "Price per kWh", "num"], ["currency", "Currency", "text"]] },
   { table: "workload", title: "Workload", fields: [["model", "Model", "part:models"], ["task", "Task", "choice:workload.task"], ["precision", "Precision", "choice:workload.precision"], ["quant", "Weights", "choice:workload.quant"], ["batch_size", "Batch size (per GPU)", "int"], ["seq_len", "Sequence length", "int"], ["context", "Context (infer)", "int"], ["checkpointing", "Checkpointing", "bool"], ["hours", "Hours of use", "num"]] },
 ];
+// Sections that can be filled from a market listing (dlrig parts NAME): which listing, and
+// which of its fields go to which build-file key. Keys with a `model` record the pick.
+const PICKERS = {
+  psu: { listing: "psus", fields: { watts: "watts", rating: "rating", atx3: "atx3", pcie_8pin: "pcie_8pin", pcie_16pin: "pcie_16pin" } },
+  case: { listing: "cases", fields: { model: "name", max_gpu_length_mm: "max_gpu_length_mm", expansion_slots: "expansion_slots" } },
+  memory: { listing: "memory", fields: { size_gb: "size_gb", speed_mts: "speed_mts" } },
+  storage: { listing: "drives", fields: { model: "name", kind: "kind", read_mbs: "read_mbs", size_tb: "size_tb" } },
+};
 // The workload keys the estimator takes under the same name (dlrig estimate --NAME).
 const ESTIMATE_KEYS = ["model", "task", "precision", "quant", "batch_size", "seq_len", "context", "checkpointing"];
 const DEBOUNCE_MS = 300;
 // A shared link longer than this is refused on load (a build file is a few KB).
 const MAX_LINK_CHARS = 200000;
 
-const state = { build: {}, parts: { gpus: [], cpus: [], models: [] }, choices: {}, seq: 0, timer: null, report: null };
+const state = { build: {}, parts: { gpus: [], cpus: [], models: [], psus: [], cases: [], memory: [], drives: [] }, choices: {}, seq: 0, timer: null, report: null };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, ...children) {
@@ -120,6 +128,35 @@ function input(path, label, kind) {
   return row;
 }
 
+// The market item a table matches: by its model name where the table has one, else by every
+// mapped field being equal (a PSU of the same watts, rating and cables).
+function marketMatch(table, value) {
+  const picker = PICKERS[table];
+  if (!picker || !value) return undefined;
+  const rows = state.parts[picker.listing];
+  if (picker.fields.model) return rows.find((r) => value.model && r.name === value.model);
+  return rows.find((r) => Object.entries(picker.fields).every(([k, f]) => value[k] === r[f] || (value[k] === undefined && r[f] == null)));
+}
+
+function picker(table, path) {
+  const p = PICKERS[table];
+  const select = el("select", { "aria-label": `Pick a ${table} from the market`, "data-picker": table },
+    el("option", { value: "", text: "Pick from the market…" }),
+    ...state.parts[p.listing].map((r, i) => el("option", { value: String(i), text: `${r.name} — ${money(r.price)}` })));
+  select.addEventListener("change", () => {
+    const r = state.parts[p.listing][Number(select.value)];
+    if (!r) return;
+    for (const [k, f] of Object.entries(p.fields)) setAt([...path, k], r[f] ?? undefined);
+    renderForm();
+    schedule();
+  });
+  return el("label", { class: "field" }, el("span", { class: "label", text: "Market" }), select);
+}
+
+function marketNote(table, path) {
+  return el("span", { class: "price market", "data-market-for": keyOf(path), "data-table": table });
+}
+
 function renderForm() {
   const form = $("form");
   form.replaceChildren();
@@ -130,6 +167,7 @@ function renderForm() {
       const rows = Array.isArray(state.build[section.table]) ? state.build[section.table] : [];
       rows.forEach((_, i) => {
         const group = el("div", { class: "group" });
+        if (PICKERS[section.table]) group.append(picker(section.table, [section.table, i]), marketNote(section.table, [section.table, i]));
         for (const [k, label, kind] of section.fields) group.append(input([section.table, i, k], label, kind));
         const remove = el("button", { type: "button", text: "Remove", "aria-label": `Remove ${section.title} ${i + 1}` });
         remove.addEventListener("click", () => {
@@ -149,6 +187,7 @@ function renderForm() {
       });
       box.append(add);
     } else {
+      if (PICKERS[section.table]) box.append(picker(section.table, [section.table]), marketNote(section.table, [section.table]));
       for (const [k, label, kind] of section.fields) box.append(input([section.table, k], label, kind));
     }
     form.append(box);
@@ -161,7 +200,8 @@ function renderForm() {
 }
 
 function datalists() {
-  for (const [name, rows] of Object.entries(state.parts)) {
+  for (const name of ["gpus", "cpus", "models"]) {
+    const rows = state.parts[name];
     const list = el("datalist", { id: "dl-" + name });
     for (const r of rows) list.append(el("option", { value: r.name }));
     document.body.append(list);
@@ -195,6 +235,41 @@ function showPrices() {
     const prices = [part.market_price && "now " + money(part.market_price), part.launch_price && "launch " + money(part.launch_price)].filter(Boolean);
     span.textContent = `${part.name}${prices.length ? ": " + prices.join(" · ") : ""}`;
   }
+  for (const span of document.querySelectorAll("[data-market-for]")) {
+    const path = span.dataset.marketFor.split(/[.[\]]+/).filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+    const item = marketMatch(span.dataset.table, getAt(path));
+    span.textContent = item ? `${item.name}: ${money(item.price)}` : "";
+  }
+  showTotal();
+}
+
+// What the priced parts add up to (PCPartPicker's total): each GPU group at its price now
+// (else launch), the CPU, and the market items the tables match; the rest is listed as unpriced.
+function showTotal() {
+  const lines = [];
+  const unpriced = [];
+  const add = (what, count, price) => {
+    if (!price) { unpriced.push(what); return; }
+    lines.push({ what, count, price });
+  };
+  const b = state.build;
+  (Array.isArray(b.gpus) ? b.gpus : []).forEach((g, i) => {
+    const part = findPart("gpus", state.report?.build?.gpus?.[i]?.spec?.name ?? g.model);
+    add(part?.name ?? String(g.model ?? "GPU"), Number.isInteger(g.count) ? g.count : 1, part?.market_price ?? part?.launch_price);
+  });
+  if (b.cpu) {
+    const part = findPart("cpus", state.report?.build?.cpu?.name ?? b.cpu.model);
+    add(part?.name ?? "CPU", Number.isInteger(b.cpu.count) ? b.cpu.count : 1, part?.market_price ?? part?.launch_price);
+  }
+  for (const table of ["memory", "psu", "case"]) if (b[table]) add(table, 1, marketMatch(table, b[table])?.price);
+  (Array.isArray(b.storage) ? b.storage : []).forEach((d) => add(d.model ?? d.kind ?? "drive", 1, marketMatch("storage", d)?.price));
+  if (b.motherboard) unpriced.push("motherboard");
+  const currencies = new Set(lines.map((l) => l.price.currency));
+  const total = lines.reduce((sum, l) => sum + l.count * l.price.amount, 0);
+  const out = $("total");
+  if (!lines.length) { out.textContent = ""; return; }
+  const sum = currencies.size === 1 ? `${[...currencies][0]} ${Math.round(total).toLocaleString("en-US")}` : "mixed currencies";
+  out.textContent = `Priced parts: ${sum} (${lines.map((l) => `${l.count > 1 ? l.count + " × " : ""}${l.what} ${Math.round(l.price.amount).toLocaleString("en-US")} ${l.price.kind} ${l.price.date ?? ""}`.trim()).join("; ")})${unpriced.length ? `; no price: ${unpriced.join(", ")}` : ""}.`;
 }
 
 // --- errors next to their field ----------------------------------------------------------------
@@ -409,10 +484,11 @@ function fileName(ext) {
 }
 
 async function init() {
-  const [gpus, cpus, models, choices, initial] = await Promise.all([
-    api("/api/parts/gpus"), api("/api/parts/cpus"), api("/api/parts/models"), api("/api/choices"), api("/api/build"),
+  const names = Object.keys(state.parts);
+  const [listings, choices, initial] = await Promise.all([
+    Promise.all(names.map((n) => api("/api/parts/" + n))), api("/api/choices"), api("/api/build"),
   ]);
-  Object.assign(state.parts, { gpus, cpus, models });
+  names.forEach((n, i) => { state.parts[n] = listings[i]; });
   state.choices = choices;
   datalists();
   let build = initial.build || {};
