@@ -802,6 +802,8 @@ def relations(usable: list[Point]) -> list[str]:
     for label, kw in (
         ("llama.cpp, layers split (default)", dict(engine="llama.cpp")),
         ("exllamav2, layers split (gpu_split)", dict(engine="exllamav2")),
+        # (the published band is the layer-split engines'; vLLM's own published 2x RTX 3090 Ti
+        # --tp 2 run, a calibration point, is 30 tok/s)
         ("vllm, --tp 2", dict(engine="vllm", tp=2)),
     ):
         t = tput("llama-2-70b", consts, task="infer", gpu=find_gpu("RTX 3090"), n_gpus=2,

@@ -254,6 +254,20 @@ def test_a_tiny_model_is_bound_by_the_per_layer_time():
     assert d.step_s == pytest.approx(1e6 / 50e9 + 2e-3)
 
 
+def test_a_prompt_token_attends_to_the_keys_the_causal_mask_leaves():
+    # P = 3: tokens see 1, 2, 3 keys, mean 2. A window of 4 over P = 10: 1, 2, 3, 4, 4, ... -> 3.4.
+    assert perf.causal_attended(tiny(), 3) == pytest.approx(2.0)
+    windowed = tiny().model_copy(update={"sliding_window": 4})
+    assert perf.causal_attended(windowed, 10) == pytest.approx(3.4)
+    # The prefill counts attention at that mean, the decode step at the whole context.
+    m = tiny()
+    s = shape(m, job(task="infer", prompt_tokens=3, gen_tokens=1, batch_size=1))
+    attention_at_context = 64 * s.attended  # tiny(): 4 · L · (H·Q) = 64 per key
+    assert perf.prefill_flops_per_token(s) == pytest.approx(
+        s.flops_fwd_per_token - attention_at_context + 64 * 2.0
+    )
+
+
 def test_fp8_inference_runs_at_the_fp8_peak_where_the_card_has_one():
     m = find_model("llama-2-7b")
     kw = dict(task="infer", precision="fp8", quant="fp8", context=512, engine="tensorrt-llm")

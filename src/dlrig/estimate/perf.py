@@ -325,6 +325,34 @@ def decode_inputs(s: Shape) -> dec.DecodeInputs:
     )
 
 
+def causal_attended(m: ModelSpec, prompt: int) -> float:
+    """Keys a prompt token attends to on average under the causal mask (token i sees i + 1):
+    (P + 1) / 2; on sliding-window layers at most the window, W - W(W - 1) / 2P beyond it."""
+    if prompt <= 0:
+        return 0.0
+    full = (prompt + 1) / 2
+    if not m.sliding_window or not m.n_layers:
+        return full
+    w = m.sliding_window
+    local = full if prompt <= w else w - w * (w - 1) / (2 * prompt)
+    n_local = m.n_layers if m.sliding_window_layers is None else m.sliding_window_layers
+    return (n_local * local + (m.n_layers - n_local) * full) / m.n_layers
+
+
+def prefill_flops_per_token(s: Shape) -> float:
+    """Forward FLOPs per prompt token as a prefill executes them: the matmuls, and attention
+    over the keys the causal mask leaves (FlashAttention and the engines' context kernels skip
+    masked tiles), not the whole context the decode steps attend to (PaLM's MFU convention,
+    which training's fitted efficiencies keep)."""
+    m = s.model
+    full = shapes.attention_flops_fwd(m, s.attended)
+    return (
+        s.flops_fwd_per_token
+        - full
+        + shapes.attention_flops_fwd(m, causal_attended(m, s.prompt_tokens))
+    )
+
+
 def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     m, job = s.model, s.job
     # FP8 inference (TensorRT-LLM's and vLLM's FP8 checkpoints) multiplies FP8 activations by
@@ -378,7 +406,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     )
     pre = dec.prefill(
         s.prompt_tokens,
-        s.flops_fwd_per_token,
+        prefill_flops_per_token(s),
         peak_tflops=pk.tflops,
         efficiency=pf.efficiency,
         n_layers=m.total_layers,
