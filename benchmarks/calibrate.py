@@ -24,6 +24,18 @@ The fit rule (simple, documented, the same for every constant):
    than three); "*" (all points) is only the last resort of a family with no points at all.
    No per-point adjustment; prefill_mfu is fitted before decode_bw (the decode roofline and
    "with prefill" points use it), decode_bw and mfu after.
+   decode_layer_s, the fixed time per layer of a decode step (launches, host code, small
+   kernels: estimate/decode.py), is a second constant of the same points, per engine, fitted
+   between prefill_mfu and decode_bw: one measurement cannot tell a slower read from a fixed
+   cost, a group of them can (a 70B and an 8B model on the same card share the cost per layer
+   but not the bytes). Rule: over the engine's memory-bound decode points (compute under half
+   the step), the per-layer time c (grid, 1 microsecond steps) at which predicting every point
+   with the group's median implied efficiency at that c gives the smallest mean |log error|.
+   Engines are roots (fitted from whatever sources they have); "*" over all points. For an
+   eager engine (perf.EAGER_ENGINES: transformers, and LitGPT read as it) the per-layer time
+   is its host's and overlaps the read (step = max(read, layers·c)): the search runs up to the
+   shortest step per layer, and a point the host time explains (HOST_SHARE of its step) is
+   scored but informs no decode_bw (its efficiency is not seen).
 3. Leave-one-source-out (LOSO): for each source, refit without any of its points and predict
    them. Per category and per group: median and p90 |error|; a group's interval (± on every
    prediction) is the p80 of its LOSO |errors| (interval_frac in the constants file).
@@ -66,7 +78,21 @@ BISECT_LO, BISECT_STEPS = 1e-4, 60
 # accumulate peak while llama.cpp's GeForce path accumulates in FP16 at twice that rate: 2.
 BISECT_HI = {"mfu": 1.0, "decode_bw": 1.0, "prefill_mfu": 2.0}
 INTERVAL_PERCENTILE = 0.8
-FIT_ORDER = ("prefill_mfu", "decode_bw", "mfu")
+FIT_ORDER = ("prefill_mfu", "decode_layer_s", "decode_bw", "mfu")
+OVERHEAD = "decode_layer_s"
+OVERHEAD_RULE = (
+    "per-layer time minimising mean |log error| at the median implied decode_bw "
+    "(benchmarks/calibrate.py)"
+)
+OVERHEAD_STEP_S = 1e-6  # the grid of the per-layer time search
+# An eager engine's point whose host time explains this share of its step waits on its host:
+# its bandwidth efficiency is not seen (any efficiency above a bound gives the same time), so
+# it does not inform decode_bw.
+HOST_SHARE = 0.95
+OVERHEAD_MAX_S = 3e-3  # no engine spends more than 3 ms per layer (eager transformers: ~1 ms)
+# A point informs the per-layer time only while its step is memory-bound: the batch's matmuls
+# take less than this share of the step (beyond it the roofline's compute side sets the time).
+OVERHEAD_COMPUTE_SHARE = 0.5
 TARGETS = {"throughput": 0.15, "decode": 0.15, "memory": 0.10}
 RULE = "median implied value over >=3 sources (benchmarks/calibrate.py)"
 # Engines the estimator does not name, mapped to their nearest: exllama (v1) to exllamav2 (the
@@ -220,15 +246,17 @@ class Override(cal.Constants):
 
     def __init__(self, base: cal.Constants, key: str, x: float):
         super().__init__(base.rows)
-        self.key, self.x = key, x
+        self.base, self.key, self.x = base, key, x
 
     def get(self, key: str, group: tuple[str, ...] = ()) -> cal.Fitted:
         if key == self.key:
             return cal.Fitted(key, self.x, "trial", 0, 0, None, None, None, "trial", "")
         try:
-            return super().get(key, group)
+            return self.base.get(key, group)  # (an Override of an Override keeps both)
         except DlrigError:  # a key not fitted yet (prefill before decode): irrelevant here
-            return cal.Fitted(key, 1.0, "unfitted", 0, 0, None, None, None, "unfitted", "")
+            # (an unfitted per-layer time is none at all, not one second)
+            value = 0.0 if key == OVERHEAD else 1.0
+            return cal.Fitted(key, value, "unfitted", 0, 0, None, None, None, "unfitted", "")
 
 
 def predict(pt: Point, consts: cal.Constants) -> float:
@@ -257,7 +285,8 @@ def predict(pt: Point, consts: cal.Constants) -> float:
             rate = pt.batch * gen / (ttft + (gen - 1) * t.step_time_s)
         if pt.unit == "ms_per_token":
             return 1000 * pt.batch / rate if rate else math.inf
-        return rate
+        # "out tok/s/GPU" (TensorRT-LLM's H100 table): the job's rate over its GPUs.
+        return rate / j.n_gpus if pt.semantics == "per_gpu" else rate
     if pt.unit in ("samples_per_s", "images_per_s"):
         rate = t.samples_per_s or 0.0
     else:
@@ -303,7 +332,10 @@ def unreachable(pt: Point, consts: cal.Constants) -> str:
     if t.exposed_comm_s > 0.3 * t.step_time_s:
         return head + ": communication the model cannot hide"
     if pt.category == "decode":
-        return head + ": faster than the datasheet bandwidth allows for the bytes counted"
+        return head + (
+            ": faster than the datasheet bandwidth allows for the bytes counted and the"
+            " engine's per-layer time"
+        )
     return head + ": element-wise traffic or offload alone exceed the measured time"
 
 
@@ -311,10 +343,16 @@ def group_names(group: tuple[str, ...]) -> list[str]:
     return [cal.ROOT] + ["/".join(group[: d + 1]) for d in range(len(group))]
 
 
-def fit_key(key: str, pts: list[Point], today: str) -> dict[tuple[str, str], cal.Fitted]:
+def fit_key(
+    key: str, pts: list[Point], today: str, values: dict[str, float] | None = None
+) -> dict[tuple[str, str], cal.Fitted]:
+    """Median implied value per group; `values` (point id -> implied) replaces the points'
+    own implied values (a LOSO fold's, computed with the fold's earlier constants)."""
+    if values is None:
+        values = {pt.id: pt.implied for pt in pts if pt.implied is not None}
     by_group: dict[str, list[Point]] = defaultdict(list)
     for pt in pts:
-        if pt.key == key and pt.implied is not None:
+        if pt.key == key and pt.id in values:
             for name in group_names(pt.group):
                 by_group[name].append(pt)
     rows = {}
@@ -324,17 +362,178 @@ def fit_key(key: str, pts: list[Point], today: str) -> dict[tuple[str, str], cal
         if not root and len(sources) < MIN_SOURCES:
             continue
         rule = RULE if len(sources) >= MIN_SOURCES else f"root, only {len(sources)} source(s)"
-        value = statistics.median(x.implied for x in members)  # type: ignore[misc]
+        value = statistics.median(values[x.id] for x in members)
         rows[(key, name)] = cal.Fitted(
             key, value, name, len(members), len(sources), None, None, None, rule, today
         )
     return rows
 
 
-def fit(points: list[Point], today: str, implied_base: bool = True) -> cal.Constants:
+@dataclass(frozen=True)
+class DecodeTimes:
+    """One decode point split the way decode.py composes a step: the read at efficiency 1
+    (read_s), its layers, communication and compute time, and the measured step time (the
+    measurement with its semantics undone: whole-request rates lose the modelled prefill)."""
+
+    read_s: float
+    n_layers: int
+    comm_s: float
+    compute_s: float
+    measured_step_s: float
+
+
+def decode_times(pt: Point, consts: cal.Constants) -> DecodeTimes | None:
+    s, j = pt.shape, pt.job
+    assert s is not None and j is not None
+    unit = Override(Override(consts, "decode_bw", 1.0), OVERHEAD, 0.0)
+    t = perf.throughput_of(s, unit)
+    if not t.step_time_s:
+        return None
+    x = perf.decode_inputs(s)
+    read_s = s.plan.pp * (x.weight_bytes + x.kv_bytes) / (j.gpu.memory_bandwidth_gbs * 1e9)
+    b = pt.batch
+    rate = 1000 * b / pt.measured if pt.unit == "ms_per_token" else pt.measured
+    if pt.semantics == "per_gpu":
+        rate *= j.n_gpus
+    rate /= max(s.plan.dp, 1)  # one replica's rate
+    step = b / rate
+    whole = pt.semantics == "with_prefill" or (
+        pt.semantics != "decode_only" and bool(pt.row.get("prompt_tokens"))
+    )
+    if whole:  # rate = b·gen / (b·prefill + gen·step): predict()'s whole-request rate
+        gen = pt.shape.gen_tokens or 128
+        prefill_s = (t.ttft_s or 0.0) - t.step_time_s
+        step = (b * gen / rate - prefill_s) / gen
+    if step <= 0:
+        return None
+    comm = t.allreduce_time_s or 0.0
+    return DecodeTimes(read_s, s.model.total_layers, comm, t.compute_time_s or 0.0, step)
+
+
+def fit_overhead(
+    pts: list[Point], consts: cal.Constants, today: str
+) -> dict[tuple[str, str], cal.Fitted]:
+    """decode_layer_s per engine (and "*"): see the module docstring."""
+    by_group: dict[str, list[tuple[Point, DecodeTimes]]] = defaultdict(list)
+    for pt in pts:
+        if pt.key != "decode_bw" or not pt.expressible:
+            continue
+        d = decode_times(pt, consts)
+        if d is None or d.compute_s >= OVERHEAD_COMPUTE_SHARE * (d.measured_step_s - d.comm_s):
+            continue
+        if d.measured_step_s - d.comm_s <= d.read_s:
+            continue  # faster than the datasheet allows even with no per-layer time: unexpressible
+        for name in group_names(perf.overhead_group(pt.job)):  # type: ignore[arg-type]
+            by_group[name].append((pt, d))
+    rows = {}
+    for name, members in by_group.items():
+        if len(members) < 2:
+            continue
+        eager = name != cal.ROOT and name in perf.EAGER_ENGINES
+        c = best_overhead([d for _, d in members], overlaps=eager)
+        n_src = len({p.source_id for p, _ in members})
+        rule = (
+            OVERHEAD_RULE
+            if n_src >= MIN_SOURCES or name == cal.ROOT
+            else (f"root, only {n_src} source(s); {OVERHEAD_RULE}")
+        )
+        rows[(OVERHEAD, name)] = cal.Fitted(
+            OVERHEAD, c, name, len(members), n_src, None, None, None, rule, today
+        )
+    return rows
+
+
+def best_overhead(ds: list[DecodeTimes], overlaps: bool = False) -> float:
+    """The per-layer time of a group: on a 1-microsecond grid, the value at which predicting
+    every point with the group's median implied efficiency gives the smallest mean |log error|
+    (the smallest value on ties).
+
+    Added to the read (GPU-side, decode.py): the search stops where a point would need more
+    than the datasheet bandwidth for its bytes (the time left after layers·c shorter than the
+    read at efficiency 1). Overlapping the read (eager engines' host time): it stops at the
+    shortest step per layer, and a point the host time explains (HOST_SHARE of its step) shows
+    no efficiency, so it does not enter the median."""
+    if overlaps:
+        room = min(d.measured_step_s / d.n_layers for d in ds)
+    else:
+        room = min((d.measured_step_s - d.comm_s - d.read_s) / d.n_layers for d in ds)
+    top = min(OVERHEAD_MAX_S, max(room, 0.0))
+    best_c, best_err = 0.0, math.inf
+    for k in range(int(top / OVERHEAD_STEP_S) + 1):
+        c = k * OVERHEAD_STEP_S
+        effs = []
+        for d in ds:
+            host = d.n_layers * c
+            if overlaps:
+                if host >= HOST_SHARE * d.measured_step_s:
+                    continue  # waits on its host: its efficiency is not seen
+                left = d.measured_step_s - d.comm_s
+            else:
+                left = d.measured_step_s - d.comm_s - host
+            effs.append(d.read_s / left if left > 0 else math.inf)
+        eff = min(statistics.median(effs), BISECT_HI["decode_bw"]) if effs else 1.0
+
+        e = statistics.fmean(
+            abs(math.log(modelled_step(d, eff, c, overlaps) / d.measured_step_s)) for d in ds
+        )
+        if e < best_err - 1e-12:
+            best_c, best_err = c, e
+    return best_c
+
+
+def modelled_step(d: DecodeTimes, eff: float, c: float, overlaps: bool) -> float:
+    """decode.py's step from a point's parts: the read at `eff`, communication, and the
+    per-layer time c added (GPU-side) or overlapping (an eager engine's host)."""
+    gpu = d.read_s / eff + d.comm_s
+    return max(gpu, d.n_layers * c) if overlaps else gpu + d.n_layers * c
+
+
+def host_bound(pt: Point, consts: cal.Constants) -> bool:
+    """An eager engine's point whose host time explains its step (HOST_SHARE): it does not
+    inform decode_bw (its implied efficiency would only be a lower bound)."""
+    if perf.engine(pt.job) not in perf.EAGER_ENGINES:  # type: ignore[arg-type]
+        return False
+    d = decode_times(pt, consts)
+    if d is None:
+        return False
+    h = consts.value(OVERHEAD, perf.overhead_group(pt.job))  # type: ignore[arg-type]
+    return HOST_SHARE * d.measured_step_s <= d.n_layers * h <= d.measured_step_s * (1 + 1e-9)
+
+
+def implied_all(pts: list[Point], key: str, consts: cal.Constants) -> dict[str, float]:
+    out = {}
+    for pt in pts:
+        if pt.key == key and not (key == "decode_bw" and host_bound(pt, consts)):
+            v = implied(pt, consts)
+            if v is not None:
+                out[pt.id] = v
+    return out
+
+
+INFERENCE_KEYS = ("prefill_mfu", OVERHEAD, "decode_bw")
+
+
+def fit(
+    points: list[Point], today: str, base: cal.Constants, refit_decode: bool = True
+) -> cal.Constants:
+    """The whole fit on a subset of the points (one LOSO fold). The per-layer time and the
+    decode efficiencies are refitted in the fold's own order: the decode points' implied
+    efficiencies depend on the fold's prefill_mfu and decode_layer_s. A key no point of the
+    fold informs keeps `base`'s rows (the full fit's) so the estimator can run."""
     rows: dict[tuple[str, str], cal.Fitted] = {}
-    for key in FIT_ORDER:
-        rows |= fit_key(key, points, today)
+
+    def table() -> cal.Constants:
+        have = {k for k, _ in rows}
+        return cal.Constants({kg: r for kg, r in base.rows.items() if kg[0] not in have} | rows)
+
+    if refit_decode:
+        rows |= fit_key("prefill_mfu", points, today)
+        rows |= fit_overhead(points, table(), today)
+        values = implied_all(points, "decode_bw", table())
+        rows |= fit_key("decode_bw", points, today, values)
+    else:  # the left-out source has no inference point: the full fit's rows are the fold's
+        rows |= {kg: r for kg, r in base.rows.items() if kg[0] in INFERENCE_KEYS}
+    rows |= fit_key("mfu", points, today)
     return cal.Constants(rows)
 
 
@@ -356,8 +555,14 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
     # Implied values, key by key, each with the keys fitted before it.
     consts = cal.Constants({})
     for key in FIT_ORDER:
+        if key == OVERHEAD:
+            consts = cal.Constants(consts.rows | fit_overhead(usable, consts, today))
+            continue
         for pt in usable:
             if pt.key == key:
+                if key == "decode_bw" and host_bound(pt, consts):
+                    pt.extra["host_bound"] = True  # scored, but no efficiency to imply
+                    continue
                 try:
                     pt.implied = implied(pt, consts)
                 except Exception as exc:
@@ -376,7 +581,8 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
     # Leave one source out.
     for src in sorted({x.source_id for x in usable}):
         rest = [x for x in usable if x.source_id != src]
-        fold = fit(rest, today)
+        left = any(x.key in INFERENCE_KEYS for x in usable if x.source_id == src)
+        fold = fit(rest, today, full, refit_decode=left)
         # A constant no other source informs at all keeps the full fit's value when another
         # key's points need it on the side (decode's roofline reads prefill_mfu).
         have = {k for k, _ in fold.rows}
@@ -563,8 +769,13 @@ def _g(x: float | None) -> str:
 def likely_cause(pt: Point) -> str:
     e = err(pt.loso, pt.measured)
     m, j = pt.model, pt.job
-    if pt.category == "decode" and m is not None and m.params_total < 2e9 and e > 0:
-        return "small model: per-step CPU/launch overhead, not bandwidth, sets the speed"
+    if pt.category == "decode" and m is not None and m.kind.value == "moe" and e > 0:
+        return "MoE decode: the engine's expert routing costs more than the active experts' bytes"
+    if pt.category == "decode" and m is not None and m.params_total < 2e9:
+        return (
+            "small model: the per-layer time (launches, host code) sets the speed, and it "
+            "differs by engine version (CUDA graphs or not)"
+        )
     if pt.category == "decode" and j is not None and j.quant.value != "none" and e > 0:
         return "quantised kernels of this engine/version reach less bandwidth than the group"
     if pt.category == "memory" and e < 0:
@@ -614,6 +825,8 @@ def relations(usable: list[Point]) -> list[str]:
     for label, kw in (
         ("llama.cpp, layers split (default)", dict(engine="llama.cpp")),
         ("exllamav2, layers split (gpu_split)", dict(engine="exllamav2")),
+        # (the published band is the layer-split engines'; vLLM's own published 2x RTX 3090 Ti
+        # --tp 2 run, a calibration point, is 30 tok/s)
         ("vllm, --tp 2", dict(engine="vllm", tp=2)),
     ):
         t = tput("llama-2-70b", consts, task="infer", gpu=find_gpu("RTX 3090"), n_gpus=2,

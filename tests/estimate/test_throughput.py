@@ -215,6 +215,68 @@ def test_batched_decode_moves_to_the_compute_bound():
     assert big.tokens_per_s(4096) > small.tokens_per_s(1)
 
 
+def test_every_decode_step_pays_the_per_layer_time_whatever_the_split():
+    # 2 layers at 1 ms each: 2 ms on top of the 22 ms read, on one GPU or two (tp or pp).
+    link = comm.Link("pcie", 10.0, 0.0)
+    kw = dict(
+        mem_bw_gbs=100,
+        bw_efficiency=0.5,
+        peak_tflops=100,
+        compute_efficiency=0.5,
+        layer_overhead_s=1e-3,
+    )
+    one = dec.decode_step(toy_decode(), **kw)
+    assert one.overhead_s == pytest.approx(2e-3)
+    assert one.step_s == pytest.approx(1.1e9 / 50e9 + 2e-3)
+    tp = dec.decode_step(toy_decode(gpus=2), tp=2, link=link, **kw)
+    pp = dec.decode_step(toy_decode(gpus=2), pp=2, link=link, **kw)
+    assert tp.overhead_s == pp.overhead_s == pytest.approx(2e-3)
+    # Halving the bytes halves the read, not the per-layer time: less than 2x faster.
+    assert one.step_s / tp.step_s < 2
+
+
+def test_an_eager_engines_host_time_overlaps_the_read():
+    kw = dict(mem_bw_gbs=100, bw_efficiency=0.5, peak_tflops=100, compute_efficiency=0.5)
+    # 22 ms of reads; 2 layers of 5 ms of host time hide behind it, 2 layers of 20 ms do not.
+    hidden = dec.decode_step(toy_decode(), layer_overhead_s=5e-3, overhead_overlaps=True, **kw)
+    assert hidden.step_s == pytest.approx(1.1e9 / 50e9) and hidden.overhead_s == 0
+    waits = dec.decode_step(toy_decode(), layer_overhead_s=20e-3, overhead_overlaps=True, **kw)
+    assert waits.step_s == pytest.approx(40e-3)
+    assert waits.bound == "per-layer overhead"
+    assert waits.overhead_s == pytest.approx(40e-3 - 1.1e9 / 50e9)  # the wait on the host
+
+
+def test_a_tiny_model_is_bound_by_the_per_layer_time():
+    kw = dict(mem_bw_gbs=100, bw_efficiency=0.5, peak_tflops=100, compute_efficiency=0.5)
+    tiny = dec.DecodeInputs(1e6, 0.0, flops=2e6, n_layers=2, hidden=8, batch=1)
+    d = dec.decode_step(tiny, layer_overhead_s=1e-3, **kw)  # 20 us read, 2 ms of layers
+    assert d.bound == "per-layer overhead"
+    assert d.step_s == pytest.approx(1e6 / 50e9 + 2e-3)
+
+
+def test_a_prompt_token_attends_to_the_keys_the_causal_mask_leaves():
+    # P = 3: tokens see 1, 2, 3 keys, mean 2. A window of 4 over P = 10: 1, 2, 3, 4, 4, ... -> 3.4.
+    assert perf.causal_attended(tiny(), 3) == pytest.approx(2.0)
+    windowed = tiny().model_copy(update={"sliding_window": 4})
+    assert perf.causal_attended(windowed, 10) == pytest.approx(3.4)
+    # The prefill counts attention at that mean, the decode step at the whole context.
+    m = tiny()
+    s = shape(m, job(task="infer", prompt_tokens=3, gen_tokens=1, batch_size=1))
+    attention_at_context = 64 * s.attended  # tiny(): 4 · L · (H·Q) = 64 per key
+    assert perf.prefill_flops_per_token(s) == pytest.approx(
+        s.flops_fwd_per_token - attention_at_context + 64 * 2.0
+    )
+
+
+def test_fp8_inference_runs_at_the_fp8_peak_where_the_card_has_one():
+    m = find_model("llama-2-7b")
+    kw = dict(task="infer", precision="fp8", quant="fp8", context=512, engine="tensorrt-llm")
+    h100 = throughput(m, job("H100 SXM", **kw))
+    a100 = throughput(m, job("A100 80GB SXM", **kw))
+    assert h100.peak_tflops == find_gpu("H100 SXM").fp8_tensor_tflops
+    assert a100.peak_tflops == find_gpu("A100 80GB SXM").fp16_tensor_tflops  # no FP8 cores
+
+
 def test_prefill_and_time_to_first_token():
     pre = dec.prefill(1000, 2e9, peak_tflops=100, efficiency=0.5, n_layers=2, hidden=8)
     assert pre.time_s == pytest.approx(1000 * 2e9 / 50e12)
@@ -319,6 +381,32 @@ def test_the_shipped_constants_file_parses_and_has_every_root():
     for key in ("mfu", "decode_bw", "prefill_mfu"):
         row = c.get(key, ())
         assert 0 < row.value <= 2 and row.fit_rule
+
+
+def test_the_per_layer_time_may_be_zero_but_an_efficiency_may_not():
+    row = {
+        "key": "decode_layer_s",
+        "value": "0",
+        "group": "vllm",
+        "n_points": "3",
+        "n_sources": "3",
+        "loso_median_err": "",
+        "loso_p90_err": "",
+        "interval_frac": "",
+        "fit_rule": "test",
+        "fitted_on": "2026-01-01",
+    }
+    assert cal.parse([row])[("decode_layer_s", "vllm")].value == 0
+    with pytest.raises(CatalogDataError, match="line 2: value must be > 0"):
+        cal.parse([row | {"key": "decode_bw"}])
+    with pytest.raises(CatalogDataError, match="value must be >= 0"):
+        cal.parse([row | {"value": "-1e-5"}])
+
+
+def test_the_shipped_per_layer_times_are_physical():
+    c = cal.constants()
+    for group in ((), ("llama.cpp",), ("vllm",), ("transformers",)):
+        assert 0 <= c.value(perf.DECODE_OVERHEAD_KEY, group) < 3e-3  # under 3 ms per layer
 
 
 def test_bad_constants_rows_name_the_line():

@@ -1,7 +1,8 @@
 """The fitted constants and their intervals: the one place that reads
 `catalog/data/fitted_constants.csv` (written by benchmarks/calibrate.py, never by hand).
 
-Each row is one constant (`key`: mfu, prefill_mfu, decode_bw, ...) for one group, a path from
+Each row is one constant (`key`: mfu, prefill_mfu, decode_bw, decode_layer_s (seconds per
+layer per decode step, decode.py), ...) for one group, a path from
 general to specific ("lora/Ada/bf16/3-20b"; "*" is the root). A job's group is looked up most
 specific first; a group the fit could not support (fewer than three sources) is absent or
 recorded as a fallback, and the lookup walks up to its parent. `interval_frac` is the group's
@@ -17,6 +18,8 @@ from dlrig.catalog.load import read_rows
 from dlrig.errors import CatalogDataError
 
 ROOT = "*"
+# Constants that are times rather than efficiencies: an engine may have none (0 s per layer).
+MAY_BE_ZERO = frozenset({"decode_layer_s"})
 FILE = "fitted_constants.csv"
 COLUMNS = (
     "key",
@@ -76,8 +79,9 @@ def parse(rows: list[dict[str, str]]) -> dict[tuple[str, str], Fitted]:
             )
         except (KeyError, ValueError) as exc:
             raise CatalogDataError(f"catalog {FILE}: line {line}: {exc}") from exc
-        if not f.value > 0:
-            raise CatalogDataError(f"catalog {FILE}: line {line}: value must be > 0")
+        if not (f.value >= 0 if f.key in MAY_BE_ZERO else f.value > 0):
+            least = ">= 0" if f.key in MAY_BE_ZERO else "> 0"
+            raise CatalogDataError(f"catalog {FILE}: line {line}: value must be {least}")
         out[(f.key, f.group)] = f
     return out
 

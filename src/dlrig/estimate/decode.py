@@ -14,6 +14,18 @@ Several GPUs split the model by the job's parallel plan (shape.py):
 - by tensors (vLLM/SGLang/TensorRT-LLM `--tensor-parallel-size`, Megatron-style, Shoeybi et
   al. 2019): each GPU reads its 1/tp of the bytes and pays two all-reduces of the hidden state
   per layer per token (after attention and after the MLP) at the link's latency and bandwidth.
+
+Besides the bytes, every step pays a fixed time per layer that no bandwidth buys back, a
+fitted constant per engine (`layer_overhead_s`, calibration.py). It does not shrink with more
+GPUs or fewer bytes, so it dominates small models:
+- engines that replay the step as CUDA graphs or compiled kernels (llama.cpp, vLLM, SGLang,
+  TensorRT-LLM, ExLlamaV2, gpt-fast) pay it on the GPU: each of the layer's dozen or so
+  kernels has a start-up and a tail in which it moves no bytes, and the small ones (norms,
+  rotary, residual adds, sampling) never reach the bandwidth. It adds to the read.
+- eager engines (transformers; LitGPT's generate) pay it on the host: Python issues every op
+  and its launch one after another. Launches are asynchronous, so the host runs ahead while
+  the GPU reads: the step is the longer of the two (`overhead_overlaps`), and a small model
+  waits on its host (HF transformers: about the same tokens/s for Qwen2.5 0.5B and 7B).
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ class DecodeStep:
     memory_s: float  # reading weights and KV at the achieved bandwidth
     compute_s: float  # the batch's matmuls at the achieved FLOP rate
     comm_s: float  # GPU-to-GPU traffic on the critical path
+    overhead_s: float  # what the per-layer time adds to the step (launches, host, small kernels)
     step_s: float
     bound: str  # "memory-bandwidth", "compute" or "communication"
     split: str  # "none", "layer" or "tensor"
@@ -62,6 +75,8 @@ def decode_step(
     tp: int = 1,
     pp: int = 1,
     link: Link | None = None,
+    layer_overhead_s: float = 0.0,
+    overhead_overlaps: bool = False,
 ) -> DecodeStep:
     """One decode step (one token for each of `batch` sequences) of one model replica."""
     rate = mem_bw_gbs * GBS * bw_efficiency
@@ -77,12 +92,22 @@ def decode_step(
     if pp > 1:
         comm_s += (pp - 1) * comm.p2p_s(act, _need(link))
     split = "tensor" if tp > 1 else ("layer" if pp > 1 else "none")
+    # Every layer runs once per step on some GPU (tp ranks in lockstep, pp stages in turn).
+    per_layer_s = x.n_layers * layer_overhead_s
     work = max(mem_s, comp_s)
-    if comm_s > work:
+    if overhead_overlaps:  # the host issues the step while the GPU works: the longer wins
+        step = max(work + comm_s, per_layer_s)
+        overhead_s = step - work - comm_s  # what the step waits on the host
+    else:
+        step = work + comm_s + per_layer_s
+        overhead_s = per_layer_s
+    if comm_s > work and comm_s >= per_layer_s:
         bound = "communication"
+    elif per_layer_s > work:
+        bound = "per-layer overhead"
     else:
         bound = "memory-bandwidth" if mem_s >= comp_s else "compute"
-    return DecodeStep(mem_s, comp_s, comm_s, work + comm_s, bound, split)
+    return DecodeStep(mem_s, comp_s, comm_s, overhead_s, step, bound, split)
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,7 @@ def fitted_sources(m: ModelSpec, job: Job) -> list[str]:
     if job.task == Task.INFER and m.is_language_model:
         used = [
             c.get("decode_bw", perf.decode_group(job)),
+            c.get(perf.DECODE_OVERHEAD_KEY, perf.overhead_group(job)),
             c.get("prefill_mfu", perf.prefill_group(job)),
         ]
     else:

@@ -75,12 +75,25 @@ def train_group(m: ModelSpec, job: Job) -> tuple[str, ...]:
 # `--engine optimized` (the default) names no engine: its decode and prefill efficiencies are
 # the root group's, the median over every engine's points.
 UNNAMED_ENGINE = "optimized"
+# The fitted per-layer time of a decode step (seconds per layer per step; decode.py).
+DECODE_OVERHEAD_KEY = "decode_layer_s"
+# Engines whose Python issues every op (no CUDA graphs, no compiled step): their per-layer time
+# is the host's and overlaps the GPU's read (decode.py). transformers' generate() runs eagerly
+# unless asked for a static cache and torch.compile, which the published runs did not.
+EAGER_ENGINES = frozenset({"transformers"})
 
 
 def decode_group(job: Job) -> tuple[str, ...]:
     if engine(job) == UNNAMED_ENGINE:
         return ()
     return (engine(job), weight_format(job), cp.architecture(job.gpu))
+
+
+def overhead_group(job: Job) -> tuple[str, ...]:
+    """The per-layer decode overhead is the engine's (its launches and host code): one level."""
+    if engine(job) == UNNAMED_ENGINE:
+        return ()
+    return (engine(job),)
 
 
 def prefill_group(job: Job) -> tuple[str, ...]:
@@ -302,9 +315,39 @@ def decode_inputs(s: Shape) -> dec.DecodeInputs:
     )
 
 
+def causal_attended(m: ModelSpec, prompt: int) -> float:
+    """Keys a prompt token attends to on average under the causal mask (token i sees i + 1):
+    (P + 1) / 2; on sliding-window layers at most the window, W - W(W - 1) / 2P beyond it."""
+    if prompt <= 0:
+        return 0.0
+    full = (prompt + 1) / 2
+    if not m.sliding_window or not m.n_layers:
+        return full
+    w = m.sliding_window
+    local = full if prompt <= w else w - w * (w - 1) / (2 * prompt)
+    n_local = m.n_layers if m.sliding_window_layers is None else m.sliding_window_layers
+    return (n_local * local + (m.n_layers - n_local) * full) / m.n_layers
+
+
+def prefill_flops_per_token(s: Shape) -> float:
+    """Forward FLOPs per prompt token as a prefill executes them: the matmuls, and attention
+    over the keys the causal mask leaves (FlashAttention and the engines' context kernels skip
+    masked tiles), not the whole context the decode steps attend to (PaLM's MFU convention,
+    which training's fitted efficiencies keep)."""
+    m = s.model
+    full = shapes.attention_flops_fwd(m, s.attended)
+    return (
+        s.flops_fwd_per_token
+        - full
+        + shapes.attention_flops_fwd(m, causal_attended(m, s.prompt_tokens))
+    )
+
+
 def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     m, job = s.model, s.job
-    pk = cp.peak(job.gpu, "fp16" if job.precision == Precision.FP8 else job.precision.value)
+    # FP8 inference (TensorRT-LLM's and vLLM's FP8 checkpoints) multiplies FP8 activations by
+    # FP8 weights on the tensor cores: the FP8 peak, or the 16-bit one on cards without FP8.
+    pk = cp.peak(job.gpu, job.precision.value)
     if engine(job) == "llama.cpp" and job.precision != Precision.FP32:
         # ggml-cuda multiplies F16 (and dequantised) matrices with cuBLAS in FP16 compute
         # (ggml/src/ggml-cuda/ggml-cuda.cu, ggml_cuda_op_mul_mat_cublas:
@@ -335,6 +378,8 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         )
     bw = _given_or_fitted(job, "decode_bw", decode_group(job), consts)
     pf = rate("prefill_mfu", prefill_group(job), consts)
+    # An explicit --mfu names the bandwidth efficiency alone; the per-layer time stays fitted.
+    ovh = rate(DECODE_OVERHEAD_KEY, overhead_group(job), consts)
     lk = links(s)
     pl = s.plan
     d = dec.decode_step(
@@ -346,10 +391,12 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         tp=pl.tp,
         pp=pl.pp,
         link=lk.intra,
+        layer_overhead_s=ovh.efficiency,
+        overhead_overlaps=engine(job) in EAGER_ENGINES,
     )
     pre = dec.prefill(
         s.prompt_tokens,
-        s.flops_fwd_per_token,
+        prefill_flops_per_token(s),
         peak_tflops=pk.tflops,
         efficiency=pf.efficiency,
         n_layers=m.total_layers,
@@ -389,6 +436,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
                 d.memory_s, d.compute_s
             ),
             "communication": d.comm_s,
+            "per-layer overhead": d.overhead_s,
         },
         interval=interval(tok_s, bw),
     )

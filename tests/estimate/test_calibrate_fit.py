@@ -1,0 +1,59 @@
+"""The decode fit rules of benchmarks/calibrate.py on hand-computable points (the script
+itself prints the LOSO table; here only what its rules must do)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("calibrate", ROOT / "benchmarks" / "calibrate.py")
+calibrate = importlib.util.module_from_spec(_spec)
+sys.modules["calibrate"] = calibrate  # dataclasses look their module up while the file runs
+_spec.loader.exec_module(calibrate)
+
+Times = calibrate.DecodeTimes
+
+
+def test_the_per_layer_time_is_found_from_models_of_different_depth():
+    # Three points at bandwidth efficiency 0.5 and 100 us per layer: read / 0.5 + layers * 1e-4.
+    pts = [
+        Times(read_s=1e-3, n_layers=10, comm_s=0.0, compute_s=0.0, measured_step_s=3e-3),
+        Times(read_s=10e-3, n_layers=20, comm_s=0.0, compute_s=0.0, measured_step_s=22e-3),
+        Times(read_s=4e-3, n_layers=40, comm_s=0.0, compute_s=0.0, measured_step_s=12e-3),
+    ]
+    assert calibrate.best_overhead(pts) == pytest.approx(1e-4)
+
+
+def test_the_per_layer_time_never_asks_a_point_for_more_than_the_datasheet():
+    # The second point leaves 0.2 ms for its 10 layers even at efficiency 1: at most 20 us.
+    pts = [
+        Times(read_s=1e-3, n_layers=10, comm_s=0.0, compute_s=0.0, measured_step_s=5e-3),
+        Times(read_s=1e-3, n_layers=10, comm_s=0.0, compute_s=0.0, measured_step_s=1.2e-3),
+    ]
+    assert 0 <= calibrate.best_overhead(pts) <= 2e-5 + 1e-12
+
+
+def test_communication_is_not_taken_for_per_layer_time():
+    # Same as the first test with 1 ms of all-reduces on each point: the same 100 us.
+    pts = [
+        Times(read_s=1e-3, n_layers=10, comm_s=1e-3, compute_s=0.0, measured_step_s=4e-3),
+        Times(read_s=10e-3, n_layers=20, comm_s=1e-3, compute_s=0.0, measured_step_s=23e-3),
+        Times(read_s=4e-3, n_layers=40, comm_s=1e-3, compute_s=0.0, measured_step_s=13e-3),
+    ]
+    assert calibrate.best_overhead(pts) == pytest.approx(1e-4)
+
+
+def test_an_eager_engines_host_time_overlaps_the_read():
+    # Host-bound points: 1 ms per layer whatever the model's size (the read is far shorter).
+    pts = [
+        Times(read_s=1e-3, n_layers=24, comm_s=0.0, compute_s=0.0, measured_step_s=24e-3),
+        Times(read_s=7e-3, n_layers=28, comm_s=0.0, compute_s=0.0, measured_step_s=28e-3),
+        Times(read_s=15e-3, n_layers=48, comm_s=0.0, compute_s=0.0, measured_step_s=48e-3),
+    ]
+    assert calibrate.best_overhead(pts, overlaps=True) == pytest.approx(1e-3)
+    # Added to the read instead, the same points leave at most (24 - 1) / 24 ms per layer.
+    assert calibrate.best_overhead(pts) <= 23e-3 / 24 + 1e-12
