@@ -6,8 +6,6 @@ well outside any real machine (the largest single-node GPU servers hold 16 GPUs;
 single PSUs are about 3 kW; servers stack several).
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 

@@ -1,7 +1,5 @@
 """What a rule says about a build: a Finding, or a Skip when its inputs are missing."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field

@@ -6,8 +6,6 @@ Apart from the rest of the market (`model/market.py`) because `dlrig check` need
 models at start-up (issue 16).
 """
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field

@@ -1,7 +1,5 @@
 """The result of `dlrig check`: the resolved build, its findings and the rules skipped."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from pydantic import BaseModel, Field
