@@ -45,6 +45,7 @@ LAYERS = [
     {"rules"},
     {"probe", "recommend", "pipeline"},
     {"report"},
+    {"serve"},
     {"cli", "__main__", "__init__"},
 ]
 

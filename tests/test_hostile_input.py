@@ -244,6 +244,13 @@ _SLOW_DISK = (
 )
 
 
+def _default_signals() -> None:
+    """The child starts with the default action for the three signals, whatever the test run
+    inherited (a CI step or `nohup` may start pytest with SIGINT or SIGHUP ignored)."""
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_test_file_is_removed_when_the_probe_is_killed(tmp_path: Path, sig: int) -> None:
     """Was: a probe killed by SIGTERM left its test file (300 MB in full mode) behind."""
@@ -253,6 +260,7 @@ def test_test_file_is_removed_when_the_probe_is_killed(tmp_path: Path, sig: int)
         stderr=subprocess.PIPE,
         env=child_env(),
         text=True,
+        preexec_fn=_default_signals,
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
@@ -264,6 +272,22 @@ def test_test_file_is_removed_when_the_probe_is_killed(tmp_path: Path, sig: int)
         proc.wait()
     assert list(tmp_path.iterdir()) == []
     assert code == -sig  # the signal still ends the process (SIGINT: via KeyboardInterrupt)
+
+
+def test_an_ignored_signal_stays_ignored(tmp_path: Path) -> None:
+    """Under `nohup` SIGHUP is ignored: the probe goes on, so its test file must stay until the
+    test ends (was: the handler removed it and the read then failed)."""
+    from dlrig.probe import disk
+
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with disk.scratch_file(tmp_path) as (_, name):
+            os.kill(os.getpid(), signal.SIGHUP)
+            assert Path(name).exists()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, old)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_signal_handlers_are_restored_after_the_test(tmp_path: Path) -> None:

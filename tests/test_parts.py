@@ -140,3 +140,12 @@ def test_gpus_name_their_software_stack(capsys) -> None:
     assert rows["Instinct MI300X"]["software_stack"] == "rocm"
     assert rows["Arc B580"]["software_stack"] == "oneapi"
     assert rows["Gaudi 3"]["software_stack"] == "synapseai"
+
+
+def test_cli_parts_listings_are_the_reports():
+    """`dlrig parts NAME` (cli/parts.py, spelled out to keep --help cheap) and /api/parts/NAME
+    (report/parts_listing.py) list the same things with the same help."""
+    from dlrig.cli.parts import _LISTINGS
+    from dlrig.report.parts_listing import LISTINGS
+
+    assert {n: doc for n, (_, _, doc) in LISTINGS.items() if n != "models"} == _LISTINGS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import gc
+import signal
 import threading
 import time
 import traceback
@@ -213,6 +214,9 @@ def test_ctrl_c_while_waiting_for_a_batch_stops_the_thread():
 
     it = iter(Prefetcher(slow()))
     assert next(it) == 0
+    # Ctrl-C raises KeyboardInterrupt only under Python's default handler: a test run started
+    # in the background (SIGINT ignored) would otherwise never see it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.1, _thread.interrupt_main)
     timer.start()
     try:
@@ -220,6 +224,7 @@ def test_ctrl_c_while_waiting_for_a_batch_stops_the_thread():
             next(it)
     finally:
         timer.join()
+        signal.signal(signal.SIGINT, previous)
         release.set()  # the read returns; the stopped thread must then exit, not deliver
     assert wait_until(lambda: not it.thread.is_alive())
     with pytest.raises(StopIteration):

@@ -4,30 +4,20 @@ screenshot of each page is saved under build/screenshots/ for a person to look a
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import browser_helpers
 from report.html_pages import ROOT, Page, all_pages
 
-# Debian's package; `playwright install` (a browser download) is never needed.
-CHROMIUM = os.environ.get("DLRIG_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "build" / "screenshots"
 # A laptop-sized window: the page's text column and its charts at their designed width.
 VIEWPORT = {"width": 1100, "height": 900}
 LOAD_TIMEOUT_MS = 15_000
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright not installed (pip install -e '.[test]')"
-)
-if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-    pytest.skip(
-        f"chromium not found at {CHROMIUM} (apt-get install chromium; .ci/run installs it)",
-        allow_module_level=True,
-    )
+sync_api = browser_helpers.sync_api()
 
 PAGES = all_pages()
 
@@ -35,11 +25,8 @@ PAGES = all_pages()
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """One browser for every page: starting chromium is most of the test's time."""
-    with sync_api.sync_playwright() as p:
-        # --no-sandbox: CI runs as root in a container, where chromium's sandbox cannot start.
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with browser_helpers.chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])

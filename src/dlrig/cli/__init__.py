@@ -14,7 +14,7 @@ from types import ModuleType
 import typer
 
 # Registration order is the order of `dlrig --help`.
-from dlrig.cli import check, parts, estimate, recommend, probe, pipeline  # noqa: F401  # isort: skip
+from dlrig.cli import check, parts, estimate, recommend, probe, pipeline, serve  # noqa: F401  # isort: skip
 from dlrig.cli.app import (
     DEBUG,
     EXIT_BAD_INPUT,

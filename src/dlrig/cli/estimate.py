@@ -145,62 +145,60 @@ def estimate(
     color: ColorOption = True,
 ) -> None:
     """Estimate what a workload needs: GPU memory, throughput, data rate, time and energy."""
-    from dlrig.estimate import applicable
     from dlrig.estimate import estimate as run_estimate
-    from dlrig.estimate.request import make_job, resolve_model
+    from dlrig.estimate.request import job_from_options
     from dlrig.report.estimate import renderer as estimate_renderer
 
     not_over_input(output, config)
-    spec = resolve_model(model, str(config) if config else None, params)
-
-    def value(x: object) -> object:
-        return getattr(x, "value", x)
-
-    job = make_job(
-        gpu,
-        task=task.value,
-        n_gpus=gpus,
-        precision=precision.value,
-        quant=value(quant),
-        weight_bits=weight_bits,
-        base_quant=value(base_quant),
-        kv_dtype=value(kv_dtype),
-        optimizer=value(optimizer),
-        optimizer_dtype=value(optimizer_dtype),
-        zero=zero,
-        checkpointing=checkpointing or None,
-        lora_rank=lora_rank,
-        lora_targets=value(lora_targets),
-        batch_size=batch_size,
-        grad_accum=grad_accum,
-        seq_len=seq_len,
-        context=context,
-        prompt_tokens=prompt_tokens,
-        gen_tokens=gen_tokens,
-        tp=tp,
-        pp=pp,
-        vp=vp,
-        cp=cp,
-        ep=ep,
-        nodes=nodes,
-        network=network,
-        attention=value(attention),
-        memory_format=value(memory_format),
-        tokens=tokens,
-        epochs=epochs,
-        dataset_size=dataset_size,
-        mfu=mfu,
-        interconnect=value(interconnect),
-        engine=value(engine),
-        master_weights=None if master_weights else False,
-        offload=value(offload),
-        optimizer_in_backward=optimizer_in_backward or None,
-        loss=value(loss),
-        price_per_gpu_hour=price_per_gpu_hour,
-        electricity_per_kwh=electricity_price,
-        sample_bytes=sample_bytes,
+    spec, job = job_from_options(
+        dict(
+            gpu=gpu,
+            model=model,
+            config=str(config) if config else None,
+            params=params,
+            task=task,
+            gpus=gpus,
+            precision=precision,
+            quant=quant,
+            weight_bits=weight_bits,
+            base_quant=base_quant,
+            kv_dtype=kv_dtype,
+            optimizer=optimizer,
+            optimizer_dtype=optimizer_dtype,
+            zero=zero,
+            checkpointing=checkpointing,
+            lora_rank=lora_rank,
+            lora_targets=lora_targets,
+            batch_size=batch_size,
+            grad_accum=grad_accum,
+            seq_len=seq_len,
+            context=context,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            tp=tp,
+            pp=pp,
+            vp=vp,
+            cp=cp,
+            ep=ep,
+            nodes=nodes,
+            network=network,
+            attention=attention,
+            memory_format=memory_format,
+            tokens=tokens,
+            epochs=epochs,
+            dataset_size=dataset_size,
+            mfu=mfu,
+            interconnect=interconnect,
+            engine=engine,
+            master_weights=master_weights,
+            offload=offload,
+            optimizer_in_backward=optimizer_in_backward,
+            loss=loss,
+            price_per_gpu_hour=price_per_gpu_hour,
+            electricity_price=electricity_price,
+            sample_bytes=sample_bytes,
+        )
     )
-    applicable.check(spec, job, given=job.model_fields_set)  # exactly the flags given
     result = run_estimate(spec, job)
     if fmt == OutputFormat.html:
         from dlrig.report.html import render_estimate

@@ -94,32 +94,23 @@ def recommend(
     from datetime import date
 
     from dlrig.model.load import read_toml
-    from dlrig.recommend import Request
-    from dlrig.recommend import recommend as run_recommend
-    from dlrig.recommend.market import apply_prices, catalog_market, region_currency
-    from dlrig.recommend.request import parse_workload
+    from dlrig.recommend.options import options_from_flags, recommend_for
     from dlrig.report import recommend as render
 
     not_over_input(output, prices)
-    if currency is None:
-        currency = region_currency(region) if region else "USD"
-    model, task = parse_workload(workload)
-    job = {
-        "precision": precision.value,
-        "quant": quant.value if quant != Quant.NONE else None,
-        "seq_len": seq_len,
-        "context": context,
-        "batch_size": batch_size,
-    }
-    request = Request(
-        workload=workload,
-        model=model,
-        task=task,
+    opts = options_from_flags(
         budget=budget,
-        currency=currency.upper(),
+        workload=workload,
+        currency=currency,
+        region=region,
+        vat=vat,
         max_gpus=max_gpus,
-        top=top,
-        job={k: v for k, v in job.items() if v is not None},
+        gpu=list(gpu or ()),
+        precision=precision,
+        quant=quant,
+        seq_len=seq_len,
+        context=context,
+        batch_size=batch_size,
         tokens=tokens,
         epochs=epochs,
         dataset_size=dataset_size,
@@ -128,14 +119,16 @@ def recommend(
         cloud_price_per_gpu_hour=cloud_price,
         mains_voltage=mains_voltage,
         circuit_amps=circuit_amps,
-        gpus=tuple(gpu or ()),
+        top=top,
         rank=rank_by.value,
         used=used,
     )
-    market = catalog_market(request.currency, region=region, vat_pct=vat, today=date.today())
-    if prices is not None:
-        market = apply_prices(market, read_toml(prices, "a TOML prices file"), str(prices))
-    result = run_recommend(request, market)
+    result = recommend_for(
+        opts,
+        today=date.today(),
+        prices=read_toml(prices, "a TOML prices file") if prices is not None else None,
+        prices_shown=str(prices),
+    )
     if write_dir is not None:
         _write_builds(result, write_dir)
     if fmt == OutputFormat.html:

@@ -48,8 +48,97 @@ def make_job(gpu: str, **options: Any) -> Job:
     try:
         return Job(gpu=spec, **values)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else ""
-        flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
-        msg = err["msg"].replace("Input should be", "expected").replace("Value error, ", "")
-        raise DlrigError(f"{flag}: {msg}, got {err.get('input')!r}") from None
+        from dlrig.model.messages import flag_error
+
+        raise flag_error(exc, _FLAGS) from None
+
+
+# The estimator's options by their command-line names ("--seq-len" is `seq_len`): `dlrig
+# estimate` and `dlrig serve`'s /api/estimate take the same names and give the same errors.
+# Each maps to the Job field it sets; "model", "params" and "config" name the model instead.
+OPTION_FIELDS: dict[str, str] = {
+    "gpus": "n_gpus",
+    "electricity_price": "electricity_per_kwh",
+    **{
+        name: name
+        for name in [
+            "task",
+            "precision",
+            "quant",
+            "weight_bits",
+            "base_quant",
+            "kv_dtype",
+            "optimizer",
+            "optimizer_dtype",
+            "zero",
+            "checkpointing",
+            "lora_rank",
+            "lora_targets",
+            "batch_size",
+            "grad_accum",
+            "seq_len",
+            "context",
+            "prompt_tokens",
+            "gen_tokens",
+            "tp",
+            "pp",
+            "vp",
+            "cp",
+            "ep",
+            "nodes",
+            "network",
+            "attention",
+            "memory_format",
+            "tokens",
+            "epochs",
+            "dataset_size",
+            "mfu",
+            "interconnect",
+            "engine",
+            "master_weights",
+            "offload",
+            "optimizer_in_backward",
+            "loss",
+            "price_per_gpu_hour",
+            "sample_bytes",
+        ]
+    },
+}
+MODEL_OPTIONS = ("model", "config", "params")
+# Switches whose `false` is the default: given as false they are not "given" (applicable.py).
+_OFF_IS_DEFAULT = {"checkpointing", "optimizer_in_backward"}
+
+
+def job_from_options(
+    options: dict[str, Any], *, allow_config: bool = True
+) -> tuple[ModelSpec, Job]:
+    """The model and the Job for `options` (command-line names, see OPTION_FIELDS, plus "gpu"
+    and one of MODEL_OPTIONS), checked for options that do not apply (applicable.py). An
+    unknown name is an error with the closest valid names; `allow_config=False` refuses
+    "config" (a path on this machine), for callers that are not the machine's user."""
+    import difflib
+
+    from dlrig.errors import _did_you_mean
+    from dlrig.estimate import applicable
+
+    known = {"gpu", *OPTION_FIELDS, *(MODEL_OPTIONS if allow_config else MODEL_OPTIONS[::2])}
+    for name in options:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), sorted(known), n=3)
+            flag = "--" + str(name).replace("_", "-")
+            raise DlrigError(f"{flag}: unknown option{_did_you_mean(close)}")
+    gpu = options.get("gpu")
+    if not isinstance(gpu, str) or not gpu.strip():
+        raise DlrigError("--gpu: expected a GPU model, e.g. 'RTX 4090' (see 'dlrig parts gpus')")
+    spec = resolve_model(options.get("model"), options.get("config"), options.get("params"))
+    values: dict[str, Any] = {}
+    for name, field in OPTION_FIELDS.items():
+        value = getattr(options.get(name), "value", options.get(name))
+        if value is None or (name in _OFF_IS_DEFAULT and value is False):
+            continue
+        if name == "master_weights" and value is True:  # the default; false is --pure-16bit
+            continue
+        values[field] = value
+    job = make_job(gpu, **values)
+    applicable.check(spec, job, given=job.model_fields_set)  # exactly the options given
+    return spec, job

@@ -35,7 +35,17 @@ def read_build_file(path: str | Path) -> BuildFile:
 def read_toml(path: str | Path, kind: str) -> dict[str, Any]:
     """A small TOML file (a build file, a prices file) as a dict, or one `BuildFileError`."""
     shown = str(path)
-    text = _read_text(Path(path), shown, kind)
+    return parse_toml_text(_read_text(Path(path), shown, kind), shown)
+
+
+def parse_toml_text(text: str, shown: str) -> dict[str, Any]:
+    """TOML text (a file's, or one pasted into `dlrig serve`'s page) as a bounded dict."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise BuildFileError(
+            shown, "", f"larger than {MAX_FILE_BYTES // 1024} KiB; not a build file"
+        )
+    if "\x00" in text:
+        raise BuildFileError(shown, "", "binary content; expected a UTF-8 TOML text file")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -13,7 +13,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from dlrig.errors import BuildFileError
+from dlrig.errors import BuildFileError, DlrigError
 from dlrig.model.build import BuildFile
 
 _TOML_WHERE = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$", re.S)
@@ -255,3 +255,13 @@ def validation_error(
         return BuildFileError(shown, key, f"{what}{expected}", close, more=len(others))
     problem, close = _describe(first, key, root)
     return BuildFileError(shown, key, problem, close, more=len(others))
+
+
+def flag_error(exc: ValidationError, flags: dict[str, str] | None = None) -> DlrigError:
+    """One line for the first problem of options given on the command line, named as the flag
+    (`--seq-len: expected ...`); `flags` maps a field to a flag that is not "--" + its name."""
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else ""
+    flag = (flags or {}).get(field, "--" + field.replace("_", "-"))
+    msg = str(error["msg"]).replace("Input should be", "expected").replace("Value error, ", "")
+    return DlrigError(f"{flag}: {msg}, got {error.get('input')!r}")

@@ -259,7 +259,9 @@ def scratch_file(directory: Path) -> Iterator[tuple[int, str]]:
     O_NOFOLLOW), so a file or symlink planted in the data directory is never written through
     or truncated: at worst mkstemp picks another name. While the file exists, the signals'
     handlers remove it, put the previous handlers back and deliver the signal again, so the
-    process ends (or, for SIGINT, raises KeyboardInterrupt) as it would have."""
+    process ends (or, for SIGINT, raises KeyboardInterrupt) as it would have. A signal the
+    process ignores (`nohup` ignores SIGHUP; a shell's background job, SIGINT) stays ignored:
+    it would not end the probe, so it must not remove the file under the running test."""
     fd, name = tempfile.mkstemp(prefix=TEST_FILE_PREFIX, suffix=".tmp", dir=directory)
     previous: dict[int, Any] = {}
 
@@ -276,6 +278,8 @@ def scratch_file(directory: Path) -> Iterator[tuple[int, str]]:
 
     if threading.current_thread() is threading.main_thread():  # handlers only go there
         for sig in CLEANUP_SIGNALS:
+            if signal.getsignal(sig) is signal.SIG_IGN:
+                continue
             old = signal.signal(sig, on_signal)
             previous[sig] = signal.SIG_DFL if old is None else old  # None: set outside Python
     try:

@@ -1,0 +1,84 @@
+"""Start `dlrig serve`: bind the socket (a free port by default), print the address, open the
+browser, serve until interrupted."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+from dlrig.errors import DlrigError
+from dlrig.serve.app import LOOPBACK_NAMES, create_app
+
+DEFAULT_HOST = "127.0.0.1"
+# How long to wait for the server to start before opening the browser anyway.
+BROWSER_WAIT_S = 10.0
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0: a free one the system picks)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise DlrigError(f"--host {host}: not an address this machine can bind ({exc})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise DlrigError(f"--port {port}: cannot listen on {host}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+def allowed_hosts(host: str) -> list[str]:
+    """The Host header names served: the bound address, and loopback names when it is one."""
+    names = {host, f"[{host}]" if ":" in host else host}
+    if host in LOOPBACK_NAMES:
+        names.update(LOOPBACK_NAMES)
+    return sorted(names)
+
+
+def server_for(sock: socket.socket, host: str, initial_build: dict[str, Any] | None) -> Any:
+    """A uvicorn server for the app on `sock` (not started)."""
+    import uvicorn
+
+    app = create_app(allowed_hosts=allowed_hosts(host), initial_build=initial_build)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    return uvicorn.Server(config)
+
+
+def serve(host: str, port: int, initial_build: dict[str, Any] | None, open_browser: bool) -> None:
+    sock = bind(host, port)
+    server = server_for(sock, host, initial_build)
+    url = url_of(sock)
+    sys.stdout.write(f"dlrig serve: {url}  (Ctrl-C stops it)\n")
+    sys.stdout.flush()
+    if open_browser:
+        threading.Thread(target=_open_when_started, args=(server, url), daemon=True).start()
+    # Ctrl-C is how a server is stopped: uvicorn shuts down gracefully and then re-raises the
+    # signal; that is a normal end here (exit 0), not an interrupted command (130).
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    sys.stdout.write("dlrig serve: stopped\n")
+
+
+def _open_when_started(server: Any, url: str) -> None:
+    import webbrowser
+
+    deadline = time.monotonic() + BROWSER_WAIT_S
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    webbrowser.open(url)
