@@ -94,7 +94,7 @@ def _package(name: str, modules: str) -> set[str]:
 
 CHECK_NEEDS = (
     {"dlrig", "dlrig.errors"}
-    | _package("dlrig.cli", "app check parts estimate recommend probe pipeline")
+    | _package("dlrig.cli", "app check parts estimate recommend probe pipeline serve")
     | _package("dlrig.model", "build choices files finding load messages parts price report")
     | _package("dlrig.model", "text thresholds workload")
     | _package("dlrig.catalog", "load lookup resolve stacks")
