@@ -11,7 +11,11 @@ round fills. Without that, a PYTHONDONTWRITEBYTECODE=1 in the environment would 
 modules compile from source on every run while the libraries' bytecode came with their install,
 charging dlrig for a compile no user pays. `--no-bytecode-cache` measures the environment as is.
 
+`--against SRC` times `dlrig check` from another source tree (say, main's `src/`) in the same
+alternating runs: a before/after comparison that a busy machine skews the least.
+
     python benchmarks/cli_start.py [--runs 15] [--example examples/guide-2015-4gpu.toml]
+        [--against /path/to/other/checkout/src]
 """
 
 from __future__ import annotations
@@ -61,11 +65,12 @@ def wall_s(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """(wall seconds, CPU seconds user + system) of one run of `cmd`. The CPU time varies less
     than the wall time on a machine that other work shares; the target is on the wall time."""
+    env = ENV if env is None else env
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait again
@@ -104,6 +109,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--example", default=str(ROOT / "examples" / "guide-2015-4gpu.toml"))
     parser.add_argument("--importtime", action="store_true", help="list dlrig's own imports")
+    parser.add_argument("--against", help="also time dlrig check from this src/ directory")
     parser.add_argument("--probe", action="store_true", help="time dlrig probe, full and --quick")
     parser.add_argument(
         "--no-bytecode-cache",
@@ -147,13 +153,18 @@ def measure(args: argparse.Namespace) -> int:
         "floor: a typer command + one model + rich print": floor_cli,
     }
     everything = {**commands, **floors}
+    envs: dict[str, dict[str, str]] = {}
+    if args.against:
+        name = "dlrig check (terminal) of --against"
+        everything[name] = commands["dlrig check (terminal)"]
+        envs[name] = dict(ENV if ENV is not None else os.environ, PYTHONPATH=args.against)
     times: dict[str, list[float]] = {name: [] for name in everything}
     cpu: dict[str, list[float]] = {name: [] for name in everything}
-    for cmd in everything.values():  # warm the file cache and the bytecode cache once
-        timed(cmd)
+    for name, cmd in everything.items():  # warm the file cache and the bytecode cache once
+        timed(cmd, envs.get(name))
     for _ in range(args.runs):
         for name, cmd in everything.items():
-            wall, cpu_s = timed(cmd)
+            wall, cpu_s = timed(cmd, envs.get(name))
             times[name].append(wall)
             cpu[name].append(cpu_s)
     base_name = next(iter(commands))
@@ -164,6 +175,8 @@ def measure(args: argparse.Namespace) -> int:
         f"median of {args.runs} alternating runs each, on {sys.platform}, "
         f"Python {sys.version.split()[0]} ({py}), bytecode {cached}"
     )
+    if args.against:
+        print(f"--against: {args.against}")
     print(f"  {'':50s} {'wall':>7s}          {'CPU (user+sys)':>22s}")
     worst = 0.0
     for name, samples in times.items():
