@@ -53,6 +53,8 @@ def check_page(path: Path) -> Page:
         charts.append("chart-data-rate")
     if "gpu-memory" in ids:
         charts.append("chart-memory")
+    if "pcie-lanes" in ids:
+        charts.append("chart-lanes")
     return Page(f"check-{path.stem}", render_check(report), report.findings, charts)
 
 

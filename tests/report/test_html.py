@@ -133,6 +133,22 @@ def test_power_chart_shows_psu_80_percent_and_circuit():
     assert "1,240 W" in page.html  # the psu-capacity finding's load_w, stacked
 
 
+def test_lanes_chart_shows_each_link_against_x16():
+    """The guide's X99 board: one Titan X at x16 and three at x8, all PCIe 3.0."""
+    page = next(p for p in PAGES if p.name == "check-guide-2015-4gpu")
+    assert "PCIe links: narrowest x8 PCIe 3.0, 7.88 GB/s" in page.html
+    assert "15.8 GB/s: x16 PCIe 3.0" in page.html  # the first card's full link
+    assert "7.88 GB/s: x8 PCIe 3.0 (x16: 15.8)" in page.html  # the three others, one bar
+    assert "3 x GeForce GTX Titan X" in page.html
+
+
+def test_no_lanes_chart_without_the_lanes_rule():
+    from dlrig.report.html.check_charts import lanes
+    from helpers import run_check
+
+    assert lanes(run_check({"memory": {"size_gb": 64}})) is None  # no GPUs: rule skipped
+
+
 def test_rendering_is_deterministic():
     from report.html_pages import probe_page
 
@@ -221,7 +237,10 @@ def test_every_stacked_bar_adds_up_to_its_label(example, monkeypatch):
     seen: list[tuple[float, str]] = []
 
     def capture(fig, chart_id, title):
+        import matplotlib.pyplot as plt
+
         seen.extend(_stacked_rows(fig))
+        plt.close(fig)  # as to_svg does
         return ""
 
     monkeypatch.setattr(charts, "to_svg", capture)

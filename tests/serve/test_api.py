@@ -217,7 +217,7 @@ def test_charts_are_svg(client):
     r = post(client, "/api/check/charts", read_toml(EXAMPLE, "x"))
     assert r.status_code == 200
     charts = r.json()["charts"]
-    assert len(charts) == 3  # power, data chain, memory against the workload
+    assert len(charts) == 4  # power, PCIe lanes, data chain, memory against the workload
     assert all(c.startswith("<svg") for c in charts)
 
 

@@ -86,3 +86,17 @@ def test_host_off_loopback_names_warns():
 def test_serve_without_a_build_starts_empty():
     with running() as (url, _):
         assert json.loads(get(url + "api/build")[1]) == {"build": None}
+
+
+def test_allowed_hosts_are_the_bound_address_and_loopback_names():
+    import socket as _socket
+
+    from dlrig.serve.run import allowed_hosts
+
+    assert allowed_hosts("127.0.0.1") == ["127.0.0.1", "[::1]", "localhost"]
+    assert allowed_hosts("::1") == ["127.0.0.1", "[::1]", "localhost"]  # IPv6 as Host carries it
+    lan = allowed_hosts("192.168.1.20", ("mybox.lan",))
+    assert lan == ["192.168.1.20", "mybox.lan"]  # no loopback names off loopback
+    wildcard = allowed_hosts("0.0.0.0")
+    assert _socket.gethostname() in wildcard and "localhost" in wildcard
+    assert "*" not in "".join(wildcard)  # never "any host"

@@ -3,7 +3,7 @@ against a real `dlrig serve` process: load an example, change a GPU and see the 
 change, export TOML that `dlrig check` accepts, see a bad value's error next to its field,
 open the shared link, ask the recommender. No request leaves the server, nothing overflows
 the window. A screenshot goes to build/screenshots/serve.png (and, with
-DLRIG_UPDATE_SCREENSHOT=1, to docs/serve.png, the README's picture)."""
+DLRIG_UPDATE_SCREENSHOT=1, to docs/screenshots/serve.png, the README's picture)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def change(page, key: str, value: str) -> None:
 def test_load_change_gpu_export_and_share(tab, server, tmp_path):
     ready(tab, server)
     assert "RTX 4090" in finding(tab, "gpu-choice").text_content()
-    assert tab.locator("#charts svg.chart").count() == 3  # power, data chain, memory
+    assert tab.locator("#charts svg.chart").count() == 4  # power, lanes, data chain, memory
     assert "Memory per GPU" in tab.locator("#estimate-out").text_content()
 
     # Change the GPU: the findings follow.
@@ -108,7 +108,7 @@ def test_load_change_gpu_export_and_share(tab, server, tmp_path):
     shot.parent.mkdir(parents=True, exist_ok=True)
     tab.screenshot(path=str(shot), full_page=False)
     if os.environ.get("DLRIG_UPDATE_SCREENSHOT"):
-        shutil.copyfile(shot, ROOT / "docs" / "serve.png")
+        shutil.copyfile(shot, ROOT / "docs" / "screenshots" / "serve.png")
 
 
 def test_bad_value_shows_its_error_next_to_the_field(tab, server):

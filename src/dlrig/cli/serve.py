@@ -21,6 +21,14 @@ def serve(
         str, _opt("Address to listen on (not loopback: reachable by others).", "--host")
     ] = "127.0.0.1",
     port: Annotated[int, _opt("Port (0: a free one).", "--port", min=0, max=65535)] = 0,
+    allow_host: Annotated[
+        list[str] | None,
+        _opt(
+            "With --host: a name others reach this machine by (repeat); other Host headers "
+            "are refused.",
+            "--allow-host",
+        ),
+    ] = None,
     browser: Annotated[
         bool, _opt("Open the page in the browser.", "--browser/--no-browser")
     ] = True,
@@ -35,8 +43,10 @@ def serve(
 
         initial = initial_build(build_file)
     if host not in ("127.0.0.1", "localhost", "::1"):
+        from dlrig.model.text import safe_line
+
         sys.stderr.write(
-            f"dlrig: warning: --host {host}: the page and its API are reachable from other "
-            "machines, without authentication\n"
+            f"dlrig: warning: --host {safe_line(host)}: the page and its API are reachable "
+            "from other machines, without authentication\n"
         )
-    run(host, port, initial, browser)
+    run(host, port, initial, browser, tuple(allow_host or ()))

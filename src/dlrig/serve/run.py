@@ -43,26 +43,50 @@ def url_of(sock: socket.socket) -> str:
     return f"http://{shown}:{port}/"
 
 
-def allowed_hosts(host: str) -> list[str]:
-    """The Host header names served: the bound address, and loopback names when it is one."""
-    names = {host, f"[{host}]" if ":" in host else host}
-    if host in LOOPBACK_NAMES:
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def allowed_hosts(host: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """The Host header names served: the bound address, loopback names when it is one, and
+    for a wildcard bind (0.0.0.0, ::) this machine's name and addresses, plus `extra` (the
+    names others reach it by, --allow-host). Any other name is refused (DNS rebinding)."""
+    names = {host, *extra}
+    if host in LOOPBACK_NAMES or host in WILDCARDS:
         names.update(LOOPBACK_NAMES)
-    return sorted(names)
+    if host in WILDCARDS:
+        own = {socket.gethostname(), socket.getfqdn()}
+        for name in list(own):
+            with contextlib.suppress(OSError, UnicodeError):
+                own.update(info[4][0] for info in socket.getaddrinfo(name, None))
+        names.update(own)
+    names.discard("")
+    return sorted({n if ":" not in n or n.startswith("[") else f"[{n}]" for n in names})
 
 
-def server_for(sock: socket.socket, host: str, initial_build: dict[str, Any] | None) -> Any:
+def server_for(
+    sock: socket.socket,
+    host: str,
+    initial_build: dict[str, Any] | None,
+    extra_hosts: tuple[str, ...] = (),
+) -> Any:
     """A uvicorn server for the app on `sock` (not started)."""
     import uvicorn
 
-    app = create_app(allowed_hosts=allowed_hosts(host), initial_build=initial_build)
+    hosts = allowed_hosts(host, extra_hosts)
+    app = create_app(allowed_hosts=hosts, initial_build=initial_build)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     return uvicorn.Server(config)
 
 
-def serve(host: str, port: int, initial_build: dict[str, Any] | None, open_browser: bool) -> None:
+def serve(
+    host: str,
+    port: int,
+    initial_build: dict[str, Any] | None,
+    open_browser: bool,
+    extra_hosts: tuple[str, ...] = (),
+) -> None:
     sock = bind(host, port)
-    server = server_for(sock, host, initial_build)
+    server = server_for(sock, host, initial_build, extra_hosts)
     url = url_of(sock)
     sys.stdout.write(f"dlrig serve: {url}  (Ctrl-C stops it)\n")
     sys.stdout.flush()

@@ -325,3 +325,54 @@ def memory_stack(
             f"GPU memory per GPU by part against the capacity: "
             f"{total:,.1f} of {capacity_gb:,.1f} GB, {verdict}",
         )
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    """GPUs sharing one link: how many, their name, the link's width, generation and rate."""
+
+    label: str
+    lanes: int
+    gen_name: str  # "PCIe 4.0"
+    link_gbs: float  # this link, per direction
+    x16_gbs: float  # the same generation at x16: what a full slot would give
+
+
+def pcie_links(rows: list[LinkRow], chart_id: str = "chart-lanes") -> Markup:
+    """One bar per group of GPUs, the link's GB/s, with a mark where x16 at the same
+    generation would end: a card that lost lanes to the board's sharing shows what it gave up.
+    The mark is a line, not a bar: each row's bar is the number at its end."""
+    narrowest = min(rows, key=lambda r: r.link_gbs)
+    with style():
+        fig, ax = figure(_height(len(rows)) + LEGEND_ROW_IN)
+        y = list(range(len(rows)))[::-1]
+        for row, yy in zip(rows, y, strict=True):
+            colour = BLUE if row.lanes >= 8 else (WARN_COLOUR if row.lanes >= 4 else ERROR_COLOUR)
+            ax.barh(yy, row.link_gbs, height=BAR_HEIGHT, color=colour)
+            half = BAR_HEIGHT / 2
+            ax.plot([row.x16_gbs] * 2, [yy - half, yy + half], color=GREY, linewidth=2)
+            detail = f"{rate_text(row.link_gbs)} GB/s: x{row.lanes} {row.gen_name}"
+            if row.lanes < 16:
+                detail += f" (x16: {rate_text(row.x16_gbs)})"
+            bar_label(ax, max(row.link_gbs, row.x16_gbs), yy, detail)
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+
+        handles = [
+            Patch(facecolor=BLUE, label="this link"),
+            Line2D([], [], color=GREY, linewidth=2, label="x16 at the same generation"),
+        ]
+        ax.set_xlim(0, max(r.x16_gbs for r in rows) * HEADROOM)
+        ax.set_yticks(y, [r.label for r in rows])
+        ax.set_xlabel("host-to-GPU link (GB/s per direction)")
+        ax.set_title(
+            f"PCIe links: narrowest x{narrowest.lanes} {narrowest.gen_name}, "
+            f"{rate_text(narrowest.link_gbs)} GB/s",
+            loc="left",
+        )
+        ax.grid(axis="y", visible=False)
+        fig.legend(handles=handles, loc="outside lower center", ncols=LEGEND_COLUMNS)
+        keep_labels_inside(fig, ax)
+        return to_svg(
+            fig, chart_id, "PCIe link of each GPU against a full x16 link of the same generation"
+        )

@@ -132,8 +132,36 @@ def memory(report: CheckReport) -> Markup | None:
     return charts.memory_stack(names, parts, est.capacity_gb)
 
 
+def lanes(report: CheckReport) -> Markup | None:
+    """The pcie-lanes rule's links (rules/pcie.card_links), identical cards on identical links
+    as one bar; none when the rule was skipped."""
+    from dlrig.rules.base import pcie_name
+    from dlrig.rules.pcie import card_links, link_gbs
+
+    if _finding(report, "pcie-lanes") is None:
+        return None
+    links, _, missing = card_links(report.build)
+    if missing or not links:
+        return None
+    groups: dict[tuple[str, int, int], int] = {}
+    for link in links:
+        key = (link.card.name, link.lanes, link.gen)
+        groups[key] = groups.get(key, 0) + 1
+    rows = [
+        charts.LinkRow(
+            label=f"{n} x {name}" if n > 1 else name,
+            lanes=lanes,
+            gen_name=pcie_name(gen),
+            link_gbs=link_gbs(gen, lanes) if lanes else 0.0,
+            x16_gbs=link_gbs(gen, 16),
+        )
+        for (name, lanes, gen), n in groups.items()
+    ]
+    return charts.pcie_links(rows)
+
+
 def all_charts(report: CheckReport) -> list[Markup]:
     budget = power_budget(report)
     out = [charts.power_budget(budget)] if budget is not None else []
-    out += [c for c in (data_chain(report), memory(report)) if c is not None]
+    out += [c for c in (lanes(report), data_chain(report), memory(report)) if c is not None]
     return out

@@ -304,13 +304,16 @@ async function refresh() {
   const seq = ++state.seq;
   const build = structuredClone(state.build);
   $("summary").textContent = "Checking…";
+  // The findings come back in tens of milliseconds, the charts (matplotlib) in about a second:
+  // show each as it arrives, the charts last.
+  const chartsAsked = api("/api/check/charts", build);
+  chartsAsked.catch(() => {}); // its error is the check's, shown once below
   try {
-    const [report, charts] = await Promise.all([api("/api/check", build), api("/api/check/charts", build)]);
+    const report = await api("/api/check", build);
     if (seq !== state.seq) return;
     clearErrors();
     state.report = report;
     showReport(report);
-    showCharts($("charts"), charts.charts);
     showPrices();
   } catch (error) {
     if (seq !== state.seq) return;
@@ -319,7 +322,14 @@ async function refresh() {
     $("summary").textContent = "The build has a bad value: fix it to see the findings.";
     return;
   }
-  await estimate(seq, build);
+  const estimated = estimate(seq, build);
+  try {
+    const charts = await chartsAsked;
+    if (seq === state.seq) showCharts($("charts"), charts.charts);
+  } catch {
+    // the check itself succeeded: a chart that cannot be drawn leaves the others' place empty
+  }
+  await estimated;
 }
 
 function showReport(report) {
@@ -380,7 +390,9 @@ async function estimate(seq, build) {
     return;
   }
   try {
-    const [est, charts] = await Promise.all([api("/api/estimate", options), api("/api/estimate/charts", options)]);
+    const chartsAsked = api("/api/estimate/charts", options);
+    chartsAsked.catch(() => {});
+    const est = await api("/api/estimate", options);
     if (seq !== state.seq) return;
     const m = est.memory, t = est.throughput;
     const rows = [["Job", `${est.model} ${est.task} on ${est.n_gpus} × ${est.gpu}`]];
@@ -394,7 +406,8 @@ async function estimate(seq, build) {
     if (est.time_hours != null) rows.push(["Time", `${fmt(est.time_hours)} h`]);
     for (const f of est.fixes || []) rows.push(["Would fit", `${f.toml}: ${fmt(f.per_gpu_gb)} GB (${f.verdict}); ${f.cost}`]);
     out.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
-    showCharts($("estimate-charts"), charts.charts);
+    const charts = await chartsAsked;
+    if (seq === state.seq) showCharts($("estimate-charts"), charts.charts);
   } catch (error) {
     if (seq !== state.seq) return;
     out.replaceChildren();
