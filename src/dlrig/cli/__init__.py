@@ -96,7 +96,8 @@ def run(argv: list[str] | None = None) -> int:
     clicks = _click_exceptions()
     no_args = getattr(clicks, "NoArgsIsHelpError", ())  # click >= 8.2: `dlrig`, `dlrig parts`
     try:
-        result = app_for(args)(args=args, prog_name="dlrig", standalone_mode=False)
+        # argv as given: None lets click read sys.argv itself (and expand globs on Windows).
+        result = app_for(args)(args=argv, prog_name="dlrig", standalone_mode=False)
     except (OutputClosed, BrokenPipeError):
         # The reader stopped early (`| head -1`): nothing is wrong, say nothing.
         silence_stdout()
