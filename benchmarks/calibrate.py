@@ -39,7 +39,7 @@ import io
 import math
 import statistics
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -492,6 +492,29 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
         if sel:
             med, p90 = stats([err(x.loso, x.measured) for x in sel])
             pr(f"{fam:24} {len(sel):4} {med:12.1%} {p90:9.1%}")
+    pr()
+    pr("per source (LOSO: each predicted by the fit of the others; a large source weighs on the")
+    pr("medians above, so each category is also shown without its largest source):")
+    for c in cats:
+        sel = [x for x in usable if x.label == c]
+        by_source = Counter(x.source_id for x in sel)
+        if len(by_source) < 2:
+            continue
+        big, n_big = by_source.most_common(1)[0]
+        rest = [err(x.loso, x.measured) for x in sel if x.source_id != big]
+        med, p90 = stats(rest)
+        mine, _ = stats([err(x.loso, x.measured) for x in sel if x.source_id == big])
+        pr(
+            f"  {c:24} without {big} ({n_big} pts, its median {mine:.1%}): "
+            f"{len(rest)} pts, median {med:.1%}, p90 {p90:.1%}"
+        )
+    train = [x for x in usable if x.label.startswith("throughput")]
+    big, n_big = Counter(x.source_id for x in train).most_common(1)[0]
+    med, p90 = stats([err(x.loso, x.measured) for x in train if x.source_id != big])
+    pr(
+        f"  ALL training throughput without {big} ({n_big} pts): "
+        f"{len(train) - n_big} pts, median {med:.1%}, p90 {p90:.1%}"
+    )
     pr()
     pr("per fitted group (the group a point resolves to; LOSO errors):")
     pr(

@@ -40,6 +40,7 @@ COLUMNS = [
     "master_weights",
     "zero",
     "offload",
+    "optimizer_in_backward",
     "checkpointing",
     "lora_rank",
     "lora_targets",
@@ -172,6 +173,7 @@ def test_row_obeys_the_schema(row: dict[str, str]) -> None:
     check("optimizer_dtype", OPTIMIZER_DTYPES)
     check("master_weights", {"true", "false"})
     check("offload", OFFLOADS)
+    check("optimizer_in_backward", {"true", "false"})
     check("checkpointing", CHECKPOINTING)
     check("lora_targets", LORA_TARGETS)
     check("attention", ATTENTION)

@@ -144,6 +144,18 @@ BAD = [
     ),
     (f"--config {HF} --task infer --gpu 'RTX 4090'", r"is a directory"),
     (
+        "--model llama-3-8b --task infer --gpu 'RTX 4090' --host-link-gbs 20",
+        r"--host-link-gbs 20\.0 with --task infer: applies to training only",
+    ),
+    (
+        "--model llama-3-8b --task train --gpu 'RTX 4090' --host-link-gbs 0",
+        r"--host-link-gbs: .*greater than 0",
+    ),
+    (
+        "--model llama-3-8b --task train --gpu 'RTX 4090' --host-link-gbs 2e6",
+        r"--host-link-gbs: .*less than or equal to 1000",
+    ),
+    (
         "--config /no/such/config.json --task infer --gpu 'RTX 4090'",
         r"/no/such/config\.json: file not found",
     ),
@@ -161,3 +173,15 @@ def test_bad_input_is_one_line_and_exit_2(line, message, capsys):
     assert lines[0].startswith("dlrig: error: ")
     assert re.search(message, lines[0]), lines[0]
     assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_offload_names_the_host_link_it_moves_over(capsys):
+    base = "--model llama-3-8b --task train --gpu 'RTX 4090' --offload optimizer --seq-len 512"
+    assert run([*args(base + " --host-link-gbs 3.1"), "--no-color"]) == 0
+    measured = " ".join(capsys.readouterr().out.split())
+    assert "moved over the measured host link at 3.1 GB/s" in measured
+    assert run([*args(base), "--no-color"]) == 0
+    # RTX 4090: PCIe 4.0 x16, 31.5 GB/s line rate, host copies at 0.8 of it
+    assert "moved over PCIe 4.0 x16 host copies at 25.2 GB/s" in " ".join(
+        capsys.readouterr().out.split()
+    )

@@ -343,3 +343,33 @@ def test_inference_prefill_working_set_is_chunked_and_split():
     assert mem.activation_bytes(big) == pytest.approx(2048 * per_token / 8)
     assert mem.logits_part(big) == pytest.approx(logits)
     assert mem.activation_bytes(hf) == pytest.approx(64 * 4096 * per_token / 8)
+
+
+@pytest.mark.parametrize(
+    ("kw", "bytes_per_param"),
+    [
+        # fp32 AdamW: read g (4), read + write weight (2 x 4), m and v (2 x 8)
+        (dict(precision="fp32"), 4 + 2 * 4 + 2 * 8),
+        # AMP: fp32 grads (4), master + m + v read and written (2 x 12), 16-bit copy written (2)
+        (dict(precision="bf16"), 4 + 2 * 12 + 2),
+        # pure bf16 with bf16 states: g 2, weight 2 x 2, m and v 2 x 4
+        (dict(precision="bf16", master_weights=False), 2 + 2 * 2 + 2 * 4),
+        # SGD with momentum on fp32: g 4, weight 2 x 4, momentum 2 x 4
+        (dict(precision="fp32", optimizer="sgd"), 4 + 2 * 4 + 2 * 4),
+    ],
+)
+def test_optimizer_step_streams_grads_states_and_weights_once(kw, bytes_per_param):
+    m = toy()
+    s = sh(m, **kw)
+    assert mem.optimizer_step_bytes(s) == pytest.approx(bytes_per_param * m.params_total)
+
+
+def test_optimizer_step_is_sharded_and_skipped_when_the_cpu_steps():
+    m = toy()
+    one = mem.optimizer_step_bytes(sh(m, precision="fp32"))
+    # ZeRO-1 over 4 GPUs: each updates a quarter of the states (its gradients are 16-bit).
+    zero1 = sh(m, precision="bf16", zero=1, n_gpus=4)
+    assert mem.optimizer_step_bytes(zero1) == pytest.approx((2 + 2 * 12 + 2) * m.params_total / 4)
+    assert one > 0 and mem.optimizer_step_bytes(sh(m, offload="optimizer")) == 0
+    # bitsandbytes' paged 8-bit optimizer (read as offload=optimizer) still steps on the GPU
+    assert mem.optimizer_step_bytes(sh(m, offload="optimizer", optimizer="adam8bit")) > 0

@@ -67,13 +67,11 @@ def test_rtx4090_over_rtx3090_resnet50_training_is_1_4_to_2x():
     assert 1.4 <= fast / slow <= 2.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="only one source (Lambda) measures Ada training, so Ada falls back to its family's "
-    "efficiency and the ratio is the peak ratio moderated by the element-wise term (2.0x); "
-    "benchmarks/calibrate.py reports it",
-)
 def test_rtx4090_over_rtx3090_training_is_1_4_to_2x():
+    """Ada has one training source (Lambda), so it takes its family's efficiency and the ratio
+    is physics: 2.33x the tensor peak, moderated by what runs at DRAM bandwidth (1.08x): the
+    element-wise passes, eager attention's scores and the optimizer step. (1.98x when the
+    optimizer step became part of the step; 2.01x without it.)"""
     for model, kw in (
         # eager attention, as the published (Lambda, DeepLearningExamples run_squad.py) runs
         ("bert-large", dict(precision="fp16", batch_size=28, seq_len=384, attention="eager")),

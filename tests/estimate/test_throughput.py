@@ -418,3 +418,43 @@ def test_bert_base_training_flops_per_sequence_at_384_by_hand():
     assert matmul == 86_041_344
     assert s.flops_per_token == 3 * (2 * matmul + 4 * 12 * 768 * 384) == 558_715_392
     assert s.flops_per_token * 384 == pytest.approx(214.55e9, rel=1e-4)
+
+
+def test_offload_moves_at_the_measured_host_link_else_the_pcie_rate():
+    m = find_model("llama-3-8b")
+    # RTX 4090: PCIe 4.0 x16 = 16 x 1.969 GB/s = 31.5 GB/s line rate, host copies at 0.8 of it.
+    default = perf.links(shape(m, job(task="lora", offload="optimizer"))).host
+    assert default.busbw_gbs == pytest.approx(16 * 1.969 * p.value("pcie_host_copy_fraction"))
+    measured = perf.links(shape(m, job(task="lora", offload="optimizer", host_link_gbs=3.0)))
+    assert measured.host.busbw_gbs == 3.0 and "measured" in measured.host.what
+
+
+def test_a_slower_measured_host_link_makes_offload_slower_by_the_bytes_moved():
+    m = find_model("llama-3-8b")
+    fast, slow = (
+        throughput(m, job(task="train", offload="optimizer", batch_size=1, seq_len=512, **kw))
+        for kw in ({"host_link_gbs": 1000.0}, {"host_link_gbs": 2.0})
+    )
+    # Full training moves the 16-bit gradients down and the 16-bit weights back: 4 bytes per
+    # parameter. At 1000 GB/s that hides under the backward; at 2 GB/s it is 4 N / 2e9 s, of
+    # which the backward (2/3 of the compute) hides a part.
+    n = shape(m, job(task="train")).params_trainable
+    pcie = 4 * n / 2e9
+    hidden = fast.compute_time_s * st.BACKWARD_SHARE_FULL
+    assert slow.step_time_s - fast.step_time_s == pytest.approx(pcie - hidden, rel=1e-6)
+
+
+def test_the_optimizer_step_is_added_once_per_step_and_not_hidden():
+    w = st.TrainWork(micro_compute_s=1.0, optimizer_s=0.25)
+    s = st.train_step(w, st.Plan(micro_batches=4), st.Links())
+    assert s.step_s == pytest.approx(4 * 1.0 + 0.25)  # once per optimizer step, not per micro
+    assert s.optimizer_s == 0.25
+
+
+def test_optimizer_step_time_is_its_bytes_at_the_elementwise_bandwidth():
+    m = find_model("bert-large")
+    t = throughput(m, job(precision="fp32", batch_size=4, seq_len=128))
+    s = shape(m, job(precision="fp32", batch_size=4, seq_len=128))
+    bw = find_gpu("RTX 4090").memory_bandwidth_gbs * 1e9 * p.value("elementwise_bandwidth_fraction")
+    expected = 28 * s.params_trainable / bw  # fp32 AdamW: 28 bytes per parameter
+    assert t.step_parts_s["optimizer step"] == pytest.approx(expected)

@@ -164,3 +164,23 @@ def test_an_ambiguous_nvml_name_is_left_out_with_the_choices():
     text = to_build_toml(r, host="box")
     assert "[[gpus]]" not in text.replace("# [[gpus]]", "")
     assert "fits several catalog cards (" in text and "H100 PCIe" in text and "H100 SXM" in text
+
+
+def test_measured_host_copies_go_to_the_measured_cards_group(tmp_path: Path):
+    from dlrig.rules.workload import job_for
+
+    r = result_for("identical-2x4090")
+    r.torch = TorchBench(h2d_pinned_gbs=24.9, d2h_pinned_gbs=26.3, loaded_gpu_index=0)
+    text = to_build_toml(r, host="box")
+    data = tomllib.loads(text)
+    assert data["gpus"][0]["host_link_gbs"] == 24.9  # the slower direction of pinned copies
+    data["workload"] = {"model": "llama-3-8b", "task": "train", "offload": "optimizer"}
+    job = job_for(resolve(parse_build(data, "probed.toml"), "probed.toml"))
+    assert job is not None and job.host_link_gbs == 24.9
+
+
+def test_no_host_link_without_a_pinned_copy_measurement():
+    r = result_for("identical-2x4090")
+    r.torch = TorchBench(h2d_pageable_gbs=9.0, loaded_gpu_index=0)
+    data = tomllib.loads(to_build_toml(r, host="box"))
+    assert "host_link_gbs" not in data["gpus"][0]

@@ -174,3 +174,47 @@ def test_build_file_says_the_estimators_settings():
     int8 = per_gpu_gb(quant="int8", tp=2)
     # 70.6e9 weights at 4.84 bits (q4_k_m) against 8 bits: about 4.84/8 of the weight bytes.
     assert 15 < gguf < 30 and gguf < 0.75 * int8
+
+
+def test_measured_host_link_and_slot_width_reach_the_estimator():
+    from dlrig.rules.workload import job_for
+
+    data = {
+        "cpu": {"model": "AMD Ryzen 9 7950X"},
+        "motherboard": {"pcie_gen": 4, "gpu_slot_lanes": [4]},
+        "gpus": [{"model": "RTX 4090", "host_link_gbs": 3.1}],
+        "workload": {"model": "llama-3-8b", "task": "train", "offload": "optimizer"},
+    }
+    job = job_for(make_build(data))
+    assert job is not None and job.host_link_gbs == 3.1
+    assert (job.gpu.pcie_gen, job.gpu.pcie_lanes) == (4, 4)  # the x4 slot, not the card's x16
+    del data["gpus"][0]["host_link_gbs"]
+    unmeasured = job_for(make_build(data))
+    assert unmeasured is not None and unmeasured.host_link_gbs is None
+
+
+def test_offload_step_time_follows_the_measured_host_link():
+    def step(**gpu):
+        data = {
+            "gpus": [{"model": "RTX 4090", **gpu}],
+            "workload": {
+                "model": "llama-3-8b",
+                "task": "train",
+                "offload": "optimizer",
+                "seq_len": 512,
+                "batch_size": 1,
+            },
+        }
+        return with_estimated_step_time(make_build(data)).workload.step_time_s
+
+    assert step(host_link_gbs=1.0) > step(host_link_gbs=20.0) > 0
+
+
+@pytest.mark.parametrize("bad", [0, -3.0, 5000.0, "fast"])
+def test_host_link_gbs_is_validated(bad, tmp_path):
+    from dlrig.cli import run
+
+    path = tmp_path / "b.toml"
+    value = f'"{bad}"' if isinstance(bad, str) else bad
+    path.write_text(f'[[gpus]]\nmodel = "RTX 4090"\nhost_link_gbs = {value}\n')
+    assert run(["check", str(path)]) == 2

@@ -166,6 +166,7 @@ def _gpu(given: GpuInput, index: int, shown: str) -> GpuGroup:
         displays=given.displays,
         psu=given.psu,
         adapter_8pin=given.adapter_8pin,
+        host_link_gbs=given.host_link_gbs,
     )
 
 

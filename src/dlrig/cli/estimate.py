@@ -115,6 +115,14 @@ def estimate(
     offload: Annotated[
         Offload | None, _opt("Move optimizer states (or everything) to CPU memory.", "--offload")
     ] = None,
+    host_link_gbs: Annotated[
+        float | None,
+        _opt(
+            "GPU<->CPU copy rate in GB/s for offload (dlrig probe measures it; default: the "
+            "card's PCIe link).",
+            "--host-link-gbs",
+        ),
+    ] = None,
     optimizer_in_backward: Annotated[
         bool, _opt("Optimizer step fused into backward.", "--optimizer-in-backward")
     ] = False,
@@ -192,6 +200,7 @@ def estimate(
             engine=engine,
             master_weights=master_weights,
             offload=offload,
+            host_link_gbs=host_link_gbs,
             optimizer_in_backward=optimizer_in_backward,
             loss=loss,
             price_per_gpu_hour=price_per_gpu_hour,

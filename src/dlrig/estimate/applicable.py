@@ -111,7 +111,7 @@ def inapplicable(
         for name in set_("engine", "kv_dtype", "prompt_tokens", "gen_tokens", "weight_bits"):
             out.append(problem((name, "task"), "applies to inference only"))
     if task == Task.INFER:
-        for name in set_("grad_accum", "optimizer_dtype", "cp", "vp"):
+        for name in set_("grad_accum", "optimizer_dtype", "cp", "vp", "host_link_gbs"):
             if name == "grad_accum" and job.grad_accum == 1:
                 continue
             out.append(problem((name, "task"), "applies to training only"))

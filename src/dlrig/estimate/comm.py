@@ -170,9 +170,11 @@ def intra_node_link(gpu: GpuSpec, interconnect: str = "auto") -> Link:
 
 
 def pcie_host_link(gpu: GpuSpec, measured_gbs: float | None = None) -> Link:
-    """GPU ↔ CPU memory for offload traffic: the card's PCIe link (or what `probe` measured)."""
-    if measured_gbs:
-        return Link(f"PCIe, measured {measured_gbs:.1f} GB/s", measured_gbs, 0.0)
+    """GPU ↔ CPU memory for offload traffic: the pinned copy rate `probe` measured when the
+    build file has it (`gpus.host_link_gbs`, `--host-link-gbs`), else the card's PCIe
+    generation x lanes at the share of the line rate host copies reach."""
+    if measured_gbs is not None:
+        return Link("the measured host link", measured_gbs, 0.0)
     line = load.pcie_gens()[gpu.pcie_gen].per_lane_gbs * gpu.pcie_lanes
     rate = line * p.value("pcie_host_copy_fraction")
     return Link(f"PCIe {gpu.pcie_gen}.0 x{gpu.pcie_lanes} host copies", rate, 0.0)

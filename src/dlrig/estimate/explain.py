@@ -7,9 +7,9 @@ the list a user reads is the basis of the numbers they got, not a generic discla
 from __future__ import annotations
 
 from dlrig.estimate import calibration as cal
+from dlrig.estimate import comm, perf
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
-from dlrig.estimate import perf
 from dlrig.estimate import shape as shapes
 from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
 from dlrig.model.choices import CHUNKED_PREFILL_ENGINES
@@ -69,7 +69,8 @@ def _states(s: Shape) -> str:
         text += f"; {', '.join(sharded)} sharded over {s.plan.shard_group} GPUs (ZeRO-{job.zero})"
     if job.offload != Offload.NONE:
         kept = "optimizer states" if job.offload == Offload.OPTIMIZER else "weights and states"
-        text += f"; {kept} in CPU memory"
+        host = comm.pcie_host_link(job.gpu, job.host_link_gbs)
+        text += f"; {kept} in CPU memory, moved over {host.what} at {host.busbw_gbs:.1f} GB/s"
     if job.optimizer_in_backward:
         text += "; gradients applied block by block in backward"
     return text

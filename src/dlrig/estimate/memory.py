@@ -133,15 +133,20 @@ def gradient_bytes(shape: Shape) -> float:
     # precision training (gradients are always kept in fp32)", i.e. 6 + 4 + 8 = 18 bytes with
     # AdamW); Megatron accumulates into fp32 main_grad buffers too. ZeRO/FSDP (zero >= 1) keep
     # the ZeRO paper's 2Ψ of 16-bit gradients; pure 16-bit training keeps 16-bit gradients.
-    amp_fp32_grads = job.master_weights and job.zero == 0
-    half = job.task == Task.TRAIN and not is_fp32(job.precision) and not amp_fp32_grads
-    per_param = HALF_BYTES if half else FP32_BYTES
     shards = shape.plan.shard_group if job.zero >= 2 else 1
-    total = per_param * shape.trainable_per_gpu / shards
+    total = gradient_bytes_per_param(shape) * shape.trainable_per_gpu / shards
     if job.optimizer_in_backward or job.offload == Offload.FULL:
         # Each block's gradients are applied (or sent to the CPU) as soon as they exist.
         return _per_block(shape, total)
     return total
+
+
+def gradient_bytes_per_param(shape: Shape) -> float:
+    """See gradient_bytes: fp32 with AMP's fp32 parameters and fp32 training, else 16-bit."""
+    job = shape.job
+    amp_fp32_grads = job.master_weights and job.zero == 0
+    half = job.task == Task.TRAIN and not is_fp32(job.precision) and not amp_fp32_grads
+    return HALF_BYTES if half else FP32_BYTES
 
 
 def optimizer_state_bytes(shape: Shape) -> float:
@@ -178,6 +183,27 @@ def optimizer_bytes_per_param(shape: Shape) -> float:
             width = shape.model.hidden_size or ADAFACTOR_WIDTH_WITHOUT_HIDDEN
             states = 2 * FP32_BYTES / width
     return master_weight_bytes(shape) + states
+
+
+def optimizer_step_bytes(shape: Shape) -> float:
+    """Bytes one GPU's optimizer step streams through DRAM: it reads every trainable
+    parameter's gradient, reads and writes its states (the fp32 master copy included) and
+    writes the updated weight (read too when there is no master copy). A fused kernel's
+    minimum (apex FusedAdam, torch AdamW fused=True): fp32 AdamW on fp32 weights is
+    4 + 2·(8 + 4) = 28 bytes per parameter; mixed precision with master weights 2 + 2·12 + 2
+    = 28; pure bf16 with bf16 states 2 + 2·(4 + 2) = 14. Sharded like the states (ZeRO >= 1)."""
+    job = shape.job
+    # Offloaded states are updated by the CPU (step.py charges CPU Adam); bitsandbytes' paged
+    # 8-bit optimizers (read as offload=optimizer) still step on the GPU.
+    on_cpu = job.offload != Offload.NONE and job.optimizer != Optimizer.ADAM8BIT
+    if not shape.training or on_cpu:
+        return 0.0
+    grad = gradient_bytes_per_param(shape)
+    weight = HALF_BYTES if not is_fp32(job.precision) and job.task == Task.TRAIN else FP32_BYTES
+    master = master_weight_bytes(shape) > 0
+    per_param = grad + 2 * optimizer_bytes_per_param(shape) + (1 if master else 2) * weight
+    shards = shape.plan.shard_group if job.zero >= 1 else 1
+    return per_param * shape.trainable_per_gpu / shards
 
 
 def optimizer_bytes(shape: Shape) -> float:

@@ -132,23 +132,8 @@ def links(s: Shape) -> st.Links:
     intra = None
     if job.n_gpus > 1:
         intra = comm.intra_node_link(job.gpu, job.interconnect.value)
-    host = comm.pcie_host_link(job.gpu, getattr(job, "host_link_gbs", None))
+    host = comm.pcie_host_link(job.gpu, job.host_link_gbs)
     return st.Links(intra=intra, inter=inter, host=host)
-
-
-def step_plan(s: Shape) -> st.Plan:
-    pl = s.plan
-    return st.Plan(
-        dp=pl.dp,
-        tp=pl.tp,
-        pp=pl.pp,
-        vp=pl.vp,
-        cp=pl.cp,
-        ep=pl.ep,
-        zero=s.job.zero,
-        gpus_per_node=max(pl.gpus_per_node, 1),
-        micro_batches=s.grad_accum,
-    )
 
 
 # --- training -----------------------------------------------------------------------------
@@ -215,6 +200,9 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
         cores = getattr(job, "cpu_cores", None) or DEFAULT_OFFLOAD_CPU_CORES
         per_gpu = s.params_trainable / (s.plan.tp * s.plan.pp * shards)
         cpu_adam = per_gpu / (cores * p.value("cpu_adam_params_per_core_s"))
+    optimizer_s = mem.optimizer_step_bytes(s) / (
+        bw * comm.GBS * p.value("elementwise_bandwidth_fraction")
+    )
     moe_layers = 0
     if m.kind == ModelKind.MOE and m.n_experts:
         moe_layers = max((m.n_layers or 0) - m.first_dense_layers, 0)
@@ -233,6 +221,7 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
         weight_bytes=s.weight_bytes_job,
         offload=offload,
         cpu_adam_s=cpu_adam,
+        optimizer_s=optimizer_s,
     )
 
 
@@ -242,7 +231,7 @@ def train(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     pk = cp.peak(job.gpu, compute_precision(m, job))
     work = train_work(s, r.efficiency)
     lk = links(s)
-    res = st.train_step(work, step_plan(s), lk)
+    res = st.train_step(work, s.plan, lk)
     tokens = per_token(s)
     units_per_step = s.global_batch * (s.seq if tokens else 1)
     total = units_per_step / res.step_s
@@ -256,6 +245,7 @@ def train(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         "pipeline bubble": res.bubble_s,
         "communication not hidden": res.exposed_comm_s,
         "offload not hidden": res.offload_s,
+        "optimizer step": res.optimizer_s,
     }
     if res.input_s > res.step_s - 1e-12 and res.input_s > 0:
         parts = {"input pipeline": res.input_s}

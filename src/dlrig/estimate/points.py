@@ -139,7 +139,27 @@ def why_not(row: dict[str, str]) -> str | None:
         lengths = ("context", "prompt_tokens", "gen_tokens")
         if language and row.get("task") == "infer" and not any(row.get(k) for k in lengths):
             return "inference context not stated (context, prompt_tokens, gen_tokens blank)"
+        states = model_states_bytes(row)
+        measured = float(row["value"]) * UNIT_BYTES[row.get("unit") or "GB"]
+        if measured < states:
+            # Weights, gradients and optimizer states are counted, not modelled (bytes per
+            # parameter of the stated precision, optimizer and sharding): a peak below them
+            # means the run was not the one the row states.
+            return (
+                f"measured {measured / GB:.2f} GB is below the stated settings' weights, "
+                f"gradients and optimizer states alone ({states / GB:.2f} GB)"
+            )
     return None
+
+
+def model_states_bytes(row: dict[str, str]) -> float:
+    """Per-GPU weights + gradients + optimizer states of the row's settings: arithmetic on the
+    parameter count, the one part of a memory figure no activation model can move."""
+    from dlrig.estimate import memory as mem
+    from dlrig.estimate import shape as shapes
+
+    parts = mem.parts(shapes.derive(model_of(row), job_of(row)))
+    return parts.weights + parts.gradients + parts.optimizer
 
 
 def predicted_memory_bytes(row: dict[str, str]) -> float:

@@ -97,6 +97,7 @@ OPTION_FIELDS: dict[str, str] = {
             "engine",
             "master_weights",
             "offload",
+            "host_link_gbs",
             "optimizer_in_backward",
             "loss",
             "price_per_gpu_hour",

@@ -74,7 +74,10 @@ class PlanError(DlrigError):
 
 @dataclass(frozen=True)
 class Plan:
-    """How the job is split: n_gpus = dp x tp x pp x cp (ep inside dp x cp)."""
+    """How the job is split: n_gpus = dp x tp x pp x cp (ep splits the experts inside dp x tp),
+    over `nodes` machines; how its data-parallel group keeps the states (ZeRO stage) and how
+    many micro-batches make one optimizer step (gradient accumulation). The one plan memory,
+    communication and the step model read."""
 
     dp: int = 1
     tp: int = 1
@@ -84,6 +87,8 @@ class Plan:
     ep: int = 1
     nodes: int = 1
     implicit_layer_split: bool = False  # inference on several GPUs without --tp/--pp
+    zero: int = 0
+    micro_batches: int = 1  # per optimizer step on each data-parallel rank (grad accumulation)
 
     @property
     def n_gpus(self) -> int:
@@ -91,12 +96,18 @@ class Plan:
 
     @property
     def gpus_per_node(self) -> int:
-        return self.n_gpus // self.nodes
+        return max(self.n_gpus // self.nodes, 1)
 
     @property
     def shard_group(self) -> int:
         """GPUs ZeRO/FSDP (and Megatron's distributed optimizer) shard states over."""
         return self.dp * self.cp
+
+    def bubble_fraction(self) -> float:
+        """Share of the step the pipeline stands idle: (p-1)/(v·m+p-1) (Narayanan et al. 2021,
+        Sec. 2.2)."""
+        p, m, v = self.pp, self.micro_batches, self.vp
+        return (p - 1) / (v * m + p - 1) if p > 1 else 0.0
 
 
 @dataclass(frozen=True)
@@ -350,7 +361,18 @@ def plan_for(m: ModelSpec, job: Job, seq: int) -> Plan:
                 f"--ep {job.ep} does not divide the {ep_group} GPUs it is spread over "
                 f"(--gpus {n} / --pp {pp}{'' if job.task == Task.INFER else f' / --tp {tp}'})"
             )
-    return Plan(n // group, tp, pp, job.vp, cp, job.ep, job.nodes, implicit)
+    return Plan(
+        dp=n // group,
+        tp=tp,
+        pp=pp,
+        vp=job.vp,
+        cp=cp,
+        ep=job.ep,
+        nodes=job.nodes,
+        implicit_layer_split=implicit,
+        zero=job.zero,
+        micro_batches=job.grad_accum,
+    )
 
 
 def _check_network(network: str) -> None:

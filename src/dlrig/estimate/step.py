@@ -1,6 +1,7 @@
 """Compose one training step from its parts and name what bounds it.
 
-step = max(input pipeline, pipeline time + traffic compute cannot hide + offload not hidden)
+step = max(input pipeline, pipeline time + traffic compute cannot hide + offload not hidden
+           + the optimizer step)
 
 - compute: FLOPs of every micro-batch on one GPU (its 1/(tp·cp·pp) share) at the calibrated
   efficiency, recomputation and NF4 dequantisation included (compute.py);
@@ -20,6 +21,8 @@ step = max(input pipeline, pipeline time + traffic compute cannot hide + offload
   backward (PyTorch DDP buckets, Li et al. 2020); ZeRO-3 / FSDP all-gathers the weights for
   the forward and again for the backward and reduce-scatters the gradients every micro-batch,
   overlapped with that micro-batch's compute (prefetching);
+- optimizer step: the update streams the gradients, states and weights through DRAM once per
+  optimizer step (memory.optimizer_step_bytes) at the element-wise bandwidth, not overlapped;
 - offload: optimizer offload moves the gradients to the CPU and the updated 16-bit weights
   back every step (overlapped with the last backward) and runs Adam on the CPU's cores (not
   overlapped); parameter offload also streams the weights in for every forward and backward.
@@ -31,36 +34,15 @@ from dataclasses import dataclass, field
 
 from dlrig.estimate import comm
 from dlrig.estimate.comm import Link, Placement
+from dlrig.estimate.shape import Plan
+
+__all__ = ["Links", "Plan", "TrainStep", "TrainWork", "name_bound", "train_step"]
 
 ACT_BYTES = 2  # activations cross GPUs in 16-bit
 TP_ALLREDUCES_FWD = 2
 EP_ALL_TO_ALLS_FWD = 2  # dispatch and combine
 BACKWARD_SHARE_FULL = 2 / 3  # backward is 4N of 6N for full training
 BACKWARD_SHARE_FROZEN = 1 / 2  # 2N of 4N when the base is frozen
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The parallel plan of one job: dp·tp·pp·cp GPUs (ep splits the experts inside dp·tp)."""
-
-    dp: int = 1
-    tp: int = 1
-    pp: int = 1
-    vp: int = 1
-    cp: int = 1
-    ep: int = 1
-    zero: int = 0
-    gpus_per_node: int = 8
-    micro_batches: int = 1  # per optimizer step on each data-parallel rank (grad accumulation)
-
-    @property
-    def n_gpus(self) -> int:
-        return self.dp * self.tp * self.pp * self.cp
-
-    def bubble_fraction(self) -> float:
-        """Share of the step the pipeline stands idle: (p-1)/(v·m+p-1)."""
-        p, m, v = self.pp, self.micro_batches, self.vp
-        return (p - 1) / (v * m + p - 1) if p > 1 else 0.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +77,7 @@ class TrainWork:
     weight_bytes: float = 0.0  # stored weights ZeRO-3 / parameter offload move (whole model)
     offload: str = "none"  # none | optimizer | full
     cpu_adam_s: float = 0.0  # the optimizer step on the CPU (optimizer/full offload)
+    optimizer_s: float = 0.0  # the optimizer step on the GPU, once per step (memory-bound)
     input_s: float = 0.0  # time the input pipeline needs for one optimizer step's samples
 
 
@@ -106,6 +89,7 @@ class TrainStep:
     comm_s: float  # all GPU-to-GPU traffic of the step before overlap
     exposed_comm_s: float
     offload_s: float  # PCIe transfers and CPU optimizer time not hidden
+    optimizer_s: float  # the optimizer step on the GPU
     input_s: float
     bound: str
     parts_s: dict[str, float] = field(default_factory=dict)  # traffic by kind, before overlap
@@ -185,7 +169,9 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
             offload += m * max(0.0, stream - micro)
         parts["offload (PCIe)"] = pcie
 
-    gpu_side = compute + bubble + exposed + offload
+    # The update runs after the last gradient exists (or inside the backward when fused into
+    # it): on the GPU's critical path either way.
+    gpu_side = compute + bubble + exposed + offload + w.optimizer_s
     step = max(gpu_side, w.input_s)
     return TrainStep(
         step_s=step,
@@ -196,11 +182,12 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
         offload_s=offload,
         input_s=w.input_s,
         bound=name_bound(
-            compute + bubble,
+            compute + bubble + w.optimizer_s,
             exposed + offload,
             w.input_s,
-            m * w.micro_extra_s / (plan.tp * plan.pp),
+            m * w.micro_extra_s / (plan.tp * plan.pp) + w.optimizer_s,
         ),
+        optimizer_s=w.optimizer_s,
         parts_s=parts,
     )
 

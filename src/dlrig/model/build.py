@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dlrig.model import choices, empty_list
 from dlrig.model.parts import Cooler, CpuSpec, GpuSpec, PsuRating, StorageKind
 from dlrig.model.thresholds import MAX_GPU_ENTRIES, MAX_GPU_SLOTS, MAX_STORAGE_ENTRIES
-from dlrig.model.workload import ModelSpec
+from dlrig.model.workload import MAX_HOST_LINK_GBS, ModelSpec
 
 # Sanity limits for input validation (see module docstring).
 MAX_GPUS_PER_GROUP = 64
@@ -118,6 +118,13 @@ class GpuInput(BaseModel):
         le=4,
         description="8-pin cables plugged into the card's 16-pin adapter (instead of a native "
         "12V-2x6 cable)",
+    )
+    host_link_gbs: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_HOST_LINK_GBS,
+        description="measured pinned host-to-GPU copy rate, GB/s (dlrig probe writes it): what "
+        "offloaded optimizer states and weights move at",
     )
 
 
@@ -415,6 +422,7 @@ class GpuGroup(BaseModel):
     displays: int | None = None
     psu: Literal["main", "second"] | None = None
     adapter_8pin: int | None = None
+    host_link_gbs: float | None = Field(default=None, description="measured host-to-GPU GB/s")
 
     @property
     def name(self) -> str:

@@ -143,9 +143,8 @@ OVERHANG_SLOTS = 1
 PHYSICAL_SOURCE = guide("Motherboard and case")
 
 # --- GPU memory for a named workload (gpu-memory) --------------------------------------------
-# Below 10 % free the job fits on paper but a longer batch, another process's CUDA context or
-# allocator fragmentation can push it over: warn.
-GPU_MEMORY_TIGHT_FRACTION = 0.10
+# "tight" is decided by the estimate's own interval (estimate/job.py verdict: the calibration's
+# leave-one-source-out p80 |error|), not by a fixed share of the card.
 GPU_MEMORY_SOURCE = (
     "dlrig estimate: ZeRO (Rajbhandari et al. 2020) for weights, gradients and optimizer states; "
     "Korthikanti et al. 2022 for activations https://arxiv.org/abs/2205.05198"

@@ -26,6 +26,11 @@ from dlrig.model.choices import (
 )
 from dlrig.model.parts import GpuSpec
 
+# Highest GPU <-> CPU copy rate accepted, GB/s per direction: NVLink-C2C of a Grace Hopper
+# superchip moves 450 GB/s each way (NVIDIA GH200 datasheet); PCIe 6.0 x16 is 121 GB/s. A larger
+# figure is a typo or a unit error (MB/s), not a machine.
+MAX_HOST_LINK_GBS = 1_000
+
 __all__ = [
     "Attention",
     "BaseQuant",
@@ -235,6 +240,13 @@ class Job(BaseModel):
         default=True, description="16-bit training keeps fp32 master weights (AMP); False: pure"
     )
     offload: Offload = Offload.NONE
+    host_link_gbs: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_HOST_LINK_GBS,
+        description="GPU <-> CPU memory copy rate in GB/s (measured by probe); "
+        "None: the card's PCIe generation x lanes",
+    )
     optimizer_in_backward: bool = Field(
         default=False, description="optimizer step fused into backward: gradients freed at once"
     )

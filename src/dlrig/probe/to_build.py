@@ -1,10 +1,11 @@
 """A probe result as a build file (TOML text) that `dlrig check` reads without edits.
 
 Parts are named by their catalog names where NVML's or /proc/cpuinfo's name matches one; measured
-values override the catalog's: each GPU's PCIe lanes and power limit, the RAM size, the data
-disk's read rate. What cannot be measured (PSU, case, board) is left out, so `check` lists those
-rules as skipped instead of guessing. Parts that are not in the catalog are written as comments
-with the measured numbers, for the user to complete.
+values override the catalog's: each GPU's PCIe lanes and power limit, the host<->GPU copy rate
+(what offload moves at), the RAM size, the data disk's read rate. What cannot be measured (PSU,
+case, board) is left out, so `check` lists those rules as skipped instead of guessing. Parts that
+are not in the catalog are written as comments with the measured numbers, for the user to
+complete.
 """
 
 from __future__ import annotations
@@ -149,11 +150,35 @@ def slot_lanes(groups: dict[GroupKey, list[int | None]]) -> list[int] | None:
     return [w for w in widths if w is not None]
 
 
+def host_link_gbs(result: ProbeResult) -> float | None:
+    """The measured GPU <-> CPU copy rate offload traffic moves at: the slower direction of
+    pinned copies (offload sends gradients down and weights back up), else host->device."""
+    t = result.torch
+    rates = [r for r in (t.h2d_pinned_gbs, t.d2h_pinned_gbs) if r is not None and r > 0]
+    return round(min(rates), 1) if rates else None
+
+
+def _measured_key(result: ProbeResult) -> GroupKey | None:
+    """The group of the card PyTorch measured (only that card's copies are timed)."""
+    for g in result.gpus:
+        if g.index == result.torch.loaded_gpu_index:
+            name = catalog_gpu(g.name)
+            return None if name is None else (name, g.power_limit_w, memory_override(g, name))
+    return None
+
+
 def _gpus(result: ProbeResult) -> list[str]:
     groups, lines = _gpu_groups(result)
     per_slot = slot_lanes(groups) is not None
-    for (name, power_w, memory_gb), widths in groups.items():
+    host = host_link_gbs(result)
+    measured = _measured_key(result)
+    for key, widths in groups.items():
+        name, power_w, memory_gb = key
         lines += ["[[gpus]]", f"model = {_q(name)}", f"count = {len(widths)}"]
+        if host is not None and key == measured:
+            # One card's copies are timed; its identical siblings sit on the same kind of slot
+            # unless their widths differ, which `pcie_lanes` / gpu_slot_lanes then say.
+            lines.append(f"host_link_gbs = {host}   # measured pinned host<->GPU copies")
         if memory_gb is not None:
             lines.append(f"memory_gb = {memory_gb}   # measured: less than the catalog's card")
         if power_w is not None:

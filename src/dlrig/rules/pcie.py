@@ -57,6 +57,9 @@ def link_width(lanes: float) -> int:
     return next((w for w in t.LINK_WIDTHS if w <= lanes), 0)
 
 
+ASSUMED_WIDTH = "CPU lanes / GPUs"  # CardLink.how when the build gives no lane map
+
+
 @dataclass(frozen=True)
 class CardLink:
     card: GpuGroup
@@ -134,8 +137,8 @@ def card_links(build: Build) -> tuple[list[CardLink], list[str], str | None]:
         elif slot_map is not None:
             lanes, how = 0, f"no slot left in motherboard.gpu_slot_lanes for GPU {i + 1}"
         elif shared is not None:
-            lanes, how = shared, "CPU lanes / GPUs"
-            if "CPU lanes / GPUs" not in assumed:
+            lanes, how = shared, ASSUMED_WIDTH
+            if ASSUMED_WIDTH not in assumed:
                 assumed.append(
                     "lanes per GPU = CPU lanes / GPUs (give motherboard.gpu_slot_lanes for the "
                     "board's real lane map; M.2 drives may take lanes)"
@@ -177,7 +180,7 @@ def cpu_lane_budget(build: Build, links: list[CardLink]) -> tuple[int, int, list
     asks = [
         (link.wired_lanes, f"GPU {link.slot + 1} x{link.wired_lanes}")
         for link in links
-        if link.source == "cpu" and link.how != "CPU lanes / GPUs"
+        if link.source == "cpu" and link.how != ASSUMED_WIDTH
     ]
     board = build.motherboard
     if board is not None and board.m2:

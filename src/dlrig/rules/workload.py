@@ -70,14 +70,38 @@ def _given(build: Build) -> dict[str, Any]:
     return {f: getattr(w, f) for f in _JOB_FIELDS if getattr(w, f) is not None}
 
 
+def _slot_link(build: Build, group: GpuGroup) -> dict[str, int]:
+    """The PCIe link the group's cards really get in this build (the slowest of them: the
+    slot's lanes, the board's, CPU's and riser's generation), as `pcie_lanes` / `pcie_gen`
+    overrides of the card's spec: offload traffic and GPU-to-GPU traffic over PCIe run at it.
+    Nothing when the build does not say how its slots are wired."""
+    from dlrig.rules.pcie import ASSUMED_WIDTH, card_links
+
+    links, _, missing = card_links(build)
+    mine = [link for link in links if link.card is group and link.lanes > 0]
+    if missing or not mine:
+        return {}
+    # GpuSpec field names as keywords (a quoted "pcie_..." here reads as an efficiencies.csv key).
+    out = dict(pcie_gen=min(link.gen for link in mine))
+    # A width `card_links` assumed (CPU lanes shared evenly) is not the build's: keep the card's.
+    stated = [link.lanes for link in mine if link.how != ASSUMED_WIDTH]
+    if len(stated) == len(mine):
+        out |= dict(pcie_lanes=min(stated))
+    return out
+
+
 def job_for(build: Build, **changes: Any) -> Job | None:
     """The build's workload as an estimator Job on its smallest GPU, with `changes` applied."""
     w = build.workload
     if w is None or build.model_spec is None or w.task is None or not build.gpus:
         return None
     group = _smallest_group(build)
-    gpu = group.spec.model_copy(update={"memory_gb": group.memory_gb, "tdp_w": group.power_w})
+    gpu = group.spec.model_copy(
+        update={"memory_gb": group.memory_gb, "tdp_w": group.power_w} | _slot_link(build, group)
+    )
     fields = _given(build)
+    if group.host_link_gbs is not None:  # measured by `dlrig probe`: the rate offload moves at
+        fields["host_link_gbs"] = group.host_link_gbs
     try:
         return Job(gpu=gpu, n_gpus=build.n_gpus, **(fields | changes))
     except ValidationError as exc:  # e.g. more GPUs in all groups than the estimator models

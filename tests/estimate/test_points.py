@@ -1,0 +1,47 @@
+"""A calibration row as the estimator reads it (estimate/points.py): its settings, and when it
+cannot be the run it states."""
+
+from __future__ import annotations
+
+from dlrig.estimate import points
+
+ROW = {
+    "id": "t",
+    "category": "memory",
+    "task": "train",
+    "model": "llama-3-8b",
+    "gpu": "RTX 4090",
+    "n_gpus": "1",
+    "precision": "bf16",
+    "optimizer": "adamw",
+    "master_weights": "false",
+    "seq_len": "512",
+    "batch_size": "1",
+    "value": "20",
+    "unit": "GB",
+    "semantics": "allocator_reserved",
+}
+
+
+def test_optimizer_in_backward_column_is_read():
+    assert points.job_of(ROW | {"optimizer_in_backward": "true"}).optimizer_in_backward
+    assert not points.job_of(ROW | {"optimizer_in_backward": ""}).optimizer_in_backward
+    assert not points.job_of(ROW).optimizer_in_backward  # a table without the column
+
+
+def test_a_peak_below_the_model_states_is_not_the_run_the_row_states():
+    # Llama-3-8B pure bf16 with bf16 AdamW states: 2 + 2 + 4 bytes per parameter, ~64 GB.
+    states = points.model_states_bytes(ROW)
+    assert 60e9 < states < 66e9
+    reason = points.why_not(ROW)
+    assert reason is not None and "below the stated settings' weights" in reason
+    assert points.memory_error(ROW) is None
+    # the same run with a peak above its states is scored
+    assert points.why_not(ROW | {"value": "80"}) is None
+    assert points.memory_error(ROW | {"value": "80"}) is not None
+
+
+def test_a_training_memory_row_without_its_length_is_not_expressible():
+    assert points.why_not(ROW | {"seq_len": "", "value": "80"}) == (
+        "training sequence length not stated (seq_len blank)"
+    )
