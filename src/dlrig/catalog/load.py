@@ -30,13 +30,13 @@ if TYPE_CHECKING:  # market and cluster models load with the functions that use 
         Currency,
         Drive,
         DualPsu,
-        MarketPrice,
         MemoryKit,
         Platform,
         Psu,
         Riser,
         VatRate,
     )
+    from dlrig.model.price import MarketPrice
 
 Row = TypeVar("Row", bound=BaseModel)
 
@@ -217,7 +217,7 @@ def _platform_row(row: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def market_prices() -> tuple[MarketPrice, ...]:
-    from dlrig.model.market import MarketPrice
+    from dlrig.model.price import MarketPrice
 
     return _build("market_prices.csv", MarketPrice, _market_row)
 

@@ -8,8 +8,6 @@ task, engine, precision)` combines the components a workload needs into one verd
 the `check` rules and `recommend` can report. See catalog/data/SOURCES.md.
 """
 
-from __future__ import annotations
-
 import re
 from functools import cache
 from typing import Literal
@@ -20,6 +18,9 @@ from dlrig.catalog import load
 from dlrig.model.parts import GpuSpec
 
 Level = Literal["yes", "partial", "no"]
+# The models below are built on first use: `dlrig check` of a build whose workload names no
+# software never looks a stack up (start-up time, issue 16).
+_DEFERRED = ConfigDict(frozen=True, defer_build=True)
 _RANK = {"yes": 2, "partial": 1, "no": 0}
 
 # Engines a user may name for inference; "optimized" means "whichever fused engine runs here".
@@ -31,7 +32,7 @@ _CMP = re.compile(r"^sm(>=|<)(\d+)$")
 class ComponentSupport(BaseModel):
     """One component's support on one GPU, as a row of stack_support.csv matched it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _DEFERRED
 
     component: str
     level: Level
@@ -43,7 +44,7 @@ class ComponentSupport(BaseModel):
 class StackVerdict(BaseModel):
     """Whether a workload's software runs on a GPU: the worst required component decides."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _DEFERRED
 
     gpu: str
     stack: str = ""
@@ -58,7 +59,7 @@ class StackVerdict(BaseModel):
 
 
 class GpuSupport(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     name: str
     stack: str

@@ -7,6 +7,7 @@ maps what they raise to an exit code and one line on stderr.
 
 from __future__ import annotations
 
+import copy
 import sys
 from types import ModuleType
 
@@ -54,15 +55,49 @@ def _click_exceptions() -> ModuleType:
     return exceptions
 
 
+def _command_name(command: typer.models.CommandInfo) -> str:
+    """The name typer gives a registered command (typer.main.get_command_name)."""
+    callback = command.callback
+    return command.name or (callback.__name__.lower().replace("_", "-") if callback else "")
+
+
+def app_for(argv: list[str]) -> typer.Typer:
+    """`app` narrowed to the one command `argv` runs, so that typer builds the click command of
+    that command alone: it builds every registered command's parameters, from their signatures,
+    before it looks at the arguments, and that was a tenth of `dlrig check`'s start-up.
+
+    Narrowed only when nothing but `--debug` comes before a registered command's name: `dlrig`,
+    `dlrig --help`, `dlrig --version` and a misspelt command get the whole app, so the command
+    list, the usage errors and their suggestions stay what they are."""
+    name = None
+    for token in argv:
+        if token == "--debug":
+            continue
+        if token.startswith("-"):
+            return app
+        name = token
+        break
+    commands = [c for c in app.registered_commands if _command_name(c) == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if len(commands) + len(groups) != 1:
+        return app
+    narrowed = copy.copy(app)  # same callback, settings and help; one command
+    narrowed.registered_commands = commands
+    narrowed.registered_groups = groups
+    return narrowed
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code instead of exiting (used by tests and `main`)."""
     from dlrig.errors import DlrigError
 
-    DEBUG["on"] = "--debug" in (argv if argv is not None else sys.argv[1:])
+    args = list(argv if argv is not None else sys.argv[1:])
+    DEBUG["on"] = "--debug" in args
     clicks = _click_exceptions()
     no_args = getattr(clicks, "NoArgsIsHelpError", ())  # click >= 8.2: `dlrig`, `dlrig parts`
     try:
-        result = app(args=argv, prog_name="dlrig", standalone_mode=False)
+        # argv as given: None lets click read sys.argv itself (and expand globs on Windows).
+        result = app_for(args)(args=argv, prog_name="dlrig", standalone_mode=False)
     except (OutputClosed, BrokenPipeError):
         # The reader stopped early (`| head -1`): nothing is wrong, say nothing.
         silence_stdout()

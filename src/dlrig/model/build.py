@@ -6,14 +6,12 @@ well outside any real machine (the largest single-node GPU servers hold 16 GPUs;
 single PSUs are about 3 kW; servers stack several).
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dlrig.model import choices
+from dlrig.model import choices, empty_list
 from dlrig.model.parts import Cooler, CpuSpec, GpuSpec, PsuRating, StorageKind
 from dlrig.model.thresholds import MAX_GPU_ENTRIES, MAX_GPU_SLOTS, MAX_STORAGE_ENTRIES
 from dlrig.model.workload import MAX_HOST_LINK_GBS, ModelSpec
@@ -355,18 +353,18 @@ class BuildFile(BaseModel):
     name: str | None = None
     cpu: CpuInput | None = None
     memory: MemoryInput | None = None
-    gpus: list[GpuInput] = Field(default_factory=list, max_length=MAX_GPU_ENTRIES)
+    gpus: list[GpuInput] = Field(default_factory=empty_list, max_length=MAX_GPU_ENTRIES)
     motherboard: MotherboardInput | None = None
     psu: PsuInput | None = None
-    storage: list[StorageInput] = Field(default_factory=list, max_length=MAX_STORAGE_ENTRIES)
+    storage: list[StorageInput] = Field(default_factory=empty_list, max_length=MAX_STORAGE_ENTRIES)
     case: CaseInput | None = None
     power: PowerInput | None = None
     workload: WorkloadInput | None = None
     second_psu: SecondPsuInput | None = None
     bios: BiosInput | None = None
     display: DisplayInput | None = None
-    nvlink_bridges: list[NvlinkBridgeInput] = Field(default_factory=list, max_length=8)
-    nics: list[NicInput] = Field(default_factory=list, max_length=MAX_NICS)
+    nvlink_bridges: list[NvlinkBridgeInput] = Field(default_factory=empty_list, max_length=8)
+    nics: list[NicInput] = Field(default_factory=empty_list, max_length=MAX_NICS)
 
 
 # --------------------------------------------------------------------------- resolved build
@@ -394,7 +392,7 @@ class Cpu(BaseModel):
     boost_ghz: float | None = None
     price_usd: float | None = None
     spec: CpuSpec | None = None
-    overridden: list[str] = Field(default_factory=list)
+    overridden: list[str] = Field(default_factory=empty_list)
 
     @property
     def total_cores(self) -> int:
@@ -418,7 +416,7 @@ class GpuGroup(BaseModel):
     length_mm: float | None
     cooler: Cooler | None
     slot_lanes: int | None = Field(description="electrical lanes of its slot, if given")
-    overridden: list[str] = Field(default_factory=list)
+    overridden: list[str] = Field(default_factory=empty_list)
     slots: list[int] | None = Field(default=None, description="slot position of each card")
     riser: RiserInput | None = None
     displays: int | None = None
@@ -455,10 +453,10 @@ class Build(BaseModel):
     name: str | None = None
     cpu: Cpu | None = None
     memory: MemoryInput | None = None
-    gpus: list[GpuGroup] = Field(default_factory=list)
+    gpus: list[GpuGroup] = Field(default_factory=empty_list)
     motherboard: MotherboardInput | None = None
     psu: PsuInput | None = None
-    storage: list[Storage] = Field(default_factory=list)
+    storage: list[Storage] = Field(default_factory=empty_list)
     case: CaseInput | None = None
     power: PowerInput | None = None
     workload: WorkloadInput | None = None
@@ -469,8 +467,8 @@ class Build(BaseModel):
     second_psu: SecondPsuInput | None = None
     bios: BiosInput | None = None
     display: DisplayInput | None = None
-    nvlink_bridges: list[NvlinkBridgeInput] = Field(default_factory=list)
-    nics: list[NicInput] = Field(default_factory=list)
+    nvlink_bridges: list[NvlinkBridgeInput] = Field(default_factory=empty_list)
+    nics: list[NicInput] = Field(default_factory=empty_list)
     integrated_graphics: bool | None = Field(default=None, description="cpu.integrated_graphics")
 
     @property

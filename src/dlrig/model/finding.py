@@ -1,10 +1,10 @@
 """What a rule says about a build: a Finding, or a Skip when its inputs are missing."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from dlrig.model import empty_list
 
 
 class Severity(StrEnum):
@@ -46,7 +46,8 @@ class Finding(BaseModel):
     numbers: dict[str, Quantity] = Field(default_factory=dict)
     source: str = Field(description="where the rule and its thresholds come from")
     defaults_used: list[str] = Field(
-        default_factory=list, description="inputs the rule assumed because the build left them out"
+        default_factory=empty_list,
+        description="inputs the rule assumed because the build left them out",
     )
 
 

@@ -14,12 +14,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dlrig.model.parts import PsuRating, StorageKind
+from dlrig.model.price import Condition, MarketPrice, PriceKind  # noqa: F401  (re-exported)
 
 MemoryType = Literal["ddr5-udimm", "ddr5-rdimm"]
-Condition = Literal["new", "used", "refurbished"]
-# What a price is: a launch list price (MSRP, RCP, SEP, 1kU), a seen new street price, or a seen
-# used price. "user" marks a price from the user's --prices file.
-PriceKind = Literal["msrp", "street", "used", "user"]
 LinkWidth = Literal[1, 2, 4, 8, 16]
 GpuMount = Literal["slots", "risers"]
 CaseKind = Literal["tower", "mesh-tower", "open-frame", "4u-chassis", "2u-server"]
@@ -61,19 +58,6 @@ PRICE_KIND_LABEL = {
 
 class _Row(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class MarketPrice(_Row):
-    """What one GPU or CPU of the spec catalog costs to buy now."""
-
-    kind: Literal["gpu", "cpu"]
-    name: str
-    price_usd: float = Field(gt=0)
-    price_date: str
-    condition: Condition = "new"
-    price_kind: PriceKind = "msrp"
-    source: str
-    notes: str = ""
 
 
 class Platform(_Row):

@@ -1,7 +1,5 @@
 """Catalog rows as typed records. Field names carry their units; blanks in the CSV become None."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field

@@ -1,11 +1,10 @@
 """The result of `dlrig check`: the resolved build, its findings and the rules skipped."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from dlrig.model import empty_list
 from dlrig.model.build import Build
 from dlrig.model.finding import Finding, Severity, Skip
 
@@ -17,13 +16,13 @@ class Summary(BaseModel):
     warnings: int
     info: int
     ok: int
-    skipped: list[Skip] = Field(default_factory=list)
+    skipped: list[Skip] = Field(default_factory=empty_list)
 
 
 class CheckReport(BaseModel):
     build: Build
     findings: list[Finding]
-    skipped: list[Skip] = Field(default_factory=list)
+    skipped: list[Skip] = Field(default_factory=empty_list)
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)

@@ -5,8 +5,6 @@ parameter count); `Job` is the rest of the command line. Both are plain data; th
 `dlrig.estimate`.
 """
 
-from __future__ import annotations
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dlrig.model.choices import (

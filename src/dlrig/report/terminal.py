@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 
-from rich.console import Console
+from rich.console import Console, Group, NewLine, RenderableType
 from rich.padding import Padding
+from rich.rule import Rule
 from rich.text import Text
 
 from dlrig.model.finding import Finding, Severity
@@ -22,11 +23,10 @@ WIDTH = 100
 INDENT = 4
 
 
-def print_finding(f: Finding, console: Console) -> None:
+def finding_lines(f: Finding) -> list[RenderableType]:
     """One finding: its mark, id and title, then (unless OK) numbers, why, fix and source."""
     style = STYLES[f.severity]
     head = Text.assemble((f" {MARKS[f.severity]} ", style), (f.id, "bold"), f"  {f.title}")
-    console.print(head)
     body = [Text(f.message)]
     if f.severity != Severity.OK:
         if f.numbers:
@@ -37,8 +37,11 @@ def print_finding(f: Finding, console: Console) -> None:
             body.append(Text.assemble(("fix: ", "bold"), f.fix))
         body += [Text.assemble(("assumed: ", "italic"), d, style="dim") for d in f.defaults_used]
         body.append(Text(f"source: {f.source}", style="dim"))
-    for line in body:
-        console.print(Padding(line, (0, 0, 0, INDENT), expand=False))
+    return [head, *(Padding(line, (0, 0, 0, INDENT), expand=False) for line in body)]
+
+
+def print_finding(f: Finding, console: Console) -> None:
+    console.print(Group(*finding_lines(f)))
 
 
 def text_console(buf: io.StringIO, color: bool, width: int = WIDTH) -> Console:
@@ -55,20 +58,19 @@ def text_console(buf: io.StringIO, color: bool, width: int = WIDTH) -> Console:
 
 
 def render(report: CheckReport, *, color: bool = True) -> str:
-    buf = io.StringIO()
-    console = text_console(buf, color)
-    console.print(Text(f"dlrig check — {title(report)}", style="bold"))
+    """The report as one group printed once: the same lines as printing each piece in turn,
+    without rich's per-print overhead (a third of the rendering time, issue 16)."""
+    lines: list[RenderableType] = [Text(f"dlrig check — {title(report)}", style="bold")]
     for severity, findings in grouped(report):
-        console.print()
-        console.rule(Text(f"{HEADINGS[severity]} ({len(findings)})", style=STYLES[severity]))
+        heading = Text(f"{HEADINGS[severity]} ({len(findings)})", style=STYLES[severity])
+        lines += [NewLine(), Rule(heading)]
         for f in findings:
-            print_finding(f, console)
+            lines += finding_lines(f)
     if report.skipped:
-        console.print()
-        console.rule(Text(f"Skipped ({len(report.skipped)})", style="dim"))
-        for s in report.skipped:
-            console.print(Text.assemble(f" - {s.rule}: ", (s.reason, "dim")), highlight=False)
-    console.print()
+        lines += [NewLine(), Rule(Text(f"Skipped ({len(report.skipped)})", style="dim"))]
+        lines += [Text.assemble(f" - {s.rule}: ", (s.reason, "dim")) for s in report.skipped]
     worst = next((sev for sev, _ in grouped(report)), Severity.OK)
-    console.print(Text(summary_line(report), style=STYLES[worst]))
+    lines += [NewLine(), Text(summary_line(report), style=STYLES[worst])]
+    buf = io.StringIO()
+    text_console(buf, color).print(Group(*lines))
     return buf.getvalue()

@@ -11,8 +11,8 @@ from dlrig.model.finding import Severity, qty
 from dlrig.model.parts import GpuSpec
 from dlrig.rules.base import RuleInfo, RuleResult, fmt
 
-if TYPE_CHECKING:  # the market's models load with the prices (check's start-up: issue 16)
-    from dlrig.model.market import MarketPrice
+if TYPE_CHECKING:  # the prices' model loads with the prices (check's start-up: issue 16)
+    from dlrig.model.price import MarketPrice
 
 NO_GPU = RuleInfo(
     id="no-gpu",
