@@ -16,6 +16,12 @@ START_TIMEOUT_S = 60
 _URL = re.compile(r"dlrig serve: (http://\S+/)")
 
 
+def _default_sigint() -> None:
+    """The server starts with Python's own Ctrl-C handling, whatever the test run inherited (a
+    CI step or `nohup` may start pytest with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextmanager
 def running(*args: str) -> Iterator[tuple[str, subprocess.Popen]]:
     """`dlrig serve ARGS --no-browser` on a free port: (its printed URL, the process)."""
@@ -27,6 +33,7 @@ def running(*args: str) -> Iterator[tuple[str, subprocess.Popen]]:
         text=True,
         cwd=ROOT,
         env=env,
+        preexec_fn=_default_sigint,
     )
     try:
         line = proc.stdout.readline() if proc.stdout else ""

@@ -14,8 +14,9 @@ from dlrig.errors import DlrigError
 from dlrig.serve.app import LOOPBACK_NAMES, create_app
 
 DEFAULT_HOST = "127.0.0.1"
-# How long to wait for the server to start before opening the browser anyway.
-BROWSER_WAIT_S = 10.0
+# How long to wait for the server to start before printing its address (and opening the
+# browser) anyway.
+START_WAIT_S = 30.0
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -88,10 +89,9 @@ def serve(
     sock = bind(host, port)
     server = server_for(sock, host, initial_build, extra_hosts)
     url = url_of(sock)
-    sys.stdout.write(f"dlrig serve: {url}  (Ctrl-C stops it)\n")
-    sys.stdout.flush()
-    if open_browser:
-        threading.Thread(target=_open_when_started, args=(server, url), daemon=True).start()
+    # The address is printed once the server has started: its Ctrl-C handling is in place then,
+    # so whoever reads the line (a person, a script, a test) may stop it at once.
+    threading.Thread(target=_announce, args=(server, url, open_browser), daemon=True).start()
     # Ctrl-C is how a server is stopped: uvicorn shuts down gracefully and then re-raises the
     # signal; that is a normal end here (exit 0), not an interrupted command (130).
     with contextlib.suppress(KeyboardInterrupt):
@@ -99,10 +99,15 @@ def serve(
     sys.stdout.write("dlrig serve: stopped\n")
 
 
-def _open_when_started(server: Any, url: str) -> None:
-    import webbrowser
-
-    deadline = time.monotonic() + BROWSER_WAIT_S
+def _announce(server: Any, url: str, open_browser: bool) -> None:
+    deadline = time.monotonic() + START_WAIT_S
     while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    webbrowser.open(url)
+        if server.should_exit:
+            return
+        time.sleep(0.02)
+    sys.stdout.write(f"dlrig serve: {url}  (Ctrl-C stops it)\n")
+    sys.stdout.flush()
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(url)
