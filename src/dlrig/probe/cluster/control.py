@@ -52,7 +52,10 @@ class Control:
     step: int = 0
     phase: str = "rendezvous"
     nodes: dict[int, str] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Re-entrant: the SIGTERM handler (run.py) reads the store from the main thread, which the
+    # signal may have interrupted while it held this lock; a plain Lock deadlocks there and
+    # torchrun then SIGKILLs the rank before it says which node failed.
+    lock: threading.RLock = field(default_factory=threading.RLock)
     stop: threading.Event = field(default_factory=threading.Event)
     on_abort: Any = None  # called (with the reason) before a watchdog exit: rank 0's partial report
     aborting: bool = False
