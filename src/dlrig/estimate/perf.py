@@ -288,27 +288,17 @@ def train(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
 # --- inference ----------------------------------------------------------------------------
 
 
-def decode_context(s: Shape) -> float:
-    """Tokens each decode step attends to on average: with a prompt and a generation length,
-    the prompt plus half the generated tokens (the cache grows by one per step); with only
-    --context, that context (the step at the end of it)."""
-    job = s.job
-    if job.prompt_tokens is not None or job.gen_tokens is not None:
-        return (job.prompt_tokens or 0) + (job.gen_tokens or 0) / 2
-    return float(s.seq)
-
-
 def decode_inputs(s: Shape) -> dec.DecodeInputs:
     """Per-GPU bytes one decode step reads (Shape: its share of the weights, active experts
-    only; the batch's KV cache at the mean context) and the step's FLOPs for the batch."""
-    b = s.micro_batch
-    # The Shape's per-GPU KV read is at the held context (its split rule: GQA heads replicated
-    # beyond tp, MLA latents replicated); scaled to the mean context of the generation.
-    kv = s.decode_kv_bytes_per_gpu * decode_context(s) / s.seq if s.seq else 0.0
+    only; the batch's KV cache at the mean context of the generation, shape.decode_context)
+    and the step's FLOPs for the batch (attention over that mean context, not the whole one)."""
+    b, m = s.micro_batch, s.model
+    attn_full = shapes.attention_flops_fwd(m, s.attended)
+    attn_mean = shapes.attention_flops_fwd(m, shapes.attended_tokens(m, s.decode_context))
     return dec.DecodeInputs(
         weight_bytes=s.decode_weight_bytes_per_gpu,
-        kv_bytes=kv,
-        flops=b * s.flops_fwd_per_token,
+        kv_bytes=s.decode_kv_bytes_per_gpu,
+        flops=b * (s.flops_fwd_per_token - attn_full + attn_mean),
         n_layers=s.model.total_layers,
         hidden=s.model.hidden_size or 0,
         batch=b,
