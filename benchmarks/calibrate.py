@@ -429,9 +429,11 @@ def fit_overhead(
     for name, members in by_group.items():
         if len(members) < 2:
             continue
-        eager = name != cal.ROOT and name in perf.EAGER_ENGINES
-        c = best_overhead([d for _, d in members], overlaps=eager)
         n_src = len({p.source_id for p, _ in members})
+        if "/" in name and n_src < MIN_SOURCES:
+            continue  # below an engine (its memory class): fitted from >= 3 sources only
+        eager = name != cal.ROOT and name.split("/")[0] in perf.EAGER_ENGINES
+        c = best_overhead([d for _, d in members], overlaps=eager)
         rule = (
             OVERHEAD_RULE
             if n_src >= MIN_SOURCES or name == cal.ROOT

@@ -83,17 +83,37 @@ DECODE_OVERHEAD_KEY = "decode_layer_s"
 EAGER_ENGINES = frozenset({"transformers"})
 
 
+def memory_class(job: Job) -> str:
+    """The card's DRAM family (gpus.csv memory_type): "hbm" (stacked, on-package: the
+    datacenter cards), "lpddr" (unified memory: DGX Spark, Jetson) or "gddr" (the rest).
+
+    A batch-1 decode step is a chain of small matrix-vector kernels, each of which keeps a
+    fixed number of loads in flight per SM; by Little's law the bandwidth it reaches is the
+    bytes in flight over the DRAM latency, and HBM pairs a longer latency (and lower clocks)
+    with twice a GDDR card's datasheet bandwidth, so one engine's kernels reach a smaller share
+    of it. Published: llama.cpp on Llama-3-8B Q4_K_M, RTX 4090 (GDDR6X, 1008 GB/s) 127.7 tok/s,
+    A100 SXM (HBM2e, 2039 GB/s) 133.4 tok/s (XiongjieDai/GPU-Benchmarks-on-LLM-Inference,
+    2024-05). The share per engine and memory class is fitted (benchmarks/calibrate.py)."""
+    kind = (job.gpu.memory_type or "").upper()
+    if kind.startswith("HBM"):
+        return "hbm"
+    return "lpddr" if kind.startswith("LPDDR") else "gddr"
+
+
 def decode_group(job: Job) -> tuple[str, ...]:
     if engine(job) == UNNAMED_ENGINE:
         return ()
-    return (engine(job), weight_format(job), cp.architecture(job.gpu))
+    return (engine(job), memory_class(job), weight_format(job), cp.architecture(job.gpu))
 
 
 def overhead_group(job: Job) -> tuple[str, ...]:
-    """The per-layer decode overhead is the engine's (its launches and host code): one level."""
+    """The per-layer decode overhead is the engine's (its launches and host code), then the
+    card's memory class: each of a layer's small kernels waits one DRAM latency for its first
+    bytes and runs its tail at the core clock, and the HBM cards pair the longer latency with
+    lower clocks (A100 1.41 GHz boost, H100 PCIe 1.755 GHz; RTX 4090 2.52 GHz)."""
     if engine(job) == UNNAMED_ENGINE:
         return ()
-    return (engine(job),)
+    return (engine(job), memory_class(job))
 
 
 def prefill_group(job: Job) -> tuple[str, ...]:
