@@ -57,3 +57,17 @@ def test_an_eager_engines_host_time_overlaps_the_read():
     assert calibrate.best_overhead(pts, overlaps=True) == pytest.approx(1e-3)
     # Added to the read instead, the same points leave at most (24 - 1) / 24 ms per layer.
     assert calibrate.best_overhead(pts) <= 23e-3 / 24 + 1e-12
+
+
+def test_an_eager_engines_host_time_is_fitted_against_a_given_read_efficiency():
+    # Host-bound at 1 ms per layer, except a big model whose read at efficiency 0.5 (2 x 40 ms)
+    # is longer than its host time (80 layers x 1 ms): the step is the longer of the two.
+    pts = [
+        Times(read_s=1e-3, n_layers=24, comm_s=0.0, compute_s=0.0, measured_step_s=24e-3),
+        Times(read_s=7e-3, n_layers=28, comm_s=0.0, compute_s=0.0, measured_step_s=28e-3),
+        Times(read_s=60e-3, n_layers=80, comm_s=0.0, compute_s=0.0, measured_step_s=120e-3),
+    ]
+    assert calibrate.best_overhead(pts, overlaps=True, eff=0.5) == pytest.approx(1e-3)
+    # The given efficiency is not a bound on the search: hosts of different sources differ.
+    slow = [*pts, Times(read_s=1e-3, n_layers=30, comm_s=0.0, compute_s=0.0, measured_step_s=6e-3)]
+    assert calibrate.best_overhead(slow, overlaps=True, eff=0.5) == pytest.approx(1e-3)
