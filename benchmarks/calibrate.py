@@ -468,6 +468,36 @@ def fit_overhead(
     return rows
 
 
+EAGER_READ_RULE = "eager engine: the root's decode_bw (its points wait on the host)"
+
+
+def eager_read_rows(
+    pts: list[Point], consts: cal.Constants, today: str
+) -> dict[tuple[str, str], cal.Fitted]:
+    """An eager engine's decode_bw row: the root's value (host_bound), written under the engine
+    so that its predictions carry the engine's own LOSO interval, not every engine's."""
+    rows = {}
+    root = consts.get("decode_bw")
+    for eng in sorted({perf.engine(p.job) for p in pts if p.key == "decode_bw" and is_eager(p)}):
+        members = [
+            p for p in pts if p.key == "decode_bw" and is_eager(p) and perf.engine(p.job) == eng
+        ]
+        n_src = len({p.source_id for p in members})
+        rows[("decode_bw", eng)] = cal.Fitted(
+            "decode_bw",
+            root.value,
+            eng,
+            len(members),
+            n_src,
+            None,
+            None,
+            None,
+            EAGER_READ_RULE,
+            today,
+        )
+    return rows
+
+
 def best_overhead(ds: list[DecodeTimes], overlaps: bool = False, eff: float | None = None) -> float:
     """The per-layer time of a group: on a 1-microsecond grid, the value at which predicting
     every point with the group's median implied efficiency gives the smallest mean |log error|
@@ -563,6 +593,7 @@ def fit(
         values = implied_all(points, "decode_bw", table())
         rows |= fit_key("decode_bw", points, today, values)
         rows |= fit_overhead(points, table(), today, eager=True)
+        rows |= eager_read_rows(points, table(), today)
     else:  # the left-out source has no inference point: the full fit's rows are the fold's
         rows |= {kg: r for kg, r in base.rows.items() if kg[0] in INFERENCE_KEYS}
     rows |= fit_key("mfu", points, today)
@@ -604,6 +635,7 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
         consts = cal.Constants(consts.rows | fit_key(key, usable, today))
         if key == "decode_bw":
             consts = cal.Constants(consts.rows | fit_overhead(usable, consts, today, eager=True))
+            consts = cal.Constants(consts.rows | eager_read_rows(usable, consts, today))
     usable = [x for x in usable if x.expressible]
     full = consts
     for pt in usable:
@@ -755,6 +787,23 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
         f"  ALL training throughput without {big} ({n_big} pts): "
         f"{len(train) - n_big} pts, median {med:.1%}, p90 {p90:.1%}"
     )
+    pr()
+    pr("decode and prefill by engine and memory class (LOSO; engines as the points name them):")
+    inference = [x for x in usable if x.category in ("decode", "prefill")]
+    for cat, eng, memory in sorted(
+        {(x.category, perf.engine(x.job), perf.memory_class(x.job)) for x in inference}
+    ):
+        sel = [
+            x
+            for x in inference
+            if (x.category, perf.engine(x.job), perf.memory_class(x.job)) == (cat, eng, memory)
+        ]
+        med, p90 = stats([err(x.loso, x.measured) for x in sel])
+        n_s = len({x.source_id for x in sel})
+        pr(
+            f"  {cat:8} {eng + '/' + memory:24} {len(sel):4} pts {n_s:2} srcs  "
+            f"median {med:6.1%}  p90 {p90:6.1%}"
+        )
     pr()
     pr("per fitted group (the group a point resolves to; LOSO errors):")
     pr(
