@@ -284,6 +284,44 @@ def test_prefill_and_time_to_first_token():
     assert dec.request_tokens_per_s(10, 1.0, 0.1) == pytest.approx(10 / 2.0)
 
 
+def test_short_prefill_is_bound_by_reading_the_weights_once_per_chunk():
+    # 10 tokens x 2 GFLOP at 50 TFLOPS = 0.4 ms; 4 GB at 1000 GB/s x 0.8 = 5 ms: the read wins
+    kw = dict(peak_tflops=100, efficiency=0.5, n_layers=2, hidden=8, mem_bw_gbs=1000)
+    short = dec.prefill(10, 2e9, weight_bytes=4e9, bw_efficiency=0.8, **kw)
+    assert short.time_s == pytest.approx(4e9 / 800e9)
+    assert short.bound == "memory-bandwidth"
+    # 4096 tokens in chunks of 1024: the compute (163.8 ms) beats four reads (20 ms)
+    long = dec.prefill(4096, 2e9, weight_bytes=4e9, bw_efficiency=0.8, chunk_tokens=1024, **kw)
+    assert long.time_s == pytest.approx(4096 * 2e9 / 50e12)
+    assert long.read_s == pytest.approx(4 * 4e9 / 800e9)
+    assert long.bound == "compute"
+
+
+def test_prefill_pays_the_per_layer_time_once_per_chunk():
+    kw = dict(peak_tflops=100, efficiency=0.5, n_layers=4, hidden=8)
+    one = dec.prefill(2048, 1e9, chunk_tokens=2048, layer_overhead_s=1e-4, **kw)
+    two = dec.prefill(2048, 1e9, chunk_tokens=1024, layer_overhead_s=1e-4, **kw)
+    assert one.overhead_s == pytest.approx(4 * 1e-4)
+    assert two.overhead_s == pytest.approx(2 * 4 * 1e-4)
+    # an eager engine's host time overlaps the GPU's work: only the excess shows
+    eager = dec.prefill(2048, 1e9, layer_overhead_s=1e-4, overhead_overlaps=True, **kw)
+    assert eager.time_s == pytest.approx(2048 * 1e9 / 50e12)
+
+
+def test_time_to_first_token_is_the_prefill_alone():
+    # the first token is sampled from the prefill's last position: no decode step before it
+    m = find_model("llama-2-7b")
+    t = throughput(m, job("A100 80GB SXM", task="infer", prompt_tokens=1000, gen_tokens=100))
+    assert t.ttft_s == pytest.approx(1000 / t.prefill_tokens_per_s)
+
+
+def test_moe_prefill_reads_every_expert_decode_only_the_routed_ones():
+    m = find_model("mixtral-8x7b")
+    s = shape(m, job("H100 SXM", task="infer", quant="int4", prompt_tokens=512, context=1024))
+    assert s.prefill_weight_bytes_per_gpu > 3 * s.decode_weight_bytes_per_gpu * 0.9
+    assert s.prefill_weight_bytes_per_gpu > 0.9 * s.weight_bytes_per_gpu
+
+
 def test_moe_decode_reads_only_routed_experts():
     m = find_model("mixtral-8x7b")
     kw = dict(task="infer", quant="int4", context=512)

@@ -414,6 +414,13 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         tp=pl.tp,
         pp=pl.pp,
         link=lk.intra,
+        batch=b,
+        weight_bytes=s.prefill_weight_bytes_per_gpu,
+        mem_bw_gbs=job.gpu.memory_bandwidth_gbs,
+        bw_efficiency=bw.efficiency,
+        chunk_tokens=s.prefill_tokens_in_flight,
+        layer_overhead_s=ovh.efficiency,
+        overhead_overlaps=engine(job) in EAGER_ENGINES,
     )
     replicas = pl.dp
     tok_s = replicas * b / d.step_s
@@ -439,8 +446,9 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         link_gbs=lk.intra.busbw_gbs if (lk.intra and d.split != "none") else None,
         bound=d.bound,
         prefill_tokens_per_s=pre.tokens_per_s,
-        # b prompts arriving together are prefilled one after another (compute-bound).
-        ttft_s=b * pre.time_s + d.step_s,
+        # b prompts arriving together are prefilled together (chunk by chunk), and each
+        # prompt's first token comes out of the prefill's last position: no decode step yet.
+        ttft_s=pre.time_s,
         step_parts_s={
             "weights and KV cache read" if d.bound != "compute" else "compute": max(
                 d.memory_s, d.compute_s

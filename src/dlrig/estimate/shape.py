@@ -158,6 +158,8 @@ class Shape:
     decode_context: float  # tokens one decode step attends to, mean over the generation
     decode_weight_bytes_per_gpu: float  # weights one GPU reads per decode step (active experts)
     decode_kv_bytes_per_gpu: float  # KV cache one GPU reads per step (whole batch, mean step)
+    # weights one GPU reads per prefill chunk (an MoE's experts the chunk's tokens route to)
+    prefill_weight_bytes_per_gpu: float = 0.0
 
     @property
     def training(self) -> bool:
@@ -499,11 +501,14 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         flops_per_sample = 3 * fwd_sample if training else fwd_sample
 
     kv_per_token = 0.0
-    decode_w = decode_kv = 0.0
+    decode_w = decode_kv = prefill_w = 0.0
     mean_ctx = 0.0
     if job.task == Task.INFER and m.has_vocab_head:
         kv_per_token = kv_cache_bytes_per_token(m, job, s)
         decode_w = _decode_weight_bytes(m, job, plan, bits, b)
+        # A prefill chunk is a decode step of in_flight tokens: its routed tokens touch
+        # min(E, tokens·k) experts per MoE layer, all of them for any real prompt.
+        prefill_w = _decode_weight_bytes(m, job, plan, bits, max(in_flight, 1))
         # A step reads the KV of the tokens before it (the mean step's), at most the window on
         # sliding layers: the KV read is bounded.
         mean_ctx = decode_context(job, s)
@@ -548,6 +553,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         decode_context=mean_ctx,
         decode_weight_bytes_per_gpu=decode_w,
         decode_kv_bytes_per_gpu=decode_kv,
+        prefill_weight_bytes_per_gpu=prefill_w,
     )
 
 
