@@ -322,6 +322,24 @@ def test_moe_prefill_reads_every_expert_decode_only_the_routed_ones():
     assert s.prefill_weight_bytes_per_gpu > 0.9 * s.weight_bytes_per_gpu
 
 
+def test_moe_prefill_adds_the_experts_roofline_to_the_dense_part():
+    # dense part: 1 GFLOP/token x 1000 tokens at 50 TFLOPS = 20 ms, 1 GB read = 1.25 ms;
+    # experts: 0.5 GFLOP/token = 10 ms of math, 20 GB read at 800 GB/s = 25 ms: 20 + 25 ms
+    kw = dict(peak_tflops=100, efficiency=0.5, n_layers=2, hidden=8, mem_bw_gbs=1000)
+    pre = dec.prefill(
+        1000,
+        1.5e9,
+        weight_bytes=21e9,
+        bw_efficiency=0.8,
+        routed_flops_per_token=0.5e9,
+        routed_weight_bytes=20e9,
+        **kw,
+    )
+    assert pre.time_s == pytest.approx(20e-3 + 25e-3)
+    # one roofline over the totals would have hidden the experts' read under the math
+    assert pre.time_s > max(pre.compute_s, pre.read_s)
+
+
 def test_moe_decode_reads_only_routed_experts():
     m = find_model("mixtral-8x7b")
     kw = dict(task="infer", quant="int4", context=512)

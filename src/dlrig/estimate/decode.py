@@ -140,6 +140,8 @@ def prefill(
     chunk_tokens: int = 0,
     layer_overhead_s: float = 0.0,
     overhead_overlaps: bool = False,
+    routed_flops_per_token: float = 0.0,
+    routed_weight_bytes: float = 0.0,
 ) -> Prefill:
     """The batch's prompts (`batch` x `prompt_tokens`), processed in chunks of `chunk_tokens`
     (0: all at once; vLLM's chunked prefill, llama.cpp's ubatch).
@@ -157,14 +159,25 @@ def prefill(
 
     Tensor parallelism divides the math and the weights and all-reduces every layer's hidden
     states for the chunk twice; pipeline stages do their share one after another (one prompt
-    does not pipeline)."""
+    does not pipeline).
+
+    An MoE's routed experts (`routed_flops_per_token`, `routed_weight_bytes`: parts of the
+    totals) run as their own grouped GEMMs, each expert over the few tokens routed to it
+    (tokens·k/E: 32 of a 512-token chunk for Qwen3-30B-A3B), so they have their own roofline
+    and cannot use the attention GEMMs' spare bandwidth or FLOPs: the chunk is the dense
+    part's roofline plus the experts'."""
     tokens = batch * prompt_tokens
     chunks = math.ceil(tokens / chunk_tokens) if chunk_tokens and tokens else 1
-    flops = tokens * flops_per_token
-    compute = flops / tp / (peak_tflops * TFLOPS * efficiency)
-    read = 0.0
-    if weight_bytes and mem_bw_gbs:
-        read = chunks * pp * weight_bytes / (mem_bw_gbs * GBS * bw_efficiency)
+    flop_rate = tp * peak_tflops * TFLOPS * efficiency
+    byte_rate = mem_bw_gbs * GBS * bw_efficiency / (chunks * pp) if mem_bw_gbs else 0.0
+    parts = ((flops_per_token - routed_flops_per_token, weight_bytes - routed_weight_bytes),)
+    if routed_flops_per_token or routed_weight_bytes:
+        parts += ((routed_flops_per_token, routed_weight_bytes),)
+    compute = read = work = 0.0
+    for part_flops, part_bytes in parts:
+        c_s = tokens * part_flops / flop_rate
+        r_s = part_bytes / byte_rate if byte_rate else 0.0
+        compute, read, work = compute + c_s, read + r_s, work + max(c_s, r_s)
     nbytes = tokens * hidden * ACT_BYTES
     c = 0.0
     if tp > 1:
@@ -172,7 +185,6 @@ def prefill(
         c += chunks * ALLREDUCES_PER_LAYER * n_layers * per
     if pp > 1:
         c += chunks * (pp - 1) * comm.p2p_s(nbytes / chunks, _need(link))
-    work = max(compute, read)
     per_layer = chunks * n_layers * layer_overhead_s
     # an eager engine's host issues the layers while the GPU works: the longer wins
     total = max(work + c, per_layer) if overhead_overlaps else work + c + per_layer

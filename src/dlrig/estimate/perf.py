@@ -353,6 +353,14 @@ def prefill_flops_per_token(s: Shape) -> float:
     )
 
 
+def routed_flops_per_token(m: ModelSpec) -> float:
+    """Forward FLOPs per token in an MoE's routed experts: 2 per weight of the k of E experts
+    a token passes (0 for a dense model)."""
+    if not m.n_experts or not m.experts_per_token:
+        return 0.0
+    return 2 * shapes.routed_expert_params(m) * m.experts_per_token / m.n_experts
+
+
 def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     m, job = s.model, s.job
     # FP8 inference (TensorRT-LLM's and vLLM's FP8 checkpoints) multiplies FP8 activations by
@@ -421,6 +429,8 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         chunk_tokens=s.prefill_tokens_in_flight,
         layer_overhead_s=ovh.efficiency,
         overhead_overlaps=engine(job) in EAGER_ENGINES,
+        routed_flops_per_token=routed_flops_per_token(m),
+        routed_weight_bytes=s.prefill_routed_bytes_per_gpu,
     )
     replicas = pl.dp
     tok_s = replicas * b / d.step_s
