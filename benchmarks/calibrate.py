@@ -80,10 +80,10 @@ BISECT_LO, BISECT_STEPS = 1e-4, 60
 # accumulate peak while llama.cpp's GeForce path accumulates in FP16 at twice that rate: 2.
 BISECT_HI = {"mfu": 1.0, "decode_bw": 1.0, "prefill_mfu": 2.0}
 INTERVAL_PERCENTILE = 0.8
-# prefill_mfu and decode_bw are fitted twice: a prefill chunk reads the weights at decode_bw
-# and pays the per-layer time (decode.prefill), and whole-request decode rates include the
-# prefill; the second pass refits each with the other's first-pass value.
-FIT_ORDER = ("prefill_mfu", "decode_layer_s", "decode_bw", "prefill_mfu", "decode_bw", "mfu")
+# prefill_mfu is fitted twice: a prefill chunk pays the per-layer time (decode.prefill), which
+# is fitted on decode points whose whole-request rates include the prefill; the second pass
+# refits prefill_mfu with the per-layer time, before decode_bw.
+FIT_ORDER = ("prefill_mfu", "decode_layer_s", "prefill_mfu", "decode_bw", "mfu")
 OVERHEAD = "decode_layer_s"
 OVERHEAD_RULE = (
     "per-layer time minimising mean |log error| at the median implied decode_bw "
@@ -361,6 +361,11 @@ def unreachable(pt: Point, consts: cal.Constants) -> str:
             ": faster than the datasheet bandwidth allows for the bytes counted and the"
             " engine's per-layer time"
         )
+    if pt.category == "prefill":
+        return head + (
+            ": one read of the weights per chunk (an MoE's: every expert its tokens route to)"
+            " and the engine's per-layer time exceed the measured time"
+        )
     return head + ": element-wise traffic or offload alone exceed the measured time"
 
 
@@ -597,10 +602,7 @@ def fit(
     if refit_decode:
         rows |= fit_key("prefill_mfu", points, today)
         rows |= fit_overhead(points, table(), today)
-        values = implied_all(points, "decode_bw", table())
-        rows |= fit_key("decode_bw", points, today, values)
-        # second pass (FIT_ORDER): prefill with the fold's read and per-layer time, then the
-        # decode points with that prefill
+        # second pass (FIT_ORDER): prefill with the fold's per-layer time
         rows |= fit_key("prefill_mfu", points, today, implied_all(points, "prefill_mfu", table()))
         values = implied_all(points, "decode_bw", table())
         rows |= fit_key("decode_bw", points, today, values)

@@ -169,7 +169,7 @@ def assumptions(s: Shape) -> list[str]:
             else f"{job.kv_dtype.value} ({s.kv_bits:g} bits)"
         )
         prefill = (
-            f"prefill in chunks of {p.PREFILL_CHUNK_TOKENS} tokens"
+            f"prefill in chunks of {p.prefill_chunk_tokens(job.engine.value)} tokens"
             if job.engine in CHUNKED_PREFILL_ENGINES
             else "the whole batch of prompts prefilled at once"
         )

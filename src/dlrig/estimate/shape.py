@@ -463,7 +463,8 @@ def derive(m: ModelSpec, job: Job) -> Shape:
     gen = job.gen_tokens or 0
     if job.task == Task.INFER:
         chunked = job.engine in CHUNKED_PREFILL_ENGINES
-        in_flight = min(prompt * b, p.PREFILL_CHUNK_TOKENS) if chunked else prompt * b
+        chunk = p.prefill_chunk_tokens(job.engine.value)
+        in_flight = min(prompt * b, chunk) if chunked else prompt * b
     else:
         in_flight = 0
     attended = attended_tokens(m, s) if m.is_transformer else 0.0
