@@ -63,6 +63,7 @@ from dlrig.catalog.load import read_rows
 from dlrig.catalog.lookup import find_gpu, find_model
 from dlrig.errors import DlrigError
 from dlrig.estimate import calibration as cal
+from dlrig.estimate import compute as cp
 from dlrig.estimate import job as jobs
 from dlrig.estimate import memory as mem
 from dlrig.estimate import perf, points
@@ -303,7 +304,7 @@ def implied(pt: Point, base: cal.Constants) -> float | None:
         v = predict(pt, Override(base, pt.key, x))
         return v - pt.measured if rising else pt.measured - v
 
-    lo, hi = BISECT_LO, BISECT_HI[pt.key or "mfu"]
+    lo, hi = BISECT_LO, bisect_hi(pt)
     if f(hi) < 0 or f(lo) > 0:
         return None
     for _ in range(BISECT_STEPS):
@@ -318,9 +319,18 @@ def implied(pt: Point, base: cal.Constants) -> float | None:
 # --- fit ----------------------------------------------------------------------------------
 
 
+def bisect_hi(pt: Point) -> float:
+    """The largest physical value of the point's constant. mfu is against the card's sustained
+    GEMM rate (compute.achievable_fraction), so its bound is the datasheet peak on that scale."""
+    top = BISECT_HI[pt.key or "mfu"]
+    if pt.key == "mfu" and pt.job is not None and pt.model is not None:
+        return top / cp.achievable_fraction(pt.job.gpu, perf.compute_precision(pt.model, pt.job))
+    return top
+
+
 def unreachable(pt: Point, consts: cal.Constants) -> str:
     """Why no physical efficiency reproduces a point: what the model says at the bound."""
-    top = BISECT_HI[pt.key or "mfu"]
+    top = bisect_hi(pt)
     best = predict(pt, Override(consts, pt.key or "", top))
     head = f"even at efficiency {top:g} the model gives {best:.4g} (measured {pt.measured:.4g})"
     row = pt.row

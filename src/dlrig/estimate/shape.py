@@ -294,6 +294,7 @@ LORA_TARGETS = {
     "all": ("q", "k", "v", "o", "gate", "up", "down"),
     "attention": ("q", "k", "v", "o"),
     "qv": ("q", "v"),
+    "qkv": ("q", "k", "v"),
 }
 
 

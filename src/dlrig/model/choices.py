@@ -95,6 +95,7 @@ class LoraTargets(StrEnum):
     ALL = "all"  # every linear layer (the QLoRA paper's recommendation)
     ATTENTION = "attention"  # q, k, v, o projections
     QV = "qv"  # q and v only (the LoRA paper and PEFT's default for Llama)
+    QKV = "qkv"  # q, k and v (NeMo's fused linear_qkv: its performance-mode fine-tuning recipes)
 
 
 class Offload(StrEnum):
