@@ -13,7 +13,10 @@ The fit rule (simple, documented, the same for every constant):
    prefill_mfu for prefill) at which the estimator reproduces the measurement exactly (found by
    bisection: predicted speed grows with the efficiency). Communication, bubbles, offload and
    dequantisation are physics and stay in the model, so the implied value is the efficiency of
-   the math or the memory reads alone.
+   the math or the memory reads alone. mfu is the efficiency against the card's sustained GEMM
+   rate (the datasheet peak x estimate/compute.achievable_fraction: GeForce cards reach their
+   half-rate datasheet figure, full-rate parts about 0.78 of theirs), so its bisection bound is
+   the datasheet peak on that scale (1 / achievable_fraction).
 2. Groups are paths from general to specific: mfu by task class / GPU architecture / precision /
    model size class; decode_bw by engine / weight format / architecture; prefill_mfu by engine /
    architecture. A group's constant is the MEDIAN implied value of its points if they come from
@@ -96,6 +99,9 @@ OVERHEAD_MAX_S = 3e-3  # no engine spends more than 3 ms per layer (eager transf
 OVERHEAD_COMPUTE_SHARE = 0.5
 TARGETS = {"throughput": 0.15, "decode": 0.15, "memory": 0.10}
 RULE = "median implied value over >=3 sources (benchmarks/calibrate.py)"
+# mfu is fitted against each card's sustained GEMM rate, not its datasheet peak; the MFU an
+# estimate reports (vs the datasheet) is this value x estimate/compute.achievable_fraction.
+MFU_SCALE = ", of the sustained GEMM rate (datasheet x achievable_fraction)"
 # Engines the estimator does not name, mapped to their nearest: exllama (v1) to exllamav2 (the
 # same author's kernels), MLC's compiled kernels to an unnamed optimized engine, LitGPT's
 # generate (eager PyTorch) to transformers.
@@ -372,6 +378,8 @@ def fit_key(
         if not root and len(sources) < MIN_SOURCES:
             continue
         rule = RULE if len(sources) >= MIN_SOURCES else f"root, only {len(sources)} source(s)"
+        if key == "mfu":
+            rule += MFU_SCALE
         value = statistics.median(values[x.id] for x in members)
         rows[(key, name)] = cal.Fitted(
             key, value, name, len(members), len(sources), None, None, None, rule, today
