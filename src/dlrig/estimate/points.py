@@ -105,10 +105,9 @@ def job_of(row: dict[str, str]) -> Job:
         if row.get(f):
             fields[f] = row[f] == "true"
     if row.get("checkpointing"):
-        # Selective (op-level) checkpointing keeps less than none and more than full: read as
-        # full, the lower bound, so a run that completed is never "does not fit" for it; memory
-        # points with it are not expressible (why_not).
-        fields["checkpointing"] = row["checkpointing"] in ("true", "selective")
+        # true / false, or "selective": torchtitan's op-level policy (Job.checkpointing_mode).
+        word = row["checkpointing"]
+        fields["checkpointing"] = word if word == "selective" else word == "true"
     engine = row.get("engine") or ""
     if task == "infer" and engine:
         fields["engine"] = ENGINE_ALIASES.get(engine, engine)
@@ -119,11 +118,6 @@ def why_not(row: dict[str, str]) -> str | None:
     """None when the row is expressible, else the reason."""
     from dlrig.estimate import shape as shapes
 
-    selective = row.get("checkpointing") == "selective" or "selective activation checkpointing" in (
-        row.get("notes") or ""
-    )
-    if selective and row.get("category") == "memory":
-        return "selective activation checkpointing is not modelled (full or none only)"
     try:
         shapes.derive(model_of(row), job_of(row))
     except (DlrigError, ValidationError, ValueError, KeyError) as exc:
