@@ -359,6 +359,19 @@ def logits_bytes(m: ModelSpec, tokens: int, e: int, loss: Loss) -> float:
     return tokens * (m.vocab_size or 0) * per_logit
 
 
+def logits_traffic_bytes(m: ModelSpec, tokens: int, e: int, loss: Loss) -> float:
+    """Bytes the loss's forward writes through DRAM per logit, which the element-wise time
+    model streams (perf.py), as opposed to what it holds at its peak (logits_bytes). Standard
+    and chunked losses both write the 16-bit logits, an fp32 copy and the fp32 log-softmax
+    (chunked one chunk at a time), e + 8; a kernel that fuses softmax and cross-entropy over
+    materialised 16-bit logits (flash-attn's xentropy, read as chunked) writes no more than
+    that either. Fused linear + cross-entropy (Liger) writes no logits. No vocabulary head:
+    nothing."""
+    if not m.has_vocab_head or loss == Loss.FUSED:
+        return 0.0
+    return tokens * (m.vocab_size or 0) * (e + 2 * FP32_BYTES)
+
+
 def pipeline_in_flight(shape: Shape) -> float:
     """Micro-batches whose activations the first pipeline stage holds under 1F1B: min(p, m),
     times 1 + (p−1)/(p·v) with v interleaved virtual stages (Korthikanti et al. Sec. 4.2.3)."""
