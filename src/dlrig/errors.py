@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+
 
 class DlrigError(Exception):
     """Bad input of any kind: the user can fix it, the program should not show a traceback."""
@@ -13,11 +16,34 @@ class DlrigError(Exception):
         return str(self)
 
 
+def close_matches(word: str, options: list[str], n: int = 3) -> list[str]:
+    """Options the user probably meant: same letters, then containment, then difflib. The one
+    "did you mean" ranking of every message (build files, flags, API names, catalog ids)."""
+    norm = {o: re.sub(r"[^a-z0-9]", "", o.lower()) for o in options}
+    target = re.sub(r"[^a-z0-9]", "", word.lower())
+    same = [o for o in options if norm[o] == target]
+    if same:
+        return same[:n]
+    if len(target) >= 3:
+        inside = [o for o in options if target in norm[o] or (norm[o] and norm[o] in target)]
+        if inside:
+            return inside[:n]
+    scores = {o: difflib.SequenceMatcher(None, word.lower(), o.lower()).ratio() for o in options}
+    best = max(scores.values(), default=0.0)
+    ranked = sorted((o for o in options if scores[o] >= 0.6), key=lambda o: -scores[o])
+    return [o for o in ranked if scores[o] >= best - 0.1][:n]
+
+
 def _did_you_mean(suggestions: list[str]) -> str:
     if not suggestions:
         return ""
     quoted = ", ".join(f"'{s}'" for s in suggestions)
     return f"; did you mean {quoted}?"
+
+
+def did_you_mean(word: str, options: list[str]) -> str:
+    """ "; did you mean 'a', 'b'?" for the options closest to `word`, or "" if none is close."""
+    return _did_you_mean(close_matches(word, options))
 
 
 class CatalogLookupError(DlrigError):

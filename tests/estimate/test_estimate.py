@@ -94,7 +94,7 @@ def test_language_model_data_rate_is_tiny():
         ({"vp": 2}, r"--vp 2 needs --pp above 1"),
         (
             {"network": "ib-ndrr", "nodes": 2, "n_gpus": 16},
-            r"--network 'ib-ndrr' is not in networks.csv; did you mean ib-ndr",
+            r"--network 'ib-ndrr' is not a network between nodes in networks.csv; did you mean ib-ndr",
         ),
         ({"network": "ib-ndr"}, r"--network ib-ndr with --nodes 1: is the link between nodes"),
     ],

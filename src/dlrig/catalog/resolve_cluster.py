@@ -9,11 +9,11 @@ import math
 from dlrig.catalog import load
 from dlrig.catalog.resolve import resolve
 from dlrig.errors import BuildFileError
+from dlrig.errors import close_matches as _close  # the same "did you mean" as build files
 from dlrig.model.build import BuildFile
 from dlrig.model.cluster import Cluster, ClusterFile, NetworkSpec, NodeKind
 from dlrig.model.cluster_file import node_path
 from dlrig.model.load import read_build_file
-from dlrig.model.messages import _close  # the same "did you mean" as build files
 
 
 def fabric(name: str, shown: str, key: str) -> NetworkSpec:

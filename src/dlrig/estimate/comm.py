@@ -10,10 +10,8 @@ latency per ring step. Pure functions of explicit numbers: no job, no shape.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
-from functools import cache
 
 from dlrig.catalog import load
 from dlrig.errors import DlrigError
@@ -180,46 +178,28 @@ def pcie_host_link(gpu: GpuSpec, measured_gbs: float | None = None) -> Link:
     return Link(f"PCIe {gpu.pcie_gen}.0 x{gpu.pcie_lanes} host copies", rate, 0.0)
 
 
-@dataclass(frozen=True)
-class Network:
-    id: str
-    name: str
-    effective_gbs: float  # NCCL bus bandwidth per GPU/NIC at large messages
-    latency_us: float
-    source: str
+def inter_node_networks() -> list[str]:
+    """Ids of the fabrics between nodes in `catalog/data/networks.csv` (one NIC per GPU, as
+    in DGX/HGX nodes)."""
+    return sorted(k for k, v in load.networks().items() if v.scope == "inter-node")
 
 
-@cache
-def networks() -> dict[str, Network]:
-    """The inter-node fabrics of `catalog/data/networks.csv` (one NIC per GPU, as in DGX/HGX
-    nodes). The one place that reads the table."""
-    out: dict[str, Network] = {}
-    for row in load.read_rows("networks.csv"):
-        if row.get("scope") != "inter-node":
-            continue
-        out[row["id"]] = Network(
-            row["id"],
-            row["name"],
-            float(row["effective_gbs"]),
-            float(row["latency_us"] or 0),
-            row.get("source", ""),
+def check_network(network_id: str) -> None:
+    """--network names a fabric between nodes, or this raises with the closest ids."""
+    from dlrig.errors import close_matches
+
+    known = inter_node_networks()
+    if network_id not in known:
+        close = close_matches(network_id, known)
+        hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(known)}"
+        raise DlrigError(
+            f"--network {network_id!r} is not a network between nodes in networks.csv; {hint}"
         )
-    return out
 
 
 def network_link(network_id: str) -> Link:
-    try:
-        net = networks()[network_id]
-    except KeyError:
-        close = difflib.get_close_matches(network_id, networks(), n=3)
-        hint = (
-            f"did you mean {', '.join(close)}?"
-            if close
-            else f"known: {', '.join(sorted(networks()))}"
-        )
-        raise DlrigError(
-            f"--network {network_id!r} is not a network between nodes in networks.csv; {hint}"
-        ) from None
+    check_network(network_id)
+    net = load.networks()[network_id]
     return Link(
         f"{net.name}, {net.effective_gbs:g} GB/s per GPU", net.effective_gbs, net.latency_us * US
     )

@@ -118,17 +118,14 @@ def job_from_options(
     and one of MODEL_OPTIONS), checked for options that do not apply (applicable.py). An
     unknown name is an error with the closest valid names; `allow_config=False` refuses
     "config" (a path on this machine), for callers that are not the machine's user."""
-    import difflib
-
-    from dlrig.errors import _did_you_mean
+    from dlrig.errors import did_you_mean
     from dlrig.estimate import applicable
 
     known = {"gpu", *OPTION_FIELDS, *(MODEL_OPTIONS if allow_config else MODEL_OPTIONS[::2])}
     for name in options:
         if name not in known:
-            close = difflib.get_close_matches(str(name), sorted(known), n=3)
             flag = "--" + str(name).replace("_", "-")
-            raise DlrigError(f"{flag}: unknown option{_did_you_mean(close)}")
+            raise DlrigError(f"{flag}: unknown option{did_you_mean(str(name), sorted(known))}")
     gpu = options.get("gpu")
     if not isinstance(gpu, str) or not gpu.strip():
         raise DlrigError("--gpu: expected a GPU model, e.g. 'RTX 4090' (see 'dlrig parts gpus')")

@@ -377,16 +377,12 @@ def plan_for(m: ModelSpec, job: Job, seq: int) -> Plan:
 
 
 def _check_network(network: str) -> None:
-    """--network names a row of catalog/data/networks.csv (between nodes)."""
-    import difflib
+    from dlrig.estimate import comm
 
-    from dlrig.catalog import load
-
-    known = sorted(k for k, v in load.networks().items() if getattr(v, "scope", "") != "intra-node")
-    if network not in known:
-        close = difflib.get_close_matches(network, known, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
-        raise PlanError(f"--network {network!r} is not in networks.csv{hint}")
+    try:
+        comm.check_network(network)
+    except DlrigError as exc:
+        raise PlanError(str(exc)) from None
 
 
 def _per_gpu_params(m: ModelSpec, job: Job, plan: Plan, base: float, routed: float) -> float:

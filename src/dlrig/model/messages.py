@@ -7,13 +7,13 @@ Every message names what was expected and what was found ("expected at least 1, 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
 from dlrig.errors import BuildFileError, DlrigError
+from dlrig.errors import close_matches as _close
 from dlrig.model.build import BuildFile
 
 _TOML_WHERE = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$", re.S)
@@ -206,23 +206,6 @@ def _field_annotation(loc: tuple[int | str, ...], root: type[BaseModel] = BuildF
             if get_origin(inner) is Literal:
                 return inner
     return None
-
-
-def _close(word: str, options: list[str], n: int = 3) -> list[str]:
-    """Options the user probably meant: same letters, then containment, then difflib."""
-    norm = {o: re.sub(r"[^a-z0-9]", "", o.lower()) for o in options}
-    target = re.sub(r"[^a-z0-9]", "", word.lower())
-    same = [o for o in options if norm[o] == target]
-    if same:
-        return same[:n]
-    if len(target) >= 3:
-        inside = [o for o in options if target in norm[o] or (norm[o] and norm[o] in target)]
-        if inside:
-            return inside[:n]
-    scores = {o: difflib.SequenceMatcher(None, word.lower(), o.lower()).ratio() for o in options}
-    best = max(scores.values(), default=0.0)
-    ranked = sorted((o for o in options if scores[o] >= 0.6), key=lambda o: -scores[o])
-    return [o for o in ranked if scores[o] >= best - 0.1][:n]
 
 
 def _pick(errors: list[Any]) -> Any:

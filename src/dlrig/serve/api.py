@@ -135,12 +135,9 @@ def parts_json(name: str, currency: str | None, region: str | None, vat: float |
     from dlrig.report.parts_listing import LISTINGS, listing, price_context
 
     if name not in LISTINGS:
-        import difflib
+        from dlrig.errors import did_you_mean
 
-        from dlrig.errors import _did_you_mean
-
-        close = difflib.get_close_matches(name, sorted(LISTINGS), n=3)
-        raise DlrigError(f"parts: unknown listing {name!r}{_did_you_mean(close)}")
+        raise DlrigError(f"parts: unknown listing {name!r}{did_you_mean(name, sorted(LISTINGS))}")
     return listing(name, "json", price_context(currency, region, vat, date.today()))
 
 
