@@ -34,7 +34,10 @@ OPTIMIZER_STATES = {
     Optimizer.ADAFACTOR: "Adafactor factored second moment",
 }
 LOSS = {
-    Loss.STANDARD: "logits kept in 16-bit and as fp32 for the loss (Hugging Face)",
+    Loss.STANDARD: (
+        "logits upcast to fp32 for the loss (Hugging Face, torchtitan): three fp32 copies at the "
+        "start of backward"
+    ),
     Loss.CHUNKED: "16-bit logits kept, fp32 only one chunk at a time (chunked loss)",
     Loss.FUSED: "logits never materialised (fused linear cross-entropy)",
 }
