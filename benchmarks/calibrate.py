@@ -31,11 +31,13 @@ The fit rule (simple, documented, the same for every constant):
    but not the bytes). Rule: over the engine's memory-bound decode points (compute under half
    the step), the per-layer time c (grid, 1 microsecond steps) at which predicting every point
    with the group's median implied efficiency at that c gives the smallest mean |log error|.
-   Engines are roots (fitted from whatever sources they have); "*" over all points. For an
-   eager engine (perf.EAGER_ENGINES: transformers, and LitGPT read as it) the per-layer time
-   is its host's and overlaps the read (step = max(read, layers·c)): the search runs up to the
-   shortest step per layer, and a point the host time explains (HOST_SHARE of its step) is
-   scored but informs no decode_bw (its efficiency is not seen).
+   Engines are roots (fitted from whatever sources they have), their memory class below them
+   (perf.overhead_group) from >= 3 sources; "*" over the non-eager engines' points. For an
+   eager engine (perf.EAGER_ENGINES: transformers, and LitGPT and plain PyTorch read as it)
+   the per-layer time is its host's and overlaps the read (step = max(read, layers·c)); its
+   points inform no decode_bw (they wait on the host: the read's efficiency is not seen, and a
+   quantisation library's host work would pass for a slow read), so it reads at the root's
+   decode_bw, and its c is fitted after decode_bw against that read (grid to OVERHEAD_MAX_S).
 3. Leave-one-source-out (LOSO): for each source, refit without any of its points and predict
    them. Per category and per group: median and p90 |error|; a group's interval (± on every
    prediction) is the p80 of its LOSO |errors| (interval_frac in the constants file).
@@ -259,6 +261,15 @@ class Override(cal.Constants):
             return cal.Fitted(key, value, "unfitted", 0, 0, None, None, None, "unfitted", "")
 
 
+def whole_request(pt: Point) -> bool:
+    """A decode rate not marked decode_only, from a run whose prompt length is given, is a
+    whole-request rate (gptSessionBenchmark, trtllm-bench, generate() timings): the batch's
+    prefill is part of it."""
+    return pt.semantics == "with_prefill" or (
+        pt.semantics != "decode_only" and bool(pt.row.get("prompt_tokens"))
+    )
+
+
 def predict(pt: Point, consts: cal.Constants) -> float:
     j = pt.job
     assert j is not None
@@ -276,10 +287,7 @@ def predict(pt: Point, consts: cal.Constants) -> float:
         # A decode rate not marked decode_only, from a run whose prompt length is given, is
         # a whole-request rate (gptSessionBenchmark, trtllm-bench, generate() timings): the
         # batch's prefill is part of it.
-        whole = pt.semantics == "with_prefill" or (
-            pt.semantics != "decode_only" and bool(pt.row.get("prompt_tokens"))
-        )
-        if whole:
+        if whole_request(pt):
             gen = pt.shape.gen_tokens or 128
             ttft = t.ttft_s or 0.0
             rate = pt.batch * gen / (ttft + (gen - 1) * t.step_time_s)
@@ -331,6 +339,16 @@ def unreachable(pt: Point, consts: cal.Constants) -> str:
         return head + ": pipeline bubble of a single micro-batch (micro-batch count not stated)"
     if t.exposed_comm_s > 0.3 * t.step_time_s:
         return head + ": communication the model cannot hide"
+    if pt.category == "decode" and whole_request(pt):
+        gen = pt.shape.gen_tokens or 128
+        prefill_s = (t.ttft_s or 0.0) - t.step_time_s  # the batch's prompts, one after another
+        share = prefill_s / (prefill_s + gen * t.step_time_s)
+        if share > 0.3:
+            pf = consts.get("prefill_mfu", perf.prefill_group(pt.job))  # type: ignore[arg-type]
+            return head + (
+                f": the batch's prefill, at the fitted prefill_mfu {pf.value:.3g} of"
+                f" '{pf.group}', is {share:.0%} of the modelled request (whole-request rate)"
+            )
     if pt.category == "decode":
         return head + (
             ": faster than the datasheet bandwidth allows for the bytes counted and the"
@@ -397,10 +415,7 @@ def decode_times(pt: Point, consts: cal.Constants) -> DecodeTimes | None:
         rate *= j.n_gpus
     rate /= max(s.plan.dp, 1)  # one replica's rate
     step = b / rate
-    whole = pt.semantics == "with_prefill" or (
-        pt.semantics != "decode_only" and bool(pt.row.get("prompt_tokens"))
-    )
-    if whole:  # rate = b·gen / (b·prefill + gen·step): predict()'s whole-request rate
+    if whole_request(pt):  # rate = b·gen / (b·prefill + gen·step): predict()'s whole-request rate
         gen = pt.shape.gen_tokens or 128
         prefill_s = (t.ttft_s or 0.0) - t.step_time_s
         step = (b * gen / rate - prefill_s) / gen
@@ -410,28 +425,38 @@ def decode_times(pt: Point, consts: cal.Constants) -> DecodeTimes | None:
     return DecodeTimes(read_s, s.model.total_layers, comm, t.compute_time_s or 0.0, step)
 
 
+def is_eager(pt: Point) -> bool:
+    return perf.engine(pt.job) in perf.EAGER_ENGINES  # type: ignore[arg-type]
+
+
 def fit_overhead(
-    pts: list[Point], consts: cal.Constants, today: str
+    pts: list[Point], consts: cal.Constants, today: str, eager: bool = False
 ) -> dict[tuple[str, str], cal.Fitted]:
-    """decode_layer_s per engine (and "*"): see the module docstring."""
+    """decode_layer_s per engine (and "*"): see the module docstring. `eager` False: the
+    engines whose per-layer time adds to the read (and "*", which only they inform); True:
+    the eager engines, whose host time overlaps a read at the root's decode_bw (fitted before
+    them: their own points do not show their kernels' bandwidth)."""
     by_group: dict[str, list[tuple[Point, DecodeTimes]]] = defaultdict(list)
     for pt in pts:
-        if pt.key != "decode_bw" or not pt.expressible:
+        if pt.key != "decode_bw" or not pt.expressible or is_eager(pt) != eager:
             continue
         d = decode_times(pt, consts)
         if d is None or d.compute_s >= OVERHEAD_COMPUTE_SHARE * (d.measured_step_s - d.comm_s):
             continue
         if d.measured_step_s - d.comm_s <= d.read_s:
             continue  # faster than the datasheet allows even with no per-layer time: unexpressible
-        for name in group_names(perf.overhead_group(pt.job)):  # type: ignore[arg-type]
+        names = group_names(perf.overhead_group(pt.job))  # type: ignore[arg-type]
+        for name in names[1:] if eager else names:  # no eager point informs "*"
             by_group[name].append((pt, d))
+    root_bw = consts.value("decode_bw") if eager else None
     rows = {}
     for name, members in by_group.items():
         if len(members) < 2:
             continue
-        eager = name != cal.ROOT and name in perf.EAGER_ENGINES
-        c = best_overhead([d for _, d in members], overlaps=eager)
         n_src = len({p.source_id for p, _ in members})
+        if "/" in name and n_src < MIN_SOURCES:
+            continue  # below an engine (its memory class): fitted from >= 3 sources only
+        c = best_overhead([d for _, d in members], overlaps=eager, eff=root_bw)
         rule = (
             OVERHEAD_RULE
             if n_src >= MIN_SOURCES or name == cal.ROOT
@@ -443,7 +468,37 @@ def fit_overhead(
     return rows
 
 
-def best_overhead(ds: list[DecodeTimes], overlaps: bool = False) -> float:
+EAGER_READ_RULE = "eager engine: the root's decode_bw (its points wait on the host)"
+
+
+def eager_read_rows(
+    pts: list[Point], consts: cal.Constants, today: str
+) -> dict[tuple[str, str], cal.Fitted]:
+    """An eager engine's decode_bw row: the root's value (host_bound), written under the engine
+    so that its predictions carry the engine's own LOSO interval, not every engine's."""
+    rows = {}
+    root = consts.get("decode_bw")
+    for eng in sorted({perf.engine(p.job) for p in pts if p.key == "decode_bw" and is_eager(p)}):
+        members = [
+            p for p in pts if p.key == "decode_bw" and is_eager(p) and perf.engine(p.job) == eng
+        ]
+        n_src = len({p.source_id for p in members})
+        rows[("decode_bw", eng)] = cal.Fitted(
+            "decode_bw",
+            root.value,
+            eng,
+            len(members),
+            n_src,
+            None,
+            None,
+            None,
+            EAGER_READ_RULE,
+            today,
+        )
+    return rows
+
+
+def best_overhead(ds: list[DecodeTimes], overlaps: bool = False, eff: float | None = None) -> float:
     """The per-layer time of a group: on a 1-microsecond grid, the value at which predicting
     every point with the group's median implied efficiency gives the smallest mean |log error|
     (the smallest value on ties).
@@ -452,13 +507,18 @@ def best_overhead(ds: list[DecodeTimes], overlaps: bool = False) -> float:
     than the datasheet bandwidth for its bytes (the time left after layers·c shorter than the
     read at efficiency 1). Overlapping the read (eager engines' host time): it stops at the
     shortest step per layer, and a point the host time explains (HOST_SHARE of its step) shows
-    no efficiency, so it does not enter the median."""
-    if overlaps:
+    no efficiency, so it does not enter the median. With `eff` given (an eager engine's read at
+    the root's efficiency) no median is taken and the search runs to OVERHEAD_MAX_S: its
+    sources' hosts differ (CPU, library version), so no one point bounds the others."""
+    if eff is not None:
+        room = OVERHEAD_MAX_S
+    elif overlaps:
         room = min(d.measured_step_s / d.n_layers for d in ds)
     else:
         room = min((d.measured_step_s - d.comm_s - d.read_s) / d.n_layers for d in ds)
     top = min(OVERHEAD_MAX_S, max(room, 0.0))
     best_c, best_err = 0.0, math.inf
+    fixed = eff
     for k in range(int(top / OVERHEAD_STEP_S) + 1):
         c = k * OVERHEAD_STEP_S
         effs = []
@@ -472,6 +532,8 @@ def best_overhead(ds: list[DecodeTimes], overlaps: bool = False) -> float:
                 left = d.measured_step_s - d.comm_s - host
             effs.append(d.read_s / left if left > 0 else math.inf)
         eff = min(statistics.median(effs), BISECT_HI["decode_bw"]) if effs else 1.0
+        if fixed is not None:
+            eff = fixed
 
         e = statistics.fmean(
             abs(math.log(modelled_step(d, eff, c, overlaps) / d.measured_step_s)) for d in ds
@@ -489,15 +551,14 @@ def modelled_step(d: DecodeTimes, eff: float, c: float, overlaps: bool) -> float
 
 
 def host_bound(pt: Point, consts: cal.Constants) -> bool:
-    """An eager engine's point whose host time explains its step (HOST_SHARE): it does not
-    inform decode_bw (its implied efficiency would only be a lower bound)."""
-    if perf.engine(pt.job) not in perf.EAGER_ENGINES:  # type: ignore[arg-type]
-        return False
-    d = decode_times(pt, consts)
-    if d is None:
-        return False
-    h = consts.value(OVERHEAD, perf.overhead_group(pt.job))  # type: ignore[arg-type]
-    return HOST_SHARE * d.measured_step_s <= d.n_layers * h <= d.measured_step_s * (1 + 1e-9)
+    """An eager engine's point informs no decode_bw: its step waits on its host (HF
+    transformers generate(), LitGPT: about a millisecond per layer whatever the model's size),
+    so the read efficiency it would imply is at best a lower bound, and where a quantisation
+    library adds host work per matrix (bitsandbytes NF4: LitGPT's 7B at 1.6 ms per layer
+    against 1.0 ms in bf16) it would read that host time as a slow read. Its GPU runs
+    PyTorch's kernels, read at the root's efficiency ("*", all engines); its own points fit
+    its host time only (fit_overhead with eager=True)."""
+    return is_eager(pt)
 
 
 def implied_all(pts: list[Point], key: str, consts: cal.Constants) -> dict[str, float]:
@@ -531,6 +592,8 @@ def fit(
         rows |= fit_overhead(points, table(), today)
         values = implied_all(points, "decode_bw", table())
         rows |= fit_key("decode_bw", points, today, values)
+        rows |= fit_overhead(points, table(), today, eager=True)
+        rows |= eager_read_rows(points, table(), today)
     else:  # the left-out source has no inference point: the full fit's rows are the fold's
         rows |= {kg: r for kg, r in base.rows.items() if kg[0] in INFERENCE_KEYS}
     rows |= fit_key("mfu", points, today)
@@ -570,6 +633,9 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
                 if pt.implied is None and not pt.reason:
                     pt.reason = unreachable(pt, consts)
         consts = cal.Constants(consts.rows | fit_key(key, usable, today))
+        if key == "decode_bw":
+            consts = cal.Constants(consts.rows | fit_overhead(usable, consts, today, eager=True))
+            consts = cal.Constants(consts.rows | eager_read_rows(usable, consts, today))
     usable = [x for x in usable if x.expressible]
     full = consts
     for pt in usable:
@@ -721,6 +787,23 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
         f"  ALL training throughput without {big} ({n_big} pts): "
         f"{len(train) - n_big} pts, median {med:.1%}, p90 {p90:.1%}"
     )
+    pr()
+    pr("decode and prefill by engine and memory class (LOSO; engines as the points name them):")
+    inference = [x for x in usable if x.category in ("decode", "prefill")]
+    for cat, eng, memory in sorted(
+        {(x.category, perf.engine(x.job), perf.memory_class(x.job)) for x in inference}
+    ):
+        sel = [
+            x
+            for x in inference
+            if (x.category, perf.engine(x.job), perf.memory_class(x.job)) == (cat, eng, memory)
+        ]
+        med, p90 = stats([err(x.loso, x.measured) for x in sel])
+        n_s = len({x.source_id for x in sel})
+        pr(
+            f"  {cat:8} {eng + '/' + memory:24} {len(sel):4} pts {n_s:2} srcs  "
+            f"median {med:6.1%}  p90 {p90:6.1%}"
+        )
     pr()
     pr("per fitted group (the group a point resolves to; LOSO errors):")
     pr(

@@ -57,3 +57,55 @@ def test_an_eager_engines_host_time_overlaps_the_read():
     assert calibrate.best_overhead(pts, overlaps=True) == pytest.approx(1e-3)
     # Added to the read instead, the same points leave at most (24 - 1) / 24 ms per layer.
     assert calibrate.best_overhead(pts) <= 23e-3 / 24 + 1e-12
+
+
+def test_an_eager_engines_host_time_is_fitted_against_a_given_read_efficiency():
+    # Host-bound at 1 ms per layer, except a big model whose read at efficiency 0.5 (2 x 40 ms)
+    # is longer than its host time (80 layers x 1 ms): the step is the longer of the two.
+    pts = [
+        Times(read_s=1e-3, n_layers=24, comm_s=0.0, compute_s=0.0, measured_step_s=24e-3),
+        Times(read_s=7e-3, n_layers=28, comm_s=0.0, compute_s=0.0, measured_step_s=28e-3),
+        Times(read_s=60e-3, n_layers=80, comm_s=0.0, compute_s=0.0, measured_step_s=120e-3),
+    ]
+    assert calibrate.best_overhead(pts, overlaps=True, eff=0.5) == pytest.approx(1e-3)
+    # The given efficiency is not a bound on the search: hosts of different sources differ.
+    slow = [*pts, Times(read_s=1e-3, n_layers=30, comm_s=0.0, compute_s=0.0, measured_step_s=6e-3)]
+    assert calibrate.best_overhead(slow, overlaps=True, eff=0.5) == pytest.approx(1e-3)
+
+
+def _decode_point(engine: str) -> calibrate.Point:
+    row = {
+        "id": f"t-{engine}",
+        "category": "decode",
+        "task": "infer",
+        "model": "llama-2-7b",
+        "gpu": "RTX 4090",
+        "n_gpus": "1",
+        "precision": "fp16",
+        "batch_size": "1",
+        "gen_tokens": "128",
+        "engine": engine,
+        "value": "30",
+        "unit": "tokens_per_s",
+        "semantics": "decode_only",
+        "source_id": "s",
+    }
+    pt = calibrate.Point(
+        row["id"], "decode", "decode_bw", "s", 30.0, "tokens_per_s", "decode_only", row
+    )
+    calibrate.build(pt)
+    return pt
+
+
+def test_eager_engines_inform_no_read_efficiency_and_read_at_the_roots():
+    import dlrig.estimate.calibration as cal
+
+    eager, graphed = _decode_point("hf"), _decode_point("llama.cpp")  # hf is transformers
+    empty = cal.Constants({})
+    assert calibrate.host_bound(eager, empty) and not calibrate.host_bound(graphed, empty)
+    root = cal.Fitted("decode_bw", 0.77, "*", 9, 9, None, None, None, "r", "")
+    rows = calibrate.eager_read_rows(
+        [eager, graphed], cal.Constants({("decode_bw", "*"): root}), ""
+    )
+    assert list(rows) == [("decode_bw", "transformers")]
+    assert rows[("decode_bw", "transformers")].value == 0.77

@@ -64,3 +64,32 @@ def test_lora_flops_skip_weight_gradients_of_frozen_matrices():
     # Full: 3 x forward; LoRA: forward + input gradients (2N) + attention twice + adapters.
     assert full.flops_per_token == pytest.approx(3 * full.flops_fwd_per_token)
     assert lora.flops_per_token < full.flops_per_token * 0.75
+
+
+def test_decode_reads_the_mean_context_of_the_generation_and_holds_the_whole():
+    # Llama-2-7B: 32 layers x K and V x 4096 wide x 2 bytes = 524,288 bytes per token.
+    m = find_model("llama-2-7b")
+    per_token = 32 * 2 * 4096 * 2
+    s = derive(m, job("RTX 4090", task="infer", prompt_tokens=100, gen_tokens=9, batch_size=2))
+    # Steps 1..9 read 101..109 tokens: mean 105 = 100 + (9 + 1) / 2.
+    assert s.decode_context == 105
+    assert s.decode_kv_bytes_per_gpu == pytest.approx(per_token * 105 * 2)
+    assert s.kv_bytes_per_token == pytest.approx(per_token)
+    assert s.seq == 109  # the cache held (memory) is the whole prompt + generation
+    # llama-bench tg128 (no prompt): 64.5 tokens on average.
+    tg = derive(m, job("RTX 4090", task="infer", gen_tokens=128, batch_size=1))
+    assert tg.decode_context == 64.5
+    # Only --context: the step at the end of it.
+    ctx = derive(m, job("RTX 4090", task="infer", context=4096, batch_size=1))
+    assert ctx.decode_context == 4096
+    assert ctx.decode_kv_bytes_per_gpu == pytest.approx(per_token * 4096)
+
+
+def test_decode_kv_read_is_split_like_the_cache_over_tensor_parallel_ranks():
+    m = find_model("llama-2-7b")  # 32 KV heads: 2 ranks each read half
+    one = derive(m, job("A100 80GB SXM", task="infer", prompt_tokens=1, gen_tokens=127))
+    two = derive(
+        m, job("A100 80GB SXM", task="infer", n_gpus=2, tp=2, prompt_tokens=1, gen_tokens=127)
+    )
+    assert one.decode_context == 65
+    assert two.decode_kv_bytes_per_gpu == pytest.approx(one.decode_kv_bytes_per_gpu / 2)

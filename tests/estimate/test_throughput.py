@@ -546,3 +546,33 @@ def test_optimizer_step_time_is_its_bytes_at_the_elementwise_bandwidth():
     bw = find_gpu("RTX 4090").memory_bandwidth_gbs * 1e9 * p.value("elementwise_bandwidth_fraction")
     expected = 28 * s.params_trainable / bw  # fp32 AdamW: 28 bytes per parameter
     assert t.step_parts_s["optimizer step"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("gpu", "memory"),
+    [("A100 80GB SXM", "hbm"), ("H100 PCIe", "hbm"), ("RTX 4090", "gddr"), ("DGX Spark", "lpddr")],
+)
+def test_decode_groups_name_the_cards_memory_class(gpu, memory):
+    j = job(gpu, task="infer", quant="q4_k_m", engine="llama.cpp")
+    assert perf.memory_class(j) == memory
+    assert perf.decode_group(j) == ("llama.cpp", memory, "q4_k_m", cp.architecture(j.gpu))
+    assert perf.overhead_group(j) == ("llama.cpp", memory)
+    # The unnamed engine takes the root constants.
+    assert perf.decode_group(job(gpu, task="infer")) == ()
+
+
+def test_a_memory_class_without_its_own_constant_falls_back_to_the_engine():
+    rows = {
+        ("decode_bw", "*"): cal.Fitted("decode_bw", 0.7, "*", 9, 9, None, None, None, "r", ""),
+        ("decode_bw", "vllm"): cal.Fitted(
+            "decode_bw", 0.6, "vllm", 3, 3, None, None, None, "r", ""
+        ),
+        ("decode_bw", "vllm/gddr"): cal.Fitted(
+            "decode_bw", 0.8, "vllm/gddr", 3, 3, None, None, None, "r", ""
+        ),
+    }
+    c = cal.Constants(rows)
+    hbm = job("H100 SXM", task="infer", engine="vllm")
+    gddr = job("RTX 4090", task="infer", engine="vllm")
+    assert c.value("decode_bw", perf.decode_group(hbm)) == 0.6
+    assert c.value("decode_bw", perf.decode_group(gddr)) == 0.8

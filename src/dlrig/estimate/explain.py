@@ -184,7 +184,8 @@ def assumptions(s: Shape) -> list[str]:
         out.append(
             f"weights as {s.weight_format} ({s.weight_bits:g} bits per weight); decode reads "
             f"this GPU's weights (MoE: the experts the batch routes to) and the KV cache once "
-            f"per generated token; KV cache in {kv}; {prefill}"
+            f"per generated token, on average {s.decode_context:,.0f} tokens of it per sequence "
+            f"(prompt + (generated + 1) / 2, or the context); KV cache in {kv}; {prefill}"
         )
         if m.sliding_window:
             out.append(f"sliding-window layers hold at most {m.sliding_window} tokens of KV cache")

@@ -83,17 +83,37 @@ DECODE_OVERHEAD_KEY = "decode_layer_s"
 EAGER_ENGINES = frozenset({"transformers"})
 
 
+def memory_class(job: Job) -> str:
+    """The card's DRAM family (gpus.csv memory_type): "hbm" (stacked, on-package: the
+    datacenter cards), "lpddr" (unified memory: DGX Spark, Jetson) or "gddr" (the rest).
+
+    A batch-1 decode step is a chain of small matrix-vector kernels, each of which keeps a
+    fixed number of loads in flight per SM; by Little's law the bandwidth it reaches is the
+    bytes in flight over the DRAM latency, and HBM pairs a longer latency (and lower clocks)
+    with twice a GDDR card's datasheet bandwidth, so one engine's kernels reach a smaller share
+    of it. Published: llama.cpp on Llama-3-8B Q4_K_M, RTX 4090 (GDDR6X, 1008 GB/s) 127.7 tok/s,
+    A100 SXM (HBM2e, 2039 GB/s) 133.4 tok/s (XiongjieDai/GPU-Benchmarks-on-LLM-Inference,
+    2024-05). The share per engine and memory class is fitted (benchmarks/calibrate.py)."""
+    kind = (job.gpu.memory_type or "").upper()
+    if kind.startswith("HBM"):
+        return "hbm"
+    return "lpddr" if kind.startswith("LPDDR") else "gddr"
+
+
 def decode_group(job: Job) -> tuple[str, ...]:
     if engine(job) == UNNAMED_ENGINE:
         return ()
-    return (engine(job), weight_format(job), cp.architecture(job.gpu))
+    return (engine(job), memory_class(job), weight_format(job), cp.architecture(job.gpu))
 
 
 def overhead_group(job: Job) -> tuple[str, ...]:
-    """The per-layer decode overhead is the engine's (its launches and host code): one level."""
+    """The per-layer decode overhead is the engine's (its launches and host code), then the
+    card's memory class: each of a layer's small kernels waits one DRAM latency for its first
+    bytes and runs its tail at the core clock, and the HBM cards pair the longer latency with
+    lower clocks (A100 1.41 GHz boost, H100 PCIe 1.755 GHz; RTX 4090 2.52 GHz)."""
     if engine(job) == UNNAMED_ENGINE:
         return ()
-    return (engine(job),)
+    return (engine(job), memory_class(job))
 
 
 def prefill_group(job: Job) -> tuple[str, ...]:
@@ -288,27 +308,17 @@ def train(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
 # --- inference ----------------------------------------------------------------------------
 
 
-def decode_context(s: Shape) -> float:
-    """Tokens each decode step attends to on average: with a prompt and a generation length,
-    the prompt plus half the generated tokens (the cache grows by one per step); with only
-    --context, that context (the step at the end of it)."""
-    job = s.job
-    if job.prompt_tokens is not None or job.gen_tokens is not None:
-        return (job.prompt_tokens or 0) + (job.gen_tokens or 0) / 2
-    return float(s.seq)
-
-
 def decode_inputs(s: Shape) -> dec.DecodeInputs:
     """Per-GPU bytes one decode step reads (Shape: its share of the weights, active experts
-    only; the batch's KV cache at the mean context) and the step's FLOPs for the batch."""
-    b = s.micro_batch
-    # The Shape's per-GPU KV read is at the held context (its split rule: GQA heads replicated
-    # beyond tp, MLA latents replicated); scaled to the mean context of the generation.
-    kv = s.decode_kv_bytes_per_gpu * decode_context(s) / s.seq if s.seq else 0.0
+    only; the batch's KV cache at the mean context of the generation, shape.decode_context)
+    and the step's FLOPs for the batch (attention over that mean context, not the whole one)."""
+    b, m = s.micro_batch, s.model
+    attn_full = shapes.attention_flops_fwd(m, s.attended)
+    attn_mean = shapes.attention_flops_fwd(m, shapes.attended_tokens(m, s.decode_context))
     return dec.DecodeInputs(
         weight_bytes=s.decode_weight_bytes_per_gpu,
-        kv_bytes=kv,
-        flops=b * s.flops_fwd_per_token,
+        kv_bytes=s.decode_kv_bytes_per_gpu,
+        flops=b * (s.flops_fwd_per_token - attn_full + attn_mean),
         n_layers=s.model.total_layers,
         hidden=s.model.hidden_size or 0,
         batch=b,

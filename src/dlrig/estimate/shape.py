@@ -156,8 +156,9 @@ class Shape:
     flops_per_sample: float | None  # CNN / ViT presets that state their FLOPs
     # Decode (inference)
     kv_bytes_per_token: float  # one sequence's KV cache per token, all layers, whole model
+    decode_context: float  # tokens one decode step attends to, mean over the generation
     decode_weight_bytes_per_gpu: float  # weights one GPU reads per decode step (active experts)
-    decode_kv_bytes_per_gpu: float  # KV cache one GPU reads per decode step (whole batch)
+    decode_kv_bytes_per_gpu: float  # KV cache one GPU reads per step (whole batch, mean step)
 
     @property
     def training(self) -> bool:
@@ -198,13 +199,26 @@ def sequence_length(m: ModelSpec, job: Job) -> int:
     return job.seq_len or default_seq_len(m)
 
 
+def decode_context(job: Job, seq: int) -> float:
+    """Tokens one decode step attends to, averaged over the generation. Step i (i = 1..g) of a
+    generation after a prompt of p tokens reads the KV of the p prompt tokens, the i - 1 it
+    generated before and its own: p + i, so the mean over g steps is p + (g + 1) / 2 (llama-bench
+    tg128 from an empty cache: (128 + 1) / 2 = 64.5). The cache HELD (memory) is the full
+    p + g; only the read is the mean. With neither length given (only --context, or the
+    default), the step at the end of the context: `seq`."""
+    if job.prompt_tokens is None and job.gen_tokens is None:
+        return float(seq)
+    gen = job.gen_tokens or 0
+    return (job.prompt_tokens or 0) + (gen + 1) / 2 if gen else float(job.prompt_tokens or 0)
+
+
 def micro_batch(m: ModelSpec, job: Job) -> int:
     if job.batch_size:
         return job.batch_size
     return p.DEFAULT_LM_BATCH if m.is_language_model else p.DEFAULT_VISION_BATCH
 
 
-def attended_tokens(m: ModelSpec, s: int) -> float:
+def attended_tokens(m: ModelSpec, s: float) -> float:
     """Keys one query attends to, averaged over the layers: s as PaLM's MFU convention counts it
     (no halving for causal masks), capped at the window on sliding-window layers."""
     full = float(s)
@@ -504,11 +518,15 @@ def derive(m: ModelSpec, job: Job) -> Shape:
 
     kv_per_token = 0.0
     decode_w = decode_kv = 0.0
+    mean_ctx = 0.0
     if job.task == Task.INFER and m.has_vocab_head:
         kv_per_token = kv_cache_bytes_per_token(m, job, s)
         decode_w = _decode_weight_bytes(m, job, plan, bits, b)
-        # Each query attends to at most the window on sliding layers: the KV read is bounded.
-        decode_kv = kv_per_token * s * b / kv_split(m, plan)
+        # A step reads the KV of the tokens before it (the mean step's), at most the window on
+        # sliding layers: the KV read is bounded.
+        mean_ctx = decode_context(job, s)
+        read_per_token = kv_cache_bytes_per_token(m, job, mean_ctx) if mean_ctx else 0.0
+        decode_kv = read_per_token * mean_ctx * b / kv_split(m, plan)
     return Shape(
         model=m,
         job=job,
@@ -549,6 +567,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         ),
         flops_per_sample=flops_per_sample,
         kv_bytes_per_token=kv_per_token,
+        decode_context=mean_ctx,
         decode_weight_bytes_per_gpu=decode_w,
         decode_kv_bytes_per_gpu=decode_kv,
     )
@@ -562,7 +581,7 @@ def kv_split(m: ModelSpec, plan: Plan) -> int:
     return plan.pp * tp_split
 
 
-def kv_cache_bytes_per_token(m: ModelSpec, job: Job, context: int) -> float:
+def kv_cache_bytes_per_token(m: ModelSpec, job: Job, context: float) -> float:
     """K and V (or MLA's latent) for one token of one sequence over all layers, at the KV
     dtype. Sliding-window layers hold at most the window: averaged over the context."""
     if not m.n_layers:
