@@ -184,7 +184,7 @@ def activation_traffic_bytes(s: Shape) -> float:
     seq = s.seq
     per_layer = mem.layer_activation_bytes(m, seq, b, e)
     per_layer += mem.score_bytes(m, seq, max(s.attended, 1), b, e, job.attention)
-    return m.total_layers * per_layer + mem.logits_bytes(m, seq * b, e, job.loss)
+    return m.total_layers * per_layer + mem.logits_traffic_bytes(m, seq * b, e, job.loss)
 
 
 def lora_adapted(s: Shape) -> list[tuple[int, int, float]]:

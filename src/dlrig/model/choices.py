@@ -104,6 +104,15 @@ class Offload(StrEnum):
     FULL = "full"  # weights and gradients too (FSDP CPUOffload(offload_params=True))
 
 
+class CheckpointingMode(StrEnum):
+    """What activation checkpointing keeps of each transformer block (with checkpointing on)."""
+
+    FULL = "full"  # the block's input; the whole block recomputed in backward
+    # torchtitan's op-level selective policy (activation_checkpoint.mode = "selective",
+    # selective_ac_option = "op"): the outputs of every other matmul and of attention kept
+    SELECTIVE = "selective"
+
+
 class Loss(StrEnum):
     STANDARD = "standard"  # full logits, upcast to fp32 (Hugging Face transformers)
     CHUNKED = "chunked"  # per-chunk upcast, 16-bit logits kept (torchtune CEWithChunkedOutputLoss)
