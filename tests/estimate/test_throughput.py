@@ -620,3 +620,19 @@ def test_a_memory_class_without_its_own_constant_falls_back_to_the_engine():
     gddr = job("RTX 4090", task="infer", engine="vllm")
     assert c.value("decode_bw", perf.decode_group(hbm)) == 0.6
     assert c.value("decode_bw", perf.decode_group(gddr)) == 0.8
+
+
+def test_fp8_selective_checkpointing_recomputes_its_matmuls_but_not_attention():
+    # FP8 linears, 16-bit FlashAttention. Selective checkpointing keeps attention's output:
+    # switching it on adds only the recomputed matmuls, at the FP8 rate.
+    m = find_model("llama-3.1-8b")
+    kw = dict(precision="fp8", batch_size=1, seq_len=4096, zero=3, n_gpus=8)
+    off = shape(m, job("H100 SXM", **kw))
+    sel = shape(m, job("H100 SXM", checkpointing=True, checkpointing_mode="selective", **kw))
+    eff = 0.5
+    fp8_rate = cp.peak(sel.job.gpu, "fp8").tflops * cp.achievable_fraction(sel.job.gpu, "fp8")
+    recompute_s = cp.math_time_s(
+        sel.flops_recompute_per_token * sel.tokens_per_micro_step, fp8_rate, eff
+    )
+    delta = perf.train_work(sel, eff).micro_compute_s - perf.train_work(off, eff).micro_compute_s
+    assert delta == pytest.approx(recompute_s, rel=1e-9)

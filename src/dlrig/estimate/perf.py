@@ -17,6 +17,7 @@ from dlrig.estimate import shape as shapes
 from dlrig.estimate import step as st
 from dlrig.estimate.comm import GBS
 from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
+from dlrig.model.choices import CheckpointingMode
 from dlrig.model.estimate import Interval, ThroughputEstimate
 from dlrig.model.workload import (
     Job,
@@ -220,8 +221,10 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
     if job.precision == Precision.FP8 and per_token(s) and m.is_transformer:
         # Transformer Engine runs the linear layers' GEMMs in FP8; attention (FlashAttention)
         # stays in 16-bit: its FLOPs (3 x forward, one more when recomputed) at the 16-bit peak.
+        # Selective checkpointing keeps attention's output, so only full recomputes it.
         fwd = shapes.attention_flops_fwd(m, s.attended)
-        attention = (3 + (1 if job.checkpointing else 0)) * fwd * units
+        recomputed = job.checkpointing and job.checkpointing_mode != CheckpointingMode.SELECTIVE
+        attention = (3 + (1 if recomputed else 0)) * fwd * units
     micro = cp.math_time_s(executed - attention, sustained, eff)
     if attention:
         bf16 = cp.peak(job.gpu, "bf16").tflops * cp.achievable_fraction(job.gpu, "bf16")
