@@ -13,7 +13,10 @@ The fit rule (simple, documented, the same for every constant):
    prefill_mfu for prefill) at which the estimator reproduces the measurement exactly (found by
    bisection: predicted speed grows with the efficiency). Communication, bubbles, offload and
    dequantisation are physics and stay in the model, so the implied value is the efficiency of
-   the math or the memory reads alone.
+   the math or the memory reads alone. mfu is the efficiency against the card's sustained GEMM
+   rate (the datasheet peak x estimate/compute.achievable_fraction: GeForce cards reach their
+   half-rate datasheet figure, full-rate parts about 0.78 of theirs), so its bisection bound is
+   the datasheet peak on that scale (1 / achievable_fraction).
 2. Groups are paths from general to specific: mfu by task class / GPU architecture / precision /
    model size class; decode_bw by engine / weight format / architecture; prefill_mfu by engine /
    architecture. A group's constant is the MEDIAN implied value of its points if they come from
@@ -65,6 +68,7 @@ from dlrig.catalog.load import read_rows
 from dlrig.catalog.lookup import find_gpu, find_model
 from dlrig.errors import DlrigError
 from dlrig.estimate import calibration as cal
+from dlrig.estimate import compute as cp
 from dlrig.estimate import job as jobs
 from dlrig.estimate import memory as mem
 from dlrig.estimate import perf, points
@@ -100,6 +104,9 @@ OVERHEAD_MAX_S = 3e-3  # no engine spends more than 3 ms per layer (eager transf
 OVERHEAD_COMPUTE_SHARE = 0.5
 TARGETS = {"throughput": 0.15, "decode": 0.15, "memory": 0.10}
 RULE = "median implied value over >=3 sources (benchmarks/calibrate.py)"
+# mfu is fitted against each card's sustained GEMM rate, not its datasheet peak; the MFU an
+# estimate reports (vs the datasheet) is this value x estimate/compute.achievable_fraction.
+MFU_SCALE = ", of the sustained GEMM rate (datasheet x achievable_fraction)"
 # Engines the estimator does not name, mapped to their nearest: exllama (v1) to exllamav2 (the
 # same author's kernels), MLC's compiled kernels to an unnamed optimized engine, LitGPT's
 # generate (eager PyTorch) to transformers.
@@ -319,7 +326,7 @@ def implied(pt: Point, base: cal.Constants) -> float | None:
         v = predict(pt, Override(base, pt.key, x))
         return v - pt.measured if rising else pt.measured - v
 
-    lo, hi = BISECT_LO, BISECT_HI[pt.key or "mfu"]
+    lo, hi = BISECT_LO, bisect_hi(pt)
     if f(hi) < 0 or f(lo) > 0:
         return None
     for _ in range(BISECT_STEPS):
@@ -334,9 +341,18 @@ def implied(pt: Point, base: cal.Constants) -> float | None:
 # --- fit ----------------------------------------------------------------------------------
 
 
+def bisect_hi(pt: Point) -> float:
+    """The largest physical value of the point's constant. mfu is against the card's sustained
+    GEMM rate (compute.achievable_fraction), so its bound is the datasheet peak on that scale."""
+    top = BISECT_HI[pt.key or "mfu"]
+    if pt.key == "mfu" and pt.job is not None and pt.model is not None:
+        return top / cp.achievable_fraction(pt.job.gpu, perf.compute_precision(pt.model, pt.job))
+    return top
+
+
 def unreachable(pt: Point, consts: cal.Constants) -> str:
     """Why no physical efficiency reproduces a point: what the model says at the bound."""
-    top = BISECT_HI[pt.key or "mfu"]
+    top = bisect_hi(pt)
     best = predict(pt, Override(consts, pt.key or "", top))
     head = f"even at efficiency {top:g} the model gives {best:.4g} (measured {pt.measured:.4g})"
     row = pt.row
@@ -392,6 +408,8 @@ def fit_key(
         if not root and len(sources) < MIN_SOURCES:
             continue
         rule = RULE if len(sources) >= MIN_SOURCES else f"root, only {len(sources)} source(s)"
+        if key == "mfu":
+            rule += MFU_SCALE
         value = statistics.median(values[x.id] for x in members)
         rows[(key, name)] = cal.Fitted(
             key, value, name, len(members), len(sources), None, None, None, rule, today

@@ -109,3 +109,26 @@ def test_eager_engines_inform_no_read_efficiency_and_read_at_the_roots():
     )
     assert list(rows) == [("decode_bw", "transformers")]
     assert rows[("decode_bw", "transformers")].value == 0.77
+
+
+def _mfu_point(gpu: str, precision: str) -> object:
+    from dlrig.catalog.lookup import find_gpu, find_model
+    from dlrig.model.workload import Job
+
+    m = find_model("llama-2-7b")
+    return calibrate.Point(
+        id="p", category="throughput", key="mfu", source_id="s", measured=1.0,
+        unit="tokens_per_s", semantics="per_job", row={}, model=m,
+        job=Job(task="train", gpu=find_gpu(gpu), precision=precision),
+    )  # fmt: skip
+
+
+def test_an_mfu_point_may_reach_the_datasheet_peak_and_no_further():
+    # mfu is fitted against the sustained GEMM rate: its bound is the datasheet on that scale.
+    from dlrig.estimate import compute as cp
+
+    a100 = calibrate.bisect_hi(_mfu_point("A100 80GB SXM", "bf16"))
+    assert a100 == pytest.approx(1 / cp.ACHIEVABLE_FULL_RATE)
+    rtx = calibrate.bisect_hi(_mfu_point("RTX 4090", "bf16"))
+    assert rtx == pytest.approx(1 / cp.ACHIEVABLE_HALF_RATE_ACC)
+    assert calibrate.bisect_hi(_mfu_point("RTX 4090", "fp32")) == 1.0  # CUDA cores

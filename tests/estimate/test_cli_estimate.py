@@ -56,6 +56,20 @@ def test_13b_on_8_h100_time_for_20b_tokens(capsys):
     assert data["memory"]["fits"]
 
 
+def test_checkpointing_mode_selective_between_full_and_none(capsys):
+    base = "--model llama-3.1-8b --task train --gpu 'H100 SXM' --gpus 8 --zero 3 --seq-len 8192"
+    activations = {}
+    for mode, extra in (
+        ("none", ""),
+        ("full", " --checkpointing"),
+        ("selective", " --checkpointing-mode selective"),
+    ):
+        assert run([*args(base + extra), "-f", "json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        activations[mode] = data["memory"]["activations_gb"]
+    assert activations["full"] < activations["selective"] < activations["none"]
+
+
 def test_markdown_and_output_file(tmp_path, capsys):
     out = tmp_path / "e.md"
     assert run([*args(ISSUE_COMMANDS[0]), "-f", "markdown", "-o", str(out)]) == 0
@@ -154,6 +168,14 @@ BAD = [
     (
         "--model llama-3-8b --task train --gpu 'RTX 4090' --host-link-gbs 2e6",
         r"--host-link-gbs: .*less than or equal to 1000",
+    ),
+    (
+        "--model llama-3-8b --task infer --gpu 'RTX 4090' --checkpointing-mode selective",
+        r"--checkpointing-mode selective with --task infer: applies to training only",
+    ),
+    (
+        "--model resnet50 --task train --gpu 'RTX 4090' --checkpointing-mode selective",
+        r"--checkpointing-mode selective: is a transformer block's policy; resnet50 is a cnn",
     ),
     (
         "--config /no/such/config.json --task infer --gpu 'RTX 4090'",

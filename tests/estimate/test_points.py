@@ -45,3 +45,19 @@ def test_a_training_memory_row_without_its_length_is_not_expressible():
     assert points.why_not(ROW | {"seq_len": "", "value": "80"}) == (
         "training sequence length not stated (seq_len blank)"
     )
+
+
+def test_checkpointing_column_reads_selective():
+    job = points.job_of(ROW | {"checkpointing": "selective"})
+    assert job.checkpointing and job.checkpointing_mode == "selective"
+    assert points.job_of(ROW | {"checkpointing": "true"}).checkpointing_mode == "full"
+    assert not points.job_of(ROW | {"checkpointing": "false"}).checkpointing
+
+
+def test_a_memory_row_without_a_gpu_is_read_on_a_stand_in():
+    # Memory does not depend on the card: a source that names none is still scored ...
+    row = ROW | {"gpu": "", "value": "80"}
+    assert points.why_not(row) is None
+    assert points.memory_error(row) == points.memory_error(ROW | {"value": "80"})
+    # ... a throughput row without its GPU is not.
+    assert points.why_not(row | {"category": "throughput", "unit": "tokens_per_s"}) is not None

@@ -53,6 +53,50 @@ def test_nf4_dequantisation_is_a_memory_pass_per_use():
     assert cp.dequant_passes(False) == 2
 
 
+def test_lora_adapters_stream_their_activations_by_hand():
+    # One adapted 4 -> 8 matrix, once per token. Forward: lora_A reads x (4); lora_B writes its
+    # output, * scaling reads and writes it, + result reads two and writes one (6 x 8).
+    # Backward: 3 x 8 for the output gradient, 5 x 4 for x's (read, write, accumulate).
+    assert cp.lora_adapter_elements([(4, 8, 1.0)], checkpointing=False) == 52 + 44
+    assert cp.lora_adapter_elements([(4, 8, 1.0)], checkpointing=True) == 2 * 52 + 44
+    assert cp.lora_adapter_elements([(4, 8, 3.0)], checkpointing=False) == 3 * 96
+
+
+def test_a_lora_step_pays_its_adapters_traffic_at_the_bandwidth():
+    m = find_model("llama-2-7b")
+    kw = dict(task="lora", seq_len=512, batch_size=1, mfu=0.5)
+    qv, every = (shape(m, job("A100 80GB SXM", lora_targets=t, **kw)) for t in ("qv", "all"))
+    h, i, kv = 4096, 11008, 4096  # Llama-2-7B: no grouped KV heads
+    assert perf.lora_adapted(qv) == [(h, h, 32.0), (h, kv, 32.0)]
+    assert [d for d in perf.lora_adapted(every)][-3:] == [(h, i, 32.0), (h, i, 32.0), (i, h, 32.0)]
+    t_qv, t_all = (throughput(m, j.job) for j in (qv, every))
+    adapters = [cp.lora_adapter_elements(perf.lora_adapted(s), False) for s in (qv, every)]
+    # The difference in time is the extra adapters' bytes (2 per bf16 element, 512 tokens) at
+    # the element-wise bandwidth, plus their own FLOPs (6 per adapter parameter).
+    extra_bytes = (adapters[1] - adapters[0]) * 2 * 512
+    extra_flops = 6 * (every.params_trainable - qv.params_trainable) * 512
+    bw = 2039e9 * p.value("elementwise_bandwidth_fraction")
+    assert t_all.compute_time_s - t_qv.compute_time_s == pytest.approx(
+        extra_bytes / bw + extra_flops / (312e12 * 0.5)
+    )
+
+
+def test_geforce_gemms_reach_the_half_rate_datasheet_and_full_rate_parts_do_not():
+    # RTX cards quote FP32-accumulate tensor rates at half their FP16-accumulate rate.
+    assert cp.achievable_fraction(find_gpu("RTX 4090"), "bf16") == cp.ACHIEVABLE_HALF_RATE_ACC
+    assert cp.achievable_fraction(find_gpu("RTX 3090"), "tf32") == cp.ACHIEVABLE_HALF_RATE_ACC
+    for g in ("A100 80GB SXM", "H100 SXM", "RTX A6000", "L40S"):
+        assert cp.achievable_fraction(find_gpu(g), "bf16") == cp.ACHIEVABLE_FULL_RATE
+    assert cp.achievable_fraction(find_gpu("RTX 4090"), "fp32") == 1.0  # CUDA cores
+
+
+def test_a_given_mfu_is_against_the_datasheet_and_is_reported_as_given():
+    m = find_model("gpt2")
+    for gpu in ("RTX 4090", "A100 80GB SXM"):
+        t = throughput(m, job(gpu, seq_len=1024, batch_size=8, mfu=0.4))
+        assert t.utilization == pytest.approx(0.4)
+
+
 def test_efficiency_group_is_by_architecture_not_form_factor():
     a = cp.efficiency_group("llm", "train", find_gpu("A100 80GB SXM"), "bf16", 8.0)
     b = cp.efficiency_group("llm", "train", find_gpu("A100 80GB PCIe"), "bf16", 8.0)
@@ -632,3 +676,19 @@ def test_a_memory_class_without_its_own_constant_falls_back_to_the_engine():
     gddr = job("RTX 4090", task="infer", engine="vllm")
     assert c.value("decode_bw", perf.decode_group(hbm)) == 0.6
     assert c.value("decode_bw", perf.decode_group(gddr)) == 0.8
+
+
+def test_fp8_selective_checkpointing_recomputes_its_matmuls_but_not_attention():
+    # FP8 linears, 16-bit FlashAttention. Selective checkpointing keeps attention's output:
+    # switching it on adds only the recomputed matmuls, at the FP8 rate.
+    m = find_model("llama-3.1-8b")
+    kw = dict(precision="fp8", batch_size=1, seq_len=4096, zero=3, n_gpus=8)
+    off = shape(m, job("H100 SXM", **kw))
+    sel = shape(m, job("H100 SXM", checkpointing=True, checkpointing_mode="selective", **kw))
+    eff = 0.5
+    fp8_rate = cp.peak(sel.job.gpu, "fp8").tflops * cp.achievable_fraction(sel.job.gpu, "fp8")
+    recompute_s = cp.math_time_s(
+        sel.flops_recompute_per_token * sel.tokens_per_micro_step, fp8_rate, eff
+    )
+    delta = perf.train_work(sel, eff).micro_compute_s - perf.train_work(off, eff).micro_compute_s
+    assert delta == pytest.approx(recompute_s, rel=1e-9)

@@ -13,6 +13,7 @@ from dlrig.cli.app import use_color as _use_color
 from dlrig.model.choices import (  # plain enums, no pydantic: cheap at start-up
     Attention,
     BaseQuant,
+    CheckpointingMode,
     DecodeEngine,
     Interconnect,
     KvDtype,
@@ -57,6 +58,15 @@ def estimate(
     checkpointing: Annotated[
         bool, _opt("Activation checkpointing.", "--checkpointing/--no-checkpointing")
     ] = False,
+    checkpointing_mode: Annotated[
+        CheckpointingMode | None,
+        _opt(
+            "What checkpointing keeps: full (each block's input) or selective (torchtitan's "
+            "op-level policy: every other matmul's and attention's outputs; implies "
+            "--checkpointing).",
+            "--checkpointing-mode",
+        ),
+    ] = None,
     lora_rank: Annotated[int | None, _opt("LoRA rank (default 8).", "--lora-rank", min=1)] = None,
     lora_targets: Annotated[
         LoraTargets | None, _opt("LoRA target layers (default all).", "--lora-targets")
@@ -175,6 +185,7 @@ def estimate(
             optimizer_dtype=optimizer_dtype,
             zero=zero,
             checkpointing=checkpointing,
+            checkpointing_mode=checkpointing_mode,
             lora_rank=lora_rank,
             lora_targets=lora_targets,
             batch_size=batch_size,

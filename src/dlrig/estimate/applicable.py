@@ -111,7 +111,8 @@ def inapplicable(
         for name in set_("engine", "kv_dtype", "prompt_tokens", "gen_tokens", "weight_bits"):
             out.append(problem((name, "task"), "applies to inference only"))
     if task == Task.INFER:
-        for name in set_("grad_accum", "optimizer_dtype", "cp", "vp", "host_link_gbs"):
+        names = ("grad_accum", "optimizer_dtype", "cp", "vp", "host_link_gbs", "checkpointing_mode")
+        for name in set_(*names):
             if name == "grad_accum" and job.grad_accum == 1:
                 continue
             out.append(problem((name, "task"), "applies to training only"))
@@ -123,6 +124,10 @@ def inapplicable(
         out.append(problem(("quant",), "needs {weight_bits} (EXL2 files come at any size)"))
     if m is not None and task in LORA and not m.is_transformer:
         out.append(problem(("task",), f"LoRA needs a transformer; {m.name} is a {m.kind.value}"))
+    selective = "checkpointing_mode" in fields and job.checkpointing_mode != "full"
+    if m is not None and selective and not m.is_transformer and task != Task.INFER:
+        why = f"is a transformer block's policy; {m.name} is a {m.kind.value}"
+        out.append(problem(("checkpointing_mode",), why))
     if m is not None and "memory_format" in fields and m.kind != ModelKind.CNN:
         out.append(problem(("memory_format",), f"is a CNN's layout; {m.name} is a {m.kind.value}"))
     if "network" in fields and job.nodes == 1:

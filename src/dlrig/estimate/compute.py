@@ -185,3 +185,55 @@ def elementwise_time_s(
     passes = ELEMENTWISE_PASSES + (RECOMPUTE_PASSES if checkpointing else 0)
     passes += NCHW_TRANSPOSE_PASSES if nchw else 0
     return passes * activation_bytes / (mem_bw_gbs * GBS)
+
+
+# The adapter path of a LoRA layer streams activations through DRAM: its rank-r GEMMs are far
+# too thin to be compute-bound (arithmetic intensity ~r FLOPs per byte), so they and the ops
+# around them run at the memory bandwidth. dlrig derivation from PEFT's lora.Linear.forward,
+# `result = result + lora_B(lora_A(dropout(x))) * scaling` (huggingface/peft
+# src/peft/tuners/lora/layer.py; torchtune's LoRALinear computes the same
+# `out + (alpha / rank) * lora_b(lora_a(dropout(x)))`), with dropout 0 (PEFT's and torchtune's
+# default: an identity), in elements of the matrix's input (d_in) and output (d_out) width:
+# forward: lora_A reads x (1 d_in); lora_B writes its output, `* scaling` reads and writes it,
+# `result +` reads two and writes one (6 d_out);
+# backward: `* scaling` reads and writes the output gradient and lora_B's weight gradient
+# reads it (3 d_out); lora_A's weight gradient reads x, its input gradient is written and
+# added into x's gradient from the frozen matmul (read two, write one) (5 d_in).
+# A recomputed forward (checkpointing) streams the forward's share again.
+LORA_FWD_IN, LORA_FWD_OUT = 1, 6
+LORA_BWD_IN, LORA_BWD_OUT = 5, 3
+
+
+def lora_adapter_elements(matrices: list[tuple[int, int, float]], checkpointing: bool) -> float:
+    """Activation elements the adapters of one token stream through DRAM in a training step;
+    `matrices` lists each adapted matrix as (d_in, d_out, uses per token) over every layer."""
+    fwd = sum(u * (LORA_FWD_IN * i + LORA_FWD_OUT * o) for i, o, u in matrices)
+    bwd = sum(u * (LORA_BWD_IN * i + LORA_BWD_OUT * o) for i, o, u in matrices)
+    return fwd * (2 if checkpointing else 1) + bwd
+
+
+# How much of the datasheet's dense tensor rate a large GEMM sustains, by how the card's rate
+# is specified. GeForce cards (RTX 20/30/40/50) run 16-bit inputs with FP32 accumulation at
+# half their FP16-accumulate tensor rate; at that half rate their GEMMs reach the datasheet
+# figure (clocks above the rated boost, the power limit not reached): measured PyTorch FP16
+# matmul 172 TFLOPS on an RTX 4090 (datasheet 165.2) and 81 on an RTX 3090 Ti (datasheet 80)
+# (mli/transformers-benchmarks README, 'Matrix Multiplication FP32 / FP16' row,
+# https://github.com/mli/transformers-benchmarks/blob/3370b2b/README.md). Full-rate parts
+# (datacenter and workstation cards) stay below the datasheet, limited by power and by feeding
+# the tensor cores: A100 SXM 86.9 %, A100 PCIe 81.1 %, H100 SXM 80.3 %, GH200 83.8 %, B200
+# 77.6 %, B300 78.6 %, GB200 72.9 % (stas00/ml-engineering compute/accelerator/README.md,
+# 'Maximum Achievable Matmul FLOPS comparison table', BF16), A100 73.7 %, RTX A6000 61.3 %,
+# V100 76.0 % (mli, same row: 230/312, 95/155, 95/125). dlrig takes each class's median:
+# 1.03 (2 measurements) and 0.78 (10). The fitted efficiencies are relative to this rate.
+ACHIEVABLE_HALF_RATE_ACC = 1.03
+ACHIEVABLE_FULL_RATE = 0.78
+
+
+def achievable_fraction(gpu: GpuSpec, precision: str) -> float:
+    """Share of the dense tensor peak a large GEMM sustains on this card (1 for FP32 on CUDA
+    cores, which the measurements above do not cover)."""
+    if precision == "fp32" or not gpu.fp16_tensor_tflops:
+        return 1.0
+    acc16 = gpu.fp16_tensor_fp16acc_tflops or gpu.fp16_tensor_tflops
+    half_rate = acc16 > 1.5 * gpu.fp16_tensor_tflops
+    return ACHIEVABLE_HALF_RATE_ACC if half_rate else ACHIEVABLE_FULL_RATE

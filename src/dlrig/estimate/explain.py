@@ -16,6 +16,7 @@ from dlrig.model.choices import CHUNKED_PREFILL_ENGINES
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import (
     Attention,
+    CheckpointingMode,
     Job,
     KvDtype,
     Loss,
@@ -33,7 +34,10 @@ OPTIMIZER_STATES = {
     Optimizer.ADAFACTOR: "Adafactor factored second moment",
 }
 LOSS = {
-    Loss.STANDARD: "logits kept in 16-bit and as fp32 for the loss (Hugging Face)",
+    Loss.STANDARD: (
+        "logits upcast to fp32 for the loss (Hugging Face, torchtitan): three fp32 copies at the "
+        "start of backward"
+    ),
     Loss.CHUNKED: "16-bit logits kept, fp32 only one chunk at a time (chunked loss)",
     Loss.FUSED: "logits never materialised (fused linear cross-entropy)",
 }
@@ -89,11 +93,15 @@ def _activations(m: ModelSpec, job: Job) -> str:
             f"activations: {m.activation_mb_per_sample:g} MB per image at fp32 from the preset, "
             f"scaled to {job.precision.value}; checkpointing not modelled for CNNs"
         )
-    recompute = (
-        "full checkpointing: each layer's input kept, one layer recomputed at a time"
-        if job.checkpointing
-        else "no checkpointing"
-    )
+    if job.checkpointing and job.checkpointing_mode == CheckpointingMode.SELECTIVE:
+        recompute = (
+            "selective checkpointing (torchtitan's op policy): each layer's input, every other "
+            "matmul's output and attention's output kept, one layer recomputed at a time"
+        )
+    elif job.checkpointing:
+        recompute = "full checkpointing: each layer's input kept, one layer recomputed at a time"
+    else:
+        recompute = "no checkpointing"
     text = f"activations by Korthikanti et al. 2022 with {ATTENTION[job.attention]}; {recompute}"
     if m.has_vocab_head:
         text += f"; {LOSS[job.loss]}"

@@ -21,6 +21,7 @@ from dlrig.estimate import job as jobs
 from dlrig.model.estimate import DOES_NOT_FIT, FITS, TIGHT, Suggestion, Verdict
 from dlrig.model.workload import (
     BaseQuant,
+    CheckpointingMode,
     Job,
     KvDtype,
     Loss,
@@ -93,6 +94,15 @@ def _training(m: ModelSpec, job: Job) -> list[Candidate]:
                 "--checkpointing",
                 {"checkpointing": True},
                 "one more forward pass per step",
+            )
+        )
+    if job.checkpointing and job.checkpointing_mode == CheckpointingMode.SELECTIVE:
+        out.append(
+            _c(
+                'checkpointing = "full"',
+                "--checkpointing-mode full",
+                {"checkpointing_mode": "full"},
+                "the rest of each block's forward recomputed too",
             )
         )
     if job.loss == Loss.STANDARD and m.has_vocab_head:

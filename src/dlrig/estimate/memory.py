@@ -30,6 +30,7 @@ from dlrig.estimate.shape import (
 )
 from dlrig.model.workload import (
     Attention,
+    CheckpointingMode,
     Loss,
     ModelKind,
     ModelSpec,
@@ -104,10 +105,26 @@ def _per_block(shape: Shape, total: float) -> float:
     return total / layers if layers else total
 
 
+def fsdp_with_pipeline(shape: Shape) -> bool:
+    """ZeRO-3/FSDP inside pipeline stages (torchtitan's FSDP + PP). torch.distributed.pipelining
+    runs every micro-batch's backward with `set_reshard_after_backward(False)` and
+    `set_requires_gradient_sync(False)`, reduce-scattering only after the last one
+    (stage.py `backward_maybe_with_nosync`), and torchtitan shards the blocks with
+    `reshard_after_forward=False` under PP ("do not reshard after forward to avoid
+    per-microbatch all-gathers", parallelize_llama.py `apply_fsdp` at 9dec370): the stage's
+    16-bit weights stay gathered for the whole step and its unsharded gradients accumulate in
+    FSDP's reduce dtype (fp32 with fp32 master weights) over the micro-batches."""
+    job = shape.job
+    return shape.training and job.zero >= 3 and shape.plan.pp > 1 and shape.plan.shard_group > 1
+
+
 def weights_bytes(shape: Shape) -> float:
-    """Weights resident on one GPU: none with full CPU offload (blocks fetched as needed)."""
+    """Weights resident on one GPU: none with full CPU offload (blocks fetched as needed); the
+    whole stage, gathered, with FSDP inside pipeline stages."""
     if shape.job.offload == Offload.FULL and shape.training:
         return 0.0
+    if fsdp_with_pipeline(shape):
+        return shape.weight_bytes_per_gpu * shape.plan.shard_group
     return shape.weight_bytes_per_gpu
 
 
@@ -119,6 +136,8 @@ def gather_bytes(shape: Shape) -> float:
     offloaded = job.offload == Offload.FULL
     if not shape.training or not (sharded or offloaded) or not shape.layers_per_gpu:
         return 0.0
+    if fsdp_with_pipeline(shape):
+        return 0.0  # the stage is gathered once and kept (weights_bytes)
     before_zero = shape.weight_bytes_per_gpu * (shape.plan.shard_group if job.zero >= 3 else 1)
     return 2 * _per_block(shape, before_zero)
 
@@ -133,6 +152,10 @@ def gradient_bytes(shape: Shape) -> float:
     # precision training (gradients are always kept in fp32)", i.e. 6 + 4 + 8 = 18 bytes with
     # AdamW); Megatron accumulates into fp32 main_grad buffers too. ZeRO/FSDP (zero >= 1) keep
     # the ZeRO paper's 2Ψ of 16-bit gradients; pure 16-bit training keeps 16-bit gradients.
+    if fsdp_with_pipeline(shape):
+        # Unsharded, accumulated over the micro-batches in the reduce dtype.
+        per_param = FP32_BYTES if job.master_weights else gradient_bytes_per_param(shape)
+        return per_param * shape.trainable_per_gpu
     shards = shape.plan.shard_group if job.zero >= 2 else 1
     total = gradient_bytes_per_param(shape) * shape.trainable_per_gpu / shards
     if job.optimizer_in_backward or job.offload == Offload.FULL:
@@ -269,6 +292,37 @@ def layer_activation_bytes(
     return norms + attention + mlp
 
 
+def block_matmul_outputs(m: ModelSpec) -> list[int]:
+    """Output widths of one block's matmuls in the order its forward runs them (Llama-style:
+    q, k, v, o, then the MLP's gate, up and down; up and down without gating). MoE tokens
+    pass through `experts_per_token` routed experts of their own width plus the shared ones."""
+    h = m.hidden_size or 0
+    if m.kind == ModelKind.MOE:
+        shared = (m.n_shared_experts or 0) * (m.shared_expert_intermediate_size or m.expert_width)
+        width = (m.experts_per_token or 1) * m.expert_width + shared
+    else:
+        width = m.intermediate_size or 0
+    mlp = [width, width, h] if m.gated_mlp else [width, h]
+    return [m.q_width, m.kv_dim, m.kv_dim, h, *mlp]
+
+
+def selective_layer_bytes(m: ModelSpec, s: int, b: int, e: int) -> float:
+    """What torchtitan's op-level selective checkpointing keeps of one block between forward
+    and backward (torchtitan parallelize_llama.py at 9dec370, Dec 2024, `_save_list` and
+    `_custom_policy`; the same rule in torchtitan/distributed/activation_checkpoint.py
+    `SelectiveAC` today): the block's input (the checkpoint's argument), the outputs of the
+    1st, 3rd, 5th ... matmul of the block ("Saves output of all compute ops, except every
+    second mm") and the attention kernel's output (_scaled_dot_product_flash/efficient_attention
+    are on the save list; its per-row log-sum-exp is negligible). Everything else (norms, RoPE,
+    the activation function, the recomputed matmuls) is recomputed in backward. For a Llama
+    block that is input h + q + v + gate + down + attention output q: for Llama 3.1 8B
+    2·(4096·4 + 1024 + 14336) = 63,488 bytes per token in bf16, against 8,192 with full
+    checkpointing and about 2.6x that without."""
+    h = m.hidden_size or 0
+    saved_mm = sum(block_matmul_outputs(m)[0::2])
+    return e * s * b * (h + saved_mm + m.q_width)
+
+
 def score_bytes(m: ModelSpec, s: int, keys: int, b: int, e: int, attention: Attention) -> float:
     """Eager attention materialises the scores and keeps them for backward: Korthikanti et al.'s
     5·a·s²·b (softmax output e bytes, dropout mask 1 and dropout output e); without dropout only
@@ -281,17 +335,41 @@ def score_bytes(m: ModelSpec, s: int, keys: int, b: int, e: int, attention: Atte
 
 
 def logits_bytes(m: ModelSpec, tokens: int, e: int, loss: Loss) -> float:
-    """Bytes the loss keeps per output logit. Standard: the 16-bit lm_head output, its fp32
-    upcast and the fp32 log-softmax saved for backward (Hugging Face transformers'
-    ForCausalLMLoss calls logits.float()). Chunked: 16-bit logits kept, fp32 only one chunk at a
-    time (torchtune CEWithChunkedOutputLoss). Fused: logits never materialised (Liger kernel's
-    fused linear cross-entropy). Encoders fine-tuned for a task and vision models have no
-    vocabulary head: nothing."""
+    """Bytes the loss holds per output logit at its peak. Standard (PyTorch cross_entropy on
+    logits upcast to fp32, as Hugging Face transformers' ForCausalLMLoss and torchtitan's
+    loss do): the forward holds the 16-bit lm_head output, its fp32 copy and the fp32
+    log-softmax (which LogSoftmaxBackward saves), e + 8 bytes; the backward's first step is
+    higher: NllLossBackward allocates a full-size fp32 gradient (zeros, then a scatter) and
+    LogSoftmaxBackward writes a third fp32 tensor while the saved output and that gradient
+    are alive, 3 x 4 = 12 bytes, with every other activation still held (the 16-bit logits
+    are freed by then: the caller drops them before backward, torchtitan's `del pred`, HF
+    Trainer's compute_loss returning the loss alone). So max(e + 8, 12). Chunked: 16-bit
+    logits kept, fp32 only one chunk at a time (torchtune CEWithChunkedOutputLoss). Fused:
+    logits never materialised (Liger kernel's fused linear cross-entropy). Encoders
+    fine-tuned for a task and vision models have no vocabulary head: nothing."""
     if not m.has_vocab_head:
         return 0.0
-    fp32_copies = {Loss.STANDARD: 2, Loss.CHUNKED: 0, Loss.FUSED: 0}[loss]
-    half = e if loss in (Loss.STANDARD, Loss.CHUNKED) else 0
-    return tokens * (m.vocab_size or 0) * (half + fp32_copies * FP32_BYTES)
+    match loss:
+        case Loss.STANDARD:
+            per_logit = max(e + 2 * FP32_BYTES, 3 * FP32_BYTES)
+        case Loss.CHUNKED:
+            per_logit = e
+        case Loss.FUSED:
+            per_logit = 0
+    return tokens * (m.vocab_size or 0) * per_logit
+
+
+def logits_traffic_bytes(m: ModelSpec, tokens: int, e: int, loss: Loss) -> float:
+    """Bytes the loss's forward writes through DRAM per logit, which the element-wise time
+    model streams (perf.py), as opposed to what it holds at its peak (logits_bytes). Standard
+    and chunked losses both write the 16-bit logits, an fp32 copy and the fp32 log-softmax
+    (chunked one chunk at a time), e + 8; a kernel that fuses softmax and cross-entropy over
+    materialised 16-bit logits (flash-attn's xentropy, read as chunked) writes no more than
+    that either. Fused linear + cross-entropy (Liger) writes no logits. No vocabulary head:
+    nothing."""
+    if not m.has_vocab_head or loss == Loss.FUSED:
+        return 0.0
+    return tokens * (m.vocab_size or 0) * (e + 2 * FP32_BYTES)
 
 
 def pipeline_in_flight(shape: Shape) -> float:
@@ -305,10 +383,11 @@ def pipeline_in_flight(shape: Shape) -> float:
     return held * (1 + extra)
 
 
-def activation_bytes(shape: Shape) -> float:
+def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
     """Training: the activations of this GPU's layers for the micro-batches in flight, split by
     tensor (sequence-parallel) and context parallelism; with checkpointing each layer's input
-    plus one layer recomputed at a time (Korthikanti's 2·s·b·h per layer). Inference: one
+    plus one layer recomputed at a time (Korthikanti's 2·s·b·h per layer); with selective
+    checkpointing what torchtitan's op policy keeps (selective_layer_bytes). Inference: one
     layer's working set during prefill."""
     m, job = shape.model, shape.job
     e = shape.act_bytes
@@ -327,8 +406,11 @@ def activation_bytes(shape: Shape) -> float:
     layer = layer_activation_bytes(m, s, b, e, trained)
     layer += score_bytes(m, s, keys, b, e, job.attention)
     layers = shape.layers_per_gpu
-    in_flight = pipeline_in_flight(shape)
-    if job.checkpointing:
+    if in_flight is None:
+        in_flight = pipeline_in_flight(shape)
+    if job.checkpointing and job.checkpointing_mode == CheckpointingMode.SELECTIVE:
+        kept = layers * selective_layer_bytes(m, s, b, e) * in_flight + layer
+    elif job.checkpointing:
         kept = layers * e * s * b * (m.hidden_size or 0) * in_flight + layer
     else:
         kept = layers * layer * in_flight
@@ -346,6 +428,18 @@ def logits_part(shape: Shape) -> float:
         return shape.micro_batch * (m.vocab_size or 0) * (e + FP32_BYTES) / shape.plan.tp
     tokens = shape.seq * shape.micro_batch
     return logits_bytes(m, tokens, e, job.loss) / (shape.plan.tp * shape.plan.cp)
+
+
+def stage_peak(shape: Shape) -> tuple[float, float]:
+    """(activations, logits) of the GPU whose sum peaks. Without a pipeline one GPU holds both.
+    With one, the first stage holds min(p, m) micro-batches' activations (1F1B) and no logits,
+    the last stage one micro-batch's activations and the loss's logits; the job's peak is the
+    larger of the two (torchtitan reports the maximum over the ranks)."""
+    acts, logits = activation_bytes(shape), logits_part(shape)
+    if shape.plan.pp == 1 or not shape.training or not logits:
+        return acts, logits
+    last = activation_bytes(shape, in_flight=1.0)
+    return (acts, 0.0) if acts >= last + logits else (last, logits)
 
 
 def inference_working_bytes(m: ModelSpec, tokens: int, e: int) -> float:
@@ -377,8 +471,7 @@ def parts(shape: Shape) -> MemoryParts:
     weights = weights_bytes(shape) + gather_bytes(shape)
     grads = gradient_bytes(shape)
     optim = optimizer_bytes(shape)
-    acts = activation_bytes(shape)
-    logits = logits_part(shape)
+    acts, logits = stage_peak(shape)
     kv = kv_cache_bytes(shape)
     allocated = weights + grads + optim + acts + logits + kv
     # NCCL only where GPUs talk through torch.distributed / NCCL: not for an engine's plain

@@ -15,7 +15,9 @@ from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
 from dlrig.estimate import shape as shapes
 from dlrig.estimate import step as st
+from dlrig.estimate.comm import GBS
 from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
+from dlrig.model.choices import CheckpointingMode
 from dlrig.model.estimate import Interval, ThroughputEstimate
 from dlrig.model.workload import (
     Job,
@@ -183,7 +185,21 @@ def activation_traffic_bytes(s: Shape) -> float:
     seq = s.seq
     per_layer = mem.layer_activation_bytes(m, seq, b, e)
     per_layer += mem.score_bytes(m, seq, max(s.attended, 1), b, e, job.attention)
-    return m.total_layers * per_layer + mem.logits_bytes(m, seq * b, e, job.loss)
+    return m.total_layers * per_layer + mem.logits_traffic_bytes(m, seq * b, e, job.loss)
+
+
+def lora_adapted(s: Shape) -> list[tuple[int, int, float]]:
+    """(d_in, d_out, uses per token over all layers) of every matrix LoRA adapts: a routed
+    expert's matrix is used by the tokens routed to it, top-k per token."""
+    m = s.model
+    targets = shapes.LORA_TARGETS[s.job.lora_targets.value]
+    out = []
+    for name, (d_in, d_out, copies) in shapes.block_matrices(m).items():
+        if name not in targets:
+            continue
+        uses = min(copies, m.experts_per_token or 1) if copies > 1 else 1
+        out.append((d_in, d_out, float(uses * m.total_layers)))
+    return out
 
 
 def per_token(s: Shape) -> bool:
@@ -193,6 +209,7 @@ def per_token(s: Shape) -> bool:
 def train_work(s: Shape, eff: float) -> st.TrainWork:
     m, job = s.model, s.job
     pk = cp.peak(job.gpu, compute_precision(m, job))
+    sustained = pk.tflops * cp.achievable_fraction(job.gpu, compute_precision(m, job))
     if per_token(s):
         flops = cp.Flops(s.flops_per_token, s.flops_recompute_per_token)
         units = s.tokens_per_micro_step
@@ -204,11 +221,14 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
     if job.precision == Precision.FP8 and per_token(s) and m.is_transformer:
         # Transformer Engine runs the linear layers' GEMMs in FP8; attention (FlashAttention)
         # stays in 16-bit: its FLOPs (3 x forward, one more when recomputed) at the 16-bit peak.
+        # Selective checkpointing keeps attention's output, so only full recomputes it.
         fwd = shapes.attention_flops_fwd(m, s.attended)
-        attention = (3 + (1 if job.checkpointing else 0)) * fwd * units
-    micro = cp.math_time_s(executed - attention, pk.tflops, eff)
+        recomputed = job.checkpointing and job.checkpointing_mode != CheckpointingMode.SELECTIVE
+        attention = (3 + (1 if recomputed else 0)) * fwd * units
+    micro = cp.math_time_s(executed - attention, sustained, eff)
     if attention:
-        micro += cp.math_time_s(attention, cp.peak(job.gpu, "bf16").tflops, eff)
+        bf16 = cp.peak(job.gpu, "bf16").tflops * cp.achievable_fraction(job.gpu, "bf16")
+        micro += cp.math_time_s(attention, bf16, eff)
     bw = job.gpu.memory_bandwidth_gbs
     # Transposes only where tensor cores run the convolutions (16-bit, or TF32 from Ampere on).
     nchw = (
@@ -219,6 +239,15 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
     extra = cp.elementwise_time_s(
         activation_traffic_bytes(s), job.checkpointing, bw, nchw
     ) / p.value("elementwise_bandwidth_fraction")
+    if s.lora and m.is_transformer:
+        # The adapters' thin GEMMs and the scale-and-add around them run at the bandwidth.
+        elems = cp.lora_adapter_elements(lora_adapted(s), job.checkpointing)
+        extra += (
+            elems
+            * s.act_bytes
+            * s.tokens_per_micro_step
+            / (bw * GBS * p.value("elementwise_bandwidth_fraction"))
+        )
     if s.lora and s.weight_bits < 16:  # a quantised frozen base is dequantised on every use
         passes = cp.dequant_passes(job.checkpointing)
         extra += cp.dequant_time_s(s.params_linear, s.weight_bits, passes, bw)
@@ -258,11 +287,20 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
     )
 
 
+def sustained_efficiency(r: Rate, job: Job, precision: str) -> float:
+    """The efficiency against the card's sustained GEMM rate (compute.achievable_fraction):
+    fitted constants are on that scale; an --mfu the user gives is against the datasheet."""
+    frac = cp.achievable_fraction(job.gpu, precision)
+    return r.efficiency / frac if r.group == "given" else r.efficiency
+
+
 def train(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     m, job = s.model, s.job
     r = _given_or_fitted(job, "mfu", train_group(m, job), consts)
-    pk = cp.peak(job.gpu, compute_precision(m, job))
-    work = train_work(s, r.efficiency)
+    precision = compute_precision(m, job)
+    pk = cp.peak(job.gpu, precision)
+    eff = sustained_efficiency(r, job, precision)
+    work = train_work(s, eff)
     lk = links(s)
     res = st.train_step(work, s.plan, lk)
     tokens = per_token(s)
@@ -288,7 +326,7 @@ def train(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         tokens_per_s_per_gpu=per_gpu if tokens else None,
         samples_per_s=samples,
         samples_per_s_per_gpu=None if tokens else per_gpu,
-        utilization=r.efficiency,
+        utilization=eff * cp.achievable_fraction(job.gpu, precision),  # MFU: vs the datasheet
         utilization_source=r.source,
         peak_tflops=pk.tflops,
         flops_per_token=s.flops_per_token if tokens else None,
@@ -376,15 +414,17 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         # Vision models and encoders generate nothing: inference is compute-bound forward
         # passes at the family's efficiency.
         r = _given_or_fitted(job, "mfu", train_group(m, job), consts)
+        eff = sustained_efficiency(r, job, job.precision.value)
         if m.is_language_model:
             fwd = s.flops_fwd_per_token * s.seq
         else:
             fwd = s.flops_per_sample or (m.gflops_per_sample or 0) * cp.FLOPS_PER_GFLOP
-        step = cp.math_time_s(fwd * b, pk.tflops * job.n_gpus, r.efficiency)
+        frac = cp.achievable_fraction(job.gpu, job.precision.value)
+        step = cp.math_time_s(fwd * b, pk.tflops * frac * job.n_gpus, eff)
         return ThroughputEstimate(
             samples_per_s=b / step,
             samples_per_s_per_gpu=b / step / job.n_gpus,
-            utilization=r.efficiency,
+            utilization=eff * frac,
             utilization_source=r.source,
             peak_tflops=pk.tflops,
             flops_per_sample=fwd,

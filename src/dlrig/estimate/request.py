@@ -72,6 +72,7 @@ OPTION_FIELDS: dict[str, str] = {
             "optimizer_dtype",
             "zero",
             "checkpointing",
+            "checkpointing_mode",
             "lora_rank",
             "lora_targets",
             "batch_size",

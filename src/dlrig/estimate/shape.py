@@ -21,6 +21,7 @@ from dlrig.estimate import params as p
 from dlrig.model.choices import CHUNKED_PREFILL_ENGINES
 from dlrig.model.workload import (
     BaseQuant,
+    CheckpointingMode,
     Job,
     KvDtype,
     ModelKind,
@@ -312,6 +313,7 @@ LORA_TARGETS = {
     "all": ("q", "k", "v", "o", "gate", "up", "down"),
     "attention": ("q", "k", "v", "o"),
     "qv": ("q", "v"),
+    "qkv": ("q", "k", "v"),
 }
 
 
@@ -448,6 +450,23 @@ def _flops(m: ModelSpec, job: Job, attended: float, trainable: int) -> tuple[flo
     return fwd, fwd
 
 
+def selective_recompute_flops(m: ModelSpec) -> float:
+    """FLOPs per token that torchtitan's op-level selective checkpointing recomputes in
+    backward: the 2nd, 4th, ... matmul of each block in forward order (q, k, v, o, gate, up,
+    down: k, o and up; without gating k, o and down), at 2 FLOPs per weight a token passes
+    (MoE: its routed experts). Attention's output is saved, so attention is not recomputed;
+    the element-wise work (norms, RoPE, activation) is, and costs bandwidth, not FLOPs."""
+    mats = block_matrices(m)
+    recomputed = [name for i, name in enumerate(mats) if i % 2 == 1]
+    per_layer = 0.0
+    for name in recomputed:
+        d_in, d_out, copies = mats[name]
+        if m.kind == ModelKind.MOE and copies > 1:
+            copies = m.experts_per_token or 1  # routed experts a token passes
+        per_layer += 2 * d_in * d_out * copies
+    return per_layer * m.total_layers
+
+
 # --------------------------------------------------------------------------- derive
 
 
@@ -551,7 +570,11 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         layers_per_gpu=layers_per_gpu,
         flops_per_token=flops,
         flops_fwd_per_token=fwd,
-        flops_recompute_per_token=fwd,
+        flops_recompute_per_token=(
+            selective_recompute_flops(m)
+            if job.checkpointing_mode == CheckpointingMode.SELECTIVE and m.is_transformer
+            else fwd
+        ),
         flops_per_sample=flops_per_sample,
         kv_bytes_per_token=kv_per_token,
         decode_context=mean_ctx,

@@ -264,7 +264,8 @@ class WorkloadInput(BaseModel):
     quant: _values(choices.Quant) | None = None
     optimizer: _values(choices.Optimizer) | None = None
     zero: Literal[0, 1, 2, 3] | None = None
-    checkpointing: bool | None = None
+    # true / false, or torchtitan's words: "none", "full", "selective" (its op-level policy).
+    checkpointing: bool | Literal["none", "full", "selective"] | None = None
     lora_rank: int | None = Field(default=None, ge=1, le=65_536)
     seq_len: int | None = Field(default=None, ge=1, le=10_000_000, description="training")
     context: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")

@@ -95,12 +95,22 @@ class LoraTargets(StrEnum):
     ALL = "all"  # every linear layer (the QLoRA paper's recommendation)
     ATTENTION = "attention"  # q, k, v, o projections
     QV = "qv"  # q and v only (the LoRA paper and PEFT's default for Llama)
+    QKV = "qkv"  # q, k and v (NeMo's fused linear_qkv: its performance-mode fine-tuning recipes)
 
 
 class Offload(StrEnum):
     NONE = "none"
     OPTIMIZER = "optimizer"  # states and master weights in CPU memory (ZeRO-Offload, paged optims)
     FULL = "full"  # weights and gradients too (FSDP CPUOffload(offload_params=True))
+
+
+class CheckpointingMode(StrEnum):
+    """What activation checkpointing keeps of each transformer block (with checkpointing on)."""
+
+    FULL = "full"  # the block's input; the whole block recomputed in backward
+    # torchtitan's op-level selective policy (activation_checkpoint.mode = "selective",
+    # selective_ac_option = "op"): the outputs of every other matmul and of attention kept
+    SELECTIVE = "selective"
 
 
 class Loss(StrEnum):

@@ -5,11 +5,12 @@ parameter count); `Job` is the rest of the command line. Both are plain data; th
 `dlrig.estimate`.
 """
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dlrig.model.choices import (
     Attention,
     BaseQuant,
+    CheckpointingMode,
     DecodeEngine,
     Interconnect,
     KvDtype,
@@ -206,6 +207,11 @@ class Job(BaseModel):
     optimizer_dtype: OptimizerDtype = OptimizerDtype.FP32
     zero: int = Field(default=0, ge=0, le=3)
     checkpointing: bool = False
+    checkpointing_mode: CheckpointingMode = Field(
+        default=CheckpointingMode.FULL,
+        description="what checkpointing keeps: full (block inputs) or selective (torchtitan's "
+        "op-level policy); selective implies checkpointing",
+    )
     lora_rank: int = Field(default=8, ge=1, le=65_536)
     lora_targets: LoraTargets = LoraTargets.ALL
     batch_size: int | None = Field(
@@ -256,6 +262,24 @@ class Job(BaseModel):
     price_per_gpu_hour: float | None = Field(default=None, ge=0, le=10_000)
     electricity_per_kwh: float | None = Field(default=None, ge=0, le=100)
     sample_bytes: float | None = Field(default=None, gt=0, le=1e11, description="as read (vision)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _checkpointing_words(cls, data: object) -> object:
+        """A build file or the API may say `checkpointing = "selective"` (or "full", "none"),
+        torchtitan's words; a selective mode given alone implies checkpointing."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        word = data.get("checkpointing")
+        if isinstance(word, str) and word in ("none", "full", "selective"):
+            data["checkpointing"] = word != "none"
+            if word != "none":
+                data.setdefault("checkpointing_mode", word)
+        mode = getattr(data.get("checkpointing_mode"), "value", data.get("checkpointing_mode"))
+        if mode == CheckpointingMode.SELECTIVE.value and "checkpointing" not in data:
+            data["checkpointing"] = True
+        return data
 
     @field_validator("engine", mode="before")
     @classmethod
