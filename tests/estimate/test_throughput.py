@@ -352,6 +352,13 @@ def test_prefill_pays_the_per_layer_time_once_per_chunk():
     assert eager.time_s == pytest.approx(2048 * 1e9 / 50e12)
 
 
+def test_llama_cpp_prefills_in_its_512_token_ubatches_other_engines_in_2048_token_chunks():
+    m = find_model("llama-3-8b")
+    kw = dict(task="infer", prompt_tokens=3000, gen_tokens=10)
+    assert shape(m, job("RTX 4090", engine="llama.cpp", **kw)).prefill_tokens_in_flight == 512
+    assert shape(m, job("RTX 4090", engine="vllm", **kw)).prefill_tokens_in_flight == 2048
+
+
 def test_time_to_first_token_is_the_prefill_alone():
     # the first token is sampled from the prefill's last position: no decode step before it
     m = find_model("llama-2-7b")
