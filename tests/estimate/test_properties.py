@@ -1,0 +1,504 @@
+"""Property tests of `dlrig estimate`'s core over generated jobs.
+
+Jobs are drawn as the command line's options (model preset x catalog GPU x task x flags) and go
+through the same path as `dlrig estimate`: `request.job_from_options`, `estimate.estimate`, the
+JSON renderer (schema dlrig.estimate/2). Invariants:
+
+- an invalid combination raises `DlrigError` (exit 2), never another exception; every number is
+  finite and >= 0 (headroom may be negative); the JSON is strict; intervals hold their value;
+- the verdict agrees with the number and its interval (jobs.verdict's definition);
+- memory is monotonic in the settings that save or cost memory (checkpointing, weight bits,
+  ZeRO stage, tensor parallelism, sequence/context, batch);
+- time: 2 GPUs never slower than 1 at a fixed global batch; checkpointing never faster; decode
+  speed per sequence never rises with context; TTFT never falls with a longer prompt; more
+  tokens take more time;
+- each fit suggestion, applied, fits as it says, and they come cheapest first.
+
+Seeds are fixed (derandomize) so CI sees the same examples every run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from dlrig.catalog import load
+from dlrig.errors import DlrigError
+from dlrig.estimate import estimate, fit
+from dlrig.estimate import job as jobs
+from dlrig.estimate.request import job_from_options
+from dlrig.model.estimate import DOES_NOT_FIT, FITS, TIGHT, Estimate, Interval
+from dlrig.model.workload import Job, ModelKind, ModelSpec
+from dlrig.report.estimate import render_json
+
+FAST = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+MODELS = {m.name: m for m in load.models()}
+GPUS = [g.name for g in load.gpus()]
+# One or two presets of each kind, small enough that most draws fit somewhere.
+DENSE = ["gpt2", "qwen2.5-0.5b", "llama-3.1-8b", "mistral-7b", "gemma-2-9b", "llama-2-13b"]
+MOE = ["mixtral-8x7b", "qwen3-30b-a3b"]
+ENCODER = ["bert-base", "bert-large", "roberta-base", "t5-base"]
+VISION = ["resnet50", "vit-b16", "vit-l16"]
+LANGUAGE = DENSE + MOE
+ALL_MODELS = LANGUAGE + ENCODER + VISION
+# Cards people train and serve on, across memory classes (GDDR, HBM) and generations.
+COMMON_GPUS = [
+    "GeForce RTX 3090",
+    "GeForce RTX 4090",
+    "GeForce RTX 5090",
+    "A100 80GB SXM",
+    "H100 SXM",
+    "L40S",
+    "RTX A6000",
+    "GeForce RTX 4060 Ti 16GB",
+]
+
+TRAIN_TASKS = ["train", "lora", "qlora"]
+QUANTS = ["none", "int8", "int4", "nf4", "fp8", "gptq", "awq", "q4_0", "q4_k_m", "q8_0", "exl2"]
+ENGINES = ["optimized", "llama.cpp", "vllm", "exllamav2", "transformers", "gpt-fast"]
+
+
+# Every flag the estimator takes, each drawn or left out: the fuzz of the whole surface.
+any_options = st.fixed_dictionaries(
+    {
+        "model": st.sampled_from(ALL_MODELS),
+        "gpu": st.sampled_from(GPUS),
+        "task": st.sampled_from([*TRAIN_TASKS, "infer"]),
+    },
+    optional={
+        "gpus": st.sampled_from([1, 2, 4, 8, 16]),
+        "precision": st.sampled_from(["fp32", "tf32", "bf16", "fp16", "fp8"]),
+        "quant": st.sampled_from(QUANTS),
+        "weight_bits": st.sampled_from([2.5, 4.0, 6.5]),
+        "base_quant": st.sampled_from(["none", "int8", "nf4", "gptq", "awq"]),
+        "kv_dtype": st.sampled_from(["fp16", "fp8", "q8_0", "q4_0"]),
+        "optimizer": st.sampled_from(["adamw", "sgd", "adafactor", "adam8bit"]),
+        "optimizer_dtype": st.sampled_from(["fp32", "bf16"]),
+        "zero": st.integers(0, 3),
+        "checkpointing": st.booleans(),
+        "checkpointing_mode": st.sampled_from(["full", "selective"]),
+        "lora_rank": st.sampled_from([1, 8, 64, 256]),
+        "lora_targets": st.sampled_from(["all", "attention", "qv", "qkv"]),
+        "batch_size": st.integers(1, 64),
+        "grad_accum": st.integers(1, 16),
+        "seq_len": st.sampled_from([1, 128, 512, 2048, 8192, 32768]),
+        "context": st.sampled_from([1, 256, 2048, 8192, 32768]),
+        "prompt_tokens": st.sampled_from([1, 64, 512, 4096]),
+        "gen_tokens": st.sampled_from([1, 128, 1024]),
+        "tp": st.sampled_from([1, 2, 4, 8]),
+        "pp": st.sampled_from([1, 2, 4]),
+        "vp": st.sampled_from([1, 2]),
+        "cp": st.sampled_from([1, 2]),
+        "ep": st.sampled_from([1, 2, 8]),
+        "nodes": st.sampled_from([1, 2]),
+        "attention": st.sampled_from(["eager", "sdpa", "flash"]),
+        "memory_format": st.sampled_from(["channels_last", "nchw"]),
+        "tokens": st.sampled_from([1e6, 1e9]),
+        "epochs": st.sampled_from([0.5, 3.0]),
+        "dataset_size": st.sampled_from([1, 10_000]),
+        "mfu": st.sampled_from([0.01, 0.4, 1.0]),
+        "interconnect": st.sampled_from(["auto", "nvlink", "pcie"]),
+        "engine": st.sampled_from(ENGINES),
+        "master_weights": st.booleans(),
+        "offload": st.sampled_from(["none", "optimizer", "full"]),
+        "host_link_gbs": st.sampled_from([1.0, 25.0]),
+        "optimizer_in_backward": st.booleans(),
+        "loss": st.sampled_from(["standard", "chunked", "fused"]),
+        "price_per_gpu_hour": st.sampled_from([0.0, 2.5]),
+        "electricity_price": st.sampled_from([0.0, 0.3]),
+        "sample_bytes": st.sampled_from([1e3, 1e6]),
+    },
+)
+
+
+def _run(options: dict[str, Any]) -> tuple[ModelSpec, Job] | None:
+    """The job `dlrig estimate` would run, or None where it exits 2 (DlrigError)."""
+    try:
+        return job_from_options(dict(options))
+    except DlrigError:
+        return None
+
+
+def _estimate(options: dict[str, Any]) -> Estimate | None:
+    mj = _run(options)
+    if mj is None:
+        return None
+    try:
+        return estimate(*mj)
+    except DlrigError:
+        return None
+
+
+def _mem(options: dict[str, Any]) -> float | None:
+    """Per-GPU memory (the nvidia-smi figure) of a valid job, else None."""
+    mj = _run(options)
+    if mj is None:
+        return None
+    try:
+        return jobs.memory(*mj).per_gpu_gb
+    except DlrigError:
+        return None
+
+
+def _thr(options: dict[str, Any]):
+    mj = _run(options)
+    if mj is None:
+        return None
+    try:
+        return jobs.throughput(*mj)
+    except DlrigError:
+        return None
+
+
+def _numbers(value: Any, path: str = "") -> list[tuple[str, float]]:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return []
+    if isinstance(value, int | float):
+        return [(path, float(value))]
+    if isinstance(value, dict):
+        return [n for k, v in value.items() for n in _numbers(v, f"{path}.{k}")]
+    if isinstance(value, list | tuple):
+        return [n for i, v in enumerate(value) for n in _numbers(v, f"{path}[{i}]")]
+    raise AssertionError(f"{path}: unexpected {type(value).__name__}")
+
+
+def _strict(text: str) -> Any:
+    def refuse(name: str) -> None:
+        raise AssertionError(f"non-strict JSON constant {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _holds(iv: Interval | None, value: float | None) -> None:
+    if iv is None or value is None:
+        return
+    assert iv.low <= value * (1 + 1e-9) and value <= iv.high * (1 + 1e-9), (iv, value)
+    assert iv.low >= 0
+
+
+def check_estimate(est: Estimate) -> None:
+    """What every estimate must satisfy, whatever the job."""
+    doc = _strict(render_json(est))
+    assert doc["schema"] == "dlrig.estimate/2"
+    # The renderer turns a non-finite number into null with a reason: none may need it.
+    assert "unavailable" not in json.dumps(doc), doc
+    for path, v in _numbers(est.model_dump()):
+        assert math.isfinite(v), path
+        if not path.endswith("headroom_gb"):
+            assert v >= 0, (path, v)
+    m = est.memory
+    _holds(m.per_gpu_interval, m.per_gpu_gb)
+    t = est.throughput
+    _holds(t.interval, t.tokens_per_s or t.samples_per_s)
+    _holds(est.time_hours_interval, est.time_hours)
+    assert m.per_gpu_gb > 0
+    assert m.headroom_gb == pytest.approx(m.capacity_gb - m.per_gpu_gb)
+    # The verdict against the interval: fits = the top fits; does not fit = the bottom does not.
+    frac = m.per_gpu_interval.frac if m.per_gpu_interval else 0.0
+    top, bottom = m.per_gpu_gb * (1 + frac), m.per_gpu_gb * (1 - frac)
+    if m.verdict == FITS:
+        assert top <= m.capacity_gb * (1 + 1e-12)
+    elif m.verdict == DOES_NOT_FIT:
+        assert bottom > m.capacity_gb
+    else:
+        assert m.verdict == TIGHT and bottom <= m.capacity_gb < top * (1 + 1e-12)
+    assert m.fits == (m.verdict != DOES_NOT_FIT)
+    # The step's parts add up to it (the schema's promise).
+    if t.step_parts_s:
+        assert sum(t.step_parts_s.values()) == pytest.approx(t.step_time_s, rel=1e-6)
+    assert t.step_time_s > 0
+    assert (t.tokens_per_s or t.samples_per_s or 0) > 0
+    if est.fixes:
+        assert m.verdict != FITS
+
+
+@settings(FAST, max_examples=150)
+@given(any_options)
+def test_any_flags_give_a_clean_error_or_a_consistent_estimate(options: dict[str, Any]) -> None:
+    est = _estimate(options)
+    assume(est is not None)
+    assert est is not None
+    check_estimate(est)
+
+
+# ---------------------------------------------------------------------------------------------
+# A valid base job per task, then one setting changed.
+
+train_base = st.fixed_dictionaries(
+    {
+        "model": st.sampled_from(LANGUAGE + ENCODER[:2] + ["vit-b16"]),
+        "gpu": st.sampled_from(COMMON_GPUS),
+        "task": st.sampled_from(TRAIN_TASKS),
+        "batch_size": st.sampled_from([1, 2, 4, 8]),
+        "seq_len": st.sampled_from([256, 1024, 4096]),
+    },
+    optional={
+        "attention": st.sampled_from(["eager", "sdpa", "flash"]),
+        "loss": st.sampled_from(["standard", "chunked", "fused"]),
+        "optimizer": st.sampled_from(["adamw", "sgd", "adam8bit"]),
+        "precision": st.sampled_from(["bf16", "fp16", "fp32"]),
+        "gpus": st.sampled_from([1, 2, 8]),
+        "zero": st.integers(0, 3),
+        "tp": st.sampled_from([1, 2]),
+        "pp": st.sampled_from([1, 2]),
+        "grad_accum": st.sampled_from([1, 4]),
+        "offload": st.sampled_from(["none", "optimizer", "full"]),
+        "optimizer_dtype": st.sampled_from(["fp32", "bf16"]),
+        "master_weights": st.booleans(),
+        "lora_rank": st.sampled_from([8, 64]),
+        "lora_targets": st.sampled_from(["all", "qv"]),
+        "base_quant": st.sampled_from(["none", "int8", "nf4"]),
+        "optimizer_in_backward": st.booleans(),
+    },
+)
+infer_base = st.fixed_dictionaries(
+    {
+        "model": st.sampled_from(LANGUAGE),
+        "gpu": st.sampled_from(COMMON_GPUS),
+        "task": st.just("infer"),
+        "batch_size": st.sampled_from([1, 4, 16]),
+        "context": st.sampled_from([512, 4096, 16384]),
+    },
+    optional={
+        "engine": st.sampled_from(ENGINES),
+        "kv_dtype": st.sampled_from(["fp16", "fp8", "q8_0", "q4_0"]),
+        "quant": st.sampled_from(["none", "int8", "int4", "q4_k_m"]),
+        "prompt_tokens": st.sampled_from([128, 1024]),
+        "gpus": st.sampled_from([1, 2, 4]),
+        "tp": st.sampled_from([1, 2]),
+        "precision": st.sampled_from(["bf16", "fp16", "fp8"]),
+    },
+)
+LE = 1 + 1e-9  # "not more": equal within rounding
+
+
+def _ckpt(base: dict[str, Any], mode: str | None) -> dict[str, Any]:
+    out = {k: v for k, v in base.items() if k not in ("checkpointing", "checkpointing_mode")}
+    if mode:
+        out |= {"checkpointing": True, "checkpointing_mode": mode}
+    return out
+
+
+@FAST
+@given(train_base)
+def test_memory_full_checkpointing_le_selective_le_none(base: dict[str, Any]) -> None:
+    assume(MODELS[base["model"]].kind != ModelKind.CNN)
+    full, sel, none = (_mem(_ckpt(base, mode)) for mode in ("full", "selective", None))
+    assume(None not in (full, sel, none))
+    assert full <= sel * LE <= none * LE**2, (full, sel, none)
+
+
+@FAST
+@given(infer_base)
+def test_memory_fewer_weight_bits_less_memory(base: dict[str, Any]) -> None:
+    q = {k: v for k, v in base.items() if k != "quant"} | {"precision": "fp16"}
+    q4, q8, f16 = (_mem(q | {"quant": x}) for x in ("int4", "int8", "none"))
+    assume(None not in (q4, q8, f16))
+    assert q4 < q8 < f16, (q4, q8, f16)
+    g4, g8 = (_mem(q | {"quant": x, "engine": "llama.cpp"}) for x in ("q4_k_m", "q8_0"))
+    assume(None not in (g4, g8))
+    assert g4 < g8
+
+
+@FAST
+@given(train_base, st.sampled_from([2, 4, 8]))
+def test_memory_higher_zero_stage_not_more_per_gpu(base: dict[str, Any], n: int) -> None:
+    """Without pipeline stages: FSDP inside pipeline stages (torchtitan) keeps each stage's
+    weights gathered and its gradients unsharded for the whole step (memory.fsdp_with_pipeline,
+    sourced there), so ZeRO-3 with --pp rightly needs more than ZeRO-2."""
+    assume(base.get("pp", 1) == 1)
+    per = [_mem(base | {"gpus": n, "zero": z}) for z in range(4)]
+    assume(None not in per)
+    for lo, hi in itertools.pairwise(per):
+        assert hi <= lo * LE, per
+
+
+@FAST
+@given(st.one_of(train_base, infer_base))
+def test_memory_more_tensor_parallel_not_more_per_gpu(base: dict[str, Any]) -> None:
+    """Training on the same 4 GPUs (tp takes GPUs from data parallelism, whose replicas each
+    hold everything). Inference from --tp 2 up, with --gpus = --tp: one GPU holds no NCCL
+    buffers, and several GPUs without --tp already split the layers (device_map), so gpt-2 at
+    --tp 2 rightly needs more per GPU than alone or layer-split over the same GPUs."""
+    if base["task"] == "infer":
+        per = [_mem(base | {"gpus": tp, "tp": tp}) for tp in (2, 4, 8)]
+    else:
+        per = [_mem(base | {"gpus": 4, "tp": tp}) for tp in (1, 2, 4)]
+    valid = [p for p in per if p is not None]
+    assume(len(valid) >= 2)
+    for lo, hi in itertools.pairwise(valid):
+        assert hi <= lo * LE, per
+
+
+@FAST
+@given(st.one_of(train_base, infer_base))
+def test_memory_longer_sequence_or_bigger_batch_not_less(base: dict[str, Any]) -> None:
+    key = "context" if base["task"] == "infer" else "seq_len"
+    longer = _mem(base | {key: base[key] * 2})
+    bigger = _mem(base | {"batch_size": base["batch_size"] * 2})
+    now = _mem(base)
+    assume(now is not None)
+    if longer is not None and MODELS[base["model"]].is_transformer:
+        assert longer * LE >= now, (now, longer)
+    if bigger is not None:
+        assert bigger * LE >= now, (now, bigger)
+
+
+# ---------------------------------------------------------------------------------------------
+# Time.
+
+
+def _rate(t) -> float:
+    return t.tokens_per_s or t.samples_per_s
+
+
+@FAST
+@given(
+    train_base,
+    st.sampled_from(["nvlink", "pcie"]),
+    st.sampled_from([2, 4]),
+    st.sampled_from([0, 1, 2, 3]),
+)
+def test_two_gpus_at_a_fixed_global_batch_never_slower_unless_communication_bound(
+    base: dict[str, Any], link: str, accum: int, zero: int
+) -> None:
+    """One GPU accumulating 2a micro-batches against two accumulating a each. The second GPU
+    takes half the compute and adds the gradient traffic it cannot hide: two GPUs are slower
+    only when that traffic outlasts the compute saved (gpt-2 at batch 1 over PCIe is: its
+    0.5 GB of fp32 gradients take longer to all-reduce than 256 tokens take to compute, as
+    DDP users see), and never more than twice as fast (the same micro-batches and optimizer
+    work, split, plus traffic)."""
+    # The same --zero on both: ZeRO >= 1 stands for a framework with 16-bit parameters and
+    # gradients (DeepSpeed, Megatron), --zero 0 for torch AMP's fp32 ones; comparing across
+    # them compares frameworks, not GPU counts.
+    one = _thr(base | {"grad_accum": accum, "zero": zero, "gpus": 1})
+    two = _thr(base | {"grad_accum": accum // 2, "gpus": 2, "interconnect": link, "zero": zero})
+    assume(one is not None and two is not None)
+    if base.get("offload", "none") == "none":
+        # With offload each GPU moves its own shard over its own PCIe link behind the same
+        # micro-batch's backward: two links for half the bytes each can hide what one link
+        # cannot, so two GPUs may rightly be more than twice as fast there.
+        assert _rate(two) <= 2 * _rate(one) * LE, (_rate(one), _rate(two))
+    if two.compute_time_s + two.exposed_comm_s <= one.compute_time_s:
+        assert _rate(two) >= _rate(one) / LE, (_rate(one), _rate(two))
+
+
+@FAST
+@given(train_base, st.sampled_from(["full", "selective"]))
+def test_checkpointing_never_faster(base: dict[str, Any], mode: str) -> None:
+    assume(MODELS[base["model"]].kind != ModelKind.CNN)
+    off, on = _thr(_ckpt(base, None)), _thr(_ckpt(base, mode))
+    assume(off is not None and on is not None)
+    assert _rate(on) <= _rate(off) * LE, (_rate(off), _rate(on))
+
+
+@FAST
+@given(infer_base, st.sampled_from([1, 2]))
+def test_decode_speed_per_sequence_never_rises_with_context(
+    base: dict[str, Any], gpus: int
+) -> None:
+    b = base | {"gpus": gpus} | ({"tp": 2} if gpus == 2 else {})
+    rates = [_thr(b | {"context": c}) for c in (256, 2048, 8192, 32768)]
+    per_seq = [t.tokens_per_s / base["batch_size"] for t in rates if t is not None]
+    assume(len(per_seq) >= 2)
+    for shorter, longer in itertools.pairwise(per_seq):
+        assert longer <= shorter * LE, per_seq
+
+
+@FAST
+@given(infer_base)
+def test_ttft_never_falls_with_a_longer_prompt(base: dict[str, Any]) -> None:
+    b = {k: v for k, v in base.items() if k != "prompt_tokens"} | {"context": 16384}
+    ttft = [_thr(b | {"prompt_tokens": p}) for p in (16, 128, 512, 2048, 3000, 8192)]
+    vals = [t.ttft_s for t in ttft if t is not None]
+    assume(len(vals) >= 2)
+    for shorter, longer in itertools.pairwise(vals):
+        assert longer * LE >= shorter, vals
+
+
+@FAST
+@given(st.one_of(train_base, infer_base), st.sampled_from([1e6, 3e8]))
+def test_more_tokens_more_time(base: dict[str, Any], tokens: float) -> None:
+    a, b = _estimate(base | {"tokens": tokens}), _estimate(base | {"tokens": tokens * 2})
+    assume(a is not None and b is not None and a.time_hours is not None)
+    assert b.time_hours > a.time_hours
+
+
+# ---------------------------------------------------------------------------------------------
+# Fit suggestions.
+
+too_big = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "model": st.sampled_from(["llama-3.1-8b", "mistral-7b", "llama-2-13b", "qwen3-8b"]),
+            "gpu": st.sampled_from(["GeForce RTX 3090", "GeForce RTX 4090", "L40S"]),
+            "task": st.sampled_from(TRAIN_TASKS),
+            "batch_size": st.sampled_from([2, 8]),
+            "seq_len": st.sampled_from([2048, 8192]),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "model": st.sampled_from(["llama-3.1-70b", "qwen2.5-32b", "mixtral-8x7b"]),
+            "gpu": st.sampled_from(["GeForce RTX 4090", "A100 80GB SXM", "RTX A6000"]),
+            "task": st.just("infer"),
+            "batch_size": st.sampled_from([1, 8]),
+            "context": st.sampled_from([4096, 32768]),
+        }
+    ),
+)
+
+
+def _loss_rank(m: ModelSpec, job: Job, change: dict[str, Any]) -> int | None:
+    """How much of the result a suggestion gives up, from the candidates it is made of."""
+    pool = fit.candidates(m, job)
+    keys = set(change) - {"n_gpus"}
+    for size in range(fit.MAX_COMBINED_FIXES + 1):
+        for combo in fit._combos(pool, size):
+            union: dict[str, Any] = {}
+            for c in combo:
+                union |= c.change
+            if set(union) == keys and all(str(union[k]) == str(change[k]) for k in keys):
+                return sum(c.loss_rank or c.changes_result for c in combo)
+    return None
+
+
+@settings(FAST, max_examples=12)
+@given(too_big)
+def test_each_fit_suggestion_fits_when_applied_and_cheapest_comes_first(
+    base: dict[str, Any],
+) -> None:
+    mj = _run(base)
+    assume(mj is not None)
+    m, job = mj
+    assume(jobs.memory(m, job).verdict != FITS)
+    found = fit.suggestions(m, job)
+    order = []
+    for s in found:
+        new = Job.model_validate({**job.model_dump(), **s.change})
+        after = jobs.memory(m, new)
+        assert after.verdict == s.verdict != DOES_NOT_FIT, (s.flag, after.verdict)
+        assert after.per_gpu_gb == pytest.approx(s.per_gpu_gb)
+        assert after.headroom_gb >= 0
+        loss = _loss_rank(m, job, s.change)
+        order.append(
+            (
+                fit.VERDICT_RANK[s.verdict],
+                loss or 0,
+                s.step_time_ratio is None,
+                round(s.step_time_ratio or 0.0, 2),
+            )
+        )
+    assert order == sorted(order), [(s.flag, o) for s, o in zip(found, order, strict=True)]
