@@ -140,6 +140,20 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
         hop = comm.p2p_s(act, pp_g.intra if pp_g.nodes == 1 else pp_g.inter)  # type: ignore[arg-type]
         parts["pipeline"] = 2 * m * hop
         exposed += 2 * (plan.pp - 1) * hop  # the fill and drain; steady-state sends overlap
+    stream = 0.0
+    if w.offload == "full":
+        if links.host is None:
+            raise ValueError("offload needs the GPU's host link")
+        # Every pass fetches the weights over PCIe again: a micro-batch lasts the longer of its
+        # math and that host-to-device stream.
+        stream = passes * w.weight_bytes / (plan.tp * plan.pp) / (links.host.busbw_gbs * comm.GBS)
+    # What the last micro-batch's backward can hide: its wall time (the math, or the weight
+    # stream when that is longer), backward's share of it. The gradient traffic (all-reduce,
+    # then the copies to the host) spends this window once: each bucket is reduced before
+    # its shard goes to the CPU, so the two queue rather than both hiding behind the same
+    # seconds (which made a longer backward, with more recompute, finish sooner).
+    window = max(micro, stream) * bwd_share
+    busy = micro  # a micro-batch's time before the weight stream: math, or ZeRO-3's gathers
     if dp_g:
         shard = plan.tp * plan.pp * (plan.ep if w.moe_layers else 1)
         if plan.zero >= 3:
@@ -149,10 +163,15 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
             )
             parts["data-parallel"] = m * per_micro
             exposed += m * max(0.0, per_micro - micro)
+            busy = max(micro, per_micro)
+            # The gathers, the stream and the math overlap (layer by layer); the copies to the
+            # host follow each bucket's reduce-scatter, in the backward's time left after it.
+            window = max(0.0, max(busy, stream) - per_micro) * bwd_share
         else:
             t = comm.group_allreduce_s(w.grad_bytes / shard, dp_g)
             parts["data-parallel"] = t
-            exposed += max(0.0, t - micro * bwd_share)
+            exposed += max(0.0, t - window)
+            window = max(0.0, window - t)
 
     offload = 0.0
     if w.offload != "none":
@@ -161,12 +180,10 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
         shards = plan.dp if plan.zero >= 1 else 1
         moved = (w.grad_bytes + w.weight_bytes) / (plan.tp * plan.pp * shards)
         pcie = moved / (links.host.busbw_gbs * comm.GBS)
-        offload += max(0.0, pcie - micro * bwd_share) + w.cpu_adam_s
-        if w.offload == "full":
-            stream = (
-                passes * w.weight_bytes / (plan.tp * plan.pp) / (links.host.busbw_gbs * comm.GBS)
-            )
-            offload += m * max(0.0, stream - micro)
+        offload += m * max(0.0, stream - busy)
+        # The gradients and updated weights go device-to-host in what is left of the window
+        # (PCIe is full duplex: the weight stream coming in does not delay them going out).
+        offload += max(0.0, pcie - window) + w.cpu_adam_s
         parts["offload (PCIe)"] = pcie
 
     # The update runs after the last gradient exists (or inside the backward when fused into
