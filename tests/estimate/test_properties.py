@@ -372,6 +372,22 @@ def test_memory_more_tensor_parallel_not_more_per_gpu(base: dict[str, Any]) -> N
 
 
 @FAST
+@given(train_base, st.sampled_from([1, 8]))
+def test_memory_more_pipeline_stages_not_more_per_gpu(base: dict[str, Any], accum: int) -> None:
+    """On the same 4 GPUs, without ZeRO or offload: each stage holds 1/p of the layers' states,
+    the first stage p micro-batches of its 1/p of the layers (1F1B), the last the logits.
+    (With ZeRO or offload fewer data-parallel ranks mean bigger shards and per-block buffers,
+    so there more stages can rightly cost more.)"""
+    b = {k: v for k, v in base.items() if k not in ("tp", "pp", "gpus", "grad_accum")}
+    b |= {"zero": 0, "offload": "none", "gpus": 4, "grad_accum": accum}
+    per = [_mem(b | {"pp": pp}) for pp in (1, 2, 4)]
+    valid = [x for x in per if x is not None]
+    assume(len(valid) >= 2)
+    for lo, hi in itertools.pairwise(valid):
+        assert hi <= lo * LE, per
+
+
+@FAST
 @given(st.one_of(train_base, infer_base))
 def test_memory_longer_sequence_or_bigger_batch_not_less(base: dict[str, Any]) -> None:
     key = "context" if base["task"] == "infer" else "seq_len"
@@ -516,6 +532,35 @@ def test_decode_more_sequences_never_lower_total_nor_higher_per_sequence(
     for (b0, r0), (b1, r1) in itertools.pairwise(pairs):
         assert r1 * LE >= r0, pairs
         assert r1 / b1 <= r0 / b0 * LE, pairs
+
+
+@FAST
+@given(infer_base, st.sampled_from(["prompt_tokens", "gen_tokens"]))
+def test_decode_speed_per_sequence_never_rises_with_a_longer_prompt_or_answer(
+    base: dict[str, Any], key: str
+) -> None:
+    """Without --context the tokens held grow with the prompt and the answer (decode reads the
+    KV cache at the mean context): longer ones never speed a sequence up; nor does a bigger
+    batch make its first token come sooner."""
+    b = {k: v for k, v in base.items() if k not in ("context", "prompt_tokens")}
+    rates = [_thr(b | {key: n}) for n in (128, 1024, 8192)]
+    per_seq = [t.tokens_per_s for t in rates if t is not None]
+    assume(len(per_seq) >= 2)
+    for shorter, longer in itertools.pairwise(per_seq):
+        assert longer <= shorter * LE, per_seq
+    one, many = _thr(base | {"batch_size": 1}), _thr(base | {"batch_size": 8})
+    assume(one is not None and many is not None)
+    assert many.ttft_s * LE >= one.ttft_s
+
+
+@FAST
+@given(train_base)
+def test_training_bigger_micro_batch_not_slower(base: dict[str, Any]) -> None:
+    """Twice the micro-batch: twice the math, the same optimizer step and gradient traffic per
+    step; the rate never falls (the estimator keeps one efficiency per family)."""
+    small, big = _thr(base), _thr(base | {"batch_size": base["batch_size"] * 2})
+    assume(small is not None and big is not None)
+    assert _rate(big) * LE >= _rate(small), (_rate(small), _rate(big))
 
 
 @FAST
