@@ -47,7 +47,15 @@ FAST = settings(
 MODELS = {m.name: m for m in load.models()}
 GPUS = [g.name for g in load.gpus()]
 # One or two presets of each kind, small enough that most draws fit somewhere.
-DENSE = ["gpt2", "qwen2.5-0.5b", "llama-3.1-8b", "mistral-7b", "gemma-2-9b", "llama-2-13b"]
+DENSE = [
+    "gpt2",
+    "qwen2.5-0.5b",
+    "gemma-3-1b",
+    "llama-3.1-8b",
+    "mistral-7b",
+    "gemma-2-9b",
+    "llama-2-13b",
+]
 MOE = ["mixtral-8x7b", "qwen3-30b-a3b"]
 ENCODER = ["bert-base", "bert-large", "roberta-base", "t5-base"]
 VISION = ["resnet50", "vit-b16", "vit-l16"]
@@ -73,7 +81,7 @@ ENGINES = ["optimized", "llama.cpp", "vllm", "exllamav2", "transformers", "gpt-f
 # Every flag the estimator takes, each drawn or left out: the fuzz of the whole surface.
 any_options = st.fixed_dictionaries(
     {
-        "model": st.sampled_from(ALL_MODELS),
+        "model": st.sampled_from(sorted(MODELS)),
         "gpu": st.sampled_from(GPUS),
         "task": st.sampled_from([*TRAIN_TASKS, "infer"]),
     },
@@ -508,9 +516,21 @@ def test_checkpointing_never_faster(base: dict[str, Any], mode: str) -> None:
 
 @FAST
 @given(infer_base, st.sampled_from([1, 2]))
+@example(  # rose by 2e-5 before perf.counted_attention_flops (sliding-window rounding)
+    {
+        "model": "gemma-3-1b",
+        "gpu": "GeForce GTX 680",
+        "task": "infer",
+        "batch_size": 16,
+        "context": 512,
+        "prompt_tokens": 128,
+    },
+    1,
+)
 def test_decode_speed_per_sequence_never_rises_with_context(
     base: dict[str, Any], gpus: int
 ) -> None:
+    assume(MODELS[base["model"]].has_vocab_head)  # a generator: decode and TTFT
     b = base | {"gpus": gpus} | ({"tp": 2} if gpus == 2 else {})
     rates = [_thr(b | {"context": c}) for c in (256, 2048, 8192, 32768)]
     per_seq = [t.tokens_per_s / base["batch_size"] for t in rates if t is not None]
@@ -526,6 +546,7 @@ def test_decode_more_sequences_never_lower_total_nor_higher_per_sequence(
 ) -> None:
     """A decode step reads the weights once for every sequence in the batch: more sequences
     raise the total rate (or leave it) and never speed each one up."""
+    assume(MODELS[base["model"]].has_vocab_head)  # a generator: decode and TTFT
     rates = [_thr(base | {"batch_size": b}) for b in (1, 2, 8, 32)]
     pairs = [(b, t.tokens_per_s) for b, t in zip((1, 2, 8, 32), rates, strict=True) if t]
     assume(len(pairs) >= 2)
@@ -542,6 +563,7 @@ def test_decode_speed_per_sequence_never_rises_with_a_longer_prompt_or_answer(
     """Without --context the tokens held grow with the prompt and the answer (decode reads the
     KV cache at the mean context): longer ones never speed a sequence up; nor does a bigger
     batch make its first token come sooner."""
+    assume(MODELS[base["model"]].has_vocab_head)  # a generator: decode and TTFT
     b = {k: v for k, v in base.items() if k not in ("context", "prompt_tokens")}
     rates = [_thr(b | {key: n}) for n in (128, 1024, 8192)]
     per_seq = [t.tokens_per_s for t in rates if t is not None]
@@ -566,6 +588,7 @@ def test_training_bigger_micro_batch_not_slower(base: dict[str, Any]) -> None:
 @FAST
 @given(infer_base)
 def test_ttft_never_falls_with_a_longer_prompt(base: dict[str, Any]) -> None:
+    assume(MODELS[base["model"]].has_vocab_head)  # a generator: decode and TTFT
     b = {k: v for k, v in base.items() if k != "prompt_tokens"} | {"context": 16384}
     ttft = [_thr(b | {"prompt_tokens": p}) for p in (16, 128, 512, 2048, 3000, 8192)]
     vals = [t.ttft_s for t in ttft if t is not None]

@@ -444,6 +444,20 @@ def test_offload_costs_pcie_and_cpu_time():
     assert s.step_s == pytest.approx(1.3)
 
 
+@pytest.mark.parametrize("context", [2048, 32768])
+def test_decode_flops_depend_on_the_prompt_not_the_context_held(context: int) -> None:
+    # Found by tests/estimate/test_properties.py: the context's attention was subtracted at
+    # Shape.attended (rounded up to whole tokens) from FLOPs counted at the unrounded mean, so
+    # gemma-3-1b (22 of 26 layers local, window 1024) decoded at a speed that moved with
+    # --context although every step attends to the 128-token prompt.
+    m = find_model("gemma-3-1b")
+    j = job("GeForce RTX 4090", task="infer", batch_size=16, prompt_tokens=128, context=context)
+    d = perf.decode_inputs(shape(m, j))
+    matmul = 999_812_736  # shapes.matmul_params(gemma-3-1b): 2 FLOPs each per token
+    attention = 4 * 26 * 1024 * 128  # 4·L·Q·T: 26 layers, 4 heads x 256, 128 keys each
+    assert d.flops == pytest.approx(16 * (2 * matmul + attention), rel=1e-12)
+
+
 def test_allreduce_and_offload_copies_share_the_last_backward():
     # Found by tests/estimate/test_properties.py: each hid behind the whole window, so a
     # longer backward (checkpointing) hid twice its length and the step got shorter.

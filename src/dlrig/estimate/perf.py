@@ -346,12 +346,20 @@ def train(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
 # --- inference ----------------------------------------------------------------------------
 
 
+def counted_attention_flops(s: Shape) -> float:
+    """The attention FLOPs per token inside `s.flops_fwd_per_token`, to swap them for what a
+    decode step or a prefill executes: from the same unrounded keys per query (Shape.attended
+    is rounded up to whole tokens; subtracting that left a context-dependent residue, so a
+    longer --context changed a decode step's FLOPs with the prompt fixed)."""
+    return shapes.attention_flops_fwd(s.model, shapes.attended_tokens(s.model, s.seq))
+
+
 def decode_inputs(s: Shape) -> dec.DecodeInputs:
     """Per-GPU bytes one decode step reads (Shape: its share of the weights, active experts
     only; the batch's KV cache at the mean context of the generation, shape.decode_context)
     and the step's FLOPs for the batch (attention over that mean context, not the whole one)."""
     b, m = s.micro_batch, s.model
-    attn_full = shapes.attention_flops_fwd(m, s.attended)
+    attn_full = counted_attention_flops(s)
     attn_mean = shapes.attention_flops_fwd(m, shapes.attended_tokens(m, s.decode_context))
     return dec.DecodeInputs(
         weight_bytes=s.decode_weight_bytes_per_gpu,
@@ -383,7 +391,7 @@ def prefill_flops_per_token(s: Shape) -> float:
     masked tiles), not the whole context the decode steps attend to (PaLM's MFU convention,
     which training's fitted efficiencies keep)."""
     m = s.model
-    full = shapes.attention_flops_fwd(m, s.attended)
+    full = counted_attention_flops(s)
     return (
         s.flops_fwd_per_token
         - full
