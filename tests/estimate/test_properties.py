@@ -19,6 +19,8 @@ Seeds are fixed (derandomize) so CI sees the same examples every run.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import json
 import math
@@ -29,13 +31,14 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from dlrig.catalog import load
+from dlrig.cli import run
 from dlrig.errors import DlrigError
 from dlrig.estimate import estimate, fit
 from dlrig.estimate import job as jobs
 from dlrig.estimate.request import job_from_options
 from dlrig.model.estimate import DOES_NOT_FIT, FITS, TIGHT, Estimate, Interval
 from dlrig.model.workload import Job, ModelKind, ModelSpec
-from dlrig.report.estimate import render_json
+from dlrig.report.estimate import renderer
 
 FAST = settings(
     max_examples=40,
@@ -201,7 +204,7 @@ def _holds(iv: Interval | None, value: float | None) -> None:
 
 def check_estimate(est: Estimate) -> None:
     """What every estimate must satisfy, whatever the job."""
-    doc = _strict(render_json(est))
+    doc = _strict(renderer("json")(est, color=False))  # what `--format json` prints
     assert doc["schema"] == "dlrig.estimate/2"
     # The renderer turns a non-finite number into null with a reason: none may need it.
     assert "unavailable" not in json.dumps(doc), doc
@@ -268,6 +271,47 @@ def test_any_flags_give_a_clean_error_or_a_consistent_estimate(options: dict[str
     assume(est is not None)
     assert est is not None
     check_estimate(est)
+
+
+_SWITCHES = {
+    "checkpointing": ("--checkpointing", "--no-checkpointing"),
+    "master_weights": ("--master-weights", "--pure-16bit"),
+    "optimizer_in_backward": ("--optimizer-in-backward", None),
+}
+
+
+def _argv(options: dict[str, Any]) -> list[str]:
+    argv = ["estimate", "--format", "json"]
+    for name, value in options.items():
+        if name in _SWITCHES:
+            on, off = _SWITCHES[name]
+            flag = on if value else off
+            argv += [flag] if flag else []
+        else:
+            argv += [
+                "--" + name.replace("_", "-"),
+                f"{value:g}" if isinstance(value, float) else str(value),
+            ]
+    return argv
+
+
+@settings(FAST, max_examples=25)
+@given(any_options)
+def test_the_command_line_exits_0_or_2_and_prints_the_core_estimate(
+    options: dict[str, Any],
+) -> None:
+    """`dlrig estimate ... --format json`: exit 0 with the core's estimate as strict JSON, or
+    exit 2 (bad input) exactly where the core raises DlrigError; never 3 (internal error)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run(_argv(options))
+    est = _estimate(options)
+    if est is None:
+        assert code == 2, (code, err.getvalue())
+        assert err.getvalue().startswith("dlrig: error: ") and err.getvalue().count("\n") == 1
+        return
+    assert code == 0, err.getvalue()
+    assert _strict(out.getvalue()) == _strict(renderer("json")(est, color=False))
 
 
 # ---------------------------------------------------------------------------------------------
