@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import statistics
 import sys
 from collections import Counter, defaultdict
@@ -205,7 +206,11 @@ def main(argv: list[str]) -> int:
     for pt in points:
         if pt.expressible:
             score(pt, consts)
-    print(report(args.points, points, overlap))
+    try:
+        print(report(args.points, points, overlap))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: stop quietly, as every dlrig command does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
