@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "benchmarks" / "holdout_points.csv"
 CALIBRATION = ROOT / "src" / "dlrig" / "catalog" / "data" / "calibration_points.csv"
 MAX_BYTES = 4 * 2**20  # a points file is a few hundred kB; refuse anything far larger
+WORST = 8  # the largest misses listed apart
 KEYS = {"throughput": "mfu", "decode": "decode_bw", "prefill": "prefill_mfu"}
 
 
@@ -167,6 +168,11 @@ def report(path: Path, points: list[cb.Point], overlap: list[str]) -> str:
                f"{cb.err(x.fitted, x.measured):+8.1%} "
                f"{'-' if frac is None else f'{frac:.0%}':>5} {'yes' if inside(x) else 'no':>3}  "
                f"{x.extra.get('verdict', '')}")  # fmt: skip
+        pr("")
+    if usable:
+        pr("largest |errors|:")
+        for x in sorted(usable, key=lambda p: -abs(cb.err(p.fitted, p.measured)))[:WORST]:
+            pr(f"  {x.id:52} {x.label:24} {cb.err(x.fitted, x.measured):+8.1%}")
         pr("")
     pr("not expressible:")
     for x in points:
