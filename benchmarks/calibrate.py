@@ -84,7 +84,10 @@ BISECT_LO, BISECT_STEPS = 1e-4, 60
 # accumulate peak while llama.cpp's GeForce path accumulates in FP16 at twice that rate: 2.
 BISECT_HI = {"mfu": 1.0, "decode_bw": 1.0, "prefill_mfu": 2.0}
 INTERVAL_PERCENTILE = 0.8
-FIT_ORDER = ("prefill_mfu", "decode_layer_s", "decode_bw", "mfu")
+# prefill_mfu is fitted twice: a prefill chunk pays the per-layer time (decode.prefill), which
+# is fitted on decode points whose whole-request rates include the prefill; the second pass
+# refits prefill_mfu with the per-layer time, before decode_bw.
+FIT_ORDER = ("prefill_mfu", "decode_layer_s", "prefill_mfu", "decode_bw", "mfu")
 OVERHEAD = "decode_layer_s"
 OVERHEAD_RULE = (
     "per-layer time minimising mean |log error| at the median implied decode_bw "
@@ -277,6 +280,13 @@ def whole_request(pt: Point) -> bool:
     )
 
 
+def request_s(pt: Point, t: ThroughputEstimate) -> float:
+    """A whole request's modelled time: the batch's prefill, which yields each sequence's
+    first token (ttft_s), then one decode step for each further token."""
+    gen = pt.shape.gen_tokens or 128
+    return (t.ttft_s or 0.0) + max(gen - 1, 0) * t.step_time_s
+
+
 def predict(pt: Point, consts: cal.Constants) -> float:
     j = pt.job
     assert j is not None
@@ -295,9 +305,7 @@ def predict(pt: Point, consts: cal.Constants) -> float:
         # a whole-request rate (gptSessionBenchmark, trtllm-bench, generate() timings): the
         # batch's prefill is part of it.
         if whole_request(pt):
-            gen = pt.shape.gen_tokens or 128
-            ttft = t.ttft_s or 0.0
-            rate = pt.batch * gen / (ttft + (gen - 1) * t.step_time_s)
+            rate = pt.batch * (pt.shape.gen_tokens or 128) / request_s(pt, t)
         if pt.unit == "ms_per_token":
             return 1000 * pt.batch / rate if rate else math.inf
         # "out tok/s/GPU" (TensorRT-LLM's H100 table): the job's rate over its GPUs.
@@ -356,9 +364,8 @@ def unreachable(pt: Point, consts: cal.Constants) -> str:
     if t.exposed_comm_s > 0.3 * t.step_time_s:
         return head + ": communication the model cannot hide"
     if pt.category == "decode" and whole_request(pt):
-        gen = pt.shape.gen_tokens or 128
-        prefill_s = (t.ttft_s or 0.0) - t.step_time_s  # the batch's prompts, one after another
-        share = prefill_s / (prefill_s + gen * t.step_time_s)
+        prefill_s = t.ttft_s or 0.0  # the batch's prompts
+        share = prefill_s / request_s(pt, t)
         if share > 0.3:
             pf = consts.get("prefill_mfu", perf.prefill_group(pt.job))  # type: ignore[arg-type]
             return head + (
@@ -369,6 +376,11 @@ def unreachable(pt: Point, consts: cal.Constants) -> str:
         return head + (
             ": faster than the datasheet bandwidth allows for the bytes counted and the"
             " engine's per-layer time"
+        )
+    if pt.category == "prefill":
+        return head + (
+            ": one read of the weights per chunk (an MoE's: every expert its tokens route to)"
+            " and the engine's per-layer time exceed the measured time"
         )
     return head + ": element-wise traffic or offload alone exceed the measured time"
 
@@ -435,8 +447,8 @@ def decode_times(pt: Point, consts: cal.Constants) -> DecodeTimes | None:
     step = b / rate
     if whole_request(pt):  # rate = b·gen / (b·prefill + gen·step): predict()'s whole-request rate
         gen = pt.shape.gen_tokens or 128
-        prefill_s = (t.ttft_s or 0.0) - t.step_time_s
-        step = (b * gen / rate - prefill_s) / gen
+        prefill_s = t.ttft_s or 0.0  # yields the first token; gen - 1 steps follow
+        step = (b * gen / rate - prefill_s) / max(gen - 1, 1)
     if step <= 0:
         return None
     comm = t.allreduce_time_s or 0.0
@@ -608,6 +620,8 @@ def fit(
     if refit_decode:
         rows |= fit_key("prefill_mfu", points, today)
         rows |= fit_overhead(points, table(), today)
+        # second pass (FIT_ORDER): prefill with the fold's per-layer time
+        rows |= fit_key("prefill_mfu", points, today, implied_all(points, "prefill_mfu", table()))
         values = implied_all(points, "decode_bw", table())
         rows |= fit_key("decode_bw", points, today, values)
         rows |= fit_overhead(points, table(), today, eager=True)
@@ -640,7 +654,7 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
             consts = cal.Constants(consts.rows | fit_overhead(usable, consts, today))
             continue
         for pt in usable:
-            if pt.key == key:
+            if pt.key == key and not pt.reason:  # (unreachable in the first pass stays so)
                 if key == "decode_bw" and host_bound(pt, consts):
                     pt.extra["host_bound"] = True  # scored, but no efficiency to imply
                     continue

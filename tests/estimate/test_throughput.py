@@ -328,6 +328,69 @@ def test_prefill_and_time_to_first_token():
     assert dec.request_tokens_per_s(10, 1.0, 0.1) == pytest.approx(10 / 2.0)
 
 
+def test_short_prefill_is_bound_by_reading_the_weights_once_per_chunk():
+    # 10 tokens x 2 GFLOP at 50 TFLOPS = 0.4 ms; 4 GB at 1000 GB/s x 0.8 = 5 ms: the read wins
+    kw = dict(peak_tflops=100, efficiency=0.5, n_layers=2, hidden=8, mem_bw_gbs=1000)
+    short = dec.prefill(10, 2e9, weight_bytes=4e9, bw_efficiency=0.8, **kw)
+    assert short.time_s == pytest.approx(4e9 / 800e9)
+    assert short.bound == "memory-bandwidth"
+    # 4096 tokens in chunks of 1024: the compute (163.8 ms) beats four reads (20 ms)
+    long = dec.prefill(4096, 2e9, weight_bytes=4e9, bw_efficiency=0.8, chunk_tokens=1024, **kw)
+    assert long.time_s == pytest.approx(4096 * 2e9 / 50e12)
+    assert long.read_s == pytest.approx(4 * 4e9 / 800e9)
+    assert long.bound == "compute"
+
+
+def test_prefill_pays_the_per_layer_time_once_per_chunk():
+    kw = dict(peak_tflops=100, efficiency=0.5, n_layers=4, hidden=8)
+    one = dec.prefill(2048, 1e9, chunk_tokens=2048, layer_overhead_s=1e-4, **kw)
+    two = dec.prefill(2048, 1e9, chunk_tokens=1024, layer_overhead_s=1e-4, **kw)
+    assert one.overhead_s == pytest.approx(4 * 1e-4)
+    assert two.overhead_s == pytest.approx(2 * 4 * 1e-4)
+    # an eager engine's host time overlaps the GPU's work: only the excess shows
+    eager = dec.prefill(2048, 1e9, layer_overhead_s=1e-4, overhead_overlaps=True, **kw)
+    assert eager.time_s == pytest.approx(2048 * 1e9 / 50e12)
+
+
+def test_llama_cpp_prefills_in_its_512_token_ubatches_other_engines_in_2048_token_chunks():
+    m = find_model("llama-3-8b")
+    kw = dict(task="infer", prompt_tokens=3000, gen_tokens=10)
+    assert shape(m, job("RTX 4090", engine="llama.cpp", **kw)).prefill_tokens_in_flight == 512
+    assert shape(m, job("RTX 4090", engine="vllm", **kw)).prefill_tokens_in_flight == 2048
+
+
+def test_time_to_first_token_is_the_prefill_alone():
+    # the first token is sampled from the prefill's last position: no decode step before it
+    m = find_model("llama-2-7b")
+    t = throughput(m, job("A100 80GB SXM", task="infer", prompt_tokens=1000, gen_tokens=100))
+    assert t.ttft_s == pytest.approx(1000 / t.prefill_tokens_per_s)
+
+
+def test_moe_prefill_reads_every_expert_decode_only_the_routed_ones():
+    m = find_model("mixtral-8x7b")
+    s = shape(m, job("H100 SXM", task="infer", quant="int4", prompt_tokens=512, context=1024))
+    assert s.prefill_weight_bytes_per_gpu > 3 * s.decode_weight_bytes_per_gpu * 0.9
+    assert s.prefill_weight_bytes_per_gpu > 0.9 * s.weight_bytes_per_gpu
+
+
+def test_moe_prefill_adds_the_experts_roofline_to_the_dense_part():
+    # dense part: 1 GFLOP/token x 1000 tokens at 50 TFLOPS = 20 ms, 1 GB read = 1.25 ms;
+    # experts: 0.5 GFLOP/token = 10 ms of math, 20 GB read at 800 GB/s = 25 ms: 20 + 25 ms
+    kw = dict(peak_tflops=100, efficiency=0.5, n_layers=2, hidden=8, mem_bw_gbs=1000)
+    pre = dec.prefill(
+        1000,
+        1.5e9,
+        weight_bytes=21e9,
+        bw_efficiency=0.8,
+        routed_flops_per_token=0.5e9,
+        routed_weight_bytes=20e9,
+        **kw,
+    )
+    assert pre.time_s == pytest.approx(20e-3 + 25e-3)
+    # one roofline over the totals would have hidden the experts' read under the math
+    assert pre.time_s > max(pre.compute_s, pre.read_s)
+
+
 def test_moe_decode_reads_only_routed_experts():
     m = find_model("mixtral-8x7b")
     kw = dict(task="infer", quant="int4", context=512)

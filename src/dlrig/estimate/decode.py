@@ -30,6 +30,7 @@ GPUs or fewer bytes, so it dominates small models:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from dlrig.estimate import comm
@@ -112,9 +113,13 @@ def decode_step(
 
 @dataclass(frozen=True)
 class Prefill:
-    time_s: float  # one prompt
+    time_s: float  # the batch's prompts (the first token of each comes out of it)
     tokens_per_s: float
     comm_s: float
+    compute_s: float = 0.0  # the matmuls and attention at the achieved FLOP rate
+    read_s: float = 0.0  # reading the weights once per chunk at the achieved bandwidth
+    overhead_s: float = 0.0  # what the per-layer time adds (launches, small kernels, host)
+    bound: str = "compute"  # "compute", "memory-bandwidth" or "per-layer overhead"
 
 
 def prefill(
@@ -128,20 +133,68 @@ def prefill(
     tp: int = 1,
     pp: int = 1,
     link: Link | None = None,
+    batch: int = 1,
+    weight_bytes: float = 0.0,
+    mem_bw_gbs: float = 0.0,
+    bw_efficiency: float = 1.0,
+    chunk_tokens: int = 0,
+    layer_overhead_s: float = 0.0,
+    overhead_overlaps: bool = False,
+    routed_flops_per_token: float = 0.0,
+    routed_weight_bytes: float = 0.0,
 ) -> Prefill:
-    """Prompt processing is compute-bound: FLOPs over the achieved rate. Tensor parallelism
-    divides the math and all-reduces every layer's hidden states for the prompt twice; pipeline
-    stages do their share one after another (one prompt does not pipeline)."""
-    flops = prompt_tokens * flops_per_token
-    t = flops / tp / (peak_tflops * TFLOPS * efficiency)
-    nbytes = prompt_tokens * hidden * ACT_BYTES
+    """The batch's prompts (`batch` x `prompt_tokens`), processed in chunks of `chunk_tokens`
+    (0: all at once; vLLM's chunked prefill, llama.cpp's ubatch).
+
+    A chunk is one forward pass over its tokens, so it is a roofline like a decode step
+    (Williams et al. 2009): its matmuls' FLOPs at the achieved rate, or reading every weight
+    of the step once (`weight_bytes`, one GPU's share: for an MoE the experts the chunk's
+    tokens route to) at the achieved bandwidth, whichever is longer. Long prompts are
+    compute-bound; a short one is not: 128 tokens of a 16-bit model on an A100 are 2·128
+    FLOPs per 2 bytes read, below the card's 312 TFLOPS / 2.04 TB/s ≈ 153 FLOPs per byte.
+    Each chunk also runs every layer's kernels once and pays the engine's fixed time per
+    layer (launch, tails, small kernels: decode.py's module docstring; on the host for eager
+    engines, where it overlaps the GPU's work). The first generated token comes out of the
+    prefill's last position (its logits), so the time to first token is this time.
+
+    Tensor parallelism divides the math and the weights and all-reduces every layer's hidden
+    states for the chunk twice; pipeline stages do their share one after another (one prompt
+    does not pipeline).
+
+    An MoE's routed experts (`routed_flops_per_token`, `routed_weight_bytes`: parts of the
+    totals) run as their own grouped GEMMs, each expert over the few tokens routed to it
+    (tokens·k/E: 32 of a 512-token chunk for Qwen3-30B-A3B), so they have their own roofline
+    and cannot use the attention GEMMs' spare bandwidth or FLOPs: the chunk is the dense
+    part's roofline plus the experts'."""
+    tokens = batch * prompt_tokens
+    chunks = math.ceil(tokens / chunk_tokens) if chunk_tokens and tokens else 1
+    flop_rate = tp * peak_tflops * TFLOPS * efficiency
+    byte_rate = mem_bw_gbs * GBS * bw_efficiency / (chunks * pp) if mem_bw_gbs else 0.0
+    parts = ((flops_per_token - routed_flops_per_token, weight_bytes - routed_weight_bytes),)
+    if routed_flops_per_token or routed_weight_bytes:
+        parts += ((routed_flops_per_token, routed_weight_bytes),)
+    compute = read = work = 0.0
+    for part_flops, part_bytes in parts:
+        c_s = tokens * part_flops / flop_rate
+        r_s = part_bytes / byte_rate if byte_rate else 0.0
+        compute, read, work = compute + c_s, read + r_s, work + max(c_s, r_s)
+    nbytes = tokens * hidden * ACT_BYTES
     c = 0.0
     if tp > 1:
-        c += ALLREDUCES_PER_LAYER * n_layers * comm.allreduce_s(nbytes, tp, _need(link))
+        per = comm.allreduce_s(nbytes / chunks, tp, _need(link))
+        c += chunks * ALLREDUCES_PER_LAYER * n_layers * per
     if pp > 1:
-        c += (pp - 1) * comm.p2p_s(nbytes, _need(link))
-    total = t + c
-    return Prefill(total, prompt_tokens / total if total > 0 else 0.0, c)
+        c += chunks * (pp - 1) * comm.p2p_s(nbytes / chunks, _need(link))
+    per_layer = chunks * n_layers * layer_overhead_s
+    # an eager engine's host issues the layers while the GPU works: the longer wins
+    total = max(work + c, per_layer) if overhead_overlaps else work + c + per_layer
+    overhead = total - work - c
+    if overhead > work:
+        bound = "per-layer overhead"
+    else:
+        bound = "compute" if compute >= read else "memory-bandwidth"
+    rate = tokens / total if total > 0 else 0.0
+    return Prefill(total, rate, c, compute, read, overhead, bound)
 
 
 def request_tokens_per_s(gen_tokens: int, prefill_s: float, step_s: float, batch: int = 1) -> float:

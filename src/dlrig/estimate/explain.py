@@ -177,7 +177,7 @@ def assumptions(s: Shape) -> list[str]:
             else f"{job.kv_dtype.value} ({s.kv_bits:g} bits)"
         )
         prefill = (
-            f"prefill in chunks of {p.PREFILL_CHUNK_TOKENS} tokens"
+            f"prefill in chunks of {p.prefill_chunk_tokens(job.engine.value)} tokens"
             if job.engine in CHUNKED_PREFILL_ENGINES
             else "the whole batch of prompts prefilled at once"
         )
@@ -185,7 +185,9 @@ def assumptions(s: Shape) -> list[str]:
             f"weights as {s.weight_format} ({s.weight_bits:g} bits per weight); decode reads "
             f"this GPU's weights (MoE: the experts the batch routes to) and the KV cache once "
             f"per generated token, on average {s.decode_context:,.0f} tokens of it per sequence "
-            f"(prompt + (generated + 1) / 2, or the context); KV cache in {kv}; {prefill}"
+            f"(prompt + (generated + 1) / 2, or the context); KV cache in {kv}; {prefill}, "
+            f"each chunk reading the weights once (MoE: every expert its tokens route to); "
+            f"the first token comes out of the prefill"
         )
         if m.sliding_window:
             out.append(f"sliding-window layers hold at most {m.sliding_window} tokens of KV cache")

@@ -20,6 +20,15 @@ DEFAULT_VISION_BATCH = 32
 # max_num_batched_tokens (512 when introduced, vllm-project/vllm#4580; 2048 and more is the
 # common setting for throughput), llama.cpp at its ubatch (512 by default). dlrig assumes 2048.
 PREFILL_CHUNK_TOKENS = 2048
+# llama.cpp runs a prompt's forward passes in ubatches of n_ubatch tokens: 512 unless -ub says
+# otherwise (common/common.h, `int32_t n_ubatch = 512; // physical batch size for prompt
+# processing`; llama-bench's and llama-server's default). Each ubatch reads every weight once.
+LLAMA_CPP_UBATCH_TOKENS = 512
+
+
+def prefill_chunk_tokens(engine: str) -> int:
+    """Tokens one prefill forward pass of a chunking engine takes (shape.derive)."""
+    return LLAMA_CPP_UBATCH_TOKENS if engine == "llama.cpp" else PREFILL_CHUNK_TOKENS
 
 
 class Efficiency(BaseModel):

@@ -159,6 +159,10 @@ class Shape:
     decode_context: float  # tokens one decode step attends to, mean over the generation
     decode_weight_bytes_per_gpu: float  # weights one GPU reads per decode step (active experts)
     decode_kv_bytes_per_gpu: float  # KV cache one GPU reads per step (whole batch, mean step)
+    # weights one GPU reads per prefill chunk (an MoE's experts the chunk's tokens route to),
+    # and the routed experts' part of it
+    prefill_weight_bytes_per_gpu: float = 0.0
+    prefill_routed_bytes_per_gpu: float = 0.0
 
     @property
     def training(self) -> bool:
@@ -478,7 +482,8 @@ def derive(m: ModelSpec, job: Job) -> Shape:
     gen = job.gen_tokens or 0
     if job.task == Task.INFER:
         chunked = job.engine in CHUNKED_PREFILL_ENGINES
-        in_flight = min(prompt * b, p.PREFILL_CHUNK_TOKENS) if chunked else prompt * b
+        chunk = p.prefill_chunk_tokens(job.engine.value)
+        in_flight = min(prompt * b, chunk) if chunked else prompt * b
     else:
         in_flight = 0
     attended = attended_tokens(m, s) if m.is_transformer else 0.0
@@ -518,11 +523,15 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         flops_per_sample = 3 * fwd_sample if training else fwd_sample
 
     kv_per_token = 0.0
-    decode_w = decode_kv = 0.0
+    decode_w = decode_kv = prefill_w = prefill_routed = 0.0
     mean_ctx = 0.0
     if job.task == Task.INFER and m.has_vocab_head:
         kv_per_token = kv_cache_bytes_per_token(m, job, s)
         decode_w = _decode_weight_bytes(m, job, plan, bits, b)
+        # A prefill chunk is a decode step of in_flight tokens: its routed tokens touch
+        # min(E, tokens·k) experts per MoE layer, all of them for any real prompt.
+        prefill_w = _decode_weight_bytes(m, job, plan, bits, max(in_flight, 1))
+        prefill_routed = _routed_read_bytes(m, plan, bits, max(in_flight, 1))
         # A step reads the KV of the tokens before it (the mean step's), at most the window on
         # sliding layers: the KV read is bounded.
         mean_ctx = decode_context(job, s)
@@ -571,6 +580,8 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         decode_context=mean_ctx,
         decode_weight_bytes_per_gpu=decode_w,
         decode_kv_bytes_per_gpu=decode_kv,
+        prefill_weight_bytes_per_gpu=prefill_w,
+        prefill_routed_bytes_per_gpu=prefill_routed,
     )
 
 
@@ -596,19 +607,23 @@ def kv_cache_bytes_per_token(m: ModelSpec, job: Job, context: float) -> float:
     return layers * width_bytes
 
 
+def _routed_read_bytes(m: ModelSpec, plan: Plan, bits: float, tokens: int) -> float:
+    """Bytes of routed-expert weights one GPU reads for a forward pass over `tokens` tokens:
+    the experts they route to, min(E, tokens·k) per MoE layer (0 for a dense model)."""
+    routed = routed_expert_params(m)
+    if not routed:
+        return 0.0
+    if m.n_experts and m.experts_per_token:
+        routed *= min(m.n_experts, tokens * m.experts_per_token) / m.n_experts
+    return routed * bits / BITS_PER_BYTE / (plan.pp * max(plan.tp, plan.ep))
+
+
 def _decode_weight_bytes(m: ModelSpec, job: Job, plan: Plan, bits: float, b: int) -> float:
     """Bytes of weights one GPU reads per decode step: its share of the matrices, only the
     experts the batch routes to (min(E, b·k) per MoE layer), and the output head (an untied
     input embedding is a lookup)."""
-    routed = routed_expert_params(m)
-    dense = linear_params(m) - routed
-    if routed and m.n_experts and m.experts_per_token:
-        touched = min(m.n_experts, b * m.experts_per_token) / m.n_experts
-        routed_read = routed * touched
-    else:
-        routed_read = routed
+    dense = linear_params(m) - routed_expert_params(m)
     head_bits = bits if job.quant in GGUF_FORMATS else float(BITS_PER_BYTE * HALF_BYTES)
     head = (m.vocab_size or 0) * (m.hidden_size or 0) * head_bits / BITS_PER_BYTE
     dense_bytes = (dense * bits / BITS_PER_BYTE + head) / (plan.tp * plan.pp)
-    expert_split = plan.pp * max(plan.tp, plan.ep)
-    return dense_bytes + routed_read * bits / BITS_PER_BYTE / expert_split
+    return dense_bytes + _routed_read_bytes(m, plan, bits, b)
