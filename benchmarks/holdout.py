@@ -44,11 +44,15 @@ WORST = 8  # the largest misses listed apart
 KEYS = {"throughput": "mfu", "decode": "decode_bw", "prefill": "prefill_mfu"}
 
 
+class BadInput(Exception):
+    """A points file that is not one (exit 2, one line naming the file and the expectation)."""
+
+
 def read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     if not path.is_file() or path.is_symlink():
-        raise SystemExit(f"{path}: not a regular file")
+        raise BadInput(f"{path}: not a regular file")
     if path.stat().st_size > MAX_BYTES:
-        raise SystemExit(f"{path}: larger than {MAX_BYTES} bytes")
+        raise BadInput(f"{path}: larger than {MAX_BYTES} bytes")
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         rows = list(reader)
@@ -195,20 +199,32 @@ def main(argv: list[str]) -> int:
     ap.add_argument("points", nargs="?", type=Path, default=DEFAULT, help="a points CSV")
     args = ap.parse_args(argv)
     cal_columns, cal_ids, cal_urls = calibration_columns_and_sources()
-    columns, rows = read_table(args.points)
+    try:
+        columns, rows = read_table(args.points)
+    except (BadInput, UnicodeDecodeError, csv.Error) as exc:
+        print(f"{args.points}: {exc}" if not isinstance(exc, BadInput) else exc, file=sys.stderr)
+        return 2
     if columns != cal_columns:
         missing = [c for c in cal_columns if c not in columns]
         extra = [c for c in columns if c not in cal_columns]
-        raise SystemExit(
+        print(
             f"{args.points}: columns differ from calibration_points.csv "
-            f"(missing {missing}, extra {extra}, or another order)"
+            f"(missing {missing}, extra {extra}, or another order)",
+            file=sys.stderr,
         )
+        return 2
     overlap = sorted(
         {r["source_id"] for r in rows if r["source_id"] in cal_ids}
         | {u for r in rows if r["source"] and (u := r["source"].split()[0]) in cal_urls}
     )
     consts = cal.constants()
-    points = [to_point(r) for r in rows]
+    points = []
+    for n, row in enumerate(rows, start=2):
+        try:
+            points.append(to_point(row))
+        except (ValueError, KeyError, TypeError) as exc:  # a row that is not a measurement
+            print(f"{args.points}: line {n}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
     for pt in points:
         if pt.expressible:
             score(pt, consts)

@@ -85,8 +85,30 @@ def test_holdout_script_scores_a_two_row_table(capsys: pytest.CaptureFixture[str
     assert fields[-1] in {"fits", "tight", "does not fit"}
 
 
-def test_holdout_script_refuses_a_table_with_other_columns(tmp_path: Path) -> None:
+def test_holdout_script_refuses_a_table_with_other_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("id,value\nx,1\n", encoding="utf-8")
-    with pytest.raises(SystemExit, match="columns differ"):
-        holdout.main([str(bad)])
+    assert holdout.main([str(bad)]) == 2
+    assert "columns differ from calibration_points.csv" in capsys.readouterr().err
+
+
+def test_holdout_script_refuses_a_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert holdout.main([str(tmp_path)]) == 2
+    assert "not a regular file" in capsys.readouterr().err
+
+
+def test_holdout_script_refuses_a_row_whose_value_is_not_a_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    columns, (row, _) = read(FIXTURE)
+    bad = tmp_path / "bad_value.csv"
+    with bad.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerow(row | {"value": "lots"})
+    assert holdout.main([str(bad)]) == 2
+    assert "line 2" in capsys.readouterr().err
