@@ -72,6 +72,7 @@ from dlrig.estimate import compute as cp
 from dlrig.estimate import job as jobs
 from dlrig.estimate import memory as mem
 from dlrig.estimate import perf, points
+from dlrig.estimate import slack as slk
 from dlrig.model.estimate import ThroughputEstimate
 from dlrig.model.workload import Job
 
@@ -293,7 +294,8 @@ def predict(pt: Point, consts: cal.Constants) -> float:
     if pt.category == "memory":
         # est-mem's memory model in the point's semantics (allocated, reserved, nvidia-smi).
         figure = points.SEMANTICS.get(pt.row.get("semantics") or "", "reserved")
-        return float(getattr(mem.parts(pt.shape), figure)) / points.UNIT_BYTES[pt.unit or "GB"]
+        parts = mem.parts(pt.shape, consts)
+        return float(getattr(parts, figure)) / points.UNIT_BYTES[pt.unit or "GB"]
     t = perf.throughput_of(pt.shape, consts)
     if pt.category == "prefill":
         if pt.semantics == "ttft":
@@ -647,8 +649,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], list[Point]]:
     usable = [x for x in points if x.expressible]
-    # Implied values, key by key, each with the keys fitted before it.
-    consts = cal.Constants({})
+    # The allocator's slack comes from its own pairs (no point informs it); every fold keeps it.
+    consts = cal.Constants(slack_rows(slk.load(), today))
     for key in FIT_ORDER:
         if key == OVERHEAD:
             consts = cal.Constants(consts.rows | fit_overhead(usable, consts, today))
@@ -700,6 +702,64 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
     return full, _constant_rows(full, usable, today), usable
 
 
+def slack_rows(pairs: list[slk.Pair], today: str) -> dict[tuple[str, str], cal.Fitted]:
+    """allocator_slack per group (estimate/slack.py) with its LOSO errors over the pairs: each
+    source's reserved predicted from its allocated by the fit without it."""
+    errs = slk.loso_errors(pairs)
+    rows = {}
+    for g, f in slk.fit(pairs).items():
+        es = [
+            abs(e)
+            for (src, run), e in errs.items()
+            for p in pairs
+            if p.source_id == src and p.run == run and p.use == "fit" and g in ("*", p.group)
+        ]
+        rule = (
+            slk.FIT_RULE
+            if f.n_sources >= MIN_SOURCES
+            else (f"only {f.n_sources} source(s); " + slk.FIT_RULE)
+        )
+        rows[(slk.KEY, g)] = cal.Fitted(
+            key=slk.KEY, value=round(f.value, 4), group=g, n_points=f.n_points,
+            n_sources=f.n_sources, loso_median_err=statistics.median(es),
+            loso_p90_err=percentile(es, 0.9),
+            interval_frac=percentile(es, INTERVAL_PERCENTILE), fit_rule=rule, fitted_on=today,
+        )  # fmt: skip
+    return rows
+
+
+def slack_table(pairs: list[slk.Pair], full: cal.Constants) -> str:
+    """The pairs, their slack and the LOSO prediction of their reserved figure."""
+    errs = slk.loso_errors(pairs)
+    lines = [
+        "allocator slack (max_memory_reserved / max_memory_allocated - 1), fitted from "
+        f"catalog/data/{slk.FILE}:",
+        *(
+            f"  {slk.KEY}[{f.group}] = {f.value:.4f}: {f.n_points} pairs from {f.n_sources} "
+            f"sources, LOSO median |error| of reserved {f.loso_median_err:.1%}, p90 "
+            f"{f.loso_p90_err:.1%}"
+            for (k, _), f in sorted(full.rows.items())
+            if k == slk.KEY
+        ),
+        f"  {'source':28} {'run':34} {'group':9} {'use':7} {'alloc':>9} {'reserved':>9} "
+        f"{'slack':>7} {'LOSO err':>9}",
+    ]
+    for p in sorted(pairs, key=lambda x: (x.group, x.source_id, x.run)):
+        e = errs.get((p.source_id, p.run))
+        lines.append(
+            f"  {p.source_id[:28]:28} {p.run[:34]:34} {p.group:9} {p.use:7} "
+            f"{p.allocated:9.4g} {p.reserved:9.4g} {p.slack:+7.1%} "
+            f"{'-' if e is None else f'{e:+.1%}':>9}"
+        )
+    held = [abs(errs[(p.source_id, p.run)]) for p in pairs if p.use == "holdout"]
+    if held:
+        lines.append(
+            f"  held-out pairs (use=holdout, never fitted): {len(held)}, median |error| "
+            f"{statistics.median(held):.1%}"
+        )
+    return "\n".join(lines)
+
+
 def _constant_rows(full: cal.Constants, usable: list[Point], today: str) -> list[tuple]:
     out = []
     errors_by_group: dict[str, list[float]] = defaultdict(list)
@@ -714,6 +774,12 @@ def _constant_rows(full: cal.Constants, usable: list[Point], today: str) -> list
             if name == resolved:
                 break
     for (key, name), row in sorted(full.rows.items()):
+        if key == slk.KEY:  # its errors are over its pairs, not over points (slack_rows)
+            out.append(
+                (key, row.value, name, row.n_points, row.n_sources, row.loso_median_err,
+                 row.loso_p90_err, row.interval_frac, row.fit_rule, today)
+            )  # fmt: skip
+            continue
         errs = [e for e in errors_by_group.get(f"{key}:{name}", []) if math.isfinite(e)]
         out.append(
             (key, row.value, name, row.n_points, row.n_sources,
@@ -747,6 +813,14 @@ def write_constants(rows: list[tuple]) -> None:
     for r in rows:
         w.writerow([_fmt(x) for x in r])
     FITTED.write_text(buf.getvalue())
+
+
+def write_slack(today: str) -> None:
+    """Replace the allocator_slack rows of fitted_constants.csv, keeping every other row."""
+    rows = [r for (k, _), r in cal.parse(read_rows(cal.FILE)).items() if k != slk.KEY]
+    new = list(slack_rows(slk.load(), today).values())
+    write_constants([tuple(getattr(r, c) for c in cal.COLUMNS) for r in rows + new])
+    cal.constants.cache_clear()
 
 
 def _fmt(x: object) -> str:
@@ -1021,8 +1095,12 @@ def main(argv: list[str]) -> int:
     )
     args = ap.parse_args(argv)
     today = date.today().isoformat()
+    if args.write:
+        # The slack is fitted from its own pairs and every memory prediction below (the
+        # points' checks included) reads it: write it first, then fit the rest.
+        write_slack(today)
     name, points = load_points()
-    _, rows, usable = run(points, today)
+    full, rows, usable = run(points, today)
     if args.write:
         write_constants(rows)
         cal.constants.cache_clear()
@@ -1030,6 +1108,8 @@ def main(argv: list[str]) -> int:
         print(before_table(usable))
         return 0
     print(report(name, points, usable, rows))
+    print()
+    print(slack_table(slk.load(), full))
     if args.points:
         print(
             f"{'point':42} {'category':20} {'fit':>10} {'LOSO':>10} {'measured':>10} "

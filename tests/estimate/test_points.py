@@ -55,9 +55,11 @@ def test_checkpointing_column_reads_selective():
 
 
 def test_a_memory_row_without_a_gpu_is_read_on_a_stand_in():
-    # Memory does not depend on the card: a source that names none is still scored ...
+    # A source that names no card is still scored, on an 80 GB stand-in (the card only
+    # caps the allocator's cache at its capacity, memory.allocator_slack_bytes) ...
     row = ROW | {"gpu": "", "value": "80"}
     assert points.why_not(row) is None
-    assert points.memory_error(row) == points.memory_error(ROW | {"value": "80"})
+    stand_in = ROW | {"gpu": points.MEMORY_STAND_IN_GPU, "value": "80"}
+    assert points.memory_error(row) == points.memory_error(stand_in)
     # ... a throughput row without its GPU is not.
     assert points.why_not(row | {"category": "throughput", "unit": "tokens_per_s"}) is not None

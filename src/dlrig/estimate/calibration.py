@@ -2,10 +2,11 @@
 `catalog/data/fitted_constants.csv` (written by benchmarks/calibrate.py, never by hand).
 
 Each row is one constant (`key`: mfu, prefill_mfu, decode_bw, decode_layer_s (seconds per
-layer per decode step, decode.py), ...) for one group, a path from
-general to specific ("lora/Ada/bf16/3-20b"; "*" is the root). A job's group is looked up most
-specific first; a group the fit could not support (fewer than three sources) is absent or
-recorded as a fallback, and the lookup walks up to its parent. `interval_frac` is the group's
+layer per decode step, decode.py), allocator_slack (reserved / allocated - 1, slack.py),
+...) for one group, a path from general to specific ("lora/Ada/bf16/3-20b"; "*" is the
+root). A job's group is looked up most specific first; a group the fit could not support
+(fewer than three sources) is absent or recorded as a fallback, and the lookup walks up to
+its parent. `interval_frac` is the group's
 leave-one-source-out p80 |error|: what "± x %" on a prediction means.
 """
 
@@ -19,7 +20,7 @@ from dlrig.errors import CatalogDataError
 
 ROOT = "*"
 # Constants that are times rather than efficiencies: an engine may have none (0 s per layer).
-MAY_BE_ZERO = frozenset({"decode_layer_s"})
+MAY_BE_ZERO = frozenset({"decode_layer_s", "allocator_slack"})
 FILE = "fitted_constants.csv"
 COLUMNS = (
     "key",

@@ -209,7 +209,6 @@ def sources(s: Shape) -> list[str]:
     keys = [
         "cuda_context_gb",
         "cublas_workspace_gb",
-        "allocator_reserved_slack",
     ]
     if job.n_gpus > 1:
         keys.append("nccl_buffers_gb")
@@ -226,7 +225,8 @@ def sources(s: Shape) -> list[str]:
         keys.append("bytes_adam8bit_per_param")
     if not m.is_language_model and job.task != Task.INFER:
         keys += ["imagenet_jpeg_bytes", "jpeg_decode_images_per_core_s"]
-    return [p.cite(k) for k in dict.fromkeys(keys)] + fitted_sources(m, job)
+    slack = cal.constants().get(mem.slk.KEY, (mem.slack_group(s),))
+    return [p.cite(k) for k in dict.fromkeys(keys)] + fitted_sources(m, job) + [slack.cite()]
 
 
 def fitted_sources(m: ModelSpec, job: Job) -> list[str]:

@@ -10,7 +10,8 @@ attention, gated MLPs and MoE, divided by tensor (with sequence parallelism) and
 parallelism, with the pipeline's in-flight micro-batches of Sec. 4.2.3.
 
 Two semantics: `allocated` is the tensors (torch.cuda.max_memory_allocated), `reserved` adds the
-caching allocator's slack (max_memory_reserved), and `nvidia_smi` adds what the process holds
+caching allocator's slack (max_memory_reserved; a fitted fraction of allocated, estimate/slack.py),
+and `nvidia_smi` adds what the process holds
 outside the allocator: the CUDA context and kernels, the cuBLAS workspace and, with several GPUs,
 NCCL's buffers. Fit decisions use the nvidia-smi figure.
 """
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dlrig.estimate import calibration as cal
 from dlrig.estimate import params as p
+from dlrig.estimate import slack as slk
 from dlrig.estimate.shape import (
     FP32_BYTES,
     HALF_BYTES,
@@ -467,7 +470,30 @@ def kv_cache_bytes(shape: Shape) -> float:
 # --------------------------------------------------------------------------- composition
 
 
-def parts(shape: Shape) -> MemoryParts:
+def slack_group(shape: Shape) -> str:
+    """`sharded` when training gathers its weights layer by layer (ZeRO-3 / FSDP over more than
+    one GPU): the regime whose gathered weights and reduce-scattered gradients live on
+    their own streams (estimate/slack.py); everything else `unsharded`."""
+    job = shape.job
+    sharded = shape.training and job.zero >= 3 and shape.plan.shard_group > 1
+    return slk.SHARDED if sharded else slk.UNSHARDED
+
+
+def allocator_slack_bytes(
+    shape: Shape, allocated: float, outside: float, consts: cal.Constants | None = None
+) -> float:
+    """max_memory_reserved - max_memory_allocated: allocated times the fitted slack of the
+    job's group (benchmarks/calibrate.py, from catalog/data/allocator_pairs.csv), at most the
+    memory the GPU has left. The caching allocator only keeps freed blocks while cudaMalloc
+    succeeds; when it fails it frees them and retries (PyTorch's `num_alloc_retries`), so the
+    cache never pushes a job that fits without it out of the GPU."""
+    c = consts or cal.constants()
+    frac = c.value(slk.KEY, (slack_group(shape),))
+    room = capacity_gb(shape.job.gpu.memory_gb) * GB - outside - allocated
+    return min(allocated * frac, max(room, 0.0))
+
+
+def parts(shape: Shape, consts: cal.Constants | None = None) -> MemoryParts:
     weights = weights_bytes(shape) + gather_bytes(shape)
     grads = gradient_bytes(shape)
     optim = optimizer_bytes(shape)
@@ -477,6 +503,9 @@ def parts(shape: Shape) -> MemoryParts:
     # NCCL only where GPUs talk through torch.distributed / NCCL: not for an engine's plain
     # layer split (llama.cpp, device_map="auto" copy activations between devices directly).
     multi = shape.plan.n_gpus > 1 and not shape.plan.implicit_layer_split
+    context = p.value("cuda_context_gb") * GB
+    workspace = p.value("cublas_workspace_gb") * GB
+    nccl = p.value("nccl_buffers_gb") * GB if multi else 0.0
     return MemoryParts(
         weights=weights,
         gradients=grads,
@@ -484,8 +513,8 @@ def parts(shape: Shape) -> MemoryParts:
         activations=acts,
         logits=logits,
         kv_cache=kv,
-        allocator_slack=allocated * p.value("allocator_reserved_slack"),
-        cuda_context=p.value("cuda_context_gb") * GB,
-        cublas_workspace=p.value("cublas_workspace_gb") * GB,
-        nccl_buffers=p.value("nccl_buffers_gb") * GB if multi else 0.0,
+        allocator_slack=allocator_slack_bytes(shape, allocated, context + workspace + nccl, consts),
+        cuda_context=context,
+        cublas_workspace=workspace,
+        nccl_buffers=nccl,
     )

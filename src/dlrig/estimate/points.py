@@ -87,8 +87,9 @@ def job_of(row: dict[str, str]) -> Job:
     task = {"vision": "train", "encoder": "train"}.get(task, task)
     gpu = row["gpu"]
     if not gpu and row.get("category") == "memory":
-        # A memory figure whose source names no GPU: memory.py and shape.py read no property
-        # of the GPU (it sets only the capacity a verdict compares with), so any stands in.
+        # A memory figure whose source names no GPU: memory.py and shape.py read only its
+        # capacity (the verdict's, and the cap on the allocator's cache), so an 80 GB card
+        # stands in: the run completed on a card that held it.
         gpu = MEMORY_STAND_IN_GPU
     fields: dict[str, Any] = {
         "task": task,
