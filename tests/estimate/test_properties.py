@@ -36,7 +36,14 @@ from dlrig.errors import DlrigError
 from dlrig.estimate import estimate, fit
 from dlrig.estimate import job as jobs
 from dlrig.estimate.request import job_from_options
-from dlrig.model.estimate import DOES_NOT_FIT, FITS, TIGHT, Estimate, Interval
+from dlrig.model.estimate import (
+    DOES_NOT_FIT,
+    FITS,
+    TIGHT,
+    Estimate,
+    Interval,
+    MemoryEstimate,
+)
 from dlrig.model.workload import Job, ModelKind, ModelSpec
 from dlrig.report.estimate import renderer
 
@@ -155,15 +162,20 @@ def _estimate(options: dict[str, Any]) -> Estimate | None:
         return None
 
 
-def _mem(options: dict[str, Any]) -> float | None:
-    """Per-GPU memory (the nvidia-smi figure) of a valid job, else None."""
+def _memory(options: dict[str, Any]) -> MemoryEstimate | None:
     mj = _run(options)
     if mj is None:
         return None
     try:
-        return jobs.memory(*mj).per_gpu_gb
+        return jobs.memory(*mj)
     except DlrigError:
         return None
+
+
+def _mem(options: dict[str, Any]) -> float | None:
+    """Per-GPU memory (the nvidia-smi figure) of a valid job, else None."""
+    m = _memory(options)
+    return None if m is None else m.per_gpu_gb
 
 
 def _thr(options: dict[str, Any]):
@@ -396,14 +408,21 @@ def test_memory_fewer_weight_bits_less_memory(base: dict[str, Any]) -> None:
 @FAST
 @given(train_base, st.sampled_from([2, 4, 8]))
 def test_memory_higher_zero_stage_not_more_per_gpu(base: dict[str, Any], n: int) -> None:
-    """Without pipeline stages: FSDP inside pipeline stages (torchtitan) keeps each stage's
+    """The tensors (allocated) never grow with the stage; what nvidia-smi shows never grows
+    from stage 0 to 2. ZeRO-3's reserved pool can: sharded training's allocator slack is fitted
+    apart (slack.py: the gathered weights and reduce-scattered gradients on their own streams,
+    30 % over allocated in the published pairs), so for a small model ZeRO-3 can rightly show
+    more than ZeRO-2 (bert-base LoRA on 2 GPUs: 0.07 GB of weights saved, 0.13 GB more slack).
+    Without pipeline stages: FSDP inside pipeline stages (torchtitan) keeps each stage's
     weights gathered and its gradients unsharded for the whole step (memory.fsdp_with_pipeline,
     sourced there), so ZeRO-3 with --pp rightly needs more than ZeRO-2."""
     assume(base.get("pp", 1) == 1)
-    per = [_mem(base | {"gpus": n, "zero": z}) for z in range(4)]
+    per = [_memory(base | {"gpus": n, "zero": z}) for z in range(4)]
     assume(None not in per)
     for lo, hi in itertools.pairwise(per):
-        assert hi <= lo * LE, per
+        assert hi.allocated_gb <= lo.allocated_gb * LE, [m.allocated_gb for m in per]
+    for lo, hi in itertools.pairwise(per[:3]):
+        assert hi.per_gpu_gb <= lo.per_gpu_gb * LE, [m.per_gpu_gb for m in per]
 
 
 @FAST
