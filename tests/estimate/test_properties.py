@@ -459,6 +459,21 @@ def test_memory_more_pipeline_stages_not_more_per_gpu(base: dict[str, Any], accu
 
 
 @FAST
+@given(train_base)
+def test_memory_more_context_parallel_not_more_tensors(base: dict[str, Any]) -> None:
+    """On the same 4 GPUs, a longer sequence split over more context-parallel ranks: each
+    keeps 1/cp of the tokens' activations, and the states are those of fewer data-parallel
+    replicas sharded no worse (tensors: allocated, before the allocator's pool)."""
+    b = {k: v for k, v in base.items() if k not in ("tp", "pp", "gpus", "grad_accum")}
+    b |= {"gpus": 4, "seq_len": 8192}
+    per = [_memory(b | {"cp": cp}) for cp in (1, 2, 4)]
+    valid = [x.allocated_gb for x in per if x is not None]
+    assume(len(valid) >= 2)
+    for lo, hi in itertools.pairwise(valid):
+        assert hi <= lo * LE, valid
+
+
+@FAST
 @given(st.one_of(train_base, infer_base))
 def test_memory_longer_sequence_or_bigger_batch_not_less(base: dict[str, Any]) -> None:
     key = "context" if base["task"] == "infer" else "seq_len"
