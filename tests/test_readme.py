@@ -181,3 +181,30 @@ def test_saved_calibration_report_is_what_calibrate_prints_now():
     saved = (ROOT / "benchmarks" / "results" / "calibration-after.txt").read_text(encoding="utf-8")
     head = fresh.split("\nper source")[0]
     assert saved.startswith(head)
+
+
+def test_saved_holdout_report_is_what_holdout_prints_now():
+    """benchmarks/results/holdout.txt (which the README quotes) is current."""
+    import subprocess
+    import sys
+
+    fresh = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "holdout.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    saved = (ROOT / "benchmarks" / "results" / "holdout.txt").read_text(encoding="utf-8")
+    assert saved == fresh
+    rows = {
+        m[1]: m.groups()[1:]
+        for m in re.finditer(
+            r"^(ALL(?: \w+)*)\s+(\d+)\s+\d+\s+([\d.]+)%\s+([\d.]+)%\s+(\d+)%", saved, re.M
+        )
+    }
+    text = flat(section("#### This round"))
+    for name in ("ALL decode", "ALL memory"):
+        n, median, p90, _ = rows[name]
+        assert f"{median} % ({p90} %, {n} points" in text, name
+    assert f"{rows['ALL'][3]} % of the measurements fall inside" in text
