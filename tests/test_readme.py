@@ -130,3 +130,81 @@ def test_build_file_examples_check(which, tmp_path, capsys):
         assert sections == {
             "cpu", "memory", "gpus", "motherboard", "psu", "storage", "case", "power", "workload"
         }  # fmt: skip
+
+
+def _report_categories(path: Path) -> dict[str, tuple[str, str, str]]:
+    """category -> (n, LOSO median, LOSO p90) from a saved `benchmarks/calibrate.py` report."""
+    out = {}
+    pattern = (
+        r"^(\S+(?: training throughput| decode| prefill| memory)?)\s+(\d+)\s+([\d.]+)%\s+([\d.]+)%"
+    )
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = re.match(pattern, line)
+        if m and not line.startswith("points"):
+            out[m[1]] = (m[2], m[3], m[4])
+    return out
+
+
+def test_this_rounds_accuracy_table_is_the_saved_reports():
+    """Both columns of the README's "This round" table are the saved calibrate.py reports."""
+    results = ROOT / "benchmarks" / "results"
+    before = _report_categories(results / "calibration-1f098e4.txt")
+    now = _report_categories(results / "calibration-after.txt")
+    text = section("#### This round")
+    rows = re.findall(
+        r"^\| ([^|]+) \| ([\d.]+) % / ([\d.]+) % \((\d+)\) \| \**([\d.]+) % / ([\d.]+) % \((\d+)\)\** \|",
+        text,
+        flags=re.M,
+    )
+    assert len(rows) >= 12
+    for label, b_med, b_p90, b_n, n_med, n_p90, n_n in rows:
+        key = re.search(r"\(([^)]+)\)$", label.strip())
+        name = key[1] if key else label.strip()
+        name = "ALL training throughput" if name == "training throughput, all" else name
+        assert before[name] == (b_n, b_med, b_p90), label
+        assert now[name] == (n_n, n_med, n_p90), label
+
+
+def test_saved_calibration_report_is_what_calibrate_prints_now():
+    """benchmarks/results/calibration-after.txt (which the README quotes) is current: the
+    categories a fresh `python benchmarks/calibrate.py` prints equal the saved ones."""
+    import subprocess
+    import sys
+
+    fresh = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "calibrate.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    saved = (ROOT / "benchmarks" / "results" / "calibration-after.txt").read_text(encoding="utf-8")
+    head = fresh.split("\nper source")[0]
+    assert saved.startswith(head)
+
+
+def test_saved_holdout_report_is_what_holdout_prints_now():
+    """benchmarks/results/holdout.txt (which the README quotes) is current."""
+    import subprocess
+    import sys
+
+    fresh = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "holdout.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    saved = (ROOT / "benchmarks" / "results" / "holdout.txt").read_text(encoding="utf-8")
+    assert saved == fresh
+    rows = {
+        m[1]: m.groups()[1:]
+        for m in re.finditer(
+            r"^(ALL(?: \w+)*)\s+(\d+)\s+\d+\s+([\d.]+)%\s+([\d.]+)%\s+(\d+)%", saved, re.M
+        )
+    }
+    text = flat(section("#### This round"))
+    for name in ("ALL decode", "ALL memory"):
+        n, median, p90, _ = rows[name]
+        assert f"{median} % ({p90} %, {n} points" in text, name
+    assert f"{rows['ALL'][3]} % of the measurements fall inside" in text
