@@ -165,19 +165,19 @@ def test_this_rounds_accuracy_table_is_the_saved_reports():
         assert now[name] == (n_n, n_med, n_p90), label
 
 
-def test_saved_calibration_report_is_what_calibrate_prints_now():
-    """benchmarks/results/calibration-after.txt (which the README quotes) is current: the
-    categories a fresh `python benchmarks/calibrate.py` prints equal the saved ones."""
+def benchmark_output(script: str) -> str:
+    """What `python benchmarks/<script>` prints now."""
     import subprocess
     import sys
 
-    fresh = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "calibrate.py")],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout
+    argv = [sys.executable, str(ROOT / "benchmarks" / script)]
+    return subprocess.run(argv, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+
+
+def test_saved_calibration_report_is_what_calibrate_prints_now():
+    """benchmarks/results/calibration-after.txt (which the README quotes) is current: the
+    categories a fresh `python benchmarks/calibrate.py` prints equal the saved ones."""
+    fresh = benchmark_output("calibrate.py")
     saved = (ROOT / "benchmarks" / "results" / "calibration-after.txt").read_text(encoding="utf-8")
     head = fresh.split("\nper source")[0]
     assert saved.startswith(head)
@@ -185,16 +185,7 @@ def test_saved_calibration_report_is_what_calibrate_prints_now():
 
 def test_saved_holdout_report_is_what_holdout_prints_now():
     """benchmarks/results/holdout.txt (which the README quotes) is current."""
-    import subprocess
-    import sys
-
-    fresh = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "holdout.py")],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout
+    fresh = benchmark_output("holdout.py")
     saved = (ROOT / "benchmarks" / "results" / "holdout.txt").read_text(encoding="utf-8")
     assert saved == fresh
     rows = {
