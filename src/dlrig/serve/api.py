@@ -159,6 +159,7 @@ CHOICE_KEYS = (
     "workload.precision",
     "workload.quant",
     "workload.engine",
+    "workload.checkpointing",
 )
 
 

@@ -16,7 +16,7 @@ const FORM = [
     fields: [["kind", "Kind", "choice:storage.kind"], ["read_mbs", "Read (MB/s)", "num"], ["holds_data", "Holds the data", "bool"]] },
   { table: "case", title: "Case", fields: [["max_gpu_length_mm", "Longest GPU (mm)", "num"], ["expansion_slots", "Expansion slots", "int"]] },
   { table: "power", title: "Power", fields: [["mains_voltage", "Mains (V)", "num"], ["circuit_amps", "Circuit (A)", "num"], ["price_per_kwh", "Price per kWh", "num"], ["currency", "Currency", "text"]] },
-  { table: "workload", title: "Workload", fields: [["model", "Model", "part:models"], ["task", "Task", "choice:workload.task"], ["precision", "Precision", "choice:workload.precision"], ["quant", "Weights", "choice:workload.quant"], ["batch_size", "Batch size (per GPU)", "int"], ["seq_len", "Sequence length", "int"], ["context", "Context (infer)", "int"], ["checkpointing", "Checkpointing", "bool"], ["hours", "Hours of use", "num"]] },
+  { table: "workload", title: "Workload", fields: [["model", "Model", "part:models"], ["task", "Task", "choice:workload.task"], ["precision", "Precision", "choice:workload.precision"], ["quant", "Weights", "choice:workload.quant"], ["batch_size", "Batch size (per GPU)", "int"], ["seq_len", "Sequence length", "int"], ["context", "Context (infer)", "int"], ["checkpointing", "Checkpointing", "choice:workload.checkpointing"], ["hours", "Hours of use", "num"]] },
 ];
 // Sections that can be filled from a market listing (dlrig parts NAME): which listing, and
 // which of its fields go to which build-file key. Keys with a `model` record the pick.
@@ -73,6 +73,8 @@ function parseValue(kind, text) {
 
 function showValue(kind, value) {
   if (value === undefined || value === null) return "";
+  // A build file may say checkpointing = true / false; the page offers the words.
+  if (kind === "choice:workload.checkpointing" && typeof value === "boolean") return value ? "full" : "none";
   if (Array.isArray(value)) return value.join(", ");
   return String(value);
 }
@@ -372,7 +374,7 @@ function estimateOptions(build) {
   const options = { gpu: gpus[0].model, gpus: gpus.reduce((n, g) => n + (Number.isInteger(g.count) ? g.count : 1), 0) };
   for (const k of ESTIMATE_KEYS) if (w[k] !== undefined) options[k] = w[k];
   if (options.quant === "none") delete options.quant;
-  if (options.checkpointing === false) delete options.checkpointing;
+  if (options.checkpointing === false || options.checkpointing === "none") delete options.checkpointing;
   return options;
 }
 
