@@ -8,6 +8,7 @@ DLRIG_UPDATE_SCREENSHOT=1, to docs/screenshots/serve.png, the README's picture).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 
@@ -109,6 +110,31 @@ def test_load_change_gpu_export_and_share(tab, server, tmp_path):
     tab.screenshot(path=str(shot), full_page=False)
     if os.environ.get("DLRIG_UPDATE_SCREENSHOT"):
         shutil.copyfile(shot, ROOT / "docs" / "screenshots" / "serve.png")
+
+
+def test_checkpointing_choice_reaches_the_estimate_and_the_export(tab, server, tmp_path):
+    """The workload's checkpointing is the build file's words: none, full, selective."""
+    ready(tab, server)
+    control = tab.locator('[data-key="workload.checkpointing"]')
+    assert control.input_value() == ""  # the example leaves it out
+    out = tab.locator("#estimate-out")
+    sync_api.expect(out).to_contain_text("Memory per GPU", timeout=WAIT_MS)
+    unset = out.text_content()
+    control.select_option("full")
+    sync_api.expect(out).not_to_have_text(unset, timeout=WAIT_MS)
+    full = out.text_content()
+    control.select_option("selective")  # keeps more than full: more memory, another estimate
+    sync_api.expect(out).not_to_have_text(full, timeout=WAIT_MS)
+
+    tab.click("#export-toml")
+    sync_api.expect(tab.locator("#export-dialog")).to_be_visible()
+    sync_api.expect(tab.locator("#export-text")).to_have_value(
+        re.compile(r'checkpointing = "selective"'), timeout=WAIT_MS
+    )
+    path = tmp_path / "selective.toml"
+    path.write_text(tab.locator("#export-text").input_value())
+    assert check_file(path)["build"]["workload"]["checkpointing"] == "selective"
+    assert tab.errors == []
 
 
 def test_bad_value_shows_its_error_next_to_the_field(tab, server):
