@@ -178,31 +178,34 @@ def category(row: dict[str, str]) -> str:
     return "decode"
 
 
+# The fitted constant each category's points inform (memory points inform none).
+CONSTANT_OF_CATEGORY = {"throughput": "mfu", "decode": "decode_bw", "prefill": "prefill_mfu"}
+
+
 def load_points() -> tuple[str, list[Point]]:
     try:
         rows, name = read_rows("calibration_points.csv"), "calibration_points.csv"
     except (FileNotFoundError, OSError):
         rows, name = read_rows("measurements.csv"), "measurements.csv"
-    pts = []
-    for row in rows:
-        cat = category(row)
-        key = {"throughput": "mfu", "decode": "decode_bw", "prefill": "prefill_mfu"}.get(cat)
-        pts.append(
-            Point(
-                id=row["id"],
-                category=cat,
-                key=key,
-                source_id=source_id(row),
-                measured=float(row["value"]),
-                unit=row.get("unit", ""),
-                semantics=row.get("semantics")
-                or ("allocator_reserved" if cat == "memory" else "per_job"),
-                row=row,
-            )
-        )
+    pts = [point_of(row) for row in rows]
     for pt in pts:
         build(pt)
     return name, pts
+
+
+def point_of(row: dict[str, str]) -> Point:
+    """A row of the points table (calibration_points.csv's columns) as a Point, not yet built."""
+    cat = category(row)
+    return Point(
+        id=row["id"],
+        category=cat,
+        key=CONSTANT_OF_CATEGORY.get(cat),
+        source_id=source_id(row),
+        measured=float(row["value"]),
+        unit=row.get("unit", ""),
+        semantics=row.get("semantics") or ("allocator_reserved" if cat == "memory" else "per_job"),
+        row=row,
+    )
 
 
 def build(pt: Point) -> None:

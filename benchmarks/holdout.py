@@ -41,7 +41,6 @@ DEFAULT = ROOT / "benchmarks" / "holdout_points.csv"
 CALIBRATION = ROOT / "src" / "dlrig" / "catalog" / "data" / "calibration_points.csv"
 MAX_BYTES = 4 * 2**20  # a points file is a few hundred kB; refuse anything far larger
 WORST = 8  # the largest misses listed apart
-KEYS = {"throughput": "mfu", "decode": "decode_bw", "prefill": "prefill_mfu"}
 
 
 class BadInput(Exception):
@@ -67,18 +66,8 @@ def calibration_columns_and_sources() -> tuple[list[str], set[str], set[str]]:
 
 
 def to_point(row: dict[str, str]) -> cb.Point:
-    """The row as calibrate.py's Point (load_points' reading), built by calibrate.build."""
-    cat = cb.category(row)
-    pt = cb.Point(
-        id=row["id"],
-        category=cat,
-        key=KEYS.get(cat),
-        source_id=cb.source_id(row),
-        measured=float(row["value"]),
-        unit=row.get("unit", ""),
-        semantics=row.get("semantics") or ("allocator_reserved" if cat == "memory" else "per_job"),
-        row=row,
-    )
+    """The row as calibrate.py's Point, built by calibrate.build (load_points' reading)."""
+    pt = cb.point_of(row)
     cb.build(pt)
     return pt
 

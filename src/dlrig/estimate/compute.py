@@ -229,6 +229,11 @@ ACHIEVABLE_HALF_RATE_ACC = 1.03
 ACHIEVABLE_FULL_RATE = 0.78
 
 
+def sustained_tflops(gpu: GpuSpec, precision: str) -> float:
+    """The rate a large GEMM sustains at `precision`: the dense peak x achievable_fraction."""
+    return peak(gpu, precision).tflops * achievable_fraction(gpu, precision)
+
+
 def achievable_fraction(gpu: GpuSpec, precision: str) -> float:
     """Share of the dense tensor peak a large GEMM sustains on this card (1 for FP32 on CUDA
     cores, which the measurements above do not cover)."""

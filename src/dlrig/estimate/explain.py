@@ -16,7 +16,6 @@ from dlrig.model.choices import CHUNKED_PREFILL_ENGINES
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import (
     Attention,
-    CheckpointingMode,
     Job,
     KvDtype,
     Loss,
@@ -93,7 +92,7 @@ def _activations(m: ModelSpec, job: Job) -> str:
             f"activations: {m.activation_mb_per_sample:g} MB per image at fp32 from the preset, "
             f"scaled to {job.precision.value}; checkpointing not modelled for CNNs"
         )
-    if job.checkpointing and job.checkpointing_mode == CheckpointingMode.SELECTIVE:
+    if job.selective_checkpointing:
         recompute = (
             "selective checkpointing (torchtitan's op policy): each layer's input, every other "
             "matmul's output and attention's output kept, one layer recomputed at a time"

@@ -21,7 +21,6 @@ from dlrig.estimate import job as jobs
 from dlrig.model.estimate import DOES_NOT_FIT, FITS, TIGHT, Suggestion, Verdict
 from dlrig.model.workload import (
     BaseQuant,
-    CheckpointingMode,
     Job,
     KvDtype,
     Loss,
@@ -96,7 +95,7 @@ def _training(m: ModelSpec, job: Job) -> list[Candidate]:
                 "one more forward pass per step",
             )
         )
-    if job.checkpointing and job.checkpointing_mode == CheckpointingMode.SELECTIVE:
+    if job.selective_checkpointing:
         out.append(
             _c(
                 'checkpointing = "full"',

@@ -28,12 +28,13 @@ from dlrig.estimate.shape import (
     HALF_BYTES,
     LORA_TARGETS,
     Shape,
+    block_matrices,
     is_fp32,
     kv_split,
+    selective_saved_matmuls,
 )
 from dlrig.model.workload import (
     Attention,
-    CheckpointingMode,
     Loss,
     ModelKind,
     ModelSpec,
@@ -108,6 +109,12 @@ def _per_block(shape: Shape, total: float) -> float:
     return total / layers if layers else total
 
 
+def gathers_weights(shape: Shape) -> bool:
+    """ZeRO-3/FSDP training over more than one GPU: each block's weights are all-gathered
+    before it runs and its gradients reduce-scattered after."""
+    return shape.training and shape.job.zero >= 3 and shape.plan.shard_group > 1
+
+
 def fsdp_with_pipeline(shape: Shape) -> bool:
     """ZeRO-3/FSDP inside pipeline stages (torchtitan's FSDP + PP). torch.distributed.pipelining
     runs every micro-batch's backward with `set_reshard_after_backward(False)` and
@@ -117,8 +124,7 @@ def fsdp_with_pipeline(shape: Shape) -> bool:
     per-microbatch all-gathers", parallelize_llama.py `apply_fsdp` at 9dec370): the stage's
     16-bit weights stay gathered for the whole step and its unsharded gradients accumulate in
     FSDP's reduce dtype (fp32 with fp32 master weights) over the micro-batches."""
-    job = shape.job
-    return shape.training and job.zero >= 3 and shape.plan.pp > 1 and shape.plan.shard_group > 1
+    return gathers_weights(shape) and shape.plan.pp > 1
 
 
 def weights_bytes(shape: Shape) -> float:
@@ -135,9 +141,8 @@ def gather_bytes(shape: Shape) -> float:
     """ZeRO-3/FSDP (and full CPU offload) gather one block's full weights while computing it and
     prefetch the next: two blocks at their stored precision."""
     job = shape.job
-    sharded = job.zero >= 3 and shape.plan.shard_group > 1
     offloaded = job.offload == Offload.FULL
-    if not shape.training or not (sharded or offloaded) or not shape.layers_per_gpu:
+    if not shape.training or not (gathers_weights(shape) or offloaded) or not shape.layers_per_gpu:
         return 0.0
     if fsdp_with_pipeline(shape):
         return 0.0  # the stage is gathered once and kept (weights_bytes)
@@ -297,8 +302,9 @@ def layer_activation_bytes(
 
 def block_matmul_outputs(m: ModelSpec) -> list[int]:
     """Output widths of one block's matmuls in the order its forward runs them (Llama-style:
-    q, k, v, o, then the MLP's gate, up and down; up and down without gating). MoE tokens
-    pass through `experts_per_token` routed experts of their own width plus the shared ones."""
+    q, k, v, o, then the MLP's gate, up and down; up and down without gating: the order of
+    shape.block_matrices). MoE tokens pass through `experts_per_token` routed experts of their
+    own width plus the shared ones."""
     h = m.hidden_size or 0
     if m.kind == ModelKind.MOE:
         shared = (m.n_shared_experts or 0) * (m.shared_expert_intermediate_size or m.expert_width)
@@ -322,8 +328,9 @@ def selective_layer_bytes(m: ModelSpec, s: int, b: int, e: int) -> float:
     2·(4096·4 + 1024 + 14336) = 63,488 bytes per token in bf16, against 8,192 with full
     checkpointing and about 2.6x that without."""
     h = m.hidden_size or 0
-    saved_mm = sum(block_matmul_outputs(m)[0::2])
-    return e * s * b * (h + saved_mm + m.q_width)
+    widths = dict(zip(block_matrices(m), block_matmul_outputs(m), strict=True))
+    kept, _ = selective_saved_matmuls(m)
+    return e * s * b * (h + sum(widths[name] for name in kept) + m.q_width)
 
 
 def score_bytes(m: ModelSpec, s: int, keys: int, b: int, e: int, attention: Attention) -> float:
@@ -411,7 +418,7 @@ def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
     layers = shape.layers_per_gpu
     if in_flight is None:
         in_flight = pipeline_in_flight(shape)
-    if job.checkpointing and job.checkpointing_mode == CheckpointingMode.SELECTIVE:
+    if job.selective_checkpointing:
         kept = layers * selective_layer_bytes(m, s, b, e) * in_flight + layer
     elif job.checkpointing:
         kept = layers * e * s * b * (m.hidden_size or 0) * in_flight + layer
@@ -474,9 +481,7 @@ def slack_group(shape: Shape) -> str:
     """`sharded` when training gathers its weights layer by layer (ZeRO-3 / FSDP over more than
     one GPU): the regime whose gathered weights and reduce-scattered gradients live on
     their own streams (estimate/slack.py); everything else `unsharded`."""
-    job = shape.job
-    sharded = shape.training and job.zero >= 3 and shape.plan.shard_group > 1
-    return slk.SHARDED if sharded else slk.UNSHARDED
+    return slk.SHARDED if gathers_weights(shape) else slk.UNSHARDED
 
 
 def allocator_slack_bytes(

@@ -17,7 +17,6 @@ from dlrig.estimate import shape as shapes
 from dlrig.estimate import step as st
 from dlrig.estimate.comm import GBS
 from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
-from dlrig.model.choices import CheckpointingMode
 from dlrig.model.estimate import Interval, ThroughputEstimate
 from dlrig.model.workload import (
     Job,
@@ -208,8 +207,7 @@ def per_token(s: Shape) -> bool:
 
 def train_work(s: Shape, eff: float) -> st.TrainWork:
     m, job = s.model, s.job
-    pk = cp.peak(job.gpu, compute_precision(m, job))
-    sustained = pk.tflops * cp.achievable_fraction(job.gpu, compute_precision(m, job))
+    sustained = cp.sustained_tflops(job.gpu, compute_precision(m, job))
     if per_token(s):
         flops = cp.Flops(s.flops_per_token, s.flops_recompute_per_token)
         units = s.tokens_per_micro_step
@@ -223,12 +221,11 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
         # stays in 16-bit: its FLOPs (3 x forward, one more when recomputed) at the 16-bit peak.
         # Selective checkpointing keeps attention's output, so only full recomputes it.
         fwd = shapes.attention_flops_fwd(m, s.attended)
-        recomputed = job.checkpointing and job.checkpointing_mode != CheckpointingMode.SELECTIVE
+        recomputed = job.checkpointing and not job.selective_checkpointing
         attention = (3 + (1 if recomputed else 0)) * fwd * units
     micro = cp.math_time_s(executed - attention, sustained, eff)
     if attention:
-        bf16 = cp.peak(job.gpu, "bf16").tflops * cp.achievable_fraction(job.gpu, "bf16")
-        micro += cp.math_time_s(attention, bf16, eff)
+        micro += cp.math_time_s(attention, cp.sustained_tflops(job.gpu, "bf16"), eff)
     bw = job.gpu.memory_bandwidth_gbs
     # Transposes only where tensor cores run the convolutions (16-bit, or TF32 from Ampere on).
     nchw = (

@@ -309,6 +309,15 @@ def block_matrices(m: ModelSpec) -> dict[str, tuple[int, int, int]]:
     return mats
 
 
+def selective_saved_matmuls(m: ModelSpec) -> tuple[list[str], list[str]]:
+    """(kept, recomputed) matmuls of a block under torchtitan's op-level selective
+    checkpointing, which saves every other matmul's output in forward order ("Saves output of
+    all compute ops, except every second mm": the 1st, 3rd, 5th ... kept; the 2nd, 4th ...
+    recomputed in backward). One rule for memory.py (what is kept) and the recompute FLOPs."""
+    names = list(block_matrices(m))
+    return names[0::2], names[1::2]
+
+
 LORA_TARGETS = {
     "all": ("q", "k", "v", "o", "gate", "up", "down"),
     "attention": ("q", "k", "v", "o"),
@@ -457,7 +466,7 @@ def selective_recompute_flops(m: ModelSpec) -> float:
     (MoE: its routed experts). Attention's output is saved, so attention is not recomputed;
     the element-wise work (norms, RoPE, activation) is, and costs bandwidth, not FLOPs."""
     mats = block_matrices(m)
-    recomputed = [name for i, name in enumerate(mats) if i % 2 == 1]
+    _, recomputed = selective_saved_matmuls(m)
     per_layer = 0.0
     for name in recomputed:
         d_in, d_out, copies = mats[name]

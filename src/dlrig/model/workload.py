@@ -263,6 +263,11 @@ class Job(BaseModel):
     electricity_per_kwh: float | None = Field(default=None, ge=0, le=100)
     sample_bytes: float | None = Field(default=None, gt=0, le=1e11, description="as read (vision)")
 
+    @property
+    def selective_checkpointing(self) -> bool:
+        """Checkpointing on, with torchtitan's op-level selective policy."""
+        return self.checkpointing and self.checkpointing_mode == CheckpointingMode.SELECTIVE
+
     @model_validator(mode="before")
     @classmethod
     def _checkpointing_words(cls, data: object) -> object:
