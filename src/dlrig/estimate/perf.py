@@ -11,6 +11,7 @@ from dlrig.estimate import calibration as cal
 from dlrig.estimate import comm
 from dlrig.estimate import compute as cp
 from dlrig.estimate import decode as dec
+from dlrig.estimate import elementwise as ew
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
 from dlrig.estimate import shape as shapes
@@ -187,6 +188,23 @@ def activation_traffic_bytes(s: Shape) -> float:
     return m.total_layers * per_layer + mem.logits_traffic_bytes(m, seq * b, e, job.loss)
 
 
+def elementwise_s(s: Shape, nchw: bool) -> float:
+    """Time of one micro-batch's element-wise work at the card's streaming bandwidth
+    (efficiencies.csv elementwise_bandwidth_fraction of the datasheet). A transformer's
+    traffic is counted op by op (elementwise.py); eager attention's score tensors and a CNN's
+    activations (no op list in its preset) are streamed a fixed number of passes (compute.py)."""
+    m, job = s.model, s.job
+    bw = job.gpu.memory_bandwidth_gbs
+    frac = p.value("elementwise_bandwidth_fraction")
+    if m.kind == ModelKind.CNN:
+        acts = activation_traffic_bytes(s)
+        return cp.elementwise_time_s(acts, job.checkpointing, bw, nchw) / frac
+    b, e = s.micro_batch, s.act_bytes
+    ops = ew.train_bytes(m, s.seq * b, e, job.loss, job.checkpointing, mem.has_dropout(m))
+    scores = m.total_layers * mem.score_bytes(m, s.seq, max(s.attended, 1), b, e, job.attention)
+    return ops / (bw * GBS * frac) + cp.elementwise_time_s(scores, job.checkpointing, bw) / frac
+
+
 def lora_adapted(s: Shape) -> list[tuple[int, int, float]]:
     """(d_in, d_out, uses per token over all layers) of every matrix LoRA adapts: a routed
     expert's matrix is used by the tokens routed to it, top-k per token."""
@@ -233,9 +251,7 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
         and job.memory_format == MemoryFormat.NCHW
         and cp.conv_precision(job.precision.value, job.gpu) != "fp32"
     )
-    extra = cp.elementwise_time_s(
-        activation_traffic_bytes(s), job.checkpointing, bw, nchw
-    ) / p.value("elementwise_bandwidth_fraction")
+    extra = elementwise_s(s, nchw)
     if s.lora and m.is_transformer:
         # The adapters' thin GEMMs and the scale-and-add around them run at the bandwidth.
         elems = cp.lora_adapter_elements(lora_adapted(s), job.checkpointing)

@@ -1,0 +1,121 @@
+"""Bytes the element-wise work of a transformer training step streams through DRAM.
+
+A GEMM reads its inputs and writes its output inside its own time (compute-bound: compute.py
+costs it as FLOPs over the sustained rate), and so do fused attention kernels (FlashAttention,
+SDPA's flash and memory-efficient kernels). What a GEMM rate does not speed up is the work
+between them, where every kernel reads its inputs from DRAM and writes its outputs back. This
+module counts that traffic op by op, for one kernel per op (the fused kernels of Megatron /
+Transformer Engine, apex, Liger, torch.compile and Unsloth: one RMSNorm/LayerNorm kernel, one
+SwiGLU/GELU kernel, one residual add), forward and backward (dlrig derivation from the ops'
+definitions; the op list is Korthikanti et al. 2022, "Reducing Activation Recomputation in
+Large Transformer Models", Sec. 4.1, Fig. 2, and the fused forward/backward kernels of
+linkedin/Liger-Kernel's rms_norm.py, swiglu.py and cross_entropy.py, which read and write
+exactly these tensors). Per token per layer, in elements of the activation dtype:
+
+- norm (2 per block): forward reads x and writes y (2h); backward reads dy and x, writes dx
+  (3h; the weight gradient is reduced in the same kernel);
+- residual add (2 per block): forward reads two and writes one (3h); backward adds the branch's
+  input gradient into the stream's gradient, read two write one (3h);
+- MLP activation of width i (per token; an MoE token's k routed experts and the shared ones):
+  gated (SwiGLU/GeGLU) forward reads gate and up, writes the product (3i), backward reads dy,
+  gate and up, writes d_gate and d_up (5i); plain GELU forward 2i, backward reads dy and x,
+  writes dx (3i);
+- MoE dispatch and combine: the router's permutation copies each token to its k experts and
+  the combine gathers them back, k·h + h each way, forward and backward;
+- dropout (models that train with it, memory.has_dropout; 2 per block, after the attention
+  projection and after the MLP): forward reads x, writes y and a 1-byte mask; backward reads
+  dy and the mask, writes dx.
+One final norm follows the last block. A recomputed forward (activation checkpointing) runs
+every block's forward ops again; the output layer and the loss sit outside the checkpointed
+blocks (HF gradient_checkpointing, torchtune and torchtitan wrap decoder layers) and are not
+rerun.
+
+The loss, per logit (memory.logits_traffic_bytes counts what its forward writes; this counts
+both directions): the standard and chunked losses upcast 16-bit logits to fp32 (read e, write
+4), log-softmax them (read 4, write 4); backward the NLL gradient is written (4), log-softmax's
+backward reads that and the saved output and writes its gradient (4 + 4 + 4), and the cast's
+backward reads it and writes e: 36 bytes for e = 2 (24 for fp32 logits: no casts). A fused
+linear + cross-entropy (Liger) never writes logits: 0.
+
+Not counted (each under ~10 % of the block's count): rotary embeddings (the model presets do
+not say which models use them), the embedding lookup, biases; eager attention's score
+tensors are counted by the caller (memory.score_bytes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dlrig.model.workload import Loss, ModelKind, ModelSpec
+
+NORMS_PER_BLOCK = 2
+RESIDUALS_PER_BLOCK = 2
+DROPOUTS_PER_BLOCK = 2
+NORM_FWD, NORM_BWD = 2, 3
+RESIDUAL_FWD, RESIDUAL_BWD = 3, 3
+GATED_FWD, GATED_BWD = 3, 5
+PLAIN_FWD, PLAIN_BWD = 2, 3
+DROPOUT_PASSES = 2  # read x, write y (forward); read dy, write dx (backward)
+DROPOUT_MASK_BYTES = 1
+FP32 = 4
+
+
+@dataclass(frozen=True)
+class BlockTraffic:
+    """Bytes one token's element-wise ops stream in one transformer block."""
+
+    forward: float
+    backward: float
+
+
+def mlp_width(m: ModelSpec) -> float:
+    """Width of the MLP activation a token passes through: the dense MLP, or an MoE token's k
+    routed experts plus the shared experts."""
+    if m.kind == ModelKind.MOE and m.n_experts:
+        shared = (m.n_shared_experts or 0) * (m.shared_expert_intermediate_size or m.expert_width)
+        return (m.experts_per_token or 1) * m.expert_width + shared
+    return m.intermediate_size or 0
+
+
+def block_traffic(m: ModelSpec, e: int, dropout: bool) -> BlockTraffic:
+    """Element-wise bytes per token of one block (see the module docstring for the counts)."""
+    h = m.hidden_size or 0
+    i = mlp_width(m)
+    act_fwd, act_bwd = (GATED_FWD, GATED_BWD) if m.gated_mlp else (PLAIN_FWD, PLAIN_BWD)
+    fwd = NORMS_PER_BLOCK * NORM_FWD * h + RESIDUALS_PER_BLOCK * RESIDUAL_FWD * h + act_fwd * i
+    bwd = NORMS_PER_BLOCK * NORM_BWD * h + RESIDUALS_PER_BLOCK * RESIDUAL_BWD * h + act_bwd * i
+    if m.kind == ModelKind.MOE and m.n_experts:
+        k = m.experts_per_token or 1
+        route = 2 * (k * h + h)  # permute to the k experts and combine back
+        fwd += route
+        bwd += route
+    fwd_b, bwd_b = fwd * e, bwd * e
+    if dropout:
+        per = DROPOUTS_PER_BLOCK * (DROPOUT_PASSES * e + DROPOUT_MASK_BYTES) * h
+        fwd_b += per
+        bwd_b += per
+    return BlockTraffic(fwd_b, bwd_b)
+
+
+def loss_bytes_per_logit(e: int, loss: Loss) -> float:
+    """Bytes the loss streams per logit, forward and backward (module docstring)."""
+    if loss == Loss.FUSED:
+        return 0.0
+    cast = (e + FP32) if e < FP32 else 0  # forward upcast; its backward moves the same bytes
+    log_softmax = 2 * FP32
+    nll_grad = FP32
+    log_softmax_bwd = 3 * FP32
+    return 2 * cast + log_softmax + nll_grad + log_softmax_bwd
+
+
+def train_bytes(
+    m: ModelSpec, tokens: float, e: int, loss: Loss, recompute: bool, dropout: bool
+) -> float:
+    """Element-wise bytes of one micro-batch of `tokens` tokens through the whole model:
+    every block forward (twice with recomputation) and backward, the final norm, the loss."""
+    blk = block_traffic(m, e, dropout)
+    per_token = m.total_layers * (blk.forward * (2 if recompute else 1) + blk.backward)
+    per_token += (NORM_FWD + NORM_BWD) * (m.hidden_size or 0) * e
+    if m.has_vocab_head:
+        per_token += (m.vocab_size or 0) * loss_bytes_per_logit(e, loss)
+    return tokens * per_token
