@@ -51,3 +51,12 @@ def test_moe_token_streams_its_experts_width_and_the_routing_copies():
     m = find_model("qwen3-30b-a3b")
     assert (m.hidden_size, m.experts_per_token, m.expert_width) == (2048, 8, 768)
     assert ew.block_traffic(m, 1, dropout=False).forward == 75_776
+
+
+def test_eager_scores_stream_22_bytes_without_dropout_and_twice_forward_with_recompute():
+    # bf16, no dropout: forward scale, mask add, softmax 3 x 4 = 12 B; backward softmax 6 B and
+    # scale 4 B: 22 B per score; recomputation runs the forward's 12 B again
+    assert ew.eager_score_bytes(1, 2, dropout=False, recompute=False) == 22
+    assert ew.eager_score_bytes(10, 2, dropout=False, recompute=True) == 340
+    # fp32 with dropout: forward 24 + 9, backward 20 + 9
+    assert ew.eager_score_bytes(1, 4, dropout=True, recompute=False) == 62

@@ -635,9 +635,10 @@ def test_expert_parallel_all_to_alls_per_moe_layer():
 
 def test_eager_encoder_attention_streams_its_scores():
     """BERT-base SQuAD fine-tuning as DeepLearningExamples runs it (eager attention, seq 384,
-    fp16, one sequence): the softmax output (2 B), dropout mask (1 B) and dropout output (2 B)
-    of every score add 12 layers x 12 heads x 384 x 384 x 5 B = 106,168,320 B to the element-
-    wise traffic that SDPA does not have; the GEMM FLOPs are the same either way."""
+    fp16, one sequence): every score element is scaled, masked and softmaxed (3 x 4 B) and
+    dropped out (4 B + 1 B mask) forward, and dropout, softmax and scale run backward (5 B +
+    6 B + 4 B): 32 B for each of 12 layers x 12 heads x 384 x 384 scores, 679,477,248 B of
+    element-wise traffic that SDPA does not have; the GEMM FLOPs are the same either way."""
     bert = find_model("bert-base")
     eager = shape(
         bert, job("A100 80GB SXM", precision="fp16", seq_len=384, batch_size=1, attention="eager")
@@ -645,8 +646,8 @@ def test_eager_encoder_attention_streams_its_scores():
     sdpa = shape(
         bert, job("A100 80GB SXM", precision="fp16", seq_len=384, batch_size=1, attention="sdpa")
     )
-    extra = perf.activation_traffic_bytes(eager) - perf.activation_traffic_bytes(sdpa)
-    assert extra == 12 * 12 * 384 * 384 * 5 == 106_168_320
+    extra = perf.transformer_traffic_bytes(eager) - perf.transformer_traffic_bytes(sdpa)
+    assert extra == 12 * 12 * 384 * 384 * 32 == 679_477_248
     assert eager.flops_per_token == sdpa.flops_per_token
 
 

@@ -37,9 +37,17 @@ backward reads that and the saved output and writes its gradient (4 + 4 + 4), an
 backward reads it and writes e: 36 bytes for e = 2 (24 for fp32 logits: no casts). A fused
 linear + cross-entropy (Liger) never writes logits: 0.
 
+Eager attention (no fused kernel: the score matrix of every head goes through DRAM), per
+score element, as BERT's and Hugging Face's eager attention run it (QK^T, scale, add the mask,
+softmax, dropout, times V; NVIDIA DeepLearningExamples BERT modeling.py BertSelfAttention and
+transformers' eager_attention_forward): forward the scale, the mask add and the softmax each
+read and write it (3 x 2e), dropout reads it and writes it and a 1-byte mask; backward dropout
+reads the gradient and the mask and writes (2e + 1), softmax's backward reads the gradient
+and its output and writes (3e), the scale's backward reads and writes (2e); the mask add
+passes its gradient through. The two GEMMs' own reads and writes are in their time.
+
 Not counted (each under ~10 % of the block's count): rotary embeddings (the model presets do
-not say which models use them), the embedding lookup, biases; eager attention's score
-tensors are counted by the caller (memory.score_bytes).
+not say which models use them), the embedding lookup, biases.
 """
 
 from __future__ import annotations
@@ -119,3 +127,20 @@ def train_bytes(
     if m.has_vocab_head:
         per_token += (m.vocab_size or 0) * loss_bytes_per_logit(e, loss)
     return tokens * per_token
+
+
+# Eager attention, per score element (module docstring): forward scale, mask add, softmax;
+# backward softmax (reads gradient and output), scale; dropout both ways when trained with it.
+SCORE_FWD_PASSES = 3 * 2
+SCORE_BWD_PASSES = 3 + 2
+
+
+def eager_score_bytes(scores: float, e: int, dropout: bool, recompute: bool) -> float:
+    """Element-wise bytes `scores` materialised score elements (heads x queries x keys, every
+    layer) stream in a training step with eager attention."""
+    fwd = SCORE_FWD_PASSES * e
+    bwd = SCORE_BWD_PASSES * e
+    if dropout:
+        fwd += DROPOUT_PASSES * e + DROPOUT_MASK_BYTES
+        bwd += DROPOUT_PASSES * e + DROPOUT_MASK_BYTES
+    return scores * (fwd * (2 if recompute else 1) + bwd)

@@ -20,6 +20,7 @@ from dlrig.estimate.comm import GBS
 from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
 from dlrig.model.estimate import Interval, ThroughputEstimate
 from dlrig.model.workload import (
+    Attention,
     Job,
     MemoryFormat,
     ModelKind,
@@ -174,35 +175,37 @@ def links(s: Shape) -> st.Links:
 # --- training -----------------------------------------------------------------------------
 
 
-def activation_traffic_bytes(s: Shape) -> float:
-    """Bytes of activations one micro-batch of one replica produces (every layer, as if none
-    were freed; eager attention's scores included): what the normalisations, activation
-    functions, softmax and residual adds stream through DRAM between the GEMMs."""
-    m, job, e = s.model, s.job, s.act_bytes
-    b = s.micro_batch
-    if m.kind == ModelKind.CNN:
-        return (m.activation_mb_per_sample or 0) * mem.MB * e / FP32_BYTES * b
-    seq = s.seq
-    per_layer = mem.layer_activation_bytes(m, seq, b, e)
-    per_layer += mem.score_bytes(m, seq, max(s.attended, 1), b, e, job.attention)
-    return m.total_layers * per_layer + mem.logits_traffic_bytes(m, seq * b, e, job.loss)
+def cnn_traffic_bytes(s: Shape) -> float:
+    """Bytes of activations one micro-batch of a CNN produces (its preset's activation size per
+    sample): what its normalisations, activations and adds stream through DRAM between the
+    convolutions, a fixed number of passes over them (compute.elementwise_time_s)."""
+    m, e = s.model, s.act_bytes
+    return (m.activation_mb_per_sample or 0) * mem.MB * e / FP32_BYTES * s.micro_batch
+
+
+def transformer_traffic_bytes(s: Shape) -> float:
+    """Element-wise bytes one micro-batch of one replica streams through DRAM, op by op
+    (elementwise.py): every block's norms, activation, residual adds and dropout, the loss, and
+    with eager attention the score matrices of every head."""
+    m, job = s.model, s.job
+    b, e = s.micro_batch, s.act_bytes
+    dropout = mem.has_dropout(m)
+    ops = ew.train_bytes(m, s.seq * b, e, job.loss, job.checkpointing, dropout)
+    if job.attention == Attention.EAGER:
+        scores = m.total_layers * (m.n_heads or 0) * s.seq * max(s.attended, 1) * b
+        ops += ew.eager_score_bytes(scores, e, dropout, job.checkpointing)
+    return ops
 
 
 def elementwise_s(s: Shape, nchw: bool) -> float:
     """Time of one micro-batch's element-wise work at the card's streaming bandwidth
-    (efficiencies.csv elementwise_bandwidth_fraction of the datasheet). A transformer's
-    traffic is counted op by op (elementwise.py); eager attention's score tensors and a CNN's
-    activations (no op list in its preset) are streamed a fixed number of passes (compute.py)."""
-    m, job = s.model, s.job
+    (efficiencies.csv elementwise_bandwidth_fraction of the datasheet)."""
+    job = s.job
     bw = job.gpu.memory_bandwidth_gbs
     frac = p.value("elementwise_bandwidth_fraction")
-    if m.kind == ModelKind.CNN:
-        acts = activation_traffic_bytes(s)
-        return cp.elementwise_time_s(acts, job.checkpointing, bw, nchw) / frac
-    b, e = s.micro_batch, s.act_bytes
-    ops = ew.train_bytes(m, s.seq * b, e, job.loss, job.checkpointing, mem.has_dropout(m))
-    scores = m.total_layers * mem.score_bytes(m, s.seq, max(s.attended, 1), b, e, job.attention)
-    return ops / (bw * GBS * frac) + cp.elementwise_time_s(scores, job.checkpointing, bw) / frac
+    if s.model.kind == ModelKind.CNN:
+        return cp.elementwise_time_s(cnn_traffic_bytes(s), job.checkpointing, bw, nchw) / frac
+    return transformer_traffic_bytes(s) / (bw * GBS * frac)
 
 
 def lora_adapted(s: Shape) -> list[tuple[int, int, float]]:
