@@ -70,8 +70,9 @@ def test_rtx4090_over_rtx3090_resnet50_training_is_1_4_to_2x():
 def test_rtx4090_over_rtx3090_training_is_1_4_to_2x():
     """Ada has one training source (Lambda), so it takes its family's efficiency and the ratio
     is physics: 2.33x the tensor peak, moderated by what runs at DRAM bandwidth (1.08x): the
-    element-wise passes, eager attention's scores and the optimizer step. (1.98x when the
-    optimizer step became part of the step; 2.01x without it.)"""
+    element-wise ops counted op by op (elementwise.py: norms, GELU, residual adds, dropout and
+    eager attention's score matrices) and the optimizer step. (benchmarks/calibrate.py prints
+    the ratio under "relations".)"""
     for model, kw in (
         # eager attention, as the published (Lambda, DeepLearningExamples run_squad.py) runs
         ("bert-large", dict(precision="fp16", batch_size=28, seq_len=384, attention="eager")),

@@ -153,15 +153,13 @@ def dequant_time_s(
     return passes * per_pass / (mem_bw_gbs * GBS)
 
 
-# Memory traffic of the element-wise work between GEMMs, in multiples of the activation bytes a
-# step keeps for backward (Korthikanti et al.'s count). dlrig derivation, not a fit. Each kept
-# activation is written once and read once in the forward pass, and its gradient written and
-# read once in the backward pass: 4x. Eager PyTorch streams more (a Llama block's RMSNorms run
-# ~5 kernels over h, RoPE ~4 passes over q and k, SiLU·up 5 over i: ~1.9x the kept bytes
-# forward, ~5.6x in all); fused and compiled code (torch.compile, Transformer Engine, apex, the
-# recipes most published numbers and most users run) streams about the 4x; 4 is used and the
-# fitted efficiency of each group absorbs the rest. A recomputed forward streams its share
-# again (+2x). The achieved bandwidth is efficiencies.csv elementwise_bandwidth_fraction.
+# Memory traffic of a CNN's element-wise work between its convolutions (batch norm, ReLU,
+# residual adds), in multiples of the activation bytes its preset keeps per sample (the presets
+# carry no op list). dlrig derivation, not a fit: each kept activation is written once and read
+# once in the forward pass, and its gradient written and read once in the backward pass: 4x; a
+# recomputed forward streams its share again (+2x). Transformers are counted op by op instead
+# (elementwise.py: that count replaced this 4x for them, which also billed the GEMMs' own
+# reads and writes). The achieved bandwidth is efficiencies.csv elementwise_bandwidth_fraction.
 ELEMENTWISE_PASSES = 4
 RECOMPUTE_PASSES = 2
 # A CNN kept in NCHW (PyTorch's default layout) runs its tensor-core convolutions on NHWC
