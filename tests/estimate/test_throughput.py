@@ -749,3 +749,26 @@ def test_fp8_selective_checkpointing_recomputes_its_matmuls_but_not_attention():
     )
     delta = perf.train_work(sel, eff).micro_compute_s - perf.train_work(off, eff).micro_compute_s
     assert delta == pytest.approx(recompute_s, rel=1e-9)
+
+
+def test_derived_predictions_carry_their_rates_interval():
+    from dlrig.model.estimate import Interval
+
+    rate = Interval(low=75, high=125, frac=0.25, group="g", source="s")
+    # a time is work over the rate: 10 h at a rate of 100 +- 25 % lies in [10/1.25, 10/0.75]
+    time = perf.inverse_interval(10.0, rate)
+    assert (time.low, time.high, time.frac) == pytest.approx((8.0, 40 / 3, 0.25))
+    assert perf.inverse_interval(10.0, rate.model_copy(update={"frac": 1.0})) is None
+    # energy at 2 kWh per hour over that time: [16, 26.7] kWh
+    energy = perf.scaled_interval(20.0, 10.0, time)
+    assert (energy.low, energy.high) == pytest.approx((16.0, 80 / 3))
+    assert perf.scaled_interval(None, 10.0, time) is None
+
+
+def test_prefill_and_ttft_carry_the_prefill_groups_interval():
+    m = find_model("llama-3-8b")
+    t = throughput(m, job(task="infer", prompt_tokens=2000))
+    assert t.prefill_interval.group.startswith("prefill_mfu")
+    assert t.prefill_interval.low < t.prefill_tokens_per_s < t.prefill_interval.high
+    assert t.ttft_interval.low < t.ttft_s < t.ttft_interval.high
+    assert t.ttft_interval == perf.inverse_interval(t.ttft_s, t.prefill_interval)
