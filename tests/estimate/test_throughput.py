@@ -341,6 +341,20 @@ def test_short_prefill_is_bound_by_reading_the_weights_once_per_chunk():
     assert long.bound == "compute"
 
 
+def test_prefill_and_decode_name_their_bound_by_one_rule():
+    # the longest of link, per-layer time and the roofline's larger side
+    assert dec.bound_of(read_s=1, compute_s=2, comm_s=3, per_layer_s=0) == "communication"
+    assert dec.bound_of(read_s=1, compute_s=2, comm_s=0, per_layer_s=3) == "per-layer overhead"
+    assert dec.bound_of(read_s=2, compute_s=1, comm_s=1, per_layer_s=1) == "memory-bandwidth"
+    assert dec.bound_of(read_s=1, compute_s=2, comm_s=1, per_layer_s=1) == "compute"
+    # a tensor-parallel prefill over a slow link waits on its all-reduces: 1000 tokens x 8
+    # hidden x 2 bytes = 16 kB per all-reduce, 2 per layer, 2 layers, each at 1 ms latency
+    slow = comm.Link("slow", busbw_gbs=1e-3, latency_s=1e-3)
+    kw = dict(peak_tflops=100, efficiency=0.5, n_layers=2, hidden=8)
+    pre = dec.prefill(1000, 2e9, tp=2, link=slow, **kw)
+    assert pre.comm_s > pre.compute_s and pre.bound == "communication"
+
+
 def test_prefill_pays_the_per_layer_time_once_per_chunk():
     kw = dict(peak_tflops=100, efficiency=0.5, n_layers=4, hidden=8)
     one = dec.prefill(2048, 1e9, chunk_tokens=2048, layer_overhead_s=1e-4, **kw)
