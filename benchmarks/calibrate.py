@@ -386,6 +386,20 @@ def unreachable(pt: Point, consts: cal.Constants) -> str:
             ": one read of the weights per chunk (an MoE's: every expert its tokens route to)"
             " and the engine's per-layer time exceed the measured time"
         )
+    if pt.key == "mfu" and pt.shape is not None:
+        # Which part does not fit: the GEMMs at the datasheet peak, or the memory-bound work
+        # (element-wise ops, LoRA adapters, NF4 dequantisation) on top of them.
+        w = perf.train_work(pt.shape, top)
+        plan = pt.shape.plan
+        m = plan.micro_batches
+        math_s = m * w.micro_compute_s / (plan.tp * plan.cp * plan.pp)
+        memory_s = m * w.micro_extra_s / (plan.tp * plan.pp)
+        measured_s = t.step_time_s * best / pt.measured
+        alone = "the counted FLOPs alone exceed it" if math_s > measured_s else "together"
+        return head + (
+            f": a measured step lasts {measured_s:.3g} s; at the datasheet peak its GEMMs take"
+            f" {math_s:.3g} s and its memory-bound work {memory_s:.3g} s ({alone})"
+        )
     return head + ": element-wise traffic or offload alone exceed the measured time"
 
 
