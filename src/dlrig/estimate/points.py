@@ -26,6 +26,11 @@ SEMANTICS = {
     "nvidia_smi": "nvidia_smi",
     "unspecified_memory": "reserved",
     "": "reserved",
+    # An engine's own log: the sum of the GPU buffers it prints (llama.cpp's model, KV and
+    # compute buffers), and the KV cache an engine sized from its memory share (vLLM's
+    # "# GPU blocks" x block size x bytes per token, or its "Available KV cache memory").
+    "engine_log": "allocated",
+    "engine_kv_cache": "kv_cache",
 }
 MEMORY_STAND_IN_GPU = "A100 80GB SXM"
 PRECISION = {"fp32": "fp32", "tf32": "tf32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8"}
