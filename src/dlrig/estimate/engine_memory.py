@@ -116,7 +116,9 @@ class EngineAllocation:
 
 
 def applies(shape: Shape) -> bool:
-    return shape.job.task == Task.INFER and shape.job.engine in MODELLED
+    """Inference of a language model under an engine with an allocation of its own."""
+    job = shape.job
+    return job.task == Task.INFER and job.engine in MODELLED and shape.model.is_language_model
 
 
 def allocated_context(shape: Shape) -> int:
@@ -196,7 +198,8 @@ def llama_cpp_compute_bytes(
     else:
         attention = (m.n_heads or 0) / tp * n_ctx_cells * n_ub * FP32_BYTES + mask
     ffn = 2 * n_ub * ffn_width(m) / tp * FP32_BYTES
-    output = n_ub * (m.vocab_size or 0) * FP32_BYTES + n_ub * h * FP32_BYTES
+    vocab = (m.vocab_size or 0) if m.has_vocab_head else 0
+    output = n_ub * vocab * FP32_BYTES + n_ub * h * FP32_BYTES
     return max(residual + attention, residual + ffn, output)
 
 
@@ -238,7 +241,7 @@ def _preallocated(shape: Shape, ctx: int, kv: float, engine: str) -> EngineAlloc
     m, job = shape.model, shape.job
     e = shape.act_bytes
     b = shape.micro_batch
-    vocab = m.vocab_size or 0
+    vocab = (m.vocab_size or 0) if m.has_vocab_head else 0
     if job.engine == DecodeEngine.EXLLAMAV2:
         tokens = min(shape.prompt_tokens * b, EXLLAMAV2_CHUNK)
         logits = b * vocab * (e + FP32_BYTES)
@@ -318,7 +321,8 @@ def pool_peak_bytes(shape: Shape) -> float:
     if job.engine == DecodeEngine.VLLM:
         large = gpu_gib >= VLLM_LARGE_GPU_GIB and "a100" not in job.gpu.name.lower()
         tokens = VLLM_TOKENS[large]
-        sampler = VLLM_SEQS[large] * (m.vocab_size or 0) * SAMPLER_BYTES_PER_LOGIT
+        vocab = (m.vocab_size or 0) if m.has_vocab_head else 0
+        sampler = VLLM_SEQS[large] * vocab * SAMPLER_BYTES_PER_LOGIT
     elif job.engine == DecodeEngine.SGLANG:
         tokens = SGLANG_CHUNK[gpu_gib * GIB / 1e6 < SGLANG_SMALL_GPU_MB]
     else:
