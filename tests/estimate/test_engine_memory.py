@@ -50,23 +50,45 @@ def test_llama_cpp_kv_cache_for_the_whole_context_f16_and_q8_0():
 
 
 def test_llama_cpp_compute_buffer_by_hand():
-    # Flash attention at n_ctx 512: the largest moment is the logits, 1000 x 512 fp32, plus the
-    # normed hidden state 64 x 512 fp32 (the f16 mask 512 x 512 with Q, the kernel's output and
-    # the residual stream is 1 MiB; the FFN's gate and up with the residual 0.75 MiB).
-    flash = em.llama_cpp_compute_bytes(TOY, 512, flash=True)
-    assert flash == 512 * 1000 * 4 + 512 * 64 * 4
-    # At n_ctx 4096 the mask (4096 x 512 f16 = 4 MiB) outgrows the logits.
-    assert em.llama_cpp_compute_bytes(TOY, 4096, flash=True) == (
-        4096 * 512 * 2 + 2 * 512 * 64 * 4 + 2 * 512 * 64 * 4
-    )
-    # Without it, the KQ scores: 4 heads x 4096 cells x 512 tokens fp32, the f16 mask and the
-    # residual stream: 32 MiB + 4 MiB + 256 KiB.
+    res = 2 * 512 * 64 * 4  # the residual stream: input and current output, f32
+    q = 512 * 64 * 4  # Q (4 heads x 16)
+    # Flash attention at n_ctx 256 (a ubatch of 256): the largest moment is the logits, 1000 x
+    # 256 fp32, plus the normed hidden state (the mask, 256 x 256 in f32 and its f16 cast, with
+    # the residual stream, Q and the kernel's output is 0.625 MiB; the FFN's 0.75 MiB).
+    assert em.llama_cpp_compute_bytes(TOY, 256, flash=True) == 256 * 1000 * 4 + 256 * 64 * 4
+    # At n_ctx 4096 the mask (4096 x 512 x 6 bytes = 12 MiB) outgrows the logits; on top of it
+    # and the residual stream the FFN's gate and up (2 x 512 x 128 fp32) beat Q and the output.
+    ffn = 2 * 512 * 128 * 4
+    assert em.llama_cpp_compute_bytes(TOY, 4096, flash=True) == 4096 * 512 * 6 + res + ffn
+    # Without it: the f32 mask, Q and the KQ scores 4 heads x 4096 cells x 512 tokens fp32.
     eager = em.llama_cpp_compute_bytes(TOY, 4096, flash=False)
-    assert eager == 4 * 4096 * 512 * 4 + 4096 * 512 * 2 + 2 * 512 * 64 * 4
-    # A larger ubatch grows it with the vocabulary's logits (n_ctx 1024: the mask is 4 MiB).
-    assert em.llama_cpp_compute_bytes(TOY, 1024, flash=True, n_ubatch=1024) == (
-        1024 * 1000 * 4 + 1024 * 64 * 4
+    assert eager == res + 4096 * 512 * 4 + q + 4 * 4096 * 512 * 4
+    # A larger ubatch grows it with the vocabulary's logits: 256 -> 512 tokens at n_ctx 256.
+    assert em.llama_cpp_compute_bytes(TOY, 256, flash=True, n_ubatch=128) == (
+        128 * 1000 * 4 + 128 * 64 * 4
     )
+
+
+def test_llama_cpp_compute_buffer_as_llama_cpp_printed_it():
+    # Qwen2.5-3B (vocabulary 151936, hidden 2048, 16 heads) at n_ctx 4096, n_ubatch 512:
+    # "CUDA0 compute buffer size = 300.75 MiB" (SciSharp/LLamaSharp#1099, llama.cpp b4701).
+    qwen3b = TOY.model_copy(
+        update=dict(
+            n_layers=36,
+            hidden_size=2048,
+            n_heads=16,
+            n_kv_heads=2,
+            head_dim=128,
+            vocab_size=151936,
+            intermediate_size=11008,
+        )
+    )
+    assert em.llama_cpp_compute_bytes(qwen3b, 4096, flash=True) == 300.75 * MIB
+    # Llama 3 8B at n_ctx 1024: 258.50 MiB (abetlen/llama-cpp-python#1815).
+    from dlrig.catalog.lookup import find_model
+
+    llama3 = find_model("llama-3-8b")
+    assert em.llama_cpp_compute_bytes(llama3, 1024, flash=False) == 258.5 * MIB
 
 
 def test_llama_cpp_keeps_the_token_embedding_in_host_memory():

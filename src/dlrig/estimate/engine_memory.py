@@ -41,8 +41,9 @@ FP16_BYTES = 2
 # for prompt processing` (params.py LLAMA_CPP_UBATCH_TOKENS is the same 512).
 LLAMA_CPP_DEFAULT_CTX = 4096
 LLAMA_CPP_UBATCH = 512
-# The KQ mask ggml builds for a ubatch is n_kv x n_tokens in f16 (llama-graph.cpp
-# build_attn_inp_kq_mask: GGML_TYPE_F16 when flash attention is on, f32 before 2025 without).
+# The KQ mask llama.cpp builds for a ubatch is an f32 input of n_kv x n_tokens, cast to f16 for
+# flash attention (llama.cpp 2024-25, llm_build_inp_KQ_mask: `cparams.flash_attn ?
+# ggml_cast(ctx0, lctx.inp_KQ_mask, GGML_TYPE_F16) : lctx.inp_KQ_mask`): 2 more bytes with it.
 LLAMA_CPP_MASK_BYTES = 2
 
 # --- vLLM ------------------------------------------------------------------------------------
@@ -181,26 +182,32 @@ def llama_cpp_compute_bytes(
     min(n_ubatch, n_ctx) tokens attending to all n_ctx cells, every token an output
     (llama_context's reserve graph). ggml-alloc reuses a tensor's memory once its last
     consumer ran, so the buffer is the largest moment of the graph, in f32 (ggml's
-    activations): the residual stream (the layer's input and its current output, 2 x n_ub x h)
-    plus either attention (without flash attention the KQ scores n_head x n_kv x n_ub, the
-    soft-max writing in place, and the f16 mask n_kv x n_ub) or the FFN (gate and up, 2 x n_ub
-    x n_ff); or, after the last layer, the logits n_vocab x n_ub and the normed hidden state.
-    Checked by hand against llama.cpp's logs: Mistral-7B at n_ctx 32768, n_ubatch 512, no
-    flash attention: 16 + 2048 + 32 = 2096 MiB against the printed 2144 MiB
-    (fedora-copr/logdetective#106); Llama 3 8B with flash attention: 250.5 + 8 = 258.5 MiB of
-    logits plus hidden state."""
+    activations). Alive through every layer: the residual stream (the layer's input and its
+    current output, 2 x n_ub x h) and the KQ mask n_kv x n_ub (an f32 input, with flash
+    attention also its f16 cast). On top, the largest of: attention without flash attention
+    (Q and the KQ scores n_head x n_kv x n_ub, the soft-max writing in place), attention with
+    it (Q and the kernel's output), the FFN (gate and up, 2 x n_ub x n_ff); or, after the last
+    layer (the mask and residual freed), the logits n_vocab x n_ub and the normed hidden state.
+    Checked by hand against llama.cpp's printed "CUDA0 compute buffer size":
+    Mistral-7B-Instruct-v0.2 at n_ctx 32768, n_ubatch 512, no flash attention: 16 + 64 + 8 +
+    2048 = 2136 MiB against 2144 MiB, at n_ctx 2048: 156 against 164 MiB
+    (fedora-copr/logdetective#106, llama-cpp-python, 2025-01); Qwen2.5-3B at n_ctx 4096:
+    logits 151936 x 512 x 4 + hidden 2048 x 512 x 4 = 300.75 MiB, as printed
+    (SciSharp/LLamaSharp#1099, build 4701); Llama 3 8B at n_ctx 1024: 250.5 + 8 = 258.5 MiB,
+    as printed (abetlen/llama-cpp-python#1815, its CPU compute buffer: the same graph)."""
     h = m.hidden_size or 0
     n_ub = max(min(n_ubatch, n_ctx_cells), 1)
-    residual = 2 * n_ub * h * FP32_BYTES
-    mask = n_ctx_cells * n_ub * LLAMA_CPP_MASK_BYTES
+    mask_bytes = FP32_BYTES + (LLAMA_CPP_MASK_BYTES if flash else 0)
+    live = 2 * n_ub * h * FP32_BYTES + n_ctx_cells * n_ub * mask_bytes
+    q = n_ub * m.q_width / tp * FP32_BYTES
     if flash:
-        attention = mask + 2 * n_ub * m.q_width / tp * FP32_BYTES  # Q and the kernel's output
+        attention = 2 * q  # Q and the kernel's output
     else:
-        attention = (m.n_heads or 0) / tp * n_ctx_cells * n_ub * FP32_BYTES + mask
+        attention = q + (m.n_heads or 0) / tp * n_ctx_cells * n_ub * FP32_BYTES
     ffn = 2 * n_ub * ffn_width(m) / tp * FP32_BYTES
     vocab = (m.vocab_size or 0) if m.has_vocab_head else 0
     output = n_ub * vocab * FP32_BYTES + n_ub * h * FP32_BYTES
-    return max(residual + attention, residual + ffn, output)
+    return max(live + attention, live + ffn, output)
 
 
 def _llama_cpp(shape: Shape, ctx: int, kv: float) -> EngineAllocation:
