@@ -191,3 +191,38 @@ def test_out_of_range_share_is_refused():
                 "gpu_memory_utilization": 1.5,
             }
         )
+
+
+def test_fixes_speak_each_engines_language():
+    from dlrig.catalog.lookup import find_model
+    from dlrig.estimate.fit import candidates
+
+    m = find_model("llama-3.1-8b")
+
+    def flags(**fields):
+        return {c.flag for c in candidates(m, Job(task="infer", gpu=GPU, **fields))}
+
+    llama = flags(engine="llama.cpp", context=131072)
+    assert "--kv-dtype q8_0" in llama and "--kv-dtype fp8" not in llama
+    assert "--gpu-memory-utilization 0.95" not in llama
+    vllm = flags(engine="vllm")
+    assert {"--kv-dtype fp8", "--gpu-memory-utilization 0.95"} <= vllm
+    # No --context given: vLLM's --max-model-len defaults to the model's 131072, so shorter
+    # contexts are offered from there.
+    assert "--context 65536" in vllm
+    assert not any(f.startswith("--kv-dtype") for f in flags(engine="autoawq"))
+    assert "--gpu-memory-utilization 0.95" not in flags(engine="vllm", gpu_memory_utilization=0.95)
+
+
+def test_vllm_on_a_24gb_card_at_the_models_full_context_does_not_fit():
+    # Llama 3.1 8B in bf16 under `vllm serve` defaults on an RTX 4090: the weights leave a pool
+    # of tens of thousands of tokens, less than one sequence of max_model_len 131072, which
+    # vLLM refuses ("max seq len ... is larger than the maximum number of tokens that can be
+    # stored in KV cache"); at --context 16384 it holds more than one.
+    from dlrig.catalog.lookup import find_model
+
+    m = find_model("llama-3.1-8b")
+    full = memory_of(shapes.derive(m, Job(task="infer", gpu=GPU, engine="vllm")))
+    assert full.max_concurrent_sequences == 0 and full.verdict == "does not fit"
+    short = memory_of(shapes.derive(m, Job(task="infer", gpu=GPU, engine="vllm", context=16384)))
+    assert short.max_concurrent_sequences >= 2 and short.fits

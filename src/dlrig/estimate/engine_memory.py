@@ -87,6 +87,10 @@ EXLLAMAV2_CHUNK = 2048
 # in float16 per layer, allocated when the model loads.
 AUTOAWQ_DEFAULT_MAX_SEQ_LEN = 2048
 
+# The share a fix may propose: vLLM's maintainers' own "we should change the percentage to 0.95"
+# (vllm-project/vllm#2031), what users set on a card that runs nothing else.
+HIGH_SHARE = 0.95
+SHARE_SUGGESTED = frozenset({DecodeEngine.VLLM, DecodeEngine.SGLANG})
 POOL_ENGINES = frozenset({DecodeEngine.VLLM, DecodeEngine.SGLANG, DecodeEngine.TENSORRT_LLM})
 UTILIZATION_ENGINES = POOL_ENGINES
 # Engines with an allocation of their own (others keep memory.py's generic inference model).
@@ -200,10 +204,8 @@ def llama_cpp_compute_bytes(
     mask_bytes = FP32_BYTES + (LLAMA_CPP_MASK_BYTES if flash else 0)
     live = 2 * n_ub * h * FP32_BYTES + n_ctx_cells * n_ub * mask_bytes
     q = n_ub * m.q_width / tp * FP32_BYTES
-    if flash:
-        attention = 2 * q  # Q and the kernel's output
-    else:
-        attention = q + (m.n_heads or 0) / tp * n_ctx_cells * n_ub * FP32_BYTES
+    scores = (m.n_heads or 0) / tp * n_ctx_cells * n_ub * FP32_BYTES
+    attention = 2 * q if flash else q + scores  # flash: Q and the kernel's output
     ffn = 2 * n_ub * ffn_width(m) / tp * FP32_BYTES
     vocab = (m.vocab_size or 0) if m.has_vocab_head else 0
     output = n_ub * vocab * FP32_BYTES + n_ub * h * FP32_BYTES
@@ -445,3 +447,17 @@ def describe(shape: Shape) -> str | None:
                 f"position's logits only (transformers >= 4.45){eager}"
             )
     return None
+
+
+# The cache formats each engine offers for a smaller KV cache (fit suggestions): llama.cpp
+# --cache-type-k/v q8_0; vLLM, SGLang and TensorRT-LLM an fp8 cache; ExLlamaV2 its Q8 cache
+# (ExLlamaV2Cache_Q8, 8 bits plus scales, read as q8_0); AutoAWQ's fused cache is float16 only.
+SMALLER_KV = {
+    DecodeEngine.LLAMA_CPP: "q8_0",
+    DecodeEngine.EXLLAMAV2: "q8_0",
+    DecodeEngine.AUTOAWQ: None,
+}
+
+
+def smaller_kv_dtype(engine: DecodeEngine) -> str | None:
+    return SMALLER_KV.get(engine, "fp8")
