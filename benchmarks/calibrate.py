@@ -148,7 +148,7 @@ class Point:
     @property
     def label(self) -> str:
         if self.category == "memory":
-            return f"memory/{self.row.get('task') or '?'}"
+            return f"memory/{memory_task(self.row)}"
         if self.category == "throughput":
             return f"throughput/{'-'.join(self.group[:2]) if self.group else '?'}"
         return self.category
@@ -191,6 +191,16 @@ def load_points() -> tuple[str, list[Point]]:
     for pt in pts:
         build(pt)
     return name, pts
+
+
+def memory_task(row: dict[str, str]) -> str:
+    """A memory point's group below "memory": its task, except the KV pool a pool engine
+    (vLLM, SGLang, TensorRT-LLM) sized from its memory share ("kv-pool"): a residual (the
+    share less weights, activation peak and context) whose relative error is not the error of
+    a job's whole footprint, which is what the memory/<task> interval states."""
+    if row.get("semantics") == "engine_kv_cache":
+        return "kv-pool"
+    return row.get("task") or "?"
 
 
 def point_of(row: dict[str, str]) -> Point:
@@ -250,7 +260,7 @@ def build(pt: Point) -> None:
     elif pt.key == "prefill_mfu":
         pt.group = perf.prefill_group(j)
     else:
-        pt.group = ("memory", j.task.value)
+        pt.group = ("memory", memory_task(pt.row))
 
 
 # --- prediction ---------------------------------------------------------------------------
