@@ -102,7 +102,12 @@ def estimate(
         str | None, _opt("Network between nodes (see networks.csv ids).", "--network")
     ] = None,
     attention: Annotated[
-        Attention | None, _opt("Attention implementation (default sdpa).", "--attention")
+        Attention | None,
+        _opt(
+            "Attention implementation (default sdpa; flash = the card's own fused kernel,"
+            " flash2 = the FlashAttention-2 kernel, slower on Hopper).",
+            "--attention",
+        ),
     ] = None,
     memory_format: Annotated[
         MemoryFormat | None,

@@ -83,6 +83,7 @@ ATTENTION = {
     Attention.EAGER: "eager attention (s² scores kept: Korthikanti's 5·a·s²·b term)",
     Attention.SDPA: "SDPA flash / memory-efficient kernels (no s² scores)",
     Attention.FLASH: "FlashAttention (no s² scores)",
+    Attention.FLASH2: "FlashAttention-2 kernel (no s² scores; on Hopper without wgmma/TMA)",
 }
 
 
