@@ -194,12 +194,18 @@ def load_points() -> tuple[str, list[Point]]:
 
 
 def memory_task(row: dict[str, str]) -> str:
-    """A memory point's group below "memory": its task, except the KV pool a pool engine
-    (vLLM, SGLang, TensorRT-LLM) sized from its memory share ("kv-pool"): a residual (the
-    share less weights, activation peak and context) whose relative error is not the error of
-    a job's whole footprint, which is what the memory/<task> interval states."""
-    if row.get("semantics") == "engine_kv_cache":
+    """A memory point's group below "memory": its task, except a figure that is one part of a
+    job's footprint rather than the whole of it, which is what the memory/<task> interval
+    states (the fit verdict compares what nvidia-smi shows): the KV pool a pool engine (vLLM,
+    SGLang, TensorRT-LLM) sized from its memory share ("kv-pool": a residual, the share less
+    weights, activation peak and context, so its relative error is amplified), and the
+    buffers an engine's own log prints ("engine-log": llama.cpp's model, KV and compute
+    buffers, without the CUDA context and ggml's CUDA memory pool)."""
+    semantics = row.get("semantics")
+    if semantics == "engine_kv_cache":
         return "kv-pool"
+    if semantics == "engine_log":
+        return "engine-log"
     return row.get("task") or "?"
 
 
