@@ -102,7 +102,16 @@ LOSSES = {"standard", "chunked", "fused"}
 KV_DTYPES = {"fp16", "fp8", "q8_0", "q4_0"}
 INTERCONNECTS = {"nvlink", "pcie", "pcie-nop2p", "auto"}
 UNITS = {"GB", "GiB", "tokens_per_s", "samples_per_s", "images_per_s", "ms_per_token", "ms"}
-MEMORY_SEMANTICS = {"allocator_allocated", "allocator_reserved", "nvidia_smi", "unspecified_memory"}
+MEMORY_SEMANTICS = {
+    "allocator_allocated",
+    "allocator_reserved",
+    "nvidia_smi",
+    "unspecified_memory",
+    # an engine's own log: the sum of its GPU buffers (llama.cpp), or the KV cache a pool
+    # engine sized from its memory share (vLLM's "# GPU blocks" / "GPU KV cache size")
+    "engine_log",
+    "engine_kv_cache",
+}
 RATE_SEMANTICS = {"per_gpu", "per_job"}
 DECODE_SEMANTICS = {"decode_only", "with_prefill", "ttft", "per_gpu", "per_job"}
 # What each category may claim to have measured, and in which units.

@@ -152,6 +152,14 @@ def estimate(
             "--engine",
         ),
     ] = None,
+    gpu_memory_utilization: Annotated[
+        float | None,
+        _opt(
+            "Share of GPU memory a pool engine takes (vllm --gpu-memory-utilization, default "
+            "0.9; sglang --mem-fraction-static; tensorrt-llm free_gpu_memory_fraction).",
+            "--gpu-memory-utilization",
+        ),
+    ] = None,
     price_per_gpu_hour: Annotated[
         float | None, _opt("Cloud price per GPU-hour.", "--price-per-gpu-hour")
     ] = None,
@@ -214,6 +222,7 @@ def estimate(
             mfu=mfu,
             interconnect=interconnect,
             engine=engine,
+            gpu_memory_utilization=gpu_memory_utilization,
             master_weights=master_weights,
             offload=offload,
             host_link_gbs=host_link_gbs,

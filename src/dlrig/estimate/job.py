@@ -8,6 +8,8 @@ ThroughputEstimate).
 
 from __future__ import annotations
 
+import math
+
 from dlrig.estimate import interval, perf
 from dlrig.estimate import memory as mem
 from dlrig.estimate import shape as shapes
@@ -47,8 +49,10 @@ def verdict(need_gb: float, capacity_gb: float, frac: float) -> Verdict:
 
 
 def memory_of(s: shapes.Shape) -> MemoryEstimate:
+    from dlrig.estimate import engine_memory
+
     parts = mem.parts(s)
-    need = parts.nvidia_smi / GB
+    need = parts.need / GB
     capacity = mem.capacity_gb(s.job.gpu.memory_gb)
     iv = interval.memory_interval(need, s)
     v = verdict(need, capacity, iv.frac)
@@ -59,6 +63,7 @@ def memory_of(s: shapes.Shape) -> MemoryEstimate:
         activations_gb=parts.activations / GB,
         logits_gb=parts.logits / GB,
         kv_cache_gb=parts.kv_cache / GB,
+        engine_buffers_gb=parts.engine_buffers / GB,
         allocator_slack_gb=parts.allocator_slack / GB,
         cuda_context_gb=parts.cuda_context / GB,
         cublas_workspace_gb=parts.cublas_workspace / GB,
@@ -66,7 +71,7 @@ def memory_of(s: shapes.Shape) -> MemoryEstimate:
         overhead_gb=(parts.allocator_slack + parts.outside_allocator) / GB,
         allocated_gb=parts.allocated / GB,
         reserved_gb=parts.reserved / GB,
-        nvidia_smi_gb=need,
+        nvidia_smi_gb=parts.nvidia_smi / GB,
         per_gpu_gb=need,
         per_gpu_interval=iv,
         capacity_gb=capacity,
@@ -74,6 +79,14 @@ def memory_of(s: shapes.Shape) -> MemoryEstimate:
         verdict=v,
         fits=v != DOES_NOT_FIT,
         trainable_params=s.params_trainable,
+        engine=parts.engine or None,
+        context_tokens=parts.context_tokens,
+        kv_capacity_tokens=(
+            None if parts.kv_capacity_tokens is None else math.floor(parts.kv_capacity_tokens)
+        ),
+        max_concurrent_sequences=engine_memory.max_sequences(
+            parts.kv_capacity_tokens, parts.context_tokens or 0
+        ),
     )
 
 

@@ -83,7 +83,8 @@ DECODE_OVERHEAD_KEY = "decode_layer_s"
 # Engines whose Python issues every op (no CUDA graphs, no compiled step): their per-layer time
 # is the host's and overlaps the GPU's read (decode.py). transformers' generate() runs eagerly
 # unless asked for a static cache and torch.compile, which the published runs did not.
-EAGER_ENGINES = frozenset({"transformers"})
+# AutoAWQ's fused modules run under the same generate() loop.
+EAGER_ENGINES = frozenset({"transformers", "autoawq"})
 
 
 def memory_class(job: Job) -> str:

@@ -132,6 +132,9 @@ class DecodeEngine(StrEnum):
     GPT_FAST = "gpt-fast"
     TENSORRT_LLM = "tensorrt-llm"
     SGLANG = "sglang"
+    # AutoAWQ's fused modules (from_quantized(fuse_layers=True)) under transformers' generate():
+    # a KV cache preallocated for max_seq_len x batch (estimate/engine_memory.py)
+    AUTOAWQ = "autoawq"
     HF = "hf"  # alias of transformers; a Job stores it as TRANSFORMERS
 
 

@@ -37,7 +37,13 @@ class MemoryEstimate(_Out):
     optimizer_gb: float
     activations_gb: float = Field(description="without the logits")
     logits_gb: float = Field(default=0.0, description="the loss's logits / last position's")
-    kv_cache_gb: float
+    kv_cache_gb: float = Field(
+        description="KV cache allocated (a pool engine's whole pool, a preallocating engine's "
+        "full context)"
+    )
+    engine_buffers_gb: float = Field(
+        default=0.0, description="the engine's own work buffers (llama.cpp's compute buffer)"
+    )
     allocator_slack_gb: float = Field(default=0.0, description="reserved minus allocated")
     cuda_context_gb: float = 0.0
     cublas_workspace_gb: float = 0.0
@@ -48,7 +54,11 @@ class MemoryEstimate(_Out):
     allocated_gb: float = Field(default=0.0, description="tensors: torch max_memory_allocated")
     reserved_gb: float = Field(default=0.0, description="torch max_memory_reserved")
     nvidia_smi_gb: float = Field(default=0.0, description="what nvidia-smi shows for the process")
-    per_gpu_gb: float = Field(description="the figure fit decisions use: nvidia_smi_gb")
+    per_gpu_gb: float = Field(
+        description="the figure fit decisions use: nvidia_smi_gb; under a pool engine (vLLM, "
+        "SGLang, TensorRT-LLM) the requested sequences' KV instead of the pool, plus the "
+        "share the engine leaves unused"
+    )
     per_gpu_interval: Interval | None = None
     capacity_gb: float = Field(description="one GPU's memory in 10⁹ bytes")
     headroom_gb: float = Field(
@@ -61,6 +71,18 @@ class MemoryEstimate(_Out):
     )
     fits: bool = Field(description="verdict is not 'does not fit'")
     trainable_params: int
+    engine: str | None = Field(
+        default=None, description="inference engine whose allocation the figures follow"
+    )
+    context_tokens: int | None = Field(
+        default=None, description="tokens per sequence the engine allocates for (inference)"
+    )
+    kv_capacity_tokens: int | None = Field(
+        default=None, description="tokens a pool engine's KV cache holds (all sequences)"
+    )
+    max_concurrent_sequences: int | None = Field(
+        default=None, description="sequences of context_tokens the pool holds at once"
+    )
 
 
 class ThroughputEstimate(_Out):

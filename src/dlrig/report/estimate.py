@@ -16,6 +16,7 @@ MEMORY_ROWS = (
     ("activations", "activations_gb"),
     ("logits", "logits_gb"),
     ("KV cache", "kv_cache_gb"),
+    ("engine buffers", "engine_buffers_gb"),
     ("allocator slack", "allocator_slack_gb"),
     ("CUDA context", "cuda_context_gb"),
     ("cuBLAS workspace", "cublas_workspace_gb"),
@@ -45,6 +46,14 @@ def total_row(est: Estimate) -> str:
     return f"{m.per_gpu_gb:,.2f} ± {iv.frac:.0%}" if iv else f"{m.per_gpu_gb:,.2f}"
 
 
+def total_label(est: Estimate) -> str:
+    """What the total row is: nvidia-smi's figure, or under a pool engine (vLLM, SGLang,
+    TensorRT-LLM, which fill their share with KV cache) what the requested sequences need."""
+    if est.memory.kv_capacity_tokens is not None:
+        return "needed (requested sequences' KV + the share the engine leaves)"
+    return "total as nvidia-smi shows it"
+
+
 def memory_rows(est: Estimate) -> list[tuple[str, str]]:
     m = est.memory
     rows = [(label, f"{getattr(m, f):,.2f}") for label, f in MEMORY_ROWS if getattr(m, f) > 0]
@@ -52,6 +61,15 @@ def memory_rows(est: Estimate) -> list[tuple[str, str]]:
         ("allocated (torch max_memory_allocated)", f"{m.allocated_gb:,.2f}"),
         ("reserved (torch max_memory_reserved)", f"{m.reserved_gb:,.2f}"),
     ]
+    if m.kv_capacity_tokens is not None:
+        rows += [
+            ("nvidia-smi shows", f"{m.nvidia_smi_gb:,.2f}"),
+            (
+                "KV cache holds (tokens)",
+                f"{m.kv_capacity_tokens:,} = {m.max_concurrent_sequences or 0:,} x "
+                f"{m.context_tokens or 0:,}",
+            ),
+        ]
     return rows
 
 
@@ -183,9 +201,7 @@ def render_terminal(est: Estimate, *, color: bool = True) -> str:
     mem.add_column("GB", justify="right")
     for label, value in memory_rows(est):
         mem.add_row(label, value)
-    mem.add_row(
-        Text("total as nvidia-smi shows it", style="bold"), Text(total_row(est), style="bold")
-    )
+    mem.add_row(Text(total_label(est), style="bold"), Text(total_row(est), style="bold"))
     mem.add_row(f"{est.gpu} capacity", f"{m.capacity_gb:,.2f}")
     mem.add_row(
         Text(VERDICT_TEXT[m.verdict], style=f"bold {VERDICT_STYLE[m.verdict]}"),
@@ -222,7 +238,7 @@ def render_markdown(est: Estimate, *, color: bool = False) -> str:
     lines += [f"| {label} | {value} |" for label, value in memory_rows(est)]
     verdict = VERDICT_TEXT[m.verdict]
     lines += [
-        f"| **total as nvidia-smi shows it** | **{total_row(est)}** |",
+        f"| **{total_label(est)}** | **{total_row(est)}** |",
         f"| {est.gpu} capacity | {m.capacity_gb:,.2f} |",
         f"| {verdict if m.verdict == 'fits' else f'**{verdict}**'} | "
         f"{m.headroom_gb:+,.2f} headroom |",
