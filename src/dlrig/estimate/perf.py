@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from dlrig.estimate import calibration as cal
 from dlrig.estimate import comm
 from dlrig.estimate import compute as cp
+from dlrig.estimate import convnet as cnet
 from dlrig.estimate import decode as dec
 from dlrig.estimate import elementwise as ew
 from dlrig.estimate import memory as mem
@@ -225,6 +226,26 @@ def transformer_traffic_bytes(s: Shape) -> float:
     return ops
 
 
+def cnn_step(s: Shape, sustained_tflops: float, eff: float, nchw: bool) -> cnet.Step | None:
+    """A CNN preset that lists its layers (conv_stages): its step layer by layer (convnet.py);
+    None for other models and for CNNs described only by FLOPs and activation size."""
+    net = cnet.net_of(s.model) if s.model.kind == ModelKind.CNN else None
+    if net is None:
+        return None
+    job = s.job
+    return cnet.train_step(
+        net,
+        s.micro_batch,
+        s.act_bytes,
+        sustained_tflops,
+        eff,
+        job.gpu.memory_bandwidth_gbs,
+        p.value("elementwise_bandwidth_fraction"),
+        nchw,
+        job.checkpointing,
+    )
+
+
 def elementwise_s(s: Shape, nchw: bool) -> float:
     """Time of one micro-batch's element-wise work at the card's streaming bandwidth
     (efficiencies.csv elementwise_bandwidth_fraction of the datasheet)."""
@@ -285,7 +306,11 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
         and job.memory_format == MemoryFormat.NCHW
         and cp.conv_precision(job.precision.value, job.gpu) != "fp32"
     )
-    extra = elementwise_s(s, nchw)
+    cnn = cnn_step(s, sustained, eff, nchw)
+    if cnn is not None:  # a preset that lists its layers: convolutions on their roofline
+        micro, extra = cnn.conv_s, cnn.elementwise_s
+    else:
+        extra = elementwise_s(s, nchw)
     if s.lora and m.is_transformer:
         # The adapters' thin GEMMs and the scale-and-add around them run at the bandwidth.
         elems = cp.lora_adapter_elements(lora_adapted(s), job.checkpointing)

@@ -109,6 +109,11 @@ class ModelSpec(BaseModel):
     activation_mb_per_sample: float | None = Field(
         default=None, gt=0, description="CNN training activations per image at 4 bytes/element"
     )
+    conv_stages: str | None = Field(
+        default=None,
+        pattern=r"^(basic|bottleneck):[1-9][0-9]?(-[1-9][0-9]?){0,7}$",
+        description="ResNet-style CNN: block kind and blocks per stage, e.g. bottleneck:3-4-6-3",
+    )
     source: str = ""
     notes: str = ""
 

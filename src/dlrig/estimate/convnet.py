@@ -1,0 +1,253 @@
+"""A ResNet-style CNN's training step, layer by layer: each convolution on its roofline, and the
+memory-bound work between the convolutions counted op by op.
+
+The layers come from the preset's `conv_stages` ("bottleneck:3-4-6-3" is ResNet-50) and its
+image size, built the way torchvision's resnet.py builds them (ResNet v1.5: the stride of a
+downsampling bottleneck sits in its 3x3 convolution, torchvision.models.resnet.Bottleneck; the
+stem is a 7x7/2 convolution to 64 channels, batch norm, ReLU and a 3x3/2 max-pool; stage widths
+64, 128, 256, 512; a bottleneck expands its width 4x, a basic block 1x; a 1x1 projection with
+batch norm on the shortcut where the shape changes; global average pool and a linear head).
+ResNet-50 at 224x224 so built has 4.089 G multiply-accumulates, torchvision's published
+`_ops` 4.089 for ResNet50_Weights.IMAGENET1K_V1 (tests/estimate/test_convnet.py).
+
+Convolutions (dlrig derivation). A training step runs three kernels per convolution: forward
+(y = conv(x, W)), the input gradient (dx from dy and W; not for the stem, whose input, the
+image, needs none) and the weight gradient (dW from x and dy), each 2 x MACs FLOPs. Each kernel
+reads its two operands and writes its result once from DRAM (implicit GEMM keeps the kernel
+window's reuse on chip). A kernel is compute- or memory-bound by its arithmetic intensity
+(NVIDIA Deep Learning Performance guide, "GPU Performance Background User's Guide", section
+"Understanding Performance": a kernel is math-limited when its FLOPs per byte exceed the
+card's math rate over its bandwidth, and "Convolutional Layers User's Guide": convolutions are
+implicit GEMMs whose efficiency follows the same rule,
+https://docs.nvidia.com/deeplearning/performance/dl-performance-gpu-background/index.html and
+.../dl-performance-convolutional/index.html). ResNet-50's 1x1 convolutions on 56x56 maps
+(64 -> 256 channels) do 51 FLOPs per 16-bit byte where an A100 needs ~160 (312 TFLOPS x 0.78
+sustained over 1555 GB/s): they run at the memory's rate, not the GEMM's, and more so on cards
+whose math grew faster than their bandwidth (H100, RTX 4090). So each kernel takes the longer of
+its FLOPs at the sustained rate x the fitted efficiency and its bytes at the streaming
+bandwidth (efficiencies.csv elementwise_bandwidth_fraction).
+
+Element-wise work (dlrig derivation, one kernel per op as PyTorch's eager CUDA kernels run it:
+aten/src/ATen/native/cuda/Normalization.cuh batch_norm_collect_statistics /
+batch_norm_transform_input / batch_norm_backward_reduce / batch_norm_backward_elemt, and cuDNN's
+cudnnBatchNormalizationForwardTraining / BackwardEx, which read the same tensors; no BN-ReLU
+fusion in eager PyTorch), in elements of a convolution's output N, in the activation dtype:
+- batch norm forward: a statistics pass reads x, the normalisation reads x and writes y (3N);
+  backward: a reduction reads dy and x, the element pass reads dy and x and writes dx (5N);
+- ReLU (torchvision's inplace=True) forward reads and writes (2N); backward reads dy and the
+  output and writes dx (3N);
+- the residual add forward reads two and writes one (3N); backward its gradient passes to both
+  branches unchanged, and the block's input, used by the shortcut and by the first convolution,
+  sums its two gradients (3 N_in);
+- max-pool forward reads its input and writes its output and int64 indices (8 bytes per output,
+  max_pool2d_with_indices); backward reads the output gradient and indices and writes the input
+  gradient;
+- global average pool reads its input forward and writes its gradient backward.
+The linear head and the loss (1000 logits per image) are under 0.1 % of this and left out; so
+is autocast's per-step weight cast (about 6 bytes per parameter per micro-batch).
+A recomputed forward (activation checkpointing) runs the convolutions' forward and the forward
+ops again.
+
+NCHW (PyTorch's default layout) with tensor cores: cuDNN's tensor-core convolutions read NHWC,
+and NCHW operands are transposed first (NVIDIA Deep Learning Performance guide, "Convolutional
+Layers User's Guide", "Tensor Layouts In Memory: NCHW vs NHWC"). dlrig counts one transpose
+(read + write) of each activation operand a kernel reads: x for the forward, dy for the input
+gradient, x and dy for the weight gradient; the result is written in NCHW by the kernel itself
+([R]: cuDNN 8's implicit-GEMM kernels are named ..._nhwckrsc_nchw, NHWC activations and KRSC
+filters in, NCHW out, preceded by nchwToNhwcKernel launches in profiles of NCHW AMP training).
+For ResNet-50 in fp16 that is 0.17 GB per image. Two published differences bracket it: timm
+on an RTX 3090 (PyTorch 1.12) runs NCHW 826 vs channels_last 1218 img/s, 0.39 ms per image
+(0.29 GB at 0.8 x 936 GB/s), and Lambda's NCHW run on the same card, 905 img/s, is 0.28 ms per
+image slower than timm's channels_last (0.21 GB): the layout's cost depends on the cuDNN
+release, and this count sits below both (not fitted to either).
+
+TensorFlow with XLA fuses the element-wise ops into fewer kernels; the Job does not name the
+training framework, so those runs are costed with PyTorch's eager count (an upper bound).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from dlrig.model.workload import ModelSpec
+
+GBS = 1e9
+TFLOPS = 1e12
+STEM_WIDTH = 64  # torchvision ResNet: conv1 7x7/2, 3 -> 64 channels
+STEM_KERNEL, STEM_STRIDE = 7, 2
+IMAGE_CHANNELS = 3
+STAGE_WIDTHS = (64, 128, 256, 512)
+EXPANSION = {"bottleneck": 4, "basic": 1}
+INDEX_BYTES = 8  # max_pool2d_with_indices saves int64 indices
+BN_FWD, BN_BWD = 3, 5
+RELU_FWD, RELU_BWD = 2, 3
+ADD_FWD, GRAD_SUM_BWD = 3, 3
+TRANSPOSE_PASSES = 2  # read + write of each operand transposed
+
+
+@dataclass(frozen=True)
+class Conv:
+    """One convolution, per image: input and output elements, weights, multiply-accumulates."""
+
+    c_in: int
+    c_out: int
+    kernel: int
+    h_in: int
+    h_out: int
+    relu: bool  # batch norm then ReLU (False: batch norm only, before a residual add)
+    needs_input_grad: bool = True
+
+    @property
+    def n_in(self) -> int:
+        return self.c_in * self.h_in * self.h_in
+
+    @property
+    def n_out(self) -> int:
+        return self.c_out * self.h_out * self.h_out
+
+    @property
+    def weights(self) -> int:
+        return self.c_in * self.c_out * self.kernel * self.kernel
+
+    @property
+    def macs(self) -> int:
+        return self.weights * self.h_out * self.h_out
+
+
+@dataclass(frozen=True)
+class Net:
+    convs: tuple[Conv, ...]
+    block_inputs: tuple[int, ...]  # elements per image of each residual block's input (adds)
+    block_outputs: tuple[int, ...]  # elements per image of each block's output (add + ReLU)
+    pool_in: int  # max-pool input elements per image
+    pool_out: int
+    head_in: int  # global average pool input elements
+    fc_macs: int
+
+
+def _out(h: int, stride: int) -> int:
+    return (h + stride - 1) // stride
+
+
+def parse_stages(text: str) -> tuple[str, tuple[int, ...]]:
+    kind, _, counts = text.partition(":")
+    if kind not in EXPANSION or not counts:
+        raise ValueError(f"conv_stages {text!r}: expected basic|bottleneck:N-N-N-N")
+    return kind, tuple(int(c) for c in counts.split("-"))
+
+
+@cache
+def build(conv_stages: str, image_size: int, classes: int = 1000) -> Net:
+    """The layers of a torchvision ResNet (module docstring) at `image_size`."""
+    kind, blocks = parse_stages(conv_stages)
+    if len(blocks) > len(STAGE_WIDTHS):
+        raise ValueError(f"conv_stages {conv_stages!r}: at most {len(STAGE_WIDTHS)} stages")
+    exp = EXPANSION[kind]
+    h = _out(image_size, STEM_STRIDE)
+    convs = [Conv(IMAGE_CHANNELS, STEM_WIDTH, STEM_KERNEL, image_size, h, True, False)]
+    pool_in = STEM_WIDTH * h * h
+    h = _out(h, 2)  # max-pool 3x3/2, padding 1
+    pool_out = STEM_WIDTH * h * h
+    c = STEM_WIDTH
+    ins: list[int] = []
+    outs: list[int] = []
+    for i, n in enumerate(blocks):
+        w = STAGE_WIDTHS[i]
+        for j in range(n):
+            s = 2 if (i > 0 and j == 0) else 1
+            h2 = _out(h, s)
+            ins.append(c * h * h)
+            if kind == "bottleneck":
+                convs += [
+                    Conv(c, w, 1, h, h, True),
+                    Conv(w, w, 3, h, h2, True),  # v1.5: the stride in the 3x3
+                    Conv(w, w * exp, 1, h2, h2, False),
+                ]
+            else:
+                convs += [Conv(c, w, 3, h, h2, True), Conv(w, w, 3, h2, h2, False)]
+            if s != 1 or c != w * exp:
+                convs.append(Conv(c, w * exp, 1, h, h2, False))  # projection shortcut (1x1/s)
+            c, h = w * exp, h2
+            outs.append(c * h * h)
+    return Net(tuple(convs), tuple(ins), tuple(outs), pool_in, pool_out, c * h * h, c * classes)
+
+
+def macs_per_image(net: Net) -> int:
+    return sum(cv.macs for cv in net.convs) + net.fc_macs
+
+
+@dataclass(frozen=True)
+class Step:
+    """One micro-batch's training step of a CNN, split as perf.train_work composes it."""
+
+    conv_s: float  # convolutions, each kernel on its roofline
+    elementwise_s: float  # batch norm, ReLU, adds, pools (and NCHW transposes) at the bandwidth
+    flops: float  # executed FLOPs (the three kernels per convolution, recompute included)
+    elementwise_bytes: float
+
+
+def elementwise_bytes_per_image(net: Net, e: int, recompute: bool) -> float:
+    """Bytes the element-wise ops of one image stream in a training step (module docstring)."""
+    fwd = bwd = 0.0
+    for cv in net.convs:
+        fwd += BN_FWD * cv.n_out * e
+        bwd += BN_BWD * cv.n_out * e
+        if cv.relu:
+            fwd += RELU_FWD * cv.n_out * e
+            bwd += RELU_BWD * cv.n_out * e
+    for n in net.block_outputs:  # the add, then its ReLU
+        fwd += (ADD_FWD + RELU_FWD) * n * e
+        bwd += RELU_BWD * n * e
+    bwd += sum(GRAD_SUM_BWD * n * e for n in net.block_inputs)
+    fwd += net.pool_in * e + net.pool_out * (e + INDEX_BYTES)
+    bwd += net.pool_out * (e + INDEX_BYTES) + net.pool_in * e
+    fwd += net.head_in * e
+    bwd += net.head_in * e
+    return fwd * (2 if recompute else 1) + bwd
+
+
+def train_step(
+    net: Net,
+    batch: int,
+    e: int,
+    sustained_tflops: float,
+    efficiency: float,
+    mem_bw_gbs: float,
+    bw_fraction: float,
+    nchw: bool,
+    recompute: bool,
+) -> Step:
+    """Time of one micro-batch of `batch` images: every convolution's forward, input-gradient
+    and weight-gradient kernel at max(FLOPs / (sustained x efficiency), bytes / bandwidth),
+    plus the element-wise ops (and NCHW's transposes) at the bandwidth."""
+    if not (sustained_tflops > 0 and efficiency > 0 and mem_bw_gbs > 0 and bw_fraction > 0):
+        raise ValueError("rates and efficiency must be positive")
+    rate = sustained_tflops * TFLOPS * efficiency
+    bw = mem_bw_gbs * GBS * bw_fraction
+    conv_s = flops = transposes = 0.0
+    for cv in net.convs:
+        kernel_flops = 2.0 * cv.macs * batch
+        kernel_bytes = (cv.n_in + cv.n_out) * batch * e + cv.weights * e
+        t = max(kernel_flops / rate, kernel_bytes / bw)
+        kernels = (2 if recompute else 1) + 1 + (1 if cv.needs_input_grad else 0)
+        conv_s += kernels * t
+        flops += kernels * kernel_flops
+        if nchw:  # each kernel's NCHW activation operands transposed to NHWC (docstring)
+            fwd_in = (2 if recompute else 1) * cv.n_in
+            dgrad_in = cv.n_out if cv.needs_input_grad else 0
+            wgrad_in = cv.n_in + cv.n_out
+            transposes += TRANSPOSE_PASSES * (fwd_in + dgrad_in + wgrad_in) * batch * e
+    # The head's GEMM (2048 x 1000 per image): three small GEMMs at the sustained rate.
+    head_flops = 3 * 2.0 * net.fc_macs * batch
+    conv_s += head_flops / rate
+    flops += head_flops
+    ew = elementwise_bytes_per_image(net, e, recompute) * batch + transposes
+    return Step(conv_s, ew / bw, flops, ew)
+
+
+def net_of(m: ModelSpec) -> Net | None:
+    """The preset's layers, when it describes them (conv_stages and image_size)."""
+    if not (m.conv_stages and m.image_size):
+        return None
+    return build(m.conv_stages, m.image_size)
