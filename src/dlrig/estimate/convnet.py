@@ -1,5 +1,5 @@
-"""A ResNet-style CNN's training step, layer by layer: each convolution on its roofline, and the
-memory-bound work between the convolutions counted op by op.
+"""A ResNet-style CNN's training step, layer by layer: each convolution's three kernels at the
+tensor rate, and the memory-bound work between the convolutions counted op by op.
 
 The layers come from the preset's `conv_stages` ("bottleneck:3-4-6-3" is ResNet-50) and its
 image size, built the way torchvision's resnet.py builds them (ResNet v1.5: the stride of a
@@ -12,20 +12,17 @@ ResNet-50 at 224x224 so built has 4.089 G multiply-accumulates, torchvision's pu
 
 Convolutions (dlrig derivation). A training step runs three kernels per convolution: forward
 (y = conv(x, W)), the input gradient (dx from dy and W; not for the stem, whose input, the
-image, needs none) and the weight gradient (dW from x and dy), each 2 x MACs FLOPs. Each kernel
-reads its two operands and writes its result once from DRAM (implicit GEMM keeps the kernel
-window's reuse on chip). A kernel is compute- or memory-bound by its arithmetic intensity
-(NVIDIA Deep Learning Performance guide, "GPU Performance Background User's Guide", section
-"Understanding Performance": a kernel is math-limited when its FLOPs per byte exceed the
-card's math rate over its bandwidth, and "Convolutional Layers User's Guide": convolutions are
-implicit GEMMs whose efficiency follows the same rule,
-https://docs.nvidia.com/deeplearning/performance/dl-performance-gpu-background/index.html and
-.../dl-performance-convolutional/index.html). ResNet-50's 1x1 convolutions on 56x56 maps
-(64 -> 256 channels) do 51 FLOPs per 16-bit byte where an A100 needs ~160 (312 TFLOPS x 0.78
-sustained over 1555 GB/s): they run at the memory's rate, not the GEMM's, and more so on cards
-whose math grew faster than their bandwidth (H100, RTX 4090). So each kernel takes the longer of
-its FLOPs at the sustained rate x the fitted efficiency and its bytes at the streaming
-bandwidth (efficiencies.csv elementwise_bandwidth_fraction).
+image, needs none) and the weight gradient (dW from x and dy), each 2 x MACs FLOPs, timed at the
+card's sustained tensor rate x the fitted efficiency (compute.sustained_tflops; the efficiency
+is the family's, benchmarks/calibrate.py). A per-kernel roofline (each kernel the longer of its
+FLOPs and its operands' bytes at the bandwidth) was tried and is not used: ResNet-50's 1x1
+convolutions on 56x56 maps (64 -> 256 channels) do 51 FLOPs per 16-bit byte, below an A100's
+or H100's ratio of sustained rate to bandwidth, but adding their operand bytes to the element-
+wise count below makes the step slower than published runs on GDDR cards even at the datasheet
+rate (Lambda's RTX 3090/4090/A6000 rows, timm's channels_last RTX 3090 run): the DRAM count is
+an upper bound there (large L2 caches, 72 MB on AD102, keep some operands on chip; streaming
+kernels exceed the 0.8 of datasheet bandwidth efficiencies.csv assumes), and on top of it a
+roofline pushed the RTX 4090 / RTX 3090 ratio to 1.38x, below Lambda's measured 1.44x.
 
 Element-wise work (dlrig derivation, one kernel per op as PyTorch's eager CUDA kernels run it:
 aten/src/ATen/native/cuda/Normalization.cuh batch_norm_collect_statistics /
@@ -181,7 +178,7 @@ def macs_per_image(net: Net) -> int:
 class Step:
     """One micro-batch's training step of a CNN, split as perf.train_work composes it."""
 
-    conv_s: float  # convolutions, each kernel on its roofline
+    conv_s: float  # convolutions' three kernels each at the sustained rate x efficiency
     elementwise_s: float  # batch norm, ReLU, adds, pools (and NCHW transposes) at the bandwidth
     flops: float  # executed FLOPs (the three kernels per convolution, recompute included)
     elementwise_bytes: float
@@ -219,8 +216,8 @@ def train_step(
     recompute: bool,
 ) -> Step:
     """Time of one micro-batch of `batch` images: every convolution's forward, input-gradient
-    and weight-gradient kernel at max(FLOPs / (sustained x efficiency), bytes / bandwidth),
-    plus the element-wise ops (and NCHW's transposes) at the bandwidth."""
+    and weight-gradient kernel at the sustained rate x efficiency, plus the element-wise ops
+    (and NCHW's transposes) at the bandwidth."""
     if not (sustained_tflops > 0 and efficiency > 0 and mem_bw_gbs > 0 and bw_fraction > 0):
         raise ValueError("rates and efficiency must be positive")
     rate = sustained_tflops * TFLOPS * efficiency
@@ -228,10 +225,8 @@ def train_step(
     conv_s = flops = transposes = 0.0
     for cv in net.convs:
         kernel_flops = 2.0 * cv.macs * batch
-        kernel_bytes = (cv.n_in + cv.n_out) * batch * e + cv.weights * e
-        t = max(kernel_flops / rate, kernel_bytes / bw)
         kernels = (2 if recompute else 1) + 1 + (1 if cv.needs_input_grad else 0)
-        conv_s += kernels * t
+        conv_s += kernels * kernel_flops / rate
         flops += kernels * kernel_flops
         if nchw:  # each kernel's NCHW activation operands transposed to NHWC (docstring)
             fwd_in = (2 if recompute else 1) * cv.n_in

@@ -307,7 +307,7 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
         and cp.conv_precision(job.precision.value, job.gpu) != "fp32"
     )
     cnn = cnn_step(s, sustained, eff, nchw)
-    if cnn is not None:  # a preset that lists its layers: convolutions on their roofline
+    if cnn is not None:  # a preset that lists its layers (convnet.py)
         micro, extra = cnn.conv_s, cnn.elementwise_s
     else:
         extra = elementwise_s(s, nchw)

@@ -1,0 +1,120 @@
+"""A CNN's training step layer by layer (estimate/convnet.py): hand-computable cases."""
+
+import pytest
+
+from dlrig.catalog.lookup import find_model
+from dlrig.estimate import convnet as cn
+from dlrig.estimate import perf
+from dlrig.estimate.job import shape
+from estimate_helpers import job
+
+
+def test_resnet50_layers_reproduce_torchvisions_count_of_macs_and_parameters():
+    m = find_model("resnet50")
+    net = cn.net_of(m)
+    assert net is not None
+    # torchvision ResNet50_Weights.IMAGENET1K_V1: _ops 4.089 (G multiply-accumulates)
+    assert cn.macs_per_image(net) == 4_089_184_256
+    assert 2 * cn.macs_per_image(net) / 1e9 == pytest.approx(m.gflops_per_sample, rel=1e-3)
+    # and num_params 25557032: conv weights, the head (2048 x 1000 + bias), two per BN channel
+    bn = sum(2 * cv.c_out for cv in net.convs)
+    assert sum(cv.weights for cv in net.convs) + 2048 * 1000 + 1000 + bn == m.params_total
+    assert len(net.convs) == 53  # 1 stem + 16 blocks x 3 + 4 projection shortcuts
+
+
+@pytest.mark.parametrize(
+    ("stages", "gmacs"),
+    [("basic:2-2-2-2", 1.814), ("basic:3-4-6-3", 3.664), ("bottleneck:3-4-23-3", 7.801)],
+)
+def test_other_resnets_match_torchvisions_published_ops(stages, gmacs):
+    # torchvision resnet18 / resnet34 / resnet101 weights tables (_ops, GMACs at 224)
+    assert cn.macs_per_image(cn.build(stages, 224)) / 1e9 == pytest.approx(gmacs, abs=5e-4)
+
+
+def test_resnet50_feature_maps_by_stage():
+    net = cn.build("bottleneck:3-4-6-3", 224)
+    assert net.pool_in == 64 * 112 * 112 and net.pool_out == 64 * 56 * 56
+    assert net.head_in == 2048 * 7 * 7
+    # v1.5: the first bottleneck of stage 2 strides in its 3x3 (56 -> 28), not its 1x1
+    # (stem, then stage 1: three blocks of three and one projection shortcut = convs 1-10)
+    first, second = net.convs[11], net.convs[12]
+    assert (first.kernel, first.h_in, first.h_out) == (1, 56, 56)
+    assert (second.kernel, second.h_in, second.h_out) == (3, 56, 28)
+
+
+def _one_block() -> cn.Net:
+    """conv 3x3, 4 -> 8 channels on a 4x4 map, batch norm, ReLU; nothing else."""
+    conv = cn.Conv(c_in=4, c_out=8, kernel=3, h_in=4, h_out=4, relu=True)
+    return cn.Net((conv,), (), (), 0, 0, 0, 0)
+
+
+def test_conv_bn_relu_block_bytes_by_hand():
+    net = _one_block()
+    n = 8 * 4 * 4  # 128 output elements per image
+    # forward: BN reads x twice, writes y (3N); ReLU reads and writes (2N)
+    # backward: BN reduce reads dy, x; element pass reads dy, x, writes dx (5N); ReLU 3N
+    assert cn.elementwise_bytes_per_image(net, 2, False) == (3 + 2 + 5 + 3) * n * 2
+    # a recomputed forward streams the forward ops again
+    assert cn.elementwise_bytes_per_image(net, 2, True) == (2 * (3 + 2) + 5 + 3) * n * 2
+
+
+def test_conv_bn_relu_block_flops_and_time_by_hand():
+    net = _one_block()
+    macs = 4 * 8 * 9 * 16  # c_in x c_out x k^2 x output positions
+    assert net.convs[0].macs == macs
+    # 1 TFLOPS at efficiency 0.5 and 1 GB/s at fraction 0.5, batch 10: three kernels of
+    # 2 x macs x b FLOPs each; 13 N bytes x e x b of element-wise traffic at 0.5 GB/s
+    b = 10
+    step = cn.train_step(net, b, 2, 1.0, 0.5, 1.0, 0.5, False, False)
+    assert step.flops == 3 * 2 * macs * b
+    assert step.conv_s == pytest.approx(3 * 2 * macs * b / 0.5e12)
+    assert step.elementwise_s == pytest.approx(13 * 128 * 2 * b / 0.5e9)
+    # checkpointing reruns the forward kernel
+    assert cn.train_step(net, b, 2, 1.0, 0.5, 1.0, 0.5, False, True).flops == 4 * 2 * macs * b
+
+
+def test_nchw_transposes_each_activation_operand_once_per_kernel():
+    net = _one_block()
+    last = cn.train_step(net, 1, 2, 1.0, 1.0, 1.0, 1.0, False, False)
+    nchw = cn.train_step(net, 1, 2, 1.0, 1.0, 1.0, 1.0, True, False)
+    # forward x (64), input gradient dy (128), weight gradient x and dy (192): read + write
+    assert nchw.elementwise_bytes - last.elementwise_bytes == 2 * (64 + 128 + 192) * 2
+
+
+def test_the_stem_computes_no_input_gradient():
+    net = cn.build("bottleneck:3-4-6-3", 224)
+    assert not net.convs[0].needs_input_grad
+    assert all(cv.needs_input_grad for cv in net.convs[1:])
+    step = cn.train_step(net, 1, 2, 100.0, 1.0, 1000.0, 1.0, False, False)
+    stem = 2 * net.convs[0].macs
+    assert step.flops == pytest.approx(3 * 2 * cn.macs_per_image(net) - stem)
+
+
+def test_bad_conv_stages_are_refused():
+    with pytest.raises(ValueError):
+        cn.parse_stages("dense:3-4")
+    with pytest.raises(ValueError):
+        cn.build("basic:1-1-1-1-1", 224)
+
+
+def test_resnet50_training_uses_the_layer_model():
+    m = find_model("resnet50")
+    j = job("RTX 4090", precision="fp16", batch_size=64)
+    s = shape(m, j)
+    step = perf.cnn_step(s, 165.0, 0.5, False)
+    assert step is not None
+    assert step.flops / 64 == pytest.approx(3 * m.gflops_per_sample * 1e9, rel=0.02)
+    # a model that lists no layers keeps the pass model
+    assert perf.cnn_step(shape(find_model("vit-b16"), j), 165.0, 0.5, False) is None
+
+
+@pytest.mark.parametrize(
+    "bad", ["bottleneck", "bottleneck:", "dense:3-4-6-3", "basic:0-2", "basic:3;4"]
+)
+def test_a_preset_with_a_malformed_conv_stages_is_refused(bad):
+    from pydantic import ValidationError
+
+    from dlrig.model.workload import ModelKind, ModelSpec
+
+    with pytest.raises(ValidationError, match="conv_stages"):
+        ModelSpec(name="x", kind=ModelKind.CNN, params_total=1, conv_stages=bad)
