@@ -17,6 +17,7 @@ from dlrig.model.choices import (  # plain enums, no pydantic: cheap at start-up
     DecodeEngine,
     Interconnect,
     KvDtype,
+    Loader,
     LoraTargets,
     Loss,
     MemoryFormat,
@@ -61,15 +62,25 @@ def estimate(
     checkpointing_mode: Annotated[
         CheckpointingMode | None,
         _opt(
-            "What checkpointing keeps: full (each block's input) or selective (torchtitan's "
-            "op-level policy: every other matmul's and attention's outputs; implies "
-            "--checkpointing).",
+            "What checkpointing keeps: full (each block's input), selective (torchtitan's "
+            "op-level policy: every other matmul's and attention's outputs) or offload "
+            "(Unsloth's: each block's input in CPU memory, copied over PCIe); selective and "
+            "offload imply --checkpointing.",
             "--checkpointing-mode",
         ),
     ] = None,
     lora_rank: Annotated[int | None, _opt("LoRA rank (default 8).", "--lora-rank", min=1)] = None,
     lora_targets: Annotated[
         LoraTargets | None, _opt("LoRA target layers (default all).", "--lora-targets")
+    ] = None,
+    loader: Annotated[
+        Loader | None,
+        _opt(
+            "How the framework loads a quantised LoRA base (its load-time peak): transformers "
+            "(default; also PEFT, TRL, Axolotl, LLaMA-Factory, Unsloth), litgpt, torchtune, "
+            "torchtune-torchao0.1.",
+            "--loader",
+        ),
     ] = None,
     batch_size: Annotated[
         int | None,
@@ -188,6 +199,7 @@ def estimate(
             checkpointing_mode=checkpointing_mode,
             lora_rank=lora_rank,
             lora_targets=lora_targets,
+            loader=loader,
             batch_size=batch_size,
             grad_accum=grad_accum,
             seq_len=seq_len,

@@ -92,7 +92,12 @@ def _activations(m: ModelSpec, job: Job) -> str:
             f"activations: {m.activation_mb_per_sample:g} MB per image at fp32 from the preset, "
             f"scaled to {job.precision.value}; checkpointing not modelled for CNNs"
         )
-    if job.selective_checkpointing:
+    if job.offloaded_checkpointing:
+        recompute = (
+            "offloaded checkpointing (Unsloth's): each layer's input copied to CPU memory and "
+            "fetched back for its recompute, one layer recomputed at a time"
+        )
+    elif job.selective_checkpointing:
         recompute = (
             "selective checkpointing (torchtitan's op policy): each layer's input, every other "
             "matmul's output and attention's output kept, one layer recomputed at a time"
@@ -107,6 +112,20 @@ def _activations(m: ModelSpec, job: Job) -> str:
     elif m.is_language_model:
         text += "; no vocabulary-sized logits (encoder with a task head)"
     return text
+
+
+def _loading(s: Shape) -> str:
+    """Which loading path the load-time peak assumes, or why there is none."""
+    from dlrig.estimate import load_peak as lp
+
+    why = lp.why_not(s)
+    if why is not None:
+        return f"load-time peak: none above the step's ({why})"
+    return (
+        f"load-time peak: {lp.WHY[s.job.loader]} (--loader {s.job.loader.value}); the largest "
+        "matrix is quantised last, with every other weight already on the GPU; the fit uses "
+        "the larger of this and the training step's peak"
+    )
 
 
 def _traffic(job: Job) -> str | None:
@@ -165,6 +184,7 @@ def assumptions(s: Shape) -> list[str]:
         if traffic:
             out.append(traffic)
     if job.task in (Task.LORA, Task.QLORA):
+        out.append(_loading(s))
         out.append(
             f"LoRA rank {job.lora_rank} on {job.lora_targets.value} linear layers; adapters and "
             "their optimizer states in fp32"

@@ -9,6 +9,7 @@ ThroughputEstimate).
 from __future__ import annotations
 
 from dlrig.estimate import interval, perf
+from dlrig.estimate import load_peak as lp
 from dlrig.estimate import memory as mem
 from dlrig.estimate import shape as shapes
 from dlrig.model.estimate import (
@@ -48,7 +49,10 @@ def verdict(need_gb: float, capacity_gb: float, frac: float) -> Verdict:
 
 def memory_of(s: shapes.Shape) -> MemoryEstimate:
     parts = mem.parts(s)
-    need = parts.nvidia_smi / GB
+    load = lp.load_peak(s)
+    # The job must survive loading too: where the framework quantises a 16-bit checkpoint on
+    # the GPU, the fit is decided on the larger of the load's and the step's peaks.
+    need = max(parts.nvidia_smi, load.nvidia_smi if load else 0.0) / GB
     capacity = mem.capacity_gb(s.job.gpu.memory_gb)
     iv = interval.memory_interval(need, s)
     v = verdict(need, capacity, iv.frac)
@@ -66,7 +70,12 @@ def memory_of(s: shapes.Shape) -> MemoryEstimate:
         overhead_gb=(parts.allocator_slack + parts.outside_allocator) / GB,
         allocated_gb=parts.allocated / GB,
         reserved_gb=parts.reserved / GB,
-        nvidia_smi_gb=need,
+        nvidia_smi_gb=parts.nvidia_smi / GB,
+        load_peak_gb=load.nvidia_smi / GB if load else None,
+        load_peak_allocated_gb=load.allocated / GB if load else None,
+        load_peak_reserved_gb=load.reserved / GB if load else None,
+        load_path=load.path if load else None,
+        peak_at="load" if load and load.nvidia_smi > parts.nvidia_smi else "step",
         per_gpu_gb=need,
         per_gpu_interval=iv,
         capacity_gb=capacity,

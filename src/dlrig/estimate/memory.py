@@ -397,8 +397,9 @@ def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
     """Training: the activations of this GPU's layers for the micro-batches in flight, split by
     tensor (sequence-parallel) and context parallelism; with checkpointing each layer's input
     plus one layer recomputed at a time (Korthikanti's 2·s·b·h per layer); with selective
-    checkpointing what torchtitan's op policy keeps (selective_layer_bytes). Inference: one
-    layer's working set during prefill."""
+    checkpointing what torchtitan's op policy keeps (selective_layer_bytes); with offloaded
+    checkpointing the inputs live in CPU memory (activation_offload_bytes) and only the
+    recomputed block and its input stay. Inference: one layer's working set during prefill."""
     m, job = shape.model, shape.job
     e = shape.act_bytes
     b = shape.micro_batch
@@ -420,11 +421,28 @@ def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
         in_flight = pipeline_in_flight(shape)
     if job.selective_checkpointing:
         kept = layers * selective_layer_bytes(m, s, b, e) * in_flight + layer
+    elif job.offloaded_checkpointing:
+        # Unsloth's offloaded checkpointing copies each block's input to CPU memory in the
+        # forward and brings it back for that block's recompute (`hidden_states.to("cpu",
+        # non_blocking=True)` / `.to("cuda")`, Unsloth_Offloaded_Gradient_Checkpointer,
+        # unsloth/models/_utils.py): on the GPU only the block being recomputed and its input.
+        kept = e * s * b * (m.hidden_size or 0) * in_flight + layer
     elif job.checkpointing:
         kept = layers * e * s * b * (m.hidden_size or 0) * in_flight + layer
     else:
         kept = layers * layer * in_flight
     return kept / split
+
+
+def activation_offload_bytes(shape: Shape) -> float:
+    """Bytes one micro-batch's offloaded checkpointing sends to CPU memory in the forward (and
+    fetches back in the backward): every block input of this GPU's layers, split like the
+    activations. Zero without offloaded checkpointing."""
+    m, job = shape.model, shape.job
+    if not (shape.training and job.offloaded_checkpointing and m.is_transformer):
+        return 0.0
+    per_layer = shape.act_bytes * shape.seq * shape.micro_batch * (m.hidden_size or 0)
+    return shape.layers_per_gpu * per_layer / (shape.plan.tp * shape.plan.cp)
 
 
 def logits_part(shape: Shape) -> float:

@@ -281,6 +281,7 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
         offload=offload,
         cpu_adam_s=cpu_adam,
         optimizer_s=optimizer_s,
+        activation_offload_bytes=mem.activation_offload_bytes(s),
     )
 
 

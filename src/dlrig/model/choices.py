@@ -111,6 +111,23 @@ class CheckpointingMode(StrEnum):
     # torchtitan's op-level selective policy (activation_checkpoint.mode = "selective",
     # selective_ac_option = "op"): the outputs of every other matmul and of attention kept
     SELECTIVE = "selective"
+    # The block's input copied to CPU memory in the forward and fetched back for the
+    # recompute: Unsloth's use_gradient_checkpointing="unsloth"
+    # (Unsloth_Offloaded_Gradient_Checkpointer, unsloth/models/_utils.py since 2024-04).
+    OFFLOAD = "offload"
+
+
+class Loader(StrEnum):
+    """How the framework loads a quantised LoRA base onto the GPU (estimate/load_peak.py)."""
+
+    # Hugging Face from_pretrained with a BitsAndBytesConfig, one tensor quantised at a time
+    # (also PEFT, TRL, Axolotl, LLaMA-Factory, Unsloth, which load through it).
+    TRANSFORMERS = "transformers"
+    LITGPT = "litgpt"  # Lightning Fabric BitsandbytesPrecision: quantised layer by layer
+    TORCHTUNE = "torchtune"  # torchao to_nf4 per layer, in 1M-element chunks (torchao >= 0.2)
+    # torchtune with torchao 0.1 (before 2024-05-01): each matrix quantised whole, through a
+    # 16-wide distance tensor
+    TORCHTUNE_TORCHAO01 = "torchtune-torchao0.1"
 
 
 class Loss(StrEnum):

@@ -48,7 +48,20 @@ class MemoryEstimate(_Out):
     allocated_gb: float = Field(default=0.0, description="tensors: torch max_memory_allocated")
     reserved_gb: float = Field(default=0.0, description="torch max_memory_reserved")
     nvidia_smi_gb: float = Field(default=0.0, description="what nvidia-smi shows for the process")
-    per_gpu_gb: float = Field(description="the figure fit decisions use: nvidia_smi_gb")
+    load_peak_gb: float | None = Field(
+        default=None,
+        description="nvidia-smi figure while a quantised LoRA base is loaded and quantised "
+        "(None: the job loads its weights as stored)",
+    )
+    load_peak_allocated_gb: float | None = Field(default=None, description="its tensors")
+    load_peak_reserved_gb: float | None = Field(default=None, description="with the slack")
+    load_path: str | None = Field(default=None, description="the loading path assumed")
+    peak_at: Literal["step", "load"] = Field(
+        default="step", description="which peak per_gpu_gb is: the training step's or the load's"
+    )
+    per_gpu_gb: float = Field(
+        description="the figure fit decisions use: the larger of nvidia_smi_gb and load_peak_gb"
+    )
     per_gpu_interval: Interval | None = None
     capacity_gb: float = Field(description="one GPU's memory in 10⁹ bytes")
     headroom_gb: float = Field(

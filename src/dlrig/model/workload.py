@@ -14,6 +14,7 @@ from dlrig.model.choices import (
     DecodeEngine,
     Interconnect,
     KvDtype,
+    Loader,
     LoraTargets,
     Loss,
     MemoryFormat,
@@ -39,6 +40,7 @@ __all__ = [
     "Interconnect",
     "Job",
     "KvDtype",
+    "Loader",
     "LoraTargets",
     "Loss",
     "MemoryFormat",
@@ -209,8 +211,9 @@ class Job(BaseModel):
     checkpointing: bool = False
     checkpointing_mode: CheckpointingMode = Field(
         default=CheckpointingMode.FULL,
-        description="what checkpointing keeps: full (block inputs) or selective (torchtitan's "
-        "op-level policy); selective implies checkpointing",
+        description="what checkpointing keeps: full (block inputs), selective (torchtitan's "
+        "op-level policy) or offload (block inputs in CPU memory, Unsloth's); selective and "
+        "offload imply checkpointing",
     )
     lora_rank: int = Field(default=8, ge=1, le=65_536)
     lora_targets: LoraTargets = LoraTargets.ALL
@@ -257,6 +260,10 @@ class Job(BaseModel):
         default=False, description="optimizer step fused into backward: gradients freed at once"
     )
     loss: Loss = Loss.STANDARD
+    loader: Loader = Field(
+        default=Loader.TRANSFORMERS,
+        description="how the framework quantises a LoRA base while loading it (load-time peak)",
+    )
     interconnect: Interconnect = Interconnect.AUTO
     engine: DecodeEngine = DecodeEngine.OPTIMIZED
     price_per_gpu_hour: float | None = Field(default=None, ge=0, le=10_000)
@@ -268,21 +275,28 @@ class Job(BaseModel):
         """Checkpointing on, with torchtitan's op-level selective policy."""
         return self.checkpointing and self.checkpointing_mode == CheckpointingMode.SELECTIVE
 
+    @property
+    def offloaded_checkpointing(self) -> bool:
+        """Checkpointing on, with each block's input kept in CPU memory (Unsloth's)."""
+        return self.checkpointing and self.checkpointing_mode == CheckpointingMode.OFFLOAD
+
     @model_validator(mode="before")
     @classmethod
     def _checkpointing_words(cls, data: object) -> object:
         """A build file or the API may say `checkpointing = "selective"` (or "full", "none"),
-        torchtitan's words; a selective mode given alone implies checkpointing."""
+        torchtitan's words, or "offload" (Unsloth's); a selective or offload mode given alone
+        implies checkpointing."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
         word = data.get("checkpointing")
-        if isinstance(word, str) and word in ("none", "full", "selective"):
+        if isinstance(word, str) and word in ("none", "full", "selective", "offload"):
             data["checkpointing"] = word != "none"
             if word != "none":
                 data.setdefault("checkpointing_mode", word)
         mode = getattr(data.get("checkpointing_mode"), "value", data.get("checkpointing_mode"))
-        if mode == CheckpointingMode.SELECTIVE.value and "checkpointing" not in data:
+        implied = (CheckpointingMode.SELECTIVE.value, CheckpointingMode.OFFLOAD.value)
+        if mode in implied and "checkpointing" not in data:
             data["checkpointing"] = True
         return data
 

@@ -45,6 +45,13 @@ def total_row(est: Estimate) -> str:
     return f"{m.per_gpu_gb:,.2f} ± {iv.frac:.0%}" if iv else f"{m.per_gpu_gb:,.2f}"
 
 
+def total_label(est: Estimate) -> str:
+    """The bold total's label: with a load-time peak it is the larger of the two peaks."""
+    if est.memory.load_peak_gb is None:
+        return "total as nvidia-smi shows it"
+    return f"peak as nvidia-smi shows it (at {est.memory.peak_at})"
+
+
 def memory_rows(est: Estimate) -> list[tuple[str, str]]:
     m = est.memory
     rows = [(label, f"{getattr(m, f):,.2f}") for label, f in MEMORY_ROWS if getattr(m, f) > 0]
@@ -52,6 +59,11 @@ def memory_rows(est: Estimate) -> list[tuple[str, str]]:
         ("allocated (torch max_memory_allocated)", f"{m.allocated_gb:,.2f}"),
         ("reserved (torch max_memory_reserved)", f"{m.reserved_gb:,.2f}"),
     ]
+    if m.load_peak_gb is not None:
+        rows += [
+            ("training step as nvidia-smi shows it", f"{m.nvidia_smi_gb:,.2f}"),
+            ("loading: quantising the base (nvidia-smi)", f"{m.load_peak_gb:,.2f}"),
+        ]
     return rows
 
 
@@ -159,9 +171,7 @@ def render_terminal(est: Estimate, *, color: bool = True) -> str:
     mem.add_column("GB", justify="right")
     for label, value in memory_rows(est):
         mem.add_row(label, value)
-    mem.add_row(
-        Text("total as nvidia-smi shows it", style="bold"), Text(total_row(est), style="bold")
-    )
+    mem.add_row(Text(total_label(est), style="bold"), Text(total_row(est), style="bold"))
     mem.add_row(f"{est.gpu} capacity", f"{m.capacity_gb:,.2f}")
     mem.add_row(
         Text(VERDICT_TEXT[m.verdict], style=f"bold {VERDICT_STYLE[m.verdict]}"),
@@ -198,7 +208,7 @@ def render_markdown(est: Estimate, *, color: bool = False) -> str:
     lines += [f"| {label} | {value} |" for label, value in memory_rows(est)]
     verdict = VERDICT_TEXT[m.verdict]
     lines += [
-        f"| **total as nvidia-smi shows it** | **{total_row(est)}** |",
+        f"| **{total_label(est)}** | **{total_row(est)}** |",
         f"| {est.gpu} capacity | {m.capacity_gb:,.2f} |",
         f"| {verdict if m.verdict == 'fits' else f'**{verdict}**'} | "
         f"{m.headroom_gb:+,.2f} headroom |",

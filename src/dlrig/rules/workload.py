@@ -47,6 +47,7 @@ _JOB_FIELDS = (
     "kv_dtype",
     "optimizer_dtype",
     "lora_targets",
+    "loader",
     "attention",
     "memory_format",
     "engine",

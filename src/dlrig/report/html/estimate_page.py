@@ -9,6 +9,7 @@ from dlrig.report.estimate import (
     memory_rows,
     outcome_rows,
     throughput_rows,
+    total_label,
     total_row,
 )
 from dlrig.report.html import estimate_charts, page
@@ -18,7 +19,7 @@ def render_estimate(est: Estimate, *, color: bool = False) -> str:
     m = est.memory
     rows = memory_rows(est)
     rows += [
-        ("total as nvidia-smi shows it", total_row(est)),
+        (total_label(est), total_row(est)),
         (f"{est.gpu} capacity", f"{m.capacity_gb:,.2f}"),
         ("headroom", f"{m.headroom_gb:+,.2f}"),
         ("verdict", VERDICT_TEXT[m.verdict]),
