@@ -211,8 +211,8 @@ def test_initial_build_and_choices(client):
     assert client.get("/api/build").json() == {"build": read_toml(EXAMPLE, "x")}
     choices = client.get("/api/choices").json()
     assert "gold" in choices["psu.rating"] and "lora" in choices["workload.task"]
-    # checkpointing takes true/false or torchtitan's words; the page offers the words
-    assert choices["workload.checkpointing"] == ["none", "full", "selective"]
+    # checkpointing takes true/false or torchtitan's words (and Unsloth's offload); the page offers the words
+    assert choices["workload.checkpointing"] == ["none", "full", "selective", "offload"]
 
 
 def test_charts_are_svg(client):

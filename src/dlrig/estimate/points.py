@@ -61,6 +61,15 @@ BOOL_FIELDS = ("master_weights", "optimizer_in_backward")
 # adam8bit; engines the Job does not list map to the nearest it does (LitGPT and plain PyTorch
 # generate with eager PyTorch, like transformers; MLC is an optimized engine).
 OPTIMIZER_ALIASES = {"adamw8bit": "adam8bit", "paged_adamw8bit": "adam8bit", "adam": "adamw"}
+# The loading path (Job.loader, estimate/load_peak.py) of a LoRA row over a base quantised on
+# load, from its engine cell: LitGPT and torchtune by name ("torchtune-torchao0.1": torchtune
+# with torchao 0.1, which quantised whole matrices); every other trainer (transformers,
+# hf-trainer, PEFT/TRL, Unsloth, LLaMA-Factory, Axolotl) loads through transformers.
+LOADER_OF_ENGINE = {
+    "litgpt": "litgpt",
+    "torchtune": "torchtune",
+    "torchtune-torchao0.1": "torchtune-torchao0.1",
+}
 ENGINE_ALIASES = {
     "hf": "transformers",
     "exllama": "exllamav2",
@@ -112,10 +121,15 @@ def job_of(row: dict[str, str]) -> Job:
         if row.get(f):
             fields[f] = row[f] == "true"
     if row.get("checkpointing"):
-        # true / false, or "selective": torchtitan's op-level policy (Job.checkpointing_mode).
+        # true / false, "selective" (torchtitan's op-level policy) or "offload" (Unsloth's block
+        # inputs in CPU memory): Job.checkpointing_mode.
         word = row["checkpointing"]
-        fields["checkpointing"] = word if word == "selective" else word == "true"
+        modes = ("selective", "offload")
+        fields["checkpointing"] = word if word in modes else word == "true"
     engine = row.get("engine") or ""
+    base = row.get("base_quant") or ("nf4" if task == "qlora" else "none")
+    if task in ("lora", "qlora") and base in ("nf4", "int8"):
+        fields["loader"] = row.get("loader") or LOADER_OF_ENGINE.get(engine, "transformers")
     if task == "infer" and engine:
         fields["engine"] = ENGINE_ALIASES.get(engine, engine)
     return Job(**fields)
@@ -163,13 +177,25 @@ def model_states_bytes(row: dict[str, str]) -> float:
     return parts.weights + parts.gradients + parts.optimizer
 
 
-def predicted_memory_bytes(row: dict[str, str]) -> float:
+def run_peak_bytes(shape: Any, figure: str, consts: Any = None) -> float:
+    """The run's peak in one semantics (`figure`: allocated, reserved or nvidia_smi): the
+    training step's, or the load's where the job quantises its base on the GPU and that is
+    higher. torch's max_memory_allocated / _reserved count from the start of the process and
+    the caching allocator keeps what loading reserved (what nvidia-smi then shows), so a figure
+    read after training includes the load unless the source says the counter was reset."""
+    from dlrig.estimate import load_peak as lp
     from dlrig.estimate import memory as mem
+
+    step = float(getattr(mem.parts(shape, consts), figure))
+    load = lp.load_peak(shape, consts)
+    return max(step, float(getattr(load, figure))) if load else step
+
+
+def predicted_memory_bytes(row: dict[str, str]) -> float:
     from dlrig.estimate import shape as shapes
 
-    parts = mem.parts(shapes.derive(model_of(row), job_of(row)))
     figure = SEMANTICS.get(row.get("semantics") or "", "reserved")
-    return float(getattr(parts, figure))
+    return run_peak_bytes(shapes.derive(model_of(row), job_of(row)), figure)
 
 
 def memory_error(row: dict[str, str]) -> float | None:
