@@ -213,8 +213,8 @@ def build(pt: Point) -> None:
     nearest (ENGINE_ALIASES)."""
     row = dict(pt.row)
     if row.get("task") in ("lora", "qlora") and row.get("engine"):
-        # The loading path (Job.loader) comes from the engine before the aliases rename it.
-        row.setdefault("loader", points.LOADER_OF_ENGINE.get(row["engine"], "transformers"))
+        # The loading path (Job.framework) comes from the engine before the aliases rename it.
+        row.setdefault("framework", points.FRAMEWORK_OF_ENGINE.get(row["engine"], "transformers"))
     if row.get("engine"):
         row["engine"] = ENGINE_ALIASES.get(row["engine"], row["engine"])
     if row.get("task") != "infer":

@@ -59,7 +59,7 @@ TOY_TRANSIENT = {
 
 @pytest.mark.parametrize(("loader", "transient"), TOY_TRANSIENT.items())
 def test_toy_load_peak_by_hand(loader, transient):
-    s = shape(loader=loader)
+    s = shape(framework=loader)
     assert lp.largest_matrix(s) == 128
     peak = lp.load_peak(s)
     assert peak is not None
@@ -90,23 +90,51 @@ def test_no_load_peak_where_nothing_is_quantised_on_one_gpu(kw, why):
 def test_torchao01_quantises_llama2_7b_mlp_through_three_gigabytes():
     # 11008 x 4096 weights, (2 + 32) x 2 bytes each: the 16-bit matrix, its scaled copy and the
     # 16-wide distance tensor twice (value - nf4, then its absolute value).
-    s = shape(find_model("llama-2-7b"), loader="torchtune-torchao0.1", seq_len=512)
+    s = shape(find_model("llama-2-7b"), framework="torchtune-torchao0.1", seq_len=512)
     assert lp.transient_bytes(s) == 68 * 11008 * 4096 == 3_066_036_224
 
 
 def test_fit_uses_the_larger_of_load_and_step():
     m = find_model("llama-2-7b")
     small = dict(task="qlora", seq_len=16, batch_size=1, checkpointing=True)
-    old = memory(m, job("RTX 4090", loader="torchtune-torchao0.1", **small))
+    old = memory(m, job("RTX 4090", framework="torchtune-torchao0.1", **small))
     assert old.peak_at == "load" and old.load_peak_gb is not None
     assert old.per_gpu_gb == old.load_peak_gb > old.nvidia_smi_gb
     assert old.headroom_gb == pytest.approx(old.capacity_gb - old.load_peak_gb)
     for loader in ("transformers", "litgpt", "torchtune"):
-        est = memory(m, job("RTX 4090", loader=loader, **small))
+        est = memory(m, job("RTX 4090", framework=loader, **small))
         assert est.per_gpu_gb == max(est.nvidia_smi_gb, est.load_peak_gb or 0)
         assert est.load_peak_gb < old.load_peak_gb
     lora = memory(m, job("RTX 4090", task="lora", seq_len=16, batch_size=1))
     assert lora.load_peak_gb is None and lora.per_gpu_gb == lora.nvidia_smi_gb
+
+
+def test_litgpt_and_torchtune_keep_adapters_in_16_bit():
+    """PEFT's adapters are fp32 (4 B weight, 4 B gradient, 2 x 4 B AdamW states); LitGPT's
+    bf16-true and torchtune's bf16 build them in bf16 and AdamW keeps its states in the
+    parameter's dtype: 2 + 2 + 2 x 2 bytes per adapter parameter."""
+    kw = dict(task="lora", lora_rank=2, seq_len=4, batch_size=1)
+    peft = shape(**kw)
+    n = peft.params_trainable
+    assert n == 2 * 2 * (8 + 8 + 8 + 4 + 8 + 4 + 8 + 8 + 3 * (8 + 16))  # q k v o gate up down
+    for framework in ("litgpt", "torchtune"):
+        half = shape(framework=framework, **kw)
+        assert mem.weights_bytes(peft) - mem.weights_bytes(half) == 2 * n
+        assert (mem.gradient_bytes(peft), mem.gradient_bytes(half)) == (4 * n, 2 * n)
+        assert (mem.optimizer_bytes(peft), mem.optimizer_bytes(half)) == (8 * n, 4 * n)
+
+
+def test_bitsandbytes_keeps_every_quantised_linears_input():
+    """bitsandbytes' MatMul4Bit stores its input for backward (ctx.tensors = (A, B)); torchao's
+    NF4 linear stores only the weight. With LoRA on q and v and no checkpointing, a
+    bitsandbytes QLoRA block keeps what full training keeps; a torchtune one what 16-bit LoRA
+    keeps."""
+    kw = dict(lora_targets="qv", seq_len=4, batch_size=1)
+    bnb = mem.activation_bytes(shape(task="qlora", **kw))
+    ao = mem.activation_bytes(shape(task="qlora", framework="torchtune", **kw))
+    lora = mem.activation_bytes(shape(task="lora", **kw))
+    full = mem.activation_bytes(shape(task="train", seq_len=4, batch_size=1))
+    assert bnb == full and ao == lora < bnb
 
 
 # --------------------------------------------------------------------------- activation offload
@@ -155,19 +183,19 @@ BASE = "estimate --model llama-2-7b --gpu 'RTX 4090' --seq-len 16 --batch-size 1
 def test_cli_loader_changes_the_load_peak(capsys):
     rc, default = run_json(f"{BASE} --task qlora", capsys)
     assert rc == 0
-    rc, old = run_json(f"{BASE} --task qlora --loader torchtune-torchao0.1", capsys)
+    rc, old = run_json(f"{BASE} --task qlora --framework torchtune-torchao0.1", capsys)
     assert rc == 0
     assert old["memory"]["load_peak_gb"] > default["memory"]["load_peak_gb"] + 2.5
     assert "torchao 0.1" in old["memory"]["load_path"]
-    assert any("--loader torchtune-torchao0.1" in a for a in old["assumptions"])
+    assert any("--framework torchtune-torchao0.1" in a for a in old["assumptions"])
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("--task lora --loader litgpt", r"--loader litgpt with --task lora: is how a LoRA base"),
-        ("--task infer --loader torchtune", r"--loader torchtune with --task infer"),
-        ("--task qlora --loader bogus", r"'bogus' is not one of"),
+        ("--task train --framework litgpt", r"--framework litgpt with --task train: is the LoRA/"),
+        ("--task infer --framework torchtune", r"--framework torchtune with --task infer"),
+        ("--task qlora --framework bogus", r"'bogus' is not one of"),
         ("--task infer --checkpointing-mode offload", r"applies to training only"),
     ],
 )
@@ -186,11 +214,11 @@ def test_build_file_takes_loader_and_offload_words():
         return f
 
     qlora = dict(task="qlora", seq_len=16, batch_size=1)
-    old = per_gpu(loader="torchtune-torchao0.1", **qlora).numbers["per_gpu_gb"].value
-    new = per_gpu(loader="torchtune", **qlora).numbers["per_gpu_gb"].value
+    old = per_gpu(framework="torchtune-torchao0.1", **qlora).numbers["per_gpu_gb"].value
+    new = per_gpu(framework="torchtune", **qlora).numbers["per_gpu_gb"].value
     assert old > new + 2.5
-    bad = per_gpu(task="lora", loader="litgpt")
-    assert bad.severity == "error" and 'loader = "litgpt" with task = "lora"' in bad.message
+    bad = per_gpu(task="train", framework="litgpt")
+    assert bad.severity == "error" and 'framework = "litgpt" with task = "train"' in bad.message
     train = dict(task="lora", seq_len=8192, batch_size=2)
     full = per_gpu(checkpointing="full", **train).numbers["per_gpu_gb"].value
     off = per_gpu(checkpointing="offload", **train).numbers["per_gpu_gb"].value
@@ -208,10 +236,12 @@ def test_rows_read_their_loader_and_offload():
         "value": "9",
         "unit": "GB",
     }
-    assert points.job_of(row | {"engine": "litgpt"}).loader == "litgpt"
-    assert points.job_of(row | {"engine": "torchtune-torchao0.1"}).loader == "torchtune-torchao0.1"
-    assert points.job_of(row | {"engine": "unsloth"}).loader == "transformers"
-    assert "loader" not in points.job_of(row | {"task": "lora"}).model_fields_set
+    assert points.job_of(row | {"engine": "litgpt"}).framework == "litgpt"
+    assert (
+        points.job_of(row | {"engine": "torchtune-torchao0.1"}).framework == "torchtune-torchao0.1"
+    )
+    assert points.job_of(row | {"engine": "unsloth"}).framework == "transformers"
+    assert "framework" not in points.job_of(row | {"task": "train"}).model_fields_set
     assert points.job_of(row | {"checkpointing": "offload"}).offloaded_checkpointing
     # the row's figure is the run's peak: the load's where it is higher
     old = row | {"engine": "torchtune-torchao0.1", "seq_len": "16"}

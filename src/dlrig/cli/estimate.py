@@ -15,9 +15,9 @@ from dlrig.model.choices import (  # plain enums, no pydantic: cheap at start-up
     BaseQuant,
     CheckpointingMode,
     DecodeEngine,
+    Framework,
     Interconnect,
     KvDtype,
-    Loader,
     LoraTargets,
     Loss,
     MemoryFormat,
@@ -73,13 +73,13 @@ def estimate(
     lora_targets: Annotated[
         LoraTargets | None, _opt("LoRA target layers (default all).", "--lora-targets")
     ] = None,
-    loader: Annotated[
-        Loader | None,
+    framework: Annotated[
+        Framework | None,
         _opt(
-            "How the framework loads a quantised LoRA base (its load-time peak): transformers "
-            "(default; also PEFT, TRL, Axolotl, LLaMA-Factory, Unsloth), litgpt, torchtune, "
-            "torchtune-torchao0.1.",
-            "--loader",
+            "The LoRA/QLoRA trainer: how it loads a quantised base (the load-time peak), "
+            "its 4-bit linear and adapter dtype: transformers (default; also PEFT, TRL, "
+            "Axolotl, LLaMA-Factory, Unsloth), litgpt, torchtune, torchtune-torchao0.1.",
+            "--framework",
         ),
     ] = None,
     batch_size: Annotated[
@@ -199,7 +199,7 @@ def estimate(
             checkpointing_mode=checkpointing_mode,
             lora_rank=lora_rank,
             lora_targets=lora_targets,
-            loader=loader,
+            framework=framework,
             batch_size=batch_size,
             grad_accum=grad_accum,
             seq_len=seq_len,

@@ -122,13 +122,9 @@ def inapplicable(
         )
     if job.quant == Quant.EXL2 and job.weight_bits is None:
         out.append(problem(("quant",), "needs {weight_bits} (EXL2 files come at any size)"))
-    quantised_on_load = task in LORA and job.effective_base_quant in (BaseQuant.NF4, BaseQuant.INT8)
-    if "loader" in fields and not quantised_on_load:
-        why = (
-            "is how a LoRA base is quantised while loading; give {task} qlora, or lora with "
-            "{base_quant} nf4 or int8"
-        )
-        out.append(problem(("loader", "task"), why))
+    if "framework" in fields and task not in LORA:
+        why = "is the LoRA/QLoRA trainer (loading, 4-bit linear, adapter dtype); give {task} lora"
+        out.append(problem(("framework", "task"), why))
     if m is not None and task in LORA and not m.is_transformer:
         out.append(problem(("task",), f"LoRA needs a transformer; {m.name} is a {m.kind.value}"))
     # selective or offload: both act on a transformer block's input and outputs

@@ -122,9 +122,9 @@ def _loading(s: Shape) -> str:
     if why is not None:
         return f"load-time peak: none above the step's ({why})"
     return (
-        f"load-time peak: {lp.WHY[s.job.loader]} (--loader {s.job.loader.value}); the largest "
-        "matrix is quantised last, with every other weight already on the GPU; the fit uses "
-        "the larger of this and the training step's peak"
+        f"load-time peak: {lp.WHY[s.job.framework]} (--framework {s.job.framework.value}); "
+        "the largest matrix is quantised last, with every other weight already on the GPU; "
+        "the fit uses the larger of this and the training step's peak"
     )
 
 

@@ -6,7 +6,7 @@ quantised sit next to the 16-bit copy of the matrix being quantised and the quan
 temporaries. torch.cuda.max_memory_allocated / _reserved count the whole process, so a
 framework that prints them after training reports the larger of the two peaks, and a job
 whose load peak does not fit never reaches its first step. How large the load peak is depends
-on how the framework quantises (`Job.loader`), read from each one's code:
+on how the framework quantises (`Job.framework`), read from each one's code:
 
 - transformers (the default; also PEFT, TRL, Axolotl, LLaMA-Factory and Unsloth, which load
   through `from_pretrained(quantization_config=BitsAndBytesConfig(...))`): one tensor at a
@@ -47,7 +47,7 @@ from dlrig.estimate import calibration as cal
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
 from dlrig.estimate.shape import HALF_BYTES, Shape, block_matrices
-from dlrig.model.workload import BaseQuant, Loader, Offload
+from dlrig.model.workload import BaseQuant, Framework, Offload
 
 # bitsandbytes' 4-bit blocks: 64 weights share one fp32 absmax (quantize_4bit's default
 # blocksize), and two 4-bit codes share a byte.
@@ -60,13 +60,13 @@ TORCHAO_CHUNK = 1024**2
 TORCHAO_DISTANCE_COPIES = 2
 
 WHY = {
-    Loader.TRANSFORMERS: "Hugging Face transformers + bitsandbytes: each checkpoint tensor "
+    Framework.TRANSFORMERS: "Hugging Face transformers + bitsandbytes: each checkpoint tensor "
     "copied to the GPU in fp16 and quantised there, one at a time",
-    Loader.LITGPT: "LitGPT (Lightning Fabric BitsandbytesPrecision): each layer created in "
+    Framework.LITGPT: "LitGPT (Lightning Fabric BitsandbytesPrecision): each layer created in "
     "16-bit on the GPU and quantised in its constructor, through an fp16 copy",
-    Loader.TORCHTUNE: "torchtune (torchao to_nf4, torchao >= 0.2): each layer created in "
+    Framework.TORCHTUNE: "torchtune (torchao to_nf4, torchao >= 0.2): each layer created in "
     "16-bit on the GPU, scaled and quantised in chunks of 1,048,576 weights",
-    Loader.TORCHTUNE_TORCHAO01: "torchtune with torchao 0.1: each layer created in 16-bit on "
+    Framework.TORCHTUNE_TORCHAO01: "torchtune with torchao 0.1: each layer created in 16-bit on "
     "the GPU and quantised whole through a 16-wide distance tensor (2 x 16 x 2 bytes per weight)",
 }
 
@@ -126,16 +126,16 @@ def transient_bytes(shape: Shape) -> float:
         # Int8Params.cuda: the fp16 copy, then double_quant's CB and CBt (one byte each).
         return fp16_copy + 2 * n
     four_bit = n / 2 + FP32_BYTES * n / BNB_BLOCK  # codes and the absmax of each block
-    match job.loader:
-        case Loader.TRANSFORMERS:
+    match job.framework:
+        case Framework.TRANSFORMERS:
             return fp16_copy + four_bit
-        case Loader.LITGPT:
+        case Framework.LITGPT:
             return e * n + fp16_copy + four_bit
-        case Loader.TORCHTUNE:
+        case Framework.TORCHTUNE:
             chunk = min(n, TORCHAO_CHUNK)
             codes = n + n / 2  # one uint8 per weight, then two packed per byte
             return 2 * e * n + codes + TORCHAO_DISTANCE_COPIES * NF4_LEVELS * e * chunk
-        case Loader.TORCHTUNE_TORCHAO01:
+        case Framework.TORCHTUNE_TORCHAO01:
             return 2 * e * n + TORCHAO_DISTANCE_COPIES * NF4_LEVELS * e * n
 
 
@@ -154,5 +154,5 @@ def load_peak(shape: Shape, consts: cal.Constants | None = None) -> LoadPeak | N
         transient=transient,
         allocator_slack=slack,
         outside_allocator=outside,
-        path=WHY[shape.job.loader],
+        path=WHY[shape.job.framework],
     )

@@ -29,12 +29,15 @@ from dlrig.estimate.shape import (
     LORA_TARGETS,
     Shape,
     block_matrices,
+    half_adapters,
     is_fp32,
     kv_split,
     selective_saved_matmuls,
 )
 from dlrig.model.workload import (
     Attention,
+    BaseQuant,
+    Framework,
     Loss,
     ModelKind,
     ModelSpec,
@@ -177,7 +180,7 @@ def gradient_bytes_per_param(shape: Shape) -> float:
     job = shape.job
     amp_fp32_grads = job.master_weights and job.zero == 0
     half = job.task == Task.TRAIN and not is_fp32(job.precision) and not amp_fp32_grads
-    return HALF_BYTES if half else FP32_BYTES
+    return HALF_BYTES if half or half_adapters(job) else FP32_BYTES
 
 
 def optimizer_state_bytes(shape: Shape) -> float:
@@ -185,7 +188,7 @@ def optimizer_state_bytes(shape: Shape) -> float:
     training, where PyTorch's AdamW keeps its states in the parameters' dtype."""
     job = shape.job
     pure_16bit = job.task == Task.TRAIN and not job.master_weights and not is_fp32(job.precision)
-    if job.optimizer_dtype == OptimizerDtype.BF16 or pure_16bit:
+    if job.optimizer_dtype == OptimizerDtype.BF16 or pure_16bit or half_adapters(job):
         return HALF_BYTES
     return FP32_BYTES
 
@@ -393,6 +396,19 @@ def pipeline_in_flight(shape: Shape) -> float:
     return held * (1 + extra)
 
 
+def keeps_quantised_inputs(shape: Shape) -> bool:
+    """bitsandbytes' quantised linear layers keep their input for backward whether or not
+    anything behind them is trained: MatMul4Bit.forward stores `ctx.tensors = (A, B)` whenever
+    A or B needs a gradient, and MatMul8bitLt keeps A too (bitsandbytes 0.41-0.43,
+    autograd/_functions.py), so a QLoRA layer over a bitsandbytes base keeps every frozen
+    matrix's input where a 16-bit frozen nn.Linear keeps none. torchao's NF4 linear
+    (torchtune) saves only the weight (`LinearNF4.forward`: `ctx.nf4_weight = weight`).
+    bitsandbytes is the library of the transformers and LitGPT frameworks."""
+    job = shape.job
+    bnb = job.framework in (Framework.TRANSFORMERS, Framework.LITGPT)
+    return bnb and job.effective_base_quant in (BaseQuant.NF4, BaseQuant.INT8)
+
+
 def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
     """Training: the activations of this GPU's layers for the micro-batches in flight, split by
     tensor (sequence-parallel) and context parallelism; with checkpointing each layer's input
@@ -414,6 +430,8 @@ def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
         return inference_working_bytes(m, shape.prefill_tokens_in_flight, e) / plan.tp
     keys = min(s, m.sliding_window) if m.sliding_window else s
     trained = frozenset(LORA_TARGETS[job.lora_targets.value]) if shape.lora else None
+    if shape.lora and keeps_quantised_inputs(shape):
+        trained = None  # every linear's input kept, as in full training
     layer = layer_activation_bytes(m, s, b, e, trained)
     layer += score_bytes(m, s, keys, b, e, job.attention)
     layers = shape.layers_per_gpu

@@ -61,11 +61,11 @@ BOOL_FIELDS = ("master_weights", "optimizer_in_backward")
 # adam8bit; engines the Job does not list map to the nearest it does (LitGPT and plain PyTorch
 # generate with eager PyTorch, like transformers; MLC is an optimized engine).
 OPTIMIZER_ALIASES = {"adamw8bit": "adam8bit", "paged_adamw8bit": "adam8bit", "adam": "adamw"}
-# The loading path (Job.loader, estimate/load_peak.py) of a LoRA row over a base quantised on
-# load, from its engine cell: LitGPT and torchtune by name ("torchtune-torchao0.1": torchtune
+# The trainer (Job.framework: loading path, 4-bit linear, adapter dtype) of a LoRA row, from
+# its engine cell: LitGPT and torchtune by name ("torchtune-torchao0.1": torchtune
 # with torchao 0.1, which quantised whole matrices); every other trainer (transformers,
 # hf-trainer, PEFT/TRL, Unsloth, LLaMA-Factory, Axolotl) loads through transformers.
-LOADER_OF_ENGINE = {
+FRAMEWORK_OF_ENGINE = {
     "litgpt": "litgpt",
     "torchtune": "torchtune",
     "torchtune-torchao0.1": "torchtune-torchao0.1",
@@ -127,9 +127,10 @@ def job_of(row: dict[str, str]) -> Job:
         modes = ("selective", "offload")
         fields["checkpointing"] = word if word in modes else word == "true"
     engine = row.get("engine") or ""
-    base = row.get("base_quant") or ("nf4" if task == "qlora" else "none")
-    if task in ("lora", "qlora") and base in ("nf4", "int8"):
-        fields["loader"] = row.get("loader") or LOADER_OF_ENGINE.get(engine, "transformers")
+    if task in ("lora", "qlora"):
+        fields["framework"] = row.get("framework") or FRAMEWORK_OF_ENGINE.get(
+            engine, "transformers"
+        )
     if task == "infer" and engine:
         fields["engine"] = ENGINE_ALIASES.get(engine, engine)
     return Job(**fields)

@@ -22,6 +22,7 @@ from dlrig.model.choices import CHUNKED_PREFILL_ENGINES
 from dlrig.model.workload import (
     BaseQuant,
     CheckpointingMode,
+    Framework,
     Job,
     KvDtype,
     ModelKind,
@@ -136,7 +137,7 @@ class Shape:
     weight_format: str
     embedding_bits: float
     kv_bits: float
-    adapter_bytes: int  # LoRA adapters' storage (fp32, PEFT's default)
+    adapter_bytes: int  # LoRA adapters' storage (fp32 with PEFT, 16-bit: half_adapters)
     # Parameters
     params_total: int
     params_active: int  # per token (MoE: routed experts a token passes)
@@ -239,6 +240,23 @@ def attended_tokens(m: ModelSpec, s: float) -> float:
 def is_fp32(precision: Precision) -> bool:
     """fp32 and tf32 both store 4-byte weights, gradients and activations."""
     return precision in (Precision.FP32, Precision.TF32)
+
+
+# Frameworks that build the whole model, LoRA adapters included, in the 16-bit training dtype:
+# LitGPT's `precision: bf16-true` and torchtune's `dtype: bf16` (the model is instantiated
+# under `set_default_dtype(bf16)`, recipes/lora_finetune_single_device.py).
+HALF_ADAPTER_FRAMEWORKS = frozenset(
+    {Framework.LITGPT, Framework.TORCHTUNE, Framework.TORCHTUNE_TORCHAO01}
+)
+
+
+def half_adapters(job: Job) -> bool:
+    """LoRA adapters, their gradients and (torch AdamW keeps states in the parameter's dtype)
+    their optimizer states in 16-bit. PEFT creates adapters as fp32 nn.Linear layers and, over
+    a 16-bit base, casts them back to fp32 (get_peft_model's autocast_adapter_dtype=True, the
+    default since PEFT 0.12; over a 4-bit base they are never cast): fp32 for transformers."""
+    lora = job.task in (Task.LORA, Task.QLORA)
+    return lora and not is_fp32(job.precision) and job.framework in HALF_ADAPTER_FRAMEWORKS
 
 
 def weight_format(job: Job) -> tuple[float, str, str | None]:
@@ -505,7 +523,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
     embedding = m.embedding_params
     linear = linear_params(m)
     routed = routed_expert_params(m)
-    adapter_bytes = FP32_BYTES  # PEFT keeps adapters in fp32 (autocast for the matmuls)
+    adapter_bytes = HALF_BYTES if half_adapters(job) else FP32_BYTES
 
     if job.task == Task.TRAIN:
         weight_bytes_job = half_or_full * m.params_total  # ZeRO's 2Ψ (4Ψ in fp32)

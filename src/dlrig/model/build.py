@@ -278,7 +278,7 @@ class WorkloadInput(BaseModel):
     kv_dtype: _values(choices.KvDtype) | None = None
     optimizer_dtype: _values(choices.OptimizerDtype) | None = None
     lora_targets: _values(choices.LoraTargets) | None = None
-    loader: _values(choices.Loader) | None = None  # how a quantised LoRA base is loaded
+    framework: _values(choices.Framework) | None = None  # how a quantised LoRA base is loaded
     attention: _values(choices.Attention) | None = None
     memory_format: _values(choices.MemoryFormat) | None = None
     engine: _values(choices.DecodeEngine) | None = None

@@ -117,14 +117,16 @@ class CheckpointingMode(StrEnum):
     OFFLOAD = "offload"
 
 
-class Loader(StrEnum):
-    """How the framework loads a quantised LoRA base onto the GPU (estimate/load_peak.py)."""
+class Framework(StrEnum):
+    """The LoRA/QLoRA trainer: how it quantises a base while loading it (estimate/load_peak.py),
+    whose 4-bit linear it runs (bitsandbytes or torchao: memory.keeps_quantised_inputs) and the
+    dtype of its adapters (shape.half_adapters)."""
 
-    # Hugging Face from_pretrained with a BitsAndBytesConfig, one tensor quantised at a time
-    # (also PEFT, TRL, Axolotl, LLaMA-Factory, Unsloth, which load through it).
+    # Hugging Face from_pretrained with a BitsAndBytesConfig, one tensor quantised at a time,
+    # PEFT's fp32 adapters (also TRL, Axolotl, LLaMA-Factory, Unsloth, which load through it).
     TRANSFORMERS = "transformers"
-    LITGPT = "litgpt"  # Lightning Fabric BitsandbytesPrecision: quantised layer by layer
-    TORCHTUNE = "torchtune"  # torchao to_nf4 per layer, in 1M-element chunks (torchao >= 0.2)
+    LITGPT = "litgpt"  # Fabric BitsandbytesPrecision, layer by layer; bf16-true adapters
+    TORCHTUNE = "torchtune"  # torchao to_nf4 per layer in 1M-weight chunks (>= 0.2); bf16 adapters
     # torchtune with torchao 0.1 (before 2024-05-01): each matrix quantised whole, through a
     # 16-wide distance tensor
     TORCHTUNE_TORCHAO01 = "torchtune-torchao0.1"

@@ -12,9 +12,9 @@ from dlrig.model.choices import (
     BaseQuant,
     CheckpointingMode,
     DecodeEngine,
+    Framework,
     Interconnect,
     KvDtype,
-    Loader,
     LoraTargets,
     Loss,
     MemoryFormat,
@@ -37,10 +37,10 @@ __all__ = [
     "Attention",
     "BaseQuant",
     "DecodeEngine",
+    "Framework",
     "Interconnect",
     "Job",
     "KvDtype",
-    "Loader",
     "LoraTargets",
     "Loss",
     "MemoryFormat",
@@ -260,9 +260,10 @@ class Job(BaseModel):
         default=False, description="optimizer step fused into backward: gradients freed at once"
     )
     loss: Loss = Loss.STANDARD
-    loader: Loader = Field(
-        default=Loader.TRANSFORMERS,
-        description="how the framework quantises a LoRA base while loading it (load-time peak)",
+    framework: Framework = Field(
+        default=Framework.TRANSFORMERS,
+        description="the LoRA/QLoRA trainer: how it quantises a base while loading it (the "
+        "load-time peak), which 4-bit linear it runs and the adapters' dtype",
     )
     interconnect: Interconnect = Interconnect.AUTO
     engine: DecodeEngine = DecodeEngine.OPTIMIZED

@@ -47,7 +47,7 @@ _JOB_FIELDS = (
     "kv_dtype",
     "optimizer_dtype",
     "lora_targets",
-    "loader",
+    "framework",
     "attention",
     "memory_format",
     "engine",
