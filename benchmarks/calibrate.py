@@ -298,9 +298,12 @@ def predict(pt: Point, consts: cal.Constants) -> float:
     assert j is not None
     if pt.category == "memory":
         # est-mem's memory model in the point's semantics (allocated, reserved, nvidia-smi).
-        figure = points.SEMANTICS.get(pt.row.get("semantics") or "", "reserved")
-        # The run's peak: the step's, or the load's where the base is quantised on the GPU.
-        peak = points.run_peak_bytes(pt.shape, figure, consts)
+        semantics = pt.row.get("semantics") or ""
+        figure = points.SEMANTICS.get(semantics, "reserved")
+        # The run's peak: the step's, or the load's where the base is quantised on the GPU
+        # and the source's counter spans the load.
+        with_load = points.includes_load(semantics)
+        peak = points.run_peak_bytes(pt.shape, figure, consts, with_load=with_load)
         return peak / points.UNIT_BYTES[pt.unit or "GB"]
     t = perf.throughput_of(pt.shape, consts)
     if pt.category == "prefill":

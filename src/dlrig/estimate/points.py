@@ -22,11 +22,24 @@ UNIT_BYTES = {"GB": GB, "GiB": GIB}
 # Measured semantics → the predicted figure it is compared with (memory.MemoryParts).
 SEMANTICS = {
     "allocator_allocated": "allocated",
+    "allocator_active": "allocated",  # active_bytes.all.peak: allocated blocks in use
     "allocator_reserved": "reserved",
     "nvidia_smi": "nvidia_smi",
     "unspecified_memory": "reserved",
     "": "reserved",
 }
+# "<semantics>_step": the source reset the peak counters after loading the model (torchtune's
+# get_memory_stats(reset_stats=True), and emptied the cache where the figure is reserved or
+# nvidia-smi): the training step's peak alone, without the load's (run_peak_bytes).
+STEP_SUFFIX = "_step"
+for _name, _figure in list(SEMANTICS.items()):
+    if _name:
+        SEMANTICS[_name + STEP_SUFFIX] = _figure
+
+
+def includes_load(semantics: str) -> bool:
+    """Whether a figure of these semantics spans the model's load (see STEP_SUFFIX)."""
+    return not semantics.endswith(STEP_SUFFIX)
 MEMORY_STAND_IN_GPU = "A100 80GB SXM"
 PRECISION = {"fp32": "fp32", "tf32": "tf32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8"}
 INT_FIELDS = (
@@ -178,25 +191,30 @@ def model_states_bytes(row: dict[str, str]) -> float:
     return parts.weights + parts.gradients + parts.optimizer
 
 
-def run_peak_bytes(shape: Any, figure: str, consts: Any = None) -> float:
+def run_peak_bytes(shape: Any, figure: str, consts: Any = None, with_load: bool = True) -> float:
     """The run's peak in one semantics (`figure`: allocated, reserved or nvidia_smi): the
     training step's, or the load's where the job quantises its base on the GPU and that is
     higher. torch's max_memory_allocated / _reserved count from the start of the process and
     the caching allocator keeps what loading reserved (what nvidia-smi then shows), so a figure
-    read after training includes the load unless the source says the counter was reset."""
+    read after training includes the load unless the source says the counter was reset
+    (`with_load` False: the STEP_SUFFIX semantics). A reset alone does not drop the load's
+    reserved memory: reset_peak_memory_stats lowers the reserved peak to what the caching
+    allocator still holds, the load's segments included, until empty_cache returns them."""
     from dlrig.estimate import load_peak as lp
     from dlrig.estimate import memory as mem
 
     step = float(getattr(mem.parts(shape, consts), figure))
-    load = lp.load_peak(shape, consts)
+    load = lp.load_peak(shape, consts) if with_load else None
     return max(step, float(getattr(load, figure))) if load else step
 
 
 def predicted_memory_bytes(row: dict[str, str]) -> float:
     from dlrig.estimate import shape as shapes
 
-    figure = SEMANTICS.get(row.get("semantics") or "", "reserved")
-    return run_peak_bytes(shapes.derive(model_of(row), job_of(row)), figure)
+    semantics = row.get("semantics") or ""
+    figure = SEMANTICS.get(semantics, "reserved")
+    shape = shapes.derive(model_of(row), job_of(row))
+    return run_peak_bytes(shape, figure, with_load=includes_load(semantics))
 
 
 def memory_error(row: dict[str, str]) -> float | None:
