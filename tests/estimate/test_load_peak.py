@@ -249,3 +249,20 @@ def test_rows_read_their_loader_and_offload():
     load = lp.load_peak(s)
     assert load is not None
     assert points.predicted_memory_bytes(old) == load.reserved > mem.parts(s).reserved
+
+
+def test_check_says_when_the_load_sets_the_peak():
+    from dlrig.rules import check
+    from helpers import make_build, one
+
+    workload = {"model": "llama-2-7b", "task": "qlora", "seq_len": 16, "batch_size": 1}
+    data = {"gpus": [{"model": "RTX 4090"}], "workload": workload}
+    old = one(
+        check(make_build(data | {"workload": workload | {"framework": "torchtune-torchao0.1"}})),
+        "gpu-memory",
+    )
+    assert "at load time, while the base is quantised on the GPU" in old.message
+    assert "torchao 0.1" in old.message
+    longer = workload | {"framework": "torchtune", "seq_len": 2048, "batch_size": 2}
+    new = one(check(make_build(data | {"workload": longer})), "gpu-memory")
+    assert "at load time" not in new.message  # 4096 tokens of activations: the step peaks

@@ -40,6 +40,8 @@ for _name, _figure in list(SEMANTICS.items()):
 def includes_load(semantics: str) -> bool:
     """Whether a figure of these semantics spans the model's load (see STEP_SUFFIX)."""
     return not semantics.endswith(STEP_SUFFIX)
+
+
 MEMORY_STAND_IN_GPU = "A100 80GB SXM"
 PRECISION = {"fp32": "fp32", "tf32": "tf32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8"}
 INT_FIELDS = (
