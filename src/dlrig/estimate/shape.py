@@ -252,11 +252,15 @@ HALF_ADAPTER_FRAMEWORKS = frozenset(
 
 def half_adapters(job: Job) -> bool:
     """LoRA adapters, their gradients and (torch AdamW keeps states in the parameter's dtype)
-    their optimizer states in 16-bit. PEFT creates adapters as fp32 nn.Linear layers and, over
-    a 16-bit base, casts them back to fp32 (get_peft_model's autocast_adapter_dtype=True, the
-    default since PEFT 0.12; over a 4-bit base they are never cast): fp32 for transformers."""
+    their optimizer states in 16-bit: in pure 16-bit training (`--pure-16bit`, the whole model
+    in bf16 with no fp32 copy: FSDP without a mixed-precision policy over a bf16 model, as the
+    PEFT FSDP-QLoRA recipe and Answer.AI's fsdp_qlora run it) and always with LitGPT and
+    torchtune (HALF_ADAPTER_FRAMEWORKS). Otherwise fp32: PEFT creates adapters as fp32
+    nn.Linear layers and, under AMP, keeps them in fp32 (get_peft_model's
+    autocast_adapter_dtype=True, the default since PEFT 0.12)."""
     lora = job.task in (Task.LORA, Task.QLORA)
-    return lora and not is_fp32(job.precision) and job.framework in HALF_ADAPTER_FRAMEWORKS
+    pure = not job.master_weights or job.framework in HALF_ADAPTER_FRAMEWORKS
+    return lora and not is_fp32(job.precision) and pure
 
 
 def weight_format(job: Job) -> tuple[float, str, str | None]:
