@@ -237,13 +237,12 @@ def build(pt: Point) -> None:
     except (DlrigError, ValidationError, ValueError, KeyError, AssertionError) as exc:
         pt.reason = str(exc).splitlines()[0]
         return
-    if pt.category == "memory":
-        # est-mem's rule for memory points (a length the source did not state, selective
-        # checkpointing): the same exclusions the estimator's own interval fallback makes.
-        reason = points.why_not(row)
-        if reason:
-            pt.reason = reason
-            return
+    # The row reader's exclusions (a length the source did not state; a memory peak below the
+    # stated states): the same ones the estimator's own interval fallback makes.
+    reason = points.why_not(row)
+    if reason:
+        pt.reason = reason
+        return
     m, j = pt.model, pt.job
     pt.batch = pt.shape.micro_batch
     if pt.key == "mfu":

@@ -145,12 +145,24 @@ def _report_categories(path: Path) -> dict[str, tuple[str, str, str]]:
     return out
 
 
-def test_this_rounds_accuracy_table_is_the_saved_reports():
-    """Both columns of the README's "This round" table are the saved calibrate.py reports."""
+ROUNDS = {
+    # README section -> (the saved report of the round's start, of its end)
+    "#### This round": ("calibration-c124331.txt", "calibration-after.txt"),
+    "#### Previous round (1f098e4 to c124331)": (
+        "calibration-1f098e4.txt",
+        "calibration-c124331.txt",
+    ),
+}
+
+
+@pytest.mark.parametrize("heading", sorted(ROUNDS))
+def test_each_rounds_accuracy_table_is_the_saved_reports(heading):
+    """Both columns of a round's table in the README are the saved calibrate.py reports."""
     results = ROOT / "benchmarks" / "results"
-    before = _report_categories(results / "calibration-1f098e4.txt")
-    now = _report_categories(results / "calibration-after.txt")
-    text = section("#### This round")
+    start, end = ROUNDS[heading]
+    before = _report_categories(results / start)
+    now = _report_categories(results / end)
+    text = section(heading)
     rows = re.findall(
         r"^\| ([^|]+) \| ([\d.]+) % / ([\d.]+) % \((\d+)\) \| \**([\d.]+) % / ([\d.]+) % \((\d+)\)\** \|",
         text,

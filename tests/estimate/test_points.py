@@ -47,6 +47,17 @@ def test_a_training_memory_row_without_its_length_is_not_expressible():
     )
 
 
+def test_a_language_model_training_rate_without_its_length_is_not_expressible():
+    rate = ROW | {"category": "throughput", "unit": "tokens_per_s", "value": "3000"}
+    assert points.why_not(rate) is None
+    assert points.why_not(rate | {"seq_len": ""}) == (
+        "training sequence length not stated (seq_len blank)"
+    )
+    # a vision model has no sequence: its rate needs none
+    cnn = rate | {"model": "resnet50", "task": "vision", "unit": "images_per_s", "seq_len": ""}
+    assert points.why_not(cnn) is None
+
+
 def test_checkpointing_column_reads_selective():
     job = points.job_of(ROW | {"checkpointing": "selective"})
     assert job.checkpointing and job.checkpointing_mode == "selective"

@@ -229,6 +229,16 @@ def check_estimate(est: Estimate) -> None:
     t = est.throughput
     _holds(t.interval, t.tokens_per_s or t.samples_per_s)
     _holds(est.time_hours_interval, est.time_hours)
+    _holds(t.prefill_interval, t.prefill_tokens_per_s)
+    _holds(t.ttft_interval, t.ttft_s)
+    _holds(est.energy_kwh_interval, est.energy_kwh)
+    _holds(est.cloud_cost_interval, est.cloud_cost)
+    _holds(est.electricity_cost_interval, est.electricity_cost)
+    # every prediction carries its interval where its group has one
+    if t.prefill_tokens_per_s is not None and t.interval is not None:
+        assert t.prefill_interval is not None and t.ttft_interval is not None
+    if est.energy_kwh is not None and est.time_hours_interval is not None:
+        assert est.energy_kwh_interval is not None
     assert m.per_gpu_gb > 0
     # The memory parts add up: tensors, the allocator's slack, what lies outside it.
     tensors = (

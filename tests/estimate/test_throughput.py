@@ -341,6 +341,20 @@ def test_short_prefill_is_bound_by_reading_the_weights_once_per_chunk():
     assert long.bound == "compute"
 
 
+def test_prefill_and_decode_name_their_bound_by_one_rule():
+    # the longest of link, per-layer time and the roofline's larger side
+    assert dec.bound_of(read_s=1, compute_s=2, comm_s=3, per_layer_s=0) == "communication"
+    assert dec.bound_of(read_s=1, compute_s=2, comm_s=0, per_layer_s=3) == "per-layer overhead"
+    assert dec.bound_of(read_s=2, compute_s=1, comm_s=1, per_layer_s=1) == "memory-bandwidth"
+    assert dec.bound_of(read_s=1, compute_s=2, comm_s=1, per_layer_s=1) == "compute"
+    # a tensor-parallel prefill over a slow link waits on its all-reduces: 1000 tokens x 8
+    # hidden x 2 bytes = 16 kB per all-reduce, 2 per layer, 2 layers, each at 1 ms latency
+    slow = comm.Link("slow", busbw_gbs=1e-3, latency_s=1e-3)
+    kw = dict(peak_tflops=100, efficiency=0.5, n_layers=2, hidden=8)
+    pre = dec.prefill(1000, 2e9, tp=2, link=slow, **kw)
+    assert pre.comm_s > pre.compute_s and pre.bound == "communication"
+
+
 def test_prefill_pays_the_per_layer_time_once_per_chunk():
     kw = dict(peak_tflops=100, efficiency=0.5, n_layers=4, hidden=8)
     one = dec.prefill(2048, 1e9, chunk_tokens=2048, layer_overhead_s=1e-4, **kw)
@@ -736,3 +750,26 @@ def test_fp8_selective_checkpointing_recomputes_its_matmuls_but_not_attention():
     )
     delta = perf.train_work(sel, eff).micro_compute_s - perf.train_work(off, eff).micro_compute_s
     assert delta == pytest.approx(recompute_s, rel=1e-9)
+
+
+def test_derived_predictions_carry_their_rates_interval():
+    from dlrig.model.estimate import Interval
+
+    rate = Interval(low=75, high=125, frac=0.25, group="g", source="s")
+    # a time is work over the rate: 10 h at a rate of 100 +- 25 % lies in [10/1.25, 10/0.75]
+    time = perf.inverse_interval(10.0, rate)
+    assert (time.low, time.high, time.frac) == pytest.approx((8.0, 40 / 3, 0.25))
+    assert perf.inverse_interval(10.0, rate.model_copy(update={"frac": 1.0})) is None
+    # energy at 2 kWh per hour over that time: [16, 26.7] kWh
+    energy = perf.scaled_interval(20.0, 10.0, time)
+    assert (energy.low, energy.high) == pytest.approx((16.0, 80 / 3))
+    assert perf.scaled_interval(None, 10.0, time) is None
+
+
+def test_prefill_and_ttft_carry_the_prefill_groups_interval():
+    m = find_model("llama-3-8b")
+    t = throughput(m, job(task="infer", prompt_tokens=2000))
+    assert t.prefill_interval.group.startswith("prefill_mfu")
+    assert t.prefill_interval.low < t.prefill_tokens_per_s < t.prefill_interval.high
+    assert t.ttft_interval.low < t.ttft_s < t.ttft_interval.high
+    assert t.ttft_interval == perf.inverse_interval(t.ttft_s, t.prefill_interval)

@@ -143,6 +143,9 @@ def test_example_2_json(example_2):
         assert {"price", "currency", "throughput", "score", "findings", "build"} <= set(p)
         assert p["currency"] == "USD" and 0 < p["price"] <= 20000
         assert p["throughput"] > 0 and p["score"] > 0
+        # every proposed rate carries the estimator's interval for its group
+        iv = p["throughput_interval"]
+        assert iv["low"] < p["throughput"] < iv["high"] and iv["group"].startswith("mfu:cnn")
         assert 1 <= p["n_gpus"] <= 4
         assert all(f["severity"] != "error" for f in p["findings"])
         build = p["build"]

@@ -235,3 +235,39 @@ def test_budget_note_without_a_faster_build_says_what_bounds_it():
     assert up is None and "--max-gpus 1 caps it" in note
     note, up = rank.budget_note(_fastest(500, 100, n=1), found, _req(max_gpus=4), MARKET)
     assert up is None and "no faster build exists in the catalog at any price" in note
+
+
+def _maker(front, monkeypatch):
+    monkeypatch.setattr(rank, "local_price", lambda c, market: c.price_usd)
+    keys = {rank._key(c) for c in front}
+    return rank._Maker(None, MARKET, None, keys, {}, front)
+
+
+def _with_interval(c, frac: float):
+    from dlrig.model.estimate import Interval
+
+    rate = c.throughput
+    c.config.throughput_interval = Interval(
+        low=rate * (1 - frac), high=rate * (1 + frac), frac=frac, group="g", source="s"
+    )
+    return c
+
+
+def test_fastest_build_names_a_cheaper_one_within_the_estimators_error(monkeypatch):
+    cheap = _with_interval(cand(2000, 900.0, gpu="a"), 0.25)
+    fast = _with_interval(cand(3000, 1000.0, gpu="b"), 0.25)
+    note = _maker([cheap, fast], monkeypatch).within_error_below(fast)
+    # 900 x 1.25 >= 1000: the difference is inside the +-25 %; 1000 USD saved
+    assert note == (
+        "1 x a is within the estimator's ± 25% of its rate (90% of it) for 1,000 USD less"
+    )
+
+
+def test_no_such_note_when_the_cheaper_build_is_clearly_slower_or_absent(monkeypatch):
+    slow = _with_interval(cand(2000, 700.0, gpu="a"), 0.25)
+    fast = _with_interval(cand(3000, 1000.0, gpu="b"), 0.25)
+    maker = _maker([slow, fast], monkeypatch)
+    assert maker.within_error_below(fast) is None  # 700 x 1.25 < 1000
+    assert maker.within_error_below(slow) is None  # nothing cheaper on the front
+    fast.config.throughput_interval = None
+    assert maker.within_error_below(fast) is None  # no interval: nothing to claim

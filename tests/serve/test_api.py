@@ -321,3 +321,27 @@ def test_html_in_a_name_comes_back_as_json_text(client):
     assert r.status_code == 200
     assert r.json()["build"]["name"] == "<script>alert(1)</script>"
     assert r.headers["content-type"].startswith("application/json")  # never served as HTML
+
+
+def test_one_edit_runs_the_rules_once_for_findings_and_charts(monkeypatch):
+    """The page asks /api/check and /api/check/charts for each edit: the rules run once."""
+    import dlrig.rules
+    from dlrig.serve import api
+
+    calls = []
+    real = dlrig.rules.check
+
+    def counting(build):
+        calls.append(build.name)
+        return real(build)
+
+    monkeypatch.setattr(dlrig.rules, "check", counting)
+    api._cached_check.cache_clear()
+    build = read_toml(EXAMPLE, "x")
+    first = api.check_json(build)
+    api.check_charts(build)
+    assert len(calls) == 1
+    assert api.check_json(build) == first  # rendering leaves the kept report as it was
+    edited = build | {"name": "another edit"}
+    assert json.loads(api.check_json(edited))["build"] != json.loads(first)["build"]
+    assert len(calls) == 2

@@ -6,11 +6,11 @@ the result (`assumptions`), every sourced number in `sources`.
 
 from __future__ import annotations
 
-from dlrig.estimate import applicable, data_rate, explain, fit
+from dlrig.estimate import applicable, data_rate, explain, fit, perf
 from dlrig.estimate import compute as cp
 from dlrig.estimate import job as jobs
 from dlrig.estimate.shape import Shape
-from dlrig.model.estimate import DOES_NOT_FIT, FITS, Estimate, Interval
+from dlrig.model.estimate import DOES_NOT_FIT, FITS, Estimate
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import (
     Interconnect,
@@ -129,6 +129,7 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
         else None
     )
     plan = s.plan
+    time_iv = perf.inverse_interval(time_hours, thr.interval)
     return Estimate(
         model=m.name,
         task=job.task.value,
@@ -154,13 +155,16 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
         throughput=thr,
         data_rate=rate,
         time_hours=time_hours,
-        time_hours_interval=_time_interval(time_hours, thr.interval),
+        time_hours_interval=time_iv,
         tokens_total=tokens_total,
         power_w=power_w,
         energy_kwh=energy,
+        energy_kwh_interval=perf.scaled_interval(energy, time_hours, time_iv),
         energy_kwh_per_hour=per_hour_kwh,
         cloud_cost=cloud,
+        cloud_cost_interval=perf.scaled_interval(cloud, time_hours, time_iv),
         electricity_cost=power_cost,
+        electricity_cost_interval=perf.scaled_interval(power_cost, time_hours, time_iv),
         fixes=fixes,
         assumptions=explain.assumptions(s),
         warnings=warnings,
@@ -180,20 +184,6 @@ def _work_tokens(m: ModelSpec, job: Job, s: Shape) -> float | None:
     if job.epochs is not None and job.dataset_size is not None and m.is_language_model:
         return job.epochs * job.dataset_size * s.seq
     return None
-
-
-def _time_interval(hours: float | None, rate: Interval | None) -> Interval | None:
-    """Time is work over rate: a rate between r(1−f) and r(1+f) gives a time between
-    t/(1+f) and t/(1−f) (no upper bound when f ≥ 1)."""
-    if hours is None or rate is None or rate.frac >= 1:
-        return None
-    return Interval(
-        low=hours / (1 + rate.frac),
-        high=hours / (1 - rate.frac),
-        frac=rate.frac,
-        group=rate.group,
-        source=f"from the rate's interval ({rate.source})",
-    )
 
 
 def _time_hours(

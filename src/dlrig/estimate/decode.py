@@ -102,13 +102,20 @@ def decode_step(
     else:
         step = work + comm_s + per_layer_s
         overhead_s = per_layer_s
+    return DecodeStep(
+        mem_s, comp_s, comm_s, overhead_s, step, bound_of(mem_s, comp_s, comm_s, per_layer_s), split
+    )
+
+
+def bound_of(read_s: float, compute_s: float, comm_s: float, per_layer_s: float) -> str:
+    """What a decode step or a prefill waits on longest: the link, the engine's per-layer time,
+    or the roofline's larger side (the same rule for both, so the two never disagree)."""
+    work = max(read_s, compute_s)
     if comm_s > work and comm_s >= per_layer_s:
-        bound = "communication"
-    elif per_layer_s > work:
-        bound = "per-layer overhead"
-    else:
-        bound = "memory-bandwidth" if mem_s >= comp_s else "compute"
-    return DecodeStep(mem_s, comp_s, comm_s, overhead_s, step, bound, split)
+        return "communication"
+    if per_layer_s > work:
+        return "per-layer overhead"
+    return "memory-bandwidth" if read_s >= compute_s else "compute"
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,7 @@ class Prefill:
     compute_s: float = 0.0  # the matmuls and attention at the achieved FLOP rate
     read_s: float = 0.0  # reading the weights once per chunk at the achieved bandwidth
     overhead_s: float = 0.0  # what the per-layer time adds (launches, small kernels, host)
-    bound: str = "compute"  # "compute", "memory-bandwidth" or "per-layer overhead"
+    bound: str = "compute"  # bound_of: compute, memory-bandwidth, communication, per-layer overhead
 
 
 def prefill(
@@ -189,12 +196,8 @@ def prefill(
     # an eager engine's host issues the layers while the GPU works: the longer wins
     total = max(work + c, per_layer) if overhead_overlaps else work + c + per_layer
     overhead = total - work - c
-    if overhead > work:
-        bound = "per-layer overhead"
-    else:
-        bound = "compute" if compute >= read else "memory-bandwidth"
     rate = tokens / total if total > 0 else 0.0
-    return Prefill(total, rate, c, compute, read, overhead, bound)
+    return Prefill(total, rate, c, compute, read, overhead, bound_of(read, compute, c, per_layer))
 
 
 def request_tokens_per_s(gen_tokens: int, prefill_s: float, step_s: float, batch: int = 1) -> float:

@@ -155,6 +155,33 @@ def interval(value: float | None, r: Rate) -> Interval | None:
     )
 
 
+def inverse_interval(value: float | None, rate: Interval | None) -> Interval | None:
+    """A quantity that is work over a rate (a time): a rate between r(1−f) and r(1+f) gives a
+    value between v/(1+f) and v/(1−f); no upper bound, so no interval, when f ≥ 1."""
+    if value is None or rate is None or rate.frac >= 1:
+        return None
+    return Interval(
+        low=value / (1 + rate.frac),
+        high=value / (1 - rate.frac),
+        frac=rate.frac,
+        group=rate.group,
+        source=f"from the rate's interval ({rate.source})",
+    )
+
+
+def scaled_interval(
+    value: float | None, base: float | None, iv: Interval | None
+) -> Interval | None:
+    """A quantity proportional to `base` (energy and cost to the time): its interval is the
+    base's, scaled."""
+    if value is None or not base or iv is None:
+        return None
+    k = value / base
+    return Interval(
+        low=iv.low * k, high=iv.high * k, frac=iv.frac, group=iv.group, source=iv.source
+    )
+
+
 # --- links --------------------------------------------------------------------------------
 
 
@@ -510,9 +537,11 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         link_gbs=lk.intra.busbw_gbs if (lk.intra and d.split != "none") else None,
         bound=d.bound,
         prefill_tokens_per_s=pre.tokens_per_s,
+        prefill_interval=(prefill_iv := interval(pre.tokens_per_s, pf)),
         # b prompts arriving together are prefilled together (chunk by chunk), and each
         # prompt's first token comes out of the prefill's last position: no decode step yet.
         ttft_s=pre.time_s,
+        ttft_interval=inverse_interval(pre.time_s, prefill_iv),
         step_parts_s={
             "weights and KV cache read" if d.bound != "compute" else "compute": max(
                 d.memory_s, d.compute_s

@@ -159,12 +159,17 @@ def why_not(row: dict[str, str]) -> str | None:
         shapes.derive(model_of(row), job_of(row))
     except (DlrigError, ValidationError, ValueError, KeyError) as exc:
         return str(exc).splitlines()[0]
+    language = model_of(row).is_language_model
+    if row.get("category") == "throughput" and language and not row.get("seq_len"):
+        # A training step's rate depends on its length wherever the step has a cost per step
+        # rather than per token (collectives, offload, the optimizer): the default length
+        # would stand in for one the source did not state.
+        return "training sequence length not stated (seq_len blank)"
     if row.get("category") == "memory":
         if row.get("unit") and row["unit"] not in UNIT_BYTES:
             return f"unit {row['unit']} is not a memory unit"
         # Activations and KV cache scale with the tokens: without them the estimator's default
         # length would stand in for a length the source did not state.
-        language = model_of(row).is_language_model
         if language and row.get("task") != "infer" and not row.get("seq_len"):
             return "training sequence length not stated (seq_len blank)"
         lengths = ("context", "prompt_tokens", "gen_tokens")

@@ -254,7 +254,8 @@ def half_adapters(job: Job) -> bool:
     """LoRA adapters, their gradients and (torch AdamW keeps states in the parameter's dtype)
     their optimizer states in 16-bit: in pure 16-bit training (`--pure-16bit`, the whole model
     in bf16 with no fp32 copy: FSDP without a mixed-precision policy over a bf16 model, as the
-    PEFT FSDP-QLoRA recipe and Answer.AI's fsdp_qlora run it) and always with LitGPT and
+    PEFT FSDP-QLoRA recipe runs it; PEFT then casts the adapters to the base layer's floating
+    dtype, `_move_adapter_to_device_of_base_layer`) and always with LitGPT and
     torchtune (HALF_ADAPTER_FRAMEWORKS). Otherwise fp32: PEFT creates adapters as fp32
     nn.Linear layers and, under AMP, keeps them in fp32 (get_peft_model's
     autocast_adapter_dtype=True, the default since PEFT 0.12)."""

@@ -96,7 +96,13 @@ class ThroughputEstimate(_Out):
     link_gbs: float | None = None
     bound: str = Field(description="compute, memory-bandwidth, communication or input")
     prefill_tokens_per_s: float | None = None
+    prefill_interval: Interval | None = Field(
+        default=None, description="of prefill_tokens_per_s (the prefill group's LOSO p80)"
+    )
     ttft_s: float | None = Field(default=None, description="time to first token (inference)")
+    ttft_interval: Interval | None = Field(
+        default=None, description="from prefill_interval: the first token is the prefill's"
+    )
     step_parts_s: dict[str, float] = Field(
         default_factory=dict,
         description="what step_time_s is made of, in seconds; the parts add up to it",
@@ -146,9 +152,18 @@ class Estimate(_Out):
     tokens_total: float | None = None
     power_w: float = Field(description="the GPUs at their board power (TDP); host not included")
     energy_kwh: float | None = Field(default=None, description="over time_hours, at the wall")
+    energy_kwh_interval: Interval | None = Field(
+        default=None, description="time_hours_interval scaled: energy = power x time"
+    )
     energy_kwh_per_hour: float
     cloud_cost: float | None = None
+    cloud_cost_interval: Interval | None = Field(
+        default=None, description="time_hours_interval scaled: cost = price x GPUs x time"
+    )
     electricity_cost: float | None = None
+    electricity_cost_interval: Interval | None = Field(
+        default=None, description="energy_kwh_interval scaled: cost = price x energy"
+    )
     plan: dict[str, int] = Field(default_factory=dict, description="dp, tp, pp, vp, cp, ep, nodes")
     grad_accum: int = 1
     global_batch: int | None = Field(default=None, description="sequences per optimizer step")

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dlrig.model.estimate import Interval
 from dlrig.model.finding import Finding
 
 RECOMMEND_SCHEMA = "dlrig.recommend/1"
@@ -48,12 +49,18 @@ class Proposal(_Out):
     currency: str
     throughput: float = Field(description="the estimator's rate for the workload, whole machine")
     throughput_unit: str = Field(description="tokens/s or samples/s")
+    throughput_interval: Interval | None = Field(
+        default=None, description="of `throughput`: the fitted group's LOSO p80 |error|"
+    )
     score: float = Field(description="throughput per 1000 units of currency")
     score_unit: str
     on_pareto_front: bool
     value_rank: int | None = Field(default=None, description="1 = best throughput per money")
     time_hours: float | None = Field(
         default=None, description="for --tokens / --epochs of work, at the estimated rate"
+    )
+    time_hours_interval: Interval | None = Field(
+        default=None, description="from the rate's interval: time = work / rate"
     )
     wall_power_w: float = Field(description="at the wall under load: GPUs + CPU + other / PSU eff.")
     energy_kwh: float = Field(description="over the energy period, under load")

@@ -18,7 +18,7 @@ from dlrig.errors import DlrigError
 from dlrig.estimate import data_rate
 from dlrig.estimate import fit as fitting
 from dlrig.estimate import job as jobs
-from dlrig.model.estimate import FITS, TIGHT, DataRateEstimate, MemoryEstimate
+from dlrig.model.estimate import FITS, TIGHT, DataRateEstimate, Interval, MemoryEstimate
 from dlrig.model.parts import GpuSpec
 from dlrig.model.workload import Job, ModelSpec, Task
 from dlrig.recommend.request import Request
@@ -44,16 +44,18 @@ class GpuConfig:
     tokens_per_sample: int | None = None
     # Fits even at the top of the estimator's memory interval (not just "tight").
     roomy: bool = False
+    # The rate's interval (the fitted group's LOSO p80); None: the group has none.
+    throughput_interval: Interval | None = None
 
 
 def throughput_unit(m: ModelSpec) -> str:
     return "tokens/s" if m.is_language_model else "samples/s"
 
 
-def _rate(m: ModelSpec, job: Job) -> tuple[float, DataRateEstimate]:
+def _rate(m: ModelSpec, job: Job) -> tuple[float, DataRateEstimate, Interval | None]:
     tp = jobs.throughput(m, job)
     rate = tp.tokens_per_s if m.is_language_model else tp.samples_per_s
-    return rate or 0.0, data_rate.rate(m, job, tp.tokens_per_s, tp.samples_per_s)
+    return rate or 0.0, data_rate.rate(m, job, tp.tokens_per_s, tp.samples_per_s), tp.interval
 
 
 def _adaptations(m: ModelSpec, job: Job, fixed: frozenset[str]) -> list[dict[str, Any]]:
@@ -98,7 +100,7 @@ def configure(m: ModelSpec, gpu: GpuSpec, n: int, req: Request) -> GpuConfig:
         smallest_gb = min(smallest_gb, need.per_gpu_gb)
         if not usable(need):
             continue
-        rate, data = _rate(m, job)
+        rate, data, interval = _rate(m, job)
         roomy = need.verdict == FITS
         # Settings that fit even at the estimator's error beat faster ones that are tight.
         if best is None or (roomy, rate) > (best_roomy, best.throughput):
@@ -106,7 +108,7 @@ def configure(m: ModelSpec, gpu: GpuSpec, n: int, req: Request) -> GpuConfig:
             b = jobs.batch_size(m, job)
             tokens = jobs.tokens_per_sample(m, job) if m.is_language_model else None
             best = GpuConfig(
-                gpu, n, True, change, rate, need.per_gpu_gb, b, data, None, tokens, roomy
+                gpu, n, True, change, rate, need.per_gpu_gb, b, data, None, tokens, roomy, interval
             )
     if best is not None:
         return best

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dlrig.estimate.perf import inverse_interval
 from dlrig.model.finding import Finding, Severity
 from dlrig.model.market import Market
 from dlrig.model.recommend import Proposal, Rejection, StepUp
@@ -217,11 +218,13 @@ class _Maker:
             currency=market.currency,
             throughput=c.throughput,
             throughput_unit=throughput_unit(req.model),
+            throughput_interval=c.config.throughput_interval,
             score=c.throughput / price * PER_THOUSAND,
             score_unit=score_unit(req, market),
             on_pareto_front=_key(c) in self.on_front,
             value_rank=self.value_rank.get(_key(c)),
-            time_hours=work_hours(c, req),
+            time_hours=(hours := work_hours(c, req)),
+            time_hours_interval=inverse_interval(hours, c.config.throughput_interval),
             wall_power_w=round(wall_w, 1),
             energy_kwh=round(kwh, 1),
             energy_cost=round(energy_cost, 2) if energy_cost is not None else None,
@@ -238,6 +241,24 @@ class _Maker:
             build=data,
         )
 
+    def within_error_below(self, c: Candidate) -> str | None:
+        """The next cheaper build on the front, when its rate is within the estimator's error
+        of this one's: paying more for a difference the estimate cannot resolve is a choice
+        the user should see."""
+        iv = c.config.throughput_interval
+        i = [_key(f) for f in self.front].index(_key(c))
+        if iv is None or i == 0:
+            return None
+        cheaper = self.front[i - 1]
+        if cheaper.throughput * (1 + iv.frac) < c.throughput:
+            return None
+        saved = local_price(c, self.market) - local_price(cheaper, self.market)
+        return (
+            f"{cheaper.config.n} x {cheaper.config.gpu.name} is within the estimator's "
+            f"± {iv.frac:.0%} of its rate ({cheaper.throughput / c.throughput:.0%} of it) for "
+            f"{saved:,.0f} {self.market.currency} less"
+        )
+
     def reasons(self, c: Candidate, price: float) -> list[str]:
         req, cur = self.req, self.market.currency
         unit = throughput_unit(req.model)
@@ -251,6 +272,9 @@ class _Maker:
             i = [_key(f) for f in self.front].index(_key(c))
             if i == len(self.front) - 1:
                 out.append(f"the fastest build within {req.budget:,.0f} {cur}")
+                close = self.within_error_below(c)
+                if close:
+                    out.append(close)
             else:
                 out.append("on the Pareto front: no cheaper build is faster")
         out.append(f"uses {price / req.budget:.0%} of the budget")

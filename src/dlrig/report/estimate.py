@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-from dlrig.model.estimate import Estimate
+from dlrig.model.estimate import Estimate, Interval
 from dlrig.model.text import markdown_safe
 from dlrig.report.json import dumps
 
@@ -83,6 +83,17 @@ def _rate(value: float | None, unit: str) -> str | None:
     return f"{value:,.0f} {unit}" if value >= 100 else f"{value:,.2f} {unit}"
 
 
+def _pm(iv: Interval | None) -> str:
+    return f" ± {iv.frac:.0%}" if iv else ""
+
+
+def _range(iv: Interval | None, scale: float, spec: str, unit: str = "") -> str:
+    """' [low–high unit]': a derived prediction's interval (time from a rate is asymmetric)."""
+    if iv is None:
+        return ""
+    return f" [{iv.low * scale:{spec}}–{iv.high * scale:{spec}}{unit}]"
+
+
 def headline(est: Estimate) -> str:
     gpus = f"{est.n_gpus} x {est.gpu}" if est.n_gpus > 1 else est.gpu
     label = "context" if est.task == "infer" else "seq"
@@ -111,11 +122,16 @@ def throughput_rows(est: Estimate) -> list[tuple[str, str]]:
         ("tokens/s per GPU", _rate(t.tokens_per_s_per_gpu, "tokens/s")),
         ("samples/s (job)", _rate(t.samples_per_s, "samples/s")),
         ("samples/s per GPU", _rate(t.samples_per_s_per_gpu, "samples/s")),
-        ("prefill", _rate(t.prefill_tokens_per_s, "tokens/s")),
+        ("prefill", _rate(t.prefill_tokens_per_s, "tokens/s" + _pm(t.prefill_interval))),
         ("utilisation assumed", f"{t.utilization:.0%}  ({_short_source(t.utilization_source)})"),
         ("peak per GPU", f"{t.peak_tflops:g} TFLOPS"),
         ("step time", f"{t.step_time_s * MS_PER_S:,.1f} ms ({t.bound}-bound)"),
-        ("time to first token", f"{t.ttft_s * MS_PER_S:,.0f} ms" if t.ttft_s else None),
+        (
+            "time to first token",
+            f"{t.ttft_s * MS_PER_S:,.0f} ms{_range(t.ttft_interval, MS_PER_S, ',.0f', ' ms')}"
+            if t.ttft_s
+            else None,
+        ),
     ]
     if est.n_gpus > 1:
         rows.append(
@@ -134,20 +150,28 @@ def outcome_rows(est: Estimate) -> list[tuple[str, str]]:
         (
             "time",
             f"{est.time_hours:,.1f} h ({est.time_hours / HOURS_PER_DAY:,.1f} days)"
+            f"{_range(est.time_hours_interval, 1, ',.1f', ' h')}"
             if est.time_hours is not None
             else "give --tokens or --epochs with --dataset-size",
         ),
         (
             "energy",
-            f"{est.energy_kwh:,.0f} kWh"
+            f"{est.energy_kwh:,.0f} kWh{_range(est.energy_kwh_interval, 1, ',.0f', ' kWh')}"
             if est.energy_kwh is not None
             else f"{est.energy_kwh_per_hour:.2f} kWh per hour",
         ),
         ("GPU power", f"{est.power_w:,.0f} W"),
-        ("cloud cost", f"{est.cloud_cost:,.0f}" if est.cloud_cost is not None else None),
+        (
+            "cloud cost",
+            f"{est.cloud_cost:,.0f}{_range(est.cloud_cost_interval, 1, ',.0f')}"
+            if est.cloud_cost is not None
+            else None,
+        ),
         (
             "electricity cost",
-            f"{est.electricity_cost:,.0f}" if est.electricity_cost is not None else None,
+            f"{est.electricity_cost:,.0f}{_range(est.electricity_cost_interval, 1, ',.0f')}"
+            if est.electricity_cost is not None
+            else None,
         ),
         ("disk read needed", f"{d.disk_mbs:,.1f} MB/s"),
         ("PCIe per GPU needed", f"{d.pcie_gbs:,.3f} GB/s"),

@@ -7,6 +7,7 @@ import io
 import re
 from collections.abc import Callable
 
+from dlrig.model.estimate import Interval
 from dlrig.model.finding import Severity
 from dlrig.model.market import price_label
 from dlrig.model.recommend import GpuValue, PriceLine, Proposal, Recommendation
@@ -42,6 +43,19 @@ def rate(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:,.0f}" if value >= 100 else f"{value:,.1f}"
+
+
+def rate_pm(p: Proposal) -> str:
+    """The proposal's rate with its ± (the estimator's interval for the workload's group)."""
+    iv = p.throughput_interval
+    return rate(p.throughput) + (f" ± {iv.frac:.0%}" if iv else "")
+
+
+def hours_range(value: float | None, iv: Interval | None) -> str:
+    """`hours`, with the interval the rate's ± gives it."""
+    if value is None or iv is None:
+        return hours(value)
+    return f"{hours(value)} ({hours(iv.low)} to {hours(iv.high)})"
 
 
 def hours(value: float | None) -> str:
@@ -99,9 +113,14 @@ def proposal_rows(rec: Recommendation, p: Proposal) -> list[tuple[str, str]]:
         energy += f" = {money(p.energy_cost, rec.currency)}"
     out.append(("energy", energy))
     if p.time_hours is not None:
-        out.append(("time for the work", hours(p.time_hours)))
+        out.append(("time for the work", hours_range(p.time_hours, p.time_hours_interval)))
     if p.cloud_cost is not None:
-        out.append(("renting the same GPUs for the work", money(p.cloud_cost, rec.currency)))
+        cloud = money(p.cloud_cost, rec.currency)
+        iv = p.time_hours_interval
+        if iv is not None and p.time_hours:  # the rent scales with the time
+            k = p.cloud_cost / p.time_hours
+            cloud += f" ({money(iv.low * k, rec.currency)} to {money(iv.high * k, rec.currency)})"
+        out.append(("renting the same GPUs for the work", cloud))
     if p.cloud_price_per_gpu_hour is not None:
         out.append(("cloud break-even", break_even_text(rec, p)))
     return out
@@ -162,7 +181,7 @@ def render_terminal(rec: Recommendation, *, color: bool = True, explain: bool = 
             str(i),
             short(p),
             money(p.price, rec.currency),
-            rate(p.throughput),
+            rate_pm(p),
             rate(p.score),
             "★" if p.on_pareto_front else "",
             hours(p.time_hours),
@@ -257,7 +276,7 @@ def render_markdown(rec: Recommendation, *, color: bool = False, explain: bool =
         "|---:|---|---:|---:|---:|:---:|---:|",
     ]
     lines += [
-        f"| {i} | {short(p)} | {money(p.price, cur)} | {rate(p.throughput)} | "
+        f"| {i} | {short(p)} | {money(p.price, cur)} | {rate_pm(p)} | "
         f"{rate(p.score)} | {'★' if p.on_pareto_front else ''} | {hours(p.time_hours)} |"
         for i, p in enumerate(rec.proposals, start=1)
     ]

@@ -8,8 +8,10 @@ DlrigError whose one line is the command line's.
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import date
+from functools import lru_cache
 from typing import Any, get_args
 
 from dlrig.errors import BuildFileError, DlrigError
@@ -18,6 +20,8 @@ from dlrig.errors import BuildFileError, DlrigError
 PAGE_BUILD = "build"
 # matplotlib's pyplot keeps global state (the current figure, rc settings): one chart at a time.
 _CHART_LOCK = threading.Lock()
+_REPORT_LOCK = threading.Lock()
+REPORTS_KEPT = 16  # the last few edits' reports (undo, the charts request of the same edit)
 
 
 def _build(data: Any, shown: str = PAGE_BUILD) -> Any:
@@ -35,9 +39,28 @@ def _build(data: Any, shown: str = PAGE_BUILD) -> Any:
 
 
 def check_report(data: Any) -> Any:
+    """The check of the build `data`. The page asks for the findings and the charts of each
+    edit at once: the second request waits for the first and reuses its report (a pure
+    function of the build), so one edit runs the rules once."""
+    try:
+        key = json.dumps(data, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        key = None  # not plain JSON: _build refuses it below, uncached
+    if key is None:
+        return _check(data)
+    with _REPORT_LOCK:
+        return _cached_check(key)
+
+
+def _check(data: Any) -> Any:
     from dlrig.rules import check
 
     return check(_build(data))
+
+
+@lru_cache(maxsize=REPORTS_KEPT)
+def _cached_check(key: str) -> Any:
+    return _check(json.loads(key))
 
 
 def check_json(data: Any) -> str:

@@ -405,7 +405,14 @@ async function estimate(seq, build) {
       const ti = t.interval;
       rows.push(["Throughput", `${fmt(rate[0])} ${rate[1]}${ti ? ` (${fmt(ti.low)}–${fmt(ti.high)}, ± ${Math.round(ti.frac * 100)} %)` : ""}, ${t.bound}-bound`]);
     }
-    if (est.time_hours != null) rows.push(["Time", `${fmt(est.time_hours)} h`]);
+    if (t && t.prefill_tokens_per_s != null) {
+      const pi = t.prefill_interval, qi = t.ttft_interval;
+      rows.push(["Prefill", `${fmt(t.prefill_tokens_per_s)} tokens/s${pi ? ` (± ${Math.round(pi.frac * 100)} %)` : ""}; first token in ${fmt(t.ttft_s * 1000)} ms${qi ? ` (${fmt(qi.low * 1000)}–${fmt(qi.high * 1000)} ms)` : ""}`]);
+    }
+    if (est.time_hours != null) {
+      const hi = est.time_hours_interval;
+      rows.push(["Time", `${fmt(est.time_hours)} h${hi ? ` (${fmt(hi.low)}–${fmt(hi.high)} h)` : ""}`]);
+    }
     for (const f of est.fixes || []) rows.push(["Would fit", `${f.toml}: ${fmt(f.per_gpu_gb)} GB (${f.verdict}); ${f.cost}`]);
     out.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
     const charts = await chartsAsked;
