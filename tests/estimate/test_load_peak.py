@@ -266,3 +266,29 @@ def test_check_says_when_the_load_sets_the_peak():
     longer = workload | {"framework": "torchtune", "seq_len": 2048, "batch_size": 2}
     new = one(check(make_build(data | {"workload": longer})), "gpu-memory")
     assert "at load time" not in new.message  # 4096 tokens of activations: the step peaks
+
+
+def test_the_fit_figure_is_never_below_either_peak():
+    """For any QLoRA job on the presets, per_gpu_gb is the larger of the step's and the load's
+    nvidia-smi figures, and the load never holds less than the weights it leaves behind."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        model=st.sampled_from(["llama-2-7b", "llama-3.1-8b", "mistral-7b", "llama-3.2-3b"]),
+        framework=st.sampled_from(list(TOY_TRANSIENT)),
+        seq=st.sampled_from([16, 512, 4096]),
+        batch=st.integers(1, 4),
+        mode=st.sampled_from(["full", "offload"]),
+    )
+    def check(model, framework, seq, batch, mode):
+        m = find_model(model)
+        kw = dict(framework=framework, seq_len=seq, batch_size=batch, checkpointing_mode=mode)
+        j = job("RTX 4090", task="qlora", checkpointing=True, **kw)
+        est = memory(m, j)
+        assert est.load_peak_gb is not None
+        assert est.per_gpu_gb == max(est.nvidia_smi_gb, est.load_peak_gb)
+        assert est.load_peak_allocated_gb >= est.weights_gb
+
+    check()
