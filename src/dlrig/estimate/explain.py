@@ -11,7 +11,7 @@ from dlrig.estimate import comm, perf
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
 from dlrig.estimate import shape as shapes
-from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
+from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, half_adapters, is_fp32
 from dlrig.model.choices import CHUNKED_PREFILL_ENGINES
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import (
@@ -52,7 +52,8 @@ def _states(s: Shape) -> str:
     if job.task in (Task.LORA, Task.QLORA):
         text = (
             f"frozen base weights as {s.weight_format} ({s.weight_bits:g} bits); adapters by the "
-            f"ZeRO paper's accounting: {FP32_BYTES} B weights, {FP32_BYTES} B gradients, "
+            f"ZeRO paper's accounting: {s.adapter_bytes} B weights, "
+            f"{mem.gradient_bytes_per_param(s):g} B gradients, "
             f"{per_param:.3g} B optimizer ({states}) per adapter parameter"
         )
     else:
@@ -186,8 +187,8 @@ def assumptions(s: Shape) -> list[str]:
     if job.task in (Task.LORA, Task.QLORA):
         out.append(_loading(s))
         out.append(
-            f"LoRA rank {job.lora_rank} on {job.lora_targets.value} linear layers; adapters and "
-            "their optimizer states in fp32"
+            f"LoRA rank {job.lora_rank} on {job.lora_targets.value} linear layers; adapters in "
+            + ("16-bit (LitGPT, torchtune or pure 16-bit)" if half_adapters(job) else "fp32 (PEFT)")
         )
     if job.task == Task.INFER and m.has_vocab_head:
         kv = (
