@@ -292,3 +292,23 @@ def test_the_fit_figure_is_never_below_either_peak():
         assert est.load_peak_allocated_gb >= est.weights_gb
 
     check()
+
+
+def test_toy_dequantised_matrix_in_the_step():
+    """The largest frozen matrix (the toy's 128-weight MLP matrix) dequantised for its matmul:
+    bitsandbytes 4-bit holds its fp16 output and the bf16 cast (2 x 2 x 128 bytes), 8-bit one
+    fp16 copy (2 x 128), torchao the bf16 result (2 x 128); a 16-bit base nothing. LitGPT
+    quantises the output head too: with a 100-word vocabulary the head (100 x 8 = 800 weights)
+    is the largest, and it is stored in 4 bits instead of 16."""
+    kw = dict(seq_len=4, batch_size=1)
+    assert mem.dequant_bytes(shape(**kw)) == 512
+    assert mem.dequant_bytes(shape(task="lora", base_quant="int8", **kw)) == 256
+    assert mem.dequant_bytes(shape(framework="torchtune", **kw)) == 256
+    assert mem.dequant_bytes(shape(task="lora", **kw)) == 0
+    wide = toy().model_copy(update={"vocab_size": 100, "params_total": 1352 + 2 * 90 * 8})
+    peft, lit = shape(wide, **kw), shape(wide, framework="litgpt", **kw)
+    assert mem.dequant_bytes(lit) == 2 * 2 * 800 and mem.dequant_bytes(peft) == 512
+    bits = peft.weight_bits
+    adapters = (peft.adapter_bytes - lit.adapter_bytes) * peft.params_trainable  # fp32 vs bf16
+    head = peft.weight_bytes_job - lit.weight_bytes_job - adapters
+    assert head == pytest.approx(800 * (2 - bits / 8))

@@ -63,6 +63,7 @@ def memory_of(s: shapes.Shape) -> MemoryEstimate:
         activations_gb=parts.activations / GB,
         logits_gb=parts.logits / GB,
         kv_cache_gb=parts.kv_cache / GB,
+        dequant_gb=parts.dequant / GB,
         allocator_slack_gb=parts.allocator_slack / GB,
         cuda_context_gb=parts.cuda_context / GB,
         cublas_workspace_gb=parts.cublas_workspace / GB,

@@ -32,6 +32,7 @@ from dlrig.estimate.shape import (
     half_adapters,
     is_fp32,
     kv_split,
+    quantised_head,
     selective_saved_matmuls,
 )
 from dlrig.model.workload import (
@@ -49,6 +50,8 @@ from dlrig.model.workload import (
 
 GB = 1e9
 MB = 1e6
+BNB_DEQUANT_COPIES = 2  # dequantize_4bit's fp16 output and its cast to the compute dtype
+TORCHAO_DEQUANT_COPIES = 1  # weight.to(input.dtype): the dequantised matrix (see dequant_bytes)
 GIB = 2**30
 DROPOUT_MASK_BYTES = 1  # Korthikanti et al. store dropout masks as one byte per element
 # Adafactor's factored state per parameter is 8/width; CNN presets have no hidden size, so a
@@ -72,6 +75,7 @@ class MemoryParts:
     activations: float  # without the logits
     logits: float  # the loss's logits (training) or the last position's (inference)
     kv_cache: float
+    dequant: float  # a quantised LoRA base's largest matrix, dequantised for its matmul
     allocator_slack: float
     cuda_context: float
     cublas_workspace: float
@@ -87,6 +91,7 @@ class MemoryParts:
             + self.activations
             + self.logits
             + self.kv_cache
+            + self.dequant
         )
 
     @property
@@ -510,6 +515,33 @@ def kv_cache_bytes(shape: Shape) -> float:
     return shape.kv_bytes_per_token * shape.seq * shape.micro_batch / kv_split(m, shape.plan)
 
 
+def dequant_bytes(shape: Shape) -> float:
+    """A LoRA step over a base quantised on load (NF4 or int8) dequantises each frozen matrix
+    for its forward and backward matmuls; the largest one's copies are alive at the step's
+    peak (the output head's, first in the backward, where it is quantised). bitsandbytes 4-bit
+    (MatMul4Bit, 0.41-0.42): `F.dequantize_4bit(B, quant_state)` in the stored fp16 (the
+    weights were quantised from `.half()`), then `.to(A.dtype)`: two 2-byte copies; 8-bit
+    (MatMul8bitLt.backward): one fp16 copy of CB. torchao's NF4 (torchtune, LinearNF4):
+    `weight.to(input.dtype)`, the dequantised matrix in the compute dtype. Run eagerly,
+    NF4Tensor.get_original_weight also holds int64 codes, the dequantised halves and their
+    scaled copies while it stacks them (about 14 bytes per weight in bf16); torch.compile,
+    which torchtune's published runs use, fuses them away: not counted."""
+    job = shape.job
+    base = job.effective_base_quant
+    if not shape.lora or base not in (BaseQuant.NF4, BaseQuant.INT8):
+        return 0.0
+    m = shape.model
+    sizes = [d_in * d_out for d_in, d_out, _ in block_matrices(m).values()]
+    n = max(sizes, default=0) / shape.plan.tp
+    if quantised_head(job) and m.vocab_size and m.hidden_size:
+        n = max(n, m.vocab_size * m.hidden_size / shape.plan.tp)
+    if base == BaseQuant.INT8:
+        return HALF_BYTES * n
+    if job.framework in (Framework.TORCHTUNE, Framework.TORCHTUNE_TORCHAO01):
+        return TORCHAO_DEQUANT_COPIES * shape.act_bytes * n
+    return BNB_DEQUANT_COPIES * HALF_BYTES * n
+
+
 # --------------------------------------------------------------------------- composition
 
 
@@ -540,7 +572,8 @@ def parts(shape: Shape, consts: cal.Constants | None = None) -> MemoryParts:
     optim = optimizer_bytes(shape)
     acts, logits = stage_peak(shape)
     kv = kv_cache_bytes(shape)
-    allocated = weights + grads + optim + acts + logits + kv
+    dq = dequant_bytes(shape)
+    allocated = weights + grads + optim + acts + logits + kv + dq
     # NCCL only where GPUs talk through torch.distributed / NCCL: not for an engine's plain
     # layer split (llama.cpp, device_map="auto" copy activations between devices directly).
     multi = shape.plan.n_gpus > 1 and not shape.plan.implicit_layer_split
@@ -554,6 +587,7 @@ def parts(shape: Shape, consts: cal.Constants | None = None) -> MemoryParts:
         activations=acts,
         logits=logits,
         kv_cache=kv,
+        dequant=dq,
         allocator_slack=allocator_slack_bytes(shape, allocated, context + workspace + nccl, consts),
         cuda_context=context,
         cublas_workspace=workspace,

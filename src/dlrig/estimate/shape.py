@@ -264,6 +264,17 @@ def half_adapters(job: Job) -> bool:
     return lora and not is_fp32(job.precision) and pure
 
 
+def quantised_head(job: Job) -> bool:
+    """LitGPT quantises the output head with the blocks: Fabric's BitsandbytesPrecision swaps
+    every torch.nn.Linear for its 4-bit class under init_module, and LitGPT's lm_head is a
+    plain nn.Linear (its checkpoints keep lm_head.weight apart from the embedding, tied or
+    not). transformers' bitsandbytes integration keeps the output embedding in 16-bit
+    (get_keys_to_not_convert) and torchtune's QLoRA quantises only the LoRALinear layers."""
+    lora = job.task in (Task.LORA, Task.QLORA)
+    base = job.effective_base_quant in (BaseQuant.NF4, BaseQuant.INT8)
+    return lora and base and job.framework == Framework.LITGPT
+
+
 def weight_format(job: Job) -> tuple[float, str, str | None]:
     """(bits per stored weight of the linear layers, what that is, its efficiencies.csv key)."""
     if job.task in (Task.LORA, Task.QLORA):
@@ -536,6 +547,12 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         routed_bytes = routed * stored_per_param
     else:
         weight_bytes_job = linear * bits / BITS_PER_BYTE + embedding * embed_bits / BITS_PER_BYTE
+        if quantised_head(job) and m.vocab_size and m.hidden_size:
+            # A separate output head quantised like the blocks, in place of a 16-bit one (or
+            # next to the tied embedding, which LitGPT stores as its own lm_head).
+            head = m.vocab_size * m.hidden_size
+            untied_16bit = 0 if m.tied_embeddings else head * embed_bits / BITS_PER_BYTE
+            weight_bytes_job += head * bits / BITS_PER_BYTE - untied_16bit
         weight_bytes_job += trainable * adapter_bytes
         routed_bytes = routed * bits / BITS_PER_BYTE
     stored_per_gpu_bytes = _per_gpu_params(m, job, plan, weight_bytes_job, routed_bytes)

@@ -38,6 +38,9 @@ class MemoryEstimate(_Out):
     activations_gb: float = Field(description="without the logits")
     logits_gb: float = Field(default=0.0, description="the loss's logits / last position's")
     kv_cache_gb: float
+    dequant_gb: float = Field(
+        default=0.0, description="a quantised LoRA base's largest matrix, dequantised (step)"
+    )
     allocator_slack_gb: float = Field(default=0.0, description="reserved minus allocated")
     cuda_context_gb: float = 0.0
     cublas_workspace_gb: float = 0.0

@@ -16,6 +16,7 @@ MEMORY_ROWS = (
     ("activations", "activations_gb"),
     ("logits", "logits_gb"),
     ("KV cache", "kv_cache_gb"),
+    ("dequantised base matrix", "dequant_gb"),
     ("allocator slack", "allocator_slack_gb"),
     ("CUDA context", "cuda_context_gb"),
     ("cuBLAS workspace", "cublas_workspace_gb"),
