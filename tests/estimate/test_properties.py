@@ -249,13 +249,23 @@ def check_estimate(est: Estimate) -> None:
         + m.logits_gb
         + m.kv_cache_gb
         + m.dequant_gb
+        + m.engine_buffers_gb
     )
     assert m.allocated_gb == pytest.approx(tensors, rel=1e-9, abs=1e-12)
     assert m.reserved_gb == pytest.approx(m.allocated_gb + m.allocator_slack_gb, rel=1e-9)
     outside = m.cuda_context_gb + m.cublas_workspace_gb + m.nccl_buffers_gb
     assert m.nvidia_smi_gb == pytest.approx(m.reserved_gb + outside, rel=1e-9)
-    # The fit figure is the step's, or the load's where a quantised base peaks higher there.
-    assert m.per_gpu_gb == max(m.nvidia_smi_gb, m.load_peak_gb or 0.0)
+    if m.kv_capacity_tokens is None:
+        # The fit figure is the step's, or the load's where a quantised base peaks higher.
+        assert m.per_gpu_gb == max(m.nvidia_smi_gb, m.load_peak_gb or 0.0)
+    else:
+        # A pool engine fills its share with KV cache: nvidia-smi shows the share (at most the
+        # card); the fit figure counts the requested sequences' KV, and it fits (at the point
+        # estimate) exactly when the pool holds them.
+        assert m.nvidia_smi_gb <= m.capacity_gb * (1 + 1e-9)
+        assert m.max_concurrent_sequences is not None
+        if m.per_gpu_gb <= m.capacity_gb * (1 - 1e-9):
+            assert m.max_concurrent_sequences >= est.batch_size
     # Rates per GPU are the job's over its GPUs; time is the work over the rate; energy and
     # cost follow the time.
     for total, per in (

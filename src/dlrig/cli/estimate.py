@@ -113,7 +113,12 @@ def estimate(
         str | None, _opt("Network between nodes (see networks.csv ids).", "--network")
     ] = None,
     attention: Annotated[
-        Attention | None, _opt("Attention implementation (default sdpa).", "--attention")
+        Attention | None,
+        _opt(
+            "Attention implementation (default sdpa; flash = the card's own fused kernel,"
+            " flash2 = the FlashAttention-2 kernel, slower on Hopper).",
+            "--attention",
+        ),
     ] = None,
     memory_format: Annotated[
         MemoryFormat | None,
@@ -156,6 +161,14 @@ def estimate(
         _opt(
             "Inference engine (optimized = an unnamed fast engine; hf = transformers).",
             "--engine",
+        ),
+    ] = None,
+    gpu_memory_utilization: Annotated[
+        float | None,
+        _opt(
+            "Share of GPU memory a pool engine takes (vllm --gpu-memory-utilization, default "
+            "0.9; sglang --mem-fraction-static; tensorrt-llm free_gpu_memory_fraction).",
+            "--gpu-memory-utilization",
         ),
     ] = None,
     price_per_gpu_hour: Annotated[
@@ -221,6 +234,7 @@ def estimate(
             mfu=mfu,
             interconnect=interconnect,
             engine=engine,
+            gpu_memory_utilization=gpu_memory_utilization,
             master_weights=master_weights,
             offload=offload,
             host_link_gbs=host_link_gbs,

@@ -99,8 +99,16 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
         iv = memory.per_gpu_interval
         spread = f" ± {iv.frac:.0%}" if iv else ""
         what = "does not fit" if not memory.fits else "tight: within the estimator's error"
+        semantics = "(as nvidia-smi shows it)"
+        if memory.kv_capacity_tokens is not None:
+            # A pool engine (vLLM, SGLang, TensorRT-LLM): its share, less the KV pool, plus
+            # the requested sequences' KV cache.
+            semantics = (
+                f"({memory.engine}: its pool holds {memory.kv_capacity_tokens:,} tokens, "
+                f"{memory.max_concurrent_sequences} sequence(s) of {memory.context_tokens:,})"
+            )
         warnings.append(
-            f"{what}: needs {memory.per_gpu_gb:.1f} GB{spread} per GPU (as nvidia-smi shows it) "
+            f"{what}: needs {memory.per_gpu_gb:.1f} GB{spread} per GPU {semantics} "
             f"of the {memory.capacity_gb:.1f} GB a {job.gpu.name} has"
         )
         fixes = fit.suggestions(m, job)

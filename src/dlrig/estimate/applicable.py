@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dlrig.errors import DlrigError
-from dlrig.model.workload import BaseQuant, Job, ModelKind, ModelSpec, Quant, Task
+from dlrig.model.workload import (
+    BaseQuant,
+    DecodeEngine,
+    Job,
+    ModelKind,
+    ModelSpec,
+    Quant,
+    Task,
+)
 
 Style = Literal["flag", "toml"]
 # Job fields whose command-line flag is not "--" + the field name with dashes.
@@ -108,7 +116,15 @@ def inapplicable(
             )
         )
     if task in TRAINING:
-        for name in set_("engine", "kv_dtype", "prompt_tokens", "gen_tokens", "weight_bits"):
+        names = (
+            "engine",
+            "kv_dtype",
+            "prompt_tokens",
+            "gen_tokens",
+            "weight_bits",
+            "gpu_memory_utilization",
+        )
+        for name in set_(*names):
             out.append(problem((name, "task"), "applies to inference only"))
     if task == Task.INFER:
         names = ("grad_accum", "optimizer_dtype", "cp", "vp", "host_link_gbs", "checkpointing_mode")
@@ -116,6 +132,14 @@ def inapplicable(
             if name == "grad_accum" and job.grad_accum == 1:
                 continue
             out.append(problem((name, "task"), "applies to training only"))
+    share_engines = (DecodeEngine.VLLM, DecodeEngine.SGLANG, DecodeEngine.TENSORRT_LLM)
+    pool_share = "gpu_memory_utilization" in fields and task == Task.INFER
+    if pool_share and job.engine not in share_engines:
+        why = (
+            "is the memory share of an engine that sizes its KV pool from it; "
+            "give {engine} vllm, sglang or tensorrt-llm"
+        )
+        out.append(problem(("gpu_memory_utilization", "engine"), why))
     if "weight_bits" in fields and job.quant != Quant.EXL2 and task == Task.INFER:
         out.append(
             problem(("weight_bits", "quant"), "sets EXL2's bits per weight; give {quant} exl2")

@@ -7,7 +7,7 @@ the list a user reads is the basis of the numbers they got, not a generic discla
 from __future__ import annotations
 
 from dlrig.estimate import calibration as cal
-from dlrig.estimate import comm, perf
+from dlrig.estimate import comm, engine_memory, perf
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
 from dlrig.estimate import shape as shapes
@@ -84,6 +84,7 @@ ATTENTION = {
     Attention.EAGER: "eager attention (s² scores kept: Korthikanti's 5·a·s²·b term)",
     Attention.SDPA: "SDPA flash / memory-efficient kernels (no s² scores)",
     Attention.FLASH: "FlashAttention (no s² scores)",
+    Attention.FLASH2: "FlashAttention-2 kernel (no s² scores; on Hopper without wgmma/TMA)",
 }
 
 
@@ -171,7 +172,8 @@ def assumptions(s: Shape) -> list[str]:
         what = "concurrent sequence(s)" if job.task == Task.INFER else "micro-batch per replica"
         out.append(f"{what}: {s.micro_batch} (not given)")
     given_len = job.seq_len if job.task != Task.INFER else (job.context or job.prompt_tokens)
-    if m.is_language_model and not given_len:
+    own_default = engine_memory.applies(s) and engine_memory.engine_default_context(job.engine, m)
+    if m.is_language_model and not given_len and not own_default:
         what = "context" if job.task == Task.INFER else "sequence length"
         out.append(f"{what} {s.seq} tokens (not given)")
     plan = _plan(s)
@@ -211,6 +213,9 @@ def assumptions(s: Shape) -> list[str]:
         )
         if m.sliding_window:
             out.append(f"sliding-window layers hold at most {m.sliding_window} tokens of KV cache")
+        allocation = engine_memory.describe(s)
+        if allocation:
+            out.append(allocation)
     out.append(
         f"GPU memory {job.gpu.memory_gb:g} GiB = {mem.capacity_gb(job.gpu.memory_gb):.1f} GB; "
         "the fit verdict compares what nvidia-smi would show (tensors, allocator slack, CUDA "

@@ -196,14 +196,30 @@ def _training(m: ModelSpec, job: Job) -> list[Candidate]:
 
 def _inference(m: ModelSpec, job: Job) -> list[Candidate]:
     out: list[Candidate] = []
-    if job.kv_dtype == KvDtype.FP16 and m.has_vocab_head:
+    from dlrig.estimate import engine_memory as em
+
+    kv = em.smaller_kv_dtype(job.engine)
+    if job.kv_dtype == KvDtype.FP16 and m.has_vocab_head and kv:
         out.append(
             _c(
-                'kv_dtype = "fp8"',
-                "--kv-dtype fp8",
-                {"kv_dtype": "fp8"},
+                f'kv_dtype = "{kv}"',
+                f"--kv-dtype {kv}",
+                {"kv_dtype": kv},
                 "8-bit KV cache",
                 changes=True,
+                rank=1,
+            )
+        )
+    share = job.gpu_memory_utilization
+    if job.engine in em.SHARE_SUGGESTED and (share is None or share < em.HIGH_SHARE):
+        # vLLM / SGLang leave (1 - share) of the card to others; raising the share costs
+        # nothing but the room other processes (a desktop, a second model) had.
+        out.append(
+            _c(
+                f"gpu_memory_utilization = {em.HIGH_SHARE}",
+                f"--gpu-memory-utilization {em.HIGH_SHARE}",
+                {"gpu_memory_utilization": em.HIGH_SHARE},
+                "less GPU memory left to other processes",
                 rank=1,
             )
         )
@@ -231,8 +247,13 @@ def _inference(m: ModelSpec, job: Job) -> list[Candidate]:
                     rank=rank,
                 )
             )
-    if job.context:
-        for i, c in enumerate(_halvings(job.context, MIN_SUGGESTED_TOKENS), start=2):
+    # The context the engine allocates for: --context, else (vLLM's --max-model-len,
+    # ExLlamaV2's max_seq_len ...) the engine's own default when nothing else is given.
+    allocated = job.context
+    if not (job.context or job.prompt_tokens or job.gen_tokens):
+        allocated = em.engine_default_context(job.engine, m)
+    if allocated:
+        for i, c in enumerate(_halvings(allocated, MIN_SUGGESTED_TOKENS), start=2):
             out.append(
                 _c(
                     f"context = {c}",

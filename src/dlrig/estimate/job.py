@@ -8,6 +8,8 @@ ThroughputEstimate).
 
 from __future__ import annotations
 
+import math
+
 from dlrig.estimate import interval, perf
 from dlrig.estimate import load_peak as lp
 from dlrig.estimate import memory as mem
@@ -48,11 +50,13 @@ def verdict(need_gb: float, capacity_gb: float, frac: float) -> Verdict:
 
 
 def memory_of(s: shapes.Shape) -> MemoryEstimate:
+    from dlrig.estimate import engine_memory
+
     parts = mem.parts(s)
     load = lp.load_peak(s)
     # The job must survive loading too: where the framework quantises a 16-bit checkpoint on
     # the GPU, the fit is decided on the larger of the load's and the step's peaks.
-    need = max(parts.nvidia_smi, load.nvidia_smi if load else 0.0) / GB
+    need = max(parts.need, load.nvidia_smi if load else 0.0) / GB
     capacity = mem.capacity_gb(s.job.gpu.memory_gb)
     iv = interval.memory_interval(need, s)
     v = verdict(need, capacity, iv.frac)
@@ -64,6 +68,7 @@ def memory_of(s: shapes.Shape) -> MemoryEstimate:
         logits_gb=parts.logits / GB,
         kv_cache_gb=parts.kv_cache / GB,
         dequant_gb=parts.dequant / GB,
+        engine_buffers_gb=parts.engine_buffers / GB,
         allocator_slack_gb=parts.allocator_slack / GB,
         cuda_context_gb=parts.cuda_context / GB,
         cublas_workspace_gb=parts.cublas_workspace / GB,
@@ -76,7 +81,7 @@ def memory_of(s: shapes.Shape) -> MemoryEstimate:
         load_peak_allocated_gb=load.allocated / GB if load else None,
         load_peak_reserved_gb=load.reserved / GB if load else None,
         load_path=load.path if load else None,
-        peak_at="load" if load and load.nvidia_smi > parts.nvidia_smi else "step",
+        peak_at="load" if load and load.nvidia_smi > parts.need else "step",
         per_gpu_gb=need,
         per_gpu_interval=iv,
         capacity_gb=capacity,
@@ -84,6 +89,14 @@ def memory_of(s: shapes.Shape) -> MemoryEstimate:
         verdict=v,
         fits=v != DOES_NOT_FIT,
         trainable_params=s.params_trainable,
+        engine=parts.engine or None,
+        context_tokens=parts.context_tokens,
+        kv_capacity_tokens=(
+            None if parts.kv_capacity_tokens is None else math.floor(parts.kv_capacity_tokens)
+        ),
+        max_concurrent_sequences=engine_memory.max_sequences(
+            parts.kv_capacity_tokens, parts.context_tokens or 0
+        ),
     )
 
 

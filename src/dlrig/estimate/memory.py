@@ -75,15 +75,27 @@ class MemoryParts:
     activations: float  # without the logits
     logits: float  # the loss's logits (training) or the last position's (inference)
     kv_cache: float
-    dequant: float  # a quantised LoRA base's largest matrix, dequantised for its matmul
     allocator_slack: float
     cuda_context: float
     cublas_workspace: float
     nccl_buffers: float
+    # Inference under a named engine (estimate/engine_memory.py): its own work buffers
+    # (llama.cpp's compute buffer), the KV the requested sequences need when the engine's
+    # allocation differs from it (a pool engine's whole pool is `kv_cache`), the memory a pool
+    # engine leaves unused by its setting, and the pool's size in tokens.
+    engine_buffers: float = 0.0
+    # A LoRA step over a base quantised on load: its largest matrix, dequantised for the matmul.
+    dequant: float = 0.0
+    kv_needed: float | None = None
+    held_back: float = 0.0
+    kv_capacity_tokens: float | None = None
+    engine: str = ""
+    context_tokens: int | None = None
 
     @property
     def allocated(self) -> float:
-        """Tensors alive at the peak: what torch.cuda.max_memory_allocated shows."""
+        """Tensors alive at the peak: what torch.cuda.max_memory_allocated shows (an engine
+        with its own allocator: the buffers its log prints)."""
         return (
             self.weights
             + self.gradients
@@ -92,6 +104,7 @@ class MemoryParts:
             + self.logits
             + self.kv_cache
             + self.dequant
+            + self.engine_buffers
         )
 
     @property
@@ -107,6 +120,16 @@ class MemoryParts:
     def nvidia_smi(self) -> float:
         """What nvidia-smi shows for the process: reserved plus context, workspace, NCCL."""
         return self.reserved + self.outside_allocator
+
+    @property
+    def need(self) -> float:
+        """The memory the job needs of the GPU, the figure fit decisions use: what nvidia-smi
+        shows, except under a pool engine (vLLM, SGLang, TensorRT-LLM), which fills whatever
+        its share leaves with KV blocks: there the requested sequences' KV instead of the pool,
+        plus the share the engine's setting leaves unused, so that need <= capacity exactly
+        when the pool holds the requested sequences."""
+        kv_needed = self.kv_cache if self.kv_needed is None else self.kv_needed
+        return self.nvidia_smi - self.kv_cache + kv_needed + self.held_back
 
 
 # --------------------------------------------------------------------------- model states
@@ -567,6 +590,10 @@ def allocator_slack_bytes(
 
 
 def parts(shape: Shape, consts: cal.Constants | None = None) -> MemoryParts:
+    from dlrig.estimate import engine_memory
+
+    if engine_memory.applies(shape):
+        return engine_parts(shape, consts)
     weights = weights_bytes(shape) + gather_bytes(shape)
     grads = gradient_bytes(shape)
     optim = optimizer_bytes(shape)
@@ -592,4 +619,39 @@ def parts(shape: Shape, consts: cal.Constants | None = None) -> MemoryParts:
         cuda_context=context,
         cublas_workspace=workspace,
         nccl_buffers=nccl,
+    )
+
+
+def engine_parts(shape: Shape, consts: cal.Constants | None = None) -> MemoryParts:
+    """Inference under a named engine: its allocation (estimate/engine_memory.py) plus what the
+    process holds outside it. The caching allocator's slack applies only where PyTorch's
+    allocator holds the tensors (not llama.cpp's ggml buffers, and not a pool that vLLM sized
+    from the allocator's measured peak)."""
+    from dlrig.estimate import engine_memory
+
+    multi = shape.plan.n_gpus > 1 and not shape.plan.implicit_layer_split
+    context = p.value("cuda_context_gb") * GB
+    workspace = p.value("cublas_workspace_gb") * GB
+    nccl = p.value("nccl_buffers_gb") * GB if multi else 0.0
+    outside = context + workspace + nccl
+    a = engine_memory.allocation(shape, outside)
+    allocated = a.weights + a.activations + a.logits + a.kv_cache + a.buffers
+    slack = allocator_slack_bytes(shape, allocated, outside, consts) if a.pytorch else 0.0
+    return MemoryParts(
+        weights=a.weights,
+        gradients=0.0,
+        optimizer=0.0,
+        activations=a.activations,
+        logits=a.logits,
+        kv_cache=a.kv_cache,
+        allocator_slack=slack,
+        cuda_context=context,
+        cublas_workspace=workspace,
+        nccl_buffers=nccl,
+        engine_buffers=a.buffers,
+        kv_needed=a.kv_needed,
+        held_back=a.held_back,
+        kv_capacity_tokens=a.kv_capacity_tokens,
+        engine=a.engine,
+        context_tokens=a.context_tokens,
     )

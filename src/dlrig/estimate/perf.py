@@ -19,6 +19,7 @@ from dlrig.estimate.comm import GBS
 from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
 from dlrig.model.estimate import Interval, ThroughputEstimate
 from dlrig.model.workload import (
+    Attention,
     Job,
     MemoryFormat,
     ModelKind,
@@ -81,7 +82,8 @@ DECODE_OVERHEAD_KEY = "decode_layer_s"
 # Engines whose Python issues every op (no CUDA graphs, no compiled step): their per-layer time
 # is the host's and overlaps the GPU's read (decode.py). transformers' generate() runs eagerly
 # unless asked for a static cache and torch.compile, which the published runs did not.
-EAGER_ENGINES = frozenset({"transformers"})
+# AutoAWQ's fused modules run under the same generate() loop.
+EAGER_ENGINES = frozenset({"transformers", "autoawq"})
 
 
 def memory_class(job: Job) -> str:
@@ -243,7 +245,9 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
         units = s.micro_batch
     executed = flops.executed(job.checkpointing) * units
     attention = 0.0
-    if job.precision == Precision.FP8 and per_token(s) and m.is_transformer:
+    # FlashAttention-2's kernel on a card it was not written for (compute.fa2_slowdown).
+    slowdown = cp.fa2_slowdown(job.gpu) if job.attention == Attention.FLASH2 else 1.0
+    if (job.precision == Precision.FP8 or slowdown != 1.0) and per_token(s) and m.is_transformer:
         # Transformer Engine runs the linear layers' GEMMs in FP8; attention (FlashAttention)
         # stays in 16-bit: its FLOPs (3 x forward, one more when recomputed) at the 16-bit peak.
         # Selective checkpointing keeps attention's output, so only full recomputes it.
@@ -252,7 +256,8 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
         attention = (3 + (1 if recomputed else 0)) * fwd * units
     micro = cp.math_time_s(executed - attention, sustained, eff)
     if attention:
-        micro += cp.math_time_s(attention, cp.sustained_tflops(job.gpu, "bf16"), eff)
+        sixteen = cp.sustained_tflops(job.gpu, "bf16") / slowdown
+        micro += cp.math_time_s(attention, sixteen, eff)
     bw = job.gpu.memory_bandwidth_gbs
     # Transposes only where tensor cores run the convolutions (16-bit, or TF32 from Ampere on).
     nchw = (

@@ -27,14 +27,18 @@ SEMANTICS = {
     "nvidia_smi": "nvidia_smi",
     "unspecified_memory": "reserved",
     "": "reserved",
+    # An engine's own log: the sum of the GPU buffers it prints (llama.cpp's model, KV and
+    # compute buffers), and the KV cache an engine sized from its memory share (vLLM's
+    # "# GPU blocks" x block size x bytes per token, or its "Available KV cache memory").
+    "engine_log": "allocated",
+    "engine_kv_cache": "kv_cache",
 }
 # "<semantics>_step": the source reset the peak counters after loading the model (torchtune's
 # get_memory_stats(reset_stats=True), and emptied the cache where the figure is reserved or
 # nvidia-smi): the training step's peak alone, without the load's (run_peak_bytes).
 STEP_SUFFIX = "_step"
-for _name, _figure in list(SEMANTICS.items()):
-    if _name:
-        SEMANTICS[_name + STEP_SUFFIX] = _figure
+for _name in ("allocator_allocated", "allocator_active", "allocator_reserved", "nvidia_smi"):
+    SEMANTICS[_name + STEP_SUFFIX] = SEMANTICS[_name]
 
 
 def includes_load(semantics: str) -> bool:
@@ -177,7 +181,8 @@ def why_not(row: dict[str, str]) -> str | None:
             return "inference context not stated (context, prompt_tokens, gen_tokens blank)"
         states = model_states_bytes(row)
         measured = float(row["value"]) * UNIT_BYTES[row.get("unit") or "GB"]
-        if measured < states:
+        # (an engine's KV-cache figure is one part, not the whole peak)
+        if measured < states and row.get("semantics") != "engine_kv_cache":
             # Weights, gradients and optimizer states are counted, not modelled (bytes per
             # parameter of the stated precision, optimizer and sharding): a peak below them
             # means the run was not the one the row states.
@@ -212,7 +217,9 @@ def run_peak_bytes(shape: Any, figure: str, consts: Any = None, with_load: bool 
 
     step = float(getattr(mem.parts(shape, consts), figure))
     load = lp.load_peak(shape, consts) if with_load else None
-    return max(step, float(getattr(load, figure))) if load else step
+    if load is None or not hasattr(load, figure):  # an engine's own figure: no load peak
+        return step
+    return max(step, float(getattr(load, figure)))
 
 
 def predicted_memory_bytes(row: dict[str, str]) -> float:

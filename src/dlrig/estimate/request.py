@@ -96,6 +96,7 @@ OPTION_FIELDS: dict[str, str] = {
             "mfu",
             "interconnect",
             "engine",
+            "gpu_memory_utilization",
             "master_weights",
             "offload",
             "host_link_gbs",

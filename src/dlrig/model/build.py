@@ -282,6 +282,9 @@ class WorkloadInput(BaseModel):
     attention: _values(choices.Attention) | None = None
     memory_format: _values(choices.MemoryFormat) | None = None
     engine: _values(choices.DecodeEngine) | None = None
+    gpu_memory_utilization: float | None = Field(
+        default=None, gt=0, le=1, description="vLLM/SGLang/TensorRT-LLM memory share"
+    )
     grad_accum: int | None = Field(default=None, ge=1, le=1_000_000)
     prompt_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")
     gen_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")

@@ -67,7 +67,11 @@ class KvDtype(StrEnum):
 class Attention(StrEnum):
     EAGER = "eager"  # scores materialised: s² per head kept for backward
     SDPA = "sdpa"  # torch scaled_dot_product_attention (flash / memory-efficient kernels)
-    FLASH = "flash"  # FlashAttention 2/3
+    # the card's own fused kernel: FlashAttention 2 on Ampere/Ada, 3 or cuDNN (TE) on Hopper
+    FLASH = "flash"
+    # FlashAttention-2 itself (the flash-attn 2.x package, or PyTorch SDPA's flash backend) on a
+    # card it was not written for: on Hopper it uses none of wgmma/TMA (compute.fa2_slowdown).
+    FLASH2 = "flash2"
 
 
 class MemoryFormat(StrEnum):
@@ -147,6 +151,9 @@ class DecodeEngine(StrEnum):
     GPT_FAST = "gpt-fast"
     TENSORRT_LLM = "tensorrt-llm"
     SGLANG = "sglang"
+    # AutoAWQ's fused modules (from_quantized(fuse_layers=True)) under transformers' generate():
+    # a KV cache preallocated for max_seq_len x batch (estimate/engine_memory.py)
+    AUTOAWQ = "autoawq"
     HF = "hf"  # alias of transformers; a Job stores it as TRANSFORMERS
 
 

@@ -37,7 +37,13 @@ class MemoryEstimate(_Out):
     optimizer_gb: float
     activations_gb: float = Field(description="without the logits")
     logits_gb: float = Field(default=0.0, description="the loss's logits / last position's")
-    kv_cache_gb: float
+    kv_cache_gb: float = Field(
+        description="KV cache allocated (a pool engine's whole pool, a preallocating engine's "
+        "full context)"
+    )
+    engine_buffers_gb: float = Field(
+        default=0.0, description="the engine's own work buffers (llama.cpp's compute buffer)"
+    )
     dequant_gb: float = Field(
         default=0.0, description="a quantised LoRA base's largest matrix, dequantised (step)"
     )
@@ -63,7 +69,10 @@ class MemoryEstimate(_Out):
         default="step", description="which peak per_gpu_gb is: the training step's or the load's"
     )
     per_gpu_gb: float = Field(
-        description="the figure fit decisions use: the larger of nvidia_smi_gb and load_peak_gb"
+        description="the figure fit decisions use: nvidia_smi_gb; under a pool engine (vLLM, "
+        "SGLang, TensorRT-LLM) the requested sequences' KV instead of the pool, plus the "
+        "share the engine leaves unused; with a load-time peak (load_peak_gb) the larger of "
+        "the two"
     )
     per_gpu_interval: Interval | None = None
     capacity_gb: float = Field(description="one GPU's memory in 10⁹ bytes")
@@ -77,6 +86,18 @@ class MemoryEstimate(_Out):
     )
     fits: bool = Field(description="verdict is not 'does not fit'")
     trainable_params: int
+    engine: str | None = Field(
+        default=None, description="inference engine whose allocation the figures follow"
+    )
+    context_tokens: int | None = Field(
+        default=None, description="tokens per sequence the engine allocates for (inference)"
+    )
+    kv_capacity_tokens: int | None = Field(
+        default=None, description="tokens a pool engine's KV cache holds (all sequences)"
+    )
+    max_concurrent_sequences: int | None = Field(
+        default=None, description="sequences of context_tokens the pool holds at once"
+    )
 
 
 class ThroughputEstimate(_Out):

@@ -267,6 +267,14 @@ class Job(BaseModel):
     )
     interconnect: Interconnect = Interconnect.AUTO
     engine: DecodeEngine = DecodeEngine.OPTIMIZED
+    gpu_memory_utilization: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="share of GPU memory a pool engine takes: vLLM --gpu-memory-utilization "
+        "(0.9), SGLang --mem-fraction-static, TensorRT-LLM's free_gpu_memory_fraction (0.9 of "
+        "what its weights leave)",
+    )
     price_per_gpu_hour: float | None = Field(default=None, ge=0, le=10_000)
     electricity_per_kwh: float | None = Field(default=None, ge=0, le=100)
     sample_bytes: float | None = Field(default=None, gt=0, le=1e11, description="as read (vision)")

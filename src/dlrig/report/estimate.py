@@ -16,6 +16,7 @@ MEMORY_ROWS = (
     ("activations", "activations_gb"),
     ("logits", "logits_gb"),
     ("KV cache", "kv_cache_gb"),
+    ("engine buffers", "engine_buffers_gb"),
     ("dequantised base matrix", "dequant_gb"),
     ("allocator slack", "allocator_slack_gb"),
     ("CUDA context", "cuda_context_gb"),
@@ -47,10 +48,14 @@ def total_row(est: Estimate) -> str:
 
 
 def total_label(est: Estimate) -> str:
-    """The bold total's label: with a load-time peak it is the larger of the two peaks."""
-    if est.memory.load_peak_gb is None:
-        return "total as nvidia-smi shows it"
-    return f"peak as nvidia-smi shows it (at {est.memory.peak_at})"
+    """What the total row is: nvidia-smi's figure, or under a pool engine (vLLM, SGLang,
+    TensorRT-LLM, which fill their share with KV cache) what the requested sequences need; with
+    a load-time peak (a base quantised on the GPU) the larger of the step's and the load's."""
+    if est.memory.kv_capacity_tokens is not None:
+        return "needed (requested sequences' KV + the share the engine leaves)"
+    if est.memory.load_peak_gb is not None:
+        return f"peak as nvidia-smi shows it (at {est.memory.peak_at})"
+    return "total as nvidia-smi shows it"
 
 
 def memory_rows(est: Estimate) -> list[tuple[str, str]]:
@@ -60,6 +65,15 @@ def memory_rows(est: Estimate) -> list[tuple[str, str]]:
         ("allocated (torch max_memory_allocated)", f"{m.allocated_gb:,.2f}"),
         ("reserved (torch max_memory_reserved)", f"{m.reserved_gb:,.2f}"),
     ]
+    if m.kv_capacity_tokens is not None:
+        rows += [
+            ("nvidia-smi shows", f"{m.nvidia_smi_gb:,.2f}"),
+            (
+                "KV cache holds (tokens)",
+                f"{m.kv_capacity_tokens:,} = {m.max_concurrent_sequences or 0:,} x "
+                f"{m.context_tokens or 0:,}",
+            ),
+        ]
     if m.load_peak_gb is not None:
         rows += [
             ("training step as nvidia-smi shows it", f"{m.nvidia_smi_gb:,.2f}"),

@@ -51,6 +51,7 @@ _JOB_FIELDS = (
     "attention",
     "memory_format",
     "engine",
+    "gpu_memory_utilization",
     "grad_accum",
     "prompt_tokens",
     "gen_tokens",

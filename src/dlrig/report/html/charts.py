@@ -269,6 +269,7 @@ MEMORY_PARTS = (
     ("activations", "activations_gb"),
     ("logits", "logits_gb"),
     ("KV cache", "kv_cache_gb"),
+    ("engine buffers", "engine_buffers_gb"),
     ("overhead", "overhead_gb"),
 )
 

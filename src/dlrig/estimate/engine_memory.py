@@ -1,0 +1,463 @@
+"""Inference memory as each engine allocates it (read by memory.parts through one hook).
+
+The generic inference model (memory.py) counts what a request holds: the weights, the KV cache
+of the tokens held and one layer's prefill working set. Engines allocate differently, and
+"will this model run on my card?" depends on how:
+
+- llama.cpp (and Ollama on it) allocates its buffers once, at start: the model buffer (every
+  offloaded tensor as stored in the GGUF, but the token embedding stays in host memory), the
+  KV cache for the whole --ctx-size at the cache type (f16, q8_0, q4_0) and a compute buffer
+  sized by ggml's graph allocator for the worst ubatch (n_ubatch tokens against the full
+  context, every token an output: the logits are n_vocab x n_ubatch fp32). No caching allocator.
+- vLLM and SGLang take a fixed share of the GPU (vLLM --gpu-memory-utilization, SGLang
+  --mem-fraction-static) whatever the model, and fill what the weights, the profiled
+  activation peak and the memory outside PyTorch leave with KV-cache blocks: "fits" means at
+  least the requested sequences at the context fit in that pool, and what users need to know
+  is the pool's size in tokens (max concurrent sequences at the context).
+- TensorRT-LLM takes kv_cache_free_gpu_memory_fraction (0.9) of the memory still free after
+  the engine's weights and activation buffers are loaded.
+- ExLlamaV2 and AutoAWQ's fused modules preallocate their KV cache for max_seq_len x batch.
+- transformers' generate() grows its cache with the tokens held (the generic model) and, with
+  eager attention, materialises one layer's prompt x prompt scores during prefill.
+- gpt-fast and the unnamed default engine (`optimized`) keep the generic model.
+
+Each figure is per GPU. Every constant below names the engine's source file and version.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dlrig.estimate.shape import FP32_BYTES, Shape, kv_split
+from dlrig.model.workload import Attention, DecodeEngine, ModelKind, ModelSpec, Task
+
+GIB = 2**30
+FP16_BYTES = 2
+
+# --- llama.cpp -------------------------------------------------------------------------------
+# Default context and physical batch: common/common.h (ggml-org/llama.cpp, 2024-2025)
+# `int32_t n_ctx = 4096; // context size` and `int32_t n_ubatch = 512; // physical batch size
+# for prompt processing` (params.py LLAMA_CPP_UBATCH_TOKENS is the same 512).
+LLAMA_CPP_DEFAULT_CTX = 4096
+LLAMA_CPP_UBATCH = 512
+# The KQ mask llama.cpp builds for a ubatch is an f32 input of n_kv x n_tokens, cast to f16 for
+# flash attention (llama.cpp 2024-25, llm_build_inp_KQ_mask: `cparams.flash_attn ?
+# ggml_cast(ctx0, lctx.inp_KQ_mask, GGML_TYPE_F16) : lctx.inp_KQ_mask`): 2 more bytes with it.
+LLAMA_CPP_MASK_BYTES = 2
+
+# --- vLLM ------------------------------------------------------------------------------------
+# vllm/config.py CacheConfig: gpu_memory_utilization = 0.9 ("The fraction of GPU memory to be
+# used for the model executor ... 0.9 by default").
+VLLM_DEFAULT_UTILIZATION = 0.9
+# `vllm serve` (UsageContext.OPENAI_API_SERVER) batch defaults, vllm/engine/arg_utils.py
+# EngineArgs.get_batch_defaults (v0.9-v0.11): GPUs with >= 70 GiB that are not an A100
+# (H100, H200, MI300X) 8192 batched tokens and 1024 sequences, every other GPU 2048 and 256.
+VLLM_LARGE_GPU_GIB = 70
+VLLM_TOKENS = {True: 8192, False: 2048}
+VLLM_SEQS = {True: 1024, False: 256}
+# The dummy sampler run of the memory profile holds max_num_seqs rows of vocabulary logits in
+# fp32 and their fp32 probabilities (vllm/v1/worker/gpu_model_runner.py _dummy_sampler_run;
+# top-k/top-p sort buffers, when a run uses them, come on top).
+SAMPLER_BYTES_PER_LOGIT = 2 * FP32_BYTES
+
+# --- SGLang ----------------------------------------------------------------------------------
+# python/sglang/srt/server_args.py (v0.4.x) __post_init__: mem_fraction_static 0.88 at TP 1,
+# 0.87 at TP >= 2, 0.85 at >= 4, 0.81 at >= 8, 0.79 at >= 16; chunked_prefill_size 8192, or
+# 2048 on a GPU with less than 25,000 MB.
+SGLANG_FRACTION_BY_TP = ((16, 0.79), (8, 0.81), (4, 0.85), (2, 0.87), (1, 0.88))
+SGLANG_SMALL_GPU_MB = 25_000
+SGLANG_CHUNK = {True: 2048, False: 8192}
+
+# --- TensorRT-LLM ----------------------------------------------------------------------------
+# tensorrt_llm.llmapi.KvCacheConfig(free_gpu_memory_fraction=0.9): "TensorRT LLM will try to
+# allocate 90% of free GPU memory for KV cache" (nvidia.github.io/TensorRT-LLM/examples/
+# kvcacheconfig.html); the engine's activation memory is precomputed at build time for its
+# max_num_tokens (reference/memory.html), 8192 by default (trtllm-build / LLM API BuildConfig).
+TRTLLM_DEFAULT_FRACTION = 0.9
+TRTLLM_MAX_NUM_TOKENS = 8192
+
+# --- ExLlamaV2 / AutoAWQ ---------------------------------------------------------------------
+# exllamav2/cache.py ExLlamaV2CacheBase: K and V of shape (batch_size, max_seq_len,
+# num_key_value_heads, head_dim) per layer, max_seq_len -1 = config.max_seq_len (the model's
+# maximum); prompts are run in chunks of config.max_input_len = 2048 tokens.
+EXLLAMAV2_CHUNK = 2048
+# AutoAWQ awq/models/auto.py from_quantized(max_seq_len=2048, batch_size=1, fuse_layers=True);
+# awq/modules/fused/cache.py WindowedCache: K and V (batch, max_seq_len, n_kv_heads, head_dim)
+# in float16 per layer, allocated when the model loads.
+AUTOAWQ_DEFAULT_MAX_SEQ_LEN = 2048
+
+# The share a fix may propose: vLLM's maintainers' own "we should change the percentage to 0.95"
+# (vllm-project/vllm#2031), what users set on a card that runs nothing else.
+HIGH_SHARE = 0.95
+SHARE_SUGGESTED = frozenset({DecodeEngine.VLLM, DecodeEngine.SGLANG})
+POOL_ENGINES = frozenset({DecodeEngine.VLLM, DecodeEngine.SGLANG, DecodeEngine.TENSORRT_LLM})
+UTILIZATION_ENGINES = POOL_ENGINES
+# Engines with an allocation of their own (others keep memory.py's generic inference model).
+MODELLED = POOL_ENGINES | {
+    DecodeEngine.LLAMA_CPP,
+    DecodeEngine.EXLLAMAV2,
+    DecodeEngine.AUTOAWQ,
+    DecodeEngine.TRANSFORMERS,
+}
+
+
+@dataclass(frozen=True)
+class EngineAllocation:
+    """Bytes one GPU holds under the engine's own allocation (inference only)."""
+
+    engine: str
+    weights: float
+    activations: float  # the prefill working set (pool engines: the profiled peak)
+    logits: float
+    kv_cache: float  # KV allocated: the preallocated context, or a pool engine's whole pool
+    kv_needed: float  # KV the requested sequences need at the context
+    buffers: float  # the engine's own work buffers (llama.cpp's compute buffer)
+    pytorch: bool  # a PyTorch caching allocator holds the tensors (its slack applies)
+    pool: bool  # KV pool sized from a memory budget
+    held_back: float  # memory a pool engine leaves unused by its setting
+    context_tokens: int  # tokens per sequence the allocation is for
+    kv_capacity_tokens: float | None  # tokens the pool holds (pool engines)
+
+
+def applies(shape: Shape) -> bool:
+    """Inference of a language model under an engine with an allocation of its own."""
+    job = shape.job
+    return job.task == Task.INFER and job.engine in MODELLED and shape.model.is_language_model
+
+
+def allocated_context(shape: Shape) -> int:
+    """Tokens per sequence the engine allocates for: --context when given (llama.cpp
+    --ctx-size per sequence, vLLM --max-model-len, ExLlamaV2/AutoAWQ max_seq_len), else the
+    request's prompt + generated tokens, else the engine's own default."""
+    job, m = shape.job, shape.model
+    if job.context or job.prompt_tokens or job.gen_tokens:
+        return shape.seq
+    match job.engine:
+        case DecodeEngine.LLAMA_CPP:
+            return LLAMA_CPP_DEFAULT_CTX
+        case DecodeEngine.AUTOAWQ:
+            return AUTOAWQ_DEFAULT_MAX_SEQ_LEN
+        case DecodeEngine.EXLLAMAV2 | DecodeEngine.VLLM | DecodeEngine.SGLANG:
+            return m.max_seq_len or shape.seq  # max_seq_len / max_model_len: the model's
+        case DecodeEngine.TENSORRT_LLM:
+            return m.max_seq_len or shape.seq  # trtllm-build max_seq_len: the model's
+    return shape.seq
+
+
+def engine_default_context(engine: DecodeEngine, m: ModelSpec) -> int | None:
+    """The context the engine allocates when nothing is given (explain.py states it)."""
+    match engine:
+        case DecodeEngine.LLAMA_CPP:
+            return LLAMA_CPP_DEFAULT_CTX
+        case DecodeEngine.AUTOAWQ:
+            return AUTOAWQ_DEFAULT_MAX_SEQ_LEN
+        case DecodeEngine.EXLLAMAV2 | DecodeEngine.VLLM | DecodeEngine.SGLANG:
+            return m.max_seq_len
+        case DecodeEngine.TENSORRT_LLM:
+            return m.max_seq_len
+    return None
+
+
+def kv_bytes_per_token_gpu(shape: Shape) -> float:
+    """One sequence's KV per token on one GPU (all its layers, its share of the KV heads)."""
+    return shape.kv_bytes_per_token / kv_split(shape.model, shape.plan)
+
+
+def prefill_working_bytes(m: ModelSpec, tokens: int, e: int) -> float:
+    """One layer's widest moment over `tokens` prompt tokens (memory.inference_working_bytes:
+    the MLP's gate, up and product, or attention's Q, K, V and output)."""
+    from dlrig.estimate.memory import inference_working_bytes
+
+    return inference_working_bytes(m, tokens, e)
+
+
+def ffn_width(m: ModelSpec) -> int:
+    if m.kind == ModelKind.MOE:
+        shared = (m.n_shared_experts or 0) * (m.shared_expert_intermediate_size or m.expert_width)
+        return (m.experts_per_token or 1) * m.expert_width + shared
+    return m.intermediate_size or 0
+
+
+def llama_cpp_compute_bytes(
+    m: ModelSpec, n_ctx_cells: int, *, flash: bool, n_ubatch: int = LLAMA_CPP_UBATCH, tp: int = 1
+) -> float:
+    """The CUDA compute buffer ggml's graph allocator reserves for the worst ubatch: n_ub =
+    min(n_ubatch, n_ctx) tokens attending to all n_ctx cells, every token an output
+    (llama_context's reserve graph). ggml-alloc reuses a tensor's memory once its last
+    consumer ran, so the buffer is the largest moment of the graph, in f32 (ggml's
+    activations). Alive through every layer: the residual stream (the layer's input and its
+    current output, 2 x n_ub x h) and the KQ mask n_kv x n_ub (an f32 input, with flash
+    attention also its f16 cast). On top, the largest of: attention without flash attention
+    (Q and the KQ scores n_head x n_kv x n_ub, the soft-max writing in place), attention with
+    it (Q and the kernel's output), the FFN (gate and up, 2 x n_ub x n_ff); or, after the last
+    layer (the mask and residual freed), the logits n_vocab x n_ub and the normed hidden state.
+    Checked by hand against llama.cpp's printed "CUDA0 compute buffer size":
+    Mistral-7B-Instruct-v0.2 at n_ctx 32768, n_ubatch 512, no flash attention: 16 + 64 + 8 +
+    2048 = 2136 MiB against 2144 MiB, at n_ctx 2048: 156 against 164 MiB
+    (fedora-copr/logdetective#106, llama-cpp-python, 2025-01); Qwen2.5-3B at n_ctx 4096:
+    logits 151936 x 512 x 4 + hidden 2048 x 512 x 4 = 300.75 MiB, as printed
+    (SciSharp/LLamaSharp#1099, build 4701); Llama 3 8B at n_ctx 1024: 250.5 + 8 = 258.5 MiB,
+    as printed (abetlen/llama-cpp-python#1815, its CPU compute buffer: the same graph)."""
+    h = m.hidden_size or 0
+    n_ub = max(min(n_ubatch, n_ctx_cells), 1)
+    mask_bytes = FP32_BYTES + (LLAMA_CPP_MASK_BYTES if flash else 0)
+    live = 2 * n_ub * h * FP32_BYTES + n_ctx_cells * n_ub * mask_bytes
+    q = n_ub * m.q_width / tp * FP32_BYTES
+    scores = (m.n_heads or 0) / tp * n_ctx_cells * n_ub * FP32_BYTES
+    attention = 2 * q if flash else q + scores  # flash: Q and the kernel's output
+    ffn = 2 * n_ub * ffn_width(m) / tp * FP32_BYTES
+    vocab = (m.vocab_size or 0) if m.has_vocab_head else 0
+    output = n_ub * vocab * FP32_BYTES + n_ub * h * FP32_BYTES
+    return max(live + attention, live + ffn, output)
+
+
+def _llama_cpp(shape: Shape, ctx: int, kv: float) -> EngineAllocation:
+    """llama.cpp with every layer offloaded (-ngl 99). The input layer stays in host memory:
+    src/llama-model.cpp "there is very little benefit to offloading the input layer, so always
+    keep it on the CPU" (the token embedding; a tied output matrix is loaded to the GPU as its
+    own copy). The output matrix is on the GPU at its stored type."""
+    m, plan = shape.model, shape.plan
+    untied_input = 0.0
+    if m.vocab_size and m.hidden_size and not m.tied_embeddings:
+        untied_input = m.vocab_size * m.hidden_size * shape.embedding_bits / 8
+    weights = shape.weight_bytes_per_gpu - untied_input / (plan.tp * plan.pp)
+    flash = shape.job.attention != Attention.EAGER
+    cells = ctx * shape.micro_batch  # -c is the total over the -np slots
+    compute = llama_cpp_compute_bytes(m, cells, flash=flash, tp=plan.tp)
+    return EngineAllocation(
+        engine="llama.cpp",
+        weights=max(weights, 0.0),
+        activations=0.0,
+        logits=0.0,  # inside the compute buffer; the output buffer is host memory
+        kv_cache=kv,
+        kv_needed=kv,
+        buffers=compute,
+        pytorch=False,
+        pool=False,
+        held_back=0.0,
+        context_tokens=ctx,
+        kv_capacity_tokens=None,
+    )
+
+
+def _preallocated(shape: Shape, ctx: int, kv: float, engine: str) -> EngineAllocation:
+    """ExLlamaV2 / AutoAWQ fused: the KV cache for max_seq_len x batch, allocated at load.
+    ExLlamaV2 runs the prompt in chunks of max_input_len and computes the last position's
+    logits; AutoAWQ's fused model returns every prompt position's logits through the
+    transformers causal-LM head of its era (upcast to fp32, as LlamaForCausalLM.forward did
+    before transformers 4.45's logits_to_keep)."""
+    m, job = shape.model, shape.job
+    e = shape.act_bytes
+    b = shape.micro_batch
+    vocab = (m.vocab_size or 0) if m.has_vocab_head else 0
+    if job.engine == DecodeEngine.EXLLAMAV2:
+        tokens = min(shape.prompt_tokens * b, EXLLAMAV2_CHUNK)
+        logits = b * vocab * (e + FP32_BYTES)
+    else:
+        tokens = shape.prompt_tokens * b
+        logits = tokens * vocab * (e + FP32_BYTES)
+    tp = shape.plan.tp
+    return EngineAllocation(
+        engine=engine,
+        weights=shape.weight_bytes_per_gpu,
+        activations=prefill_working_bytes(m, tokens, e) / tp,
+        logits=logits / tp,
+        kv_cache=kv,
+        kv_needed=kv,
+        buffers=0.0,
+        pytorch=True,
+        pool=False,
+        held_back=0.0,
+        context_tokens=ctx,
+        kv_capacity_tokens=None,
+    )
+
+
+def _transformers(shape: Shape, ctx: int, kv: float) -> EngineAllocation:
+    """generate(): the cache grows with the tokens held (DynamicCache), the last position's
+    logits (transformers >= 4.45 passes logits_to_keep=1 in generate), one layer's prefill
+    working set; with eager attention that layer's scores too: b x heads x p x p in the
+    compute dtype, the fp32 soft-max (eager_attention_forward: softmax(dtype=torch.float32))
+    and its cast back, alive together (2e + 4 bytes per score)."""
+    m, job = shape.model, shape.job
+    e = shape.act_bytes
+    b = shape.micro_batch
+    p = shape.prompt_tokens
+    tp = shape.plan.tp
+    working = prefill_working_bytes(m, shape.prefill_tokens_in_flight, e)
+    if job.attention == Attention.EAGER:
+        working += b * (m.n_heads or 0) * p * p * (2 * e + FP32_BYTES)
+    logits = b * (m.vocab_size or 0) * (e + FP32_BYTES) if m.has_vocab_head else 0.0
+    return EngineAllocation(
+        engine="transformers",
+        weights=shape.weight_bytes_per_gpu,
+        activations=working / tp,
+        logits=logits / tp,
+        kv_cache=kv,
+        kv_needed=kv,
+        buffers=0.0,
+        pytorch=True,
+        pool=False,
+        held_back=0.0,
+        context_tokens=ctx,
+        kv_capacity_tokens=None,
+    )
+
+
+def utilization(shape: Shape) -> float:
+    """The pool engine's memory share: --gpu-memory-utilization, else its default."""
+    job = shape.job
+    if job.gpu_memory_utilization is not None:
+        return job.gpu_memory_utilization
+    if job.engine == DecodeEngine.SGLANG:
+        return next(f for tp, f in SGLANG_FRACTION_BY_TP if shape.plan.tp >= tp)
+    if job.engine == DecodeEngine.TENSORRT_LLM:
+        return TRTLLM_DEFAULT_FRACTION
+    return VLLM_DEFAULT_UTILIZATION
+
+
+def pool_peak_bytes(shape: Shape) -> float:
+    """The activation peak a pool engine reserves before sizing its pool: one forward over its
+    batched-token budget (the hidden states kept for the sampler plus one layer's working set)
+    and, for vLLM, the sampler's logits for max_num_seqs rows."""
+    m, job = shape.model, shape.job
+    e = shape.act_bytes
+    tp = shape.plan.tp
+    gpu_gib = job.gpu.memory_gb
+    h = m.hidden_size or 0
+    sampler = 0.0
+    if job.engine == DecodeEngine.VLLM:
+        large = gpu_gib >= VLLM_LARGE_GPU_GIB and "a100" not in job.gpu.name.lower()
+        tokens = VLLM_TOKENS[large]
+        vocab = (m.vocab_size or 0) if m.has_vocab_head else 0
+        sampler = VLLM_SEQS[large] * vocab * SAMPLER_BYTES_PER_LOGIT
+    elif job.engine == DecodeEngine.SGLANG:
+        tokens = SGLANG_CHUNK[gpu_gib * GIB / 1e6 < SGLANG_SMALL_GPU_MB]
+    else:
+        tokens = TRTLLM_MAX_NUM_TOKENS
+    forward = prefill_working_bytes(m, tokens, e) / tp
+    return tokens * h * e + max(forward, sampler)
+
+
+def _pool(shape: Shape, ctx: int, kv_needed: float, outside: float) -> EngineAllocation:
+    """vLLM / SGLang: budget = share x the GPU's memory; pool = budget - weights - activation
+    peak - memory outside PyTorch (vllm/v1/worker/gpu_worker.py determine_available_memory:
+    "the current vLLM instance can use total_gpu_memory x gpu_memory_utilization"; the log
+    prints "model weights take ...; non_torch_memory takes ...; PyTorch activation peak memory
+    takes ...; the rest of the memory reserved for KV Cache is ..."). TensorRT-LLM: pool =
+    fraction x what is free after its weights, activations and context."""
+    job = shape.job
+    from dlrig.estimate.memory import capacity_gb
+
+    capacity = capacity_gb(job.gpu.memory_gb) * 1e9
+    share = utilization(shape)
+    weights = shape.weight_bytes_per_gpu
+    peak = pool_peak_bytes(shape)
+    if job.engine == DecodeEngine.TENSORRT_LLM:
+        free = max(capacity - outside - weights - peak, 0.0)
+        pool = share * free
+    else:
+        pool = max(share * capacity - weights - peak - outside, 0.0)
+    held = max(capacity - (weights + peak + outside + pool), 0.0)
+    per_token = kv_bytes_per_token_gpu(shape)
+    return EngineAllocation(
+        engine=job.engine.value,
+        weights=weights,
+        activations=peak,
+        logits=0.0,  # the sampler's logits are part of the profiled peak
+        kv_cache=pool,
+        kv_needed=kv_needed,
+        buffers=0.0,
+        pytorch=False,  # the pool is sized from the allocator's measured peak
+        pool=True,
+        held_back=held,
+        context_tokens=ctx,
+        kv_capacity_tokens=pool / per_token if per_token else None,
+    )
+
+
+def allocation(shape: Shape, outside: float) -> EngineAllocation:
+    """The engine's allocation on one GPU; `outside` is the memory outside the allocator
+    (CUDA context, workspace, NCCL) that a pool engine subtracts from its budget."""
+    ctx = allocated_context(shape)
+    kv = kv_bytes_per_token_gpu(shape) * ctx * shape.micro_batch
+    engine = shape.job.engine
+    if engine in POOL_ENGINES:
+        return _pool(shape, ctx, kv, outside)
+    if engine == DecodeEngine.LLAMA_CPP:
+        return _llama_cpp(shape, ctx, kv)
+    if engine == DecodeEngine.TRANSFORMERS:
+        return _transformers(shape, ctx, kv)
+    return _preallocated(shape, ctx, kv, engine.value)
+
+
+def max_sequences(capacity_tokens: float | None, context: int) -> int | None:
+    """Concurrent sequences of `context` tokens the pool holds."""
+    if capacity_tokens is None or context <= 0:
+        return None
+    return math.floor(capacity_tokens / context)
+
+
+def describe(shape: Shape) -> str | None:
+    """One sentence for the estimate's assumptions: how the engine allocates."""
+    if not applies(shape):
+        return None
+    job = shape.job
+    ctx = allocated_context(shape)
+    default = not (job.context or job.prompt_tokens or job.gen_tokens)
+    given = f" ({job.engine.value}'s default, not given)" if default else ""
+    b = shape.micro_batch
+    match job.engine:
+        case DecodeEngine.LLAMA_CPP:
+            fa = "off" if job.attention == Attention.EAGER else "on (--attention eager: off)"
+            return (
+                f"llama.cpp allocates at start: the model buffer (the token embedding stays in "
+                f"host memory), the KV cache for the whole context of {ctx:,} tokens{given} x "
+                f"{b} sequence(s) (-c {ctx * b}) and a compute buffer for ubatches of "
+                f"{LLAMA_CPP_UBATCH} tokens (logits n_vocab x n_ubatch in fp32; flash "
+                f"attention {fa}); no caching allocator"
+            )
+        case DecodeEngine.VLLM | DecodeEngine.SGLANG | DecodeEngine.TENSORRT_LLM:
+            share = utilization(shape)
+            what = (
+                f"{share:g} of the memory its weights and activations leave free"
+                if job.engine == DecodeEngine.TENSORRT_LLM
+                else f"{share:g} of the GPU's memory"
+            )
+            return (
+                f"{job.engine.value} takes {what} and fills what weights, activation peak and "
+                f"CUDA context leave with KV cache; it fits when that pool holds {b} "
+                f"sequence(s) of {ctx:,} tokens{given} (--context = vLLM's --max-model-len); "
+                "nvidia-smi shows the whole share"
+            )
+        case DecodeEngine.EXLLAMAV2 | DecodeEngine.AUTOAWQ:
+            return (
+                f"{job.engine.value} preallocates its KV cache for max_seq_len {ctx:,}{given} x "
+                f"batch {b} when the model loads"
+            )
+        case DecodeEngine.TRANSFORMERS:
+            eager = (
+                "; eager attention: one layer's prompt x prompt scores in fp32 during prefill"
+                if job.attention == Attention.EAGER
+                else ""
+            )
+            return (
+                "transformers generate(): the KV cache grows with the tokens held, the last "
+                f"position's logits only (transformers >= 4.45){eager}"
+            )
+    return None
+
+
+# The cache formats each engine offers for a smaller KV cache (fit suggestions): llama.cpp
+# --cache-type-k/v q8_0; vLLM, SGLang and TensorRT-LLM an fp8 cache; ExLlamaV2 its Q8 cache
+# (ExLlamaV2Cache_Q8, 8 bits plus scales, read as q8_0); AutoAWQ's fused cache is float16 only.
+SMALLER_KV = {
+    DecodeEngine.LLAMA_CPP: "q8_0",
+    DecodeEngine.EXLLAMAV2: "q8_0",
+    DecodeEngine.AUTOAWQ: None,
+}
+
+
+def smaller_kv_dtype(engine: DecodeEngine) -> str | None:
+    return SMALLER_KV.get(engine, "fp8")

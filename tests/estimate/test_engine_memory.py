@@ -1,0 +1,228 @@
+"""Engine-aware inference memory (estimate/engine_memory.py): hand-computable cases on a toy
+model, and --gpu-memory-utilization accepted and refused on the command line, the API and a
+build file."""
+
+from __future__ import annotations
+
+import pytest
+
+from dlrig.catalog.lookup import find_gpu
+from dlrig.estimate import engine_memory as em
+from dlrig.estimate import memory as mem
+from dlrig.estimate import shape as shapes
+from dlrig.estimate.applicable import InapplicableError, inapplicable
+from dlrig.estimate.job import memory_of
+from dlrig.estimate.request import job_from_options
+from dlrig.model.workload import Job, ModelKind, ModelSpec
+
+MIB = 2**20
+# A toy decoder: 2 layers, hidden 64, 4 heads of 16 (2 KV heads), FFN 128, vocabulary 1000.
+TOY = ModelSpec(
+    name="toy",
+    kind=ModelKind.DECODER,
+    params_total=200_000,
+    n_layers=2,
+    hidden_size=64,
+    n_heads=4,
+    n_kv_heads=2,
+    head_dim=16,
+    vocab_size=1000,
+    intermediate_size=128,
+    gated_mlp=True,
+    max_seq_len=8192,
+)
+GPU = find_gpu("RTX 4090")
+
+
+def _shape(**fields):
+    return shapes.derive(TOY, Job(task="infer", gpu=GPU, **fields))
+
+
+def test_llama_cpp_kv_cache_for_the_whole_context_f16_and_q8_0():
+    # K and V: 2 layers x 2 x (2 KV heads x 16) = 128 elements per token; n_ctx 4096.
+    f16 = mem.parts(_shape(engine="llama.cpp", context=4096))
+    assert f16.kv_cache == 4096 * 128 * 2  # 1 MiB
+    q8 = mem.parts(_shape(engine="llama.cpp", context=4096, kv_dtype="q8_0"))
+    assert q8.kv_cache == pytest.approx(4096 * 128 * 34 / 32)  # ggml q8_0: 34 bytes per 32
+    # Allocated for the context whatever the request uses: a short prompt holds the same.
+    short = mem.parts(_shape(engine="llama.cpp", context=4096, prompt_tokens=10, gen_tokens=10))
+    assert short.kv_cache == f16.kv_cache
+
+
+def test_llama_cpp_compute_buffer_by_hand():
+    res = 2 * 512 * 64 * 4  # the residual stream: input and current output, f32
+    q = 512 * 64 * 4  # Q (4 heads x 16)
+    # Flash attention at n_ctx 256 (a ubatch of 256): the largest moment is the logits, 1000 x
+    # 256 fp32, plus the normed hidden state (the mask, 256 x 256 in f32 and its f16 cast, with
+    # the residual stream, Q and the kernel's output is 0.625 MiB; the FFN's 0.75 MiB).
+    assert em.llama_cpp_compute_bytes(TOY, 256, flash=True) == 256 * 1000 * 4 + 256 * 64 * 4
+    # At n_ctx 4096 the mask (4096 x 512 x 6 bytes = 12 MiB) outgrows the logits; on top of it
+    # and the residual stream the FFN's gate and up (2 x 512 x 128 fp32) beat Q and the output.
+    ffn = 2 * 512 * 128 * 4
+    assert em.llama_cpp_compute_bytes(TOY, 4096, flash=True) == 4096 * 512 * 6 + res + ffn
+    # Without it: the f32 mask, Q and the KQ scores 4 heads x 4096 cells x 512 tokens fp32.
+    eager = em.llama_cpp_compute_bytes(TOY, 4096, flash=False)
+    assert eager == res + 4096 * 512 * 4 + q + 4 * 4096 * 512 * 4
+    # A larger ubatch grows it with the vocabulary's logits: 256 -> 512 tokens at n_ctx 256.
+    assert em.llama_cpp_compute_bytes(TOY, 256, flash=True, n_ubatch=128) == (
+        128 * 1000 * 4 + 128 * 64 * 4
+    )
+
+
+def test_llama_cpp_compute_buffer_as_llama_cpp_printed_it():
+    # Qwen2.5-3B (vocabulary 151936, hidden 2048, 16 heads) at n_ctx 4096, n_ubatch 512:
+    # "CUDA0 compute buffer size = 300.75 MiB" (SciSharp/LLamaSharp#1099, llama.cpp b4701).
+    qwen3b = TOY.model_copy(
+        update=dict(
+            n_layers=36,
+            hidden_size=2048,
+            n_heads=16,
+            n_kv_heads=2,
+            head_dim=128,
+            vocab_size=151936,
+            intermediate_size=11008,
+        )
+    )
+    assert em.llama_cpp_compute_bytes(qwen3b, 4096, flash=True) == 300.75 * MIB
+    # Llama 3 8B at n_ctx 1024: 258.50 MiB (abetlen/llama-cpp-python#1815).
+    from dlrig.catalog.lookup import find_model
+
+    llama3 = find_model("llama-3-8b")
+    assert em.llama_cpp_compute_bytes(llama3, 1024, flash=False) == 258.5 * MIB
+
+
+def test_llama_cpp_keeps_the_token_embedding_in_host_memory():
+    generic = mem.parts(_shape(context=4096))
+    llama = mem.parts(_shape(engine="llama.cpp", context=4096))
+    # Untied: the input embedding (1000 x 64 in bf16) is not on the GPU, the output matrix is.
+    assert generic.weights - llama.weights == pytest.approx(1000 * 64 * 2)
+    assert llama.allocator_slack == 0  # ggml's own buffers, no caching allocator
+    assert llama.allocated == llama.weights + llama.kv_cache + llama.engine_buffers
+
+
+def test_vllm_pool_fills_its_share_and_reports_tokens():
+    s = _shape(engine="vllm", context=2048, gpu_memory_utilization=0.5)
+    parts = mem.parts(s)
+    capacity = mem.capacity_gb(GPU.memory_gb) * 1e9
+    # weights + peak + pool + outside the allocator = the share: what nvidia-smi shows.
+    assert parts.nvidia_smi == pytest.approx(0.5 * capacity)
+    per_token = 128 * 2
+    assert parts.kv_capacity_tokens == pytest.approx(parts.kv_cache / per_token)
+    est = memory_of(s)
+    assert est.max_concurrent_sequences == int(parts.kv_cache / per_token // 2048)
+    # The fit figure counts one sequence's KV and the half the engine leaves: far below the card.
+    assert est.per_gpu_gb == pytest.approx(
+        (0.5 * capacity + 2048 * per_token - parts.kv_cache + 0.5 * capacity) / 1e9
+    )
+
+
+def test_vllm_default_context_is_the_models_maximum():
+    s = _shape(engine="vllm")
+    assert em.allocated_context(s) == TOY.max_seq_len  # --max-model-len's default
+    assert memory_of(s).context_tokens == 8192
+
+
+def test_default_engine_keeps_the_generic_model():
+    s = _shape(context=1024)
+    assert not em.applies(s)
+    assert memory_of(s).engine is None
+
+
+def test_autoawq_and_exllamav2_preallocate_max_seq_len_times_batch():
+    awq = mem.parts(_shape(engine="autoawq", batch_size=3, prompt_tokens=64, gen_tokens=64))
+    assert awq.kv_cache == 128 * 2 * 128 * 3  # the request's 128 tokens (context given by it)
+    awq_default = _shape(engine="autoawq", batch_size=3)
+    assert mem.parts(awq_default).kv_cache == 2048 * 128 * 2 * 3  # max_seq_len 2048 by default
+    exl = _shape(engine="exllamav2")
+    assert mem.parts(exl).kv_cache == 8192 * 128 * 2  # config.max_seq_len
+
+
+def test_transformers_eager_attention_adds_the_prompt_scores():
+    sdpa = mem.parts(_shape(engine="transformers", prompt_tokens=512, gen_tokens=1))
+    eager = mem.parts(
+        _shape(engine="transformers", prompt_tokens=512, gen_tokens=1, attention="eager")
+    )
+    # 4 heads x 512 x 512 scores: bf16 scores, the fp32 soft-max and its bf16 cast.
+    assert eager.activations - sdpa.activations == 4 * 512 * 512 * (2 + 4 + 2)
+
+
+def test_gpu_memory_utilization_accepted_for_pool_engines():
+    _, job = job_from_options(
+        {
+            "gpu": "RTX 4090",
+            "model": "llama-3.1-8b",
+            "task": "infer",
+            "engine": "vllm",
+            "gpu_memory_utilization": 0.95,
+        }
+    )
+    assert job.gpu_memory_utilization == 0.95
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"task": "infer", "engine": "llama.cpp"}, "--engine llama.cpp"),
+        ({"task": "infer"}, "give --engine vllm, sglang or tensorrt-llm"),
+        ({"task": "train"}, "applies to inference only"),
+    ],
+)
+def test_gpu_memory_utilization_refused_elsewhere(options, message):
+    with pytest.raises(InapplicableError, match=message.replace(".", r"\.")):
+        job_from_options(
+            {"gpu": "RTX 4090", "model": "llama-3.1-8b", "gpu_memory_utilization": 0.9, **options}
+        )
+
+
+def test_build_file_style_names_the_key():
+    job = Job(task="infer", gpu=GPU, engine="llama.cpp", gpu_memory_utilization=0.9)
+    problems = inapplicable(TOY, job, given={"gpu_memory_utilization"})
+    assert problems[0].text("toml").startswith("gpu_memory_utilization = 0.9 with engine =")
+
+
+def test_out_of_range_share_is_refused():
+    with pytest.raises(Exception, match="gpu-memory-utilization"):
+        job_from_options(
+            {
+                "gpu": "RTX 4090",
+                "model": "llama-3.1-8b",
+                "task": "infer",
+                "engine": "vllm",
+                "gpu_memory_utilization": 1.5,
+            }
+        )
+
+
+def test_fixes_speak_each_engines_language():
+    from dlrig.catalog.lookup import find_model
+    from dlrig.estimate.fit import candidates
+
+    m = find_model("llama-3.1-8b")
+
+    def flags(**fields):
+        return {c.flag for c in candidates(m, Job(task="infer", gpu=GPU, **fields))}
+
+    llama = flags(engine="llama.cpp", context=131072)
+    assert "--kv-dtype q8_0" in llama and "--kv-dtype fp8" not in llama
+    assert "--gpu-memory-utilization 0.95" not in llama
+    vllm = flags(engine="vllm")
+    assert {"--kv-dtype fp8", "--gpu-memory-utilization 0.95"} <= vllm
+    # No --context given: vLLM's --max-model-len defaults to the model's 131072, so shorter
+    # contexts are offered from there.
+    assert "--context 65536" in vllm
+    assert not any(f.startswith("--kv-dtype") for f in flags(engine="autoawq"))
+    assert "--gpu-memory-utilization 0.95" not in flags(engine="vllm", gpu_memory_utilization=0.95)
+
+
+def test_vllm_on_a_24gb_card_at_the_models_full_context_does_not_fit():
+    # Llama 3.1 8B in bf16 under `vllm serve` defaults on an RTX 4090: the weights leave a pool
+    # of tens of thousands of tokens, less than one sequence of max_model_len 131072, which
+    # vLLM refuses ("max seq len ... is larger than the maximum number of tokens that can be
+    # stored in KV cache"); at --context 16384 it holds more than one.
+    from dlrig.catalog.lookup import find_model
+
+    m = find_model("llama-3.1-8b")
+    full = memory_of(shapes.derive(m, Job(task="infer", gpu=GPU, engine="vllm")))
+    assert full.max_concurrent_sequences == 0 and full.verdict == "does not fit"
+    short = memory_of(shapes.derive(m, Job(task="infer", gpu=GPU, engine="vllm", context=16384)))
+    assert short.max_concurrent_sequences >= 2 and short.fits
