@@ -238,6 +238,12 @@ def test_initial_build_and_choices(client):
     assert "gold" in choices["psu.rating"] and "lora" in choices["workload.task"]
     # checkpointing takes true/false or torchtitan's words (and Unsloth's offload); the page offers the words
     assert choices["workload.checkpointing"] == ["none", "full", "selective", "offload"]
+    assert choices["workload.framework"] == [
+        "transformers",
+        "litgpt",
+        "torchtune",
+        "torchtune-torchao0.1",
+    ]
 
 
 def test_charts_are_svg(client):
