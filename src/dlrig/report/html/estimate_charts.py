@@ -81,7 +81,8 @@ def step_time(est: Estimate, chart_id: str = "chart-step") -> Markup:
         ax.set_xlim(0, max(total_ms, comm_ms) * charts.HEADROOM * 1.2)
         ax.set_xlabel("time per step (ms)")
         ax.set_title(
-            f"Step time: {t.bound}-bound, {charts.rate_text(rate)} {unit} in all, "
+            # Two lines: "memory-bandwidth-bound" with a five-digit rate runs past the frame.
+            f"Step time: {t.bound}-bound, {charts.rate_text(rate)} {unit} in all,\n"
             f"{t.utilization:.0%} utilisation assumed",
             loc="left",
         )
