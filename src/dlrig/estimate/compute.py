@@ -174,12 +174,14 @@ def dequant_time_s(
 
 
 # Memory traffic of a CNN's element-wise work between its convolutions (batch norm, ReLU,
-# residual adds), in multiples of the activation bytes its preset keeps per sample (the presets
-# carry no op list). dlrig derivation, not a fit: each kept activation is written once and read
-# once in the forward pass, and its gradient written and read once in the backward pass: 4x; a
-# recomputed forward streams its share again (+2x). Transformers are counted op by op instead
-# (elementwise.py: that count replaced this 4x for them, which also billed the GEMMs' own
-# reads and writes). The achieved bandwidth is efficiencies.csv elementwise_bandwidth_fraction.
+# residual adds), in multiples of the activation bytes its preset keeps per sample: the
+# fallback for a CNN preset that does not list its layers (a preset with conv_stages,
+# ResNet-50, is counted op by op in convnet.py). dlrig derivation, not a fit: each kept
+# activation is written once and read once in the forward pass, and its gradient written and
+# read once in the backward pass: 4x; a recomputed forward streams its share again (+2x).
+# Transformers are counted op by op instead (elementwise.py: that count replaced this 4x for
+# them, which also billed the GEMMs' own reads and writes). The achieved bandwidth is
+# efficiencies.csv elementwise_bandwidth_fraction.
 ELEMENTWISE_PASSES = 4
 RECOMPUTE_PASSES = 2
 # A CNN kept in NCHW (PyTorch's default layout) runs its tensor-core convolutions on NHWC

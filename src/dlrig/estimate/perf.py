@@ -207,7 +207,8 @@ def links(s: Shape) -> st.Links:
 def cnn_traffic_bytes(s: Shape) -> float:
     """Bytes of activations one micro-batch of a CNN produces (its preset's activation size per
     sample): what its normalisations, activations and adds stream through DRAM between the
-    convolutions, a fixed number of passes over them (compute.elementwise_time_s)."""
+    convolutions, a fixed number of passes over them (compute.elementwise_time_s). Only for a
+    CNN preset without conv_stages; ResNet-50's ops are counted one by one (convnet.py)."""
     m, e = s.model, s.act_bytes
     return (m.activation_mb_per_sample or 0) * mem.MB * e / FP32_BYTES * s.micro_batch
 
