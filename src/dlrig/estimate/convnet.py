@@ -121,6 +121,7 @@ class Net:
     pool_out: int
     head_in: int  # global average pool input elements
     fc_macs: int
+    inner_inputs: int = 0  # elements per image entering a block's 2nd/3rd conv (ReLU outputs)
 
 
 def _out(h: int, stride: int) -> int:
@@ -149,12 +150,14 @@ def build(conv_stages: str, image_size: int, classes: int = 1000) -> Net:
     c = STEM_WIDTH
     ins: list[int] = []
     outs: list[int] = []
+    inner = 0
     for i, n in enumerate(blocks):
         w = STAGE_WIDTHS[i]
         for j in range(n):
             s = 2 if (i > 0 and j == 0) else 1
             h2 = _out(h, s)
             ins.append(c * h * h)
+            inner += w * h * h if kind == "basic" else w * h * h + w * h2 * h2
             if kind == "bottleneck":
                 convs += [
                     Conv(c, w, 1, h, h, True),
@@ -167,11 +170,35 @@ def build(conv_stages: str, image_size: int, classes: int = 1000) -> Net:
                 convs.append(Conv(c, w * exp, 1, h, h2, False))  # projection shortcut (1x1/s)
             c, h = w * exp, h2
             outs.append(c * h * h)
-    return Net(tuple(convs), tuple(ins), tuple(outs), pool_in, pool_out, c * h * h, c * classes)
+    head = c * h * h
+    return Net(tuple(convs), tuple(ins), tuple(outs), pool_in, pool_out, head, c * classes, inner)
 
 
 def macs_per_image(net: Net) -> int:
     return sum(cv.macs for cv in net.convs) + net.fc_macs
+
+
+def params(net: Net, classes: int = 1000) -> int:
+    """Parameters: convolution weights (no bias), two per batch-norm channel, the linear head."""
+    bn = sum(2 * cv.c_out for cv in net.convs)
+    return sum(cv.weights for cv in net.convs) + bn + net.fc_macs + classes
+
+
+# int64 max-pool indices, in 4-byte elements
+INDEX_ELEMENTS = INDEX_BYTES // 4
+
+
+def saved_elements_per_image(net: Net) -> int:
+    """Elements autograd keeps for the backward pass of one image, each storage once (dlrig
+    derivation from the ops' backward formulas): every convolution's input (the image, each
+    block's input, shared by its first convolution and its projection, and the ReLU outputs
+    inside a block) and output (batch norm's input); the stem's ReLU output and the max-pool's
+    indices; the last block's output (the average pool's input). ResNet-50: 21.5 M elements,
+    85.9 MB at fp32, the preset's measured saved_tensors_hooks figure (models.csv)."""
+    conv_in = net.convs[0].n_in + sum(net.block_inputs) + net.inner_inputs
+    conv_out = sum(cv.n_out for cv in net.convs)
+    stem = net.pool_in + INDEX_ELEMENTS * net.pool_out
+    return conv_in + conv_out + stem + net.head_in
 
 
 @dataclass(frozen=True)
