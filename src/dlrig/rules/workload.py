@@ -51,6 +51,8 @@ _JOB_FIELDS = (
     "memory_format",
     "engine",
     "gpu_memory_utilization",
+    "max_batched_tokens",
+    "max_num_seqs",
     "grad_accum",
     "prompt_tokens",
     "gen_tokens",
