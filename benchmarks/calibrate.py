@@ -70,7 +70,6 @@ from dlrig.errors import DlrigError
 from dlrig.estimate import calibration as cal
 from dlrig.estimate import compute as cp
 from dlrig.estimate import job as jobs
-from dlrig.estimate import memory as mem
 from dlrig.estimate import perf, points
 from dlrig.estimate import slack as slk
 from dlrig.model.estimate import ThroughputEstimate
@@ -229,6 +228,9 @@ def build(pt: Point) -> None:
     memory interval uses (estimate/points.py); engine names the Job does not know map to their
     nearest (ENGINE_ALIASES)."""
     row = dict(pt.row)
+    if row.get("task") in ("lora", "qlora") and row.get("engine"):
+        # The loading path (Job.framework) comes from the engine before the aliases rename it.
+        row.setdefault("framework", points.FRAMEWORK_OF_ENGINE.get(row["engine"], "transformers"))
     if row.get("engine"):
         row["engine"] = ENGINE_ALIASES.get(row["engine"], row["engine"])
     if row.get("task") != "infer":
@@ -311,9 +313,13 @@ def predict(pt: Point, consts: cal.Constants) -> float:
     assert j is not None
     if pt.category == "memory":
         # est-mem's memory model in the point's semantics (allocated, reserved, nvidia-smi).
-        figure = points.SEMANTICS.get(pt.row.get("semantics") or "", "reserved")
-        parts = mem.parts(pt.shape, consts)
-        return float(getattr(parts, figure)) / points.UNIT_BYTES[pt.unit or "GB"]
+        semantics = pt.row.get("semantics") or ""
+        figure = points.SEMANTICS.get(semantics, "reserved")
+        # The run's peak: the step's, or the load's where the base is quantised on the GPU
+        # and the source's counter spans the load.
+        with_load = points.includes_load(semantics)
+        peak = points.run_peak_bytes(pt.shape, figure, consts, with_load=with_load)
+        return peak / points.UNIT_BYTES[pt.unit or "GB"]
     t = perf.throughput_of(pt.shape, consts)
     if pt.category == "prefill":
         if pt.semantics == "ttft":

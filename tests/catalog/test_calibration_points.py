@@ -94,7 +94,7 @@ QUANTS = {
 BASE_QUANTS = {"none", "int8", "nf4", "gptq", "awq"}
 OPTIMIZER_DTYPES = {"fp32", "bf16"}
 OFFLOADS = {"none", "optimizer", "full"}
-CHECKPOINTING = {"true", "false", "selective"}
+CHECKPOINTING = {"true", "false", "selective", "offload"}
 LORA_TARGETS = {"all", "attention", "qv", "qkv"}
 ATTENTION = {"eager", "sdpa", "flash", "flash2"}
 MEMORY_FORMATS = {"channels_last", "nchw"}
@@ -102,15 +102,16 @@ LOSSES = {"standard", "chunked", "fused"}
 KV_DTYPES = {"fp16", "fp8", "q8_0", "q4_0"}
 INTERCONNECTS = {"nvlink", "pcie", "pcie-nop2p", "auto"}
 UNITS = {"GB", "GiB", "tokens_per_s", "samples_per_s", "images_per_s", "ms_per_token", "ms"}
+# "_step": the counters were reset after the model was loaded (estimate/points.STEP_SUFFIX).
+_MEMORY_BASE = {"allocator_allocated", "allocator_active", "allocator_reserved", "nvidia_smi"}
 MEMORY_SEMANTICS = {
-    "allocator_allocated",
-    "allocator_reserved",
-    "nvidia_smi",
     "unspecified_memory",
     # an engine's own log: the sum of its GPU buffers (llama.cpp), or the KV cache a pool
     # engine sized from its memory share (vLLM's "# GPU blocks" / "GPU KV cache size")
     "engine_log",
     "engine_kv_cache",
+    *_MEMORY_BASE,
+    *{f"{s}_step" for s in _MEMORY_BASE},
 }
 RATE_SEMANTICS = {"per_gpu", "per_job"}
 DECODE_SEMANTICS = {"decode_only", "with_prefill", "ttft", "per_gpu", "per_job"}

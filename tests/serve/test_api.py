@@ -89,6 +89,31 @@ def test_estimate_is_the_command_lines_json(client):
     assert r.json()["memory"]["per_gpu_interval"]["frac"] > 0  # every number with its interval
 
 
+def test_estimate_takes_the_framework_and_offloaded_checkpointing(client):
+    """The LoRA trainer (its load-time peak) and Unsloth's offloaded checkpointing reach the
+    API under the command line's names, with the command line's answer and errors."""
+    options = {
+        "gpu": "RTX 4090",
+        "task": "qlora",
+        "model": "llama-2-7b",
+        "seq_len": 2048,
+        "framework": "torchtune-torchao0.1",
+        "checkpointing_mode": "offload",
+    }
+    r = post(client, "/api/estimate", options)
+    assert r.status_code == 200, r.text
+    cli = cli_json(
+        "estimate",
+        *("--gpu", "RTX 4090", "--task", "qlora", "--model", "llama-2-7b", "--seq-len", "2048"),
+        *("--framework", "torchtune-torchao0.1", "--checkpointing-mode", "offload"),
+    )
+    assert r.json() == cli
+    assert r.json()["memory"]["load_peak_gb"] > 0
+    bad = post(client, "/api/estimate", options | {"task": "train"})
+    assert bad.status_code == 400
+    assert "--framework torchtune-torchao0.1 with --task train" in bad.json()["error"]
+
+
 def test_recommend_is_the_command_lines_json(client):
     r = post(client, "/api/recommend", {"budget": 4000, "workload": "llama-3-8b:qlora", "top": 3})
     assert r.status_code == 200, r.text
@@ -211,8 +236,14 @@ def test_initial_build_and_choices(client):
     assert client.get("/api/build").json() == {"build": read_toml(EXAMPLE, "x")}
     choices = client.get("/api/choices").json()
     assert "gold" in choices["psu.rating"] and "lora" in choices["workload.task"]
-    # checkpointing takes true/false or torchtitan's words; the page offers the words
-    assert choices["workload.checkpointing"] == ["none", "full", "selective"]
+    # checkpointing takes true/false or torchtitan's words (and Unsloth's offload); the page offers the words
+    assert choices["workload.checkpointing"] == ["none", "full", "selective", "offload"]
+    assert choices["workload.framework"] == [
+        "transformers",
+        "litgpt",
+        "torchtune",
+        "torchtune-torchao0.1",
+    ]
 
 
 def test_charts_are_svg(client):

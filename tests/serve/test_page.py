@@ -137,6 +137,27 @@ def test_checkpointing_choice_reaches_the_estimate_and_the_export(tab, server, t
     assert tab.errors == []
 
 
+def test_framework_choice_reaches_the_estimate_and_the_export(tab, server, tmp_path):
+    """The LoRA trainer is a drop-down of the build file's values; torchtune's 16-bit adapters
+    change the example's LoRA estimate, and the export says framework = "torchtune"."""
+    ready(tab, server)
+    control = tab.locator('[data-key="workload.framework"]')
+    assert control.input_value() == ""  # the example leaves it out: transformers
+    out = tab.locator("#estimate-out")
+    sync_api.expect(out).to_contain_text("Memory per GPU", timeout=WAIT_MS)
+    unset = out.text_content()
+    control.select_option("torchtune")
+    sync_api.expect(out).not_to_have_text(unset, timeout=WAIT_MS)
+    tab.click("#export-toml")
+    sync_api.expect(tab.locator("#export-text")).to_have_value(
+        re.compile(r'framework = "torchtune"'), timeout=WAIT_MS
+    )
+    path = tmp_path / "framework.toml"
+    path.write_text(tab.locator("#export-text").input_value())
+    assert check_file(path)["build"]["workload"]["framework"] == "torchtune"
+    assert tab.errors == []
+
+
 def test_bad_value_shows_its_error_next_to_the_field(tab, server):
     ready(tab, server)
     change(tab, "gpus[0].count", "two")

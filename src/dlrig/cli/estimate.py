@@ -15,6 +15,7 @@ from dlrig.model.choices import (  # plain enums, no pydantic: cheap at start-up
     BaseQuant,
     CheckpointingMode,
     DecodeEngine,
+    Framework,
     Interconnect,
     KvDtype,
     LoraTargets,
@@ -61,15 +62,25 @@ def estimate(
     checkpointing_mode: Annotated[
         CheckpointingMode | None,
         _opt(
-            "What checkpointing keeps: full (each block's input) or selective (torchtitan's "
-            "op-level policy: every other matmul's and attention's outputs; implies "
-            "--checkpointing).",
+            "What checkpointing keeps: full (each block's input), selective (torchtitan's "
+            "op-level policy: every other matmul's and attention's outputs) or offload "
+            "(Unsloth's: each block's input in CPU memory, copied over PCIe); selective and "
+            "offload imply --checkpointing.",
             "--checkpointing-mode",
         ),
     ] = None,
     lora_rank: Annotated[int | None, _opt("LoRA rank (default 8).", "--lora-rank", min=1)] = None,
     lora_targets: Annotated[
         LoraTargets | None, _opt("LoRA target layers (default all).", "--lora-targets")
+    ] = None,
+    framework: Annotated[
+        Framework | None,
+        _opt(
+            "The LoRA/QLoRA trainer: how it loads a quantised base (the load-time peak), "
+            "its 4-bit linear and adapter dtype: transformers (default; also PEFT, TRL, "
+            "Axolotl, LLaMA-Factory, Unsloth), litgpt, torchtune, torchtune-torchao0.1.",
+            "--framework",
+        ),
     ] = None,
     batch_size: Annotated[
         int | None,
@@ -213,6 +224,7 @@ def estimate(
             checkpointing_mode=checkpointing_mode,
             lora_rank=lora_rank,
             lora_targets=lora_targets,
+            framework=framework,
             batch_size=batch_size,
             grad_accum=grad_accum,
             seq_len=seq_len,

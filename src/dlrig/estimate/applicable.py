@@ -155,8 +155,12 @@ def inapplicable(
         )
     if job.quant == Quant.EXL2 and job.weight_bits is None:
         out.append(problem(("quant",), "needs {weight_bits} (EXL2 files come at any size)"))
+    if "framework" in fields and task not in LORA:
+        why = "is the LoRA/QLoRA trainer (loading, 4-bit linear, adapter dtype); give {task} lora"
+        out.append(problem(("framework", "task"), why))
     if m is not None and task in LORA and not m.is_transformer:
         out.append(problem(("task",), f"LoRA needs a transformer; {m.name} is a {m.kind.value}"))
+    # selective or offload: both act on a transformer block's input and outputs
     selective = "checkpointing_mode" in fields and job.checkpointing_mode != "full"
     if m is not None and selective and not m.is_transformer and task != Task.INFER:
         why = f"is a transformer block's policy; {m.name} is a {m.kind.value}"

@@ -11,7 +11,7 @@ from dlrig.estimate import comm, engine_memory, perf
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
 from dlrig.estimate import shape as shapes
-from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
+from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, half_adapters, is_fp32
 from dlrig.model.choices import CHUNKED_PREFILL_ENGINES
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import (
@@ -52,7 +52,8 @@ def _states(s: Shape) -> str:
     if job.task in (Task.LORA, Task.QLORA):
         text = (
             f"frozen base weights as {s.weight_format} ({s.weight_bits:g} bits); adapters by the "
-            f"ZeRO paper's accounting: {FP32_BYTES} B weights, {FP32_BYTES} B gradients, "
+            f"ZeRO paper's accounting: {s.adapter_bytes} B weights, "
+            f"{mem.gradient_bytes_per_param(s):g} B gradients, "
             f"{per_param:.3g} B optimizer ({states}) per adapter parameter"
         )
     else:
@@ -93,7 +94,12 @@ def _activations(m: ModelSpec, job: Job) -> str:
             f"activations: {m.activation_mb_per_sample:g} MB per image at fp32 from the preset, "
             f"scaled to {job.precision.value}; checkpointing not modelled for CNNs"
         )
-    if job.selective_checkpointing:
+    if job.offloaded_checkpointing:
+        recompute = (
+            "offloaded checkpointing (Unsloth's): each layer's input copied to CPU memory and "
+            "fetched back for its recompute, one layer recomputed at a time"
+        )
+    elif job.selective_checkpointing:
         recompute = (
             "selective checkpointing (torchtitan's op policy): each layer's input, every other "
             "matmul's output and attention's output kept, one layer recomputed at a time"
@@ -108,6 +114,20 @@ def _activations(m: ModelSpec, job: Job) -> str:
     elif m.is_language_model:
         text += "; no vocabulary-sized logits (encoder with a task head)"
     return text
+
+
+def _loading(s: Shape) -> str:
+    """Which loading path the load-time peak assumes, or why there is none."""
+    from dlrig.estimate import load_peak as lp
+
+    why = lp.why_not(s)
+    if why is not None:
+        return f"load-time peak: none above the step's ({why})"
+    return (
+        f"load-time peak: {lp.WHY[s.job.framework]} (--framework {s.job.framework.value}); "
+        "the largest matrix is quantised last, with every other weight already on the GPU; "
+        "the fit uses the larger of this and the training step's peak"
+    )
 
 
 def _traffic(job: Job) -> str | None:
@@ -167,9 +187,10 @@ def assumptions(s: Shape) -> list[str]:
         if traffic:
             out.append(traffic)
     if job.task in (Task.LORA, Task.QLORA):
+        out.append(_loading(s))
         out.append(
-            f"LoRA rank {job.lora_rank} on {job.lora_targets.value} linear layers; adapters and "
-            "their optimizer states in fp32"
+            f"LoRA rank {job.lora_rank} on {job.lora_targets.value} linear layers; adapters in "
+            + ("16-bit (LitGPT, torchtune or pure 16-bit)" if half_adapters(job) else "fp32 (PEFT)")
         )
     if job.task == Task.INFER and m.has_vocab_head:
         kv = (

@@ -104,6 +104,18 @@ def _training(m: ModelSpec, job: Job) -> list[Candidate]:
                 "the rest of each block's forward recomputed too",
             )
         )
+    if m.is_transformer and not job.offloaded_checkpointing:
+        # After full checkpointing the block inputs are what is left of the activations:
+        # Unsloth's offloaded checkpointing (torchtune's activation offloading) keeps them in
+        # CPU memory and costs their copy over PCIe where compute does not hide it.
+        out.append(
+            _c(
+                'checkpointing = "offload"',
+                "--checkpointing-mode offload",
+                {"checkpointing": True, "checkpointing_mode": "offload"},
+                "each block's input copied to CPU memory and back over PCIe",
+            )
+        )
     if job.loss == Loss.STANDARD and m.has_vocab_head:
         out.append(
             _c(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from dlrig.estimate import interval, perf
+from dlrig.estimate import load_peak as lp
 from dlrig.estimate import memory as mem
 from dlrig.estimate import shape as shapes
 from dlrig.model.estimate import (
@@ -52,7 +53,10 @@ def memory_of(s: shapes.Shape) -> MemoryEstimate:
     from dlrig.estimate import engine_memory
 
     parts = mem.parts(s)
-    need = parts.need / GB
+    load = lp.load_peak(s)
+    # The job must survive loading too: where the framework quantises a 16-bit checkpoint on
+    # the GPU, the fit is decided on the larger of the load's and the step's peaks.
+    need = max(parts.need, load.nvidia_smi if load else 0.0) / GB
     capacity = mem.capacity_gb(s.job.gpu.memory_gb)
     iv = interval.memory_interval(need, s)
     v = verdict(need, capacity, iv.frac)
@@ -63,6 +67,7 @@ def memory_of(s: shapes.Shape) -> MemoryEstimate:
         activations_gb=parts.activations / GB,
         logits_gb=parts.logits / GB,
         kv_cache_gb=parts.kv_cache / GB,
+        dequant_gb=parts.dequant / GB,
         engine_buffers_gb=parts.engine_buffers / GB,
         allocator_slack_gb=parts.allocator_slack / GB,
         cuda_context_gb=parts.cuda_context / GB,
@@ -72,6 +77,11 @@ def memory_of(s: shapes.Shape) -> MemoryEstimate:
         allocated_gb=parts.allocated / GB,
         reserved_gb=parts.reserved / GB,
         nvidia_smi_gb=parts.nvidia_smi / GB,
+        load_peak_gb=load.nvidia_smi / GB if load else None,
+        load_peak_allocated_gb=load.allocated / GB if load else None,
+        load_peak_reserved_gb=load.reserved / GB if load else None,
+        load_path=load.path if load else None,
+        peak_at="load" if load and load.nvidia_smi > parts.need else "step",
         per_gpu_gb=need,
         per_gpu_interval=iv,
         capacity_gb=capacity,

@@ -29,12 +29,16 @@ from dlrig.estimate.shape import (
     LORA_TARGETS,
     Shape,
     block_matrices,
+    half_adapters,
     is_fp32,
     kv_split,
+    quantised_head,
     selective_saved_matmuls,
 )
 from dlrig.model.workload import (
     Attention,
+    BaseQuant,
+    Framework,
     Loss,
     ModelKind,
     ModelSpec,
@@ -46,6 +50,8 @@ from dlrig.model.workload import (
 
 GB = 1e9
 MB = 1e6
+BNB_DEQUANT_COPIES = 2  # dequantize_4bit's fp16 output and its cast to the compute dtype
+TORCHAO_DEQUANT_COPIES = 1  # weight.to(input.dtype): the dequantised matrix (see dequant_bytes)
 GIB = 2**30
 DROPOUT_MASK_BYTES = 1  # Korthikanti et al. store dropout masks as one byte per element
 # Adafactor's factored state per parameter is 8/width; CNN presets have no hidden size, so a
@@ -78,6 +84,8 @@ class MemoryParts:
     # allocation differs from it (a pool engine's whole pool is `kv_cache`), the memory a pool
     # engine leaves unused by its setting, and the pool's size in tokens.
     engine_buffers: float = 0.0
+    # A LoRA step over a base quantised on load: its largest matrix, dequantised for the matmul.
+    dequant: float = 0.0
     kv_needed: float | None = None
     held_back: float = 0.0
     kv_capacity_tokens: float | None = None
@@ -95,6 +103,7 @@ class MemoryParts:
             + self.activations
             + self.logits
             + self.kv_cache
+            + self.dequant
             + self.engine_buffers
         )
 
@@ -199,7 +208,7 @@ def gradient_bytes_per_param(shape: Shape) -> float:
     job = shape.job
     amp_fp32_grads = job.master_weights and job.zero == 0
     half = job.task == Task.TRAIN and not is_fp32(job.precision) and not amp_fp32_grads
-    return HALF_BYTES if half else FP32_BYTES
+    return HALF_BYTES if half or half_adapters(job) else FP32_BYTES
 
 
 def optimizer_state_bytes(shape: Shape) -> float:
@@ -207,7 +216,7 @@ def optimizer_state_bytes(shape: Shape) -> float:
     training, where PyTorch's AdamW keeps its states in the parameters' dtype."""
     job = shape.job
     pure_16bit = job.task == Task.TRAIN and not job.master_weights and not is_fp32(job.precision)
-    if job.optimizer_dtype == OptimizerDtype.BF16 or pure_16bit:
+    if job.optimizer_dtype == OptimizerDtype.BF16 or pure_16bit or half_adapters(job):
         return HALF_BYTES
     return FP32_BYTES
 
@@ -415,12 +424,26 @@ def pipeline_in_flight(shape: Shape) -> float:
     return held * (1 + extra)
 
 
+def keeps_quantised_inputs(shape: Shape) -> bool:
+    """bitsandbytes' quantised linear layers keep their input for backward whether or not
+    anything behind them is trained: MatMul4Bit.forward stores `ctx.tensors = (A, B)` whenever
+    A or B needs a gradient, and MatMul8bitLt keeps A too (bitsandbytes 0.41-0.43,
+    autograd/_functions.py), so a QLoRA layer over a bitsandbytes base keeps every frozen
+    matrix's input where a 16-bit frozen nn.Linear keeps none. torchao's NF4 linear
+    (torchtune) saves only the weight (`LinearNF4.forward`: `ctx.nf4_weight = weight`).
+    bitsandbytes is the library of the transformers and LitGPT frameworks."""
+    job = shape.job
+    bnb = job.framework in (Framework.TRANSFORMERS, Framework.LITGPT)
+    return bnb and job.effective_base_quant in (BaseQuant.NF4, BaseQuant.INT8)
+
+
 def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
     """Training: the activations of this GPU's layers for the micro-batches in flight, split by
     tensor (sequence-parallel) and context parallelism; with checkpointing each layer's input
     plus one layer recomputed at a time (Korthikanti's 2·s·b·h per layer); with selective
-    checkpointing what torchtitan's op policy keeps (selective_layer_bytes). Inference: one
-    layer's working set during prefill."""
+    checkpointing what torchtitan's op policy keeps (selective_layer_bytes); with offloaded
+    checkpointing the inputs live in CPU memory (activation_offload_bytes) and only the
+    recomputed block and its input stay. Inference: one layer's working set during prefill."""
     m, job = shape.model, shape.job
     e = shape.act_bytes
     b = shape.micro_batch
@@ -435,6 +458,8 @@ def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
         return inference_working_bytes(m, shape.prefill_tokens_in_flight, e) / plan.tp
     keys = min(s, m.sliding_window) if m.sliding_window else s
     trained = frozenset(LORA_TARGETS[job.lora_targets.value]) if shape.lora else None
+    if shape.lora and keeps_quantised_inputs(shape):
+        trained = None  # every linear's input kept, as in full training
     layer = layer_activation_bytes(m, s, b, e, trained)
     layer += score_bytes(m, s, keys, b, e, job.attention)
     layers = shape.layers_per_gpu
@@ -442,11 +467,28 @@ def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
         in_flight = pipeline_in_flight(shape)
     if job.selective_checkpointing:
         kept = layers * selective_layer_bytes(m, s, b, e) * in_flight + layer
+    elif job.offloaded_checkpointing:
+        # Unsloth's offloaded checkpointing copies each block's input to CPU memory in the
+        # forward and brings it back for that block's recompute (`hidden_states.to("cpu",
+        # non_blocking=True)` / `.to("cuda")`, Unsloth_Offloaded_Gradient_Checkpointer,
+        # unsloth/models/_utils.py): on the GPU only the block being recomputed and its input.
+        kept = e * s * b * (m.hidden_size or 0) * in_flight + layer
     elif job.checkpointing:
         kept = layers * e * s * b * (m.hidden_size or 0) * in_flight + layer
     else:
         kept = layers * layer * in_flight
     return kept / split
+
+
+def activation_offload_bytes(shape: Shape) -> float:
+    """Bytes one micro-batch's offloaded checkpointing sends to CPU memory in the forward (and
+    fetches back in the backward): every block input of this GPU's layers, split like the
+    activations. Zero without offloaded checkpointing."""
+    m, job = shape.model, shape.job
+    if not (shape.training and job.offloaded_checkpointing and m.is_transformer):
+        return 0.0
+    per_layer = shape.act_bytes * shape.seq * shape.micro_batch * (m.hidden_size or 0)
+    return shape.layers_per_gpu * per_layer / (shape.plan.tp * shape.plan.cp)
 
 
 def logits_part(shape: Shape) -> float:
@@ -496,6 +538,33 @@ def kv_cache_bytes(shape: Shape) -> float:
     return shape.kv_bytes_per_token * shape.seq * shape.micro_batch / kv_split(m, shape.plan)
 
 
+def dequant_bytes(shape: Shape) -> float:
+    """A LoRA step over a base quantised on load (NF4 or int8) dequantises each frozen matrix
+    for its forward and backward matmuls; the largest one's copies are alive at the step's
+    peak (the output head's, first in the backward, where it is quantised). bitsandbytes 4-bit
+    (MatMul4Bit, 0.41-0.42): `F.dequantize_4bit(B, quant_state)` in the stored fp16 (the
+    weights were quantised from `.half()`), then `.to(A.dtype)`: two 2-byte copies; 8-bit
+    (MatMul8bitLt.backward): one fp16 copy of CB. torchao's NF4 (torchtune, LinearNF4):
+    `weight.to(input.dtype)`, the dequantised matrix in the compute dtype. Run eagerly,
+    NF4Tensor.get_original_weight also holds int64 codes, the dequantised halves and their
+    scaled copies while it stacks them (about 14 bytes per weight in bf16); torch.compile,
+    which torchtune's published runs use, fuses them away: not counted."""
+    job = shape.job
+    base = job.effective_base_quant
+    if not shape.lora or base not in (BaseQuant.NF4, BaseQuant.INT8):
+        return 0.0
+    m = shape.model
+    sizes = [d_in * d_out for d_in, d_out, _ in block_matrices(m).values()]
+    n = max(sizes, default=0) / shape.plan.tp
+    if quantised_head(job) and m.vocab_size and m.hidden_size:
+        n = max(n, m.vocab_size * m.hidden_size / shape.plan.tp)
+    if base == BaseQuant.INT8:
+        return HALF_BYTES * n
+    if job.framework in (Framework.TORCHTUNE, Framework.TORCHTUNE_TORCHAO01):
+        return TORCHAO_DEQUANT_COPIES * shape.act_bytes * n
+    return BNB_DEQUANT_COPIES * HALF_BYTES * n
+
+
 # --------------------------------------------------------------------------- composition
 
 
@@ -530,7 +599,8 @@ def parts(shape: Shape, consts: cal.Constants | None = None) -> MemoryParts:
     optim = optimizer_bytes(shape)
     acts, logits = stage_peak(shape)
     kv = kv_cache_bytes(shape)
-    allocated = weights + grads + optim + acts + logits + kv
+    dq = dequant_bytes(shape)
+    allocated = weights + grads + optim + acts + logits + kv + dq
     # NCCL only where GPUs talk through torch.distributed / NCCL: not for an engine's plain
     # layer split (llama.cpp, device_map="auto" copy activations between devices directly).
     multi = shape.plan.n_gpus > 1 and not shape.plan.implicit_layer_split
@@ -544,6 +614,7 @@ def parts(shape: Shape, consts: cal.Constants | None = None) -> MemoryParts:
         activations=acts,
         logits=logits,
         kv_cache=kv,
+        dequant=dq,
         allocator_slack=allocator_slack_bytes(shape, allocated, context + workspace + nccl, consts),
         cuda_context=context,
         cublas_workspace=workspace,

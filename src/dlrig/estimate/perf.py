@@ -298,7 +298,9 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
     if s.lora and s.weight_bits < 16:  # a quantised frozen base is dequantised on every use
         passes = cp.dequant_passes(job.checkpointing)
         extra += cp.dequant_time_s(s.params_linear, s.weight_bits, passes, bw)
-    half_grads = job.task == Task.TRAIN and not is_fp32(job.precision)
+    half_grads = (job.task == Task.TRAIN and not is_fp32(job.precision)) or shapes.half_adapters(
+        job
+    )
     grad_bytes = s.params_trainable * (HALF_BYTES if half_grads else FP32_BYTES)
     # bitsandbytes' paged 8-bit optimizers step on the GPU; their pages move to the CPU only
     # under memory pressure, so no per-step transfer or CPU step is charged for them.
@@ -331,6 +333,7 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
         offload=offload,
         cpu_adam_s=cpu_adam,
         optimizer_s=optimizer_s,
+        activation_offload_bytes=mem.activation_offload_bytes(s),
     )
 
 

@@ -22,6 +22,7 @@ UNIT_BYTES = {"GB": GB, "GiB": GIB}
 # Measured semantics → the predicted figure it is compared with (memory.MemoryParts).
 SEMANTICS = {
     "allocator_allocated": "allocated",
+    "allocator_active": "allocated",  # active_bytes.all.peak: allocated blocks in use
     "allocator_reserved": "reserved",
     "nvidia_smi": "nvidia_smi",
     "unspecified_memory": "reserved",
@@ -32,6 +33,19 @@ SEMANTICS = {
     "engine_log": "allocated",
     "engine_kv_cache": "kv_cache",
 }
+# "<semantics>_step": the source reset the peak counters after loading the model (torchtune's
+# get_memory_stats(reset_stats=True), and emptied the cache where the figure is reserved or
+# nvidia-smi): the training step's peak alone, without the load's (run_peak_bytes).
+STEP_SUFFIX = "_step"
+for _name in ("allocator_allocated", "allocator_active", "allocator_reserved", "nvidia_smi"):
+    SEMANTICS[_name + STEP_SUFFIX] = SEMANTICS[_name]
+
+
+def includes_load(semantics: str) -> bool:
+    """Whether a figure of these semantics spans the model's load (see STEP_SUFFIX)."""
+    return not semantics.endswith(STEP_SUFFIX)
+
+
 MEMORY_STAND_IN_GPU = "A100 80GB SXM"
 PRECISION = {"fp32": "fp32", "tf32": "tf32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8"}
 INT_FIELDS = (
@@ -66,6 +80,15 @@ BOOL_FIELDS = ("master_weights", "optimizer_in_backward")
 # adam8bit; engines the Job does not list map to the nearest it does (LitGPT and plain PyTorch
 # generate with eager PyTorch, like transformers; MLC is an optimized engine).
 OPTIMIZER_ALIASES = {"adamw8bit": "adam8bit", "paged_adamw8bit": "adam8bit", "adam": "adamw"}
+# The trainer (Job.framework: loading path, 4-bit linear, adapter dtype) of a LoRA row, from
+# its engine cell: LitGPT and torchtune by name ("torchtune-torchao0.1": torchtune
+# with torchao 0.1, which quantised whole matrices); every other trainer (transformers,
+# hf-trainer, PEFT/TRL, Unsloth, LLaMA-Factory, Axolotl) loads through transformers.
+FRAMEWORK_OF_ENGINE = {
+    "litgpt": "litgpt",
+    "torchtune": "torchtune",
+    "torchtune-torchao0.1": "torchtune-torchao0.1",
+}
 ENGINE_ALIASES = {
     "hf": "transformers",
     "exllama": "exllamav2",
@@ -144,10 +167,16 @@ def job_of(row: dict[str, str]) -> Job:
         if row.get(f):
             fields[f] = row[f] == "true"
     if row.get("checkpointing"):
-        # true / false, or "selective": torchtitan's op-level policy (Job.checkpointing_mode).
+        # true / false, "selective" (torchtitan's op-level policy) or "offload" (Unsloth's block
+        # inputs in CPU memory): Job.checkpointing_mode.
         word = row["checkpointing"]
-        fields["checkpointing"] = word if word == "selective" else word == "true"
+        modes = ("selective", "offload")
+        fields["checkpointing"] = word if word in modes else word == "true"
     engine = row.get("engine") or ""
+    if task in ("lora", "qlora"):
+        fields["framework"] = row.get("framework") or FRAMEWORK_OF_ENGINE.get(
+            engine, "transformers"
+        )
     if task == "infer" and engine:
         fields["engine"] = ENGINE_ALIASES.get(engine, engine)
         fields.update(vllm_v0_settings(row))
@@ -202,13 +231,32 @@ def model_states_bytes(row: dict[str, str]) -> float:
     return parts.weights + parts.gradients + parts.optimizer
 
 
-def predicted_memory_bytes(row: dict[str, str]) -> float:
+def run_peak_bytes(shape: Any, figure: str, consts: Any = None, with_load: bool = True) -> float:
+    """The run's peak in one semantics (`figure`: allocated, reserved or nvidia_smi): the
+    training step's, or the load's where the job quantises its base on the GPU and that is
+    higher. torch's max_memory_allocated / _reserved count from the start of the process and
+    the caching allocator keeps what loading reserved (what nvidia-smi then shows), so a figure
+    read after training includes the load unless the source says the counter was reset
+    (`with_load` False: the STEP_SUFFIX semantics). A reset alone does not drop the load's
+    reserved memory: reset_peak_memory_stats lowers the reserved peak to what the caching
+    allocator still holds, the load's segments included, until empty_cache returns them."""
+    from dlrig.estimate import load_peak as lp
     from dlrig.estimate import memory as mem
+
+    step = float(getattr(mem.parts(shape, consts), figure))
+    load = lp.load_peak(shape, consts) if with_load else None
+    if load is None or not hasattr(load, figure):  # an engine's own figure: no load peak
+        return step
+    return max(step, float(getattr(load, figure)))
+
+
+def predicted_memory_bytes(row: dict[str, str]) -> float:
     from dlrig.estimate import shape as shapes
 
-    parts = mem.parts(shapes.derive(model_of(row), job_of(row)))
-    figure = SEMANTICS.get(row.get("semantics") or "", "reserved")
-    return float(getattr(parts, figure))
+    semantics = row.get("semantics") or ""
+    figure = SEMANTICS.get(semantics, "reserved")
+    shape = shapes.derive(model_of(row), job_of(row))
+    return run_peak_bytes(shape, figure, with_load=includes_load(semantics))
 
 
 def memory_error(row: dict[str, str]) -> float | None:

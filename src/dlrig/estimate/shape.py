@@ -22,6 +22,7 @@ from dlrig.model.choices import CHUNKED_PREFILL_ENGINES
 from dlrig.model.workload import (
     BaseQuant,
     CheckpointingMode,
+    Framework,
     Job,
     KvDtype,
     ModelKind,
@@ -136,7 +137,7 @@ class Shape:
     weight_format: str
     embedding_bits: float
     kv_bits: float
-    adapter_bytes: int  # LoRA adapters' storage (fp32, PEFT's default)
+    adapter_bytes: int  # LoRA adapters' storage (fp32 with PEFT, 16-bit: half_adapters)
     # Parameters
     params_total: int
     params_active: int  # per token (MoE: routed experts a token passes)
@@ -239,6 +240,39 @@ def attended_tokens(m: ModelSpec, s: float) -> float:
 def is_fp32(precision: Precision) -> bool:
     """fp32 and tf32 both store 4-byte weights, gradients and activations."""
     return precision in (Precision.FP32, Precision.TF32)
+
+
+# Frameworks that build the whole model, LoRA adapters included, in the 16-bit training dtype:
+# LitGPT's `precision: bf16-true` and torchtune's `dtype: bf16` (the model is instantiated
+# under `set_default_dtype(bf16)`, recipes/lora_finetune_single_device.py).
+HALF_ADAPTER_FRAMEWORKS = frozenset(
+    {Framework.LITGPT, Framework.TORCHTUNE, Framework.TORCHTUNE_TORCHAO01}
+)
+
+
+def half_adapters(job: Job) -> bool:
+    """LoRA adapters, their gradients and (torch AdamW keeps states in the parameter's dtype)
+    their optimizer states in 16-bit: in pure 16-bit training (`--pure-16bit`, the whole model
+    in bf16 with no fp32 copy: FSDP without a mixed-precision policy over a bf16 model, as the
+    PEFT FSDP-QLoRA recipe runs it; PEFT then casts the adapters to the base layer's floating
+    dtype, `_move_adapter_to_device_of_base_layer`) and always with LitGPT and
+    torchtune (HALF_ADAPTER_FRAMEWORKS). Otherwise fp32: PEFT creates adapters as fp32
+    nn.Linear layers and, under AMP, keeps them in fp32 (get_peft_model's
+    autocast_adapter_dtype=True, the default since PEFT 0.12)."""
+    lora = job.task in (Task.LORA, Task.QLORA)
+    pure = not job.master_weights or job.framework in HALF_ADAPTER_FRAMEWORKS
+    return lora and not is_fp32(job.precision) and pure
+
+
+def quantised_head(job: Job) -> bool:
+    """LitGPT quantises the output head with the blocks: Fabric's BitsandbytesPrecision swaps
+    every torch.nn.Linear for its 4-bit class under init_module, and LitGPT's lm_head is a
+    plain nn.Linear (its checkpoints keep lm_head.weight apart from the embedding, tied or
+    not). transformers' bitsandbytes integration keeps the output embedding in 16-bit
+    (get_keys_to_not_convert) and torchtune's QLoRA quantises only the LoRALinear layers."""
+    lora = job.task in (Task.LORA, Task.QLORA)
+    base = job.effective_base_quant in (BaseQuant.NF4, BaseQuant.INT8)
+    return lora and base and job.framework == Framework.LITGPT
 
 
 def weight_format(job: Job) -> tuple[float, str, str | None]:
@@ -505,7 +539,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
     embedding = m.embedding_params
     linear = linear_params(m)
     routed = routed_expert_params(m)
-    adapter_bytes = FP32_BYTES  # PEFT keeps adapters in fp32 (autocast for the matmuls)
+    adapter_bytes = HALF_BYTES if half_adapters(job) else FP32_BYTES
 
     if job.task == Task.TRAIN:
         weight_bytes_job = half_or_full * m.params_total  # ZeRO's 2Ψ (4Ψ in fp32)
@@ -513,6 +547,12 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         routed_bytes = routed * stored_per_param
     else:
         weight_bytes_job = linear * bits / BITS_PER_BYTE + embedding * embed_bits / BITS_PER_BYTE
+        if quantised_head(job) and m.vocab_size and m.hidden_size:
+            # A separate output head quantised like the blocks, in place of a 16-bit one (or
+            # next to the tied embedding, which LitGPT stores as its own lm_head).
+            head = m.vocab_size * m.hidden_size
+            untied_16bit = 0 if m.tied_embeddings else head * embed_bits / BITS_PER_BYTE
+            weight_bytes_job += head * bits / BITS_PER_BYTE - untied_16bit
         weight_bytes_job += trainable * adapter_bytes
         routed_bytes = routed * bits / BITS_PER_BYTE
     stored_per_gpu_bytes = _per_gpu_params(m, job, plan, weight_bytes_job, routed_bytes)

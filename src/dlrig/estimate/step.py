@@ -25,7 +25,9 @@ step = max(input pipeline, pipeline time + traffic compute cannot hide + offload
   optimizer step (memory.optimizer_step_bytes) at the element-wise bandwidth, not overlapped;
 - offload: optimizer offload moves the gradients to the CPU and the updated 16-bit weights
   back every step (overlapped with the last backward) and runs Adam on the CPU's cores (not
-  overlapped); parameter offload also streams the weights in for every forward and backward.
+  overlapped); parameter offload also streams the weights in for every forward and backward;
+  offloaded activation checkpointing sends each block's input to the host in the forward and
+  fetches it in the backward, hidden behind that pass's compute where the link keeps up.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class TrainWork:
     weight_bytes: float = 0.0  # stored weights ZeRO-3 / parameter offload move (whole model)
     offload: str = "none"  # none | optimizer | full
     cpu_adam_s: float = 0.0  # the optimizer step on the CPU (optimizer/full offload)
+    activation_offload_bytes: float = 0.0  # block inputs sent to the host per micro-batch
     optimizer_s: float = 0.0  # the optimizer step on the GPU, once per step (memory-bound)
     input_s: float = 0.0  # time the input pipeline needs for one optimizer step's samples
 
@@ -186,6 +189,18 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
         offload += max(0.0, pcie - window) + w.cpu_adam_s
         parts["offload (PCIe)"] = pcie
 
+    if w.activation_offload_bytes:
+        if links.host is None:
+            raise ValueError("activation offload needs the GPU's host link")
+        # Offloaded checkpointing copies the block inputs to the host during the forward and
+        # back during the backward, each on a side stream (non_blocking): a direction costs
+        # only what its pass's compute does not cover.
+        one_way = w.activation_offload_bytes / (links.host.busbw_gbs * comm.GBS)
+        hidden_fwd = micro * (1 - bwd_share)
+        hidden_bwd = micro * bwd_share
+        offload += m * (max(0.0, one_way - hidden_fwd) + max(0.0, one_way - hidden_bwd))
+        parts["activation offload (PCIe)"] = 2 * m * one_way
+
     # The update runs after the last gradient exists (or inside the backward when fused into
     # it): on the GPU's critical path either way.
     gpu_side = compute + bubble + exposed + offload + w.optimizer_s
@@ -194,7 +209,7 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
         step_s=step,
         compute_s=compute,
         bubble_s=bubble,
-        comm_s=sum(v for k, v in parts.items() if k != "offload (PCIe)"),
+        comm_s=sum(v for k, v in parts.items() if "(PCIe)" not in k),
         exposed_comm_s=exposed,
         offload_s=offload,
         input_s=w.input_s,

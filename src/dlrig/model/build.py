@@ -264,8 +264,9 @@ class WorkloadInput(BaseModel):
     quant: _values(choices.Quant) | None = None
     optimizer: _values(choices.Optimizer) | None = None
     zero: Literal[0, 1, 2, 3] | None = None
-    # true / false, or torchtitan's words: "none", "full", "selective" (its op-level policy).
-    checkpointing: bool | Literal["none", "full", "selective"] | None = None
+    # true / false, or torchtitan's words: "none", "full", "selective" (its op-level policy),
+    # or "offload" (Unsloth's: each block's input kept in CPU memory).
+    checkpointing: bool | Literal["none", "full", "selective", "offload"] | None = None
     lora_rank: int | None = Field(default=None, ge=1, le=65_536)
     seq_len: int | None = Field(default=None, ge=1, le=10_000_000, description="training")
     context: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")
@@ -277,6 +278,7 @@ class WorkloadInput(BaseModel):
     kv_dtype: _values(choices.KvDtype) | None = None
     optimizer_dtype: _values(choices.OptimizerDtype) | None = None
     lora_targets: _values(choices.LoraTargets) | None = None
+    framework: _values(choices.Framework) | None = None  # how a quantised LoRA base is loaded
     attention: _values(choices.Attention) | None = None
     memory_format: _values(choices.MemoryFormat) | None = None
     engine: _values(choices.DecodeEngine) | None = None

@@ -115,6 +115,25 @@ class CheckpointingMode(StrEnum):
     # torchtitan's op-level selective policy (activation_checkpoint.mode = "selective",
     # selective_ac_option = "op"): the outputs of every other matmul and of attention kept
     SELECTIVE = "selective"
+    # The block's input copied to CPU memory in the forward and fetched back for the
+    # recompute: Unsloth's use_gradient_checkpointing="unsloth"
+    # (Unsloth_Offloaded_Gradient_Checkpointer, unsloth/models/_utils.py since 2024-04).
+    OFFLOAD = "offload"
+
+
+class Framework(StrEnum):
+    """The LoRA/QLoRA trainer: how it quantises a base while loading it (estimate/load_peak.py),
+    whose 4-bit linear it runs (bitsandbytes or torchao: memory.keeps_quantised_inputs) and the
+    dtype of its adapters (shape.half_adapters)."""
+
+    # Hugging Face from_pretrained with a BitsAndBytesConfig, one tensor quantised at a time,
+    # PEFT's fp32 adapters (also TRL, Axolotl, LLaMA-Factory, Unsloth, which load through it).
+    TRANSFORMERS = "transformers"
+    LITGPT = "litgpt"  # Fabric BitsandbytesPrecision, layer by layer; bf16-true adapters
+    TORCHTUNE = "torchtune"  # torchao to_nf4 per layer in 1M-weight chunks (>= 0.2); bf16 adapters
+    # torchtune with torchao 0.1 (before 2024-05-01): each matrix quantised whole, through a
+    # 16-wide distance tensor
+    TORCHTUNE_TORCHAO01 = "torchtune-torchao0.1"
 
 
 class Loss(StrEnum):

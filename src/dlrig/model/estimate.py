@@ -44,6 +44,9 @@ class MemoryEstimate(_Out):
     engine_buffers_gb: float = Field(
         default=0.0, description="the engine's own work buffers (llama.cpp's compute buffer)"
     )
+    dequant_gb: float = Field(
+        default=0.0, description="a quantised LoRA base's largest matrix, dequantised (step)"
+    )
     allocator_slack_gb: float = Field(default=0.0, description="reserved minus allocated")
     cuda_context_gb: float = 0.0
     cublas_workspace_gb: float = 0.0
@@ -54,10 +57,22 @@ class MemoryEstimate(_Out):
     allocated_gb: float = Field(default=0.0, description="tensors: torch max_memory_allocated")
     reserved_gb: float = Field(default=0.0, description="torch max_memory_reserved")
     nvidia_smi_gb: float = Field(default=0.0, description="what nvidia-smi shows for the process")
+    load_peak_gb: float | None = Field(
+        default=None,
+        description="nvidia-smi figure while a quantised LoRA base is loaded and quantised "
+        "(None: the job loads its weights as stored)",
+    )
+    load_peak_allocated_gb: float | None = Field(default=None, description="its tensors")
+    load_peak_reserved_gb: float | None = Field(default=None, description="with the slack")
+    load_path: str | None = Field(default=None, description="the loading path assumed")
+    peak_at: Literal["step", "load"] = Field(
+        default="step", description="which peak per_gpu_gb is: the training step's or the load's"
+    )
     per_gpu_gb: float = Field(
         description="the figure fit decisions use: nvidia_smi_gb; under a pool engine (vLLM, "
         "SGLang, TensorRT-LLM) the requested sequences' KV instead of the pool, plus the "
-        "share the engine leaves unused"
+        "share the engine leaves unused; with a load-time peak (load_peak_gb) the larger of "
+        "the two"
     )
     per_gpu_interval: Interval | None = None
     capacity_gb: float = Field(description="one GPU's memory in 10⁹ bytes")

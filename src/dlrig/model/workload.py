@@ -12,6 +12,7 @@ from dlrig.model.choices import (
     BaseQuant,
     CheckpointingMode,
     DecodeEngine,
+    Framework,
     Interconnect,
     KvDtype,
     LoraTargets,
@@ -36,6 +37,7 @@ __all__ = [
     "Attention",
     "BaseQuant",
     "DecodeEngine",
+    "Framework",
     "Interconnect",
     "Job",
     "KvDtype",
@@ -209,8 +211,9 @@ class Job(BaseModel):
     checkpointing: bool = False
     checkpointing_mode: CheckpointingMode = Field(
         default=CheckpointingMode.FULL,
-        description="what checkpointing keeps: full (block inputs) or selective (torchtitan's "
-        "op-level policy); selective implies checkpointing",
+        description="what checkpointing keeps: full (block inputs), selective (torchtitan's "
+        "op-level policy) or offload (block inputs in CPU memory, Unsloth's); selective and "
+        "offload imply checkpointing",
     )
     lora_rank: int = Field(default=8, ge=1, le=65_536)
     lora_targets: LoraTargets = LoraTargets.ALL
@@ -257,6 +260,11 @@ class Job(BaseModel):
         default=False, description="optimizer step fused into backward: gradients freed at once"
     )
     loss: Loss = Loss.STANDARD
+    framework: Framework = Field(
+        default=Framework.TRANSFORMERS,
+        description="the LoRA/QLoRA trainer: how it quantises a base while loading it (the "
+        "load-time peak), which 4-bit linear it runs and the adapters' dtype",
+    )
     interconnect: Interconnect = Interconnect.AUTO
     engine: DecodeEngine = DecodeEngine.OPTIMIZED
     gpu_memory_utilization: float | None = Field(
@@ -291,21 +299,28 @@ class Job(BaseModel):
         """Checkpointing on, with torchtitan's op-level selective policy."""
         return self.checkpointing and self.checkpointing_mode == CheckpointingMode.SELECTIVE
 
+    @property
+    def offloaded_checkpointing(self) -> bool:
+        """Checkpointing on, with each block's input kept in CPU memory (Unsloth's)."""
+        return self.checkpointing and self.checkpointing_mode == CheckpointingMode.OFFLOAD
+
     @model_validator(mode="before")
     @classmethod
     def _checkpointing_words(cls, data: object) -> object:
         """A build file or the API may say `checkpointing = "selective"` (or "full", "none"),
-        torchtitan's words; a selective mode given alone implies checkpointing."""
+        torchtitan's words, or "offload" (Unsloth's); a selective or offload mode given alone
+        implies checkpointing."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
         word = data.get("checkpointing")
-        if isinstance(word, str) and word in ("none", "full", "selective"):
+        if isinstance(word, str) and word in ("none", "full", "selective", "offload"):
             data["checkpointing"] = word != "none"
             if word != "none":
                 data.setdefault("checkpointing_mode", word)
         mode = getattr(data.get("checkpointing_mode"), "value", data.get("checkpointing_mode"))
-        if mode == CheckpointingMode.SELECTIVE.value and "checkpointing" not in data:
+        implied = (CheckpointingMode.SELECTIVE.value, CheckpointingMode.OFFLOAD.value)
+        if mode in implied and "checkpointing" not in data:
             data["checkpointing"] = True
         return data
 

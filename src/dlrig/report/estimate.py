@@ -17,6 +17,7 @@ MEMORY_ROWS = (
     ("logits", "logits_gb"),
     ("KV cache", "kv_cache_gb"),
     ("engine buffers", "engine_buffers_gb"),
+    ("dequantised base matrix", "dequant_gb"),
     ("allocator slack", "allocator_slack_gb"),
     ("CUDA context", "cuda_context_gb"),
     ("cuBLAS workspace", "cublas_workspace_gb"),
@@ -48,9 +49,12 @@ def total_row(est: Estimate) -> str:
 
 def total_label(est: Estimate) -> str:
     """What the total row is: nvidia-smi's figure, or under a pool engine (vLLM, SGLang,
-    TensorRT-LLM, which fill their share with KV cache) what the requested sequences need."""
+    TensorRT-LLM, which fill their share with KV cache) what the requested sequences need; with
+    a load-time peak (a base quantised on the GPU) the larger of the step's and the load's."""
     if est.memory.kv_capacity_tokens is not None:
         return "needed (requested sequences' KV + the share the engine leaves)"
+    if est.memory.load_peak_gb is not None:
+        return f"peak as nvidia-smi shows it (at {est.memory.peak_at})"
     return "total as nvidia-smi shows it"
 
 
@@ -69,6 +73,11 @@ def memory_rows(est: Estimate) -> list[tuple[str, str]]:
                 f"{m.kv_capacity_tokens:,} = {m.max_concurrent_sequences or 0:,} x "
                 f"{m.context_tokens or 0:,}",
             ),
+        ]
+    if m.load_peak_gb is not None:
+        rows += [
+            ("training step as nvidia-smi shows it", f"{m.nvidia_smi_gb:,.2f}"),
+            ("loading: quantising the base (nvidia-smi)", f"{m.load_peak_gb:,.2f}"),
         ]
     return rows
 

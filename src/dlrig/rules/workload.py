@@ -47,6 +47,7 @@ _JOB_FIELDS = (
     "kv_dtype",
     "optimizer_dtype",
     "lora_targets",
+    "framework",
     "attention",
     "memory_format",
     "engine",
@@ -163,6 +164,12 @@ def check_memory(build: Build) -> RuleResult:
         f"{fmt(est.logits_gb)}, KV cache "
         f"{fmt(est.kv_cache_gb)}, overhead {fmt(est.overhead_gb)} GB"
     )
+    if est.peak_at == "load":
+        # The base's quantisation while loading peaks above the step (estimate/load_peak.py).
+        parts = (
+            f"at load time, while the base is quantised on the GPU: {est.load_path}; the "
+            f"training step itself needs {fmt(est.nvidia_smi_gb)} GB: {parts}"
+        )
     what = f"{m.name} {job.task.value} on {job.n_gpus} x {job.gpu.name}"
     spread = f" ± {est.per_gpu_interval.frac:.0%}" if est.per_gpu_interval else ""
     if est.verdict != "fits":

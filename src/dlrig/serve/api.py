@@ -183,6 +183,7 @@ CHOICE_KEYS = (
     "workload.quant",
     "workload.engine",
     "workload.checkpointing",
+    "workload.framework",
 )
 
 

@@ -16,7 +16,7 @@ const FORM = [
     fields: [["kind", "Kind", "choice:storage.kind"], ["read_mbs", "Read (MB/s)", "num"], ["holds_data", "Holds the data", "bool"]] },
   { table: "case", title: "Case", fields: [["max_gpu_length_mm", "Longest GPU (mm)", "num"], ["expansion_slots", "Expansion slots", "int"]] },
   { table: "power", title: "Power", fields: [["mains_voltage", "Mains (V)", "num"], ["circuit_amps", "Circuit (A)", "num"], ["price_per_kwh", "Price per kWh", "num"], ["currency", "Currency", "text"]] },
-  { table: "workload", title: "Workload", fields: [["model", "Model", "part:models"], ["task", "Task", "choice:workload.task"], ["precision", "Precision", "choice:workload.precision"], ["quant", "Weights", "choice:workload.quant"], ["batch_size", "Batch size (per GPU)", "int"], ["seq_len", "Sequence length", "int"], ["context", "Context (infer)", "int"], ["checkpointing", "Checkpointing", "choice:workload.checkpointing"], ["hours", "Hours of use", "num"]] },
+  { table: "workload", title: "Workload", fields: [["model", "Model", "part:models"], ["task", "Task", "choice:workload.task"], ["precision", "Precision", "choice:workload.precision"], ["quant", "Weights", "choice:workload.quant"], ["batch_size", "Batch size (per GPU)", "int"], ["seq_len", "Sequence length", "int"], ["context", "Context (infer)", "int"], ["checkpointing", "Checkpointing", "choice:workload.checkpointing"], ["framework", "LoRA trainer", "choice:workload.framework"], ["hours", "Hours of use", "num"]] },
 ];
 // Sections that can be filled from a market listing (dlrig parts NAME): which listing, and
 // which of its fields go to which build-file key. Keys with a `model` record the pick.
@@ -27,7 +27,7 @@ const PICKERS = {
   storage: { listing: "drives", fields: { model: "name", kind: "kind", read_mbs: "read_mbs", size_tb: "size_tb" } },
 };
 // The workload keys the estimator takes under the same name (dlrig estimate --NAME).
-const ESTIMATE_KEYS = ["model", "task", "precision", "quant", "batch_size", "seq_len", "context", "checkpointing"];
+const ESTIMATE_KEYS = ["model", "task", "precision", "quant", "batch_size", "seq_len", "context", "checkpointing", "framework"];
 const DEBOUNCE_MS = 300;
 // A shared link longer than this is refused on load (a build file is a few KB).
 const MAX_LINK_CHARS = 200000;
