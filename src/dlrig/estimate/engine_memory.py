@@ -437,7 +437,13 @@ def _pool(shape: Shape, ctx: int, kv_needed: float, outside: float) -> EngineAll
         pool = share * free
     else:
         pool = max(share * capacity - weights - peak - outside, 0.0)
-    held = max(capacity - (weights + peak + outside + pool), 0.0)
+    # Held back: what the share leaves and what the driver keeps below the nominal size, so
+    # that the fit verdict (against the card's nominal capacity) says "fits" exactly when the
+    # pool holds the requested sequences.
+    from dlrig.estimate.memory import capacity_gb
+
+    nominal = capacity_gb(job.gpu.memory_gb) * 1e9
+    held = max(nominal - (weights + peak + outside + pool), 0.0)
     per_token = kv_bytes_per_token_gpu(shape)
     return EngineAllocation(
         engine=job.engine.value,
@@ -498,14 +504,20 @@ def describe(shape: Shape) -> str | None:
             )
         case DecodeEngine.VLLM | DecodeEngine.SGLANG | DecodeEngine.TENSORRT_LLM:
             share = utilization(shape)
+            usable_gib = usable_memory_bytes(job.gpu.name, job.gpu.memory_gb) / GIB
             what = (
                 f"{share:g} of the memory its weights and activations leave free"
                 if job.engine == DecodeEngine.TENSORRT_LLM
-                else f"{share:g} of the GPU's memory"
+                else f"{share:g} of the {usable_gib:.2f} GiB CUDA reports"
             )
+            profile = f"a profiled forward of {profile_tokens(shape):,} tokens"
+            if job.engine == DecodeEngine.VLLM:
+                seqs = job.max_num_seqs or VLLM_SEQS[vllm_large_gpu(shape)]
+                profile += f" and a sampler run of {seqs} sequences"
             return (
-                f"{job.engine.value} takes {what} and fills what weights, activation peak and "
-                f"CUDA context leave with KV cache; it fits when that pool holds {b} "
+                f"{job.engine.value} takes {what} and fills what weights, the activation peak "
+                f"({profile}) and CUDA context leave with KV cache; it fits when that pool "
+                f"holds {b} "
                 f"sequence(s) of {ctx:,} tokens{given} (--context = vLLM's --max-model-len); "
                 "nvidia-smi shows the whole share"
             )
