@@ -37,6 +37,21 @@ def test_peaks_by_precision():
     assert cp.peak(find_gpu("A100 80GB SXM"), "fp16-acc").tflops == 312
 
 
+def test_fp8_runs_at_the_fp32_accumulate_rate():
+    """cuBLASLt's FP8 GEMMs accumulate in FP32, which GeForce cards run at half rate: the
+    headline FP8 figure (FP16 accumulate) halves there, and stays on full-rate cards."""
+    assert cp.peak(find_gpu("RTX 4090"), "fp8").tflops == pytest.approx(
+        330.3, rel=1e-3
+    )  # 660.6 / 2
+    assert cp.peak(find_gpu("RTX 5090"), "fp8").tflops == pytest.approx(419.0, rel=1e-3)  # 838 / 2
+    assert cp.peak(find_gpu("RTX 5080"), "fp8").tflops == pytest.approx(
+        225.1, rel=1e-3
+    )  # 450.2 / 2
+    assert cp.peak(find_gpu("RTX 6000 Ada"), "fp8").tflops == 728.5  # full rate: unchanged
+    assert cp.peak(find_gpu("RTX PRO 6000 Blackwell Workstation Edition"), "fp8").tflops == 1007.6
+    assert cp.peak(find_gpu("B200"), "fp8").tflops == 4500
+
+
 def test_training_flops_full_and_frozen_base():
     n, attn = 1000.0, 64.0 * 100  # 2 layers, q = 8: 4 · L · Q · T = 64 · T at T = 100
     assert cp.attention_flops_fwd(2, 8, 100) == attn

@@ -55,6 +55,12 @@ def peak(gpu: GpuSpec, precision: str) -> Peak:
         return Peak(gpu.fp32_tflops, "FP32", f"{gpu.name} has no TF32 tensor cores: FP32 rate")
     if precision == "fp8":
         if gpu.fp8_tensor_tflops:
+            share = fp32_accumulate_share(gpu)
+            if share < 1:
+                return Peak(
+                    gpu.fp8_tensor_tflops * share,
+                    "FP8 tensor cores, dense, FP32 accumulate (half rate on GeForce)",
+                )
             return Peak(gpu.fp8_tensor_tflops, "FP8 tensor cores, dense")
         fallback = fp16 or gpu.fp32_tflops
         return Peak(fallback, "FP16/BF16", f"{gpu.name} has no FP8 tensor cores: using 16-bit rate")
@@ -63,6 +69,27 @@ def peak(gpu: GpuSpec, precision: str) -> Peak:
     if fp16:
         return Peak(fp16, "FP16/BF16 tensor cores, dense, FP32 accumulate")
     return Peak(gpu.fp32_tflops, "FP32 (no tensor cores)", f"{gpu.name} has no tensor cores")
+
+
+# FP8 GEMMs accumulate in FP32: cuBLASLt offers FP8 matmuls only with compute type
+# CUBLAS_COMPUTE_32F (NVIDIA's LtFp8Matmul sample fails with "status 15", not supported, when
+# switched to CUBLAS_COMPUTE_16F; https://forums.developer.nvidia.com/t/fp8-fp16-accumulation-
+# on-ada-rtx-4090/294400, 2024-05, which also quotes the updated Ada whitepaper "confirming fp32
+# accumulate is half-rate on geforce"). Transformer Engine, torchao float8 (torch._scaled_mm)
+# and TensorRT-LLM's FP8 GEMMs go through cuBLASLt. gpus.csv's fp8 column is NVIDIA's headline
+# FP8 rate, which on GeForce cards is the FP16-accumulate one (every GeForce row: fp8 = 2 x
+# fp16_tensor_fp16acc), so on those cards an FP8 GEMM runs at fp8 x (FP32-accumulate FP16 rate
+# / FP16-accumulate FP16 rate) = half the headline: RTX 4090 330.3 of 660.6 (NVIDIA Ada
+# whitepaper, Appendix: 'Peak FP8 Tensor TFLOPS with FP32 Accumulate 330.3'), RTX 5090 419 of
+# 838. Datacenter and workstation cards run FP32 accumulation at the full rate (share 1).
+
+
+def fp32_accumulate_share(gpu: GpuSpec) -> float:
+    """FP32-accumulate tensor rate over the FP16-accumulate one (0.5 on GeForce, else 1)."""
+    fp16, acc16 = gpu.fp16_tensor_tflops, gpu.fp16_tensor_fp16acc_tflops
+    if fp16 and acc16 and acc16 > fp16:
+        return fp16 / acc16
+    return 1.0
 
 
 def architecture(gpu: GpuSpec) -> str:

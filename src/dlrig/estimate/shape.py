@@ -493,6 +493,19 @@ def _flops(m: ModelSpec, job: Job, attended: float, trainable: int) -> tuple[flo
     return fwd, fwd
 
 
+def full_recompute_flops(m: ModelSpec, fwd: float) -> float:
+    """FLOPs per token that full activation checkpointing recomputes in backward: the forward
+    of every checkpointed block, which is the whole forward less the output head's 2·V·h.
+    The head sits outside the blocks that trainers wrap: transformers' gradient_checkpointing
+    wraps the decoder layers (`self.layers`, `lm_head` after them), Megatron-LM recomputes
+    transformer layers (`recompute_num_layers`; the output layer is outside), torchtitan and
+    torchtune apply checkpointing per TransformerBlock / TransformerSelfAttentionLayer, llm.q's
+    --recompute-* flags name parts of a block. Matters where the vocabulary is large next to
+    the model (Qwen2.5-0.5B: the 151936 x 896 head is 28 % of its matmul weights)."""
+    head = 2 * (m.vocab_size or 0) * (m.hidden_size or 0) if m.has_vocab_head else 0
+    return max(fwd - head, 0.0)
+
+
 def selective_recompute_flops(m: ModelSpec) -> float:
     """FLOPs per token that torchtitan's op-level selective checkpointing recomputes in
     backward: the 2nd, 4th, ... matmul of each block in forward order (q, k, v, o, gate, up,
@@ -622,7 +635,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         flops_recompute_per_token=(
             selective_recompute_flops(m)
             if job.checkpointing_mode == CheckpointingMode.SELECTIVE and m.is_transformer
-            else fwd
+            else full_recompute_flops(m, fwd)
         ),
         flops_per_sample=flops_per_sample,
         kv_bytes_per_token=kv_per_token,
