@@ -103,17 +103,19 @@ def test_llama_cpp_keeps_the_token_embedding_in_host_memory():
 def test_vllm_pool_fills_its_share_and_reports_tokens():
     s = _shape(engine="vllm", context=2048, gpu_memory_utilization=0.5)
     parts = mem.parts(s)
-    capacity = mem.capacity_gb(GPU.memory_gb) * 1e9
+    # The share is of what torch.cuda.mem_get_info() reports: 23.68 GiB on an RTX 4090.
+    capacity = 23.68 * 2**30
     # weights + peak + pool + outside the allocator = the share: what nvidia-smi shows.
     assert parts.nvidia_smi == pytest.approx(0.5 * capacity)
     per_token = 128 * 2
     assert parts.kv_capacity_tokens == pytest.approx(parts.kv_cache / per_token)
     est = memory_of(s)
     assert est.max_concurrent_sequences == int(parts.kv_cache / per_token // 2048)
-    # The fit figure counts one sequence's KV and the half the engine leaves: far below the card.
-    assert est.per_gpu_gb == pytest.approx(
-        (0.5 * capacity + 2048 * per_token - parts.kv_cache + 0.5 * capacity) / 1e9
-    )
+    # The fit figure counts one sequence's KV, the half of the share the engine leaves and the
+    # 0.32 GiB the driver keeps below the nominal 24 GiB: the card's size less the pool's
+    # unused part, so it fits exactly when the pool holds the sequences.
+    nominal = 24 * 2**30
+    assert est.per_gpu_gb == pytest.approx((nominal - parts.kv_cache + 2048 * per_token) / 1e9)
 
 
 def test_vllm_default_context_is_the_models_maximum():
@@ -226,3 +228,81 @@ def test_vllm_on_a_24gb_card_at_the_models_full_context_does_not_fit():
     assert full.max_concurrent_sequences == 0 and full.verdict == "does not fit"
     short = memory_of(shapes.derive(m, Job(task="infer", gpu=GPU, engine="vllm", context=16384)))
     assert short.max_concurrent_sequences >= 2 and short.fits
+
+
+def test_pool_share_is_of_the_memory_cuda_reports_not_the_nominal_size():
+    # torch.cuda.mem_get_info() on an RTX 3090: 23.58 GiB (vllm#10517), not 24.
+    assert em.usable_memory_bytes("GeForce RTX 3090", 24) == 23.58 * 2**30
+    # A card without a printed figure: its nominal size x the median usable/nominal ratio of
+    # the cards with one: 0.925, 0.925 (L40, L40S), 0.9825 (3090), 0.98667 (4090), 0.98938
+    # (A100 80GB), 0.99025 (H100) -> (0.9825 + 0.986667) / 2.
+    assert em.usable_memory_ratio() == pytest.approx((23.58 / 24 + 23.68 / 24) / 2)
+    assert em.usable_memory_bytes("a card", 32) == pytest.approx(32 * 2**30 * 0.9845833, rel=1e-6)
+
+
+def test_sampler_run_holds_the_sort_path_of_top_k_top_p():
+    # 4 rows x 1000 logits: bf16 logits (2), fp32 copy (4), sorted values (4), int64 indices (8),
+    # top-k mask (1), soft-max of the sorted values (4), top-p mask (1) = 24 bytes each.
+    assert em.sampler_bytes(TOY, 4, 2) == 4 * 1000 * 24
+
+
+def test_vllm_profile_peak_by_hand():
+    # 100 batched tokens: residual + normed input 2 x 100 x 64 x 2 = 25,600 bytes alive beside
+    # the widest layer moment, the MLP's gate, up and product 3 x 128 x 100 x 2 = 76,800.
+    one_row = _shape(engine="vllm", context=2048, max_batched_tokens=100, max_num_seqs=1)
+    assert em.pool_peak_bytes(one_row) == 25_600 + 76_800  # the sampler's 24,000 is smaller
+    # Four sampler rows, 96,000 bytes, outgrow the forward's working set.
+    four = _shape(engine="vllm", context=2048, max_batched_tokens=100, max_num_seqs=4)
+    assert em.pool_peak_bytes(four) == 25_600 + 96_000
+    # Rows are min(max_num_seqs, tokens): 256 sequences over 2 tokens sample 2 rows.
+    two = _shape(engine="vllm", context=2048, max_batched_tokens=2, max_num_seqs=256)
+    assert em.pool_peak_bytes(two) == 2 * 2 * 64 * 2 + 2 * 1000 * 24
+    # A larger profile shrinks the pool by exactly the larger peak.
+    assert mem.parts(one_row).kv_cache - mem.parts(four).kv_cache == pytest.approx(96_000 - 76_800)
+
+
+def test_vllm_defaults_by_gpu_when_not_given():
+    # vllm serve: 2048 tokens and 256 sequences on an RTX 4090 (arg_utils get_batch_defaults).
+    s = _shape(engine="vllm", context=2048)
+    assert em.profile_tokens(s) == 2048
+    assert em.pool_peak_bytes(s) == 2 * 2048 * 64 * 2 + max(3 * 128 * 2048 * 2, 256 * 1000 * 24)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"task": "infer", "engine": "llama.cpp", "max_batched_tokens": 512}, "--engine llama.cpp"),
+        ({"task": "train", "max_batched_tokens": 512}, "applies to inference only"),
+        ({"task": "infer", "engine": "sglang", "max_num_seqs": 8}, "give --engine vllm"),
+    ],
+)
+def test_profile_settings_refused_where_they_do_not_apply(options, message):
+    with pytest.raises(InapplicableError, match=message.replace(".", r"\.")):
+        job_from_options({"gpu": "RTX 4090", "model": "llama-3.1-8b", **options})
+
+
+def test_profile_settings_accepted_for_vllm():
+    _, job = job_from_options(
+        {
+            "gpu": "RTX 4090",
+            "model": "llama-3.1-8b",
+            "task": "infer",
+            "engine": "vllm",
+            "max_batched_tokens": 8192,
+            "max_num_seqs": 64,
+        }
+    )
+    assert (job.max_batched_tokens, job.max_num_seqs) == (8192, 64)
+
+
+def test_vllm_rows_before_v1_read_with_v0_profile_settings():
+    from dlrig.estimate.points import vllm_v0_settings
+
+    row = {"engine": "vllm", "task": "infer", "date": "2024-12", "context": "20000"}
+    # V0 without chunked prefill: max_num_batched_tokens = max(max_model_len, 2048), 256 seqs.
+    assert vllm_v0_settings(row) == {"max_num_seqs": 256, "max_batched_tokens": 20000}
+    assert vllm_v0_settings({**row, "context": "1000"})["max_batched_tokens"] == 2048
+    # Above 32K the server chunked the prefill: the profile is not max_model_len.
+    assert vllm_v0_settings({**row, "context": "65536"}) == {"max_num_seqs": 256}
+    assert vllm_v0_settings({**row, "date": "2025-04"}) == {}  # V1, the engine's own defaults
+    assert vllm_v0_settings({**row, "engine": "sglang"}) == {}

@@ -171,6 +171,18 @@ def estimate(
             "--gpu-memory-utilization",
         ),
     ] = None,
+    max_batched_tokens: Annotated[
+        int | None,
+        _opt(
+            "Tokens of a pool engine's profiled forward pass (vllm --max-num-batched-tokens, "
+            "sglang --chunked-prefill-size, tensorrt-llm max_num_tokens; default: the engine's).",
+            "--max-batched-tokens",
+        ),
+    ] = None,
+    max_num_seqs: Annotated[
+        int | None,
+        _opt("vLLM --max-num-seqs (default: vLLM's for the GPU).", "--max-num-seqs"),
+    ] = None,
     price_per_gpu_hour: Annotated[
         float | None, _opt("Cloud price per GPU-hour.", "--price-per-gpu-hour")
     ] = None,
@@ -235,6 +247,8 @@ def estimate(
             interconnect=interconnect,
             engine=engine,
             gpu_memory_utilization=gpu_memory_utilization,
+            max_batched_tokens=max_batched_tokens,
+            max_num_seqs=max_num_seqs,
             master_weights=master_weights,
             offload=offload,
             host_link_gbs=host_link_gbs,

@@ -123,6 +123,8 @@ def inapplicable(
             "gen_tokens",
             "weight_bits",
             "gpu_memory_utilization",
+            "max_batched_tokens",
+            "max_num_seqs",
         )
         for name in set_(*names):
             out.append(problem((name, "task"), "applies to inference only"))
@@ -140,6 +142,13 @@ def inapplicable(
             "give {engine} vllm, sglang or tensorrt-llm"
         )
         out.append(problem(("gpu_memory_utilization", "engine"), why))
+    if "max_batched_tokens" in fields and task == Task.INFER and job.engine not in share_engines:
+        why = "sizes a pool engine's profiled forward pass; give {engine} vllm, sglang or "
+        why += "tensorrt-llm"
+        out.append(problem(("max_batched_tokens", "engine"), why))
+    if "max_num_seqs" in fields and task == Task.INFER and job.engine != DecodeEngine.VLLM:
+        why = "is vLLM's --max-num-seqs; give {engine} vllm"
+        out.append(problem(("max_num_seqs", "engine"), why))
     if "weight_bits" in fields and job.quant != Quant.EXL2 and task == Task.INFER:
         out.append(
             problem(("weight_bits", "quant"), "sets EXL2's bits per weight; give {quant} exl2")

@@ -56,10 +56,42 @@ VLLM_DEFAULT_UTILIZATION = 0.9
 VLLM_LARGE_GPU_GIB = 70
 VLLM_TOKENS = {True: 8192, False: 2048}
 VLLM_SEQS = {True: 1024, False: 256}
-# The dummy sampler run of the memory profile holds max_num_seqs rows of vocabulary logits in
-# fp32 and their fp32 probabilities (vllm/v1/worker/gpu_model_runner.py _dummy_sampler_run;
-# top-k/top-p sort buffers, when a run uses them, come on top).
-SAMPLER_BYTES_PER_LOGIT = 2 * FP32_BYTES
+# The memory profile's sampler run takes the last position of min(max_num_seqs, tokens) dummy
+# requests with top-k = vocab - 1 and top-p < 1 (vllm/v1/worker/gpu_model_runner.py
+# _dummy_sampler_run, v0.8-v0.11; V0's profile_run: SamplingParams(top_p=0.99,
+# top_k=vocab_size - 1), vllm/worker/model_runner.py v0.2-v0.7), so it runs the sort path of
+# top-k/top-p. Alive together per logit (vllm/v1/sample/ops/topk_topp_sampler.py
+# apply_top_k_top_p, PyTorch path): the model-dtype logits compute_logits returned, their fp32
+# copy (vllm/v1/sample/sampler.py: logits.to(torch.float32)), the sorted values (fp32) and their
+# int64 indices (`logits.sort(dim=-1)`), the top-k boolean mask, the soft-max of the sorted
+# values (fp32; cumsum written into it) and the top-p boolean mask: e + 4 + 4 + 8 + 1 + 4 + 1.
+SAMPLER_SORT_BYTES_PER_LOGIT = FP32_BYTES + FP32_BYTES + 8 + 1 + FP32_BYTES + 1
+
+# --- the memory a pool engine takes its share of -------------------------------------------
+# vLLM takes gpu_memory_utilization of the total torch.cuda.mem_get_info() reports
+# (vllm/worker/worker.py determine_num_available_blocks, v0.2-v0.6: `free_gpu_memory,
+# total_gpu_memory = torch.cuda.mem_get_info()`; vllm/v1/worker/gpu_worker.py
+# determine_available_memory, v0.8+: `_, total_gpu_memory = torch.cuda.mem_get_info()`); SGLang
+# (get_available_gpu_memory) and TensorRT-LLM (free memory) read the same cudaMemGetInfo. That
+# total is the card's memory less what the driver and, on GDDR6 cards with ECC on, the ECC
+# check bits take: below the nominal size. As printed (GiB, the total vLLM or PyTorch reports):
+USABLE_MEMORY_GIB = {
+    # vllm-project/vllm#10517 (2024-12): "total_gpu_memory=23.58GiB"; vllm#14447 (2025-04):
+    # "total_gpu_memory (23.58GiB)", RTX 3090s [V]
+    "GeForce RTX 3090": 23.58,
+    # zai-org/CogVideo#36 (2023-05), RTX 4090: "23.68 GiB total capacity" (PyTorch OOM) [V]
+    "GeForce RTX 4090": 23.68,
+    # vllm-project/vllm#10511 and #12126 (H100 80 GB): "total_gpu_memory 79.22GiB" [V]
+    "H100 SXM": 79.22,
+    # PyTorch's OOM message on A100-SXM4-80GB, "79.15 GiB total capacity", as quoted in public
+    # logs (e.g. the Megatron/TRL issue threads); [R] not checked on one named issue
+    "A100 80GB SXM": 79.15,
+    # QwenLM/Qwen3-VL#2097 (2026-06), one L40: "GPU 0 has a total capacity of 44.40 GiB" [V]
+    "L40": 44.40,
+    # L40S: the same 48 GB GDDR6 with ECC as the L40 (46068 MiB in nvidia-smi on both; the L40S
+    # figure in ollama/ollama#8597: "the GPU limit (46068 MiB)") [R]
+    "L40S": 44.40,
+}
 
 # --- SGLang ----------------------------------------------------------------------------------
 # python/sglang/srt/server_args.py (v0.4.x) __post_init__: mem_fraction_static 0.88 at TP 1,
@@ -305,6 +337,26 @@ def _transformers(shape: Shape, ctx: int, kv: float) -> EngineAllocation:
     )
 
 
+def usable_memory_ratio() -> float:
+    """Usable / nominal memory for a card not in USABLE_MEMORY_GIB: the median over the cards
+    that are (derived from the table, not set by hand)."""
+    import statistics
+
+    from dlrig.catalog.lookup import find_gpu
+
+    return statistics.median(
+        gib / find_gpu(name).memory_gb for name, gib in USABLE_MEMORY_GIB.items()
+    )
+
+
+def usable_memory_bytes(gpu_name: str, memory_gib: float) -> float:
+    """What torch.cuda.mem_get_info() reports as the card's total, in bytes."""
+    gib = USABLE_MEMORY_GIB.get(gpu_name)
+    if gib is None:
+        gib = memory_gib * usable_memory_ratio()
+    return gib * GIB
+
+
 def utilization(shape: Shape) -> float:
     """The pool engine's memory share: --gpu-memory-utilization, else its default."""
     job = shape.job
@@ -317,27 +369,55 @@ def utilization(shape: Shape) -> float:
     return VLLM_DEFAULT_UTILIZATION
 
 
+def profile_tokens(shape: Shape) -> int:
+    """Tokens of the pool engine's profiled forward pass: --max-batched-tokens, else the
+    engine's default for the GPU."""
+    job = shape.job
+    if job.max_batched_tokens is not None:
+        return job.max_batched_tokens
+    gpu_gib = job.gpu.memory_gb
+    if job.engine == DecodeEngine.VLLM:
+        return VLLM_TOKENS[vllm_large_gpu(shape)]
+    if job.engine == DecodeEngine.SGLANG:
+        return SGLANG_CHUNK[gpu_gib * GIB / 1e6 < SGLANG_SMALL_GPU_MB]
+    return TRTLLM_MAX_NUM_TOKENS
+
+
+def vllm_large_gpu(shape: Shape) -> bool:
+    gpu = shape.job.gpu
+    return gpu.memory_gb >= VLLM_LARGE_GPU_GIB and "a100" not in gpu.name.lower()
+
+
+def sampler_bytes(m: ModelSpec, rows: int, e: int, tp: int = 1) -> float:
+    """vLLM's profiled sampler run: `rows` rows of vocabulary logits through the top-k/top-p
+    sort path (SAMPLER_SORT_BYTES_PER_LOGIT plus the model-dtype logits). The logits are
+    gathered whole on every tensor-parallel rank before sampling, so tp does not divide them."""
+    vocab = (m.vocab_size or 0) if m.has_vocab_head else 0
+    return rows * vocab * (e + SAMPLER_SORT_BYTES_PER_LOGIT)
+
+
 def pool_peak_bytes(shape: Shape) -> float:
     """The activation peak a pool engine reserves before sizing its pool: one forward over its
-    batched-token budget (the hidden states kept for the sampler plus one layer's working set)
-    and, for vLLM, the sampler's logits for max_num_seqs rows."""
+    batched-token budget and, for vLLM, the sampler run over min(max_num_seqs, tokens) rows,
+    which runs after the forward has freed its working set. Alive through the forward beside
+    one layer's working set: the residual stream and the layer's normed input, two
+    tokens x hidden tensors (vLLM's decoder layers carry `residual` beside `hidden_states`:
+    vllm/model_executor/models/llama.py LlamaDecoderLayer.forward, v0.2-v0.11, fused
+    add-RMSNorm). Checked against vLLM's printed profile, Llama-3.1-8B on an RTX 3090, V0:
+    peak_torch_memory - weights = 2.07 GiB at 20,000 tokens and 2.99 GiB at 29,000
+    (vllm-project/vllm#10517): 110-111 kB per token, against 2 x 4096 x 2 + 3 x 14336 x 2 =
+    102.4 kB counted here (gate/up and their product at 3 x 14336 x 2 bytes)."""
     m, job = shape.model, shape.job
     e = shape.act_bytes
     tp = shape.plan.tp
-    gpu_gib = job.gpu.memory_gb
     h = m.hidden_size or 0
+    tokens = profile_tokens(shape)
     sampler = 0.0
     if job.engine == DecodeEngine.VLLM:
-        large = gpu_gib >= VLLM_LARGE_GPU_GIB and "a100" not in job.gpu.name.lower()
-        tokens = VLLM_TOKENS[large]
-        vocab = (m.vocab_size or 0) if m.has_vocab_head else 0
-        sampler = VLLM_SEQS[large] * vocab * SAMPLER_BYTES_PER_LOGIT
-    elif job.engine == DecodeEngine.SGLANG:
-        tokens = SGLANG_CHUNK[gpu_gib * GIB / 1e6 < SGLANG_SMALL_GPU_MB]
-    else:
-        tokens = TRTLLM_MAX_NUM_TOKENS
+        seqs = job.max_num_seqs or VLLM_SEQS[vllm_large_gpu(shape)]
+        sampler = sampler_bytes(m, min(seqs, tokens), e, tp)
     forward = prefill_working_bytes(m, tokens, e) / tp
-    return tokens * h * e + max(forward, sampler)
+    return 2 * tokens * h * e + max(forward, sampler)
 
 
 def _pool(shape: Shape, ctx: int, kv_needed: float, outside: float) -> EngineAllocation:
@@ -348,9 +428,7 @@ def _pool(shape: Shape, ctx: int, kv_needed: float, outside: float) -> EngineAll
     takes ...; the rest of the memory reserved for KV Cache is ..."). TensorRT-LLM: pool =
     fraction x what is free after its weights, activations and context."""
     job = shape.job
-    from dlrig.estimate.memory import capacity_gb
-
-    capacity = capacity_gb(job.gpu.memory_gb) * 1e9
+    capacity = usable_memory_bytes(job.gpu.name, job.gpu.memory_gb)
     share = utilization(shape)
     weights = shape.weight_bytes_per_gpu
     peak = pool_peak_bytes(shape)
@@ -359,7 +437,13 @@ def _pool(shape: Shape, ctx: int, kv_needed: float, outside: float) -> EngineAll
         pool = share * free
     else:
         pool = max(share * capacity - weights - peak - outside, 0.0)
-    held = max(capacity - (weights + peak + outside + pool), 0.0)
+    # Held back: what the share leaves and what the driver keeps below the nominal size, so
+    # that the fit verdict (against the card's nominal capacity) says "fits" exactly when the
+    # pool holds the requested sequences.
+    from dlrig.estimate.memory import capacity_gb
+
+    nominal = capacity_gb(job.gpu.memory_gb) * 1e9
+    held = max(nominal - (weights + peak + outside + pool), 0.0)
     per_token = kv_bytes_per_token_gpu(shape)
     return EngineAllocation(
         engine=job.engine.value,
@@ -420,14 +504,20 @@ def describe(shape: Shape) -> str | None:
             )
         case DecodeEngine.VLLM | DecodeEngine.SGLANG | DecodeEngine.TENSORRT_LLM:
             share = utilization(shape)
+            usable_gib = usable_memory_bytes(job.gpu.name, job.gpu.memory_gb) / GIB
             what = (
                 f"{share:g} of the memory its weights and activations leave free"
                 if job.engine == DecodeEngine.TENSORRT_LLM
-                else f"{share:g} of the GPU's memory"
+                else f"{share:g} of the {usable_gib:.2f} GiB CUDA reports"
             )
+            profile = f"a profiled forward of {profile_tokens(shape):,} tokens"
+            if job.engine == DecodeEngine.VLLM:
+                seqs = job.max_num_seqs or VLLM_SEQS[vllm_large_gpu(shape)]
+                profile += f" and a sampler run of {seqs} sequences"
             return (
-                f"{job.engine.value} takes {what} and fills what weights, activation peak and "
-                f"CUDA context leave with KV cache; it fits when that pool holds {b} "
+                f"{job.engine.value} takes {what} and fills what weights, the activation peak "
+                f"({profile}) and CUDA context leave with KV cache; it fits when that pool "
+                f"holds {b} "
                 f"sequence(s) of {ctx:,} tokens{given} (--context = vLLM's --max-model-len); "
                 "nvidia-smi shows the whole share"
             )

@@ -110,6 +110,33 @@ def model_of(row: dict[str, str]) -> ModelSpec:
     return find_model(name)
 
 
+# vLLM's memory profile before V1 became its default engine (v0.8.0, released 2025-03): the
+# V0 scheduler's max_num_batched_tokens is max(max_model_len, 2048) when chunked prefill is
+# off (vllm/config.py SchedulerConfig, v0.2-v0.7: `max_num_batched_tokens = max(
+# self.max_model_len, 2048)`), and the OpenAI server turned chunked prefill on by itself only
+# above 32K tokens (vllm/engine/arg_utils.py v0.5-v0.7: "Chunked prefill is enabled by default
+# for models with max_model_len > 32K"); max_num_seqs was 256 on every GPU
+# (vllm/engine/arg_utils.py EngineArgs.max_num_seqs = 256). A vLLM row dated before V1's
+# release ran V0 (every such row's notes say so), so its profile is read with these settings.
+VLLM_V1_DEFAULT_DATE = "2025-03"
+VLLM_V0_MIN_BATCHED_TOKENS = 2048
+VLLM_V0_CHUNKED_ABOVE = 32_768
+VLLM_V0_MAX_NUM_SEQS = 256
+
+
+def vllm_v0_settings(row: dict[str, str]) -> dict[str, int]:
+    """The V0 profile settings of a vLLM row dated before V1 (empty for any other row)."""
+    if row.get("engine") != "vllm" or row.get("task") != "infer":
+        return {}
+    if not row.get("date") or row["date"] >= VLLM_V1_DEFAULT_DATE:
+        return {}
+    out = {"max_num_seqs": VLLM_V0_MAX_NUM_SEQS}
+    context = int(row["context"]) if row.get("context") else None
+    if context is not None and context <= VLLM_V0_CHUNKED_ABOVE:
+        out["max_batched_tokens"] = max(context, VLLM_V0_MIN_BATCHED_TOKENS)
+    return out
+
+
 def job_of(row: dict[str, str]) -> Job:
     task = row["task"]
     task = {"vision": "train", "encoder": "train"}.get(task, task)
@@ -152,6 +179,7 @@ def job_of(row: dict[str, str]) -> Job:
         )
     if task == "infer" and engine:
         fields["engine"] = ENGINE_ALIASES.get(engine, engine)
+        fields.update(vllm_v0_settings(row))
     return Job(**fields)
 
 

@@ -97,6 +97,8 @@ OPTION_FIELDS: dict[str, str] = {
             "interconnect",
             "engine",
             "gpu_memory_utilization",
+            "max_batched_tokens",
+            "max_num_seqs",
             "master_weights",
             "offload",
             "host_link_gbs",

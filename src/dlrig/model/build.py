@@ -285,6 +285,12 @@ class WorkloadInput(BaseModel):
     gpu_memory_utilization: float | None = Field(
         default=None, gt=0, le=1, description="vLLM/SGLang/TensorRT-LLM memory share"
     )
+    max_batched_tokens: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="vLLM --max-num-batched-tokens"
+    )
+    max_num_seqs: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="vLLM --max-num-seqs"
+    )
     grad_accum: int | None = Field(default=None, ge=1, le=1_000_000)
     prompt_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")
     gen_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")

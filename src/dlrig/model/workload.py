@@ -280,6 +280,21 @@ class Job(BaseModel):
         "(0.9), SGLang --mem-fraction-static, TensorRT-LLM's free_gpu_memory_fraction (0.9 of "
         "what its weights leave)",
     )
+    max_batched_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="tokens of a pool engine's profiled forward pass: vLLM "
+        "--max-num-batched-tokens, SGLang --chunked-prefill-size, TensorRT-LLM max_num_tokens "
+        "(None: the engine's default for the GPU)",
+    )
+    max_num_seqs: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="rows of a pool engine's profiled sampler run: vLLM --max-num-seqs (None: "
+        "its default for the GPU)",
+    )
     price_per_gpu_hour: float | None = Field(default=None, ge=0, le=10_000)
     electricity_per_kwh: float | None = Field(default=None, ge=0, le=100)
     sample_bytes: float | None = Field(default=None, gt=0, le=1e11, description="as read (vision)")

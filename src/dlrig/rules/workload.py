@@ -52,6 +52,8 @@ _JOB_FIELDS = (
     "memory_format",
     "engine",
     "gpu_memory_utilization",
+    "max_batched_tokens",
+    "max_num_seqs",
     "grad_accum",
     "prompt_tokens",
     "gen_tokens",
