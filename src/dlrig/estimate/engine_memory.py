@@ -152,6 +152,35 @@ class EngineAllocation:
     kv_capacity_tokens: float | None  # tokens the pool holds (pool engines)
 
 
+def _fixed(
+    engine: str,
+    ctx: int,
+    kv: float,
+    *,
+    weights: float,
+    activations: float,
+    logits: float,
+    buffers: float = 0.0,
+    pytorch: bool = True,
+) -> EngineAllocation:
+    """An engine that allocates the requested KV itself (no pool sized from a budget): what it
+    holds is what the sequences need."""
+    return EngineAllocation(
+        engine=engine,
+        weights=weights,
+        activations=activations,
+        logits=logits,
+        kv_cache=kv,
+        kv_needed=kv,
+        buffers=buffers,
+        pytorch=pytorch,
+        pool=False,
+        held_back=0.0,
+        context_tokens=ctx,
+        kv_capacity_tokens=None,
+    )
+
+
 def applies(shape: Shape) -> bool:
     """Inference of a language model under an engine with an allocation of its own."""
     job = shape.job
@@ -257,19 +286,15 @@ def _llama_cpp(shape: Shape, ctx: int, kv: float) -> EngineAllocation:
     flash = shape.job.attention != Attention.EAGER
     cells = ctx * shape.micro_batch  # -c is the total over the -np slots
     compute = llama_cpp_compute_bytes(m, cells, flash=flash, tp=plan.tp)
-    return EngineAllocation(
-        engine="llama.cpp",
+    return _fixed(
+        "llama.cpp",
+        ctx,
+        kv,
         weights=max(weights, 0.0),
         activations=0.0,
         logits=0.0,  # inside the compute buffer; the output buffer is host memory
-        kv_cache=kv,
-        kv_needed=kv,
         buffers=compute,
         pytorch=False,
-        pool=False,
-        held_back=0.0,
-        context_tokens=ctx,
-        kv_capacity_tokens=None,
     )
 
 
@@ -290,19 +315,13 @@ def _preallocated(shape: Shape, ctx: int, kv: float, engine: str) -> EngineAlloc
         tokens = shape.prompt_tokens * b
         logits = tokens * vocab * (e + FP32_BYTES)
     tp = shape.plan.tp
-    return EngineAllocation(
-        engine=engine,
+    return _fixed(
+        engine,
+        ctx,
+        kv,
         weights=shape.weight_bytes_per_gpu,
         activations=prefill_working_bytes(m, tokens, e) / tp,
         logits=logits / tp,
-        kv_cache=kv,
-        kv_needed=kv,
-        buffers=0.0,
-        pytorch=True,
-        pool=False,
-        held_back=0.0,
-        context_tokens=ctx,
-        kv_capacity_tokens=None,
     )
 
 
@@ -321,19 +340,13 @@ def _transformers(shape: Shape, ctx: int, kv: float) -> EngineAllocation:
     if job.attention == Attention.EAGER:
         working += b * (m.n_heads or 0) * p * p * (2 * e + FP32_BYTES)
     logits = b * (m.vocab_size or 0) * (e + FP32_BYTES) if m.has_vocab_head else 0.0
-    return EngineAllocation(
-        engine="transformers",
+    return _fixed(
+        "transformers",
+        ctx,
+        kv,
         weights=shape.weight_bytes_per_gpu,
         activations=working / tp,
         logits=logits / tp,
-        kv_cache=kv,
-        kv_needed=kv,
-        buffers=0.0,
-        pytorch=True,
-        pool=False,
-        held_back=0.0,
-        context_tokens=ctx,
-        kv_capacity_tokens=None,
     )
 
 
