@@ -28,3 +28,32 @@ def gpt_layer_spec(h: int = 64, heads: int = 4) -> ModelSpec:
         intermediate_size=4 * h,
         gated_mlp=False,
     )
+
+
+def toy_decoder(
+    *,
+    params_total: int,
+    hidden: int,
+    heads: int,
+    kv_heads: int,
+    head_dim: int,
+    vocab: int,
+    ffn: int,
+    layers: int = 2,
+    **extra: Any,
+) -> ModelSpec:
+    """A tiny Llama-shaped decoder (gated MLP) whose bytes a test works out by hand."""
+    return ModelSpec(
+        name="toy",
+        kind=ModelKind.DECODER,
+        params_total=params_total,
+        n_layers=layers,
+        hidden_size=hidden,
+        n_heads=heads,
+        n_kv_heads=kv_heads,
+        head_dim=head_dim,
+        vocab_size=vocab,
+        intermediate_size=ffn,
+        gated_mlp=True,
+        **extra,
+    )

@@ -13,22 +13,19 @@ from dlrig.estimate import shape as shapes
 from dlrig.estimate.applicable import InapplicableError, inapplicable
 from dlrig.estimate.job import memory_of
 from dlrig.estimate.request import job_from_options
-from dlrig.model.workload import Job, ModelKind, ModelSpec
+from dlrig.model.workload import Job
+from estimate_helpers import toy_decoder
 
 MIB = 2**20
 # A toy decoder: 2 layers, hidden 64, 4 heads of 16 (2 KV heads), FFN 128, vocabulary 1000.
-TOY = ModelSpec(
-    name="toy",
-    kind=ModelKind.DECODER,
+TOY = toy_decoder(
     params_total=200_000,
-    n_layers=2,
-    hidden_size=64,
-    n_heads=4,
-    n_kv_heads=2,
+    hidden=64,
+    heads=4,
+    kv_heads=2,
     head_dim=16,
-    vocab_size=1000,
-    intermediate_size=128,
-    gated_mlp=True,
+    vocab=1000,
+    ffn=128,
     max_seq_len=8192,
 )
 GPU = find_gpu("RTX 4090")

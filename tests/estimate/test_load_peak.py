@@ -15,8 +15,8 @@ from dlrig.estimate import memory as mem
 from dlrig.estimate import points
 from dlrig.estimate.job import memory, throughput
 from dlrig.estimate.shape import derive
-from dlrig.model.workload import ModelKind, ModelSpec
-from estimate_helpers import job
+from dlrig.model.workload import ModelSpec
+from estimate_helpers import job, toy_decoder
 
 GB = 1e9
 
@@ -24,18 +24,8 @@ GB = 1e9
 def toy() -> ModelSpec:
     """2 layers, h 8, 2 heads of 4, one KV head, gated MLP of 16: the largest matrix is the
     MLP's 8 x 16 = 128 weights."""
-    return ModelSpec(
-        name="toy",
-        kind=ModelKind.DECODER,
-        params_total=1352,
-        n_layers=2,
-        hidden_size=8,
-        n_heads=2,
-        n_kv_heads=1,
-        head_dim=4,
-        vocab_size=10,
-        intermediate_size=16,
-        gated_mlp=True,
+    return toy_decoder(
+        params_total=1352, hidden=8, heads=2, kv_heads=1, head_dim=4, vocab=10, ffn=16
     )
 
 
