@@ -376,11 +376,19 @@ def bisect_hi(pt: Point) -> float:
     return top
 
 
+UNREACHABLE = "even at efficiency"  # how unreachable()'s reasons start
+
+
+def out_of_reach(pt: Point) -> bool:
+    """A built point that no physical efficiency reproduces (unreachable's reason)."""
+    return pt.shape is not None and pt.reason.startswith(UNREACHABLE)
+
+
 def unreachable(pt: Point, consts: cal.Constants) -> str:
     """Why no physical efficiency reproduces a point: what the model says at the bound."""
     top = bisect_hi(pt)
     best = predict(pt, Override(consts, pt.key or "", top))
-    head = f"even at efficiency {top:g} the model gives {best:.4g} (measured {pt.measured:.4g})"
+    head = f"{UNREACHABLE} {top:g} the model gives {best:.4g} (measured {pt.measured:.4g})"
     row = pt.row
     if pt.category == "decode" and not row.get("batch_size"):
         return head + ": concurrent sequences not stated (a max-throughput run batches many)"
@@ -737,6 +745,11 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
                 pt.loso = None  # no other source informs this constant at all
                 continue
             pt.loso = predict(pt, fold)
+        # Points no efficiency reaches inform no fit and are not scored above; the report
+        # also shows the categories with them predicted at the fold's fitted efficiency.
+        for pt in points:
+            if pt.source_id == src and out_of_reach(pt) and pt.key in have:
+                pt.extra["loso_if_scored"] = predict(pt, fold)
     return full, _constant_rows(full, usable, today), usable
 
 
@@ -908,6 +921,17 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
         if sel:
             med, p90 = stats([err(x.loso, x.measured) for x in sel])
             pr(f"{fam:24} {len(sel):4} {med:12.1%} {p90:9.1%}")
+    scored_too = [x for x in points if "loso_if_scored" in x.extra]
+    if scored_too:
+        pr()
+        pr("with the points no efficiency reaches scored too (each at its fold's fitted")
+        pr("efficiency; they inform no fit):")
+        for c in sorted({x.label for x in scored_too}):
+            errs = [err(x.loso, x.measured) for x in usable if x.label == c]
+            extra = [x for x in scored_too if x.label == c]
+            errs += [err(x.extra["loso_if_scored"], x.measured) for x in extra]
+            med, p90 = stats(errs)
+            pr(f"  {c:24} {len(errs):4} {med:12.1%} {p90:9.1%}  ({len(extra)} out of reach scored)")
     pr()
     pr("per source (LOSO: each predicted by the fit of the others; a large source weighs on the")
     pr("medians above, so each category is also shown without its largest source):")

@@ -132,3 +132,19 @@ def test_an_mfu_point_may_reach_the_datasheet_peak_and_no_further():
     rtx = calibrate.bisect_hi(_mfu_point("RTX 4090", "bf16"))
     assert rtx == pytest.approx(1 / cp.ACHIEVABLE_HALF_RATE_ACC)
     assert calibrate.bisect_hi(_mfu_point("RTX 4090", "fp32")) == 1.0  # CUDA cores
+
+
+def test_a_point_faster_than_the_datasheet_allows_is_out_of_reach_and_says_so():
+    # A 7B full-training step on one A100 cannot run at 10^9 tokens/s at any efficiency.
+    from dlrig.estimate import job as jobs
+
+    pt = _mfu_point("A100 80GB SXM", "bf16")
+    pt.measured = 1e9
+    pt.shape = jobs.shape(pt.model, pt.job)
+    consts = calibrate.cal.constants()
+    pt.reason = calibrate.unreachable(pt, consts)
+    assert pt.reason.startswith(calibrate.UNREACHABLE)
+    assert calibrate.out_of_reach(pt) and not pt.expressible
+    # a point the estimator could not even build is not "out of reach": it has no prediction
+    pt.shape = None
+    assert not calibrate.out_of_reach(pt)
