@@ -227,6 +227,22 @@ def test_vllm_on_a_24gb_card_at_the_models_full_context_does_not_fit():
     assert short.max_concurrent_sequences >= 2 and short.fits
 
 
+def test_first_fix_caps_an_engines_default_context_at_the_longest_that_fits():
+    # The same job: vLLM's own error says "decrease max_model_len"; the first suggestion is the
+    # longest cap that fits (16384 holds two sequences), not a quantised model, and not the
+    # shortest cap (whose shorter KV read would make it look cheaper).
+    from dlrig.catalog.lookup import find_model
+    from dlrig.estimate.fit import suggestions
+
+    m = find_model("llama-3.1-8b")
+    first = suggestions(m, Job(task="infer", gpu=GPU, engine="vllm"))[0]
+    assert first.flag == "--context 16384" and first.verdict == "fits"
+    assert "the engine's default is 131,072" in first.cost
+    # a context the user gave is theirs: each halving gives up more of it, after the lossless
+    given = suggestions(m, Job(task="infer", gpu=GPU, engine="vllm", context=131072))
+    assert given[0].flag != "--context 16384"
+
+
 def test_pool_share_is_of_the_memory_cuda_reports_not_the_nominal_size():
     # torch.cuda.mem_get_info() on an RTX 3090: 23.58 GiB (vllm#10517), not 24.
     assert em.usable_memory_bytes("GeForce RTX 3090", 24) == 23.58 * 2**30

@@ -50,14 +50,14 @@ class Candidate:
     change: dict[str, Any]
     cost: str  # in words: what the job gives up
     changes_result: bool = False  # a different job (shorter context, quantised weights)
-    loss_rank: int = 0  # how much of the result it gives up, among those that change it
+    loss_rank: float = 0  # how much of the result it gives up, among those that change it
 
     def text(self, style: Style) -> str:
         return self.toml if style == "toml" else self.flag
 
 
 def _c(
-    toml: str, flag: str, change: dict[str, Any], cost: str, changes: bool = False, rank: int = 0
+    toml: str, flag: str, change: dict[str, Any], cost: str, changes: bool = False, rank: float = 0
 ) -> Candidate:
     return Candidate(toml, flag, change, cost, changes, rank)
 
@@ -250,18 +250,26 @@ def _inference(m: ModelSpec, job: Job) -> list[Candidate]:
     # The context the engine allocates for: --context, else (vLLM's --max-model-len,
     # ExLlamaV2's max_seq_len ...) the engine's own default when nothing else is given.
     allocated = job.context
-    if not (job.context or job.prompt_tokens or job.gen_tokens):
+    engine_default = not (job.context or job.prompt_tokens or job.gen_tokens)
+    if engine_default:
         allocated = em.engine_default_context(job.engine, m)
     if allocated:
         for i, c in enumerate(_halvings(allocated, MIN_SUGGESTED_TOKENS), start=2):
+            # A context the user asked for: each halving gives up more of it. The engine's
+            # own default (vLLM's max-model-len = the model's whole window) is room nobody
+            # asked for: capping it is the fix vLLM's own error names, about as cheap as the
+            # least lossy change (rank 1), the longest cap that fits first (+0.01 a halving,
+            # so a shorter cap never outranks a longer one on its shorter KV read).
             out.append(
                 _c(
                     f"context = {c}",
                     f"--context {c}",
                     {"context": c},
-                    "a shorter context",
+                    f"at most {c:,} tokens per sequence (the engine's default is {allocated:,})"
+                    if engine_default
+                    else "a shorter context",
                     changes=True,
-                    rank=i,
+                    rank=1 + (i - 2) / 100 if engine_default else i,
                 )
             )
     return out
@@ -317,7 +325,7 @@ def _time_ratio(m: ModelSpec, before: Job, after: Job, offloads: bool) -> float 
 
 def _suggest(
     m: ModelSpec, job: Job, combo: tuple[Candidate, ...], extra: dict[str, Any], label: str
-) -> tuple[Suggestion, int] | None:
+) -> tuple[Suggestion, float] | None:
     change = dict(extra)
     for c in combo:
         change |= c.change
@@ -364,7 +372,7 @@ def _suggest(
     )
 
 
-def _order(item: tuple[Suggestion, int]) -> tuple:
+def _order(item: tuple[Suggestion, float]) -> tuple:
     s, loss = item
     priced = s.step_time_ratio is not None
     return (
