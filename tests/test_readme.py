@@ -211,3 +211,11 @@ def test_saved_holdout_report_is_what_holdout_prints_now():
         n, median, p90, _ = rows[name]
         assert f"{median} % ({p90} %, {n} points" in text, name
     assert f"{rows['ALL'][3]} % of the measurements fall inside" in text
+
+
+def test_the_tables_size_is_the_saved_reports():
+    """The accuracy section's count of published points and sources is the report's."""
+    saved = (ROOT / "benchmarks" / "results" / "calibration-after.txt").read_text(encoding="utf-8")
+    head = re.match(r"points: (\d+) from (\d+) sources", saved)
+    text = flat(section("### Estimator accuracy"))
+    assert f"({head[1]} published points from {head[2]} sources)" in text
