@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dlrig.errors import DlrigError
+from dlrig.model.choices import POOL_ENGINES
 from dlrig.model.workload import (
     BaseQuant,
     DecodeEngine,
@@ -134,15 +135,14 @@ def inapplicable(
             if name == "grad_accum" and job.grad_accum == 1:
                 continue
             out.append(problem((name, "task"), "applies to training only"))
-    share_engines = (DecodeEngine.VLLM, DecodeEngine.SGLANG, DecodeEngine.TENSORRT_LLM)
     pool_share = "gpu_memory_utilization" in fields and task == Task.INFER
-    if pool_share and job.engine not in share_engines:
+    if pool_share and job.engine not in POOL_ENGINES:
         why = (
             "is the memory share of an engine that sizes its KV pool from it; "
             "give {engine} vllm, sglang or tensorrt-llm"
         )
         out.append(problem(("gpu_memory_utilization", "engine"), why))
-    if "max_batched_tokens" in fields and task == Task.INFER and job.engine not in share_engines:
+    if "max_batched_tokens" in fields and task == Task.INFER and job.engine not in POOL_ENGINES:
         why = "sizes a pool engine's profiled forward pass; give {engine} vllm, sglang or "
         why += "tensorrt-llm"
         out.append(problem(("max_batched_tokens", "engine"), why))

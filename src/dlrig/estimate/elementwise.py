@@ -76,19 +76,10 @@ class BlockTraffic:
     backward: float
 
 
-def mlp_width(m: ModelSpec) -> float:
-    """Width of the MLP activation a token passes through: the dense MLP, or an MoE token's k
-    routed experts plus the shared experts."""
-    if m.kind == ModelKind.MOE and m.n_experts:
-        shared = (m.n_shared_experts or 0) * (m.shared_expert_intermediate_size or m.expert_width)
-        return (m.experts_per_token or 1) * m.expert_width + shared
-    return m.intermediate_size or 0
-
-
 def block_traffic(m: ModelSpec, e: int, dropout: bool) -> BlockTraffic:
     """Element-wise bytes per token of one block (see the module docstring for the counts)."""
     h = m.hidden_size or 0
-    i = mlp_width(m)
+    i = m.token_mlp_width  # the MLP activation's width (an MoE token's experts)
     act_fwd, act_bwd = (GATED_FWD, GATED_BWD) if m.gated_mlp else (PLAIN_FWD, PLAIN_BWD)
     fwd = NORMS_PER_BLOCK * NORM_FWD * h + RESIDUALS_PER_BLOCK * RESIDUAL_FWD * h + act_fwd * i
     bwd = NORMS_PER_BLOCK * NORM_BWD * h + RESIDUALS_PER_BLOCK * RESIDUAL_BWD * h + act_bwd * i

@@ -29,18 +29,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from dlrig.estimate import params as p
 from dlrig.estimate.shape import FP32_BYTES, Shape, kv_split
-from dlrig.model.workload import Attention, DecodeEngine, ModelKind, ModelSpec, Task
+from dlrig.model.choices import POOL_ENGINES
+from dlrig.model.workload import Attention, DecodeEngine, Job, ModelSpec, Task
 
 GIB = 2**30
 FP16_BYTES = 2
 
 # --- llama.cpp -------------------------------------------------------------------------------
-# Default context and physical batch: common/common.h (ggml-org/llama.cpp, 2024-2025)
-# `int32_t n_ctx = 4096; // context size` and `int32_t n_ubatch = 512; // physical batch size
-# for prompt processing` (params.py LLAMA_CPP_UBATCH_TOKENS is the same 512).
+# Default context: common/common.h (ggml-org/llama.cpp, 2024-2025) `int32_t n_ctx = 4096; //
+# context size`; the physical batch (n_ubatch, 512) is params.LLAMA_CPP_UBATCH_TOKENS.
 LLAMA_CPP_DEFAULT_CTX = 4096
-LLAMA_CPP_UBATCH = 512
+LLAMA_CPP_UBATCH = p.LLAMA_CPP_UBATCH_TOKENS
 # The KQ mask llama.cpp builds for a ubatch is an f32 input of n_kv x n_tokens, cast to f16 for
 # flash attention (llama.cpp 2024-25, llm_build_inp_KQ_mask: `cparams.flash_attn ?
 # ggml_cast(ctx0, lctx.inp_KQ_mask, GGML_TYPE_F16) : lctx.inp_KQ_mask`): 2 more bytes with it.
@@ -123,8 +124,6 @@ AUTOAWQ_DEFAULT_MAX_SEQ_LEN = 2048
 # (vllm-project/vllm#2031), what users set on a card that runs nothing else.
 HIGH_SHARE = 0.95
 SHARE_SUGGESTED = frozenset({DecodeEngine.VLLM, DecodeEngine.SGLANG})
-POOL_ENGINES = frozenset({DecodeEngine.VLLM, DecodeEngine.SGLANG, DecodeEngine.TENSORRT_LLM})
-UTILIZATION_ENGINES = POOL_ENGINES
 # Engines with an allocation of their own (others keep memory.py's generic inference model).
 MODELLED = POOL_ENGINES | {
     DecodeEngine.LLAMA_CPP,
@@ -187,23 +186,20 @@ def applies(shape: Shape) -> bool:
     return job.task == Task.INFER and job.engine in MODELLED and shape.model.is_language_model
 
 
+def context_unstated(job: Job) -> bool:
+    """The job gives no length (no --context, prompt or generation): an engine then allocates
+    its own default context (engine_default_context)."""
+    return not (job.context or job.prompt_tokens or job.gen_tokens)
+
+
 def allocated_context(shape: Shape) -> int:
     """Tokens per sequence the engine allocates for: --context when given (llama.cpp
     --ctx-size per sequence, vLLM --max-model-len, ExLlamaV2/AutoAWQ max_seq_len), else the
     request's prompt + generated tokens, else the engine's own default."""
-    job, m = shape.job, shape.model
-    if job.context or job.prompt_tokens or job.gen_tokens:
+    job = shape.job
+    if not context_unstated(job):
         return shape.seq
-    match job.engine:
-        case DecodeEngine.LLAMA_CPP:
-            return LLAMA_CPP_DEFAULT_CTX
-        case DecodeEngine.AUTOAWQ:
-            return AUTOAWQ_DEFAULT_MAX_SEQ_LEN
-        case DecodeEngine.EXLLAMAV2 | DecodeEngine.VLLM | DecodeEngine.SGLANG:
-            return m.max_seq_len or shape.seq  # max_seq_len / max_model_len: the model's
-        case DecodeEngine.TENSORRT_LLM:
-            return m.max_seq_len or shape.seq  # trtllm-build max_seq_len: the model's
-    return shape.seq
+    return engine_default_context(job.engine, shape.model) or shape.seq
 
 
 def engine_default_context(engine: DecodeEngine, m: ModelSpec) -> int | None:
@@ -213,9 +209,13 @@ def engine_default_context(engine: DecodeEngine, m: ModelSpec) -> int | None:
             return LLAMA_CPP_DEFAULT_CTX
         case DecodeEngine.AUTOAWQ:
             return AUTOAWQ_DEFAULT_MAX_SEQ_LEN
-        case DecodeEngine.EXLLAMAV2 | DecodeEngine.VLLM | DecodeEngine.SGLANG:
-            return m.max_seq_len
-        case DecodeEngine.TENSORRT_LLM:
+        case (
+            DecodeEngine.EXLLAMAV2
+            | DecodeEngine.VLLM
+            | DecodeEngine.SGLANG
+            | DecodeEngine.TENSORRT_LLM
+        ):
+            # max_seq_len / vLLM's max_model_len / trtllm-build max_seq_len: the model's
             return m.max_seq_len
     return None
 
@@ -231,13 +231,6 @@ def prefill_working_bytes(m: ModelSpec, tokens: int, e: int) -> float:
     from dlrig.estimate.memory import inference_working_bytes
 
     return inference_working_bytes(m, tokens, e)
-
-
-def ffn_width(m: ModelSpec) -> int:
-    if m.kind == ModelKind.MOE:
-        shared = (m.n_shared_experts or 0) * (m.shared_expert_intermediate_size or m.expert_width)
-        return (m.experts_per_token or 1) * m.expert_width + shared
-    return m.intermediate_size or 0
 
 
 def llama_cpp_compute_bytes(
@@ -267,7 +260,7 @@ def llama_cpp_compute_bytes(
     q = n_ub * m.q_width / tp * FP32_BYTES
     scores = (m.n_heads or 0) / tp * n_ctx_cells * n_ub * FP32_BYTES
     attention = 2 * q if flash else q + scores  # flash: Q and the kernel's output
-    ffn = 2 * n_ub * ffn_width(m) / tp * FP32_BYTES
+    ffn = 2 * n_ub * m.token_mlp_width / tp * FP32_BYTES
     vocab = (m.vocab_size or 0) if m.has_vocab_head else 0
     output = n_ub * vocab * FP32_BYTES + n_ub * h * FP32_BYTES
     return max(live + attention, live + ffn, output)
@@ -396,12 +389,17 @@ def profile_tokens(shape: Shape) -> int:
     return TRTLLM_MAX_NUM_TOKENS
 
 
+def profile_seqs(shape: Shape) -> int:
+    """Rows of vLLM's profiled sampler run: --max-num-seqs, else its default for the GPU."""
+    return shape.job.max_num_seqs or VLLM_SEQS[vllm_large_gpu(shape)]
+
+
 def vllm_large_gpu(shape: Shape) -> bool:
     gpu = shape.job.gpu
     return gpu.memory_gb >= VLLM_LARGE_GPU_GIB and "a100" not in gpu.name.lower()
 
 
-def sampler_bytes(m: ModelSpec, rows: int, e: int, tp: int = 1) -> float:
+def sampler_bytes(m: ModelSpec, rows: int, e: int) -> float:
     """vLLM's profiled sampler run: `rows` rows of vocabulary logits through the top-k/top-p
     sort path (SAMPLER_SORT_BYTES_PER_LOGIT plus the model-dtype logits). The logits are
     gathered whole on every tensor-parallel rank before sampling, so tp does not divide them."""
@@ -427,8 +425,8 @@ def pool_peak_bytes(shape: Shape) -> float:
     tokens = profile_tokens(shape)
     sampler = 0.0
     if job.engine == DecodeEngine.VLLM:
-        seqs = job.max_num_seqs or VLLM_SEQS[vllm_large_gpu(shape)]
-        sampler = sampler_bytes(m, min(seqs, tokens), e, tp)
+        seqs = profile_seqs(shape)
+        sampler = sampler_bytes(m, min(seqs, tokens), e)
     forward = prefill_working_bytes(m, tokens, e) / tp
     return 2 * tokens * h * e + max(forward, sampler)
 
@@ -502,8 +500,7 @@ def describe(shape: Shape) -> str | None:
         return None
     job = shape.job
     ctx = allocated_context(shape)
-    default = not (job.context or job.prompt_tokens or job.gen_tokens)
-    given = f" ({job.engine.value}'s default, not given)" if default else ""
+    given = f" ({job.engine.value}'s default, not given)" if context_unstated(job) else ""
     b = shape.micro_batch
     match job.engine:
         case DecodeEngine.LLAMA_CPP:
@@ -525,7 +522,7 @@ def describe(shape: Shape) -> str | None:
             )
             profile = f"a profiled forward of {profile_tokens(shape):,} tokens"
             if job.engine == DecodeEngine.VLLM:
-                seqs = job.max_num_seqs or VLLM_SEQS[vllm_large_gpu(shape)]
+                seqs = profile_seqs(shape)
                 profile += f" and a sampler run of {seqs} sequences"
             return (
                 f"{job.engine.value} takes {what} and fills what weights, the activation peak "

@@ -250,7 +250,7 @@ def _inference(m: ModelSpec, job: Job) -> list[Candidate]:
     # The context the engine allocates for: --context, else (vLLM's --max-model-len,
     # ExLlamaV2's max_seq_len ...) the engine's own default when nothing else is given.
     allocated = job.context
-    engine_default = not (job.context or job.prompt_tokens or job.gen_tokens)
+    engine_default = em.context_unstated(job)
     if engine_default:
         allocated = em.engine_default_context(job.engine, m)
     if allocated:

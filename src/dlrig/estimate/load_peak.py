@@ -45,8 +45,8 @@ from dataclasses import dataclass
 
 from dlrig.estimate import calibration as cal
 from dlrig.estimate import memory as mem
-from dlrig.estimate import params as p
-from dlrig.estimate.shape import HALF_BYTES, Shape, block_matrices
+from dlrig.estimate.memory import largest_matrix
+from dlrig.estimate.shape import HALF_BYTES, Shape
 from dlrig.model.workload import BaseQuant, Framework, Offload
 
 # bitsandbytes' 4-bit blocks: 64 weights share one fp32 absmax (quantize_4bit's default
@@ -109,13 +109,6 @@ def why_not(shape: Shape) -> str | None:
     return None
 
 
-def largest_matrix(shape: Shape) -> float:
-    """Weights of the largest linear layer one GPU quantises (a routed expert counts alone;
-    tensor parallelism splits it)."""
-    sizes = [d_in * d_out for d_in, d_out, _ in block_matrices(shape.model).values()]
-    return max(sizes, default=0) / shape.plan.tp
-
-
 def transient_bytes(shape: Shape) -> float:
     """The quantiser's working set for the largest matrix, by loading path (module docstring)."""
     job = shape.job
@@ -145,9 +138,7 @@ def load_peak(shape: Shape, consts: cal.Constants | None = None) -> LoadPeak | N
         return None
     resident = mem.weights_bytes(shape)
     transient = transient_bytes(shape)
-    multi = shape.plan.n_gpus > 1 and not shape.plan.implicit_layer_split
-    outside = (p.value("cuda_context_gb") + p.value("cublas_workspace_gb")) * mem.GB
-    outside += p.value("nccl_buffers_gb") * mem.GB if multi else 0.0
+    outside = sum(mem.outside_allocator_parts(shape))
     slack = mem.allocator_slack_bytes(shape, resident + transient, outside, consts)
     return LoadPeak(
         resident=resident,

@@ -24,6 +24,7 @@ from dlrig.estimate import calibration as cal
 from dlrig.estimate import params as p
 from dlrig.estimate import slack as slk
 from dlrig.estimate.shape import (
+    BITSANDBYTES_FRAMEWORKS,
     FP32_BYTES,
     HALF_BYTES,
     LORA_TARGETS,
@@ -33,12 +34,12 @@ from dlrig.estimate.shape import (
     is_fp32,
     kv_split,
     quantised_head,
+    quantised_on_load,
     selective_saved_matmuls,
 )
 from dlrig.model.workload import (
     Attention,
     BaseQuant,
-    Framework,
     Loss,
     ModelKind,
     ModelSpec,
@@ -322,12 +323,8 @@ def layer_activation_bytes(
     # product (down's input, kept only for a trained down). Plain: the pre-activation (GELU's
     # input) and the post-activation (down's input).
     wide = (3 if m.gated_mlp else 1) + kept("down")
-    if m.kind == ModelKind.MOE:
-        shared = (m.n_shared_experts or 0) * (m.shared_expert_intermediate_size or m.expert_width)
-        width = (m.experts_per_token or 1) * m.expert_width + shared
-        mlp = mlp_in * (m.experts_per_token or 1) + wide * e * sb * width + mask * sb * h
-    else:
-        mlp = mlp_in + wide * e * sb * (m.intermediate_size or 0) + mask * sb * h
+    routed_copies = (m.experts_per_token or 1) if m.kind == ModelKind.MOE else 1
+    mlp = mlp_in * routed_copies + wide * e * sb * m.token_mlp_width + mask * sb * h
     return norms + attention + mlp
 
 
@@ -337,11 +334,7 @@ def block_matmul_outputs(m: ModelSpec) -> list[int]:
     shape.block_matrices). MoE tokens pass through `experts_per_token` routed experts of their
     own width plus the shared ones."""
     h = m.hidden_size or 0
-    if m.kind == ModelKind.MOE:
-        shared = (m.n_shared_experts or 0) * (m.shared_expert_intermediate_size or m.expert_width)
-        width = (m.experts_per_token or 1) * m.expert_width + shared
-    else:
-        width = m.intermediate_size or 0
+    width = m.token_mlp_width
     mlp = [width, width, h] if m.gated_mlp else [width, h]
     return [m.q_width, m.kv_dim, m.kv_dim, h, *mlp]
 
@@ -433,8 +426,7 @@ def keeps_quantised_inputs(shape: Shape) -> bool:
     (torchtune) saves only the weight (`LinearNF4.forward`: `ctx.nf4_weight = weight`).
     bitsandbytes is the library of the transformers and LitGPT frameworks."""
     job = shape.job
-    bnb = job.framework in (Framework.TRANSFORMERS, Framework.LITGPT)
-    return bnb and job.effective_base_quant in (BaseQuant.NF4, BaseQuant.INT8)
+    return job.framework in BITSANDBYTES_FRAMEWORKS and quantised_on_load(job)
 
 
 def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
@@ -550,19 +542,25 @@ def dequant_bytes(shape: Shape) -> float:
     scaled copies while it stacks them (about 14 bytes per weight in bf16); torch.compile,
     which torchtune's published runs use, fuses them away: not counted."""
     job = shape.job
-    base = job.effective_base_quant
-    if not shape.lora or base not in (BaseQuant.NF4, BaseQuant.INT8):
+    if not shape.lora or not quantised_on_load(job):
         return 0.0
     m = shape.model
-    sizes = [d_in * d_out for d_in, d_out, _ in block_matrices(m).values()]
-    n = max(sizes, default=0) / shape.plan.tp
+    n = largest_matrix(shape)
     if quantised_head(job) and m.vocab_size and m.hidden_size:
         n = max(n, m.vocab_size * m.hidden_size / shape.plan.tp)
-    if base == BaseQuant.INT8:
+    if job.effective_base_quant == BaseQuant.INT8:
         return HALF_BYTES * n
-    if job.framework in (Framework.TORCHTUNE, Framework.TORCHTUNE_TORCHAO01):
+    if job.framework not in BITSANDBYTES_FRAMEWORKS:  # torchtune's torchao NF4
         return TORCHAO_DEQUANT_COPIES * shape.act_bytes * n
     return BNB_DEQUANT_COPIES * HALF_BYTES * n
+
+
+def largest_matrix(shape: Shape) -> float:
+    """Weights of the largest linear layer of a block on one GPU (a routed expert counts
+    alone; tensor parallelism splits it): the one a quantised base dequantises for a step, or
+    quantises last while loading (load_peak.py)."""
+    sizes = [d_in * d_out for d_in, d_out, _ in block_matrices(shape.model).values()]
+    return max(sizes, default=0) / shape.plan.tp
 
 
 # --------------------------------------------------------------------------- composition
@@ -589,6 +587,18 @@ def allocator_slack_bytes(
     return min(allocated * frac, max(room, 0.0))
 
 
+def outside_allocator_parts(shape: Shape) -> tuple[float, float, float]:
+    """(CUDA context, cuBLAS workspace, NCCL buffers): what the process holds outside the
+    caching allocator. NCCL only where GPUs talk through torch.distributed / NCCL: not for an
+    engine's plain layer split (llama.cpp, device_map="auto" copy activations between devices
+    directly)."""
+    multi = shape.plan.n_gpus > 1 and not shape.plan.implicit_layer_split
+    context = p.value("cuda_context_gb") * GB
+    workspace = p.value("cublas_workspace_gb") * GB
+    nccl = p.value("nccl_buffers_gb") * GB if multi else 0.0
+    return context, workspace, nccl
+
+
 def parts(shape: Shape, consts: cal.Constants | None = None) -> MemoryParts:
     from dlrig.estimate import engine_memory
 
@@ -601,12 +611,7 @@ def parts(shape: Shape, consts: cal.Constants | None = None) -> MemoryParts:
     kv = kv_cache_bytes(shape)
     dq = dequant_bytes(shape)
     allocated = weights + grads + optim + acts + logits + kv + dq
-    # NCCL only where GPUs talk through torch.distributed / NCCL: not for an engine's plain
-    # layer split (llama.cpp, device_map="auto" copy activations between devices directly).
-    multi = shape.plan.n_gpus > 1 and not shape.plan.implicit_layer_split
-    context = p.value("cuda_context_gb") * GB
-    workspace = p.value("cublas_workspace_gb") * GB
-    nccl = p.value("nccl_buffers_gb") * GB if multi else 0.0
+    context, workspace, nccl = outside_allocator_parts(shape)
     return MemoryParts(
         weights=weights,
         gradients=grads,
@@ -629,10 +634,7 @@ def engine_parts(shape: Shape, consts: cal.Constants | None = None) -> MemoryPar
     from the allocator's measured peak)."""
     from dlrig.estimate import engine_memory
 
-    multi = shape.plan.n_gpus > 1 and not shape.plan.implicit_layer_split
-    context = p.value("cuda_context_gb") * GB
-    workspace = p.value("cublas_workspace_gb") * GB
-    nccl = p.value("nccl_buffers_gb") * GB if multi else 0.0
+    context, workspace, nccl = outside_allocator_parts(shape)
     outside = context + workspace + nccl
     a = engine_memory.allocation(shape, outside)
     allocated = a.weights + a.activations + a.logits + a.kv_cache + a.buffers

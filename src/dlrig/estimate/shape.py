@@ -264,6 +264,17 @@ def half_adapters(job: Job) -> bool:
     return lora and not is_fp32(job.precision) and pure
 
 
+# Frameworks whose 4-bit and 8-bit linear layers are bitsandbytes' (the others, torchtune's,
+# are torchao's NF4): memory.keeps_quantised_inputs, memory.dequant_bytes.
+BITSANDBYTES_FRAMEWORKS = frozenset({Framework.TRANSFORMERS, Framework.LITGPT})
+
+
+def quantised_on_load(job: Job) -> bool:
+    """A LoRA base quantised from a 16-bit checkpoint as it loads (NF4 or int8), as opposed to
+    one stored quantised (GPTQ, AWQ) or kept in 16-bit."""
+    return job.effective_base_quant in (BaseQuant.NF4, BaseQuant.INT8)
+
+
 def quantised_head(job: Job) -> bool:
     """LitGPT quantises the output head with the blocks: Fabric's BitsandbytesPrecision swaps
     every torch.nn.Linear for its 4-bit class under init_module, and LitGPT's lm_head is a
@@ -271,8 +282,7 @@ def quantised_head(job: Job) -> bool:
     not). transformers' bitsandbytes integration keeps the output embedding in 16-bit
     (get_keys_to_not_convert) and torchtune's QLoRA quantises only the LoRALinear layers."""
     lora = job.task in (Task.LORA, Task.QLORA)
-    base = job.effective_base_quant in (BaseQuant.NF4, BaseQuant.INT8)
-    return lora and base and job.framework == Framework.LITGPT
+    return lora and quantised_on_load(job) and job.framework == Framework.LITGPT
 
 
 def weight_format(job: Job) -> tuple[float, str, str | None]:

@@ -157,6 +157,12 @@ class DecodeEngine(StrEnum):
     HF = "hf"  # alias of transformers; a Job stores it as TRANSFORMERS
 
 
+# Engines that take a share of the GPU and fill it with a KV pool (vLLM
+# --gpu-memory-utilization, SGLang --mem-fraction-static, TensorRT-LLM
+# free_gpu_memory_fraction): estimate/engine_memory.py sizes the pool, applicable.py refuses
+# the share and the profile settings for other engines.
+POOL_ENGINES = frozenset({DecodeEngine.VLLM, DecodeEngine.SGLANG, DecodeEngine.TENSORRT_LLM})
+
 # Engines that process the prompt in chunks (vLLM's chunked prefill, llama.cpp's ubatch).
 CHUNKED_PREFILL_ENGINES = frozenset(
     {

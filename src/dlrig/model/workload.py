@@ -169,6 +169,16 @@ class ModelSpec(BaseModel):
         return self.moe_intermediate_size or self.intermediate_size or 0
 
     @property
+    def token_mlp_width(self) -> int:
+        """Width of the MLP a token passes through: the dense MLP's, or an MoE token's
+        `experts_per_token` routed experts plus the shared experts."""
+        if self.kind != ModelKind.MOE:
+            return self.intermediate_size or 0
+        width = self.shared_expert_intermediate_size or self.expert_width
+        shared = (self.n_shared_experts or 0) * width
+        return (self.experts_per_token or 1) * self.expert_width + shared
+
+    @property
     def has_vocab_head(self) -> bool:
         """Decoders (and T5) predict tokens; encoders fine-tuned for a task and vision models
         end in a small head, so no vocabulary-sized logits."""
