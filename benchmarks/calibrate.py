@@ -1094,7 +1094,7 @@ def relations(usable: list[Point]) -> list[str]:
     # An inference run that states none of its lengths is judged at the engine's default
     # allocation (vLLM: the model's whole context), which the source may have lowered: its
     # verdict would be about a run it does not state.
-    completed = [x for x in ran if not inference_lengths_unstated(x)]
+    completed = [x for x in ran if not points.inference_lengths_unstated(x.row)]
     refused = [x.id for x in completed if jobs.memory_of(x.shape).verdict == "does not fit"]
     out.append(
         f"published runs said 'does not fit': {len(refused)} of {len(completed)}"
@@ -1102,12 +1102,6 @@ def relations(usable: list[Point]) -> list[str]:
         + f"; {len(ran) - len(completed)} inference runs that state no length are not judged"
     )
     return out
-
-
-def inference_lengths_unstated(pt: Point) -> bool:
-    row = pt.row
-    lengths = ("context", "prompt_tokens", "gen_tokens")
-    return row.get("task") == "infer" and not any(row.get(k) for k in lengths)
 
 
 BEFORE = ROOT / "benchmarks" / "results" / "accuracy-before.txt"

@@ -336,3 +336,19 @@ def gpu_memory_gb(name: str) -> float:
     from dlrig.catalog.lookup import find_gpu
 
     return find_gpu(name).memory_gb
+
+
+def test_time_and_rent_carry_the_rates_interval(capsys):
+    argv = [*EXAMPLE_1, "--tokens", "1e9", "--cloud-price-per-gpu-hour", "2", "--format", "json"]
+    assert run(argv) == 0
+    for p in json.loads(capsys.readouterr().out)["proposals"]:
+        rate, time, rent = (
+            p["throughput_interval"],
+            p["time_hours_interval"],
+            p["cloud_cost_interval"],
+        )
+        # a time is work over the rate: [t/(1+f), t/(1-f)]; the rent scales with the time
+        assert time["low"] == pytest.approx(p["time_hours"] / (1 + rate["frac"]))
+        assert time["high"] == pytest.approx(p["time_hours"] / (1 - rate["frac"]))
+        k = p["cloud_cost"] / p["time_hours"]
+        assert (rent["low"], rent["high"]) == pytest.approx((time["low"] * k, time["high"] * k))

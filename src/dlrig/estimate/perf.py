@@ -247,15 +247,21 @@ def cnn_step(s: Shape, sustained_tflops: float, eff: float, nchw: bool) -> cnet.
     )
 
 
-def elementwise_s(s: Shape, nchw: bool) -> float:
-    """Time of one micro-batch's element-wise work at the card's streaming bandwidth
+def streaming_s(job: Job, nbytes: float) -> float:
+    """Time to stream `nbytes` through DRAM at the card's streaming bandwidth
     (efficiencies.csv elementwise_bandwidth_fraction of the datasheet)."""
-    job = s.job
     bw = job.gpu.memory_bandwidth_gbs
-    frac = p.value("elementwise_bandwidth_fraction")
+    return nbytes / (bw * GBS * p.value("elementwise_bandwidth_fraction"))
+
+
+def elementwise_s(s: Shape, nchw: bool) -> float:
+    """Time of one micro-batch's element-wise work at the card's streaming bandwidth."""
+    job = s.job
     if s.model.kind == ModelKind.CNN:
+        bw = job.gpu.memory_bandwidth_gbs
+        frac = p.value("elementwise_bandwidth_fraction")
         return cp.elementwise_time_s(cnn_traffic_bytes(s), job.checkpointing, bw, nchw) / frac
-    return transformer_traffic_bytes(s) / (bw * GBS * frac)
+    return streaming_s(job, transformer_traffic_bytes(s))
 
 
 def lora_adapted(s: Shape) -> list[tuple[int, int, float]]:
@@ -315,12 +321,7 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
     if s.lora and m.is_transformer:
         # The adapters' thin GEMMs and the scale-and-add around them run at the bandwidth.
         elems = cp.lora_adapter_elements(lora_adapted(s), job.checkpointing)
-        extra += (
-            elems
-            * s.act_bytes
-            * s.tokens_per_micro_step
-            / (bw * GBS * p.value("elementwise_bandwidth_fraction"))
-        )
+        extra += streaming_s(job, elems * s.act_bytes * s.tokens_per_micro_step)
     if s.lora and s.weight_bits < 16:  # a quantised frozen base is dequantised on every use
         passes = cp.dequant_passes(job.checkpointing)
         extra += cp.dequant_time_s(s.params_linear, s.weight_bits, passes, bw)

@@ -183,6 +183,12 @@ def job_of(row: dict[str, str]) -> Job:
     return Job(**fields)
 
 
+def inference_lengths_unstated(row: dict[str, str]) -> bool:
+    """An inference row that states none of its lengths (context, prompt, generated tokens)."""
+    lengths = ("context", "prompt_tokens", "gen_tokens")
+    return row.get("task") == "infer" and not any(row.get(k) for k in lengths)
+
+
 def why_not(row: dict[str, str]) -> str | None:
     """None when the row is expressible, else the reason."""
     from dlrig.estimate import shape as shapes
@@ -204,8 +210,7 @@ def why_not(row: dict[str, str]) -> str | None:
         # length would stand in for a length the source did not state.
         if language and row.get("task") != "infer" and not row.get("seq_len"):
             return "training sequence length not stated (seq_len blank)"
-        lengths = ("context", "prompt_tokens", "gen_tokens")
-        if language and row.get("task") == "infer" and not any(row.get(k) for k in lengths):
+        if language and inference_lengths_unstated(row):
             return "inference context not stated (context, prompt_tokens, gen_tokens blank)"
         states = model_states_bytes(row)
         measured = float(row["value"]) * UNIT_BYTES[row.get("unit") or "GB"]

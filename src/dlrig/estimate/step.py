@@ -98,6 +98,13 @@ class TrainStep:
     parts_s: dict[str, float] = field(default_factory=dict)  # traffic by kind, before overlap
 
 
+def _host_s(links: Links, nbytes: float, what: str) -> float:
+    """Seconds to move `nbytes` over the GPU's host link (the offload of `what`)."""
+    if links.host is None:
+        raise ValueError(f"{what} needs the GPU's host link")
+    return nbytes / (links.host.busbw_gbs * comm.GBS)
+
+
 def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
     m = plan.micro_batches
     split = plan.tp * plan.cp * plan.pp
@@ -145,11 +152,9 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
         exposed += 2 * (plan.pp - 1) * hop  # the fill and drain; steady-state sends overlap
     stream = 0.0
     if w.offload == "full":
-        if links.host is None:
-            raise ValueError("offload needs the GPU's host link")
         # Every pass fetches the weights over PCIe again: a micro-batch lasts the longer of its
         # math and that host-to-device stream.
-        stream = passes * w.weight_bytes / (plan.tp * plan.pp) / (links.host.busbw_gbs * comm.GBS)
+        stream = _host_s(links, passes * w.weight_bytes / (plan.tp * plan.pp), "offload")
     # What the last micro-batch's backward can hide: its wall time (the math, or the weight
     # stream when that is longer), backward's share of it. The gradient traffic (all-reduce,
     # then the copies to the host) spends this window once: each bucket is reduced before
@@ -178,11 +183,9 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
 
     offload = 0.0
     if w.offload != "none":
-        if links.host is None:
-            raise ValueError("offload needs the GPU's host link")
         shards = plan.dp if plan.zero >= 1 else 1
         moved = (w.grad_bytes + w.weight_bytes) / (plan.tp * plan.pp * shards)
-        pcie = moved / (links.host.busbw_gbs * comm.GBS)
+        pcie = _host_s(links, moved, "offload")
         offload += m * max(0.0, stream - busy)
         # The gradients and updated weights go device-to-host in what is left of the window
         # (PCIe is full duplex: the weight stream coming in does not delay them going out).
@@ -190,12 +193,10 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
         parts["offload (PCIe)"] = pcie
 
     if w.activation_offload_bytes:
-        if links.host is None:
-            raise ValueError("activation offload needs the GPU's host link")
         # Offloaded checkpointing copies the block inputs to the host during the forward and
         # back during the backward, each on a side stream (non_blocking): a direction costs
         # only what its pass's compute does not cover.
-        one_way = w.activation_offload_bytes / (links.host.busbw_gbs * comm.GBS)
+        one_way = _host_s(links, w.activation_offload_bytes, "activation offload")
         hidden_fwd = micro * (1 - bwd_share)
         hidden_bwd = micro * bwd_share
         offload += m * (max(0.0, one_way - hidden_fwd) + max(0.0, one_way - hidden_bwd))

@@ -82,6 +82,9 @@ class Proposal(_Out):
         default=None,
         description="renting the same GPUs for the work (--tokens / --epochs), in `currency`",
     )
+    cloud_cost_interval: Interval | None = Field(
+        default=None, description="from time_hours_interval: the rent scales with the time"
+    )
     price_lines: list[PriceLine]
     findings: list[Finding] = Field(description="dlrig check on the build: no errors")
     reasons: list[str] = Field(description="why it ranks where it does")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dlrig.estimate.perf import inverse_interval
+from dlrig.estimate.perf import inverse_interval, scaled_interval
 from dlrig.model.finding import Finding, Severity
 from dlrig.model.market import Market
 from dlrig.model.recommend import Proposal, Rejection, StepUp
@@ -207,6 +207,9 @@ class _Maker:
         energy_cost = kwh * req.electricity_price if req.electricity_price is not None else None
         cloud_rate, cloud_source = cloud_rate_for(c, req, market)
         break_even = break_even_hours(price, c.config.n, kwh_per_h, req, cloud_rate)
+        hours = work_hours(c, req)
+        time_iv = inverse_interval(hours, c.config.throughput_interval)
+        rent = cloud_cost(c, req, cloud_rate)
         return Proposal(
             name=data["name"],
             gpu=c.config.gpu.name,
@@ -223,8 +226,8 @@ class _Maker:
             score_unit=score_unit(req, market),
             on_pareto_front=_key(c) in self.on_front,
             value_rank=self.value_rank.get(_key(c)),
-            time_hours=(hours := work_hours(c, req)),
-            time_hours_interval=inverse_interval(hours, c.config.throughput_interval),
+            time_hours=hours,
+            time_hours_interval=time_iv,
             wall_power_w=round(wall_w, 1),
             energy_kwh=round(kwh, 1),
             energy_cost=round(energy_cost, 2) if energy_cost is not None else None,
@@ -234,7 +237,9 @@ class _Maker:
             cloud_break_even_months=(
                 round(break_even / HOURS_PER_MONTH, 1) if break_even is not None else None
             ),
-            cloud_cost=cloud_cost(c, req, cloud_rate),
+            cloud_cost=rent,
+            # the rent scales with the time
+            cloud_cost_interval=scaled_interval(rent, hours, time_iv),
             price_lines=price_lines(c, market),
             findings=findings,
             reasons=self.reasons(c, price),

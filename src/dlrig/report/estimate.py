@@ -40,11 +40,15 @@ def render_json(est: Estimate, *, color: bool = False) -> str:
     return dumps(est.model_dump(by_alias=True))
 
 
+def _pm(iv: Interval | None) -> str:
+    """' ± 12%', a prediction's interval as its fraction (nothing without one)."""
+    return f" ± {iv.frac:.0%}" if iv else ""
+
+
 def total_row(est: Estimate) -> str:
     """`23.41 GB ± 12 %` (the interval of the nvidia-smi figure)."""
     m = est.memory
-    iv = m.per_gpu_interval
-    return f"{m.per_gpu_gb:,.2f} ± {iv.frac:.0%}" if iv else f"{m.per_gpu_gb:,.2f}"
+    return f"{m.per_gpu_gb:,.2f}{_pm(m.per_gpu_interval)}"
 
 
 def total_label(est: Estimate) -> str:
@@ -98,10 +102,6 @@ def _rate(value: float | None, unit: str) -> str | None:
     return f"{value:,.0f} {unit}" if value >= 100 else f"{value:,.2f} {unit}"
 
 
-def _pm(iv: Interval | None) -> str:
-    return f" ± {iv.frac:.0%}" if iv else ""
-
-
 def _range(iv: Interval | None, scale: float, spec: str, unit: str = "") -> str:
     """' [low–high unit]': a derived prediction's interval (time from a rate is asymmetric)."""
     if iv is None:
@@ -131,7 +131,7 @@ def _short_source(source: str) -> str:
 
 def throughput_rows(est: Estimate) -> list[tuple[str, str]]:
     t = est.throughput
-    spread = f" ± {t.interval.frac:.0%}" if t.interval else ""
+    spread = _pm(t.interval)
     rows = [
         ("tokens/s (job)", _rate(t.tokens_per_s, "tokens/s" + spread)),
         ("tokens/s per GPU", _rate(t.tokens_per_s_per_gpu, "tokens/s")),

@@ -116,10 +116,9 @@ def proposal_rows(rec: Recommendation, p: Proposal) -> list[tuple[str, str]]:
         out.append(("time for the work", hours_range(p.time_hours, p.time_hours_interval)))
     if p.cloud_cost is not None:
         cloud = money(p.cloud_cost, rec.currency)
-        iv = p.time_hours_interval
-        if iv is not None and p.time_hours:  # the rent scales with the time
-            k = p.cloud_cost / p.time_hours
-            cloud += f" ({money(iv.low * k, rec.currency)} to {money(iv.high * k, rec.currency)})"
+        iv = p.cloud_cost_interval
+        if iv is not None:
+            cloud += f" ({money(iv.low, rec.currency)} to {money(iv.high, rec.currency)})"
         out.append(("renting the same GPUs for the work", cloud))
     if p.cloud_price_per_gpu_hour is not None:
         out.append(("cloud break-even", break_even_text(rec, p)))
