@@ -331,6 +331,16 @@ CASES: dict[str, str] = {
         r"build\.workload-unknown-key\.toml: workload\.num_worker: unknown key; "
         r"did you mean 'num_workers'\?$"
     ),
+    # a union field (true / false or a word): one error at the field's own key
+    "build.workload-checkpointing-word.toml": (
+        r"build\.workload-checkpointing-word\.toml: workload\.checkpointing: expected true, "
+        r"false, 'none', 'full', 'selective' or 'offload', got 'offlod'; "
+        r"did you mean 'offload'\?$"
+    ),
+    "build.workload-checkpointing-quoted.toml": (
+        r"build\.workload-checkpointing-quoted\.toml: workload\.checkpointing: "
+        r"expected true or false, got 'true'; write it without quotes$"
+    ),
     "build.workload-as-array.toml": (
         r"build\.workload-as-array\.toml: workload: expected a table \[workload\], "
         r"got an array$"

@@ -208,6 +208,50 @@ def _field_annotation(loc: tuple[int | str, ...], root: type[BaseModel] = BuildF
     return None
 
 
+# pydantic reports a value that fits no member of a union field once per member, tagged with the
+# member as the last element of its location ("bool", "literal['none','full']").
+_UNION_TAGS = frozenset({"bool", "int", "float", "str"})
+
+
+def _union_tag(error: dict[str, Any]) -> bool:
+    tag = error["loc"][-1] if error["loc"] else None
+    return isinstance(tag, str) and (tag in _UNION_TAGS or tag.startswith("literal["))
+
+
+def _one_per_union(errors: list[Any]) -> list[Any]:
+    """One error per union field (`checkpointing = true | "full" | ...`), at the field's own
+    key: a quoted true/false is the bool member's ("write it without quotes"); anything else
+    the literal member's, expecting every member ("true, false, 'none', ..."), so the close
+    words are suggested."""
+    members: dict[tuple[Any, ...], list[Any]] = {}
+    for error in errors:
+        if _union_tag(error):
+            members.setdefault(tuple(error["loc"][:-1]), []).append(error)
+    out = []
+    for error in errors:
+        prefix = tuple(error["loc"][:-1])
+        group = members.get(prefix) if _union_tag(error) else None
+        if not group or len(group) < 2:
+            out.append(error)
+            continue
+        if error is not group[0]:
+            continue  # the group is reported once, where its first member stood
+        kinds = {e["type"]: e for e in group}
+        got = error.get("input")
+        quoted_bool = isinstance(got, str) and got.strip().lower() in ("true", "false")
+        if "bool_type" in kinds and (quoted_bool or "literal_error" not in kinds):
+            out.append({**kinds["bool_type"], "loc": prefix})
+        elif "literal_error" in kinds:
+            literal = kinds["literal_error"]
+            expected = (literal.get("ctx") or {}).get("expected", "")
+            if "bool_type" in kinds:
+                expected = f"true, false, {expected}"
+            out.append({**literal, "loc": prefix, "ctx": {"expected": expected}})
+        else:
+            out.append({**error, "loc": prefix})
+    return out
+
+
 def _pick(errors: list[Any]) -> Any:
     """The error to report: an unknown key first (a typo usually also makes a key 'missing')."""
     for error in errors:
@@ -220,7 +264,7 @@ def validation_error(
     exc: ValidationError, shown: str, root: type[BaseModel] = BuildFile
 ) -> BuildFileError:
     """One line for the first problem; `root` is the file's model (a build or cluster file)."""
-    errors = exc.errors()
+    errors = _one_per_union(exc.errors())
     first = _pick(errors)
     loc = tuple(first["loc"])
     key = _key(loc)
