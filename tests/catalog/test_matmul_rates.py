@@ -10,7 +10,7 @@ from dlrig.catalog import load
 from dlrig.catalog import matmul_rates as mr
 from dlrig.errors import CatalogDataError
 
-HOSTILE = Path(__file__).parents[1] / "data" / "hostile" / "matmul_rates"
+HOSTILE = Path(__file__).parents[1] / "data" / "matmul_rates_hostile"
 
 
 def test_the_shipped_table_loads_and_every_row_cites_what_it_measured():
@@ -24,7 +24,7 @@ def test_the_shipped_table_loads_and_every_row_cites_what_it_measured():
 
 
 def test_a_row_is_found_by_card_and_precision():
-    text = (HOSTILE.parent.parent / "matmul_rates_ok.csv").read_text()
+    text = (HOSTILE.parent / "matmul_rates_ok.csv").read_text()
     rows = mr.parse(text, load.gpus())
     assert [r.tflops for r in rows if r.gpu == "H100 PCIe" and r.precision == "bf16"] == [
         378.0,
