@@ -107,3 +107,13 @@ def test_shipped_table_puts_power_limited_boards_below_their_datasheet():
     # less of their datasheet than the 700 W H100 SXM, and an RTX 4090 reaches its own
     assert frac("A10", "bf16") < frac("H100 PCIe", "bf16") < frac("H100 SXM", "bf16") < 1
     assert frac("RTX 4090", "bf16") >= 1
+
+
+def test_an_estimate_cites_its_roof_and_where_the_fraction_comes_from(use_table):
+    from dlrig.estimate import estimate
+
+    use_table(TABLE)
+    e = estimate(find_model("gpt2"), job("H100 PCIe", seq_len=1024, batch_size=8))
+    (line,) = [x for x in e.sources if x.startswith("compute roof")]
+    assert line.startswith("compute roof = 453.6 TFLOPS per GPU, 0.60 of the datasheet 756 at bf16")
+    assert "median of 3 measured 16-bit" in line
