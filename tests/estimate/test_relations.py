@@ -77,7 +77,8 @@ def test_rtx4090_over_rtx3090_resnet50_training_is_1_4_to_2x():
 
 def test_rtx4090_over_rtx3090_training_is_1_4_to_2x():
     """Ada has one training source (Lambda), so it takes its family's efficiency and the ratio
-    is physics: 2.33x the tensor peak, moderated by what runs at DRAM bandwidth (1.08x): the
+    is physics: 2.17x the measured GEMM roof (catalog/data/matmul_rates.csv; 2.33x the
+    datasheet), moderated by what runs at DRAM bandwidth (1.08x): the
     element-wise ops counted op by op (elementwise.py: norms, GELU, residual adds, dropout and
     eager attention's score matrices) and the optimizer step. (benchmarks/calibrate.py prints
     the ratio under "relations".)"""
