@@ -496,7 +496,8 @@ def test_litgpt_block_keeps_fp32_norm_inputs_and_expanded_kv():
     hf = mem.activation_bytes(sh(m, task="lora", lora_targets="qv", seq_len=4, batch_size=1))
     lit = mem.activation_bytes(sh(m, task="lora", lora_targets="qv", **LIT))
     assert hf == 2 * 768  # test_lora_keeps_only_what_frozen_matrices_backward_needs
-    assert lit == hf + 2 * 192
+    # (plus LoRA dropout's 32 per block: test_litgpt_lora_dropout_keeps_mask_and_dropped_copy)
+    assert lit == hf + 2 * (192 + 32)
     # LayerNorm models (no gated MLP) with as many KV heads as query heads: nothing more.
     assert mem.litgpt_block_extra_bytes(gpt_layer_spec(h=64), 128, 3, 2) == 0
 
@@ -517,3 +518,18 @@ def test_litgpt_qlora_holds_the_previous_steps_quantised_inputs():
     assert mem.held_over_bytes(sh(m, task="qlora", **qlora)) == 0
     assert mem.held_over_bytes(sh(m, task="qlora", framework="torchtune", **qlora)) == 0
     assert mem.held_over_bytes(sh(m, task="lora", **LIT)) == 0
+
+
+def test_litgpt_lora_dropout_keeps_mask_and_dropped_copy():
+    # Each adapted module keeps a 1-byte mask and its 2-byte dropped input. LoRA on q and v:
+    # the fused qkv module, input 8 → 3·8 = 24 bytes per token; over a 16-bit base the count
+    # already has one 2-byte qkv input (2·8 = 16): 8 more per token, 32 for 4 tokens.
+    m = toy()
+    qv = frozenset({"q", "v"})
+    assert mem.litgpt_dropout_bytes(m, 4, 1, 2, qv, base_keeps_inputs=False) == 32
+    # Over a bitsandbytes base the undropped input is kept as well: all 24 per token.
+    assert mem.litgpt_dropout_bytes(m, 4, 1, 2, qv, base_keeps_inputs=True) == 96
+    # Every matrix: qkv 8, o 8, fc_1 8, fc_2 8 (dropped separately), down 16 → 3·48 = 144 per
+    # token, less the counted inputs 2·(8 + 8 + 16) = 64: 80 per token, 320 for 4 tokens.
+    every = frozenset({"q", "k", "v", "o", "gate", "up", "down"})
+    assert mem.litgpt_dropout_bytes(m, 4, 1, 2, every, base_keeps_inputs=False) == 320

@@ -450,6 +450,32 @@ def litgpt_block_extra_bytes(m: ModelSpec, s: int, b: int, e: int) -> float:
     return s * b * (norms + expanded_kv)
 
 
+LITGPT_LORA_DROPOUT_MASK_BYTES = 1  # torch's dropout keeps a bool mask, one byte per element
+
+
+def litgpt_dropout_bytes(
+    m: ModelSpec, s: int, b: int, e: int, adapted: frozenset[str], base_keeps_inputs: bool
+) -> float:
+    """LitGPT's LoRA dropout: each adapted module runs `self.lora_dropout(x)` before lora_A
+    (litgpt/lora.py LoRALinear / LoRAQKVLinear; lora_dropout 0.05 is finetune/lora.py's default
+    and every config_hub LoRA/QLoRA config sets 0.05 or 0.1), so each keeps a one-byte mask and
+    the dropped copy lora_A's gradient needs, per module: the fused qkv once (input h), the
+    projection (input q), fc_1 and fc_2 each (input h, dropped separately) and the MLP's
+    projection (input i). layer_activation_bytes already counts one 16-bit input per adapted
+    input (the qkv input, the MLP input once, down's input); over a 16-bit base those are the
+    dropped copies, so only what exceeds them is added; over a bitsandbytes base the undropped
+    inputs are kept too (keeps_quantised_inputs) and every dropped copy is extra."""
+    h, q, i = m.hidden_size or 0, m.q_width, m.token_mlp_width
+    mlp_in = ("gate", "up") if m.gated_mlp else ("up",)
+    modules = [(h, bool(adapted & {"q", "k", "v"})), (q, "o" in adapted)]
+    modules += [(h, name in adapted) for name in mlp_in] + [(i, "down" in adapted)]
+    dropped = sum((LITGPT_LORA_DROPOUT_MASK_BYTES + e) * d for d, on in modules if on)
+    if base_keeps_inputs:
+        return s * b * dropped
+    counted = [(h, modules[0][1]), (h, bool(adapted & set(mlp_in))), (i, "down" in adapted)]
+    return s * b * (dropped - sum(e * d for d, on in counted if on))
+
+
 def quantised_input_bytes(m: ModelSpec, s: int, b: int, e: int) -> float:
     """The distinct inputs of one block's linear layers, as bitsandbytes' MatMul4Bit /
     MatMul8bitLt keep them (see keeps_quantised_inputs): the attention input (q, k and v read
@@ -513,6 +539,8 @@ def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
     layer += score_bytes(m, s, keys, b, e, job.attention)
     if shape.lora and job.framework == Framework.LITGPT:
         layer += litgpt_block_extra_bytes(m, s, b, e)
+        adapted = frozenset(LORA_TARGETS[job.lora_targets.value])
+        layer += litgpt_dropout_bytes(m, s, b, e, adapted, keeps_quantised_inputs(shape))
     layers = shape.layers_per_gpu
     if in_flight is None:
         in_flight = pipeline_in_flight(shape)
