@@ -58,6 +58,18 @@ on an RTX 3090 (PyTorch 1.12) runs NCHW 826 vs channels_last 1218 img/s, 0.39 ms
 image slower than timm's channels_last (0.21 GB): the layout's cost depends on the cuDNN
 release, and this count sits below both (not fitted to either).
 
+L2 residency (estimate/l2_residency.py). A card with a sourced L2 size (catalog/data/
+l2_caches.csv, NVIDIA architecture whitepapers) walks the step's kernels in launch order
+(_Sequence: forward convolution, batch-norm statistics, normalisation, in-place ReLU, per
+block the projection after the main path, the add and its ReLU; backward in reverse, the
+projection's branch first, each convolution's data gradient before its weight gradient, cuDNN's
+NCHW transposes where they run) and does not bill to DRAM a read whose tensor, by the LRU
+reuse-distance bound, is still in L2; writes stay billed. A card without a row keeps the
+DRAM-only count above, which is what the walk gives with no cache. The rule is batch-sensitive
+by construction: ResNet-50's activations grow with the micro-batch, so at Lambda's batch 448
+only stage 4's tensors (22-90 MB at fp16) come near a 72 MB L2 and 0.3 % of the RTX 4090's
+element-wise bytes are saved; at batch 32, 22 % (NCHW) to 28 % (channels_last).
+
 TensorFlow with XLA fuses the element-wise ops into fewer kernels; the Job does not name the
 training framework, so those runs are costed with PyTorch's eager count (an upper bound).
 """
