@@ -281,10 +281,26 @@ def optimizer_bytes(shape: Shape) -> float:
 
 
 def has_dropout(m: ModelSpec) -> bool:
-    """Encoders, ViTs, T5 and GPT-2-era decoders train with dropout; Llama-style ones do not."""
-    return m.kind in (ModelKind.ENCODER, ModelKind.VIT, ModelKind.ENCODER_DECODER) or (
+    """Encoders (BERT: hidden and attention dropout 0.1), T5 and GPT-2-era decoders train with
+    dropout; Llama-style decoders and ViTs do not. ViTs: timm's VisionTransformer defaults
+    `drop_rate=0., proj_drop_rate=0., attn_drop_rate=0.` (timm/models/vision_transformer.py),
+    Hugging Face's ViT configs set `hidden_dropout_prob` and `attention_probs_dropout_prob` to
+    0.0 (catalog/data/hf_configs/vit-base-patch16-224-resaved.json) and torchvision's
+    VisionTransformer `dropout=0.0, attention_dropout=0.0`; a dropout of p = 0 returns its
+    input (PyTorch aten/src/ATen/native/Dropout.cpp `_dropout_impl`: `if (p == 0 || !train
+    || input.sym_numel() == 0) return input;`, and the fused kernel only takes 0 < p < 1), so
+    no mask is kept and no pass streams."""
+    return m.kind in (ModelKind.ENCODER, ModelKind.ENCODER_DECODER) or (
         m.kind == ModelKind.DECODER and not m.gated_mlp
     )
+
+
+def has_attention_mask(m: ModelSpec) -> bool:
+    """Whether eager attention adds a mask to its scores: padding masks (BERT), causal masks
+    (decoders); a ViT attends over all its patches with no mask (timm Attention.forward:
+    `attn = (q @ k.transpose(-2, -1)) * self.scale; attn = attn.softmax(dim=-1)`; Hugging
+    Face ViTSelfAttention: scores / sqrt(d), softmax, no mask)."""
+    return m.kind != ModelKind.VIT
 
 
 def layer_activation_bytes(

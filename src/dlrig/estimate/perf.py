@@ -223,7 +223,8 @@ def transformer_traffic_bytes(s: Shape) -> float:
     ops = ew.train_bytes(m, s.seq * b, e, job.loss, job.checkpointing, dropout)
     if job.attention == Attention.EAGER:
         scores = m.total_layers * (m.n_heads or 0) * s.seq * max(s.attended, 1) * b
-        ops += ew.eager_score_bytes(scores, e, dropout, job.checkpointing)
+        masked = mem.has_attention_mask(m)
+        ops += ew.eager_score_bytes(scores, e, dropout, job.checkpointing, masked)
     return ops
 
 
