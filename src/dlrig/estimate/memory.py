@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlrig.estimate import calibration as cal
+from dlrig.estimate import mlm_head
 from dlrig.estimate import params as p
 from dlrig.estimate import slack as slk
 from dlrig.estimate.shape import (
@@ -399,14 +400,18 @@ def logits_bytes(m: ModelSpec, tokens: int, e: int, loss: Loss) -> float:
     fine-tuned for a task and vision models have no vocabulary head: nothing."""
     if not m.has_vocab_head:
         return 0.0
+    return tokens * (m.vocab_size or 0) * per_logit_bytes(e, loss)
+
+
+def per_logit_bytes(e: int, loss: Loss) -> int:
+    """Bytes the loss holds per logit at its peak (logits_bytes)."""
     match loss:
         case Loss.STANDARD:
-            per_logit = max(e + 2 * FP32_BYTES, 3 * FP32_BYTES)
+            return max(e + 2 * FP32_BYTES, 3 * FP32_BYTES)
         case Loss.CHUNKED:
-            per_logit = e
+            return e
         case Loss.FUSED:
-            per_logit = 0
-    return tokens * (m.vocab_size or 0) * per_logit
+            return 0
 
 
 def logits_traffic_bytes(m: ModelSpec, tokens: int, e: int, loss: Loss) -> float:
@@ -503,9 +508,14 @@ def logits_part(shape: Shape) -> float:
     """The loss's logits (on the last pipeline stage, vocabulary split by TP), or the last
     position's logits during inference (16-bit and the fp32 copy sampling works on)."""
     m, job = shape.model, shape.job
+    e = shape.act_bytes
+    if mlm_head.applies(m, job) and shape.training:
+        # an encoder's masked-LM head: its logits on the positions it runs on, held by the
+        # loss as a decoder's are (logits_bytes' per-logit count, standard loss)
+        n = mlm_head.logits(m, job, shape.seq, shape.micro_batch)
+        return n * per_logit_bytes(e, job.loss) / (shape.plan.tp * shape.plan.cp)
     if not m.has_vocab_head:
         return 0.0
-    e = shape.act_bytes
     if job.task == Task.INFER:
         return shape.micro_batch * (m.vocab_size or 0) * (e + FP32_BYTES) / shape.plan.tp
     tokens = shape.seq * shape.micro_batch
