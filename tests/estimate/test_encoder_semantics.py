@@ -78,3 +78,17 @@ def test_binned_phase_2_states_no_length_and_phase_1_does(size):
             assert reason == "training sequence length not stated (seq_len blank)"
         else:
             assert reason is None and r["seq_len"] == "128"
+
+
+def test_hf_doc_memory_rows_are_the_allocators_share_of_their_own_readings():
+    """The HF doc measured its stack's CUDA context and kernels alone (1343 MB after
+    torch.ones((1, 1)).to("cuda")): each memory row is its 'GPU memory occupied' reading less
+    that, in GiB, compared with the allocator's reserved peak."""
+    import re
+
+    rows = [r for r in _rows("hfperf-bertl-v100") if r["category"] == "memory"]
+    assert len(rows) == 9
+    for r in rows:
+        used = int(re.search(r"GPU memory occupied (\d+) MB", r["notes"]).group(1))
+        assert r["semantics"] == "allocator_reserved"
+        assert float(r["value"]) == pytest.approx((used - 1343) / 1024, abs=5e-4)
