@@ -322,8 +322,10 @@ def test_a_prompt_token_attends_to_the_keys_the_causal_mask_leaves():
     m = tiny()
     s = shape(m, job(task="infer", prompt_tokens=3, gen_tokens=1, batch_size=1))
     attention_at_context = 64 * s.attended  # tiny(): 4 · L · (H·Q) = 64 per key
+    # and the output head on the last of the 3 positions only: 2/3 of its 2·V·h skipped
+    head = 2 * m.vocab_size * m.hidden_size * 2 / 3
     assert perf.prefill_flops_per_token(s) == pytest.approx(
-        s.flops_fwd_per_token - attention_at_context + 64 * 2.0
+        s.flops_fwd_per_token - attention_at_context + 64 * 2.0 - head
     )
 
 
@@ -813,3 +815,16 @@ def test_flashattention2_on_hopper_takes_the_fa3_papers_longer_time_for_attentio
         for a in ("flash", "flash2")
     ]
     assert same[0] == pytest.approx(same[1], rel=1e-12)
+
+
+def test_prefill_applies_the_output_head_to_each_prompts_last_position_only():
+    # Llama-2-7B: head 32000 x 4096; a 512-token prompt skips it on 511 of 512 rows:
+    # 2 * 32000 * 4096 * 511/512 = 261.6 MFLOP per token fewer than the full forward
+    m = find_model("llama-2-7b")
+    assert perf.unused_head_flops_per_token(m, 512) == pytest.approx(2 * 32000 * 4096 * 511 / 512)
+    assert perf.unused_head_flops_per_token(m, 1) == 0  # a one-token prompt needs its logits
+    s = shape(m, job("RTX 4090", task="infer", prompt_tokens=512, engine="llama.cpp"))
+    causal = perf.causal_attended(m, 512)
+    full = s.flops_fwd_per_token - perf.counted_attention_flops(s)
+    expected = full + 4 * 32 * 4096 * causal - 2 * 32000 * 4096 * 511 / 512
+    assert perf.prefill_flops_per_token(s) == pytest.approx(expected)

@@ -462,17 +462,33 @@ def causal_attended(m: ModelSpec, prompt: int) -> float:
     return (n_local * local + (m.n_layers - n_local) * full) / m.n_layers
 
 
+def unused_head_flops_per_token(m: ModelSpec, prompt: int) -> float:
+    """The output head's FLOPs per prompt token that a prefill skips: only a prompt's last
+    position yields a token, and the engines apply the head (2·V·h per row) to that row alone:
+    vLLM's LogitsProcessor to the positions it samples, TensorRT-LLM's context phase to the
+    last token unless gather_all_token_logits is set, llama.cpp to the outputs a batch asks for
+    (llama-bench: the last; the graph's inp_out_ids, compilade's PR #6122 'greatly reduce output
+    buffer memory usage', 2024-03 [R]), transformers >= 4.45's generate with logits_to_keep=1.
+    So P - 1 of a P-token prompt's rows skip it: (1 - 1/P)·2·V·h per token. Llama-3-8B at
+    P = 512: 2·128256·4096·511/512 = 1.05 GFLOP of its 15 GFLOP per token."""
+    if not m.has_vocab_head or not m.vocab_size or not m.hidden_size or prompt <= 0:
+        return 0.0
+    return 2 * m.vocab_size * m.hidden_size * (1 - 1 / prompt)
+
+
 def prefill_flops_per_token(s: Shape) -> float:
     """Forward FLOPs per prompt token as a prefill executes them: the matmuls, and attention
     over the keys the causal mask leaves (FlashAttention and the engines' context kernels skip
     masked tiles), not the whole context the decode steps attend to (PaLM's MFU convention,
-    which training's fitted efficiencies keep)."""
+    which training's fitted efficiencies keep); the output head for the last position only
+    (unused_head_flops_per_token)."""
     m = s.model
     full = counted_attention_flops(s)
     return (
         s.flops_fwd_per_token
         - full
         + shapes.attention_flops_fwd(m, causal_attended(m, s.prompt_tokens))
+        - unused_head_flops_per_token(m, s.prompt_tokens)
     )
 
 

@@ -47,6 +47,10 @@ def includes_load(semantics: str) -> bool:
 
 
 MEMORY_STAND_IN_GPU = "A100 80GB SXM"
+# Confidence "[X]": the figure is seen in the source ([V]) but the source's own table
+# contradicts it (the row's notes quote the cells that do), so what was measured is unknown:
+# the row is kept, and reported not expressible, never fitted or scored.
+CONTRADICTED_IN_SOURCE = "[X]"
 PRECISION = {"fp32": "fp32", "tf32": "tf32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8"}
 INT_FIELDS = (
     "batch_size",
@@ -193,6 +197,8 @@ def why_not(row: dict[str, str]) -> str | None:
     """None when the row is expressible, else the reason."""
     from dlrig.estimate import shape as shapes
 
+    if row.get("confidence") == CONTRADICTED_IN_SOURCE:
+        return "the source's own table contradicts this figure (confidence [X]; notes quote how)"
     try:
         shapes.derive(model_of(row), job_of(row))
     except (DlrigError, ValidationError, ValueError, KeyError) as exc:
