@@ -378,12 +378,19 @@ def utilization(shape: Shape) -> float:
 def profile_tokens(shape: Shape) -> int:
     """Tokens of the pool engine's profiled forward pass: --max-batched-tokens, else the
     engine's default for the GPU."""
-    job = shape.job
+    return batched_tokens(shape.job)
+
+
+def batched_tokens(job: Job) -> int:
+    """A pool engine's token budget per forward pass (--max-batched-tokens, else its default
+    for the GPU): what it profiles its memory with, and the chunk it prefills a prompt in
+    (vLLM's chunked prefill and V0's one-pass prefill, SGLang's chunked_prefill_size,
+    TensorRT-LLM's max_num_tokens: shape.derive)."""
     if job.max_batched_tokens is not None:
         return job.max_batched_tokens
     gpu_gib = job.gpu.memory_gb
     if job.engine == DecodeEngine.VLLM:
-        return VLLM_TOKENS[vllm_large_gpu(shape)]
+        return VLLM_TOKENS[vllm_large_gpu_of(job)]
     if job.engine == DecodeEngine.SGLANG:
         return SGLANG_CHUNK[gpu_gib * GIB / 1e6 < SGLANG_SMALL_GPU_MB]
     return TRTLLM_MAX_NUM_TOKENS
@@ -395,7 +402,11 @@ def profile_seqs(shape: Shape) -> int:
 
 
 def vllm_large_gpu(shape: Shape) -> bool:
-    gpu = shape.job.gpu
+    return vllm_large_gpu_of(shape.job)
+
+
+def vllm_large_gpu_of(job: Job) -> bool:
+    gpu = job.gpu
     return gpu.memory_gb >= VLLM_LARGE_GPU_GIB and "a100" not in gpu.name.lower()
 
 

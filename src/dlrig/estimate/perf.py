@@ -22,6 +22,7 @@ from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
 from dlrig.model.estimate import Interval, ThroughputEstimate
 from dlrig.model.workload import (
     Attention,
+    DecodeEngine,
     Job,
     MemoryFormat,
     ModelKind,
@@ -492,6 +493,49 @@ def prefill_flops_per_token(s: Shape) -> float:
     )
 
 
+# ggml-cuda multiplies a quantized matrix by a batch of more than this many rows with a GEMM
+# (MMQ, or cuBLAS on F16 copies); up to it with its matrix-vector kernels, which read the
+# quantized blocks directly (MMQ_MAX_BATCH_SIZE = 32 in ggml-cuda.cu of 2023-10 to 2024-06).
+LLAMA_CPP_VECTOR_ROWS = 32
+# Architectures on which ggml-cuda still takes the cuBLAS path for quantized weights after MMQ
+# became the default: FP16 tensor cores but no int8 MMA for MMQ (llama.cpp PR #8075,
+# JohannesGaessler, 2024-06-23: MMQ by default "unless there is no int8 tensor core MMQ
+# implementation available but FP16 tensor cores are (V100, RDNA3)").
+CUBLAS_ONLY_ARCHITECTURES = frozenset({"Volta"})
+
+
+def llama_cpp_dequantises(s: Shape) -> bool:
+    """Whether llama.cpp turns the quantized weights into F16 copies for cuBLAS in this job's
+    prompt batches: a GGUF format, chunks above LLAMA_CPP_VECTOR_ROWS, and a build that takes
+    that path (Job.llama_cpp_cublas: builds from PR #3412 'perform cublas mat mul of quantized
+    types as f16', 2023-09, until PR #8075, 2024-06; or a card without MMQ's int8 MMA)."""
+    job = s.job
+    if job.engine != DecodeEngine.LLAMA_CPP or job.quant not in shapes.GGUF_FORMATS:
+        return False
+    if s.prefill_tokens_in_flight <= LLAMA_CPP_VECTOR_ROWS:
+        return False
+    return job.llama_cpp_cublas or cp.architecture(job.gpu) in CUBLAS_ONLY_ARCHITECTURES
+
+
+def dequant_bytes_per_chunk(s: Shape) -> float:
+    """Bytes one GPU's dequantisation kernels move per prompt chunk on llama.cpp's cuBLAS path:
+    each block matrix read in its packed format (bits/8 bytes per weight) and written as F16
+    (2 bytes per weight) for cublasGemmEx to read (ggml-cuda.cu ggml_cuda_op_mul_mat_cublas:
+    to_fp16_cuda(src0) into a pool buffer). The output head is left out: since compilade's PR
+    #6122 (2024-03) it multiplies the prompt's last row only, a matrix-vector product.
+    Published: llama-bench pp512 of CodeLlama-7B on an RTX 4090 (PR #4766, 2024-01): F16
+    46.3 ms, Q8_0 66.8 ms, Q4_0 64.2 ms per 512 tokens; the extra 20.5 and 17.9 ms are
+    6.48e9 weights x (1.0625 + 2) bytes = 19.8 GB and x (0.5625 + 2) = 16.6 GB at its
+    1008 GB/s (19.7 and 16.5 ms)."""
+    if not llama_cpp_dequantises(s):
+        return 0.0
+    m, plan = s.model, s.plan
+    bits = s.weight_bits
+    head = (m.vocab_size or 0) * (m.hidden_size or 0) * bits / shapes.BITS_PER_BYTE
+    packed = s.prefill_weight_bytes_per_gpu - head / (plan.tp * plan.pp)
+    return packed * (1 + shapes.BITS_PER_BYTE * HALF_BYTES / bits)
+
+
 def routed_flops_per_token(m: ModelSpec) -> float:
     """Forward FLOPs per token in an MoE's routed experts: 2 per weight of the k of E experts
     a token passes (0 for a dense model)."""
@@ -578,6 +622,8 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         overhead_overlaps=engine(job) in EAGER_ENGINES,
         routed_flops_per_token=routed_flops_per_token(m),
         routed_weight_bytes=s.prefill_routed_bytes_per_gpu,
+        dequant_bytes=dequant_bytes_per_chunk(s),
+        pipelined=engine(job) == "llama.cpp",
     )
     replicas = pl.dp
     tok_s = replicas * b / d.step_s

@@ -141,6 +141,29 @@ def vllm_v0_settings(row: dict[str, str]) -> dict[str, int]:
     return out
 
 
+# llama.cpp's path for quantized weights in a prompt's batches (Job.llama_cpp_cublas): F16
+# copies for cuBLAS from PR #3412 ('ggml-cuda : perform cublas mat mul of quantized types as
+# f16', slaren, merged 2023-09-30 [R]) until PR #8075 ('CUDA: use MMQ instead of cuBLAS by
+# default', JohannesGaessler, 2024-06-23). A llama.cpp row of a GGUF format dated in between
+# ran that path (no row here states a build with GGML_CUDA_FORCE_MMQ; PR #4766's log prints
+# 'GGML_CUDA_FORCE_MMQ: no'); a row dated 2024-06 must say which (PR #7676's table is its
+# MMQ column, and so read).
+LLAMA_CPP_CUBLAS_DATES = ("2023-10", "2024-05")
+GGUF_QUANTS = frozenset({"q4_0", "q4_k_m", "q5_k_m", "q6_k", "q8_0"})
+
+
+def llama_cpp_settings(row: dict[str, str]) -> dict[str, bool]:
+    """{"llama_cpp_cublas": True} for a llama.cpp GGUF row of the cuBLAS era, else empty."""
+    if row.get("engine") != "llama.cpp" or row.get("task") != "infer":
+        return {}
+    if row.get("quant") not in GGUF_QUANTS:
+        return {}
+    first, last = LLAMA_CPP_CUBLAS_DATES
+    if not row.get("date") or not first <= row["date"] <= last:
+        return {}
+    return {"llama_cpp_cublas": True}
+
+
 def job_of(row: dict[str, str]) -> Job:
     task = row["task"]
     task = {"vision": "train", "encoder": "train"}.get(task, task)
@@ -184,6 +207,7 @@ def job_of(row: dict[str, str]) -> Job:
     if task == "infer" and engine:
         fields["engine"] = ENGINE_ALIASES.get(engine, engine)
         fields.update(vllm_v0_settings(row))
+        fields.update(llama_cpp_settings(row))
     return Job(**fields)
 
 

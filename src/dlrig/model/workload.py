@@ -305,6 +305,13 @@ class Job(BaseModel):
         description="rows of a pool engine's profiled sampler run: vLLM --max-num-seqs (None: "
         "its default for the GPU)",
     )
+    llama_cpp_cublas: bool = Field(
+        default=False,
+        description="llama.cpp multiplies quantized weights in a prompt's batches by "
+        "dequantising each matrix to F16 for cuBLAS, not with its MMQ kernels: every build from "
+        "2023-10 (PR #3412) until MMQ became the default (PR #8075, 2024-06), and later ones "
+        "built with GGML_CUDA_FORCE_CUBLAS",
+    )
     price_per_gpu_hour: float | None = Field(default=None, ge=0, le=10_000)
     electricity_per_kwh: float | None = Field(default=None, ge=0, le=100)
     sample_bytes: float | None = Field(default=None, gt=0, le=1e11, description="as read (vision)")
