@@ -66,3 +66,16 @@ ROW = {
 def test_a_rows_date_says_which_path_llama_cpp_took(date, quant, engine, cublas):
     row = ROW | {"date": date, "quant": quant, "engine": engine}
     assert points.job_of(row).llama_cpp_cublas is cublas
+
+
+def test_the_estimate_says_when_a_prefill_dequantises_and_pipelines():
+    from dlrig.estimate import explain
+    from dlrig.estimate.job import shape
+
+    opts = BASE | {"engine": "llama.cpp", "quant": "q4_k_m", "prompt_tokens": 1024}
+    m, job = job_from_options(opts | {"model": "llama-3-70b", "gpus": 2})
+    text = " ".join(explain.assumptions(shape(m, job)))
+    assert "dequantises the weights to 16-bit" in text
+    assert "pipelined over the 2 GPUs" in text
+    m, job = job_from_options(opts | {"llama_cpp_cublas": False})
+    assert "dequantises" not in " ".join(explain.assumptions(shape(m, job)))
