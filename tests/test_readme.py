@@ -147,8 +147,12 @@ def _report_categories(path: Path) -> dict[str, tuple[str, str, str]]:
 
 ROUNDS = {
     # README section -> (the saved report of the round's start, of its end)
-    "#### This round": ("calibration-c124331.txt", "calibration-after.txt"),
-    "#### Previous round (1f098e4 to c124331)": (
+    "#### This round": ("calibration-910ddff.txt", "calibration-after.txt"),
+    "#### Previous round (c124331 to 910ddff)": (
+        "calibration-c124331.txt",
+        "calibration-910ddff.txt",
+    ),
+    "#### Earlier round (1f098e4 to c124331)": (
         "calibration-1f098e4.txt",
         "calibration-c124331.txt",
     ),
@@ -200,13 +204,27 @@ def test_saved_holdout_report_is_what_holdout_prints_now():
     fresh = benchmark_output("holdout.py")
     saved = (ROOT / "benchmarks" / "results" / "holdout.txt").read_text(encoding="utf-8")
     assert saved == fresh
+
+
+HOLDOUT_ROUNDS = {
+    # README section -> the saved holdout.py report its held-out sentence quotes
+    "#### This round": "holdout.txt",
+    "#### Previous round (c124331 to 910ddff)": "holdout-910ddff.txt",
+}
+
+
+@pytest.mark.parametrize("heading", sorted(HOLDOUT_ROUNDS))
+def test_each_rounds_held_out_sentence_is_its_saved_report(heading):
+    """A round's held-out medians and share inside the ± are those of its saved report."""
+    saved = (ROOT / "benchmarks" / "results" / HOLDOUT_ROUNDS[heading]).read_text(encoding="utf-8")
     rows = {
         m[1]: m.groups()[1:]
         for m in re.finditer(
             r"^(ALL(?: \w+)*)\s+(\d+)\s+\d+\s+([\d.]+)%\s+([\d.]+)%\s+(\d+)%", saved, re.M
         )
     }
-    text = flat(section("#### This round"))
+    text = flat(section(heading))
+    assert HOLDOUT_ROUNDS[heading] in text
     for name in ("ALL decode", "ALL memory"):
         n, median, p90, _ = rows[name]
         assert f"{median} % ({p90} %, {n} points" in text, name

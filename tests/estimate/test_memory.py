@@ -467,3 +467,69 @@ def test_optimizer_step_is_sharded_and_skipped_when_the_cpu_steps():
     assert one > 0 and mem.optimizer_step_bytes(sh(m, offload="optimizer")) == 0
     # bitsandbytes' paged 8-bit optimizer (read as offload=optimizer) still steps on the GPU
     assert mem.optimizer_step_bytes(sh(m, offload="optimizer", optimizer="adam8bit")) > 0
+
+
+# LitGPT's LoRA/QLoRA step (litgpt/finetune/lora.py with Fabric and bitsandbytes 0.42), on the
+# toy: h 8, q 8 (2 heads of 4), one KV head of 4 (K + V 8 wide), gated MLP 16, vocabulary 10,
+# 2 layers; seq 4, batch 1, bf16 (e = 2).
+LIT = dict(seq_len=4, batch_size=1, framework="litgpt")
+
+
+def test_litgpt_logits_fp32_output_and_the_previous_steps_copy():
+    # Fabric converts the 16-bit chunks to fp32 while the previous step's fp32 list is still
+    # referenced: 4 + 2 + 4 bytes per logit, whatever --loss says (LitGPT always chunks the head).
+    assert mem.litgpt_logit_bytes(2) == 10
+    m = toy()
+    for loss in ("standard", "chunked"):
+        assert mem.logits_part(sh(m, task="lora", loss=loss, **LIT)) == 4 * 10 * 10
+    # The same job under Hugging Face (chunked: the 16-bit logits only).
+    hf = sh(m, task="lora", loss="chunked", seq_len=4, batch_size=1)
+    assert mem.logits_part(hf) == 4 * 10 * 2
+
+
+def test_litgpt_block_keeps_fp32_norm_inputs_and_expanded_kv():
+    # Two RMSNorms keep their fp32 input (4 bytes where the count has 2): 2·(4 − 2)·8 = 32 per
+    # token; K and V expanded to both query heads: 2·8 − 8 = 8 more elements, 16 bytes; → 48
+    # bytes per token, 4 tokens → 192 per block.
+    m = toy()
+    assert mem.litgpt_block_extra_bytes(m, 4, 1, 2) == 192
+    hf = mem.activation_bytes(sh(m, task="lora", lora_targets="qv", seq_len=4, batch_size=1))
+    lit = mem.activation_bytes(sh(m, task="lora", lora_targets="qv", **LIT))
+    assert hf == 2 * 768  # test_lora_keeps_only_what_frozen_matrices_backward_needs
+    # (plus LoRA dropout's 32 per block: test_litgpt_lora_dropout_keeps_mask_and_dropped_copy)
+    assert lit == hf + 2 * (192 + 32)
+    # LayerNorm models (no gated MLP) with as many KV heads as query heads: nothing more.
+    assert mem.litgpt_block_extra_bytes(gpt_layer_spec(h=64), 128, 3, 2) == 0
+
+
+def test_litgpt_qlora_holds_the_previous_steps_quantised_inputs():
+    # Each block's distinct linear inputs: attention input 8, o's input 8, MLP input 8, down's
+    # input 16 → 2·4·40 = 320 bytes; two blocks plus the quantised head's input 2·4·8 = 64.
+    m = toy()
+    assert mem.quantised_input_bytes(m, 4, 1, 2) == 320
+    held = mem.held_over_bytes(sh(m, task="qlora", **LIT))
+    assert held == 2 * 320 + 64
+    # Part of the step's peak: the activations grow by exactly that.
+    lit = mem.parts(sh(m, task="qlora", **LIT))
+    assert lit.activations == mem.activation_bytes(sh(m, task="qlora", **LIT)) + held
+    # Hugging Face frees the graph after each step; torchtune's NF4 keeps no input; a 16-bit
+    # LitGPT base has no bitsandbytes layer.
+    qlora = dict(seq_len=4, batch_size=1)
+    assert mem.held_over_bytes(sh(m, task="qlora", **qlora)) == 0
+    assert mem.held_over_bytes(sh(m, task="qlora", framework="torchtune", **qlora)) == 0
+    assert mem.held_over_bytes(sh(m, task="lora", **LIT)) == 0
+
+
+def test_litgpt_lora_dropout_keeps_mask_and_dropped_copy():
+    # Each adapted module keeps a 1-byte mask and its 2-byte dropped input. LoRA on q and v:
+    # the fused qkv module, input 8 → 3·8 = 24 bytes per token; over a 16-bit base the count
+    # already has one 2-byte qkv input (2·8 = 16): 8 more per token, 32 for 4 tokens.
+    m = toy()
+    qv = frozenset({"q", "v"})
+    assert mem.litgpt_dropout_bytes(m, 4, 1, 2, qv, base_keeps_inputs=False) == 32
+    # Over a bitsandbytes base the undropped input is kept as well: all 24 per token.
+    assert mem.litgpt_dropout_bytes(m, 4, 1, 2, qv, base_keeps_inputs=True) == 96
+    # Every matrix: qkv 8, o 8, fc_1 8, fc_2 8 (dropped separately), down 16 → 3·48 = 144 per
+    # token, less the counted inputs 2·(8 + 8 + 16) = 64: 80 per token, 320 for 4 tokens.
+    every = frozenset({"q", "k", "v", "o", "gate", "up", "down"})
+    assert mem.litgpt_dropout_bytes(m, 4, 1, 2, every, base_keeps_inputs=False) == 320

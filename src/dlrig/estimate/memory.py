@@ -40,6 +40,7 @@ from dlrig.estimate.shape import (
 from dlrig.model.workload import (
     Attention,
     BaseQuant,
+    Framework,
     Loss,
     ModelKind,
     ModelSpec,
@@ -429,6 +430,88 @@ def keeps_quantised_inputs(shape: Shape) -> bool:
     return job.framework in BITSANDBYTES_FRAMEWORKS and quantised_on_load(job)
 
 
+def litgpt_block_extra_bytes(m: ModelSpec, s: int, b: int, e: int) -> float:
+    """What LitGPT's eager block (litgpt/model.py, 2024-03 to 2024-07) keeps beyond
+    layer_activation_bytes' Korthikanti-style count.
+
+    RMSNorm: `x = x.float(); norm_x = torch.mean(x * x, ...); x_normed = x * torch.rsqrt(...)`:
+    both multiplications save the fp32 copy of the norm's input (4 bytes per element where the
+    count has a 16-bit input, e), for each of a block's two norms; the 16-bit input itself is
+    saved by nothing. LitGPT uses RMSNorm exactly with its gated MLPs (Llama, Mistral, Gemma,
+    Phi-3 configs) and torch.nn.LayerNorm, which saves its 16-bit input, with the plain ones
+    (Falcon, Pythia, Phi-2, StableLM): `gated_mlp` stands for the norm.
+    Grouped-query attention: CausalSelfAttention.forward expands K and V to every query head
+    before scaled_dot_product_attention ("training: flash attention requires it",
+    `k = k.expand(B, n_query_groups, q_per_kv, T, head_size)`, then `reshape`, a copy), so the
+    kernel saves K and V q wide each instead of kv_cache_width together."""
+    h = m.hidden_size or 0
+    norms = 2 * (FP32_BYTES - e) * h if m.gated_mlp else 0
+    expanded_kv = max(0, 2 * m.q_width - m.kv_cache_width) * e
+    return s * b * (norms + expanded_kv)
+
+
+LITGPT_LORA_DROPOUT_MASK_BYTES = 1  # torch's dropout keeps a bool mask, one byte per element
+
+
+def litgpt_dropout_bytes(
+    m: ModelSpec, s: int, b: int, e: int, adapted: frozenset[str], base_keeps_inputs: bool
+) -> float:
+    """LitGPT's LoRA dropout: each adapted module runs `self.lora_dropout(x)` before lora_A
+    (litgpt/lora.py LoRALinear / LoRAQKVLinear; lora_dropout 0.05 is finetune/lora.py's default
+    and every config_hub LoRA/QLoRA config sets 0.05 or 0.1), so each keeps a one-byte mask and
+    the dropped copy lora_A's gradient needs, per module: the fused qkv once (input h), the
+    projection (input q), fc_1 and fc_2 each (input h, dropped separately) and the MLP's
+    projection (input i). layer_activation_bytes already counts one 16-bit input per adapted
+    input (the qkv input, the MLP input once, down's input); over a 16-bit base those are the
+    dropped copies, so only what exceeds them is added; over a bitsandbytes base the undropped
+    inputs are kept too (keeps_quantised_inputs) and every dropped copy is extra."""
+    h, q, i = m.hidden_size or 0, m.q_width, m.token_mlp_width
+    mlp_in = ("gate", "up") if m.gated_mlp else ("up",)
+    modules = [(h, bool(adapted & {"q", "k", "v"})), (q, "o" in adapted)]
+    modules += [(h, name in adapted) for name in mlp_in] + [(i, "down" in adapted)]
+    dropped = sum((LITGPT_LORA_DROPOUT_MASK_BYTES + e) * d for d, on in modules if on)
+    if base_keeps_inputs:
+        return s * b * dropped
+    counted = [(h, modules[0][1]), (h, bool(adapted & set(mlp_in))), (i, "down" in adapted)]
+    return s * b * (dropped - sum(e * d for d, on in counted if on))
+
+
+def quantised_input_bytes(m: ModelSpec, s: int, b: int, e: int) -> float:
+    """The distinct inputs of one block's linear layers, as bitsandbytes' MatMul4Bit /
+    MatMul8bitLt keep them (see keeps_quantised_inputs): the attention input (q, k and v read
+    the same normed tensor, LitGPT's fused qkv too), o's input (the attention output, q wide),
+    the MLP input (gate and up read the same tensor; once per routed expert) and down's input
+    (the token's MLP width)."""
+    h = m.hidden_size or 0
+    routed_copies = (m.experts_per_token or 1) if m.kind == ModelKind.MOE else 1
+    return e * s * b * (h + m.q_width + h * routed_copies + m.token_mlp_width)
+
+
+def held_over_bytes(shape: Shape) -> float:
+    """A LitGPT QLoRA step also holds the previous step's quantised-layer inputs.
+
+    bitsandbytes 0.42 (LitGPT pins bitsandbytes==0.42.0) keeps a 4-bit layer's input as a
+    plain attribute of the autograd context, `ctx.tensors = (A, B)` in MatMul4Bit.forward
+    (autograd/_functions.py), not through `ctx.save_for_backward`: autograd's backward frees
+    only saved tensors (PyNode.release_variables clears `saved_variables`), so A lives as long
+    as the graph's nodes do. LitGPT's loop (finetune/lora.py) keeps the graph reachable after
+    the backward through the name `logits` (its fp32 chunks' grad_fn leads back through every
+    layer) until the next `logits = model(...)` returns. So the next forward builds its own
+    activations while every quantised linear's input of the step before is still allocated;
+    the peak, at the new forward's end, holds both (litgpt_logit_bytes has the logits of that
+    moment). With the head quantised (shape.quantised_head), its input too. A Hugging Face
+    Trainer step frees the graph when training_step returns (only `loss.detach()` leaves it),
+    and torchtune's torchao NF4 keeps no input: nothing held over there."""
+    job, m = shape.job, shape.model
+    if not (shape.lora and job.framework == Framework.LITGPT and keeps_quantised_inputs(shape)):
+        return 0.0
+    s, b, e = shape.seq, shape.micro_batch, shape.act_bytes
+    held = shape.layers_per_gpu * quantised_input_bytes(m, s, b, e)
+    if quantised_head(job) and m.has_vocab_head:
+        held += e * s * b * (m.hidden_size or 0)
+    return held / (shape.plan.tp * shape.plan.cp)
+
+
 def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
     """Training: the activations of this GPU's layers for the micro-batches in flight, split by
     tensor (sequence-parallel) and context parallelism; with checkpointing each layer's input
@@ -454,6 +537,10 @@ def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
         trained = None  # every linear's input kept, as in full training
     layer = layer_activation_bytes(m, s, b, e, trained)
     layer += score_bytes(m, s, keys, b, e, job.attention)
+    if shape.lora and job.framework == Framework.LITGPT:
+        layer += litgpt_block_extra_bytes(m, s, b, e)
+        adapted = frozenset(LORA_TARGETS[job.lora_targets.value])
+        layer += litgpt_dropout_bytes(m, s, b, e, adapted, keeps_quantised_inputs(shape))
     layers = shape.layers_per_gpu
     if in_flight is None:
         in_flight = pipeline_in_flight(shape)
@@ -483,9 +570,26 @@ def activation_offload_bytes(shape: Shape) -> float:
     return shape.layers_per_gpu * per_layer / (shape.plan.tp * shape.plan.cp)
 
 
+def litgpt_logit_bytes(e: int) -> int:
+    """Bytes per logit at a LitGPT LoRA/QLoRA step's peak (litgpt/finetune/lora.py, 2024-03 to
+    2024-07, with lightning 2.3.0.dev pinned). The loop is
+    `logits = model(input_ids, lm_head_chunk_size=128)`, `loss = chunked_cross_entropy(logits,
+    ...)`, `fabric.backward(loss / ...)`: the model returns its 16-bit lm_head output as a list
+    of 128-token chunks, and Fabric's module wrapper converts every output to the default dtype
+    (`precision.convert_output`, `_convert_fp_tensor(..., dst_type=torch.get_default_dtype())`
+    in HalfPrecision and BitsandbytesPrecision alike): an fp32 copy of all the logits. The
+    Python name `logits` keeps the previous step's fp32 list alive until the new forward
+    returns, so at that moment the old fp32 logits, the new 16-bit chunks and their new fp32
+    copies coexist: 4 + e + 4 bytes. (The backward's start holds less: the fp32 logits and the
+    fp32 log-softmax each chunk's cross_entropy saved, 4 + 4, plus one chunk's gradients.)"""
+    return max(FP32_BYTES + e + FP32_BYTES, 2 * FP32_BYTES)
+
+
 def logits_part(shape: Shape) -> float:
     """The loss's logits (on the last pipeline stage, vocabulary split by TP), or the last
-    position's logits during inference (16-bit and the fp32 copy sampling works on)."""
+    position's logits during inference (16-bit and the fp32 copy sampling works on). A LitGPT
+    LoRA/QLoRA step holds its logits as litgpt_logit_bytes says, whatever --loss says (its
+    finetune script always chunks the head)."""
     m, job = shape.model, shape.job
     if not m.has_vocab_head:
         return 0.0
@@ -493,7 +597,10 @@ def logits_part(shape: Shape) -> float:
     if job.task == Task.INFER:
         return shape.micro_batch * (m.vocab_size or 0) * (e + FP32_BYTES) / shape.plan.tp
     tokens = shape.seq * shape.micro_batch
-    return logits_bytes(m, tokens, e, job.loss) / (shape.plan.tp * shape.plan.cp)
+    split = shape.plan.tp * shape.plan.cp
+    if shape.lora and job.framework == Framework.LITGPT:
+        return tokens * (m.vocab_size or 0) * litgpt_logit_bytes(e) / split
+    return logits_bytes(m, tokens, e, job.loss) / split
 
 
 def stage_peak(shape: Shape) -> tuple[float, float]:
@@ -608,6 +715,7 @@ def parts(shape: Shape, consts: cal.Constants | None = None) -> MemoryParts:
     grads = gradient_bytes(shape)
     optim = optimizer_bytes(shape)
     acts, logits = stage_peak(shape)
+    acts += held_over_bytes(shape)
     kv = kv_cache_bytes(shape)
     dq = dequant_bytes(shape)
     allocated = weights + grads + optim + acts + logits + kv + dq
