@@ -174,8 +174,9 @@ def estimate(
     max_batched_tokens: Annotated[
         int | None,
         _opt(
-            "Tokens of a pool engine's profiled forward pass (vllm --max-num-batched-tokens, "
-            "sglang --chunked-prefill-size, tensorrt-llm max_num_tokens; default: the engine's).",
+            "Tokens of one forward pass: the chunk a prompt is prefilled in and a pool engine's "
+            "profiled pass (vllm --max-num-batched-tokens, sglang --chunked-prefill-size, "
+            "tensorrt-llm max_num_tokens, llama.cpp -ub; default: the engine's).",
             "--max-batched-tokens",
         ),
     ] = None,

@@ -145,9 +145,10 @@ def inapplicable(
             "give {engine} vllm, sglang or tensorrt-llm"
         )
         out.append(problem(("gpu_memory_utilization", "engine"), why))
-    if "max_batched_tokens" in fields and task == Task.INFER and job.engine not in POOL_ENGINES:
-        why = "sizes a pool engine's profiled forward pass; give {engine} vllm, sglang or "
-        why += "tensorrt-llm"
+    batched_engines = (*POOL_ENGINES, DecodeEngine.LLAMA_CPP)  # llama.cpp: -ub
+    if "max_batched_tokens" in fields and task == Task.INFER and job.engine not in batched_engines:
+        why = "is the tokens of one forward pass; give {engine} vllm, sglang, tensorrt-llm or "
+        why += "llama.cpp (-ub)"
         out.append(problem(("max_batched_tokens", "engine"), why))
     if "max_num_seqs" in fields and task == Task.INFER and job.engine != DecodeEngine.VLLM:
         why = "is vLLM's --max-num-seqs; give {engine} vllm"

@@ -278,7 +278,8 @@ def _llama_cpp(shape: Shape, ctx: int, kv: float) -> EngineAllocation:
     weights = shape.weight_bytes_per_gpu - untied_input / (plan.tp * plan.pp)
     flash = shape.job.attention != Attention.EAGER
     cells = ctx * shape.micro_batch  # -c is the total over the -np slots
-    compute = llama_cpp_compute_bytes(m, cells, flash=flash, tp=plan.tp)
+    n_ubatch = shape.job.max_batched_tokens or LLAMA_CPP_UBATCH  # -ub
+    compute = llama_cpp_compute_bytes(m, cells, flash=flash, n_ubatch=n_ubatch, tp=plan.tp)
     return _fixed(
         "llama.cpp",
         ctx,
@@ -520,7 +521,8 @@ def describe(shape: Shape) -> str | None:
                 f"llama.cpp allocates at start: the model buffer (the token embedding stays in "
                 f"host memory), the KV cache for the whole context of {ctx:,} tokens{given} x "
                 f"{b} sequence(s) (-c {ctx * b}) and a compute buffer for ubatches of "
-                f"{LLAMA_CPP_UBATCH} tokens (logits n_vocab x n_ubatch in fp32; flash "
+                f"{job.max_batched_tokens or LLAMA_CPP_UBATCH} tokens (logits n_vocab x "
+                f"n_ubatch in fp32; flash "
                 f"attention {fa}); no caching allocator"
             )
         case DecodeEngine.VLLM | DecodeEngine.SGLANG | DecodeEngine.TENSORRT_LLM:

@@ -22,6 +22,7 @@ from dlrig.model.choices import CHUNKED_PREFILL_ENGINES, POOL_ENGINES
 from dlrig.model.workload import (
     BaseQuant,
     CheckpointingMode,
+    DecodeEngine,
     Framework,
     Job,
     KvDtype,
@@ -539,8 +540,10 @@ def selective_recompute_flops(m: ModelSpec) -> float:
 def prefill_chunk(job: Job) -> int:
     """Tokens one prefill forward pass takes: a pool engine's token budget per step
     (engine_memory.batched_tokens: --max-batched-tokens, else the engine's default for the
-    GPU, the figure its memory profile uses), llama.cpp's ubatch, another engine's
-    params.PREFILL_CHUNK_TOKENS."""
+    GPU, the figure its memory profile uses), llama.cpp's ubatch (-ub, given as
+    --max-batched-tokens, else 512), another engine's params.PREFILL_CHUNK_TOKENS."""
+    if job.engine == DecodeEngine.LLAMA_CPP and job.max_batched_tokens:
+        return job.max_batched_tokens
     if job.engine in POOL_ENGINES:
         from dlrig.estimate import engine_memory  # imports this module
 

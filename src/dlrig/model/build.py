@@ -286,7 +286,10 @@ class WorkloadInput(BaseModel):
         default=None, gt=0, le=1, description="vLLM/SGLang/TensorRT-LLM memory share"
     )
     max_batched_tokens: int | None = Field(
-        default=None, ge=1, le=10_000_000, description="vLLM --max-num-batched-tokens"
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="vLLM --max-num-batched-tokens, llama.cpp -ub",
     )
     max_num_seqs: int | None = Field(
         default=None, ge=1, le=1_000_000, description="vLLM --max-num-seqs"

@@ -294,9 +294,9 @@ class Job(BaseModel):
         default=None,
         ge=1,
         le=10_000_000,
-        description="tokens of a pool engine's profiled forward pass: vLLM "
+        description="tokens of one forward pass, the chunk a prompt is prefilled in: vLLM "
         "--max-num-batched-tokens, SGLang --chunked-prefill-size, TensorRT-LLM max_num_tokens "
-        "(None: the engine's default for the GPU)",
+        "(a pool engine's profiled pass), llama.cpp -ub (None: the engine's default for the GPU)",
     )
     max_num_seqs: int | None = Field(
         default=None,
