@@ -13,10 +13,11 @@ The fit rule (simple, documented, the same for every constant):
    prefill_mfu for prefill) at which the estimator reproduces the measurement exactly (found by
    bisection: predicted speed grows with the efficiency). Communication, bubbles, offload and
    dequantisation are physics and stay in the model, so the implied value is the efficiency of
-   the math or the memory reads alone. mfu is the efficiency against the card's sustained GEMM
-   rate (the datasheet peak x estimate/compute.achievable_fraction: GeForce cards reach their
-   half-rate datasheet figure, full-rate parts about 0.78 of theirs), so its bisection bound is
-   the datasheet peak on that scale (1 / achievable_fraction).
+   the math or the memory reads alone. mfu and prefill_mfu are efficiencies against the card's
+   sustained GEMM rate (the datasheet peak x estimate/compute.achievable_fraction: the card's
+   measured dense-matmul rate, catalog/data/matmul_rates.csv, or its class's median where no
+   source measured it; estimate/roof.py), so their bisection bounds are the datasheet's scaled
+   by 1 / achievable_fraction.
 2. Groups are paths from general to specific: mfu by task class / GPU architecture / precision /
    model size class; decode_bw by engine / weight format / architecture; prefill_mfu by engine /
    architecture. A group's constant is the MEDIAN implied value of its points if they come from
@@ -106,7 +107,7 @@ TARGETS = {"throughput": 0.15, "decode": 0.15, "memory": 0.10}
 RULE = "median implied value over >=3 sources (benchmarks/calibrate.py)"
 # mfu is fitted against each card's sustained GEMM rate, not its datasheet peak; the MFU an
 # estimate reports (vs the datasheet) is this value x estimate/compute.achievable_fraction.
-MFU_SCALE = ", of the sustained GEMM rate (datasheet x achievable_fraction)"
+MFU_SCALE = ", of the sustained GEMM rate (datasheet x measured achievable_fraction)"
 # Engines the estimator does not name, mapped to their nearest: exllama (v1) to exllamav2 (the
 # same author's kernels), MLC's compiled kernels to an unnamed optimized engine, LitGPT's
 # generate (eager PyTorch) to transformers.
@@ -368,11 +369,14 @@ def implied(pt: Point, base: cal.Constants) -> float | None:
 
 
 def bisect_hi(pt: Point) -> float:
-    """The largest physical value of the point's constant. mfu is against the card's sustained
-    GEMM rate (compute.achievable_fraction), so its bound is the datasheet peak on that scale."""
+    """The largest physical value of the point's constant. mfu and prefill_mfu are against the
+    card's sustained GEMM rate (compute.achievable_fraction: measured per card), so their
+    bounds are on the datasheet's scale divided by that fraction."""
     top = BISECT_HI[pt.key or "mfu"]
     if pt.key == "mfu" and pt.job is not None and pt.model is not None:
         return top / cp.achievable_fraction(pt.job.gpu, perf.compute_precision(pt.model, pt.job))
+    if pt.key == "prefill_mfu" and pt.job is not None:
+        return top / cp.achievable_fraction(pt.job.gpu, perf.inference_gemm_precision(pt.job))
     return top
 
 
@@ -456,7 +460,7 @@ def fit_key(
         if not root and len(sources) < MIN_SOURCES:
             continue
         rule = RULE if len(sources) >= MIN_SOURCES else f"root, only {len(sources)} source(s)"
-        if key == "mfu":
+        if key in ("mfu", "prefill_mfu"):
             rule += MFU_SCALE
         value = statistics.median(values[x.id] for x in members)
         rows[(key, name)] = cal.Fitted(

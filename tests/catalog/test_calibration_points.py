@@ -114,7 +114,8 @@ MEMORY_SEMANTICS = {
     *{f"{s}_step" for s in _MEMORY_BASE},
 }
 RATE_SEMANTICS = {"per_gpu", "per_job"}
-DECODE_SEMANTICS = {"decode_only", "with_prefill", "ttft", "per_gpu", "per_job"}
+# app_displayed: a rate an application shows (estimate/points.APP_DISPLAYED): kept, never fitted
+DECODE_SEMANTICS = {"decode_only", "with_prefill", "ttft", "per_gpu", "per_job", "app_displayed"}
 # What each category may claim to have measured, and in which units.
 SEMANTICS_BY_CATEGORY = {
     "memory": MEMORY_SEMANTICS,

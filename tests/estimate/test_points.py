@@ -74,3 +74,23 @@ def test_a_memory_row_without_a_gpu_is_read_on_a_stand_in():
     assert points.memory_error(row) == points.memory_error(stand_in)
     # ... a throughput row without its GPU is not.
     assert points.why_not(row | {"category": "throughput", "unit": "tokens_per_s"}) is not None
+
+
+def test_a_rate_an_application_displays_is_kept_but_not_expressible():
+    decode = ROW | {
+        "category": "decode",
+        "task": "infer",
+        "precision": "fp16",
+        "quant": "q4_k_m",
+        "optimizer": "",
+        "master_weights": "",
+        "seq_len": "",
+        "gen_tokens": "512",
+        "engine": "llama.cpp",
+        "unit": "tokens_per_s",
+        "value": "100",
+        "semantics": "decode_only",
+    }
+    assert points.why_not(decode) is None
+    reason = points.why_not(decode | {"semantics": points.APP_DISPLAYED})
+    assert reason is not None and "application's displayed rate" in reason

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dlrig.estimate import roof as rf
 from dlrig.model.parts import GpuSpec
 
 TFLOPS = 1e12
@@ -259,21 +260,9 @@ def lora_adapter_elements(matrices: list[tuple[int, int, float]], checkpointing:
     return fwd * (2 if checkpointing else 1) + bwd
 
 
-# How much of the datasheet's dense tensor rate a large GEMM sustains, by how the card's rate
-# is specified. GeForce cards (RTX 20/30/40/50) run 16-bit inputs with FP32 accumulation at
-# half their FP16-accumulate tensor rate; at that half rate their GEMMs reach the datasheet
-# figure (clocks above the rated boost, the power limit not reached): measured PyTorch FP16
-# matmul 172 TFLOPS on an RTX 4090 (datasheet 165.2) and 81 on an RTX 3090 Ti (datasheet 80)
-# (mli/transformers-benchmarks README, 'Matrix Multiplication FP32 / FP16' row,
-# https://github.com/mli/transformers-benchmarks/blob/3370b2b/README.md). Full-rate parts
-# (datacenter and workstation cards) stay below the datasheet, limited by power and by feeding
-# the tensor cores: A100 SXM 86.9 %, A100 PCIe 81.1 %, H100 SXM 80.3 %, GH200 83.8 %, B200
-# 77.6 %, B300 78.6 %, GB200 72.9 % (stas00/ml-engineering compute/accelerator/README.md,
-# 'Maximum Achievable Matmul FLOPS comparison table', BF16), A100 73.7 %, RTX A6000 61.3 %,
-# V100 76.0 % (mli, same row: 230/312, 95/155, 95/125). dlrig takes each class's median:
-# 1.03 (2 measurements) and 0.78 (10). The fitted efficiencies are relative to this rate.
-ACHIEVABLE_HALF_RATE_ACC = 1.03
-ACHIEVABLE_FULL_RATE = 0.78
+# How much of the datasheet's dense tensor rate a large GEMM sustains on each card: measured
+# per card and precision (catalog/data/matmul_rates.csv), with a fallback for cards no source
+# measured (estimate/roof.py says how). The fitted efficiencies are relative to this rate.
 
 
 def sustained_tflops(gpu: GpuSpec, precision: str) -> float:
@@ -282,10 +271,19 @@ def sustained_tflops(gpu: GpuSpec, precision: str) -> float:
 
 
 def achievable_fraction(gpu: GpuSpec, precision: str) -> float:
-    """Share of the dense tensor peak a large GEMM sustains on this card (1 for FP32 on CUDA
-    cores, which the measurements above do not cover)."""
-    if precision == "fp32" or not gpu.fp16_tensor_tflops:
-        return 1.0
-    acc16 = gpu.fp16_tensor_fp16acc_tflops or gpu.fp16_tensor_tflops
-    half_rate = acc16 > 1.5 * gpu.fp16_tensor_tflops
-    return ACHIEVABLE_HALF_RATE_ACC if half_rate else ACHIEVABLE_FULL_RATE
+    """Share of the dense tensor peak a large GEMM sustains on this card (roof.roof)."""
+    return roof_of(gpu, precision).fraction
+
+
+def roof_of(gpu: GpuSpec, precision: str) -> rf.Roof:
+    """The roof of the rate `peak` resolves `precision` to on this card: TF32 on a card without
+    TF32 tensor cores runs at the CUDA-core FP32 rate, FP8 on a card without FP8 at the 16-bit
+    one."""
+    if precision == "tf32" and not (
+        gpu.fp16_tensor_tflops and any(a in gpu.architecture for a in TF32_ARCHITECTURES)
+    ):
+        precision = "fp32"
+    if precision == "fp8" and not gpu.fp8_tensor_tflops:
+        precision = "fp16"
+    same = precision != "fp16-acc" or peak(gpu, precision).tflops == gpu.fp16_tensor_tflops
+    return rf.roof(gpu, precision, same_rate=same)

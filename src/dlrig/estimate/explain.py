@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dlrig.estimate import calibration as cal
 from dlrig.estimate import comm, engine_memory, perf
+from dlrig.estimate import compute as cp
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
 from dlrig.estimate import shape as shapes
@@ -259,7 +260,24 @@ def sources(s: Shape) -> list[str]:
     if not m.is_language_model and job.task != Task.INFER:
         keys += ["imagenet_jpeg_bytes", "jpeg_decode_images_per_core_s"]
     slack = cal.constants().get(mem.slk.KEY, (mem.slack_group(s),))
-    return [p.cite(k) for k in dict.fromkeys(keys)] + fitted_sources(m, job) + [slack.cite()]
+    cited = [p.cite(k) for k in dict.fromkeys(keys)] + fitted_sources(m, job)
+    return [*cited, roof_source(s), slack.cite()]
+
+
+def roof_source(s: Shape) -> str:
+    """The GEMM rate the step time divides by (the fitted efficiency is a share of it), and
+    where its fraction of the datasheet comes from (estimate/roof.py)."""
+    m, job = s.model, s.job
+    infer = job.task == Task.INFER and m.is_language_model
+    precision = perf.inference_gemm_precision(job) if infer else perf.compute_precision(m, job)
+    if job.task == Task.INFER and not m.is_language_model:
+        precision = job.precision.value
+    sheet = cp.peak(job.gpu, precision).tflops
+    roof = cp.roof_of(job.gpu, precision)
+    return (
+        f"compute roof = {sheet * roof.fraction:.4g} TFLOPS per GPU, {roof.fraction:.2f} of the "
+        f"datasheet {sheet:g} at {precision}: {roof.basis} (catalog/data/matmul_rates.csv)"
+    )
 
 
 def fitted_sources(m: ModelSpec, job: Job) -> list[str]:

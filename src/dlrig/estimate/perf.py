@@ -544,16 +544,25 @@ def routed_flops_per_token(m: ModelSpec) -> float:
     return 2 * shapes.routed_expert_params(m) * m.experts_per_token / m.n_experts
 
 
-def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
-    m, job = s.model, s.job
-    # FP8 inference (TensorRT-LLM's and vLLM's FP8 checkpoints) multiplies FP8 activations by
-    # FP8 weights on the tensor cores: the FP8 peak, or the 16-bit one on cards without FP8.
-    pk = cp.peak(job.gpu, job.precision.value)
+def inference_gemm_precision(job: Job) -> str:
+    """The precision an inference engine's GEMMs run at (compute.peak's names)."""
     if engine(job) == "llama.cpp" and job.precision != Precision.FP32:
         # ggml-cuda multiplies F16 (and dequantised) matrices with cuBLAS in FP16 compute
         # (ggml/src/ggml-cuda/ggml-cuda.cu, ggml_cuda_op_mul_mat_cublas:
         # cu_compute_type = CUBLAS_COMPUTE_16F): the FP16-accumulate peak.
-        pk = cp.peak(job.gpu, "fp16-acc")
+        return "fp16-acc"
+    return job.precision.value
+
+
+def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
+    m, job = s.model, s.job
+    # FP8 inference (TensorRT-LLM's and vLLM's FP8 checkpoints) multiplies FP8 activations by
+    # FP8 weights on the tensor cores: the FP8 peak, or the 16-bit one on cards without FP8.
+    gemm_precision = inference_gemm_precision(job)
+    pk = cp.peak(job.gpu, gemm_precision)
+    # The prefill's and a batched decode step's GEMMs run at the card's sustained rate
+    # (compute.sustained_tflops: measured per card), not its datasheet peak (still reported).
+    roof_tflops = cp.sustained_tflops(job.gpu, gemm_precision)
     b = s.micro_batch
     if not m.is_language_model or not m.has_vocab_head:
         # Vision models and encoders generate nothing: inference is compute-bound forward
@@ -589,7 +598,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         decode_inputs(s),
         mem_bw_gbs=job.gpu.memory_bandwidth_gbs,
         bw_efficiency=bw.efficiency,
-        peak_tflops=pk.tflops,
+        peak_tflops=roof_tflops,
         compute_efficiency=pf.efficiency,
         tp=pl.tp,
         pp=pl.pp,
@@ -600,7 +609,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     pre = dec.prefill(
         s.prompt_tokens,
         prefill_flops_per_token(s),
-        peak_tflops=pk.tflops,
+        peak_tflops=roof_tflops,
         efficiency=pf.efficiency,
         n_layers=m.total_layers,
         hidden=m.hidden_size or 0,

@@ -41,6 +41,15 @@ for _name in ("allocator_allocated", "allocator_active", "allocator_reserved", "
     SEMANTICS[_name + STEP_SUFFIX] = SEMANTICS[_name]
 
 
+# A rate an end-user application displays, timed by the app itself over the updates it streams
+# to its window (e.g. Jan's "Tokens/sec" stat): the app's host loop, sampling, IPC and the OS are
+# inside the figure, and none of them is an input of the estimate. The source of the first such
+# rows shows how large that part is: the same GPU in a Thunderbolt enclosure ran 38.5 % slower,
+# and faster system RAM gave +15 % (jan.ai/post/benchmarking-nvidia-tensorrt-llm, 2024-04).
+# Such rows are kept and reported, never fitted.
+APP_DISPLAYED = "app_displayed"
+
+
 def includes_load(semantics: str) -> bool:
     """Whether a figure of these semantics spans the model's load (see STEP_SUFFIX)."""
     return not semantics.endswith(STEP_SUFFIX)
@@ -227,6 +236,11 @@ def why_not(row: dict[str, str]) -> str | None:
         shapes.derive(model_of(row), job_of(row))
     except (DlrigError, ValidationError, ValueError, KeyError) as exc:
         return str(exc).splitlines()[0]
+    if row.get("semantics") == APP_DISPLAYED:
+        return (
+            "an application's displayed rate (app_displayed): its host loop, OS and UI "
+            "are inside the figure and are not inputs of the estimate"
+        )
     language = model_of(row).is_language_model
     if row.get("category") == "throughput" and language and not row.get("seq_len"):
         # A training step's rate depends on its length wherever the step has a cost per step

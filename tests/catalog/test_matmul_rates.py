@@ -1,0 +1,71 @@
+"""The measured dense-matmul table: every shipped row valid and sourced, hostile rows refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dlrig.catalog import load
+from dlrig.catalog import matmul_rates as mr
+from dlrig.errors import CatalogDataError
+
+HOSTILE = Path(__file__).parents[1] / "data" / "matmul_rates_hostile"
+
+
+def test_the_shipped_table_loads_and_every_row_cites_what_it_measured():
+    rows = mr.rates()
+    assert len(rows) > 50
+    for r in rows:
+        assert r.source.startswith("https://") and r.measured and r.confidence[:3] in ("[V]", "[R]")
+    # the power-limited cards the estimator got wrong by their datasheet are in it
+    for name in ("H100 PCIe", "A10", "L40S", "L4", "RTX A6000", "GeForce RTX 4090"):
+        assert mr.measured(name, "bf16") or mr.measured(name, "fp16"), name
+
+
+def test_a_row_is_found_by_card_and_precision():
+    text = (HOSTILE.parent / "matmul_rates_ok.csv").read_text()
+    rows = mr.parse(text, load.gpus())
+    assert [r.tflops for r in rows if r.gpu == "H100 PCIe" and r.precision == "bf16"] == [
+        378.0,
+        453.6,
+    ]
+
+
+# (file, the key the one-line error must name, a word of what it expected)
+CASES = [
+    ("unknown-gpu", "gpu", "did you mean H100 PCIe"),
+    ("bad-precision", "precision", "one of fp16, bf16, tf32, fp8"),
+    ("nan-rate", "tflops", "finite"),
+    ("inf-rate", "tflops", "finite"),
+    ("negative-rate", "tflops", "above 0"),
+    ("sparse-rate", "tflops", "at most 1.5 x the datasheet 756"),
+    ("not-a-number", "tflops", "a number"),
+    ("http-source", "source", "https://"),
+    ("bad-date", "date", "YYYY-MM"),
+    ("no-confidence", "confidence", "[V]"),
+    ("bf16-on-volta", "precision", "no BF16 tensor cores"),
+    ("fp8-without-fp8", "precision", "tensor cores for"),
+    ("bad-source-id", "source_id", "slug"),
+    ("empty-measured", "measured", "what the source measured"),
+    ("extra-column", "row", "10 columns"),
+    ("duplicate", "row", "repeats"),
+    ("control-chars", "measured", "no control characters"),
+]
+
+
+@pytest.mark.parametrize(("name", "key", "expected"), CASES)
+def test_a_hostile_row_is_refused_with_one_line_naming_file_line_and_key(name, key, expected):
+    text = (HOSTILE / f"{name}.csv").read_text()
+    with pytest.raises(CatalogDataError) as exc:
+        mr.parse(text, load.gpus())
+    msg = str(exc.value)
+    assert "\n" not in msg and "\x1b" not in msg
+    line = 3 if name == "duplicate" else 2
+    assert msg.startswith(f"catalog {mr.FILE}: line {line}: {key} ")
+    assert expected in msg
+
+
+def test_a_file_without_the_columns_is_refused_at_its_header():
+    with pytest.raises(CatalogDataError, match="header: missing column"):
+        mr.parse((HOSTILE / "missing-columns.csv").read_text(), load.gpus())
