@@ -156,6 +156,16 @@ def estimate(
         Loss | None,
         _opt("Cross-entropy: standard (HF), chunked (torchtune), fused (Liger).", "--loss"),
     ] = None,
+    mlm_positions: Annotated[
+        int | None,
+        _opt(
+            "Encoder trained with its masked-LM head: positions per sequence it runs on "
+            "(seq len: all, as BertForMaskedLM; max_predictions_per_seq: masked only, as "
+            "NVIDIA's dense_seq_output). Default: a task head.",
+            "--mlm-positions",
+            min=1,
+        ),
+    ] = None,
     engine: Annotated[
         DecodeEngine | None,
         _opt(
@@ -264,6 +274,7 @@ def estimate(
             host_link_gbs=host_link_gbs,
             optimizer_in_backward=optimizer_in_backward,
             loss=loss,
+            mlm_positions=mlm_positions,
             price_per_gpu_hour=price_per_gpu_hour,
             electricity_price=electricity_price,
             sample_bytes=sample_bytes,

@@ -178,6 +178,15 @@ def inapplicable(
         out.append(problem(("checkpointing_mode",), why))
     if m is not None and "memory_format" in fields and m.kind != ModelKind.CNN:
         out.append(problem(("memory_format",), f"is a CNN's layout; {m.name} is a {m.kind.value}"))
+    if "mlm_positions" in fields and job.mlm_positions is not None:
+        if task != Task.TRAIN:
+            out.append(problem(("mlm_positions", "task"), "is an encoder's pretraining head"))
+        elif m is not None and m.kind != ModelKind.ENCODER:
+            why = f"is an encoder's masked-LM head; {m.name} is a {m.kind.value}"
+            out.append(problem(("mlm_positions",), why))
+        elif job.seq_len is not None and job.mlm_positions > job.seq_len:
+            why = "counts positions of one sequence: at most {seq_len}"
+            out.append(problem(("mlm_positions", "seq_len"), why))
     if "network" in fields and job.nodes == 1:
         out.append(problem(("network", "nodes"), "is the link between nodes; give {nodes} above 1"))
     return out

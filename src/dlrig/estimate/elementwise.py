@@ -41,10 +41,11 @@ Eager attention (no fused kernel: the score matrix of every head goes through DR
 score element, as BERT's and Hugging Face's eager attention run it (QK^T, scale, add the mask,
 softmax, dropout, times V; NVIDIA DeepLearningExamples BERT modeling.py BertSelfAttention and
 transformers' eager_attention_forward): forward the scale, the mask add and the softmax each
-read and write it (3 x 2e), dropout reads it and writes it and a 1-byte mask; backward dropout
-reads the gradient and the mask and writes (2e + 1), softmax's backward reads the gradient
-and its output and writes (3e), the scale's backward reads and writes (2e); the mask add
-passes its gradient through. The two GEMMs' own reads and writes are in their time.
+read and write it (3 x 2e; a ViT adds no mask: 2 x 2e), dropout reads it and writes it and a
+1-byte mask; backward dropout reads the gradient and the mask and writes (2e + 1), softmax's
+backward reads the gradient and its output and writes (3e), the scale's backward reads and
+writes (2e); the mask add passes its gradient through. The two GEMMs' own reads and writes
+are in their time.
 
 Not counted (each under ~10 % of the block's count): rotary embeddings (the model presets do
 not say which models use them), the embedding lookup, biases.
@@ -120,16 +121,21 @@ def train_bytes(
     return tokens * per_token
 
 
-# Eager attention, per score element (module docstring): forward scale, mask add, softmax;
-# backward softmax (reads gradient and output), scale; dropout both ways when trained with it.
-SCORE_FWD_PASSES = 3 * 2
+# Eager attention, per score element (module docstring): forward scale, mask add, softmax
+# (each reads and writes: 2 passes); backward softmax (reads gradient and output, writes: 3),
+# scale (2); dropout both ways when trained with it. A model without a mask (ViT) has no mask
+# add (memory.has_attention_mask).
+SCORE_OP_PASSES = 2
+SCORE_FWD_OPS = 3  # scale, mask add, softmax
 SCORE_BWD_PASSES = 3 + 2
 
 
-def eager_score_bytes(scores: float, e: int, dropout: bool, recompute: bool) -> float:
+def eager_score_bytes(
+    scores: float, e: int, dropout: bool, recompute: bool, masked: bool = True
+) -> float:
     """Element-wise bytes `scores` materialised score elements (heads x queries x keys, every
     layer) stream in a training step with eager attention."""
-    fwd = SCORE_FWD_PASSES * e
+    fwd = (SCORE_FWD_OPS - (0 if masked else 1)) * SCORE_OP_PASSES * e
     bwd = SCORE_BWD_PASSES * e
     if dropout:
         fwd += DROPOUT_PASSES * e + DROPOUT_MASK_BYTES

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlrig.estimate import calibration as cal
+from dlrig.estimate import mlm_head
 from dlrig.estimate import params as p
 from dlrig.estimate import slack as slk
 from dlrig.estimate.shape import (
@@ -282,10 +283,26 @@ def optimizer_bytes(shape: Shape) -> float:
 
 
 def has_dropout(m: ModelSpec) -> bool:
-    """Encoders, ViTs, T5 and GPT-2-era decoders train with dropout; Llama-style ones do not."""
-    return m.kind in (ModelKind.ENCODER, ModelKind.VIT, ModelKind.ENCODER_DECODER) or (
+    """Encoders (BERT: hidden and attention dropout 0.1), T5 and GPT-2-era decoders train with
+    dropout; Llama-style decoders and ViTs do not. ViTs: timm's VisionTransformer defaults
+    `drop_rate=0., proj_drop_rate=0., attn_drop_rate=0.` (timm/models/vision_transformer.py),
+    Hugging Face's ViT configs set `hidden_dropout_prob` and `attention_probs_dropout_prob` to
+    0.0 (catalog/data/hf_configs/vit-base-patch16-224-resaved.json) and torchvision's
+    VisionTransformer `dropout=0.0, attention_dropout=0.0`; a dropout of p = 0 returns its
+    input (PyTorch aten/src/ATen/native/Dropout.cpp `_dropout_impl`: `if (p == 0 || !train
+    || input.sym_numel() == 0) return input;`, and the fused kernel only takes 0 < p < 1), so
+    no mask is kept and no pass streams."""
+    return m.kind in (ModelKind.ENCODER, ModelKind.ENCODER_DECODER) or (
         m.kind == ModelKind.DECODER and not m.gated_mlp
     )
+
+
+def has_attention_mask(m: ModelSpec) -> bool:
+    """Whether eager attention adds a mask to its scores: padding masks (BERT), causal masks
+    (decoders); a ViT attends over all its patches with no mask (timm Attention.forward:
+    `attn = (q @ k.transpose(-2, -1)) * self.scale; attn = attn.softmax(dim=-1)`; Hugging
+    Face ViTSelfAttention: scores / sqrt(d), softmax, no mask)."""
+    return m.kind != ModelKind.VIT
 
 
 def layer_activation_bytes(
@@ -384,14 +401,18 @@ def logits_bytes(m: ModelSpec, tokens: int, e: int, loss: Loss) -> float:
     fine-tuned for a task and vision models have no vocabulary head: nothing."""
     if not m.has_vocab_head:
         return 0.0
+    return tokens * (m.vocab_size or 0) * per_logit_bytes(e, loss)
+
+
+def per_logit_bytes(e: int, loss: Loss) -> int:
+    """Bytes the loss holds per logit at its peak (logits_bytes)."""
     match loss:
         case Loss.STANDARD:
-            per_logit = max(e + 2 * FP32_BYTES, 3 * FP32_BYTES)
+            return max(e + 2 * FP32_BYTES, 3 * FP32_BYTES)
         case Loss.CHUNKED:
-            per_logit = e
+            return e
         case Loss.FUSED:
-            per_logit = 0
-    return tokens * (m.vocab_size or 0) * per_logit
+            return 0
 
 
 def logits_traffic_bytes(m: ModelSpec, tokens: int, e: int, loss: Loss) -> float:
@@ -591,9 +612,14 @@ def logits_part(shape: Shape) -> float:
     LoRA/QLoRA step holds its logits as litgpt_logit_bytes says, whatever --loss says (its
     finetune script always chunks the head)."""
     m, job = shape.model, shape.job
+    e = shape.act_bytes
+    if mlm_head.applies(m, job) and shape.training:
+        # an encoder's masked-LM head: its logits on the positions it runs on, held by the
+        # loss as a decoder's are (logits_bytes' per-logit count, standard loss)
+        n = mlm_head.logits(m, job, shape.seq, shape.micro_batch)
+        return n * per_logit_bytes(e, job.loss) / (shape.plan.tp * shape.plan.cp)
     if not m.has_vocab_head:
         return 0.0
-    e = shape.act_bytes
     if job.task == Task.INFER:
         return shape.micro_batch * (m.vocab_size or 0) * (e + FP32_BYTES) / shape.plan.tp
     tokens = shape.seq * shape.micro_batch

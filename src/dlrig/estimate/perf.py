@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlrig.estimate import calibration as cal
-from dlrig.estimate import comm
+from dlrig.estimate import comm, mlm_head
 from dlrig.estimate import compute as cp
 from dlrig.estimate import convnet as cnet
 from dlrig.estimate import decode as dec
@@ -222,9 +222,12 @@ def transformer_traffic_bytes(s: Shape) -> float:
     b, e = s.micro_batch, s.act_bytes
     dropout = mem.has_dropout(m)
     ops = ew.train_bytes(m, s.seq * b, e, job.loss, job.checkpointing, dropout)
+    # an encoder's masked-LM head: its loss streams the logits of the positions it runs on
+    ops += mlm_head.logits(m, job, s.seq, b) * ew.loss_bytes_per_logit(e, job.loss)
     if job.attention == Attention.EAGER:
         scores = m.total_layers * (m.n_heads or 0) * s.seq * max(s.attended, 1) * b
-        ops += ew.eager_score_bytes(scores, e, dropout, job.checkpointing)
+        masked = mem.has_attention_mask(m)
+        ops += ew.eager_score_bytes(scores, e, dropout, job.checkpointing, masked)
     return ops
 
 

@@ -105,6 +105,7 @@ OPTION_FIELDS: dict[str, str] = {
             "host_link_gbs",
             "optimizer_in_backward",
             "loss",
+            "mlm_positions",
             "framework",
             "price_per_gpu_hour",
             "sample_bytes",

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 
 from dlrig.errors import DlrigError
+from dlrig.estimate import mlm_head
 from dlrig.estimate import params as p
 from dlrig.model.choices import CHUNKED_PREFILL_ENGINES, POOL_ENGINES
 from dlrig.model.workload import (
@@ -604,6 +605,10 @@ def derive(m: ModelSpec, job: Job) -> Shape:
     layers_per_gpu = m.total_layers / plan.pp if m.total_layers else 0.0
 
     flops, fwd = _flops(m, job, attended, trainable) if m.is_transformer else (0.0, 0.0)
+    # An encoder trained with its masked-LM head (mlm_head.py): 3 x the head's forward on the
+    # positions it runs on, outside the checkpointed blocks (not in the recompute below).
+    head_fwd = mlm_head.flops_fwd_per_token(m, job, tokens_per_seq) if training else 0.0
+    flops += 3 * head_fwd
     flops_per_sample = None
     if m.gflops_per_sample and (m.kind == ModelKind.CNN or m.kind == ModelKind.VIT):
         fwd_sample = m.gflops_per_sample * 1e9
@@ -656,7 +661,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         weight_bytes_per_gpu=weight_bytes_per_gpu,
         layers_per_gpu=layers_per_gpu,
         flops_per_token=flops,
-        flops_fwd_per_token=fwd,
+        flops_fwd_per_token=fwd + head_fwd,
         flops_recompute_per_token=(
             selective_recompute_flops(m)
             if job.checkpointing_mode == CheckpointingMode.SELECTIVE and m.is_transformer

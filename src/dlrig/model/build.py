@@ -271,6 +271,9 @@ class WorkloadInput(BaseModel):
     seq_len: int | None = Field(default=None, ge=1, le=10_000_000, description="training")
     context: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")
     loss: Literal["standard", "chunked", "fused"] | None = None
+    mlm_positions: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="masked-LM head positions per sequence"
+    )
     # The estimator's other settings (dlrig estimate --help), so a build file can say what a
     # run does: weight and cache formats, the parallel plan, the engine.
     weight_bits: float | None = Field(default=None, gt=1, le=16, description="exl2 bits")

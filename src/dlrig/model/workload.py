@@ -275,6 +275,15 @@ class Job(BaseModel):
         default=False, description="optimizer step fused into backward: gradients freed at once"
     )
     loss: Loss = Loss.STANDARD
+    mlm_positions: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="an encoder trained with its masked-LM head: the positions per sequence "
+        "the head runs on (the sequence length: every position, as transformers' "
+        "BertForMaskedLM; max_predictions_per_seq: the masked ones only, as NVIDIA "
+        "DeepLearningExamples' dense_seq_output); None: a task head (classification, QA)",
+    )
     framework: Framework = Field(
         default=Framework.TRANSFORMERS,
         description="the LoRA/QLoRA trainer: how it quantises a base while loading it (the "

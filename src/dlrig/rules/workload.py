@@ -39,6 +39,7 @@ _JOB_FIELDS = (
     "context",
     "batch_size",
     "loss",
+    "mlm_positions",
     "offload",
     "master_weights",
     "optimizer_in_backward",
