@@ -58,6 +58,18 @@ on an RTX 3090 (PyTorch 1.12) runs NCHW 826 vs channels_last 1218 img/s, 0.39 ms
 image slower than timm's channels_last (0.21 GB): the layout's cost depends on the cuDNN
 release, and this count sits below both (not fitted to either).
 
+L2 residency (estimate/l2_residency.py). A card with a sourced L2 size (catalog/data/
+l2_caches.csv, NVIDIA architecture whitepapers) walks the step's kernels in launch order
+(_Sequence: forward convolution, batch-norm statistics, normalisation, in-place ReLU, per
+block the projection after the main path, the add and its ReLU; backward in reverse, the
+projection's branch first, each convolution's data gradient before its weight gradient, cuDNN's
+NCHW transposes where they run) and does not bill to DRAM a read whose tensor, by the LRU
+reuse-distance bound, is still in L2; writes stay billed. A card without a row keeps the
+DRAM-only count above, which is what the walk gives with no cache. The rule is batch-sensitive
+by construction: ResNet-50's activations grow with the micro-batch, so at Lambda's batch 448
+only stage 4's tensors (22-90 MB at fp16) come near a 72 MB L2 and 0.3 % of the RTX 4090's
+element-wise bytes are saved; at batch 32, 22 % (NCHW) to 28 % (channels_last).
+
 TensorFlow with XLA fuses the element-wise ops into fewer kernels; the Job does not name the
 training framework, so those runs are costed with PyTorch's eager count (an upper bound).
 """
@@ -67,6 +79,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from dlrig.estimate.l2_residency import Kernel, billed_bytes
 from dlrig.model.workload import ModelSpec
 
 GBS = 1e9
@@ -122,6 +135,9 @@ class Net:
     head_in: int  # global average pool input elements
     fc_macs: int
     inner_inputs: int = 0  # elements per image entering a block's 2nd/3rd conv (ReLU outputs)
+    # per residual block, in order after the stem (convs[0]): (main convolutions, projection?);
+    # the kernel order the L2 count walks (l2_served_bytes). Empty: the convs run as a chain.
+    blocks: tuple[tuple[int, bool], ...] = ()
 
 
 def _out(h: int, stride: int) -> int:
@@ -151,6 +167,7 @@ def build(conv_stages: str, image_size: int, classes: int = 1000) -> Net:
     ins: list[int] = []
     outs: list[int] = []
     inner = 0
+    layout: list[tuple[int, bool]] = []
     for i, n in enumerate(blocks):
         w = STAGE_WIDTHS[i]
         for j in range(n):
@@ -166,12 +183,24 @@ def build(conv_stages: str, image_size: int, classes: int = 1000) -> Net:
                 ]
             else:
                 convs += [Conv(c, w, 3, h, h2, True), Conv(w, w, 3, h2, h2, False)]
-            if s != 1 or c != w * exp:
+            projection = s != 1 or c != w * exp
+            if projection:
                 convs.append(Conv(c, w * exp, 1, h, h2, False))  # projection shortcut (1x1/s)
+            layout.append((3 if kind == "bottleneck" else 2, projection))
             c, h = w * exp, h2
             outs.append(c * h * h)
     head = c * h * h
-    return Net(tuple(convs), tuple(ins), tuple(outs), pool_in, pool_out, head, c * classes, inner)
+    return Net(
+        tuple(convs),
+        tuple(ins),
+        tuple(outs),
+        pool_in,
+        pool_out,
+        head,
+        c * classes,
+        inner,
+        tuple(layout),
+    )
 
 
 def macs_per_image(net: Net) -> int:
@@ -231,6 +260,124 @@ def elementwise_bytes_per_image(net: Net, e: int, recompute: bool) -> float:
     return fwd * (2 if recompute else 1) + bwd
 
 
+class _Sequence:
+    """The kernels of one training step in launch order (module docstring), each access sized
+    in bytes for the micro-batch; the forward kernels first, then the backward ones."""
+
+    def __init__(self, net: Net, batch: int, e: int, nchw: bool) -> None:
+        self.net, self.batch, self.e, self.nchw = net, batch, e, nchw
+        self.fwd: list[Kernel] = []
+        self.bwd: list[Kernel] = []
+
+    def act(self, tensor: str, elements: int) -> tuple[str, float]:
+        return tensor, float(elements * self.batch * self.e)
+
+    def forward_conv(self, i: int, x: str) -> str:
+        """Convolution i on input x, its batch norm and ReLU; returns its output's id."""
+        cv, k = self.net.convs[i], self.fwd
+        if self.nchw:  # the input transposed to NHWC before the kernel
+            k.append(Kernel((self.act(x, cv.n_in),), (self.act(f"xT{i}", cv.n_in),)))
+            x = f"xT{i}"
+        weights = (f"W{i}", float(cv.weights * self.e))
+        k.append(Kernel((self.act(x, cv.n_in), weights), (self.act(f"y{i}", cv.n_out),), False))
+        k.append(Kernel((self.act(f"y{i}", cv.n_out),)))  # batch-norm statistics
+        k.append(Kernel((self.act(f"y{i}", cv.n_out),), (self.act(f"z{i}", cv.n_out),)))
+        if cv.relu:  # in place
+            k.append(Kernel((self.act(f"z{i}", cv.n_out),), (self.act(f"z{i}", cv.n_out),)))
+        return f"z{i}"
+
+    def backward_conv(self, i: int, g: str, x: str) -> str:
+        """Backward of convolution i given its output's gradient g and its input x: ReLU, batch
+        norm, the input gradient (cuDNN's order: data gradient, then weight gradient)."""
+        cv, k = self.net.convs[i], self.bwd
+        if cv.relu:
+            k.append(
+                Kernel(
+                    (self.act(g, cv.n_out), self.act(f"z{i}", cv.n_out)),
+                    (self.act(f"gr{i}", cv.n_out),),
+                )
+            )
+            g = f"gr{i}"
+        pair = (self.act(g, cv.n_out), self.act(f"y{i}", cv.n_out))
+        k.append(Kernel(pair))  # batch-norm backward reduction
+        k.append(Kernel(pair, (self.act(f"dy{i}", cv.n_out),)))
+        weights = (f"W{i}", float(cv.weights * self.e))
+        dy, dx = f"dy{i}", f"dx{i}"
+        if cv.needs_input_grad:
+            src = dy
+            if self.nchw:
+                k.append(Kernel((self.act(dy, cv.n_out),), (self.act(f"dyT{i}", cv.n_out),)))
+                src = f"dyT{i}"
+            k.append(Kernel((self.act(src, cv.n_out), weights), (self.act(dx, cv.n_in),), False))
+        if self.nchw:
+            k.append(Kernel((self.act(x, cv.n_in),), (self.act(f"xTw{i}", cv.n_in),)))
+            k.append(Kernel((self.act(dy, cv.n_out),), (self.act(f"dyTw{i}", cv.n_out),)))
+            x, dy = f"xTw{i}", f"dyTw{i}"
+        dw = (f"dW{i}", float(cv.weights * self.e))
+        k.append(Kernel((self.act(x, cv.n_in), self.act(dy, cv.n_out)), (dw,), False))
+        return dx
+
+    def build(self) -> None:
+        net, f, b = self.net, self.fwd, self.bwd
+        index = ("idx", float(net.pool_out * self.batch * INDEX_BYTES))
+        z = self.forward_conv(0, "image")
+        f.append(Kernel((self.act(z, net.pool_in),), (self.act("pool", net.pool_out), index)))
+        chain = [(i, 1, False) for i in range(1, len(net.convs))] if not net.blocks else []
+        i, a, starts = 1, "pool", []
+        for main, projection in net.blocks:  # a residual block: main path, shortcut, add, ReLU
+            starts.append((i, main, projection, a))
+            z = a
+            for m in range(main):
+                z = self.forward_conv(i + m, z)
+            p = self.forward_conv(i + main, a) if projection else a
+            n = net.block_outputs[len(starts) - 1]
+            out = f"out{len(starts) - 1}"
+            f.append(Kernel((self.act(z, n), self.act(p, n)), (self.act(out, n),)))
+            f.append(Kernel((self.act(out, n),), (self.act(out, n),)))  # ReLU in place
+            i, a = i + main + (1 if projection else 0), out
+        for j, _, _ in chain:
+            a = self.forward_conv(j, a if j > 1 else z)
+        f.append(Kernel((self.act(a, net.head_in),)))  # global average pool
+        b.append(Kernel((), (self.act("dhead", net.head_in),)))
+        g = "dhead"
+        for j, _, _ in reversed(chain):
+            g = self.backward_conv(j, g, f"z{j - 1}" if j > 1 else "pool")
+        for blk in reversed(range(len(starts))):
+            first, main, projection, a = starts[blk]
+            n = net.block_outputs[blk]
+            out = f"out{blk}"
+            b.append(Kernel((self.act(g, n), self.act(out, n)), (self.act(f"gout{blk}", n),)))
+            g = f"gout{blk}"
+            # autograd runs the most recently created node first: the projection, built after
+            # the main path's last batch norm (torchvision Bottleneck.forward)
+            dp = self.backward_conv(first + main, g, a) if projection else g
+            gm = g
+            for m in reversed(range(main)):
+                gm = self.backward_conv(first + m, gm, a if m == 0 else f"z{first + m - 1}")
+            n_in = net.block_inputs[blk]
+            reads = (self.act(gm, n_in), self.act(dp, n_in))
+            b.append(Kernel(reads, (self.act(f"da{blk}", n_in),)))  # the two gradients summed
+            g = f"da{blk}"
+        pool_grad = (self.act(g, net.pool_out)[0], float(net.pool_out * self.batch * self.e))
+        b.append(Kernel((pool_grad, index), (self.act("dz0", net.pool_in),)))
+        self.backward_conv(0, "dz0", "image")
+
+
+@cache
+def l2_served_elementwise_bytes(
+    net: Net, batch: int, e: int, nchw: bool, recompute: bool, l2_bytes: float | None
+) -> float:
+    """DRAM bytes of one micro-batch's element-wise ops and NCHW transposes, each read served
+    from L2 when the residency rule says so (estimate/l2_residency.py). With no L2 (None or
+    0) it equals elementwise_bytes_per_image x batch plus train_step's transposes. A recomputed
+    forward bills the forward's bytes twice (its hits taken as the first forward's)."""
+    seq = _Sequence(net, batch, e, nchw)
+    seq.build()
+    billed = billed_bytes(seq.fwd + seq.bwd, l2_bytes)
+    fwd = sum(billed[: len(seq.fwd)])
+    return fwd * (2 if recompute else 1) + sum(billed[len(seq.fwd) :])
+
+
 def train_step(
     net: Net,
     batch: int,
@@ -241,6 +388,7 @@ def train_step(
     bw_fraction: float,
     nchw: bool,
     recompute: bool,
+    l2_bytes: float | None = None,
 ) -> Step:
     """Time of one micro-batch of `batch` images: every convolution's forward, input-gradient
     and weight-gradient kernel at the sustained rate x efficiency, plus the element-wise ops
@@ -265,6 +413,8 @@ def train_step(
     conv_s += head_flops / rate
     flops += head_flops
     ew = elementwise_bytes_per_image(net, e, recompute) * batch + transposes
+    if l2_bytes:  # the card's L2 size is sourced: reads it keeps are not billed to DRAM
+        ew = l2_served_elementwise_bytes(net, batch, e, nchw, recompute, l2_bytes)
     return Step(conv_s, ew / bw, flops, ew)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dlrig.catalog import l2_caches
 from dlrig.estimate import calibration as cal
 from dlrig.estimate import comm, mlm_head
 from dlrig.estimate import compute as cp
@@ -248,6 +249,7 @@ def cnn_step(s: Shape, sustained_tflops: float, eff: float, nchw: bool) -> cnet.
         p.value("elementwise_bandwidth_fraction"),
         nchw,
         job.checkpointing,
+        l2_caches.l2_bytes(job.gpu.name),  # None: no sourced L2 size, the DRAM-only count
     )
 
 
