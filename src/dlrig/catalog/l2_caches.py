@@ -12,15 +12,10 @@ MAX_L2_KIB, an https source, a date, a [V]/[R] mark, and no control characters.
 
 from __future__ import annotations
 
-import csv
-import difflib
-import re
 from collections.abc import Iterable
 from functools import cache
-from importlib import resources
 
-from dlrig.catalog import load
-from dlrig.errors import CatalogDataError
+from dlrig.catalog import load, sourced_rows
 from dlrig.model.parts import GpuSpec
 
 FILE = "l2_caches.csv"
@@ -29,47 +24,22 @@ KIB = 1024
 # The largest L2 of any card in gpus.csv is AD102's/GB202's 96-128 MB; 1 GiB is far above
 # any GPU's last-level cache, so a value past it is a unit mistake (bytes or KB for MB).
 MAX_L2_KIB = 1024 * 1024
-_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
-_CONFIDENCE = re.compile(r"^\[(V|R)\]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def _fail(line: int, key: str, expected: str, value: str) -> CatalogDataError:
-    shown = _CONTROL.sub("?", value)[:80]
-    return CatalogDataError(f"catalog {FILE}: line {line}: {key} {shown!r}: expected {expected}")
 
 
 def parse(text: str, gpus: Iterable[GpuSpec]) -> dict[str, int]:
     """Validate the table's text against the GPU catalog: card name -> L2 bytes."""
-    names = [g.name for g in gpus]
-    reader = csv.DictReader(text.splitlines())
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise CatalogDataError(f"catalog {FILE}: header: missing column(s) {', '.join(missing)}")
+    names = {g.name for g in gpus}
     out: dict[str, int] = {}
-    for line, raw in enumerate(reader, start=2):
-        if None in raw:
-            raise _fail(line, "row", f"{len(COLUMNS)} columns", str(raw[None]))  # type: ignore[index]
-        row = {k.strip(): (v or "").strip() for k, v in raw.items()}
-        for key in COLUMNS:
-            if _CONTROL.search(row[key]):
-                raise _fail(line, key, "no control characters", row[key])
+    for line, row in sourced_rows.rows(FILE, text, COLUMNS):
         name = row["gpu"]
-        if name not in names:
-            close = difflib.get_close_matches(name, names, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise _fail(line, "gpu", f"a name from gpus.csv{hint}", name)
+        sourced_rows.check_gpu(FILE, line, name, names)
         if name in out:
-            raise _fail(line, "gpu", "one row per card (this one repeats)", name)
+            raise sourced_rows.fail(FILE, line, "gpu", "one row per card (this one repeats)", name)
         kib = row["l2_kib"]
         if not (kib.isdigit() and 0 < int(kib) <= MAX_L2_KIB):
-            raise _fail(line, "l2_kib", f"a whole number of KiB from 1 to {MAX_L2_KIB}", kib)
-        if not row["source"].startswith("https://"):
-            raise _fail(line, "source", "an https:// address", row["source"])
-        if not _DATE.match(row["date"]):
-            raise _fail(line, "date", "YYYY-MM or YYYY-MM-DD", row["date"])
-        if not _CONFIDENCE.match(row["confidence"]):
-            raise _fail(line, "confidence", "[V] (seen) or [R] (derived)", row["confidence"])
+            expected = f"a whole number of KiB from 1 to {MAX_L2_KIB}"
+            raise sourced_rows.fail(FILE, line, "l2_kib", expected, kib)
+        sourced_rows.check_provenance(FILE, line, row)
         out[name] = int(kib) * KIB
     return out
 
@@ -77,8 +47,7 @@ def parse(text: str, gpus: Iterable[GpuSpec]) -> dict[str, int]:
 @cache
 def sizes() -> dict[str, int]:
     """The shipped table (parsed once per process): card name -> L2 bytes."""
-    text = resources.files("dlrig.catalog").joinpath("data", FILE).read_text("utf-8")
-    return parse(text, load.gpus())
+    return parse(sourced_rows.shipped_text(FILE), load.gpus())
 
 
 def l2_bytes(gpu: str) -> int | None:

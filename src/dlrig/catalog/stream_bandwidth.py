@@ -14,16 +14,13 @@ datasheet bandwidth, an https source, a date, a [V]/[R] mark and no control char
 
 from __future__ import annotations
 
-import csv
-import difflib
 import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
-from dlrig.catalog import load
+from dlrig.catalog import load, sourced_rows
 from dlrig.errors import CatalogDataError
 from dlrig.model.parts import GpuSpec
 
@@ -48,10 +45,7 @@ KERNELS = ("copy", "read", "scale", "add", "triad")
 # here streams 1008.06 GB/s of its 1008); more is a typo or a cache-resident array (mli/
 # transformers-benchmarks#4: "3868 GB/s" on an RTX 4090 from an array that fits its L2).
 MAX_OVER_DATASHEET = 1.05
-_DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
 _SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9.-]{0,63}$")
-_CONFIDENCE = re.compile(r"^\[(V|R)\]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -68,23 +62,13 @@ class StreamRate:
 
 
 def _fail(line: int, key: str, expected: str, value: str) -> CatalogDataError:
-    shown = _CONTROL.sub("?", value)[:80]
-    return CatalogDataError(f"catalog {FILE}: line {line}: {key} {shown!r}: expected {expected}")
+    return sourced_rows.fail(FILE, line, key, expected, value)
 
 
 def _row(line: int, raw: dict[str, str], gpus: dict[str, GpuSpec]) -> StreamRate:
-    for key in COLUMNS:
-        value = raw.get(key)
-        if value is None:
-            raise _fail(line, key, "a value (the column is missing)", "")
-        if _CONTROL.search(value):
-            raise _fail(line, key, "no control characters", value)
     name = raw["gpu"]
-    gpu = gpus.get(name)
-    if gpu is None:
-        close = difflib.get_close_matches(name, list(gpus), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise _fail(line, "gpu", f"a name from gpus.csv{hint}", name)
+    sourced_rows.check_gpu(FILE, line, name, gpus)
+    gpu = gpus[name]
     try:
         gbs = float(raw["gbs"])
     except ValueError:
@@ -101,12 +85,7 @@ def _row(line: int, raw: dict[str, str], gpus: dict[str, GpuSpec]) -> StreamRate
         raise _fail(line, "tool", "the benchmark that measured it", "")
     if not _SOURCE_ID.match(raw["source_id"]):
         raise _fail(line, "source_id", "a lower-case slug", raw["source_id"])
-    if not raw["source"].startswith("https://"):
-        raise _fail(line, "source", "an https:// address", raw["source"])
-    if not _DATE.match(raw["date"]):
-        raise _fail(line, "date", "YYYY-MM or YYYY-MM-DD", raw["date"])
-    if not _CONFIDENCE.match(raw["confidence"]):
-        raise _fail(line, "confidence", "[V] (seen) or [R] (derived)", raw["confidence"])
+    sourced_rows.check_provenance(FILE, line, raw)
     if not raw["measured"]:
         raise _fail(line, "measured", "what the source measured (kernel, size, timing)", "")
     return StreamRate(
@@ -126,16 +105,9 @@ def parse(text: str, gpus: Iterable[GpuSpec]) -> tuple[StreamRate, ...]:
     """Validate a streaming-bandwidth table's text against the GPU catalog; an exact duplicate
     row (one measurement entered twice would count twice in a median) is refused."""
     by_name = {g.name: g for g in gpus}
-    reader = csv.DictReader(text.splitlines())
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise CatalogDataError(f"catalog {FILE}: header: missing column(s) {', '.join(missing)}")
     out: list[StreamRate] = []
     seen: set[tuple[str, float, str, str]] = set()
-    for line, raw in enumerate(reader, start=2):
-        if None in raw:
-            raise _fail(line, "row", f"{len(COLUMNS)} columns", str(raw[None]))  # type: ignore[index]
-        clean = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+    for line, clean in sourced_rows.rows(FILE, text, COLUMNS):
         row = _row(line, clean, by_name)
         key = (row.gpu, row.gbs, row.source_id, row.measured)
         if key in seen:
@@ -148,8 +120,7 @@ def parse(text: str, gpus: Iterable[GpuSpec]) -> tuple[StreamRate, ...]:
 @cache
 def rates() -> tuple[StreamRate, ...]:
     """The shipped table (parsed once per process)."""
-    text = resources.files("dlrig.catalog").joinpath("data", FILE).read_text("utf-8")
-    return parse(text, load.gpus())
+    return parse(sourced_rows.shipped_text(FILE), load.gpus())
 
 
 def measured(gpu: str) -> tuple[StreamRate, ...]:

@@ -34,6 +34,25 @@ LARGEST_SIZE_CLASS = "gt100b"
 # The NF4 dequantisation kernel reads the packed 4-bit weights (bits/8 bytes per weight) and
 # writes a 16-bit copy (2 bytes) that the GEMM then reads (bitsandbytes dequantize_4bit +
 # matmul; QLoRA paper, Dettmers et al. 2023, Sec. 3).
+#
+# Why this stays a bandwidth bound rather than bitsandbytes' own rate (bnbdq helper, 2026-12;
+# [V] seen, [R] derived): kDequantizeBlockwise and its NF4 decode (dDequantizeNF4, a branch
+# tree) are the same code in bitsandbytes 0.40.0 through 0.44.1 (whitespace-insensitive diff
+# of csrc/kernels.cu at the tags), and in 0.45-0.47 apart from the absmax index turned into a
+# shift (commit 81e6345d, 2024-12) [V]. That kernel ran below the bandwidth on HBM
+# cards: bitsandbytes PR #1747 (2025-09,
+# https://github.com/bitsandbytes-foundation/bitsandbytes/pull/1747) measured a LUT decode
+# 1.36x-2.07x faster "on the P100, A100, and H100 across all problem sizes", gains on sm86/sm89
+# (A10, RTX 4090, L4) "more modest 1.3x - 1.6x for only smaller" sizes [V]; since the faster
+# kernel cannot beat the bandwidth, the old one took >= 1.36x the bandwidth-bound time on the
+# A100 [R]. The 0.40.0 release notes (https://github.com/TimDettmers/bitsandbytes/releases/
+# tag/0.40.0) say the batch-1 inference kernels are "about 8x faster than 4-bit training kernel
+# for QLoRA" and 3.4x faster than 16-bit on Ampere ("A100, A40, RTX 3090, etc.") [V]: training
+# = 8/3.4 = 2.35x a 16-bit GEMV, so the dequantisation streams its 2.5 bytes per weight at ~0.93
+# of the GEMV's bandwidth [R], i.e. near the bound. The two disagree and neither gives an
+# absolute A100 rate, so none is modelled: a rate fitted to the LLaMA-Factory QLoRA rows would
+# be tuning. Even the >= 1.36x floor adds only ~0.011 s per Llama-2-7B micro-step on an A100
+# (0.031 s -> 0.042 s), far from the ~0.11 s per micro-step those rows leave unexplained.
 DEQUANT_WRITE_BYTES = 2
 
 
