@@ -61,7 +61,7 @@ def test_rtx4090_over_rtx3090_resnet50_training_is_1_4_to_2x():
     # NCHW, as Lambda's published runs (main.py's default memory format): the layout transposes
     # stream through DRAM, where the RTX 4090 is barely faster than the RTX 3090. Inside the
     # band since each card streams at its measured fraction of the datasheet (estimate/
-    # stream.py: 4090 0.92, 3090 0.90; both were 0.8): 1.38x -> 1.43x, Lambda 1301/905 = 1.44x.
+    # stream.py: 4090 0.92, 3090 0.90; both were 0.8): 1.38x -> 1.48x, Lambda 1301/905 = 1.44x.
     m = find_model("resnet50")
     kw = dict(precision="fp16", batch_size=256, memory_format="nchw")
     fast = throughput(m, job("RTX 4090", **kw)).samples_per_s
