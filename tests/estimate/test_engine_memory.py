@@ -13,7 +13,7 @@ from dlrig.estimate import shape as shapes
 from dlrig.estimate.applicable import InapplicableError, inapplicable
 from dlrig.estimate.job import memory_of
 from dlrig.estimate.request import job_from_options
-from dlrig.model.workload import Job
+from dlrig.model.workload import Attention, Job
 from estimate_helpers import toy_decoder
 
 MIB = 2**20
@@ -284,7 +284,7 @@ def test_vllm_defaults_by_gpu_when_not_given():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"task": "infer", "engine": "llama.cpp", "max_batched_tokens": 512}, "--engine llama.cpp"),
+        ({"task": "infer", "engine": "transformers", "max_batched_tokens": 512}, "-ub"),
         ({"task": "train", "max_batched_tokens": 512}, "applies to inference only"),
         ({"task": "infer", "engine": "sglang", "max_num_seqs": 8}, "give --engine vllm"),
     ],
@@ -319,3 +319,22 @@ def test_vllm_rows_before_v1_read_with_v0_profile_settings():
     assert vllm_v0_settings({**row, "context": "65536"}) == {"max_num_seqs": 256}
     assert vllm_v0_settings({**row, "date": "2025-04"}) == {}  # V1, the engine's own defaults
     assert vllm_v0_settings({**row, "engine": "sglang"}) == {}
+
+
+def test_llama_cpp_ubatch_is_its_prefill_chunk_and_sizes_its_compute_buffer():
+    # -ub 2048 (--max-batched-tokens): one 2048-token forward pass, and the compute buffer of
+    # a 2048-token ubatch (llama_cpp_compute_bytes with n_ubatch 2048)
+    opts = {"gpu": "RTX 4090", "model": "llama-3.1-8b", "task": "infer", "engine": "llama.cpp"}
+    opts |= {"prompt_tokens": 2048, "context": 4096}
+    m, job = job_from_options(opts | {"max_batched_tokens": 2048})
+    s = shapes.derive(m, job)
+    assert s.prefill_tokens_in_flight == 2048
+    flash = job.attention != Attention.EAGER
+    big = em.llama_cpp_compute_bytes(m, 4096, flash=flash, n_ubatch=2048)
+    assert em.allocation(s, 0.0).buffers == pytest.approx(big)
+    m, job = job_from_options(opts)
+    s = shapes.derive(m, job)
+    assert s.prefill_tokens_in_flight == 512
+    assert em.allocation(s, 0.0).buffers == pytest.approx(
+        em.llama_cpp_compute_bytes(m, 4096, flash=flash, n_ubatch=512)
+    )

@@ -313,8 +313,10 @@ def test_a_prompt_token_attends_to_the_keys_the_causal_mask_leaves():
     m = tiny()
     s = shape(m, job(task="infer", prompt_tokens=3, gen_tokens=1, batch_size=1))
     attention_at_context = 64 * s.attended  # tiny(): 4 · L · (H·Q) = 64 per key
+    # and the output head on the last of the 3 positions only: 2/3 of its 2·V·h skipped
+    head = 2 * m.vocab_size * m.hidden_size * 2 / 3
     assert perf.prefill_flops_per_token(s) == pytest.approx(
-        s.flops_fwd_per_token - attention_at_context + 64 * 2.0
+        s.flops_fwd_per_token - attention_at_context + 64 * 2.0 - head
     )
 
 
@@ -804,3 +806,77 @@ def test_flashattention2_on_hopper_takes_the_fa3_papers_longer_time_for_attentio
         for a in ("flash", "flash2")
     ]
     assert same[0] == pytest.approx(same[1], rel=1e-12)
+
+
+def test_prefill_applies_the_output_head_to_each_prompts_last_position_only():
+    # Llama-2-7B: head 32000 x 4096; a 512-token prompt skips it on 511 of 512 rows:
+    # 2 * 32000 * 4096 * 511/512 = 261.6 MFLOP per token fewer than the full forward
+    m = find_model("llama-2-7b")
+    assert perf.unused_head_flops_per_token(m, 512) == pytest.approx(2 * 32000 * 4096 * 511 / 512)
+    assert perf.unused_head_flops_per_token(m, 1) == 0  # a one-token prompt needs its logits
+    s = shape(m, job("RTX 4090", task="infer", prompt_tokens=512, engine="llama.cpp"))
+    causal = perf.causal_attended(m, 512)
+    full = s.flops_fwd_per_token - perf.counted_attention_flops(s)
+    expected = full + 4 * 32 * 4096 * causal - 2 * 32000 * 4096 * 511 / 512
+    assert perf.prefill_flops_per_token(s) == pytest.approx(expected)
+
+
+def test_dequantising_to_f16_adds_a_pass_over_the_weights_to_each_chunk():
+    # 1000 tokens in 2 chunks: the math 40 ms; 4 GB of dequantisation traffic per chunk at
+    # 1000 GB/s x 0.8 = 5 ms, twice: 50 ms in all (a kernel of its own, not under the math)
+    kw = dict(peak_tflops=100, efficiency=0.5, n_layers=2, hidden=8, mem_bw_gbs=1000)
+    plain = dec.prefill(1000, 2e9, weight_bytes=1e9, bw_efficiency=0.8, chunk_tokens=500, **kw)
+    deq = dec.prefill(
+        1000, 2e9, weight_bytes=1e9, bw_efficiency=0.8, chunk_tokens=500, dequant_bytes=4e9, **kw
+    )
+    assert plain.time_s == pytest.approx(40e-3)
+    assert deq.dequant_s == pytest.approx(10e-3)
+    assert deq.time_s == pytest.approx(50e-3)
+
+
+def test_llama_cpp_cublas_path_moves_packed_plus_f16_bytes_per_block_weight():
+    # Llama-2-7B Q4_0 (4.5 bits): block weights 6.74e9 - 2 x 32000 x 4096 (embedding, head);
+    # the pass reads 4.5/8 bytes and writes 2 bytes per weight
+    m = find_model("llama-2-7b")
+    kw = dict(task="infer", quant="q4_0", prompt_tokens=512, engine="llama.cpp")
+    s = shape(m, job("RTX 4090", llama_cpp_cublas=True, **kw))
+    block = s.prefill_weight_bytes_per_gpu * 8 / 4.5 - 32000 * 4096
+    assert perf.dequant_bytes_per_chunk(s) == pytest.approx(block * (4.5 / 8 + 2))
+    # MMQ (the default since 2024-06) multiplies the packed blocks directly
+    assert perf.dequant_bytes_per_chunk(shape(m, job("RTX 4090", **kw))) == 0
+    # a batch of 32 rows or fewer takes the matrix-vector kernels
+    short = dict(kw, prompt_tokens=32)
+    assert (
+        perf.dequant_bytes_per_chunk(shape(m, job("RTX 4090", llama_cpp_cublas=True, **short))) == 0
+    )
+    # a V100 has FP16 tensor cores but no int8 MMA for MMQ: cuBLAS whatever the build
+    assert perf.dequant_bytes_per_chunk(shape(m, job("V100 SXM2", **kw))) > 0
+    slow = throughput(m, job("RTX 4090", llama_cpp_cublas=True, **kw))
+    fast = throughput(m, job("RTX 4090", **kw))
+    assert slow.prefill_tokens_per_s < fast.prefill_tokens_per_s
+
+
+def test_llama_cpp_pipelines_a_prompts_ubatches_over_its_layer_split_gpus():
+    # 2 chunks over 2 stages take 3 stage-times, not 4; one chunk gains nothing
+    kw = dict(peak_tflops=100, efficiency=0.5, n_layers=2, hidden=8, pp=2)
+    link = comm.Link("fast", busbw_gbs=1e9, latency_s=0.0)
+    serial = dec.prefill(1000, 2e9, chunk_tokens=500, link=link, **kw)
+    piped = dec.prefill(1000, 2e9, chunk_tokens=500, link=link, pipelined=True, **kw)
+    assert piped.time_s == pytest.approx(serial.time_s * 3 / 4)
+    one = dec.prefill(500, 2e9, chunk_tokens=500, link=link, pipelined=True, **kw)
+    assert one.time_s == pytest.approx(
+        dec.prefill(500, 2e9, chunk_tokens=500, link=link, **kw).time_s
+    )
+
+
+def test_a_pool_engine_prefills_in_its_token_budget_per_step():
+    # vLLM's server default on a >= 70 GiB card other than an A100: 8192 batched tokens
+    m = find_model("llama-3-8b")
+    kw = dict(task="infer", prompt_tokens=20000, gen_tokens=10)
+    assert shape(m, job("H100 SXM", engine="vllm", **kw)).prefill_tokens_in_flight == 8192
+    assert shape(m, job("A100 80GB SXM", engine="vllm", **kw)).prefill_tokens_in_flight == 2048
+    given = job("H100 SXM", engine="vllm", max_batched_tokens=4096, **kw)
+    assert shape(m, given).prefill_tokens_in_flight == 4096
+    # TensorRT-LLM's max_num_tokens 8192: a 5000-token prompt in one pass
+    trt = job("H100 SXM", engine="tensorrt-llm", task="infer", prompt_tokens=5000, gen_tokens=1)
+    assert shape(m, trt).prefill_tokens_in_flight == 5000

@@ -134,6 +134,10 @@ def test_given_step_time_is_kept():
             'quant = "int4" with task = "train"',
         ),
         ({"model": "resnet50", "task": "lora"}, "LoRA needs a transformer; resnet50 is a cnn"),
+        (
+            {"model": "llama-3-8b", "task": "infer", "engine": "vllm", "llama_cpp_cublas": True},
+            'llama_cpp_cublas = true with engine = "vllm"',
+        ),
     ],
 )
 def test_inapplicable_workload_options_are_an_error_naming_the_option(workload, named):

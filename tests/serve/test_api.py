@@ -376,3 +376,29 @@ def test_one_edit_runs_the_rules_once_for_findings_and_charts(monkeypatch):
     edited = build | {"name": "another edit"}
     assert json.loads(api.check_json(edited))["build"] != json.loads(first)["build"]
     assert len(calls) == 2
+
+
+def test_estimate_takes_llama_cpps_cublas_path_and_ubatch(client):
+    """--llama-cpp-cublas and --max-batched-tokens (llama.cpp's -ub) reach the API under the
+    command line's names, with its answer; the path is refused for another engine."""
+    options = {
+        "gpu": "RTX 4090",
+        "task": "infer",
+        "model": "llama-2-7b",
+        "engine": "llama.cpp",
+        "quant": "q4_0",
+        "prompt_tokens": 1024,
+        "max_batched_tokens": 1024,
+        "llama_cpp_cublas": True,
+    }
+    r = post(client, "/api/estimate", options)
+    assert r.status_code == 200, r.text
+    cli = cli_json(
+        "estimate",
+        *("--gpu", "RTX 4090", "--task", "infer", "--model", "llama-2-7b"),
+        *("--engine", "llama.cpp", "--quant", "q4_0", "--prompt-tokens", "1024"),
+        *("--max-batched-tokens", "1024", "--llama-cpp-cublas"),
+    )
+    assert r.json() == cli
+    r = post(client, "/api/estimate", options | {"engine": "vllm"})
+    assert r.status_code == 400 and "llama" in r.text

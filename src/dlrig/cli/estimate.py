@@ -184,8 +184,9 @@ def estimate(
     max_batched_tokens: Annotated[
         int | None,
         _opt(
-            "Tokens of a pool engine's profiled forward pass (vllm --max-num-batched-tokens, "
-            "sglang --chunked-prefill-size, tensorrt-llm max_num_tokens; default: the engine's).",
+            "Tokens of one forward pass: the chunk a prompt is prefilled in and a pool engine's "
+            "profiled pass (vllm --max-num-batched-tokens, sglang --chunked-prefill-size, "
+            "tensorrt-llm max_num_tokens, llama.cpp -ub; default: the engine's).",
             "--max-batched-tokens",
         ),
     ] = None,
@@ -193,6 +194,14 @@ def estimate(
         int | None,
         _opt("vLLM --max-num-seqs (default: vLLM's for the GPU).", "--max-num-seqs"),
     ] = None,
+    llama_cpp_cublas: Annotated[
+        bool,
+        _opt(
+            "llama.cpp dequantises quantized weights to F16 for cuBLAS in a prompt's batches "
+            "(builds before 2024-06, or GGML_CUDA_FORCE_CUBLAS) instead of its MMQ kernels.",
+            "--llama-cpp-cublas",
+        ),
+    ] = False,
     price_per_gpu_hour: Annotated[
         float | None, _opt("Cloud price per GPU-hour.", "--price-per-gpu-hour")
     ] = None,
@@ -259,6 +268,7 @@ def estimate(
             gpu_memory_utilization=gpu_memory_utilization,
             max_batched_tokens=max_batched_tokens,
             max_num_seqs=max_num_seqs,
+            llama_cpp_cublas=llama_cpp_cublas,
             master_weights=master_weights,
             offload=offload,
             host_link_gbs=host_link_gbs,

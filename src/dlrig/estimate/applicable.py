@@ -29,6 +29,8 @@ from dlrig.model.workload import (
 )
 
 Style = Literal["flag", "toml"]
+# llama.cpp's quantized formats (shape.GGUF_FORMATS; not imported: estimate.shape imports more)
+GGUF_QUANTS = frozenset({Quant.Q4_0, Quant.Q4_K_M, Quant.Q5_K_M, Quant.Q6_K, Quant.Q8_0})
 # Job fields whose command-line flag is not "--" + the field name with dashes.
 FLAG_NAMES = {"n_gpus": "--gpus", "master_weights": "--pure-16bit"}
 TRAINING = (Task.TRAIN, Task.LORA, Task.QLORA)
@@ -126,6 +128,7 @@ def inapplicable(
             "gpu_memory_utilization",
             "max_batched_tokens",
             "max_num_seqs",
+            "llama_cpp_cublas",
         )
         for name in set_(*names):
             out.append(problem((name, "task"), "applies to inference only"))
@@ -142,13 +145,21 @@ def inapplicable(
             "give {engine} vllm, sglang or tensorrt-llm"
         )
         out.append(problem(("gpu_memory_utilization", "engine"), why))
-    if "max_batched_tokens" in fields and task == Task.INFER and job.engine not in POOL_ENGINES:
-        why = "sizes a pool engine's profiled forward pass; give {engine} vllm, sglang or "
-        why += "tensorrt-llm"
+    batched_engines = (*POOL_ENGINES, DecodeEngine.LLAMA_CPP)  # llama.cpp: -ub
+    if "max_batched_tokens" in fields and task == Task.INFER and job.engine not in batched_engines:
+        why = "is the tokens of one forward pass; give {engine} vllm, sglang, tensorrt-llm or "
+        why += "llama.cpp (-ub)"
         out.append(problem(("max_batched_tokens", "engine"), why))
     if "max_num_seqs" in fields and task == Task.INFER and job.engine != DecodeEngine.VLLM:
         why = "is vLLM's --max-num-seqs; give {engine} vllm"
         out.append(problem(("max_num_seqs", "engine"), why))
+    cublas = "llama_cpp_cublas" in fields and job.llama_cpp_cublas and task == Task.INFER
+    if cublas and job.engine != DecodeEngine.LLAMA_CPP:
+        why = "is llama.cpp's path for quantized matmuls; give {engine} llama.cpp"
+        out.append(problem(("llama_cpp_cublas", "engine"), why))
+    elif cublas and job.quant not in GGUF_QUANTS:
+        why = "dequantises GGUF weights; give {quant} q4_0, q4_k_m, q5_k_m, q6_k or q8_0"
+        out.append(problem(("llama_cpp_cublas", "quant"), why))
     if "weight_bits" in fields and job.quant != Quant.EXL2 and task == Task.INFER:
         out.append(
             problem(("weight_bits", "quant"), "sets EXL2's bits per weight; give {quant} exl2")

@@ -126,6 +126,7 @@ class Prefill:
     compute_s: float = 0.0  # the matmuls and attention at the achieved FLOP rate
     read_s: float = 0.0  # reading the weights once per chunk at the achieved bandwidth
     overhead_s: float = 0.0  # what the per-layer time adds (launches, small kernels, host)
+    dequant_s: float = 0.0  # dequantising the weights to F16 once per chunk (a kernel of its own)
     bound: str = "compute"  # bound_of: compute, memory-bandwidth, communication, per-layer overhead
 
 
@@ -149,6 +150,8 @@ def prefill(
     overhead_overlaps: bool = False,
     routed_flops_per_token: float = 0.0,
     routed_weight_bytes: float = 0.0,
+    dequant_bytes: float = 0.0,
+    pipelined: bool = False,
 ) -> Prefill:
     """The batch's prompts (`batch` x `prompt_tokens`), processed in chunks of `chunk_tokens`
     (0: all at once; vLLM's chunked prefill, llama.cpp's ubatch).
@@ -172,7 +175,17 @@ def prefill(
     totals) run as their own grouped GEMMs, each expert over the few tokens routed to it
     (tokens·k/E: 32 of a 512-token chunk for Qwen3-30B-A3B), so they have their own roofline
     and cannot use the attention GEMMs' spare bandwidth or FLOPs: the chunk is the dense
-    part's roofline plus the experts'."""
+    part's roofline plus the experts'.
+
+    `dequant_bytes`: what one GPU's dequantisation kernels move per chunk where an engine
+    turns quantized weights into F16 matrices for a 16-bit GEMM (llama.cpp's cuBLAS path:
+    perf.dequant_bytes_per_chunk). It is a kernel of its own before each GEMM, so it adds to
+    the chunk's time at the streaming bandwidth rather than hiding under the math.
+
+    `pipelined`: the pipeline stages work on different chunks at once (llama.cpp's pipeline
+    parallelism, slaren's PR #6017, 2024-03: with -sm layer a batch's ubatches flow through
+    the GPUs one after another), so c chunks over p equal stages take c + p - 1 stage-times
+    instead of c·p: 2 chunks over 2 GPUs take 3/4 of the serial time, one chunk gains nothing."""
     tokens = batch * prompt_tokens
     chunks = math.ceil(tokens / chunk_tokens) if chunk_tokens and tokens else 1
     flop_rate = tp * peak_tflops * TFLOPS * efficiency
@@ -192,12 +205,20 @@ def prefill(
         c += chunks * ALLREDUCES_PER_LAYER * n_layers * per
     if pp > 1:
         c += chunks * (pp - 1) * comm.p2p_s(nbytes / chunks, _need(link))
+    dequant = dequant_bytes / byte_rate if byte_rate and dequant_bytes else 0.0
+    work += dequant
     per_layer = chunks * n_layers * layer_overhead_s
+    if pipelined and pp > 1:  # every part is spread over the stages alike
+        f = (chunks + pp - 1) / (chunks * pp)
+        compute, read, dequant, work, c, per_layer = (
+            x * f for x in (compute, read, dequant, work, c, per_layer)
+        )
     # an eager engine's host issues the layers while the GPU works: the longer wins
     total = max(work + c, per_layer) if overhead_overlaps else work + c + per_layer
     overhead = total - work - c
     rate = tokens / total if total > 0 else 0.0
-    return Prefill(total, rate, c, compute, read, overhead, bound_of(read, compute, c, per_layer))
+    bound = bound_of(read + dequant, compute, c, per_layer)
+    return Prefill(total, rate, c, compute, read, overhead, dequant, bound)
 
 
 def request_tokens_per_s(gen_tokens: int, prefill_s: float, step_s: float, batch: int = 1) -> float:

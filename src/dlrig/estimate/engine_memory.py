@@ -278,7 +278,8 @@ def _llama_cpp(shape: Shape, ctx: int, kv: float) -> EngineAllocation:
     weights = shape.weight_bytes_per_gpu - untied_input / (plan.tp * plan.pp)
     flash = shape.job.attention != Attention.EAGER
     cells = ctx * shape.micro_batch  # -c is the total over the -np slots
-    compute = llama_cpp_compute_bytes(m, cells, flash=flash, tp=plan.tp)
+    n_ubatch = shape.job.max_batched_tokens or LLAMA_CPP_UBATCH  # -ub
+    compute = llama_cpp_compute_bytes(m, cells, flash=flash, n_ubatch=n_ubatch, tp=plan.tp)
     return _fixed(
         "llama.cpp",
         ctx,
@@ -378,12 +379,19 @@ def utilization(shape: Shape) -> float:
 def profile_tokens(shape: Shape) -> int:
     """Tokens of the pool engine's profiled forward pass: --max-batched-tokens, else the
     engine's default for the GPU."""
-    job = shape.job
+    return batched_tokens(shape.job)
+
+
+def batched_tokens(job: Job) -> int:
+    """A pool engine's token budget per forward pass (--max-batched-tokens, else its default
+    for the GPU): what it profiles its memory with, and the chunk it prefills a prompt in
+    (vLLM's chunked prefill and V0's one-pass prefill, SGLang's chunked_prefill_size,
+    TensorRT-LLM's max_num_tokens: shape.derive)."""
     if job.max_batched_tokens is not None:
         return job.max_batched_tokens
     gpu_gib = job.gpu.memory_gb
     if job.engine == DecodeEngine.VLLM:
-        return VLLM_TOKENS[vllm_large_gpu(shape)]
+        return VLLM_TOKENS[vllm_large_gpu_of(job)]
     if job.engine == DecodeEngine.SGLANG:
         return SGLANG_CHUNK[gpu_gib * GIB / 1e6 < SGLANG_SMALL_GPU_MB]
     return TRTLLM_MAX_NUM_TOKENS
@@ -395,7 +403,11 @@ def profile_seqs(shape: Shape) -> int:
 
 
 def vllm_large_gpu(shape: Shape) -> bool:
-    gpu = shape.job.gpu
+    return vllm_large_gpu_of(shape.job)
+
+
+def vllm_large_gpu_of(job: Job) -> bool:
+    gpu = job.gpu
     return gpu.memory_gb >= VLLM_LARGE_GPU_GIB and "a100" not in gpu.name.lower()
 
 
@@ -509,7 +521,8 @@ def describe(shape: Shape) -> str | None:
                 f"llama.cpp allocates at start: the model buffer (the token embedding stays in "
                 f"host memory), the KV cache for the whole context of {ctx:,} tokens{given} x "
                 f"{b} sequence(s) (-c {ctx * b}) and a compute buffer for ubatches of "
-                f"{LLAMA_CPP_UBATCH} tokens (logits n_vocab x n_ubatch in fp32; flash "
+                f"{job.max_batched_tokens or LLAMA_CPP_UBATCH} tokens (logits n_vocab x "
+                f"n_ubatch in fp32; flash "
                 f"attention {fa}); no caching allocator"
             )
         case DecodeEngine.VLLM | DecodeEngine.SGLANG | DecodeEngine.TENSORRT_LLM:

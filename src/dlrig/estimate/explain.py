@@ -200,10 +200,18 @@ def assumptions(s: Shape) -> list[str]:
             else f"{job.kv_dtype.value} ({s.kv_bits:g} bits)"
         )
         prefill = (
-            f"prefill in chunks of {p.prefill_chunk_tokens(job.engine.value)} tokens"
+            f"prefill in chunks of {shapes.prefill_chunk(job)} tokens"
             if job.engine in CHUNKED_PREFILL_ENGINES
             else "the whole batch of prompts prefilled at once"
         )
+        if perf.llama_cpp_dequantises(s):
+            prefill += (
+                " (each chunk first dequantises the weights to 16-bit for cuBLAS: "
+                "llama.cpp's path before MMQ, --llama-cpp-cublas)"
+            )
+        several = s.prompt_tokens * s.micro_batch > s.prefill_tokens_in_flight
+        if job.engine.value == "llama.cpp" and s.plan.pp > 1 and several:
+            prefill += f", the chunks pipelined over the {s.plan.pp} GPUs' layers"
         out.append(
             f"weights as {s.weight_format} ({s.weight_bits:g} bits per weight); decode reads "
             f"this GPU's weights (MoE: the experts the batch routes to) and the KV cache once "

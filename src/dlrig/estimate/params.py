@@ -18,7 +18,9 @@ DEFAULT_LM_BATCH = 1
 DEFAULT_VISION_BATCH = 32
 # Tokens an optimized inference engine prefills per step: vLLM's chunked prefill caps a step at
 # max_num_batched_tokens (512 when introduced, vllm-project/vllm#4580; 2048 and more is the
-# common setting for throughput), llama.cpp at its ubatch (512 by default). dlrig assumes 2048.
+# common setting for throughput), llama.cpp at its ubatch (512 by default). dlrig assumes 2048
+# for an engine that names no budget (the unnamed optimized engine, ExLlamaV2's 2048-token
+# chunks); a pool engine prefills in its own budget (shape.prefill_chunk).
 PREFILL_CHUNK_TOKENS = 2048
 # llama.cpp runs a prompt's forward passes in ubatches of n_ubatch tokens: 512 unless -ub says
 # otherwise (common/common.h, `int32_t n_ubatch = 512; // physical batch size for prompt

@@ -23,6 +23,7 @@ from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
 from dlrig.model.estimate import Interval, ThroughputEstimate
 from dlrig.model.workload import (
     Attention,
+    DecodeEngine,
     Job,
     MemoryFormat,
     ModelKind,
@@ -467,18 +468,77 @@ def causal_attended(m: ModelSpec, prompt: int) -> float:
     return (n_local * local + (m.n_layers - n_local) * full) / m.n_layers
 
 
+def unused_head_flops_per_token(m: ModelSpec, prompt: int) -> float:
+    """The output head's FLOPs per prompt token that a prefill skips: only a prompt's last
+    position yields a token, and the engines apply the head (2·V·h per row) to that row alone:
+    vLLM's LogitsProcessor to the positions it samples, TensorRT-LLM's context phase to the
+    last token unless gather_all_token_logits is set, llama.cpp to the outputs a batch asks for
+    (llama-bench: the last; the graph's inp_out_ids, compilade's PR #6122 'greatly reduce output
+    buffer memory usage', 2024-03 [R]), transformers >= 4.45's generate with logits_to_keep=1.
+    So P - 1 of a P-token prompt's rows skip it: (1 - 1/P)·2·V·h per token. Llama-3-8B at
+    P = 512: 2·128256·4096·511/512 = 1.05 GFLOP of its 15 GFLOP per token."""
+    if not m.has_vocab_head or not m.vocab_size or not m.hidden_size or prompt <= 0:
+        return 0.0
+    return 2 * m.vocab_size * m.hidden_size * (1 - 1 / prompt)
+
+
 def prefill_flops_per_token(s: Shape) -> float:
     """Forward FLOPs per prompt token as a prefill executes them: the matmuls, and attention
     over the keys the causal mask leaves (FlashAttention and the engines' context kernels skip
     masked tiles), not the whole context the decode steps attend to (PaLM's MFU convention,
-    which training's fitted efficiencies keep)."""
+    which training's fitted efficiencies keep); the output head for the last position only
+    (unused_head_flops_per_token)."""
     m = s.model
     full = counted_attention_flops(s)
     return (
         s.flops_fwd_per_token
         - full
         + shapes.attention_flops_fwd(m, causal_attended(m, s.prompt_tokens))
+        - unused_head_flops_per_token(m, s.prompt_tokens)
     )
+
+
+# ggml-cuda multiplies a quantized matrix by a batch of more than this many rows with a GEMM
+# (MMQ, or cuBLAS on F16 copies); up to it with its matrix-vector kernels, which read the
+# quantized blocks directly (MMQ_MAX_BATCH_SIZE = 32 in ggml-cuda.cu of 2023-10 to 2024-06).
+LLAMA_CPP_VECTOR_ROWS = 32
+# Architectures on which ggml-cuda still takes the cuBLAS path for quantized weights after MMQ
+# became the default: FP16 tensor cores but no int8 MMA for MMQ (llama.cpp PR #8075,
+# JohannesGaessler, 2024-06-23: MMQ by default "unless there is no int8 tensor core MMQ
+# implementation available but FP16 tensor cores are (V100, RDNA3)").
+CUBLAS_ONLY_ARCHITECTURES = frozenset({"Volta"})
+
+
+def llama_cpp_dequantises(s: Shape) -> bool:
+    """Whether llama.cpp turns the quantized weights into F16 copies for cuBLAS in this job's
+    prompt batches: a GGUF format, chunks above LLAMA_CPP_VECTOR_ROWS, and a build that takes
+    that path (Job.llama_cpp_cublas: builds from PR #3412 'perform cublas mat mul of quantized
+    types as f16', 2023-09, until PR #8075, 2024-06; or a card without MMQ's int8 MMA)."""
+    job = s.job
+    if job.engine != DecodeEngine.LLAMA_CPP or job.quant not in shapes.GGUF_FORMATS:
+        return False
+    if s.prefill_tokens_in_flight <= LLAMA_CPP_VECTOR_ROWS:
+        return False
+    return job.llama_cpp_cublas or cp.architecture(job.gpu) in CUBLAS_ONLY_ARCHITECTURES
+
+
+def dequant_bytes_per_chunk(s: Shape) -> float:
+    """Bytes one GPU's dequantisation kernels move per prompt chunk on llama.cpp's cuBLAS path:
+    each block matrix read in its packed format (bits/8 bytes per weight) and written as F16
+    (2 bytes per weight) for cublasGemmEx to read (ggml-cuda.cu ggml_cuda_op_mul_mat_cublas:
+    to_fp16_cuda(src0) into a pool buffer). The output head is left out: since compilade's PR
+    #6122 (2024-03) it multiplies the prompt's last row only, a matrix-vector product.
+    Published: llama-bench pp512 of CodeLlama-7B on an RTX 4090 (PR #4766, 2024-01): F16
+    46.3 ms, Q8_0 66.8 ms, Q4_0 64.2 ms per 512 tokens; the extra 20.5 and 17.9 ms are
+    6.48e9 weights x (1.0625 + 2) bytes = 19.8 GB and x (0.5625 + 2) = 16.6 GB at its
+    1008 GB/s (19.7 and 16.5 ms)."""
+    if not llama_cpp_dequantises(s):
+        return 0.0
+    m, plan = s.model, s.plan
+    bits = s.weight_bits
+    head = (m.vocab_size or 0) * (m.hidden_size or 0) * bits / shapes.BITS_PER_BYTE
+    packed = s.prefill_weight_bytes_per_gpu - head / (plan.tp * plan.pp)
+    return packed * (1 + shapes.BITS_PER_BYTE * HALF_BYTES / bits)
 
 
 def routed_flops_per_token(m: ModelSpec) -> float:
@@ -576,6 +636,8 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         overhead_overlaps=engine(job) in EAGER_ENGINES,
         routed_flops_per_token=routed_flops_per_token(m),
         routed_weight_bytes=s.prefill_routed_bytes_per_gpu,
+        dequant_bytes=dequant_bytes_per_chunk(s),
+        pipelined=engine(job) == "llama.cpp",
     )
     replicas = pl.dp
     tok_s = replicas * b / d.step_s

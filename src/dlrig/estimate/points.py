@@ -56,6 +56,10 @@ def includes_load(semantics: str) -> bool:
 
 
 MEMORY_STAND_IN_GPU = "A100 80GB SXM"
+# Confidence "[X]": the figure is seen in the source ([V]) but the source's own table
+# contradicts it (the row's notes quote the cells that do), so what was measured is unknown:
+# the row is kept, and reported not expressible, never fitted or scored.
+CONTRADICTED_IN_SOURCE = "[X]"
 PRECISION = {"fp32": "fp32", "tf32": "tf32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8"}
 INT_FIELDS = (
     "batch_size",
@@ -146,6 +150,29 @@ def vllm_v0_settings(row: dict[str, str]) -> dict[str, int]:
     return out
 
 
+# llama.cpp's path for quantized weights in a prompt's batches (Job.llama_cpp_cublas): F16
+# copies for cuBLAS from PR #3412 ('ggml-cuda : perform cublas mat mul of quantized types as
+# f16', slaren, merged 2023-09-30 [R]) until PR #8075 ('CUDA: use MMQ instead of cuBLAS by
+# default', JohannesGaessler, 2024-06-23). A llama.cpp row of a GGUF format dated in between
+# ran that path (no row here states a build with GGML_CUDA_FORCE_MMQ; PR #4766's log prints
+# 'GGML_CUDA_FORCE_MMQ: no'); a row dated 2024-06 must say which (PR #7676's table is its
+# MMQ column, and so read).
+LLAMA_CPP_CUBLAS_DATES = ("2023-10", "2024-05")
+GGUF_QUANTS = frozenset({"q4_0", "q4_k_m", "q5_k_m", "q6_k", "q8_0"})
+
+
+def llama_cpp_settings(row: dict[str, str]) -> dict[str, bool]:
+    """{"llama_cpp_cublas": True} for a llama.cpp GGUF row of the cuBLAS era, else empty."""
+    if row.get("engine") != "llama.cpp" or row.get("task") != "infer":
+        return {}
+    if row.get("quant") not in GGUF_QUANTS:
+        return {}
+    first, last = LLAMA_CPP_CUBLAS_DATES
+    if not row.get("date") or not first <= row["date"] <= last:
+        return {}
+    return {"llama_cpp_cublas": True}
+
+
 def job_of(row: dict[str, str]) -> Job:
     task = row["task"]
     task = {"vision": "train", "encoder": "train"}.get(task, task)
@@ -189,6 +216,7 @@ def job_of(row: dict[str, str]) -> Job:
     if task == "infer" and engine:
         fields["engine"] = ENGINE_ALIASES.get(engine, engine)
         fields.update(vllm_v0_settings(row))
+        fields.update(llama_cpp_settings(row))
     return Job(**fields)
 
 
@@ -202,6 +230,8 @@ def why_not(row: dict[str, str]) -> str | None:
     """None when the row is expressible, else the reason."""
     from dlrig.estimate import shape as shapes
 
+    if row.get("confidence") == CONTRADICTED_IN_SOURCE:
+        return "the source's own table contradicts this figure (confidence [X]; notes quote how)"
     try:
         shapes.derive(model_of(row), job_of(row))
     except (DlrigError, ValidationError, ValueError, KeyError) as exc:

@@ -99,6 +99,7 @@ OPTION_FIELDS: dict[str, str] = {
             "gpu_memory_utilization",
             "max_batched_tokens",
             "max_num_seqs",
+            "llama_cpp_cublas",
             "master_weights",
             "offload",
             "host_link_gbs",
@@ -113,7 +114,7 @@ OPTION_FIELDS: dict[str, str] = {
 }
 MODEL_OPTIONS = ("model", "config", "params")
 # Switches whose `false` is the default: given as false they are not "given" (applicable.py).
-_OFF_IS_DEFAULT = {"checkpointing", "optimizer_in_backward"}
+_OFF_IS_DEFAULT = {"checkpointing", "optimizer_in_backward", "llama_cpp_cublas"}
 
 
 def job_from_options(

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from dlrig.errors import DlrigError
 from dlrig.estimate import mlm_head
 from dlrig.estimate import params as p
-from dlrig.model.choices import CHUNKED_PREFILL_ENGINES
+from dlrig.model.choices import CHUNKED_PREFILL_ENGINES, POOL_ENGINES
 from dlrig.model.workload import (
     BaseQuant,
     CheckpointingMode,
+    DecodeEngine,
     Framework,
     Job,
     KvDtype,
@@ -537,6 +538,20 @@ def selective_recompute_flops(m: ModelSpec) -> float:
 # --------------------------------------------------------------------------- derive
 
 
+def prefill_chunk(job: Job) -> int:
+    """Tokens one prefill forward pass takes: a pool engine's token budget per step
+    (engine_memory.batched_tokens: --max-batched-tokens, else the engine's default for the
+    GPU, the figure its memory profile uses), llama.cpp's ubatch (-ub, given as
+    --max-batched-tokens, else 512), another engine's params.PREFILL_CHUNK_TOKENS."""
+    if job.engine == DecodeEngine.LLAMA_CPP and job.max_batched_tokens:
+        return job.max_batched_tokens
+    if job.engine in POOL_ENGINES:
+        from dlrig.estimate import engine_memory  # imports this module
+
+        return engine_memory.batched_tokens(job)
+    return p.prefill_chunk_tokens(job.engine.value)
+
+
 def derive(m: ModelSpec, job: Job) -> Shape:
     """The shape of `job` on `m`; raises PlanError for a plan that cannot run."""
     s = sequence_length(m, job)
@@ -549,7 +564,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
     gen = job.gen_tokens or 0
     if job.task == Task.INFER:
         chunked = job.engine in CHUNKED_PREFILL_ENGINES
-        chunk = p.prefill_chunk_tokens(job.engine.value)
+        chunk = prefill_chunk(job)
         in_flight = min(prompt * b, chunk) if chunked else prompt * b
     else:
         in_flight = 0

@@ -289,10 +289,16 @@ class WorkloadInput(BaseModel):
         default=None, gt=0, le=1, description="vLLM/SGLang/TensorRT-LLM memory share"
     )
     max_batched_tokens: int | None = Field(
-        default=None, ge=1, le=10_000_000, description="vLLM --max-num-batched-tokens"
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="vLLM --max-num-batched-tokens, llama.cpp -ub",
     )
     max_num_seqs: int | None = Field(
         default=None, ge=1, le=1_000_000, description="vLLM --max-num-seqs"
+    )
+    llama_cpp_cublas: bool | None = Field(
+        default=None, description="llama.cpp: quantized prompt matmuls via F16 cuBLAS, not MMQ"
     )
     grad_accum: int | None = Field(default=None, ge=1, le=1_000_000)
     prompt_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")

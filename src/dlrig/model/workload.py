@@ -303,9 +303,9 @@ class Job(BaseModel):
         default=None,
         ge=1,
         le=10_000_000,
-        description="tokens of a pool engine's profiled forward pass: vLLM "
+        description="tokens of one forward pass, the chunk a prompt is prefilled in: vLLM "
         "--max-num-batched-tokens, SGLang --chunked-prefill-size, TensorRT-LLM max_num_tokens "
-        "(None: the engine's default for the GPU)",
+        "(a pool engine's profiled pass), llama.cpp -ub (None: the engine's default for the GPU)",
     )
     max_num_seqs: int | None = Field(
         default=None,
@@ -313,6 +313,13 @@ class Job(BaseModel):
         le=1_000_000,
         description="rows of a pool engine's profiled sampler run: vLLM --max-num-seqs (None: "
         "its default for the GPU)",
+    )
+    llama_cpp_cublas: bool = Field(
+        default=False,
+        description="llama.cpp multiplies quantized weights in a prompt's batches by "
+        "dequantising each matrix to F16 for cuBLAS, not with its MMQ kernels: every build from "
+        "2023-10 (PR #3412) until MMQ became the default (PR #8075, 2024-06), and later ones "
+        "built with GGML_CUDA_FORCE_CUBLAS",
     )
     price_per_gpu_hour: float | None = Field(default=None, ge=0, le=10_000)
     electricity_per_kwh: float | None = Field(default=None, ge=0, le=100)

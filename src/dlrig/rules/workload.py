@@ -55,6 +55,7 @@ _JOB_FIELDS = (
     "gpu_memory_utilization",
     "max_batched_tokens",
     "max_num_seqs",
+    "llama_cpp_cublas",
     "grad_accum",
     "prompt_tokens",
     "gen_tokens",
