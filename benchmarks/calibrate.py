@@ -1051,6 +1051,18 @@ def tput(model: str, consts: cal.Constants, **kw: object) -> ThroughputEstimate:
     return perf.throughput_of(jobs.shape(m, Job(**kw)), consts)  # type: ignore[arg-type]
 
 
+def judged_memory(pt: Point):
+    """The memory a completed run is judged by. A training run whose source leaves its
+    checkpointing unstated (a recipe default, not printed) may have recomputed: calling it
+    "does not fit" would be a verdict about a setting the source does not give, so it is
+    judged at full checkpointing, the least memory that setting allows (as an inference run
+    that states no length is not judged at the engine's default allocation)."""
+    if points.checkpointing_unstated(pt.row) and not pt.job.checkpointing:
+        recomputed = pt.job.model_copy(update={"checkpointing": True})
+        return jobs.memory_of(jobs.shape(pt.model, recomputed))
+    return jobs.memory_of(pt.shape)
+
+
 def relations(usable: list[Point]) -> list[str]:
     """The issue's relations on the fitted constants (the same checks tests/estimate assert)."""
     out = []
@@ -1099,11 +1111,13 @@ def relations(usable: list[Point]) -> list[str]:
     # allocation (vLLM: the model's whole context), which the source may have lowered: its
     # verdict would be about a run it does not state.
     completed = [x for x in ran if not points.inference_lengths_unstated(x.row)]
-    refused = [x.id for x in completed if jobs.memory_of(x.shape).verdict == "does not fit"]
+    refused = [x.id for x in completed if judged_memory(x).verdict == "does not fit"]
+    unstated = sum(points.checkpointing_unstated(x.row) for x in completed)
     out.append(
         f"published runs said 'does not fit': {len(refused)} of {len(completed)}"
         + (f" ({', '.join(refused[:8])}{', ...' if len(refused) > 8 else ''})" if refused else "")
         + f"; {len(ran) - len(completed)} inference runs that state no length are not judged"
+        + f"; {unstated} training runs that do not state their checkpointing judged with it"
     )
     return out
 

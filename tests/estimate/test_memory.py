@@ -170,6 +170,63 @@ def test_selective_checkpointing_keeps_torchtitans_op_policy_by_hand():
     assert full.flops_recompute_per_token == full.flops_fwd_per_token - 2 * 10 * 8
 
 
+def test_checkpointed_loss_and_recomputed_block_are_never_allocated_together():
+    # Autograd runs the loss's nodes (and frees what they saved) before the last block's
+    # backward recomputes that block: where the loop drops its logits first (torchtitan's
+    # `del pred`; the selective mode is its policy) the peak is kept + max(logits, block).
+    # Toy, seq 4, batch 1, selective: kept 2 x 416 bytes, one recomputed block 960 bytes.
+    small = mem.parts(sh(toy(), seq_len=4, batch_size=1, checkpointing="selective"))
+    # vocabulary 10, standard loss: 4 x 10 x 12 = 480 bytes of logits < the 960-byte block,
+    # so the peak is a block's backward, where the logits are gone.
+    assert (small.activations, small.logits) == (2 * 416 + 960, 0)
+    # vocabulary 100: 4 x 100 x 12 = 4800 bytes > 960, the peak is the loss's backward.
+    big = mem.parts(sh(toy(vocab_size=100), seq_len=4, batch_size=1, checkpointing="selective"))
+    assert (big.activations, big.logits) == (2 * 416, 4 * 100 * 12)
+    # A loop not known to drop its logits (`outputs = model(**batch)` keeps them through the
+    # backward): full checkpointing's kept inputs (2 x 2·4·8) + one block + the logits.
+    kept = mem.parts(sh(toy(vocab_size=100), seq_len=4, batch_size=1, checkpointing=True))
+    assert (kept.activations, kept.logits) == (2 * 64 + 960, 4 * 100 * 12)
+    # torchtune's LoRA recipe does `del logits` before the backward: LoRA on q and v keeps
+    # 2 x 64 bytes of block inputs; its recomputed block (768 bytes) drops out under 4800.
+    tune = sh(
+        toy(vocab_size=100),
+        seq_len=4,
+        batch_size=1,
+        checkpointing=True,
+        task="lora",
+        lora_targets="qv",
+        framework="torchtune",
+    )
+    assert mem.recomputed_block_bytes(tune) == 768
+    assert (mem.parts(tune).activations, mem.parts(tune).logits) == (2 * 64, 4 * 100 * 12)
+    # Without checkpointing every block's activations are kept under the loss: a sum.
+    plain = mem.parts(sh(toy(vocab_size=100), seq_len=4, batch_size=1))
+    assert (plain.activations, plain.logits) == (2 * 960, 4 * 100 * 12)
+
+
+def test_torchtitan_llama3_8b_peak_is_the_loss_backward_over_kept_tensors():
+    # torchtitan 9dec370 (train.py: cross_entropy(pred.flatten(0, 1).float(), labels), then
+    # `del pred` and loss.backward()), Llama 3.1 8B, local batch 2 x 8192, selective op AC:
+    # 32 x 63,488 B x 16,384 tokens kept, plus 16,384 x 128,256 x 12 B of loss (saved fp32
+    # log-softmax, NLL's fp32 gradient, log-softmax's fp32 gradient); the recomputed block
+    # (2.7 GB) comes later, after the loss's tensors are freed.
+    m = find_model("llama-3.1-8b")
+    shape = sh(
+        m,
+        "H100 SXM",
+        n_gpus=8,
+        zero=3,
+        seq_len=8192,
+        batch_size=2,
+        checkpointing_mode="selective",
+        loss="standard",
+    )
+    parts = mem.parts(shape)
+    assert parts.activations == 32 * 63_488 * 16_384
+    assert parts.logits == 16_384 * 128_256 * 12
+    assert mem.recomputed_block_bytes(shape) == mem.layer_activation_bytes(m, 8192, 2, 2)
+
+
 def test_selective_checkpointing_sits_between_full_and_none_on_llama3_8b():
     m = find_model("llama-3.1-8b")
     kw = dict(seq_len=8192, batch_size=2, loss="fused")

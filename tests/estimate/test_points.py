@@ -94,3 +94,15 @@ def test_a_rate_an_application_displays_is_kept_but_not_expressible():
     assert points.why_not(decode) is None
     reason = points.why_not(decode | {"semantics": points.APP_DISPLAYED})
     assert reason is not None and "application's displayed rate" in reason
+
+
+def test_a_verdict_is_not_about_a_length_or_a_checkpointing_the_source_does_not_state():
+    infer = {"task": "infer", "context": "", "prompt_tokens": "", "gen_tokens": ""}
+    assert points.inference_lengths_unstated(infer)
+    assert not points.inference_lengths_unstated({**infer, "gen_tokens": "128"})
+    assert not points.inference_lengths_unstated({**infer, "task": "train"})
+    for task in ("train", "lora", "qlora"):
+        assert points.checkpointing_unstated({"task": task, "checkpointing": ""})
+        for stated in ("true", "false", "selective", "offload"):
+            assert not points.checkpointing_unstated({"task": task, "checkpointing": stated})
+    assert not points.checkpointing_unstated({"task": "infer", "checkpointing": ""})

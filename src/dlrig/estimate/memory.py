@@ -533,6 +533,34 @@ def held_over_bytes(shape: Shape) -> float:
     return held / (shape.plan.tp * shape.plan.cp)
 
 
+def block_bytes(shape: Shape) -> float:
+    """One transformer block's activations as autograd keeps them without checkpointing (the
+    block a checkpointed step recomputes at a time), before the tensor/context split."""
+    m, job = shape.model, shape.job
+    s, b, e = shape.seq, shape.micro_batch, shape.act_bytes
+    keys = min(s, m.sliding_window) if m.sliding_window else s
+    trained = frozenset(LORA_TARGETS[job.lora_targets.value]) if shape.lora else None
+    if shape.lora and keeps_quantised_inputs(shape):
+        trained = None  # every linear's input kept, as in full training
+    layer = layer_activation_bytes(m, s, b, e, trained)
+    layer += score_bytes(m, s, keys, b, e, job.attention)
+    if shape.lora and job.framework == Framework.LITGPT:
+        layer += litgpt_block_extra_bytes(m, s, b, e)
+        adapted = frozenset(LORA_TARGETS[job.lora_targets.value])
+        layer += litgpt_dropout_bytes(m, s, b, e, adapted, keeps_quantised_inputs(shape))
+    return layer
+
+
+def recomputed_block_bytes(shape: Shape) -> float:
+    """The block a checkpointed training step recomputes during its backward (full, selective
+    or offloaded checkpointing of a transformer), split like the activations; 0 otherwise.
+    activation_bytes counts it on top of what checkpointing keeps."""
+    m, job = shape.model, shape.job
+    if job.task == Task.INFER or m.kind == ModelKind.CNN or not job.checkpointing:
+        return 0.0
+    return block_bytes(shape) / (shape.plan.tp * shape.plan.cp)
+
+
 def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
     """Training: the activations of this GPU's layers for the micro-batches in flight, split by
     tensor (sequence-parallel) and context parallelism; with checkpointing each layer's input
@@ -552,16 +580,7 @@ def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
     split = plan.tp * plan.cp  # Megatron sequence parallelism with TP; CP splits the sequence
     if job.task == Task.INFER:
         return inference_working_bytes(m, shape.prefill_tokens_in_flight, e) / plan.tp
-    keys = min(s, m.sliding_window) if m.sliding_window else s
-    trained = frozenset(LORA_TARGETS[job.lora_targets.value]) if shape.lora else None
-    if shape.lora and keeps_quantised_inputs(shape):
-        trained = None  # every linear's input kept, as in full training
-    layer = layer_activation_bytes(m, s, b, e, trained)
-    layer += score_bytes(m, s, keys, b, e, job.attention)
-    if shape.lora and job.framework == Framework.LITGPT:
-        layer += litgpt_block_extra_bytes(m, s, b, e)
-        adapted = frozenset(LORA_TARGETS[job.lora_targets.value])
-        layer += litgpt_dropout_bytes(m, s, b, e, adapted, keeps_quantised_inputs(shape))
+    layer = block_bytes(shape)
     layers = shape.layers_per_gpu
     if in_flight is None:
         in_flight = pipeline_in_flight(shape)
@@ -629,16 +648,54 @@ def logits_part(shape: Shape) -> float:
     return logits_bytes(m, tokens, e, job.loss) / split
 
 
+TORCHTUNE_FRAMEWORKS = (Framework.TORCHTUNE, Framework.TORCHTUNE_TORCHAO01)
+
+
+def drops_logits_before_backward(shape: Shape) -> bool:
+    """Whether the training loop is known to drop its logits before the backward reaches the
+    blocks, so that only what autograd saved for the loss holds them (freed as the loss's
+    nodes run): torchtitan, whose op-level selective policy the `selective` mode is
+    (train.py at 9dec370: `loss = loss_fn(pred, labels)`, then `del pred` "to free before bwd
+    to avoid peaking memory", then `loss.backward()`), and torchtune's LoRA/QLoRA recipes
+    (lora_finetune_single_device.py at 30b8519e8, 2024-09: `logits = self._model(...)`, the
+    loss, then `del logits`). A loop written `outputs = model(**batch); loss = outputs.loss;
+    loss.backward()` keeps the logits alive through `outputs` for the whole backward, and
+    LitGPT's keeps them under the name `logits` (litgpt_logit_bytes): for those and any loop
+    not read here, the logits are counted alongside the recomputed block."""
+    job = shape.job
+    return job.selective_checkpointing or (shape.lora and job.framework in TORCHTUNE_FRAMEWORKS)
+
+
+def loss_or_recompute(shape: Shape, acts: float, logits: float) -> tuple[float, float]:
+    """(activations, logits) at the step's peak when the step checkpoints and its loop drops
+    the logits before the backward (drops_logits_before_backward): the loss's peak and the
+    recomputed block are then never allocated together. Autograd runs the loss's nodes first
+    (NllLossBackward, LogSoftmaxBackward, the fp32 cast's and the head's), and their tensors
+    are freed when each node has run (retain_graph=False releases a node's saved tensors);
+    only then does the last block's backward recompute that block (torch.utils.checkpoint
+    unpacks the saved-tensor holders inside the block's backward). So the peak is the larger
+    of kept + logits (the backward's start) and kept + one recomputed block (a block's
+    backward), where activation_bytes counts kept + block. Example (tests/estimate): Llama
+    3.1 8B, batch 2 x 8192, torchtitan selective checkpointing, standard loss: logits
+    16384·128256·12 B = 25.2 GB against a 2.7 GB block, so the block drops out of the peak."""
+    block = recomputed_block_bytes(shape)
+    if not block or not logits or not drops_logits_before_backward(shape):
+        return acts, logits
+    kept = acts - block
+    return (kept, logits) if logits >= block else (acts, 0.0)
+
+
 def stage_peak(shape: Shape) -> tuple[float, float]:
     """(activations, logits) of the GPU whose sum peaks. Without a pipeline one GPU holds both.
     With one, the first stage holds min(p, m) micro-batches' activations (1F1B) and no logits,
     the last stage one micro-batch's activations and the loss's logits; the job's peak is the
-    larger of the two (torchtitan reports the maximum over the ranks)."""
+    larger of the two (torchtitan reports the maximum over the ranks). A checkpointed step's
+    loss and recomputed block are alternatives (loss_or_recompute)."""
     acts, logits = activation_bytes(shape), logits_part(shape)
     if shape.plan.pp == 1 or not shape.training or not logits:
-        return acts, logits
-    last = activation_bytes(shape, in_flight=1.0)
-    return (acts, 0.0) if acts >= last + logits else (last, logits)
+        return loss_or_recompute(shape, acts, logits)
+    last, last_logits = loss_or_recompute(shape, activation_bytes(shape, in_flight=1.0), logits)
+    return (acts, 0.0) if acts >= last + last_logits else (last, last_logits)
 
 
 def inference_working_bytes(m: ModelSpec, tokens: int, e: int) -> float:

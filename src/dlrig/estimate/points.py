@@ -226,6 +226,13 @@ def inference_lengths_unstated(row: dict[str, str]) -> bool:
     return row.get("task") == "infer" and not any(row.get(k) for k in lengths)
 
 
+def checkpointing_unstated(row: dict[str, str]) -> bool:
+    """A training row whose source does not state its activation checkpointing (the cell is
+    blank: the recipe's default, not printed). The estimate reads it as none, the most memory;
+    the run may have recomputed."""
+    return row.get("task") in ("train", "lora", "qlora") and not row.get("checkpointing")
+
+
 def why_not(row: dict[str, str]) -> str | None:
     """None when the row is expressible, else the reason."""
     from dlrig.estimate import shape as shapes
