@@ -9,7 +9,7 @@ from dlrig.catalog import load
 from dlrig.catalog.lookup import find_gpu, find_model
 from dlrig.errors import CatalogDataError, DlrigError
 from dlrig.estimate import calibration as cal
-from dlrig.estimate import comm, perf
+from dlrig.estimate import comm, perf, stream
 from dlrig.estimate import compute as cp
 from dlrig.estimate import decode as dec
 from dlrig.estimate import params as p
@@ -90,7 +90,7 @@ def test_a_lora_step_pays_its_adapters_traffic_at_the_bandwidth():
     # the element-wise bandwidth, plus their own FLOPs (6 per adapter parameter).
     extra_bytes = (adapters[1] - adapters[0]) * 2 * 512
     extra_flops = 6 * (every.params_trainable - qv.params_trainable) * 512
-    bw = 2039e9 * p.value("elementwise_bandwidth_fraction")
+    bw = 2039e9 * stream.fraction(find_gpu("A100 80GB SXM"))  # estimate/stream.py
     assert t_all.compute_time_s - t_qv.compute_time_s == pytest.approx(
         extra_bytes / bw + extra_flops / (312e12 * 0.5)
     )
@@ -590,8 +590,9 @@ def test_training_time_is_flops_over_peak_times_mfu():
     s = shape(m, j)
     gemm = s.flops_per_token * 8 * 1024 / (312e12 * 0.5)
     # plus the element-wise work (elementwise.py, bf16, dropout, no checkpointing): 2,775,396 B
-    # per token (tests/estimate/test_elementwise.py derives it), at 0.8 of 2039 GB/s
-    elementwise = 8 * 1024 * 2_775_396 / (2039e9 * p.value("elementwise_bandwidth_fraction"))
+    # per token (tests/estimate/test_elementwise.py derives it), at the card's streaming
+    # fraction of 2039 GB/s (estimate/stream.py; tests/estimate/test_stream.py checks the rule)
+    elementwise = 8 * 1024 * 2_775_396 / (2039e9 * stream.fraction(find_gpu("A100 80GB SXM")))
     assert t.compute_time_s == pytest.approx(gemm + elementwise)
     assert t.tokens_per_s == pytest.approx(8 * 1024 / t.step_time_s)
     assert t.allreduce_time_s == 0 and t.link.startswith("none")
@@ -708,7 +709,8 @@ def test_optimizer_step_time_is_its_bytes_at_the_elementwise_bandwidth():
     m = find_model("bert-large")
     t = throughput(m, job(precision="fp32", batch_size=4, seq_len=128))
     s = shape(m, job(precision="fp32", batch_size=4, seq_len=128))
-    bw = find_gpu("RTX 4090").memory_bandwidth_gbs * 1e9 * p.value("elementwise_bandwidth_fraction")
+    gpu = find_gpu("RTX 4090")
+    bw = gpu.memory_bandwidth_gbs * 1e9 * stream.fraction(gpu)
     expected = 28 * s.params_trainable / bw  # fp32 AdamW: 28 bytes per parameter
     assert t.step_parts_s["optimizer step"] == pytest.approx(expected)
 

@@ -227,8 +227,8 @@ def dequant_time_s(
 # activation is written once and read once in the forward pass, and its gradient written and
 # read once in the backward pass: 4x; a recomputed forward streams its share again (+2x).
 # Transformers are counted op by op instead (elementwise.py: that count replaced this 4x for
-# them, which also billed the GEMMs' own reads and writes). The achieved bandwidth is
-# efficiencies.csv elementwise_bandwidth_fraction.
+# them, which also billed the GEMMs' own reads and writes). The achieved bandwidth is the card's
+# streaming fraction of its datasheet (estimate/stream.py).
 ELEMENTWISE_PASSES = 4
 RECOMPUTE_PASSES = 2
 # A CNN kept in NCHW (PyTorch's default layout) runs its tensor-core convolutions on NHWC

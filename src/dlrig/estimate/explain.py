@@ -7,7 +7,7 @@ the list a user reads is the basis of the numbers they got, not a generic discla
 from __future__ import annotations
 
 from dlrig.estimate import calibration as cal
-from dlrig.estimate import comm, engine_memory, perf
+from dlrig.estimate import comm, engine_memory, perf, stream
 from dlrig.estimate import compute as cp
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
@@ -261,7 +261,20 @@ def sources(s: Shape) -> list[str]:
         keys += ["imagenet_jpeg_bytes", "jpeg_decode_images_per_core_s"]
     slack = cal.constants().get(mem.slk.KEY, (mem.slack_group(s),))
     cited = [p.cite(k) for k in dict.fromkeys(keys)] + fitted_sources(m, job)
-    return [*cited, roof_source(s), slack.cite()]
+    train = [stream_source(s)] if job.task != Task.INFER else []
+    return [*cited, roof_source(s), *train, slack.cite()]
+
+
+def stream_source(s: Shape) -> str:
+    """The DRAM rate a training step's memory-bound work streams at, and where its fraction of
+    the datasheet comes from (estimate/stream.py)."""
+    gpu = s.job.gpu
+    found = stream.stream(gpu)
+    return (
+        f"streaming bandwidth = {gpu.memory_bandwidth_gbs * found.fraction:.4g} GB/s per GPU, "
+        f"{found.fraction:.2f} of the datasheet {gpu.memory_bandwidth_gbs:g}: {found.basis} "
+        "(catalog/data/stream_bandwidth.csv)"
+    )
 
 
 def roof_source(s: Shape) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from dlrig.catalog import l2_caches
 from dlrig.estimate import calibration as cal
-from dlrig.estimate import comm, mlm_head
+from dlrig.estimate import comm, mlm_head, stream
 from dlrig.estimate import compute as cp
 from dlrig.estimate import convnet as cnet
 from dlrig.estimate import decode as dec
@@ -246,7 +246,7 @@ def cnn_step(s: Shape, sustained_tflops: float, eff: float, nchw: bool) -> cnet.
         sustained_tflops,
         eff,
         job.gpu.memory_bandwidth_gbs,
-        p.value("elementwise_bandwidth_fraction"),
+        stream.fraction(job.gpu),
         nchw,
         job.checkpointing,
         l2_caches.l2_bytes(job.gpu.name),  # None: no sourced L2 size, the DRAM-only count
@@ -254,10 +254,10 @@ def cnn_step(s: Shape, sustained_tflops: float, eff: float, nchw: bool) -> cnet.
 
 
 def streaming_s(job: Job, nbytes: float) -> float:
-    """Time to stream `nbytes` through DRAM at the card's streaming bandwidth
-    (efficiencies.csv elementwise_bandwidth_fraction of the datasheet)."""
+    """Time to stream `nbytes` through DRAM at the card's streaming bandwidth (its measured
+    fraction of the datasheet: estimate/stream.py)."""
     bw = job.gpu.memory_bandwidth_gbs
-    return nbytes / (bw * GBS * p.value("elementwise_bandwidth_fraction"))
+    return nbytes / (bw * GBS * stream.fraction(job.gpu))
 
 
 def elementwise_s(s: Shape, nchw: bool) -> float:
@@ -265,7 +265,7 @@ def elementwise_s(s: Shape, nchw: bool) -> float:
     job = s.job
     if s.model.kind == ModelKind.CNN:
         bw = job.gpu.memory_bandwidth_gbs
-        frac = p.value("elementwise_bandwidth_fraction")
+        frac = stream.fraction(job.gpu)
         return cp.elementwise_time_s(cnn_traffic_bytes(s), job.checkpointing, bw, nchw) / frac
     return streaming_s(job, transformer_traffic_bytes(s))
 
@@ -344,9 +344,7 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
         cores = getattr(job, "cpu_cores", None) or DEFAULT_OFFLOAD_CPU_CORES
         per_gpu = s.params_trainable / (s.plan.tp * s.plan.pp * shards)
         cpu_adam = per_gpu / (cores * p.value("cpu_adam_params_per_core_s"))
-    optimizer_s = mem.optimizer_step_bytes(s) / (
-        bw * comm.GBS * p.value("elementwise_bandwidth_fraction")
-    )
+    optimizer_s = mem.optimizer_step_bytes(s) / (bw * comm.GBS * stream.fraction(job.gpu))
     moe_layers = 0
     if m.kind == ModelKind.MOE and m.n_experts:
         moe_layers = max((m.n_layers or 0) - m.first_dense_layers, 0)
