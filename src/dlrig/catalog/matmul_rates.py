@@ -14,8 +14,6 @@ an https source, a date, a [V]/[R] confidence mark, and no control characters.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -47,7 +45,6 @@ MAX_OVER_DATASHEET = 1.5
 # FP16 rate (Tesla T4 BF16 2.0-2.5 vs FP16 42 TFLOPS in zzc0721/torch-performance-test-data),
 # so a BF16 row there is not a tensor rate and would be pooled with the FP16 ones by mistake.
 NO_BF16_ARCHITECTURES = ("Kepler", "Maxwell", "Pascal", "Volta", "Turing")
-_SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9.-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -83,23 +80,16 @@ def _row(line: int, raw: dict[str, str], gpus: dict[str, GpuSpec]) -> MatmulRate
     precision = raw["precision"]
     if precision not in PRECISIONS:
         raise _fail(line, "precision", f"one of {', '.join(PRECISIONS)}", precision)
-    try:
-        tflops = float(raw["tflops"])
-    except ValueError:
-        raise _fail(line, "tflops", "a number", raw["tflops"]) from None
     sheet = datasheet_tflops(gpu, precision)
     if precision == "bf16" and gpu.architecture.startswith(NO_BF16_ARCHITECTURES):
         raise _fail(line, "precision", f"fp16 ({name} has no BF16 tensor cores)", precision)
     if sheet is None:
         raise _fail(line, "precision", f"a rate {name} has tensor cores for", precision)
-    if not (math.isfinite(tflops) and 0 < tflops <= MAX_OVER_DATASHEET * sheet):
-        limit = f"{MAX_OVER_DATASHEET:g} x the datasheet {sheet:g}"
-        raise _fail(line, "tflops", f"a finite rate above 0 and at most {limit}", raw["tflops"])
-    if not _SOURCE_ID.match(raw["source_id"]):
-        raise _fail(line, "source_id", "a lower-case slug", raw["source_id"])
-    sourced_rows.check_provenance(FILE, line, raw)
-    if not raw["measured"]:
-        raise _fail(line, "measured", "what the source measured (shape, dtype, timing)", "")
+    limit = f"{MAX_OVER_DATASHEET:g} x the datasheet {sheet:g}"
+    tflops = sourced_rows.check_rate(
+        FILE, line, "tflops", raw["tflops"], MAX_OVER_DATASHEET * sheet, limit
+    )
+    sourced_rows.check_measurement(FILE, line, raw, "shape, dtype, timing")
     return MatmulRate(
         gpu=name,
         precision=precision,
@@ -113,19 +103,17 @@ def _row(line: int, raw: dict[str, str], gpus: dict[str, GpuSpec]) -> MatmulRate
 
 
 def parse(text: str, gpus: Iterable[GpuSpec]) -> tuple[MatmulRate, ...]:
-    """Validate a matmul-rate table's text against the GPU catalog; exact duplicate rows (one
-    measurement entered twice would count twice in a median) are refused."""
+    """Validate a matmul-rate table's text against the GPU catalog; exact duplicate rows are
+    refused."""
     by_name = {g.name: g for g in gpus}
-    out: list[MatmulRate] = []
-    seen: set[tuple[str, str, float, str, str]] = set()
-    for line, clean in sourced_rows.rows(FILE, text, COLUMNS):
-        row = _row(line, clean, by_name)
-        key = (row.gpu, row.precision, row.tflops, row.source_id, row.measured)
-        if key in seen:
-            raise _fail(line, "row", "one row per measurement (this one repeats)", row.gpu)
-        seen.add(key)
-        out.append(row)
-    return tuple(out)
+    return sourced_rows.unique_rows(
+        FILE,
+        text,
+        COLUMNS,
+        lambda line, row: _row(line, row, by_name),
+        key=lambda r: (r.gpu, r.precision, r.tflops, r.source_id, r.measured),
+        label=lambda r: r.gpu,
+    )
 
 
 @cache

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import csv
 import difflib
+import math
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Hashable, Iterator
 from importlib import resources
+from typing import TypeVar
 
 from dlrig.errors import CatalogDataError
 
+T = TypeVar("T")
+_SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9.-]{0,63}$")
 _DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
 _CONFIDENCE = re.compile(r"^\[(V|R)\]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -63,6 +67,49 @@ def check_provenance(file: str, line: int, row: dict[str, str]) -> None:
         raise fail(file, line, "date", "YYYY-MM or YYYY-MM-DD", row["date"])
     if not _CONFIDENCE.match(row["confidence"]):
         raise fail(file, line, "confidence", "[V] (seen) or [R] (derived)", row["confidence"])
+
+
+def check_rate(file: str, line: int, key: str, value: str, ceiling: float, limit: str) -> float:
+    """A finite rate above 0 and at most `ceiling` (described by `limit` in the refusal)."""
+    try:
+        rate = float(value)
+    except ValueError:
+        raise fail(file, line, key, "a number", value) from None
+    if not (math.isfinite(rate) and 0 < rate <= ceiling):
+        raise fail(file, line, key, f"a finite rate above 0 and at most {limit}", value)
+    return rate
+
+
+def check_measurement(file: str, line: int, row: dict[str, str], what: str) -> None:
+    """A measurement row's source slug, provenance and what the source measured (`what`
+    names what that description should say)."""
+    if not _SOURCE_ID.match(row["source_id"]):
+        raise fail(file, line, "source_id", "a lower-case slug", row["source_id"])
+    check_provenance(file, line, row)
+    if not row["measured"]:
+        raise fail(file, line, "measured", f"what the source measured ({what})", "")
+
+
+def unique_rows(
+    file: str,
+    text: str,
+    columns: tuple[str, ...],
+    build: Callable[[int, dict[str, str]], T],
+    key: Callable[[T], Hashable],
+    label: Callable[[T], str],
+) -> tuple[T, ...]:
+    """Each row built by `build`; a row whose `key` repeats an earlier one is refused (one
+    measurement entered twice would count twice in a median)."""
+    out: list[T] = []
+    seen: set[Hashable] = set()
+    for line, row in rows(file, text, columns):
+        built = build(line, row)
+        if key(built) in seen:
+            repeats = "one row per measurement (this one repeats)"
+            raise fail(file, line, "row", repeats, label(built))
+        seen.add(key(built))
+        out.append(built)
+    return tuple(out)
 
 
 def shipped_text(file: str) -> str:

@@ -14,8 +14,6 @@ datasheet bandwidth, an https source, a date, a [V]/[R] mark and no control char
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -45,7 +43,6 @@ KERNELS = ("copy", "read", "scale", "add", "triad")
 # here streams 1008.06 GB/s of its 1008); more is a typo or a cache-resident array (mli/
 # transformers-benchmarks#4: "3868 GB/s" on an RTX 4090 from an array that fits its L2).
 MAX_OVER_DATASHEET = 1.05
-_SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9.-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -69,25 +66,16 @@ def _row(line: int, raw: dict[str, str], gpus: dict[str, GpuSpec]) -> StreamRate
     name = raw["gpu"]
     sourced_rows.check_gpu(FILE, line, name, gpus)
     gpu = gpus[name]
-    try:
-        gbs = float(raw["gbs"])
-    except ValueError:
-        raise _fail(line, "gbs", "a number", raw["gbs"]) from None
     sheet = gpu.memory_bandwidth_gbs
     if not sheet:
         raise _fail(line, "gpu", "a card with a datasheet memory bandwidth", name)
-    if not (math.isfinite(gbs) and 0 < gbs <= MAX_OVER_DATASHEET * sheet):
-        limit = f"{MAX_OVER_DATASHEET:g} x the datasheet {sheet:g}"
-        raise _fail(line, "gbs", f"a finite rate above 0 and at most {limit}", raw["gbs"])
+    limit = f"{MAX_OVER_DATASHEET:g} x the datasheet {sheet:g}"
+    gbs = sourced_rows.check_rate(FILE, line, "gbs", raw["gbs"], MAX_OVER_DATASHEET * sheet, limit)
     if raw["kernel"] not in KERNELS:
         raise _fail(line, "kernel", f"one of {', '.join(KERNELS)}", raw["kernel"])
     if not raw["tool"]:
         raise _fail(line, "tool", "the benchmark that measured it", "")
-    if not _SOURCE_ID.match(raw["source_id"]):
-        raise _fail(line, "source_id", "a lower-case slug", raw["source_id"])
-    sourced_rows.check_provenance(FILE, line, raw)
-    if not raw["measured"]:
-        raise _fail(line, "measured", "what the source measured (kernel, size, timing)", "")
+    sourced_rows.check_measurement(FILE, line, raw, "kernel, size, timing")
     return StreamRate(
         gpu=name,
         gbs=gbs,
@@ -103,18 +91,16 @@ def _row(line: int, raw: dict[str, str], gpus: dict[str, GpuSpec]) -> StreamRate
 
 def parse(text: str, gpus: Iterable[GpuSpec]) -> tuple[StreamRate, ...]:
     """Validate a streaming-bandwidth table's text against the GPU catalog; an exact duplicate
-    row (one measurement entered twice would count twice in a median) is refused."""
+    row is refused."""
     by_name = {g.name: g for g in gpus}
-    out: list[StreamRate] = []
-    seen: set[tuple[str, float, str, str]] = set()
-    for line, clean in sourced_rows.rows(FILE, text, COLUMNS):
-        row = _row(line, clean, by_name)
-        key = (row.gpu, row.gbs, row.source_id, row.measured)
-        if key in seen:
-            raise _fail(line, "row", "one row per measurement (this one repeats)", row.gpu)
-        seen.add(key)
-        out.append(row)
-    return tuple(out)
+    return sourced_rows.unique_rows(
+        FILE,
+        text,
+        COLUMNS,
+        lambda line, row: _row(line, row, by_name),
+        key=lambda r: (r.gpu, r.gbs, r.source_id, r.measured),
+        label=lambda r: r.gpu,
+    )
 
 
 @cache
