@@ -111,6 +111,15 @@ def test_efficiency_group_is_by_architecture_not_form_factor():
     assert ada[2:] == ("Ada", "bf16", "20-100b")
 
 
+def test_a_qlora_style_job_over_a_gptq_base_is_not_pooled_with_nf4_qlora():
+    m = find_model("llama-2-7b")
+    nf4 = perf.train_group(m, job("A100 80GB SXM", task="qlora"))
+    gptq = perf.train_group(m, job("A100 80GB SXM", task="qlora", base_quant="gptq"))
+    assert nf4[:2] == ("llm", "qlora")
+    assert gptq[:2] == ("llm", "qlora-gptq")
+    assert perf.train_group(m, job("A100 80GB SXM", task="lora"))[:2] == ("llm", "lora")
+
+
 def test_fp32_convolutions_run_on_tf32_where_pytorch_allows_it():
     assert cp.conv_precision("fp32", find_gpu("A100 80GB SXM")) == "tf32"
     assert cp.conv_precision("fp32", find_gpu("V100 SXM2")) == "fp32"

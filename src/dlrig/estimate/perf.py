@@ -23,6 +23,7 @@ from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
 from dlrig.model.estimate import Interval, ThroughputEstimate
 from dlrig.model.workload import (
     Attention,
+    BaseQuant,
     DecodeEngine,
     Job,
     MemoryFormat,
@@ -72,9 +73,20 @@ def compute_precision(m: ModelSpec, job: Job) -> str:
     return job.precision.value
 
 
+def task_group(job: Job) -> str:
+    """The task level of a training group. QLoRA is an NF4 base (QLoRA paper; bitsandbytes or
+    torchao dequantise-then-GEMM); a QLoRA-style job over a base stored in another format
+    (GPTQ, AWQ: auto-gptq's or AWQ's own kernels) runs other kernels, so it is its own task and
+    is not pooled with NF4's efficiency."""
+    base = job.effective_base_quant
+    if job.task == Task.QLORA and base not in (BaseQuant.NF4, BaseQuant.NONE):
+        return f"qlora-{base.value}"
+    return job.task.value
+
+
 def train_group(m: ModelSpec, job: Job) -> tuple[str, ...]:
     return cp.efficiency_group(
-        family(m), job.task.value, job.gpu, compute_precision(m, job), m.params_total / 1e9
+        family(m), task_group(job), job.gpu, compute_precision(m, job), m.params_total / 1e9
     )
 
 
