@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from catalog_helpers import assert_refused
 from dlrig.catalog import load
 from dlrig.catalog import matmul_rates as mr
 from dlrig.errors import CatalogDataError
@@ -56,14 +57,7 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "key", "expected"), CASES)
 def test_a_hostile_row_is_refused_with_one_line_naming_file_line_and_key(name, key, expected):
-    text = (HOSTILE / f"{name}.csv").read_text()
-    with pytest.raises(CatalogDataError) as exc:
-        mr.parse(text, load.gpus())
-    msg = str(exc.value)
-    assert "\n" not in msg and "\x1b" not in msg
-    line = 3 if name == "duplicate" else 2
-    assert msg.startswith(f"catalog {mr.FILE}: line {line}: {key} ")
-    assert expected in msg
+    assert_refused(mr.parse, mr.FILE, HOSTILE / f"{name}.csv", key, expected)
 
 
 def test_a_file_without_the_columns_is_refused_at_its_header():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from catalog_helpers import assert_refused
 from dlrig.catalog import load
 from dlrig.catalog import stream_bandwidth as sb
 from dlrig.errors import CatalogDataError
@@ -57,14 +58,7 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "key", "expected"), CASES)
 def test_a_hostile_row_is_refused_with_one_line_naming_file_line_and_key(name, key, expected):
-    text = (HOSTILE / f"{name}.csv").read_text()
-    with pytest.raises(CatalogDataError) as exc:
-        sb.parse(text, load.gpus())
-    msg = str(exc.value)
-    assert "\n" not in msg and "\x1b" not in msg
-    line = 3 if name == "duplicate" else 2
-    assert msg.startswith(f"catalog {sb.FILE}: line {line}: {key} ")
-    assert expected in msg
+    assert_refused(sb.parse, sb.FILE, HOSTILE / f"{name}.csv", key, expected)
 
 
 def test_every_hostile_file_is_exercised():
