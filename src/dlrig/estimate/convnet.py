@@ -412,9 +412,10 @@ def train_step(
     head_flops = 3 * 2.0 * net.fc_macs * batch
     conv_s += head_flops / rate
     flops += head_flops
-    ew = elementwise_bytes_per_image(net, e, recompute) * batch + transposes
     if l2_bytes:  # the card's L2 size is sourced: reads it keeps are not billed to DRAM
         ew = l2_served_elementwise_bytes(net, batch, e, nchw, recompute, l2_bytes)
+    else:  # the closed form of the same count with no cache (l2_served_elementwise_bytes)
+        ew = elementwise_bytes_per_image(net, e, recompute) * batch + transposes
     return Step(conv_s, ew / bw, flops, ew)
 
 

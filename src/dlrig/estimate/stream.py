@@ -81,24 +81,33 @@ def family_fractions(
 def fraction_from(
     gpu: GpuSpec, gpus: Iterable[GpuSpec], rows: Iterable[sb.StreamRate], prior: float
 ) -> Stream:
-    """The streaming fraction of `gpu` from a given table (the pure rule; `fraction` applies
+    """The streaming fraction of `gpu` from a given table (the pure rule; `stream` applies
     it to the shipped one)."""
     rows = tuple(rows)
+    return _rule(gpu, rows, family_fractions(gpus, rows), prior)
+
+
+def _rule(
+    gpu: GpuSpec,
+    rows: tuple[sb.StreamRate, ...],
+    families: dict[str, tuple[float, int]],
+    prior: float,
+) -> Stream:
     found = card_fraction(gpu, rows)
     if found:
         return Stream(found[0], f"median of {found[1]} measured streaming rate(s)")
     family = memory_family(gpu)
-    frac, n = family_fractions(gpus, rows).get(family, (0.0, 0))
+    frac, n = families.get(family, (0.0, 0))
     if family and n >= MIN_FAMILY_CARDS:
         return Stream(frac, f"not measured: median fraction of the {n} measured {family} cards")
     return Stream(prior, f"not measured, too few measured {family or 'other'} cards: {PRIOR_KEY}")
 
 
 @cache
-def _shipped(name: str) -> Stream:
-    gpus = load.gpus()
-    gpu = next(g for g in gpus if g.name == name)
-    return fraction_from(gpu, gpus, sb.rates(), p.value(PRIOR_KEY))
+def _shipped_families() -> dict[str, tuple[float, int]]:
+    """The family medians of the shipped table, derived once per process (as roof.py's
+    class_fractions)."""
+    return family_fractions(load.gpus(), sb.rates())
 
 
 def fraction(gpu: GpuSpec) -> float:
@@ -107,8 +116,6 @@ def fraction(gpu: GpuSpec) -> float:
 
 
 def stream(gpu: GpuSpec) -> Stream:
-    if any(g.name == gpu.name and g == gpu for g in load.gpus()):
-        return _shipped(gpu.name)
-    # A card built outside the catalog (a probed or user-described one): the same rule, with
-    # the shipped table for its family.
-    return fraction_from(gpu, load.gpus(), sb.rates(), p.value(PRIOR_KEY))
+    """The shipped table's rule for any card, a catalog one or one probed or described by the
+    user (a card outside the table takes its family's median)."""
+    return _rule(gpu, sb.rates(), _shipped_families(), p.value(PRIOR_KEY))
