@@ -867,6 +867,44 @@ def test_llama_cpp_cublas_path_moves_packed_plus_f16_bytes_per_block_weight():
     assert slow.prefill_tokens_per_s < fast.prefill_tokens_per_s
 
 
+def test_dequantise_then_gemm_kernels_add_the_pass_above_their_row_thresholds():
+    # Llama-2-7B, 4-bit formats under engines that write a 16-bit copy of each matrix for a
+    # 16-bit GEMM above a row count set in their code (perf.dequant_min_rows); the pass reads
+    # the packed weights and writes 2 bytes per weight, the 16-bit output head left out
+    m = find_model("llama-2-7b")
+
+    def dq(gpu: str, **kw) -> float:
+        return perf.dequant_bytes_per_chunk(shape(m, job(gpu, task="infer", **kw)))
+
+    s = shape(
+        m, job("RTX 4090", task="infer", quant="nf4", engine="transformers", prompt_tokens=512)
+    )
+    packed = s.prefill_weight_bytes_per_gpu - 32000 * 4096 * 2
+    assert dq("RTX 4090", quant="nf4", engine="transformers", prompt_tokens=512) == pytest.approx(
+        packed * (1 + 16 / s.weight_bits)
+    )
+    # bitsandbytes' gemv_4bit takes a single row
+    assert dq("RTX 4090", quant="nf4", engine="transformers", prompt_tokens=1) == 0
+    # AutoAWQ: x.shape[0] * x.shape[1] >= 1024 dequantises, fewer rows run the fused GEMM
+    assert dq("RTX 4090", quant="awq", engine="autoawq", prompt_tokens=1023) == 0
+    assert dq("RTX 4090", quant="awq", engine="autoawq", prompt_tokens=1024) > 0
+    assert dq("RTX 4090", quant="awq", engine="autoawq", prompt_tokens=512, batch_size=2) > 0
+    # ExLlamaV2: more than MAX_Q_GEMM_ROWS = 32 rows
+    assert dq("RTX 4090", quant="exl2", weight_bits=4.0, engine="exllamav2", prompt_tokens=32) == 0
+    assert dq("RTX 4090", quant="exl2", weight_bits=4.0, engine="exllamav2", prompt_tokens=33) > 0
+    # vLLM: Marlin on compute capability 8.0 and up, its AWQ kernel (>= 256 rows) on Turing
+    assert dq("RTX 4090", quant="awq", engine="vllm", prompt_tokens=2048) == 0
+    assert dq("Tesla T4", quant="awq", engine="vllm", prompt_tokens=255) == 0
+    assert dq("Tesla T4", quant="awq", engine="vllm", prompt_tokens=256) > 0
+    # 16-bit weights have nothing to dequantise
+    assert dq("RTX 4090", engine="transformers", prompt_tokens=512) == 0
+    slow = throughput(
+        m, job("RTX 4090", task="infer", quant="gptq", engine="transformers", prompt_tokens=512)
+    )
+    fast = throughput(m, job("RTX 4090", task="infer", engine="transformers", prompt_tokens=512))
+    assert slow.prefill_tokens_per_s < fast.prefill_tokens_per_s
+
+
 def test_llama_cpp_pipelines_a_prompts_ubatches_over_its_layer_split_gpus():
     # 2 chunks over 2 stages take 3 stage-times, not 4; one chunk gains nothing
     kw = dict(peak_tflops=100, efficiency=0.5, n_layers=2, hidden=8, pp=2)

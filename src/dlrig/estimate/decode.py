@@ -178,9 +178,11 @@ def prefill(
     part's roofline plus the experts'.
 
     `dequant_bytes`: what one GPU's dequantisation kernels move per chunk where an engine
-    turns quantized weights into F16 matrices for a 16-bit GEMM (llama.cpp's cuBLAS path:
-    perf.dequant_bytes_per_chunk). It is a kernel of its own before each GEMM, so it adds to
-    the chunk's time at the streaming bandwidth rather than hiding under the math.
+    turns quantized weights into F16 matrices for a 16-bit GEMM (llama.cpp's cuBLAS path;
+    bitsandbytes 4-bit, ExLlamaV2/AutoGPTQ's GPTQ and EXL2 kernels, AutoAWQ and vLLM's AWQ
+    kernel above their row thresholds: perf.dequant_min_rows, perf.dequant_bytes_per_chunk).
+    It is a kernel of its own before each GEMM, so it adds to the chunk's time at the
+    streaming bandwidth rather than hiding under the math.
 
     `pipelined`: the pipeline stages work on different chunks at once (llama.cpp's pipeline
     parallelism, slaren's PR #6017, 2024-03: with -sm layer a batch's ubatches flow through

@@ -209,6 +209,12 @@ def assumptions(s: Shape) -> list[str]:
                 " (each chunk first dequantises the weights to 16-bit for cuBLAS: "
                 "llama.cpp's path before MMQ, --llama-cpp-cublas)"
             )
+        elif perf.dequantises_for_gemm(s):
+            prefill += (
+                f" (each chunk of {perf.dequant_min_rows(job)} tokens or more first "
+                f"dequantises the weights to 16-bit for a 16-bit GEMM: {job.engine.value}'s "
+                f"{job.quant.value} kernel)"
+            )
         several = s.prompt_tokens * s.micro_batch > s.prefill_tokens_in_flight
         if job.engine.value == "llama.cpp" and s.plan.pp > 1 and several:
             prefill += f", the chunks pipelined over the {s.plan.pp} GPUs' layers"

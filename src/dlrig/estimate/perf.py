@@ -32,6 +32,7 @@ from dlrig.model.workload import (
     Offload,
     Optimizer,
     Precision,
+    Quant,
     Task,
 )
 
@@ -532,21 +533,95 @@ def llama_cpp_dequantises(s: Shape) -> bool:
     return job.llama_cpp_cublas or cp.architecture(job.gpu) in CUBLAS_ONLY_ARCHITECTURES
 
 
+# Kernels that multiply a prompt chunk by quantized weights by first writing a 16-bit copy of
+# each matrix and handing it to cuBLAS, above a number of rows (the forward pass's tokens) set
+# in their code; up to it a fused kernel reads the packed weights directly. Rows from which each
+# (engine, format) takes the dequantise-then-GEMM path:
+# - bitsandbytes 4-bit (transformers load_in_4bit): bitsandbytes/autograd/_functions.py
+#   matmul_4bit calls the fused gemv_4bit only for one row (`A.numel() == A.shape[-1]`); any
+#   other input goes through MatMul4Bit, `linear(A, F.dequantize_4bit(B, quant_state).t())`
+#   (bitsandbytes-foundation/bitsandbytes at 012c660699ccb92bfa97916f1a18bed0980eae00);
+# - GPTQ under transformers (optimum + AutoGPTQ's exllamav2 kernel, its default from 0.5):
+#   gemm_half_q_half_cuda reconstructs the F16 matrix and calls cublasHgemm when
+#   `size_m > MAX_Q_GEMM_ROWS` (50 in the copy AutoGPTQ and vLLM's gptq kernel carry);
+# - ExLlamaV2 (GPTQ and EXL2): the same test with MAX_Q_GEMM_ROWS 32
+#   (turboderp/exllamav2 exllamav2/exllamav2_ext/config.h at 0d432c97; cuda/q_gemm.cu:
+#   "Reconstruct FP16 matrix, then cuBLAS");
+# - AWQ in AutoAWQ (and transformers' AWQ integration, which loads AutoAWQ's WQLinear_GEMM):
+#   awq/modules/linear/gemm.py `FP16_MATMUL_HEURISTIC_CONDITION = x.shape[0] * x.shape[1] >=
+#   1024` -> awq_ext.dequantize_weights_cuda then torch.matmul (casper-hansen/AutoAWQ PR #316
+#   'Up to 60% faster context processing', 2024-01-24, in every release from v0.2.0);
+# - vLLM's own AWQ kernel: `x.shape[:-1].numel() >= 256` -> ops.awq_dequantize then
+#   torch.matmul (vllm/model_executor/layers/quantization/awq.py, casper-hansen's vLLM PR #2566,
+#   2024-01). vLLM and SGLang run AWQ and GPTQ checkpoints with the Marlin kernels (awq_marlin,
+#   gptq_marlin: dequantisation in registers, no pass of its own) on the cards they support,
+#   compute capability 8.0 and up [R: their get_min_capability() is 80]; below it (Turing) the
+#   AWQ kernel above, and GPTQ's exllama-derived kernel with MAX_Q_GEMM_ROWS 50.
+# Below the threshold the fused kernels' rate is not modelled: the 16-bit GEMM rate stands in.
+BITSANDBYTES_GEMV_ROWS = 1
+AUTOGPTQ_EXLLAMAV2_MAX_Q_GEMM_ROWS = 50
+EXLLAMAV2_MAX_Q_GEMM_ROWS = 32
+AUTOAWQ_DEQUANT_MIN_ROWS = 1024
+VLLM_AWQ_DEQUANT_MIN_ROWS = 256
+MARLIN_ARCHITECTURES = frozenset({"Ampere", "Ada", "Hopper", "Blackwell"})
+
+
+def dequant_min_rows(job: Job) -> int | None:
+    """The fewest rows (a prompt chunk's tokens) from which this job's engine multiplies its
+    quantized weights through a dequantised 16-bit copy (see the table above); None where it
+    never does (16-bit or FP8 weights, fused kernels such as Marlin, MMQ and TensorRT-LLM's)."""
+    e, q = engine(job), job.quant
+    gptq_like = (Quant.GPTQ, Quant.INT4)
+    if e == "transformers":
+        if q == Quant.NF4:
+            return BITSANDBYTES_GEMV_ROWS + 1
+        if q in gptq_like:
+            return AUTOGPTQ_EXLLAMAV2_MAX_Q_GEMM_ROWS + 1
+        if q == Quant.AWQ:
+            return AUTOAWQ_DEQUANT_MIN_ROWS
+    if e == "autoawq" and q in (Quant.AWQ, Quant.INT4):
+        return AUTOAWQ_DEQUANT_MIN_ROWS
+    if e == "exllamav2" and q in (Quant.GPTQ, Quant.EXL2, Quant.INT4):
+        return EXLLAMAV2_MAX_Q_GEMM_ROWS + 1
+    if e in ("vllm", "sglang") and cp.architecture(job.gpu) not in MARLIN_ARCHITECTURES:
+        if q == Quant.AWQ:
+            return VLLM_AWQ_DEQUANT_MIN_ROWS
+        if q in gptq_like:
+            return AUTOGPTQ_EXLLAMAV2_MAX_Q_GEMM_ROWS + 1
+    return None
+
+
+def dequantises_for_gemm(s: Shape) -> bool:
+    """Whether this job's prompt chunks multiply dequantised 16-bit copies of the weights:
+    llama.cpp's cuBLAS path (llama_cpp_dequantises), or another engine's kernel above its row
+    threshold (dequant_min_rows)."""
+    if llama_cpp_dequantises(s):
+        return True
+    rows = dequant_min_rows(s.job)
+    return rows is not None and s.prefill_tokens_in_flight >= rows
+
+
 def dequant_bytes_per_chunk(s: Shape) -> float:
-    """Bytes one GPU's dequantisation kernels move per prompt chunk on llama.cpp's cuBLAS path:
-    each block matrix read in its packed format (bits/8 bytes per weight) and written as F16
-    (2 bytes per weight) for cublasGemmEx to read (ggml-cuda.cu ggml_cuda_op_mul_mat_cublas:
-    to_fp16_cuda(src0) into a pool buffer). The output head is left out: since compilade's PR
-    #6122 (2024-03) it multiplies the prompt's last row only, a matrix-vector product.
+    """Bytes one GPU's dequantisation kernels move per prompt chunk where the engine multiplies
+    dequantised copies (dequantises_for_gemm): each quantized matrix read in its packed format
+    (bits/8 bytes per weight) and written as F16 (2 bytes per weight) for the GEMM to read
+    (llama.cpp: ggml-cuda.cu ggml_cuda_op_mul_mat_cublas, to_fp16_cuda(src0) into a pool
+    buffer; ExLlamaV2/AutoGPTQ: QMatrix::reconstruct into temp_dq; bitsandbytes:
+    dequantize_4bit; AutoAWQ and vLLM: their dequantize kernels). The output head is left out:
+    GPTQ, AWQ, EXL2 and bitsandbytes keep it in 16-bit, and llama.cpp multiplies only the
+    prompt's last row by it (compilade's PR #6122, 2024-03), a matrix-vector product.
     Published: llama-bench pp512 of CodeLlama-7B on an RTX 4090 (PR #4766, 2024-01): F16
     46.3 ms, Q8_0 66.8 ms, Q4_0 64.2 ms per 512 tokens; the extra 20.5 and 17.9 ms are
     6.48e9 weights x (1.0625 + 2) bytes = 19.8 GB and x (0.5625 + 2) = 16.6 GB at its
-    1008 GB/s (19.7 and 16.5 ms)."""
-    if not llama_cpp_dequantises(s):
+    1008 GB/s (19.7 and 16.5 ms). optimum's GPTQ prefill benchmark (Llama-2-13B, 512 tokens,
+    A100 80GB, 2024-02): F16 98.89 ms, GPTQ with the exllamav2 kernel 115.05 ms; the extra
+    16.2 ms is about 12.7e9 weights x (0.52 + 2) bytes = 32 GB at the A100's 2.04 TB/s."""
+    if not dequantises_for_gemm(s):
         return 0.0
     m, plan = s.model, s.plan
     bits = s.weight_bits
-    head = (m.vocab_size or 0) * (m.hidden_size or 0) * bits / shapes.BITS_PER_BYTE
+    head_bits = bits if s.job.quant in shapes.GGUF_FORMATS else shapes.BITS_PER_BYTE * HALF_BYTES
+    head = (m.vocab_size or 0) * (m.hidden_size or 0) * head_bits / shapes.BITS_PER_BYTE
     packed = s.prefill_weight_bytes_per_gpu - head / (plan.tp * plan.pp)
     return packed * (1 + shapes.BITS_PER_BYTE * HALF_BYTES / bits)
 
