@@ -899,10 +899,26 @@ def test_dequantise_then_gemm_kernels_add_the_pass_above_their_row_thresholds():
     # 16-bit weights have nothing to dequantise
     assert dq("RTX 4090", engine="transformers", prompt_tokens=512) == 0
     slow = throughput(
-        m, job("RTX 4090", task="infer", quant="gptq", engine="transformers", prompt_tokens=512)
+        m, job("RTX 4090", task="infer", quant="nf4", engine="transformers", prompt_tokens=512)
     )
     fast = throughput(m, job("RTX 4090", task="infer", engine="transformers", prompt_tokens=512))
     assert slow.prefill_tokens_per_s < fast.prefill_tokens_per_s
+
+
+def test_exllama_kernels_multiply_at_the_fp16_accumulate_rate():
+    # cublasHgemm on the reconstructed F16 matrix (ExLlamaV2; AutoGPTQ's exllama kernels under
+    # transformers); bitsandbytes and AutoAWQ call torch.matmul: FP32 accumulation
+    def prec(**kw) -> str:
+        return perf.inference_gemm_precision(job("RTX 4090", task="infer", precision="fp16", **kw))
+
+    assert prec(quant="exl2", weight_bits=4.0, engine="exllamav2") == "fp16-acc"
+    assert prec(quant="gptq", engine="transformers") == "fp16-acc"
+    assert prec(quant="nf4", engine="transformers") == "fp16"
+    assert prec(quant="awq", engine="autoawq") == "fp16"
+    assert prec(engine="transformers") == "fp16"
+    # a GeForce card's FP16-accumulate tensor rate is twice its FP32-accumulate one
+    gpu = find_gpu("RTX 4090")
+    assert cp.sustained_tflops(gpu, "fp16-acc") > 1.5 * cp.sustained_tflops(gpu, "fp16")
 
 
 def test_llama_cpp_pipelines_a_prompts_ubatches_over_its_layer_split_gpus():

@@ -641,7 +641,24 @@ def inference_gemm_precision(job: Job) -> str:
         # (ggml/src/ggml-cuda/ggml-cuda.cu, ggml_cuda_op_mul_mat_cublas:
         # cu_compute_type = CUBLAS_COMPUTE_16F): the FP16-accumulate peak.
         return "fp16-acc"
+    if job.precision != Precision.FP32 and hgemm_kernels(job):
+        return "fp16-acc"
     return job.precision.value
+
+
+def hgemm_kernels(job: Job) -> bool:
+    """Engines whose quantized matmuls multiply the reconstructed F16 matrix with cublasHgemm,
+    FP16 inputs accumulated in FP16 (the FP16-accumulate peak, twice the FP32-accumulate one on
+    GeForce cards): ExLlamaV2 and ExLlama for GPTQ and EXL2 (exllamav2_ext/cuda/q_gemm.cu,
+    gemm_half_q_half_cuda: 'Reconstruct FP16 matrix, then cuBLAS', cublasHgemm), and GPTQ under
+    transformers, whose default kernels are the exllama ones AutoGPTQ carries (optimum's GPTQ
+    benchmark README: 'exllama uses fp16 accumulation for its fp16 x fp16 GEMM, while PyTorch and
+    other kernels accumulate on fp32'). bitsandbytes, AutoAWQ and vLLM's AWQ path call
+    torch.matmul on their F16 copies: cuBLAS's FP32 accumulation."""
+    e = engine(job)
+    if e == "exllamav2":
+        return job.quant in (Quant.GPTQ, Quant.EXL2, Quant.INT4)
+    return e == "transformers" and job.quant in (Quant.GPTQ, Quant.INT4)
 
 
 def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
