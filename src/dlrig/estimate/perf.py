@@ -555,15 +555,17 @@ def llama_cpp_dequantises(s: Shape) -> bool:
 #   torch.matmul (vllm/model_executor/layers/quantization/awq.py, casper-hansen's vLLM PR #2566,
 #   2024-01). vLLM and SGLang run AWQ and GPTQ checkpoints with the Marlin kernels (awq_marlin,
 #   gptq_marlin: dequantisation in registers, no pass of its own) on the cards they support,
-#   compute capability 8.0 and up [R: their get_min_capability() is 80]; below it (Turing) the
-#   AWQ kernel above, and GPTQ's exllama-derived kernel with MAX_Q_GEMM_ROWS 50.
+#   compute capability 8.0 and up [R: their get_min_capability() is 80]; on Turing (7.5, the
+#   oldest AWQ takes: AWQConfig.get_min_capability() 75) the AWQ kernel above, and GPTQ's
+#   exllama-derived kernel with MAX_Q_GEMM_ROWS 50. Other builds (ROCm, ...) are not modelled.
 # Below the threshold the fused kernels' rate is not modelled: the 16-bit GEMM rate stands in.
 BITSANDBYTES_GEMV_ROWS = 1
 AUTOGPTQ_EXLLAMAV2_MAX_Q_GEMM_ROWS = 50
 EXLLAMAV2_MAX_Q_GEMM_ROWS = 32
 AUTOAWQ_DEQUANT_MIN_ROWS = 1024
 VLLM_AWQ_DEQUANT_MIN_ROWS = 256
-MARLIN_ARCHITECTURES = frozenset({"Ampere", "Ada", "Hopper", "Blackwell"})
+# Where vLLM and SGLang run their own (non-Marlin) AWQ and GPTQ kernels: capability 7.5-7.9.
+PRE_MARLIN_ARCHITECTURES = frozenset({"Turing"})
 
 
 def dequant_min_rows(job: Job) -> int | None:
@@ -583,7 +585,7 @@ def dequant_min_rows(job: Job) -> int | None:
         return AUTOAWQ_DEQUANT_MIN_ROWS
     if e == "exllamav2" and q in (Quant.GPTQ, Quant.EXL2, Quant.INT4):
         return EXLLAMAV2_MAX_Q_GEMM_ROWS + 1
-    if e in ("vllm", "sglang") and cp.architecture(job.gpu) not in MARLIN_ARCHITECTURES:
+    if e in ("vllm", "sglang") and cp.architecture(job.gpu) in PRE_MARLIN_ARCHITECTURES:
         if q == Quant.AWQ:
             return VLLM_AWQ_DEQUANT_MIN_ROWS
         if q in gptq_like:
