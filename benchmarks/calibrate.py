@@ -21,11 +21,14 @@ The fit rule (simple, documented, the same for every constant):
 2. Groups are paths from general to specific: mfu by task class / GPU architecture / precision /
    model size class; decode_bw by engine / weight format / architecture; prefill_mfu by engine /
    architecture. A group's constant is the MEDIAN implied value of its points if they come from
-   at least three sources (source_id); otherwise the group is not fitted and a job in it takes
-   its parent's constant (reported as a fallback). The first level (model family for mfu, engine
-   for decode_bw and prefill_mfu) is a root of its own: unlike computations are never averaged
-   together, so a family or engine is fitted from whatever sources it has (flagged when fewer
-   than three); "*" (all points) is only the last resort of a family with no points at all.
+   at least three sources (source_id) AND the split pays under cross-validation over its
+   sources (_split_pays: leaving each source out, the group's estimate from the others
+   predicts it better than its parent's does); otherwise the group is not fitted and a job in
+   it takes its parent's constant (reported as a fallback). The first level (model family
+   for mfu, engine for decode_bw and prefill_mfu) is a root of its own: unlike computations
+   are never averaged together, so a family or engine is fitted from whatever sources it has
+   (flagged when fewer than three); "*" (all points) is only the last resort of a family with
+   no points at all.
    No per-point adjustment; prefill_mfu is fitted before decode_bw (the decode roofline and
    "with prefill" points use it), decode_bw and mfu after.
    decode_layer_s, the fixed time per layer of a decode step (launches, host code, small
@@ -441,6 +444,50 @@ def group_names(group: tuple[str, ...]) -> list[str]:
     return [cal.ROOT] + ["/".join(group[: d + 1]) for d in range(len(group))]
 
 
+def _median_of_sources(members: list[Point], values: dict[str, float], skip: str) -> float:
+    """The median over sources (but `skip`) of each source's median implied value: in the
+    split test each source counts once, so that a source with 200 points cannot decide alone
+    whether a group's constant predicts the next source."""
+    by_src: dict[str, list[float]] = defaultdict(list)
+    for x in members:
+        if x.source_id != skip:
+            by_src[x.source_id].append(values[x.id])
+    return statistics.median(statistics.median(v) for v in by_src.values())
+
+
+def _kept_parent(name: str, kept: dict[str, list[Point]]) -> str:
+    """The nearest ancestor of `name` that has its own constant (a family or engine at least)."""
+    parts = name.split("/")
+    for depth in range(len(parts) - 1, 0, -1):
+        if "/".join(parts[:depth]) in kept:
+            return "/".join(parts[:depth])
+    return cal.ROOT
+
+
+def _split_pays(members: list[Point], parent: list[Point], values: dict[str, float]) -> bool:
+    """Whether a subgroup earns a constant of its own, cross-validated over its sources as a
+    regression tree is pruned. Each of its sources is left out in turn; the subgroup's
+    estimate from its OTHER sources and its parent's estimate from the parent's other sources
+    (_median_of_sources) are compared with the left-out source's implied values by |log
+    ratio| (how far the prediction moves: the implied value is where it is exact). The split
+    pays only if the subgroup's estimate is closer, median over the subgroup's points (ties,
+    as for a subgroup with its parent's very points, keep the parent: fewer constants).
+    Otherwise its jobs take the parent's constant, which more sources support. Before this
+    rule any group with three sources took its own median however little it told about a
+    fourth, and two cards of one task could resolve one to a subgroup and the other to its
+    parent for no reason in the data: the RTX 3090 to llm/lora/Ampere (0.745), the RTX 4090,
+    with no Ada LoRA source, to llm/lora (0.795), a 7 % swing in their ratio."""
+    own_err, parent_err = [], []
+    for src in {x.source_id for x in members}:
+        own = _median_of_sources(members, values, src)
+        up = _median_of_sources(parent, values, src)
+        for x in members:
+            if x.source_id == src:
+                own_err.append(abs(math.log(values[x.id] / own)))
+                parent_err.append(abs(math.log(values[x.id] / up)))
+    return statistics.median(own_err) < statistics.median(parent_err)
+
+
 def fit_key(
     key: str, pts: list[Point], today: str, values: dict[str, float] | None = None
 ) -> dict[tuple[str, str], cal.Fitted]:
@@ -454,11 +501,15 @@ def fit_key(
             for name in group_names(pt.group):
                 by_group[name].append(pt)
     rows = {}
-    for name, members in by_group.items():
+    kept: dict[str, list[Point]] = {}  # each group's points, for its children's split test
+    for name, members in sorted(by_group.items(), key=lambda kv: kv[0].count("/")):
         sources = {x.source_id for x in members}
         root = name == cal.ROOT or "/" not in name  # "*" and each family / engine
         if not root and len(sources) < MIN_SOURCES:
             continue
+        if not root and not _split_pays(members, kept[_kept_parent(name, kept)], values):
+            continue
+        kept[name] = members
         rule = RULE if len(sources) >= MIN_SOURCES else f"root, only {len(sources)} source(s)"
         if key in ("mfu", "prefill_mfu"):
             rule += MFU_SCALE
@@ -987,7 +1038,10 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
         f = lambda x: "   -   " if x is None else f"{x:7.1%}"  # noqa: E731
         pr(f"{key + ':' + grp:44} {value:7.3g} {n:4} {s:4} {f(med)} {f(p90)} {f(iv)}")
     pr()
-    pr("groups with fewer than 3 sources (fall back to the parent shown):")
+    pr(
+        "groups without a constant of their own (fewer than 3 sources, or 3+ whose split does "
+        "not pay under cross-validation; they fall back to the parent shown):"
+    )
     seen = set()
     for pt in usable:
         if not pt.key:
@@ -996,7 +1050,13 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
         resolved = pt.resolved.split(":", 1)[1]
         if own != resolved and (pt.key, own) not in seen:
             seen.add((pt.key, own))
-            pr(f"  {pt.key}:{own} -> {resolved}")
+            srcs = {
+                x.source_id
+                for x in usable
+                if x.key == pt.key and x.implied is not None and own in group_names(x.group)
+            }
+            why = "split does not pay" if len(srcs) >= MIN_SOURCES else f"{len(srcs)} source(s)"
+            pr(f"  {pt.key}:{own} -> {resolved} ({why})")
     pr()
     pr("worst five points (LOSO):")
     worst = sorted(usable, key=lambda x: -abs(err(x.loso, x.measured)))[:5]

@@ -148,3 +148,66 @@ def test_a_point_faster_than_the_datasheet_allows_is_out_of_reach_and_says_so():
     # a point the estimator could not even build is not "out of reach": it has no prediction
     pt.shape = None
     assert not calibrate.out_of_reach(pt)
+
+
+def _implied(source: str, group: tuple[str, ...], value: float, i: int = 0):
+    pt = calibrate.Point(
+        id=f"{source}-{'/'.join(group)}-{i}", category="throughput", key="mfu",
+        source_id=source, measured=1.0, unit="tokens_per_s", semantics="per_job", row={},
+        group=group,
+    )  # fmt: skip
+    return pt, value
+
+
+def _fit(*pairs):
+    pts = [p for p, _ in pairs]
+    values = {p.id: v for p, v in pairs}
+    return calibrate.fit_key("mfu", pts, "2026-12-06", values)
+
+
+def test_a_subgroup_that_predicts_its_next_source_keeps_its_own_constant():
+    # Three Ampere sources agree at 0.5; three Hopper sources at 0.8: knowing the
+    # architecture predicts each left-out source exactly, the family's median does not.
+    rows = _fit(
+        *(_implied(s, ("llm", "lora", "Ampere"), 0.5) for s in "abc"),
+        *(_implied(s, ("llm", "lora", "Hopper"), 0.8) for s in "def"),
+    )
+    assert rows[("mfu", "llm/lora/Ampere")].value == pytest.approx(0.5)
+    assert rows[("mfu", "llm/lora/Hopper")].value == pytest.approx(0.8)
+
+
+def test_a_subgroup_whose_sources_disagree_takes_its_parents_constant():
+    # Ampere's three sources scatter (0.5, 0.8, 1.1) around the family's: leaving any one out,
+    # the other two's median is no better a guess than the parent's, so no Ampere constant.
+    rows = _fit(
+        _implied("a", ("llm", "lora", "Ampere"), 0.5),
+        _implied("b", ("llm", "lora", "Ampere"), 0.8),
+        _implied("c", ("llm", "lora", "Ampere"), 1.1),
+        *(_implied(s, ("llm", "lora", "Hopper"), 0.8) for s in "def"),
+    )
+    assert ("mfu", "llm/lora/Ampere") not in rows
+    # (llm/lora holds llm's very points: the family's constant is the one a job reads)
+    ampere = calibrate.cal.Constants(rows).get("mfu", ("llm", "lora", "Ampere"))
+    assert (ampere.group, ampere.value) == ("llm", pytest.approx(0.8))
+
+
+def test_a_subgroup_with_its_parents_very_points_adds_no_constant():
+    rows = _fit(
+        *(
+            _implied(s, ("cnn", "train", "Volta"), v)
+            for s, v in zip("abc", (0.7, 0.8, 0.9), strict=True)
+        )
+    )
+    assert ("mfu", "cnn") in rows
+    assert ("mfu", "cnn/train") not in rows and ("mfu", "cnn/train/Volta") not in rows
+
+
+def test_the_split_tests_estimates_count_each_source_once():
+    # Source "a" has 50 points at 0.5, "b" and "c" one each at 0.8: over sources the median
+    # is 0.8 (a point median would be a's 0.5); leaving "b" out, it is the median of 0.5, 0.8.
+    pairs = [_implied("a", ("llm",), 0.5, i) for i in range(50)]
+    pairs += [_implied("b", ("llm",), 0.8), _implied("c", ("llm",), 0.8)]
+    values = {p.id: v for p, v in pairs}
+    members = [p for p, _ in pairs]
+    assert calibrate._median_of_sources(members, values, "") == pytest.approx(0.8)
+    assert calibrate._median_of_sources(members, values, "b") == pytest.approx(0.65)
