@@ -714,15 +714,18 @@ def grads_absent_at_loss(shape: Shape) -> bool:
     its LoRA recipes the same), torchtitan (train.py at 0011fb90: `optimizers.zero_grad()`
     before `pred = model(input_ids)`), torchao's benchmark (benchmarks/quantized_training/
     pretrain_llama2.py: `optim.step()` then `optim.zero_grad()`), and Hugging Face Trainer
-    (`model.zero_grad()` after `optimizer.step()`). FSDP2's reduce-scatter assigns each sharded
-    .grad in the backward too. So at the forward's end and the loss's backward (the logits'
+    (src/transformers/trainer.py `_inner_training_loop`: `self.optimizer.step()`, the
+    scheduler, then `model.zero_grad()`). FSDP2's reduce-scatter assigns each sharded .grad in
+    the backward too. So at the forward's end and the loss's backward (the logits'
     peak, before the head's backward produces the first weight gradient) no gradient is
     allocated; detectron2 made the same observation when PyTorch changed the default ("the
     memory consumption is maximum at the end of forward", facebookresearch/detectron2#4905).
     Not so with gradient accumulation (the earlier micro-batches' gradients are alive during
     the later forwards; a pipeline's micro-batches likewise), nor with persistent buffers:
     zero_grad(set_to_none=False), the default before PyTorch 2.0, Megatron-LM's contiguous
-    main_grad buffers, DeepSpeed's gradient partitions. CNN presets give one activation figure
+    main_grad buffers (megatron/model/distributed.py: a MemoryBuffer of `torch.zeros(numel)`
+    made when the model is wrapped, each param.main_grad a view of it), DeepSpeed's gradient
+    partitions. CNN presets give one activation figure
     for the whole network, not a per-layer profile, so their backward's end (the first, widest
     layers' activations with every gradient) is not bounded here: they keep the sum."""
     job = shape.job
