@@ -1038,7 +1038,10 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
         f = lambda x: "   -   " if x is None else f"{x:7.1%}"  # noqa: E731
         pr(f"{key + ':' + grp:44} {value:7.3g} {n:4} {s:4} {f(med)} {f(p90)} {f(iv)}")
     pr()
-    pr("groups with fewer than 3 sources (fall back to the parent shown):")
+    pr(
+        "groups without a constant of their own (fewer than 3 sources, or 3+ whose split does "
+        "not pay under cross-validation; they fall back to the parent shown):"
+    )
     seen = set()
     for pt in usable:
         if not pt.key:
@@ -1047,7 +1050,13 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
         resolved = pt.resolved.split(":", 1)[1]
         if own != resolved and (pt.key, own) not in seen:
             seen.add((pt.key, own))
-            pr(f"  {pt.key}:{own} -> {resolved}")
+            srcs = {
+                x.source_id
+                for x in usable
+                if x.key == pt.key and x.implied is not None and own in group_names(x.group)
+            }
+            why = "split does not pay" if len(srcs) >= MIN_SOURCES else f"{len(srcs)} source(s)"
+            pr(f"  {pt.key}:{own} -> {resolved} ({why})")
     pr()
     pr("worst five points (LOSO):")
     worst = sorted(usable, key=lambda x: -abs(err(x.loso, x.measured)))[:5]
