@@ -178,6 +178,14 @@ BAD = [
         r"--checkpointing-mode selective: is a transformer block's policy; resnet50 is a cnn",
     ),
     (
+        "--model llama-3-8b --task infer --gpu 'RTX 4090' --grad-buffers persistent",
+        r"--grad-buffers persistent with --task infer: applies to training only",
+    ),
+    (
+        "--model llama-3-8b --task train --gpu 'RTX 4090' --grad-buffers zeroed",
+        r"--grad-buffers",
+    ),
+    (
         "--config /no/such/config.json --task infer --gpu 'RTX 4090'",
         r"/no/such/config\.json: file not found",
     ),

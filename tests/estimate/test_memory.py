@@ -21,6 +21,12 @@ def sh(m, gpu="RTX 4090", **kw):
     return derive(m, job(gpu, **kw))
 
 
+# The toy's gradients (every one of its 1352 parameters trained) outweigh its activations, so
+# with on-demand gradients its peak is the backward's end (see test_on_demand_gradients_*);
+# tests of the other parts keep the gradients alive all step, where the parts simply add up.
+KEPT = dict(grad_buffers="persistent")
+
+
 def toy(**kw) -> ModelSpec:
     """A 2-layer Llama-style decoder small enough to count by hand: h 8, 2 heads of 4, 1 KV
     head, gated MLP of 16, vocabulary 10, untied."""
@@ -52,7 +58,7 @@ def test_vendor_gigabytes_are_gibibytes():
 def test_toy_transformer_training_memory_by_hand():
     m = toy()
     assert m.params_total == 2 * (64 + 64 + 64 + 384 + 16) + 160 + 8 == 1352
-    s = sh(m, seq_len=4, batch_size=1, loss="standard")
+    s = sh(m, seq_len=4, batch_size=1, loss="standard", **KEPT)
     parts = mem.parts(s)
     # bf16 AMP AdamW: 2 B weights, 4 B (fp32) gradients, 4 + 4 + 4 B optimizer per parameter.
     assert parts.weights == 2 * 1352
@@ -175,16 +181,18 @@ def test_checkpointed_loss_and_recomputed_block_are_never_allocated_together():
     # backward recomputes that block: where the loop drops its logits first (torchtitan's
     # `del pred`; the selective mode is its policy) the peak is kept + max(logits, block).
     # Toy, seq 4, batch 1, selective: kept 2 x 416 bytes, one recomputed block 960 bytes.
-    small = mem.parts(sh(toy(), seq_len=4, batch_size=1, checkpointing="selective"))
+    small = mem.parts(sh(toy(), seq_len=4, batch_size=1, checkpointing="selective", **KEPT))
     # vocabulary 10, standard loss: 4 x 10 x 12 = 480 bytes of logits < the 960-byte block,
     # so the peak is a block's backward, where the logits are gone.
     assert (small.activations, small.logits) == (2 * 416 + 960, 0)
     # vocabulary 100: 4 x 100 x 12 = 4800 bytes > 960, the peak is the loss's backward.
-    big = mem.parts(sh(toy(vocab_size=100), seq_len=4, batch_size=1, checkpointing="selective"))
+    big = mem.parts(
+        sh(toy(vocab_size=100), seq_len=4, batch_size=1, checkpointing="selective", **KEPT)
+    )
     assert (big.activations, big.logits) == (2 * 416, 4 * 100 * 12)
     # A loop not known to drop its logits (`outputs = model(**batch)` keeps them through the
     # backward): full checkpointing's kept inputs (2 x 2·4·8) + one block + the logits.
-    kept = mem.parts(sh(toy(vocab_size=100), seq_len=4, batch_size=1, checkpointing=True))
+    kept = mem.parts(sh(toy(vocab_size=100), seq_len=4, batch_size=1, checkpointing=True, **KEPT))
     assert (kept.activations, kept.logits) == (2 * 64 + 960, 4 * 100 * 12)
     # torchtune's LoRA recipe does `del logits` before the backward: LoRA on q and v keeps
     # 2 x 64 bytes of block inputs; its recomputed block (768 bytes) drops out under 4800.
@@ -196,11 +204,12 @@ def test_checkpointed_loss_and_recomputed_block_are_never_allocated_together():
         task="lora",
         lora_targets="qv",
         framework="torchtune",
+        **KEPT,
     )
     assert mem.recomputed_block_bytes(tune) == 768
     assert (mem.parts(tune).activations, mem.parts(tune).logits) == (2 * 64, 4 * 100 * 12)
     # Without checkpointing every block's activations are kept under the loss: a sum.
-    plain = mem.parts(sh(toy(vocab_size=100), seq_len=4, batch_size=1))
+    plain = mem.parts(sh(toy(vocab_size=100), seq_len=4, batch_size=1, **KEPT))
     assert (plain.activations, plain.logits) == (2 * 960, 4 * 100 * 12)
 
 
@@ -391,7 +400,7 @@ def test_amp_keeps_fp32_gradients_zero_keeps_16bit_ones():
     # of Model's Memory" counts 6 + 4 + 8 = 18 B for mixed-precision AdamW. ZeRO/FSDP keep the
     # ZeRO paper's 16-bit gradients; pure 16-bit training keeps 16-bit ones.
     m = toy()  # 1352 parameters, all trained
-    amp = mem.parts(sh(m))
+    amp = mem.parts(sh(m, **KEPT))
     assert amp.weights + amp.gradients + amp.optimizer == 18 * 1352
     assert mem.gradient_bytes(sh(m, master_weights=False)) == 2 * 1352
     assert mem.gradient_bytes(sh(m, precision="fp32")) == 4 * 1352
@@ -567,7 +576,7 @@ def test_litgpt_qlora_holds_the_previous_steps_quantised_inputs():
     held = mem.held_over_bytes(sh(m, task="qlora", **LIT))
     assert held == 2 * 320 + 64
     # Part of the step's peak: the activations grow by exactly that.
-    lit = mem.parts(sh(m, task="qlora", **LIT))
+    lit = mem.parts(sh(m, task="qlora", **LIT, **KEPT))
     assert lit.activations == mem.activation_bytes(sh(m, task="qlora", **LIT)) + held
     # Hugging Face frees the graph after each step; torchtune's NF4 keeps no input; a 16-bit
     # LitGPT base has no bitsandbytes layer.
@@ -590,3 +599,51 @@ def test_litgpt_lora_dropout_keeps_mask_and_dropped_copy():
     # token, less the counted inputs 2·(8 + 8 + 16) = 64: 80 per token, 320 for 4 tokens.
     every = frozenset({"q", "k", "v", "o", "gate", "up", "down"})
     assert mem.litgpt_dropout_bytes(m, 4, 1, 2, every, base_keeps_inputs=False) == 320
+
+
+def test_on_demand_gradients_peak_at_the_larger_phase_by_hand():
+    # zero_grad(set_to_none=True) (PyTorch >= 2.0's default): no gradient exists during the
+    # forward and the loss; the backward creates them while freeing the blocks' activations.
+    # Toy, seq 4, batch 1 (numbers of test_toy_transformer_training_memory_by_hand): weights
+    # 2704, fp32 gradients 5408, optimizer 16224; activations 2 x 960, logits 480.
+    s = sh(toy(), seq_len=4, batch_size=1, loss="standard")
+    assert mem.grads_absent_at_loss(s)
+    parts = mem.parts(s)
+    # loss phase: 1920 + 480 = 2400; backward's end: 5408 + one block 960 = 6368 (wins).
+    assert (parts.gradients, parts.activations, parts.logits) == (5408, 960, 0)
+    assert parts.allocated == 2704 + 16224 + 5408 + 960
+    # seq 64: the loss phase (2 x 960 x 16 of activations + 64 x 10 x 12 of logits = 38400)
+    # beats the backward's end (5408 + 960 x 16 = 20768): no gradient at the peak.
+    long = mem.parts(sh(toy(), seq_len=64, batch_size=1, loss="standard"))
+    assert (long.gradients, long.activations, long.logits) == (0, 2 * 960 * 16, 64 * 10 * 12)
+    kept = mem.parts(sh(toy(), seq_len=64, batch_size=1, loss="standard", **KEPT))
+    assert kept.allocated - long.allocated == 5408  # persistent buffers add every gradient
+
+
+def test_gradients_of_earlier_micro_batches_are_alive_in_the_later_forwards():
+    # With gradient accumulation the first micro-batch's backward creates the gradients and
+    # the next forward runs with them: the sum, as with persistent buffers.
+    s = sh(toy(), seq_len=64, batch_size=1, grad_accum=2)
+    assert not mem.grads_absent_at_loss(s)
+    assert mem.parts(s).gradients == 5408
+    # A CNN preset has no per-layer activation profile to bound its backward's end: the sum.
+    cnn = sh(find_model("resnet50"), batch_size=8)
+    assert not mem.grads_absent_at_loss(cnn)
+    assert mem.parts(cnn).gradients == mem.gradient_bytes(cnn) > 0
+
+
+def test_large_vocabulary_step_drops_its_gradients_from_the_peak():
+    # torchao's Llama2-1B benchmark (pretrain_llama2.py: `optim.step()` then
+    # `optim.zero_grad()`): pure bf16, bf16 AdamW states, batch 4 x 2048, checkpointing.
+    # Its peak is the loss (8192 x 32000 logits x 12 B = 3.1 GB against 2 GB of bf16
+    # gradients plus one recomputed block): no gradient is alive there.
+    m = find_model("torchao-llama2-1b")
+    kw = dict(seq_len=2048, batch_size=4, checkpointing=True, master_weights=False)
+    s = sh(m, "RTX 4090", optimizer_dtype="bf16", **kw)
+    on_demand = mem.parts(s)
+    assert on_demand.logits == 8192 * 32000 * 12
+    assert on_demand.gradients == 0
+    persistent = mem.parts(sh(m, "RTX 4090", optimizer_dtype="bf16", **kw, **KEPT))
+    grads = mem.gradient_bytes(s)
+    assert grads == 2 * m.params_total
+    assert persistent.allocated - on_demand.allocated == grads

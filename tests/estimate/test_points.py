@@ -29,6 +29,24 @@ def test_optimizer_in_backward_column_is_read():
     assert not points.job_of(ROW).optimizer_in_backward  # a table without the column
 
 
+def test_grad_buffers_follow_the_row_or_its_pytorch_generation():
+    # PyTorch 2.0 (2023-03-15) made zero_grad(set_to_none=True) the default: a run dated
+    # before it kept its gradients between steps; an explicit cell wins; inference has none.
+    assert points.job_of(ROW | {"date": "2022-01"}).grad_buffers == "persistent"
+    assert points.job_of(ROW | {"date": "2024-09"}).grad_buffers == "on-demand"
+    assert points.job_of(ROW).grad_buffers == "on-demand"  # undated: today's default
+    explicit = ROW | {"date": "2024-09", "grad_buffers": "persistent"}
+    assert points.job_of(explicit).grad_buffers == "persistent"
+
+
+def test_model_states_count_every_gradient_even_when_absent_at_the_peak():
+    # The optimizer step holds the weights, states and all gradients at once: a floor on the
+    # peak whichever phase the peak is in.
+    on_demand = points.model_states_bytes(ROW | {"date": "2024-09"})
+    persistent = points.model_states_bytes(ROW | {"date": "2022-01"})
+    assert on_demand == persistent
+
+
 def test_a_peak_below_the_model_states_is_not_the_run_the_row_states():
     # Llama-3-8B pure bf16 with bf16 AdamW states: 2 + 2 + 4 bytes per parameter, ~64 GB.
     states = points.model_states_bytes(ROW)

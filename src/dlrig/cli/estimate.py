@@ -16,6 +16,7 @@ from dlrig.model.choices import (  # plain enums, no pydantic: cheap at start-up
     CheckpointingMode,
     DecodeEngine,
     Framework,
+    GradBuffers,
     Interconnect,
     KvDtype,
     LoraTargets,
@@ -152,6 +153,15 @@ def estimate(
     optimizer_in_backward: Annotated[
         bool, _opt("Optimizer step fused into backward.", "--optimizer-in-backward")
     ] = False,
+    grad_buffers: Annotated[
+        GradBuffers | None,
+        _opt(
+            "When gradients exist: on-demand (default; zero_grad(set_to_none=True), PyTorch "
+            ">= 2.0, HF Trainer, torchtune, torchtitan: none at the forward's peak) or "
+            "persistent (PyTorch < 2.0's zero_grad, Megatron main_grad, DeepSpeed buffers).",
+            "--grad-buffers",
+        ),
+    ] = None,
     loss: Annotated[
         Loss | None,
         _opt("Cross-entropy: standard (HF), chunked (torchtune), fused (Liger).", "--loss"),
@@ -273,6 +283,7 @@ def estimate(
             offload=offload,
             host_link_gbs=host_link_gbs,
             optimizer_in_backward=optimizer_in_backward,
+            grad_buffers=grad_buffers,
             loss=loss,
             mlm_positions=mlm_positions,
             price_per_gpu_hour=price_per_gpu_hour,

@@ -133,7 +133,15 @@ def inapplicable(
         for name in set_(*names):
             out.append(problem((name, "task"), "applies to inference only"))
     if task == Task.INFER:
-        names = ("grad_accum", "optimizer_dtype", "cp", "vp", "host_link_gbs", "checkpointing_mode")
+        names = (
+            "grad_accum",
+            "optimizer_dtype",
+            "cp",
+            "vp",
+            "host_link_gbs",
+            "checkpointing_mode",
+            "grad_buffers",
+        )
         for name in set_(*names):
             if name == "grad_accum" and job.grad_accum == 1:
                 continue

@@ -42,6 +42,7 @@ from dlrig.model.workload import (
     Attention,
     BaseQuant,
     Framework,
+    GradBuffers,
     Loss,
     ModelKind,
     ModelSpec,
@@ -698,6 +699,68 @@ def stage_peak(shape: Shape) -> tuple[float, float]:
     return (acts, 0.0) if acts >= last + last_logits else (last, last_logits)
 
 
+def grads_absent_at_loss(shape: Shape) -> bool:
+    """Whether no parameter gradient exists while the forward and the loss peak: a transformer's
+    training step with on-demand gradients (Job.grad_buffers) and one micro-batch per optimizer
+    step on this GPU.
+
+    `optimizer.zero_grad()` sets every .grad to None by default since PyTorch 2.0
+    (torch.optim.Optimizer.zero_grad(set_to_none=True), https://pytorch.org/docs/stable/
+    generated/torch.optim.Optimizer.zero_grad.html: "This will in general have lower memory
+    footprint"; nn.Module.zero_grad likewise, pytorch/pytorch#92731), and autograd's
+    AccumulateGrad creates each parameter's .grad when its layer's backward runs. The loops
+    dlrig's sources ran call it between steps: torchtune (recipes/full_finetune_single_device.py
+    at 01067f61: `self._optimizer.step()` then `self._optimizer.zero_grad(set_to_none=True)`;
+    its LoRA recipes the same), torchtitan (train.py at 0011fb90: `optimizers.zero_grad()`
+    before `pred = model(input_ids)`), torchao's benchmark (benchmarks/quantized_training/
+    pretrain_llama2.py: `optim.step()` then `optim.zero_grad()`), and Hugging Face Trainer
+    (src/transformers/trainer.py `_inner_training_loop`: `self.optimizer.step()`, the
+    scheduler, then `model.zero_grad()`). FSDP2's reduce-scatter assigns each sharded .grad in
+    the backward too. So at the forward's end and the loss's backward (the logits'
+    peak, before the head's backward produces the first weight gradient) no gradient is
+    allocated; detectron2 made the same observation when PyTorch changed the default ("the
+    memory consumption is maximum at the end of forward", facebookresearch/detectron2#4905).
+    Not so with gradient accumulation (the earlier micro-batches' gradients are alive during
+    the later forwards; a pipeline's micro-batches likewise), nor with persistent buffers:
+    zero_grad(set_to_none=False), the default before PyTorch 2.0, Megatron-LM's contiguous
+    main_grad buffers (megatron/model/distributed.py: a MemoryBuffer of `torch.zeros(numel)`
+    made when the model is wrapped, each param.main_grad a view of it), DeepSpeed's gradient
+    partitions. CNN presets give one activation figure
+    for the whole network, not a per-layer profile, so their backward's end (the first, widest
+    layers' activations with every gradient) is not bounded here: they keep the sum."""
+    job = shape.job
+    return (
+        shape.training
+        and job.grad_buffers == GradBuffers.ON_DEMAND
+        and shape.grad_accum == 1
+        and shape.model.kind != ModelKind.CNN
+    )
+
+
+def peak_phase(
+    shape: Shape, grads: float, acts: float, logits: float, held: float
+) -> tuple[float, float, float]:
+    """(gradients, activations, logits) at the step's peak when the gradients are created by the
+    backward (grads_absent_at_loss): the larger of two moments, the weights, optimizer states
+    and dequantised copies being alive at both.
+
+    The forward's end and the loss (stage_peak's activations and logits): no gradient yet.
+    The backward's end: every gradient, with only the first block's activations left (the
+    block being back-propagated; with checkpointing the block recomputed for it, see
+    recomputed_block_bytes) and what a LitGPT QLoRA step holds outside autograd
+    (held_over_bytes). Between the two the backward frees each block's activations as it
+    creates that block's gradients; both change by a fixed amount per block, so the sum is
+    linear in the blocks done and its maximum is at one of the two ends. The optimizer step
+    holds the weights, states and gradients without activations (its own temporaries, e.g.
+    foreach AdamW's sqrt of the second moments, are not modelled), at most the backward's end
+    plus those temporaries."""
+    end_block = block_bytes(shape) / (shape.plan.tp * shape.plan.cp)
+    backward_end = grads + end_block + held
+    if acts + logits >= backward_end:
+        return 0.0, acts, logits
+    return grads, end_block + held, 0.0
+
+
 def inference_working_bytes(m: ModelSpec, tokens: int, e: int) -> float:
     """Without autograd nothing is kept between layers: the peak is the widest moment of one
     layer during prefill, the MLP's gate, up and product (three i-wide tensors; two without
@@ -798,9 +861,12 @@ def parts(shape: Shape, consts: cal.Constants | None = None) -> MemoryParts:
     grads = gradient_bytes(shape)
     optim = optimizer_bytes(shape)
     acts, logits = stage_peak(shape)
-    acts += held_over_bytes(shape)
+    held = held_over_bytes(shape)
+    acts += held
     kv = kv_cache_bytes(shape)
     dq = dequant_bytes(shape)
+    if grads_absent_at_loss(shape):
+        grads, acts, logits = peak_phase(shape, grads, acts, logits, held)
     allocated = weights + grads + optim + acts + logits + kv + dq
     context, workspace, nccl = outside_allocator_parts(shape)
     return MemoryParts(

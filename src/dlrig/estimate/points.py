@@ -208,6 +208,8 @@ def job_of(row: dict[str, str]) -> Job:
         word = row["checkpointing"]
         modes = ("selective", "offload")
         fields["checkpointing"] = word if word in modes else word == "true"
+    if task in ("train", "lora", "qlora"):
+        fields["grad_buffers"] = grad_buffers_of(row)
     engine = row.get("engine") or ""
     if task in ("lora", "qlora"):
         fields["framework"] = row.get("framework") or FRAMEWORK_OF_ENGINE.get(
@@ -218,6 +220,23 @@ def job_of(row: dict[str, str]) -> Job:
         fields.update(vllm_v0_settings(row))
         fields.update(llama_cpp_settings(row))
     return Job(**fields)
+
+
+# PyTorch 2.0, released 2023-03-15, made zero_grad(set_to_none=True) the default of
+# torch.optim.Optimizer and nn.Module (pytorch/pytorch#92731; https://github.com/pytorch/
+# pytorch/releases/tag/v2.0.0). A run dated before it ran PyTorch 1.x, whose
+# `zero_grad()` zeroed the gradients in place and kept them between steps (Hugging Face
+# Trainer's `model.zero_grad()` included).
+PYTORCH_2_RELEASE = "2023-03"
+
+
+def grad_buffers_of(row: dict[str, str]) -> str:
+    """Job.grad_buffers of a training row: its `grad_buffers` cell where the table has one,
+    else `persistent` for a run dated before PyTorch 2.0 and PyTorch's default after it."""
+    if row.get("grad_buffers"):
+        return row["grad_buffers"]
+    date = row.get("date") or ""
+    return "persistent" if date and date[:7] < PYTORCH_2_RELEASE else "on-demand"
 
 
 def inference_lengths_unstated(row: dict[str, str]) -> bool:
@@ -283,8 +302,10 @@ def model_states_bytes(row: dict[str, str]) -> float:
     from dlrig.estimate import memory as mem
     from dlrig.estimate import shape as shapes
 
-    parts = mem.parts(shapes.derive(model_of(row), job_of(row)))
-    return parts.weights + parts.gradients + parts.optimizer
+    shape = shapes.derive(model_of(row), job_of(row))
+    parts = mem.parts(shape)
+    # every gradient, whether or not alive at the peak: the optimizer step holds them all
+    return parts.weights + mem.gradient_bytes(shape) + parts.optimizer
 
 
 def run_peak_bytes(shape: Any, figure: str, consts: Any = None, with_load: bool = True) -> float:

@@ -104,6 +104,7 @@ OPTION_FIELDS: dict[str, str] = {
             "offload",
             "host_link_gbs",
             "optimizer_in_backward",
+            "grad_buffers",
             "loss",
             "mlm_positions",
             "framework",

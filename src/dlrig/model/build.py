@@ -282,6 +282,7 @@ class WorkloadInput(BaseModel):
     optimizer_dtype: _values(choices.OptimizerDtype) | None = None
     lora_targets: _values(choices.LoraTargets) | None = None
     framework: _values(choices.Framework) | None = None  # how a quantised LoRA base is loaded
+    grad_buffers: _values(choices.GradBuffers) | None = None  # when gradients exist
     attention: _values(choices.Attention) | None = None
     memory_format: _values(choices.MemoryFormat) | None = None
     engine: _values(choices.DecodeEngine) | None = None

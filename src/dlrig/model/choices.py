@@ -136,6 +136,19 @@ class Framework(StrEnum):
     TORCHTUNE_TORCHAO01 = "torchtune-torchao0.1"
 
 
+class GradBuffers(StrEnum):
+    """When a training step's gradients exist (estimate/memory.py `grads_absent_at_loss`)."""
+
+    # Allocated by the backward (autograd's AccumulateGrad creates each .grad as its layer's
+    # backward runs) and released after the optimizer step by zero_grad(set_to_none=True):
+    # PyTorch's default since 2.0 (torch.optim.Optimizer.zero_grad and nn.Module.zero_grad),
+    # called so by Hugging Face Trainer, torchtune, torchtitan, LitGPT and torchao's scripts.
+    ON_DEMAND = "on-demand"
+    # Kept between steps: zero_grad(set_to_none=False), PyTorch's default before 2.0, or a
+    # framework's own flat gradient buffers (Megatron-LM's main_grad, DeepSpeed's).
+    PERSISTENT = "persistent"
+
+
 class Loss(StrEnum):
     STANDARD = "standard"  # full logits, upcast to fp32 (Hugging Face transformers)
     CHUNKED = "chunked"  # per-chunk upcast, 16-bit logits kept (torchtune CEWithChunkedOutputLoss)

@@ -13,6 +13,7 @@ from dlrig.model.choices import (
     CheckpointingMode,
     DecodeEngine,
     Framework,
+    GradBuffers,
     Interconnect,
     KvDtype,
     LoraTargets,
@@ -38,6 +39,7 @@ __all__ = [
     "BaseQuant",
     "DecodeEngine",
     "Framework",
+    "GradBuffers",
     "Interconnect",
     "Job",
     "KvDtype",
@@ -273,6 +275,13 @@ class Job(BaseModel):
     )
     optimizer_in_backward: bool = Field(
         default=False, description="optimizer step fused into backward: gradients freed at once"
+    )
+    grad_buffers: GradBuffers = Field(
+        default=GradBuffers.ON_DEMAND,
+        description="when gradients exist: on-demand (zero_grad(set_to_none=True), PyTorch's "
+        "default since 2.0: created by the backward, absent at the forward's and loss's peak) "
+        "or persistent (kept between steps: set_to_none=False, PyTorch < 2.0, Megatron's "
+        "main_grad and DeepSpeed's gradient buffers)",
     )
     loss: Loss = Loss.STANDARD
     mlm_positions: int | None = Field(

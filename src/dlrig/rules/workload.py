@@ -43,6 +43,7 @@ _JOB_FIELDS = (
     "offload",
     "master_weights",
     "optimizer_in_backward",
+    "grad_buffers",
     "weight_bits",
     "base_quant",
     "kv_dtype",
