@@ -647,3 +647,25 @@ def test_large_vocabulary_step_drops_its_gradients_from_the_peak():
     grads = mem.gradient_bytes(s)
     assert grads == 2 * m.params_total
     assert persistent.allocated - on_demand.allocated == grads
+
+
+def test_ddp_buckets_are_a_second_copy_of_the_gradients_all_run():
+    # PyTorch DDP (gradient_as_bucket_view=False, its default) copies each .grad into flat
+    # buckets allocated once: with on-demand .grad, the toy at seq 64 (loss phase 38400 against
+    # a backward's end of 20768, see above) holds the buckets' 5408 at the loss too.
+    two = dict(seq_len=64, batch_size=1, loss="standard", n_gpus=2)
+    ddp = sh(toy(), **two)
+    assert mem.ddp_bucket_bytes(ddp) == 5408 == mem.gradient_bytes(ddp)
+    alone = mem.parts(sh(toy(), seq_len=64, batch_size=1, loss="standard"))
+    assert mem.parts(ddp).gradients == 5408
+    assert mem.parts(ddp).allocated - alone.allocated == 5408
+    # bucket-view: the buckets are the gradients, one copy alive all step (Megatron's
+    # main_grad likewise): the same 5408, now without a second copy at the backward's end.
+    view = mem.parts(sh(toy(), grad_buffers="bucket-view", **two))
+    assert view.gradients == 5408 and view.allocated == mem.parts(ddp).allocated
+    # persistent .grad under DDP: both copies at every moment.
+    kept = mem.parts(sh(toy(), **two, **KEPT))
+    assert kept.gradients == 2 * 5408
+    # No buckets on one GPU, under ZeRO/FSDP or with a tensor-parallel split.
+    for kw in (dict(n_gpus=1), dict(n_gpus=2, zero=2), dict(n_gpus=2, tp=2)):
+        assert mem.ddp_bucket_bytes(sh(toy(), seq_len=64, batch_size=1, **kw)) == 0, kw

@@ -157,8 +157,10 @@ def estimate(
         GradBuffers | None,
         _opt(
             "When gradients exist: on-demand (default; zero_grad(set_to_none=True), PyTorch "
-            ">= 2.0, HF Trainer, torchtune, torchtitan: none at the forward's peak) or "
-            "persistent (PyTorch < 2.0's zero_grad, Megatron main_grad, DeepSpeed buffers).",
+            ">= 2.0, HF Trainer, torchtune, torchtitan: none at the forward's peak), "
+            "persistent (PyTorch < 2.0's zero_grad) or bucket-view (the all-reduce buffer is "
+            "the gradients: DDP gradient_as_bucket_view=True, Megatron main_grad, DeepSpeed); "
+            "plain DDP adds its buckets, a second copy.",
             "--grad-buffers",
         ),
     ] = None,

@@ -62,8 +62,9 @@ def _states(s: Shape) -> str:
         weight = FP32_BYTES if fp32 else HALF_BYTES
         master = "fp32 master weights + " if mem.master_weight_bytes(s) else ""
         text = (
-            f"model states by the ZeRO paper's accounting: {weight} B weights, {weight} B "
-            f"gradients, {per_param:.3g} B optimizer ({master}{states}) per parameter"
+            f"model states by the ZeRO paper's accounting: {weight} B weights, "
+            f"{mem.gradient_bytes_per_param(s):g} B gradients, {per_param:.3g} B optimizer "
+            f"({master}{states}) per parameter"
         )
     sharded = [
         what
@@ -78,6 +79,17 @@ def _states(s: Shape) -> str:
         text += f"; {kept} in CPU memory, moved over {host.what} at {host.busbw_gbs:.1f} GB/s"
     if job.optimizer_in_backward:
         text += "; gradients applied block by block in backward"
+    if mem.grads_absent_at_loss(s):
+        text += (
+            "; gradients created by the backward (zero_grad(set_to_none=True), PyTorch >= 2.0):"
+            " none at the forward's and loss's peak, so the step peaks at the larger of the "
+            "loss and the backward's end"
+        )
+    if mem.ddp_bucket_bytes(s):
+        text += (
+            "; PyTorch DDP's gradient buckets: a second copy of the gradients, alive all run "
+            "(gradient_as_bucket_view=False, DDP's default; --grad-buffers bucket-view if set)"
+        )
     return text
 
 

@@ -737,6 +737,27 @@ def grads_absent_at_loss(shape: Shape) -> bool:
     )
 
 
+def ddp_bucket_bytes(shape: Shape) -> float:
+    """PyTorch DDP's gradient buckets: flat tensors the Reducer allocates once, when the model
+    is wrapped, holding every trainable parameter's gradient of this rank for the all-reduce;
+    the backward copies each .grad into its bucket and the reduced result back. They are a
+    second copy of the gradients, alive for the whole run: DDP's documentation of
+    `gradient_as_bucket_view` ("gradients will be views pointing to different offsets of
+    allreduce communication buckets. In this way, it can reduce peak memory usage, where the
+    saved memory size will be equal to the total gradients size",
+    https://docs.pytorch.org/docs/stable/generated/torch.nn.parallel.DistributedDataParallel.html).
+    The default is False in DDP and in what wraps it (Hugging Face Trainer and Accelerate's
+    DistributedDataParallelKwargs, Lightning's DDPStrategy). Counted for pure data
+    parallelism without ZeRO/FSDP (zero 0, several data-parallel ranks, no tensor, pipeline
+    or context split: a split model is Megatron's, whose buffer is the gradients); none with
+    grad_buffers bucket-view, where the buckets are the gradients."""
+    job, plan = shape.job, shape.plan
+    pure_ddp = plan.dp > 1 and plan.tp == plan.pp == plan.cp == 1 and job.zero == 0
+    if not shape.training or not pure_ddp or job.grad_buffers == GradBuffers.BUCKET_VIEW:
+        return 0.0
+    return gradient_bytes_per_param(shape) * shape.trainable_per_gpu
+
+
 def peak_phase(
     shape: Shape, grads: float, acts: float, logits: float, held: float
 ) -> tuple[float, float, float]:
@@ -867,6 +888,7 @@ def parts(shape: Shape, consts: cal.Constants | None = None) -> MemoryParts:
     dq = dequant_bytes(shape)
     if grads_absent_at_loss(shape):
         grads, acts, logits = peak_phase(shape, grads, acts, logits, held)
+    grads += ddp_bucket_bytes(shape)  # alive at every moment: both phases
     allocated = weights + grads + optim + acts + logits + kv + dq
     context, workspace, nccl = outside_allocator_parts(shape)
     return MemoryParts(

@@ -144,9 +144,12 @@ class GradBuffers(StrEnum):
     # PyTorch's default since 2.0 (torch.optim.Optimizer.zero_grad and nn.Module.zero_grad),
     # called so by Hugging Face Trainer, torchtune, torchtitan, LitGPT and torchao's scripts.
     ON_DEMAND = "on-demand"
-    # Kept between steps: zero_grad(set_to_none=False), PyTorch's default before 2.0, or a
-    # framework's own flat gradient buffers (Megatron-LM's main_grad, DeepSpeed's).
+    # Kept between steps: zero_grad(set_to_none=False), PyTorch's default before 2.0.
     PERSISTENT = "persistent"
+    # The gradients ARE the all-reduce's flat buffer, allocated once and kept: PyTorch DDP with
+    # gradient_as_bucket_view=True, Megatron-LM's contiguous main_grad buffers, DeepSpeed's
+    # gradient buffers. One copy, alive at every moment of the step.
+    BUCKET_VIEW = "bucket-view"
 
 
 class Loss(StrEnum):

@@ -279,9 +279,11 @@ class Job(BaseModel):
     grad_buffers: GradBuffers = Field(
         default=GradBuffers.ON_DEMAND,
         description="when gradients exist: on-demand (zero_grad(set_to_none=True), PyTorch's "
-        "default since 2.0: created by the backward, absent at the forward's and loss's peak) "
-        "or persistent (kept between steps: set_to_none=False, PyTorch < 2.0, Megatron's "
-        "main_grad and DeepSpeed's gradient buffers)",
+        "default since 2.0: created by the backward, absent at the forward's and loss's peak), "
+        "persistent (kept between steps: set_to_none=False, PyTorch < 2.0) or bucket-view (the "
+        "all-reduce's flat buffer is the gradients: DDP(gradient_as_bucket_view=True), "
+        "Megatron's main_grad, DeepSpeed's gradient buffers); under PyTorch DDP without "
+        "bucket-view, its buckets are a second, persistent copy",
     )
     loss: Loss = Loss.STANDARD
     mlm_positions: int | None = Field(
