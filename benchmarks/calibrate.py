@@ -30,7 +30,7 @@ The fit rule (simple, documented, the same for every constant):
    (flagged when fewer than three); "*" (all points) is only the last resort of a family with
    no points at all.
    No per-point adjustment; prefill_mfu is fitted before decode_bw (the decode roofline and
-   "with prefill" points use it), decode_bw and mfu after.
+   "with prefill" points use it), decode_bw and mfu after (and prefill_mfu once more: below).
    decode_layer_s, the fixed time per layer of a decode step (launches, host code, small
    kernels: estimate/decode.py), is a second constant of the same points, per engine, fitted
    between prefill_mfu and decode_bw: one measurement cannot tell a slower read from a fixed
@@ -45,6 +45,13 @@ The fit rule (simple, documented, the same for every constant):
    points inform no decode_bw (they wait on the host: the read's efficiency is not seen, and a
    quantisation library's host work would pass for a slow read), so it reads at the root's
    decode_bw, and its c is fitted after decode_bw against that read (grid to OVERHEAD_MAX_S).
+   prefill_mfu is then fitted a third time, with the eager engines' per-layer time: a prefill
+   point of an eager engine whose modelled host time (that time over every chunk's layers)
+   is at least HOST_SHARE of its measured time is scored but informs no prefill_mfu (host_bound:
+   the prefill is the longer of host and GPU, so its GPU efficiency is not seen), as its
+   decode points inform no decode_bw. Each pass's rows replace the key's earlier ones (a group
+   whose split paid only in an earlier pass keeps no stale row). The same passes, in the same
+   order, run in run() and in each LOSO fold's fit().
 3. Leave-one-source-out (LOSO): for each source, refit without any of its points and predict
    them. Per category and per group: median and p90 |error|; a group's interval (± on every
    prediction) is the p80 of its LOSO |errors| (interval_frac in the constants file).
@@ -91,7 +98,10 @@ INTERVAL_PERCENTILE = 0.8
 # prefill_mfu is fitted twice: a prefill chunk pays the per-layer time (decode.prefill), which
 # is fitted on decode points whose whole-request rates include the prefill; the second pass
 # refits prefill_mfu with the per-layer time, before decode_bw.
-FIT_ORDER = ("prefill_mfu", "decode_layer_s", "prefill_mfu", "decode_bw", "mfu")
+# A third prefill pass follows decode_bw: only then is an eager engine's per-layer (host) time
+# known (fitted on its decode points against the root's decode_bw), and a prefill point of an
+# eager engine that its host time explains informs no prefill_mfu (host_bound).
+FIT_ORDER = ("prefill_mfu", "decode_layer_s", "prefill_mfu", "decode_bw", "prefill_mfu", "mfu")
 OVERHEAD = "decode_layer_s"
 OVERHEAD_RULE = (
     "per-layer time minimising mean |log error| at the median implied decode_bw "
@@ -684,20 +694,61 @@ def modelled_step(d: DecodeTimes, eff: float, c: float, overlaps: bool) -> float
 
 
 def host_bound(pt: Point, consts: cal.Constants) -> bool:
-    """An eager engine's point informs no decode_bw: its step waits on its host (HF
+    """An eager engine's decode point informs no decode_bw: its step waits on its host (HF
     transformers generate(), LitGPT: about a millisecond per layer whatever the model's size),
     so the read efficiency it would imply is at best a lower bound, and where a quantisation
     library adds host work per matrix (bitsandbytes NF4: LitGPT's 7B at 1.6 ms per layer
     against 1.0 ms in bf16) it would read that host time as a slow read. Its GPU runs
     PyTorch's kernels, read at the root's efficiency ("*", all engines); its own points fit
-    its host time only (fit_overhead with eager=True)."""
-    return is_eager(pt)
+    its host time only (fit_overhead with eager=True).
+
+    An eager engine's prefill point informs no prefill_mfu where its modelled host time (the
+    engine's fitted per-layer time over every chunk's layers: prefill_host_s) explains
+    HOST_SHARE of its measured time: decode.prefill takes the longer of the host's and the
+    GPU's time, so any GPU efficiency above a bound gives the same time and the one it would
+    imply is the host's time read as slow GEMMs (a 64-token prompt of a 7B model in eager
+    transformers: 32 layers x ~0.9 ms of host code, whatever the card). Such a point is still
+    scored. Decided with the constants of the pass: an eager engine's per-layer time exists
+    only after decode_bw (FIT_ORDER's third prefill pass)."""
+    if not is_eager(pt):
+        return False
+    if pt.key == "decode_bw":
+        return True
+    if pt.key == "prefill_mfu":
+        return prefill_host_s(pt, consts) >= HOST_SHARE * measured_prefill_s(pt)
+    return False
+
+
+def prefill_host_s(pt: Point, consts: cal.Constants) -> float:
+    """A prefill point's modelled per-layer time: every chunk runs every layer once and pays
+    the engine's fitted per-layer time (decode.prefill's per_layer; an eager engine's does
+    not pipeline). Zero before the per-layer time is fitted (FIT_ORDER's first pass)."""
+    s, j = pt.shape, pt.job
+    assert s is not None and j is not None
+    tokens = s.micro_batch * s.prompt_tokens
+    chunk = s.prefill_tokens_in_flight
+    chunks = math.ceil(tokens / chunk) if chunk and tokens else 1
+    try:
+        c = consts.get(OVERHEAD, perf.overhead_group(j)).value
+    except DlrigError:
+        return 0.0
+    return chunks * s.model.total_layers * c
+
+
+def measured_prefill_s(pt: Point) -> float:
+    """The measured time of a prefill point's batch of prompts (predict's inverse): a time to
+    first token as given, a prefill rate as the batch's prompt tokens over it."""
+    s = pt.shape
+    assert s is not None
+    if pt.semantics == "ttft":
+        return pt.measured / (1000 if pt.unit == "ms" else 1)
+    return s.micro_batch * s.prompt_tokens / pt.measured if pt.measured else math.inf
 
 
 def implied_all(pts: list[Point], key: str, consts: cal.Constants) -> dict[str, float]:
     out = {}
     for pt in pts:
-        if pt.key == key and not (key == "decode_bw" and host_bound(pt, consts)):
+        if pt.key == key and not host_bound(pt, consts):
             v = implied(pt, consts)
             if v is not None:
                 out[pt.id] = v
@@ -729,6 +780,11 @@ def fit(
         rows |= fit_key("decode_bw", points, today, values)
         rows |= fit_overhead(points, table(), today, eager=True)
         rows |= eager_read_rows(points, table(), today)
+        # third pass (FIT_ORDER): prefill with the eager engines' per-layer time, their
+        # host-bound points left out (host_bound); the second pass's rows all give way
+        values = implied_all(points, "prefill_mfu", table())
+        rows = {kg: r for kg, r in rows.items() if kg[0] != "prefill_mfu"}
+        rows |= fit_key("prefill_mfu", points, today, values)
     else:  # the left-out source has no inference point: the full fit's rows are the fold's
         rows |= {kg: r for kg, r in base.rows.items() if kg[0] in INFERENCE_KEYS}
     rows |= fit_key("mfu", points, today)
@@ -758,8 +814,10 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
             continue
         for pt in usable:
             if pt.key == key and not pt.reason:  # (unreachable in the first pass stays so)
-                if key == "decode_bw" and host_bound(pt, consts):
+                pt.extra.pop("host_bound", None)
+                if host_bound(pt, consts):
                     pt.extra["host_bound"] = True  # scored, but no efficiency to imply
+                    pt.implied = None  # (not an earlier pass's)
                     continue
                 try:
                     pt.implied = implied(pt, consts)
@@ -767,7 +825,10 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
                     pt.reason = f"estimator raised {type(exc).__name__}: {exc}"
                 if pt.implied is None and not pt.reason:
                     pt.reason = unreachable(pt, consts)
-        consts = cal.Constants(consts.rows | fit_key(key, usable, today))
+        # each pass's rows replace the key's earlier ones (a group all of whose points are
+        # host-bound in the last prefill pass takes its parent's constant)
+        kept = {kg: r for kg, r in consts.rows.items() if kg[0] != key}
+        consts = cal.Constants(kept | fit_key(key, usable, today))
         if key == "decode_bw":
             consts = cal.Constants(consts.rows | fit_overhead(usable, consts, today, eager=True))
             consts = cal.Constants(consts.rows | eager_read_rows(usable, consts, today))
@@ -1065,6 +1126,12 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
             f"  {pt.id:40} {pt.label:18} predicted {_g(pt.loso)} measured {pt.measured:.4g} "
             f"({err(pt.loso, pt.measured):+.0%}): {likely_cause(pt)}"
         )
+    pr()
+    pr("host-bound (an eager engine's host time explains them: scored, inform no efficiency):")
+    for cat in ("decode", "prefill"):
+        hb = [x.id for x in usable if x.category == cat and x.extra.get("host_bound")]
+        listed = ", ".join(hb) if cat == "prefill" else "every eager engine's decode point"
+        pr(f"  {cat}: {len(hb)} ({listed})")
     pr()
     pr("not expressible:")
     for pt in points:

@@ -211,3 +211,46 @@ def test_the_split_tests_estimates_count_each_source_once():
     members = [p for p, _ in pairs]
     assert calibrate._median_of_sources(members, values, "") == pytest.approx(0.8)
     assert calibrate._median_of_sources(members, values, "b") == pytest.approx(0.65)
+
+
+def _prefill_point(engine: str, tokens_per_s: float) -> calibrate.Point:
+    row = {
+        "id": f"p-{engine}-{tokens_per_s:g}",
+        "category": "prefill",
+        "task": "infer",
+        "model": "llama-2-7b",
+        "gpu": "A100 80GB SXM",
+        "n_gpus": "1",
+        "precision": "fp16",
+        "batch_size": "1",
+        "prompt_tokens": "64",
+        "engine": engine,
+        "value": str(tokens_per_s),
+        "unit": "tokens_per_s",
+        "semantics": "per_job",
+        "source_id": "s",
+    }
+    pt = calibrate.point_of(row)
+    calibrate.build(pt)
+    return pt
+
+
+def test_an_eager_prefill_its_host_time_explains_informs_no_prefill_efficiency():
+    import dlrig.estimate.calibration as cal
+
+    # One 64-token chunk through Llama-2-7B's 32 layers at 1 ms of host time each: 32 ms.
+    rows = {
+        ("decode_layer_s", "*"): cal.Fitted("decode_layer_s", 1e-3, "*", 9, 9, *[None] * 3, "r", "")
+    }
+    consts = cal.Constants(rows)
+    fast = _prefill_point("hf", 64 / 0.033)  # 33 ms measured: 32 ms is 97 % of it
+    slow = _prefill_point("hf", 64 / 0.040)  # 40 ms: 80 %, the GPU's time shows
+    assert calibrate.prefill_host_s(fast, consts) == pytest.approx(32e-3)
+    assert calibrate.measured_prefill_s(fast) == pytest.approx(33e-3)
+    assert calibrate.host_bound(fast, consts) and not calibrate.host_bound(slow, consts)
+    # A graph-launching engine's per-layer time adds to the GPU's: never host-bound.
+    assert not calibrate.host_bound(_prefill_point("llama.cpp", 64 / 0.033), consts)
+    # Before any per-layer time is fitted (the first pass) no point is host-bound.
+    assert not calibrate.host_bound(fast, cal.Constants({}))
+    values = calibrate.implied_all([fast, slow], "prefill_mfu", consts)
+    assert list(values) == [slow.id]
