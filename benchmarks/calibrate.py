@@ -774,8 +774,11 @@ def fit(
     if refit_decode:
         rows |= fit_key("prefill_mfu", points, today)
         rows |= fit_overhead(points, table(), today)
-        # second pass (FIT_ORDER): prefill with the fold's per-layer time
-        rows |= fit_key("prefill_mfu", points, today, implied_all(points, "prefill_mfu", table()))
+        # second pass (FIT_ORDER): prefill with the fold's per-layer time; as in run(), each
+        # pass's rows replace the first's
+        values = implied_all(points, "prefill_mfu", table())
+        rows = {kg: r for kg, r in rows.items() if kg[0] != "prefill_mfu"}
+        rows |= fit_key("prefill_mfu", points, today, values)
         values = implied_all(points, "decode_bw", table())
         rows |= fit_key("decode_bw", points, today, values)
         rows |= fit_overhead(points, table(), today, eager=True)
