@@ -109,6 +109,19 @@ def _range(iv: Interval | None, scale: float, spec: str, unit: str = "") -> str:
     return f" [{iv.low * scale:{spec}}–{iv.high * scale:{spec}}{unit}]"
 
 
+def _ttft(t) -> str:
+    """The time to the first token with its range; when the prefill rate's interval reaches
+    100 % or more the time has no upper bound (perf.inverse_interval gives none), which is
+    said rather than left as a bare number."""
+    text = f"{t.ttft_s * MS_PER_S:,.0f} ms"
+    if t.ttft_interval is not None:
+        return text + _range(t.ttft_interval, MS_PER_S, ",.0f", " ms")
+    if t.prefill_interval is not None:
+        low = t.ttft_s / (1 + t.prefill_interval.frac) * MS_PER_S
+        return text + f" [{low:,.0f} ms – no upper bound: prefill ± {t.prefill_interval.frac:.0%}]"
+    return text
+
+
 def headline(est: Estimate) -> str:
     gpus = f"{est.n_gpus} x {est.gpu}" if est.n_gpus > 1 else est.gpu
     label = "context" if est.task == "infer" else "seq"
@@ -141,12 +154,7 @@ def throughput_rows(est: Estimate) -> list[tuple[str, str]]:
         ("utilisation assumed", f"{t.utilization:.0%}  ({_short_source(t.utilization_source)})"),
         ("peak per GPU", f"{t.peak_tflops:g} TFLOPS"),
         ("step time", f"{t.step_time_s * MS_PER_S:,.1f} ms ({t.bound}-bound)"),
-        (
-            "time to first token",
-            f"{t.ttft_s * MS_PER_S:,.0f} ms{_range(t.ttft_interval, MS_PER_S, ',.0f', ' ms')}"
-            if t.ttft_s
-            else None,
-        ),
+        ("time to first token", _ttft(t) if t.ttft_s else None),
     ]
     if est.n_gpus > 1:
         rows.append(

@@ -407,7 +407,7 @@ async function estimate(seq, build) {
     }
     if (t && t.prefill_tokens_per_s != null) {
       const pi = t.prefill_interval, qi = t.ttft_interval;
-      rows.push(["Prefill", `${fmt(t.prefill_tokens_per_s)} tokens/s${pi ? ` (± ${Math.round(pi.frac * 100)} %)` : ""}; first token in ${fmt(t.ttft_s * 1000)} ms${qi ? ` (${fmt(qi.low * 1000)}–${fmt(qi.high * 1000)} ms)` : ""}`]);
+      rows.push(["Prefill", `${fmt(t.prefill_tokens_per_s)} tokens/s${pi ? ` (± ${Math.round(pi.frac * 100)} %)` : ""}; first token in ${fmt(t.ttft_s * 1000)} ms${qi ? ` (${fmt(qi.low * 1000)}–${fmt(qi.high * 1000)} ms)` : pi ? ` (at least ${fmt(t.ttft_s * 1000 / (1 + pi.frac))} ms; no upper bound)` : ""}`]);
     }
     if (est.time_hours != null) {
       const hi = est.time_hours_interval;
