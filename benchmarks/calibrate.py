@@ -80,6 +80,7 @@ from dlrig.catalog.lookup import find_gpu, find_model
 from dlrig.errors import DlrigError
 from dlrig.estimate import calibration as cal
 from dlrig.estimate import compute as cp
+from dlrig.estimate import decode as dec
 from dlrig.estimate import job as jobs
 from dlrig.estimate import perf, points
 from dlrig.estimate import slack as slk
@@ -725,9 +726,7 @@ def prefill_host_s(pt: Point, consts: cal.Constants) -> float:
     not pipeline). Zero before the per-layer time is fitted (FIT_ORDER's first pass)."""
     s, j = pt.shape, pt.job
     assert s is not None and j is not None
-    tokens = s.micro_batch * s.prompt_tokens
-    chunk = s.prefill_tokens_in_flight
-    chunks = math.ceil(tokens / chunk) if chunk and tokens else 1
+    chunks = dec.prefill_chunks(s.micro_batch * s.prompt_tokens, s.prefill_tokens_in_flight)
     try:
         c = consts.get(OVERHEAD, perf.overhead_group(j)).value
     except DlrigError:
@@ -771,23 +770,24 @@ def fit(
         have = {k for k, _ in rows}
         return cal.Constants({kg: r for kg, r in base.rows.items() if kg[0] not in have} | rows)
 
+    def refit(key: str) -> None:
+        """One pass over `key` with the fold's constants so far; as in run(), its rows replace
+        the key's earlier ones."""
+        nonlocal rows
+        values = implied_all(points, key, table())
+        rows = {kg: r for kg, r in rows.items() if kg[0] != key}
+        rows |= fit_key(key, points, today, values)
+
     if refit_decode:
         rows |= fit_key("prefill_mfu", points, today)
         rows |= fit_overhead(points, table(), today)
-        # second pass (FIT_ORDER): prefill with the fold's per-layer time; as in run(), each
-        # pass's rows replace the first's
-        values = implied_all(points, "prefill_mfu", table())
-        rows = {kg: r for kg, r in rows.items() if kg[0] != "prefill_mfu"}
-        rows |= fit_key("prefill_mfu", points, today, values)
-        values = implied_all(points, "decode_bw", table())
-        rows |= fit_key("decode_bw", points, today, values)
+        refit("prefill_mfu")  # second pass (FIT_ORDER): with the fold's per-layer time
+        refit("decode_bw")
         rows |= fit_overhead(points, table(), today, eager=True)
         rows |= eager_read_rows(points, table(), today)
-        # third pass (FIT_ORDER): prefill with the eager engines' per-layer time, their
-        # host-bound points left out (host_bound); the second pass's rows all give way
-        values = implied_all(points, "prefill_mfu", table())
-        rows = {kg: r for kg, r in rows.items() if kg[0] != "prefill_mfu"}
-        rows |= fit_key("prefill_mfu", points, today, values)
+        # third pass (FIT_ORDER): with the eager engines' per-layer time, their host-bound
+        # points left out (host_bound)
+        refit("prefill_mfu")
     else:  # the left-out source has no inference point: the full fit's rows are the fold's
         rows |= {kg: r for kg, r in base.rows.items() if kg[0] in INFERENCE_KEYS}
     rows |= fit_key("mfu", points, today)

@@ -130,6 +130,12 @@ class Prefill:
     bound: str = "compute"  # bound_of: compute, memory-bandwidth, communication, per-layer overhead
 
 
+def prefill_chunks(tokens: int, chunk_tokens: int) -> int:
+    """How many forward passes a prefill of `tokens` takes in chunks of `chunk_tokens` (0: one
+    pass over all of them)."""
+    return math.ceil(tokens / chunk_tokens) if chunk_tokens and tokens else 1
+
+
 def prefill(
     prompt_tokens: int,
     flops_per_token: float,
@@ -189,7 +195,7 @@ def prefill(
     the GPUs one after another), so c chunks over p equal stages take c + p - 1 stage-times
     instead of c·p: 2 chunks over 2 GPUs take 3/4 of the serial time, one chunk gains nothing."""
     tokens = batch * prompt_tokens
-    chunks = math.ceil(tokens / chunk_tokens) if chunk_tokens and tokens else 1
+    chunks = prefill_chunks(tokens, chunk_tokens)
     flop_rate = tp * peak_tflops * TFLOPS * efficiency
     byte_rate = mem_bw_gbs * GBS * bw_efficiency / (chunks * pp) if mem_bw_gbs else 0.0
     parts = ((flops_per_token - routed_flops_per_token, weight_bytes - routed_weight_bytes),)

@@ -559,6 +559,12 @@ def recomputed_block_bytes(shape: Shape) -> float:
     m, job = shape.model, shape.job
     if job.task == Task.INFER or m.kind == ModelKind.CNN or not job.checkpointing:
         return 0.0
+    return block_bytes_per_gpu(shape)
+
+
+def block_bytes_per_gpu(shape: Shape) -> float:
+    """One block's training activations on one GPU: split by tensor (Megatron sequence
+    parallelism) and context parallelism like the rest of the activations."""
     return block_bytes(shape) / (shape.plan.tp * shape.plan.cp)
 
 
@@ -775,7 +781,7 @@ def peak_phase(
     holds the weights, states and gradients without activations (its own temporaries, e.g.
     foreach AdamW's sqrt of the second moments, are not modelled), at most the backward's end
     plus those temporaries."""
-    end_block = block_bytes(shape) / (shape.plan.tp * shape.plan.cp)
+    end_block = block_bytes_per_gpu(shape)
     backward_end = grads + end_block + held
     if acts + logits >= backward_end:
         return 0.0, acts, logits

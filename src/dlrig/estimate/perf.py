@@ -566,6 +566,10 @@ AUTOAWQ_DEQUANT_MIN_ROWS = 1024
 VLLM_AWQ_DEQUANT_MIN_ROWS = 256
 # Where vLLM and SGLang run their own (non-Marlin) AWQ and GPTQ kernels: capability 7.5-7.9.
 PRE_MARLIN_ARCHITECTURES = frozenset({"Turing"})
+# The formats the exllama-derived kernels take (int4 read as GPTQ): AutoGPTQ's under
+# transformers and vLLM's GPTQ kernel; ExLlamaV2's adds EXL2.
+GPTQ_FORMATS = frozenset({Quant.GPTQ, Quant.INT4})
+EXLLAMAV2_FORMATS = GPTQ_FORMATS | {Quant.EXL2}
 
 
 def dequant_min_rows(job: Job) -> int | None:
@@ -573,22 +577,21 @@ def dequant_min_rows(job: Job) -> int | None:
     quantized weights through a dequantised 16-bit copy (see the table above); None where it
     never does (16-bit or FP8 weights, fused kernels such as Marlin, MMQ and TensorRT-LLM's)."""
     e, q = engine(job), job.quant
-    gptq_like = (Quant.GPTQ, Quant.INT4)
     if e == "transformers":
         if q == Quant.NF4:
             return BITSANDBYTES_GEMV_ROWS + 1
-        if q in gptq_like:
+        if q in GPTQ_FORMATS:
             return AUTOGPTQ_EXLLAMAV2_MAX_Q_GEMM_ROWS + 1
         if q == Quant.AWQ:
             return AUTOAWQ_DEQUANT_MIN_ROWS
     if e == "autoawq" and q in (Quant.AWQ, Quant.INT4):
         return AUTOAWQ_DEQUANT_MIN_ROWS
-    if e == "exllamav2" and q in (Quant.GPTQ, Quant.EXL2, Quant.INT4):
+    if e == "exllamav2" and q in EXLLAMAV2_FORMATS:
         return EXLLAMAV2_MAX_Q_GEMM_ROWS + 1
     if e in ("vllm", "sglang") and cp.architecture(job.gpu) in PRE_MARLIN_ARCHITECTURES:
         if q == Quant.AWQ:
             return VLLM_AWQ_DEQUANT_MIN_ROWS
-        if q in gptq_like:
+        if q in GPTQ_FORMATS:
             return AUTOGPTQ_EXLLAMAV2_MAX_Q_GEMM_ROWS + 1
     return None
 
@@ -659,8 +662,8 @@ def hgemm_kernels(job: Job) -> bool:
     torch.matmul on their F16 copies: cuBLAS's FP32 accumulation."""
     e = engine(job)
     if e == "exllamav2":
-        return job.quant in (Quant.GPTQ, Quant.EXL2, Quant.INT4)
-    return e == "transformers" and job.quant in (Quant.GPTQ, Quant.INT4)
+        return job.quant in EXLLAMAV2_FORMATS
+    return e == "transformers" and job.quant in GPTQ_FORMATS
 
 
 def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:

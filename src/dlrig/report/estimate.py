@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-from dlrig.model.estimate import Estimate, Interval
+from dlrig.model.estimate import Estimate, Interval, ThroughputEstimate
 from dlrig.model.text import markdown_safe
 from dlrig.report.json import dumps
 
@@ -109,7 +109,7 @@ def _range(iv: Interval | None, scale: float, spec: str, unit: str = "") -> str:
     return f" [{iv.low * scale:{spec}}–{iv.high * scale:{spec}}{unit}]"
 
 
-def _ttft(t) -> str:
+def _ttft(t: ThroughputEstimate) -> str:
     """The time to the first token with its range; when the prefill rate's interval reaches
     100 % or more the time has no upper bound (perf.inverse_interval gives none), which is
     said rather than left as a bare number."""
