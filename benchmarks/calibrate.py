@@ -552,7 +552,7 @@ def decode_times(pt: Point, consts: cal.Constants) -> DecodeTimes | None:
     if not t.step_time_s:
         return None
     x = perf.decode_inputs(s)
-    read_s = s.plan.pp * (x.weight_bytes + x.kv_bytes) / (j.gpu.memory_bandwidth_gbs * 1e9)
+    read_s = s.plan.pp * x.moved_bytes / (j.gpu.memory_bandwidth_gbs * 1e9)
     b = pt.batch
     rate = 1000 * b / pt.measured if pt.unit == "ms_per_token" else pt.measured
     if pt.semantics == "per_gpu":

@@ -18,6 +18,7 @@ from dlrig.model.choices import (  # plain enums, no pydantic: cheap at start-up
     Framework,
     GradBuffers,
     Interconnect,
+    KvCache,
     KvDtype,
     LoraTargets,
     Loss,
@@ -50,6 +51,15 @@ def estimate(
         BaseQuant | None, _opt("LoRA's frozen base weights (lora).", "--base-quant")
     ] = None,
     kv_dtype: Annotated[KvDtype | None, _opt("KV cache format (infer).", "--kv-dtype")] = None,
+    kv_cache: Annotated[
+        KvCache | None,
+        _opt(
+            "transformers' KV cache (--engine transformers): dynamic (grown by torch.cat every "
+            "step, the default), legacy (transformers < 4.42: the old cache lives through each "
+            "step) or static (cache_implementation='static': preallocated, written in place).",
+            "--kv-cache",
+        ),
+    ] = None,
     optimizer: Annotated[Optimizer | None, _opt("Optimizer.", "--optimizer")] = None,
     optimizer_dtype: Annotated[
         OptimizerDtype | None, _opt("Optimizer state dtype.", "--optimizer-dtype")
@@ -248,6 +258,7 @@ def estimate(
             weight_bits=weight_bits,
             base_quant=base_quant,
             kv_dtype=kv_dtype,
+            kv_cache=kv_cache,
             optimizer=optimizer,
             optimizer_dtype=optimizer_dtype,
             zero=zero,

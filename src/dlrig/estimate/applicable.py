@@ -129,6 +129,7 @@ def inapplicable(
             "max_batched_tokens",
             "max_num_seqs",
             "llama_cpp_cublas",
+            "kv_cache",
         )
         for name in set_(*names):
             out.append(problem((name, "task"), "applies to inference only"))
@@ -168,6 +169,10 @@ def inapplicable(
     elif cublas and job.quant not in GGUF_QUANTS:
         why = "dequantises GGUF weights; give {quant} q4_0, q4_k_m, q5_k_m, q6_k or q8_0"
         out.append(problem(("llama_cpp_cublas", "quant"), why))
+    if "kv_cache" in fields and task == Task.INFER and job.engine != DecodeEngine.TRANSFORMERS:
+        # the other engines' caches are their own (preallocated or paged): no choice to name
+        why = "is how transformers' generate() keeps its cache; give {engine} transformers"
+        out.append(problem(("kv_cache", "engine"), why))
     if "weight_bits" in fields and job.quant != Quant.EXL2 and task == Task.INFER:
         out.append(
             problem(("weight_bits", "quant"), "sets EXL2's bits per weight; give {quant} exl2")

@@ -1,7 +1,7 @@
 """Prefill and per-token decode.
 
 A decode step reads every weight the step uses (MoE: the experts the batch routes to) and the
-KV cache once; at small batch that read is the whole cost (bandwidth-bound), at large batch the
+KV cache once (transformers' generate() also copies its cache every step: hf_cache.py); at small batch that read is the whole cost (bandwidth-bound), at large batch the
 2 FLOPs per weight per sequence catch up (compute-bound; the roofline takes the larger). The
 achieved bandwidth is a fitted fraction of the card's DRAM bandwidth per engine, weight format
 and architecture (calibration.py).
@@ -64,6 +64,15 @@ class DecodeInputs:
     n_layers: int
     hidden: int
     batch: int
+    # KV ONE GPU copies per step where the engine grows its cache by concatenation
+    # (transformers' DynamicCache / legacy tuples: read the old cache, write the new one;
+    # hf_cache.py): moved at the same achieved bandwidth as the reads
+    kv_copy_bytes: float = 0.0
+
+    @property
+    def moved_bytes(self) -> float:
+        """Bytes one GPU moves to and from DRAM in a step: weights, KV read, KV copied."""
+        return self.weight_bytes + self.kv_bytes + self.kv_copy_bytes
 
 
 def decode_step(
@@ -83,7 +92,7 @@ def decode_step(
     rate = mem_bw_gbs * GBS * bw_efficiency
     flop_rate = peak_tflops * TFLOPS * compute_efficiency
     # The pp stages run one after another for a token: pp times one GPU's read.
-    mem_s = pp * (x.weight_bytes + x.kv_bytes) / rate
+    mem_s = pp * x.moved_bytes / rate
     comp_s = x.flops / tp / flop_rate
     comm_s = 0.0
     act = x.batch * x.hidden * ACT_BYTES

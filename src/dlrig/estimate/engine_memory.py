@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from dlrig.estimate import hf_cache
 from dlrig.estimate import params as p
 from dlrig.estimate.shape import FP32_BYTES, Shape, kv_split
 from dlrig.model.choices import POOL_ENGINES
@@ -324,7 +325,13 @@ def _transformers(shape: Shape, ctx: int, kv: float) -> EngineAllocation:
     logits (transformers >= 4.45 passes logits_to_keep=1 in generate), one layer's prefill
     working set; with eager attention that layer's scores too: b x heads x p x p in the
     compute dtype, the fp32 soft-max (eager_attention_forward: softmax(dtype=torch.float32))
-    and its cast back, alive together (2e + 4 bytes per score)."""
+    and its cast back, alive together (2e + 4 bytes per score).
+
+    The peak is the larger of two moments: the prefill (the prompt's cache, p of the ctx
+    tokens, and the working set) and the last decode step (the whole cache and the old copy
+    torch.cat has not yet released: one layer's K with the dynamic cache, the whole old cache
+    with the legacy one; hf_cache.py). The copy is reported as the engine's buffer, the rest of
+    the prefill's moment as activations."""
     m, job = shape.model, shape.job
     e = shape.act_bytes
     b = shape.micro_batch
@@ -334,13 +341,18 @@ def _transformers(shape: Shape, ctx: int, kv: float) -> EngineAllocation:
     if job.attention == Attention.EAGER:
         working += b * (m.n_heads or 0) * p * p * (2 * e + FP32_BYTES)
     logits = b * (m.vocab_size or 0) * (e + FP32_BYTES) if m.has_vocab_head else 0.0
+    working /= tp
+    layers = (m.n_layers or 0) / shape.plan.pp
+    copy = hf_cache.transient_bytes(kv, ctx, layers, hf_cache.transformers_cache(job))
+    generated = kv * max(ctx - min(p, ctx), 0) / ctx if ctx else 0.0  # not yet held in prefill
     return _fixed(
         "transformers",
         ctx,
         kv,
         weights=shape.weight_bytes_per_gpu,
-        activations=working / tp,
+        activations=max(working - generated - copy, 0.0),
         logits=logits / tp,
+        buffers=copy,
     )
 
 
@@ -555,9 +567,15 @@ def describe(shape: Shape) -> str | None:
                 if job.attention == Attention.EAGER
                 else ""
             )
+            copy = {
+                "dynamic": "; torch.cat copies one layer's K or V at a time (DynamicCache)",
+                "legacy": "; the old cache lives through each step beside the new one "
+                "(transformers < 4.42: twice the cache at the end)",
+                "static": "; a static cache preallocated for the whole context, written in place",
+            }[job.kv_cache.value]
             return (
                 "transformers generate(): the KV cache grows with the tokens held, the last "
-                f"position's logits only (transformers >= 4.45){eager}"
+                f"position's logits only (transformers >= 4.45){eager}{copy}"
             )
     return None
 

@@ -450,7 +450,8 @@ def counted_attention_flops(s: Shape) -> float:
 
 def decode_inputs(s: Shape) -> dec.DecodeInputs:
     """Per-GPU bytes one decode step reads (Shape: its share of the weights, active experts
-    only; the batch's KV cache at the mean context of the generation, shape.decode_context)
+    only; the batch's KV cache at the mean context of the generation, shape.decode_context;
+    what transformers' torch.cat copies of it, hf_cache.py)
     and the step's FLOPs for the batch (attention over that mean context, not the whole one)."""
     b, m = s.micro_batch, s.model
     attn_full = counted_attention_flops(s)
@@ -458,6 +459,7 @@ def decode_inputs(s: Shape) -> dec.DecodeInputs:
     return dec.DecodeInputs(
         weight_bytes=s.decode_weight_bytes_per_gpu,
         kv_bytes=s.decode_kv_bytes_per_gpu,
+        kv_copy_bytes=s.decode_kv_copy_bytes_per_gpu,
         flops=b * (s.flops_fwd_per_token - attn_full + attn_mean),
         n_layers=s.model.total_layers,
         hidden=s.model.hidden_size or 0,

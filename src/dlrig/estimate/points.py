@@ -173,6 +173,32 @@ def llama_cpp_settings(row: dict[str, str]) -> dict[str, bool]:
     return {"llama_cpp_cublas": True}
 
 
+# Engines read as transformers for their eager host (ENGINE_ALIASES) whose KV cache is
+# preallocated and written in place, not grown by torch.cat: LitGPT's KVCache (`self.k.
+# index_copy_(2, input_pos, k)`, litgpt/model.py) and the plain-PyTorch generate of gpt-fast's
+# baseline (its KVCache, `k_out[:, :, input_pos] = k_val`, model.py) [R].
+PREALLOCATED_CACHE_ENGINES = frozenset({"litgpt", "pytorch"})
+
+
+def hf_cache_settings(row: dict[str, str]) -> dict[str, str]:
+    """Job.kv_cache of an inference row read as transformers: static for an engine that
+    preallocates its cache, legacy for a transformers row dated before generate() kept a
+    DynamicCache (transformers 4.42.0, 2024-06-27: hf_cache.DYNAMIC_CACHE_DEFAULT_DATE), else
+    the default (dynamic). A `kv_cache` cell, where the table has one, says it outright."""
+    from dlrig.estimate.hf_cache import DYNAMIC_CACHE_DEFAULT_DATE
+
+    engine = row.get("engine") or ""
+    if row.get("task") != "infer" or ENGINE_ALIASES.get(engine, engine) != "transformers":
+        return {}
+    if row.get("kv_cache"):
+        return {"kv_cache": row["kv_cache"]}
+    if engine in PREALLOCATED_CACHE_ENGINES:
+        return {"kv_cache": "static"}
+    if row.get("date") and row["date"] < DYNAMIC_CACHE_DEFAULT_DATE:
+        return {"kv_cache": "legacy"}
+    return {}
+
+
 def job_of(row: dict[str, str]) -> Job:
     task = row["task"]
     task = {"vision": "train", "encoder": "train"}.get(task, task)
@@ -219,6 +245,7 @@ def job_of(row: dict[str, str]) -> Job:
         fields["engine"] = ENGINE_ALIASES.get(engine, engine)
         fields.update(vllm_v0_settings(row))
         fields.update(llama_cpp_settings(row))
+        fields.update(hf_cache_settings(row))
     return Job(**fields)
 
 

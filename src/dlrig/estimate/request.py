@@ -68,6 +68,7 @@ OPTION_FIELDS: dict[str, str] = {
             "weight_bits",
             "base_quant",
             "kv_dtype",
+            "kv_cache",
             "optimizer",
             "optimizer_dtype",
             "zero",

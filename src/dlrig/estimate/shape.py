@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 from dlrig.errors import DlrigError
-from dlrig.estimate import mlm_head
+from dlrig.estimate import hf_cache, mlm_head
 from dlrig.estimate import params as p
 from dlrig.model.choices import CHUNKED_PREFILL_ENGINES, POOL_ENGINES
 from dlrig.model.workload import (
@@ -162,6 +162,8 @@ class Shape:
     decode_context: float  # tokens one decode step attends to, mean over the generation
     decode_weight_bytes_per_gpu: float  # weights one GPU reads per decode step (active experts)
     decode_kv_bytes_per_gpu: float  # KV cache one GPU reads per step (whole batch, mean step)
+    # KV transformers' torch.cat copies per mean step on one GPU (read + write; hf_cache.py)
+    decode_kv_copy_bytes_per_gpu: float = 0.0
     # weights one GPU reads per prefill chunk (an MoE's experts the chunk's tokens route to),
     # and the routed experts' part of it
     prefill_weight_bytes_per_gpu: float = 0.0
@@ -615,7 +617,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         flops_per_sample = 3 * fwd_sample if training else fwd_sample
 
     kv_per_token = 0.0
-    decode_w = decode_kv = prefill_w = prefill_routed = 0.0
+    decode_w = decode_kv = decode_copy = prefill_w = prefill_routed = 0.0
     mean_ctx = 0.0
     if job.task == Task.INFER and m.has_vocab_head:
         kv_per_token = kv_cache_bytes_per_token(m, job, s)
@@ -629,6 +631,12 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         mean_ctx = decode_context(job, s)
         read_per_token = kv_cache_bytes_per_token(m, job, mean_ctx) if mean_ctx else 0.0
         decode_kv = read_per_token * mean_ctx * b / kv_split(m, plan)
+        if hf_cache.reads_whole_allocation(job):  # a static cache: attention reads all of it
+            decode_kv = kv_cache_bytes_per_token(m, job, s) * s * b / kv_split(m, plan)
+        if hf_cache.grows_by_cat(job):
+            decode_copy = hf_cache.cat_bytes_per_step(
+                read_per_token, mean_ctx, b, kv_split(m, plan)
+            )
     return Shape(
         model=m,
         job=job,
@@ -672,6 +680,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         decode_context=mean_ctx,
         decode_weight_bytes_per_gpu=decode_w,
         decode_kv_bytes_per_gpu=decode_kv,
+        decode_kv_copy_bytes_per_gpu=decode_copy,
         prefill_weight_bytes_per_gpu=prefill_w,
         prefill_routed_bytes_per_gpu=prefill_routed,
     )

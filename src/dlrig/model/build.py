@@ -279,6 +279,7 @@ class WorkloadInput(BaseModel):
     weight_bits: float | None = Field(default=None, gt=1, le=16, description="exl2 bits")
     base_quant: _values(choices.BaseQuant) | None = None
     kv_dtype: _values(choices.KvDtype) | None = None
+    kv_cache: _values(choices.KvCache) | None = None  # transformers' cache (estimate --kv-cache)
     optimizer_dtype: _values(choices.OptimizerDtype) | None = None
     lora_targets: _values(choices.LoraTargets) | None = None
     framework: _values(choices.Framework) | None = None  # how a quantised LoRA base is loaded

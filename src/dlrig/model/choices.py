@@ -64,6 +64,18 @@ class KvDtype(StrEnum):
     Q4_0 = "q4_0"  # llama.cpp q4_0
 
 
+class KvCache(StrEnum):
+    """How Hugging Face transformers' generate() keeps its KV cache (estimate/hf_cache.py)."""
+
+    # DynamicCache, generate's default since 4.42: each layer's K and V grow by torch.cat
+    DYNAMIC = "dynamic"
+    # before 4.42: the cache handed between steps as tuples; the old one lives through the step
+    LEGACY = "legacy"
+    # StaticCache (cache_implementation="static"), LitGPT's and gpt-fast's KVCache: preallocated
+    # for prompt + generated tokens and written in place
+    STATIC = "static"
+
+
 class Attention(StrEnum):
     EAGER = "eager"  # scores materialised: s² per head kept for backward
     SDPA = "sdpa"  # torch scaled_dot_product_attention (flash / memory-efficient kernels)

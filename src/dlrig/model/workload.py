@@ -15,6 +15,7 @@ from dlrig.model.choices import (
     Framework,
     GradBuffers,
     Interconnect,
+    KvCache,
     KvDtype,
     LoraTargets,
     Loss,
@@ -42,6 +43,7 @@ __all__ = [
     "GradBuffers",
     "Interconnect",
     "Job",
+    "KvCache",
     "KvDtype",
     "LoraTargets",
     "Loss",
@@ -222,6 +224,13 @@ class Job(BaseModel):
         default=BaseQuant.NONE, description="LoRA's frozen base weights (qlora implies nf4)"
     )
     kv_dtype: KvDtype = KvDtype.FP16
+    kv_cache: KvCache = Field(
+        default=KvCache.DYNAMIC,
+        description="transformers' KV cache (--engine transformers): dynamic (DynamicCache, "
+        "grown by torch.cat every step; the default since 4.42), legacy (tuples handed between "
+        "steps, before 4.42: the old cache lives through each step) or static (preallocated, "
+        "written in place: cache_implementation='static')",
+    )
     optimizer: Optimizer = Optimizer.ADAMW
     optimizer_dtype: OptimizerDtype = OptimizerDtype.FP32
     zero: int = Field(default=0, ge=0, le=3)

@@ -47,6 +47,7 @@ _JOB_FIELDS = (
     "weight_bits",
     "base_quant",
     "kv_dtype",
+    "kv_cache",
     "optimizer_dtype",
     "lora_targets",
     "framework",

@@ -1,0 +1,113 @@
+"""Hugging Face transformers' KV cache in generate(): what growing it by torch.cat costs a
+decode step in bytes and the memory peak in copies.
+
+What the code does (read in the released wheels of PyPI `transformers`, the files of the
+huggingface/transformers repository at those tags):
+
+- v4.35.2, src/transformers/models/llama/modeling_llama.py, LlamaAttention.forward (lines
+  380-385): `key_states = torch.cat([past_key_value[0], key_states], dim=2)`, the same for
+  the values, `past_key_value = (key_states, value_states) if use_cache else None`. Every
+  layer, every step, the cache is copied into a new tensor one token longer. The legacy
+  tuple cache is handed between steps by generation/utils.py greedy_search (lines 2506-2570):
+  `model_inputs = self.prepare_inputs_for_generation(input_ids, **model_kwargs)`, `outputs =
+  self(**model_inputs, ...)`, and only after it returns `model_kwargs =
+  self._update_model_kwargs_for_generation(outputs, model_kwargs, ...)`: the old tuple stays
+  referenced by model_kwargs (and by the previous `outputs`) through the whole forward while
+  LlamaModel collects the new one in `next_decoder_cache`. At the end of each step both
+  caches are alive: the old of c - 1 tokens and the new of c.
+- v4.36.2 - v4.41.2: cache_utils.py DynamicCache.update (`self.key_cache[layer_idx] =
+  torch.cat([self.key_cache[layer_idx], key_states], dim=-2)`), but generate still passes
+  tuples: LlamaModel wraps them (`DynamicCache.from_legacy_cache(past_key_values)`, which
+  references the same tensors) and returns `next_decoder_cache.to_legacy_cache()`, so the old
+  tensors stay referenced by model_kwargs as before.
+- v4.42.4, generation/utils.py (lines 1775-1783): "Use DynamicCache() instance by default.
+  This will avoid back and forth from legacy format that keeps copying the cache thus using
+  much more memory": generate creates `DynamicCache()` and keeps it in model_kwargs; update
+  replaces each layer's tensor in place of the list slot, so the old K of a layer is freed as
+  soon as its cat has written the new one (then the V). At most one layer's old K (or V) is
+  alive beside the whole new cache.
+- v5.25.0, cache_utils.py DynamicLayer.update (lines 119-138): `self.keys =
+  torch.cat([self.keys, key_states], dim=-2)` and the values: the same copy, the same peak.
+  StaticLayer (lines 403-498): `torch.zeros((batch_size, num_heads, max_cache_len,
+  head_dim))` allocated once, `self.keys.index_copy_(2, cache_position, key_states)` in
+  place, and `return self.keys, self.values`: the attention reads the whole max_cache_len
+  (masked) every step. generation/configuration_utils.py: cache_implementation "static";
+  generation/utils.py _valid_auto_compile_criteria (lines 2438-2459) then compiles the forward
+  by itself on CUDA (CompileConfig mode "reduce-overhead": CUDA graphs) unless
+  generation_config.disable_compile. dlrig keeps the engine's eager per-layer time for
+  `--kv-cache static` (no published row of the compiled path calibrates it); `--engine
+  gpt-fast` is the compiled step over a preallocated cache.
+
+Other engines preallocate or page their cache and write in place (vLLM's blocks, llama.cpp's
+ring, ExLlamaV2Cache, AutoAWQ's fused cache, LitGPT's and gpt-fast's KVCache with
+index_copy_ [R]): none of this applies to them.
+
+The cost per step: step i of a generation after a p-token prompt copies the p + i - 1 cached
+tokens (read) into a tensor of p + i (write), every layer, K and V, every sequence of the
+batch: 2(p + i) - 1 tokens of KV moved, on top of the attention's own read of p + i. Over
+the g steps that is 2·c̄ - 1 tokens with c̄ = p + (g + 1) / 2 the mean context the step reads
+(shape.decode_context): about twice the KV read, so a batched step whose cache outweighs its
+weights moves about three times the cache per step. The two cat kernels per layer are part of
+the eager layer's ops, whose host time is fitted per engine (decode.py); no launch is added.
+
+The memory peak at the end of generation (the last step, cache of c tokens):
+- dynamic: the new cache plus one layer's old K (c - 1 tokens of one layer's K);
+- legacy: the new cache plus the whole old one (c - 1 tokens): twice the cache;
+- static: the preallocated cache alone.
+Checked against optimum-benchmark's running-llamas reports (transformers 4.35.2, Llama-2-7B
+fp16, prompt 256 + 512 new tokens, batch 64, A100-SXM4-80GB): generate.max_memory_allocated
+65,112 MB; weights 13,476 MB + 64 x (766 + 767) tokens x 524,288 B = 51,439 MB, 64,915 MB.
+The allocator's cached blocks (max_memory_reserved) are the slack's business (memory.py):
+a block of each new size per layer per step is not reused by the next, larger request, and
+the same reports' reserved reaches the card's 84,4xx MB from batch 16 (7B) and 8 (13B) on.
+"""
+
+from __future__ import annotations
+
+from dlrig.model.workload import DecodeEngine, Job, KvCache, Task
+
+# transformers 4.42.0, the first whose generate() keeps a DynamicCache between steps
+# (generation/utils.py line 1780 of its wheel: `model_kwargs["past_key_values"] =
+# DynamicCache()`), was built 2024-06-27 (the file dates inside transformers-4.42.0-py3-none-
+# any.whl on PyPI [V]): a transformers row dated before 2024-07 ran the legacy tuple cache
+# (points.py), as a row dated 2024-06 must say otherwise.
+DYNAMIC_CACHE_DEFAULT_DATE = "2024-07"
+
+
+def transformers_cache(job: Job) -> KvCache | None:
+    """The job's transformers cache, or None where the engine keeps its own."""
+    if job.task != Task.INFER or job.engine != DecodeEngine.TRANSFORMERS:
+        return None
+    return job.kv_cache
+
+
+def grows_by_cat(job: Job) -> bool:
+    """generate() grows the cache with torch.cat every step (dynamic or legacy cache)."""
+    return transformers_cache(job) in (KvCache.DYNAMIC, KvCache.LEGACY)
+
+
+def reads_whole_allocation(job: Job) -> bool:
+    """The step's attention reads the whole preallocated cache (StaticLayer returns it)."""
+    return transformers_cache(job) == KvCache.STATIC
+
+
+def cat_bytes_per_step(kv_per_token: float, mean_context: float, batch: int, split: int) -> float:
+    """Bytes torch.cat moves in a mean decode step on one GPU: it reads the c̄ - 1 cached
+    tokens and writes c̄, every layer, K and V, each of the batch's sequences (`kv_per_token`:
+    one sequence's KV per token over all layers; `split`: the GPUs one sequence's cache is
+    split over)."""
+    tokens = max(2.0 * mean_context - 1.0, 0.0)
+    return kv_per_token * tokens * batch / split
+
+
+def transient_bytes(kv_held: float, context: int, layers: float, cache: KvCache | None) -> float:
+    """Bytes alive beside the cache at the end of generation (one GPU): the old copy torch.cat
+    has not yet released. `kv_held`: the cache of `context` tokens on this GPU over its
+    `layers` layers. Dynamic: one layer's old K, (c - 1)/c of kv_held / (2 x layers); legacy:
+    the whole old cache, (c - 1)/c of kv_held; static or another engine: nothing."""
+    if cache not in (KvCache.DYNAMIC, KvCache.LEGACY) or context <= 0 or kv_held <= 0:
+        return 0.0
+    old = kv_held * (context - 1) / context
+    if cache == KvCache.LEGACY:
+        return old
+    return old / (2 * layers) if layers > 0 else 0.0

@@ -1,0 +1,156 @@
+"""transformers' KV cache grown by torch.cat (estimate/hf_cache.py): the bytes a decode step
+copies, the old copy alive at the memory peak, the --kv-cache option where it applies, and how
+a calibration row is read. Every expected number below is worked by hand in the comments."""
+
+from __future__ import annotations
+
+import pytest
+
+from dlrig.catalog.lookup import find_gpu, find_model
+from dlrig.estimate import hf_cache, memory, points
+from dlrig.estimate import shape as shapes
+from dlrig.estimate.applicable import InapplicableError
+from dlrig.estimate.request import job_from_options
+from dlrig.model.workload import Job, KvCache
+
+GB = 1e9
+# Llama-2-7B: 32 layers x (K + V) x 4096 wide x 2 bytes = 524,288 bytes of KV per token.
+L7_KV_PER_TOKEN = 32 * 2 * 4096 * 2
+
+
+def test_cat_bytes_hand_computed():
+    # 1 sequence, 2 KV bytes per token, prompt 3 and 3 new tokens: the steps read 4, 5, 6
+    # tokens (mean context 5 = 3 + (3 + 1) / 2) and copy 3+4, 4+5, 5+6 = 27 tokens / 3 steps
+    # = 9 = 2 x 5 - 1.
+    assert hf_cache.cat_bytes_per_step(2.0, 5.0, 1, 1) == pytest.approx(2.0 * 9)
+    # 4 sequences split over 2 GPUs: twice the bytes per GPU of one sequence
+    assert hf_cache.cat_bytes_per_step(2.0, 5.0, 4, 2) == pytest.approx(2.0 * 9 * 2)
+
+
+def test_transient_hand_computed():
+    # 1,000 bytes held for 10 tokens over 5 layers: old cache 900 bytes (9 tokens)
+    assert hf_cache.transient_bytes(1000.0, 10, 5, KvCache.LEGACY) == pytest.approx(900.0)
+    # dynamic: one layer's old K = 900 / (2 x 5)
+    assert hf_cache.transient_bytes(1000.0, 10, 5, KvCache.DYNAMIC) == pytest.approx(90.0)
+    assert hf_cache.transient_bytes(1000.0, 10, 5, KvCache.STATIC) == 0.0
+    assert hf_cache.transient_bytes(1000.0, 10, 5, None) == 0.0
+
+
+def _shape(engine: str = "transformers", **kw) -> shapes.Shape:
+    job = Job(
+        task="infer",
+        gpu=find_gpu("A100 80GB SXM"),
+        precision="fp16",
+        engine=engine,
+        batch_size=64,
+        prompt_tokens=256,
+        gen_tokens=512,
+        context=768,
+        attention="sdpa",
+        **kw,
+    )
+    return shapes.derive(find_model("llama-2-7b"), job)
+
+
+def test_decode_step_copies_twice_the_mean_cache():
+    s = _shape()
+    mean_ctx = 256 + (512 + 1) / 2  # 512.5
+    assert s.decode_kv_bytes_per_gpu == pytest.approx(L7_KV_PER_TOKEN * mean_ctx * 64)
+    assert s.decode_kv_copy_bytes_per_gpu == pytest.approx(
+        L7_KV_PER_TOKEN * (2 * mean_ctx - 1) * 64
+    )
+
+
+@pytest.mark.parametrize("engine", ["vllm", "gpt-fast", "llama.cpp", "exllamav2"])
+def test_preallocating_engines_copy_nothing(engine):
+    assert _shape(engine).decode_kv_copy_bytes_per_gpu == 0.0
+
+
+def test_static_cache_copies_nothing_and_reads_its_whole_allocation():
+    s = _shape(kv_cache="static")
+    assert s.decode_kv_copy_bytes_per_gpu == 0.0
+    # StaticLayer.update returns the whole max_cache_len buffer: 768 tokens every step
+    assert s.decode_kv_bytes_per_gpu == pytest.approx(L7_KV_PER_TOKEN * 768 * 64)
+
+
+def test_legacy_cache_peak_holds_two_caches():
+    # weights + the cache of 768 tokens + the old one of 767 (legacy tuples): the 64 x 768 x
+    # 524,288 B = 25.77 GB cache, its old copy 25.74 GB
+    legacy = memory.parts(_shape(kv_cache="legacy"))
+    cache = 64 * 768 * L7_KV_PER_TOKEN
+    assert legacy.kv_cache == pytest.approx(cache)
+    assert legacy.engine_buffers == pytest.approx(cache * 767 / 768)
+    dynamic = memory.parts(_shape())
+    assert dynamic.engine_buffers == pytest.approx(cache * 767 / 768 / 64)  # one of 32 x (K, V)
+    static = memory.parts(_shape(kv_cache="static"))
+    assert static.engine_buffers == 0.0
+    assert legacy.allocated - static.allocated == pytest.approx(cache * 767 / 768, rel=1e-3)
+
+
+def test_prefill_moment_is_not_added_to_the_decode_end():
+    # a long prompt and one new token: the prefill's working set dominates; the decode end's
+    # copy (one layer's K) is inside it, not on top of it
+    job = Job(
+        task="infer",
+        gpu=find_gpu("A100 80GB SXM"),
+        precision="fp16",
+        engine="transformers",
+        batch_size=1,
+        prompt_tokens=4096,
+        gen_tokens=1,
+        attention="eager",
+    )
+    s = shapes.derive(find_model("llama-2-7b"), job)
+    p = memory.parts(s)
+    prefill_moment = p.activations + p.engine_buffers + p.kv_cache
+    assert p.engine_buffers > 0
+    assert prefill_moment > p.kv_cache + p.engine_buffers  # the prefill is the peak
+
+
+BASE = {"gpu": "A100 80GB SXM", "model": "llama-2-7b", "task": "infer"}
+
+
+@pytest.mark.parametrize("cache", ["dynamic", "legacy", "static"])
+def test_accepted_for_transformers(cache):
+    _, job = job_from_options(BASE | {"engine": "transformers", "kv_cache": cache})
+    assert job.kv_cache == KvCache(cache)
+    _, job = job_from_options(BASE | {"engine": "hf", "kv_cache": cache})
+    assert job.kv_cache == KvCache(cache)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"engine": "vllm"}, "give --engine transformers"),
+        ({}, "give --engine transformers"),  # the default engine is not transformers
+        ({"task": "train", "engine": None}, "applies to inference only"),
+    ],
+)
+def test_refused_where_it_does_not_apply(options, message):
+    opts = {k: v for k, v in (BASE | {"kv_cache": "static"} | options).items() if v is not None}
+    with pytest.raises(InapplicableError, match=message):
+        job_from_options(opts)
+
+
+ROW = {
+    "id": "t",
+    "category": "decode",
+    "task": "infer",
+    "model": "llama-2-7b",
+    "gpu": "A100 80GB SXM",
+}
+
+
+@pytest.mark.parametrize(
+    ("engine", "date", "expected"),
+    [
+        ("transformers", "2023-11", KvCache.LEGACY),  # transformers 4.35: tuples
+        ("transformers", "2024-06", KvCache.LEGACY),
+        ("transformers", "2024-07", KvCache.DYNAMIC),  # 4.42.0 built 2024-06-27
+        ("hf", "2023-11", KvCache.LEGACY),
+        ("litgpt", "2023-10", KvCache.STATIC),  # LitGPT's KVCache: index_copy_
+        ("transformers", "", KvCache.DYNAMIC),
+    ],
+)
+def test_row_reads_its_cache_from_engine_and_date(engine, date, expected):
+    assert points.job_of(ROW | {"engine": engine, "date": date}).kv_cache == expected
