@@ -1,8 +1,9 @@
 """Prefill and per-token decode.
 
 A decode step reads every weight the step uses (MoE: the experts the batch routes to) and the
-KV cache once (transformers' generate() also copies its cache every step: hf_cache.py); at small batch that read is the whole cost (bandwidth-bound), at large batch the
-2 FLOPs per weight per sequence catch up (compute-bound; the roofline takes the larger). The
+KV cache once (transformers' generate() also copies its cache every step: hf_cache.py); at
+small batch that read is the whole cost (bandwidth-bound), at large batch the 2 FLOPs per
+weight per sequence catch up (compute-bound; the roofline takes the larger). The
 achieved bandwidth is a fitted fraction of the card's DRAM bandwidth per engine, weight format
 and architecture (calibration.py).
 
