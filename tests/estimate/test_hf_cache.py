@@ -154,3 +154,64 @@ ROW = {
 )
 def test_row_reads_its_cache_from_engine_and_date(engine, date, expected):
     assert points.job_of(ROW | {"engine": engine, "date": date}).kv_cache == expected
+
+
+def _mistral(attention: str, kv_cache: str = "dynamic") -> shapes.Shape:
+    job = Job(
+        task="infer",
+        gpu=find_gpu("A100 80GB SXM"),
+        precision="fp16",
+        engine="transformers",
+        batch_size=16,
+        prompt_tokens=512,
+        gen_tokens=1000,
+        attention=attention,
+        kv_cache=kv_cache,
+    )
+    return shapes.derive(find_model("mistral-7b"), job)
+
+
+def test_repeat_kv_hand_computed():
+    # read 10 bytes, widen 4 times: read 10 + write 40 + attention reads 40, instead of 10
+    assert hf_cache.repeat_bytes_per_step(10.0, 4) == pytest.approx(80.0)
+    assert hf_cache.repeat_bytes_per_step(10.0, 1) == 0.0
+    assert hf_cache.kv_groups(find_model("mistral-7b")) == 4  # 32 query heads, 8 KV heads
+    assert hf_cache.kv_groups(find_model("llama-2-7b")) == 1
+
+
+@pytest.mark.parametrize(
+    ("attention", "kv_cache", "repeats"),
+    [
+        ("eager", "dynamic", True),  # eager_attention_forward: repeat_kv in every version
+        ("eager", "legacy", True),
+        ("sdpa", "legacy", True),  # LlamaSdpaAttention 4.36-4.42: repeat_kv before the kernel
+        ("sdpa", "dynamic", False),  # 5.x: pack_gqa / enable_gqa at decode
+        ("flash", "legacy", False),
+    ],
+)
+def test_grouped_query_copy_where_transformers_repeats(attention, kv_cache, repeats):
+    s = _mistral(attention, kv_cache)
+    mean_ctx = 512 + (1000 + 1) / 2
+    # Mistral-7B: 32 layers x (K + V) x 8 heads x 128 x 2 bytes = 131,072 bytes per token
+    per_token = 32 * 2 * 8 * 128 * 2
+    cat = per_token * (2 * mean_ctx - 1) * 16
+    read = per_token * mean_ctx * 16
+    expected = cat + (2 * 4 * read if repeats else 0.0)
+    assert s.decode_kv_copy_bytes_per_gpu == pytest.approx(expected)
+
+
+def test_repeat_kv_peak_one_wide_layer():
+    # eager + dynamic: the widened K and V of one layer (4 x the layer's K + V) outweigh one
+    # layer's old K: 4 x cache / 32 layers
+    p = memory.parts(_mistral("eager"))
+    assert p.engine_buffers == pytest.approx(4 * p.kv_cache / 32)
+
+
+def test_fresh_segment_threshold_hand_computed():
+    job = _shape().job
+    # 10 MiB of one layer's K: 2 x 32 layers x 10 MiB held
+    at = 2 * 32 * hf_cache.PYTORCH_MIN_LARGE_ALLOC_BYTES
+    assert hf_cache.fresh_segment_bytes(job, at, 32) == hf_cache.PYTORCH_MIN_LARGE_ALLOC_BYTES
+    assert hf_cache.fresh_segment_bytes(job, at - 64, 32) is None
+    static = _shape(kv_cache="static").job
+    assert hf_cache.fresh_segment_bytes(static, 10 * at, 32) is None  # written in place

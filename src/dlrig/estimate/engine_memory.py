@@ -343,7 +343,8 @@ def _transformers(shape: Shape, ctx: int, kv: float) -> EngineAllocation:
     logits = b * (m.vocab_size or 0) * (e + FP32_BYTES) if m.has_vocab_head else 0.0
     working /= tp
     layers = (m.n_layers or 0) / shape.plan.pp
-    copy = hf_cache.transient_bytes(kv, ctx, layers, hf_cache.transformers_cache(job))
+    groups = hf_cache.kv_groups(m) if hf_cache.repeats_kv(job, m) else 1
+    copy = hf_cache.transient_bytes(kv, ctx, layers, hf_cache.transformers_cache(job), groups)
     generated = kv * max(ctx - min(p, ctx), 0) / ctx if ctx else 0.0  # not yet held in prefill
     return _fixed(
         "transformers",
@@ -573,9 +574,20 @@ def describe(shape: Shape) -> str | None:
                 "(transformers < 4.42: twice the cache at the end)",
                 "static": "; a static cache preallocated for the whole context, written in place",
             }[job.kv_cache.value]
+            shape_kv = kv_bytes_per_token_gpu(shape) * ctx * b
+            layers = (shape.model.n_layers or 0) / shape.plan.pp
+            fresh = hf_cache.fresh_segment_bytes(job, shape_kv, layers)
+            churn = (
+                f"; each torch.cat asks PyTorch's caching allocator for a new, larger block "
+                f"(a layer's K reaches {fresh / 2**20:,.0f} MiB, above its 10 MiB own-segment "
+                "size): it cudaMallocs a segment per cat and keeps the freed ones until the "
+                "card is full; that time is not in the estimate (optimistic at this batch)"
+                if fresh
+                else ""
+            )
             return (
                 "transformers generate(): the KV cache grows with the tokens held, the last "
-                f"position's logits only (transformers >= 4.45){eager}{copy}"
+                f"position's logits only (transformers >= 4.45){eager}{copy}{churn}"
             )
     return None
 

@@ -38,6 +38,32 @@ huggingface/transformers repository at those tags):
   `--kv-cache static` (no published row of the compiled path calibrates it); `--engine
   gpt-fast` is the compiled step over a preallocated cache.
 
+A grouped-query model (fewer KV heads than query heads) pays one more copy where transformers
+widens K and V to the query heads before the attention: repeat_kv, `hidden_states[:, :, None,
+:, :].expand(...)` then `.reshape(...)` (a copy of the whole cache, n_heads / n_kv_heads = g
+times wider), every layer, every step. Eager attention does it in every version (v4.35.2
+modeling_llama.py line 387, v4.42.4 line 342, v5.25.0 modeling_llama.py eager_attention_forward
+lines 190-191); SDPA did it before the kernel in v4.36.2 - v4.42.4 (LlamaSdpaAttention, lines
+710, 631 and 630 of those releases), and no longer at decode in v5.25.0
+(integrations/sdpa_attention.py lines 118-128: a one-token query is packed per KV head,
+`pack_gqa`, or `enable_gqa`): dlrig counts it for eager attention, and for SDPA with the
+legacy cache (the releases before 4.42). FlashAttention-2 takes the KV heads as they are. The
+copy reads the cache and writes it g times wider, and the attention then reads the wide copy:
+2g times the cache read per step beyond the read the step already counts.
+
+What is not modelled: the caching allocator's churn. PyTorch's allocator
+(c10/cuda/CUDACachingAllocator.cpp: `kMinLargeAlloc = 10485760; // allocations between 1 and
+10 MiB may use kLargeBuffer`, `kRoundLarge = 2097152; // round up large allocs to 2 MiB`) gives
+a request of 10 MiB or more a segment of its own, and serves it from a cached free block only
+if one is at least as large. A layer's K grows every step, so once it passes 10 MiB no block
+freed before (every one smaller) fits the next cat's request: each cat cudaMallocs a fresh
+segment and the freed ones stay cached until cudaMalloc fails, when the allocator frees them
+all (cudaFree synchronises the device) and retries. optimum-benchmark's reports show it:
+generate.max_memory_reserved reaches the card's 84,4xx MB from batch 16 (Llama-2-7B) and 8
+(13B) while max_memory_allocated stays at 26-36 GB. Its time (cudaMalloc, cudaFree, the
+synchronisations) has no sourced rate here, so the step does not include it: the estimate is
+optimistic there, and `fresh_segment_bytes` lets the report say so.
+
 Other engines preallocate or page their cache and write in place (vLLM's blocks, llama.cpp's
 ring, ExLlamaV2Cache, AutoAWQ's fused cache, LitGPT's and gpt-fast's KVCache with
 index_copy_ [R]): none of this applies to them.
@@ -64,7 +90,7 @@ the same reports' reserved reaches the card's 84,4xx MB from batch 16 (7B) and 8
 
 from __future__ import annotations
 
-from dlrig.model.workload import DecodeEngine, Job, KvCache, Task
+from dlrig.model.workload import Attention, DecodeEngine, Job, KvCache, ModelSpec, Task
 
 # transformers 4.42.0, the first whose generate() keeps a DynamicCache between steps
 # (generation/utils.py line 1780 of its wheel: `model_kwargs["past_key_values"] =
@@ -91,6 +117,31 @@ def reads_whole_allocation(job: Job) -> bool:
     return transformers_cache(job) == KvCache.STATIC
 
 
+def kv_groups(m: ModelSpec) -> int:
+    """Query heads per KV head (1 for multi-head attention and for MLA's latent)."""
+    if m.is_mla or not m.n_heads or not m.n_kv_heads or m.n_kv_heads >= m.n_heads:
+        return 1
+    return m.n_heads // m.n_kv_heads
+
+
+def repeats_kv(job: Job, m: ModelSpec) -> bool:
+    """transformers widens the cache to the query heads every step (repeat_kv): a grouped-
+    query model under eager attention, or SDPA before 4.42 (the legacy cache)."""
+    cache = transformers_cache(job)
+    if cache is None or kv_groups(m) == 1:
+        return False
+    if job.attention == Attention.EAGER:
+        return True
+    return job.attention == Attention.SDPA and cache == KvCache.LEGACY
+
+
+def repeat_bytes_per_step(kv_read: float, groups: int) -> float:
+    """Bytes repeat_kv adds to a step on one GPU: it reads the `kv_read` bytes the step's
+    attention would have read and writes them `groups` times wider, and the attention reads
+    that: 1 + 2g times `kv_read` in place of 1, so 2g more."""
+    return 2 * groups * kv_read if groups > 1 else 0.0
+
+
 def cat_bytes_per_step(kv_per_token: float, mean_context: float, batch: int, split: int) -> float:
     """Bytes torch.cat moves in a mean decode step on one GPU: it reads the c̄ - 1 cached
     tokens and writes c̄, every layer, K and V, each of the batch's sequences (`kv_per_token`:
@@ -100,14 +151,38 @@ def cat_bytes_per_step(kv_per_token: float, mean_context: float, batch: int, spl
     return kv_per_token * tokens * batch / split
 
 
-def transient_bytes(kv_held: float, context: int, layers: float, cache: KvCache | None) -> float:
-    """Bytes alive beside the cache at the end of generation (one GPU): the old copy torch.cat
-    has not yet released. `kv_held`: the cache of `context` tokens on this GPU over its
-    `layers` layers. Dynamic: one layer's old K, (c - 1)/c of kv_held / (2 x layers); legacy:
-    the whole old cache, (c - 1)/c of kv_held; static or another engine: nothing."""
-    if cache not in (KvCache.DYNAMIC, KvCache.LEGACY) or context <= 0 or kv_held <= 0:
+def transient_bytes(
+    kv_held: float, context: int, layers: float, cache: KvCache | None, groups: int = 1
+) -> float:
+    """Bytes alive beside the cache at the end of generation (one GPU). `kv_held`: the cache
+    of `context` tokens on this GPU over its `layers` layers. The old copy torch.cat has not
+    released: dynamic, one layer's old K, (c - 1)/c of kv_held / (2 x layers); legacy, the
+    whole old cache, (c - 1)/c of kv_held; static or another engine, nothing. With repeat_kv
+    (`groups` g > 1) one layer's K and V widened g times, g x kv_held / layers, during that
+    layer's attention: after the dynamic cache's cat has freed its old K (the larger of the
+    two), beside the legacy cache's old one (the sum)."""
+    if cache is None or context <= 0 or kv_held <= 0 or layers <= 0:
         return 0.0
     old = kv_held * (context - 1) / context
+    wide = groups * kv_held / layers if groups > 1 else 0.0
     if cache == KvCache.LEGACY:
-        return old
-    return old / (2 * layers) if layers > 0 else 0.0
+        return old + wide
+    if cache == KvCache.DYNAMIC:
+        return max(old / (2 * layers), wide)
+    return wide
+
+
+# PyTorch's caching allocator: a request of at least this many bytes gets a segment of its own
+# (c10/cuda/CUDACachingAllocator.cpp, kMinLargeAlloc, "allocations between 1 and 10 MiB may
+# use kLargeBuffer"; the same constant in PyTorch 1.x and 2.x).
+PYTORCH_MIN_LARGE_ALLOC_BYTES = 10_485_760
+
+
+def fresh_segment_bytes(job: Job, kv_held: float, layers: float) -> float | None:
+    """One layer's K at the end of generation on one GPU when torch.cat's requests reach the
+    allocator's own-segment size (each cat then takes a fresh cudaMalloc'd segment; module
+    docstring), else None."""
+    if not grows_by_cat(job) or layers <= 0:
+        return None
+    one = kv_held / (2 * layers)
+    return one if one >= PYTORCH_MIN_LARGE_ALLOC_BYTES else None

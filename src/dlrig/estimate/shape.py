@@ -162,7 +162,8 @@ class Shape:
     decode_context: float  # tokens one decode step attends to, mean over the generation
     decode_weight_bytes_per_gpu: float  # weights one GPU reads per decode step (active experts)
     decode_kv_bytes_per_gpu: float  # KV cache one GPU reads per step (whole batch, mean step)
-    # KV transformers' torch.cat copies per mean step on one GPU (read + write; hf_cache.py)
+    # KV transformers copies per mean step on one GPU (torch.cat's read + write, repeat_kv's
+    # widened copy and its read; hf_cache.py)
     decode_kv_copy_bytes_per_gpu: float = 0.0
     # weights one GPU reads per prefill chunk (an MoE's experts the chunk's tokens route to),
     # and the routed experts' part of it
@@ -637,6 +638,8 @@ def derive(m: ModelSpec, job: Job) -> Shape:
             decode_copy = hf_cache.cat_bytes_per_step(
                 read_per_token, mean_ctx, b, kv_split(m, plan)
             )
+        if hf_cache.repeats_kv(job, m):
+            decode_copy += hf_cache.repeat_bytes_per_step(decode_kv, hf_cache.kv_groups(m))
     return Shape(
         model=m,
         job=job,
