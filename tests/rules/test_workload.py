@@ -138,6 +138,10 @@ def test_given_step_time_is_kept():
             {"model": "llama-3-8b", "task": "infer", "engine": "vllm", "llama_cpp_cublas": True},
             'llama_cpp_cublas = true with engine = "vllm"',
         ),
+        (
+            {"model": "llama-3-8b", "task": "infer", "engine": "vllm", "kv_cache": "static"},
+            'kv_cache = "static" with engine = "vllm"',
+        ),
     ],
 )
 def test_inapplicable_workload_options_are_an_error_naming_the_option(workload, named):

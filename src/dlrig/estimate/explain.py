@@ -240,6 +240,13 @@ def assumptions(s: Shape) -> list[str]:
         )
         if m.sliding_window:
             out.append(f"sliding-window layers hold at most {m.sliding_window} tokens of KV cache")
+        if s.decode_kv_copy_bytes_per_gpu:
+            out.append(
+                f"transformers copies {s.decode_kv_copy_bytes_per_gpu / 1e9:,.2f} GB of KV cache "
+                "per decode step on this GPU on top of its read (torch.cat of the grown cache, "
+                "repeat_kv's widened K and V where the model groups its KV heads), moved at the "
+                "same bandwidth"
+            )
         allocation = engine_memory.describe(s)
         if allocation:
             out.append(allocation)
