@@ -44,7 +44,10 @@ The fit rule (simple, documented, the same for every constant):
    the per-layer time is its host's and overlaps the read (step = max(read, layers·c)); its
    points inform no decode_bw (they wait on the host: the read's efficiency is not seen, and a
    quantisation library's host work would pass for a slow read), so it reads at the root's
-   decode_bw, and its c is fitted after decode_bw against that read (grid to OVERHEAD_MAX_S).
+   decode_bw, and its c is fitted after decode_bw against that read (grid to OVERHEAD_MAX_S);
+   a transformers point whose cache grows past PyTorch's own-segment size in most steps
+   (allocator_churn: the caching allocator's time is in its step, not in the model) is
+   scored but informs no c.
    prefill_mfu is then fitted a third time, with the eager engines' per-layer time: a prefill
    point of an eager engine whose modelled host time (that time over every chunk's layers)
    is at least HOST_SHARE of its measured time is scored but informs no prefill_mfu (host_bound:
@@ -81,8 +84,8 @@ from dlrig.errors import DlrigError
 from dlrig.estimate import calibration as cal
 from dlrig.estimate import compute as cp
 from dlrig.estimate import decode as dec
+from dlrig.estimate import hf_cache, perf, points
 from dlrig.estimate import job as jobs
-from dlrig.estimate import perf, points
 from dlrig.estimate import slack as slk
 from dlrig.model.estimate import ThroughputEstimate
 from dlrig.model.workload import Job
@@ -569,6 +572,17 @@ def decode_times(pt: Point, consts: cal.Constants) -> DecodeTimes | None:
     return DecodeTimes(read_s, s.model.total_layers, comm, t.compute_time_s or 0.0, step)
 
 
+def allocator_churn(pt: Point) -> bool:
+    """transformers grows its cache by torch.cat past PyTorch's own-segment size in most steps
+    (hf_cache.churns_most_steps): the allocator's cudaMalloc/cudaFree time is in the measured
+    step and not in the model, so the point informs no per-layer time (it would pass for a
+    slower host at every batch). Still scored."""
+    s, j = pt.shape, pt.job
+    assert s is not None and j is not None
+    layers = (s.model.n_layers or 0) / s.plan.pp
+    return hf_cache.churns_most_steps(j, s.decode_kv_bytes_per_gpu, layers)
+
+
 def is_eager(pt: Point) -> bool:
     return perf.engine(pt.job) in perf.EAGER_ENGINES  # type: ignore[arg-type]
 
@@ -589,6 +603,8 @@ def fit_overhead(
             continue
         if d.measured_step_s - d.comm_s <= d.read_s:
             continue  # faster than the datasheet allows even with no per-layer time: unexpressible
+        if allocator_churn(pt):
+            continue  # its step holds the caching allocator's unmodelled time (hf_cache.py)
         names = group_names(perf.overhead_group(pt.job))  # type: ignore[arg-type]
         for name in names[1:] if eager else names:  # no eager point informs "*"
             by_group[name].append((pt, d))

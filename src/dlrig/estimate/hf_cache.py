@@ -186,3 +186,14 @@ def fresh_segment_bytes(job: Job, kv_held: float, layers: float) -> float | None
         return None
     one = kv_held / (2 * layers)
     return one if one >= PYTORCH_MIN_LARGE_ALLOC_BYTES else None
+
+
+def churns_most_steps(job: Job, kv_read: float, layers: float) -> bool:
+    """Most of the generation's cats take fresh segments: one layer's K at the mean step
+    (`kv_read`: the batch's KV one GPU reads at the mean context) reaches the allocator's
+    own-segment size. The step then includes the allocator's unmodelled time (module
+    docstring), so such a point cannot inform a constant of the step (benchmarks/calibrate.py
+    scores it and fits nothing on it)."""
+    if not grows_by_cat(job) or layers <= 0:
+        return False
+    return kv_read / (2 * layers) >= PYTORCH_MIN_LARGE_ALLOC_BYTES
