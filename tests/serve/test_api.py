@@ -425,3 +425,31 @@ def test_estimate_takes_llama_cpps_cublas_path_and_ubatch(client):
     assert r.json() == cli
     r = post(client, "/api/estimate", options | {"engine": "vllm"})
     assert r.status_code == 400 and "llama" in r.text
+
+
+def test_estimate_takes_transformers_kv_cache(client):
+    """--kv-cache reaches the API under the command line's name, with its answer (the legacy
+    cache holds the old copy: more memory than the dynamic one); refused for another engine."""
+    options = {
+        "gpu": "A100 80GB SXM",
+        "task": "infer",
+        "model": "llama-2-7b",
+        "engine": "transformers",
+        "batch_size": 8,
+        "prompt_tokens": 256,
+        "gen_tokens": 512,
+        "kv_cache": "legacy",
+    }
+    r = post(client, "/api/estimate", options)
+    assert r.status_code == 200, r.text
+    cli = cli_json(
+        "estimate",
+        *("--gpu", "A100 80GB SXM", "--task", "infer", "--model", "llama-2-7b"),
+        *("--engine", "transformers", "--batch-size", "8", "--prompt-tokens", "256"),
+        *("--gen-tokens", "512", "--kv-cache", "legacy"),
+    )
+    assert r.json() == cli
+    dynamic = post(client, "/api/estimate", options | {"kv_cache": "dynamic"}).json()
+    assert dynamic["memory"]["allocated_gb"] < cli["memory"]["allocated_gb"]
+    r = post(client, "/api/estimate", options | {"engine": "vllm"})
+    assert r.status_code == 400 and "kv" in r.text
