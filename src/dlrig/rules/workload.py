@@ -170,6 +170,8 @@ def check_memory(build: Build) -> RuleResult:
         f"{fmt(est.logits_gb)}, KV cache "
         f"{fmt(est.kv_cache_gb)}, overhead {fmt(est.overhead_gb)} GB"
     )
+    if est.engine_buffers_gb:  # llama.cpp's compute buffer, transformers' copy of its cache
+        parts = parts[: -len(" GB")] + f", engine buffers {fmt(est.engine_buffers_gb)} GB"
     if est.peak_at == "load":
         # The base's quantisation while loading peaks above the step (estimate/load_peak.py).
         parts = (
