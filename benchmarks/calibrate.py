@@ -37,9 +37,7 @@ The fit rule (simple, documented, the same for every constant):
    cost, a group of them can (a 70B and an 8B model on the same card share the cost per layer
    but not the bytes). Rule: over the engine's memory-bound decode points (compute under half
    the step), the per-layer time c (grid, 1 microsecond steps) at which predicting every point
-   with the group's median implied efficiency at that c gives the smallest mean |log error|,
-   each source counting once (best_overhead): the median over sources of each source's median
-   efficiency, the mean over sources of each source's mean |log error|.
+   with the group's median implied efficiency at that c gives the smallest mean |log error|.
    Engines are roots (fitted from whatever sources they have), their memory class below them
    (perf.overhead_group) from >= 3 sources; "*" over the non-eager engines' points. For an
    eager engine (perf.EAGER_ENGINES: transformers, and LitGPT and plain PyTorch read as it)
@@ -107,8 +105,8 @@ INTERVAL_PERCENTILE = 0.8
 FIT_ORDER = ("prefill_mfu", "decode_layer_s", "prefill_mfu", "decode_bw", "prefill_mfu", "mfu")
 OVERHEAD = "decode_layer_s"
 OVERHEAD_RULE = (
-    "per-layer time minimising mean |log error| at the median implied decode_bw, "
-    "each source counting once (benchmarks/calibrate.py)"
+    "per-layer time minimising mean |log error| at the median implied decode_bw "
+    "(benchmarks/calibrate.py)"
 )
 OVERHEAD_STEP_S = 1e-6  # the grid of the per-layer time search
 # An eager engine's point whose host time explains this share of its step waits on its host:
@@ -544,9 +542,6 @@ class DecodeTimes:
     comm_s: float
     compute_s: float
     measured_step_s: float
-    # The point's source: best_overhead counts each source once (its rows share one build,
-    # one host and one set-up). Blank: all such points count as one source.
-    source_id: str = ""
 
 
 def decode_times(pt: Point, consts: cal.Constants) -> DecodeTimes | None:
@@ -571,9 +566,7 @@ def decode_times(pt: Point, consts: cal.Constants) -> DecodeTimes | None:
     if step <= 0:
         return None
     comm = t.allreduce_time_s or 0.0
-    return DecodeTimes(
-        read_s, s.model.total_layers, comm, t.compute_time_s or 0.0, step, pt.source_id
-    )
+    return DecodeTimes(read_s, s.model.total_layers, comm, t.compute_time_s or 0.0, step)
 
 
 def is_eager(pt: Point) -> bool:
@@ -660,17 +653,7 @@ def best_overhead(ds: list[DecodeTimes], overlaps: bool = False, eff: float | No
     shortest step per layer, and a point the host time explains (HOST_SHARE of its step) shows
     no efficiency, so it does not enter the median. With `eff` given (an eager engine's read at
     the root's efficiency) no median is taken and the search runs to OVERHEAD_MAX_S: its
-    sources' hosts differ (CPU, library version), so no one point bounds the others.
-
-    Each source counts once, as in the LOSO folds and the split test (_median_of_sources):
-    the efficiency is the median over sources of each source's median, the error the mean
-    over sources of each source's mean |log error|. A source's rows share one build, one host
-    and one set-up, so they are one piece of evidence about the engine's per-layer time, not
-    many: counted per point, 28 rows of one llama.cpp table (XiongjieDai's, HBM cards) set the
-    HBM class alone, and without them the class was the 2 rows of llama-cpp-python issue #1017
-    (Mixtral on llama.cpp's first MoE kernels, 2023-12) against 1 row each of two other
-    sources: a median at 27 % of the bandwidth and no per-layer time, which predicted that
-    table's rows at half their measured rate (LOSO median 43 %)."""
+    sources' hosts differ (CPU, library version), so no one point bounds the others."""
     if eff is not None:
         room = OVERHEAD_MAX_S
     elif overlaps:
@@ -682,7 +665,7 @@ def best_overhead(ds: list[DecodeTimes], overlaps: bool = False, eff: float | No
     fixed = eff
     for k in range(int(top / OVERHEAD_STEP_S) + 1):
         c = k * OVERHEAD_STEP_S
-        effs: dict[str, list[float]] = defaultdict(list)
+        effs = []
         for d in ds:
             host = d.n_layers * c
             if overlaps:
@@ -691,22 +674,14 @@ def best_overhead(ds: list[DecodeTimes], overlaps: bool = False, eff: float | No
                 left = d.measured_step_s - d.comm_s
             else:
                 left = d.measured_step_s - d.comm_s - host
-            effs[d.source_id].append(d.read_s / left if left > 0 else math.inf)
-        eff = (
-            min(
-                statistics.median(statistics.median(v) for v in effs.values()),
-                BISECT_HI["decode_bw"],
-            )
-            if effs
-            else 1.0
-        )
+            effs.append(d.read_s / left if left > 0 else math.inf)
+        eff = min(statistics.median(effs), BISECT_HI["decode_bw"]) if effs else 1.0
         if fixed is not None:
             eff = fixed
-        errs: dict[str, list[float]] = defaultdict(list)
-        for d in ds:
-            step = modelled_step(d, eff, c, overlaps)
-            errs[d.source_id].append(abs(math.log(step / d.measured_step_s)))
-        e = statistics.fmean(statistics.fmean(v) for v in errs.values())
+
+        e = statistics.fmean(
+            abs(math.log(modelled_step(d, eff, c, overlaps) / d.measured_step_s)) for d in ds
+        )
         if e < best_err - 1e-12:
             best_c, best_err = c, e
     return best_c

@@ -28,20 +28,6 @@ def test_the_per_layer_time_is_found_from_models_of_different_depth():
     assert calibrate.best_overhead(pts) == pytest.approx(1e-4)
 
 
-def test_each_source_counts_once_in_the_per_layer_time():
-    # Sources a and b: efficiency 0.5 and 100 us per layer at two depths. Source c repeats one
-    # set-up three times (0.5 and no per-layer time fit it, as one point always fits some pair).
-    a = Times(1e-3, 10, 0.0, 0.0, 3e-3, source_id="a")
-    b = Times(10e-3, 20, 0.0, 0.0, 22e-3, source_id="b")
-    c = [Times(2e-3, 16, 0.0, 0.0, 4e-3, source_id="c") for _ in range(3)]
-    # Counted once, c's copies weigh as its single row does: the 100 us of a and b.
-    assert calibrate.best_overhead([a, b, *c]) == pytest.approx(1e-4)
-    assert calibrate.best_overhead([a, b, c[0]]) == pytest.approx(1e-4)
-    # Were each copy a source of its own, they would outvote a and b.
-    own = [Times(2e-3, 16, 0.0, 0.0, 4e-3, source_id=f"c{i}") for i in range(3)]
-    assert calibrate.best_overhead([a, b, *own]) == pytest.approx(0.0)
-
-
 def test_the_per_layer_time_never_asks_a_point_for_more_than_the_datasheet():
     # The second point leaves 0.2 ms for its 10 layers even at efficiency 1: at most 20 us.
     pts = [
