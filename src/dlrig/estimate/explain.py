@@ -230,8 +230,11 @@ def assumptions(s: Shape) -> list[str]:
         several = s.prompt_tokens * s.micro_batch > s.prefill_tokens_in_flight
         if job.engine.value == "llama.cpp" and s.plan.pp > 1 and several:
             prefill += f", the chunks pipelined over the {s.plan.pp} GPUs' layers"
+        bits = f"{s.weight_bits:g} bits per weight"
+        if s.routed_weight_bits != s.weight_bits:
+            bits = f"{s.routed_weight_bits:g} bits per expert weight, {s.weight_bits:g} elsewhere"
         out.append(
-            f"weights as {s.weight_format} ({s.weight_bits:g} bits per weight); decode reads "
+            f"weights as {s.weight_format} ({bits}); decode reads "
             f"this GPU's weights (MoE: the experts the batch routes to) and the KV cache once "
             f"per generated token, on average {s.decode_context:,.0f} tokens of it per sequence "
             f"(prompt + (generated + 1) / 2, or the context); KV cache in {kv}; {prefill}, "
