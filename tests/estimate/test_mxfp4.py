@@ -122,3 +122,20 @@ def test_gpt_oss_20b_preset_estimate_runs_and_fits_a_24gb_card(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["memory"]["fits"]
     assert data["throughput"]["tokens_per_s"] > 0
+
+
+def test_checkpoint_format_is_read_named_and_offered_first(capsys):
+    from dlrig.model.architecture import read_hf_config
+
+    cfg = "src/dlrig/catalog/data/hf_configs/gpt-oss-20b.json"
+    assert read_hf_config(cfg).checkpoint_quant == "mxfp4"  # quantization_config.quant_method
+    assert find_model("gpt-oss-20b").checkpoint_quant == "mxfp4"
+    assert find_model("llama-2-7b").checkpoint_quant is None
+    # left at --quant none, a 24 GB card cannot hold the 16-bit copy (about 42 GB); the
+    # estimate says the checkpoint is MXFP4 and offers it as the first fix
+    line = ["estimate", "--model", "gpt-oss-20b", "--task", "infer", "--no-color"]
+    assert run([*line, "--gpu", "RTX 4090"]) == 0  # an estimate, not a build check: exit 0
+    out = capsys.readouterr()
+    text = " ".join((out.out + out.err).split())
+    assert "published checkpoint stores mxfp4" in text
+    assert "to fit: --quant mxfp4 " in text

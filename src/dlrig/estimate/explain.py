@@ -205,6 +205,14 @@ def assumptions(s: Shape) -> list[str]:
             f"LoRA rank {job.lora_rank} on {job.lora_targets.value} linear layers; adapters in "
             + ("16-bit (LitGPT, torchtune or pure 16-bit)" if half_adapters(job) else "fp32 (PEFT)")
         )
+    stored = m.checkpoint_quant
+    if job.task == Task.INFER and stored and job.quant.value == "none":
+        # e.g. gpt-oss: its checkpoint (and every GGUF of it) holds the experts in MXFP4; left
+        # at --quant none the estimate is for a 16-bit copy, about 3x the file users download
+        out.append(
+            f"weights in {s.weight_format}: {m.name}'s published checkpoint stores {stored} "
+            f"(give --quant {stored} to size that file)"
+        )
     if job.task == Task.INFER and m.has_vocab_head:
         kv = (
             "16-bit"

@@ -106,6 +106,8 @@ MAX_CONFIG_INT = 100_000_000
 MAX_PARAMS = 1e13  # also the limit of --params (estimate/request.py)
 MAX_LIST = 10_000  # layer_types / mlp_only_layers: one entry per layer at most
 IMAGE_CHANNELS = 3
+# quantization_config quant_method values that name a --quant format (model/choices.Quant)
+CHECKPOINT_QUANTS = frozenset({"mxfp4", "fp8"})
 
 
 def _shown(value: Any) -> str:
@@ -400,7 +402,7 @@ def spec_from_config(cfg: dict[str, Any], name: str, path: str) -> ModelSpec:
         raise BuildFileError(path, "text_config", "expected a JSON object (the language model)")
     cfg = {**cfg, **(text_config or {})}  # multimodal configs nest the language model
     model_type = _str(cfg, path, "model_type")
-    _quantization(cfg, path)
+    stored = _quantization(cfg, path)
     layers = _int(cfg, path, "num_hidden_layers", "n_layer", "num_layers")
     h = _int(cfg, path, "hidden_size", "n_embd", "d_model")
     heads = _int(cfg, path, "num_attention_heads", "n_head", "num_heads")
@@ -450,6 +452,8 @@ def spec_from_config(cfg: dict[str, Any], name: str, path: str) -> ModelSpec:
         "max_seq_len": positions,
         "sliding_window": window,
         "sliding_window_layers": window_layers,
+        # a format --quant can size (gpt-oss: mxfp4; DeepSeek-V3's block-wise fp8); others unnamed
+        "checkpoint_quant": stored if stored in CHECKPOINT_QUANTS else None,
         **moe,
         **_mla(cfg, path),
     }
