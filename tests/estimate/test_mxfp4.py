@@ -139,3 +139,21 @@ def test_checkpoint_format_is_read_named_and_offered_first(capsys):
     text = " ".join((out.out + out.err).split())
     assert "published checkpoint stores mxfp4" in text
     assert "to fit: --quant mxfp4 " in text
+
+
+def test_build_file_takes_mxfp4_and_check_refuses_it_on_a_dense_model():
+    from helpers import one, run_check
+
+    def check(model):
+        workload = {"model": model, "task": "infer", "quant": "mxfp4", "context": 8192}
+        return one(run_check({"gpus": [{"model": "RTX 4090"}], "workload": workload}), "gpu-memory")
+
+    assert check("gpt-oss-20b").severity in ("ok", "warning")
+    refused = check("llama-3-8b")
+    assert refused.severity == "error" and 'quant = "mxfp4"' in refused.message
+
+
+def test_the_web_page_offers_mxfp4():
+    from dlrig.serve.api import choices
+
+    assert "mxfp4" in choices()["workload.quant"]
