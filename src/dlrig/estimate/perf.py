@@ -637,7 +637,7 @@ def dequant_bytes_per_chunk(s: Shape) -> float:
         return 0.0
     m, plan = s.model, s.plan
     bits = s.weight_bits
-    head_bits = bits if s.job.quant in shapes.GGUF_FORMATS else shapes.BITS_PER_BYTE * HALF_BYTES
+    head_bits = bits if shapes.quantised_embeddings(s.job) else shapes.BITS_PER_BYTE * HALF_BYTES
     head = (m.vocab_size or 0) * (m.hidden_size or 0) * head_bits / shapes.BITS_PER_BYTE
     packed = s.prefill_weight_bytes_per_gpu - head / (plan.tp * plan.pp)
     return packed * (1 + shapes.BITS_PER_BYTE * HALF_BYTES / bits)
