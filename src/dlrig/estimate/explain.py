@@ -178,6 +178,21 @@ def _plan(s: Shape) -> str | None:
     return text
 
 
+def _tensor_parallel(s: Shape) -> str:
+    """Which engine's tensor parallelism the decode and prefill rates price, and how its GPUs
+    meet (perf.tp_comm)."""
+    job = s.job
+    mode = perf.TP_MODE_TEXT[perf.tp_comm(s).mode]
+    if perf.engine(job) == perf.UNNAMED_ENGINE:
+        return (
+            f"--tp {s.plan.tp} without --engine: decode and prefill priced as "
+            f"{perf.TP_DEFAULT_ENGINE}'s (tensor parallelism is what vLLM, SGLang and "
+            f"TensorRT-LLM run; vLLM has the published PCIe points), {mode}; "
+            "--engine names another (llama.cpp: its row split; exllamav2: its tensor_parallel)"
+        )
+    return f"tensor parallel over {s.plan.tp} GPUs as {perf.engine(job)} runs it: {mode}"
+
+
 def assumptions(s: Shape) -> list[str]:
     m, job = s.model, s.job
     out = [f"model: {m.source}"] if m.source else []
@@ -192,6 +207,8 @@ def assumptions(s: Shape) -> list[str]:
     plan = _plan(s)
     if plan:
         out.append(plan)
+    if job.task == Task.INFER and s.plan.tp > 1:
+        out.append(_tensor_parallel(s))
     if s.training and s.grad_accum > 1:
         out.append(f"gradient accumulation {s.grad_accum}: global batch {s.global_batch} sequences")
     if job.task != Task.INFER:
