@@ -232,8 +232,8 @@ def prefill(
 
     Tensor parallelism divides the math and the weights, and its GPUs meet as the engine has
     them meet (`tp_comm`: all-reduces, gathers through the host, or llama.cpp's copies around
-    every split matmul) over the chunk's hidden states; pipeline stages do their share one after another (one prompt
-    does not pipeline).
+    every split matmul) over the chunk's hidden states; pipeline stages do their share one
+    after another (one prompt does not pipeline).
 
     An MoE's routed experts (`routed_flops_per_token`, `routed_weight_bytes`: parts of the
     totals) run as their own grouped GEMMs, each expert over the few tokens routed to it
