@@ -246,6 +246,29 @@ def test_initial_build_and_choices(client):
     ]
 
 
+def test_workload_keys_are_the_ones_check_estimates_with(client):
+    """The page estimates a build's workload with the keys `dlrig check` hands the estimator,
+    so an engine, a parallel plan or a loss set in a build file reaches the page's estimate
+    too; each is an option /api/estimate takes."""
+    from dlrig.estimate.request import OPTION_FIELDS
+    from dlrig.rules.workload import JOB_FIELDS
+
+    keys = client.get("/api/workload-keys").json()
+    assert keys == ["model", *JOB_FIELDS]
+    assert {"engine", "tp", "grad_buffers", "loss", "kv_dtype"} <= set(keys)
+    assert set(keys) - {"model"} <= set(OPTION_FIELDS)
+    assert client.get("/api/choices").json()["workload.grad_buffers"] == [
+        "on-demand",
+        "persistent",
+        "bucket-view",
+    ]
+    options = {"gpu": "RTX 3090", "model": "llama-3.1-8b", "task": "infer", "engine": "vllm"}
+    assert post(client, "/api/estimate", options).status_code == 200
+    options["engine"] = "vllm-ish"
+    bad = post(client, "/api/estimate", options)
+    assert bad.status_code == 400 and "--engine" in bad.json()["error"]
+
+
 def test_charts_are_svg(client):
     r = post(client, "/api/check/charts", read_toml(EXAMPLE, "x"))
     assert r.status_code == 200

@@ -158,6 +158,28 @@ def test_framework_choice_reaches_the_estimate_and_the_export(tab, server, tmp_p
     assert tab.errors == []
 
 
+def test_grad_buffers_choice_reaches_the_estimate_and_the_export(tab, server, tmp_path):
+    """Full training's gradient buffers are a drop-down of the build file's values: kept from
+    the first step (persistent) they hold one more copy of the weights' size at the loss, so
+    the estimate changes; the export says grad_buffers = "persistent"."""
+    ready(tab, server)
+    tab.locator('[data-key="workload.task"]').select_option("train")
+    out = tab.locator("#estimate-out")
+    sync_api.expect(out).to_contain_text(re.compile(r"llama.* train on"), timeout=WAIT_MS)
+    sync_api.expect(out).to_contain_text("Memory per GPU", timeout=WAIT_MS)
+    on_demand = out.text_content()
+    tab.locator('[data-key="workload.grad_buffers"]').select_option("persistent")
+    sync_api.expect(out).not_to_have_text(on_demand, timeout=WAIT_MS)
+    tab.click("#export-toml")
+    sync_api.expect(tab.locator("#export-text")).to_have_value(
+        re.compile(r'grad_buffers = "persistent"'), timeout=WAIT_MS
+    )
+    path = tmp_path / "grad-buffers.toml"
+    path.write_text(tab.locator("#export-text").input_value())
+    assert check_file(path)["build"]["workload"]["grad_buffers"] == "persistent"
+    assert tab.errors == []
+
+
 def test_bad_value_shows_its_error_next_to_the_field(tab, server):
     ready(tab, server)
     change(tab, "gpus[0].count", "two")

@@ -27,7 +27,9 @@ MEMORY = RuleInfo(
     ),
     source=t.GPU_MEMORY_SOURCE,
 )
-_JOB_FIELDS = (
+# The [workload] keys check hands the estimator, under the estimator's option names; the web
+# page's estimate reads the same ones (serve/api.py), so it shows what check decides on.
+JOB_FIELDS = (
     "task",
     "precision",
     "quant",
@@ -74,7 +76,7 @@ def _smallest_group(build: Build) -> GpuGroup:
 def _given(build: Build) -> dict[str, Any]:
     w = build.workload
     assert w is not None
-    return {f: getattr(w, f) for f in _JOB_FIELDS if getattr(w, f) is not None}
+    return {f: getattr(w, f) for f in JOB_FIELDS if getattr(w, f) is not None}
 
 
 def _slot_link(build: Build, group: GpuGroup) -> dict[str, int]:

@@ -184,6 +184,7 @@ CHOICE_KEYS = (
     "workload.engine",
     "workload.checkpointing",
     "workload.framework",
+    "workload.grad_buffers",
 )
 
 
@@ -197,3 +198,12 @@ def choices() -> dict[str, list[Any]]:
         literal = _field_annotation(tuple(key.split(".")), BuildFile)
         out[key] = [v for v in get_args(literal) if v is not None]
     return out
+
+
+def workload_estimate_keys() -> list[str]:
+    """The [workload] keys the page's estimate passes to /api/estimate: the ones `dlrig check`
+    hands the estimator (rules/workload.py JOB_FIELDS) and the model, so the page estimates
+    the build's workload as check does, engine and parallel plan included."""
+    from dlrig.rules.workload import JOB_FIELDS
+
+    return ["model", *JOB_FIELDS]

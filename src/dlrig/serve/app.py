@@ -222,6 +222,10 @@ def create_app(*, allowed_hosts: list[str], initial_build: dict[str, Any] | None
     async def choices() -> JSONResponse:
         return JSONResponse(api.choices())
 
+    @app.get("/api/workload-keys", summary="the [workload] keys the estimate reads")
+    async def workload_keys() -> JSONResponse:
+        return JSONResponse(api.workload_estimate_keys())
+
     @app.get("/api/build", summary="the build file given to 'dlrig serve', as JSON")
     async def initial() -> JSONResponse:
         return JSONResponse({"build": initial_build})

@@ -16,7 +16,7 @@ const FORM = [
     fields: [["kind", "Kind", "choice:storage.kind"], ["read_mbs", "Read (MB/s)", "num"], ["holds_data", "Holds the data", "bool"]] },
   { table: "case", title: "Case", fields: [["max_gpu_length_mm", "Longest GPU (mm)", "num"], ["expansion_slots", "Expansion slots", "int"]] },
   { table: "power", title: "Power", fields: [["mains_voltage", "Mains (V)", "num"], ["circuit_amps", "Circuit (A)", "num"], ["price_per_kwh", "Price per kWh", "num"], ["currency", "Currency", "text"]] },
-  { table: "workload", title: "Workload", fields: [["model", "Model", "part:models"], ["task", "Task", "choice:workload.task"], ["precision", "Precision", "choice:workload.precision"], ["quant", "Weights", "choice:workload.quant"], ["batch_size", "Batch size (per GPU)", "int"], ["seq_len", "Sequence length", "int"], ["context", "Context (infer)", "int"], ["checkpointing", "Checkpointing", "choice:workload.checkpointing"], ["framework", "LoRA trainer", "choice:workload.framework"], ["hours", "Hours of use", "num"]] },
+  { table: "workload", title: "Workload", fields: [["model", "Model", "part:models"], ["task", "Task", "choice:workload.task"], ["precision", "Precision", "choice:workload.precision"], ["quant", "Weights", "choice:workload.quant"], ["batch_size", "Batch size (per GPU)", "int"], ["seq_len", "Sequence length", "int"], ["context", "Context (infer)", "int"], ["checkpointing", "Checkpointing", "choice:workload.checkpointing"], ["framework", "LoRA trainer", "choice:workload.framework"], ["grad_buffers", "Gradient buffers (train)", "choice:workload.grad_buffers"], ["engine", "Engine (infer)", "choice:workload.engine"], ["tp", "Tensor parallel", "int"], ["hours", "Hours of use", "num"]] },
 ];
 // Sections that can be filled from a market listing (dlrig parts NAME): which listing, and
 // which of its fields go to which build-file key. Keys with a `model` record the pick.
@@ -26,13 +26,14 @@ const PICKERS = {
   memory: { listing: "memory", fields: { size_gb: "size_gb", speed_mts: "speed_mts" } },
   storage: { listing: "drives", fields: { model: "name", kind: "kind", read_mbs: "read_mbs", size_tb: "size_tb" } },
 };
-// The workload keys the estimator takes under the same name (dlrig estimate --NAME).
-const ESTIMATE_KEYS = ["model", "task", "precision", "quant", "batch_size", "seq_len", "context", "checkpointing", "framework"];
+// The workload keys the estimator takes under the same name (dlrig estimate --NAME): the
+// server's list (/api/workload-keys), the ones `dlrig check` hands the estimator, so the page
+// estimates a build file's workload as check does, whether or not the form shows the key.
 const DEBOUNCE_MS = 300;
 // A shared link longer than this is refused on load (a build file is a few KB).
 const MAX_LINK_CHARS = 200000;
 
-const state = { build: {}, parts: { gpus: [], cpus: [], models: [], psus: [], cases: [], memory: [], drives: [] }, choices: {}, seq: 0, timer: null, report: null };
+const state = { estimateKeys: [], build: {}, parts: { gpus: [], cpus: [], models: [], psus: [], cases: [], memory: [], drives: [] }, choices: {}, seq: 0, timer: null, report: null };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, ...children) {
@@ -372,7 +373,7 @@ function estimateOptions(build) {
   const gpus = Array.isArray(build.gpus) ? build.gpus : [];
   if (!w.model || !w.task || !gpus.length) return null;
   const options = { gpu: gpus[0].model, gpus: gpus.reduce((n, g) => n + (Number.isInteger(g.count) ? g.count : 1), 0) };
-  for (const k of ESTIMATE_KEYS) if (w[k] !== undefined) options[k] = w[k];
+  for (const k of state.estimateKeys) if (w[k] !== undefined) options[k] = w[k];
   if (options.quant === "none") delete options.quant;
   if (options.checkpointing === false || options.checkpointing === "none") delete options.checkpointing;
   return options;
@@ -507,11 +508,12 @@ function fileName(ext) {
 
 async function init() {
   const names = Object.keys(state.parts);
-  const [listings, choices, initial] = await Promise.all([
-    Promise.all(names.map((n) => api("/api/parts/" + n))), api("/api/choices"), api("/api/build"),
+  const [listings, choices, initial, estimateKeys] = await Promise.all([
+    Promise.all(names.map((n) => api("/api/parts/" + n))), api("/api/choices"), api("/api/build"), api("/api/workload-keys"),
   ]);
   names.forEach((n, i) => { state.parts[n] = listings[i]; });
   state.choices = choices;
+  state.estimateKeys = estimateKeys;
   datalists();
   let build = initial.build || {};
   try {
