@@ -1227,16 +1227,17 @@ def relations(usable: list[Point]) -> list[str]:
     # where the engine has a published like-for-like point of its own the line names it too.
     for label, kw, own in (
         ("--tp 2, no --engine (priced as vLLM's tensor parallel)", dict(tp=2),
-         "vLLM's own: 30 on 2x RTX 3090 Ti, see the line below"),
+         "vLLM's own: 30 on 2x RTX 3090 Ti and 23.8 on 2x RTX 4090, see the lines below"),
         ("llama.cpp, layers split (default)", dict(engine="llama.cpp"),
          "the band's own engine and split"),
         ("llama.cpp, --tp 2 (its --split-mode row)", dict(engine="llama.cpp", tp=2),
-         "llama.cpp#5324: 18.x, quant not stated"),
-        ("exllamav2, layers split (gpu_split)", dict(engine="exllamav2"), "none found"),
+         "llama.cpp#5324: 18.x, quant not stated; 17.55 on 2x RTX 4090, see below"),
+        ("exllamav2, layers split (gpu_split)", dict(engine="exllamav2"),
+         "24.39 on 2x RTX 4090, see below"),
         ("exllamav2, --tp 2 (its tensor_parallel)", dict(engine="exllamav2", tp=2),
-         "none found"),
+         "none expressible found"),
         ("vllm, --tp 2", dict(engine="vllm", tp=2),
-         "vLLM's own: 30 on 2x RTX 3090 Ti, see the line below"),
+         "vLLM's own: 30 on 2x RTX 3090 Ti and 23.8 on 2x RTX 4090, see the lines below"),
     ):  # fmt: skip
         t = tput("llama-2-70b", consts, task="infer", gpu=find_gpu("RTX 3090"), n_gpus=2,
                  quant="int4", context=512, batch_size=1, **kw)  # fmt: skip
@@ -1262,6 +1263,25 @@ def relations(usable: list[Point]) -> list[str]:
         f"[{lo:.1f}, {hi:.1f}] vs vLLM's published 30 (vllm#6955): "
         f"{'within' if lo <= 30 <= hi else 'OUTSIDE'}"
     )
+    # The three engines side by side on one pair of GeForce cards, one harness
+    # (mlc-ai/llm-perf-bench, 2023-10, Llama2-70B 4-bit, 2x RTX 4090 on PCIe; calibration
+    # points): TP, row split and layer split like for like.
+    for label, kw, published in (
+        ("vllm --tp 2 (AWQ)", dict(engine="vllm", tp=2, quant="awq"), 23.8),
+        ("llama.cpp --tp 2 = row split (Q4_0)", dict(engine="llama.cpp", tp=2, quant="q4_0"),
+         17.55),
+        ("exllamav2 layers split (GPTQ)", dict(engine="exllamav2", quant="gptq"), 24.39),
+    ):  # fmt: skip
+        t = tput("llama-2-70b", consts, task="infer", gpu=find_gpu("RTX 4090"), n_gpus=2,
+                 prompt_tokens=7, gen_tokens=256, batch_size=1, **kw)  # fmt: skip
+        rate = t.tokens_per_s or 0.0
+        iv = t.interval.frac if t.interval else 0.0
+        lo, hi = max(0.0, rate * (1 - iv)), rate * (1 + iv)
+        out.append(
+            f"2x RTX 4090, Llama-2-70B, {label}: {rate:.1f} tok/s ± {iv:.0%} "
+            f"[{lo:.1f}, {hi:.1f}] vs llm-perf-bench's published {published:g}: "
+            f"{'within' if lo <= published <= hi else 'OUTSIDE'}"
+        )
     ran = [x for x in usable if x.category in ("memory", "throughput", "decode")]
     # An inference run that states none of its lengths is judged at the engine's default
     # allocation (vLLM: the model's whole context), which the source may have lowered: its

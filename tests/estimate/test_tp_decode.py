@@ -125,6 +125,7 @@ def test_the_saved_calibration_report_has_the_tensor_parallel_relation_lines():
         "exllamav2, --tp 2 (its tensor_parallel)",
         "vllm, --tp 2",
         "2x RTX 3090 Ti, Llama-3.1-70B AWQ, vllm --tp 2",
+        "2x RTX 4090, Llama-2-70B, llama.cpp --tp 2 = row split (Q4_0)",
     ):
         lines = [x for x in text.splitlines() if label in x]
         assert lines, label

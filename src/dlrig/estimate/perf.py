@@ -138,11 +138,30 @@ def rate_engine(job: Job) -> str:
     return e
 
 
-def decode_group(job: Job) -> tuple[str, ...]:
+# Engines whose --tp runs another code path than their single-GPU or layer-split decode:
+# llama.cpp's row split (split matmuls with F32 copies around each, attention on the main GPU)
+# and ExLlamaV2's tensor_parallel (its TP kernels and host gathers). Their points form a
+# subgroup under the engine (falling back to the engine's constants below 3 sources), so that
+# they do not decide the engine's own memory-class groups; vLLM's, SGLang's and TensorRT-LLM's
+# --tp is their ordinary path, already in their groups.
+TP_PATHS = {"llama.cpp": "row-split", "exllamav2": "tensor-parallel"}
+
+
+def engine_path(job: Job) -> tuple[str, ...]:
+    """The first levels of an inference group: the pricing engine, and its TP path if any."""
     e = rate_engine(job)
     if e == UNNAMED_ENGINE:
         return ()
-    return (e, memory_class(job), weight_format(job), cp.architecture(job.gpu))
+    if job.tp > 1 and e in TP_PATHS:
+        return (e, TP_PATHS[e])
+    return (e,)
+
+
+def decode_group(job: Job) -> tuple[str, ...]:
+    path = engine_path(job)
+    if not path:
+        return ()
+    return (*path, memory_class(job), weight_format(job), cp.architecture(job.gpu))
 
 
 def overhead_group(job: Job) -> tuple[str, ...]:
@@ -150,17 +169,17 @@ def overhead_group(job: Job) -> tuple[str, ...]:
     card's memory class: each of a layer's small kernels waits one DRAM latency for its first
     bytes and runs its tail at the core clock, and the HBM cards pair the longer latency with
     lower clocks (A100 1.41 GHz boost, H100 PCIe 1.755 GHz; RTX 4090 2.52 GHz)."""
-    e = rate_engine(job)
-    if e == UNNAMED_ENGINE:
+    path = engine_path(job)
+    if not path:
         return ()
-    return (e, memory_class(job))
+    return (*path, memory_class(job))
 
 
 def prefill_group(job: Job) -> tuple[str, ...]:
-    e = rate_engine(job)
-    if e == UNNAMED_ENGINE:
+    path = engine_path(job)
+    if not path:
         return ()
-    return (e, cp.architecture(job.gpu))
+    return (*path, cp.architecture(job.gpu))
 
 
 # Engines that run vLLM's custom all-reduce (SGLang carries the same kernel): one-shot over
