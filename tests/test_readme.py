@@ -147,16 +147,17 @@ def _report_categories(path: Path) -> dict[str, tuple[str, str, str]]:
 
 ROUNDS = {
     # README section -> (the saved report of the round's start, of its end)
-    "#### This round": ("calibration-3a3df09.txt", "calibration-after.txt"),
-    "#### Previous round (910ddff to 3a3df09)": (
+    "#### This round": ("calibration-f989ae1.txt", "calibration-after.txt"),
+    "#### Round 4 (3a3df09 to f989ae1)": ("calibration-3a3df09.txt", "calibration-f989ae1.txt"),
+    "#### Round 3 (910ddff to 3a3df09)": (
         "calibration-910ddff.txt",
         "calibration-3a3df09.txt",
     ),
-    "#### Earlier round (c124331 to 910ddff)": (
+    "#### Round 2 (c124331 to 910ddff)": (
         "calibration-c124331.txt",
         "calibration-910ddff.txt",
     ),
-    "#### Earliest round (1f098e4 to c124331)": (
+    "#### Round 1 (1f098e4 to c124331)": (
         "calibration-1f098e4.txt",
         "calibration-c124331.txt",
     ),
@@ -213,8 +214,9 @@ def test_saved_holdout_report_is_what_holdout_prints_now():
 HOLDOUT_ROUNDS = {
     # README section -> the saved holdout.py report its held-out sentence quotes
     "#### This round": "holdout.txt",
-    "#### Previous round (910ddff to 3a3df09)": "holdout-3a3df09.txt",
-    "#### Earlier round (c124331 to 910ddff)": "holdout-910ddff.txt",
+    "#### Round 4 (3a3df09 to f989ae1)": "holdout-f989ae1.txt",
+    "#### Round 3 (910ddff to 3a3df09)": "holdout-3a3df09.txt",
+    "#### Round 2 (c124331 to 910ddff)": "holdout-910ddff.txt",
 }
 
 
