@@ -1235,7 +1235,7 @@ def relations(usable: list[Point]) -> list[str]:
         ("exllamav2, layers split (gpu_split)", dict(engine="exllamav2"),
          "24.39 on 2x RTX 4090, see below"),
         ("exllamav2, --tp 2 (its tensor_parallel)", dict(engine="exllamav2", tp=2),
-         "none expressible found"),
+         "none expressible; 2x RTX 3090 x8, Mistral-Large 2.75 bpw: TP 13.06 vs split 14.38"),
         ("vllm, --tp 2", dict(engine="vllm", tp=2),
          "vLLM's own: 30 on 2x RTX 3090 Ti and 23.8 on 2x RTX 4090, see the lines below"),
     ):  # fmt: skip

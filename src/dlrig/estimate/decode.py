@@ -20,8 +20,14 @@ Several GPUs split the model by the job's parallel plan (shape.py):
     custom_all_reduce.py refuses more than two PCIe-only GPUs), their one-shot custom
     all-reduce (comm.oneshot_allreduce_s);
   - `host` (ExLlamaV2's tensor parallelism, exllamav2/tensor_p.py): the same two meeting points
-    per layer, but each is a gather of the GPUs' parts into a pinned host buffer and a broadcast
-    back (ext_c.tp_gather / tp_broadcast), two hops through host memory whatever the link;
+    per layer counted (its Python path, attn.py forward_tp_old and mlp.py, also all-gathers the
+    attention output and the MLP's intermediate before their projections: two is a lower
+    bound), but each is a gather of the GPUs' parts into a pinned host buffer and a broadcast
+    back (ext_c.tp_gather / tp_broadcast), two hops through host memory whatever the link. The
+    host waits at each one, which this does not price: the one published A/B found (2x RTX
+    3090 on PCIe 4.0 x8, TabbyAPI, Mistral-Large-2407 2.75 bpw: gpu_split 14.38, TP 13.06 t/s,
+    reddit.com/r/LocalLLaMA/comments/1fhaued, a model not in the catalog) says ExLlamaV2's TP
+    can be no faster than its layer split, so its TP estimate is optimistic;
   - `row` (llama.cpp `--split-mode row`, ggml-cuda.cu's split-buffer matmul): only the matrix
     multiplications are split; before each one the main GPU copies its input to the others and
     after it copies their rows of the result back ("synchronize after every matrix
