@@ -90,6 +90,7 @@ QUANTS = {
     "q6_k",
     "q8_0",
     "exl2",
+    "mxfp4",
 }
 BASE_QUANTS = {"none", "int8", "nf4", "gptq", "awq"}
 OPTIMIZER_DTYPES = {"fp32", "bf16"}

@@ -66,7 +66,7 @@ DENSE = [
     "gemma-2-9b",
     "llama-2-13b",
 ]
-MOE = ["mixtral-8x7b", "qwen3-30b-a3b"]
+MOE = ["mixtral-8x7b", "qwen3-30b-a3b", "gpt-oss-20b"]
 ENCODER = ["bert-base", "bert-large", "roberta-base", "t5-base"]
 VISION = ["resnet50", "vit-b16", "vit-l16"]
 LANGUAGE = DENSE + MOE
@@ -84,7 +84,20 @@ COMMON_GPUS = [
 ]
 
 TRAIN_TASKS = ["train", "lora", "qlora"]
-QUANTS = ["none", "int8", "int4", "nf4", "fp8", "gptq", "awq", "q4_0", "q4_k_m", "q8_0", "exl2"]
+QUANTS = [
+    "none",
+    "int8",
+    "int4",
+    "nf4",
+    "fp8",
+    "gptq",
+    "awq",
+    "q4_0",
+    "q4_k_m",
+    "q8_0",
+    "exl2",
+    "mxfp4",
+]
 ENGINES = ["optimized", "llama.cpp", "vllm", "exllamav2", "transformers", "gpt-fast"]
 
 

@@ -172,6 +172,11 @@ def inapplicable(
         out.append(
             problem(("weight_bits", "quant"), "sets EXL2's bits per weight; give {quant} exl2")
         )
+    if m is not None and job.quant == Quant.MXFP4 and task == Task.INFER and not m.n_experts:
+        # gpt-oss's checkpoints quantise the routed experts only (quantization_config's
+        # modules_to_not_convert: attention, router, embeddings, head); a dense model has none.
+        why = f"quantises a mixture-of-experts model's experts; {m.name} has none"
+        out.append(problem(("quant",), why))
     if job.quant == Quant.EXL2 and job.weight_bits is None:
         out.append(problem(("quant",), "needs {weight_bits} (EXL2 files come at any size)"))
     if "framework" in fields and task not in LORA:

@@ -222,6 +222,14 @@ def assumptions(s: Shape) -> list[str]:
             f"LoRA rank {job.lora_rank} on {job.lora_targets.value} linear layers; adapters in "
             + ("16-bit (LitGPT, torchtune or pure 16-bit)" if half_adapters(job) else "fp32 (PEFT)")
         )
+    stored = m.checkpoint_quant
+    if job.task == Task.INFER and stored and job.quant.value == "none":
+        # e.g. gpt-oss: its checkpoint (and every GGUF of it) holds the experts in MXFP4; left
+        # at --quant none the estimate is for a 16-bit copy, about 3x the file users download
+        out.append(
+            f"weights in {s.weight_format}: {m.name}'s published checkpoint stores {stored} "
+            f"(give --quant {stored} to size that file)"
+        )
     if job.task == Task.INFER and m.has_vocab_head:
         kv = (
             "16-bit"
@@ -247,8 +255,11 @@ def assumptions(s: Shape) -> list[str]:
         several = s.prompt_tokens * s.micro_batch > s.prefill_tokens_in_flight
         if job.engine.value == "llama.cpp" and s.plan.pp > 1 and several:
             prefill += f", the chunks pipelined over the {s.plan.pp} GPUs' layers"
+        bits = f"{s.weight_bits:g} bits per weight"
+        if s.routed_weight_bits != s.weight_bits:
+            bits = f"{s.routed_weight_bits:g} bits per expert weight, {s.weight_bits:g} elsewhere"
         out.append(
-            f"weights as {s.weight_format} ({s.weight_bits:g} bits per weight); decode reads "
+            f"weights as {s.weight_format} ({bits}); decode reads "
             f"this GPU's weights (MoE: the experts the batch routes to) and the KV cache once "
             f"per generated token, on average {s.decode_context:,.0f} tokens of it per sequence "
             f"(prompt + (generated + 1) / 2, or the context); KV cache in {kv}; {prefill}, "

@@ -234,6 +234,12 @@ def _inference(m: ModelSpec, job: Job) -> list[Candidate]:
                 rank=1,
             )
         )
+    stored = m.checkpoint_quant
+    if job.quant == Quant.NONE and stored:
+        # the model as published (gpt-oss: MXFP4 experts): its own weights, nothing lost
+        out.append(
+            _c(f'quant = "{stored}"', f"--quant {stored}", {"quant": stored}, f"{stored} weights")
+        )
     # Least lossy first: 8-bit weights, then the 4-bit formats.
     for rank, q in enumerate(("int8", "q4_k_m", "int4"), start=1):
         if job.quant == Quant.NONE or (q == "int4" and job.quant == Quant.INT8):

@@ -168,7 +168,19 @@ def overhead_group(job: Job) -> tuple[str, ...]:
     """The per-layer decode overhead is the engine's (its launches and host code), then the
     card's memory class: each of a layer's small kernels waits one DRAM latency for its first
     bytes and runs its tail at the core clock, and the HBM cards pair the longer latency with
-    lower clocks (A100 1.41 GHz boost, H100 PCIe 1.755 GHz; RTX 4090 2.52 GHz)."""
+    lower clocks (A100 1.41 GHz boost, H100 PCIe 1.755 GHz; RTX 4090 2.52 GHz).
+
+    Its size is fitted, not derived: a layer's twenty-odd kernels each waiting a few hundred
+    nanoseconds more for HBM account for microseconds, while llama.cpp's fitted HBM time is
+    about 80 us per layer above the GDDR one. It rests on XiongjieDai's RunPod tables (28 of
+    llama.cpp's 33 HBM decode rows, builds of 2023-12 and 2024-05, before CUDA graphs), and
+    the other sources' dense rows agree with it to about 10 % (llama.cpp PR #6017's A100
+    80GB PCIe, one GPU and eight; issue #6763's H100 PCIe). The two Mixtral rows of
+    llama-cpp-python issue #1017 (2023-12, days after llama.cpp's first MoE kernels) run at
+    half its rate: ggml-cuda's MUL_MAT_ID then picked the experts on the host, a copy and a
+    stream synchronisation in every MoE layer (llama.cpp issue #12859, slaren, 2025-04:
+    'the selection of experts is done on the CPU, and forces a synchronization'), which a
+    dense model's per-layer time does not hold."""
     path = engine_path(job)
     if not path:
         return ()
@@ -707,7 +719,7 @@ def dequant_bytes_per_chunk(s: Shape) -> float:
         return 0.0
     m, plan = s.model, s.plan
     bits = s.weight_bits
-    head_bits = bits if s.job.quant in shapes.GGUF_FORMATS else shapes.BITS_PER_BYTE * HALF_BYTES
+    head_bits = bits if shapes.quantised_embeddings(s.job) else shapes.BITS_PER_BYTE * HALF_BYTES
     head = (m.vocab_size or 0) * (m.hidden_size or 0) * head_bits / shapes.BITS_PER_BYTE
     packed = s.prefill_weight_bytes_per_gpu - head / (plan.tp * plan.pp)
     return packed * (1 + shapes.BITS_PER_BYTE * HALF_BYTES / bits)

@@ -69,6 +69,17 @@ BASE_QUANT_BITS_KEY = {
 # GGUF files quantise the token embedding and output matrix too, and their published bits per
 # weight (llama.cpp quantize README) are whole-file averages: applied to every parameter.
 GGUF_FORMATS = frozenset({Quant.Q4_0, Quant.Q4_K_M, Quant.Q5_K_M, Quant.Q6_K, Quant.Q8_0})
+# MXFP4 (OCP Microscaling, efficiencies.csv bits_mxfp4) is a MIXED format: gpt-oss's checkpoint
+# (openai/gpt-oss-20b and -120b config.json, quantization_config {"quant_method": "mxfp4",
+# "modules_to_not_convert": ["model.layers.*.self_attn", "model.layers.*.mlp.router",
+# "model.embed_tokens", "lm_head"]}) stores only the routed experts in MXFP4 and everything else
+# in bf16: its safetensors index's total_size, 13,761,264,768 bytes for gpt-oss-20b, is
+# 19.11e9 expert weights x 4.25 bits + 1.80e9 others x 16 bits (0.07 % off). llama.cpp's GGUF
+# of it (type "MXFP4 MoE") keeps the experts in MXFP4 and stores the rest at Q8_0's 8.5 bits:
+# llama-bench's size column, 59.02 GiB for gpt-oss 120B's 116.83 B parameters (llama.cpp
+# PR #19922's tables), is 114.66e9 x 4.25 + 2.17e9 x 8.5 bits = 58.9 GiB, not the 60.8 GiB of a
+# bf16 rest. So: experts at 4.25 bits, the rest at 16 bits, or at 8.5 under llama.cpp.
+MXFP4_REST_BITS_KEY_LLAMA_CPP = "bits_q8_0"
 KV_BITS_KEY = {KvDtype.FP8: "bits_fp8", KvDtype.Q8_0: "bits_q8_0", KvDtype.Q4_0: "bits_q4_0"}
 
 
@@ -138,6 +149,7 @@ class Shape:
     weight_bits: float  # bits per stored weight of the linear layers
     weight_format: str
     embedding_bits: float
+    routed_weight_bits: float  # bits per stored weight of the routed experts (MXFP4: 4.25)
     kv_bits: float
     adapter_bytes: int  # LoRA adapters' storage (fp32 with PEFT, 16-bit: half_adapters)
     # Parameters
@@ -287,8 +299,30 @@ def quantised_head(job: Job) -> bool:
     return lora and quantised_on_load(job) and job.framework == Framework.LITGPT
 
 
+def mxfp4_job(job: Job) -> bool:
+    return job.task == Task.INFER and job.quant == Quant.MXFP4
+
+
+def quantised_embeddings(job: Job) -> bool:
+    """Whether the file stores the embedding and output matrices at the linear layers' bits:
+    a GGUF file (whole-file averages), and llama.cpp's MXFP4 GGUF (the rest at Q8_0)."""
+    if job.task != Task.INFER:
+        return False
+    return job.quant in GGUF_FORMATS or (
+        job.quant == Quant.MXFP4 and job.engine == DecodeEngine.LLAMA_CPP
+    )
+
+
+def routed_weight_bits(job: Job, bits: float) -> float:
+    """Bits per stored weight of the routed experts: MXFP4's 4.25 under --quant mxfp4 (the
+    experts are what it quantises), else the linear layers' `bits`."""
+    return p.value("bits_mxfp4") if mxfp4_job(job) else bits
+
+
 def weight_format(job: Job) -> tuple[float, str, str | None]:
-    """(bits per stored weight of the linear layers, what that is, its efficiencies.csv key)."""
+    """(bits per stored weight of the linear layers, what that is, its efficiencies.csv key).
+    Under --quant mxfp4 the bits are those of the linear layers OTHER than the routed experts
+    (routed_weight_bits gives theirs): 16, or Q8_0's under llama.cpp (MXFP4_REST_BITS...)."""
     if job.task in (Task.LORA, Task.QLORA):
         base = job.effective_base_quant
         if base != BaseQuant.NONE:
@@ -300,6 +334,14 @@ def weight_format(job: Job) -> tuple[float, str, str | None]:
             if job.weight_bits is None:
                 raise PlanError("--quant exl2 needs --weight-bits (EXL2 files come at any size)")
             return job.weight_bits, f"EXL2 at {job.weight_bits:g} bits per weight", None
+        if job.quant == Quant.MXFP4:
+            experts = p.value("bits_mxfp4")
+            if job.engine == DecodeEngine.LLAMA_CPP:
+                rest, rest_what = p.value(MXFP4_REST_BITS_KEY_LLAMA_CPP), "Q8_0"
+            else:
+                rest, rest_what = float(BITS_PER_BYTE * HALF_BYTES), "bf16"
+            what = f"MXFP4 experts ({experts:g} bits), the rest {rest_what}"
+            return rest, what, "bits_mxfp4"
         key = QUANT_BITS_KEY[job.quant]
         return p.value(key), job.quant.value, key
     if job.task == Task.INFER and job.precision == Precision.FP8:
@@ -572,8 +614,8 @@ def derive(m: ModelSpec, job: Job) -> Shape:
 
     bits, fmt, _ = weight_format(job)
     half_or_full = FP32_BYTES if is_fp32(job.precision) else HALF_BYTES
-    gguf = job.task == Task.INFER and job.quant in GGUF_FORMATS
-    embed_bits = bits if gguf else float(BITS_PER_BYTE * half_or_full)
+    embed_bits = bits if quantised_embeddings(job) else float(BITS_PER_BYTE * half_or_full)
+    expert_bits = routed_weight_bits(job, bits)
     trainable = trainable_params(m, job)
     embedding = m.embedding_params
     linear = linear_params(m)
@@ -585,7 +627,11 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         stored_per_param = float(half_or_full)
         routed_bytes = routed * stored_per_param
     else:
-        weight_bytes_job = linear * bits / BITS_PER_BYTE + embedding * embed_bits / BITS_PER_BYTE
+        weight_bytes_job = (
+            (linear - routed) * bits / BITS_PER_BYTE
+            + routed * expert_bits / BITS_PER_BYTE
+            + embedding * embed_bits / BITS_PER_BYTE
+        )
         if quantised_head(job) and m.vocab_size and m.hidden_size:
             # A separate output head quantised like the blocks, in place of a 16-bit one (or
             # next to the tied embedding, which LitGPT stores as its own lm_head).
@@ -593,7 +639,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
             untied_16bit = 0 if m.tied_embeddings else head * embed_bits / BITS_PER_BYTE
             weight_bytes_job += head * bits / BITS_PER_BYTE - untied_16bit
         weight_bytes_job += trainable * adapter_bytes
-        routed_bytes = routed * bits / BITS_PER_BYTE
+        routed_bytes = routed * expert_bits / BITS_PER_BYTE
     stored_per_gpu_bytes = _per_gpu_params(m, job, plan, weight_bytes_job, routed_bytes)
     params_per_gpu = _per_gpu_params(m, job, plan, float(m.params_total), float(routed))
     trainable_per_gpu = trainable / (plan.tp * plan.pp)
@@ -623,7 +669,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         # A prefill chunk is a decode step of in_flight tokens: its routed tokens touch
         # min(E, tokens·k) experts per MoE layer, all of them for any real prompt.
         prefill_w = _decode_weight_bytes(m, job, plan, bits, max(in_flight, 1))
-        prefill_routed = _routed_read_bytes(m, plan, bits, max(in_flight, 1))
+        prefill_routed = _routed_read_bytes(m, plan, expert_bits, max(in_flight, 1))
         # A step reads the KV of the tokens before it (the mean step's), at most the window on
         # sliding layers: the KV read is bounded.
         mean_ctx = decode_context(job, s)
@@ -647,6 +693,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         weight_bits=bits,
         weight_format=fmt,
         embedding_bits=embed_bits,
+        routed_weight_bits=expert_bits,
         kv_bits=kv_bits(job),
         adapter_bytes=adapter_bytes,
         params_total=m.params_total,
@@ -715,7 +762,7 @@ def _decode_weight_bytes(m: ModelSpec, job: Job, plan: Plan, bits: float, b: int
     experts the batch routes to (min(E, b·k) per MoE layer), and the output head (an untied
     input embedding is a lookup)."""
     dense = linear_params(m) - routed_expert_params(m)
-    head_bits = bits if job.quant in GGUF_FORMATS else float(BITS_PER_BYTE * HALF_BYTES)
+    head_bits = bits if quantised_embeddings(job) else float(BITS_PER_BYTE * HALF_BYTES)
     head = (m.vocab_size or 0) * (m.hidden_size or 0) * head_bits / BITS_PER_BYTE
     dense_bytes = (dense * bits / BITS_PER_BYTE + head) / (plan.tp * plan.pp)
-    return dense_bytes + _routed_read_bytes(m, plan, bits, b)
+    return dense_bytes + _routed_read_bytes(m, plan, routed_weight_bits(job, bits), b)

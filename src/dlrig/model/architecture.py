@@ -14,6 +14,12 @@ Families and the keys they use (transformers' configuration_*.py):
   shared_expert_intermediate_size, mlp_only_layers, decoder_sparse_step), DeepSeek-V2/V3
   (n_routed_experts, n_shared_experts, first_k_dense_replace, moe_layer_freq, and MLA:
   kv_lora_rank, q_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim).
+- gpt-oss (model_type gpt_oss): num_local_experts, num_experts_per_tok (and its duplicate
+  experts_per_token, which must agree), intermediate_size = one expert's width, sliding_window
+  with layer_types (alternating sliding_attention / full_attention), quantization_config
+  (quant_method "mxfp4": the experts in MXFP4, read with `--quant mxfp4`). Its attention sinks
+  (one learned logit per head and layer, `self_attn.sinks`: 64 x 24 numbers in gpt-oss-20b) add
+  no KV cache and no measurable weight; like the biases they are left out of the count.
 - Falcon (multi_query, new_decoder_architecture, num_kv_heads / n_head_kv), GPT-BigCode
   (multi_query, n_embd, n_inner), GPT-2 (n_layer, n_embd, n_head).
 - BERT / RoBERTa (encoders: a task head, no vocabulary logits), T5 (d_model, d_kv, d_ff,
@@ -100,6 +106,8 @@ MAX_CONFIG_INT = 100_000_000
 MAX_PARAMS = 1e13  # also the limit of --params (estimate/request.py)
 MAX_LIST = 10_000  # layer_types / mlp_only_layers: one entry per layer at most
 IMAGE_CHANNELS = 3
+# quantization_config quant_method values that name a --quant format (model/choices.Quant)
+CHECKPOINT_QUANTS = frozenset({"mxfp4", "fp8"})
 
 
 def _shown(value: Any) -> str:
@@ -275,6 +283,11 @@ def _sliding(
         return None, None
     types = _list(cfg, path, "layer_types", str)
     if types is not None:
+        if len(types) != layers:
+            # one entry per layer (transformers validates the same: layer_type_validation)
+            raise BuildFileError(
+                path, "layer_types", f"{len(types)} entries for {layers} num_hidden_layers"
+            )
         return window, sum(1 for t in types if t == "sliding_attention")
     if model_type in ALTERNATING_WINDOW_TYPES:
         return window, layers // 2
@@ -294,6 +307,12 @@ def _moe(cfg: dict[str, Any], path: str, model_type: str, layers: int) -> dict[s
     top_k = _int(cfg, path, "num_experts_per_tok", "num_experts_per_token", required=False)
     if top_k is None:
         raise BuildFileError(path, "num_experts_per_tok", "missing: an MoE config names it")
+    # gpt-oss's config repeats the count as experts_per_token: two values must not disagree
+    again = _int(cfg, path, "experts_per_token", required=False)
+    if again is not None and again != top_k:
+        raise BuildFileError(
+            path, "experts_per_token", f"{again} disagrees with num_experts_per_tok {top_k}"
+        )
     if top_k > experts:
         raise BuildFileError(
             path, "num_experts_per_tok", f"{top_k} is more than the {experts} experts"
@@ -320,6 +339,23 @@ def _moe(cfg: dict[str, Any], path: str, model_type: str, layers: int) -> dict[s
         "shared_expert_intermediate_size": shared_width,
         "first_dense_layers": dense,
     }
+
+
+def _quantization(cfg: dict[str, Any], path: str) -> str:
+    """The checkpoint's quant_method ("" without a quantization_config), type-checked: the
+    stored format is chosen with --quant, so only a malformed entry is an error here."""
+    qc = cfg.get("quantization_config")
+    if qc is None:
+        return ""
+    if not isinstance(qc, dict):
+        raise BuildFileError(path, "quantization_config", "expected a JSON object")
+    method = qc.get("quant_method")
+    if method is not None and not isinstance(method, str):
+        raise BuildFileError(
+            path, "quantization_config.quant_method", f"expected a string, got {_shown(method)}"
+        )
+    _list(qc, path, "modules_to_not_convert", str)
+    return (method or "").lower()
 
 
 def _mla(cfg: dict[str, Any], path: str) -> dict[str, Any]:
@@ -366,6 +402,7 @@ def spec_from_config(cfg: dict[str, Any], name: str, path: str) -> ModelSpec:
         raise BuildFileError(path, "text_config", "expected a JSON object (the language model)")
     cfg = {**cfg, **(text_config or {})}  # multimodal configs nest the language model
     model_type = _str(cfg, path, "model_type")
+    stored = _quantization(cfg, path)
     layers = _int(cfg, path, "num_hidden_layers", "n_layer", "num_layers")
     h = _int(cfg, path, "hidden_size", "n_embd", "d_model")
     heads = _int(cfg, path, "num_attention_heads", "n_head", "num_heads")
@@ -415,6 +452,8 @@ def spec_from_config(cfg: dict[str, Any], name: str, path: str) -> ModelSpec:
         "max_seq_len": positions,
         "sliding_window": window,
         "sliding_window_layers": window_layers,
+        # a format --quant can size (gpt-oss: mxfp4; DeepSeek-V3's block-wise fp8); others unnamed
+        "checkpoint_quant": stored if stored in CHECKPOINT_QUANTS else None,
         **moe,
         **_mla(cfg, path),
     }

@@ -46,6 +46,9 @@ class Quant(StrEnum):
     Q6_K = "q6_k"
     Q8_0 = "q8_0"
     EXL2 = "exl2"  # ExLlamaV2: any average bits per weight, given with --weight-bits
+    # OCP Microscaling MXFP4 (E2M1 elements, one E8M0 scale per 32): gpt-oss's MoE experts;
+    # the checkpoint keeps attention, router, embeddings and head in bf16 (shape.weight_formats)
+    MXFP4 = "mxfp4"
 
 
 # Formats of the base model under LoRA (`--base-quant`); `--task qlora` means nf4.

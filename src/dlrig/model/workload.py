@@ -118,6 +118,12 @@ class ModelSpec(BaseModel):
         pattern=r"^(basic|bottleneck):[1-9][0-9]?(-[1-9][0-9]?){0,7}$",
         description="ResNet-style CNN: block kind and blocks per stage, e.g. bottleneck:3-4-6-3",
     )
+    checkpoint_quant: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9_]+$",
+        description="the weight format the published checkpoint stores (quantization_config's "
+        "quant_method, e.g. gpt-oss's mxfp4); --quant sizes it, --quant none its 16-bit form",
+    )
     source: str = ""
     notes: str = ""
 
