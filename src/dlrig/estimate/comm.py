@@ -64,10 +64,21 @@ def all_to_all_s(nbytes: float, n: int, link: Link) -> float:
 
 
 def p2p_s(nbytes: float, link: Link) -> float:
-    """One send/recv between neighbouring pipeline stages."""
+    """One send/recv between neighbouring pipeline stages (or one cudaMemcpyPeer: `link` from
+    `peer_copy_link`)."""
     if nbytes <= 0:
         return 0.0
     return link.latency_s + nbytes / (link.busbw_gbs * GBS)
+
+
+def oneshot_allreduce_s(nbytes: float, n: int, link: Link) -> float:
+    """vLLM's (and SGLang's) custom all-reduce for small tensors: every rank reads the n-1 peer
+    buffers over P2P and sums them in one kernel (csrc/custom_all_reduce.cuh,
+    cross_device_reduce_1stage), so one hop's latency instead of a ring's 2(n-1) steps, and
+    (n-1) · S bytes read per rank."""
+    if n <= 1 or nbytes <= 0:
+        return 0.0
+    return link.latency_s + (n - 1) * nbytes / (link.busbw_gbs * GBS)
 
 
 @dataclass(frozen=True)
@@ -146,10 +157,7 @@ def intra_node_link(gpu: GpuSpec, interconnect: str = "auto") -> Link:
     NVLink when the card has it and the user did not ask for PCIe (SXM/OAM always use it);
     otherwise PCIe at the card's generation and width, halved again without P2P (NCCL stages
     through host memory)."""
-    use_nvlink = interconnect == "nvlink" or (
-        interconnect == "auto" and gpu.form_factor in ("sxm", "oam")
-    )
-    if use_nvlink and gpu.nvlink and gpu.nvlink_gbs:
+    if uses_nvlink(gpu, interconnect):
         one_way = gpu.nvlink_gbs / NVLINK_DIRECTIONS
         return Link(
             f"NVLink {one_way:g} GB/s",
@@ -165,6 +173,46 @@ def intra_node_link(gpu: GpuSpec, interconnect: str = "auto") -> Link:
         latency = p.value("latency_us_pcie_nop2p_hop") * US
         what += ", no P2P: through host memory"
     return Link(what, busbw, latency)
+
+
+def uses_nvlink(gpu: GpuSpec, interconnect: str = "auto") -> bool:
+    """NVLink when the card has it and the user asked for it, or it is an SXM/OAM module."""
+    asked = interconnect == "nvlink" or (
+        interconnect == "auto" and gpu.form_factor in ("sxm", "oam")
+    )
+    return bool(asked and gpu.nvlink and gpu.nvlink_gbs)
+
+
+def has_p2p(gpu: GpuSpec, interconnect: str = "auto") -> bool:
+    """Whether two such cards in one machine reach each other's memory directly: over NVLink,
+    or over PCIe where the card allows P2P (gpus.csv p2p: GeForce cards do not with stock
+    drivers) and the user did not say pcie-nop2p."""
+    if uses_nvlink(gpu, interconnect):
+        return True
+    return gpu.p2p != "no" and interconnect != "pcie-nop2p"
+
+
+def peer_copy_link(gpu: GpuSpec, interconnect: str = "auto") -> Link:
+    """One cudaMemcpyPeer between two GPUs of one machine (what llama.cpp's row split and
+    ExLlamaV2's tensor parallelism issue instead of NCCL collectives): the intra-node link's
+    rate, and the latency cuda-samples' p2pBandwidthLatencyTest measures for a small copy,
+    direct with P2P, staged through host memory without it (efficiencies.csv
+    peer_copy_latency_us_p2p / _nop2p)."""
+    link = intra_node_link(gpu, interconnect)
+    key = "peer_copy_latency_us_p2p" if has_p2p(gpu, interconnect) else "peer_copy_latency_us_nop2p"
+    return Link(f"{link.what}; peer copies", link.busbw_gbs, p.value(key) * US)
+
+
+def host_staged_link(gpu: GpuSpec) -> Link:
+    """A copy from one GPU to pinned host memory and on to the other GPUs (ExLlamaV2's tensor
+    parallelism gathers and broadcasts through a pinned host buffer whatever the link):
+    the no-P2P peer copy's latency and rate, which is the same two hops through host memory."""
+    link = intra_node_link(gpu, "pcie-nop2p")  # through host memory whatever links the cards
+    return Link(
+        f"{link.what}; through pinned host memory",
+        link.busbw_gbs,
+        p.value("peer_copy_latency_us_nop2p") * US,
+    )
 
 
 def pcie_host_link(gpu: GpuSpec, measured_gbs: float | None = None) -> Link:

@@ -12,9 +12,31 @@ Several GPUs split the model by the job's parallel plan (shape.py):
   `gpu_split`, transformers' `device_map="auto"`): the stages take turns, so one token still
   reads every byte one stage after the other — more memory, no speed — plus one activation hop
   per stage boundary;
-- by tensors (vLLM/SGLang/TensorRT-LLM `--tensor-parallel-size`, Megatron-style, Shoeybi et
-  al. 2019): each GPU reads its 1/tp of the bytes and pays two all-reduces of the hidden state
-  per layer per token (after attention and after the MLP) at the link's latency and bandwidth.
+- by tensors (`--tp`): each GPU reads its 1/tp of the bytes and the GPUs meet to combine their
+  parts, in one of three ways (`TpMode`), which is where the engines differ:
+  - `allreduce` (vLLM/SGLang/TensorRT-LLM `--tensor-parallel-size`, gpt-fast; Megatron-style,
+    Shoeybi et al. 2019): two all-reduces of the hidden state per layer per token (after
+    attention and after the MLP): NCCL's ring at the link's per-step latency, or, for vLLM and
+    SGLang where the GPUs reach each other over P2P (NVLink, or PCIe P2P with 2 GPUs: vLLM's
+    custom_all_reduce.py refuses more than two PCIe-only GPUs), their one-shot custom
+    all-reduce (comm.oneshot_allreduce_s);
+  - `host` (ExLlamaV2's tensor parallelism, exllamav2/tensor_p.py): the same two meeting points
+    per layer counted (its Python path, attn.py forward_tp_old and mlp.py, also all-gathers the
+    attention output and the MLP's intermediate before their projections: two is a lower
+    bound), but each is a gather of the GPUs' parts into a pinned host buffer and a broadcast
+    back (ext_c.tp_gather / tp_broadcast), two hops through host memory whatever the link. The
+    host waits at each one, which this does not price: the one published A/B found (2x RTX
+    3090 on PCIe 4.0 x8, TabbyAPI, Mistral-Large-2407 2.75 bpw: gpu_split 14.38, TP 13.06 t/s,
+    reddit.com/r/LocalLLaMA/comments/1fhaued, a model not in the catalog) says ExLlamaV2's TP
+    can be no faster than its layer split, so its TP estimate is optimistic;
+  - `row` (llama.cpp `--split-mode row`, ggml-cuda.cu's split-buffer matmul): only the matrix
+    multiplications are split; before each one the main GPU copies its input to the others and
+    after it copies their rows of the result back ("synchronize after every matrix
+    multiplication ... results concatenated", ik_llama.cpp PR #1018; JohannesGaessler in
+    llama.cpp PR #22729: "Splits only dense weights across GPUs"), so every layer pays two peer
+    copies per matmul (q, k, v, o and the MLP's two or three), at the peer-copy latency
+    (comm.peer_copy_link: 14 us without P2P, 1 us with it); attention, norms and the KV cache
+    stay on the main GPU, so its KV cache is not split (perf.decode_inputs).
 
 Besides the bytes, every step pays a fixed time per layer that no bandwidth buys back, a
 fitted constant per engine (`layer_overhead_s`, calibration.py). It does not shrink with more
@@ -41,6 +63,46 @@ GBS = 1e9
 TFLOPS = 1e12
 ACT_BYTES = 2  # the hidden state crosses GPUs in 16-bit
 ALLREDUCES_PER_LAYER = 2  # Megatron TP: after attention's output and after the MLP's down proj
+# ggml keeps activations in F32: llama.cpp's row split copies F32 inputs and results
+GGML_ACT_BYTES = 4
+COPIES_PER_SPLIT_MATMUL = 2  # llama.cpp row split: input to the other GPUs, their rows back
+
+TP_ALLREDUCE = "allreduce"
+TP_ONESHOT = "oneshot"  # `allreduce` over vLLM's/SGLang's custom one-shot kernel
+TP_HOST = "host"
+TP_ROW = "row"
+TP_MODES = (TP_ALLREDUCE, TP_ONESHOT, TP_HOST, TP_ROW)
+
+
+@dataclass(frozen=True)
+class TpComm:
+    """How the tensor-parallel GPUs meet (module docstring): the mode, the link its copies or
+    collectives take, and for a row split the split matmuls per layer."""
+
+    mode: str = TP_ALLREDUCE
+    link: Link | None = None
+    matmuls_per_layer: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in TP_MODES:
+            raise ValueError(f"tensor-parallel mode {self.mode!r}: expected one of {TP_MODES}")
+
+
+def tp_comm_s(rows: float, hidden: int, tp: int, n_layers: int, tc: TpComm, link: Link) -> float:
+    """GPU-to-GPU time of one forward pass over `rows` tokens split by tensors over `tp` GPUs
+    (`link`: NCCL's link; `tc.link`: the copies' link where the mode copies instead)."""
+    if tp <= 1 or rows <= 0:
+        return 0.0
+    act = rows * hidden * ACT_BYTES
+    if tc.mode == TP_ALLREDUCE:
+        return ALLREDUCES_PER_LAYER * n_layers * comm.allreduce_s(act, tp, link)
+    if tc.mode == TP_ONESHOT:
+        return ALLREDUCES_PER_LAYER * n_layers * comm.oneshot_allreduce_s(act, tp, link)
+    copy = tc.link or link
+    if tc.mode == TP_HOST:  # every GPU's part into the host buffer, the sum back to all
+        return ALLREDUCES_PER_LAYER * n_layers * comm.p2p_s(tp * act, copy)
+    per_copy = comm.p2p_s(rows * hidden * GGML_ACT_BYTES, copy)
+    return n_layers * tc.matmuls_per_layer * COPIES_PER_SPLIT_MATMUL * per_copy
 
 
 @dataclass(frozen=True)
@@ -88,6 +150,7 @@ def decode_step(
     link: Link | None = None,
     layer_overhead_s: float = 0.0,
     overhead_overlaps: bool = False,
+    tp_comm: TpComm = TpComm(),
 ) -> DecodeStep:
     """One decode step (one token for each of `batch` sequences) of one model replica."""
     rate = mem_bw_gbs * GBS * bw_efficiency
@@ -98,8 +161,7 @@ def decode_step(
     comm_s = 0.0
     act = x.batch * x.hidden * ACT_BYTES
     if tp > 1:
-        per_allreduce = comm.allreduce_s(act, tp, _need(link))
-        comm_s += ALLREDUCES_PER_LAYER * x.n_layers * per_allreduce
+        comm_s += tp_comm_s(x.batch, x.hidden, tp, x.n_layers, tp_comm, _need(link))
     if pp > 1:
         comm_s += (pp - 1) * comm.p2p_s(act, _need(link))
     split = "tensor" if tp > 1 else ("layer" if pp > 1 else "none")
@@ -168,6 +230,7 @@ def prefill(
     routed_weight_bytes: float = 0.0,
     dequant_bytes: float = 0.0,
     pipelined: bool = False,
+    tp_comm: TpComm = TpComm(),
 ) -> Prefill:
     """The batch's prompts (`batch` x `prompt_tokens`), processed in chunks of `chunk_tokens`
     (0: all at once; vLLM's chunked prefill, llama.cpp's ubatch).
@@ -183,9 +246,10 @@ def prefill(
     engines, where it overlaps the GPU's work). The first generated token comes out of the
     prefill's last position (its logits), so the time to first token is this time.
 
-    Tensor parallelism divides the math and the weights and all-reduces every layer's hidden
-    states for the chunk twice; pipeline stages do their share one after another (one prompt
-    does not pipeline).
+    Tensor parallelism divides the math and the weights, and its GPUs meet as the engine has
+    them meet (`tp_comm`: all-reduces, gathers through the host, or llama.cpp's copies around
+    every split matmul) over the chunk's hidden states; pipeline stages do their share one
+    after another (one prompt does not pipeline).
 
     An MoE's routed experts (`routed_flops_per_token`, `routed_weight_bytes`: parts of the
     totals) run as their own grouped GEMMs, each expert over the few tokens routed to it
@@ -219,8 +283,7 @@ def prefill(
     nbytes = tokens * hidden * ACT_BYTES
     c = 0.0
     if tp > 1:
-        per = comm.allreduce_s(nbytes / chunks, tp, _need(link))
-        c += chunks * ALLREDUCES_PER_LAYER * n_layers * per
+        c += chunks * tp_comm_s(tokens / chunks, hidden, tp, n_layers, tp_comm, _need(link))
     if pp > 1:
         c += chunks * (pp - 1) * comm.p2p_s(nbytes / chunks, _need(link))
     dequant = dequant_bytes / byte_rate if byte_rate and dequant_bytes else 0.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dlrig.estimate import calibration as cal
 from dlrig.estimate import comm, engine_memory, perf, stream
 from dlrig.estimate import compute as cp
+from dlrig.estimate import decode as dec
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
 from dlrig.estimate import shape as shapes
@@ -178,6 +179,30 @@ def _plan(s: Shape) -> str | None:
     return text
 
 
+def _tensor_parallel(s: Shape) -> str:
+    """Which engine's tensor parallelism the decode and prefill rates price, and how its GPUs
+    meet (perf.tp_comm)."""
+    job = s.job
+    mode = perf.TP_MODE_TEXT[perf.tp_comm(s).mode]
+    if perf.engine(job) == perf.UNNAMED_ENGINE:
+        return (
+            f"--tp {s.plan.tp} without --engine: decode and prefill priced as "
+            f"{perf.TP_DEFAULT_ENGINE}'s (tensor parallelism is what vLLM, SGLang and "
+            f"TensorRT-LLM run; vLLM has the published PCIe points), {mode}; "
+            "--engine names another (llama.cpp: its row split; exllamav2: its tensor_parallel)"
+        )
+    line = f"tensor parallel over {s.plan.tp} GPUs as {perf.engine(job)} runs it: {mode}"
+    if perf.tp_comm(s).mode == dec.TP_HOST:
+        # decode.py: the host's wait at each gather is not priced, and the one published A/B
+        # (2x RTX 3090, TabbyAPI, Mistral-Large 2.75 bpw) ran its TP 9 % slower than its split.
+        line += (
+            "; the tokens/s is an upper bound: the host waits at every gather, which is not "
+            "priced, and the one published comparison (2x RTX 3090, TabbyAPI: tensor_parallel "
+            "13.06, gpu_split 14.38 tokens/s) found ExLlamaV2's TP slower than its layer split"
+        )
+    return line
+
+
 def assumptions(s: Shape) -> list[str]:
     m, job = s.model, s.job
     out = [f"model: {m.source}"] if m.source else []
@@ -192,6 +217,8 @@ def assumptions(s: Shape) -> list[str]:
     plan = _plan(s)
     if plan:
         out.append(plan)
+    if job.task == Task.INFER and s.plan.tp > 1:
+        out.append(_tensor_parallel(s))
     if s.training and s.grad_accum > 1:
         out.append(f"gradient accumulation {s.grad_accum}: global batch {s.global_batch} sequences")
     if job.task != Task.INFER:

@@ -120,10 +120,48 @@ def memory_class(job: Job) -> str:
     return "lpddr" if kind.startswith("LPDDR") else "gddr"
 
 
-def decode_group(job: Job) -> tuple[str, ...]:
-    if engine(job) == UNNAMED_ENGINE:
+# `--tp` without `--engine`: tensor parallelism is what vLLM, SGLang and TensorRT-LLM implement
+# (`--tensor-parallel-size`); llama.cpp's default splits layers and ExLlamaV2's `gpu_split`
+# too. Of those three engines vLLM is the one with published points on PCIe cards, so an
+# unnamed engine under --tp is priced as vLLM's fitted groups and its all-reduce, and the
+# estimate says so (explain.assumptions). The median over every engine, layer-splitting ones
+# included, describes no engine that runs --tp.
+TP_DEFAULT_ENGINE = "vllm"
+
+
+def rate_engine(job: Job) -> str:
+    """The engine whose fitted decode and prefill rates price this job: the named one, or
+    under --tp without a name TP_DEFAULT_ENGINE."""
+    e = engine(job)
+    if e == UNNAMED_ENGINE and job.task == Task.INFER and job.tp > 1:
+        return TP_DEFAULT_ENGINE
+    return e
+
+
+# Engines whose --tp runs another code path than their single-GPU or layer-split decode:
+# llama.cpp's row split (split matmuls with F32 copies around each, attention on the main GPU)
+# and ExLlamaV2's tensor_parallel (its TP kernels and host gathers). Their points form a
+# subgroup under the engine (falling back to the engine's constants below 3 sources), so that
+# they do not decide the engine's own memory-class groups; vLLM's, SGLang's and TensorRT-LLM's
+# --tp is their ordinary path, already in their groups.
+TP_PATHS = {"llama.cpp": "row-split", "exllamav2": "tensor-parallel"}
+
+
+def engine_path(job: Job) -> tuple[str, ...]:
+    """The first levels of an inference group: the pricing engine, and its TP path if any."""
+    e = rate_engine(job)
+    if e == UNNAMED_ENGINE:
         return ()
-    return (engine(job), memory_class(job), weight_format(job), cp.architecture(job.gpu))
+    if job.tp > 1 and e in TP_PATHS:
+        return (e, TP_PATHS[e])
+    return (e,)
+
+
+def decode_group(job: Job) -> tuple[str, ...]:
+    path = engine_path(job)
+    if not path:
+        return ()
+    return (*path, memory_class(job), weight_format(job), cp.architecture(job.gpu))
 
 
 def overhead_group(job: Job) -> tuple[str, ...]:
@@ -143,15 +181,56 @@ def overhead_group(job: Job) -> tuple[str, ...]:
     stream synchronisation in every MoE layer (llama.cpp issue #12859, slaren, 2025-04:
     'the selection of experts is done on the CPU, and forces a synchronization'), which a
     dense model's per-layer time does not hold."""
-    if engine(job) == UNNAMED_ENGINE:
+    path = engine_path(job)
+    if not path:
         return ()
-    return (engine(job), memory_class(job))
+    return (*path, memory_class(job))
 
 
 def prefill_group(job: Job) -> tuple[str, ...]:
-    if engine(job) == UNNAMED_ENGINE:
+    path = engine_path(job)
+    if not path:
         return ()
-    return (engine(job), cp.architecture(job.gpu))
+    return (*path, cp.architecture(job.gpu))
+
+
+# Engines that run vLLM's custom all-reduce (SGLang carries the same kernel): one-shot over
+# P2P where vLLM's custom_all_reduce.py allows it (module docstring of decode.py).
+ONESHOT_ENGINES = frozenset({"vllm", "sglang"})
+
+
+def split_matmuls_per_layer(m: ModelSpec) -> int:
+    """The weight matrices of one layer llama.cpp's row split divides: q, k, v and the output
+    projection, and the MLP's up and down (and gate, for a gated MLP)."""
+    return 4 + (3 if m.gated_mlp else 2)
+
+
+def tp_comm(s: Shape) -> dec.TpComm:
+    """How this job's tensor-parallel GPUs meet (decode.py's module docstring), by engine."""
+    job, plan = s.job, s.plan
+    if plan.tp <= 1:
+        return dec.TpComm()
+    e, ic = rate_engine(job), job.interconnect.value
+    if e == "llama.cpp":
+        link = comm.peer_copy_link(job.gpu, ic)
+        return dec.TpComm(dec.TP_ROW, link, split_matmuls_per_layer(s.model))
+    if e == "exllamav2":
+        return dec.TpComm(dec.TP_HOST, comm.host_staged_link(job.gpu))
+    # vLLM's gate: two GPUs with P2P, or any supported count over a full NVLink mesh
+    full_mesh = comm.uses_nvlink(job.gpu, ic) and plan.tp in (2, 4, 6, 8)
+    p2p_pair = plan.tp == 2 and comm.has_p2p(job.gpu, ic)
+    if e in ONESHOT_ENGINES and plan.nodes == 1 and (full_mesh or p2p_pair):
+        return dec.TpComm(dec.TP_ONESHOT)
+    return dec.TpComm()
+
+
+TP_MODE_TEXT = {
+    dec.TP_ALLREDUCE: "2 NCCL ring all-reduces per layer",
+    dec.TP_ONESHOT: "2 one-shot custom all-reduces per layer (vLLM/SGLang, over P2P)",
+    dec.TP_HOST: "2 gathers per layer through pinned host memory (ExLlamaV2)",
+    dec.TP_ROW: "llama.cpp's row split: 2 peer copies around every split matmul, "
+    "attention and KV cache on the main GPU",
+}
 
 
 @dataclass(frozen=True)
@@ -468,9 +547,12 @@ def decode_inputs(s: Shape) -> dec.DecodeInputs:
     b, m = s.micro_batch, s.model
     attn_full = counted_attention_flops(s)
     attn_mean = shapes.attention_flops_fwd(m, shapes.attended_tokens(m, s.decode_context))
+    kv = s.decode_kv_bytes_per_gpu
+    if tp_comm(s).mode == dec.TP_ROW:  # llama.cpp's row split keeps the KV cache on one GPU
+        kv *= shapes.kv_split(m, s.plan) / s.plan.pp
     return dec.DecodeInputs(
         weight_bytes=s.decode_weight_bytes_per_gpu,
-        kv_bytes=s.decode_kv_bytes_per_gpu,
+        kv_bytes=kv,
         kv_copy_bytes=s.decode_kv_copy_bytes_per_gpu,
         flops=b * (s.flops_fwd_per_token - attn_full + attn_mean),
         n_layers=s.model.total_layers,
@@ -720,6 +802,8 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     ovh = rate(DECODE_OVERHEAD_KEY, overhead_group(job), consts)
     lk = links(s)
     pl = s.plan
+    tc = tp_comm(s)
+    eager = rate_engine(job) in EAGER_ENGINES
     d = dec.decode_step(
         decode_inputs(s),
         mem_bw_gbs=job.gpu.memory_bandwidth_gbs,
@@ -730,7 +814,8 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         pp=pl.pp,
         link=lk.intra,
         layer_overhead_s=ovh.efficiency,
-        overhead_overlaps=engine(job) in EAGER_ENGINES,
+        overhead_overlaps=eager,
+        tp_comm=tc,
     )
     pre = dec.prefill(
         s.prompt_tokens,
@@ -754,11 +839,12 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         bw_efficiency=p.value("elementwise_bandwidth_fraction"),
         chunk_tokens=s.prefill_tokens_in_flight,
         layer_overhead_s=ovh.efficiency,
-        overhead_overlaps=engine(job) in EAGER_ENGINES,
+        overhead_overlaps=eager,
         routed_flops_per_token=routed_flops_per_token(m),
         routed_weight_bytes=s.prefill_routed_bytes_per_gpu,
         dequant_bytes=dequant_bytes_per_chunk(s),
         pipelined=engine(job) == "llama.cpp",
+        tp_comm=tc,
     )
     replicas = pl.dp
     tok_s = replicas * b / d.step_s
@@ -767,7 +853,8 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     elif d.split == "layer":
         what = f"{lk.intra.what} (layers split over {pl.pp} GPUs, which take turns)"  # type: ignore[union-attr]
     else:
-        what = f"{lk.intra.what} (tensor parallel over {pl.tp} GPUs)"  # type: ignore[union-attr]
+        link_what = (tc.link or lk.intra).what  # type: ignore[union-attr]
+        what = f"{link_what} (tensor parallel over {pl.tp} GPUs: {TP_MODE_TEXT[tc.mode]})"
     return ThroughputEstimate(
         tokens_per_s=tok_s,
         tokens_per_s_per_gpu=tok_s / job.n_gpus,
