@@ -228,6 +228,7 @@ def prefill(
     overhead_overlaps: bool = False,
     routed_flops_per_token: float = 0.0,
     routed_weight_bytes: float = 0.0,
+    routed_pad: float = 1.0,
     dequant_bytes: float = 0.0,
     pipelined: bool = False,
     tp_comm: TpComm = TpComm(),
@@ -255,7 +256,10 @@ def prefill(
     totals) run as their own grouped GEMMs, each expert over the few tokens routed to it
     (tokens·k/E: 32 of a 512-token chunk for Qwen3-30B-A3B), so they have their own roofline
     and cannot use the attention GEMMs' spare bandwidth or FLOPs: the chunk is the dense
-    part's roofline plus the experts'.
+    part's roofline plus the experts'. `routed_pad`: the tile columns the experts' kernel runs
+    per routed token where it pads each expert's few tokens to its tile width
+    (moe_tiles.pad_factor: llama.cpp's MMQ sizes expert tiles against the whole chunk); it
+    multiplies the experts' math, not their weight reads.
 
     `dequant_bytes`: what one GPU's dequantisation kernels move per chunk where an engine
     turns quantized weights into F16 matrices for a 16-bit GEMM (llama.cpp's cuBLAS path;
@@ -274,7 +278,7 @@ def prefill(
     byte_rate = mem_bw_gbs * GBS * bw_efficiency / (chunks * pp) if mem_bw_gbs else 0.0
     parts = ((flops_per_token - routed_flops_per_token, weight_bytes - routed_weight_bytes),)
     if routed_flops_per_token or routed_weight_bytes:
-        parts += ((routed_flops_per_token, routed_weight_bytes),)
+        parts += ((routed_flops_per_token * routed_pad, routed_weight_bytes),)
     compute = read = work = 0.0
     for part_flops, part_bytes in parts:
         c_s = tokens * part_flops / flop_rate

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from dlrig.catalog import l2_caches
 from dlrig.estimate import calibration as cal
-from dlrig.estimate import comm, mlm_head, stream
+from dlrig.estimate import comm, mlm_head, moe_tiles, stream
 from dlrig.estimate import compute as cp
 from dlrig.estimate import convnet as cnet
 from dlrig.estimate import decode as dec
@@ -735,6 +735,35 @@ def routed_flops_per_token(m: ModelSpec) -> float:
     return 2 * shapes.routed_expert_params(m) * m.experts_per_token / m.n_experts
 
 
+# Cards whose ggml-cuda MMQ kernels use int8 tensor-core MMA (turing_mma_available: compute
+# capability 7.5 and up), so their tiles reach moe_tiles.MMQ_X_MAX_MMA columns; older cards
+# run MMQ with dp4a (MMQ_DP4A_MAX_BATCH_SIZE). Volta takes the cuBLAS path (llama_cpp_dequantises).
+MMQ_MMA_ARCHITECTURES = frozenset({"Turing", "Ampere", "Ada", "Hopper", "Blackwell"})
+
+
+def routed_tile_pad(s: Shape) -> float:
+    """How many tile columns an MoE prefill chunk's expert GEMMs run per routed token on this
+    job's engine (moe_tiles.pad_factor; 1 where nothing is padded). Priced for llama.cpp's MMQ
+    path, which sizes its expert tiles against the chunk's tokens, not an expert's: GGUF and
+    MXFP4 weights in chunks above LLAMA_CPP_VECTOR_ROWS, on a build that does not dequantise
+    for cuBLAS (16-bit weights and the cuBLAS path gather each expert's rows into a GEMM of
+    their own: nothing padded). Other engines keep 1: vLLM's fused_moe pads each expert to
+    BLOCK_SIZE_M rows (moe_align_block_size) but picks that block from the tokens per expert
+    in its tuned configs, and no published A/B here prices it."""
+    m, job = s.model, s.job
+    if engine(job) != "llama.cpp" or not m.n_experts or not m.experts_per_token:
+        return 1.0
+    if job.quant not in shapes.GGUF_FORMATS and job.quant != Quant.MXFP4:
+        return 1.0
+    chunk = s.prefill_tokens_in_flight
+    if chunk <= LLAMA_CPP_VECTOR_ROWS or llama_cpp_dequantises(s):
+        return 1.0
+    mma = cp.architecture(job.gpu) in MMQ_MMA_ARCHITECTURES
+    x_max = moe_tiles.MMQ_X_MAX_MMA if mma else moe_tiles.MMQ_X_MAX_DP4A
+    tile = moe_tiles.mmq_tile_width(chunk, x_max, mma)
+    return moe_tiles.pad_factor(chunk, m.n_experts, m.experts_per_token, tile)
+
+
 def inference_gemm_precision(job: Job) -> str:
     """The precision an inference engine's GEMMs run at (compute.peak's names)."""
     if engine(job) == "llama.cpp" and job.precision != Precision.FP32:
@@ -842,6 +871,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         overhead_overlaps=eager,
         routed_flops_per_token=routed_flops_per_token(m),
         routed_weight_bytes=s.prefill_routed_bytes_per_gpu,
+        routed_pad=routed_tile_pad(s),
         dequant_bytes=dequant_bytes_per_chunk(s),
         pipelined=engine(job) == "llama.cpp",
         tp_comm=tc,

@@ -8,6 +8,7 @@ silently: `why_not(row)` says why).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -161,6 +162,25 @@ LLAMA_CPP_CUBLAS_DATES = ("2023-10", "2024-05")
 GGUF_QUANTS = frozenset({"q4_0", "q4_k_m", "q5_k_m", "q6_k", "q8_0"})
 
 
+# llama-bench prints its ubatch as a table column ('| n_ubatch |' header, the value in the row)
+# and llama-batched-bench in its 'main:' line ('n_ubatch = 2048'); a row's notes quote it as
+# 'n_ubatch 2048', 'n_ubatch = 2048' or '2048 (n_ubatch)'. The ubatch is the tokens of one
+# forward pass (shape.prefill_chunk, else 512): a 2048-token prompt at -ub 2048 is one chunk.
+_UBATCH_QUOTES = (
+    re.compile(r"\bn_ubatch(?: =)? (\d+)\b"),
+    re.compile(r"\b(\d+) \(n_ubatch\)"),
+)
+
+
+def llama_cpp_ubatch(row: dict[str, str]) -> dict[str, int]:
+    """{"max_batched_tokens": N} for a llama.cpp inference row whose notes quote its ubatch
+    (one value: a row quoting two differing ubatches is left at the default)."""
+    if row.get("engine") != "llama.cpp" or row.get("task") != "infer":
+        return {}
+    found = {int(m.group(1)) for rx in _UBATCH_QUOTES for m in rx.finditer(row.get("notes", ""))}
+    return {"max_batched_tokens": found.pop()} if len(found) == 1 else {}
+
+
 def llama_cpp_settings(row: dict[str, str]) -> dict[str, bool]:
     """{"llama_cpp_cublas": True} for a llama.cpp GGUF row of the cuBLAS era, else empty."""
     if row.get("engine") != "llama.cpp" or row.get("task") != "infer":
@@ -245,6 +265,7 @@ def job_of(row: dict[str, str]) -> Job:
         fields["engine"] = ENGINE_ALIASES.get(engine, engine)
         fields.update(vllm_v0_settings(row))
         fields.update(llama_cpp_settings(row))
+        fields.update(llama_cpp_ubatch(row))
         fields.update(hf_cache_settings(row))
     return Job(**fields)
 
