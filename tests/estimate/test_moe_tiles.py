@@ -110,6 +110,8 @@ def test_ubatch_read_from_a_quoted_llama_bench_column():
     assert llama_cpp_ubatch(row) == {"max_batched_tokens": 2048}
     row["notes"] = "main: n_batch = 2048, n_ubatch = 1024"
     assert llama_cpp_ubatch(row) == {"max_batched_tokens": 1024}
+    row["notes"] = "compare-llama-bench: 256 (Microbatch size)"
+    assert llama_cpp_ubatch(row) == {"max_batched_tokens": 256}
 
 
 def test_ubatch_left_at_the_default_when_ambiguous_or_not_llama_cpp():

@@ -162,13 +162,14 @@ LLAMA_CPP_CUBLAS_DATES = ("2023-10", "2024-05")
 GGUF_QUANTS = frozenset({"q4_0", "q4_k_m", "q5_k_m", "q6_k", "q8_0"})
 
 
-# llama-bench prints its ubatch as a table column ('| n_ubatch |' header, the value in the row)
-# and llama-batched-bench in its 'main:' line ('n_ubatch = 2048'); a row's notes quote it as
-# 'n_ubatch 2048', 'n_ubatch = 2048' or '2048 (n_ubatch)'. The ubatch is the tokens of one
+# llama-bench prints its ubatch as a table column ('| n_ubatch |' header, the value in the row;
+# compare-llama-bench.py calls it 'Microbatch size') and llama-batched-bench in its 'main:' line
+# ('n_ubatch = 2048'); a row's notes quote it as 'n_ubatch 2048', 'n_ubatch = 2048',
+# '2048 (n_ubatch)' or '2048 (Microbatch size)'. The ubatch is the tokens of one
 # forward pass (shape.prefill_chunk, else 512): a 2048-token prompt at -ub 2048 is one chunk.
 _UBATCH_QUOTES = (
     re.compile(r"\bn_ubatch(?: =)? (\d+)\b"),
-    re.compile(r"\b(\d+) \(n_ubatch\)"),
+    re.compile(r"\b(\d+) \((?:n_ubatch|Microbatch size)\)"),
 )
 
 
