@@ -134,3 +134,11 @@ def test_a_2048_ubatch_row_prefills_in_one_chunk():
     j = job_of(row)
     assert j.max_batched_tokens == 2048
     assert derive(find_model("qwen3-30b-a3b"), j).prefill_tokens_in_flight == 2048
+
+
+def test_the_estimate_says_the_experts_are_padded_and_by_how_much():
+    from dlrig.estimate import explain
+
+    said = " ".join(explain.assumptions(_shape()))
+    assert "2x the experts' multiply-adds" in said
+    assert "multiply-adds" not in " ".join(explain.assumptions(_shape(engine="vllm", quant="none")))

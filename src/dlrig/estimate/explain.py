@@ -262,6 +262,12 @@ def assumptions(s: Shape) -> list[str]:
                 f"dequantises the weights to 16-bit for a 16-bit GEMM: {job.engine.value}'s "
                 f"{job.quant.value} kernel)"
             )
+        pad = perf.routed_tile_pad(s)
+        if pad > 1.0:
+            prefill += (
+                f" (llama.cpp's MMQ runs each expert's tokens in tiles sized for the whole chunk: "
+                f"{pad:.2g}x the experts' multiply-adds, moe_tiles.py)"
+            )
         several = s.prompt_tokens * s.micro_batch > s.prefill_tokens_in_flight
         if job.engine.value == "llama.cpp" and s.plan.pp > 1 and several:
             prefill += f", the chunks pipelined over the {s.plan.pp} GPUs' layers"
