@@ -188,9 +188,14 @@ def inapplicable(
     if "framework" in fields and task not in LORA:
         why = "is the LoRA/QLoRA trainer (loading, 4-bit linear, adapter dtype); give {task} lora"
         out.append(problem(("framework", "task"), why))
-    if job.framework == Framework.NEMO and task in LORA and job.effective_base_quant in (
-        BaseQuant.NF4,
-        BaseQuant.INT8,
+    if (
+        job.framework == Framework.NEMO
+        and task in LORA
+        and job.effective_base_quant
+        in (
+            BaseQuant.NF4,
+            BaseQuant.INT8,
+        )
     ):
         why = "has no quantised-load path in dlrig (a 16-bit LoRA base only): give {task} lora"
         out.append(problem(("framework", "task"), why))

@@ -4,7 +4,9 @@ step = max(input pipeline, pipeline time + traffic compute cannot hide + offload
            + the optimizer step)
 
 - compute: FLOPs of every micro-batch on one GPU (its 1/(tp·cp·pp) share) at the calibrated
-  efficiency, recomputation and NF4 dequantisation included (compute.py);
+  efficiency, recomputation and NF4 dequantisation included (compute.py), plus an eager
+  LoRA/QLoRA trainer's host time for its stage's layers (perf.train_host_s), which the GPU
+  waits on rather than hides;
 - pipeline bubble: 1F1B leaves (p-1) stage-slots idle, (p-1)/(m+p-1) of the step for m
   micro-batches; interleaving v virtual stages per GPU shrinks it to (p-1)/(v·m+p-1)
   (Narayanan et al. 2021, "Efficient Large-Scale Language Model Training on GPU Clusters
