@@ -11,6 +11,7 @@ import pytest
 from dlrig.catalog.lookup import find_gpu, find_model
 from dlrig.estimate import comm, explain, perf
 from dlrig.estimate import decode as dec
+from dlrig.estimate import memory as mem
 from dlrig.estimate.comm import Link
 from dlrig.estimate.job import shape, throughput
 from estimate_helpers import job
@@ -95,9 +96,14 @@ def test_llama_cpp_tp_is_its_row_split_with_two_peer_copies_per_matmul():
     # 80 layers x 7 matmuls x 2 copies of one token's F32 hidden state (8,192 x 4 bytes)
     assert t.allreduce_time_s == pytest.approx(80 * 7 * 2 * comm.p2p_s(8192 * 4, link))
     assert "row split" in t.link
-    # attention and the KV cache stay on the main GPU: its KV read is the whole cache
+    # attention and the KV cache stay on the main GPU: its KV read and its KV memory are the
+    # whole cache, twice what one of vLLM's two ranks holds (8 KV heads split over 2)
     s = shape(m, j)
-    assert perf.decode_inputs(s).kv_bytes == pytest.approx(2 * s.decode_kv_bytes_per_gpu)
+    vllm = shape(m, _tp("RTX 3090", 2, engine="vllm", batch_size=1))
+    assert perf.decode_inputs(s).kv_bytes == pytest.approx(2 * perf.decode_inputs(vllm).kv_bytes)
+    assert mem.kv_cache_bytes(s) == pytest.approx(2 * mem.kv_cache_bytes(vllm))
+    one_gpu = shape(m, job("RTX 3090", task="infer", quant="int4", context=512, batch_size=1))
+    assert mem.kv_cache_bytes(s) == pytest.approx(mem.kv_cache_bytes(one_gpu))
 
 
 def test_exllamav2_tp_gathers_through_the_host_even_over_p2p():

@@ -223,7 +223,7 @@ def engine_default_context(engine: DecodeEngine, m: ModelSpec) -> int | None:
 
 def kv_bytes_per_token_gpu(shape: Shape) -> float:
     """One sequence's KV per token on one GPU (all its layers, its share of the KV heads)."""
-    return shape.kv_bytes_per_token / kv_split(shape.model, shape.plan)
+    return shape.kv_bytes_per_token / kv_split(shape.model, shape.plan, shape.job)
 
 
 def prefill_working_bytes(m: ModelSpec, tokens: int, e: int) -> float:

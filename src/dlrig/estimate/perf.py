@@ -598,9 +598,7 @@ def decode_inputs(s: Shape) -> dec.DecodeInputs:
     b, m = s.micro_batch, s.model
     attn_full = counted_attention_flops(s)
     attn_mean = shapes.attention_flops_fwd(m, shapes.attended_tokens(m, s.decode_context))
-    kv = s.decode_kv_bytes_per_gpu
-    if tp_comm(s).mode == dec.TP_ROW:  # llama.cpp's row split keeps the KV cache on one GPU
-        kv *= shapes.kv_split(m, s.plan) / s.plan.pp
+    kv = s.decode_kv_bytes_per_gpu  # the main GPU's under llama.cpp's row split (shape.kv_split)
     return dec.DecodeInputs(
         weight_bytes=s.decode_weight_bytes_per_gpu,
         kv_bytes=kv,

@@ -677,12 +677,12 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         # sliding layers: the KV read is bounded.
         mean_ctx = decode_context(job, s)
         read_per_token = kv_cache_bytes_per_token(m, job, mean_ctx) if mean_ctx else 0.0
-        decode_kv = read_per_token * mean_ctx * b / kv_split(m, plan)
+        decode_kv = read_per_token * mean_ctx * b / kv_split(m, plan, job)
         if hf_cache.reads_whole_allocation(job):  # a static cache: attention reads all of it
-            decode_kv = kv_cache_bytes_per_token(m, job, s) * s * b / kv_split(m, plan)
+            decode_kv = kv_cache_bytes_per_token(m, job, s) * s * b / kv_split(m, plan, job)
         if hf_cache.grows_by_cat(job):
             decode_copy = hf_cache.cat_bytes_per_step(
-                read_per_token, mean_ctx, b, kv_split(m, plan)
+                read_per_token, mean_ctx, b, kv_split(m, plan, job)
             )
         if hf_cache.repeats_kv(job, m):
             decode_copy += hf_cache.repeat_bytes_per_step(decode_kv, hf_cache.kv_groups(m))
@@ -736,10 +736,18 @@ def derive(m: ModelSpec, job: Job) -> Shape:
     )
 
 
-def kv_split(m: ModelSpec, plan: Plan) -> int:
+def kv_split(m: ModelSpec, plan: Plan, job: Job) -> int:
     """GPUs one sequence's KV cache is split over: the pipeline stages, and the tensor-parallel
     ranks up to the KV head count (with fewer KV heads than ranks each rank keeps a copy; MLA's
-    latent is replicated on every rank, as vLLM does)."""
+    latent is replicated on every rank, as vLLM does). llama.cpp's --tp is its row split
+    (`--split-mode row`), which splits only the weight matrices; attention and the KV cache
+    stay on the main GPU. llama.cpp's own help (common/arg.cpp): `--split-mode` "layer
+    (default): split layers and KV across GPUs; row: split rows across GPUs", and `--main-gpu`
+    "the GPU to use ... for intermediate results and KV (with split-mode = row)" (decode.py).
+    So its cache is split over the stages alone, and the main GPU, the one a fit decision is
+    about, holds all of it."""
+    if job.engine == DecodeEngine.LLAMA_CPP and job.task == Task.INFER and plan.tp > 1:
+        return plan.pp
     tp_split = 1 if m.is_mla else min(plan.tp, m.n_kv_heads or 1)
     return plan.pp * tp_split
 
