@@ -88,7 +88,7 @@ from dlrig.estimate import hf_cache, perf, points
 from dlrig.estimate import job as jobs
 from dlrig.estimate import slack as slk
 from dlrig.model.estimate import ThroughputEstimate
-from dlrig.model.workload import Job
+from dlrig.model.workload import Framework, Job
 
 ROOT = Path(__file__).resolve().parents[1]
 FITTED = ROOT / "src" / "dlrig" / "catalog" / "data" / cal.FILE
@@ -105,8 +105,26 @@ INTERVAL_PERCENTILE = 0.8
 # A third prefill pass follows decode_bw: only then is an eager engine's per-layer (host) time
 # known (fitted on its decode points against the root's decode_bw), and a prefill point of an
 # eager engine that its host time explains informs no prefill_mfu (host_bound).
-FIT_ORDER = ("prefill_mfu", "decode_layer_s", "prefill_mfu", "decode_bw", "prefill_mfu", "mfu")
+FIT_ORDER = (
+    "prefill_mfu",
+    "decode_layer_s",
+    "prefill_mfu",
+    "decode_bw",
+    "prefill_mfu",
+    "train_layer_s",
+    "mfu",
+)
 OVERHEAD = "decode_layer_s"
+# train_layer_s, an eager LoRA/QLoRA trainer's host time per layer per forward pass it issues
+# (perf.TRAIN_HOST_KEY; fit_train_host), fitted just before mfu.
+TRAIN_HOST = perf.TRAIN_HOST_KEY
+TRAIN_HOST_RULE = (
+    "per-layer host time minimising mean |log error| at each efficiency group's median "
+    "implied mfu (benchmarks/calibrate.py fit_train_host)"
+)
+TRAIN_HOST_NONE = "no point of a trainer other than transformers informs it: none"
+TRAIN_HOST_STEP_S = 1e-5  # the grid of the per-layer host time search
+TRAIN_HOST_MAX_S = 5e-3  # no trainer spends more than 5 ms of host time per layer and pass
 OVERHEAD_RULE = (
     "per-layer time minimising mean |log error| at the median implied decode_bw "
     "(benchmarks/calibrate.py)"
@@ -306,7 +324,7 @@ class Override(cal.Constants):
             return self.base.get(key, group)  # (an Override of an Override keeps both)
         except DlrigError:  # a key not fitted yet (prefill before decode): irrelevant here
             # (an unfitted per-layer time is none at all, not one second)
-            value = 0.0 if key == OVERHEAD else 1.0
+            value = 0.0 if key in (OVERHEAD, TRAIN_HOST) else 1.0
             return cal.Fitted(key, value, "unfitted", 0, 0, None, None, None, "unfitted", "")
 
 
@@ -628,6 +646,150 @@ def fit_overhead(
     return rows
 
 
+@dataclass(frozen=True)
+class TrainTimes:
+    """One LoRA/QLoRA throughput point as the step composes (step.train_step): a step of
+    `gemm_s / e + rest_s + host_per_c * c` seconds at efficiency e and per-layer host time c
+    (read off the estimator at two efficiencies and two host times), and its measured step."""
+
+    gemm_s: float
+    rest_s: float
+    host_per_c: float
+    measured_step_s: float
+
+    def implied_eff(self, c: float) -> float | None:
+        room = self.measured_step_s - self.rest_s - self.host_per_c * c
+        return self.gemm_s / room if room > 0 else None
+
+    def host_room_s(self, eff_max: float) -> float:
+        """Seconds of the measured step left for host time at the highest efficiency."""
+        return self.measured_step_s - self.rest_s - self.gemm_s / eff_max
+
+    def step_s(self, eff: float, c: float) -> float:
+        return self.gemm_s / eff + self.rest_s + self.host_per_c * c
+
+
+def train_times(pt: Point, consts: cal.Constants) -> TrainTimes | None:
+    if pt.unit not in ("tokens_per_s", "samples_per_s", "images_per_s") or not pt.measured:
+        return None
+    t_e1 = perf.throughput_of(pt.shape, Override(Override(consts, "mfu", 1.0), TRAIN_HOST, 0.0))
+    t_e2 = perf.throughput_of(pt.shape, Override(Override(consts, "mfu", 0.5), TRAIN_HOST, 0.0))
+    probe = 1e-3
+    t_c = perf.throughput_of(pt.shape, Override(Override(consts, "mfu", 1.0), TRAIN_HOST, probe))
+    if not (t_e1.step_time_s and t_e2.step_time_s and t_c.step_time_s):
+        return None
+    gemm = t_e2.step_time_s - t_e1.step_time_s
+    per_c = (t_c.step_time_s - t_e1.step_time_s) / probe
+    pred = predict(pt, Override(Override(consts, "mfu", 1.0), TRAIN_HOST, 0.0))
+    measured = t_e1.step_time_s * pred / pt.measured  # rates: value x step is fixed
+    if gemm <= 0 or per_c <= 0:
+        return None
+    return TrainTimes(gemm, t_e1.step_time_s - gemm, per_c, measured)
+
+
+def best_train_host(members: list[tuple[Point, TrainTimes]]) -> float:
+    """The c on the grid at which predicting every point with its source's median implied mfu
+    in its efficiency group (at that c) gives the smallest mean |log error|, each source
+    weighing the same (the mean of its points' mean). The grid stops where some point's
+    implied mfu would pass the physical bound (bisect_hi)."""
+    top = TRAIN_HOST_MAX_S
+    for pt, d in members:  # no point's implied mfu beyond the physical bound (bisect_hi)
+        top = min(top, d.host_room_s(bisect_hi(pt)) / d.host_per_c)
+    best, best_err = 0.0, math.inf
+    for k in range(int(max(top, 0.0) / TRAIN_HOST_STEP_S) + 1):
+        c = k * TRAIN_HOST_STEP_S
+        # each source's points of one efficiency group share its median: c is what makes one
+        # source's rows (lengths, models, batches) consistent, not what reconciles sources
+        by_group: dict[tuple[str, ...], list[tuple[str, TrainTimes, float]]] = defaultdict(list)
+        for pt, d in members:
+            e = d.implied_eff(c)
+            if e is None:
+                break
+            by_group[(pt.source_id, *pt.group)].append((pt.source_id, d, e))
+        else:
+            by_source: dict[str, list[float]] = defaultdict(list)
+            for rows in by_group.values():
+                med = statistics.median(e for _, _, e in rows)
+                for src, d, _ in rows:
+                    by_source[src].append(abs(math.log(d.step_s(med, c) / d.measured_step_s)))
+            # each source weighs the same (one sweep's many rows would set c alone)
+            mean = statistics.fmean(statistics.fmean(v) for v in by_source.values())
+            if mean < best_err - 1e-12:
+                best, best_err = c, mean
+    return best
+
+
+def host_points(pts: list[Point], consts: cal.Constants) -> list[tuple[Point, TrainTimes]]:
+    """The mfu points the per-layer host time applies to (LoRA/QLoRA on a transformer), each
+    with its TrainTimes (cached on the point: they depend on no fitted constant)."""
+    out = []
+    for pt in pts:
+        if pt.key != "mfu" or not pt.expressible or pt.shape is None:
+            continue
+        if "train_times" not in pt.extra:
+            host = perf.train_host_s(pt.shape, Override(consts, TRAIN_HOST, 1.0))
+            pt.extra["train_times"] = train_times(pt, consts) if host else None
+        if pt.extra["train_times"] is not None:
+            out.append((pt, pt.extra["train_times"]))
+    return out
+
+
+def fit_train_host(
+    pts: list[Point], consts: cal.Constants, today: str
+) -> dict[tuple[str, str], cal.Fitted]:
+    """train_layer_s per LoRA/QLoRA trainer (Job.framework; each a root, fitted from whatever
+    sources it has); "*" over the other trainers' points (0 where none informs it). Only a
+    point that shares its efficiency group with another point of its own source informs it:
+    one source's rows of one card and precision at several sequence lengths, batches or
+    models separate the fixed per-micro-step part from the part that scales with tokens (the
+    LLaMA-Factory and Qwen tables: tokens/s rising with the length), while a single point's
+    c is matched by its own efficiency."""
+    by_group: dict[str, list[tuple[Point, TrainTimes]]] = defaultdict(list)
+    sizes = Counter((x.source_id, x.group) for x in pts if x.key == "mfu" and x.expressible)
+    for pt, d in host_points(pts, consts):
+        if sizes[(pt.source_id, pt.group)] < 2 or d.host_room_s(bisect_hi(pt)) <= 0:
+            continue  # alone in its group, or out of reach even with no host time
+        names = group_names(perf.train_host_group(pt.job))  # type: ignore[arg-type]
+        # As decode's "*" is no eager engine's (fit_overhead): the PEFT stack's points fit its
+        # own root only, so a trainer no point measures is not given its host time.
+        for name in names[1:] if names[1] == Framework.TRANSFORMERS.value else names:
+            by_group[name].append((pt, d))
+    rows = {
+        (TRAIN_HOST, cal.ROOT): cal.Fitted(
+            TRAIN_HOST, 0.0, cal.ROOT, 0, 0, None, None, None, TRAIN_HOST_NONE, today
+        )
+    }
+    for name, members in by_group.items():
+        if len(members) < 2:
+            continue
+        n_src = len({p.source_id for p, _ in members})
+        c = best_train_host(members)
+        rule = (
+            TRAIN_HOST_RULE
+            if n_src >= MIN_SOURCES
+            else f"root, only {n_src} source(s); {TRAIN_HOST_RULE}"
+        )
+        rows[(TRAIN_HOST, name)] = cal.Fitted(
+            TRAIN_HOST, c, name, len(members), n_src, None, None, None, rule, today
+        )
+    return rows
+
+
+def host_implied(pts: list[Point], consts: cal.Constants) -> dict[str, float]:
+    """The mfu points' implied efficiencies at `consts`' per-layer host time: each point's own
+    (run()'s bisection) where no host time applies, else read off its TrainTimes (a LOSO
+    fold's host time differs from the full fit's; the step is linear in 1/e and c)."""
+    values = {pt.id: pt.implied for pt in pts if pt.key == "mfu" and pt.implied is not None}
+    for pt, d in host_points(pts, consts):
+        c = consts.value(TRAIN_HOST, perf.train_host_group(pt.job))  # type: ignore[arg-type]
+        e = d.implied_eff(c)
+        if e is not None and BISECT_LO <= e <= bisect_hi(pt):
+            values[pt.id] = e
+        else:
+            values.pop(pt.id, None)
+    return values
+
+
 EAGER_READ_RULE = "eager engine: the root's decode_bw (its points wait on the host)"
 
 
@@ -806,7 +968,9 @@ def fit(
         refit("prefill_mfu")
     else:  # the left-out source has no inference point: the full fit's rows are the fold's
         rows |= {kg: r for kg, r in base.rows.items() if kg[0] in INFERENCE_KEYS}
-    rows |= fit_key("mfu", points, today)
+    rows |= fit_train_host(points, table(), today)
+    # mfu with the fold's host time (its points' implied efficiencies depend on it)
+    rows |= fit_key("mfu", points, today, host_implied(points, table()))
     return cal.Constants(rows)
 
 
@@ -854,6 +1018,9 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
     for key in FIT_ORDER:
         if key == OVERHEAD:
             consts = cal.Constants(consts.rows | fit_overhead(usable, consts, today))
+            continue
+        if key == TRAIN_HOST:
+            consts = cal.Constants(consts.rows | fit_train_host(usable, consts, today))
             continue
         for pt in usable:
             if pt.key == key and not pt.reason:  # (unreachable in the first pass stays so)

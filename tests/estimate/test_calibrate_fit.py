@@ -254,3 +254,49 @@ def test_an_eager_prefill_its_host_time_explains_informs_no_prefill_efficiency()
     assert not calibrate.host_bound(fast, cal.Constants({}))
     values = calibrate.implied_all([fast, slow], "prefill_mfu", consts)
     assert list(values) == [slow.id]
+
+
+def _train_point(pid: str, source: str, group: tuple[str, ...]) -> calibrate.Point:
+    pt = calibrate.Point(pid, "throughput", "mfu", source, 1.0, "tokens_per_s", "per_job", {})
+    pt.group = group
+    return pt
+
+
+def test_the_trainers_host_time_is_the_fixed_part_of_one_sources_rows():
+    # One source, two lengths at efficiency 0.5 with 1 ms per layer-pass (100 layer-passes per
+    # step): 1.0 s and 4.0 s of GEMMs at e = 1, so 2.1 s and 8.1 s measured. Only c = 1 ms
+    # makes one efficiency fit both.
+    T = calibrate.TrainTimes
+    g = ("llm", "qlora")
+    pts = [
+        (_train_point("a", "s", g), T(gemm_s=1.0, rest_s=0.0, host_per_c=100, measured_step_s=2.1)),
+        (_train_point("b", "s", g), T(gemm_s=4.0, rest_s=0.0, host_per_c=100, measured_step_s=8.1)),
+    ]
+    assert calibrate.best_train_host(pts) == pytest.approx(1e-3)
+    assert pts[0][1].implied_eff(1e-3) == pytest.approx(0.5)
+
+
+def test_another_sources_efficiency_is_not_taken_for_host_time():
+    # Two sources in one efficiency group, each one row: a slower source (e = 0.25) is not
+    # explained by a host time; each source's own median absorbs its level.
+    T = calibrate.TrainTimes
+    g = ("llm", "lora")
+    pts = [
+        (
+            _train_point("a", "s1", g),
+            T(gemm_s=1.0, rest_s=0.0, host_per_c=100, measured_step_s=2.0),
+        ),
+        (
+            _train_point("b", "s1", g),
+            T(gemm_s=4.0, rest_s=0.0, host_per_c=100, measured_step_s=8.0),
+        ),
+        (
+            _train_point("c", "s2", g),
+            T(gemm_s=1.0, rest_s=0.0, host_per_c=100, measured_step_s=4.0),
+        ),
+        (
+            _train_point("d", "s2", g),
+            T(gemm_s=4.0, rest_s=0.0, host_per_c=100, measured_step_s=16.0),
+        ),
+    ]
+    assert calibrate.best_train_host(pts) == 0.0

@@ -215,3 +215,11 @@ def test_offload_names_the_host_link_it_moves_over(capsys):
     assert "moved over PCIe 4.0 x16 host copies at 25.2 GB/s" in " ".join(
         capsys.readouterr().out.split()
     )
+
+
+def test_nemo_is_a_16bit_lora_base_only(capsys):
+    line = "--model llama-2-7b --gpu 'A100 80GB SXM' --framework nemo --task"
+    assert run([*args(f"{line} qlora"), "--no-color"]) == 2
+    err = capsys.readouterr().err
+    assert "--framework nemo with --task qlora" in err and "give --task lora" in err
+    assert run([*args(f"{line} lora"), "--no-color"]) == 0

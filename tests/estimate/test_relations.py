@@ -99,12 +99,21 @@ def test_no_published_completed_run_is_called_does_not_fit():
 
 
 def test_rtx4090_over_rtx3090_llama_lora_training_is_1_4_to_2x():
-    # Both cards take llm/lora's constant (no Ada LoRA source; the Ampere subgroup does not
-    # pass the fit's split test), so the ratio is the cards' own: measured GEMM roofs 166 vs
-    # 76 TFLOPS, damped by the memory-bound share. It read 2.09x while the RTX 3090 alone had
-    # an Ampere LoRA constant (0.745 against llm/lora's 0.795).
+    # The ratio is the cards' own: measured GEMM roofs 166 vs 76 TFLOPS, damped by the
+    # memory-bound share and the trainer's per-layer host time (the same seconds on both).
+    # It read 2.09x while the RTX 3090 alone had an Ampere LoRA constant far below llm/lora's
+    # (0.745 against 0.795); since the LoRA host time (train_layer_s) and a fourth Ampere
+    # LoRA source the Ampere subgroup passes the split test, at 0.81 against llm/lora's 0.82,
+    # which the RTX 4090 (no Ada LoRA source) takes: the constants may differ, not by much.
     m = find_model(LLAMA)
     fast = throughput(m, job("RTX 4090", **LORA))
     slow = throughput(m, job("RTX 3090", **LORA))
     assert 1.4 <= fast.tokens_per_s / slow.tokens_per_s <= 2.0
-    assert fast.interval.group == slow.interval.group
+    from dlrig.estimate import calibration as cal
+    from dlrig.estimate import perf
+
+    eff = [
+        cal.constants().value("mfu", perf.train_group(m, job(g, **LORA)))
+        for g in ("RTX 4090", "RTX 3090")
+    ]
+    assert abs(eff[0] / eff[1] - 1) < 0.1

@@ -945,3 +945,45 @@ def test_a_pool_engine_prefills_in_its_token_budget_per_step():
     # TensorRT-LLM's max_num_tokens 8192: a 5000-token prompt in one pass
     trt = job("H100 SXM", engine="tensorrt-llm", task="infer", prompt_tokens=5000, gen_tokens=1)
     assert shape(m, trt).prefill_tokens_in_flight == 5000
+
+
+# --- an eager LoRA trainer's host time (perf.train_host_s) ----------------------------------
+
+
+def _with_host(c: float, framework: str = "transformers") -> cal.Constants:
+    row = cal.Fitted("train_layer_s", c, framework, 2, 2, None, None, None, "test", "")
+    return cal.Constants(cal.constants().rows | {("train_layer_s", framework): row})
+
+
+def test_an_eager_trainers_host_time_is_c_x_layers_x_forward_passes():
+    m = find_model("llama-2-7b")  # 32 layers
+    consts = _with_host(1e-3)
+    kw = dict(task="qlora", seq_len=1024, batch_size=1, mfu=0.5)
+    ckpt = shape(m, job("A100 80GB SXM", checkpointing=True, **kw))
+    plain = shape(m, job("A100 80GB SXM", **kw))
+    # checkpointing re-runs every layer's forward (and its Python): two forward passes
+    assert perf.train_host_s(ckpt, consts) == pytest.approx(1e-3 * 32 * 2)
+    assert perf.train_host_s(plain, consts) == pytest.approx(1e-3 * 32)
+    full = shape(m, job("A100 80GB SXM", task="train", seq_len=1024, batch_size=1, mfu=0.5))
+    assert perf.train_host_s(full, consts) == 0  # only LoRA/QLoRA points show it
+    nemo = shape(m, job("A100 80GB SXM", task="lora", framework="nemo", seq_len=1024, mfu=0.5))
+    assert perf.train_host_s(nemo, _with_host(0.0, "nemo")) == 0
+
+
+def test_the_host_time_adds_to_every_micro_step_not_hidden():
+    m = find_model("llama-2-7b")
+    j = job("A100 80GB SXM", task="qlora", seq_len=1024, batch_size=1, grad_accum=4, mfu=0.5)
+    s = shape(m, j)
+    none, some = (perf.throughput_of(s, _with_host(c)) for c in (0.0, 1e-3))
+    # 4 micro-steps x 32 layers x 1 forward pass x 1 ms
+    assert some.step_time_s - none.step_time_s == pytest.approx(4 * 32 * 1e-3)
+    assert some.step_parts_s["per-layer host time (eager trainer)"] == pytest.approx(0.128)
+
+
+def test_a_pipeline_stage_issues_only_its_own_layers():
+    w = st.TrainWork(micro_compute_s=1.0, micro_host_s=0.4, frozen_base=True, n_layers=4)
+    one = st.train_step(w, st.Plan(micro_batches=2), st.Links())
+    assert one.step_s == pytest.approx(2 * (1.0 + 0.4)) and one.host_s == pytest.approx(0.8)
+    assert one.bound == "compute"
+    busy = st.TrainWork(micro_compute_s=0.1, micro_host_s=0.4, frozen_base=True, n_layers=4)
+    assert st.train_step(busy, st.Plan(), st.Links()).bound == "per-layer overhead"

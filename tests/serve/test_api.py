@@ -243,6 +243,7 @@ def test_initial_build_and_choices(client):
         "litgpt",
         "torchtune",
         "torchtune-torchao0.1",
+        "nemo",
     ]
 
 

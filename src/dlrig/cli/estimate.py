@@ -89,7 +89,8 @@ def estimate(
         _opt(
             "The LoRA/QLoRA trainer: how it loads a quantised base (the load-time peak), "
             "its 4-bit linear and adapter dtype: transformers (default; also PEFT, TRL, "
-            "Axolotl, LLaMA-Factory, Unsloth), litgpt, torchtune, torchtune-torchao0.1.",
+            "Axolotl, LLaMA-Factory, Unsloth), litgpt, torchtune, torchtune-torchao0.1, nemo "
+            "(16-bit base only).",
             "--framework",
         ),
     ] = None,

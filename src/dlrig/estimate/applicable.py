@@ -21,6 +21,7 @@ from dlrig.model.choices import POOL_ENGINES
 from dlrig.model.workload import (
     BaseQuant,
     DecodeEngine,
+    Framework,
     Job,
     ModelKind,
     ModelSpec,
@@ -186,6 +187,17 @@ def inapplicable(
         out.append(problem(("quant",), "needs {weight_bits} (EXL2 files come at any size)"))
     if "framework" in fields and task not in LORA:
         why = "is the LoRA/QLoRA trainer (loading, 4-bit linear, adapter dtype); give {task} lora"
+        out.append(problem(("framework", "task"), why))
+    if (
+        job.framework == Framework.NEMO
+        and task in LORA
+        and job.effective_base_quant
+        in (
+            BaseQuant.NF4,
+            BaseQuant.INT8,
+        )
+    ):
+        why = "has no quantised-load path in dlrig (a 16-bit LoRA base only): give {task} lora"
         out.append(problem(("framework", "task"), why))
     if m is not None and task in LORA and not m.is_transformer:
         out.append(problem(("task",), f"LoRA needs a transformer; {m.name} is a {m.kind.value}"))

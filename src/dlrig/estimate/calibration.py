@@ -20,7 +20,7 @@ from dlrig.errors import CatalogDataError
 
 ROOT = "*"
 # Constants that are times rather than efficiencies: an engine may have none (0 s per layer).
-MAY_BE_ZERO = frozenset({"decode_layer_s", "allocator_slack"})
+MAY_BE_ZERO = frozenset({"decode_layer_s", "train_layer_s", "allocator_slack"})
 FILE = "fitted_constants.csv"
 COLUMNS = (
     "key",

@@ -68,6 +68,7 @@ WHY = {
     "16-bit on the GPU, scaled and quantised in chunks of 1,048,576 weights",
     Framework.TORCHTUNE_TORCHAO01: "torchtune with torchao 0.1: each layer created in 16-bit on "
     "the GPU and quantised whole through a 16-wide distance tensor (2 x 16 x 2 bytes per weight)",
+    Framework.NEMO: "NVIDIA NeMo: no quantised load path modelled (a 16-bit base only)",
 }
 
 
@@ -130,6 +131,8 @@ def transient_bytes(shape: Shape) -> float:
             return 2 * e * n + codes + TORCHAO_DISTANCE_COPIES * NF4_LEVELS * e * chunk
         case Framework.TORCHTUNE_TORCHAO01:
             return 2 * e * n + TORCHAO_DISTANCE_COPIES * NF4_LEVELS * e * n
+        case Framework.NEMO:  # refused by applicable.py before it gets here
+            raise ValueError("NeMo's quantised load is not modelled")
 
 
 def load_peak(shape: Shape, consts: cal.Constants | None = None) -> LoadPeak | None:

@@ -388,11 +388,60 @@ def lora_adapted(s: Shape) -> list[tuple[int, int, float]]:
     return out
 
 
+# An eager LoRA/QLoRA trainer's host time per layer, per forward pass it issues from Python
+# (fitted per trainer, Job.framework, by benchmarks/calibrate.py: key train_layer_s). What the
+# host issues for one adapted linear of a Hugging Face + PEFT + bitsandbytes micro-step, read
+# from the code [V]:
+# - PEFT lora.Linear.forward (huggingface/peft 5d602fd, src/peft/tuners/lora/layer.py line
+#   1063): `result = result + lora_B(lora_A(dropout(x))) * scaling` after the base layer's own
+#   call: dropout, two thin GEMMs, a multiply and an add, each its own kernel and Python call;
+# - the 4-bit base layer, bitsandbytes 0.43.0 (commit 4876324, bitsandbytes/autograd/
+#   _functions.py lines 494-547): MatMul4Bit, a Python autograd.Function whose forward is
+#   `torch.nn.functional.linear(A, F.dequantize_4bit(B, quant_state).to(A.dtype).t(), bias)`
+#   and whose backward runs `F.dequantize_4bit` again before its matmul; dequantize_4bit with
+#   double quantisation (functional.py lines 1072-1098) first dequantises the absmax
+#   (dequantize_blockwise), adds the offset, allocates the output and calls the NF4 kernel
+#   through ctypes: 4-5 launches and their Python per dequantisation;
+# - gradient checkpointing re-runs every layer's forward, Python and all, in the backward.
+# At a micro-step of ~1k tokens each of those kernels lasts microseconds on the GPU, about
+# what issuing it costs, so the GPU waits on the host. The host cannot run ahead across
+# micro-steps: Hugging Face Trainer checks each micro-step's loss on the host
+# (`args.logging_nan_inf_filter and ... (torch.isnan(tr_loss_step) or
+# torch.isinf(tr_loss_step))`, transformers/trainer.py _inner_training_loop, default True
+# [V: seen in trainer.py copies from 2023 to 2025]), a device synchronisation every
+# micro-step. The published tables show the result [V values, R arithmetic]: LLaMA-Factory's
+# QLoRA on an A100 (wiki 'Performance comparison') spends 0.446 / 0.747 / 1.400 s per
+# micro-step at 1k / 2k / 4k tokens (~0.14 s of each does not scale with its tokens); Qwen-1's
+# LoRA on an A100 (README) 0.15 s at 256 tokens, where its GEMMs take ~0.04 s. dlrig models
+# the time as c x layers x forward passes (1, or 2 when checkpointing recomputes), added to
+# the micro-step; the backward's own kernels are issued by autograd's C++ engine and MatMul4Bit
+# backward's Python is counted in c. A whole-step compiled or CUDA-graphed trainer would
+# fit c near 0.
+TRAIN_HOST_KEY = "train_layer_s"
+
+
+def train_host_group(job: Job) -> tuple[str, ...]:
+    """The per-layer host time is the trainer's (Job.framework): its Python and kernels."""
+    return (job.framework.value,)
+
+
+def train_host_s(s: Shape, consts: cal.Constants | None = None) -> float:
+    """Host time of one micro-batch's layers, whole model (step.train_step divides by pp):
+    LoRA/QLoRA on a transformer only (the points that show it; full training's are
+    Megatron/NeMo/llm-foundry/torchtitan runs with micro-steps long enough to hide it)."""
+    m, job = s.model, s.job
+    if not (s.lora and m.is_transformer):
+        return 0.0
+    c = rate(TRAIN_HOST_KEY, train_host_group(job), consts).efficiency
+    passes = 2 if job.checkpointing else 1
+    return c * m.total_layers * passes
+
+
 def per_token(s: Shape) -> bool:
     return not (s.flops_per_sample and s.model.kind in (ModelKind.CNN, ModelKind.VIT))
 
 
-def train_work(s: Shape, eff: float) -> st.TrainWork:
+def train_work(s: Shape, eff: float, host_s: float = 0.0) -> st.TrainWork:
     m, job = s.model, s.job
     sustained = cp.sustained_tflops(job.gpu, compute_precision(m, job))
     if per_token(s):
@@ -456,6 +505,7 @@ def train_work(s: Shape, eff: float) -> st.TrainWork:
         micro_compute_s=micro,
         frozen_base=s.lora,
         micro_extra_s=extra,
+        micro_host_s=host_s,
         tokens_per_micro=s.tokens_per_micro_step if per_token(s) else 0,
         hidden=m.hidden_size or 0,
         n_layers=m.total_layers,
@@ -485,7 +535,7 @@ def train(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     precision = compute_precision(m, job)
     pk = cp.peak(job.gpu, precision)
     eff = sustained_efficiency(r, job, precision)
-    work = train_work(s, eff)
+    work = train_work(s, eff, train_host_s(s, consts))
     lk = links(s)
     res = st.train_step(work, s.plan, lk)
     tokens = per_token(s)
@@ -497,7 +547,8 @@ def train(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         what += f"; between nodes {lk.inter.what}"
     samples = total / s.seq if tokens else total
     parts = {
-        "compute": res.compute_s,
+        "compute": res.compute_s - res.host_s,
+        "per-layer host time (eager trainer)": res.host_s,
         "pipeline bubble": res.bubble_s,
         "communication not hidden": res.exposed_comm_s,
         "offload not hidden": res.offload_s,

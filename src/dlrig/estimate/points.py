@@ -102,6 +102,7 @@ FRAMEWORK_OF_ENGINE = {
     "litgpt": "litgpt",
     "torchtune": "torchtune",
     "torchtune-torchao0.1": "torchtune-torchao0.1",
+    "nemo": "nemo",
 }
 ENGINE_ALIASES = {
     "hf": "transformers",

@@ -4,7 +4,9 @@ step = max(input pipeline, pipeline time + traffic compute cannot hide + offload
            + the optimizer step)
 
 - compute: FLOPs of every micro-batch on one GPU (its 1/(tp·cp·pp) share) at the calibrated
-  efficiency, recomputation and NF4 dequantisation included (compute.py);
+  efficiency, recomputation and NF4 dequantisation included (compute.py), plus an eager
+  LoRA/QLoRA trainer's host time for its stage's layers (perf.train_host_s), which the GPU
+  waits on rather than hides;
 - pipeline bubble: 1F1B leaves (p-1) stage-slots idle, (p-1)/(m+p-1) of the step for m
   micro-batches; interleaving v virtual stages per GPU shrinks it to (p-1)/(v·m+p-1)
   (Narayanan et al. 2021, "Efficient Large-Scale Language Model Training on GPU Clusters
@@ -68,6 +70,9 @@ class TrainWork:
     micro_compute_s: float  # whole model's math for one micro-batch on ONE GPU (before tp·cp·pp)
     frozen_base: bool = False
     micro_extra_s: float = 0.0  # per-GPU memory-bound extra per micro-batch (NF4 dequant)
+    # host time of an eager trainer issuing every layer's kernels, whole model, per micro-batch
+    # (perf.train_host_s): paid on top of the GPU's work, not hidden behind it
+    micro_host_s: float = 0.0
     tokens_per_micro: float = 0.0  # b·s for one replica
     hidden: int = 0
     n_layers: int = 0
@@ -95,6 +100,7 @@ class TrainStep:
     optimizer_s: float  # the optimizer step on the GPU
     input_s: float
     bound: str
+    host_s: float = 0.0  # an eager trainer's kernel issue not hidden (inside compute_s)
     parts_s: dict[str, float] = field(default_factory=dict)  # traffic by kind, before overlap
 
 
@@ -108,7 +114,10 @@ def _host_s(links: Links, nbytes: float, what: str) -> float:
 def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
     m = plan.micro_batches
     split = plan.tp * plan.cp * plan.pp
-    micro = w.micro_compute_s / split + w.micro_extra_s / (plan.tp * plan.pp)
+    # Each GPU's host issues the layers of its own pipeline stage (tensor parallelism splits
+    # the kernels' work, not their number).
+    host = w.micro_host_s / plan.pp
+    micro = w.micro_compute_s / split + w.micro_extra_s / (plan.tp * plan.pp) + host
     compute = m * micro
     bubble = compute * plan.bubble_fraction() / (1 - plan.bubble_fraction())
     bwd_share = BACKWARD_SHARE_FROZEN if w.frozen_base else BACKWARD_SHARE_FULL
@@ -219,21 +228,31 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
             exposed + offload,
             w.input_s,
             m * w.micro_extra_s / (plan.tp * plan.pp) + w.optimizer_s,
+            m * host,
         ),
         optimizer_s=w.optimizer_s,
+        host_s=m * host,
         parts_s=parts,
     )
 
 
 def name_bound(
-    compute_s: float, exposed_traffic_s: float, input_s: float, memory_bound_s: float = 0.0
+    compute_s: float,
+    exposed_traffic_s: float,
+    input_s: float,
+    memory_bound_s: float = 0.0,
+    host_s: float = 0.0,
 ) -> str:
     """The part that takes the most time: the input pipeline when the GPUs wait for data,
-    communication when traffic that compute cannot hide outlasts the math, memory bandwidth
-    when the memory-bound part of the math (element-wise passes, dequantisation) outlasts its
-    GEMMs, else compute."""
+    communication when traffic that compute cannot hide outlasts the math, the per-layer
+    overhead when an eager trainer's host time (inside `compute_s`) outlasts the GPU's work,
+    memory bandwidth when the memory-bound part of the math (element-wise passes,
+    dequantisation) outlasts its GEMMs, else compute."""
     if input_s > compute_s + exposed_traffic_s:
         return "input"
     if exposed_traffic_s > compute_s:
         return "communication"
+    if host_s > compute_s - host_s:
+        return "per-layer overhead"
+    compute_s -= host_s
     return "memory-bandwidth" if memory_bound_s > compute_s - memory_bound_s else "compute"

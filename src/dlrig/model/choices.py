@@ -149,6 +149,10 @@ class Framework(StrEnum):
     # torchtune with torchao 0.1 (before 2024-05-01): each matrix quantised whole, through a
     # 16-wide distance tensor
     TORCHTUNE_TORCHAO01 = "torchtune-torchao0.1"
+    # NVIDIA NeMo (Megatron-core layers with Transformer Engine): a 16-bit LoRA base; dlrig
+    # has no path for its quantised loads (applicable.py refuses one). Named so that its runs
+    # are not read as a Hugging Face + PEFT trainer's (perf.train_host_s: the eager host time).
+    NEMO = "nemo"
 
 
 class GradBuffers(StrEnum):
