@@ -1402,6 +1402,13 @@ def judged_memory(pt: Point):
     return jobs.memory_of(pt.shape)
 
 
+def _rate_band(t) -> tuple[float, float, float, float]:
+    """A prediction's tokens/s, its interval fraction and the band [low, high] it spans."""
+    rate = t.tokens_per_s or 0.0
+    iv = t.interval.frac if t.interval else 0.0
+    return rate, iv, max(0.0, rate * (1 - iv)), rate * (1 + iv)
+
+
 def relations(usable: list[Point]) -> list[str]:
     """The issue's relations on the fitted constants (the same checks tests/estimate assert)."""
     out = []
@@ -1450,9 +1457,7 @@ def relations(usable: list[Point]) -> list[str]:
     ):  # fmt: skip
         t = tput("llama-2-70b", consts, task="infer", gpu=find_gpu("RTX 3090"), n_gpus=2,
                  quant="int4", context=512, batch_size=1, **kw)  # fmt: skip
-        rate = t.tokens_per_s or 0.0
-        iv = t.interval.frac if t.interval else 0.0
-        lo, hi = max(0.0, rate * (1 - iv)), rate * (1 + iv)
+        rate, iv, lo, hi = _rate_band(t)
         ok = lo <= 18 and hi >= 14
         out.append(
             f"2x RTX 3090, Llama-2-70B int4, {label}: {rate:.1f} tok/s ± {iv:.0%} "
@@ -1464,9 +1469,7 @@ def relations(usable: list[Point]) -> list[str]:
     # 30 tok/s; a calibration point, so the fit has seen it).
     t = tput("llama-3.1-70b", consts, task="infer", gpu=find_gpu("RTX 3090 Ti"), n_gpus=2,
              quant="awq", context=512, batch_size=1, engine="vllm", tp=2)  # fmt: skip
-    rate = t.tokens_per_s or 0.0
-    iv = t.interval.frac if t.interval else 0.0
-    lo, hi = max(0.0, rate * (1 - iv)), rate * (1 + iv)
+    rate, iv, lo, hi = _rate_band(t)
     out.append(
         f"2x RTX 3090 Ti, Llama-3.1-70B AWQ, vllm --tp 2: {rate:.1f} tok/s ± {iv:.0%} "
         f"[{lo:.1f}, {hi:.1f}] vs vLLM's published 30 (vllm#6955): "
@@ -1483,9 +1486,7 @@ def relations(usable: list[Point]) -> list[str]:
     ):  # fmt: skip
         t = tput("llama-2-70b", consts, task="infer", gpu=find_gpu("RTX 4090"), n_gpus=2,
                  prompt_tokens=7, gen_tokens=256, batch_size=1, **kw)  # fmt: skip
-        rate = t.tokens_per_s or 0.0
-        iv = t.interval.frac if t.interval else 0.0
-        lo, hi = max(0.0, rate * (1 - iv)), rate * (1 + iv)
+        rate, iv, lo, hi = _rate_band(t)
         out.append(
             f"2x RTX 4090, Llama-2-70B, {label}: {rate:.1f} tok/s ± {iv:.0%} "
             f"[{lo:.1f}, {hi:.1f}] vs llm-perf-bench's published {published:g}: "
