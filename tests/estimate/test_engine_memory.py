@@ -233,6 +233,27 @@ def test_vllm_on_a_24gb_card_at_the_models_full_context_does_not_fit():
     assert short.max_concurrent_sequences >= 2 and short.fits
 
 
+def test_vllm_default_context_is_a_limit_per_sequence_not_a_demand_of_every_sequence():
+    # 8x H100, Llama 3.1 70B in bf16, tp 8, 32 concurrent sequences, no length given: vLLM
+    # starts when its pool holds one sequence of max_model_len (131072) and schedules the 32
+    # by the blocks they hold, so the job needs max(131072, 32 x the 4096 assumed) tokens of
+    # KV per GPU's share, not 32 x 131072 (it read "does not fit, -117 GB" and offered to cut
+    # the batch to 8). Asked for 32 sequences of 131072 each (--context), it does not fit.
+    from dlrig.catalog.lookup import find_model
+
+    m = find_model("llama-3.1-70b")
+    kw = dict(task="infer", gpu=find_gpu("H100 SXM"), n_gpus=8, tp=8, engine="vllm")
+    s = shapes.derive(m, Job(batch_size=32, **kw))
+    assert em.pool_tokens_needed(s) == max(131072, 32 * s.seq) == 131072
+    assert memory_of(s).verdict == "fits"
+    asked = shapes.derive(m, Job(batch_size=32, context=131072, **kw))
+    assert em.pool_tokens_needed(asked) == 32 * 131072
+    assert memory_of(asked).verdict == "does not fit"
+    # one sequence still has to fit: with 256 sequences assumed at 4096, the demand is theirs
+    many = shapes.derive(m, Job(batch_size=256, **kw))
+    assert em.pool_tokens_needed(many) == 256 * many.seq
+
+
 def test_first_fix_caps_an_engines_default_context_at_the_longest_that_fits():
     # The same job: vLLM's own error says "decrease max_model_len"; the first suggestion is the
     # longest cap that fits (16384 holds two sequences), not a quantised model, and not the

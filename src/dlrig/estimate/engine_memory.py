@@ -504,12 +504,29 @@ def allocation(shape: Shape, outside: float) -> EngineAllocation:
     kv = kv_bytes_per_token_gpu(shape) * ctx * shape.micro_batch
     engine = shape.job.engine
     if engine in POOL_ENGINES:
-        return _pool(shape, ctx, kv, outside)
+        return _pool(shape, ctx, pool_tokens_needed(shape) * kv_bytes_per_token_gpu(shape), outside)
     if engine == DecodeEngine.LLAMA_CPP:
         return _llama_cpp(shape, ctx, kv)
     if engine == DecodeEngine.TRANSFORMERS:
         return _transformers(shape, ctx, kv)
     return _preallocated(shape, ctx, kv, engine.value)
+
+
+def pool_tokens_needed(shape: Shape) -> int:
+    """KV tokens a pool engine's pool must hold for the job to run as asked. With a length
+    given (--context = vLLM's --max-model-len, or prompt + generated tokens), the requested
+    sequences at it. With none, the engine allocates for its own default, the model's whole
+    window, but that is a limit per sequence, not a demand: vLLM starts when its pool holds
+    one sequence of max_model_len (vllm/v1/core/kv_cache_utils.py check_enough_kv_cache_memory:
+    "the model's max seq len ... is larger than the maximum number of tokens that can be
+    stored in KV cache", as vllm-project/vllm#10517 shows) and schedules the concurrent
+    sequences by the blocks they hold. So: the larger of one default-length sequence and the
+    requested sequences at the context the estimate assumes (the decode context it states)."""
+    ctx = allocated_context(shape)
+    b = shape.micro_batch
+    if context_unstated(shape.job):
+        return max(ctx, b * shape.seq)
+    return b * ctx
 
 
 def max_sequences(capacity_tokens: float | None, context: int) -> int | None:
@@ -550,11 +567,16 @@ def describe(shape: Shape) -> str | None:
             if job.engine == DecodeEngine.VLLM:
                 seqs = profile_seqs(shape)
                 profile += f" and a sampler run of {seqs} sequences"
+            holds = (
+                f"holds one sequence of {ctx:,} tokens{given}, the limit it starts with, and "
+                f"the {b} requested sequence(s) at the {shape.seq:,} tokens assumed"
+                if context_unstated(job)
+                else f"holds {b} sequence(s) of {ctx:,} tokens"
+            )
             return (
                 f"{job.engine.value} takes {what} and fills what weights, the activation peak "
                 f"({profile}) and CUDA context leave with KV cache; it fits when that pool "
-                f"holds {b} "
-                f"sequence(s) of {ctx:,} tokens{given} (--context = vLLM's --max-model-len); "
+                f"{holds} (--context = vLLM's --max-model-len); "
                 "nvidia-smi shows the whole share"
             )
         case DecodeEngine.EXLLAMAV2 | DecodeEngine.AUTOAWQ:
