@@ -518,10 +518,12 @@ def pool_tokens_needed(shape: Shape) -> int:
     sequences at it. With none, the engine allocates for its own default, the model's whole
     window, but that is a limit per sequence, not a demand: vLLM starts when its pool holds
     one sequence of max_model_len (vllm/v1/core/kv_cache_utils.py check_enough_kv_cache_memory:
-    "the model's max seq len ... is larger than the maximum number of tokens that can be
-    stored in KV cache", as vllm-project/vllm#10517 shows) and schedules the concurrent
-    sequences by the blocks they hold. So: the larger of one default-length sequence and the
-    requested sequences at the context the estimate assumes (the decode context it states)."""
+    "To serve at least one request with the models's max seq len (...), (... KV cache is
+    needed, which is larger than the available KV cache memory"; V0's "larger than the maximum
+    number of tokens that can be stored in KV cache", vllm-project/vllm#10517) and schedules
+    the concurrent sequences by the blocks they hold. So: the larger of one default-length
+    sequence and the requested sequences at the context the estimate assumes (the decode
+    context it states)."""
     ctx = allocated_context(shape)
     b = shape.micro_batch
     if context_unstated(shape.job):
