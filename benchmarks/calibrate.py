@@ -672,18 +672,21 @@ class TrainTimes:
 def train_times(pt: Point, consts: cal.Constants) -> TrainTimes | None:
     if pt.unit not in ("tokens_per_s", "samples_per_s", "images_per_s") or not pt.measured:
         return None
-    t_e1 = perf.throughput_of(pt.shape, Override(Override(consts, "mfu", 1.0), TRAIN_HOST, 0.0))
-    t_e2 = perf.throughput_of(pt.shape, Override(Override(consts, "mfu", 0.5), TRAIN_HOST, 0.0))
+
+    def at(eff: float, c: float) -> Override:
+        return Override(Override(consts, "mfu", eff), TRAIN_HOST, c)
+
     probe = 1e-3
-    t_c = perf.throughput_of(pt.shape, Override(Override(consts, "mfu", 1.0), TRAIN_HOST, probe))
+    t_e1 = perf.throughput_of(pt.shape, at(1.0, 0.0))
+    t_e2 = perf.throughput_of(pt.shape, at(0.5, 0.0))
+    t_c = perf.throughput_of(pt.shape, at(1.0, probe))
     if not (t_e1.step_time_s and t_e2.step_time_s and t_c.step_time_s):
         return None
     gemm = t_e2.step_time_s - t_e1.step_time_s
     per_c = (t_c.step_time_s - t_e1.step_time_s) / probe
-    pred = predict(pt, Override(Override(consts, "mfu", 1.0), TRAIN_HOST, 0.0))
-    measured = t_e1.step_time_s * pred / pt.measured  # rates: value x step is fixed
     if gemm <= 0 or per_c <= 0:
         return None
+    measured = t_e1.step_time_s * predict(pt, at(1.0, 0.0)) / pt.measured  # value x step fixed
     return TrainTimes(gemm, t_e1.step_time_s - gemm, per_c, measured)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dlrig.errors import DlrigError
+from dlrig.estimate.shape import quantised_on_load
 from dlrig.model.choices import POOL_ENGINES
 from dlrig.model.workload import (
     BaseQuant,
@@ -188,15 +189,7 @@ def inapplicable(
     if "framework" in fields and task not in LORA:
         why = "is the LoRA/QLoRA trainer (loading, 4-bit linear, adapter dtype); give {task} lora"
         out.append(problem(("framework", "task"), why))
-    if (
-        job.framework == Framework.NEMO
-        and task in LORA
-        and job.effective_base_quant
-        in (
-            BaseQuant.NF4,
-            BaseQuant.INT8,
-        )
-    ):
+    if job.framework == Framework.NEMO and task in LORA and quantised_on_load(job):
         why = "has no quantised-load path in dlrig (a 16-bit LoRA base only): give {task} lora"
         out.append(problem(("framework", "task"), why))
     if m is not None and task in LORA and not m.is_transformer:

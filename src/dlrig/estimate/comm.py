@@ -198,21 +198,21 @@ def peer_copy_link(gpu: GpuSpec, interconnect: str = "auto") -> Link:
     rate, and the latency cuda-samples' p2pBandwidthLatencyTest measures for a small copy,
     direct with P2P, staged through host memory without it (efficiencies.csv
     peer_copy_latency_us_p2p / _nop2p)."""
-    link = intra_node_link(gpu, interconnect)
-    key = "peer_copy_latency_us_p2p" if has_p2p(gpu, interconnect) else "peer_copy_latency_us_nop2p"
-    return Link(f"{link.what}; peer copies", link.busbw_gbs, p.value(key) * US)
+    return _copy_link(gpu, interconnect, has_p2p(gpu, interconnect), "peer copies")
 
 
 def host_staged_link(gpu: GpuSpec) -> Link:
     """A copy from one GPU to pinned host memory and on to the other GPUs (ExLlamaV2's tensor
     parallelism gathers and broadcasts through a pinned host buffer whatever the link):
     the no-P2P peer copy's latency and rate, which is the same two hops through host memory."""
-    link = intra_node_link(gpu, "pcie-nop2p")  # through host memory whatever links the cards
-    return Link(
-        f"{link.what}; through pinned host memory",
-        link.busbw_gbs,
-        p.value("peer_copy_latency_us_nop2p") * US,
-    )
+    return _copy_link(gpu, "pcie-nop2p", False, "through pinned host memory")
+
+
+def _copy_link(gpu: GpuSpec, interconnect: str, p2p: bool, how: str) -> Link:
+    """The intra-node link's rate at the small-copy latency with or without P2P."""
+    link = intra_node_link(gpu, interconnect)
+    key = "peer_copy_latency_us_p2p" if p2p else "peer_copy_latency_us_nop2p"
+    return Link(f"{link.what}; {how}", link.busbw_gbs, p.value(key) * US)
 
 
 def pcie_host_link(gpu: GpuSpec, measured_gbs: float | None = None) -> Link:

@@ -36,7 +36,7 @@ Several GPUs split the model by the job's parallel plan (shape.py):
     llama.cpp PR #22729: "Splits only dense weights across GPUs"), so every layer pays two peer
     copies per matmul (q, k, v, o and the MLP's two or three), at the peer-copy latency
     (comm.peer_copy_link: 14 us without P2P, 1 us with it); attention, norms and the KV cache
-    stay on the main GPU, so its KV cache is not split (perf.decode_inputs).
+    stay on the main GPU, so its KV cache is not split (shape.kv_split).
 
 Besides the bytes, every step pays a fixed time per layer that no bandwidth buys back, a
 fitted constant per engine (`layer_overhead_s`, calibration.py). It does not shrink with more

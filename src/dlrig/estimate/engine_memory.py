@@ -501,10 +501,11 @@ def allocation(shape: Shape, outside: float) -> EngineAllocation:
     """The engine's allocation on one GPU; `outside` is the memory outside the allocator
     (CUDA context, workspace, NCCL) that a pool engine subtracts from its budget."""
     ctx = allocated_context(shape)
-    kv = kv_bytes_per_token_gpu(shape) * ctx * shape.micro_batch
+    per_token = kv_bytes_per_token_gpu(shape)
+    kv = per_token * ctx * shape.micro_batch
     engine = shape.job.engine
     if engine in POOL_ENGINES:
-        return _pool(shape, ctx, pool_tokens_needed(shape) * kv_bytes_per_token_gpu(shape), outside)
+        return _pool(shape, ctx, per_token * pool_tokens_needed(shape), outside)
     if engine == DecodeEngine.LLAMA_CPP:
         return _llama_cpp(shape, ctx, kv)
     if engine == DecodeEngine.TRANSFORMERS:

@@ -183,7 +183,8 @@ def _tensor_parallel(s: Shape) -> str:
     """Which engine's tensor parallelism the decode and prefill rates price, and how its GPUs
     meet (perf.tp_comm)."""
     job = s.job
-    mode = perf.TP_MODE_TEXT[perf.tp_comm(s).mode]
+    tp_mode = perf.tp_comm(s).mode
+    mode = perf.TP_MODE_TEXT[tp_mode]
     if perf.engine(job) == perf.UNNAMED_ENGINE:
         return (
             f"--tp {s.plan.tp} without --engine: decode and prefill priced as "
@@ -192,7 +193,7 @@ def _tensor_parallel(s: Shape) -> str:
             "--engine names another (llama.cpp: its row split; exllamav2: its tensor_parallel)"
         )
     line = f"tensor parallel over {s.plan.tp} GPUs as {perf.engine(job)} runs it: {mode}"
-    if perf.tp_comm(s).mode == dec.TP_HOST:
+    if tp_mode == dec.TP_HOST:
         # decode.py: the host's wait at each gather is not priced, and the one published A/B
         # (2x RTX 3090, TabbyAPI, Mistral-Large 2.75 bpw) ran its TP 9 % slower than its split.
         line += (

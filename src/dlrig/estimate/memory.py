@@ -807,12 +807,7 @@ def kv_cache_bytes(shape: Shape) -> float:
     m, job = shape.model, shape.job
     if job.task != Task.INFER or shape.kv_bytes_per_token == 0:
         return 0.0
-    return (
-        shape.kv_bytes_per_token
-        * shape.seq
-        * shape.micro_batch
-        / kv_split(m, shape.plan, shape.job)
-    )
+    return shape.kv_bytes_per_token * shape.seq * shape.micro_batch / kv_split(m, shape.plan, job)
 
 
 def dequant_bytes(shape: Shape) -> float:

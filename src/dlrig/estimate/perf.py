@@ -598,10 +598,9 @@ def decode_inputs(s: Shape) -> dec.DecodeInputs:
     b, m = s.micro_batch, s.model
     attn_full = counted_attention_flops(s)
     attn_mean = shapes.attention_flops_fwd(m, shapes.attended_tokens(m, s.decode_context))
-    kv = s.decode_kv_bytes_per_gpu  # the main GPU's under llama.cpp's row split (shape.kv_split)
     return dec.DecodeInputs(
         weight_bytes=s.decode_weight_bytes_per_gpu,
-        kv_bytes=kv,
+        kv_bytes=s.decode_kv_bytes_per_gpu,  # the main GPU's under a row split (shape.kv_split)
         kv_copy_bytes=s.decode_kv_copy_bytes_per_gpu,
         flops=b * (s.flops_fwd_per_token - attn_full + attn_mean),
         n_layers=s.model.total_layers,

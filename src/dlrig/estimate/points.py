@@ -139,11 +139,18 @@ VLLM_V0_CHUNKED_ABOVE = 32_768
 VLLM_V0_MAX_NUM_SEQS = 256
 
 
+def dated_before(row: dict[str, str], month: str) -> bool:
+    """Whether the row's date (YYYY-MM, or YYYY-MM-DD) falls before `month` (YYYY-MM); a row
+    without a date does not."""
+    date = row.get("date") or ""
+    return bool(date) and date[:7] < month
+
+
 def vllm_v0_settings(row: dict[str, str]) -> dict[str, int]:
     """The V0 profile settings of a vLLM row dated before V1 (empty for any other row)."""
     if row.get("engine") != "vllm" or row.get("task") != "infer":
         return {}
-    if not row.get("date") or row["date"] >= VLLM_V1_DEFAULT_DATE:
+    if not dated_before(row, VLLM_V1_DEFAULT_DATE):
         return {}
     out = {"max_num_seqs": VLLM_V0_MAX_NUM_SEQS}
     context = int(row["context"]) if row.get("context") else None
@@ -216,7 +223,7 @@ def hf_cache_settings(row: dict[str, str]) -> dict[str, str]:
         return {"kv_cache": row["kv_cache"]}
     if engine in PREALLOCATED_CACHE_ENGINES:
         return {"kv_cache": "static"}
-    if row.get("date") and row["date"] < DYNAMIC_CACHE_DEFAULT_DATE:
+    if dated_before(row, DYNAMIC_CACHE_DEFAULT_DATE):
         return {"kv_cache": "legacy"}
     return {}
 
@@ -285,8 +292,7 @@ def grad_buffers_of(row: dict[str, str]) -> str:
     else `persistent` for a run dated before PyTorch 2.0 and PyTorch's default after it."""
     if row.get("grad_buffers"):
         return row["grad_buffers"]
-    date = row.get("date") or ""
-    return "persistent" if date and date[:7] < PYTORCH_2_RELEASE else "on-demand"
+    return "persistent" if dated_before(row, PYTORCH_2_RELEASE) else "on-demand"
 
 
 def inference_lengths_unstated(row: dict[str, str]) -> bool:

@@ -677,13 +677,12 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         # sliding layers: the KV read is bounded.
         mean_ctx = decode_context(job, s)
         read_per_token = kv_cache_bytes_per_token(m, job, mean_ctx) if mean_ctx else 0.0
-        decode_kv = read_per_token * mean_ctx * b / kv_split(m, plan, job)
+        split = kv_split(m, plan, job)
+        decode_kv = read_per_token * mean_ctx * b / split
         if hf_cache.reads_whole_allocation(job):  # a static cache: attention reads all of it
-            decode_kv = kv_cache_bytes_per_token(m, job, s) * s * b / kv_split(m, plan, job)
+            decode_kv = kv_cache_bytes_per_token(m, job, s) * s * b / split
         if hf_cache.grows_by_cat(job):
-            decode_copy = hf_cache.cat_bytes_per_step(
-                read_per_token, mean_ctx, b, kv_split(m, plan, job)
-            )
+            decode_copy = hf_cache.cat_bytes_per_step(read_per_token, mean_ctx, b, split)
         if hf_cache.repeats_kv(job, m):
             decode_copy += hf_cache.repeat_bytes_per_step(decode_kv, hf_cache.kv_groups(m))
     return Shape(

@@ -47,7 +47,7 @@ class Quant(StrEnum):
     Q8_0 = "q8_0"
     EXL2 = "exl2"  # ExLlamaV2: any average bits per weight, given with --weight-bits
     # OCP Microscaling MXFP4 (E2M1 elements, one E8M0 scale per 32): gpt-oss's MoE experts;
-    # the checkpoint keeps attention, router, embeddings and head in bf16 (shape.weight_formats)
+    # the checkpoint keeps attention, router, embeddings and head in bf16 (shape.weight_format)
     MXFP4 = "mxfp4"
 
 

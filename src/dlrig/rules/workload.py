@@ -164,14 +164,18 @@ def check_memory(build: Build) -> RuleResult:
         "capacity_gb": qty(est.capacity_gb, "GB"),
         "headroom_gb": qty(est.headroom_gb, "GB"),
     }
-    parts = (
-        f"weights {fmt(est.weights_gb)}, gradients {fmt(est.gradients_gb)}, optimizer "
-        f"{fmt(est.optimizer_gb)}, activations {fmt(est.activations_gb)}, logits "
-        f"{fmt(est.logits_gb)}, KV cache "
-        f"{fmt(est.kv_cache_gb)}, overhead {fmt(est.overhead_gb)} GB"
-    )
+    named = [
+        ("weights", est.weights_gb),
+        ("gradients", est.gradients_gb),
+        ("optimizer", est.optimizer_gb),
+        ("activations", est.activations_gb),
+        ("logits", est.logits_gb),
+        ("KV cache", est.kv_cache_gb),
+        ("overhead", est.overhead_gb),
+    ]
     if est.engine_buffers_gb:  # llama.cpp's compute buffer, transformers' copy of its cache
-        parts = parts[: -len(" GB")] + f", engine buffers {fmt(est.engine_buffers_gb)} GB"
+        named.append(("engine buffers", est.engine_buffers_gb))
+    parts = ", ".join(f"{what} {fmt(gb)}" for what, gb in named) + " GB"
     if est.peak_at == "load":
         # The base's quantisation while loading peaks above the step (estimate/load_peak.py).
         parts = (
