@@ -11,7 +11,7 @@ from dlrig.estimate import params as p
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "dlrig"
 CALLS = re.compile(r'p\.(?:value|cite|get)\(\s*"([a-z0-9_]+)"')
-KEY_LITERALS = re.compile(r'"((?:mfu|efficiency|allreduce|pcie|bits|bytes|cuda)_[a-z0-9_]+)"')
+KEY_LITERALS = re.compile(r'"((?:mfu|efficiency|allreduce|pcie|bits|bytes|cuda|peer)_[a-z0-9_]+)"')
 
 
 def named_keys() -> set[str]:
