@@ -27,6 +27,41 @@ def test_oneshot_allreduce_is_one_hop_and_reads_every_peer():
     assert comm.oneshot_allreduce_s(1000, 1, LINK) == 0.0
 
 
+def test_twostage_allreduce_is_two_hops_at_a_rings_bytes():
+    # 4 ranks, 1,000 bytes, 1 GB/s, 1 us: 2 x 1 us + 2 x 3/4 x 1,000 B / 1e9 B/s = 3.5 us
+    assert comm.twostage_allreduce_s(1000, 4, Link("t", 1.0, 1e-6)) == pytest.approx(3.5e-6)
+
+
+@pytest.mark.parametrize(
+    ("n", "nbytes", "kernel"),
+    [
+        # vLLM csrc/custom_all_reduce.cuh: two GPUs always one-stage (below the 8 MiB buffer)
+        (2, 4 * 2**20, "one"),
+        # a 4-GPU mesh: one-stage below 512 KiB, two-stage from there
+        (4, 512 * 1024 - 16, "one"),
+        (4, 512 * 1024, "two"),
+        # 6 or 8 GPUs: one-stage below 256 KiB
+        (8, 256 * 1024 - 16, "one"),
+        (8, 256 * 1024, "two"),
+        # at or above custom_all_reduce.py's max_size = 8192 * 1024: NCCL's ring
+        (8, 8 * 2**20, "ring"),
+        (2, 8 * 2**20, "ring"),
+    ],
+)
+def test_vllm_custom_allreduce_takes_the_kernel_vllm_takes(n, nbytes, kernel):
+    link = Link("t", 100.0, 2e-6)
+    expected = {
+        "one": comm.oneshot_allreduce_s,
+        "two": comm.twostage_allreduce_s,
+        "ring": comm.allreduce_s,
+    }[kernel](nbytes, n, link)
+    assert comm.vllm_custom_allreduce_s(nbytes, n, link) == expected
+    # 8 GPUs, 16 MiB (a 1,024-token prefill chunk of an 8,192-wide model in 16-bit): NCCL's ring
+    # moves 2 x 7/8 of it, not the one-shot kernel's 7 x: 14 hops x 2 us + 1.75 x 16 MiB / 100 GB/s
+    big = 16 * 2**20
+    assert comm.vllm_custom_allreduce_s(big, 8, link) == pytest.approx(28e-6 + 1.75 * big / 100e9)
+
+
 @pytest.mark.parametrize(
     ("mode", "matmuls", "expected_us"),
     [

@@ -81,6 +81,42 @@ def oneshot_allreduce_s(nbytes: float, n: int, link: Link) -> float:
     return link.latency_s + (n - 1) * nbytes / (link.busbw_gbs * GBS)
 
 
+def twostage_allreduce_s(nbytes: float, n: int, link: Link) -> float:
+    """vLLM's custom all-reduce for larger tensors on a full NVLink mesh
+    (cross_device_reduce_2stage): a reduce-scatter (each rank reads its 1/n slice from the n-1
+    peers) and an all-gather (it reads the n-1 other reduced slices) over P2P, with a barrier
+    between: two hops' latency and 2(n-1)/n · S bytes per rank, a ring's bytes at two latencies."""
+    if n <= 1 or nbytes <= 0:
+        return 0.0
+    return 2 * link.latency_s + 2 * (n - 1) / n * nbytes / (link.busbw_gbs * GBS)
+
+
+# vLLM's custom all-reduce only takes tensors below its registered buffer
+# (vllm/distributed/device_communicators/custom_all_reduce.py, CustomAllreduce.__init__
+# `max_size=8192 * 1024`; should_custom_ar: `return inp_size < self.max_size`); larger ones go
+# to NCCL (pynccl).
+VLLM_CUSTOM_AR_MAX_BYTES = 8192 * 1024
+# csrc/custom_all_reduce.cuh, CustomAllreduce::allreduce (REDUCE_CASE): two GPUs always run the
+# one-stage kernel; a full NVLink mesh runs it `(world_size_ <= 4 && bytes < 512 * 1024) ||
+# (world_size_ <= 8 && bytes < 256 * 1024)`, otherwise cross_device_reduce_2stage.
+VLLM_ONESTAGE_MAX_BYTES = ((4, 512 * 1024), (8, 256 * 1024))
+
+
+def vllm_custom_allreduce_s(nbytes: float, n: int, link: Link) -> float:
+    """One all-reduce as vLLM (and SGLang, which carries the same kernel) issues it where its
+    custom all-reduce is on (two P2P GPUs or a full NVLink mesh: perf.tp_comm): the one-stage
+    kernel for small tensors, the two-stage one above vLLM's size thresholds, NCCL's ring at and
+    above the custom kernel's 8 MiB buffer (constants above, quoted from vLLM's source). The
+    same `link` prices all three (its rate and per-hop latency)."""
+    if n <= 1 or nbytes <= 0:
+        return 0.0
+    if nbytes >= VLLM_CUSTOM_AR_MAX_BYTES:
+        return allreduce_s(nbytes, n, link)
+    if n == 2 or any(n <= k and nbytes < b for k, b in VLLM_ONESTAGE_MAX_BYTES):
+        return oneshot_allreduce_s(nbytes, n, link)
+    return twostage_allreduce_s(nbytes, n, link)
+
+
 @dataclass(frozen=True)
 class Placement:
     """How a group of `size` ranks lies over nodes: `per_node` of them share a node (and its
