@@ -111,6 +111,8 @@ def test_tp_without_an_engine_is_priced_as_vllm_and_says_so():
     ("gpu", "n", "interconnect", "mode"),
     [
         ("RTX 3090", 2, "auto", dec.TP_ALLREDUCE),  # GeForce: no P2P, so NCCL
+        ("RTX 4090", 2, "auto", dec.TP_ALLREDUCE),  # no P2P and no NVLink at all
+        ("RTX 3090", 2, "nvlink", dec.TP_ONESHOT),  # a bridged pair reaches P2P over NVLink
         ("A100 80GB PCIe", 2, "pcie", dec.TP_ONESHOT),  # a P2P pair
         ("A100 80GB PCIe", 4, "pcie", dec.TP_ALLREDUCE),  # vLLM refuses > 2 PCIe-only GPUs
         ("A100 80GB SXM", 8, "auto", dec.TP_ONESHOT),  # a full NVLink mesh
