@@ -183,3 +183,21 @@ def test_the_saved_calibration_report_has_the_tensor_parallel_relation_lines():
         lines = [x for x in text.splitlines() if label in x]
         assert lines, label
         assert all("tok/s ±" in x for x in lines), label
+
+
+def test_vllm_on_a_geforce_pair_pays_nccls_ring_through_host_memory():
+    # 2x RTX 3090 (PCIe 4.0 x16 = 31.5 GB/s, no P2P), Llama-2-70B, vLLM --tp 2: custom
+    # all-reduce off, so 80 layers x 2 NCCL ring all-reduces of one token's 8,192 x 2 bytes,
+    # each 2 steps x latency_us_pcie_nop2p_hop + 16,384 B at 31.5 x 0.78 x 0.4 GB/s (~9.5 us;
+    # NCCL's own tuner: 6.6 + 2 x 1.0 = 8.6 us), about 1.5 ms per token
+    from dlrig.estimate import params as p
+
+    s = shape(find_model("llama-2-70b"), _tp("RTX 3090", 2, engine="vllm"))
+    tc = perf.tp_comm(s)
+    link = comm.intra_node_link(find_gpu("RTX 3090"))
+    busbw = 31.5 * p.value("allreduce_busbw_fraction_pcie") * p.value("pcie_no_p2p_fraction") * 1e9
+    one = 2 * p.value("latency_us_pcie_nop2p_hop") * 1e-6 + 16384 / busbw
+    got = dec.tp_comm_s(1, 8192, 2, 80, tc, link)
+    assert tc.mode == dec.TP_ALLREDUCE
+    assert got == pytest.approx(160 * one, rel=1e-3)
+    assert 1.0e-3 < got < 2.0e-3

@@ -192,7 +192,17 @@ def intra_node_link(gpu: GpuSpec, interconnect: str = "auto") -> Link:
 
     NVLink when the card has it and the user did not ask for PCIe (SXM/OAM always use it);
     otherwise PCIe at the card's generation and width, halved again without P2P (NCCL stages
-    through host memory)."""
+    through host memory).
+
+    Cross-check of the small-message cost without P2P (GeForce pairs, where vLLM's custom
+    all-reduce is off and vLLM all-reduces with NCCL): NCCL's own tuner prices a ring LL
+    all-reduce on PCI at a 6.6 us base plus 1.0 us per step (NVIDIA/nccl src/graph/tuning.cc
+    at 5067397, baseLatencies line 151 and the PCI hwLatencies line 165), 8.6 us for two
+    GPUs; this link's 2 x latency_us_pcie_nop2p_hop = 7.8 us plus a decode step's 16 KB
+    hidden state (~1.7 us on PCIe 4.0 x16 at pcie_no_p2p_fraction) gives 9.5 us, and
+    benchmarks/collective_latency.py's fit over published 8-byte all-reduce times 8.7 us. So
+    a 2x RTX 3090 70B decode step pays 160 x ~9.5 us = 1.5 ms of NCCL, not the tens of ms a
+    14-18 tok/s figure would need."""
     if uses_nvlink(gpu, interconnect):
         one_way = gpu.nvlink_gbs / NVLINK_DIRECTIONS
         return Link(
