@@ -456,12 +456,31 @@ def pool_peak_bytes(shape: Shape) -> float:
     return 2 * tokens * h * e + max(forward, sampler)
 
 
+def sglang_pool_bytes(capacity: float, outside: float, weights: float, share: float) -> float:
+    """SGLang's KV pool on one GPU. sgl-project/sglang python/sglang/srt/model_executor/
+    model_runner.py (v0.4.x) profile_max_num_token: `rest_memory = available_gpu_memory -
+    total_gpu_memory * (1 - self.mem_fraction_static)`, `max_num_token = int(rest_memory *
+    (1 << 30) // cell_size)`, where total_gpu_memory is the free memory (cudaMemGetInfo, the
+    minimum over the TP ranks) once torch.distributed and NCCL are set up, before the weights,
+    and available_gpu_memory the free memory after the weights load; later releases keep the
+    same line (model_runner_kv_cache_mixin.py / profile_available_bytes). So: pool = fraction x
+    (usable - what the process holds before its weights: CUDA context, NCCL) - weights. No
+    activation peak is profiled: the (1 - fraction) share is SGLang's headroom for the
+    forward's activations and its CUDA graphs, which are captured after the pool
+    (init_memory_pool, then init_cublas and init_cuda_graphs, in that order). cuBLAS's
+    workspace, created by init_cublas after the pool, is not in the free memory measured."""
+    workspace = p.value("cublas_workspace_gb") * 1e9
+    free_at_start = max(capacity - max(outside - workspace, 0.0), 0.0)
+    return max(share * free_at_start - weights, 0.0)
+
+
 def _pool(shape: Shape, ctx: int, kv_needed: float, outside: float) -> EngineAllocation:
     """vLLM / SGLang: budget = share x the GPU's memory; pool = budget - weights - activation
     peak - memory outside PyTorch (vllm/v1/worker/gpu_worker.py determine_available_memory:
     "the current vLLM instance can use total_gpu_memory x gpu_memory_utilization"; the log
     prints "model weights take ...; non_torch_memory takes ...; PyTorch activation peak memory
-    takes ...; the rest of the memory reserved for KV Cache is ..."). TensorRT-LLM: pool =
+    takes ...; the rest of the memory reserved for KV Cache is ..."). SGLang: pool = fraction x
+    the memory free before its weights - weights (sglang_pool_bytes). TensorRT-LLM: pool =
     fraction x what is free after its weights, activations and context."""
     job = shape.job
     capacity = usable_memory_bytes(job.gpu.name, job.gpu.memory_gb)
@@ -471,6 +490,8 @@ def _pool(shape: Shape, ctx: int, kv_needed: float, outside: float) -> EngineAll
     if job.engine == DecodeEngine.TENSORRT_LLM:
         free = max(capacity - outside - weights - peak, 0.0)
         pool = share * free
+    elif job.engine == DecodeEngine.SGLANG:
+        pool = sglang_pool_bytes(capacity, outside, weights, share)
     else:
         pool = max(share * capacity - weights - peak - outside, 0.0)
     # Held back: what the share leaves and what the driver keeps below the nominal size, so
@@ -576,6 +597,15 @@ def describe(shape: Shape) -> str | None:
                 if context_unstated(job)
                 else f"holds {b} sequence(s) of {ctx:,} tokens"
             )
+            if job.engine == DecodeEngine.SGLANG:
+                return (
+                    f"sglang takes {share:g} (--mem-fraction-static) of the memory free before "
+                    f"its weights (the {usable_gib:.2f} GiB CUDA reports less CUDA context and "
+                    f"NCCL) and fills what the weights leave of it with KV cache, profiling no "
+                    f"forward: the other {1 - share:.2g} is its headroom for activations (chunks "
+                    f"of {profile_tokens(shape):,} tokens) and CUDA graphs; it fits when that "
+                    f"pool {holds}"
+                )
             return (
                 f"{job.engine.value} takes {what} and fills what weights, the activation peak "
                 f"({profile}) and CUDA context leave with KV cache; it fits when that pool "
