@@ -468,10 +468,37 @@ def sglang_pool_bytes(capacity: float, outside: float, weights: float, share: fl
     activation peak is profiled: the (1 - fraction) share is SGLang's headroom for the
     forward's activations and its CUDA graphs, which are captured after the pool
     (init_memory_pool, then init_cublas and init_cuda_graphs, in that order). cuBLAS's
-    workspace, created by init_cublas after the pool, is not in the free memory measured."""
+    workspace, created by init_cublas after the pool, is not in the free memory measured.
+    SGLang's own guide says the same (docs/advanced_features/hyperparameter_tuning.md, sglang
+    PR #9083, 2025-08): "mem_fraction_static = (model weights + KV cache pool) / GPU memory
+    capacity", the rest "for activations and CUDA graph buffers"."""
     workspace = p.value("cublas_workspace_gb") * 1e9
     free_at_start = max(capacity - max(outside - workspace, 0.0), 0.0)
     return max(share * free_at_start - weights, 0.0)
+
+
+# What vLLM subtracts from its share besides the weights, by version (read in the source; the
+# estimate keeps the V0 / early-V1 accounting, which every vLLM point here was sized with):
+# - V0 after PR #2031 (2023-12, 'Fix peak memory profiling': peak = total - free after the
+#   profile run, mem_get_info) and V1 up to v0.9.0 (vllm/v1/worker/gpu_worker.py
+#   determine_available_memory, e.g. commit 0012cf69: `peak_memory = torch.cuda.memory_stats()
+#   ["allocated_bytes.all.peak"]`, then `non_torch_allocations = total_allocated_bytes -
+#   torch_allocated_bytes` with total_allocated = total - free, "NCCL operations, for example,
+#   can use a few GB during a forward pass"): everything on the GPU outside PyTorch, CUDA
+#   context and NCCL included: the `outside` this module subtracts.
+# - V1 after PR #19312 (2025-06, 'Reuse V0's memory_profiling util'): vllm/utils/mem_utils.py
+#   memory_profiling, non_kv_cache_memory = weights + torch_peak_increase + non_torch_increase
+#   "from creating the current vLLM instance", whose baseline snapshot (gpu_worker.init_device)
+#   already holds the CUDA context; later releases take it after NCCL too ("Initialize the
+#   distributed environment BEFORE taking memory snapshot ... NCCL buffers are allocated before
+#   we measure available memory", gpu_worker.py at 35d5cda): there the share is of the total
+#   and neither the context nor NCCL is subtracted again (a pool about 0.8-1.2 GiB larger than
+#   this estimate).
+# - CUDA graphs are captured after the pool is sized (compile_or_warm_up_model, after
+#   initialize_from_config) and live in the (1 - share) headroom; from v0.19 vLLM subtracts its
+#   estimate of them ("In v0.19, CUDA graph memory profiling will be enabled by default
+#   (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1)", vLLM log quoted in vllm-project/vllm#39559,
+#   2026-04). Neither later accounting is modelled: no Job field says which vLLM runs.
 
 
 def _pool(shape: Shape, ctx: int, kv_needed: float, outside: float) -> EngineAllocation:
