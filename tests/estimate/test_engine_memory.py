@@ -398,3 +398,11 @@ def test_share_flags_read_from_a_rows_notes_for_their_own_engine_only():
     both = {**vllm, "notes": "--gpu-memory-utilization 0.9 then --gpu-memory-utilization 0.95"}
     assert pool_share_settings(both) == {}
     assert pool_share_settings({**vllm, "notes": "no --gpu-memory-utilization, defaults"}) == {}
+
+
+def test_sglang_prefills_in_2048_token_chunks_on_every_24_gb_card():
+    # server_args: chunked_prefill_size 2048 below 25,000 MiB (nvidia-smi's memory.total):
+    # a 24 GB card reports 24,564-24,576 MiB; an 80 GB card 8192.
+    for gpu, chunk in (("RTX 4090", 2048), ("RTX 3090", 2048), ("H100 SXM", 8192)):
+        job = Job(task="infer", gpu=find_gpu(gpu), engine="sglang")
+        assert em.batched_tokens(job) == chunk, gpu

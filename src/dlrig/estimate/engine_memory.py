@@ -98,7 +98,12 @@ USABLE_MEMORY_GIB = {
 # --- SGLang ----------------------------------------------------------------------------------
 # python/sglang/srt/server_args.py (v0.4.x) __post_init__: mem_fraction_static 0.88 at TP 1,
 # 0.87 at TP >= 2, 0.85 at >= 4, 0.81 at >= 8, 0.79 at >= 16; chunked_prefill_size 8192, or
-# 2048 on a GPU with less than 25,000 MB.
+# 2048 on a GPU with less than 25,000 MB (`if gpu_mem is not None and gpu_mem < 25_000:
+# self.chunked_prefill_size = 2048`). gpu_mem is get_device_memory_capacity(): nvidia-smi's
+# memory.total with --format=csv,noheader,nounits, in MiB [R: sglang/srt/utils.py
+# get_nvgpu_memory_capacity, recalled]: a 24 GB card reports 24,564-24,576 MiB, so every 24 GB
+# card (RTX 3090, 4090, L4, A10) takes 2048-token chunks; the nominal size in GiB x 1024 is that
+# MiB figure.
 SGLANG_FRACTION_BY_TP = ((16, 0.79), (8, 0.81), (4, 0.85), (2, 0.87), (1, 0.88))
 SGLANG_SMALL_GPU_MB = 25_000
 SGLANG_CHUNK = {True: 2048, False: 8192}
@@ -406,7 +411,7 @@ def batched_tokens(job: Job) -> int:
     if job.engine == DecodeEngine.VLLM:
         return VLLM_TOKENS[vllm_large_gpu_of(job)]
     if job.engine == DecodeEngine.SGLANG:
-        return SGLANG_CHUNK[gpu_gib * GIB / 1e6 < SGLANG_SMALL_GPU_MB]
+        return SGLANG_CHUNK[gpu_gib * 1024 < SGLANG_SMALL_GPU_MB]  # MiB, as nvidia-smi
     return TRTLLM_MAX_NUM_TOKENS
 
 
