@@ -211,6 +211,27 @@ def llama_cpp_settings(row: dict[str, str]) -> dict[str, bool]:
     return {"llama_cpp_cublas": True}
 
 
+# A pool engine's memory share as its command line gives it, quoted in a row's notes: vLLM's
+# `--gpu-memory-utilization 0.95` (or `--gpu_memory_utilization=0.98`), SGLang's
+# `--mem-fraction-static 0.93`. Each flag is read only for its own engine's rows (a vLLM row
+# may quote the SGLang command of the same thread), and only where the notes quote one value.
+_SHARE_FLAGS = {
+    "vllm": re.compile(r"--gpu[-_]memory[-_]utilization[ =]((?:0?\.\d+)|1(?:\.0+)?)\b"),
+    "sglang": re.compile(r"--mem[-_]fraction[-_]static[ =]((?:0?\.\d+)|1(?:\.0+)?)\b"),
+}
+
+
+def pool_share_settings(row: dict[str, str]) -> dict[str, float]:
+    """{"gpu_memory_utilization": f} for a vLLM / SGLang inference row whose notes quote the
+    engine's own share flag with one value (Job.gpu_memory_utilization is the share of either
+    engine: engine_memory.utilization), else empty (the engine's default)."""
+    rx = _SHARE_FLAGS.get(row.get("engine") or "")
+    if rx is None or row.get("task") != "infer":
+        return {}
+    found = {float(m.group(1)) for m in rx.finditer(row.get("notes", ""))}
+    return {"gpu_memory_utilization": found.pop()} if len(found) == 1 else {}
+
+
 # Engines read as transformers for their eager host (ENGINE_ALIASES) whose KV cache is
 # preallocated and written in place, not grown by torch.cat: LitGPT's KVCache (`self.k.
 # index_copy_(2, input_pos, k)`, litgpt/model.py) and the plain-PyTorch generate of gpt-fast's
@@ -285,6 +306,7 @@ def job_of(row: dict[str, str]) -> Job:
         fields.update(llama_cpp_settings(row))
         fields.update(llama_cpp_ubatch(row))
         fields.update(hf_cache_settings(row))
+        fields.update(pool_share_settings(row))
     return Job(**fields)
 
 
