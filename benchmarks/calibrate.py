@@ -1221,6 +1221,62 @@ def stats(values: list[float]) -> tuple[float, float]:
     return (statistics.median(v), percentile(v, 0.9)) if v else (math.nan, math.nan)
 
 
+def interval_coverage(usable: list[Point]) -> dict[str, tuple[int, float, int, float]]:
+    """Cross-validated coverage of the intervals, per category: the share of points whose LOSO
+    |error| lies inside the ± their group would carry without their source (the p80 of the
+    other sources' LOSO errors on the group's path, as _constant_rows computes it; memory's
+    source-balanced, as its rows are), walking up while fewer than MIN_SOURCES other sources
+    remain. About 80 % if the intervals are honest for a source not yet seen. Returns
+    {category: (points, share of points inside, sources, mean over sources of each source's
+    share)}; a source with many points would otherwise decide the first share alone."""
+    paths: dict[str, list[str]] = {}
+    by_group: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for pt in usable:
+        e = abs(err(pt.loso, pt.measured))
+        if not math.isfinite(e):
+            continue
+        key = pt.key or "memory"
+        names = group_names(pt.group[:1]) if pt.key is None else group_names(pt.group)
+        resolved = pt.resolved.split(":", 1)[1]
+        paths[pt.id] = []
+        for name in names:
+            paths[pt.id].append(f"{key}:{name}")
+            by_group[f"{key}:{name}"].append((pt.source_id, e))
+            if name == resolved:
+                break
+    inside: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for pt in usable:
+        if pt.id not in paths:
+            continue
+        others: list[tuple[str, float]] = []
+        for g in reversed(paths[pt.id]):
+            others = [(s, e) for s, e in by_group[g] if s != pt.source_id]
+            if len({s for s, _ in others}) >= MIN_SOURCES:
+                break
+        if not others:
+            continue
+        if pt.key is None:
+            by_source: dict[str, list[float]] = defaultdict(list)
+            for s, e in others:
+                by_source[s].append(e)
+            frac = source_balanced_percentile(by_source, INTERVAL_PERCENTILE)
+        else:
+            frac = percentile([e for _, e in others], INTERVAL_PERCENTILE)
+        ok = abs(err(pt.loso, pt.measured)) <= frac
+        inside[pt.label][pt.source_id].append(ok)
+        inside["ALL"][pt.source_id].append(ok)
+    out = {}
+    for label, by_src in inside.items():
+        flat = [b for bs in by_src.values() for b in bs]
+        out[label] = (
+            len(flat),
+            sum(flat) / len(flat),
+            len(by_src),
+            statistics.fmean(sum(bs) / len(bs) for bs in by_src.values()),
+        )
+    return out
+
+
 def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple]) -> str:
     out = io.StringIO()
     pr = lambda *a: print(*a, file=out)  # noqa: E731
@@ -1252,6 +1308,12 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
         if sel:
             med, p90 = stats([err(x.loso, x.measured) for x in sel])
             pr(f"{fam:24} {len(sel):4} {med:12.1%} {p90:9.1%}")
+    pr()
+    pr("intervals, cross-validated: the share of points whose LOSO |error| is inside the ± their")
+    pr("group carries without their source (p80, so about 80 % if the ± is honest for a source")
+    pr("not yet seen); by point, and as the mean of each source's share:")
+    for c, (n, share, n_src, src_share) in sorted(interval_coverage(usable).items()):
+        pr(f"  {c:24} {n:4} pts {share:5.0%}   {n_src:3} sources {src_share:5.0%}")
     scored_too = [x for x in points if "loso_if_scored" in x.extra]
     if scored_too:
         pr()
