@@ -339,6 +339,16 @@ def checkpointing_unstated(row: dict[str, str]) -> bool:
     return row.get("task") in ("train", "lora", "qlora") and not row.get("checkpointing")
 
 
+def reason_of(exc: Exception) -> str:
+    """One line saying why a row's settings are not a job: pydantic's first line ('1 validation
+    error for Job') names no setting, so its first error's field and complaint stand instead
+    (an engine dlrig does not model: "engine: Input should be 'optimized', ...")."""
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        return f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}"
+    return str(exc).splitlines()[0]
+
+
 def why_not(row: dict[str, str]) -> str | None:
     """None when the row is expressible, else the reason."""
     from dlrig.estimate import shape as shapes
@@ -348,7 +358,7 @@ def why_not(row: dict[str, str]) -> str | None:
     try:
         shapes.derive(model_of(row), job_of(row))
     except (DlrigError, ValidationError, ValueError, KeyError) as exc:
-        return str(exc).splitlines()[0]
+        return reason_of(exc)
     if row.get("semantics") == APP_DISPLAYED:
         return (
             "an application's displayed rate (app_displayed): its host loop, OS and UI "
@@ -364,6 +374,11 @@ def why_not(row: dict[str, str]) -> str | None:
             "from Python (tensor parallel through Ray); dlrig prices vLLM with its CUDA graphs"
         )
     language = model_of(row).is_language_model
+    if row.get("category") == "prefill" and language and not row.get("prompt_tokens"):
+        # A prefill's rate is a function of its prompt: attention grows with it, and chunks,
+        # launches and the first pass's fixed costs weigh on a short one (a 128-token prompt
+        # runs at a fraction of a 2048-token one's rate): the default length would stand in.
+        return "prompt length not stated (prompt_tokens blank)"
     if row.get("category") == "throughput" and language and not row.get("seq_len"):
         # A training step's rate depends on its length wherever the step has a cost per step
         # rather than per token (collectives, offload, the optimizer): the default length
