@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dlrig.catalog import l2_caches
+from dlrig.catalog import l2_caches, sm_counts
 from dlrig.estimate import calibration as cal
-from dlrig.estimate import comm, mlm_head, moe_tiles, stream
+from dlrig.estimate import comm, mlm_head, mmq_traffic, moe_tiles, stream
 from dlrig.estimate import compute as cp
 from dlrig.estimate import convnet as cnet
 from dlrig.estimate import decode as dec
@@ -835,6 +835,47 @@ def routed_tile_pad(s: Shape) -> float:
     return moe_tiles.pad_factor(chunk, m.n_experts, m.experts_per_token, tile)
 
 
+# Architectures on which ggml-cuda's MMQ runs stream-k with 128-row tiles (mmq.cuh: stream-k
+# and get_mmq_y_host's 128 from __CUDA_ARCH__ >= GGML_CUDA_CC_VOLTA); Pascal and older tile
+# conventionally with 64 rows. Volta itself takes the cuBLAS path (CUBLAS_ONLY_ARCHITECTURES).
+MMQ_STREAM_K_ARCHITECTURES = MMQ_MMA_ARCHITECTURES | {"Volta"}
+
+
+def mmq_extra_bytes_per_chunk(s: Shape) -> float:
+    """DRAM bytes one GPU's MMQ GEMMs move per prompt chunk beyond reading each weight once
+    (mmq_traffic.prefill_extra_bytes: weight slabs re-read per token tile where L2 cannot
+    hold the slabs of the blocks in flight, activations, F32 outputs). llama.cpp's MMQ path
+    only (GGUF or MXFP4 weights, chunks above LLAMA_CPP_VECTOR_ROWS, no cuBLAS dequantisation,
+    one tensor-parallel rank: the row split's per-GPU slices are not modelled), on an NVIDIA
+    card with a sourced L2 size and SM count; elsewhere 0, the weights-once count."""
+    m, job = s.model, s.job
+    if engine(job) != "llama.cpp" or s.plan.tp > 1:
+        return 0.0
+    if job.quant not in shapes.GGUF_FORMATS and job.quant != Quant.MXFP4:
+        return 0.0
+    chunk = s.prefill_tokens_in_flight
+    if chunk <= LLAMA_CPP_VECTOR_ROWS or llama_cpp_dequantises(s):
+        return 0.0
+    l2_size, n_sm = l2_caches.l2_bytes(job.gpu.name), sm_counts.sm_count(job.gpu.name)
+    if job.gpu.vendor != "NVIDIA" or not l2_size or not n_sm:
+        return 0.0
+    arch = cp.architecture(job.gpu)
+    mma = arch in MMQ_MMA_ARCHITECTURES
+    x_max = moe_tiles.MMQ_X_MAX_MMA if mma else moe_tiles.MMQ_X_MAX_DP4A
+    stream_k = arch in MMQ_STREAM_K_ARCHITECTURES
+    return mmq_traffic.prefill_extra_bytes(
+        m,
+        chunk,
+        s.weight_bits / shapes.BITS_PER_BYTE,
+        mmq_x=moe_tiles.mmq_tile_width(chunk, x_max, mma),
+        mmq_y=mmq_traffic.MMQ_Y_VOLTA if stream_k else mmq_traffic.MMQ_Y_OLDER,
+        n_sm=n_sm,
+        l2_bytes=l2_size,
+        stream_k=stream_k,
+        layers=m.total_layers / s.plan.pp,
+    )
+
+
 def inference_gemm_precision(job: Job) -> str:
     """The precision an inference engine's GEMMs run at (compute.peak's names)."""
     if engine(job) == "llama.cpp" and job.precision != Precision.FP32:
@@ -928,7 +969,8 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         pp=pl.pp,
         link=lk.intra,
         batch=b,
-        weight_bytes=s.prefill_weight_bytes_per_gpu,
+        # plus what llama.cpp's MMQ tiles move beyond reading each weight once (mmq_traffic)
+        weight_bytes=s.prefill_weight_bytes_per_gpu + mmq_extra_bytes_per_chunk(s),
         mem_bw_gbs=job.gpu.memory_bandwidth_gbs,
         # A chunk's GEMMs stream whole weight matrices over many tokens, as a STREAM kernel
         # streams its arrays, not a decode step's latency-bound matrix-vector products (whose
