@@ -204,6 +204,7 @@ class Prefill:
     overhead_s: float = 0.0  # what the per-layer time adds (launches, small kernels, host)
     dequant_s: float = 0.0  # dequantising the weights to F16 once per chunk (a kernel of its own)
     bound: str = "compute"  # bound_of: compute, memory-bandwidth, communication, per-layer overhead
+    activation_s: float = 0.0  # the engine's element-wise kernels' activations (ggml_activations)
 
 
 def prefill_chunks(tokens: int, chunk_tokens: int) -> int:
@@ -234,6 +235,7 @@ def prefill(
     routed_weight_bytes: float = 0.0,
     routed_pad: float = 1.0,
     dequant_bytes: float = 0.0,
+    activation_bytes: float = 0.0,
     pipelined: bool = False,
     tp_comm: TpComm = TpComm(),
 ) -> Prefill:
@@ -272,6 +274,11 @@ def prefill(
     It is a kernel of its own before each GEMM, so it adds to the chunk's time at the
     streaming bandwidth rather than hiding under the math.
 
+    `activation_bytes`: what one GPU's element-wise kernels (norms, the matmuls' input
+    quantisation, RoPE, adds, the GLU) move per chunk where the engine runs them as kernels
+    of their own over F32 activations (llama.cpp: ggml_activations.py); like the
+    dequantisation, they add to the chunk's time at the streaming bandwidth.
+
     `pipelined`: the pipeline stages work on different chunks at once (llama.cpp's pipeline
     parallelism, slaren's PR #6017, 2024-03: with -sm layer a batch's ubatches flow through
     the GPUs one after another), so c chunks over p equal stages take c + p - 1 stage-times
@@ -295,19 +302,20 @@ def prefill(
     if pp > 1:
         c += chunks * (pp - 1) * comm.p2p_s(nbytes / chunks, _need(link))
     dequant = dequant_bytes / byte_rate if byte_rate and dequant_bytes else 0.0
-    work += dequant
+    act = activation_bytes / byte_rate if byte_rate and activation_bytes else 0.0
+    work += dequant + act
     per_layer = chunks * n_layers * layer_overhead_s
     if pipelined and pp > 1:  # every part is spread over the stages alike
         f = (chunks + pp - 1) / (chunks * pp)
-        compute, read, dequant, work, c, per_layer = (
-            x * f for x in (compute, read, dequant, work, c, per_layer)
+        compute, read, dequant, act, work, c, per_layer = (
+            x * f for x in (compute, read, dequant, act, work, c, per_layer)
         )
     # an eager engine's host issues the layers while the GPU works: the longer wins
     total = max(work + c, per_layer) if overhead_overlaps else work + c + per_layer
     overhead = total - work - c
     rate = tokens / total if total > 0 else 0.0
-    bound = bound_of(read + dequant, compute, c, per_layer)
-    return Prefill(total, rate, c, compute, read, overhead, dequant, bound)
+    bound = bound_of(read + dequant + act, compute, c, per_layer)
+    return Prefill(total, rate, c, compute, read, overhead, dequant, bound, act)
 
 
 def request_tokens_per_s(gen_tokens: int, prefill_s: float, step_s: float, batch: int = 1) -> float:

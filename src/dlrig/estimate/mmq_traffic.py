@@ -136,7 +136,8 @@ def dense_layer_gemms(m: ModelSpec) -> tuple[tuple[Gemm, ...], tuple[Gemm, ...]]
         return (*up, (h, width))
 
     dense = attention + (ffn(m.intermediate_size) if m.intermediate_size else ())
-    shared = (m.n_shared_experts or 0) * (m.shared_expert_intermediate_size or 0)
+    routed = m.moe_intermediate_size or m.intermediate_size or 0
+    shared = (m.n_shared_experts or 0) * (m.shared_expert_intermediate_size or routed)
     moe = attention + (ffn(shared) if shared else ())
     return dense, moe
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from dlrig.catalog import l2_caches, sm_counts
 from dlrig.estimate import calibration as cal
-from dlrig.estimate import comm, mlm_head, mmq_traffic, moe_tiles, stream
+from dlrig.estimate import comm, ggml_activations, mlm_head, mmq_traffic, moe_tiles, stream
 from dlrig.estimate import compute as cp
 from dlrig.estimate import convnet as cnet
 from dlrig.estimate import decode as dec
@@ -876,6 +876,18 @@ def mmq_extra_bytes_per_chunk(s: Shape) -> float:
     )
 
 
+def activation_bytes_per_chunk(s: Shape) -> float:
+    """Bytes one GPU's element-wise kernels move per prompt chunk over F32 activations:
+    llama.cpp's (ggml_activations.py), whatever its weights' format, since ggml keeps every
+    activation in F32 between its ops (its cuBLAS path converts a matmul's F32 input to F16
+    instead of block_q8_1: about the same bytes); one tensor-parallel rank's share of the
+    hidden width. Other engines fuse these ops into 16-bit kernels: not counted."""
+    if engine(s.job) != "llama.cpp" or s.plan.tp > 1:
+        return 0.0
+    m = s.model
+    return ggml_activations.prefill_bytes(m, s.prefill_tokens_in_flight, m.total_layers / s.plan.pp)
+
+
 def inference_gemm_precision(job: Job) -> str:
     """The precision an inference engine's GEMMs run at (compute.peak's names)."""
     if engine(job) == "llama.cpp" and job.precision != Precision.FP32:
@@ -986,6 +998,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         routed_weight_bytes=s.prefill_routed_bytes_per_gpu,
         routed_pad=routed_tile_pad(s),
         dequant_bytes=dequant_bytes_per_chunk(s),
+        activation_bytes=activation_bytes_per_chunk(s),
         pipelined=engine(job) == "llama.cpp",
         tp_comm=tc,
     )
