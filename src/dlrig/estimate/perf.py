@@ -514,12 +514,32 @@ def train_work(s: Shape, eff: float, host_s: float = 0.0) -> st.TrainWork:
         kv_width=m.kv_cache_width if m.n_layers and m.n_heads else 0,
         checkpointing=job.checkpointing,
         grad_bytes=grad_bytes,
+        last_bucket_bytes=last_bucket_bytes(s, grad_bytes),
         weight_bytes=s.weight_bytes_job,
         offload=offload,
         cpu_adam_s=cpu_adam,
         optimizer_s=optimizer_s,
         activation_offload_bytes=mem.activation_offload_bytes(s),
     )
+
+
+# PyTorch DDP's default bucket size: bucket_cap_mb=25 (MiB),
+# https://docs.pytorch.org/docs/stable/generated/torch.nn.parallel.DistributedDataParallel.html
+DDP_BUCKET_CAP_BYTES = 25 * 2**20
+
+
+def last_bucket_bytes(s: Shape, grad_bytes: float) -> float:
+    """Bytes of the last gradient bucket the data-parallel group reduces: DDP fills buckets in
+    reverse parameter order up to the cap, a tensor larger than the cap taking one to itself
+    (torch/nn/parallel/distributed.py, _compute_bucket_assignment_by_size), so the last
+    bucket is the cap's worth of the first layers, or the input embedding where that is
+    larger and trained (a frozen LoRA base has no embedding gradient)."""
+    m = s.model
+    per_param = grad_bytes / s.params_trainable if s.params_trainable else 0.0
+    embedding = 0.0
+    if not s.lora and m.vocab_size and m.hidden_size:
+        embedding = m.vocab_size * m.hidden_size * per_param
+    return min(grad_bytes, max(DDP_BUCKET_CAP_BYTES, embedding))
 
 
 def sustained_efficiency(r: Rate, job: Job, precision: str) -> float:
