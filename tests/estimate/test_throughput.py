@@ -492,6 +492,19 @@ def test_last_bucket_is_the_embedding_or_the_cap():
     assert perf.last_bucket_bytes(rn, rn.params_trainable * 2) == 25 * 2**20
 
 
+def test_ddp_reduces_the_gradients_the_memory_model_holds():
+    # Mixed precision with fp32 master weights outside ZeRO is PyTorch AMP: the parameters and
+    # so their .grad are fp32, 4 bytes a parameter in DDP's buckets; ZeRO-1 reduces 16-bit
+    # gradients; the offload traffic stays 16-bit either way.
+    m = find_model("gpt2")
+    amp = shape(m, job(precision="bf16", n_gpus=2, seq_len=1024, master_weights=True))
+    zero1 = shape(m, job(precision="bf16", n_gpus=2, seq_len=1024, master_weights=True, zero=1))
+    n = amp.params_trainable
+    assert perf.train_work(amp, 0.5).ddp_grad_bytes == pytest.approx(4 * n)
+    assert perf.train_work(zero1, 0.5).ddp_grad_bytes == pytest.approx(2 * n)
+    assert perf.train_work(amp, 0.5).grad_bytes == pytest.approx(2 * n)
+
+
 def test_zero3_moves_one_and_a_half_times_ddp_traffic():
     w = st.TrainWork(micro_compute_s=1e-6, grad_bytes=2e9, weight_bytes=2e9)
     ddp = st.train_step(w, st.Plan(dp=8), st.Links(intra=LINK))

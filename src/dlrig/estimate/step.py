@@ -84,6 +84,9 @@ class TrainWork:
     kv_width: int = 0  # K+V elements per token per layer (CP traffic)
     checkpointing: bool = False
     grad_bytes: float = 0.0  # gradients the data-parallel group reduces (whole model)
+    # the gradients DDP / ZeRO-1/2 all-reduce, where they differ from grad_bytes (fp32 .grad
+    # under AMP); None: grad_bytes
+    ddp_grad_bytes: float | None = None
     # the gradients of the last bucket, whose reduction cannot start before the backward ends
     # (perf.last_bucket_bytes: DDP's bucket cap, or the input embedding when larger)
     last_bucket_bytes: float = 0.0
@@ -191,7 +194,8 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
             # host follow each bucket's reduce-scatter, in the backward's time left after it.
             window = max(0.0, max(busy, stream) - per_micro) * bwd_share
         else:
-            t = comm.group_allreduce_s(w.grad_bytes / shard, dp_g)
+            reduced = w.grad_bytes if w.ddp_grad_bytes is None else w.ddp_grad_bytes
+            t = comm.group_allreduce_s(reduced / shard, dp_g)
             parts["data-parallel"] = t
             exposed += ddp_exposed_s(
                 t, comm.group_allreduce_s(last_bucket_bytes(w) / shard, dp_g), window
@@ -246,7 +250,8 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
 
 def last_bucket_bytes(w: TrainWork) -> float:
     """The last gradient bucket's bytes: never more than all the gradients."""
-    return min(w.last_bucket_bytes, w.grad_bytes)
+    reduced = w.grad_bytes if w.ddp_grad_bytes is None else w.ddp_grad_bytes
+    return min(w.last_bucket_bytes, reduced)
 
 
 def ddp_exposed_s(total_s: float, last_s: float, window_s: float) -> float:
