@@ -1500,6 +1500,10 @@ def relations(usable: list[Point]) -> list[str]:
         f"fixed global batch 32 x 2048, Llama-3.1-8B LoRA: 1x RTX 5090 {one:,.0f} tok/s, "
         f"2x {two:,.0f} tok/s: {'holds' if two >= one else 'FAILS'}"
     )
+    VLLM_OWN = (
+        "vLLM's own: 30 on 2x RTX 3090 Ti, see the line below; llm-perf-bench's 23.8 on 2x "
+        "RTX 4090 ran before vLLM's CUDA graphs"
+    )
     # The issue's band, 14-18 tok/s for 2x RTX 3090 and a 70B int4 model, is what llama.cpp
     # users report: XiongjieDai's layer-split Llama-3-70B Q4_K_M 16.3 (tg1024) and 14.3
     # (tg8192) tok/s (calibration points), and llama.cpp#5324's "18.x tokens/s on 70b models"
@@ -1508,7 +1512,7 @@ def relations(usable: list[Point]) -> list[str]:
     # where the engine has a published like-for-like point of its own the line names it too.
     for label, kw, own in (
         ("--tp 2, no --engine (priced as vLLM's tensor parallel)", dict(tp=2),
-         "vLLM's own: 30 on 2x RTX 3090 Ti and 23.8 on 2x RTX 4090, see the lines below"),
+         VLLM_OWN),
         ("llama.cpp, layers split (default)", dict(engine="llama.cpp"),
          "the band's own engine and split"),
         ("llama.cpp, --tp 2 (its --split-mode row)", dict(engine="llama.cpp", tp=2),
@@ -1518,7 +1522,7 @@ def relations(usable: list[Point]) -> list[str]:
         ("exllamav2, --tp 2 (its tensor_parallel)", dict(engine="exllamav2", tp=2),
          "none expressible; 2x RTX 3090 x8, Mistral-Large 2.75 bpw: TP 13.06 vs split 14.38"),
         ("vllm, --tp 2", dict(engine="vllm", tp=2),
-         "vLLM's own: 30 on 2x RTX 3090 Ti and 23.8 on 2x RTX 4090, see the lines below"),
+         VLLM_OWN),
     ):  # fmt: skip
         t = tput("llama-2-70b", consts, task="infer", gpu=find_gpu("RTX 3090"), n_gpus=2,
                  quant="int4", context=512, batch_size=1, **kw)  # fmt: skip
@@ -1540,11 +1544,11 @@ def relations(usable: list[Point]) -> list[str]:
         f"[{lo:.1f}, {hi:.1f}] vs vLLM's published 30 (vllm#6955): "
         f"{'within' if lo <= 30 <= hi else 'OUTSIDE'}"
     )
-    # The three engines side by side on one pair of GeForce cards, one harness
-    # (mlc-ai/llm-perf-bench, 2023-10, Llama2-70B 4-bit, 2x RTX 4090 on PCIe; calibration
-    # points): TP, row split and layer split like for like.
+    # The engines side by side on one pair of GeForce cards, one harness (mlc-ai/llm-perf-bench,
+    # 2023-10, Llama2-70B 4-bit, 2x RTX 4090 on PCIe; calibration points): row split and layer
+    # split like for like. Its vLLM --tp 2 (AWQ, 23.8) ran before vLLM's CUDA graphs
+    # (points.VLLM_CUDA_GRAPHS_DATE): not a run of the vLLM dlrig prices.
     for label, kw, published in (
-        ("vllm --tp 2 (AWQ)", dict(engine="vllm", tp=2, quant="awq"), 23.8),
         ("llama.cpp --tp 2 = row split (Q4_0)", dict(engine="llama.cpp", tp=2, quant="q4_0"),
          17.55),
         ("exllamav2 layers split (GPTQ)", dict(engine="exllamav2", quant="gptq"), 24.39),

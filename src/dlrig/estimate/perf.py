@@ -194,9 +194,15 @@ def prefill_group(job: Job) -> tuple[str, ...]:
     return (*path, cp.architecture(job.gpu))
 
 
-# Engines that run vLLM's custom all-reduce (SGLang carries the same kernel): one-shot over
-# P2P where vLLM's custom_all_reduce.py allows it (module docstring of decode.py).
+# Engines that run vLLM's custom all-reduce (SGLang carries the same kernel) over P2P where
+# vLLM's custom_all_reduce.py allows it (module docstring of decode.py). The gate below is
+# vLLM's (custom_all_reduce.py at 00d618a, CustomAllreduce.__init__ and finalize_p2p):
+# `world_size not in [2, 4, 6, 8]` -> disabled; `world_size > 2 and not fully_connected` ->
+# "not supported on more than two PCIe-only GPUs"; `not _can_p2p(...)` (GeForce without P2P)
+# -> "your platform lacks GPU P2P capability"; a group spanning nodes -> disabled. Where it is
+# disabled vLLM all-reduces with NCCL (pynccl): the ring at the link's per-step latency.
 ONESHOT_ENGINES = frozenset({"vllm", "sglang"})
+VLLM_CUSTOM_AR_SIZES = (2, 4, 6, 8)  # CustomAllreduce._SUPPORTED_WORLD_SIZES
 
 
 def split_matmuls_per_layer(m: ModelSpec) -> int:
@@ -217,7 +223,7 @@ def tp_comm(s: Shape) -> dec.TpComm:
     if e == "exllamav2":
         return dec.TpComm(dec.TP_HOST, comm.host_staged_link(job.gpu))
     # vLLM's gate: two GPUs with P2P, or any supported count over a full NVLink mesh
-    full_mesh = comm.uses_nvlink(job.gpu, ic) and plan.tp in (2, 4, 6, 8)
+    full_mesh = comm.uses_nvlink(job.gpu, ic) and plan.tp in VLLM_CUSTOM_AR_SIZES
     p2p_pair = plan.tp == 2 and comm.has_p2p(job.gpu, ic)
     if e in ONESHOT_ENGINES and plan.nodes == 1 and (full_mesh or p2p_pair):
         return dec.TpComm(dec.TP_ONESHOT)
@@ -226,7 +232,7 @@ def tp_comm(s: Shape) -> dec.TpComm:
 
 TP_MODE_TEXT = {
     dec.TP_ALLREDUCE: "2 NCCL ring all-reduces per layer",
-    dec.TP_ONESHOT: "2 one-shot custom all-reduces per layer (vLLM/SGLang, over P2P)",
+    dec.TP_ONESHOT: "2 custom all-reduces per layer (vLLM/SGLang, over P2P)",
     dec.TP_HOST: "2 gathers per layer through pinned host memory (ExLlamaV2)",
     dec.TP_ROW: "llama.cpp's row split: 2 peer copies around every split matmul, "
     "attention and KV cache on the main GPU",
@@ -330,10 +336,16 @@ def transformer_traffic_bytes(s: Shape) -> float:
     # an encoder's masked-LM head: its loss streams the logits of the positions it runs on
     ops += mlm_head.logits(m, job, s.seq, b) * ew.loss_bytes_per_logit(e, job.loss)
     if job.attention == Attention.EAGER:
-        scores = m.total_layers * (m.n_heads or 0) * s.seq * max(s.attended, 1) * b
         masked = mem.has_attention_mask(m)
-        ops += ew.eager_score_bytes(scores, e, dropout, job.checkpointing, masked)
+        ops += ew.eager_score_bytes(eager_scores(s), e, dropout, job.checkpointing, masked)
     return ops
+
+
+def eager_scores(s: Shape) -> float:
+    """Score elements eager attention materialises in one micro-batch of one replica: heads x
+    queries x attended keys, every layer."""
+    m = s.model
+    return float(m.total_layers * (m.n_heads or 0) * s.seq * max(s.attended, 1) * s.micro_batch)
 
 
 def cnn_step(s: Shape, sustained_tflops: float, eff: float, nchw: bool) -> cnet.Step | None:
@@ -461,10 +473,21 @@ def train_work(s: Shape, eff: float, host_s: float = 0.0) -> st.TrainWork:
         fwd = shapes.attention_flops_fwd(m, s.attended)
         recomputed = job.checkpointing and not job.selective_checkpointing
         attention = (3 + (1 if recomputed else 0)) * fwd * units
-    micro = cp.math_time_s(executed - attention, sustained, eff)
+    score_gemms = 0.0
+    if not attention and job.attention == Attention.EAGER and per_token(s) and m.is_transformer:
+        # Eager attention's QK^T and PV are thin GEMMs (inner width d): each lasts the longer
+        # of its FLOPs at the GEMM rate and its score matrix at the streaming bandwidth
+        # (elementwise.eager_score_gemm_bytes: memory-bound on tensor-core cards).
+        recomputed = job.checkpointing and not job.selective_checkpointing
+        score_gemms = (3 + (1 if recomputed else 0)) * shapes.attention_flops_fwd(m, s.attended)
+        score_gemms *= units
+    micro = cp.math_time_s(executed - attention - score_gemms, sustained, eff)
     if attention:
         sixteen = cp.sustained_tflops(job.gpu, "bf16") / slowdown
         micro += cp.math_time_s(attention, sixteen, eff)
+    if score_gemms:
+        gemm_bytes = ew.eager_score_gemm_bytes(eager_scores(s), s.act_bytes, job.checkpointing)
+        micro += max(cp.math_time_s(score_gemms, sustained, eff), streaming_s(job, gemm_bytes))
     bw = job.gpu.memory_bandwidth_gbs
     # Transposes only where tensor cores run the convolutions (16-bit, or TF32 from Ampere on).
     nchw = (
