@@ -458,6 +458,53 @@ def test_grad_accumulation_amortises_the_allreduce():
     assert no_accum.bound == "communication"  # 1 s of math, 2.33 s of exposed traffic
 
 
+def test_ddp_last_bucket_follows_the_backward():
+    # 1 GB of gradients on 10 GB/s between two GPUs: a 0.1 s all-reduce; a 1.5 s micro-batch
+    # has a 1 s backward, which hides all but the last bucket. The last bucket (0.25 GB:
+    # 0.025 s) is ready only when the backward ends, so it is reduced after it.
+    w = st.TrainWork(micro_compute_s=1.5, grad_bytes=1e9, last_bucket_bytes=0.25e9)
+    s = st.train_step(w, st.Plan(dp=2), st.Links(intra=LINK))
+    assert s.exposed_comm_s == pytest.approx(0.025)
+    assert s.step_s == pytest.approx(1.525)
+    # When the all-reduce outlasts the backward the last bucket is inside the overflow:
+    # 3 s of traffic, 1 s of backward: 2 s exposed, not 2 s + the last bucket.
+    slow = st.TrainWork(micro_compute_s=1.5, grad_bytes=30e9, last_bucket_bytes=0.25e9)
+    assert st.train_step(slow, st.Plan(dp=2), st.Links(intra=LINK)).exposed_comm_s == (
+        pytest.approx(2.0)
+    )
+    # A last bucket larger than the gradients is all of them (a model under the bucket cap).
+    tiny = st.TrainWork(micro_compute_s=1.5, grad_bytes=0.1e9, last_bucket_bytes=0.25e9)
+    assert st.train_step(tiny, st.Plan(dp=2), st.Links(intra=LINK)).exposed_comm_s == (
+        pytest.approx(0.01)
+    )
+    assert st.ddp_exposed_s(0.1, 0.025, 1.0) == pytest.approx(0.025)
+    assert st.ddp_exposed_s(3.0, 0.025, 1.0) == pytest.approx(2.0)
+
+
+def test_last_bucket_is_the_embedding_or_the_cap():
+    # GPT-2: wte 50257 x 768 = 38.6 M parameters, above DDP's 25 MiB cap: in fp32 gradients
+    # 154.4 MB, the bucket its (tied) gradient completes last.
+    gpt2 = shape(find_model("gpt2"), job(gpu="RTX 4090", precision="fp32", n_gpus=2, seq_len=1024))
+    grads = gpt2.params_trainable * 4
+    assert perf.last_bucket_bytes(gpt2, grads) == pytest.approx(50257 * 768 * 4)
+    # ResNet-50 has no embedding: the cap (25 MiB) of its first layers.
+    rn = shape(find_model("resnet50"), job(gpu="RTX 4090", n_gpus=2))
+    assert perf.last_bucket_bytes(rn, rn.params_trainable * 2) == 25 * 2**20
+
+
+def test_ddp_reduces_the_gradients_the_memory_model_holds():
+    # Mixed precision with fp32 master weights outside ZeRO is PyTorch AMP: the parameters and
+    # so their .grad are fp32, 4 bytes a parameter in DDP's buckets; ZeRO-1 reduces 16-bit
+    # gradients; the offload traffic stays 16-bit either way.
+    m = find_model("gpt2")
+    amp = shape(m, job(precision="bf16", n_gpus=2, seq_len=1024, master_weights=True))
+    zero1 = shape(m, job(precision="bf16", n_gpus=2, seq_len=1024, master_weights=True, zero=1))
+    n = amp.params_trainable
+    assert perf.train_work(amp, 0.5).ddp_grad_bytes == pytest.approx(4 * n)
+    assert perf.train_work(zero1, 0.5).ddp_grad_bytes == pytest.approx(2 * n)
+    assert perf.train_work(amp, 0.5).grad_bytes == pytest.approx(2 * n)
+
+
 def test_zero3_moves_one_and_a_half_times_ddp_traffic():
     w = st.TrainWork(micro_compute_s=1e-6, grad_bytes=2e9, weight_bytes=2e9)
     ddp = st.train_step(w, st.Plan(dp=8), st.Links(intra=LINK))

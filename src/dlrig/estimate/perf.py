@@ -510,7 +510,13 @@ def train_work(s: Shape, eff: float, host_s: float = 0.0) -> st.TrainWork:
     half_grads = (job.task == Task.TRAIN and not is_fp32(job.precision)) or shapes.half_adapters(
         job
     )
+    # 16-bit gradients offloaded to the CPU (ZeRO-Offload moves them in 16 bits)
     grad_bytes = s.params_trainable * (HALF_BYTES if half_grads else FP32_BYTES)
+    # DDP's all-reduce reduces the .grad tensors the memory model stores: fp32 under PyTorch
+    # AMP (its parameters stay fp32, so DDP's buckets are fp32: memory.gradient_bytes cites
+    # why), 16-bit under ZeRO and pure 16-bit training. Before, every mixed-precision DDP job
+    # was priced with 16-bit gradients here while memory.py held them in fp32.
+    ddp_grad_bytes = s.params_trainable * mem.gradient_bytes_per_param(s)
     # bitsandbytes' paged 8-bit optimizers step on the GPU; their pages move to the CPU only
     # under memory pressure, so no per-step transfer or CPU step is charged for them.
     offload = job.offload.value if job.optimizer != Optimizer.ADAM8BIT else Offload.NONE.value
@@ -537,12 +543,33 @@ def train_work(s: Shape, eff: float, host_s: float = 0.0) -> st.TrainWork:
         kv_width=m.kv_cache_width if m.n_layers and m.n_heads else 0,
         checkpointing=job.checkpointing,
         grad_bytes=grad_bytes,
+        ddp_grad_bytes=ddp_grad_bytes,
+        last_bucket_bytes=last_bucket_bytes(s, ddp_grad_bytes),
         weight_bytes=s.weight_bytes_job,
         offload=offload,
         cpu_adam_s=cpu_adam,
         optimizer_s=optimizer_s,
         activation_offload_bytes=mem.activation_offload_bytes(s),
     )
+
+
+# PyTorch DDP's default bucket size: bucket_cap_mb=25 (MiB),
+# https://docs.pytorch.org/docs/stable/generated/torch.nn.parallel.DistributedDataParallel.html
+DDP_BUCKET_CAP_BYTES = 25 * 2**20
+
+
+def last_bucket_bytes(s: Shape, grad_bytes: float) -> float:
+    """Bytes of the last gradient bucket the data-parallel group reduces: DDP fills buckets in
+    reverse parameter order up to the cap, a tensor larger than the cap taking one to itself
+    (torch/nn/parallel/distributed.py, _compute_bucket_assignment_by_size), so the last
+    bucket is the cap's worth of the first layers, or the input embedding where that is
+    larger and trained (a frozen LoRA base has no embedding gradient)."""
+    m = s.model
+    per_param = grad_bytes / s.params_trainable if s.params_trainable else 0.0
+    embedding = 0.0
+    if not s.lora and m.vocab_size and m.hidden_size:
+        embedding = m.vocab_size * m.hidden_size * per_param
+    return min(grad_bytes, max(DDP_BUCKET_CAP_BYTES, embedding))
 
 
 def sustained_efficiency(r: Rate, job: Job, precision: str) -> float:
