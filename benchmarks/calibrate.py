@@ -623,6 +623,8 @@ def fit_overhead(
             continue  # faster than the datasheet allows even with no per-layer time: unexpressible
         if allocator_churn(pt):
             continue  # its step holds the caching allocator's unmodelled time (hf_cache.py)
+        if perf.bitsandbytes_host_path(pt.job):  # type: ignore[arg-type]
+            continue  # its step holds bitsandbytes' unmodelled host work (perf.py)
         names = group_names(perf.overhead_group(pt.job))  # type: ignore[arg-type]
         for name in names[1:] if eager else names:  # no eager point informs "*"
             by_group[name].append((pt, d))
