@@ -955,6 +955,47 @@ def test_bitsandbytes_linears_are_flagged_under_transformers_only():
     assert not flag(quant="q8_0", engine="llama.cpp")
 
 
+def _with_bnb(c_per_linear: float, layer_s: float) -> cal.Constants:
+    rows = {
+        (perf.BNB_HOST_KEY, path): cal.Fitted(
+            perf.BNB_HOST_KEY, c_per_linear, path, 2, 2, None, None, None, "test", ""
+        )
+        for path in (*perf.BNB_PATHS, "*")
+    }
+    rows[(perf.DECODE_OVERHEAD_KEY, "transformers")] = cal.Fitted(
+        perf.DECODE_OVERHEAD_KEY, layer_s, "transformers", 2, 2, None, None, None, "test", ""
+    )
+    return cal.Constants(cal.constants().rows | rows)
+
+
+def test_bitsandbytes_paths_by_format_and_rows():
+    def path(batch: int, **kw) -> str | None:
+        return perf.bnb_path(job("RTX 4090", task="infer", engine="transformers", **kw), batch)
+
+    assert path(1, quant="int8") == path(8, quant="int8") == "int8"
+    assert path(1, quant="nf4") == "nf4-gemv"  # gemv_4bit: one row
+    assert path(2, quant="nf4") == "nf4-dequant"  # MatMul4Bit: dequantize_4bit, then linear
+    assert path(1) is None
+    # Llama: q, k, v, o, gate, up, down; Mixtral routes a token to 2 of its 8 experts' 3 each
+    assert perf.bnb_linears_per_layer(find_model("llama-2-7b")) == 7
+    assert perf.bnb_linears_per_layer(find_model("mixtral-8x7b")) == 4 + 2 * 3
+
+
+def test_each_bitsandbytes_linear_adds_its_host_time_to_the_eager_step():
+    # Llama-2-7B int8 on an RTX 4090, batch 1: the host runs 32 layers x (1 ms + 7 x 0.1 ms)
+    # = 54.4 ms, far above the ~7 GB read, so the step is the host's
+    m = find_model("llama-2-7b")
+    j = job("RTX 4090", task="infer", quant="int8", engine="transformers", prompt_tokens=8)
+    consts = _with_bnb(1e-4, 1e-3)
+    s = shape(m, j)
+    assert perf.bnb_host_s(s, consts) == pytest.approx(7e-4)
+    t = perf.throughput_of(s, consts)
+    assert t.step_time_s == pytest.approx(32 * 1.7e-3)
+    # 16-bit weights pay the engine's per-layer time alone
+    plain = shape(m, job("RTX 4090", task="infer", engine="transformers", prompt_tokens=8))
+    assert perf.bnb_host_s(plain, consts) == 0
+
+
 def test_exllama_kernels_multiply_at_the_fp16_accumulate_rate():
     # cublasHgemm on the reconstructed F16 matrix (ExLlamaV2; AutoGPTQ's exllama kernels under
     # transformers); bitsandbytes and AutoAWQ call torch.matmul: FP32 accumulation
@@ -1039,15 +1080,38 @@ def test_a_pipeline_stage_issues_only_its_own_layers():
     assert st.train_step(busy, st.Plan(), st.Links()).bound == "per-layer overhead"
 
 
-def test_the_estimate_says_when_decode_dequantises_and_bitsandbytes_is_optimistic():
+def test_the_estimate_says_when_decode_dequantises_and_what_bitsandbytes_adds():
     from dlrig.estimate import explain
 
     m = find_model("llama-2-7b")
     kw = dict(task="infer", quant="nf4", engine="transformers", prompt_tokens=100, gen_tokens=100)
     text = " ".join(explain.assumptions(shape(m, job("RTX 4090", batch_size=4, **kw))))
     assert "each decode step of 4 sequences dequantises" in text
-    assert "bitsandbytes nf4 linears" in text and "optimistic" in text
+    assert "bitsandbytes nf4 linears (nf4-dequant path)" in text
     one = " ".join(explain.assumptions(shape(m, job("RTX 4090", batch_size=1, **kw))))
-    assert "each decode step" not in one
+    assert "each decode step of" not in one and "(nf4-gemv path)" in one
     plain = dict(kw, quant="none")
     assert "bitsandbytes" not in " ".join(explain.assumptions(shape(m, job("RTX 4090", **plain))))
+
+
+def test_a_row_without_llm_int8_outlier_decomposition_is_not_expressible():
+    from dlrig.estimate import points
+
+    row = {
+        "id": "t",
+        "category": "decode",
+        "task": "infer",
+        "model": "llama-2-7b",
+        "gpu": "RTX 4090",
+        "quant": "int8",
+        "engine": "transformers",
+        "batch_size": "1",
+        "prompt_tokens": "64",
+        "gen_tokens": "64",
+        "value": "40",
+        "unit": "tokens_per_s",
+        "notes": "load_in_8bit with llm_int8_threshold 0.0 (no outlier decomposition)",
+    }
+    assert "llm_int8_threshold 0" in (points.why_not(row) or "")
+    default = row | {"notes": "load_in_8bit with llm_int8_threshold 6.0"}
+    assert points.why_not(default) is None

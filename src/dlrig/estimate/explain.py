@@ -300,14 +300,15 @@ def assumptions(s: Shape) -> list[str]:
                 f"{perf.dequant_bytes_per_step(s) / 1e9:,.1f} GB written and read back per "
                 "step on this GPU on top of the packed weights"
             )
-        if perf.bitsandbytes_host_path(job):
+        path = perf.bnb_path(job, s.micro_batch)
+        if path is not None:
+            per_layer = perf.bnb_host_s(s)
             out.append(
-                f"bitsandbytes {job.quant.value} linears issue more host work per layer than "
-                "16-bit ones (LLM.int8's outlier split, the 4-bit path's casts and ctypes "
-                "calls); the per-layer time here is the 16-bit one, so the tokens/s is "
-                "optimistic: h2oGPT measured Llama-2-7B on an RTX 4090 at 40.9 tokens/s in "
-                "16-bit, 32.6 in 4-bit and 9.2 in 8-bit (transformers 4.30.2, bitsandbytes "
-                "0.41.1)"
+                f"bitsandbytes {job.quant.value} linears ({path} path) add host work to each "
+                f"decode step: {perf.bnb_linears_per_layer(m):g} per layer, "
+                f"{per_layer * 1e3:.2f} ms per layer on top of transformers' own "
+                f"({perf.BNB_HOST_KEY}, fitted on published bitsandbytes decode rates; the "
+                "host's speed is not an input, so a slower CPU decodes slower)"
             )
         allocation = engine_memory.describe(s)
         if allocation:

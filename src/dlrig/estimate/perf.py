@@ -816,9 +816,11 @@ def dequant_bytes_per_step(s: Shape) -> float:
 # efficient for inference hence the slow speed' (issue #490, 2023-07-16) [V]. h2oGPT's
 # benchmark (transformers 4.30.2, bitsandbytes 0.41.1, Llama-2-7B-chat, one request) measured
 # on an RTX 4090 40.9 tokens/s in 16-bit, 32.6 in 4-bit and 9.2 in 8-bit (perf.md, 2023-08)
-# [V]. dlrig has no sourced host time per bitsandbytes linear: such a job is priced with the
-# 16-bit per-layer time, which is optimistic, and says so (explain.assumptions); the points
-# inform no per-layer time (benchmarks/calibrate.py) and are still scored.
+# [V]; bitsandbytes' own benchmark (benchmarking/README.md, v0.45.0, transformers 4.46.3,
+# Llama-3.1-8B on an H100, batch 1) 40.99 in BF16, 30.14 in NF4, 19.17 in INT8 and 12.24 in
+# INT8 with the outlier decomposition [V]. The step of such a job waits on a host that runs
+# the engine's per-layer time plus a time per bitsandbytes linear, fitted per path on those
+# points (BNB_HOST_KEY); they inform no decode_layer_s (benchmarks/calibrate.py).
 BITSANDBYTES_FORMATS = frozenset({Quant.INT8, Quant.NF4})
 
 
@@ -829,6 +831,47 @@ def bitsandbytes_host_path(job: Job) -> bool:
         and engine(job) == "transformers"
         and (job.quant in BITSANDBYTES_FORMATS)
     )
+
+
+# The host time each bitsandbytes linear adds to a decode step, on top of the engine's per-layer
+# time (seconds per quantised linear per step; fitted by benchmarks/calibrate.py on the
+# published bitsandbytes decode points, one constant per path, each a root like the trainers'
+# train_layer_s).
+BNB_HOST_KEY = "bnb_linear_s"
+# The three paths a decode step of transformers' bitsandbytes linears takes, by format and the
+# rows of the step (bitsandbytes/autograd/_functions.py): LLM.int8() (MatMul8bitLt: row-wise
+# int8 quantisation of the input, the outlier columns above llm_int8_threshold, 6.0 in
+# transformers' BitsAndBytesConfig, split out for a 16-bit matmul, the int8 matmul and its
+# dequantisation), 4-bit at one row (gemv_4bit) and 4-bit at more rows (MatMul4Bit:
+# dequantize_4bit, then F.linear).
+BNB_PATHS = ("int8", "nf4-gemv", "nf4-dequant")
+
+
+def bnb_path(job: Job, rows: int) -> str | None:
+    """Which of BNB_PATHS a forward pass of `rows` rows takes (None: no bitsandbytes linear)."""
+    if not bitsandbytes_host_path(job):
+        return None
+    if job.quant == Quant.INT8:
+        return "int8"
+    return "nf4-gemv" if rows <= BITSANDBYTES_GEMV_ROWS else "nf4-dequant"
+
+
+def bnb_linears_per_layer(m: ModelSpec) -> float:
+    """The quantised linears one decode step runs per layer: every matrix of the block
+    (transformers quantises each nn.Linear but the output head, `llm_int8_skip_modules`), an
+    MoE's experts counted as those a token routes to (each expert its own module)."""
+    total = 0.0
+    for _d_in, _d_out, copies in shapes.block_matrices(m).values():
+        total += min(copies, m.experts_per_token or 1) if copies > 1 else 1
+    return total
+
+
+def bnb_host_s(s: Shape, consts: cal.Constants | None = None) -> float:
+    """Host time per layer a decode step's bitsandbytes linears add (0 where none)."""
+    path = bnb_path(s.job, s.micro_batch)
+    if path is None:
+        return 0.0
+    return bnb_linears_per_layer(s.model) * rate(BNB_HOST_KEY, (path,), consts).efficiency
 
 
 def routed_flops_per_token(m: ModelSpec) -> float:
@@ -946,7 +989,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         tp=pl.tp,
         pp=pl.pp,
         link=lk.intra,
-        layer_overhead_s=ovh.efficiency,
+        layer_overhead_s=ovh.efficiency + bnb_host_s(s, consts),
         overhead_overlaps=eager,
         tp_comm=tc,
     )
