@@ -1275,6 +1275,62 @@ def stats(values: list[float]) -> tuple[float, float]:
     return (statistics.median(v), percentile(v, 0.9)) if v else (math.nan, math.nan)
 
 
+def interval_coverage(usable: list[Point]) -> dict[str, tuple[int, float, int, float]]:
+    """Cross-validated coverage of the intervals, per category: the share of points whose LOSO
+    |error| lies inside the ± their group would carry without their source (the p80 of the
+    other sources' LOSO errors on the group's path, as _constant_rows computes it; memory's
+    source-balanced, as its rows are), walking up while fewer than MIN_SOURCES other sources
+    remain. About 80 % if the intervals are honest for a source not yet seen. Returns
+    {category: (points, share of points inside, sources, mean over sources of each source's
+    share)}; a source with many points would otherwise decide the first share alone."""
+    paths: dict[str, list[str]] = {}
+    by_group: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for pt in usable:
+        e = abs(err(pt.loso, pt.measured))
+        if not math.isfinite(e):
+            continue
+        key = pt.key or "memory"
+        names = group_names(pt.group[:1]) if pt.key is None else group_names(pt.group)
+        resolved = pt.resolved.split(":", 1)[1]
+        paths[pt.id] = []
+        for name in names:
+            paths[pt.id].append(f"{key}:{name}")
+            by_group[f"{key}:{name}"].append((pt.source_id, e))
+            if name == resolved:
+                break
+    inside: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for pt in usable:
+        if pt.id not in paths:
+            continue
+        others: list[tuple[str, float]] = []
+        for g in reversed(paths[pt.id]):
+            others = [(s, e) for s, e in by_group[g] if s != pt.source_id]
+            if len({s for s, _ in others}) >= MIN_SOURCES:
+                break
+        if not others:
+            continue
+        if pt.key is None:
+            by_source: dict[str, list[float]] = defaultdict(list)
+            for s, e in others:
+                by_source[s].append(e)
+            frac = source_balanced_percentile(by_source, INTERVAL_PERCENTILE)
+        else:
+            frac = percentile([e for _, e in others], INTERVAL_PERCENTILE)
+        ok = abs(err(pt.loso, pt.measured)) <= frac
+        inside[pt.label][pt.source_id].append(ok)
+        inside["ALL"][pt.source_id].append(ok)
+    out = {}
+    for label, by_src in inside.items():
+        flat = [b for bs in by_src.values() for b in bs]
+        out[label] = (
+            len(flat),
+            sum(flat) / len(flat),
+            len(by_src),
+            statistics.fmean(sum(bs) / len(bs) for bs in by_src.values()),
+        )
+    return out
+
+
 def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple]) -> str:
     out = io.StringIO()
     pr = lambda *a: print(*a, file=out)  # noqa: E731
@@ -1306,6 +1362,12 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
         if sel:
             med, p90 = stats([err(x.loso, x.measured) for x in sel])
             pr(f"{fam:24} {len(sel):4} {med:12.1%} {p90:9.1%}")
+    pr()
+    pr("intervals, cross-validated: the share of points whose LOSO |error| is inside the ± their")
+    pr("group carries without their source (p80, so about 80 % if the ± is honest for a source")
+    pr("not yet seen); by point, and as the mean of each source's share:")
+    for c, (n, share, n_src, src_share) in sorted(interval_coverage(usable).items()):
+        pr(f"  {c:24} {n:4} pts {share:5.0%}   {n_src:3} sources {src_share:5.0%}")
     scored_too = [x for x in points if "loso_if_scored" in x.extra]
     if scored_too:
         pr()
@@ -1492,6 +1554,10 @@ def relations(usable: list[Point]) -> list[str]:
         f"fixed global batch 32 x 2048, Llama-3.1-8B LoRA: 1x RTX 5090 {one:,.0f} tok/s, "
         f"2x {two:,.0f} tok/s: {'holds' if two >= one else 'FAILS'}"
     )
+    VLLM_OWN = (
+        "vLLM's own: 30 on 2x RTX 3090 Ti, see the line below; llm-perf-bench's 23.8 on 2x "
+        "RTX 4090 ran before vLLM's CUDA graphs"
+    )
     # The issue's band, 14-18 tok/s for 2x RTX 3090 and a 70B int4 model, is what llama.cpp
     # users report: XiongjieDai's layer-split Llama-3-70B Q4_K_M 16.3 (tg1024) and 14.3
     # (tg8192) tok/s (calibration points), and llama.cpp#5324's "18.x tokens/s on 70b models"
@@ -1500,7 +1566,7 @@ def relations(usable: list[Point]) -> list[str]:
     # where the engine has a published like-for-like point of its own the line names it too.
     for label, kw, own in (
         ("--tp 2, no --engine (priced as vLLM's tensor parallel)", dict(tp=2),
-         "vLLM's own: 30 on 2x RTX 3090 Ti and 23.8 on 2x RTX 4090, see the lines below"),
+         VLLM_OWN),
         ("llama.cpp, layers split (default)", dict(engine="llama.cpp"),
          "the band's own engine and split"),
         ("llama.cpp, --tp 2 (its --split-mode row)", dict(engine="llama.cpp", tp=2),
@@ -1510,7 +1576,7 @@ def relations(usable: list[Point]) -> list[str]:
         ("exllamav2, --tp 2 (its tensor_parallel)", dict(engine="exllamav2", tp=2),
          "none expressible; 2x RTX 3090 x8, Mistral-Large 2.75 bpw: TP 13.06 vs split 14.38"),
         ("vllm, --tp 2", dict(engine="vllm", tp=2),
-         "vLLM's own: 30 on 2x RTX 3090 Ti and 23.8 on 2x RTX 4090, see the lines below"),
+         VLLM_OWN),
     ):  # fmt: skip
         t = tput("llama-2-70b", consts, task="infer", gpu=find_gpu("RTX 3090"), n_gpus=2,
                  quant="int4", context=512, batch_size=1, **kw)  # fmt: skip
@@ -1532,11 +1598,11 @@ def relations(usable: list[Point]) -> list[str]:
         f"[{lo:.1f}, {hi:.1f}] vs vLLM's published 30 (vllm#6955): "
         f"{'within' if lo <= 30 <= hi else 'OUTSIDE'}"
     )
-    # The three engines side by side on one pair of GeForce cards, one harness
-    # (mlc-ai/llm-perf-bench, 2023-10, Llama2-70B 4-bit, 2x RTX 4090 on PCIe; calibration
-    # points): TP, row split and layer split like for like.
+    # The engines side by side on one pair of GeForce cards, one harness (mlc-ai/llm-perf-bench,
+    # 2023-10, Llama2-70B 4-bit, 2x RTX 4090 on PCIe; calibration points): row split and layer
+    # split like for like. Its vLLM --tp 2 (AWQ, 23.8) ran before vLLM's CUDA graphs
+    # (points.VLLM_CUDA_GRAPHS_DATE): not a run of the vLLM dlrig prices.
     for label, kw, published in (
-        ("vllm --tp 2 (AWQ)", dict(engine="vllm", tp=2, quant="awq"), 23.8),
         ("llama.cpp --tp 2 = row split (Q4_0)", dict(engine="llama.cpp", tp=2, quant="q4_0"),
          17.55),
         ("exllamav2 layers split (GPTQ)", dict(engine="exllamav2", quant="gptq"), 24.39),

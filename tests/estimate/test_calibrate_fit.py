@@ -300,3 +300,40 @@ def test_another_sources_efficiency_is_not_taken_for_host_time():
         ),
     ]
     assert calibrate.best_train_host(pts) == 0.0
+
+
+def _scored(pid: str, source: str, measured: float, loso: float) -> calibrate.Point:
+    pt = calibrate.Point(pid, "decode", "decode_bw", source, measured, "tokens_per_s", "", {})
+    pt.group = ("vllm",)
+    pt.loso = loso
+    pt.resolved = "decode_bw:vllm"
+    return pt
+
+
+def test_interval_coverage_judges_each_point_by_the_other_sources_errors():
+    # Sources a, b, c err by 10 %; d by 50 %. Without d, the others' p80 is 10 %: d's point
+    # lies outside. Each of a-c sees 10, 10, 50 (p80 of three: 10 + 0.6 * 40 = 34 %): inside.
+    pts = [
+        _scored("a1", "a", 100.0, 110.0),
+        _scored("b1", "b", 100.0, 90.0),
+        _scored("c1", "c", 100.0, 110.0),
+        _scored("d1", "d", 100.0, 150.0),
+    ]
+    n, share, n_src, src_share = calibrate.interval_coverage(pts)["decode"]
+    assert (n, n_src) == (4, 4)
+    assert share == pytest.approx(0.75)
+    assert src_share == pytest.approx(0.75)
+
+
+def test_interval_coverage_weighs_each_source_once_in_its_second_share():
+    # Source a has three points, all far off (outside the others' 10 %); b, c, d one each.
+    pts = [_scored(f"a{i}", "a", 100.0, 200.0) for i in range(3)] + [
+        _scored("b1", "b", 100.0, 110.0),
+        _scored("c1", "c", 100.0, 110.0),
+        _scored("d1", "d", 100.0, 110.0),
+    ]
+    n, share, n_src, src_share = calibrate.interval_coverage(pts)["decode"]
+    assert (n, n_src) == (6, 4)
+    # b, c and d each see a's 100 % three times and two 10 %: p80 of five is 100 %, inside.
+    assert share == pytest.approx(3 / 6)
+    assert src_share == pytest.approx(3 / 4)

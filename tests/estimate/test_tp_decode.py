@@ -27,6 +27,41 @@ def test_oneshot_allreduce_is_one_hop_and_reads_every_peer():
     assert comm.oneshot_allreduce_s(1000, 1, LINK) == 0.0
 
 
+def test_twostage_allreduce_is_two_hops_at_a_rings_bytes():
+    # 4 ranks, 1,000 bytes, 1 GB/s, 1 us: 2 x 1 us + 2 x 3/4 x 1,000 B / 1e9 B/s = 3.5 us
+    assert comm.twostage_allreduce_s(1000, 4, Link("t", 1.0, 1e-6)) == pytest.approx(3.5e-6)
+
+
+@pytest.mark.parametrize(
+    ("n", "nbytes", "kernel"),
+    [
+        # vLLM csrc/custom_all_reduce.cuh: two GPUs always one-stage (below the 8 MiB buffer)
+        (2, 4 * 2**20, "one"),
+        # a 4-GPU mesh: one-stage below 512 KiB, two-stage from there
+        (4, 512 * 1024 - 16, "one"),
+        (4, 512 * 1024, "two"),
+        # 6 or 8 GPUs: one-stage below 256 KiB
+        (8, 256 * 1024 - 16, "one"),
+        (8, 256 * 1024, "two"),
+        # at or above custom_all_reduce.py's max_size = 8192 * 1024: NCCL's ring
+        (8, 8 * 2**20, "ring"),
+        (2, 8 * 2**20, "ring"),
+    ],
+)
+def test_vllm_custom_allreduce_takes_the_kernel_vllm_takes(n, nbytes, kernel):
+    link = Link("t", 100.0, 2e-6)
+    expected = {
+        "one": comm.oneshot_allreduce_s,
+        "two": comm.twostage_allreduce_s,
+        "ring": comm.allreduce_s,
+    }[kernel](nbytes, n, link)
+    assert comm.vllm_custom_allreduce_s(nbytes, n, link) == expected
+    # 8 GPUs, 16 MiB (a 1,024-token prefill chunk of an 8,192-wide model in 16-bit): NCCL's ring
+    # moves 2 x 7/8 of it, not the one-shot kernel's 7 x: 14 hops x 2 us + 1.75 x 16 MiB / 100 GB/s
+    big = 16 * 2**20
+    assert comm.vllm_custom_allreduce_s(big, 8, link) == pytest.approx(28e-6 + 1.75 * big / 100e9)
+
+
 @pytest.mark.parametrize(
     ("mode", "matmuls", "expected_us"),
     [
@@ -76,6 +111,8 @@ def test_tp_without_an_engine_is_priced_as_vllm_and_says_so():
     ("gpu", "n", "interconnect", "mode"),
     [
         ("RTX 3090", 2, "auto", dec.TP_ALLREDUCE),  # GeForce: no P2P, so NCCL
+        ("RTX 4090", 2, "auto", dec.TP_ALLREDUCE),  # no P2P and no NVLink at all
+        ("RTX 3090", 2, "nvlink", dec.TP_ONESHOT),  # a bridged pair reaches P2P over NVLink
         ("A100 80GB PCIe", 2, "pcie", dec.TP_ONESHOT),  # a P2P pair
         ("A100 80GB PCIe", 4, "pcie", dec.TP_ALLREDUCE),  # vLLM refuses > 2 PCIe-only GPUs
         ("A100 80GB SXM", 8, "auto", dec.TP_ONESHOT),  # a full NVLink mesh
@@ -146,3 +183,21 @@ def test_the_saved_calibration_report_has_the_tensor_parallel_relation_lines():
         lines = [x for x in text.splitlines() if label in x]
         assert lines, label
         assert all("tok/s ±" in x for x in lines), label
+
+
+def test_vllm_on_a_geforce_pair_pays_nccls_ring_through_host_memory():
+    # 2x RTX 3090 (PCIe 4.0 x16 = 31.5 GB/s, no P2P), Llama-2-70B, vLLM --tp 2: custom
+    # all-reduce off, so 80 layers x 2 NCCL ring all-reduces of one token's 8,192 x 2 bytes,
+    # each 2 steps x latency_us_pcie_nop2p_hop + 16,384 B at 31.5 x 0.78 x 0.4 GB/s (~9.5 us;
+    # NCCL's own tuner: 6.6 + 2 x 1.0 = 8.6 us), about 1.5 ms per token
+    from dlrig.estimate import params as p
+
+    s = shape(find_model("llama-2-70b"), _tp("RTX 3090", 2, engine="vllm"))
+    tc = perf.tp_comm(s)
+    link = comm.intra_node_link(find_gpu("RTX 3090"))
+    busbw = 31.5 * p.value("allreduce_busbw_fraction_pcie") * p.value("pcie_no_p2p_fraction") * 1e9
+    one = 2 * p.value("latency_us_pcie_nop2p_hop") * 1e-6 + 16384 / busbw
+    got = dec.tp_comm_s(1, 8192, 2, 80, tc, link)
+    assert tc.mode == dec.TP_ALLREDUCE
+    assert got == pytest.approx(160 * one, rel=1e-3)
+    assert 1.0e-3 < got < 2.0e-3

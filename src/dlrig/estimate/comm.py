@@ -81,6 +81,42 @@ def oneshot_allreduce_s(nbytes: float, n: int, link: Link) -> float:
     return link.latency_s + (n - 1) * nbytes / (link.busbw_gbs * GBS)
 
 
+def twostage_allreduce_s(nbytes: float, n: int, link: Link) -> float:
+    """vLLM's custom all-reduce for larger tensors on a full NVLink mesh
+    (cross_device_reduce_2stage): a reduce-scatter (each rank reads its 1/n slice from the n-1
+    peers) and an all-gather (it reads the n-1 other reduced slices) over P2P, with a barrier
+    between: two hops' latency and 2(n-1)/n · S bytes per rank, a ring's bytes at two latencies."""
+    if n <= 1 or nbytes <= 0:
+        return 0.0
+    return 2 * link.latency_s + 2 * (n - 1) / n * nbytes / (link.busbw_gbs * GBS)
+
+
+# vLLM's custom all-reduce only takes tensors below its registered buffer
+# (vllm/distributed/device_communicators/custom_all_reduce.py, CustomAllreduce.__init__
+# `max_size=8192 * 1024`; should_custom_ar: `return inp_size < self.max_size`); larger ones go
+# to NCCL (pynccl).
+VLLM_CUSTOM_AR_MAX_BYTES = 8192 * 1024
+# csrc/custom_all_reduce.cuh, CustomAllreduce::allreduce (REDUCE_CASE): two GPUs always run the
+# one-stage kernel; a full NVLink mesh runs it `(world_size_ <= 4 && bytes < 512 * 1024) ||
+# (world_size_ <= 8 && bytes < 256 * 1024)`, otherwise cross_device_reduce_2stage.
+VLLM_ONESTAGE_MAX_BYTES = ((4, 512 * 1024), (8, 256 * 1024))
+
+
+def vllm_custom_allreduce_s(nbytes: float, n: int, link: Link) -> float:
+    """One all-reduce as vLLM (and SGLang, which carries the same kernel) issues it where its
+    custom all-reduce is on (two P2P GPUs or a full NVLink mesh: perf.tp_comm): the one-stage
+    kernel for small tensors, the two-stage one above vLLM's size thresholds, NCCL's ring at and
+    above the custom kernel's 8 MiB buffer (constants above, quoted from vLLM's source). The
+    same `link` prices all three (its rate and per-hop latency)."""
+    if n <= 1 or nbytes <= 0:
+        return 0.0
+    if nbytes >= VLLM_CUSTOM_AR_MAX_BYTES:
+        return allreduce_s(nbytes, n, link)
+    if n == 2 or any(n <= k and nbytes < b for k, b in VLLM_ONESTAGE_MAX_BYTES):
+        return oneshot_allreduce_s(nbytes, n, link)
+    return twostage_allreduce_s(nbytes, n, link)
+
+
 @dataclass(frozen=True)
 class Placement:
     """How a group of `size` ranks lies over nodes: `per_node` of them share a node (and its
@@ -156,7 +192,17 @@ def intra_node_link(gpu: GpuSpec, interconnect: str = "auto") -> Link:
 
     NVLink when the card has it and the user did not ask for PCIe (SXM/OAM always use it);
     otherwise PCIe at the card's generation and width, halved again without P2P (NCCL stages
-    through host memory)."""
+    through host memory).
+
+    Cross-check of the small-message cost without P2P (GeForce pairs, where vLLM's custom
+    all-reduce is off and vLLM all-reduces with NCCL): NCCL's own tuner prices a ring LL
+    all-reduce on PCI at a 6.6 us base plus 1.0 us per step (NVIDIA/nccl src/graph/tuning.cc
+    at 5067397, baseLatencies line 151 and the PCI hwLatencies line 165), 8.6 us for two
+    GPUs; this link's 2 x latency_us_pcie_nop2p_hop = 7.8 us plus a decode step's 16 KB
+    hidden state (~1.7 us on PCIe 4.0 x16 at pcie_no_p2p_fraction) gives 9.5 us, and
+    benchmarks/collective_latency.py's fit over published 8-byte all-reduce times 8.7 us. So
+    a 2x RTX 3090 70B decode step pays 160 x ~9.5 us = 1.5 ms of NCCL, not the tens of ms a
+    14-18 tok/s figure would need."""
     if uses_nvlink(gpu, interconnect):
         one_way = gpu.nvlink_gbs / NVLINK_DIRECTIONS
         return Link(

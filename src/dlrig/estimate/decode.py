@@ -18,8 +18,12 @@ Several GPUs split the model by the job's parallel plan (shape.py):
     Shoeybi et al. 2019): two all-reduces of the hidden state per layer per token (after
     attention and after the MLP): NCCL's ring at the link's per-step latency, or, for vLLM and
     SGLang where the GPUs reach each other over P2P (NVLink, or PCIe P2P with 2 GPUs: vLLM's
-    custom_all_reduce.py refuses more than two PCIe-only GPUs), their one-shot custom
-    all-reduce (comm.oneshot_allreduce_s);
+    custom_all_reduce.py refuses more than two PCIe-only GPUs), their custom all-reduce
+    (comm.vllm_custom_allreduce_s: one-shot for a decode step's small tensors, two-stage or
+    NCCL's ring for a prefill chunk's large ones, by vLLM's own size thresholds); without P2P
+    (GeForce cards, gpus.csv p2p) vLLM's finalize_p2p finds `_can_p2p` false and disables it
+    ("Custom allreduce is disabled because your platform lacks GPU P2P capability"), so NCCL's
+    ring over host memory (SHM), at the no-P2P link's per-step latency;
   - `host` (ExLlamaV2's tensor parallelism, exllamav2/tensor_p.py): the same two meeting points
     per layer counted (its Python path, attn.py forward_tp_old and mlp.py, also all-gathers the
     attention output and the MLP's intermediate before their projections: two is a lower
@@ -68,7 +72,7 @@ GGML_ACT_BYTES = 4
 COPIES_PER_SPLIT_MATMUL = 2  # llama.cpp row split: input to the other GPUs, their rows back
 
 TP_ALLREDUCE = "allreduce"
-TP_ONESHOT = "oneshot"  # `allreduce` over vLLM's/SGLang's custom one-shot kernel
+TP_ONESHOT = "oneshot"  # `allreduce` over vLLM's/SGLang's custom kernels (one-/two-stage)
 TP_HOST = "host"
 TP_ROW = "row"
 TP_MODES = (TP_ALLREDUCE, TP_ONESHOT, TP_HOST, TP_ROW)
@@ -97,7 +101,7 @@ def tp_comm_s(rows: float, hidden: int, tp: int, n_layers: int, tc: TpComm, link
     if tc.mode == TP_ALLREDUCE:
         return ALLREDUCES_PER_LAYER * n_layers * comm.allreduce_s(act, tp, link)
     if tc.mode == TP_ONESHOT:
-        return ALLREDUCES_PER_LAYER * n_layers * comm.oneshot_allreduce_s(act, tp, link)
+        return ALLREDUCES_PER_LAYER * n_layers * comm.vllm_custom_allreduce_s(act, tp, link)
     copy = tc.link or link
     if tc.mode == TP_HOST:  # every GPU's part into the host buffer, the sum back to all
         return ALLREDUCES_PER_LAYER * n_layers * comm.p2p_s(tp * act, copy)

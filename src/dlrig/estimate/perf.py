@@ -194,9 +194,15 @@ def prefill_group(job: Job) -> tuple[str, ...]:
     return (*path, cp.architecture(job.gpu))
 
 
-# Engines that run vLLM's custom all-reduce (SGLang carries the same kernel): one-shot over
-# P2P where vLLM's custom_all_reduce.py allows it (module docstring of decode.py).
+# Engines that run vLLM's custom all-reduce (SGLang carries the same kernel) over P2P where
+# vLLM's custom_all_reduce.py allows it (module docstring of decode.py). The gate below is
+# vLLM's (custom_all_reduce.py at 00d618a, CustomAllreduce.__init__ and finalize_p2p):
+# `world_size not in [2, 4, 6, 8]` -> disabled; `world_size > 2 and not fully_connected` ->
+# "not supported on more than two PCIe-only GPUs"; `not _can_p2p(...)` (GeForce without P2P)
+# -> "your platform lacks GPU P2P capability"; a group spanning nodes -> disabled. Where it is
+# disabled vLLM all-reduces with NCCL (pynccl): the ring at the link's per-step latency.
 ONESHOT_ENGINES = frozenset({"vllm", "sglang"})
+VLLM_CUSTOM_AR_SIZES = (2, 4, 6, 8)  # CustomAllreduce._SUPPORTED_WORLD_SIZES
 
 
 def split_matmuls_per_layer(m: ModelSpec) -> int:
@@ -217,7 +223,7 @@ def tp_comm(s: Shape) -> dec.TpComm:
     if e == "exllamav2":
         return dec.TpComm(dec.TP_HOST, comm.host_staged_link(job.gpu))
     # vLLM's gate: two GPUs with P2P, or any supported count over a full NVLink mesh
-    full_mesh = comm.uses_nvlink(job.gpu, ic) and plan.tp in (2, 4, 6, 8)
+    full_mesh = comm.uses_nvlink(job.gpu, ic) and plan.tp in VLLM_CUSTOM_AR_SIZES
     p2p_pair = plan.tp == 2 and comm.has_p2p(job.gpu, ic)
     if e in ONESHOT_ENGINES and plan.nodes == 1 and (full_mesh or p2p_pair):
         return dec.TpComm(dec.TP_ONESHOT)
@@ -226,7 +232,7 @@ def tp_comm(s: Shape) -> dec.TpComm:
 
 TP_MODE_TEXT = {
     dec.TP_ALLREDUCE: "2 NCCL ring all-reduces per layer",
-    dec.TP_ONESHOT: "2 one-shot custom all-reduces per layer (vLLM/SGLang, over P2P)",
+    dec.TP_ONESHOT: "2 custom all-reduces per layer (vLLM/SGLang, over P2P)",
     dec.TP_HOST: "2 gathers per layer through pinned host memory (ExLlamaV2)",
     dec.TP_ROW: "llama.cpp's row split: 2 peer copies around every split matmul, "
     "attention and KV cache on the main GPU",

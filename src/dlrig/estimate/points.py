@@ -134,6 +134,15 @@ def model_of(row: dict[str, str]) -> ModelSpec:
 # (vllm/engine/arg_utils.py EngineArgs.max_num_seqs = 256). A vLLM row dated before V1's
 # release ran V0 (every such row's notes say so), so its profile is read with these settings.
 VLLM_V1_DEFAULT_DATE = "2025-03"
+
+# vLLM captured its decode steps in CUDA graphs from v0.2.6 (PR #1926, 'Support CUDA graph',
+# merged 2023-12-16 [R]); before it every decode step launched each layer's kernels from Python,
+# and tensor-parallel workers were driven through Ray each step. dlrig prices vLLM as it runs
+# since (its decode per-layer time is CUDA-graph launch time, perf.overhead_group), and no flag
+# expresses the eager engine (`--enforce-eager` today): a vLLM decode row dated before it is a
+# run of another engine. One harness shows the size of it (mlc-ai/llm-perf-bench, 2023-10, 2x RTX
+# 4090, vLLM --tp 2): CodeLlama-34B 26.16 tok/s, Llama-2-70B 23.8: half the weights, 10 % faster.
+VLLM_CUDA_GRAPHS_DATE = "2023-12"
 VLLM_V0_MIN_BATCHED_TOKENS = 2048
 VLLM_V0_CHUNKED_ABOVE = 32_768
 VLLM_V0_MAX_NUM_SEQS = 256
@@ -339,6 +348,15 @@ def why_not(row: dict[str, str]) -> str | None:
         return (
             "an application's displayed rate (app_displayed): its host loop, OS and UI "
             "are inside the figure and are not inputs of the estimate"
+        )
+    if (
+        row.get("engine") == "vllm"
+        and row.get("category") == "decode"
+        and dated_before(row, VLLM_CUDA_GRAPHS_DATE)
+    ):
+        return (
+            "vLLM before CUDA graphs (v0.2.6, PR #1926, 2023-12): each decode step launched "
+            "from Python (tensor parallel through Ray); dlrig prices vLLM with its CUDA graphs"
         )
     language = model_of(row).is_language_model
     if row.get("category") == "throughput" and language and not row.get("seq_len"):
