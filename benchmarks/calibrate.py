@@ -288,7 +288,7 @@ def build(pt: Point) -> None:
         pt.job = points.job_of(row)
         pt.shape = jobs.shape(pt.model, pt.job)
     except (DlrigError, ValidationError, ValueError, KeyError, AssertionError) as exc:
-        pt.reason = str(exc).splitlines()[0]
+        pt.reason = points.reason_of(exc)
         return
     # The row reader's exclusions (a length the source did not state; a memory peak below the
     # stated states): the same ones the estimator's own interval fallback makes.

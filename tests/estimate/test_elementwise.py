@@ -60,3 +60,11 @@ def test_eager_scores_stream_22_bytes_without_dropout_and_twice_forward_with_rec
     assert ew.eager_score_bytes(10, 2, dropout=False, recompute=True) == 340
     # fp32 with dropout: forward 24 + 9, backward 20 + 9
     assert ew.eager_score_bytes(1, 4, dropout=True, recompute=False) == 62
+
+
+def test_eager_score_gemms_stream_six_score_accesses_eight_when_recomputed():
+    """QK^T writes S, PV reads P (forward, 2); dV reads P, dP is written, dQ and dK each read
+    dS (backward, 4); a recomputed forward adds 2. 1,000 scores in 16-bit: 1,000 x 2 B x 6."""
+    assert ew.eager_score_gemm_bytes(1000, 2, recompute=False) == 12_000
+    assert ew.eager_score_gemm_bytes(1000, 2, recompute=True) == 16_000
+    assert ew.eager_score_gemm_bytes(1000, 4, recompute=False) == 24_000

@@ -365,3 +365,44 @@ def test_llama_cpp_ubatch_is_its_prefill_chunk_and_sizes_its_compute_buffer():
     assert em.allocation(s, 0.0).buffers == pytest.approx(
         em.llama_cpp_compute_bytes(m, 4096, flash=flash, n_ubatch=512)
     )
+
+
+def test_sglang_pool_is_its_fraction_of_the_memory_free_before_the_weights():
+    # SGLang's profile_max_num_token: rest = free after the weights - free before them x
+    # (1 - mem_fraction_static) = fraction x free before - weights; no forward is profiled.
+    s = _shape(engine="sglang", context=2048, gpu_memory_utilization=0.5)
+    parts = mem.parts(s)
+    capacity = 23.68 * 2**30  # an RTX 4090 as CUDA reports it
+    before_weights = capacity - parts.cuda_context - parts.nccl_buffers  # one GPU: no NCCL
+    assert parts.kv_cache == pytest.approx(0.5 * before_weights - parts.weights)
+    # The same share under vLLM also pays its profiled peak and the cuBLAS workspace.
+    v = mem.parts(_shape(engine="vllm", context=2048, gpu_memory_utilization=0.5))
+    assert v.kv_cache < parts.kv_cache
+    assert parts.kv_capacity_tokens == pytest.approx(parts.kv_cache / (128 * 2))
+
+
+def test_share_flags_read_from_a_rows_notes_for_their_own_engine_only():
+    from dlrig.estimate.points import pool_share_settings
+
+    row = {"engine": "sglang", "task": "infer", "notes": "launch_server --mem-fraction-static 0.93"}
+    assert pool_share_settings(row) == {"gpu_memory_utilization": 0.93}
+    # A vLLM row quoting the SGLang command of the same thread keeps vLLM's default.
+    assert pool_share_settings({**row, "engine": "vllm"}) == {}
+    vllm = {
+        "engine": "vllm",
+        "task": "infer",
+        "notes": "vllm serve m --gpu_memory_utilization=0.98",
+    }
+    assert pool_share_settings(vllm) == {"gpu_memory_utilization": 0.98}
+    # Two different values quoted: not read.
+    both = {**vllm, "notes": "--gpu-memory-utilization 0.9 then --gpu-memory-utilization 0.95"}
+    assert pool_share_settings(both) == {}
+    assert pool_share_settings({**vllm, "notes": "no --gpu-memory-utilization, defaults"}) == {}
+
+
+def test_sglang_prefills_in_2048_token_chunks_on_every_24_gb_card():
+    # server_args: chunked_prefill_size 2048 below 25,000 MiB (nvidia-smi's memory.total):
+    # a 24 GB card reports 24,564-24,576 MiB; an 80 GB card 8192.
+    for gpu, chunk in (("RTX 4090", 2048), ("RTX 3090", 2048), ("H100 SXM", 8192)):
+        job = Job(task="infer", gpu=find_gpu(gpu), engine="sglang")
+        assert em.batched_tokens(job) == chunk, gpu

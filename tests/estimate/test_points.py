@@ -76,6 +76,37 @@ def test_a_language_model_training_rate_without_its_length_is_not_expressible():
     assert points.why_not(cnn) is None
 
 
+PREFILL = ROW | {
+    "category": "prefill",
+    "task": "infer",
+    "seq_len": "",
+    "prompt_tokens": "2048",
+    "gen_tokens": "0",
+    "engine": "llama.cpp",
+    "quant": "q4_0",
+    "value": "3000",
+    "unit": "tokens_per_s",
+    "semantics": "per_job",
+}
+
+
+def test_a_prefill_rate_without_its_prompt_length_is_not_expressible():
+    # 2,053 tok/s of a prompt of unstated length (LMSYS's DGX Spark review) could be a 128- or
+    # a 4096-token prompt's rate: the default length would stand in for it
+    assert points.why_not(PREFILL) is None
+    assert points.why_not(PREFILL | {"prompt_tokens": "", "gen_tokens": ""}) == (
+        "prompt length not stated (prompt_tokens blank)"
+    )
+    # a decode rate of one sequence keeps its default length, as before
+    decode = PREFILL | {"category": "decode", "prompt_tokens": "", "gen_tokens": ""}
+    assert points.why_not(decode | {"semantics": "decode_only"}) is None
+
+
+def test_an_engine_dlrig_does_not_model_is_named_in_the_reason():
+    reason = points.why_not(PREFILL | {"engine": "ollama"})
+    assert reason is not None and reason.startswith("engine: ") and "'llama.cpp'" in reason
+
+
 def test_checkpointing_column_reads_selective():
     job = points.job_of(ROW | {"checkpointing": "selective"})
     assert job.checkpointing and job.checkpointing_mode == "selective"

@@ -1115,3 +1115,29 @@ def test_a_row_without_llm_int8_outlier_decomposition_is_not_expressible():
     assert "llm_int8_threshold 0" in (points.why_not(row) or "")
     default = row | {"notes": "load_in_8bit with llm_int8_threshold 6.0"}
     assert points.why_not(default) is None
+
+
+def test_eager_attention_score_gemms_take_the_longer_of_flops_and_score_bytes():
+    """BERT-large (24 layers, 16 heads, h 1024) fp16, seq 384, batch 32 on an H100 SXM: the
+    score GEMMs do 3 x 4 x 24 x 1024 x 384 FLOPs per token x 12,288 tokens = 1.39 TFLOP and
+    stream 24 x 16 x 384 x 384 x 32 = 1.81e9 scores x 2 B x 6 = 21.7 GB. At 989 TFLOPS x the
+    card's GEMM fraction the FLOPs take 1.8 ms, the bytes at its streaming bandwidth 8.0 ms, so
+    the eager job's GEMM time exceeds the fused-attention (sdpa) job's by the difference;
+    in fp32 on a V100 (15.7 TFLOPS, 900 GB/s) the FLOPs are the longer: no difference."""
+    m = find_model("bert-large")
+
+    def gemm_s(gpu: str, precision: str, attention: str) -> float:
+        j = job(gpu, precision=precision, batch_size=32, seq_len=384, attention=attention)
+        return perf.train_work(shape(m, j), 1.0).micro_compute_s
+
+    tokens = 32 * 384
+    flops = 3 * 4 * 24 * 1024 * 384 * tokens
+    scores = 24 * 16 * 384 * 384 * 32
+    h100 = job("H100 SXM", precision="fp16")
+    flops_s = flops / (cp.sustained_tflops(h100.gpu, "fp16") * cp.TFLOPS)
+    bytes_s = perf.streaming_s(h100, scores * 2 * 6)
+    assert bytes_s > flops_s
+    extra = gemm_s("H100 SXM", "fp16", "eager") - gemm_s("H100 SXM", "fp16", "sdpa")
+    assert extra == pytest.approx(bytes_s - flops_s, rel=1e-9)
+    v100 = gemm_s("Tesla V100 SXM2 16GB", "fp32", "eager")
+    assert v100 == pytest.approx(gemm_s("Tesla V100 SXM2 16GB", "fp32", "sdpa"), rel=1e-12)

@@ -141,3 +141,25 @@ def eager_score_bytes(
         fwd += DROPOUT_PASSES * e + DROPOUT_MASK_BYTES
         bwd += DROPOUT_PASSES * e + DROPOUT_MASK_BYTES
     return scores * (fwd * (2 if recompute else 1) + bwd)
+
+
+# The two GEMMs of eager attention (S = QK^T, O = PV) contract over the head width d (64 in
+# BERT, RoBERTa, ELECTRA, ViT): per head QK^T does 2·s²·d FLOPs while writing s² scores, so its
+# intensity is about 2·d / e FLOPs per byte of score (64 for d = 64 in 16-bit) -- under every
+# tensor-core card's FLOP:byte ratio (V100 125 TFLOPS / 900 GB/s = 139, A100 153, H100 SXM 295,
+# RTX 4090 164 at FP32 accumulate): these GEMMs stream the score matrix at the memory bandwidth,
+# not at the GEMM rate (roofline: Williams, Waterman, Patterson 2009, CACM 52(4)). dlrig
+# derivation from the products autograd runs, per score element: forward QK^T writes S and PV
+# reads P (2 accesses); backward dV = Pᵀ·dO reads P, dP = dO·Vᵀ writes dP, dQ = dS·K and
+# dK = dSᵀ·Q each read dS (4); a recomputed forward writes S and reads P again (2). Q, K, V and
+# O (s·d per head) are d/s of that and left out. The element-wise count above is the traffic
+# BETWEEN these GEMMs; this is the GEMMs' own.
+SCORE_GEMM_FWD = 2
+SCORE_GEMM_BWD = 4
+
+
+def eager_score_gemm_bytes(scores: float, e: int, recompute: bool) -> float:
+    """Bytes eager attention's two score GEMMs stream over `scores` materialised score elements
+    (heads x queries x keys, every layer) in a training step: forward, backward and, with
+    recomputation, the forward again."""
+    return scores * e * (SCORE_GEMM_FWD * (2 if recompute else 1) + SCORE_GEMM_BWD)

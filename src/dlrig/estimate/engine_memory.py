@@ -98,7 +98,12 @@ USABLE_MEMORY_GIB = {
 # --- SGLang ----------------------------------------------------------------------------------
 # python/sglang/srt/server_args.py (v0.4.x) __post_init__: mem_fraction_static 0.88 at TP 1,
 # 0.87 at TP >= 2, 0.85 at >= 4, 0.81 at >= 8, 0.79 at >= 16; chunked_prefill_size 8192, or
-# 2048 on a GPU with less than 25,000 MB.
+# 2048 on a GPU with less than 25,000 MB (`if gpu_mem is not None and gpu_mem < 25_000:
+# self.chunked_prefill_size = 2048`). gpu_mem is get_device_memory_capacity(): nvidia-smi's
+# memory.total with --format=csv,noheader,nounits, in MiB [R: sglang/srt/utils.py
+# get_nvgpu_memory_capacity, recalled]: a 24 GB card reports 24,564-24,576 MiB, so every 24 GB
+# card (RTX 3090, 4090, L4, A10) takes 2048-token chunks; the nominal size in GiB x 1024 is that
+# MiB figure.
 SGLANG_FRACTION_BY_TP = ((16, 0.79), (8, 0.81), (4, 0.85), (2, 0.87), (1, 0.88))
 SGLANG_SMALL_GPU_MB = 25_000
 SGLANG_CHUNK = {True: 2048, False: 8192}
@@ -406,7 +411,7 @@ def batched_tokens(job: Job) -> int:
     if job.engine == DecodeEngine.VLLM:
         return VLLM_TOKENS[vllm_large_gpu_of(job)]
     if job.engine == DecodeEngine.SGLANG:
-        return SGLANG_CHUNK[gpu_gib * GIB / 1e6 < SGLANG_SMALL_GPU_MB]
+        return SGLANG_CHUNK[gpu_gib * 1024 < SGLANG_SMALL_GPU_MB]  # MiB, as nvidia-smi
     return TRTLLM_MAX_NUM_TOKENS
 
 
@@ -456,12 +461,58 @@ def pool_peak_bytes(shape: Shape) -> float:
     return 2 * tokens * h * e + max(forward, sampler)
 
 
+def sglang_pool_bytes(capacity: float, outside: float, weights: float, share: float) -> float:
+    """SGLang's KV pool on one GPU. sgl-project/sglang python/sglang/srt/model_executor/
+    model_runner.py (v0.4.x) profile_max_num_token: `rest_memory = available_gpu_memory -
+    total_gpu_memory * (1 - self.mem_fraction_static)`, `max_num_token = int(rest_memory *
+    (1 << 30) // cell_size)`, where total_gpu_memory is the free memory (cudaMemGetInfo, the
+    minimum over the TP ranks) once torch.distributed and NCCL are set up, before the weights,
+    and available_gpu_memory the free memory after the weights load; later releases keep the
+    same line (model_runner_kv_cache_mixin.py / profile_available_bytes). So: pool = fraction x
+    (usable - what the process holds before its weights: CUDA context, NCCL) - weights. No
+    activation peak is profiled: the (1 - fraction) share is SGLang's headroom for the
+    forward's activations and its CUDA graphs, which are captured after the pool
+    (init_memory_pool, then init_cublas and init_cuda_graphs, in that order). cuBLAS's
+    workspace, created by init_cublas after the pool, is not in the free memory measured.
+    SGLang's own guide says the same (docs/advanced_features/hyperparameter_tuning.md, sglang
+    PR #9083, 2025-08): "mem_fraction_static = (model weights + KV cache pool) / GPU memory
+    capacity", the rest "for activations and CUDA graph buffers"."""
+    workspace = p.value("cublas_workspace_gb") * 1e9
+    free_at_start = max(capacity - max(outside - workspace, 0.0), 0.0)
+    return max(share * free_at_start - weights, 0.0)
+
+
+# What vLLM subtracts from its share besides the weights, by version (read in the source; the
+# estimate keeps the V0 / early-V1 accounting, which every vLLM point here was sized with):
+# - V0 after PR #2031 (2023-12, 'Fix peak memory profiling': peak = total - free after the
+#   profile run, mem_get_info) and V1 up to v0.9.0 (vllm/v1/worker/gpu_worker.py
+#   determine_available_memory, e.g. commit 0012cf69: `peak_memory = torch.cuda.memory_stats()
+#   ["allocated_bytes.all.peak"]`, then `non_torch_allocations = total_allocated_bytes -
+#   torch_allocated_bytes` with total_allocated = total - free, "NCCL operations, for example,
+#   can use a few GB during a forward pass"): everything on the GPU outside PyTorch, CUDA
+#   context and NCCL included: the `outside` this module subtracts.
+# - V1 after PR #19312 (2025-06, 'Reuse V0's memory_profiling util'): vllm/utils/mem_utils.py
+#   memory_profiling, non_kv_cache_memory = weights + torch_peak_increase + non_torch_increase
+#   "from creating the current vLLM instance", whose baseline snapshot (gpu_worker.init_device)
+#   already holds the CUDA context; later releases take it after NCCL too ("Initialize the
+#   distributed environment BEFORE taking memory snapshot ... NCCL buffers are allocated before
+#   we measure available memory", gpu_worker.py at 35d5cda): there the share is of the total
+#   and neither the context nor NCCL is subtracted again (a pool about 0.8-1.2 GiB larger than
+#   this estimate).
+# - CUDA graphs are captured after the pool is sized (compile_or_warm_up_model, after
+#   initialize_from_config) and live in the (1 - share) headroom; from v0.19 vLLM subtracts its
+#   estimate of them ("In v0.19, CUDA graph memory profiling will be enabled by default
+#   (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1)", vLLM log quoted in vllm-project/vllm#39559,
+#   2026-04). Neither later accounting is modelled: no Job field says which vLLM runs.
+
+
 def _pool(shape: Shape, ctx: int, kv_needed: float, outside: float) -> EngineAllocation:
     """vLLM / SGLang: budget = share x the GPU's memory; pool = budget - weights - activation
     peak - memory outside PyTorch (vllm/v1/worker/gpu_worker.py determine_available_memory:
     "the current vLLM instance can use total_gpu_memory x gpu_memory_utilization"; the log
     prints "model weights take ...; non_torch_memory takes ...; PyTorch activation peak memory
-    takes ...; the rest of the memory reserved for KV Cache is ..."). TensorRT-LLM: pool =
+    takes ...; the rest of the memory reserved for KV Cache is ..."). SGLang: pool = fraction x
+    the memory free before its weights - weights (sglang_pool_bytes). TensorRT-LLM: pool =
     fraction x what is free after its weights, activations and context."""
     job = shape.job
     capacity = usable_memory_bytes(job.gpu.name, job.gpu.memory_gb)
@@ -471,6 +522,8 @@ def _pool(shape: Shape, ctx: int, kv_needed: float, outside: float) -> EngineAll
     if job.engine == DecodeEngine.TENSORRT_LLM:
         free = max(capacity - outside - weights - peak, 0.0)
         pool = share * free
+    elif job.engine == DecodeEngine.SGLANG:
+        pool = sglang_pool_bytes(capacity, outside, weights, share)
     else:
         pool = max(share * capacity - weights - peak - outside, 0.0)
     # Held back: what the share leaves and what the driver keeps below the nominal size, so
@@ -576,6 +629,15 @@ def describe(shape: Shape) -> str | None:
                 if context_unstated(job)
                 else f"holds {b} sequence(s) of {ctx:,} tokens"
             )
+            if job.engine == DecodeEngine.SGLANG:
+                return (
+                    f"sglang takes {share:g} (--mem-fraction-static) of the memory free before "
+                    f"its weights (the {usable_gib:.2f} GiB CUDA reports less CUDA context and "
+                    f"NCCL) and fills what the weights leave of it with KV cache, profiling no "
+                    f"forward: the other {1 - share:.2g} is its headroom for activations (chunks "
+                    f"of {profile_tokens(shape):,} tokens) and CUDA graphs; it fits when that "
+                    f"pool {holds}"
+                )
             return (
                 f"{job.engine.value} takes {what} and fills what weights, the activation peak "
                 f"({profile}) and CUDA context leave with KV cache; it fits when that pool "

@@ -336,10 +336,16 @@ def transformer_traffic_bytes(s: Shape) -> float:
     # an encoder's masked-LM head: its loss streams the logits of the positions it runs on
     ops += mlm_head.logits(m, job, s.seq, b) * ew.loss_bytes_per_logit(e, job.loss)
     if job.attention == Attention.EAGER:
-        scores = m.total_layers * (m.n_heads or 0) * s.seq * max(s.attended, 1) * b
         masked = mem.has_attention_mask(m)
-        ops += ew.eager_score_bytes(scores, e, dropout, job.checkpointing, masked)
+        ops += ew.eager_score_bytes(eager_scores(s), e, dropout, job.checkpointing, masked)
     return ops
+
+
+def eager_scores(s: Shape) -> float:
+    """Score elements eager attention materialises in one micro-batch of one replica: heads x
+    queries x attended keys, every layer."""
+    m = s.model
+    return float(m.total_layers * (m.n_heads or 0) * s.seq * max(s.attended, 1) * s.micro_batch)
 
 
 def cnn_step(s: Shape, sustained_tflops: float, eff: float, nchw: bool) -> cnet.Step | None:
@@ -467,10 +473,21 @@ def train_work(s: Shape, eff: float, host_s: float = 0.0) -> st.TrainWork:
         fwd = shapes.attention_flops_fwd(m, s.attended)
         recomputed = job.checkpointing and not job.selective_checkpointing
         attention = (3 + (1 if recomputed else 0)) * fwd * units
-    micro = cp.math_time_s(executed - attention, sustained, eff)
+    score_gemms = 0.0
+    if not attention and job.attention == Attention.EAGER and per_token(s) and m.is_transformer:
+        # Eager attention's QK^T and PV are thin GEMMs (inner width d): each lasts the longer
+        # of its FLOPs at the GEMM rate and its score matrix at the streaming bandwidth
+        # (elementwise.eager_score_gemm_bytes: memory-bound on tensor-core cards).
+        recomputed = job.checkpointing and not job.selective_checkpointing
+        score_gemms = (3 + (1 if recomputed else 0)) * shapes.attention_flops_fwd(m, s.attended)
+        score_gemms *= units
+    micro = cp.math_time_s(executed - attention - score_gemms, sustained, eff)
     if attention:
         sixteen = cp.sustained_tflops(job.gpu, "bf16") / slowdown
         micro += cp.math_time_s(attention, sixteen, eff)
+    if score_gemms:
+        gemm_bytes = ew.eager_score_gemm_bytes(eager_scores(s), s.act_bytes, job.checkpointing)
+        micro += max(cp.math_time_s(score_gemms, sustained, eff), streaming_s(job, gemm_bytes))
     bw = job.gpu.memory_bandwidth_gbs
     # Transposes only where tensor cores run the convolutions (16-bit, or TF32 from Ampere on).
     nchw = (

@@ -211,6 +211,27 @@ def llama_cpp_settings(row: dict[str, str]) -> dict[str, bool]:
     return {"llama_cpp_cublas": True}
 
 
+# A pool engine's memory share as its command line gives it, quoted in a row's notes: vLLM's
+# `--gpu-memory-utilization 0.95` (or `--gpu_memory_utilization=0.98`), SGLang's
+# `--mem-fraction-static 0.93`. Each flag is read only for its own engine's rows (a vLLM row
+# may quote the SGLang command of the same thread), and only where the notes quote one value.
+_SHARE_FLAGS = {
+    "vllm": re.compile(r"--gpu[-_]memory[-_]utilization[ =]((?:0?\.\d+)|1(?:\.0+)?)\b"),
+    "sglang": re.compile(r"--mem[-_]fraction[-_]static[ =]((?:0?\.\d+)|1(?:\.0+)?)\b"),
+}
+
+
+def pool_share_settings(row: dict[str, str]) -> dict[str, float]:
+    """{"gpu_memory_utilization": f} for a vLLM / SGLang inference row whose notes quote the
+    engine's own share flag with one value (Job.gpu_memory_utilization is the share of either
+    engine: engine_memory.utilization), else empty (the engine's default)."""
+    rx = _SHARE_FLAGS.get(row.get("engine") or "")
+    if rx is None or row.get("task") != "infer":
+        return {}
+    found = {float(m.group(1)) for m in rx.finditer(row.get("notes", ""))}
+    return {"gpu_memory_utilization": found.pop()} if len(found) == 1 else {}
+
+
 # Engines read as transformers for their eager host (ENGINE_ALIASES) whose KV cache is
 # preallocated and written in place, not grown by torch.cat: LitGPT's KVCache (`self.k.
 # index_copy_(2, input_pos, k)`, litgpt/model.py) and the plain-PyTorch generate of gpt-fast's
@@ -285,6 +306,7 @@ def job_of(row: dict[str, str]) -> Job:
         fields.update(llama_cpp_settings(row))
         fields.update(llama_cpp_ubatch(row))
         fields.update(hf_cache_settings(row))
+        fields.update(pool_share_settings(row))
     return Job(**fields)
 
 
@@ -329,6 +351,16 @@ def int8_without_decomposition(row: dict[str, str]) -> bool:
     return row.get("quant") == "int8" and bool(_INT8_NO_DECOMPOSITION.search(row.get("notes", "")))
 
 
+def reason_of(exc: Exception) -> str:
+    """One line saying why a row's settings are not a job: pydantic's first line ('1 validation
+    error for Job') names no setting, so its first error's field and complaint stand instead
+    (an engine dlrig does not model: "engine: Input should be 'optimized', ...")."""
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        return f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}"
+    return str(exc).splitlines()[0]
+
+
 def why_not(row: dict[str, str]) -> str | None:
     """None when the row is expressible, else the reason."""
     from dlrig.estimate import shape as shapes
@@ -338,7 +370,7 @@ def why_not(row: dict[str, str]) -> str | None:
     try:
         shapes.derive(model_of(row), job_of(row))
     except (DlrigError, ValidationError, ValueError, KeyError) as exc:
-        return str(exc).splitlines()[0]
+        return reason_of(exc)
     if int8_without_decomposition(row):
         return (
             "LLM.int8() with llm_int8_threshold 0 (no outlier decomposition): --quant int8 "
@@ -359,6 +391,11 @@ def why_not(row: dict[str, str]) -> str | None:
             "from Python (tensor parallel through Ray); dlrig prices vLLM with its CUDA graphs"
         )
     language = model_of(row).is_language_model
+    if row.get("category") == "prefill" and language and not row.get("prompt_tokens"):
+        # A prefill's rate is a function of its prompt: attention grows with it, and chunks,
+        # launches and the first pass's fixed costs weigh on a short one (a 128-token prompt
+        # runs at a fraction of a 2048-token one's rate): the default length would stand in.
+        return "prompt length not stated (prompt_tokens blank)"
     if row.get("category") == "throughput" and language and not row.get("seq_len"):
         # A training step's rate depends on its length wherever the step has a cost per step
         # rather than per token (collectives, offload, the optimizer): the default length
