@@ -49,6 +49,7 @@ from dlrig.model.workload import (
     Offload,
     Optimizer,
     OptimizerDtype,
+    Precision,
     Task,
 )
 
@@ -270,6 +271,44 @@ def optimizer_step_bytes(shape: Shape) -> float:
     per_param = grad + 2 * optimizer_bytes_per_param(shape) + (1 if master else 2) * weight
     shards = shape.plan.shard_group if job.zero >= 1 else 1
     return per_param * shape.trainable_per_gpu / shards
+
+
+# Passes over every gradient before the update, each a separate kernel over all of them:
+# - fp16 loss scaling: the scaler divides the gradients by the scale and checks them for
+#   inf/NaN before the step, reading and writing each once: torch.amp GradScaler.unscale_
+#   (torch/amp/grad_scaler.py, _amp_foreach_non_finite_check_and_unscale_, one fused
+#   read-write pass), Keras LossScaleOptimizer.get_unscaled_gradients (a multiply over each
+#   gradient) then its all-finite check (DeepLearningExamples TensorFlow2/LanguageModeling/BERT/
+#   official/modeling/model_training_utils.py, _replicated_step at commit 0e20ac8: `grads =
+#   optimizer.get_unscaled_gradients(scaled_grads)` [V]; the torch names [R]). bf16 and fp32
+#   need no scaler.
+# - clipping by the global norm, which every transformer trainer the points use does by default
+#   at 1.0: a norm pass reading each gradient, then a multiply reading and writing it. Hugging
+#   Face TrainingArguments max_grad_norm=1.0 (transformers/training_args.py) through
+#   torch.nn.utils.clip_grad_norm_ (torch/nn/utils/clip_grad.py: _foreach_norm, then
+#   _foreach_mul_); DLE TF2 BERT `tf.clip_by_global_norm(grads, clip_norm=1.0)` (same file and
+#   function as above) [V]; Megatron-LM --clip-grad 1.0 (megatron/training/arguments.py) and
+#   torchtitan max_norm 1.0 [R: defaults recalled]. CNN trainers (torchvision references,
+#   DLE ResNet-50, timm) do not clip by default [R], so convolutions are charged no clipping.
+FP16_UNSCALE_PASSES = 2  # read and write each gradient (the inf check fused or in-cache)
+CLIP_PASSES = 3  # the norm reads each gradient; the scale reads and writes it
+
+
+def gradient_pass_bytes(shape: Shape) -> float:
+    """Bytes one GPU streams over its gradients between the backward and the update: fp16's
+    unscale and inf check (2 passes) and a transformer's clip by the global norm (3), each
+    over the gradient bytes the optimizer step reads (gradient_bytes_per_param); none where
+    the CPU runs the step (offloaded, the same rule as optimizer_step_bytes). Sharded like
+    the states (ZeRO >= 1)."""
+    job = shape.job
+    on_cpu = job.offload != Offload.NONE and job.optimizer != Optimizer.ADAM8BIT
+    if not shape.training or on_cpu:
+        return 0.0
+    passes = FP16_UNSCALE_PASSES if job.precision == Precision.FP16 else 0
+    if shape.model.is_transformer:
+        passes += CLIP_PASSES
+    shards = shape.plan.shard_group if job.zero >= 1 else 1
+    return passes * gradient_bytes_per_param(shape) * shape.trainable_per_gpu / shards
 
 
 def optimizer_bytes(shape: Shape) -> float:
