@@ -115,6 +115,7 @@ FIT_ORDER = (
     "mfu",
 )
 OVERHEAD = "decode_layer_s"
+BNB_HOST = perf.BNB_HOST_KEY
 # train_layer_s, an eager LoRA/QLoRA trainer's host time per layer per forward pass it issues
 # (perf.TRAIN_HOST_KEY; fit_train_host), fitted just before mfu.
 TRAIN_HOST = perf.TRAIN_HOST_KEY
@@ -324,7 +325,7 @@ class Override(cal.Constants):
             return self.base.get(key, group)  # (an Override of an Override keeps both)
         except DlrigError:  # a key not fitted yet (prefill before decode): irrelevant here
             # (an unfitted per-layer time is none at all, not one second)
-            value = 0.0 if key in (OVERHEAD, TRAIN_HOST) else 1.0
+            value = 0.0 if key in (OVERHEAD, TRAIN_HOST, BNB_HOST) else 1.0
             return cal.Fitted(key, value, "unfitted", 0, 0, None, None, None, "unfitted", "")
 
 
@@ -616,6 +617,8 @@ def fit_overhead(
     for pt in pts:
         if pt.key != "decode_bw" or not pt.expressible or is_eager(pt) != eager:
             continue
+        if perf.bitsandbytes_host_path(pt.job):  # type: ignore[arg-type]
+            continue  # its host time per layer holds bitsandbytes' own (fit_bnb_host)
         d = decode_times(pt, consts)
         if d is None or d.compute_s >= OVERHEAD_COMPUTE_SHARE * (d.measured_step_s - d.comm_s):
             continue
@@ -642,6 +645,55 @@ def fit_overhead(
         )
         rows[(OVERHEAD, name)] = cal.Fitted(
             OVERHEAD, c, name, len(members), n_src, None, None, None, rule, today
+        )
+    return rows
+
+
+BNB_HOST_RULE = (
+    "median over sources of each source's median (measured step / layers - decode_layer_s) / "
+    "bitsandbytes linears per layer, on its points whose step is longer than their read at "
+    "the engine's decode_bw (host-bound); each path a root, from whatever sources it has"
+)
+
+
+def fit_bnb_host(
+    pts: list[Point], consts: cal.Constants, today: str
+) -> dict[tuple[str, str], cal.Fitted]:
+    """bnb_linear_s per bitsandbytes path (perf.BNB_PATHS) and "*" over all of them: the host
+    time each quantised linear adds to an eager decode step beyond the engine's per-layer
+    time (perf.bnb_host_s). A point informs it where its measured step is longer than the
+    read the model gives it at the engine's decode_bw: the step then waits on the host,
+    layers x (decode_layer_s + linears x c). A point at or under its read (a fast host: the
+    RTX 4090 rows of bitsandbytes' own table in 4-bit at batch 1) says only that c is small,
+    and informs nothing. Still scored, all."""
+    implied_by: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for pt in pts:
+        if pt.key != "decode_bw" or not pt.expressible or pt.shape is None:
+            continue
+        path = perf.bnb_path(pt.job, pt.shape.micro_batch)  # type: ignore[arg-type]
+        if path is None or allocator_churn(pt):
+            continue
+        d = decode_times(pt, consts)
+        if d is None or not d.n_layers:
+            continue
+        j = pt.job
+        eff = consts.get("decode_bw", perf.decode_group(j)).value  # type: ignore[arg-type]
+        c_layer = consts.get(OVERHEAD, perf.overhead_group(j)).value  # type: ignore[arg-type]
+        work = max(d.read_s / eff, d.compute_s) + d.comm_s
+        if d.measured_step_s <= work:
+            continue
+        linears = perf.bnb_linears_per_layer(pt.shape.model)
+        c = max(0.0, (d.measured_step_s / d.n_layers - c_layer) / linears)
+        for name in (path, cal.ROOT):
+            implied_by[name][pt.source_id].append(c)
+    rows = {}
+    for name, by_source in implied_by.items():
+        n = sum(len(v) for v in by_source.values())
+        if n < 2:
+            continue
+        value = statistics.median(statistics.median(v) for v in by_source.values())
+        rows[(BNB_HOST, name)] = cal.Fitted(
+            BNB_HOST, value, name, n, len(by_source), None, None, None, BNB_HOST_RULE, today
         )
     return rows
 
@@ -935,7 +987,7 @@ def implied_all(pts: list[Point], key: str, consts: cal.Constants) -> dict[str, 
     return out
 
 
-INFERENCE_KEYS = ("prefill_mfu", OVERHEAD, "decode_bw")
+INFERENCE_KEYS = ("prefill_mfu", OVERHEAD, "decode_bw", BNB_HOST)
 
 
 def fit(
@@ -966,6 +1018,7 @@ def fit(
         refit("decode_bw")
         rows |= fit_overhead(points, table(), today, eager=True)
         rows |= eager_read_rows(points, table(), today)
+        rows |= fit_bnb_host(points, table(), today)
         # third pass (FIT_ORDER): with the eager engines' per-layer time, their host-bound
         # points left out (host_bound)
         refit("prefill_mfu")
@@ -1045,6 +1098,7 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
         if key == "decode_bw":
             consts = cal.Constants(consts.rows | fit_overhead(usable, consts, today, eager=True))
             consts = cal.Constants(consts.rows | eager_read_rows(usable, consts, today))
+            consts = cal.Constants(consts.rows | fit_bnb_host(usable, consts, today))
     usable = [x for x in usable if x.expressible]
     full = consts
     for pt in usable:

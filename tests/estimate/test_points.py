@@ -155,3 +155,12 @@ def test_a_verdict_is_not_about_a_length_or_a_checkpointing_the_source_does_not_
         for stated in ("true", "false", "selective", "offload"):
             assert not points.checkpointing_unstated({"task": task, "checkpointing": stated})
     assert not points.checkpointing_unstated({"task": "infer", "checkpointing": ""})
+
+
+def test_interconnect_column_is_read():
+    # A row that says how its GPUs were linked (NVLink bridge; NCCL_P2P_DISABLE=1) is priced
+    # on that link, not on the card's default.
+    row = ROW | {"category": "throughput", "gpu": "Titan RTX", "n_gpus": "2"}
+    assert points.job_of(row | {"interconnect": "nvlink"}).interconnect.value == "nvlink"
+    assert points.job_of(row | {"interconnect": "pcie-nop2p"}).interconnect.value == "pcie-nop2p"
+    assert points.job_of(row).interconnect.value == "auto"

@@ -460,6 +460,53 @@ def test_grad_accumulation_amortises_the_allreduce():
     assert no_accum.bound == "communication"  # 1 s of math, 2.33 s of exposed traffic
 
 
+def test_ddp_last_bucket_follows_the_backward():
+    # 1 GB of gradients on 10 GB/s between two GPUs: a 0.1 s all-reduce; a 1.5 s micro-batch
+    # has a 1 s backward, which hides all but the last bucket. The last bucket (0.25 GB:
+    # 0.025 s) is ready only when the backward ends, so it is reduced after it.
+    w = st.TrainWork(micro_compute_s=1.5, grad_bytes=1e9, last_bucket_bytes=0.25e9)
+    s = st.train_step(w, st.Plan(dp=2), st.Links(intra=LINK))
+    assert s.exposed_comm_s == pytest.approx(0.025)
+    assert s.step_s == pytest.approx(1.525)
+    # When the all-reduce outlasts the backward the last bucket is inside the overflow:
+    # 3 s of traffic, 1 s of backward: 2 s exposed, not 2 s + the last bucket.
+    slow = st.TrainWork(micro_compute_s=1.5, grad_bytes=30e9, last_bucket_bytes=0.25e9)
+    assert st.train_step(slow, st.Plan(dp=2), st.Links(intra=LINK)).exposed_comm_s == (
+        pytest.approx(2.0)
+    )
+    # A last bucket larger than the gradients is all of them (a model under the bucket cap).
+    tiny = st.TrainWork(micro_compute_s=1.5, grad_bytes=0.1e9, last_bucket_bytes=0.25e9)
+    assert st.train_step(tiny, st.Plan(dp=2), st.Links(intra=LINK)).exposed_comm_s == (
+        pytest.approx(0.01)
+    )
+    assert st.ddp_exposed_s(0.1, 0.025, 1.0) == pytest.approx(0.025)
+    assert st.ddp_exposed_s(3.0, 0.025, 1.0) == pytest.approx(2.0)
+
+
+def test_last_bucket_is_the_embedding_or_the_cap():
+    # GPT-2: wte 50257 x 768 = 38.6 M parameters, above DDP's 25 MiB cap: in fp32 gradients
+    # 154.4 MB, the bucket its (tied) gradient completes last.
+    gpt2 = shape(find_model("gpt2"), job(gpu="RTX 4090", precision="fp32", n_gpus=2, seq_len=1024))
+    grads = gpt2.params_trainable * 4
+    assert perf.last_bucket_bytes(gpt2, grads) == pytest.approx(50257 * 768 * 4)
+    # ResNet-50 has no embedding: the cap (25 MiB) of its first layers.
+    rn = shape(find_model("resnet50"), job(gpu="RTX 4090", n_gpus=2))
+    assert perf.last_bucket_bytes(rn, rn.params_trainable * 2) == 25 * 2**20
+
+
+def test_ddp_reduces_the_gradients_the_memory_model_holds():
+    # Mixed precision with fp32 master weights outside ZeRO is PyTorch AMP: the parameters and
+    # so their .grad are fp32, 4 bytes a parameter in DDP's buckets; ZeRO-1 reduces 16-bit
+    # gradients; the offload traffic stays 16-bit either way.
+    m = find_model("gpt2")
+    amp = shape(m, job(precision="bf16", n_gpus=2, seq_len=1024, master_weights=True))
+    zero1 = shape(m, job(precision="bf16", n_gpus=2, seq_len=1024, master_weights=True, zero=1))
+    n = amp.params_trainable
+    assert perf.train_work(amp, 0.5).ddp_grad_bytes == pytest.approx(4 * n)
+    assert perf.train_work(zero1, 0.5).ddp_grad_bytes == pytest.approx(2 * n)
+    assert perf.train_work(amp, 0.5).grad_bytes == pytest.approx(2 * n)
+
+
 def test_zero3_moves_one_and_a_half_times_ddp_traffic():
     w = st.TrainWork(micro_compute_s=1e-6, grad_bytes=2e9, weight_bytes=2e9)
     ddp = st.train_step(w, st.Plan(dp=8), st.Links(intra=LINK))
@@ -726,10 +773,10 @@ def test_optimizer_step_time_is_its_bytes_at_the_elementwise_bandwidth():
     # global norm reads the fp32 gradients (norm) and reads and writes them (scale): 3 x 4
     expected = (28 + 3 * 4) * s.params_trainable / bw
     assert t.step_parts_s["optimizer step"] == pytest.approx(expected)
-    # fp16 AMP adds the scaler's unscale: 2 more passes over the fp32 gradients, and the
-    # step writes the 16-bit weights (2) instead of the fp32 ones (master copy: 28 + 2)
+    # fp16 AMP: the step writes the 16-bit weights (2) besides the fp32 master copy (2 x 12
+    # with the states), the clip the same 3 passes over the fp32 gradients
     t16 = throughput(m, job(precision="fp16", batch_size=4, seq_len=128))
-    expected16 = (4 + 2 * 12 + 2 + 5 * 4) * s.params_trainable / bw
+    expected16 = (4 + 2 * 12 + 2 + 3 * 4) * s.params_trainable / bw
     assert t16.step_parts_s["optimizer step"] == pytest.approx(expected16)
 
 
@@ -914,6 +961,97 @@ def test_dequantise_then_gemm_kernels_add_the_pass_above_their_row_thresholds():
     assert slow.prefill_tokens_per_s < fast.prefill_tokens_per_s
 
 
+def test_a_decode_batch_above_the_row_threshold_dequantises_every_step():
+    # bitsandbytes 4-bit under transformers: gemv_4bit takes one row, so a step of 2 or more
+    # sequences rebuilds every matrix in F16 and the GEMM reads it back: 2 x 2 bytes per
+    # packed weight on top of the packed read (the 16-bit output head left out)
+    m = find_model("llama-2-7b")
+    kw = dict(task="infer", quant="nf4", engine="transformers", prompt_tokens=100, gen_tokens=100)
+    one = shape(m, job("RTX 4090", batch_size=1, **kw))
+    two = shape(m, job("RTX 4090", batch_size=2, **kw))
+    assert perf.dequant_bytes_per_step(one) == 0
+    packed = two.decode_weight_bytes_per_gpu - 32000 * 4096 * 2
+    assert perf.dequant_bytes_per_step(two) == pytest.approx(2 * packed * 16 / two.weight_bits)
+    assert perf.decode_inputs(two).moved_bytes == pytest.approx(
+        two.decode_weight_bytes_per_gpu
+        + two.decode_kv_bytes_per_gpu
+        + two.decode_kv_copy_bytes_per_gpu
+        + perf.dequant_bytes_per_step(two)
+    )
+    # 16-bit weights, and llama.cpp's quantized decode batches (its vector kernels), do not
+    sixteen = dict(kw, quant="none")
+    assert perf.dequant_bytes_per_step(shape(m, job("RTX 4090", batch_size=2, **sixteen))) == 0
+    gguf = dict(kw, quant="q4_0", engine="llama.cpp")
+    assert perf.dequant_bytes_per_step(shape(m, job("RTX 4090", batch_size=64, **gguf))) == 0
+    # ExLlamaV2 from 33 rows (MAX_Q_GEMM_ROWS = 32)
+    exl = dict(kw, quant="exl2", weight_bits=4.0, engine="exllamav2")
+    assert perf.dequant_bytes_per_step(shape(m, job("RTX 4090", batch_size=32, **exl))) == 0
+    assert perf.dequant_bytes_per_step(shape(m, job("RTX 4090", batch_size=33, **exl))) > 0
+
+
+def test_decode_step_moves_the_dequantised_copies_at_the_achieved_bandwidth():
+    # 1 GB of weights + 4 GB of dequantised copies at 1000 GB/s x 0.5: 10 ms
+    x = dec.DecodeInputs(
+        weight_bytes=1e9, kv_bytes=0.0, flops=0.0, n_layers=1, hidden=8, batch=2, dequant_bytes=4e9
+    )
+    d = dec.decode_step(
+        x, mem_bw_gbs=1000, bw_efficiency=0.5, peak_tflops=100, compute_efficiency=0.5
+    )
+    assert d.memory_s == pytest.approx(10e-3)
+
+
+def test_bitsandbytes_linears_are_flagged_under_transformers_only():
+    def flag(**kw) -> bool:
+        return perf.bitsandbytes_host_path(job("RTX 4090", task="infer", **kw))
+
+    assert flag(quant="int8", engine="transformers")
+    assert flag(quant="nf4", engine="transformers")
+    assert not flag(engine="transformers")
+    assert not flag(quant="gptq", engine="transformers")
+    assert not flag(quant="q8_0", engine="llama.cpp")
+
+
+def _with_bnb(c_per_linear: float, layer_s: float) -> cal.Constants:
+    rows = {
+        (perf.BNB_HOST_KEY, path): cal.Fitted(
+            perf.BNB_HOST_KEY, c_per_linear, path, 2, 2, None, None, None, "test", ""
+        )
+        for path in (*perf.BNB_PATHS, "*")
+    }
+    rows[(perf.DECODE_OVERHEAD_KEY, "transformers")] = cal.Fitted(
+        perf.DECODE_OVERHEAD_KEY, layer_s, "transformers", 2, 2, None, None, None, "test", ""
+    )
+    return cal.Constants(cal.constants().rows | rows)
+
+
+def test_bitsandbytes_paths_by_format_and_rows():
+    def path(batch: int, **kw) -> str | None:
+        return perf.bnb_path(job("RTX 4090", task="infer", engine="transformers", **kw), batch)
+
+    assert path(1, quant="int8") == path(8, quant="int8") == "int8"
+    assert path(1, quant="nf4") == "nf4-gemv"  # gemv_4bit: one row
+    assert path(2, quant="nf4") == "nf4-dequant"  # MatMul4Bit: dequantize_4bit, then linear
+    assert path(1) is None
+    # Llama: q, k, v, o, gate, up, down; Mixtral routes a token to 2 of its 8 experts' 3 each
+    assert perf.bnb_linears_per_layer(find_model("llama-2-7b")) == 7
+    assert perf.bnb_linears_per_layer(find_model("mixtral-8x7b")) == 4 + 2 * 3
+
+
+def test_each_bitsandbytes_linear_adds_its_host_time_to_the_eager_step():
+    # Llama-2-7B int8 on an RTX 4090, batch 1: the host runs 32 layers x (1 ms + 7 x 0.1 ms)
+    # = 54.4 ms, far above the ~7 GB read, so the step is the host's
+    m = find_model("llama-2-7b")
+    j = job("RTX 4090", task="infer", quant="int8", engine="transformers", prompt_tokens=8)
+    consts = _with_bnb(1e-4, 1e-3)
+    s = shape(m, j)
+    assert perf.bnb_host_s(s, consts) == pytest.approx(7e-4)
+    t = perf.throughput_of(s, consts)
+    assert t.step_time_s == pytest.approx(32 * 1.7e-3)
+    # 16-bit weights pay the engine's per-layer time alone
+    plain = shape(m, job("RTX 4090", task="infer", engine="transformers", prompt_tokens=8))
+    assert perf.bnb_host_s(plain, consts) == 0
+
+
 def test_exllama_kernels_multiply_at_the_fp16_accumulate_rate():
     # cublasHgemm on the reconstructed F16 matrix (ExLlamaV2; AutoGPTQ's exllama kernels under
     # transformers); bitsandbytes and AutoAWQ call torch.matmul: FP32 accumulation
@@ -996,6 +1134,43 @@ def test_a_pipeline_stage_issues_only_its_own_layers():
     assert one.bound == "compute"
     busy = st.TrainWork(micro_compute_s=0.1, micro_host_s=0.4, frozen_base=True, n_layers=4)
     assert st.train_step(busy, st.Plan(), st.Links()).bound == "per-layer overhead"
+
+
+def test_the_estimate_says_when_decode_dequantises_and_what_bitsandbytes_adds():
+    from dlrig.estimate import explain
+
+    m = find_model("llama-2-7b")
+    kw = dict(task="infer", quant="nf4", engine="transformers", prompt_tokens=100, gen_tokens=100)
+    text = " ".join(explain.assumptions(shape(m, job("RTX 4090", batch_size=4, **kw))))
+    assert "each decode step of 4 sequences dequantises" in text
+    assert "bitsandbytes nf4 linears (nf4-dequant path)" in text
+    one = " ".join(explain.assumptions(shape(m, job("RTX 4090", batch_size=1, **kw))))
+    assert "each decode step of" not in one and "(nf4-gemv path)" in one
+    plain = dict(kw, quant="none")
+    assert "bitsandbytes" not in " ".join(explain.assumptions(shape(m, job("RTX 4090", **plain))))
+
+
+def test_a_row_without_llm_int8_outlier_decomposition_is_not_expressible():
+    from dlrig.estimate import points
+
+    row = {
+        "id": "t",
+        "category": "decode",
+        "task": "infer",
+        "model": "llama-2-7b",
+        "gpu": "RTX 4090",
+        "quant": "int8",
+        "engine": "transformers",
+        "batch_size": "1",
+        "prompt_tokens": "64",
+        "gen_tokens": "64",
+        "value": "40",
+        "unit": "tokens_per_s",
+        "notes": "load_in_8bit with llm_int8_threshold 0.0 (no outlier decomposition)",
+    }
+    assert "llm_int8_threshold 0" in (points.why_not(row) or "")
+    default = row | {"notes": "load_in_8bit with llm_int8_threshold 6.0"}
+    assert points.why_not(default) is None
 
 
 def test_eager_attention_score_gemms_take_the_longer_of_flops_and_score_bytes():

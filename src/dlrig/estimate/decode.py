@@ -135,11 +135,16 @@ class DecodeInputs:
     # (transformers' DynamicCache / legacy tuples: read the old cache, write the new one;
     # hf_cache.py): moved at the same achieved bandwidth as the reads
     kv_copy_bytes: float = 0.0
+    # what ONE GPU's dequantisation kernels move per step where the batch's rows take an
+    # engine's dequantise-then-GEMM path (perf.dequant_bytes_per_step): packed matrices read,
+    # F16 copies written, then read by the GEMM in place of the packed weights' 16-bit size
+    dequant_bytes: float = 0.0
 
     @property
     def moved_bytes(self) -> float:
-        """Bytes one GPU moves to and from DRAM in a step: weights, KV read, KV copied."""
-        return self.weight_bytes + self.kv_bytes + self.kv_copy_bytes
+        """Bytes one GPU moves to and from DRAM in a step: weights, KV read, KV copied, and
+        the dequantised copies of the weights where the engine makes them."""
+        return self.weight_bytes + self.kv_bytes + self.kv_copy_bytes + self.dequant_bytes
 
 
 def decode_step(

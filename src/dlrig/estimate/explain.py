@@ -292,6 +292,24 @@ def assumptions(s: Shape) -> list[str]:
                 "repeat_kv's widened K and V where the model groups its KV heads), moved at the "
                 "same bandwidth"
             )
+        if perf.dequant_bytes_per_step(s):
+            out.append(
+                f"each decode step of {s.micro_batch} sequences dequantises the weights to "
+                f"16-bit before a 16-bit GEMM ({job.engine.value}'s {job.quant.value} kernel "
+                f"takes {perf.dequant_min_rows(job)} rows or more that way): "
+                f"{perf.dequant_bytes_per_step(s) / 1e9:,.1f} GB written and read back per "
+                "step on this GPU on top of the packed weights"
+            )
+        path = perf.bnb_path(job, s.micro_batch)
+        if path is not None:
+            per_layer = perf.bnb_host_s(s)
+            out.append(
+                f"bitsandbytes {job.quant.value} linears ({path} path) add host work to each "
+                f"decode step: {perf.bnb_linears_per_layer(m):g} per layer, "
+                f"{per_layer * 1e3:.2f} ms per layer on top of transformers' own "
+                f"({perf.BNB_HOST_KEY}, fitted on published bitsandbytes decode rates; the "
+                "host's speed is not an input, so a slower CPU decodes slower)"
+            )
         allocation = engine_memory.describe(s)
         if allocation:
             out.append(allocation)

@@ -510,7 +510,13 @@ def train_work(s: Shape, eff: float, host_s: float = 0.0) -> st.TrainWork:
     half_grads = (job.task == Task.TRAIN and not is_fp32(job.precision)) or shapes.half_adapters(
         job
     )
+    # 16-bit gradients offloaded to the CPU (ZeRO-Offload moves them in 16 bits)
     grad_bytes = s.params_trainable * (HALF_BYTES if half_grads else FP32_BYTES)
+    # DDP's all-reduce reduces the .grad tensors the memory model stores: fp32 under PyTorch
+    # AMP (its parameters stay fp32, so DDP's buckets are fp32: memory.gradient_bytes cites
+    # why), 16-bit under ZeRO and pure 16-bit training. Before, every mixed-precision DDP job
+    # was priced with 16-bit gradients here while memory.py held them in fp32.
+    ddp_grad_bytes = s.params_trainable * mem.gradient_bytes_per_param(s)
     # bitsandbytes' paged 8-bit optimizers step on the GPU; their pages move to the CPU only
     # under memory pressure, so no per-step transfer or CPU step is charged for them.
     offload = job.offload.value if job.optimizer != Optimizer.ADAM8BIT else Offload.NONE.value
@@ -520,8 +526,8 @@ def train_work(s: Shape, eff: float, host_s: float = 0.0) -> st.TrainWork:
         cores = getattr(job, "cpu_cores", None) or DEFAULT_OFFLOAD_CPU_CORES
         per_gpu = s.params_trainable / (s.plan.tp * s.plan.pp * shards)
         cpu_adam = per_gpu / (cores * p.value("cpu_adam_params_per_core_s"))
-    # The update and the passes before it over every gradient (fp16 unscale, clipping), all
-    # streamed at the element-wise bandwidth after the last gradient exists.
+    # The update and the clipping passes before it over every gradient, all streamed at the
+    # element-wise bandwidth after the last gradient exists.
     step_bytes = mem.optimizer_step_bytes(s) + mem.gradient_pass_bytes(s)
     optimizer_s = step_bytes / (bw * comm.GBS * stream.fraction(job.gpu))
     moe_layers = 0
@@ -540,12 +546,33 @@ def train_work(s: Shape, eff: float, host_s: float = 0.0) -> st.TrainWork:
         kv_width=m.kv_cache_width if m.n_layers and m.n_heads else 0,
         checkpointing=job.checkpointing,
         grad_bytes=grad_bytes,
+        ddp_grad_bytes=ddp_grad_bytes,
+        last_bucket_bytes=last_bucket_bytes(s, ddp_grad_bytes),
         weight_bytes=s.weight_bytes_job,
         offload=offload,
         cpu_adam_s=cpu_adam,
         optimizer_s=optimizer_s,
         activation_offload_bytes=mem.activation_offload_bytes(s),
     )
+
+
+# PyTorch DDP's default bucket size: bucket_cap_mb=25 (MiB),
+# https://docs.pytorch.org/docs/stable/generated/torch.nn.parallel.DistributedDataParallel.html
+DDP_BUCKET_CAP_BYTES = 25 * 2**20
+
+
+def last_bucket_bytes(s: Shape, grad_bytes: float) -> float:
+    """Bytes of the last gradient bucket the data-parallel group reduces: DDP fills buckets in
+    reverse parameter order up to the cap, a tensor larger than the cap taking one to itself
+    (torch/nn/parallel/distributed.py, _compute_bucket_assignment_by_size), so the last
+    bucket is the cap's worth of the first layers, or the input embedding where that is
+    larger and trained (a frozen LoRA base has no embedding gradient)."""
+    m = s.model
+    per_param = grad_bytes / s.params_trainable if s.params_trainable else 0.0
+    embedding = 0.0
+    if not s.lora and m.vocab_size and m.hidden_size:
+        embedding = m.vocab_size * m.hidden_size * per_param
+    return min(grad_bytes, max(DDP_BUCKET_CAP_BYTES, embedding))
 
 
 def sustained_efficiency(r: Rate, job: Job, precision: str) -> float:
@@ -619,7 +646,8 @@ def counted_attention_flops(s: Shape) -> float:
 def decode_inputs(s: Shape) -> dec.DecodeInputs:
     """Per-GPU bytes one decode step reads (Shape: its share of the weights, active experts
     only; the batch's KV cache at the mean context of the generation, shape.decode_context;
-    what transformers' torch.cat copies of it, hf_cache.py)
+    what transformers' torch.cat copies of it, hf_cache.py; what its dequantisation kernels
+    move where the batch takes a dequantise-then-GEMM path, dequant_bytes_per_step)
     and the step's FLOPs for the batch (attention over that mean context, not the whole one)."""
     b, m = s.micro_batch, s.model
     attn_full = counted_attention_flops(s)
@@ -628,6 +656,7 @@ def decode_inputs(s: Shape) -> dec.DecodeInputs:
         weight_bytes=s.decode_weight_bytes_per_gpu,
         kv_bytes=s.decode_kv_bytes_per_gpu,  # the main GPU's under a row split (shape.kv_split)
         kv_copy_bytes=s.decode_kv_copy_bytes_per_gpu,
+        dequant_bytes=dequant_bytes_per_step(s),
         flops=b * (s.flops_fwd_per_token - attn_full + attn_mean),
         n_layers=s.model.total_layers,
         hidden=s.model.hidden_size or 0,
@@ -793,12 +822,109 @@ def dequant_bytes_per_chunk(s: Shape) -> float:
     16.2 ms is about 12.7e9 weights x (0.52 + 2) bytes = 32 GB at the A100's 2.04 TB/s."""
     if not dequantises_for_gemm(s):
         return 0.0
+    packed = _packed_bytes(s, s.prefill_weight_bytes_per_gpu)
+    return packed * (1 + shapes.BITS_PER_BYTE * HALF_BYTES / s.weight_bits)
+
+
+def _packed_bytes(s: Shape, weight_bytes_per_gpu: float) -> float:
+    """The quantized matrices' packed bytes among `weight_bytes_per_gpu` (one GPU's read of a
+    forward pass): the output head, kept in 16-bit, left out."""
     m, plan = s.model, s.plan
     bits = s.weight_bits
     head_bits = bits if shapes.quantised_embeddings(s.job) else shapes.BITS_PER_BYTE * HALF_BYTES
     head = (m.vocab_size or 0) * (m.hidden_size or 0) * head_bits / shapes.BITS_PER_BYTE
-    packed = s.prefill_weight_bytes_per_gpu - head / (plan.tp * plan.pp)
-    return packed * (1 + shapes.BITS_PER_BYTE * HALF_BYTES / bits)
+    return weight_bytes_per_gpu - head / (plan.tp * plan.pp)
+
+
+def dequant_bytes_per_step(s: Shape) -> float:
+    """Bytes one GPU moves per decode step, beyond reading the packed weights, where the step
+    takes a dequantise-then-GEMM path: a step is a forward pass over one row per sequence, so
+    a batch of at least the engine's row threshold (dequant_min_rows) takes the same path as
+    a prompt chunk. Its dequantisation kernels read the packed matrices (the step's weight
+    read) and write them as F16, which the GEMM then reads: twice the F16 size on top. The
+    case that matters is bitsandbytes 4-bit under transformers: its fused gemv_4bit serves one
+    row only (`A.numel() == A.shape[-1]`), so from two sequences on every step rebuilds each
+    matrix in F16 (`F.dequantize_4bit`) before `torch.nn.functional.linear`
+    (bitsandbytes/autograd/_functions.py matmul_4bit, the table above). Llama-2-7B in NF4 at
+    batch 2: 6.48e9 packed weights, 2 x 2 bytes each = 25.9 GB on top of the ~3.4 GB packed
+    read, against a 16-bit model's 13.5 GB: slower than 16-bit, as Hugging Face's overview
+    found ('with batch_size=4 and use_cache=True, it [GPTQ] is twice as fast' as bitsandbytes
+    4-bit, huggingface.co/blog/overview-quantization-transformers, 2023-09 [V])."""
+    rows = dequant_min_rows(s.job)
+    if rows is None or s.micro_batch < rows:
+        return 0.0
+    packed = _packed_bytes(s, s.decode_weight_bytes_per_gpu)
+    return 2 * packed * shapes.BITS_PER_BYTE * HALF_BYTES / s.weight_bits
+
+
+# transformers' bitsandbytes linears (load_in_8bit / load_in_4bit) run more of their work from
+# Python than a 16-bit nn.Linear's single F.linear, and a decode step of an eager engine waits on
+# its host (decode.py): LLM.int8() quantises each input row by row, splits out the outlier
+# columns above its threshold (6.0 by default) for a 16-bit matmul of their own, runs the int8
+# matmul and dequantises the result, every linear, every step; the 4-bit one-row path casts the
+# input, allocates the output and calls gemv_4bit through ctypes. Tim Dettmers on the 8-bit
+# path: 'The slowness ... stems from the small amount of compute that is done during
+# token-by-token inference compared to how much overhead there is' (bitsandbytes issue #6,
+# 2022-08-17) and 'The kernels that I designed were designed for training and are not
+# efficient for inference hence the slow speed' (issue #490, 2023-07-16) [V]. h2oGPT's
+# benchmark (transformers 4.30.2, bitsandbytes 0.41.1, Llama-2-7B-chat, one request) measured
+# on an RTX 4090 40.9 tokens/s in 16-bit, 32.6 in 4-bit and 9.2 in 8-bit (perf.md, 2023-08)
+# [V]; bitsandbytes' own benchmark (benchmarking/README.md, v0.45.0, transformers 4.46.3,
+# Llama-3.1-8B on an H100, batch 1) 40.99 in BF16, 30.14 in NF4, 19.17 in INT8 and 12.24 in
+# INT8 with the outlier decomposition [V]. The step of such a job waits on a host that runs
+# the engine's per-layer time plus a time per bitsandbytes linear, fitted per path on those
+# points (BNB_HOST_KEY); they inform no decode_layer_s (benchmarks/calibrate.py).
+BITSANDBYTES_FORMATS = frozenset({Quant.INT8, Quant.NF4})
+
+
+def bitsandbytes_host_path(job: Job) -> bool:
+    """Whether this job decodes through transformers' bitsandbytes linears (see above)."""
+    return (
+        job.task == Task.INFER
+        and engine(job) == "transformers"
+        and (job.quant in BITSANDBYTES_FORMATS)
+    )
+
+
+# The host time each bitsandbytes linear adds to a decode step, on top of the engine's per-layer
+# time (seconds per quantised linear per step; fitted by benchmarks/calibrate.py on the
+# published bitsandbytes decode points, one constant per path, each a root like the trainers'
+# train_layer_s).
+BNB_HOST_KEY = "bnb_linear_s"
+# The three paths a decode step of transformers' bitsandbytes linears takes, by format and the
+# rows of the step (bitsandbytes/autograd/_functions.py): LLM.int8() (MatMul8bitLt: row-wise
+# int8 quantisation of the input, the outlier columns above llm_int8_threshold, 6.0 in
+# transformers' BitsAndBytesConfig, split out for a 16-bit matmul, the int8 matmul and its
+# dequantisation), 4-bit at one row (gemv_4bit) and 4-bit at more rows (MatMul4Bit:
+# dequantize_4bit, then F.linear).
+BNB_PATHS = ("int8", "nf4-gemv", "nf4-dequant")
+
+
+def bnb_path(job: Job, rows: int) -> str | None:
+    """Which of BNB_PATHS a forward pass of `rows` rows takes (None: no bitsandbytes linear)."""
+    if not bitsandbytes_host_path(job):
+        return None
+    if job.quant == Quant.INT8:
+        return "int8"
+    return "nf4-gemv" if rows <= BITSANDBYTES_GEMV_ROWS else "nf4-dequant"
+
+
+def bnb_linears_per_layer(m: ModelSpec) -> float:
+    """The quantised linears one decode step runs per layer: every matrix of the block
+    (transformers quantises each nn.Linear but the output head, `llm_int8_skip_modules`), an
+    MoE's experts counted as those a token routes to (each expert its own module)."""
+    total = 0.0
+    for _d_in, _d_out, copies in shapes.block_matrices(m).values():
+        total += min(copies, m.experts_per_token or 1) if copies > 1 else 1
+    return total
+
+
+def bnb_host_s(s: Shape, consts: cal.Constants | None = None) -> float:
+    """Host time per layer a decode step's bitsandbytes linears add (0 where none)."""
+    path = bnb_path(s.job, s.micro_batch)
+    if path is None:
+        return 0.0
+    return bnb_linears_per_layer(s.model) * rate(BNB_HOST_KEY, (path,), consts).efficiency
 
 
 def routed_flops_per_token(m: ModelSpec) -> float:
@@ -916,7 +1042,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         tp=pl.tp,
         pp=pl.pp,
         link=lk.intra,
-        layer_overhead_s=ovh.efficiency,
+        layer_overhead_s=ovh.efficiency + bnb_host_s(s, consts),
         overhead_overlaps=eager,
         tp_comm=tc,
     )

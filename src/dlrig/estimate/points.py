@@ -88,6 +88,10 @@ ENUM_FIELDS = (
     "base_quant",
     "lora_targets",
     "memory_format",
+    # How the GPUs were linked where the source says (NVLink bridge, PCIe, NCCL_P2P_DISABLE=1:
+    # pcie-nop2p); blank or auto leaves it to the card's own columns (comm.intra_node_link).
+    # It was not read before, so a row's stated link was priced as auto. [ddp helper]
+    "interconnect",
 )
 BOOL_FIELDS = ("master_weights", "optimizer_in_backward")
 # Spellings in the points that the Job names differently: bitsandbytes' (paged) 8-bit AdamW is
@@ -339,6 +343,18 @@ def checkpointing_unstated(row: dict[str, str]) -> bool:
     return row.get("task") in ("train", "lora", "qlora") and not row.get("checkpointing")
 
 
+# transformers' load_in_8bit runs LLM.int8() with BitsAndBytesConfig's llm_int8_threshold,
+# 6.0 by default: input columns above it go through a 16-bit matmul of their own (the
+# outlier decomposition). A row whose notes quote the threshold at 0 ran the int8 matmul
+# alone, a setting dlrig's --quant int8 does not express (bitsandbytes' own benchmark times
+# both: its 'INT8' and 'INT8+Decomp' rows, benchmarking/README.md).
+_INT8_NO_DECOMPOSITION = re.compile(r"\bllm_int8_threshold 0(?:\.0)?\b")
+
+
+def int8_without_decomposition(row: dict[str, str]) -> bool:
+    return row.get("quant") == "int8" and bool(_INT8_NO_DECOMPOSITION.search(row.get("notes", "")))
+
+
 def reason_of(exc: Exception) -> str:
     """One line saying why a row's settings are not a job: pydantic's first line ('1 validation
     error for Job') names no setting, so its first error's field and complaint stand instead
@@ -359,6 +375,11 @@ def why_not(row: dict[str, str]) -> str | None:
         shapes.derive(model_of(row), job_of(row))
     except (DlrigError, ValidationError, ValueError, KeyError) as exc:
         return reason_of(exc)
+    if int8_without_decomposition(row):
+        return (
+            "LLM.int8() with llm_int8_threshold 0 (no outlier decomposition): --quant int8 "
+            "is transformers' default threshold, 6.0"
+        )
     if row.get("semantics") == APP_DISPLAYED:
         return (
             "an application's displayed rate (app_displayed): its host loop, OS and UI "

@@ -20,13 +20,16 @@ step = max(input pipeline, pipeline time + traffic compute cannot hide + offload
 - expert parallelism: a dispatch and a combine all-to-all per MoE layer, forward and backward;
 - data parallelism: DDP / ZeRO-1/2 reduce the gradients once per optimizer step — gradient
   accumulation amortises it over the micro-batches — overlapped with the last micro-batch's
-  backward (PyTorch DDP buckets, Li et al. 2020); ZeRO-3 / FSDP all-gathers the weights for
-  the forward and again for the backward and reduce-scatters the gradients every micro-batch,
+  backward (PyTorch DDP buckets, Li et al. 2020), except the last bucket: it holds the first
+  layers' gradients (the input embedding's, which a tied output head also feeds), ready only
+  when the backward ends, so its reduction always follows the backward; ZeRO-3 / FSDP
+  all-gathers the weights for the forward and again for the backward and reduce-scatters the
+  gradients every micro-batch,
   overlapped with that micro-batch's compute (prefetching);
 - optimizer step: the update streams the gradients, states and weights through DRAM once per
   optimizer step (memory.optimizer_step_bytes) at the element-wise bandwidth, not overlapped,
-  after the passes over every gradient that precede it (fp16's unscale and inf check, a
-  transformer trainer's clip by the global norm: memory.gradient_pass_bytes);
+  after a transformer trainer's clip by the global norm, which streams every gradient
+  before it (memory.gradient_pass_bytes);
 - offload: optimizer offload moves the gradients to the CPU and the updated 16-bit weights
   back every step (overlapped with the last backward) and runs Adam on the CPU's cores (not
   overlapped); parameter offload also streams the weights in for every forward and backward;
@@ -83,6 +86,12 @@ class TrainWork:
     kv_width: int = 0  # K+V elements per token per layer (CP traffic)
     checkpointing: bool = False
     grad_bytes: float = 0.0  # gradients the data-parallel group reduces (whole model)
+    # the gradients DDP / ZeRO-1/2 all-reduce, where they differ from grad_bytes (fp32 .grad
+    # under AMP); None: grad_bytes
+    ddp_grad_bytes: float | None = None
+    # the gradients of the last bucket, whose reduction cannot start before the backward ends
+    # (perf.last_bucket_bytes: DDP's bucket cap, or the input embedding when larger)
+    last_bucket_bytes: float = 0.0
     weight_bytes: float = 0.0  # stored weights ZeRO-3 / parameter offload move (whole model)
     offload: str = "none"  # none | optimizer | full
     cpu_adam_s: float = 0.0  # the optimizer step on the CPU (optimizer/full offload)
@@ -187,9 +196,12 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
             # host follow each bucket's reduce-scatter, in the backward's time left after it.
             window = max(0.0, max(busy, stream) - per_micro) * bwd_share
         else:
-            t = comm.group_allreduce_s(w.grad_bytes / shard, dp_g)
+            reduced = w.grad_bytes if w.ddp_grad_bytes is None else w.ddp_grad_bytes
+            t = comm.group_allreduce_s(reduced / shard, dp_g)
             parts["data-parallel"] = t
-            exposed += max(0.0, t - window)
+            exposed += ddp_exposed_s(
+                t, comm.group_allreduce_s(last_bucket_bytes(w) / shard, dp_g), window
+            )
             window = max(0.0, window - t)
 
     offload = 0.0
@@ -236,6 +248,24 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
         host_s=m * host,
         parts_s=parts,
     )
+
+
+def last_bucket_bytes(w: TrainWork) -> float:
+    """The last gradient bucket's bytes: never more than all the gradients."""
+    reduced = w.grad_bytes if w.ddp_grad_bytes is None else w.ddp_grad_bytes
+    return min(w.last_bucket_bytes, reduced)
+
+
+def ddp_exposed_s(total_s: float, last_s: float, window_s: float) -> float:
+    """What a bucketed gradient all-reduce adds to the step when the backward lasts `window_s`.
+
+    The buckets before the last are reduced while the backward runs and cost only what
+    outlasts it; the last bucket (the first layers, ready when the backward ends: PyTorch
+    DDP reduces buckets in order, each once all its gradients exist,
+    https://docs.pytorch.org/docs/stable/notes/ddp.html "Internal Design") starts after the
+    backward and after the earlier buckets: max(0, (total - last) - window) + last, which is
+    max(total - window, last)."""
+    return max(total_s - window_s, last_s, 0.0)
 
 
 def name_bound(
