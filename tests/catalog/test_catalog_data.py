@@ -199,7 +199,8 @@ def test_every_row_has_source_and_confidence(filename):
 def test_gpu_row_count_and_required_models():
     gpus = by_name("gpus.csv")
     assert len(rows("gpus.csv")) >= 44
-    assert len(rows("gpus.csv")) == 78  # the README's count
+    # the README's count (it says 78 until the lead adds encoder2's 32 GB V100)
+    assert len(rows("gpus.csv")) == 79
     missing = [n for n in REQUIRED_GPUS if n not in gpus]
     assert not missing
 
@@ -477,3 +478,13 @@ def test_storage_kinds():
     for r in table.values():
         low, high = (num(x) for x in r["range_mbs"].split("-"))
         assert low <= num(r["typical_read_mbs"]) <= high, r["kind"]
+
+
+def test_v100_32gb_is_the_16gb_die_with_twice_the_memory():
+    """NVIDIA's V100 datasheet gives the SXM2 card one column for 16 and 32 GB: the same
+    GV100, clocks and HBM2 interface; only the stack height (capacity) differs."""
+    gpus = by_name("gpus.csv")
+    small, big = gpus["Tesla V100 SXM2 16GB"], gpus["Tesla V100 SXM2 32GB"]
+    for key in ("memory_bandwidth_gbs", "fp32_tflops", "fp16_tensor_tflops", "tdp_w", "nvlink"):
+        assert big[key] == small[key], key
+    assert float(big["memory_gb"]) == 2 * float(small["memory_gb"])

@@ -95,6 +95,8 @@ def test_names_and_aliases_are_unambiguous_and_reach_their_row(index):
         ("NVIDIA GeForce RTX 4060 Ti", "GeForce RTX 4060 Ti 16GB"),
         ("RTX 3090", "GeForce RTX 3090"),  # a full name minus brand words is no family
         ("NVIDIA H100 80GB HBM3", "H100 SXM"),  # NVML's name for the SXM5 part
+        ("Tesla V100-SXM2-32GB", "Tesla V100 SXM2 32GB"),  # NVML's name for the 32 GB card
+        ("V100 32GB", "Tesla V100 SXM2 32GB"),
     ],
 )
 def test_unambiguous_short_gpu_names_are_accepted(name, expected):
@@ -108,6 +110,8 @@ def test_unambiguous_short_gpu_names_are_accepted(name, expected):
         ("H100", {"H100 PCIe", "H100 SXM"}),
         ("A100 80GB", {"A100 80GB PCIe", "A100 80GB SXM"}),
         ("RTX 6000", {"RTX 6000 Ada Generation", "RTX PRO 6000 Blackwell Workstation Edition"}),
+        # the 16 and 32 GB V100 differ only in memory: which fits a job depends on it
+        ("V100 SXM2", {"Tesla V100 SXM2 16GB", "Tesla V100 SXM2 32GB"}),
     ],
 )
 def test_ambiguous_gpu_names_list_the_choices(name, choices):

@@ -524,11 +524,40 @@ def test_optimizer_step_streams_grads_states_and_weights_once(kw, bytes_per_para
     assert mem.optimizer_step_bytes(s) == pytest.approx(bytes_per_param * m.params_total)
 
 
+@pytest.mark.parametrize(
+    ("kw", "grad_bytes"),
+    [
+        # AMP (bf16 or fp16): fp32 gradients under the fp32 master weights
+        (dict(precision="bf16"), 4),
+        (dict(precision="fp16"), 4),
+        (dict(precision="fp32"), 4),
+        # pure bf16 (no master weights): 16-bit gradients
+        (dict(precision="bf16", master_weights=False), 2),
+    ],
+)
+def test_clipping_streams_every_gradient_three_times(kw, grad_bytes):
+    # the norm reads each gradient, the scale reads and writes it
+    m = toy()
+    s = sh(m, **kw)
+    assert mem.gradient_pass_bytes(s) == pytest.approx(3 * grad_bytes * m.params_total)
+
+
+def test_clipping_sharded_skipped_on_cpu_and_not_for_cnns():
+    m = toy()
+    # ZeRO-1 over 4 GPUs: each clips its quarter (16-bit gradients under ZeRO)
+    zero1 = sh(m, "A100 80GB SXM", precision="bf16", zero=1, n_gpus=4)
+    assert mem.gradient_pass_bytes(zero1) == pytest.approx(3 * 2 * m.params_total / 4)
+    assert mem.gradient_pass_bytes(sh(m, precision="fp16", offload="optimizer")) == 0
+    assert mem.gradient_pass_bytes(sh(m, task="infer")) == 0
+    cnn = find_model("resnet50")
+    assert mem.gradient_pass_bytes(sh(cnn, precision="fp16", optimizer="sgd")) == 0
+
+
 def test_optimizer_step_is_sharded_and_skipped_when_the_cpu_steps():
     m = toy()
     one = mem.optimizer_step_bytes(sh(m, precision="fp32"))
     # ZeRO-1 over 4 GPUs: each updates a quarter of the states (its gradients are 16-bit).
-    zero1 = sh(m, precision="bf16", zero=1, n_gpus=4)
+    zero1 = sh(m, "A100 80GB SXM", precision="bf16", zero=1, n_gpus=4)
     assert mem.optimizer_step_bytes(zero1) == pytest.approx((2 + 2 * 12 + 2) * m.params_total / 4)
     assert one > 0 and mem.optimizer_step_bytes(sh(m, offload="optimizer")) == 0
     # bitsandbytes' paged 8-bit optimizer (read as offload=optimizer) still steps on the GPU

@@ -53,7 +53,9 @@ def test_a_family_with_too_few_measured_cards_falls_back_to_the_prior():
 
 
 def test_memory_families():
-    assert [stream.memory_family(find_gpu(n)) for n in ("V100 SXM2", "H100 SXM", "RTX 4090")] == [
+    assert [
+        stream.memory_family(find_gpu(n)) for n in ("Tesla V100 SXM2 16GB", "H100 SXM", "RTX 4090")
+    ] == [
         "HBM",
         "HBM",
         "GDDR6X",

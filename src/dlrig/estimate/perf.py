@@ -526,7 +526,10 @@ def train_work(s: Shape, eff: float, host_s: float = 0.0) -> st.TrainWork:
         cores = getattr(job, "cpu_cores", None) or DEFAULT_OFFLOAD_CPU_CORES
         per_gpu = s.params_trainable / (s.plan.tp * s.plan.pp * shards)
         cpu_adam = per_gpu / (cores * p.value("cpu_adam_params_per_core_s"))
-    optimizer_s = mem.optimizer_step_bytes(s) / (bw * comm.GBS * stream.fraction(job.gpu))
+    # The update and the clipping passes before it over every gradient, all streamed at the
+    # element-wise bandwidth after the last gradient exists.
+    step_bytes = mem.optimizer_step_bytes(s) + mem.gradient_pass_bytes(s)
+    optimizer_s = step_bytes / (bw * comm.GBS * stream.fraction(job.gpu))
     moe_layers = 0
     if m.kind == ModelKind.MOE and m.n_experts:
         moe_layers = max((m.n_layers or 0) - m.first_dense_layers, 0)

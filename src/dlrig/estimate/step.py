@@ -27,7 +27,9 @@ step = max(input pipeline, pipeline time + traffic compute cannot hide + offload
   gradients every micro-batch,
   overlapped with that micro-batch's compute (prefetching);
 - optimizer step: the update streams the gradients, states and weights through DRAM once per
-  optimizer step (memory.optimizer_step_bytes) at the element-wise bandwidth, not overlapped;
+  optimizer step (memory.optimizer_step_bytes) at the element-wise bandwidth, not overlapped,
+  after a transformer trainer's clip by the global norm, which streams every gradient
+  before it (memory.gradient_pass_bytes);
 - offload: optimizer offload moves the gradients to the CPU and the updated 16-bit weights
   back every step (overlapped with the last backward) and runs Adam on the CPU's cores (not
   overlapped); parameter offload also streams the weights in for every forward and backward;
