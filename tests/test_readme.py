@@ -250,3 +250,36 @@ def test_the_tables_size_is_the_saved_reports():
     head = re.match(r"points: (\d+) from (\d+) sources", saved)
     text = flat(section("### Estimator accuracy"))
     assert f"({head[1]} published points from {head[2]} sources)" in text
+
+
+def test_this_rounds_same_point_figures_are_what_same_points_prints():
+    """The round's sentence on the points both reports score quotes benchmarks/same_points.py."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "same_points", ROOT / "benchmarks" / "same_points.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    start, end = ROUNDS["#### This round"]
+    results = ROOT / "benchmarks" / "results"
+    printed = {}
+    for line in module.compare(results / start, results / end)[1:-1]:
+        m = re.match(
+            r"^(.+?)\s+(\d+)\s+([\d.]+) % /\s+([\d.]+) %\s+([\d.]+) % /\s+([\d.]+) %", line
+        )
+        printed[m[1].strip()] = m.groups()[1:]
+    text = flat(section("#### This round"))
+    n_both = re.search(r"On the (\d+) points both reports score", text)
+    assert (
+        n_both
+        and f"points in both: {n_both[1]};" in module.compare(results / start, results / end)[-1]
+    )
+    quoted = re.findall(
+        r"([\w/ -]+?) ([\d.]+) % → ([\d.]+) % \(p90 ([\d.]+) % → ([\d.]+) %\)",
+        text[n_both.end() :].split(". ")[0] + ".",
+    )
+    assert len(quoted) >= 4
+    for name, a_med, b_med, a_p90, b_p90 in quoted:
+        _n, pa_med, pa_p90, pb_med, pb_p90 = printed[name.strip().split(": ")[-1]]
+        assert (a_med, a_p90, b_med, b_p90) == (pa_med, pa_p90, pb_med, pb_p90), name
