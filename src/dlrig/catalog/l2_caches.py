@@ -29,19 +29,8 @@ MAX_L2_KIB = 1024 * 1024
 def parse(text: str, gpus: Iterable[GpuSpec]) -> dict[str, int]:
     """Validate the table's text against the GPU catalog: card name -> L2 bytes."""
     names = {g.name for g in gpus}
-    out: dict[str, int] = {}
-    for line, row in sourced_rows.rows(FILE, text, COLUMNS):
-        name = row["gpu"]
-        sourced_rows.check_gpu(FILE, line, name, names)
-        if name in out:
-            raise sourced_rows.fail(FILE, line, "gpu", "one row per card (this one repeats)", name)
-        kib = row["l2_kib"]
-        if not (kib.isdigit() and 0 < int(kib) <= MAX_L2_KIB):
-            expected = f"a whole number of KiB from 1 to {MAX_L2_KIB}"
-            raise sourced_rows.fail(FILE, line, "l2_kib", expected, kib)
-        sourced_rows.check_provenance(FILE, line, row)
-        out[name] = int(kib) * KIB
-    return out
+    kib = sourced_rows.card_counts(FILE, text, COLUMNS, names, MAX_L2_KIB, " of KiB")
+    return {name: n * KIB for name, n in kib.items()}
 
 
 @cache

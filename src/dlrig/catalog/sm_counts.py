@@ -28,18 +28,7 @@ MAX_SMS = 1024
 def parse(text: str, gpus: Iterable[GpuSpec]) -> dict[str, int]:
     """Validate the table's text against the GPU catalog: card name -> SMs."""
     names = {g.name for g in gpus}
-    out: dict[str, int] = {}
-    for line, row in sourced_rows.rows(FILE, text, COLUMNS):
-        name = row["gpu"]
-        sourced_rows.check_gpu(FILE, line, name, names)
-        if name in out:
-            raise sourced_rows.fail(FILE, line, "gpu", "one row per card (this one repeats)", name)
-        sms = row["sms"]
-        if not (sms.isdigit() and 0 < int(sms) <= MAX_SMS):
-            raise sourced_rows.fail(FILE, line, "sms", f"a whole number from 1 to {MAX_SMS}", sms)
-        sourced_rows.check_provenance(FILE, line, row)
-        out[name] = int(sms)
-    return out
+    return sourced_rows.card_counts(FILE, text, COLUMNS, names, MAX_SMS)
 
 
 @cache

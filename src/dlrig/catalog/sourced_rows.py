@@ -112,6 +112,31 @@ def unique_rows(
     return tuple(out)
 
 
+def card_counts(
+    file: str,
+    text: str,
+    columns: tuple[str, ...],
+    names: Collection[str],
+    maximum: int,
+    unit: str = "",
+) -> dict[str, int]:
+    """A table of one whole number per card (its second column, in `unit`), 1 to `maximum`,
+    each row naming a card of `names` once, with its provenance: card name -> the number."""
+    key = columns[1]
+    out: dict[str, int] = {}
+    for line, row in rows(file, text, columns):
+        name = row["gpu"]
+        check_gpu(file, line, name, names)
+        if name in out:
+            raise fail(file, line, "gpu", "one row per card (this one repeats)", name)
+        value = row[key]
+        if not (value.isdigit() and 0 < int(value) <= maximum):
+            raise fail(file, line, key, f"a whole number{unit} from 1 to {maximum}", value)
+        check_provenance(file, line, row)
+        out[name] = int(value)
+    return out
+
+
 def shipped_text(file: str) -> str:
     """The text of a table shipped in catalog/data."""
     return resources.files("dlrig.catalog").joinpath("data", file).read_text("utf-8")

@@ -941,6 +941,18 @@ def routed_flops_per_token(m: ModelSpec) -> float:
 MMQ_MMA_ARCHITECTURES = frozenset({"Turing", "Ampere", "Ada", "Hopper", "Blackwell"})
 
 
+def runs_mmq_prefill(s: Shape) -> bool:
+    """Whether llama.cpp runs the job's prefill GEMMs in its MMQ kernels: a GGUF (or MXFP4)
+    format, a chunk wider than the vector kernels' rows, and not the dequantise-to-F16 cuBLAS
+    path (llama_cpp_dequantises)."""
+    job = s.job
+    if engine(job) != "llama.cpp":
+        return False
+    if job.quant not in shapes.GGUF_FORMATS and job.quant != Quant.MXFP4:
+        return False
+    return s.prefill_tokens_in_flight > LLAMA_CPP_VECTOR_ROWS and not llama_cpp_dequantises(s)
+
+
 def routed_tile_pad(s: Shape) -> float:
     """How many tile columns an MoE prefill chunk's expert GEMMs run per routed token on this
     job's engine (moe_tiles.pad_factor; 1 where nothing is padded). Priced for llama.cpp's MMQ
@@ -951,13 +963,9 @@ def routed_tile_pad(s: Shape) -> float:
     BLOCK_SIZE_M rows (moe_align_block_size) but picks that block from the tokens per expert
     in its tuned configs, and no published A/B here prices it."""
     m, job = s.model, s.job
-    if engine(job) != "llama.cpp" or not m.n_experts or not m.experts_per_token:
-        return 1.0
-    if job.quant not in shapes.GGUF_FORMATS and job.quant != Quant.MXFP4:
+    if not m.n_experts or not m.experts_per_token or not runs_mmq_prefill(s):
         return 1.0
     chunk = s.prefill_tokens_in_flight
-    if chunk <= LLAMA_CPP_VECTOR_ROWS or llama_cpp_dequantises(s):
-        return 1.0
     mma = cp.architecture(job.gpu) in MMQ_MMA_ARCHITECTURES
     x_max = moe_tiles.MMQ_X_MAX_MMA if mma else moe_tiles.MMQ_X_MAX_DP4A
     tile = moe_tiles.mmq_tile_width(chunk, x_max, mma)
@@ -978,13 +986,9 @@ def mmq_extra_bytes_per_chunk(s: Shape) -> float:
     one tensor-parallel rank: the row split's per-GPU slices are not modelled), on an NVIDIA
     card with a sourced L2 size and SM count; elsewhere 0, the weights-once count."""
     m, job = s.model, s.job
-    if engine(job) != "llama.cpp" or s.plan.tp > 1:
-        return 0.0
-    if job.quant not in shapes.GGUF_FORMATS and job.quant != Quant.MXFP4:
+    if s.plan.tp > 1 or not runs_mmq_prefill(s):
         return 0.0
     chunk = s.prefill_tokens_in_flight
-    if chunk <= LLAMA_CPP_VECTOR_ROWS or llama_cpp_dequantises(s):
-        return 0.0
     l2_size, n_sm = l2_caches.l2_bytes(job.gpu.name), sm_counts.sm_count(job.gpu.name)
     if job.gpu.vendor != "NVIDIA" or not l2_size or not n_sm:
         return 0.0
