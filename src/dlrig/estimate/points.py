@@ -90,7 +90,6 @@ ENUM_FIELDS = (
     "memory_format",
     # How the GPUs were linked where the source says (NVLink bridge, PCIe, NCCL_P2P_DISABLE=1:
     # pcie-nop2p); blank or auto leaves it to the card's own columns (comm.intra_node_link).
-    # It was not read before, so a row's stated link was priced as auto. [ddp helper]
     "interconnect",
 )
 BOOL_FIELDS = ("master_weights", "optimizer_in_backward")

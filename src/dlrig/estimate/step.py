@@ -99,6 +99,11 @@ class TrainWork:
     optimizer_s: float = 0.0  # the optimizer step on the GPU, once per step (memory-bound)
     input_s: float = 0.0  # time the input pipeline needs for one optimizer step's samples
 
+    @property
+    def dp_grad_bytes(self) -> float:
+        """The gradients DDP / ZeRO-1/2 all-reduce (whole model)."""
+        return self.grad_bytes if self.ddp_grad_bytes is None else self.ddp_grad_bytes
+
 
 @dataclass(frozen=True)
 class TrainStep:
@@ -196,12 +201,11 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
             # host follow each bucket's reduce-scatter, in the backward's time left after it.
             window = max(0.0, max(busy, stream) - per_micro) * bwd_share
         else:
-            reduced = w.grad_bytes if w.ddp_grad_bytes is None else w.ddp_grad_bytes
-            t = comm.group_allreduce_s(reduced / shard, dp_g)
+            t = comm.group_allreduce_s(w.dp_grad_bytes / shard, dp_g)
             parts["data-parallel"] = t
-            exposed += ddp_exposed_s(
-                t, comm.group_allreduce_s(last_bucket_bytes(w) / shard, dp_g), window
-            )
+            # the last bucket: never more than all the gradients
+            last = min(w.last_bucket_bytes, w.dp_grad_bytes)
+            exposed += ddp_exposed_s(t, comm.group_allreduce_s(last / shard, dp_g), window)
             window = max(0.0, window - t)
 
     offload = 0.0
@@ -248,12 +252,6 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
         host_s=m * host,
         parts_s=parts,
     )
-
-
-def last_bucket_bytes(w: TrainWork) -> float:
-    """The last gradient bucket's bytes: never more than all the gradients."""
-    reduced = w.grad_bytes if w.ddp_grad_bytes is None else w.ddp_grad_bytes
-    return min(w.last_bucket_bytes, reduced)
 
 
 def ddp_exposed_s(total_s: float, last_s: float, window_s: float) -> float:
