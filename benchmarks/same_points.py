@@ -16,14 +16,20 @@ import statistics
 import sys
 from pathlib import Path
 
+from dlrig.errors import DlrigError
+from dlrig.model.files import read_bounded
+
 POINT_ROW = re.compile(r"^(\S+)\s+(\S+)\s+\S+\s+\S+\s+\S+\s+([+-][\d.]+)%")
+# A saved report is about 200 KB; a larger input is not one.
+MAX_REPORT_BYTES = 8 * 2**20
 
 
 def loso_errors(report: Path) -> dict[str, tuple[str, float]]:
     """{point id: (category, |LOSO error| in %)} from the report's per-point table."""
     out: dict[str, tuple[str, float]] = {}
     in_points = False
-    for line in report.read_text(encoding="utf-8").splitlines():
+    text = read_bounded(report, str(report), MAX_REPORT_BYTES, "a calibrate.py --points report")
+    for line in text.decode("utf-8", errors="replace").splitlines():
         if line.startswith("point ") and "LOSO err" in line:
             in_points = True
             continue
@@ -45,11 +51,15 @@ def p90(values: list[float]) -> float:
 def compare(start: Path, now: Path) -> list[str]:
     a, b = loso_errors(start), loso_errors(now)
     common = sorted(set(a) & set(b))
+    if not common:
+        raise ValueError("the two reports share no point (are both `calibrate.py --points`?)")
     groups = [(c, lambda x, c=c: x == c) for c in sorted({a[i][0] for i in common})]
     groups.append(("ALL training throughput", lambda x: x.startswith("throughput")))
     lines = [f"{'category':26} {'n':>4}  start median / p90    now median / p90"]
     for name, member in groups:
         ids = [i for i in common if member(a[i][0])]
+        if not ids:
+            continue
         ea, eb = [a[i][1] for i in ids], [b[i][1] for i in ids]
         lines.append(
             f"{name:26} {len(ids):4}  {statistics.median(ea):6.1f} % / {p90(ea):5.1f} %"
@@ -64,5 +74,12 @@ def compare(start: Path, now: Path) -> list[str]:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: same_points.py START_REPORT NOW_REPORT")
-    print("\n".join(compare(Path(sys.argv[1]), Path(sys.argv[2]))))
+        print("usage: same_points.py START_REPORT NOW_REPORT", file=sys.stderr)
+        sys.exit(2)
+    try:
+        print("\n".join(compare(Path(sys.argv[1]), Path(sys.argv[2]))))
+    except (DlrigError, ValueError) as exc:
+        print(f"same_points.py: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except BrokenPipeError:
+        sys.stderr.close()  # output piped to `head`: quiet
