@@ -141,6 +141,10 @@ def test_given_step_time_is_kept():
             'llama_cpp_cublas = true with engine = "vllm"',
         ),
         (
+            {"model": "llama-3-70b", "task": "infer", "engine": "vllm", "trtllm_mmha": True},
+            'trtllm_mmha = true with engine = "vllm"',
+        ),
+        (
             {"model": "llama-3-8b", "task": "infer", "engine": "vllm", "kv_cache": "static"},
             'kv_cache = "static" with engine = "vllm"',
         ),

@@ -225,6 +225,14 @@ def estimate(
             "--llama-cpp-cublas",
         ),
     ] = False,
+    trtllm_mmha: Annotated[
+        bool,
+        _opt(
+            "TensorRT-LLM before v0.8: a grouped-query model's generation attention runs "
+            "without the XQA kernel, each query head loading its KV head's cache.",
+            "--trtllm-mmha",
+        ),
+    ] = False,
     price_per_gpu_hour: Annotated[
         float | None, _opt("Cloud price per GPU-hour.", "--price-per-gpu-hour")
     ] = None,
@@ -293,6 +301,7 @@ def estimate(
             max_batched_tokens=max_batched_tokens,
             max_num_seqs=max_num_seqs,
             llama_cpp_cublas=llama_cpp_cublas,
+            trtllm_mmha=trtllm_mmha,
             master_weights=master_weights,
             offload=offload,
             host_link_gbs=host_link_gbs,

@@ -131,6 +131,7 @@ def inapplicable(
             "max_batched_tokens",
             "max_num_seqs",
             "llama_cpp_cublas",
+            "trtllm_mmha",
             "kv_cache",
         )
         for name in set_(*names):
@@ -171,6 +172,10 @@ def inapplicable(
     elif cublas and job.quant not in GGUF_QUANTS:
         why = "dequantises GGUF weights; give {quant} q4_0, q4_k_m, q5_k_m, q6_k or q8_0"
         out.append(problem(("llama_cpp_cublas", "quant"), why))
+    mmha = "trtllm_mmha" in fields and job.trtllm_mmha and task == Task.INFER
+    if mmha and job.engine != DecodeEngine.TENSORRT_LLM:
+        why = "is TensorRT-LLM's generation attention before XQA; give {engine} tensorrt-llm"
+        out.append(problem(("trtllm_mmha", "engine"), why))
     if "kv_cache" in fields and task == Task.INFER and job.engine != DecodeEngine.TRANSFORMERS:
         # the other engines' caches are their own (preallocated or paged): no choice to name
         why = "is how transformers' generate() keeps its cache; give {engine} transformers"

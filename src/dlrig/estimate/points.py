@@ -214,6 +214,23 @@ def llama_cpp_settings(row: dict[str, str]) -> dict[str, bool]:
     return {"llama_cpp_cublas": True}
 
 
+# TensorRT-LLM's XQA kernel for grouped-query generation attention: NVIDIA's blog 'New
+# XQA-kernel provides 2.4x more Llama-70B throughput within the same latency budget'
+# (nvidia.github.io/TensorRT-LLM/blogs/XQA-kernel.html, dated 2024/01/30 in the README's news)
+# says 'These improvements will be published in the main branch soon, and will be included in
+# the v0.8 releases' (Triton's 24.02 container is TensorRT-LLM release/0.8). A TensorRT-LLM row
+# dated before 2024-02 ran the masked MHA kernel (Job.trtllm_mmha; perf.kv_loads_per_step).
+TRTLLM_XQA_DATE = "2024-02"
+
+
+def trtllm_settings(row: dict[str, str]) -> dict[str, bool]:
+    """{"trtllm_mmha": True} for a TensorRT-LLM inference row dated before XQA, else empty
+    (an MHA model reads the same either way: the flag only matters for grouped-query ones)."""
+    if row.get("engine") != "tensorrt-llm" or row.get("task") != "infer":
+        return {}
+    return {"trtllm_mmha": True} if dated_before(row, TRTLLM_XQA_DATE) else {}
+
+
 # A pool engine's memory share as its command line gives it, quoted in a row's notes: vLLM's
 # `--gpu-memory-utilization 0.95` (or `--gpu_memory_utilization=0.98`), SGLang's
 # `--mem-fraction-static 0.93`. Each flag is read only for its own engine's rows (a vLLM row
@@ -310,6 +327,7 @@ def job_of(row: dict[str, str]) -> Job:
         fields.update(llama_cpp_ubatch(row))
         fields.update(hf_cache_settings(row))
         fields.update(pool_share_settings(row))
+        fields.update(trtllm_settings(row))
     return Job(**fields)
 
 

@@ -101,6 +101,7 @@ OPTION_FIELDS: dict[str, str] = {
             "max_batched_tokens",
             "max_num_seqs",
             "llama_cpp_cublas",
+            "trtllm_mmha",
             "master_weights",
             "offload",
             "host_link_gbs",
@@ -116,7 +117,7 @@ OPTION_FIELDS: dict[str, str] = {
 }
 MODEL_OPTIONS = ("model", "config", "params")
 # Switches whose `false` is the default: given as false they are not "given" (applicable.py).
-_OFF_IS_DEFAULT = {"checkpointing", "optimizer_in_backward", "llama_cpp_cublas"}
+_OFF_IS_DEFAULT = {"checkpointing", "optimizer_in_backward", "llama_cpp_cublas", "trtllm_mmha"}
 
 
 def job_from_options(

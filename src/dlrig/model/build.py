@@ -302,6 +302,9 @@ class WorkloadInput(BaseModel):
     llama_cpp_cublas: bool | None = Field(
         default=None, description="llama.cpp: quantized prompt matmuls via F16 cuBLAS, not MMQ"
     )
+    trtllm_mmha: bool | None = Field(
+        default=None, description="TensorRT-LLM before v0.8: GQA generation without XQA"
+    )
     grad_accum: int | None = Field(default=None, ge=1, le=1_000_000)
     prompt_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")
     gen_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")

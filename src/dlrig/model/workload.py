@@ -347,6 +347,12 @@ class Job(BaseModel):
         "2023-10 (PR #3412) until MMQ became the default (PR #8075, 2024-06), and later ones "
         "built with GGML_CUDA_FORCE_CUBLAS",
     )
+    trtllm_mmha: bool = Field(
+        default=False,
+        description="TensorRT-LLM runs a grouped-query model's generation attention through its "
+        "masked multi-head attention kernel (one thread block per query head, each loading its "
+        "KV head), not the XQA kernel: releases before v0.8 (NVIDIA's XQA blog, 2024-01-30)",
+    )
     price_per_gpu_hour: float | None = Field(default=None, ge=0, le=10_000)
     electricity_per_kwh: float | None = Field(default=None, ge=0, le=100)
     sample_bytes: float | None = Field(default=None, gt=0, le=1e11, description="as read (vision)")

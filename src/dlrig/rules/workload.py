@@ -60,6 +60,7 @@ JOB_FIELDS = (
     "max_batched_tokens",
     "max_num_seqs",
     "llama_cpp_cublas",
+    "trtllm_mmha",
     "grad_accum",
     "prompt_tokens",
     "gen_tokens",
