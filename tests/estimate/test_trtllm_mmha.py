@@ -98,7 +98,9 @@ ROW = {
     [
         ("2023-12", "tensorrt-llm", True),  # v0.6.1's performance.md
         ("2024-01", "tensorrt-llm", True),  # the XQA blog: 'will be included in the v0.8'
-        ("2024-02", "tensorrt-llm", False),  # release/0.8 (Triton 24.02)
+        ("2024-02", "tensorrt-llm", True),  # release/0.8: XQA opt-in, not quoted
+        ("2024-03", "tensorrt-llm", True),
+        ("2024-04", "tensorrt-llm", False),  # v0.9 on: read as today's engine
         ("", "tensorrt-llm", False),  # undated: today's engine
         ("2023-12", "vllm", False),
     ],
@@ -142,3 +144,17 @@ def test_the_command_line_flag_reaches_the_estimate():
         text=True,
     )
     assert out.returncode == 2 and "tensorrt-llm" in out.stderr
+
+
+def test_a_v08_row_quoting_the_opt_in_ran_xqa():
+    row = ROW | {"date": "2024-03", "notes": "export TRTLLM_ENABLE_XQA=1 before the benchmark"}
+    assert not points.job_of(row).trtllm_mmha
+
+
+def test_the_estimate_says_when_the_cache_is_loaded_per_query_head():
+    from dlrig.estimate import explain
+
+    opts = BASE | {"model": "llama-2-70b", "gpus": 2, "tp": 2}
+    text = " ".join(explain.assumptions(shape(*job_from_options(opts | {"trtllm_mmha": True}))))
+    assert "8 times per decode step" in text
+    assert "XQA" not in " ".join(explain.assumptions(shape(*job_from_options(opts))))

@@ -292,6 +292,13 @@ def assumptions(s: Shape) -> list[str]:
                 "repeat_kv's widened K and V where the model groups its KV heads), moved at the "
                 "same bandwidth"
             )
+        loads = perf.kv_loads_per_step(s)
+        if loads > 1:
+            out.append(
+                f"TensorRT-LLM without its XQA kernel (--trtllm-mmha: releases before v0.8): "
+                f"the generation attention loads each KV head's cache once per query head, "
+                f"{loads} times per decode step"
+            )
         if perf.dequant_bytes_per_step(s):
             out.append(
                 f"each decode step of {s.micro_batch} sequences dequantises the weights to "
