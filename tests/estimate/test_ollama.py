@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from dlrig.catalog.lookup import find_gpu, find_model
 from dlrig.cli import app
+from dlrig.estimate import calibration as cal
 from dlrig.estimate import engine_memory as em
 from dlrig.estimate import memory as mem
 from dlrig.estimate import perf, points
@@ -78,12 +79,15 @@ def test_fit_keeps_llama_cpps_fit_target_free_without_showing_it_in_nvidia_smi()
     assert p.nvidia_smi == pytest.approx(q.nvidia_smi)  # the same allocation otherwise
 
 
-def test_priced_in_llama_cpps_groups():
+def test_priced_in_a_subgroup_of_llama_cpps_groups():
+    # llama.cpp's kernels under Ollama's own runner: a subgroup that falls back to llama.cpp
     kw = dict(task="infer", gpu=find_gpu("RTX 4090"), quant="q4_k_m")
     ollama, llama = Job(engine="ollama", **kw), Job(engine="llama.cpp", **kw)
     assert perf.engine(ollama) == "llama.cpp"
-    assert perf.decode_group(ollama) == perf.decode_group(llama)
-    assert perf.prefill_group(ollama) == perf.prefill_group(llama)
+    assert perf.decode_group(ollama) == ("llama.cpp", "ollama", *perf.decode_group(llama)[1:])
+    assert perf.prefill_group(ollama)[:2] == ("llama.cpp", "ollama")
+    c = cal.constants()
+    assert c.get("decode_bw", perf.decode_group(ollama)).group.startswith("llama.cpp")
     assert shapes.prefill_chunk(ollama) == 512  # num_batch
 
 
