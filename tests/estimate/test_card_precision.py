@@ -114,3 +114,18 @@ def test_api_refuses_bf16_on_a_t4_and_defaults_it_to_fp16():
     assert json.loads(api.estimate_json(options))["precision"] == "fp16"
     with pytest.raises(DlrigError, match=r"--precision bf16: Tesla T4 has no BF16 hardware"):
         api.estimate_json(options | {"precision": "bf16"})
+
+
+def test_http_api_answers_400_naming_the_flag_for_bf16_on_a_t4():
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx2")
+    from fastapi.testclient import TestClient
+
+    from dlrig.serve.app import create_app
+
+    client = TestClient(create_app(allowed_hosts=["127.0.0.1"]), base_url="http://127.0.0.1:8000")
+    options = {"gpu": "Tesla T4", "model": "qwen2.5-3b", "task": "infer", "precision": "bf16"}
+    headers = {"Content-Type": "application/json"}
+    r = client.post("/api/estimate", content=json.dumps(options), headers=headers)
+    assert r.status_code == 400
+    assert "--precision bf16: Tesla T4 has no BF16 hardware" in r.json()["error"]
