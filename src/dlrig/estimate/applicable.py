@@ -26,6 +26,7 @@ from dlrig.model.workload import (
     Job,
     ModelKind,
     ModelSpec,
+    Precision,
     Quant,
     Task,
 )
@@ -96,6 +97,14 @@ def inapplicable(
     def problem(options: tuple[str, ...], why: str) -> Problem:
         return Problem(options, tuple(getattr(job, o) for o in options), why)
 
+    if job.precision == Precision.BF16 and not job.gpu.has_bf16:
+        # a run the card can only emulate (GpuSpec.has_bf16): no rate of it is calibrated
+        why = (
+            f"{job.gpu.name} has no BF16 hardware (it came with Ampere, compute capability "
+            "8.0; PyTorch only emulates it here, in fp32): give {precision} fp16 (mixed "
+            "precision with loss scaling) or fp32"
+        )
+        out.append(problem(("precision",), why))
     if task not in LORA:
         for name in set_("lora_rank", "lora_targets"):
             out.append(problem((name, "task"), "applies to LoRA and QLoRA only"))
@@ -241,5 +250,7 @@ def for_fields(m: ModelSpec | None, task: str, fields: dict[str, object]) -> lis
     search): the job is built on an arbitrary catalog GPU, which no rule here reads."""
     from dlrig.catalog import load
 
-    job = Job.model_validate({**fields, "task": task, "gpu": load.gpus()[0]})
+    # a card with BF16 hardware: the one rule that reads the card (bf16) must not fire here
+    gpu = next(g for g in load.gpus() if g.has_bf16)
+    job = Job.model_validate({**fields, "task": task, "gpu": gpu})
     return inapplicable(m, job, given=set(fields))

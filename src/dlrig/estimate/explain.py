@@ -25,6 +25,7 @@ from dlrig.model.workload import (
     ModelSpec,
     Offload,
     Optimizer,
+    Precision,
     Task,
 )
 
@@ -218,6 +219,12 @@ def _tensor_parallel(s: Shape, engine_rates: dict[str, float] | None = None) -> 
 def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[str]:
     m, job = s.model, s.job
     out = [f"model: {m.source}"] if m.source else []
+    if job.precision == Precision.FP16 and not job.gpu.has_bf16:
+        how = "fp16" if job.task == Task.INFER else "fp16 mixed precision with loss scaling (AMP)"
+        out.append(
+            f"{how}: {job.gpu.name} has no BF16 hardware (compute capability below 8.0), so "
+            "fp16, not bf16, is its 16-bit default"
+        )
     if not job.batch_size:
         what = "concurrent sequence(s)" if job.task == Task.INFER else "micro-batch per replica"
         out.append(f"{what}: {s.micro_batch} (not given)")
