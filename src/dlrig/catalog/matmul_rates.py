@@ -40,11 +40,8 @@ PRECISIONS = ("fp16", "bf16", "tf32", "fp8")
 # clock: RTX 5090 242 of 209.5, 1.16x, in this file), but not by half again: anything above
 # 1.5x the datasheet is a typo or a sparse/FP16-accumulate figure in the wrong column.
 MAX_OVER_DATASHEET = 1.5
-# BF16 tensor cores arrived with Ampere (NVIDIA A100 Tensor Core GPU Architecture whitepaper,
-# 2020: "BF16 ... new in A100"); Volta and Turing run BF16 matmuls emulated at a fraction of the
-# FP16 rate (Tesla T4 BF16 2.0-2.5 vs FP16 42 TFLOPS in zzc0721/torch-performance-test-data),
+# Volta and Turing run BF16 matmuls emulated at a fraction of the FP16 rate (GpuSpec.has_bf16),
 # so a BF16 row there is not a tensor rate and would be pooled with the FP16 ones by mistake.
-NO_BF16_ARCHITECTURES = ("Kepler", "Maxwell", "Pascal", "Volta", "Turing")
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,7 @@ def _row(line: int, raw: dict[str, str], gpus: dict[str, GpuSpec]) -> MatmulRate
     if precision not in PRECISIONS:
         raise _fail(line, "precision", f"one of {', '.join(PRECISIONS)}", precision)
     sheet = datasheet_tflops(gpu, precision)
-    if precision == "bf16" and gpu.architecture.startswith(NO_BF16_ARCHITECTURES):
+    if precision == "bf16" and not gpu.has_bf16:
         raise _fail(line, "precision", f"fp16 ({name} has no BF16 tensor cores)", precision)
     if sheet is None:
         raise _fail(line, "precision", f"a rate {name} has tensor cores for", precision)

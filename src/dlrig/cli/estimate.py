@@ -42,7 +42,10 @@ def estimate(
     config: Annotated[Path | None, _opt("A local Hugging Face config.json.", "--config")] = None,
     params: Annotated[float | None, _opt("A bare parameter count, e.g. 13e9.", "--params")] = None,
     gpus: Annotated[int, _opt("Number of GPUs (all nodes).", "--gpus", min=1)] = 1,
-    precision: Annotated[Precision, _opt("Compute precision.", "--precision")] = (Precision.BF16),
+    precision: Annotated[
+        Precision | None,
+        _opt("Compute precision (default: bf16; fp16 on cards without BF16).", "--precision"),
+    ] = None,
     quant: Annotated[Quant | None, _opt("Stored weight format (infer).", "--quant")] = None,
     weight_bits: Annotated[
         float | None, _opt("Average bits per weight (with --quant exl2).", "--weight-bits")
@@ -209,7 +212,7 @@ def estimate(
         _opt(
             "Tokens of one forward pass: the chunk a prompt is prefilled in and a pool engine's "
             "profiled pass (vllm --max-num-batched-tokens, sglang --chunked-prefill-size, "
-            "tensorrt-llm max_num_tokens, llama.cpp -ub; default: the engine's).",
+            "tensorrt-llm max_num_tokens, llama.cpp -ub, ollama num_batch; default: the engine's).",
             "--max-batched-tokens",
         ),
     ] = None,

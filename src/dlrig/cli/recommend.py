@@ -43,7 +43,10 @@ def recommend(
     ] = None,
     max_gpus: Annotated[int, _opt("Most GPUs per machine.", "--max-gpus", min=1)] = 8,
     gpu: Annotated[list[str] | None, _opt("Only these GPUs (repeat the option).", "--gpu")] = None,
-    precision: Annotated[Precision, _opt("Compute precision.", "--precision")] = Precision.BF16,
+    precision: Annotated[
+        Precision | None,
+        _opt("Compute precision (default: bf16; fp16 on cards without BF16).", "--precision"),
+    ] = None,
     quant: Annotated[Quant, _opt("Stored weights (infer).", "--quant")] = Quant.NONE,
     seq_len: Annotated[int | None, _opt("Training sequence length.", "--seq-len", min=1)] = None,
     context: Annotated[

@@ -180,6 +180,9 @@ class Loss(StrEnum):
 class DecodeEngine(StrEnum):
     OPTIMIZED = "optimized"  # an unnamed optimized engine (fused kernels, CUDA graphs)
     LLAMA_CPP = "llama.cpp"
+    # Ollama: a server over llama.cpp's ggml (its vendored llama.cpp, Makefile.sync), with its
+    # own defaults (estimate/engine_memory.py OLLAMA_*); priced with llama.cpp's kernels.
+    OLLAMA = "ollama"
     VLLM = "vllm"
     EXLLAMAV2 = "exllamav2"
     TRANSFORMERS = "transformers"  # plain Hugging Face generate(): Python and launch overhead
@@ -192,17 +195,41 @@ class DecodeEngine(StrEnum):
     HF = "hf"  # alias of transformers; a Job stores it as TRANSFORMERS
 
 
+# Weight formats that one engine family runs: the GGUF quant types are llama.cpp's (ggml's own
+# block formats; Ollama and LM Studio run them through llama.cpp), EXL2 is ExLlamaV2's (its
+# README: "EXL2 ... a new quantization format"; TabbyAPI serves it through ExLlamaV2). With no
+# --engine, such a --quant names its engine (model/workload.py): every GGUF and EXL2 point in
+# calibration_points.csv ran on these engines, and pricing a GGUF file as vLLM's kernels (its
+# GGUF loader is documented as "highly experimental and under-optimized", docs.vllm.ai
+# features/quantization/gguf) would describe a run nobody makes.
+FORMAT_ENGINES: dict[Quant, DecodeEngine] = {
+    Quant.Q4_0: DecodeEngine.LLAMA_CPP,
+    Quant.Q4_K_M: DecodeEngine.LLAMA_CPP,
+    Quant.Q5_K_M: DecodeEngine.LLAMA_CPP,
+    Quant.Q6_K: DecodeEngine.LLAMA_CPP,
+    Quant.Q8_0: DecodeEngine.LLAMA_CPP,
+    Quant.EXL2: DecodeEngine.EXLLAMAV2,
+}
+
+
 # Engines that take a share of the GPU and fill it with a KV pool (vLLM
 # --gpu-memory-utilization, SGLang --mem-fraction-static, TensorRT-LLM
 # free_gpu_memory_fraction): estimate/engine_memory.py sizes the pool, applicable.py refuses
 # the share and the profile settings for other engines.
 POOL_ENGINES = frozenset({DecodeEngine.VLLM, DecodeEngine.SGLANG, DecodeEngine.TENSORRT_LLM})
 
+# Engines that run llama.cpp's ggml kernels and allocate as llama.cpp does (one model buffer,
+# a KV cache for the whole context, a compute buffer per ubatch): llama.cpp itself and Ollama,
+# which drives the same library (llama/ in ollama/ollama is llama.cpp vendored at a pinned
+# commit; from v0.30.0, 2026-06, it launches llama.cpp's own llama-server, llm/llama_server.go).
+LLAMA_CPP_ENGINES = frozenset({DecodeEngine.LLAMA_CPP, DecodeEngine.OLLAMA})
+
 # Engines that process the prompt in chunks (vLLM's chunked prefill, llama.cpp's ubatch).
 CHUNKED_PREFILL_ENGINES = frozenset(
     {
         DecodeEngine.OPTIMIZED,
         DecodeEngine.LLAMA_CPP,
+        DecodeEngine.OLLAMA,
         DecodeEngine.VLLM,
         DecodeEngine.EXLLAMAV2,
         DecodeEngine.TENSORRT_LLM,

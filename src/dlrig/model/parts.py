@@ -30,6 +30,20 @@ class PowerConnectors(_Row):
         return not self.board and self.pin6 + self.pin8 + self.pin16 + self.eps8 == 0
 
 
+# NVIDIA architectures without BF16 hardware. BF16 tensor cores arrived with Ampere, compute
+# capability 8.0 (NVIDIA A100 Tensor Core GPU Architecture whitepaper, 2020: BF16 "new in A100";
+# catalog/data/stack_support.csv's bf16 rows: yes for sm>=80, no below; gpu_support.csv gives
+# every catalog card its sm target, and a test holds the two in step). On these cards PyTorch
+# only emulates BF16: "BF16 operations are software-emulated by shifting inputs to the left and
+# doing computations in fp32 ... Software emulation is slow. Optimized kernels (like cublas) are
+# missing" (github.com/pytorch/pytorch/pull/148322, 2025-03); a Tesla T4 measured 2.0-2.5 BF16
+# TFLOPS against 42 FP16 (zzc0721/torch-performance-test-data); vLLM refuses it ("Bfloat16 is
+# only supported on GPUs with compute capability of at least 8.0. Your Tesla T4 GPU has compute
+# capability 7.5. You can use float16 instead", github.com/substratusai/vllm-docker/issues/37).
+# AMD (CDNA 2+, RDNA 3), Intel Xe2 and Gaudi have BF16 matrix units (stack_support.csv).
+NO_BF16_ARCHITECTURES = ("Kepler", "Maxwell", "Pascal", "Volta", "Turing")
+
+
 class GpuSpec(_Row):
     name: str
     aliases: tuple[str, ...] = ()
@@ -68,6 +82,11 @@ class GpuSpec(_Row):
     @property
     def has_tensor_cores(self) -> bool:
         return self.fp16_tensor_tflops is not None
+
+    @property
+    def has_bf16(self) -> bool:
+        """BF16 in hardware (see NO_BF16_ARCHITECTURES): False on NVIDIA cards before Ampere."""
+        return not self.architecture.startswith(NO_BF16_ARCHITECTURES)
 
 
 class CpuSpec(_Row):

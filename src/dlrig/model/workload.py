@@ -8,6 +8,7 @@ parameter count); `Job` is the rest of the command line. Both are plain data; th
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dlrig.model.choices import (
+    FORMAT_ENGINES,
     Attention,
     BaseQuant,
     CheckpointingMode,
@@ -56,6 +57,7 @@ __all__ = [
     "Precision",
     "Quant",
     "Task",
+    "default_precision",
 ]
 
 
@@ -210,6 +212,12 @@ class ModelSpec(BaseModel):
         """Sequence length of a ViT: one token per patch plus the class token."""
         assert self.image_size and self.patch_size
         return (self.image_size // self.patch_size) ** 2 + 1
+
+
+def default_precision(gpu: GpuSpec) -> Precision:
+    """The compute precision a job on `gpu` runs at when none is given: bf16 where the card
+    has BF16 hardware, fp16 (mixed precision with loss scaling) on the cards before it."""
+    return Precision.BF16 if gpu.has_bf16 else Precision.FP16
 
 
 class Job(BaseModel):
@@ -386,6 +394,34 @@ class Job(BaseModel):
         if mode in implied and "checkpointing" not in data:
             data["checkpointing"] = True
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _card_precision(cls, data: object) -> object:
+        """No precision given: bf16 where the card has BF16 hardware, else fp16 (mixed precision
+        with loss scaling, what AMP runs on V100/T4/RTX 20xx/P100: GpuSpec.has_bf16), so an
+        estimate never prices a bf16 run the card can only emulate. Given bf16 on such a card
+        is refused by estimate/applicable.py, naming the flag and the alternative."""
+        if not isinstance(data, dict) or data.get("precision") is not None:
+            return data
+        gpu = data.get("gpu")
+        if isinstance(gpu, GpuSpec) and not gpu.has_bf16:
+            return {**data, "precision": default_precision(gpu)}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_of_format(cls, data: object) -> object:
+        """Inference with no engine named: a weight format only one engine runs names it
+        (choices.FORMAT_ENGINES: a GGUF quant is llama.cpp's, EXL2 is ExLlamaV2's). An engine
+        given, even `optimized`, is kept as given."""
+        if not isinstance(data, dict) or data.get("engine") is not None:
+            return data
+        task = getattr(data.get("task"), "value", data.get("task"))
+        quant = getattr(data.get("quant"), "value", data.get("quant"))
+        implied = FORMAT_ENGINES.get(quant) if task == Task.INFER.value else None
+        # an unknown quant or task is left to the field validators, which name it
+        return data if implied is None else {**data, "engine": implied}
 
     @field_validator("engine", mode="before")
     @classmethod

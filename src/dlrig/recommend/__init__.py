@@ -15,6 +15,7 @@ from dlrig.errors import DlrigError
 from dlrig.model.market import Market, MarketPrice
 from dlrig.model.parts import GpuSpec
 from dlrig.model.recommend import GpuValue, Recommendation, Rejection
+from dlrig.model.workload import default_precision
 from dlrig.recommend import rank
 from dlrig.recommend.configs import GpuConfig, configure_all, throughput_unit
 from dlrig.recommend.market import market_notes, shown_gpu
@@ -45,11 +46,13 @@ def buyable_gpus(market: Market, req: Request) -> list[GpuSpec]:
 def stack_verdict(gpu: GpuSpec, req: Request) -> StackVerdict:
     """Whether the workload's software runs on `gpu` (catalog/stacks.py)."""
     engine = "optimized" if req.task.value == "infer" else "hf"
+    # not given: the precision the job on this card runs at (fp16 where it has no BF16)
+    precision = req.job.get("precision") or default_precision(gpu)
     return stack_support(
         gpu,
         req.task.value,
         engine=engine,
-        precision=str(req.job.get("precision", "bf16")),
+        precision=str(getattr(precision, "value", precision)),
         quant=str(req.job.get("quant") or "none"),
     )
 

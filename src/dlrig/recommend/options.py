@@ -32,7 +32,7 @@ class RecommendOptions(BaseModel):
     vat: float | None = Field(default=None, strict=True)  # range: market.vat_choice
     max_gpus: int = Field(default=MAX_GPUS_LIMIT, strict=True)
     gpu: list[str] = Field(strict=True, default_factory=list, max_length=MAX_GPU_NAMES)
-    precision: Precision = Precision.BF16
+    precision: Precision | None = None  # None: the card's own (model.workload.default_precision)
     quant: Quant = Quant.NONE
     seq_len: int | None = Field(strict=True, default=None, ge=1, le=10_000_000)
     context: int | None = Field(strict=True, default=None, ge=1, le=10_000_000)
@@ -85,7 +85,7 @@ def recommend_for(
     currency = opts.currency or (region_currency(opts.region) if opts.region else "USD")
     model, task = parse_workload(opts.workload)
     job = {
-        "precision": opts.precision.value,
+        "precision": opts.precision.value if opts.precision is not None else None,
         "quant": opts.quant.value if opts.quant != Quant.NONE else None,
         "seq_len": opts.seq_len,
         "context": opts.context,
