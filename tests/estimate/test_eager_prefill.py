@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from dlrig.catalog.lookup import find_model
+from dlrig.estimate import compute as cp
 from dlrig.estimate import elementwise as ew
 from dlrig.estimate import perf
+from dlrig.estimate import shape as shapes
 from dlrig.estimate.shape import derive
 from estimate_helpers import job
 
@@ -51,3 +53,15 @@ def test_eager_prefill_is_slower_and_more_so_for_long_prompts():
 def test_eager_score_gemms_are_priced_by_their_bytes_not_their_flops():
     eager, sdpa = shape("eager", prompt=2048), shape("sdpa", prompt=2048)
     assert perf.prefill_flops_per_token(eager) < perf.prefill_flops_per_token(sdpa)
+
+
+def test_fp8_prefill_prices_attention_at_the_16_bit_rate():
+    # H100 SXM: FP8's sustained rate over the 16-bit one scales attention's FLOPs
+    kw = dict(task="infer", engine="vllm", prompt_tokens=4096, gen_tokens=1)
+    m = find_model("llama-2-7b")
+    fp8 = derive(m, job("H100 SXM", precision="fp8", **kw))
+    bf16 = derive(m, job("H100 SXM", precision="bf16", **kw))
+    ratio = cp.sustained_tflops(fp8.job.gpu, "fp8") / cp.sustained_tflops(fp8.job.gpu, "bf16")
+    attention = shapes.attention_flops_fwd(m, perf.causal_attended(m, 4096))
+    assert perf.fp8_attention_extra_flops(fp8, "fp8") == pytest.approx(attention * (ratio - 1))
+    assert perf.fp8_attention_extra_flops(bf16, "bf16") == 0.0

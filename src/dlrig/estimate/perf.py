@@ -714,6 +714,28 @@ def prefill_flops_per_token(s: Shape) -> float:
     )
 
 
+def fp8_attention_extra_flops(s: Shape, gemm_precision: str) -> float:
+    """What a prefill's attention adds, per prompt token, in FLOPs at the FP8 rate, where the
+    engine multiplies FP8 weights on the FP8 tensor cores but runs attention in 16-bit, as
+    training's FP8 does (train_work: Transformer Engine's linears in FP8, FlashAttention in
+    16-bit): TensorRT-LLM's context FMHA runs in the 16-bit type unless the engine is built
+    with the FP8 one, an option off by default ('`--use_fp8_context_fmha` enables FP8 Context
+    fused multi-head attention. We recommend enabling this when fp8 quantization is used ...
+    only NVIDIA Hopper architecture is supported', TensorRT-LLM's performance best-practices
+    doc); vLLM's and SGLang's FP8 checkpoints quantise the linear layers (Fp8LinearMethod) and
+    keep FlashAttention/FlashInfer in bf16 or fp16. Its FLOPs take the 16-bit sustained rate:
+    counted at the FP8 rate, they are scaled by the ratio of the two rates."""
+    if gemm_precision != "fp8" or eager_prefill(s) or not s.model.is_transformer:
+        return 0.0
+    job, m = s.job, s.model
+    fp8 = cp.sustained_tflops(job.gpu, "fp8")
+    sixteen = cp.sustained_tflops(job.gpu, "bf16")
+    if sixteen <= 0 or fp8 <= sixteen:
+        return 0.0
+    attention = shapes.attention_flops_fwd(m, causal_attended(m, s.prompt_tokens))
+    return attention * (fp8 / sixteen - 1)
+
+
 def eager_prefill(s: Shape) -> bool:
     """A transformer prefill whose attention materialises its score matrices (--attention
     eager): transformers' `attn_implementation="eager"` (LlamaAttention: matmul, divide by
@@ -1147,7 +1169,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     )
     pre = dec.prefill(
         s.prompt_tokens,
-        prefill_flops_per_token(s),
+        prefill_flops_per_token(s) + fp8_attention_extra_flops(s, gemm_precision),
         peak_tflops=roof_tflops,
         efficiency=pf.efficiency,
         n_layers=m.total_layers,
