@@ -84,7 +84,7 @@ from dlrig.errors import DlrigError
 from dlrig.estimate import calibration as cal
 from dlrig.estimate import compute as cp
 from dlrig.estimate import decode as dec
-from dlrig.estimate import hf_cache, perf, points
+from dlrig.estimate import engine_spread, hf_cache, perf, points
 from dlrig.estimate import job as jobs
 from dlrig.estimate import slack as slk
 from dlrig.model.estimate import ThroughputEstimate
@@ -1505,8 +1505,12 @@ def likely_cause(pt: Point) -> str:
 
 
 def tput(model: str, consts: cal.Constants, **kw: object) -> ThroughputEstimate:
+    """What `dlrig estimate` reports (under --tp without --engine: engine_spread.py's span)."""
     m = find_model(model)
-    return perf.throughput_of(jobs.shape(m, Job(**kw)), consts)  # type: ignore[arg-type]
+    j = Job(**kw)  # type: ignore[arg-type]
+    if engine_spread.applies(j):
+        return engine_spread.throughput(m, j, consts)
+    return perf.throughput_of(jobs.shape(m, j), consts)
 
 
 def judged_memory(pt: Point):
@@ -1522,10 +1526,12 @@ def judged_memory(pt: Point):
 
 
 def _rate_band(t) -> tuple[float, float, float, float]:
-    """A prediction's tokens/s, its interval fraction and the band [low, high] it spans."""
+    """A prediction's tokens/s, its interval fraction and the band [low, high] it spans (the
+    interval's own ends: the span over engines is not symmetric)."""
     rate = t.tokens_per_s or 0.0
-    iv = t.interval.frac if t.interval else 0.0
-    return rate, iv, max(0.0, rate * (1 - iv)), rate * (1 + iv)
+    if t.interval is None:
+        return rate, 0.0, rate, rate
+    return rate, t.interval.frac, t.interval.low, t.interval.high
 
 
 def relations(usable: list[Point]) -> list[str]:
@@ -1565,8 +1571,8 @@ def relations(usable: list[Point]) -> list[str]:
     # stated, so not a point). Every line is judged against that band as the issue states it;
     # where the engine has a published like-for-like point of its own the line names it too.
     for label, kw, own in (
-        ("--tp 2, no --engine (priced as vLLM's tensor parallel)", dict(tp=2),
-         VLLM_OWN),
+        ("--tp 2, no --engine (the median TP engine; the range spans every TP engine's)",
+         dict(tp=2), "llama.cpp's and vLLM's, each on its own line"),
         ("llama.cpp, layers split (default)", dict(engine="llama.cpp"),
          "the band's own engine and split"),
         ("llama.cpp, --tp 2 (its --split-mode row)", dict(engine="llama.cpp", tp=2),

@@ -93,18 +93,24 @@ def _tp(gpu: str, n: int, **kw):
     return job(gpu, n_gpus=n, tp=n, quant="int4", context=512, **kw)
 
 
-def test_tp_without_an_engine_is_priced_as_vllm_and_says_so():
+def test_tp_without_an_engine_is_priced_by_every_tp_engine_and_says_so():
     m = find_model("llama-2-70b")
     unnamed = throughput(m, _tp("RTX 3090", 2))
-    vllm = throughput(m, _tp("RTX 3090", 2, engine="vllm"))
-    assert unnamed.tokens_per_s == pytest.approx(vllm.tokens_per_s)
-    assert unnamed.interval == vllm.interval
+    named = {e: throughput(m, _tp("RTX 3090", 2, engine=e)) for e in unnamed.engine_rates_tok_s}
+    # the headline is one engine's estimate, whole; the interval spans every engine's
+    head = named[unnamed.engine]
+    assert unnamed.tokens_per_s == pytest.approx(head.tokens_per_s)
+    assert unnamed.step_time_s == pytest.approx(head.step_time_s)
+    assert unnamed.interval.low == min(t.interval.low for t in named.values())
+    assert unnamed.interval.high == max(t.interval.high for t in named.values())
+    assert {"vllm", "llama.cpp", "exllamav2"} <= set(named)
     said = explain.assumptions(shape(m, _tp("RTX 3090", 2)))
-    assert any("--tp 2 without --engine" in a and "vllm" in a for a in said)
+    line = next(a for a in said if "--tp 2 without --engine" in a)
+    assert all(e in line for e in named)
     # a layer split without --tp keeps the pooled constants of the unnamed engine
     layers = job("RTX 3090", task="infer", n_gpus=2, quant="int4", context=512)
     assert perf.rate_engine(layers) == perf.UNNAMED_ENGINE
-    assert perf.rate_engine(_tp("RTX 3090", 2)) == perf.TP_DEFAULT_ENGINE
+    assert throughput(m, layers).engine_rates_tok_s is None
 
 
 @pytest.mark.parametrize(

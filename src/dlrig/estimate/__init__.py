@@ -10,6 +10,7 @@ from dlrig.estimate import applicable, data_rate, explain, fit, perf
 from dlrig.estimate import compute as cp
 from dlrig.estimate import job as jobs
 from dlrig.estimate.shape import Shape
+from dlrig.model.choices import DecodeEngine
 from dlrig.model.estimate import DOES_NOT_FIT, FITS, Estimate
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import (
@@ -120,6 +121,10 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
                 "smaller model"
             )
     thr = jobs.throughput_of(s)
+    # --tp with no engine: the figures are the median engine's, and so are the constants cited
+    priced = s
+    if thr.engine_rates_tok_s and thr.engine:
+        priced = jobs.shape(m, job.model_copy(update={"engine": DecodeEngine(thr.engine)}))
     rate = data_rate.rate(m, job, thr.tokens_per_s, thr.samples_per_s)
     tokens_total = _work_tokens(m, job, s)
     time_hours = _time_hours(job, thr.tokens_per_s, thr.samples_per_s, tokens_total)
@@ -137,7 +142,8 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
         else None
     )
     plan = s.plan
-    time_iv = perf.inverse_interval(time_hours, thr.interval)
+    # the interval is of the headline rate (tokens/s, else samples/s): its ends are in its units
+    time_iv = perf.inverse_interval(time_hours, thr.interval, thr.tokens_per_s or thr.samples_per_s)
     return Estimate(
         model=m.name,
         task=job.task.value,
@@ -174,9 +180,9 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
         electricity_cost=power_cost,
         electricity_cost_interval=perf.scaled_interval(power_cost, time_hours, time_iv),
         fixes=fixes,
-        assumptions=explain.assumptions(s),
+        assumptions=explain.assumptions(s, thr.engine_rates_tok_s),
         warnings=warnings,
-        sources=explain.sources(s),
+        sources=explain.sources(priced),
     )
 
 

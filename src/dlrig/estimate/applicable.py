@@ -161,6 +161,12 @@ def inapplicable(
         why = "is the tokens of one forward pass; give {engine} vllm, sglang, tensorrt-llm or "
         why += "llama.cpp (-ub)"
         out.append(problem(("max_batched_tokens", "engine"), why))
+    if job.tp > 1 and task == Task.INFER and job.engine == DecodeEngine.AUTOAWQ:
+        # AutoAWQ's from_quantized places whole layers on GPUs through accelerate's device_map;
+        # it has no tensor-parallel path to price (engine_spread.TP_ENGINES).
+        why = "AutoAWQ splits layers across GPUs, it has no tensor parallelism; drop {tp}, or "
+        why += "give {engine} vllm, sglang or tensorrt-llm for AWQ under tensor parallelism"
+        out.append(problem(("tp", "engine"), why))
     if "max_num_seqs" in fields and task == Task.INFER and job.engine != DecodeEngine.VLLM:
         why = "is vLLM's --max-num-seqs; give {engine} vllm"
         out.append(problem(("max_num_seqs", "engine"), why))

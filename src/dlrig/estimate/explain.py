@@ -7,14 +7,14 @@ the list a user reads is the basis of the numbers they got, not a generic discla
 from __future__ import annotations
 
 from dlrig.estimate import calibration as cal
-from dlrig.estimate import comm, engine_memory, perf, stream
+from dlrig.estimate import comm, engine_memory, engine_spread, perf, stream
 from dlrig.estimate import compute as cp
 from dlrig.estimate import decode as dec
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
 from dlrig.estimate import shape as shapes
 from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, half_adapters, is_fp32
-from dlrig.model.choices import CHUNKED_PREFILL_ENGINES
+from dlrig.model.choices import CHUNKED_PREFILL_ENGINES, DecodeEngine
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import (
     Attention,
@@ -179,18 +179,29 @@ def _plan(s: Shape) -> str | None:
     return text
 
 
-def _tensor_parallel(s: Shape) -> str:
+def _tensor_parallel(s: Shape, engine_rates: dict[str, float] | None = None) -> str:
     """Which engine's tensor parallelism the decode and prefill rates price, and how its GPUs
-    meet (perf.tp_comm)."""
+    meet (perf.tp_comm); with no engine named, each engine's rate (engine_spread.py)."""
     job = s.job
     tp_mode = perf.tp_comm(s).mode
     mode = perf.TP_MODE_TEXT[tp_mode]
-    if perf.engine(job) == perf.UNNAMED_ENGINE:
+    if engine_rates is None and engine_spread.applies(job):
+        engine_rates = engine_spread.throughput(s.model, job).engine_rates_tok_s
+    if engine_rates:
+        head = engine_spread.median_engine(engine_rates)
+        priced = shapes.derive(s.model, job.model_copy(update={"engine": DecodeEngine(head)}))
+        rates = ", ".join(f"{e} {r:,.1f}" for e, r in engine_rates.items())
         return (
-            f"--tp {s.plan.tp} without --engine: decode and prefill priced as "
-            f"{perf.TP_DEFAULT_ENGINE}'s (tensor parallelism is what vLLM, SGLang and "
-            f"TensorRT-LLM run; vLLM has the published PCIe points), {mode}; "
-            "--engine names another (llama.cpp: its row split; exllamav2: its tensor_parallel)"
+            f"--tp {s.plan.tp} without --engine: priced for each engine with a tensor-parallel "
+            f"path that loads {s.weight_format} weights ({rates} tokens/s); the figures are the "
+            f"median engine's ({head}: {perf.TP_MODE_TEXT[perf.tp_comm(priced).mode]}) and "
+            "the range runs from the lowest to the highest end of their intervals"
+            + (
+                " (exllamav2's is an upper bound: its host waits at every gather)"
+                if DecodeEngine.EXLLAMAV2.value in engine_rates
+                else ""
+            )
+            + "; --engine names one (llama.cpp: its row split; exllamav2: its tensor_parallel)"
         )
     line = f"tensor parallel over {s.plan.tp} GPUs as {perf.engine(job)} runs it: {mode}"
     if tp_mode == dec.TP_HOST:
@@ -204,7 +215,7 @@ def _tensor_parallel(s: Shape) -> str:
     return line
 
 
-def assumptions(s: Shape) -> list[str]:
+def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[str]:
     m, job = s.model, s.job
     out = [f"model: {m.source}"] if m.source else []
     if not job.batch_size:
@@ -219,7 +230,7 @@ def assumptions(s: Shape) -> list[str]:
     if plan:
         out.append(plan)
     if job.task == Task.INFER and s.plan.tp > 1:
-        out.append(_tensor_parallel(s))
+        out.append(_tensor_parallel(s, engine_rates))
     if s.training and s.grad_accum > 1:
         out.append(f"gradient accumulation {s.grad_accum}: global batch {s.global_batch} sequences")
     if job.task != Task.INFER:

@@ -271,18 +271,37 @@ def interval(value: float | None, r: Rate) -> Interval | None:
     )
 
 
-def inverse_interval(value: float | None, rate: Interval | None) -> Interval | None:
+def inverse_interval(
+    value: float | None, rate: Interval | None, rate_value: float | None = None
+) -> Interval | None:
     """A quantity that is work over a rate (a time): a rate between r(1−f) and r(1+f) gives a
-    value between v/(1+f) and v/(1−f); no upper bound, so no interval, when f ≥ 1."""
-    if value is None or rate is None or rate.frac >= 1:
+    value between v/(1+f) and v/(1−f); no upper bound, so no interval, when f ≥ 1.
+
+    With the rate's own value given and an interval that is not symmetric about it
+    (engine_spread.py's span over engines), its ends are used as they are: v·r/high to
+    v·r/low, `frac` the larger side."""
+    if value is None or rate is None:
         return None
+    if rate_value is None or _symmetric(rate_value, rate):
+        if rate.frac >= 1:
+            return None
+        low, high, frac = value / (1 + rate.frac), value / (1 - rate.frac), rate.frac
+    else:
+        if rate.low <= 0 or rate_value <= 0 or value <= 0:
+            return None
+        low, high = value * rate_value / rate.high, value * rate_value / rate.low
+        frac = max(value - low, high - value) / value
     return Interval(
-        low=value / (1 + rate.frac),
-        high=value / (1 - rate.frac),
-        frac=rate.frac,
+        low=low,
+        high=high,
+        frac=frac,
         group=rate.group,
         source=f"from the rate's interval ({rate.source})",
     )
+
+
+def _symmetric(value: float, iv: Interval) -> bool:
+    return abs((value - iv.low) - (iv.high - value)) <= 1e-9 * max(abs(value), 1.0)
 
 
 def scaled_interval(
@@ -1228,7 +1247,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         # b prompts arriving together are prefilled together (chunk by chunk), and each
         # prompt's first token comes out of the prefill's last position: no decode step yet.
         ttft_s=pre.time_s,
-        ttft_interval=inverse_interval(pre.time_s, prefill_iv),
+        ttft_interval=inverse_interval(pre.time_s, prefill_iv, pre.tokens_per_s),
         step_parts_s={
             "weights and KV cache read" if d.bound != "compute" else "compute": max(
                 d.memory_s, d.compute_s
@@ -1237,6 +1256,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
             "per-layer overhead": d.overhead_s,
         },
         interval=interval(tok_s, bw),
+        engine=None if rate_engine(job) == UNNAMED_ENGINE else rate_engine(job),
     )
 
 

@@ -192,6 +192,23 @@ class DecodeEngine(StrEnum):
     HF = "hf"  # alias of transformers; a Job stores it as TRANSFORMERS
 
 
+# Weight formats that one engine family runs: the GGUF quant types are llama.cpp's (ggml's own
+# block formats; Ollama and LM Studio run them through llama.cpp), EXL2 is ExLlamaV2's (its
+# README: "EXL2 ... a new quantization format"; TabbyAPI serves it through ExLlamaV2). With no
+# --engine, such a --quant names its engine (model/workload.py): every GGUF and EXL2 point in
+# calibration_points.csv ran on these engines, and pricing a GGUF file as vLLM's kernels (its
+# GGUF loader is documented as "highly experimental and under-optimized", docs.vllm.ai
+# features/quantization/gguf) would describe a run nobody makes.
+FORMAT_ENGINES: dict[Quant, DecodeEngine] = {
+    Quant.Q4_0: DecodeEngine.LLAMA_CPP,
+    Quant.Q4_K_M: DecodeEngine.LLAMA_CPP,
+    Quant.Q5_K_M: DecodeEngine.LLAMA_CPP,
+    Quant.Q6_K: DecodeEngine.LLAMA_CPP,
+    Quant.Q8_0: DecodeEngine.LLAMA_CPP,
+    Quant.EXL2: DecodeEngine.EXLLAMAV2,
+}
+
+
 # Engines that take a share of the GPU and fill it with a KV pool (vLLM
 # --gpu-memory-utilization, SGLang --mem-fraction-static, TensorRT-LLM
 # free_gpu_memory_fraction): estimate/engine_memory.py sizes the pool, applicable.py refuses

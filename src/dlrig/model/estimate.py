@@ -132,6 +132,16 @@ class ThroughputEstimate(_Out):
         description="what step_time_s is made of, in seconds; the parts add up to it",
     )
     interval: Interval | None = Field(default=None, description="of the headline rate")
+    engine: str | None = Field(
+        default=None,
+        description="inference: the engine whose rates price the estimate (None: training, or "
+        "the unnamed engine's pooled rates)",
+    )
+    engine_rates_tok_s: dict[str, float] | None = Field(
+        default=None,
+        description="--tp without --engine: each tensor-parallel engine's tokens/s; the "
+        "headline is the median engine's and the interval spans theirs",
+    )
 
 
 class Suggestion(_Out):

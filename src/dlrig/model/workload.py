@@ -8,6 +8,7 @@ parameter count); `Job` is the rest of the command line. Both are plain data; th
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dlrig.model.choices import (
+    FORMAT_ENGINES,
     Attention,
     BaseQuant,
     CheckpointingMode,
@@ -380,6 +381,20 @@ class Job(BaseModel):
         if mode in implied and "checkpointing" not in data:
             data["checkpointing"] = True
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_of_format(cls, data: object) -> object:
+        """Inference with no engine named: a weight format only one engine runs names it
+        (choices.FORMAT_ENGINES: a GGUF quant is llama.cpp's, EXL2 is ExLlamaV2's). An engine
+        given, even `optimized`, is kept as given."""
+        if not isinstance(data, dict) or data.get("engine") is not None:
+            return data
+        task = getattr(data.get("task"), "value", data.get("task"))
+        quant = getattr(data.get("quant"), "value", data.get("quant"))
+        implied = FORMAT_ENGINES.get(quant) if task == Task.INFER.value else None
+        # an unknown quant or task is left to the field validators, which name it
+        return data if implied is None else {**data, "engine": implied}
 
     @field_validator("engine", mode="before")
     @classmethod

@@ -208,7 +208,7 @@ class _Maker:
         cloud_rate, cloud_source = cloud_rate_for(c, req, market)
         break_even = break_even_hours(price, c.config.n, kwh_per_h, req, cloud_rate)
         hours = work_hours(c, req)
-        time_iv = inverse_interval(hours, c.config.throughput_interval)
+        time_iv = inverse_interval(hours, c.config.throughput_interval, c.throughput)
         rent = cloud_cost(c, req, cloud_rate)
         return Proposal(
             name=data["name"],

@@ -45,6 +45,17 @@ def _pm(iv: Interval | None) -> str:
     return f" ± {iv.frac:.0%}" if iv else ""
 
 
+def _pm_about(value: float | None, iv: Interval | None) -> str:
+    """_pm, or ' [low–high]' when the interval is not value x (1 ± frac): the span over
+    engines under --tp without --engine (estimate/engine_spread.py) is not symmetric."""
+    if iv is None or value is None:
+        return _pm(iv)
+    if abs((value - iv.low) - (iv.high - value)) <= 1e-9 * max(value, 1.0):
+        return _pm(iv)
+    spec = ",.0f" if value >= 100 else ",.1f"
+    return f" [{iv.low:{spec}}–{iv.high:{spec}}]"
+
+
 def total_row(est: Estimate) -> str:
     """`23.41 GB ± 12 %` (the interval of the nvidia-smi figure)."""
     m = est.memory
@@ -144,13 +155,19 @@ def _short_source(source: str) -> str:
 
 def throughput_rows(est: Estimate) -> list[tuple[str, str]]:
     t = est.throughput
-    spread = _pm(t.interval)
+    spread = _pm_about(t.tokens_per_s or t.samples_per_s, t.interval)
     rows = [
         ("tokens/s (job)", _rate(t.tokens_per_s, "tokens/s" + spread)),
         ("tokens/s per GPU", _rate(t.tokens_per_s_per_gpu, "tokens/s")),
         ("samples/s (job)", _rate(t.samples_per_s, "samples/s")),
         ("samples/s per GPU", _rate(t.samples_per_s_per_gpu, "samples/s")),
-        ("prefill", _rate(t.prefill_tokens_per_s, "tokens/s" + _pm(t.prefill_interval))),
+        (
+            "prefill",
+            _rate(
+                t.prefill_tokens_per_s,
+                "tokens/s" + _pm_about(t.prefill_tokens_per_s, t.prefill_interval),
+            ),
+        ),
         ("utilisation assumed", f"{t.utilization:.0%}  ({_short_source(t.utilization_source)})"),
         ("peak per GPU", f"{t.peak_tflops:g} TFLOPS"),
         ("step time", f"{t.step_time_s * MS_PER_S:,.1f} ms ({t.bound}-bound)"),
