@@ -103,7 +103,7 @@ def test_a_prefill_rate_without_its_prompt_length_is_not_expressible():
 
 
 def test_an_engine_dlrig_does_not_model_is_named_in_the_reason():
-    reason = points.why_not(PREFILL | {"engine": "ollama"})
+    reason = points.why_not(PREFILL | {"engine": "llama-cpp"})
     assert reason is not None and reason.startswith("engine: ") and "'llama.cpp'" in reason
 
 

@@ -179,7 +179,7 @@ def test_row_split_copies_cost_more_without_p2p():
 def test_the_saved_calibration_report_has_the_tensor_parallel_relation_lines():
     text = (ROOT / "benchmarks" / "results" / "calibration-after.txt").read_text()
     for label in (
-        "--tp 2, no --engine (priced as vLLM's tensor parallel)",
+        "--tp 2, no --engine (the median TP engine; the range spans every TP engine's)",
         "llama.cpp, --tp 2 (its --split-mode row)",
         "exllamav2, --tp 2 (its tensor_parallel)",
         "vllm, --tp 2",

@@ -209,7 +209,7 @@ def estimate(
         _opt(
             "Tokens of one forward pass: the chunk a prompt is prefilled in and a pool engine's "
             "profiled pass (vllm --max-num-batched-tokens, sglang --chunked-prefill-size, "
-            "tensorrt-llm max_num_tokens, llama.cpp -ub; default: the engine's).",
+            "tensorrt-llm max_num_tokens, llama.cpp -ub, ollama num_batch; default: the engine's).",
             "--max-batched-tokens",
         ),
     ] = None,

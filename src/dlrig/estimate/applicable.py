@@ -18,7 +18,7 @@ from typing import Literal
 
 from dlrig.errors import DlrigError
 from dlrig.estimate.shape import quantised_on_load
-from dlrig.model.choices import POOL_ENGINES
+from dlrig.model.choices import LLAMA_CPP_ENGINES, POOL_ENGINES
 from dlrig.model.workload import (
     BaseQuant,
     DecodeEngine,
@@ -156,11 +156,17 @@ def inapplicable(
             "give {engine} vllm, sglang or tensorrt-llm"
         )
         out.append(problem(("gpu_memory_utilization", "engine"), why))
-    batched_engines = (*POOL_ENGINES, DecodeEngine.LLAMA_CPP)  # llama.cpp: -ub
+    # llama.cpp: -ub; Ollama: its num_batch option, which it passes as -b and -ub
+    batched_engines = (*POOL_ENGINES, *LLAMA_CPP_ENGINES)
     if "max_batched_tokens" in fields and task == Task.INFER and job.engine not in batched_engines:
-        why = "is the tokens of one forward pass; give {engine} vllm, sglang, tensorrt-llm or "
-        why += "llama.cpp (-ub)"
+        why = "is the tokens of one forward pass; give {engine} vllm, sglang, tensorrt-llm, "
+        why += "llama.cpp (-ub) or ollama (num_batch)"
         out.append(problem(("max_batched_tokens", "engine"), why))
+    if "tp" in fields and job.tp > 1 and task == Task.INFER and job.engine == DecodeEngine.OLLAMA:
+        # Ollama offers no --split-mode row: it splits layers across GPUs (llm/server.go up to
+        # v0.29 placed whole layers per GPU; v0.30+ leaves llama-server at its layer split)
+        why = "is tensor parallelism; Ollama splits layers across GPUs: give --pp instead"
+        out.append(problem(("tp", "engine"), why))
     if job.tp > 1 and task == Task.INFER and job.engine == DecodeEngine.AUTOAWQ:
         # AutoAWQ's from_quantized places whole layers on GPUs through accelerate's device_map;
         # it has no tensor-parallel path to price (engine_spread.TP_ENGINES).
@@ -172,6 +178,8 @@ def inapplicable(
         out.append(problem(("max_num_seqs", "engine"), why))
     cublas = "llama_cpp_cublas" in fields and job.llama_cpp_cublas and task == Task.INFER
     if cublas and job.engine != DecodeEngine.LLAMA_CPP:
+        # a build option of llama.cpp (LLAMA_CUBLAS era); Ollama ships its own builds and
+        # exposes no such setting
         why = "is llama.cpp's path for quantized matmuls; give {engine} llama.cpp"
         out.append(problem(("llama_cpp_cublas", "engine"), why))
     elif cublas and job.quant not in GGUF_QUANTS:

@@ -27,12 +27,12 @@ Each figure is per GPU. Every constant below names the engine's source file and 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dlrig.estimate import hf_cache
 from dlrig.estimate import params as p
 from dlrig.estimate.shape import FP32_BYTES, Shape, kv_split
-from dlrig.model.choices import POOL_ENGINES
+from dlrig.model.choices import LLAMA_CPP_ENGINES, POOL_ENGINES
 from dlrig.model.workload import Attention, DecodeEngine, Job, ModelSpec, Task
 
 GIB = 2**30
@@ -47,6 +47,52 @@ LLAMA_CPP_UBATCH = p.LLAMA_CPP_UBATCH_TOKENS
 # flash attention (llama.cpp 2024-25, llm_build_inp_KQ_mask: `cparams.flash_attn ?
 # ggml_cast(ctx0, lctx.inp_KQ_mask, GGML_TYPE_F16) : lctx.inp_KQ_mask`): 2 more bytes with it.
 LLAMA_CPP_MASK_BYTES = 2
+
+# --- Ollama (llama.cpp's allocation, Ollama's defaults) ------------------------------------
+# Read in github.com/ollama/ollama at its tags; dlrig prices the defaults of v0.15.5 (2026-02-05)
+# to v0.33 (2026-08-21, the newest read), what an Ollama installed today runs:
+# - num_ctx: server/routes.go (v0.15.5+, commit 0334ffa "server: use tiered VRAM-based default
+#   context length"): `case totalVRAM >= 47*format.GibiByte: s.defaultNumCtx = 262144 / case
+#   totalVRAM >= 23*format.GibiByte: s.defaultNumCtx = 32768 / default: s.defaultNumCtx =
+#   4096`, totalVRAM the sum over the GPUs of `gpu.TotalMemory - envconfig.GpuOverhead()`
+#   ("Use slightly lower thresholds (47/23 GiB vs. 48/24 GiB) to account for small
+#   differences"); llm/server.go then caps it at the model's: `if opts.NumCtx > int(trainCtx)
+#   ... opts.NumCtx = int(trainCtx)`. Earlier defaults: api/types.go `NumCtx: 2048` (v0.1-
+#   v0.5), OLLAMA_CONTEXT_LENGTH 2048 (v0.5.13-v0.6.6), 4096 (v0.6.7, 2025-04-30, to v0.15.4).
+# - num_batch: api/types.go `NumBatch: 512` (every version); v0.30+ passes it as both `-b` and
+#   `-ub` (llm/llama_server.go appendBatchArgs): llama.cpp's ubatch of 512, as llama.cpp's own.
+# - num_parallel: envconfig `NumParallel = Uint("OLLAMA_NUM_PARALLEL", 1)` (v0.10.0, 2025-07,
+#   "Reduce default parallelism to 1"; before it 0 = auto, 4 where memory allowed, server/
+#   sched.go `defaultParallel = 4`); the KV cache is for num_ctx x num_parallel (llm/server.go
+#   v0.12.5 `KvSize: opts.NumCtx * numParallel`; v0.30+ `"-c", NumCtx * numParallel, "-np",
+#   numParallel`): dlrig's --batch-size concurrent sequences.
+# - KV cache type: OLLAMA_KV_CACHE_TYPE, "Quantization type for the K/V cache (default: f16)";
+#   a quantized one only with flash attention on (v0.14 "OLLAMA_FLASH_ATTENTION must be
+#   enabled to use a quantized OLLAMA_KV_CACHE_TYPE").
+# - flash attention: v0.30+ passes `--flash-attn auto` unless OLLAMA_FLASH_ATTENTION is set
+#   (llm/llama_server.go LlamaServerFlashAttention): llama.cpp's own default. (v0.12.x turned it
+#   on only for gpt-oss and qwen3 (fs/ggml/ggml.go FlashAttention()), gemma3 from v0.12.6.)
+# - GPU reserve and split: OLLAMA_GPU_OVERHEAD ("Reserve a portion of VRAM per GPU (bytes)",
+#   default 0). v0.30+ launches llama-server without -ngl ("NumGPU == -1 (default): don't pass
+#   -ngl, let llama-server auto-detect"), whose --fit places the layers on the GPUs leaving its
+#   fit target free on each: 1024 MiB (llama.cpp common/common.h fit_params_target, as quoted by
+#   downstream launchers: "--fit-target's default 1024 MiB") [R]; before v0.30 Ollama placed
+#   them itself, keeping `info.MinimumMemory = 457 * format.MebiByte` free on each CUDA GPU
+#   (discover/gpu.go v0.12.5). Either way layers (never rows) are split across GPUs and what
+#   does not fit stays in host memory: Ollama does not run out of memory, it slows down.
+OLLAMA_CTX_TIERS_GIB = ((47, 262144), (23, 32768))
+OLLAMA_SMALL_CTX = 4096
+OLLAMA_FIT_TARGET_BYTES = 1024 * 2**20
+
+
+def ollama_default_context(job: Job, m: ModelSpec) -> int:
+    """Ollama's num_ctx with nothing set: its VRAM tier (the GPUs' total), capped at the
+    model's trained context (OLLAMA_CTX_TIERS_GIB above). memory_gb is the card's nominal
+    size (24 for a 24 GB card), which the 23/47 GiB thresholds were chosen to admit."""
+    total_gib = job.gpu.memory_gb * job.n_gpus
+    ctx = next((c for gib, c in OLLAMA_CTX_TIERS_GIB if total_gib >= gib), OLLAMA_SMALL_CTX)
+    return min(ctx, m.max_seq_len) if m.max_seq_len else ctx
+
 
 # --- vLLM ------------------------------------------------------------------------------------
 # vllm/config.py CacheConfig: gpu_memory_utilization = 0.9 ("The fraction of GPU memory to be
@@ -133,6 +179,7 @@ SHARE_SUGGESTED = frozenset({DecodeEngine.VLLM, DecodeEngine.SGLANG})
 # Engines with an allocation of their own (others keep memory.py's generic inference model).
 MODELLED = POOL_ENGINES | {
     DecodeEngine.LLAMA_CPP,
+    DecodeEngine.OLLAMA,
     DecodeEngine.EXLLAMAV2,
     DecodeEngine.AUTOAWQ,
     DecodeEngine.TRANSFORMERS,
@@ -205,11 +252,14 @@ def allocated_context(shape: Shape) -> int:
     job = shape.job
     if not context_unstated(job):
         return shape.seq
+    if job.engine == DecodeEngine.OLLAMA:
+        return ollama_default_context(job, shape.model)
     return engine_default_context(job.engine, shape.model) or shape.seq
 
 
 def engine_default_context(engine: DecodeEngine, m: ModelSpec) -> int | None:
-    """The context the engine allocates when nothing is given (explain.py states it)."""
+    """The context the engine allocates when nothing is given (explain.py states it; Ollama's
+    depends on the GPUs as well: ollama_default_context)."""
     match engine:
         case DecodeEngine.LLAMA_CPP:
             return LLAMA_CPP_DEFAULT_CTX
@@ -224,6 +274,11 @@ def engine_default_context(engine: DecodeEngine, m: ModelSpec) -> int | None:
             # max_seq_len / vLLM's max_model_len / trtllm-build max_seq_len: the model's
             return m.max_seq_len
     return None
+
+
+def kv_type_text(job: Job) -> str:
+    """The KV cache type in Ollama's words (OLLAMA_KV_CACHE_TYPE: f16, q8_0, q4_0)."""
+    return "f16" if job.kv_dtype.value == "fp16" else job.kv_dtype.value
 
 
 def kv_bytes_per_token_gpu(shape: Shape) -> float:
@@ -284,10 +339,10 @@ def _llama_cpp(shape: Shape, ctx: int, kv: float) -> EngineAllocation:
     weights = shape.weight_bytes_per_gpu - untied_input / (plan.tp * plan.pp)
     flash = shape.job.attention != Attention.EAGER
     cells = ctx * shape.micro_batch  # -c is the total over the -np slots
-    n_ubatch = shape.job.max_batched_tokens or LLAMA_CPP_UBATCH  # -ub
+    n_ubatch = shape.job.max_batched_tokens or LLAMA_CPP_UBATCH  # -ub (Ollama: num_batch)
     compute = llama_cpp_compute_bytes(m, cells, flash=flash, n_ubatch=n_ubatch, tp=plan.tp)
-    return _fixed(
-        "llama.cpp",
+    alloc = _fixed(
+        shape.job.engine.value,
         ctx,
         kv,
         weights=max(weights, 0.0),
@@ -296,6 +351,11 @@ def _llama_cpp(shape: Shape, ctx: int, kv: float) -> EngineAllocation:
         buffers=compute,
         pytorch=False,
     )
+    if shape.job.engine != DecodeEngine.OLLAMA:
+        return alloc
+    # Ollama keeps its fit target free on each GPU when it places the layers: not memory
+    # nvidia-smi shows, but memory a full offload needs (memory.Breakdown.need).
+    return replace(alloc, held_back=OLLAMA_FIT_TARGET_BYTES)
 
 
 def _preallocated(shape: Shape, ctx: int, kv: float, engine: str) -> EngineAllocation:
@@ -559,7 +619,7 @@ def allocation(shape: Shape, outside: float) -> EngineAllocation:
     engine = shape.job.engine
     if engine in POOL_ENGINES:
         return _pool(shape, ctx, per_token * pool_tokens_needed(shape), outside)
-    if engine == DecodeEngine.LLAMA_CPP:
+    if engine in LLAMA_CPP_ENGINES:
         return _llama_cpp(shape, ctx, kv)
     if engine == DecodeEngine.TRANSFORMERS:
         return _transformers(shape, ctx, kv)
@@ -610,6 +670,25 @@ def describe(shape: Shape) -> str | None:
                 f"{job.max_batched_tokens or LLAMA_CPP_UBATCH} tokens (logits n_vocab x "
                 f"n_ubatch in fp32; flash "
                 f"attention {fa}); no caching allocator"
+            )
+        case DecodeEngine.OLLAMA:
+            fa = "off" if job.attention == Attention.EAGER else "auto: on (--attention eager: off)"
+            ctx_why = (
+                f" (Ollama's default num_ctx for {job.n_gpus} x {job.gpu.memory_gb:g} GB: 4,096 "
+                "below 23 GiB of GPU memory, 32,768 below 47, else 262,144, capped at the model's "
+                "context; v0.15.5+)"
+                if context_unstated(job)
+                else ""
+            )
+            return (
+                f"Ollama (llama.cpp's allocation with Ollama's defaults, v0.15.5-v0.33): the KV "
+                f"cache for num_ctx {ctx:,}{ctx_why} x num_parallel {b} "
+                f"(OLLAMA_NUM_PARALLEL, default 1) at OLLAMA_KV_CACHE_TYPE "
+                f"{kv_type_text(job)} (default f16), a compute buffer for num_batch "
+                f"{job.max_batched_tokens or LLAMA_CPP_UBATCH} (default 512), flash attention "
+                f"{fa}; layers split across GPUs, never rows; a full offload keeps "
+                f"{OLLAMA_FIT_TARGET_BYTES / 2**20:,.0f} MiB free per GPU (llama.cpp's --fit "
+                "target), and what does not fit runs from host memory instead of failing"
             )
         case DecodeEngine.VLLM | DecodeEngine.SGLANG | DecodeEngine.TENSORRT_LLM:
             share = utilization(shape)
@@ -684,6 +763,7 @@ def describe(shape: Shape) -> str | None:
 # (ExLlamaV2Cache_Q8, 8 bits plus scales, read as q8_0); AutoAWQ's fused cache is float16 only.
 SMALLER_KV = {
     DecodeEngine.LLAMA_CPP: "q8_0",
+    DecodeEngine.OLLAMA: "q8_0",  # OLLAMA_KV_CACHE_TYPE=q8_0 (with OLLAMA_FLASH_ATTENTION=1)
     DecodeEngine.EXLLAMAV2: "q8_0",
     DecodeEngine.AUTOAWQ: None,
 }

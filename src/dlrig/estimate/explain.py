@@ -281,7 +281,7 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
                 f"{pad:.2g}x the experts' multiply-adds, moe_tiles.py)"
             )
         several = s.prompt_tokens * s.micro_batch > s.prefill_tokens_in_flight
-        if job.engine.value == "llama.cpp" and s.plan.pp > 1 and several:
+        if perf.engine(job) == "llama.cpp" and s.plan.pp > 1 and several:
             prefill += f", the chunks pipelined over the {s.plan.pp} GPUs' layers"
         bits = f"{s.weight_bits:g} bits per weight"
         if s.routed_weight_bits != s.weight_bits:

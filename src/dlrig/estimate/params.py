@@ -30,7 +30,9 @@ LLAMA_CPP_UBATCH_TOKENS = 512
 
 def prefill_chunk_tokens(engine: str) -> int:
     """Tokens one prefill forward pass of a chunking engine takes (shape.derive)."""
-    return LLAMA_CPP_UBATCH_TOKENS if engine == "llama.cpp" else PREFILL_CHUNK_TOKENS
+    # Ollama's num_batch, 512 (api/types.go DefaultOptions), is llama.cpp's ubatch (v0.30+
+    # passes it as -b and -ub; estimate/engine_memory.py)
+    return LLAMA_CPP_UBATCH_TOKENS if engine in ("llama.cpp", "ollama") else PREFILL_CHUNK_TOKENS
 
 
 class Efficiency(BaseModel):

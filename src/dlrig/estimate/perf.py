@@ -20,11 +20,11 @@ from dlrig.estimate import shape as shapes
 from dlrig.estimate import step as st
 from dlrig.estimate.comm import GBS
 from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
+from dlrig.model.choices import LLAMA_CPP_ENGINES
 from dlrig.model.estimate import Interval, ThroughputEstimate
 from dlrig.model.workload import (
     Attention,
     BaseQuant,
-    DecodeEngine,
     Job,
     MemoryFormat,
     ModelKind,
@@ -44,9 +44,18 @@ DEFAULT_OFFLOAD_CPU_CORES = 16
 # --- groups -------------------------------------------------------------------------------
 
 
+# Engines priced with another's kernels: Ollama runs llama.cpp's ggml (its llama/ directory is
+# llama.cpp vendored at a pinned commit, Makefile.sync; from v0.30.0 it launches llama-server),
+# so its decode, prefill and TP paths are llama.cpp's and its points join llama.cpp's fitted
+# groups (a group of its own would need >= 3 sources). Its defaults are its own
+# (engine_memory.py OLLAMA_*).
+KERNELS_OF = {"hf": "transformers", "ollama": "llama.cpp"}
+
+
 def engine(job: Job) -> str:
+    """The engine whose kernels run the job (KERNELS_OF)."""
     e = getattr(job.engine, "value", str(job.engine))
-    return "transformers" if e == "hf" else e
+    return KERNELS_OF.get(e, e)
 
 
 def weight_format(job: Job) -> str:
@@ -147,13 +156,25 @@ def rate_engine(job: Job) -> str:
 TP_PATHS = {"llama.cpp": "row-split", "exllamav2": "tensor-parallel"}
 
 
+# Engines that run another's kernels under host code of their own: their points form a
+# subgroup under the kernels' engine, like the TP paths, so that they do not decide that
+# engine's memory-class groups. Ollama builds each model's graph in its own Go runner
+# (runner/ollamarunner, the engine gpt-oss and the newer models run on since v0.7) over the
+# vendored ggml: the kernels are llama.cpp's, the per-token host work is Ollama's.
+HOST_PATHS = {"ollama": "ollama"}
+
+
 def engine_path(job: Job) -> tuple[str, ...]:
-    """The first levels of an inference group: the pricing engine, and its TP path if any."""
+    """The first levels of an inference group: the pricing engine, then its TP path or the
+    wrapper whose host code runs it (HOST_PATHS), if any."""
     e = rate_engine(job)
     if e == UNNAMED_ENGINE:
         return ()
     if job.tp > 1 and e in TP_PATHS:
         return (e, TP_PATHS[e])
+    named = getattr(job.engine, "value", str(job.engine))
+    if named in HOST_PATHS:
+        return (e, HOST_PATHS[named])
     return (e,)
 
 
@@ -808,7 +829,7 @@ def llama_cpp_dequantises(s: Shape) -> bool:
     that path (Job.llama_cpp_cublas: builds from PR #3412 'perform cublas mat mul of quantized
     types as f16', 2023-09, until PR #8075, 2024-06; or a card without MMQ's int8 MMA)."""
     job = s.job
-    if job.engine != DecodeEngine.LLAMA_CPP or job.quant not in shapes.GGUF_FORMATS:
+    if job.engine not in LLAMA_CPP_ENGINES or job.quant not in shapes.GGUF_FORMATS:
         return False
     if s.prefill_tokens_in_flight <= LLAMA_CPP_VECTOR_ROWS:
         return False

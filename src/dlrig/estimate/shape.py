@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from dlrig.errors import DlrigError
 from dlrig.estimate import hf_cache, mlm_head
 from dlrig.estimate import params as p
-from dlrig.model.choices import CHUNKED_PREFILL_ENGINES, POOL_ENGINES
+from dlrig.model.choices import CHUNKED_PREFILL_ENGINES, LLAMA_CPP_ENGINES, POOL_ENGINES
 from dlrig.model.workload import (
     BaseQuant,
     CheckpointingMode,
@@ -311,6 +311,10 @@ def quantised_embeddings(job: Job) -> bool:
     a GGUF file (whole-file averages), and llama.cpp's MXFP4 GGUF (the rest at Q8_0)."""
     if job.task != Task.INFER:
         return False
+    # Ollama's own gpt-oss files keep every tensor but the experts at the checkpoint's type
+    # (convert/convert_gptoss.go v0.12.5: regular tensors `Kind: t.Kind()`, the experts
+    # `ggml.TensorTypeMXFP4`; "We distribute the original values for the weights", Ollama's
+    # agntdrake, r/ollama 2025-09): bf16, not llama.cpp's Q8_0.
     return job.quant in GGUF_FORMATS or (
         job.quant == Quant.MXFP4 and job.engine == DecodeEngine.LLAMA_CPP
     )
@@ -339,7 +343,7 @@ def weight_format(job: Job) -> tuple[float, str, str | None]:
             return job.weight_bits, f"EXL2 at {job.weight_bits:g} bits per weight", None
         if job.quant == Quant.MXFP4:
             experts = p.value("bits_mxfp4")
-            if job.engine == DecodeEngine.LLAMA_CPP:
+            if job.engine == DecodeEngine.LLAMA_CPP:  # Ollama's files: bf16 (above)
                 rest, rest_what = p.value(MXFP4_REST_BITS_KEY_LLAMA_CPP), "Q8_0"
             else:
                 rest, rest_what = float(BITS_PER_BYTE * HALF_BYTES), "bf16"
@@ -588,7 +592,7 @@ def prefill_chunk(job: Job) -> int:
     (engine_memory.batched_tokens: --max-batched-tokens, else the engine's default for the
     GPU, the figure its memory profile uses), llama.cpp's ubatch (-ub, given as
     --max-batched-tokens, else 512), another engine's params.PREFILL_CHUNK_TOKENS."""
-    if job.engine == DecodeEngine.LLAMA_CPP and job.max_batched_tokens:
+    if job.engine in LLAMA_CPP_ENGINES and job.max_batched_tokens:  # -ub; Ollama's num_batch
         return job.max_batched_tokens
     if job.engine in POOL_ENGINES:
         from dlrig.estimate import engine_memory  # imports this module

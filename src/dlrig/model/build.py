@@ -294,7 +294,7 @@ class WorkloadInput(BaseModel):
         default=None,
         ge=1,
         le=10_000_000,
-        description="vLLM --max-num-batched-tokens, llama.cpp -ub",
+        description="vLLM --max-num-batched-tokens, llama.cpp -ub, Ollama num_batch",
     )
     max_num_seqs: int | None = Field(
         default=None, ge=1, le=1_000_000, description="vLLM --max-num-seqs"

@@ -180,6 +180,9 @@ class Loss(StrEnum):
 class DecodeEngine(StrEnum):
     OPTIMIZED = "optimized"  # an unnamed optimized engine (fused kernels, CUDA graphs)
     LLAMA_CPP = "llama.cpp"
+    # Ollama: a server over llama.cpp's ggml (its vendored llama.cpp, Makefile.sync), with its
+    # own defaults (estimate/engine_memory.py OLLAMA_*); priced with llama.cpp's kernels.
+    OLLAMA = "ollama"
     VLLM = "vllm"
     EXLLAMAV2 = "exllamav2"
     TRANSFORMERS = "transformers"  # plain Hugging Face generate(): Python and launch overhead
@@ -215,11 +218,18 @@ FORMAT_ENGINES: dict[Quant, DecodeEngine] = {
 # the share and the profile settings for other engines.
 POOL_ENGINES = frozenset({DecodeEngine.VLLM, DecodeEngine.SGLANG, DecodeEngine.TENSORRT_LLM})
 
+# Engines that run llama.cpp's ggml kernels and allocate as llama.cpp does (one model buffer,
+# a KV cache for the whole context, a compute buffer per ubatch): llama.cpp itself and Ollama,
+# which drives the same library (llama/ in ollama/ollama is llama.cpp vendored at a pinned
+# commit; from v0.30.0, 2026-06, it launches llama.cpp's own llama-server, llm/llama_server.go).
+LLAMA_CPP_ENGINES = frozenset({DecodeEngine.LLAMA_CPP, DecodeEngine.OLLAMA})
+
 # Engines that process the prompt in chunks (vLLM's chunked prefill, llama.cpp's ubatch).
 CHUNKED_PREFILL_ENGINES = frozenset(
     {
         DecodeEngine.OPTIMIZED,
         DecodeEngine.LLAMA_CPP,
+        DecodeEngine.OLLAMA,
         DecodeEngine.VLLM,
         DecodeEngine.EXLLAMAV2,
         DecodeEngine.TENSORRT_LLM,
