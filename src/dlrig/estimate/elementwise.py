@@ -163,3 +163,12 @@ def eager_score_gemm_bytes(scores: float, e: int, recompute: bool) -> float:
     (heads x queries x keys, every layer) in a training step: forward, backward and, with
     recomputation, the forward again."""
     return scores * e * (SCORE_GEMM_FWD * (2 if recompute else 1) + SCORE_GEMM_BWD)
+
+
+def eager_score_prefill_bytes(scores: float, e: int, masked: bool = True) -> float:
+    """Bytes `scores` materialised score elements stream in an inference forward pass (a
+    prefill) with eager attention: the forward half of a training step's count, no dropout
+    (eval): the element-wise passes between the two GEMMs (scale, mask add, softmax: each
+    reads and writes the scores) and the GEMMs' own write of S and read of P."""
+    ops = SCORE_FWD_OPS - (0 if masked else 1)
+    return scores * e * (ops * SCORE_OP_PASSES + SCORE_GEMM_FWD)

@@ -740,12 +740,76 @@ def prefill_flops_per_token(s: Shape) -> float:
     (unused_head_flops_per_token)."""
     m = s.model
     full = counted_attention_flops(s)
-    return (
-        s.flops_fwd_per_token
-        - full
-        + shapes.attention_flops_fwd(m, causal_attended(m, s.prompt_tokens))
-        - unused_head_flops_per_token(m, s.prompt_tokens)
+    # Eager attention's two score GEMMs stream their score matrices (eager_prefill_score_bytes):
+    # priced by those bytes at the streaming bandwidth, as training prices them where they are
+    # memory-bound (elementwise.py: about d FLOPs per score byte, under every tensor-core
+    # card's FLOP:byte ratio), so not by their FLOPs here as well.
+    attention = (
+        0.0
+        if eager_prefill(s)
+        else shapes.attention_flops_fwd(m, causal_attended(m, s.prompt_tokens))
     )
+    return (
+        s.flops_fwd_per_token - full + attention - unused_head_flops_per_token(m, s.prompt_tokens)
+    )
+
+
+def fp8_attention_extra_flops(s: Shape, gemm_precision: str) -> float:
+    """What a prefill's attention adds, per prompt token, in FLOPs at the FP8 rate, where the
+    engine multiplies FP8 weights on the FP8 tensor cores but runs attention in 16-bit, as
+    training's FP8 does (train_work: Transformer Engine's linears in FP8, FlashAttention in
+    16-bit): TensorRT-LLM's context FMHA runs in the 16-bit type unless the engine is built
+    with the FP8 one, an option off by default ('`--use_fp8_context_fmha` enables FP8 Context
+    fused multi-head attention. We recommend enabling this when fp8 quantization is used ...
+    only NVIDIA Hopper architecture is supported', TensorRT-LLM's performance best-practices
+    doc); vLLM's and SGLang's FP8 checkpoints quantise the linear layers (Fp8LinearMethod) and
+    keep FlashAttention/FlashInfer in bf16 or fp16. Its FLOPs take the 16-bit sustained rate:
+    counted at the FP8 rate, they are scaled by the ratio of the two rates."""
+    if gemm_precision != "fp8" or eager_prefill(s) or not s.model.is_transformer:
+        return 0.0
+    job, m = s.job, s.model
+    fp8 = cp.sustained_tflops(job.gpu, "fp8")
+    sixteen = cp.sustained_tflops(job.gpu, "bf16")
+    if sixteen <= 0 or fp8 <= sixteen:
+        return 0.0
+    attention = shapes.attention_flops_fwd(m, causal_attended(m, s.prompt_tokens))
+    return attention * (fp8 / sixteen - 1)
+
+
+def eager_prefill(s: Shape) -> bool:
+    """A transformer prefill whose attention materialises its score matrices (--attention
+    eager): transformers' `attn_implementation="eager"` (LlamaAttention: matmul, divide by
+    sqrt(d), add the causal mask, softmax in float32, matmul), and AutoAWQ's fused attention
+    before its switch to FlashAttention (casper-hansen/AutoAWQ awq/modules/fused/attn.py, from
+    cef9f113 (2023-12) to v0.2.6: `scores = torch.matmul(xq, keys.transpose(2, 3)) /
+    math.sqrt(self.head_dim)`, `scores = scores + attention_mask`, `scores =
+    F.softmax(scores.float(), dim=-1).type_as(xq)`, `output = torch.matmul(scores, values)`
+    for every `seqlen > 1`; PR #656 'Fused attention: Switch to Flash Decoding', commit
+    dfe396a 2024-11-26, first released in v0.2.7.post3, calls flash_attn_func instead)."""
+    return s.job.attention == Attention.EAGER and s.model.is_transformer and s.prompt_tokens > 0
+
+
+def eager_prefill_score_bytes_per_chunk(s: Shape) -> float:
+    """Bytes one GPU's eager attention streams per prompt chunk (eager_prefill): every query
+    of a forward pass scores every key of it, the causal mask's masked half included (the mask
+    is added to a full s x s matrix), so one pass over a whole prompt of P tokens
+    materialises P^2 scores per head and layer, 32 x 32 x 4096^2 = 17.2e9 for Llama-2-7B at
+    4096 tokens, each written, scaled, masked, softmaxed and read again
+    (elementwise.eager_score_prefill_bytes: 16 bytes per score in 16-bit, 275 GB, about
+    0.16 s at an A100 80GB's 2.04 TB/s): the prefill rate falls as the prompt grows. Chunks
+    of C tokens of a sequence score the keys up to their end: P (P + C) / 2 per sequence.
+    Split over tensor-parallel ranks by heads and pipeline stages by layers."""
+    if not eager_prefill(s):
+        return 0.0
+    m, plan, b, prompt = s.model, s.plan, s.micro_batch, s.prompt_tokens
+    in_flight = max(s.prefill_tokens_in_flight, 1)
+    chunk_per_seq = min(prompt, max(in_flight // max(b, 1), 1))
+    keys = (prompt + chunk_per_seq) / 2
+    heads = (m.n_heads or 0) / plan.tp
+    scores = m.total_layers / plan.pp * heads * b * prompt * keys
+    chunks = dec.prefill_chunks(b * prompt, s.prefill_tokens_in_flight)
+    masked = mem.has_attention_mask(m)
+    return ew.eager_score_prefill_bytes(scores, s.act_bytes, masked) / chunks
 
 
 # ggml-cuda multiplies a quantized matrix by a batch of more than this many rows with a GEMM
@@ -1145,7 +1209,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     )
     pre = dec.prefill(
         s.prompt_tokens,
-        prefill_flops_per_token(s),
+        prefill_flops_per_token(s) + fp8_attention_extra_flops(s, gemm_precision),
         peak_tflops=roof_tflops,
         efficiency=pf.efficiency,
         n_layers=m.total_layers,
@@ -1171,7 +1235,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         routed_weight_bytes=s.prefill_routed_bytes_per_gpu,
         routed_pad=routed_tile_pad(s),
         dequant_bytes=dequant_bytes_per_chunk(s),
-        activation_bytes=activation_bytes_per_chunk(s),
+        activation_bytes=activation_bytes_per_chunk(s) + eager_prefill_score_bytes_per_chunk(s),
         pipelined=engine(job) == "llama.cpp",
         tp_comm=tc,
     )
