@@ -57,3 +57,18 @@ def toy_decoder(
         gated_mlp=True,
         **extra,
     )
+
+
+def toy_gqa_decoder(max_seq_len: int) -> ModelSpec:
+    """2 layers, hidden 64, 4 heads of 16 (2 KV heads), FFN 128, vocabulary 1000: 2 layers x K
+    and V x (2 KV heads x 16) x 2 bytes = 256 bytes of f16 KV per token."""
+    return toy_decoder(
+        params_total=200_000,
+        hidden=64,
+        heads=4,
+        kv_heads=2,
+        head_dim=16,
+        vocab=1000,
+        ffn=128,
+        max_seq_len=max_seq_len,
+    )

@@ -14,20 +14,10 @@ from dlrig.estimate.applicable import InapplicableError, inapplicable
 from dlrig.estimate.job import memory_of
 from dlrig.estimate.request import job_from_options
 from dlrig.model.workload import Attention, Job
-from estimate_helpers import toy_decoder
+from estimate_helpers import toy_gqa_decoder
 
 MIB = 2**20
-# A toy decoder: 2 layers, hidden 64, 4 heads of 16 (2 KV heads), FFN 128, vocabulary 1000.
-TOY = toy_decoder(
-    params_total=200_000,
-    hidden=64,
-    heads=4,
-    kv_heads=2,
-    head_dim=16,
-    vocab=1000,
-    ffn=128,
-    max_seq_len=8192,
-)
+TOY = toy_gqa_decoder(max_seq_len=8192)  # 256 bytes of f16 KV per token
 GPU = find_gpu("RTX 4090")
 
 

@@ -21,20 +21,10 @@ from dlrig.estimate import shape as shapes
 from dlrig.estimate.applicable import InapplicableError
 from dlrig.estimate.request import job_from_options
 from dlrig.model.workload import Job
-from estimate_helpers import toy_decoder
+from estimate_helpers import toy_gqa_decoder
 
 GIB = 2**30
-# 2 layers x K and V x (2 KV heads x 16) x 2 bytes = 256 bytes of f16 KV per token.
-TOY = toy_decoder(
-    params_total=200_000,
-    hidden=64,
-    heads=4,
-    kv_heads=2,
-    head_dim=16,
-    vocab=1000,
-    ffn=128,
-    max_seq_len=131072,
-)
+TOY = toy_gqa_decoder(max_seq_len=131072)  # 256 bytes of f16 KV per token
 KV_PER_TOKEN = 256
 
 
