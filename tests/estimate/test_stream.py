@@ -103,24 +103,3 @@ def test_a_slower_stream_slows_training_and_leaves_decode_alone(monkeypatch):
         before_train.step_parts_s["optimizer step"] * ratio
     )
     assert after_decode.tokens_per_s == before_decode.tokens_per_s
-
-
-def test_every_unmeasured_card_of_a_measured_family_takes_that_familys_median():
-    # The shipped table now measures several cards of GDDR6, GDDR6X, GDDR7 and HBM: each
-    # unmeasured card of those families takes the median of its family's measured cards (one
-    # value per card), never the prior and never another family's median.
-    shipped = sb.rates()
-    gpus = load.gpus()
-    per: dict[str, list[float]] = {}
-    for g in gpus:
-        found = stream.card_fraction(g, shipped)
-        if found:
-            per.setdefault(stream.memory_family(g), []).append(found[0])
-    measured_families = {f for f, v in per.items() if f and len(v) >= stream.MIN_FAMILY_CARDS}
-    assert {"GDDR6", "GDDR6X", "HBM"} <= measured_families
-    for g in gpus:
-        family = stream.memory_family(g)
-        if family in measured_families and not stream.card_fraction(g, shipped):
-            s = stream.stream(g)
-            assert s.fraction == pytest.approx(statistics.median(per[family])), g.name
-            assert f"measured {family} cards" in s.basis

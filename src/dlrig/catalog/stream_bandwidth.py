@@ -2,8 +2,7 @@
 
 Each row is one published measurement of how fast a card streams large arrays through its DRAM
 (a device-local copy as cuda-samples' p2pBandwidthLatencyTest or nvbandwidth time it, a
-BabelStream copy/triad, clpeak's read kernel, a PyTorch Tensor.copy_ timed on the host as
-chsasank/device-benchmarks does): what the element-wise work between a training
+BabelStream copy/triad, clpeak's read kernel): what the element-wise work between a training
 step's GEMMs can reach. Rows carry the kernel, the tool, what was measured, the source, a date
 and a [V]/[R] mark. The estimator's streaming fraction per card is built from these rows
 (estimate/stream.py); this module only loads and validates them.
