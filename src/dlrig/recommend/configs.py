@@ -60,9 +60,10 @@ def _rate(m: ModelSpec, job: Job) -> tuple[float, DataRateEstimate, Interval | N
 
 def _adaptations(m: ModelSpec, job: Job, fixed: frozenset[str]) -> list[dict[str, Any]]:
     """The base settings, then every combination (up to three) of allowed memory savers; for
-    inference on several GPUs also tensor parallelism across all of them (vLLM's
-    --tensor-parallel-size), which reads each GPU's share of the weights per token instead of
-    letting the GPUs take turns layer by layer. Settings the user gave (`fixed`) stay as given."""
+    inference on several GPUs also tensor parallelism across all of them, which reads each GPU's
+    share of the weights per token instead of letting the GPUs take turns layer by layer (with
+    no engine named, priced as the median of the engines that run it, its interval spanning
+    theirs: estimate/engine_spread.py). Settings the user gave (`fixed`) stay as given."""
     pool = [c.change for c in fitting.candidates(m, job) if set(c.change) <= ADAPTABLE_SETTINGS]
     out: list[dict[str, Any]] = [{}]
     if job.task == Task.INFER and job.n_gpus > 1 and "tp" not in fixed:
