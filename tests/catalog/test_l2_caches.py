@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from catalog_helpers import assert_refused
 from dlrig.catalog import l2_caches as l2
 from dlrig.catalog import load
 from dlrig.errors import CatalogDataError
@@ -33,7 +34,6 @@ CASES = [
     ("duplicate", "gpu", "one row per card"),
     ("http-source", "source", "https://"),
     ("extra-column", "row", "6 columns"),
-    ("missing-column", "header", "confidence"),
     ("no-confidence", "confidence", "[V]"),
     ("control-chars", "gpu", "no control characters"),
 ]
@@ -41,9 +41,12 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "key", "expected"), CASES)
 def test_a_hostile_row_is_refused_naming_its_line_and_key(name, key, expected):
-    text = (HOSTILE / f"{name}.csv").read_text()
+    assert_refused(l2.parse, l2.FILE, HOSTILE / f"{name}.csv", key, expected)
+
+
+def test_a_file_without_the_columns_is_refused_at_its_header():
     with pytest.raises(CatalogDataError) as err:
-        l2.parse(text, load.gpus())
+        l2.parse((HOSTILE / "missing-column.csv").read_text(), load.gpus())
     message = str(err.value)
-    assert "l2_caches.csv" in message and key in message and expected in message
+    assert "l2_caches.csv" in message and "header" in message and "confidence" in message
     assert "\n" not in message and "\x1b" not in message

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dlrig.catalog import load
+from catalog_helpers import assert_refused
 from dlrig.catalog import sm_counts as sm
-from dlrig.errors import CatalogDataError
 
 HOSTILE = Path(__file__).parents[1] / "data" / "sm_counts_hostile"
 
@@ -37,9 +36,4 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "key", "expected"), CASES)
 def test_a_hostile_row_is_refused_naming_its_line_and_key(name, key, expected):
-    text = (HOSTILE / f"{name}.csv").read_text()
-    with pytest.raises(CatalogDataError) as err:
-        sm.parse(text, load.gpus())
-    message = str(err.value)
-    assert "sm_counts.csv" in message and key in message and expected in message
-    assert "\n" not in message
+    assert_refused(sm.parse, sm.FILE, HOSTILE / f"{name}.csv", key, expected)
