@@ -84,7 +84,7 @@ from dlrig.errors import DlrigError
 from dlrig.estimate import calibration as cal
 from dlrig.estimate import compute as cp
 from dlrig.estimate import decode as dec
-from dlrig.estimate import engine_spread, hf_cache, perf, points
+from dlrig.estimate import hf_cache, perf, points
 from dlrig.estimate import job as jobs
 from dlrig.estimate import slack as slk
 from dlrig.model.estimate import ThroughputEstimate
@@ -1505,12 +1505,8 @@ def likely_cause(pt: Point) -> str:
 
 
 def tput(model: str, consts: cal.Constants, **kw: object) -> ThroughputEstimate:
-    """What `dlrig estimate` reports (under --tp without --engine: engine_spread.py's span)."""
     m = find_model(model)
-    j = Job(**kw)  # type: ignore[arg-type]
-    if engine_spread.applies(j):
-        return engine_spread.throughput(m, j, consts)
-    return perf.throughput_of(jobs.shape(m, j), consts)
+    return perf.throughput_of(jobs.shape(m, Job(**kw)), consts)  # type: ignore[arg-type]
 
 
 def judged_memory(pt: Point):

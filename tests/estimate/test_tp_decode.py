@@ -109,7 +109,7 @@ def test_tp_without_an_engine_is_priced_by_every_tp_engine_and_says_so():
     assert all(e in line for e in named)
     # a layer split without --tp keeps the pooled constants of the unnamed engine
     layers = job("RTX 3090", task="infer", n_gpus=2, quant="int4", context=512)
-    assert perf.rate_engine(layers) == perf.UNNAMED_ENGINE
+    assert perf.engine(layers) == perf.UNNAMED_ENGINE
     assert throughput(m, layers).engine_rates_tok_s is None
 
 

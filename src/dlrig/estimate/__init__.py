@@ -6,11 +6,10 @@ the result (`assumptions`), every sourced number in `sources`.
 
 from __future__ import annotations
 
-from dlrig.estimate import applicable, data_rate, explain, fit, perf
+from dlrig.estimate import applicable, data_rate, engine_spread, explain, fit, perf
 from dlrig.estimate import compute as cp
 from dlrig.estimate import job as jobs
 from dlrig.estimate.shape import Shape
-from dlrig.model.choices import DecodeEngine
 from dlrig.model.estimate import DOES_NOT_FIT, FITS, Estimate
 from dlrig.model.thresholds import DEFAULT_PSU_EFFICIENCY
 from dlrig.model.workload import (
@@ -124,7 +123,7 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
     # --tp with no engine: the figures are the median engine's, and so are the constants cited
     priced = s
     if thr.engine_rates_tok_s and thr.engine:
-        priced = jobs.shape(m, job.model_copy(update={"engine": DecodeEngine(thr.engine)}))
+        priced = engine_spread.shape_under(m, job, thr.engine)
     rate = data_rate.rate(m, job, thr.tokens_per_s, thr.samples_per_s)
     tokens_total = _work_tokens(m, job, s)
     time_hours = _time_hours(job, thr.tokens_per_s, thr.samples_per_s, tokens_total)

@@ -85,14 +85,16 @@ def applies(job: Job) -> bool:
     return job.task == Task.INFER and job.tp > 1 and perf.engine(job) == perf.UNNAMED_ENGINE
 
 
+def shape_under(m: ModelSpec, job: Job, engine: str) -> shapes.Shape:
+    """The job's shape with `engine` named (the plan and sizes are the job's)."""
+    return shapes.derive(m, job.model_copy(update={"engine": DecodeEngine(engine)}))
+
+
 def per_engine(
     m: ModelSpec, job: Job, consts: cal.Constants | None = None
 ) -> dict[str, ThroughputEstimate]:
-    """Each TP engine's estimate of the same job (the plan and sizes are the job's)."""
-    return {
-        e.value: perf.throughput_of(shapes.derive(m, job.model_copy(update={"engine": e})), consts)
-        for e in engines_for(job)
-    }
+    """Each TP engine's estimate of the same job."""
+    return {e.value: perf.throughput_of(shape_under(m, job, e), consts) for e in engines_for(job)}
 
 
 def median_engine(rates: dict[str, float]) -> str:
@@ -127,7 +129,8 @@ def throughput(m: ModelSpec, job: Job, consts: cal.Constants | None = None) -> T
     """The median engine's estimate with the interval spanning every TP engine's."""
     estimates = per_engine(m, job, consts)
     rates = {e: t.tokens_per_s or 0.0 for e, t in estimates.items()}
-    head = estimates[median_engine(rates)]
+    head_engine = median_engine(rates)
+    head = estimates[head_engine]
     prefill_iv = span(
         head.prefill_tokens_per_s,
         [t.prefill_interval for t in estimates.values()],
@@ -147,6 +150,6 @@ def throughput(m: ModelSpec, job: Job, consts: cal.Constants | None = None) -> T
                 head.ttft_s, prefill_iv, head.prefill_tokens_per_s
             ),
             "engine_rates_tok_s": rates,
-            "engine": median_engine(rates),
+            "engine": head_engine,
         }
     )

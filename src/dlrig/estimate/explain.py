@@ -184,13 +184,11 @@ def _tensor_parallel(s: Shape, engine_rates: dict[str, float] | None = None) -> 
     """Which engine's tensor parallelism the decode and prefill rates price, and how its GPUs
     meet (perf.tp_comm); with no engine named, each engine's rate (engine_spread.py)."""
     job = s.job
-    tp_mode = perf.tp_comm(s).mode
-    mode = perf.TP_MODE_TEXT[tp_mode]
     if engine_rates is None and engine_spread.applies(job):
         engine_rates = engine_spread.throughput(s.model, job).engine_rates_tok_s
     if engine_rates:
         head = engine_spread.median_engine(engine_rates)
-        priced = shapes.derive(s.model, job.model_copy(update={"engine": DecodeEngine(head)}))
+        priced = engine_spread.shape_under(s.model, job, head)
         rates = ", ".join(f"{e} {r:,.1f}" for e, r in engine_rates.items())
         return (
             f"--tp {s.plan.tp} without --engine: priced for each engine with a tensor-parallel "
@@ -204,6 +202,8 @@ def _tensor_parallel(s: Shape, engine_rates: dict[str, float] | None = None) -> 
             )
             + "; --engine names one (llama.cpp: its row split; exllamav2: its tensor_parallel)"
         )
+    tp_mode = perf.tp_comm(s).mode
+    mode = perf.TP_MODE_TEXT[tp_mode]
     line = f"tensor parallel over {s.plan.tp} GPUs as {perf.engine(job)} runs it: {mode}"
     if tp_mode == dec.TP_HOST:
         # decode.py: the host's wait at each gather is not priced, and the one published A/B

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from dlrig.estimate import engine_spread, interval, perf
+from dlrig.estimate import interval, perf
 from dlrig.estimate import load_peak as lp
 from dlrig.estimate import memory as mem
 from dlrig.estimate import shape as shapes
@@ -105,11 +105,7 @@ def memory(m: ModelSpec, job: Job) -> MemoryEstimate:
 
 
 def throughput_of(s: shapes.Shape) -> ThroughputEstimate:
-    """The time side: compute, communication, decode and step composition (estimate/perf.py);
-    under --tp with no engine named, the spread over the engines that run it
-    (estimate/engine_spread.py)."""
-    if engine_spread.applies(s.job):
-        return engine_spread.throughput(s.model, s.job)
+    """The time side: compute, communication, decode and step composition (estimate/perf.py)."""
     return perf.throughput_of(s)
 
 

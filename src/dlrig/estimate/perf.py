@@ -137,24 +137,6 @@ def memory_class(job: Job) -> str:
     return "lpddr" if kind.startswith("LPDDR") else "gddr"
 
 
-# `--tp` without `--engine`: tensor parallelism is what vLLM, SGLang and TensorRT-LLM implement
-# (`--tensor-parallel-size`); llama.cpp's default splits layers and ExLlamaV2's `gpu_split`
-# too. Of those three engines vLLM is the one with published points on PCIe cards, so an
-# unnamed engine under --tp is priced as vLLM's fitted groups and its all-reduce, and the
-# estimate says so (explain.assumptions). The median over every engine, layer-splitting ones
-# included, describes no engine that runs --tp.
-TP_DEFAULT_ENGINE = "vllm"
-
-
-def rate_engine(job: Job) -> str:
-    """The engine whose fitted decode and prefill rates price this job: the named one, or
-    under --tp without a name TP_DEFAULT_ENGINE."""
-    e = engine(job)
-    if e == UNNAMED_ENGINE and job.task == Task.INFER and job.tp > 1:
-        return TP_DEFAULT_ENGINE
-    return e
-
-
 # Engines whose --tp runs another code path than their single-GPU or layer-split decode:
 # llama.cpp's row split (split matmuls with F32 copies around each, attention on the main GPU)
 # and ExLlamaV2's tensor_parallel (its TP kernels and host gathers). Their points form a
@@ -175,7 +157,7 @@ HOST_PATHS = {"ollama": "ollama"}
 def engine_path(job: Job) -> tuple[str, ...]:
     """The first levels of an inference group: the pricing engine, then its TP path or the
     wrapper whose host code runs it (HOST_PATHS), if any."""
-    e = rate_engine(job)
+    e = engine(job)
     if e == UNNAMED_ENGINE:
         return ()
     if job.tp > 1 and e in TP_PATHS:
@@ -245,7 +227,7 @@ def tp_comm(s: Shape) -> dec.TpComm:
     job, plan = s.job, s.plan
     if plan.tp <= 1:
         return dec.TpComm()
-    e, ic = rate_engine(job), job.interconnect.value
+    e, ic = engine(job), job.interconnect.value
     if e == "llama.cpp":
         link = comm.peer_copy_link(job.gpu, ic)
         return dec.TpComm(dec.TP_ROW, link, split_matmuls_per_layer(s.model))
@@ -311,7 +293,7 @@ def inverse_interval(
     v·r/low, `frac` the larger side."""
     if value is None or rate is None:
         return None
-    if rate_value is None or _symmetric(rate_value, rate):
+    if rate_value is None or rate.symmetric_about(rate_value):
         if rate.frac >= 1:
             return None
         low, high, frac = value / (1 + rate.frac), value / (1 - rate.frac), rate.frac
@@ -327,10 +309,6 @@ def inverse_interval(
         group=rate.group,
         source=f"from the rate's interval ({rate.source})",
     )
-
-
-def _symmetric(value: float, iv: Interval) -> bool:
-    return abs((value - iv.low) - (iv.high - value)) <= 1e-9 * max(abs(value), 1.0)
 
 
 def scaled_interval(
@@ -1223,7 +1201,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     lk = links(s)
     pl = s.plan
     tc = tp_comm(s)
-    eager = rate_engine(job) in EAGER_ENGINES
+    eager = engine(job) in EAGER_ENGINES
     d = dec.decode_step(
         decode_inputs(s),
         mem_bw_gbs=job.gpu.memory_bandwidth_gbs,
@@ -1307,9 +1285,18 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
             "per-layer overhead": d.overhead_s,
         },
         interval=interval(tok_s, bw),
-        engine=None if rate_engine(job) == UNNAMED_ENGINE else rate_engine(job),
+        engine=None if engine(job) == UNNAMED_ENGINE else engine(job),
     )
 
 
 def throughput_of(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
-    return infer(s, consts) if s.job.task == Task.INFER else train(s, consts)
+    """The step's rates; inference under --tp with no engine named is the spread over the
+    engines that run it (engine_spread.py), each priced here under its own name."""
+    if s.job.task != Task.INFER:
+        return train(s, consts)
+    # imported here: engine_spread prices each engine through this function
+    from dlrig.estimate import engine_spread
+
+    if engine_spread.applies(s.job):
+        return engine_spread.throughput(s.model, s.job, consts)
+    return infer(s, consts)

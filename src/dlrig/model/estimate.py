@@ -30,6 +30,10 @@ class Interval(_Out):
     group: str = Field(description="calibration group the error comes from")
     source: str = Field(description="how the fraction was obtained")
 
+    def symmetric_about(self, value: float) -> bool:
+        """Whether this is value x (1 ± frac); the span over engines (engine_spread.py) is not."""
+        return abs((value - self.low) - (self.high - value)) <= 1e-9 * max(abs(value), 1.0)
+
 
 class MemoryEstimate(_Out):
     weights_gb: float

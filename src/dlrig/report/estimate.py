@@ -48,9 +48,7 @@ def _pm(iv: Interval | None) -> str:
 def _pm_about(value: float | None, iv: Interval | None) -> str:
     """_pm, or ' [low–high]' when the interval is not value x (1 ± frac): the span over
     engines under --tp without --engine (estimate/engine_spread.py) is not symmetric."""
-    if iv is None or value is None:
-        return _pm(iv)
-    if abs((value - iv.low) - (iv.high - value)) <= 1e-9 * max(value, 1.0):
+    if iv is None or value is None or iv.symmetric_about(value):
         return _pm(iv)
     spec = ",.0f" if value >= 100 else ",.1f"
     return f" [{iv.low:{spec}}–{iv.high:{spec}}]"
