@@ -88,7 +88,7 @@ from dlrig.estimate import hf_cache, perf, points
 from dlrig.estimate import job as jobs
 from dlrig.estimate import slack as slk
 from dlrig.model.estimate import ThroughputEstimate
-from dlrig.model.workload import Framework, Job
+from dlrig.model.workload import Framework, Job, Task
 
 ROOT = Path(__file__).resolve().parents[1]
 FITTED = ROOT / "src" / "dlrig" / "catalog" / "data" / cal.FILE
@@ -209,6 +209,8 @@ def category(row: dict[str, str]) -> str:
     c = row["category"]
     if c != "throughput" or row.get("task") != "infer":
         return c
+    if row.get("unit") in ("images_per_s", "samples_per_s"):
+        return c  # a vision model's forward passes: images, not generated tokens
     if row.get("semantics") == "ttft" or "-pp" in row["id"]:  # measurements.csv: llama-bench pp
         return "prefill"
     return "decode"
@@ -227,6 +229,11 @@ def load_points() -> tuple[str, list[Point]]:
     for pt in pts:
         build(pt)
     return name, pts
+
+
+def training_label(label: str) -> bool:
+    """A training-throughput group's label (throughput/<family>-<task>, not inference's)."""
+    return label.startswith("throughput") and not label.endswith("-infer")
 
 
 def memory_task(row: dict[str, str]) -> str:
@@ -455,6 +462,15 @@ def unreachable(pt: Point, consts: cal.Constants) -> str:
         return head + (
             ": one read of the weights per chunk (an MoE's: every expert its tokens route to)"
             " and the engine's per-layer time exceed the measured time"
+        )
+    if pt.key == "mfu" and pt.shape is not None and pt.job.task == Task.INFER:
+        parts = t.step_parts_s  # a CNN's forward passes (perf.cnn_infer)
+        conv_s = parts.get("convolutions", t.step_time_s)
+        measured_s = t.step_time_s * best / pt.measured
+        return head + (
+            f": a measured forward pass lasts {measured_s:.3g} s; at the datasheet peak its"
+            f" convolutions take {conv_s:.3g} s and its memory-bound work"
+            f" {t.step_time_s - conv_s:.3g} s"
         )
     if pt.key == "mfu" and pt.shape is not None:
         # Which part does not fit: the GEMMs at the datasheet peak, or the memory-bound work
@@ -1353,7 +1369,8 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
         ok = "met" if med <= tgt else "missed"
         pr(f"{c:24} {len(sel):4} {med:12.1%} {p90:9.1%} {fmed:14.1%}  {tgt:.0%} {ok}")
     for fam, labels in (
-        ("ALL training throughput", lambda c: c.startswith("throughput")),
+        ("ALL training throughput", training_label),
+        ("ALL vision inference", lambda c: c.startswith("throughput") and not training_label(c)),
         ("ALL decode", lambda c: c == "decode"),
         ("ALL prefill", lambda c: c == "prefill"),
         ("ALL memory", lambda c: c.startswith("memory")),
@@ -1395,7 +1412,7 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
             f"  {c:24} without {big} ({n_big} pts, its median {mine:.1%}): "
             f"{len(rest)} pts, median {med:.1%}, p90 {p90:.1%}"
         )
-    train = [x for x in usable if x.label.startswith("throughput")]
+    train = [x for x in usable if training_label(x.label)]
     big, n_big = Counter(x.source_id for x in train).most_common(1)[0]
     med, p90 = stats([err(x.loso, x.measured) for x in train if x.source_id != big])
     pr(

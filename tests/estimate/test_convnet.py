@@ -118,3 +118,88 @@ def test_a_preset_with_a_malformed_conv_stages_is_refused(bad):
 
     with pytest.raises(ValidationError, match="conv_stages"):
         ModelSpec(name="x", kind=ModelKind.CNN, params_total=1, conv_stages=bad)
+
+
+# --- inference (eval mode, no autograd) -------------------------------------------------------
+
+
+def test_eval_forward_bytes_by_hand():
+    net = _one_block()
+    n, n_in = 8 * 4 * 4, 4 * 4 * 4
+    # batch norm with its running statistics reads x and writes y (2N); ReLU 2N
+    assert cn.infer_elementwise_bytes_per_image(net, 2, False) == (2 + 2) * n * 2
+    # NCHW: the convolution's input transposed once (read + write)
+    assert cn.infer_elementwise_bytes_per_image(net, 2, True) == ((2 + 2) * n + 2 * n_in) * 2
+
+
+def test_eval_forward_time_by_hand():
+    net = _one_block()
+    macs, b = 4 * 8 * 9 * 16, 10
+    # 1 TFLOPS at efficiency 0.5 and 1 GB/s at fraction 0.5: one forward kernel per conv
+    step = cn.infer_step(net, b, 2, 1.0, 0.5, 1.0, 0.5, False)
+    assert step.flops == 2 * macs * b
+    assert step.conv_s == pytest.approx(2 * macs * b / 0.5e12)
+    assert step.elementwise_s == pytest.approx(4 * 128 * 2 * b / 0.5e9)
+    with pytest.raises(ValueError):
+        cn.infer_step(net, b, 2, 1.0, 0.0, 1.0, 0.5, False)
+
+
+@pytest.mark.parametrize("nchw", [False, True])
+def test_eval_kernel_walk_without_a_cache_is_the_closed_form(nchw):
+    """The launch-order walk (what an L2 size is applied to) bills every byte with no cache."""
+    from dlrig.estimate.l2_residency import billed_bytes
+
+    net = cn.build("bottleneck:3-4-6-3", 224)
+    seq = cn._Sequence(net, 3, 2, nchw, inference=True)
+    seq.build()
+    assert seq.bwd == []
+    walked = sum(billed_bytes(seq.fwd, None))
+    assert walked == pytest.approx(3 * cn.infer_elementwise_bytes_per_image(net, 2, nchw))
+    # a 72 MB L2 keeps some of a batch-3 forward's reads on chip
+    assert cn.infer_step(net, 3, 2, 1, 1, 1, 1, nchw, 72 * 2**20).elementwise_bytes < walked
+
+
+def test_eval_peak_memory_by_hand():
+    """conv (image -> y), batch norm (y -> z), in-place ReLU: y is freed once batch norm has
+    read it, so the peak is the first kernel's, image + y (+ autocast's copy of an fp32 image)."""
+    net = _one_block()
+    n, n_in = 8 * 4 * 4, 4 * 4 * 4
+    # fp16 input: at the conv image + y = 128 + 256 B; at batch norm y + z = 512 B
+    assert cn.inference_peak_bytes(net, 1, 2, False, 2) == 2 * n * 2
+    # fp32 input: image 256 + its fp16 copy 128 + y 256 at the conv
+    assert cn.inference_peak_bytes(net, 1, 2, False, 4) == n_in * 4 + n_in * 2 + n * 2
+    assert cn.inference_peak_bytes(net, 5, 2, False, 4) == 5 * (n_in * 4 + n_in * 2 + n * 2)
+
+
+def test_resnet50_inference_uses_the_eval_layer_model():
+    m = find_model("resnet50")
+    kw = dict(task="infer", precision="fp16", batch_size=256)
+    nchw = perf.throughput_of(shape(m, job("RTX 3090", memory_format="nchw", **kw)))
+    last = perf.throughput_of(shape(m, job("RTX 3090", memory_format="channels_last", **kw)))
+    assert nchw.flops_per_sample == pytest.approx(m.gflops_per_sample * 1e9, rel=0.01)
+    assert set(nchw.step_parts_s) == {
+        "convolutions",
+        "memory-bound ops (norms, activations, adds, pools, layout transposes)",
+    }
+    assert sum(nchw.step_parts_s.values()) == pytest.approx(nchw.step_time_s)
+    # the RTX 3090's fp16 tensor rate outruns its 936 GB/s on ResNet-50's element-wise work
+    assert nchw.bound == "memory-bandwidth"
+    assert last.samples_per_s > nchw.samples_per_s  # no layout transposes
+    # each GPU runs forward passes of the batch: two GPUs, twice the images
+    two = perf.throughput_of(shape(m, job("RTX 3090", n_gpus=2, memory_format="nchw", **kw)))
+    assert two.samples_per_s == pytest.approx(2 * nchw.samples_per_s)
+
+
+def test_resnet50_inference_memory_is_the_live_set_not_the_training_activations():
+    """timm ran ResNet-50 at batch 1024 (fp16 autocast) on a 24 GB RTX 3090
+    (calibration_points.csv timm-infer-resnet50-3090-*): the activations autograd would keep
+    (43.8 MB per image) are not held without autograd."""
+    from dlrig.estimate.job import memory
+
+    m = find_model("resnet50")
+    j = job("RTX 3090", task="infer", precision="fp16", batch_size=1024, memory_format="nchw")
+    est = memory(m, j)
+    net = cn.build("bottleneck:3-4-6-3", 224)
+    assert est.activations_gb == pytest.approx(cn.inference_peak_bytes(net, 1024, 2, True, 4) / 1e9)
+    assert est.activations_gb < 1024 * m.activation_mb_per_sample / 2 / 1e3 / 4
+    assert est.verdict == "fits"

@@ -79,8 +79,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from dlrig.estimate import compute as cp
 from dlrig.estimate.l2_residency import Kernel, billed_bytes
-from dlrig.model.workload import ModelSpec
+from dlrig.model.choices import MemoryFormat
+from dlrig.model.workload import Job, ModelKind, ModelSpec
 
 GBS = 1e9
 TFLOPS = 1e12
@@ -91,6 +93,7 @@ STAGE_WIDTHS = (64, 128, 256, 512)
 EXPANSION = {"bottleneck": 4, "basic": 1}
 INDEX_BYTES = 8  # max_pool2d_with_indices saves int64 indices
 BN_FWD, BN_BWD = 3, 5
+BN_INFER = 2  # eval mode: one pass with the running statistics, read x and write y
 RELU_FWD, RELU_BWD = 2, 3
 ADD_FWD, GRAD_SUM_BWD = 3, 3
 TRANSPOSE_PASSES = 2  # read + write of each operand transposed
@@ -264,8 +267,10 @@ class _Sequence:
     """The kernels of one training step in launch order (module docstring), each access sized
     in bytes for the micro-batch; the forward kernels first, then the backward ones."""
 
-    def __init__(self, net: Net, batch: int, e: int, nchw: bool) -> None:
+    def __init__(self, net: Net, batch: int, e: int, nchw: bool, inference: bool = False) -> None:
         self.net, self.batch, self.e, self.nchw = net, batch, e, nchw
+        # eval mode: batch norm normalises with its running statistics (no statistics pass)
+        self.inference = inference
         self.fwd: list[Kernel] = []
         self.bwd: list[Kernel] = []
 
@@ -280,7 +285,8 @@ class _Sequence:
             x = f"xT{i}"
         weights = (f"W{i}", float(cv.weights * self.e))
         k.append(Kernel((self.act(x, cv.n_in), weights), (self.act(f"y{i}", cv.n_out),), False))
-        k.append(Kernel((self.act(f"y{i}", cv.n_out),)))  # batch-norm statistics
+        if not self.inference:
+            k.append(Kernel((self.act(f"y{i}", cv.n_out),)))  # batch-norm statistics
         k.append(Kernel((self.act(f"y{i}", cv.n_out),), (self.act(f"z{i}", cv.n_out),)))
         if cv.relu:  # in place
             k.append(Kernel((self.act(f"z{i}", cv.n_out),), (self.act(f"z{i}", cv.n_out),)))
@@ -318,7 +324,12 @@ class _Sequence:
         return dx
 
     def build(self) -> None:
-        net, f, b = self.net, self.fwd, self.bwd
+        self.build_forward()
+        if not self.inference:
+            self.build_backward()
+
+    def build_forward(self) -> None:
+        net, f = self.net, self.fwd
         index = ("idx", float(net.pool_out * self.batch * INDEX_BYTES))
         z = self.forward_conv(0, "image")
         f.append(Kernel((self.act(z, net.pool_in),), (self.act("pool", net.pool_out), index)))
@@ -338,6 +349,11 @@ class _Sequence:
         for j, _, _ in chain:
             a = self.forward_conv(j, a if j > 1 else z)
         f.append(Kernel((self.act(a, net.head_in),)))  # global average pool
+        self._starts, self._chain, self._index = starts, chain, index
+
+    def build_backward(self) -> None:
+        net, b = self.net, self.bwd
+        starts, chain, index = self._starts, self._chain, self._index
         b.append(Kernel((), (self.act("dhead", net.head_in),)))
         g = "dhead"
         for j, _, _ in reversed(chain):
@@ -417,6 +433,93 @@ def train_step(
     else:  # the closed form of the same count with no cache (l2_served_elementwise_bytes)
         ew = elementwise_bytes_per_image(net, e, recompute) * batch + transposes
     return Step(conv_s, ew / bw, flops, ew)
+
+
+def infer_elementwise_bytes_per_image(net: Net, e: int, nchw: bool) -> float:
+    """Bytes one image's forward streams in eval mode with no cache (module docstring's counts,
+    forward only): batch norm normalises with its running statistics, one pass that reads x and
+    writes y (2N; cudnnBatchNormalizationForwardInference, PyTorch's batch_norm in eval); ReLU,
+    the residual add and the pools as in training; with NCHW each convolution's input
+    transposed once (read + write)."""
+    by = 0.0
+    for cv in net.convs:
+        by += BN_INFER * cv.n_out * e
+        if cv.relu:
+            by += RELU_FWD * cv.n_out * e
+        if nchw:
+            by += TRANSPOSE_PASSES * cv.n_in * e
+    for n in net.block_outputs:  # the add, then its ReLU
+        by += (ADD_FWD + RELU_FWD) * n * e
+    by += net.pool_in * e + net.pool_out * (e + INDEX_BYTES)
+    by += net.head_in * e
+    return by
+
+
+def infer_step(
+    net: Net,
+    batch: int,
+    e: int,
+    sustained_tflops: float,
+    efficiency: float,
+    mem_bw_gbs: float,
+    bw_fraction: float,
+    nchw: bool,
+    l2_bytes: float | None = None,
+) -> Step:
+    """Time of one forward pass of `batch` images in eval mode (inference): each convolution's
+    forward kernel at the sustained rate x efficiency, plus the forward's element-wise ops (and
+    NCHW's transposes) at the bandwidth, reads kept in L2 not billed (l2_residency.py)."""
+    if not (sustained_tflops > 0 and efficiency > 0 and mem_bw_gbs > 0 and bw_fraction > 0):
+        raise ValueError("rates and efficiency must be positive")
+    flops = 2.0 * (sum(cv.macs for cv in net.convs) + net.fc_macs) * batch
+    conv_s = flops / (sustained_tflops * TFLOPS * efficiency)
+    if l2_bytes:
+        seq = _Sequence(net, batch, e, nchw, inference=True)
+        seq.build()
+        ew = sum(billed_bytes(seq.fwd, l2_bytes))
+    else:
+        ew = infer_elementwise_bytes_per_image(net, e, nchw) * batch
+    return Step(conv_s, ew / (mem_bw_gbs * GBS * bw_fraction), flops, ew)
+
+
+def inference_peak_bytes(net: Net, batch: int, e: int, nchw: bool, input_bytes: int) -> float:
+    """The most activation memory alive at once in one forward pass with no autograd (dlrig
+    derivation): walking the eval-mode kernels in launch order, a tensor lives from the kernel
+    that writes it to the last kernel that reads it (PyTorch frees a tensor when its last
+    reference goes: inside a block the main path's tensors, the shortcut's input until the
+    add); in-place ReLUs allocate nothing; NCHW's transposed copies live for their
+    convolution. The input batch is held in `input_bytes` per element (a loader's fp32
+    tensor) with, when the convolutions run in another dtype, autocast's copy of it alive for
+    the stem. Weights are counted with the weights, not here."""
+    seq = _Sequence(net, batch, e, nchw, inference=True)
+    seq.build()
+    kernels = seq.fwd
+    first: dict[str, int] = {"image": 0}
+    last: dict[str, int] = {}
+    size: dict[str, float] = {"image": float(net.convs[0].n_in * batch * input_bytes)}
+    for k, kern in enumerate(kernels):
+        for tensor, nbytes in kern.reads + kern.writes:
+            if tensor.startswith("W"):  # weights
+                continue
+            first.setdefault(tensor, k)
+            last[tensor] = k
+            size.setdefault(tensor, nbytes)
+    if input_bytes != e:  # autocast's cast of the input, alive while the stem reads it
+        size["image_cast"] = float(net.convs[0].n_in * batch * e)
+        first["image_cast"], last["image_cast"] = 0, 1 if nchw else 0
+    return max(
+        sum(size[t] for t in size if first[t] <= k <= last.get(t, k)) for k in range(len(kernels))
+    )
+
+
+def transposes_nchw(m: ModelSpec, job: Job) -> bool:
+    """Whether a CNN's NCHW activations are transposed around each convolution: only where
+    tensor cores run the convolutions (16-bit, or TF32 from Ampere on)."""
+    return (
+        m.kind == ModelKind.CNN
+        and job.memory_format == MemoryFormat.NCHW
+        and cp.conv_precision(job.precision.value, job.gpu) != "fp32"
+    )
 
 
 def net_of(m: ModelSpec) -> Net | None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dlrig.estimate import calibration as cal
+from dlrig.estimate import convnet as cnet
 from dlrig.estimate import mlm_head
 from dlrig.estimate import params as p
 from dlrig.estimate import slack as slk
@@ -611,6 +612,11 @@ def activation_bytes(shape: Shape, in_flight: float | None = None) -> float:
     e = shape.act_bytes
     b = shape.micro_batch
     if m.kind == ModelKind.CNN:
+        net = cnet.net_of(m)
+        if job.task == Task.INFER and net is not None:
+            # No autograd: only the tensors alive at once (convnet.inference_peak_bytes), the
+            # input batch as a loader hands it over (fp32).
+            return cnet.inference_peak_bytes(net, b, e, cnet.transposes_nchw(m, job), FP32_BYTES)
         # Checkpointing is not modelled for CNN presets (estimate() warns): counted in full.
         per_sample = (m.activation_mb_per_sample or 0) * MB * e / FP32_BYTES
         return per_sample * b

@@ -34,7 +34,6 @@ from dlrig.model.workload import (
     Attention,
     BaseQuant,
     Job,
-    MemoryFormat,
     ModelKind,
     ModelSpec,
     Offload,
@@ -374,6 +373,26 @@ def eager_scores(s: Shape) -> float:
     return float(m.total_layers * (m.n_heads or 0) * s.seq * max(s.attended, 1) * s.micro_batch)
 
 
+def cnn_infer_step(s: Shape, sustained_tflops: float, eff: float) -> cnet.Step | None:
+    """A CNN preset that lists its layers: one forward pass in eval mode (convnet.infer_step);
+    None for other models."""
+    net = cnet.net_of(s.model) if s.model.kind == ModelKind.CNN else None
+    if net is None:
+        return None
+    job = s.job
+    return cnet.infer_step(
+        net,
+        s.micro_batch,
+        s.act_bytes,
+        sustained_tflops,
+        eff,
+        job.gpu.memory_bandwidth_gbs,
+        stream.fraction(job.gpu),
+        cnet.transposes_nchw(s.model, job),
+        l2_caches.l2_bytes(job.gpu.name),
+    )
+
+
 def cnn_step(s: Shape, sustained_tflops: float, eff: float, nchw: bool) -> cnet.Step | None:
     """A CNN preset that lists its layers (conv_stages): its step layer by layer (convnet.py);
     None for other models and for CNNs described only by FLOPs and activation size."""
@@ -515,12 +534,7 @@ def train_work(s: Shape, eff: float, host_s: float = 0.0) -> st.TrainWork:
         gemm_bytes = ew.eager_score_gemm_bytes(eager_scores(s), s.act_bytes, job.checkpointing)
         micro += max(cp.math_time_s(score_gemms, sustained, eff), streaming_s(job, gemm_bytes))
     bw = job.gpu.memory_bandwidth_gbs
-    # Transposes only where tensor cores run the convolutions (16-bit, or TF32 from Ampere on).
-    nchw = (
-        m.kind == ModelKind.CNN
-        and job.memory_format == MemoryFormat.NCHW
-        and cp.conv_precision(job.precision.value, job.gpu) != "fp32"
-    )
+    nchw = cnet.transposes_nchw(m, job)
     cnn = cnn_step(s, sustained, eff, nchw)
     if cnn is not None:  # a preset that lists its layers (convnet.py)
         micro, extra = cnn.conv_s, cnn.elementwise_s
@@ -1171,9 +1185,12 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     roof_tflops = cp.sustained_tflops(job.gpu, gemm_precision)
     b = s.micro_batch
     if not m.is_language_model or not m.has_vocab_head:
-        # Vision models and encoders generate nothing: inference is compute-bound forward
-        # passes at the family's efficiency.
         r = _given_or_fitted(job, "mfu", train_group(m, job), consts)
+        cnn = cnn_infer(s, r)
+        if cnn is not None:
+            return cnn
+        # Other vision models and encoders generate nothing: inference is compute-bound
+        # forward passes at the family's efficiency.
         eff = sustained_efficiency(r, job, job.precision.value)
         if m.is_language_model:
             fwd = s.flops_fwd_per_token * s.seq
@@ -1286,6 +1303,38 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         },
         interval=interval(tok_s, bw),
         engine=None if engine(job) == UNNAMED_ENGINE else engine(job),
+    )
+
+
+def cnn_infer(s: Shape, r: Rate) -> ThroughputEstimate | None:
+    """A CNN that lists its layers, in inference: every GPU runs forward passes of the batch
+    (data parallel, as the decode path's replicas), each the convolutions at the family's
+    efficiency plus the memory-bound work between them (convnet.infer_step)."""
+    m, job = s.model, s.job
+    precision = compute_precision(m, job)
+    eff = sustained_efficiency(r, job, precision)
+    step = cnn_infer_step(s, cp.sustained_tflops(job.gpu, precision), eff)
+    if step is None:
+        return None
+    total_s = step.conv_s + step.elementwise_s
+    total = job.n_gpus * s.micro_batch / total_s
+    return ThroughputEstimate(
+        samples_per_s=total,
+        samples_per_s_per_gpu=total / job.n_gpus,
+        utilization=eff * cp.achievable_fraction(job.gpu, precision),
+        utilization_source=r.source,
+        peak_tflops=cp.peak(job.gpu, precision).tflops,
+        flops_per_sample=step.flops / s.micro_batch,
+        step_time_s=total_s,
+        compute_time_s=total_s,
+        bound=st.name_bound(total_s, 0.0, 0.0, memory_bound_s=step.elementwise_s),
+        step_parts_s={
+            "convolutions": step.conv_s,
+            "memory-bound ops (norms, activations, adds, pools, layout transposes)": (
+                step.elementwise_s
+            ),
+        },
+        interval=interval(total, r),
     )
 
 

@@ -361,8 +361,11 @@ def grad_buffers_of(row: dict[str, str]) -> str:
 
 
 def inference_lengths_unstated(row: dict[str, str]) -> bool:
-    """An inference row that states none of its lengths (context, prompt, generated tokens)."""
+    """An inference row that states none of its lengths (context, prompt, generated tokens);
+    an image model's forward passes (a rate in images) have none to state."""
     lengths = ("context", "prompt_tokens", "gen_tokens")
+    if row.get("unit") == "images_per_s":
+        return False
     return row.get("task") == "infer" and not any(row.get(k) for k in lengths)
 
 
