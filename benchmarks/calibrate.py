@@ -464,13 +464,21 @@ def unreachable(pt: Point, consts: cal.Constants) -> str:
             " and the engine's per-layer time exceed the measured time"
         )
     if pt.key == "mfu" and pt.shape is not None and pt.job.task == Task.INFER:
-        parts = t.step_parts_s  # a CNN's forward passes (perf.cnn_infer)
-        conv_s = parts.get("convolutions", t.step_time_s)
+        # forward passes of a CNN (perf.cnn_infer) or of an encoder (perf.infer)
+        parts = t.step_parts_s
         measured_s = t.step_time_s * best / pt.measured
+        host_s = parts.get(perf.ENCODER_HOST_PART, 0.0)
+        if host_s:
+            return head + (
+                f": a measured forward pass lasts {measured_s:.3g} s; the host's per-layer time"
+                f" (eager PyTorch, transformers' fitted decode_layer_s) is {t.step_time_s:.3g} s"
+            )
+        gemm_s = parts.get("convolutions", parts.get("compute", t.step_time_s))
+        what = "convolutions" if "convolutions" in parts else "GEMMs"
         return head + (
             f": a measured forward pass lasts {measured_s:.3g} s; at the datasheet peak its"
-            f" convolutions take {conv_s:.3g} s and its memory-bound work"
-            f" {t.step_time_s - conv_s:.3g} s"
+            f" {what} take {gemm_s:.3g} s and its memory-bound work"
+            f" {t.step_time_s - gemm_s:.3g} s"
         )
     if pt.key == "mfu" and pt.shape is not None:
         # Which part does not fit: the GEMMs at the datasheet peak, or the memory-bound work

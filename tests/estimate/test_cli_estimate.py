@@ -158,6 +158,15 @@ BAD = [
     ),
     (f"--config {HF} --task infer --gpu 'RTX 4090'", r"is a directory"),
     (
+        "--model llama-3-8b --task infer --gpu 'RTX 4090' --seq-len 2048",
+        r"--seq-len 2048 with --task infer: is a training or encoder input length; a "
+        r"generation's is --context",
+    ),
+    (
+        "--model vit-b16 --task infer --gpu 'RTX 4090' --seq-len 384",
+        r"--seq-len 384 with --task infer: is a text input length; an image model's input",
+    ),
+    (
         "--model llama-3-8b --task infer --gpu 'RTX 4090' --host-link-gbs 20",
         r"--host-link-gbs 20\.0 with --task infer: applies to training only",
     ),

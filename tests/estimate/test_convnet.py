@@ -203,3 +203,17 @@ def test_resnet50_inference_memory_is_the_live_set_not_the_training_activations(
     assert est.activations_gb == pytest.approx(cn.inference_peak_bytes(net, 1024, 2, True, 4) / 1e9)
     assert est.activations_gb < 1024 * m.activation_mb_per_sample / 2 / 1e3 / 4
     assert est.verdict == "fits"
+
+
+def test_cnn_inference_says_how_it_was_priced():
+    from dlrig.estimate import explain
+
+    m = find_model("resnet50")
+    kw = dict(task="infer", precision="fp16", batch_size=64)
+    nchw = explain.assumptions(shape(m, job("RTX 3090", memory_format="nchw", **kw)))
+    last = explain.assumptions(shape(m, job("RTX 3090", memory_format="channels_last", **kw)))
+    assert any("eval-mode forward passes" in a and "NCHW's transposes" in a for a in nchw)
+    assert any("eval-mode forward passes" in a and "NCHW" not in a for a in last)
+    assert any(a.startswith("activations: the most tensors alive at once") for a in nchw)
+    cited = explain.sources(shape(m, job("RTX 3090", memory_format="nchw", **kw)))
+    assert any(c.startswith("streaming bandwidth") for c in cited)

@@ -68,3 +68,17 @@ def test_eager_score_gemms_stream_six_score_accesses_eight_when_recomputed():
     assert ew.eager_score_gemm_bytes(1000, 2, recompute=False) == 12_000
     assert ew.eager_score_gemm_bytes(1000, 2, recompute=True) == 16_000
     assert ew.eager_score_gemm_bytes(1000, 4, recompute=False) == 24_000
+
+
+def test_an_inference_forward_streams_the_blocks_forward_ops_and_the_final_norm_only():
+    """ViT-B/16 (h 768, plain GELU MLP of 3072, 12 blocks, no dropout in eval): per token per
+    block two norms (2h each), two residual adds (3h each), the GELU (2i) = 10h + 2i elements;
+    the final norm 2h; 16-bit: 27,648 B per block, 331,776 + 3,072 B per token."""
+    vit = find_model("vit-b16")
+    per_block = (10 * 768 + 2 * 3072) * 2
+    assert per_block == 27_648
+    assert ew.forward_bytes(vit, 1, 2) == 12 * per_block + 2 * 768 * 2
+    assert ew.forward_bytes(vit, 197 * 8, 2) == 197 * 8 * ew.forward_bytes(vit, 1, 2)
+    # training with dropout streams more forward bytes than the eval pass
+    bert = find_model("bert-base")
+    assert ew.block_traffic(bert, 2, dropout=True).forward > ew.forward_bytes(bert, 1, 2) / 12

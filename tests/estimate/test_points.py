@@ -164,3 +164,16 @@ def test_interconnect_column_is_read():
     assert points.job_of(row | {"interconnect": "nvlink"}).interconnect.value == "nvlink"
     assert points.job_of(row | {"interconnect": "pcie-nop2p"}).interconnect.value == "pcie-nop2p"
     assert points.job_of(row).interconnect.value == "auto"
+
+
+def test_an_image_or_encoder_forward_pass_states_its_length_by_its_input():
+    """A generation that states no length is not judged (its engine's default allocation may
+    have been lowered); an image model's input is its image, an encoder's its seq_len."""
+    from dlrig.estimate import points as pts
+
+    assert pts.inference_lengths_unstated({"task": "infer", "model": "llama-3-8b"})
+    assert not pts.inference_lengths_unstated({"task": "infer", "model": "vit-b16"})
+    assert not pts.inference_lengths_unstated({"task": "infer", "model": "resnet50"})
+    encoder = {"task": "infer", "model": "bert-base"}
+    assert pts.inference_lengths_unstated(encoder)
+    assert not pts.inference_lengths_unstated({**encoder, "seq_len": "128"})

@@ -93,3 +93,13 @@ def test_decode_kv_read_is_split_like_the_cache_over_tensor_parallel_ranks():
     )
     assert one.decode_context == 65
     assert two.decode_kv_bytes_per_gpu == pytest.approx(one.decode_kv_bytes_per_gpu / 2)
+
+
+def test_an_encoder_forward_runs_the_whole_batch_at_once_a_generation_is_chunked():
+    """A ViT's forward pass (timm, plain PyTorch) is not an engine's chunked prefill: all
+    1024 x 197 tokens are in flight, so one layer's working set is that of 201,728 tokens
+    (before: the unnamed engine's 2,048-token chunk, 0.03 GB of activations)."""
+    vit = derive(find_model("vit-b16"), job("RTX 3090", task="infer", batch_size=1024))
+    assert vit.prefill_tokens_in_flight == 1024 * 197
+    llm = derive(find_model("llama-3-8b"), job("RTX 3090", task="infer", batch_size=8))
+    assert llm.prefill_tokens_in_flight < 8 * llm.prompt_tokens

@@ -676,7 +676,10 @@ def test_encoder_inference_is_forward_passes_not_decode():
     assert t.tokens_per_s is None and t.samples_per_s and t.bound == "compute"
     s = shape(find_model("bert-base"), job(task="infer", batch_size=32, context=512))
     rate = 165.2e12 * t.utilization
-    assert t.step_time_s == pytest.approx(32 * 512 * s.flops_fwd_per_token / rate)
+    assert t.step_parts_s["compute"] == pytest.approx(32 * 512 * s.flops_fwd_per_token / rate)
+    # plus the element-wise work between the GEMMs at the streaming bandwidth
+    memory_s = perf.streaming_s(s.job, perf.encoder_forward_bytes(s))
+    assert t.step_time_s == pytest.approx(t.step_parts_s["compute"] + memory_s)
 
 
 def test_an_unknown_network_is_bad_input_with_one_line(capsys):

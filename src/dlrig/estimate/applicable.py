@@ -159,6 +159,13 @@ def inapplicable(
             if name == "grad_accum" and job.grad_accum == 1:
                 continue
             out.append(problem((name, "task"), "applies to training only"))
+    encoder = m is not None and m.is_language_model and not m.has_vocab_head
+    if "seq_len" in fields and task == Task.INFER and not encoder:
+        # an encoder's forward pass reads its input length from it (shape.sequence_length)
+        why = "is a training or encoder input length; a generation's is {context}"
+        if m is not None and not m.is_language_model:
+            why = "is a text input length; an image model's input is its image size"
+        out.append(problem(("seq_len", "task"), why))
     pool_share = "gpu_memory_utilization" in fields and task == Task.INFER
     if pool_share and job.engine not in POOL_ENGINES:
         why = (

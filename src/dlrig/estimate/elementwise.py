@@ -121,6 +121,13 @@ def train_bytes(
     return tokens * per_token
 
 
+def forward_bytes(m: ModelSpec, tokens: float, e: int) -> float:
+    """Element-wise bytes of one inference forward pass (eval: dropout is the identity) of
+    `tokens` tokens through an encoder: every block's forward ops and the final norm."""
+    blk = block_traffic(m, e, dropout=False)
+    return tokens * (m.total_layers * blk.forward + NORM_FWD * (m.hidden_size or 0) * e)
+
+
 # Eager attention, per score element (module docstring): forward scale, mask add, softmax
 # (each reads and writes: 2 passes); backward softmax (reads gradient and output, writes: 3),
 # scale (2); dropout both ways when trained with it. A model without a mask (ViT) has no mask

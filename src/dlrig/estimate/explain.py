@@ -9,6 +9,7 @@ from __future__ import annotations
 from dlrig.estimate import calibration as cal
 from dlrig.estimate import comm, engine_memory, engine_spread, perf, stream
 from dlrig.estimate import compute as cp
+from dlrig.estimate import convnet as cnet
 from dlrig.estimate import decode as dec
 from dlrig.estimate import memory as mem
 from dlrig.estimate import params as p
@@ -104,6 +105,12 @@ ATTENTION = {
 
 
 def _activations(m: ModelSpec, job: Job) -> str:
+    if m.kind == ModelKind.CNN and job.task == Task.INFER and m.conv_stages:
+        return (
+            "activations: the most tensors alive at once in one eval-mode forward pass, layer "
+            "by layer (no autograd: each freed after its last reader; the input batch in fp32 "
+            "and autocast's copy of it included)"
+        )
     if m.kind == ModelKind.CNN:
         return (
             f"activations: {m.activation_mb_per_sample:g} MB per image at fp32 from the preset, "
@@ -240,6 +247,22 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
         out.append(_tensor_parallel(s, engine_rates))
     if s.training and s.grad_accum > 1:
         out.append(f"gradient accumulation {s.grad_accum}: global batch {s.global_batch} sequences")
+    if job.task == Task.INFER and m.kind == ModelKind.CNN and m.conv_stages:
+        layout = " and NCHW's transposes" if cnet.transposes_nchw(m, job) else ""
+        out += [
+            "inference: eval-mode forward passes, every GPU running the batch: each "
+            "convolution's forward kernel at the fitted efficiency, batch norm (running "
+            f"statistics), ReLU, the residual adds and the pools{layout} at the streaming "
+            "bandwidth",
+            _activations(m, job),
+        ]
+    if job.task == Task.INFER and m.is_transformer and not m.has_vocab_head:
+        scores = " and eager attention's score matrices" if job.attention == Attention.EAGER else ""
+        out.append(
+            "inference: forward passes, every GPU running the batch: the GEMMs at the fitted "
+            f"efficiency, the norms, the MLP activation and the residual adds{scores} at the "
+            "streaming bandwidth"
+        )
     if job.task != Task.INFER:
         out += [_states(s), _activations(m, job)]
         traffic = _traffic(job)
@@ -374,13 +397,19 @@ def sources(s: Shape) -> list[str]:
         keys += ["imagenet_jpeg_bytes", "jpeg_decode_images_per_core_s"]
     slack = cal.constants().get(mem.slk.KEY, (mem.slack_group(s),))
     cited = [p.cite(k) for k in dict.fromkeys(keys)] + fitted_sources(m, job)
-    train = [stream_source(s)] if job.task != Task.INFER else []
+    # a training step's memory-bound work, or the forward passes of a layered CNN or an
+    # encoder (perf.cnn_infer, perf.encoder_forward_bytes)
+    forward_passes = (m.kind == ModelKind.CNN and bool(m.conv_stages)) or (
+        m.is_transformer and not m.has_vocab_head
+    )
+    streams = job.task != Task.INFER or forward_passes
+    train = [stream_source(s)] if streams else []
     return [*cited, roof_source(s), *train, slack.cite()]
 
 
 def stream_source(s: Shape) -> str:
-    """The DRAM rate a training step's memory-bound work streams at, and where its fraction of
-    the datasheet comes from (estimate/stream.py)."""
+    """The DRAM rate a training step's (or a CNN forward pass's) memory-bound work streams
+    at, and where its fraction of the datasheet comes from (estimate/stream.py)."""
     gpu = s.job.gpu
     found = stream.stream(gpu)
     return (
@@ -396,7 +425,7 @@ def roof_source(s: Shape) -> str:
     m, job = s.model, s.job
     infer = job.task == Task.INFER and m.is_language_model
     precision = perf.inference_gemm_precision(job) if infer else perf.compute_precision(m, job)
-    if job.task == Task.INFER and not m.is_language_model:
+    if job.task == Task.INFER and not m.is_language_model and m.kind != ModelKind.CNN:
         precision = job.precision.value
     sheet = cp.peak(job.gpu, precision).tflops
     roof = cp.roof_of(job.gpu, precision)

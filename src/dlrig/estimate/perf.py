@@ -1189,27 +1189,43 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         cnn = cnn_infer(s, r)
         if cnn is not None:
             return cnn
-        # Other vision models and encoders generate nothing: inference is compute-bound
-        # forward passes at the family's efficiency.
+        # Encoders and ViTs generate nothing: every GPU runs forward passes of the batch, its
+        # GEMMs at the family's efficiency and, for a transformer, the element-wise work
+        # between them (norms, activation, residual adds; eager attention's score matrices)
+        # at the streaming bandwidth. Other presets: their forward FLOPs alone.
         eff = sustained_efficiency(r, job, job.precision.value)
-        if m.is_language_model:
+        if m.is_transformer:
             fwd = s.flops_fwd_per_token * s.seq
         else:
             fwd = s.flops_per_sample or (m.gflops_per_sample or 0) * cp.FLOPS_PER_GFLOP
         frac = cp.achievable_fraction(job.gpu, job.precision.value)
-        step = cp.math_time_s(fwd * b, pk.tflops * frac * job.n_gpus, eff)
+        gemm_s = cp.math_time_s(fwd * b, pk.tflops * frac, eff)
+        ew_s = streaming_s(job, encoder_forward_bytes(s)) if m.is_transformer else 0.0
+        host_s = encoder_host_s(s, consts) if m.is_transformer else 0.0
+        # eager PyTorch issues the ops while the GPU runs them: the longer of the two
+        step = max(gemm_s + ew_s, host_s)
+        total = job.n_gpus * b / step
+        parts = {
+            "compute": gemm_s,
+            ENCODER_MEMORY_PART: ew_s,
+            ENCODER_HOST_PART: max(host_s - gemm_s - ew_s, 0.0),
+        }
         return ThroughputEstimate(
-            samples_per_s=b / step,
-            samples_per_s_per_gpu=b / step / job.n_gpus,
+            samples_per_s=total,
+            samples_per_s_per_gpu=total / job.n_gpus,
             utilization=eff * frac,
             utilization_source=r.source,
             peak_tflops=pk.tflops,
             flops_per_sample=fwd,
             step_time_s=step,
             compute_time_s=step,
-            bound="compute",
-            step_parts_s={"compute": step},
-            interval=interval(b / step, r),
+            bound=(
+                "per-layer overhead"
+                if host_s > gemm_s + ew_s
+                else st.name_bound(step, 0.0, 0.0, memory_bound_s=ew_s)
+            ),
+            step_parts_s={k: v for k, v in parts.items() if v > 0},
+            interval=interval(total, r),
         )
     bw = _given_or_fitted(job, "decode_bw", decode_group(job), consts)
     pf = rate("prefill_mfu", prefill_group(job), consts)
@@ -1304,6 +1320,41 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         interval=interval(tok_s, bw),
         engine=None if engine(job) == UNNAMED_ENGINE else engine(job),
     )
+
+
+ENCODER_MEMORY_PART = "memory-bound ops (norms, activations, residual adds, attention scores)"
+
+
+ENCODER_HOST_PART = "per-layer host time (eager PyTorch)"
+# The engine whose fitted per-layer time an encoder's forward pass pays: timm, Hugging Face
+# and DeepLearningExamples run it as eager PyTorch modules, as transformers runs a prefill.
+EAGER_FORWARD_ENGINE = "transformers"
+
+
+def encoder_host_s(s: Shape, consts: cal.Constants | None = None) -> float:
+    """The host's time to issue one eager forward pass: the layers times the per-layer time
+    fitted to Hugging Face transformers (decode_layer_s of its group for the card's memory
+    class), the time dlrig already charges a transformers prefill, which is the same forward
+    pass over prompt tokens. A decoder layer in generate() issues more ops than an encoder
+    layer (the KV cache's update, rotary embeddings), so for encoders this is an upper bound:
+    the published batch-1 forward passes of BERT and ViT-B/16 took 0.4-0.75 ms per layer
+    (calibration_points.csv: hfdocs-*, ait-infer-*, dle-bert-infer-*-b1-*)."""
+    group = (EAGER_FORWARD_ENGINE, memory_class(s.job))
+    return s.model.total_layers * rate(DECODE_OVERHEAD_KEY, group, consts).efficiency
+
+
+def encoder_forward_bytes(s: Shape) -> float:
+    """Element-wise bytes one forward pass of the batch streams through DRAM in an encoder
+    or ViT (elementwise.forward_bytes), with eager attention's score matrices (scale, mask add,
+    softmax, and the two score GEMMs' own write and read: elementwise.eager_score_prefill_bytes).
+    """
+    m, job = s.model, s.job
+    tokens = s.seq * s.micro_batch
+    nbytes = ew.forward_bytes(m, tokens, s.act_bytes)
+    if job.attention == Attention.EAGER:
+        scores = float(m.total_layers * (m.n_heads or 0) * s.seq * s.seq * s.micro_batch)
+        nbytes += ew.eager_score_prefill_bytes(scores, s.act_bytes, mem.has_attention_mask(m))
+    return nbytes
 
 
 def cnn_infer(s: Shape, r: Rate) -> ThroughputEstimate | None:

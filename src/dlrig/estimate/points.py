@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from dlrig.catalog.lookup import find_gpu, find_model
 from dlrig.errors import DlrigError
-from dlrig.model.workload import Job, ModelSpec
+from dlrig.model.workload import Job, ModelKind, ModelSpec
 
 GB = 1e9
 GIB = 2**30
@@ -361,12 +361,23 @@ def grad_buffers_of(row: dict[str, str]) -> str:
 
 
 def inference_lengths_unstated(row: dict[str, str]) -> bool:
-    """An inference row that states none of its lengths (context, prompt, generated tokens);
-    an image model's forward passes (a rate in images) have none to state."""
-    lengths = ("context", "prompt_tokens", "gen_tokens")
-    if row.get("unit") == "images_per_s":
+    """An inference row that states none of its lengths (context, prompt, generated tokens;
+    an encoder's input length, seq_len); an image model's forward passes have none to state."""
+    lengths = ("context", "prompt_tokens", "gen_tokens", "seq_len")
+    if row.get("task") != "infer" or any(row.get(k) for k in lengths):
         return False
-    return row.get("task") == "infer" and not any(row.get(k) for k in lengths)
+    return not image_model(row)
+
+
+def image_model(row: dict[str, str]) -> bool:
+    """A row of a CNN or a ViT, whose input is an image of the preset's size."""
+    if row.get("unit") == "images_per_s":
+        return True
+    try:
+        kind = find_model(row.get("model", "")).kind
+    except DlrigError:
+        return False
+    return kind in (ModelKind.CNN, ModelKind.VIT)
 
 
 def checkpointing_unstated(row: dict[str, str]) -> bool:

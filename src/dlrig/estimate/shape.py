@@ -207,11 +207,14 @@ def default_context(m: ModelSpec) -> int:
 
 
 def sequence_length(m: ModelSpec, job: Job) -> int:
-    """Training: --seq-len; inference: --context, else prompt + generated tokens; ViT: patches."""
+    """Training: --seq-len; inference: --context, else prompt + generated tokens (an encoder,
+    which generates nothing, reads its input length from --seq-len too); ViT: patches."""
     if m.kind == ModelKind.VIT:
         return m.patches
     if m.kind == ModelKind.CNN:
         return 1
+    if job.task == Task.INFER and job.seq_len and not m.has_vocab_head:
+        return job.seq_len
     if job.task == Task.INFER:
         if job.context:
             return job.context
@@ -612,7 +615,10 @@ def derive(m: ModelSpec, job: Job) -> Shape:
     prompt = job.prompt_tokens or (s if job.task == Task.INFER else 0)
     gen = job.gen_tokens or 0
     if job.task == Task.INFER:
-        chunked = job.engine in CHUNKED_PREFILL_ENGINES
+        # Engines chunk a generation's prompt; an encoder's or a ViT's forward pass (plain
+        # PyTorch: timm, transformers pipelines) runs the whole batch at once.
+        generates = m.is_language_model and m.has_vocab_head
+        chunked = job.engine in CHUNKED_PREFILL_ENGINES and generates
         chunk = prefill_chunk(job)
         in_flight = min(prompt * b, chunk) if chunked else prompt * b
     else:
