@@ -373,45 +373,19 @@ def eager_scores(s: Shape) -> float:
     return float(m.total_layers * (m.n_heads or 0) * s.seq * max(s.attended, 1) * s.micro_batch)
 
 
-def cnn_infer_step(s: Shape, sustained_tflops: float, eff: float) -> cnet.Step | None:
-    """A CNN preset that lists its layers: one forward pass in eval mode (convnet.infer_step);
-    None for other models."""
-    net = cnet.net_of(s.model) if s.model.kind == ModelKind.CNN else None
-    if net is None:
-        return None
-    job = s.job
-    return cnet.infer_step(
-        net,
-        s.micro_batch,
-        s.act_bytes,
-        sustained_tflops,
-        eff,
-        job.gpu.memory_bandwidth_gbs,
-        stream.fraction(job.gpu),
-        cnet.transposes_nchw(s.model, job),
-        l2_caches.l2_bytes(job.gpu.name),
-    )
-
-
 def cnn_step(s: Shape, sustained_tflops: float, eff: float, nchw: bool) -> cnet.Step | None:
-    """A CNN preset that lists its layers (conv_stages): its step layer by layer (convnet.py);
-    None for other models and for CNNs described only by FLOPs and activation size."""
+    """A CNN preset that lists its layers (conv_stages): its training step, or in inference
+    one eval-mode forward pass, layer by layer (convnet.py); None for other models and for
+    CNNs described only by FLOPs and activation size."""
     net = cnet.net_of(s.model) if s.model.kind == ModelKind.CNN else None
     if net is None:
         return None
     job = s.job
-    return cnet.train_step(
-        net,
-        s.micro_batch,
-        s.act_bytes,
-        sustained_tflops,
-        eff,
-        job.gpu.memory_bandwidth_gbs,
-        stream.fraction(job.gpu),
-        nchw,
-        job.checkpointing,
-        l2_caches.l2_bytes(job.gpu.name),  # None: no sourced L2 size, the DRAM-only count
-    )
+    rates = (sustained_tflops, eff, job.gpu.memory_bandwidth_gbs, stream.fraction(job.gpu))
+    l2 = l2_caches.l2_bytes(job.gpu.name)  # None: no sourced L2 size, the DRAM-only count
+    if job.task == Task.INFER:
+        return cnet.infer_step(net, s.micro_batch, s.act_bytes, *rates, nchw, l2)
+    return cnet.train_step(net, s.micro_batch, s.act_bytes, *rates, nchw, job.checkpointing, l2)
 
 
 def streaming_s(job: Job, nbytes: float) -> float:
@@ -1364,7 +1338,7 @@ def cnn_infer(s: Shape, r: Rate) -> ThroughputEstimate | None:
     m, job = s.model, s.job
     precision = compute_precision(m, job)
     eff = sustained_efficiency(r, job, precision)
-    step = cnn_infer_step(s, cp.sustained_tflops(job.gpu, precision), eff)
+    step = cnn_step(s, cp.sustained_tflops(job.gpu, precision), eff, cnet.transposes_nchw(m, job))
     if step is None:
         return None
     total_s = step.conv_s + step.elementwise_s
