@@ -967,7 +967,16 @@ def host_bound(pt: Point, consts: cal.Constants) -> bool:
     imply is the host's time read as slow GEMMs (a 64-token prompt of a 7B model in eager
     transformers: 32 layers x ~0.9 ms of host code, whatever the card). Such a point is still
     scored. Decided with the constants of the pass: an eager engine's per-layer time exists
-    only after decode_bw (FIT_ORDER's third prefill pass)."""
+    only after decode_bw (FIT_ORDER's third prefill pass).
+
+    An encoder's or a ViT's forward pass (a throughput point of task infer) informs no mfu
+    where the host's modelled time issuing its layers (perf.encoder_host_s: transformers'
+    fitted per-layer time) is HOST_SHARE of its measured pass or more: it is scored, and the
+    GEMM efficiency it would imply is the host's time read as slow GEMMs."""
+    if pt.key == "mfu" and encoder_forward(pt):
+        assert pt.shape is not None
+        pass_s = pt.shape.micro_batch / pt.measured if pt.measured else math.inf
+        return perf.encoder_host_s(pt.shape, consts) >= HOST_SHARE * pass_s
     if not is_eager(pt):
         return False
     if pt.key == "decode_bw":
@@ -975,6 +984,18 @@ def host_bound(pt: Point, consts: cal.Constants) -> bool:
     if pt.key == "prefill_mfu":
         return prefill_host_s(pt, consts) >= HOST_SHARE * measured_prefill_s(pt)
     return False
+
+
+def encoder_forward(pt: Point) -> bool:
+    """A forward pass of an encoder or a ViT (perf.infer's branch for models that generate
+    nothing), the kind that pays the host's per-layer time."""
+    m = pt.model
+    return (
+        pt.job is not None
+        and pt.job.task == Task.INFER
+        and getattr(m, "is_transformer", False)
+        and not getattr(m, "has_vocab_head", True)
+    )
 
 
 def prefill_host_s(pt: Point, consts: cal.Constants) -> float:
@@ -1488,6 +1509,8 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
         hb = [x.id for x in usable if x.category == cat and x.extra.get("host_bound")]
         listed = ", ".join(hb) if cat == "prefill" else "every eager engine's decode point"
         pr(f"  {cat}: {len(hb)} ({listed})")
+    hb = [x.id for x in usable if x.category == "throughput" and x.extra.get("host_bound")]
+    pr(f"  encoder and ViT forward passes: {len(hb)} (the eager host's per-layer time)")
     pr()
     pr("not expressible:")
     for pt in points:

@@ -337,3 +337,38 @@ def test_interval_coverage_weighs_each_source_once_in_its_second_share():
     # b, c and d each see a's 100 % three times and two 10 %: p80 of five is 100 %, inside.
     assert share == pytest.approx(3 / 6)
     assert src_share == pytest.approx(3 / 4)
+
+
+def _encoder_point(batch: int, value: float) -> object:
+    """An encoder forward-pass row as calibrate.py reads it (category throughput, task infer)."""
+    row = {
+        "id": f"bert-b{batch}",
+        "category": "throughput",
+        "task": "infer",
+        "model": "bert-base",
+        "gpu": "A100 40GB SXM",
+        "n_gpus": "1",
+        "precision": "fp16",
+        "batch_size": str(batch),
+        "seq_len": "128",
+        "value": str(value),
+        "unit": "samples_per_s",
+        "semantics": "per_job",
+        "source_id": "test",
+    }
+    pt = calibrate.point_of(row)
+    calibrate.build(pt)
+    return pt
+
+
+def test_an_encoder_pass_that_waits_on_the_host_informs_no_efficiency():
+    """One BERT-base sequence: 12 layers of eager host time (transformers' fitted per-layer
+    time, about 10 ms) against a measured 5.7 ms pass: host-bound, scored but no mfu to
+    imply. 256 sequences at 4,500/s (57 ms a pass) are the GPU's work."""
+    from dlrig.estimate import calibration as cal
+
+    consts = cal.constants()
+    small, large = _encoder_point(1, 174.3), _encoder_point(256, 4544)
+    assert small.key == "mfu" and small.label == "throughput/encoder-infer"
+    assert calibrate.host_bound(small, consts)
+    assert not calibrate.host_bound(large, consts)
