@@ -673,7 +673,10 @@ def test_every_rate_carries_an_interval():
 
 def test_encoder_inference_is_forward_passes_not_decode():
     t = throughput(find_model("bert-base"), job(task="infer", batch_size=32, context=512))
-    assert t.tokens_per_s is None and t.samples_per_s and t.bound == "compute"
+    assert t.samples_per_s and t.bound == "compute"
+    # a text encoder's rate in tokens too: its sequences' tokens
+    assert t.tokens_per_s == pytest.approx(t.samples_per_s * 512)
+    assert t.interval is not None and t.interval.low <= t.tokens_per_s <= t.interval.high
     s = shape(find_model("bert-base"), job(task="infer", batch_size=32, context=512))
     rate = 165.2e12 * t.utilization
     assert t.step_parts_s["compute"] == pytest.approx(32 * 512 * s.flops_fwd_per_token / rate)

@@ -1179,12 +1179,17 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         # eager PyTorch issues the ops while the GPU runs them: the longer of the two
         step = max(gemm_s + ew_s, host_s)
         total = job.n_gpus * b / step
+        # a text encoder's rate in tokens too (its sequences' tokens), as training's is: the
+        # unit recommend ranks language models by and --tokens budgets count
+        tokens = total * s.seq if m.is_language_model else None
         parts = {
             "compute": gemm_s,
             ENCODER_MEMORY_PART: ew_s,
             ENCODER_HOST_PART: max(host_s - gemm_s - ew_s, 0.0),
         }
         return ThroughputEstimate(
+            tokens_per_s=tokens,
+            tokens_per_s_per_gpu=tokens / job.n_gpus if tokens else None,
             samples_per_s=total,
             samples_per_s_per_gpu=total / job.n_gpus,
             utilization=eff * frac,
@@ -1199,7 +1204,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
                 else st.name_bound(step, 0.0, 0.0, memory_bound_s=ew_s)
             ),
             step_parts_s={k: v for k, v in parts.items() if v > 0},
-            interval=interval(total, r),
+            interval=interval(tokens or total, r),  # the headline's, as training's
         )
     bw = _given_or_fitted(job, "decode_bw", decode_group(job), consts)
     pf = rate("prefill_mfu", prefill_group(job), consts)
