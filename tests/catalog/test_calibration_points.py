@@ -114,7 +114,8 @@ MEMORY_SEMANTICS = {
     *_MEMORY_BASE,
     *{f"{s}_step" for s in _MEMORY_BASE},
 }
-RATE_SEMANTICS = {"per_gpu", "per_job"}
+# end_to_end: a whole evaluation loop's wall-clock (estimate/points.END_TO_END): kept, never fitted
+RATE_SEMANTICS = {"per_gpu", "per_job", "end_to_end"}
 # app_displayed: a rate an application shows (estimate/points.APP_DISPLAYED): kept, never fitted
 DECODE_SEMANTICS = {"decode_only", "with_prefill", "ttft", "per_gpu", "per_job", "app_displayed"}
 # What each category may claim to have measured, and in which units.

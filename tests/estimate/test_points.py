@@ -177,3 +177,14 @@ def test_an_image_or_encoder_forward_pass_states_its_length_by_its_input():
     encoder = {"task": "infer", "model": "bert-base"}
     assert pts.inference_lengths_unstated(encoder)
     assert not pts.inference_lengths_unstated({**encoder, "seq_len": "128"})
+
+
+def test_a_whole_evaluation_loops_rate_is_kept_but_not_compared():
+    """DeepLearningExamples' SQuAD inference figures time the whole prediction loop (data
+    loader, copies, logits to the CPU): reported as not expressible, never fitted."""
+    from dlrig.catalog.load import read_rows
+    from dlrig.estimate import points as pts
+
+    rows = [r for r in read_rows("calibration_points.csv") if r["semantics"] == pts.END_TO_END]
+    assert rows and all(r["source_id"] == "nvidia-dle-bert-infer" for r in rows)
+    assert all("end_to_end" in pts.why_not(r) for r in rows)
