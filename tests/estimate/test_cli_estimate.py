@@ -163,6 +163,22 @@ BAD = [
         r"generation's is --context",
     ),
     (
+        "--model bert-large --task infer --gpu 'RTX 4090' --gpus 2 --tp 2",
+        r"--tp 2: splits a generation's model; bert-large generates nothing",
+    ),
+    (
+        "--model resnet50 --task infer --gpu 'RTX 4090' --engine vllm",
+        r"--engine vllm: is a generation's setting; resnet50 generates nothing",
+    ),
+    (
+        "--model bert-base --task infer --gpu 'RTX 4090' --kv-dtype fp8",
+        r"--kv-dtype fp8: is a generation's setting; bert-base generates nothing",
+    ),
+    (
+        "--model resnet50 --task infer --gpu 'RTX 4090' --context 100",
+        r"--context 100: is a text length; resnet50's input is an image",
+    ),
+    (
         "--model vit-b16 --task infer --gpu 'RTX 4090' --seq-len 384",
         r"--seq-len 384 with --task infer: is a text input length; an image model's input",
     ),

@@ -103,3 +103,13 @@ def test_an_encoder_forward_runs_the_whole_batch_at_once_a_generation_is_chunked
     assert vit.prefill_tokens_in_flight == 1024 * 197
     llm = derive(find_model("llama-3-8b"), job("RTX 3090", task="infer", batch_size=8))
     assert llm.prefill_tokens_in_flight < 8 * llm.prompt_tokens
+
+
+def test_a_model_that_generates_nothing_is_replicated_not_split_over_the_gpus():
+    """Inference on several GPUs splits a generation's layers (the engines' default); a CNN,
+    ViT or encoder runs a batch on every GPU, each holding the whole model."""
+    for name in ("resnet50", "vit-b16", "bert-base"):
+        plan = derive(find_model(name), job("RTX 4090", task="infer", n_gpus=4)).plan
+        assert (plan.dp, plan.pp, plan.tp) == (4, 1, 1), name
+    llm = derive(find_model("llama-3-8b"), job("RTX 4090", task="infer", n_gpus=4)).plan
+    assert (llm.dp, llm.pp) == (1, 4)

@@ -245,6 +245,18 @@ def inapplicable(
         elif job.seq_len is not None and job.mlm_positions > job.seq_len:
             why = "counts positions of one sequence: at most {seq_len}"
             out.append(problem(("mlm_positions", "seq_len"), why))
+    if m is not None and task == Task.INFER and not (m.is_language_model and m.has_vocab_head):
+        # a model that generates nothing (CNN, ViT, encoder) runs forward passes in PyTorch,
+        # every GPU its own batch (perf.infer): no generation engine, cache or split of it
+        what = f"{m.name} generates nothing (forward passes, every GPU running its batch)"
+        for name in set_("engine", "kv_dtype", "gen_tokens", "max_num_seqs", "kv_cache"):
+            out.append(problem((name,), f"is a generation's setting; {what}"))
+        for name in ("tp", "pp"):
+            if name in fields and getattr(job, name) > 1:
+                out.append(problem((name,), f"splits a generation's model; {what}"))
+        if not m.is_language_model:
+            for name in set_("context", "prompt_tokens"):
+                out.append(problem((name,), f"is a text length; {m.name}'s input is an image"))
     if "network" in fields and job.nodes == 1:
         out.append(problem(("network", "nodes"), "is the link between nodes; give {nodes} above 1"))
     return out

@@ -456,8 +456,12 @@ def plan_for(m: ModelSpec, job: Job, seq: int) -> Plan:
         _check_network(job.network)
     tp, pp, cp = job.tp, job.pp, job.cp
     implicit = False
-    if job.task == Task.INFER and n > 1 and tp == 1 and pp == 1 and cp == 1 and job.ep == 1:
+    generates = m.is_language_model and m.has_vocab_head
+    single = tp == 1 and pp == 1 and cp == 1 and job.ep == 1
+    if job.task == Task.INFER and n > 1 and single and generates:
         pp, implicit = n, True  # layer split across the GPUs, the engines' default
+    # a model that generates nothing (CNN, ViT, encoder) is replicated: every GPU runs forward
+    # passes of its own batch (perf.infer), so it holds the whole model (dp = n)
     group = tp * pp * cp
     if n % group:
         raise PlanError(f"--tp {tp} x --pp {pp} x --cp {cp} = {group} does not divide --gpus {n}")
