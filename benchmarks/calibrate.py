@@ -1596,6 +1596,18 @@ def relations(usable: list[Point]) -> list[str]:
         rb = b.samples_per_s or 1.0
         ratios.append(f"{label} {ra / rb:.2f}x ({'ok' if 1.4 <= ra / rb <= 2.0 else 'OUT'})")
     out.append("RTX 4090 / RTX 3090 training (published 1.4-2.0x): " + "; ".join(ratios))
+    # The same pair of cards in inference, one harness and software stack (timm's PyTorch 2.4
+    # files): the measured ratio from the table's rows against the fitted model's.
+    by_id = {x.id: x for x in usable}
+    pair = [by_id.get(f"timm-infer-resnet50-{c}-nchw-b1024-pt240") for c in ("4090", "3090")]
+    if all(x is not None and x.fitted for x in pair):
+        fast, slow = pair
+        assert fast is not None and slow is not None and slow.fitted and fast.fitted
+        published, modelled = fast.measured / slow.measured, fast.fitted / slow.fitted
+        out.append(
+            "RTX 4090 / RTX 3090 inference (timm, ResNet-50 fp16 NCHW b1024, PyTorch 2.4): "
+            f"published {published:.2f}x, model {modelled:.2f}x"
+        )
     g = find_gpu("RTX 5090")
     kw = dict(task="lora", gpu=g, batch_size=2, seq_len=2048, checkpointing=True)
     one = tput("llama-3.1-8b", consts, grad_accum=16, **kw).tokens_per_s or 0
