@@ -83,12 +83,13 @@ from dlrig.catalog.lookup import find_gpu, find_model
 from dlrig.errors import DlrigError
 from dlrig.estimate import calibration as cal
 from dlrig.estimate import compute as cp
+from dlrig.estimate import convnet as cnet
 from dlrig.estimate import decode as dec
 from dlrig.estimate import hf_cache, perf, points
 from dlrig.estimate import job as jobs
 from dlrig.estimate import slack as slk
 from dlrig.model.estimate import ThroughputEstimate
-from dlrig.model.workload import Framework, Job, Task
+from dlrig.model.workload import Framework, Job, ModelSpec, Task
 
 ROOT = Path(__file__).resolve().parents[1]
 FITTED = ROOT / "src" / "dlrig" / "catalog" / "data" / cal.FILE
@@ -473,8 +474,8 @@ def unreachable(pt: Point, consts: cal.Constants) -> str:
                 f": a measured forward pass lasts {measured_s:.3g} s; the host's per-layer time"
                 f" (eager PyTorch, transformers' fitted decode_layer_s) is {t.step_time_s:.3g} s"
             )
-        gemm_s = parts.get("convolutions", parts.get("compute", t.step_time_s))
-        what = "convolutions" if "convolutions" in parts else "GEMMs"
+        gemm_s = parts.get(cnet.CONV_PART, parts.get("compute", t.step_time_s))
+        what = "convolutions" if cnet.CONV_PART in parts else "GEMMs"
         return head + (
             f": a measured forward pass lasts {measured_s:.3g} s; at the datasheet peak its"
             f" {what} take {gemm_s:.3g} s and its memory-bound work"
@@ -991,10 +992,11 @@ def encoder_forward(pt: Point) -> bool:
     nothing), the kind that pays the host's per-layer time."""
     m = pt.model
     return (
-        pt.job is not None
+        isinstance(m, ModelSpec)
+        and pt.job is not None
         and pt.job.task == Task.INFER
-        and getattr(m, "is_transformer", False)
-        and not getattr(m, "has_vocab_head", True)
+        and m.is_transformer
+        and not m.generates
     )
 
 

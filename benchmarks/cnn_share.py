@@ -60,7 +60,7 @@ def model_share(task: str, gpu: str, layout: str, batch: int) -> float:
     s = jobs.shape(find_model("resnet50"), spec)
     if task == "infer":
         t = perf.throughput_of(s)
-        return 1 - t.step_parts_s["convolutions"] / t.step_time_s
+        return 1 - t.step_parts_s[cn.CONV_PART] / t.step_time_s
     eff = perf.rate("mfu", perf.train_group(s.model, spec)).efficiency
     precision = perf.compute_precision(s.model, spec)
     sustained = perf.cp.sustained_tflops(spec.gpu, precision)

@@ -159,7 +159,7 @@ def inapplicable(
             if name == "grad_accum" and job.grad_accum == 1:
                 continue
             out.append(problem((name, "task"), "applies to training only"))
-    encoder = m is not None and m.is_language_model and not m.has_vocab_head
+    encoder = m is not None and m.is_language_model and not m.generates
     if "seq_len" in fields and task == Task.INFER and not encoder:
         # an encoder's forward pass reads its input length from it (shape.sequence_length)
         why = "is a training or encoder input length; a generation's is {context}"
@@ -245,7 +245,7 @@ def inapplicable(
         elif job.seq_len is not None and job.mlm_positions > job.seq_len:
             why = "counts positions of one sequence: at most {seq_len}"
             out.append(problem(("mlm_positions", "seq_len"), why))
-    if m is not None and task == Task.INFER and not (m.is_language_model and m.has_vocab_head):
+    if m is not None and task == Task.INFER and not m.generates:
         # a model that generates nothing (CNN, ViT, encoder) runs forward passes in PyTorch,
         # every GPU its own batch (perf.infer): no generation engine, cache or split of it
         what = f"{m.name} generates nothing (forward passes, every GPU running its batch)"

@@ -381,13 +381,20 @@ class _Sequence:
 
 @cache
 def l2_served_elementwise_bytes(
-    net: Net, batch: int, e: int, nchw: bool, recompute: bool, l2_bytes: float | None
+    net: Net,
+    batch: int,
+    e: int,
+    nchw: bool,
+    recompute: bool,
+    l2_bytes: float | None,
+    inference: bool = False,
 ) -> float:
     """DRAM bytes of one micro-batch's element-wise ops and NCHW transposes, each read served
     from L2 when the residency rule says so (estimate/l2_residency.py). With no L2 (None or
     0) it equals elementwise_bytes_per_image x batch plus train_step's transposes. A recomputed
-    forward bills the forward's bytes twice (its hits taken as the first forward's)."""
-    seq = _Sequence(net, batch, e, nchw)
+    forward bills the forward's bytes twice (its hits taken as the first forward's). With
+    `inference`, the eval-mode forward pass alone (infer_step)."""
+    seq = _Sequence(net, batch, e, nchw, inference)
     seq.build()
     billed = billed_bytes(seq.fwd + seq.bwd, l2_bytes)
     fwd = sum(billed[: len(seq.fwd)])
@@ -474,14 +481,13 @@ def infer_step(
     flops = 2.0 * (sum(cv.macs for cv in net.convs) + net.fc_macs) * batch
     conv_s = flops / (sustained_tflops * TFLOPS * efficiency)
     if l2_bytes:
-        seq = _Sequence(net, batch, e, nchw, inference=True)
-        seq.build()
-        ew = sum(billed_bytes(seq.fwd, l2_bytes))
+        ew = l2_served_elementwise_bytes(net, batch, e, nchw, False, l2_bytes, inference=True)
     else:
         ew = infer_elementwise_bytes_per_image(net, e, nchw) * batch
     return Step(conv_s, ew / (mem_bw_gbs * GBS * bw_fraction), flops, ew)
 
 
+@cache
 def inference_peak_bytes(net: Net, batch: int, e: int, nchw: bool, input_bytes: int) -> float:
     """The most activation memory alive at once in one forward pass with no autograd (dlrig
     derivation): walking the eval-mode kernels in launch order, a tensor lives from the kernel
@@ -520,6 +526,11 @@ def transposes_nchw(m: ModelSpec, job: Job) -> bool:
         and job.memory_format == MemoryFormat.NCHW
         and cp.conv_precision(job.precision.value, job.gpu) != "fp32"
     )
+
+
+# step_parts_s names of a CNN forward pass (perf.cnn_infer)
+CONV_PART = "convolutions"
+MEMORY_PART = "memory-bound ops (norms, activations, adds, pools, layout transposes)"
 
 
 def net_of(m: ModelSpec) -> Net | None:

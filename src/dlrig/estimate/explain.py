@@ -256,7 +256,7 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
             "bandwidth",
             _activations(m, job),
         ]
-    if job.task == Task.INFER and m.is_transformer and not m.has_vocab_head:
+    if job.task == Task.INFER and m.is_transformer and not m.generates:
         scores = " and eager attention's score matrices" if job.attention == Attention.EAGER else ""
         out.append(
             "inference: forward passes, every GPU running the batch: the GEMMs at the fitted "
@@ -400,7 +400,7 @@ def sources(s: Shape) -> list[str]:
     # a training step's memory-bound work, or the forward passes of a layered CNN or an
     # encoder (perf.cnn_infer, perf.encoder_forward_bytes)
     forward_passes = (m.kind == ModelKind.CNN and bool(m.conv_stages)) or (
-        m.is_transformer and not m.has_vocab_head
+        m.is_transformer and not m.generates
     )
     streams = job.task != Task.INFER or forward_passes
     train = [stream_source(s)] if streams else []

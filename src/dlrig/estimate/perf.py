@@ -1158,7 +1158,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     # (compute.sustained_tflops: measured per card), not its datasheet peak (still reported).
     roof_tflops = cp.sustained_tflops(job.gpu, gemm_precision)
     b = s.micro_batch
-    if not m.is_language_model or not m.has_vocab_head:
+    if not m.generates:
         r = _given_or_fitted(job, "mfu", train_group(m, job), consts)
         cnn = cnn_infer(s, r)
         if cnn is not None:
@@ -1331,8 +1331,8 @@ def encoder_forward_bytes(s: Shape) -> float:
     tokens = s.seq * s.micro_batch
     nbytes = ew.forward_bytes(m, tokens, s.act_bytes)
     if job.attention == Attention.EAGER:
-        scores = float(m.total_layers * (m.n_heads or 0) * s.seq * s.seq * s.micro_batch)
-        nbytes += ew.eager_score_prefill_bytes(scores, s.act_bytes, mem.has_attention_mask(m))
+        masked = mem.has_attention_mask(m)
+        nbytes += ew.eager_score_prefill_bytes(eager_scores(s), s.act_bytes, masked)
     return nbytes
 
 
@@ -1358,12 +1358,7 @@ def cnn_infer(s: Shape, r: Rate) -> ThroughputEstimate | None:
         step_time_s=total_s,
         compute_time_s=total_s,
         bound=st.name_bound(total_s, 0.0, 0.0, memory_bound_s=step.elementwise_s),
-        step_parts_s={
-            "convolutions": step.conv_s,
-            "memory-bound ops (norms, activations, adds, pools, layout transposes)": (
-                step.elementwise_s
-            ),
-        },
+        step_parts_s={cnet.CONV_PART: step.conv_s, cnet.MEMORY_PART: step.elementwise_s},
         interval=interval(total, r),
     )
 

@@ -213,7 +213,7 @@ def sequence_length(m: ModelSpec, job: Job) -> int:
         return m.patches
     if m.kind == ModelKind.CNN:
         return 1
-    if job.task == Task.INFER and job.seq_len and not m.has_vocab_head:
+    if job.task == Task.INFER and job.seq_len and not m.generates:
         return job.seq_len
     if job.task == Task.INFER:
         if job.context:
@@ -456,9 +456,8 @@ def plan_for(m: ModelSpec, job: Job, seq: int) -> Plan:
         _check_network(job.network)
     tp, pp, cp = job.tp, job.pp, job.cp
     implicit = False
-    generates = m.is_language_model and m.has_vocab_head
     single = tp == 1 and pp == 1 and cp == 1 and job.ep == 1
-    if job.task == Task.INFER and n > 1 and single and generates:
+    if job.task == Task.INFER and n > 1 and single and m.generates:
         pp, implicit = n, True  # layer split across the GPUs, the engines' default
     # a model that generates nothing (CNN, ViT, encoder) is replicated: every GPU runs forward
     # passes of its own batch (perf.infer), so it holds the whole model (dp = n)
@@ -621,8 +620,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
     if job.task == Task.INFER:
         # Engines chunk a generation's prompt; an encoder's or a ViT's forward pass (plain
         # PyTorch: timm, transformers pipelines) runs the whole batch at once.
-        generates = m.is_language_model and m.has_vocab_head
-        chunked = job.engine in CHUNKED_PREFILL_ENGINES and generates
+        chunked = job.engine in CHUNKED_PREFILL_ENGINES and m.generates
         chunk = prefill_chunk(job)
         in_flight = min(prompt * b, chunk) if chunked else prompt * b
     else:

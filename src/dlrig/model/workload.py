@@ -197,6 +197,12 @@ class ModelSpec(BaseModel):
         return self.kind in (ModelKind.DECODER, ModelKind.MOE, ModelKind.ENCODER_DECODER)
 
     @property
+    def generates(self) -> bool:
+        """Whether its inference is a generation (tokens out, a KV cache, an engine): the
+        models with a vocabulary head. A CNN, a ViT or an encoder runs forward passes."""
+        return self.has_vocab_head
+
+    @property
     def total_layers(self) -> int:
         return (self.n_layers or 0) + (self.n_decoder_layers or 0)
 

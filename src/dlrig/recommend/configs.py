@@ -66,8 +66,8 @@ def _adaptations(m: ModelSpec, job: Job, fixed: frozenset[str]) -> list[dict[str
     theirs: estimate/engine_spread.py). Settings the user gave (`fixed`) stay as given."""
     pool = [c.change for c in fitting.candidates(m, job) if set(c.change) <= ADAPTABLE_SETTINGS]
     out: list[dict[str, Any]] = [{}]
-    generates = m.is_language_model and m.has_vocab_head  # (others run a batch per GPU)
-    if job.task == Task.INFER and job.n_gpus > 1 and "tp" not in fixed and generates:
+    # (a model that generates nothing runs a batch on every GPU)
+    if job.task == Task.INFER and job.n_gpus > 1 and "tp" not in fixed and m.generates:
         out.append({"tp": job.n_gpus})
     for size in range(1, fitting.MAX_COMBINED_FIXES + 1):
         for combo in combinations(pool, size):
