@@ -39,7 +39,8 @@ The fit rule (simple, documented, the same for every constant):
    the step), the per-layer time c (grid, 1 microsecond steps) at which predicting every point
    with the group's median implied efficiency at that c gives the smallest mean |log error|.
    Engines are roots (fitted from whatever sources they have), their memory class below them
-   (perf.overhead_group) from >= 3 sources; "*" over the non-eager engines' points. For an
+   (perf.overhead_group) from >= 3 sources, or for an eager engine the class of host its card
+   sits in (perf.host_class: desktop, server, soc); "*" over the non-eager engines' points. For an
    eager engine (perf.EAGER_ENGINES: transformers, and LitGPT and plain PyTorch read as it)
    the per-layer time is its host's and overlaps the read (step = max(read, layers·c)); its
    points inform no decode_bw (they wait on the host: the read's efficiency is not seen, and a

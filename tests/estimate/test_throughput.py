@@ -799,6 +799,53 @@ def test_decode_groups_name_the_cards_memory_class(gpu, memory):
     assert perf.decode_group(job(gpu, task="infer")) == ()
 
 
+@pytest.mark.parametrize(
+    ("gpu", "host"),
+    [
+        ("A100 80GB SXM", "server"),  # an SXM module
+        ("Tesla T4", "server"),  # passive PCIe: needs a server chassis's airflow
+        ("L40S", "server"),
+        ("RTX 4090", "desktop"),  # open-air
+        ("RTX A6000", "desktop"),  # blower
+        ("DGX Spark", "soc"),
+    ],
+)
+def test_an_eager_engines_per_layer_time_is_grouped_by_the_cards_host(gpu, host):
+    j = job(gpu, task="infer", engine="transformers")
+    assert perf.host_class(j) == host
+    # the host's Python issues the step, so its class, not the memory, names the group
+    assert perf.overhead_group(j) == ("transformers", host)
+    # an engine whose per-layer time is on the GPU keeps the memory class
+    g = job(gpu, task="infer", quant="q4_k_m", engine="llama.cpp")
+    assert perf.overhead_group(g) == ("llama.cpp", perf.memory_class(g))
+
+
+def test_a_desktop_hosts_fitted_time_reaches_decode_and_an_encoders_forward_pass():
+    def fitted(key, value, group):
+        return ((key, group), cal.Fitted(key, value, group, 9, 3, None, None, None, "r", ""))
+
+    base = dict(
+        [
+            fitted("decode_bw", 0.8, "*"),
+            fitted("prefill_mfu", 0.5, "*"),
+            fitted("mfu", 0.5, "*"),
+            fitted("decode_layer_s", 0.0, "*"),
+            fitted("decode_layer_s", 1e-3, "transformers"),
+            fitted("decode_layer_s", 4e-4, "transformers/desktop"),
+        ]
+    )
+    c = cal.Constants(base)
+    m = find_model("qwen2.5-0.5b")
+    desk = shape(m, job("RTX 4090", task="infer", engine="transformers", precision="bf16"))
+    srv = shape(m, job("L40S", task="infer", engine="transformers", precision="bf16"))
+    # 24 layers of a 0.5B model wait on the host: the step is layers x the group's time
+    assert 1 / perf.throughput_of(desk, c).tokens_per_s == pytest.approx(24 * 4e-4, rel=0.02)
+    assert 1 / perf.throughput_of(srv, c).tokens_per_s == pytest.approx(24 * 1e-3, rel=0.02)
+    bert = find_model("bert-base")
+    enc = shape(bert, job("RTX 4090", task="infer", precision="fp16", batch_size=1, seq_len=8))
+    assert perf.encoder_host_s(enc, c) == pytest.approx(12 * 4e-4)
+
+
 def test_a_memory_class_without_its_own_constant_falls_back_to_the_engine():
     rows = {
         ("decode_bw", "*"): cal.Fitted("decode_bw", 0.7, "*", 9, 9, None, None, None, "r", ""),
@@ -1027,7 +1074,13 @@ def _with_bnb(c_per_linear: float, layer_s: float) -> cal.Constants:
     rows[(perf.DECODE_OVERHEAD_KEY, "transformers")] = cal.Fitted(
         perf.DECODE_OVERHEAD_KEY, layer_s, "transformers", 2, 2, None, None, None, "test", ""
     )
-    return cal.Constants(cal.constants().rows | rows)
+    # without the fitted host-class rows below it (perf.host_class), which would win the lookup
+    base = {
+        kg: r
+        for kg, r in cal.constants().rows.items()
+        if not (kg[0] == perf.DECODE_OVERHEAD_KEY and kg[1].startswith("transformers/"))
+    }
+    return cal.Constants(base | rows)
 
 
 def test_bitsandbytes_paths_by_format_and_rows():

@@ -355,8 +355,9 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
                 f"bitsandbytes {job.quant.value} linears ({path} path) add host work to each "
                 f"decode step: {perf.bnb_linears_per_layer(m):g} per layer, "
                 f"{per_layer * 1e3:.2f} ms per layer on top of transformers' own "
-                f"({perf.BNB_HOST_KEY}, fitted on published bitsandbytes decode rates; the "
-                "host's speed is not an input, so a slower CPU decodes slower)"
+                f"({perf.BNB_HOST_KEY}, fitted on published bitsandbytes decode rates, for a "
+                f"{perf.host_class(job)} host; the CPU itself is not an input, so a slower "
+                "CPU decodes slower)"
             )
         allocation = engine_memory.describe(s)
         if allocation:

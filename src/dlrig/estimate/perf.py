@@ -136,6 +136,38 @@ def memory_class(job: Job) -> str:
     return "lpddr" if kind.startswith("LPDDR") else "gddr"
 
 
+# The host classes a card's eager host code runs on (host_class).
+HOST_DESKTOP, HOST_SERVER, HOST_SOC = "desktop", "server", "soc"
+
+
+def host_class(job: Job) -> str:
+    """The kind of computer whose CPU issues the card's work, read from how the card is built
+    (gpus.csv form_factor and cooler): "server" for SXM/OAM modules and for passive or
+    liquid-cooled PCIe cards (no fan of their own: they need a server chassis's forced
+    airflow, rules/thermal.py), "soc" for the unified-memory systems (DGX Spark, Jetson: an
+    Arm SoC beside the GPU), "desktop" for the fan-cooled PCIe cards (open-air, blower), the
+    GeForce and RTX workstation cards that sit in desktops and workstations.
+
+    It matters where the host is the bound: an eager engine's step is the Python that issues
+    every op, one thread, so its time per layer goes with the CPU's single-thread speed, and
+    the two classes buy different CPUs. cpus.csv: the desktop and HEDT parts boost to
+    4.5-6.0 GHz (Core i9-13900K 5.8, Ryzen 9 7950X 5.7, Threadripper 7980X 5.1), the server
+    parts to 3.5-4.4 GHz (EPYC 7763 3.5, EPYC 9654 3.7, Xeon Gold 6530 4.0); cloud VMs run
+    below their part's boost. Published: bitsandbytes' benchmark (benchmarking/README.md,
+    v0.45.0, transformers 4.46.3, Llama-3.1-8B in BF16 at batch 1) measured 47.46 tokens/s on
+    an RTX 4090 (1,008 GB/s) and 40.99 on an H100 SXM (3,350 GB/s): the H100's step waits on
+    its host. The time per layer of each (engine, host class) is fitted where three sources
+    inform it (benchmarks/calibrate.py); a build's own CPU is not read (no source rates the
+    time per layer against a CPU's clock), and hosts of one class differ (h2oGPT's RTX 3090
+    box took twice its RTX 4090 box's time per step): the group's interval carries that."""
+    gpu = job.gpu
+    if gpu.form_factor == "system":
+        return HOST_SOC
+    if gpu.form_factor in ("sxm", "oam") or gpu.cooler in ("passive", "liquid"):
+        return HOST_SERVER
+    return HOST_DESKTOP
+
+
 # Engines whose --tp runs another code path than their single-GPU or layer-split decode:
 # llama.cpp's row split (split matmuls with F32 copies around each, attention on the main GPU)
 # and ExLlamaV2's tensor_parallel (its TP kernels and host gathers). Their points form a
@@ -190,10 +222,15 @@ def overhead_group(job: Job) -> tuple[str, ...]:
     half its rate: ggml-cuda's MUL_MAT_ID then picked the experts on the host, a copy and a
     stream synchronisation in every MoE layer (llama.cpp issue #12859, slaren, 2025-04:
     'the selection of experts is done on the CPU, and forces a synchronization'), which a
-    dense model's per-layer time does not hold."""
+    dense model's per-layer time does not hold.
+
+    An eager engine's (EAGER_ENGINES) per-layer time is its host's Python, not a kernel's
+    tail: its second level is the host class (host_class) instead of the memory class."""
     path = engine_path(job)
     if not path:
         return ()
+    if engine(job) in EAGER_ENGINES:
+        return (*path, host_class(job))
     return (*path, memory_class(job))
 
 
@@ -1214,6 +1251,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     pl = s.plan
     tc = tp_comm(s)
     eager = engine(job) in EAGER_ENGINES
+    layer_s = ovh.efficiency
     d = dec.decode_step(
         decode_inputs(s),
         mem_bw_gbs=job.gpu.memory_bandwidth_gbs,
@@ -1223,7 +1261,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         tp=pl.tp,
         pp=pl.pp,
         link=lk.intra,
-        layer_overhead_s=ovh.efficiency + bnb_host_s(s, consts),
+        layer_overhead_s=layer_s + bnb_host_s(s, consts),
         overhead_overlaps=eager,
         tp_comm=tc,
     )
@@ -1249,7 +1287,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         # vLLM's fitted decode_bw (tenstorrent/tt-inference-server#340).
         bw_efficiency=p.value("elementwise_bandwidth_fraction"),
         chunk_tokens=s.prefill_tokens_in_flight,
-        layer_overhead_s=ovh.efficiency,
+        layer_overhead_s=layer_s,
         overhead_overlaps=eager,
         routed_flops_per_token=routed_flops_per_token(m),
         routed_weight_bytes=s.prefill_routed_bytes_per_gpu,
@@ -1312,13 +1350,14 @@ EAGER_FORWARD_ENGINE = "transformers"
 
 def encoder_host_s(s: Shape, consts: cal.Constants | None = None) -> float:
     """The host's time to issue one eager forward pass: the layers times the per-layer time
-    fitted to Hugging Face transformers (decode_layer_s of its group for the card's memory
-    class), the time dlrig already charges a transformers prefill, which is the same forward
-    pass over prompt tokens. A decoder layer in generate() issues more ops than an encoder
-    layer (the KV cache's update, rotary embeddings), so for encoders this is an upper bound:
+    fitted to Hugging Face transformers (decode_layer_s of its group for the card's host
+    class, host_class), the time dlrig already charges a transformers prefill, which is the
+    same forward pass over prompt tokens. A decoder layer in generate() issues more ops than
+    an encoder layer (the KV cache's update, rotary embeddings), so for encoders this is an
+    upper bound:
     the published batch-1 forward passes of BERT and ViT-B/16 took 0.4-0.75 ms per layer
     (calibration_points.csv: hfdocs-*, ait-infer-*, dle-bert-infer-*-b1-*)."""
-    group = (EAGER_FORWARD_ENGINE, memory_class(s.job))
+    group = (EAGER_FORWARD_ENGINE, host_class(s.job))
     return s.model.total_layers * rate(DECODE_OVERHEAD_KEY, group, consts).efficiency
 
 
