@@ -47,8 +47,10 @@ The fit rule (simple, documented, the same for every constant):
    quantisation library's host work would pass for a slow read), so it reads at the root's
    decode_bw, and its c is fitted after decode_bw against that read (grid to OVERHEAD_MAX_S);
    a transformers point whose cache grows past PyTorch's own-segment size in most steps
-   (allocator_churn: the caching allocator's time is in its step, not in the model) is
-   scored but informs no c.
+   (allocator_churn: the caching allocator's time is in its step) informs no c; it informs
+   alloc_s_per_gb, the allocator's seconds per GB mapped afresh (fit_alloc: median over
+   sources of each source's median implied time per GB beyond the step without it), fitted
+   after the eager engines' per-layer and bitsandbytes times.
    prefill_mfu is then fitted a third time, with the eager engines' per-layer time: a prefill
    point of an eager engine whose modelled host time (that time over every chunk's layers)
    is at least HOST_SHARE of its measured time is scored but informs no prefill_mfu (host_bound:
@@ -146,15 +148,6 @@ RULE = "median implied value over >=3 sources (benchmarks/calibrate.py)"
 # mfu is fitted against each card's sustained GEMM rate, not its datasheet peak; the MFU an
 # estimate reports (vs the datasheet) is this value x estimate/compute.achievable_fraction.
 MFU_SCALE = ", of the sustained GEMM rate (datasheet x measured achievable_fraction)"
-# Engines the estimator does not name, mapped to their nearest: exllama (v1) to exllamav2 (the
-# same author's kernels), MLC's compiled kernels to an unnamed optimized engine, LitGPT's
-# generate (eager PyTorch) to transformers.
-ENGINE_ALIASES = {
-    "hf": "transformers",
-    "exllama": "exllamav2",
-    "mlc": "optimized",
-    "litgpt": "transformers",  # LitGPT generate: plain PyTorch eager decoding, like transformers
-}
 
 
 @dataclass
@@ -272,13 +265,11 @@ def point_of(row: dict[str, str]) -> Point:
 def build(pt: Point) -> None:
     """The point as the estimator's (ModelSpec, Job, Shape), through the same row reader the
     memory interval uses (estimate/points.py); engine names the Job does not know map to their
-    nearest (ENGINE_ALIASES)."""
+    nearest there (points.ENGINE_ALIASES), after the reader has read what the name itself says
+    (LitGPT's preallocated KV cache: points.hf_cache_settings)."""
     row = dict(pt.row)
     if row.get("task") in ("lora", "qlora") and row.get("engine"):
-        # The loading path (Job.framework) comes from the engine before the aliases rename it.
         row.setdefault("framework", points.FRAMEWORK_OF_ENGINE.get(row["engine"], "transformers"))
-    if row.get("engine"):
-        row["engine"] = ENGINE_ALIASES.get(row["engine"], row["engine"])
     if row.get("task") != "infer":
         row["engine"] = ""
     # Spellings the Job reads differently: bitsandbytes' (paged) 8-bit AdamW is adam8bit; a zero
@@ -620,8 +611,8 @@ def decode_times(pt: Point, consts: cal.Constants) -> DecodeTimes | None:
 def allocator_churn(pt: Point) -> bool:
     """transformers grows its cache by torch.cat past PyTorch's own-segment size in most steps
     (hf_cache.churns_most_steps): the allocator's cudaMalloc/cudaFree time is in the measured
-    step and not in the model, so the point informs no per-layer time (it would pass for a
-    slower host at every batch). Still scored."""
+    step, so the point informs the allocator's fitted time (fit_alloc) and no per-layer time
+    (it would pass for a slower host at every batch). Still scored."""
     s, j = pt.shape, pt.job
     assert s is not None and j is not None
     layers = (s.model.n_layers or 0) / s.plan.pp
@@ -651,7 +642,7 @@ def fit_overhead(
         if d.measured_step_s - d.comm_s <= d.read_s:
             continue  # faster than the datasheet allows even with no per-layer time: unexpressible
         if allocator_churn(pt):
-            continue  # its step holds the caching allocator's unmodelled time (hf_cache.py)
+            continue  # its step holds the caching allocator's time (fit_alloc, hf_cache.py)
         names = group_names(perf.overhead_group(pt.job))  # type: ignore[arg-type]
         for name in names[1:] if eager else names:  # no eager point informs "*"
             by_group[name].append((pt, d))
@@ -722,6 +713,52 @@ def fit_bnb_host(
             BNB_HOST, value, name, n, len(by_source), None, None, None, BNB_HOST_RULE, today
         )
     return rows
+
+
+ALLOC = hf_cache.ALLOC_KEY
+ALLOC_RULE = (
+    "median over sources of each source's median (measured step - the step without it) / GB "
+    "the caching allocator maps afresh per step (hf_cache.fresh_bytes_per_step), negative "
+    "taken as 0, on the transformers decode points whose cache outgrows the allocator's "
+    "cached blocks in most steps (allocator_churn); a root, from whatever sources it has"
+)
+
+
+def fit_alloc(
+    pts: list[Point], consts: cal.Constants, today: str
+) -> dict[tuple[str, str], cal.Fitted]:
+    """alloc_s_per_gb (hf_cache.ALLOC_KEY): the caching allocator's seconds per GB of fresh
+    segments, which a churning transformers step pays on top of everything else
+    (decode.decode_step). Each churning point implies (measured step - the step the model
+    gives it without the allocator: the longer of its read and its host time, plus
+    communication) / its fresh GB; a point under that step implies 0. Fitted after the eager
+    engines' host times, from which those points are kept out (fit_overhead)."""
+    implied_by: dict[str, list[float]] = defaultdict(list)
+    for pt in pts:
+        if pt.key != "decode_bw" or not pt.expressible or pt.shape is None:
+            continue
+        if not is_eager(pt) or not allocator_churn(pt):
+            continue
+        fresh = perf.decode_inputs(pt.shape).fresh_alloc_bytes
+        d = decode_times(pt, consts)
+        if d is None or not d.n_layers or fresh <= 0:
+            continue
+        j = pt.job
+        eff = consts.get("decode_bw", perf.decode_group(j)).value  # type: ignore[arg-type]
+        host_s = consts.get(OVERHEAD, perf.overhead_group(j)).value  # type: ignore[arg-type]
+        path = perf.bnb_path(j, pt.shape.micro_batch)  # type: ignore[arg-type]
+        if path is not None:
+            host_s += perf.bnb_linears_per_layer(pt.shape.model) * consts.value(BNB_HOST, (path,))
+        base = max(max(d.read_s / eff, d.compute_s) + d.comm_s, d.n_layers * host_s)
+        implied_by[pt.source_id].append(max(0.0, d.measured_step_s - base) / (fresh / 1e9))
+    n = sum(len(v) for v in implied_by.values())
+    if n < 2:
+        return {}
+    value = statistics.median(statistics.median(v) for v in implied_by.values())
+    row = cal.Fitted(
+        ALLOC, value, cal.ROOT, n, len(implied_by), None, None, None, ALLOC_RULE, today
+    )
+    return {(ALLOC, cal.ROOT): row}
 
 
 @dataclass(frozen=True)
@@ -1035,7 +1072,7 @@ def implied_all(pts: list[Point], key: str, consts: cal.Constants) -> dict[str, 
     return out
 
 
-INFERENCE_KEYS = ("prefill_mfu", OVERHEAD, "decode_bw", BNB_HOST)
+INFERENCE_KEYS = ("prefill_mfu", OVERHEAD, "decode_bw", BNB_HOST, ALLOC)
 
 
 def fit(
@@ -1067,6 +1104,7 @@ def fit(
         rows |= fit_overhead(points, table(), today, eager=True)
         rows |= eager_read_rows(points, table(), today)
         rows |= fit_bnb_host(points, table(), today)
+        rows |= fit_alloc(points, table(), today)
         # third pass (FIT_ORDER): with the eager engines' per-layer time, their host-bound
         # points left out (host_bound)
         refit("prefill_mfu")
@@ -1147,6 +1185,7 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
             consts = cal.Constants(consts.rows | fit_overhead(usable, consts, today, eager=True))
             consts = cal.Constants(consts.rows | eager_read_rows(usable, consts, today))
             consts = cal.Constants(consts.rows | fit_bnb_host(usable, consts, today))
+            consts = cal.Constants(consts.rows | fit_alloc(usable, consts, today))
     usable = [x for x in usable if x.expressible]
     full = consts
     for pt in usable:

@@ -215,3 +215,44 @@ def test_fresh_segment_threshold_hand_computed():
     assert hf_cache.fresh_segment_bytes(job, at - 64, 32) is None
     static = _shape(kv_cache="static").job
     assert hf_cache.fresh_segment_bytes(static, 10 * at, 32) is None  # written in place
+
+
+def test_fresh_bytes_per_step_hand_computed():
+    # Llama-2-7B, 64 sequences, mean context 512.5: one layer's K is 8 KiB x 512.5 x 64 =
+    # 268 MB, far above 10 MiB, so every cat maps a fresh segment: the whole new cache
+    s = _shape()
+    kv = s.decode_kv_bytes_per_gpu
+    assert hf_cache.fresh_bytes_per_step(s.job, s.model, kv, 32) == pytest.approx(kv)
+    # below the own-segment size (one layer's K under 10 MiB) the cached blocks serve the cats
+    small = 2 * 32 * hf_cache.PYTORCH_MIN_LARGE_ALLOC_BYTES - 64
+    assert hf_cache.fresh_bytes_per_step(s.job, s.model, small, 32) == 0.0
+    # a cache written in place maps nothing
+    static = _shape(kv_cache="static")
+    assert hf_cache.fresh_bytes_per_step(static.job, static.model, kv, 32) == 0.0
+    # Mistral-7B under eager attention widens K and V to its 32 query heads (g = 4) every
+    # step: the new cache plus four times it
+    m = _mistral("eager")
+    assert hf_cache.fresh_bytes_per_step(m.job, m.model, 1e9, 32) == pytest.approx(5e9)
+
+
+def test_a_churning_step_pays_the_allocators_time_on_top():
+    from dlrig.estimate import calibration as cal
+    from dlrig.estimate import perf
+
+    s = _shape()  # batch 64: churns
+    fitted = cal.constants()
+    rows = {k: v for k, v in fitted.rows.items() if k[0] != hf_cache.ALLOC_KEY}
+    without = perf.throughput_of(s, cal.Constants(rows))
+    per_gb = 2e-3
+    rows[(hf_cache.ALLOC_KEY, "*")] = cal.Fitted(
+        hf_cache.ALLOC_KEY, per_gb, "*", 2, 2, None, None, None, "test", ""
+    )
+    with_alloc = perf.throughput_of(s, cal.Constants(rows))
+    alloc_s = s.decode_kv_bytes_per_gpu / GB * per_gb  # sdpa: no widened copies
+    assert with_alloc.step_time_s == pytest.approx(without.step_time_s + alloc_s)
+    assert with_alloc.step_parts_s[perf.ALLOC_PART] == pytest.approx(alloc_s)
+    assert sum(with_alloc.step_parts_s.values()) == pytest.approx(with_alloc.step_time_s)
+    assert perf.ALLOC_PART not in without.step_parts_s
+    # one sequence's cache (one layer's K of 4 MB) never leaves the cached blocks: no part
+    one = shapes.derive(s.model, s.job.model_copy(update={"batch_size": 1}))
+    assert perf.ALLOC_PART not in perf.throughput_of(one, cal.Constants(rows)).step_parts_s

@@ -118,6 +118,7 @@ class DecodeStep:
     step_s: float
     bound: str  # "memory-bandwidth", "compute" or "communication"
     split: str  # "none", "layer" or "tensor"
+    alloc_s: float = 0.0  # the caching allocator's cudaMalloc/cudaFree of fresh segments
 
     def tokens_per_s(self, batch: int) -> float:
         return batch / self.step_s
@@ -139,6 +140,9 @@ class DecodeInputs:
     # engine's dequantise-then-GEMM path (perf.dequant_bytes_per_step): packed matrices read,
     # F16 copies written, then read by the GEMM in place of the packed weights' 16-bit size
     dequant_bytes: float = 0.0
+    # segments ONE GPU's caching allocator maps afresh per step where transformers' cache
+    # outgrows every cached block (hf_cache.fresh_bytes_per_step): not moved, but mapped
+    fresh_alloc_bytes: float = 0.0
 
     @property
     def moved_bytes(self) -> float:
@@ -160,8 +164,12 @@ def decode_step(
     layer_overhead_s: float = 0.0,
     overhead_overlaps: bool = False,
     tp_comm: TpComm = TpComm(),
+    alloc_s_per_gb: float = 0.0,
 ) -> DecodeStep:
-    """One decode step (one token for each of `batch` sequences) of one model replica."""
+    """One decode step (one token for each of `batch` sequences) of one model replica. The
+    caching allocator's time for the step's fresh segments (`alloc_s_per_gb` per GB mapped)
+    adds to the step whatever else overlaps: its calls run on the host between launches and
+    its releases wait for the device (hf_cache.py)."""
     rate = mem_bw_gbs * GBS * bw_efficiency
     flop_rate = peak_tflops * TFLOPS * compute_efficiency
     # The pp stages run one after another for a token: pp times one GPU's read.
@@ -183,9 +191,11 @@ def decode_step(
     else:
         step = work + comm_s + per_layer_s
         overhead_s = per_layer_s
-    return DecodeStep(
-        mem_s, comp_s, comm_s, overhead_s, step, bound_of(mem_s, comp_s, comm_s, per_layer_s), split
-    )
+    alloc_s = x.fresh_alloc_bytes / GBS * alloc_s_per_gb
+    bound = bound_of(mem_s, comp_s, comm_s, per_layer_s)
+    if alloc_s > step:  # the allocator's time alone outlasts the rest of the step
+        bound = "memory allocator"
+    return DecodeStep(mem_s, comp_s, comm_s, overhead_s, step + alloc_s, bound, split, alloc_s)
 
 
 def bound_of(read_s: float, compute_s: float, comm_s: float, per_layer_s: float) -> str:

@@ -747,7 +747,8 @@ def describe(shape: Shape) -> str | None:
                 f"; each torch.cat asks PyTorch's caching allocator for a new, larger block "
                 f"(a layer's K reaches {fresh / 2**20:,.0f} MiB, above its 10 MiB own-segment "
                 "size): it cudaMallocs a segment per cat and keeps the freed ones until the "
-                "card is full; that time is not in the estimate (optimistic at this batch)"
+                "card is full (nvidia-smi then shows the card nearly full); the step pays that "
+                "time (its 'memory allocator' part)"
                 if fresh
                 else ""
             )

@@ -7,7 +7,7 @@ the list a user reads is the basis of the numbers they got, not a generic discla
 from __future__ import annotations
 
 from dlrig.estimate import calibration as cal
-from dlrig.estimate import comm, engine_memory, engine_spread, perf, stream
+from dlrig.estimate import comm, engine_memory, engine_spread, hf_cache, perf, stream
 from dlrig.estimate import compute as cp
 from dlrig.estimate import convnet as cnet
 from dlrig.estimate import decode as dec
@@ -347,6 +347,14 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
                 f"takes {perf.dequant_min_rows(job)} rows or more that way): "
                 f"{perf.dequant_bytes_per_step(s) / 1e9:,.1f} GB written and read back per "
                 "step on this GPU on top of the packed weights"
+            )
+        fresh = perf.decode_inputs(s).fresh_alloc_bytes
+        if fresh and perf.alloc_s_per_gb():
+            out.append(
+                f"each decode step's torch.cat asks PyTorch's caching allocator for "
+                f"{fresh / 1e9:,.1f} GB of fresh segments (every layer's cache outgrows the "
+                "blocks it holds): "
+                f"{cal.constants().get(hf_cache.ALLOC_KEY).cite()}"
             )
         path = perf.bnb_path(job, s.micro_batch)
         if path is not None:

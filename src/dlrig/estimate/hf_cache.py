@@ -51,18 +51,26 @@ legacy cache (the releases before 4.42). FlashAttention-2 takes the KV heads as 
 copy reads the cache and writes it g times wider, and the attention then reads the wide copy:
 2g times the cache read per step beyond the read the step already counts.
 
-What is not modelled: the caching allocator's churn. PyTorch's allocator
-(c10/cuda/CUDACachingAllocator.cpp: `kMinLargeAlloc = 10485760; // allocations between 1 and
-10 MiB may use kLargeBuffer`, `kRoundLarge = 2097152; // round up large allocs to 2 MiB`) gives
-a request of 10 MiB or more a segment of its own, and serves it from a cached free block only
-if one is at least as large. A layer's K grows every step, so once it passes 10 MiB no block
-freed before (every one smaller) fits the next cat's request: each cat cudaMallocs a fresh
-segment and the freed ones stay cached until cudaMalloc fails, when the allocator frees them
-all (cudaFree synchronises the device) and retries. optimum-benchmark's reports show it:
-generate.max_memory_reserved reaches the card's 84,4xx MB from batch 16 (Llama-2-7B) and 8
-(13B) while max_memory_allocated stays at 26-36 GB. Its time (cudaMalloc, cudaFree, the
-synchronisations) has no sourced rate here, so the step does not include it: the estimate is
-optimistic there, and `fresh_segment_bytes` lets the report say so.
+The caching allocator's churn. PyTorch's allocator (c10/cuda/CUDACachingAllocator.cpp:
+`kMinLargeAlloc = 10485760; // allocations between 1 and 10 MiB may use kLargeBuffer`,
+`kRoundLarge = 2097152; // round up large allocs to 2 MiB`) gives a request of 10 MiB or more a
+segment of its own, and serves it from a cached free block only if one is at least as large.
+A layer's K grows every step, so once it passes 10 MiB no block freed before (every one
+smaller) fits the next cat's request: each cat cudaMallocs a fresh segment and the freed ones
+stay cached until cudaMalloc fails, when the allocator frees them all (cudaFree synchronises
+the device) and retries. optimum-benchmark's reports show it: generate.max_memory_reserved
+reaches the card's 84,4xx MB from batch 16 (Llama-2-7B) and 8 (13B) while
+max_memory_allocated stays at 26-36 GB. So a step that churns maps afresh the whole new cache
+(every layer's K and V) and, with repeat_kv, its widened copies (g times the cache), and
+unmaps as much (fresh_bytes_per_step). Those calls run on the host between the step's
+launches and the release waits for the device: their time adds to the step, overlapping
+neither the GPU's read nor the host's issue (decode.decode_step). No datasheet rates
+cudaMalloc per byte, so the seconds per GB mapped are fitted (ALLOC_KEY, benchmarks/
+calibrate.py) on the published transformers decode points that churn: optimum-benchmark's
+Llama-2 7B/13B batch sweeps lose 1.7-3.1 ms per GB from batch 16 up, its Mistral-7B rows
+(grouped-query: the widened copies dominate) about 1.4-2.2. The point where the card fills
+(when the releases start) is not modelled: below it (Llama-2-7B at batch 4-8) the fitted
+time is a few ms too slow.
 
 Other engines preallocate or page their cache and write in place (vLLM's blocks, llama.cpp's
 ring, ExLlamaV2Cache, AutoAWQ's fused cache, LitGPT's and gpt-fast's KVCache with
@@ -188,12 +196,28 @@ def fresh_segment_bytes(job: Job, kv_held: float, layers: float) -> float | None
     return one if one >= PYTORCH_MIN_LARGE_ALLOC_BYTES else None
 
 
+# The fitted seconds per GB of segments the caching allocator maps afresh in a decode step
+# (fitted_constants.csv; module docstring).
+ALLOC_KEY = "alloc_s_per_gb"
+
+
+def fresh_bytes_per_step(job: Job, m: ModelSpec, kv_read: float, layers: float) -> float:
+    """Bytes one GPU's caching allocator maps afresh in a mean decode step where most cats
+    take fresh segments (churns_most_steps): the new cache (`kv_read`, the batch's KV at the
+    mean context) and, where transformers widens it to the query heads (repeats_kv), its g
+    times wider copies; 0 elsewhere (module docstring)."""
+    if not churns_most_steps(job, kv_read, layers):
+        return 0.0
+    wide = kv_groups(m) if repeats_kv(job, m) else 0
+    return kv_read * (1 + wide)
+
+
 def churns_most_steps(job: Job, kv_read: float, layers: float) -> bool:
     """Most of the generation's cats take fresh segments: one layer's K at the mean step
     (`kv_read`: the batch's KV one GPU reads at the mean context) reaches the allocator's
-    own-segment size. The step then includes the allocator's unmodelled time (module
-    docstring), so such a point cannot inform a constant of the step (benchmarks/calibrate.py
-    scores it and fits nothing on it)."""
+    own-segment size. The step then includes the allocator's time (module docstring), so such
+    a point informs the allocator's fitted time and no other constant of the step
+    (benchmarks/calibrate.py)."""
     if not grows_by_cat(job) or layers <= 0:
         return False
     return kv_read / (2 * layers) >= PYTORCH_MIN_LARGE_ALLOC_BYTES

@@ -724,11 +724,15 @@ def decode_inputs(s: Shape) -> dec.DecodeInputs:
     b, m = s.micro_batch, s.model
     attn_full = counted_attention_flops(s)
     attn_mean = shapes.attention_flops_fwd(m, shapes.attended_tokens(m, s.decode_context))
+    layers = (m.n_layers or 0) / max(s.plan.pp, 1)
     return dec.DecodeInputs(
         weight_bytes=s.decode_weight_bytes_per_gpu,
         # the main GPU's under a row split (shape.kv_split); g loads before XQA (TRT-LLM)
         kv_bytes=s.decode_kv_bytes_per_gpu * kv_loads_per_step(s),
         kv_copy_bytes=s.decode_kv_copy_bytes_per_gpu,
+        fresh_alloc_bytes=hf_cache.fresh_bytes_per_step(
+            s.job, m, s.decode_kv_bytes_per_gpu, layers
+        ),
         dequant_bytes=dequant_bytes_per_step(s),
         flops=b * (s.flops_fwd_per_token - attn_full + attn_mean),
         n_layers=s.model.total_layers,
@@ -1264,6 +1268,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         layer_overhead_s=layer_s + bnb_host_s(s, consts),
         overhead_overlaps=eager,
         tp_comm=tc,
+        alloc_s_per_gb=alloc_s_per_gb(consts),
     )
     pre = dec.prefill(
         s.prompt_tokens,
@@ -1333,10 +1338,24 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
             ),
             "communication": d.comm_s,
             "per-layer overhead": d.overhead_s,
+            **({ALLOC_PART: d.alloc_s} if d.alloc_s else {}),
         },
         interval=interval(tok_s, bw),
         engine=None if engine(job) == UNNAMED_ENGINE else engine(job),
     )
+
+
+# The decode step's part for the caching allocator's fresh segments (hf_cache.py).
+ALLOC_PART = "memory allocator (cudaMalloc/cudaFree of a growing cache)"
+
+
+def alloc_s_per_gb(consts: cal.Constants | None = None) -> float:
+    """The fitted seconds per GB of fresh segments (hf_cache.ALLOC_KEY); 0 where no fit wrote
+    one (the step then carries no allocator time)."""
+    c = consts or cal.constants()
+    if (hf_cache.ALLOC_KEY, cal.ROOT) not in c.rows:
+        return 0.0
+    return c.value(hf_cache.ALLOC_KEY)
 
 
 ENCODER_MEMORY_PART = "memory-bound ops (norms, activations, residual adds, attention scores)"
