@@ -739,7 +739,8 @@ def fit_alloc(
             continue
         if not is_eager(pt) or not allocator_churn(pt):
             continue
-        fresh = perf.decode_inputs(pt.shape).fresh_alloc_bytes
+        # every stage's segments, mapped in turn (decode.decode_step)
+        fresh = pt.shape.plan.pp * perf.decode_inputs(pt.shape).fresh_alloc_bytes
         d = decode_times(pt, consts)
         if d is None or not d.n_layers or fresh <= 0:
             continue

@@ -256,3 +256,38 @@ def test_a_churning_step_pays_the_allocators_time_on_top():
     # one sequence's cache (one layer's K of 4 MB) never leaves the cached blocks: no part
     one = shapes.derive(s.model, s.job.model_copy(update={"batch_size": 1}))
     assert perf.ALLOC_PART not in perf.throughput_of(one, cal.Constants(rows)).step_parts_s
+
+
+def test_layer_split_stages_map_their_segments_in_turn():
+    from dlrig.estimate import decode as dec
+
+    x = dec.DecodeInputs(
+        weight_bytes=1e9, kv_bytes=1e9, flops=0.0, n_layers=32, hidden=4096, batch=8,
+        fresh_alloc_bytes=2e9,
+    )  # fmt: skip
+    one = dec.decode_step(
+        x, mem_bw_gbs=1000, bw_efficiency=1.0, peak_tflops=100, compute_efficiency=1.0,
+        alloc_s_per_gb=1e-3,
+    )  # fmt: skip
+    # 2 GB read at 1 TB/s = 2 ms, then 2 GB of fresh segments at 1 ms per GB
+    assert one.step_s == pytest.approx(2e-3 + 2e-3)
+    assert one.alloc_s == pytest.approx(2e-3)
+    from dlrig.estimate.comm import Link
+
+    link = Link(what="PCIe", busbw_gbs=20.0, latency_s=10e-6)
+    two = dec.decode_step(
+        x, mem_bw_gbs=1000, bw_efficiency=1.0, peak_tflops=100, compute_efficiency=1.0,
+        pp=2, link=link, alloc_s_per_gb=1e-3,
+    )  # fmt: skip
+    # two stages in turn: each GPU's 2 GB read and 2 GB of segments, one after the other
+    assert two.alloc_s == pytest.approx(4e-3)
+    assert two.step_s == pytest.approx(4e-3 + 4e-3 + two.comm_s)
+
+
+def test_the_assumptions_name_the_allocators_time_and_how_to_avoid_it():
+    from dlrig.estimate import explain
+
+    churning = [a for a in explain.assumptions(_shape()) if "fresh segments" in a]
+    assert len(churning) == 1 and "--kv-cache static" in churning[0]
+    assert hf_cache.ALLOC_KEY in churning[0]  # the fitted constant, cited
+    assert not [a for a in explain.assumptions(_shape(kv_cache="static")) if "fresh segm" in a]

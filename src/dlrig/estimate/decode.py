@@ -191,7 +191,8 @@ def decode_step(
     else:
         step = work + comm_s + per_layer_s
         overhead_s = per_layer_s
-    alloc_s = x.fresh_alloc_bytes / GBS * alloc_s_per_gb
+    # the stages' allocators map their segments in turn, as their reads take turns
+    alloc_s = pp * x.fresh_alloc_bytes / GBS * alloc_s_per_gb
     bound = bound_of(mem_s, comp_s, comm_s, per_layer_s)
     if alloc_s > step:  # the allocator's time alone outlasts the rest of the step
         bound = "memory allocator"

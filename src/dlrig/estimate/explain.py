@@ -353,7 +353,8 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
             out.append(
                 f"each decode step's torch.cat asks PyTorch's caching allocator for "
                 f"{fresh / 1e9:,.1f} GB of fresh segments (every layer's cache outgrows the "
-                "blocks it holds): "
+                "blocks it holds; a static cache, --kv-cache static, or an engine that pages "
+                "its cache, such as vLLM, maps none per step): "
                 f"{cal.constants().get(hf_cache.ALLOC_KEY).cite()}"
             )
         path = perf.bnb_path(job, s.micro_batch)
