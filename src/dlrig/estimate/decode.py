@@ -187,7 +187,7 @@ def decode_step(
     work = max(mem_s, comp_s)
     if overhead_overlaps:  # the host issues the step while the GPU works: the longer wins
         step = max(work + comm_s, per_layer_s)
-        overhead_s = step - work - comm_s  # what the step waits on the host
+        overhead_s = max(0.0, step - work - comm_s)  # what the step waits on the host
     else:
         step = work + comm_s + per_layer_s
         overhead_s = per_layer_s
