@@ -494,6 +494,12 @@ def group_names(group: tuple[str, ...]) -> list[str]:
     return [cal.ROOT] + ["/".join(group[: d + 1]) for d in range(len(group))]
 
 
+def median_of_source_medians(by_source: dict[str, list[float]]) -> float:
+    """Each source's median, then the median of those: a source counts once however many
+    points it has."""
+    return statistics.median(statistics.median(v) for v in by_source.values())
+
+
 def _median_of_sources(members: list[Point], values: dict[str, float], skip: str) -> float:
     """The median over sources (but `skip`) of each source's median implied value: in the
     split test each source counts once, so that a source with 200 points cannot decide alone
@@ -502,7 +508,7 @@ def _median_of_sources(members: list[Point], values: dict[str, float], skip: str
     for x in members:
         if x.source_id != skip:
             by_src[x.source_id].append(values[x.id])
-    return statistics.median(statistics.median(v) for v in by_src.values())
+    return median_of_source_medians(by_src)
 
 
 def _kept_parent(name: str, kept: dict[str, list[Point]]) -> str:
@@ -708,7 +714,7 @@ def fit_bnb_host(
         n = sum(len(v) for v in by_source.values())
         if n < 2:
             continue
-        value = statistics.median(statistics.median(v) for v in by_source.values())
+        value = median_of_source_medians(by_source)
         rows[(BNB_HOST, name)] = cal.Fitted(
             BNB_HOST, value, name, n, len(by_source), None, None, None, BNB_HOST_RULE, today
         )
@@ -755,7 +761,7 @@ def fit_alloc(
     n = sum(len(v) for v in implied_by.values())
     if n < 2:
         return {}
-    value = statistics.median(statistics.median(v) for v in implied_by.values())
+    value = median_of_source_medians(implied_by)
     row = cal.Fitted(
         ALLOC, value, cal.ROOT, n, len(implied_by), None, None, None, ALLOC_RULE, today
     )
