@@ -1255,7 +1255,6 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     pl = s.plan
     tc = tp_comm(s)
     eager = engine(job) in EAGER_ENGINES
-    layer_s = ovh.efficiency
     d = dec.decode_step(
         decode_inputs(s),
         mem_bw_gbs=job.gpu.memory_bandwidth_gbs,
@@ -1265,7 +1264,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         tp=pl.tp,
         pp=pl.pp,
         link=lk.intra,
-        layer_overhead_s=layer_s + bnb_host_s(s, consts),
+        layer_overhead_s=ovh.efficiency + bnb_host_s(s, consts),
         overhead_overlaps=eager,
         tp_comm=tc,
         alloc_s_per_gb=alloc_s_per_gb(consts),
@@ -1292,7 +1291,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         # vLLM's fitted decode_bw (tenstorrent/tt-inference-server#340).
         bw_efficiency=p.value("elementwise_bandwidth_fraction"),
         chunk_tokens=s.prefill_tokens_in_flight,
-        layer_overhead_s=layer_s,
+        layer_overhead_s=ovh.efficiency,
         overhead_overlaps=eager,
         routed_flops_per_token=routed_flops_per_token(m),
         routed_weight_bytes=s.prefill_routed_bytes_per_gpu,
