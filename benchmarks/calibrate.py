@@ -587,6 +587,8 @@ class DecodeTimes:
     comm_s: float
     compute_s: float
     measured_step_s: float
+    # GB the caching allocator maps afresh per step, every stage's in turn (decode.decode_step)
+    fresh_gb: float = 0.0
 
 
 def decode_times(pt: Point, consts: cal.Constants) -> DecodeTimes | None:
@@ -611,7 +613,8 @@ def decode_times(pt: Point, consts: cal.Constants) -> DecodeTimes | None:
     if step <= 0:
         return None
     comm = t.allreduce_time_s or 0.0
-    return DecodeTimes(read_s, s.model.total_layers, comm, t.compute_time_s or 0.0, step)
+    fresh_gb = s.plan.pp * x.fresh_alloc_bytes / 1e9
+    return DecodeTimes(read_s, s.model.total_layers, comm, t.compute_time_s or 0.0, step, fresh_gb)
 
 
 def allocator_churn(pt: Point) -> bool:
@@ -619,10 +622,8 @@ def allocator_churn(pt: Point) -> bool:
     (hf_cache.churns_most_steps): the allocator's cudaMalloc/cudaFree time is in the measured
     step, so the point informs the allocator's fitted time (fit_alloc) and no per-layer time
     (it would pass for a slower host at every batch). Still scored."""
-    s, j = pt.shape, pt.job
-    assert s is not None and j is not None
-    layers = (s.model.n_layers or 0) / s.plan.pp
-    return hf_cache.churns_most_steps(j, s.decode_kv_bytes_per_gpu, layers)
+    assert pt.shape is not None
+    return perf.decode_inputs(pt.shape).fresh_alloc_bytes > 0
 
 
 def is_eager(pt: Point) -> bool:
@@ -745,19 +746,15 @@ def fit_alloc(
             continue
         if not is_eager(pt) or not allocator_churn(pt):
             continue
-        # every stage's segments, mapped in turn (decode.decode_step)
-        fresh = pt.shape.plan.pp * perf.decode_inputs(pt.shape).fresh_alloc_bytes
         d = decode_times(pt, consts)
-        if d is None or not d.n_layers or fresh <= 0:
+        if d is None or not d.n_layers:
             continue
         j = pt.job
         eff = consts.get("decode_bw", perf.decode_group(j)).value  # type: ignore[arg-type]
         host_s = consts.get(OVERHEAD, perf.overhead_group(j)).value  # type: ignore[arg-type]
-        path = perf.bnb_path(j, pt.shape.micro_batch)  # type: ignore[arg-type]
-        if path is not None:
-            host_s += perf.bnb_linears_per_layer(pt.shape.model) * consts.value(BNB_HOST, (path,))
+        host_s += perf.bnb_host_s(pt.shape, consts)
         base = max(max(d.read_s / eff, d.compute_s) + d.comm_s, d.n_layers * host_s)
-        implied_by[pt.source_id].append(max(0.0, d.measured_step_s - base) / (fresh / 1e9))
+        implied_by[pt.source_id].append(max(0.0, d.measured_step_s - base) / d.fresh_gb)
     n = sum(len(v) for v in implied_by.values())
     if n < 2:
         return {}
