@@ -401,6 +401,15 @@ def l2_served_elementwise_bytes(
     return fwd * (2 if recompute else 1) + sum(billed[len(seq.fwd) :])
 
 
+def _rates(
+    sustained_tflops: float, efficiency: float, mem_bw_gbs: float, bw_fraction: float
+) -> tuple[float, float]:
+    """The convolutions' FLOP rate and the element-wise ops' bandwidth (FLOP/s, bytes/s)."""
+    if not (sustained_tflops > 0 and efficiency > 0 and mem_bw_gbs > 0 and bw_fraction > 0):
+        raise ValueError("rates and efficiency must be positive")
+    return sustained_tflops * TFLOPS * efficiency, mem_bw_gbs * GBS * bw_fraction
+
+
 def train_step(
     net: Net,
     batch: int,
@@ -416,10 +425,7 @@ def train_step(
     """Time of one micro-batch of `batch` images: every convolution's forward, input-gradient
     and weight-gradient kernel at the sustained rate x efficiency, plus the element-wise ops
     (and NCHW's transposes) at the bandwidth."""
-    if not (sustained_tflops > 0 and efficiency > 0 and mem_bw_gbs > 0 and bw_fraction > 0):
-        raise ValueError("rates and efficiency must be positive")
-    rate = sustained_tflops * TFLOPS * efficiency
-    bw = mem_bw_gbs * GBS * bw_fraction
+    rate, bw = _rates(sustained_tflops, efficiency, mem_bw_gbs, bw_fraction)
     conv_s = flops = transposes = 0.0
     for cv in net.convs:
         kernel_flops = 2.0 * cv.macs * batch
@@ -476,15 +482,14 @@ def infer_step(
     """Time of one forward pass of `batch` images in eval mode (inference): each convolution's
     forward kernel at the sustained rate x efficiency, plus the forward's element-wise ops (and
     NCHW's transposes) at the bandwidth, reads kept in L2 not billed (l2_residency.py)."""
-    if not (sustained_tflops > 0 and efficiency > 0 and mem_bw_gbs > 0 and bw_fraction > 0):
-        raise ValueError("rates and efficiency must be positive")
+    rate, bw = _rates(sustained_tflops, efficiency, mem_bw_gbs, bw_fraction)
     flops = 2.0 * (sum(cv.macs for cv in net.convs) + net.fc_macs) * batch
-    conv_s = flops / (sustained_tflops * TFLOPS * efficiency)
+    conv_s = flops / rate
     if l2_bytes:
         ew = l2_served_elementwise_bytes(net, batch, e, nchw, False, l2_bytes, inference=True)
     else:
         ew = infer_elementwise_bytes_per_image(net, e, nchw) * batch
-    return Step(conv_s, ew / (mem_bw_gbs * GBS * bw_fraction), flops, ew)
+    return Step(conv_s, ew / bw, flops, ew)
 
 
 @cache
