@@ -213,6 +213,13 @@ def test_the_split_tests_estimates_count_each_source_once():
     assert calibrate._median_of_sources(members, values, "b") == pytest.approx(0.65)
 
 
+def _built(row: dict[str, str]) -> calibrate.Point:
+    """A row as calibrate.py reads it: its point, with model, job and shape built."""
+    pt = calibrate.point_of(row)
+    calibrate.build(pt)
+    return pt
+
+
 def _prefill_point(engine: str, tokens_per_s: float) -> calibrate.Point:
     row = {
         "id": f"p-{engine}-{tokens_per_s:g}",
@@ -230,9 +237,7 @@ def _prefill_point(engine: str, tokens_per_s: float) -> calibrate.Point:
         "semantics": "per_job",
         "source_id": "s",
     }
-    pt = calibrate.point_of(row)
-    calibrate.build(pt)
-    return pt
+    return _built(row)
 
 
 def test_an_eager_prefill_its_host_time_explains_informs_no_prefill_efficiency():
@@ -356,9 +361,7 @@ def _encoder_point(batch: int, value: float) -> object:
         "semantics": "per_job",
         "source_id": "test",
     }
-    pt = calibrate.point_of(row)
-    calibrate.build(pt)
-    return pt
+    return _built(row)
 
 
 def test_an_encoder_pass_that_waits_on_the_host_informs_no_efficiency():
