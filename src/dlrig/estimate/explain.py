@@ -352,8 +352,9 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
         if fresh and perf.alloc_s_per_gb():
             out.append(
                 f"each decode step's torch.cat asks PyTorch's caching allocator for "
-                f"{fresh / 1e9:,.1f} GB of fresh segments (every layer's cache outgrows the "
-                "blocks it holds; a static cache, --kv-cache static, or an engine that pages "
+                f"{fresh / 1e9:,.1f} GB of fresh segments on each GPU (every layer's cache "
+                "outgrows the blocks it holds; a static cache, --kv-cache static, or an engine "
+                "that pages "
                 "its cache, such as vLLM, maps none per step): "
                 f"{cal.constants().get(hf_cache.ALLOC_KEY).cite()}"
             )
