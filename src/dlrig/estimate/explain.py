@@ -369,6 +369,15 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
                 f"{perf.host_class(job)} host; the CPU itself is not an input, so a slower "
                 "CPU decodes slower)"
             )
+        if perf.host_unmeasured(job):
+            c = cal.constants()
+            fitted = c.get(perf.DECODE_OVERHEAD_KEY, perf.overhead_group(job))
+            out.append(
+                f"no published {job.engine.value} decode ran on a {perf.host_class(job)} host: "
+                f"its time per layer is the one fitted for {fitted.group} on other hosts "
+                f"({fitted.value * 1e3:.3g} ms), and the interval is the one over every engine "
+                f"and host (±{c.interval(perf.DECODE_BW_KEY, ()):.0%}), not its group's"
+            )
         allocation = engine_memory.describe(s)
         if allocation:
             out.append(allocation)
@@ -451,7 +460,7 @@ def fitted_sources(m: ModelSpec, job: Job) -> list[str]:
     c = cal.constants()
     if job.task == Task.INFER and m.is_language_model:
         used = [
-            c.get("decode_bw", perf.decode_group(job)),
+            c.get(perf.DECODE_BW_KEY, perf.decode_group(job)),
             c.get(perf.DECODE_OVERHEAD_KEY, perf.overhead_group(job)),
             c.get("prefill_mfu", perf.prefill_group(job)),
         ]

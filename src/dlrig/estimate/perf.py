@@ -112,6 +112,7 @@ def train_group(m: ModelSpec, job: Job) -> tuple[str, ...]:
 UNNAMED_ENGINE = "optimized"
 # The fitted per-layer time of a decode step (seconds per layer per step; decode.py).
 DECODE_OVERHEAD_KEY = "decode_layer_s"
+DECODE_BW_KEY = "decode_bw"
 # Engines whose Python issues every op (no CUDA graphs, no compiled step): their per-layer time
 # is the host's and overlaps the GPU's read (decode.py). transformers' generate() runs eagerly
 # unless asked for a static cache and torch.compile, which the published runs did not.
@@ -232,6 +233,32 @@ def overhead_group(job: Job) -> tuple[str, ...]:
     if engine(job) in EAGER_ENGINES:
         return (*path, host_class(job))
     return (*path, memory_class(job))
+
+
+def host_unmeasured(job: Job, consts: cal.Constants | None = None) -> bool:
+    """Whether this eager engine's per-layer time was never measured on this job's class of
+    host: the fit found no point of the engine on it (overhead_group's own row is absent), so
+    the time per layer is another class's (the engine's parent row)."""
+    if engine(job) not in EAGER_ENGINES:
+        return False
+    c = consts or cal.constants()
+    return (DECODE_OVERHEAD_KEY, cal.group_name(overhead_group(job))) not in c.rows
+
+
+def decode_interval_rate(job: Job, bw: Rate, consts: cal.Constants | None = None) -> Rate:
+    """The rate whose interval a decode prediction carries: its bandwidth group's, unless the
+    eager engine was never measured on this class of host (host_unmeasured). Its group's
+    interval then holds only the other class's spread, while such an engine's step is mostly
+    host time and the classes differ: AutoAWQ's three fitted sources all ran on server hosts
+    (A100/A800); its README's RTX 4090 box (Ryzen 9 7950X) decoded 7B at 0.16 ms per layer
+    where they took 0.34. So the interval widens to the root group's, the LOSO spread over
+    every engine and host the fit has seen."""
+    if bw.interval is None or not host_unmeasured(job, consts):
+        return bw
+    root = (consts or cal.constants()).interval(DECODE_BW_KEY, ())
+    if root is None or root <= bw.interval:
+        return bw
+    return Rate(bw.efficiency, bw.source, root, f"{DECODE_BW_KEY}:{cal.ROOT}")
 
 
 def prefill_group(job: Job) -> tuple[str, ...]:
@@ -1247,7 +1274,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
             step_parts_s={k: v for k, v in parts.items() if v > 0},
             interval=interval(tokens or total, r),  # the headline's, as training's
         )
-    bw = _given_or_fitted(job, "decode_bw", decode_group(job), consts)
+    bw = _given_or_fitted(job, DECODE_BW_KEY, decode_group(job), consts)
     pf = rate("prefill_mfu", prefill_group(job), consts)
     # An explicit --mfu names the bandwidth efficiency alone; the per-layer time stays fitted.
     ovh = rate(DECODE_OVERHEAD_KEY, overhead_group(job), consts)
@@ -1339,7 +1366,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
             "per-layer overhead": d.overhead_s,
             **({ALLOC_PART: d.alloc_s} if d.alloc_s else {}),
         },
-        interval=interval(tok_s, bw),
+        interval=interval(tok_s, decode_interval_rate(job, bw, consts)),
         engine=None if engine(job) == UNNAMED_ENGINE else engine(job),
     )
 
