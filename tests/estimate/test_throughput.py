@@ -846,7 +846,7 @@ def test_a_desktop_hosts_fitted_time_reaches_decode_and_an_encoders_forward_pass
     assert perf.encoder_host_s(enc, c) == pytest.approx(12 * 4e-4)
 
 
-def test_an_eager_engine_never_measured_on_a_host_class_carries_the_root_interval():
+def test_an_eager_engine_without_its_own_host_class_time_carries_the_root_interval():
     def fitted(key, value, group, iv):
         return ((key, group), cal.Fitted(key, value, group, 9, 3, None, None, iv, "r", ""))
 
@@ -866,8 +866,8 @@ def test_an_eager_engine_never_measured_on_a_host_class_carries_the_root_interva
     kw = dict(task="infer", engine="autoawq", quant="awq")
     server = job("A100 80GB SXM", **kw)
     desktop = job("RTX 4090", **kw)
-    assert not perf.host_unmeasured(server, c)
-    assert perf.host_unmeasured(desktop, c)
+    assert not perf.host_class_unfitted(server, c)
+    assert perf.host_class_unfitted(desktop, c)
     # the server card keeps its group's 11 %; the desktop card, whose per-layer time is the
     # server hosts' (0.3 ms x 32 layers = 9.6 ms, most of its step), the root's 30 %
     assert perf.throughput_of(shape(m, server), c).interval.frac == pytest.approx(0.11)
@@ -876,7 +876,7 @@ def test_an_eager_engine_never_measured_on_a_host_class_carries_the_root_interva
     # a root narrower than the group widens nothing; an engine on the GPU is never widened
     narrow = cal.Constants(c.rows | dict([fitted("decode_bw", 0.8, "*", 0.05)]))
     assert perf.throughput_of(shape(m, desktop), narrow).interval.frac == pytest.approx(0.11)
-    assert not perf.host_unmeasured(job("RTX 4090", task="infer", engine="vllm"), c)
+    assert not perf.host_class_unfitted(job("RTX 4090", task="infer", engine="vllm"), c)
 
 
 def test_a_memory_class_without_its_own_constant_falls_back_to_the_engine():
@@ -1291,16 +1291,16 @@ def test_eager_attention_score_gemms_take_the_longer_of_flops_and_score_bytes():
     assert v100 == pytest.approx(gemm_s("Tesla V100 SXM2 16GB", "fp32", "sdpa"), rel=1e-12)
 
 
-def test_the_assumptions_say_when_an_eager_engine_never_ran_on_this_host_class():
+def test_the_assumptions_say_when_an_eager_engine_has_no_time_of_its_own_for_the_host():
     from dlrig.estimate import explain
 
     m = find_model("llama-3.1-8b")
 
     def lines(gpu: str) -> list[str]:
         s = shape(m, job(gpu, task="infer", engine="transformers"))
-        return [a for a in explain.assumptions(s) if "ran on a" in a]
+        return [a for a in explain.assumptions(s) if "time per layer of its own" in a]
 
     # the shipped fit has transformers on desktop and server hosts, none on an Arm SoC
     (line,) = lines("DGX Spark")
-    assert "soc host" in line and "every engine and host" in line
+    assert "soc host" in line and "every engine and host" in line and "three" in line
     assert lines("A100 80GB SXM") == lines("RTX 4090") == []

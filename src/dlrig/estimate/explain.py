@@ -369,14 +369,17 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
                 f"{perf.host_class(job)} host; the CPU itself is not an input, so a slower "
                 "CPU decodes slower)"
             )
-        if perf.host_unmeasured(job):
+        if perf.host_class_unfitted(job):
             c = cal.constants()
             fitted = c.get(perf.DECODE_OVERHEAD_KEY, perf.overhead_group(job))
+            widest = max(c.interval(perf.DECODE_BW_KEY, perf.decode_group(job)) or 0.0,
+                         c.interval(perf.DECODE_BW_KEY, ()) or 0.0)  # fmt: skip
             out.append(
-                f"no published {job.engine.value} decode ran on a {perf.host_class(job)} host: "
-                f"its time per layer is the one fitted for {fitted.group} on other hosts "
-                f"({fitted.value * 1e3:.3g} ms), and the interval is the one over every engine "
-                f"and host (±{c.interval(perf.DECODE_BW_KEY, ()):.0%}), not its group's"
+                f"{job.engine.value} has no time per layer of its own for a "
+                f"{perf.host_class(job)} host (fewer than three published sources ran it on "
+                f"one): the one fitted for {fitted.group} ({fitted.value * 1e3:.3g} ms), set "
+                f"mostly by other hosts; the interval is at least the one over every engine "
+                f"and host (±{widest:.0%})"
             )
         allocation = engine_memory.describe(s)
         if allocation:

@@ -235,10 +235,11 @@ def overhead_group(job: Job) -> tuple[str, ...]:
     return (*path, memory_class(job))
 
 
-def host_unmeasured(job: Job, consts: cal.Constants | None = None) -> bool:
-    """Whether this eager engine's per-layer time was never measured on this job's class of
-    host: the fit found no point of the engine on it (overhead_group's own row is absent), so
-    the time per layer is another class's (the engine's parent row)."""
+def host_class_unfitted(job: Job, consts: cal.Constants | None = None) -> bool:
+    """Whether this eager engine has no per-layer time of its own for this job's class of
+    host: the fit wrote no row for overhead_group (fewer than three sources measured the
+    engine on such hosts), so the time per layer is the engine's parent row, set mostly by
+    the other class."""
     if engine(job) not in EAGER_ENGINES:
         return False
     c = consts or cal.constants()
@@ -247,13 +248,13 @@ def host_unmeasured(job: Job, consts: cal.Constants | None = None) -> bool:
 
 def decode_interval_rate(job: Job, bw: Rate, consts: cal.Constants | None = None) -> Rate:
     """The rate whose interval a decode prediction carries: its bandwidth group's, unless the
-    eager engine was never measured on this class of host (host_unmeasured). Its group's
-    interval then holds only the other class's spread, while such an engine's step is mostly
-    host time and the classes differ: AutoAWQ's three fitted sources all ran on server hosts
-    (A100/A800); its README's RTX 4090 box (Ryzen 9 7950X) decoded 7B at 0.16 ms per layer
-    where they took 0.34. So the interval widens to the root group's, the LOSO spread over
-    every engine and host the fit has seen."""
-    if bw.interval is None or not host_unmeasured(job, consts):
+    eager engine has no per-layer time of its own for this class of host
+    (host_class_unfitted). Such an engine's step is mostly host time, its group's interval
+    holds the other class's spread, and the classes differ: AutoAWQ's README RTX 4090 box (a
+    Ryzen 9 7950X) decoded 7B at 0.16 ms per layer where the A100 servers took 0.34. The
+    interval is then at least the root group's, the LOSO spread over every engine and host
+    the fit has seen."""
+    if bw.interval is None or not host_class_unfitted(job, consts):
         return bw
     root = (consts or cal.constants()).interval(DECODE_BW_KEY, ())
     if root is None or root <= bw.interval:
