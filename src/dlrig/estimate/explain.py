@@ -372,14 +372,14 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
         if perf.host_class_unfitted(job):
             c = cal.constants()
             fitted = c.get(perf.DECODE_OVERHEAD_KEY, perf.overhead_group(job))
-            widest = max(c.interval(perf.DECODE_BW_KEY, perf.decode_group(job)) or 0.0,
-                         c.interval(perf.DECODE_BW_KEY, ()) or 0.0)  # fmt: skip
+            bw = perf.rate(perf.DECODE_BW_KEY, perf.decode_group(job), c)
+            widest = perf.decode_interval_rate(job, bw, c).interval or 0.0
             out.append(
                 f"{job.engine.value} has no time per layer of its own for a "
                 f"{perf.host_class(job)} host (fewer than three published sources ran it on "
                 f"one): the one fitted for {fitted.group} ({fitted.value * 1e3:.3g} ms), set "
-                f"mostly by other hosts; the interval is at least the one over every engine "
-                f"and host (±{widest:.0%})"
+                f"mostly by other hosts; the interval is the wider of its group's and the one "
+                f"over every engine and host (±{widest:.0%})"
             )
         allocation = engine_memory.describe(s)
         if allocation:
