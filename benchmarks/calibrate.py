@@ -74,6 +74,7 @@ import math
 import statistics
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -673,6 +674,49 @@ def fit_overhead(
     return rows
 
 
+@dataclass(frozen=True)
+class EagerStep:
+    """An eager decode point's parts for the host-time fits after decode_bw (fit_bnb_host,
+    fit_alloc): its DecodeTimes, the GPU's work at its group's decode_bw (the read or the
+    batch's compute, the longer, plus communication) and the engine's fitted per-layer time."""
+
+    pt: Point
+    d: DecodeTimes
+    gpu_s: float
+    layer_s: float
+
+
+def source_median_row(
+    key: str, name: str, by_source: dict[str, list[float]], rule: str, today: str
+) -> cal.Fitted | None:
+    """A root-style row valued at the median over sources of each source's median
+    (median_of_source_medians); none from fewer than two points."""
+    n = sum(len(v) for v in by_source.values())
+    if n < 2:
+        return None
+    value = median_of_source_medians(by_source)
+    return cal.Fitted(key, value, name, n, len(by_source), None, None, None, rule, today)
+
+
+def eager_steps(
+    pts: list[Point], consts: cal.Constants, keep: Callable[[Point], object]
+) -> list[EagerStep]:
+    """The expressible decode points `keep` selects (tested before their times are read off
+    the estimator), with their EagerStep at `consts`."""
+    out = []
+    for pt in pts:
+        if pt.key != "decode_bw" or not pt.expressible or pt.shape is None or not keep(pt):
+            continue
+        d = decode_times(pt, consts)
+        if d is None or not d.n_layers:
+            continue
+        j = pt.job
+        eff = consts.get("decode_bw", perf.decode_group(j)).value  # type: ignore[arg-type]
+        layer_s = consts.get(OVERHEAD, perf.overhead_group(j)).value  # type: ignore[arg-type]
+        out.append(EagerStep(pt, d, max(d.read_s / eff, d.compute_s) + d.comm_s, layer_s))
+    return out
+
+
 BNB_HOST_RULE = (
     "median over sources of each source's median (measured step / layers - decode_layer_s) / "
     "bitsandbytes linears per layer, on its points whose step is longer than their read at "
@@ -691,34 +735,22 @@ def fit_bnb_host(
     RTX 4090 rows of bitsandbytes' own table in 4-bit at batch 1) says only that c is small,
     and informs nothing. Still scored, all."""
     implied_by: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for pt in pts:
-        if pt.key != "decode_bw" or not pt.expressible or pt.shape is None:
+
+    def path_of(pt: Point) -> str | None:
+        return perf.bnb_path(pt.job, pt.shape.micro_batch)  # type: ignore[arg-type, union-attr]
+
+    for x in eager_steps(pts, consts, lambda pt: path_of(pt) and not allocator_churn(pt)):
+        if x.d.measured_step_s <= x.gpu_s:
             continue
-        path = perf.bnb_path(pt.job, pt.shape.micro_batch)  # type: ignore[arg-type]
-        if path is None or allocator_churn(pt):
-            continue
-        d = decode_times(pt, consts)
-        if d is None or not d.n_layers:
-            continue
-        j = pt.job
-        eff = consts.get("decode_bw", perf.decode_group(j)).value  # type: ignore[arg-type]
-        c_layer = consts.get(OVERHEAD, perf.overhead_group(j)).value  # type: ignore[arg-type]
-        work = max(d.read_s / eff, d.compute_s) + d.comm_s
-        if d.measured_step_s <= work:
-            continue
-        linears = perf.bnb_linears_per_layer(pt.shape.model)
-        c = max(0.0, (d.measured_step_s / d.n_layers - c_layer) / linears)
-        for name in (path, cal.ROOT):
-            implied_by[name][pt.source_id].append(c)
+        linears = perf.bnb_linears_per_layer(x.pt.shape.model)  # type: ignore[union-attr]
+        c = max(0.0, (x.d.measured_step_s / x.d.n_layers - x.layer_s) / linears)
+        for name in (path_of(x.pt), cal.ROOT):
+            implied_by[name][x.pt.source_id].append(c)
     rows = {}
     for name, by_source in implied_by.items():
-        n = sum(len(v) for v in by_source.values())
-        if n < 2:
-            continue
-        value = median_of_source_medians(by_source)
-        rows[(BNB_HOST, name)] = cal.Fitted(
-            BNB_HOST, value, name, n, len(by_source), None, None, None, BNB_HOST_RULE, today
-        )
+        row = source_median_row(BNB_HOST, name, by_source, BNB_HOST_RULE, today)
+        if row is not None:
+            rows[(BNB_HOST, name)] = row
     return rows
 
 
@@ -741,28 +773,12 @@ def fit_alloc(
     communication) / its fresh GB; a point under that step implies 0. Fitted after the eager
     engines' host times, from which those points are kept out (fit_overhead)."""
     implied_by: dict[str, list[float]] = defaultdict(list)
-    for pt in pts:
-        if pt.key != "decode_bw" or not pt.expressible or pt.shape is None:
-            continue
-        if not is_eager(pt) or not allocator_churn(pt):
-            continue
-        d = decode_times(pt, consts)
-        if d is None or not d.n_layers:
-            continue
-        j = pt.job
-        eff = consts.get("decode_bw", perf.decode_group(j)).value  # type: ignore[arg-type]
-        host_s = consts.get(OVERHEAD, perf.overhead_group(j)).value  # type: ignore[arg-type]
-        host_s += perf.bnb_host_s(pt.shape, consts)
-        base = max(max(d.read_s / eff, d.compute_s) + d.comm_s, d.n_layers * host_s)
-        implied_by[pt.source_id].append(max(0.0, d.measured_step_s - base) / d.fresh_gb)
-    n = sum(len(v) for v in implied_by.values())
-    if n < 2:
-        return {}
-    value = median_of_source_medians(implied_by)
-    row = cal.Fitted(
-        ALLOC, value, cal.ROOT, n, len(implied_by), None, None, None, ALLOC_RULE, today
-    )
-    return {(ALLOC, cal.ROOT): row}
+    for x in eager_steps(pts, consts, lambda pt: is_eager(pt) and allocator_churn(pt)):
+        host_s = x.layer_s + perf.bnb_host_s(x.pt.shape, consts)  # type: ignore[arg-type]
+        base = max(x.gpu_s, x.d.n_layers * host_s)
+        implied_by[x.pt.source_id].append(max(0.0, x.d.measured_step_s - base) / x.d.fresh_gb)
+    row = source_median_row(ALLOC, cal.ROOT, implied_by, ALLOC_RULE, today)
+    return {} if row is None else {(ALLOC, cal.ROOT): row}
 
 
 @dataclass(frozen=True)
