@@ -271,6 +271,8 @@ def build(pt: Point) -> None:
     row = dict(pt.row)
     if row.get("task") in ("lora", "qlora") and row.get("engine"):
         row.setdefault("framework", points.FRAMEWORK_OF_ENGINE.get(row["engine"], "transformers"))
+    if row.get("task") == "train" and row.get("engine") in points.TRAIN_FRAMEWORK_OF_ENGINE:
+        row.setdefault("framework", points.TRAIN_FRAMEWORK_OF_ENGINE[row["engine"]])
     if row.get("task") != "infer":
         row["engine"] = ""
     # Spellings the Job reads differently: bitsandbytes' (paged) 8-bit AdamW is adam8bit; a zero
@@ -1132,8 +1134,54 @@ def fit(
         rows |= {kg: r for kg, r in base.rows.items() if kg[0] in INFERENCE_KEYS}
     rows |= fit_train_host(points, table(), today)
     # mfu with the fold's host time (its points' implied efficiencies depend on it)
-    rows |= fit_key("mfu", points, today, host_implied(points, table()))
+    values = host_implied(points, table())
+    rows |= fit_key("mfu", points, today, values)
+    rows |= fit_framework(points, table(), today, values)  # against the fold's mfu
     return cal.Constants(rows)
+
+
+FRAMEWORK = perf.TRAIN_FRAMEWORK_KEY
+FRAMEWORK_RULE = (
+    "median over the framework's points of implied mfu / the mfu their group resolves to "
+    "(benchmarks/calibrate.py fit_framework)"
+)
+FRAMEWORK_NONE = "no framework named: the efficiency fitted over every framework, x 1"
+
+
+def framework_ratios(
+    pts: list[Point], consts: cal.Constants, values: dict[str, float] | None = None
+) -> dict[str, list[tuple[Point, float]]]:
+    """Per framework (perf.framework_group), each of its full-training points' implied mfu
+    over the mfu its group resolves to in `consts`: how much faster its runs are than the fit
+    over every framework predicts."""
+    if values is None:
+        values = {pt.id: pt.implied for pt in pts if pt.key == "mfu" and pt.implied is not None}
+    out: dict[str, list[tuple[Point, float]]] = defaultdict(list)
+    for pt in pts:
+        if pt.key != "mfu" or pt.job is None or pt.id not in values:
+            continue
+        group = perf.framework_group(pt.job)
+        if group is not None:
+            out[group[0]].append((pt, values[pt.id] / consts.value("mfu", pt.group)))
+    return out
+
+
+def fit_framework(
+    pts: list[Point], consts: cal.Constants, today: str, values: dict[str, float] | None = None
+) -> dict[tuple[str, str], cal.Fitted]:
+    """train_framework per full-training framework (perf.framework_factor): the median of its
+    points' ratios (framework_ratios) against `consts`' mfu, which every framework's points
+    set. A framework is a root like an engine: it keeps a factor from any number of sources
+    (its LOSO score needs two). The root, 1, is a job that names none."""
+    root = cal.Fitted(FRAMEWORK, 1.0, cal.ROOT, 0, 0, None, None, None, FRAMEWORK_NONE, today)
+    rows = {(FRAMEWORK, cal.ROOT): root}
+    for name, members in sorted(framework_ratios(pts, consts, values).items()):
+        value = statistics.median(r for _, r in members)
+        n_src = len({x.source_id for x, _ in members})
+        rows[(FRAMEWORK, name)] = cal.Fitted(
+            FRAMEWORK, value, name, len(members), n_src, None, None, None, FRAMEWORK_RULE, today
+        )
+    return rows
 
 
 def resolve(consts: cal.Constants, key: str, group: tuple[str, ...]) -> str:
@@ -1206,6 +1254,9 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
             consts = cal.Constants(consts.rows | eager_read_rows(usable, consts, today))
             consts = cal.Constants(consts.rows | fit_bnb_host(usable, consts, today))
             consts = cal.Constants(consts.rows | fit_alloc(usable, consts, today))
+    # the framework factors against the finished mfu fit (their points' implied mfu is the
+    # framework's own: no factor was in the table when it was read)
+    consts = cal.Constants(consts.rows | fit_framework(usable, consts, today))
     usable = [x for x in usable if x.expressible]
     full = consts
     for pt in usable:
@@ -1314,6 +1365,9 @@ def _constant_rows(full: cal.Constants, usable: list[Point], today: str) -> list
             errors_by_group[f"{key}:{name}"].append(e)
             if name == resolved:
                 break
+        framework = perf.framework_group(pt.job) if pt.key == "mfu" and pt.job else None
+        if framework is not None:  # and for its framework's factor
+            errors_by_group[f"{FRAMEWORK}:{framework[0]}"].append(e)
     for (key, name), row in sorted(full.rows.items()):
         if key == slk.KEY:  # its errors are over its pairs, not over points (slack_rows)
             out.append(

@@ -199,8 +199,8 @@ def test_every_row_has_source_and_confidence(filename):
 def test_gpu_row_count_and_required_models():
     gpus = by_name("gpus.csv")
     assert len(rows("gpus.csv")) >= 44
-    # the README's count (it says 78 until the lead adds encoder2's 32 GB V100)
-    assert len(rows("gpus.csv")) == 79
+    # the README's count (dlrig parts gpus)
+    assert len(rows("gpus.csv")) == 80
     missing = [n for n in REQUIRED_GPUS if n not in gpus]
     assert not missing
 

@@ -375,3 +375,61 @@ def test_an_encoder_pass_that_waits_on_the_host_informs_no_efficiency():
     assert small.key == "mfu" and small.label == "throughput/encoder-infer"
     assert calibrate.host_bound(small, consts)
     assert not calibrate.host_bound(large, consts)
+
+
+def _framework_point(framework: str | None, source: str, implied: float, i: int = 0):
+    from dlrig.catalog.lookup import find_gpu, find_model
+    from dlrig.model.workload import Job
+
+    job = Job(task="train", gpu=find_gpu("H100 SXM"), framework=framework)
+    pt = calibrate.Point(
+        id=f"{source}-{i}", category="throughput", key="mfu", source_id=source, measured=1.0,
+        unit="tokens_per_s", semantics="per_job", row={}, model=find_model("llama-3-8b"),
+        job=job, group=("llm", "train"),
+    )  # fmt: skip
+    pt.implied = implied
+    return pt
+
+
+def _mfu_table(value: float):
+    fitted = calibrate.cal.Fitted("mfu", value, "*", 1, 1, None, None, None, "test", "")
+    return calibrate.cal.Constants({("mfu", "*"): fitted})
+
+
+def test_a_frameworks_factor_is_its_points_median_ratio_to_the_fit_over_all():
+    # mfu 0.6 over every framework; torchtitan's runs imply 0.45, 0.48 and 0.51: 0.8 x.
+    pts = [_framework_point("torchtitan", f"s{i}", v, i) for i, v in enumerate((0.45, 0.48, 0.51))]
+    pts += [_framework_point("nemo", "n", 0.75, 9), _framework_point(None, "u", 0.3, 10)]
+    rows = calibrate.fit_framework(pts, _mfu_table(0.6), "2026-12-07")
+    key = calibrate.FRAMEWORK
+    assert rows[(key, "torchtitan")].value == pytest.approx(0.8)
+    assert rows[(key, "torchtitan")].n_sources == 3
+    # NeMo is Megatron-core's layers: its factor is Megatron's; one source is enough for a root
+    assert rows[(key, "megatron")].value == pytest.approx(1.25)
+    # a run that names no framework informs none; the root (no framework named) is 1
+    assert rows[(key, "*")].value == 1.0 and len(rows) == 3
+
+
+def test_the_framework_factor_scales_full_training_only_and_only_when_named():
+    from dlrig.catalog.lookup import find_gpu, find_model
+    from dlrig.estimate import job as jobs
+    from dlrig.estimate import perf
+    from dlrig.model.workload import Job
+
+    m, gpu = find_model("llama-3-8b"), find_gpu("H100 SXM")
+    table = calibrate.cal.Constants(
+        _mfu_table(0.6).rows
+        | calibrate.fit_framework([_framework_point("torchtitan", "s", 0.3)], _mfu_table(0.6), "")
+    )
+
+    def tokens_per_s(**kw):
+        job = Job(task=kw.pop("task", "train"), gpu=gpu, seq_len=2048, batch_size=4, **kw)
+        return perf.throughput_of(jobs.shape(m, job), table).tokens_per_s
+
+    plain = tokens_per_s()
+    # half the efficiency: the step's GEMMs take twice as long (its optimizer step does not)
+    assert 1.8 < plain / tokens_per_s(framework="torchtitan") <= 2.0
+    assert tokens_per_s(framework="litgpt") == pytest.approx(plain)  # no run of it: factor 1
+    assert tokens_per_s(framework="torchtitan", mfu=0.4) == tokens_per_s(mfu=0.4)  # given
+    lora = Job(task="lora", gpu=gpu, seq_len=2048, framework="torchtune")
+    assert perf.framework_group(lora) is None  # LoRA's trainer sets its host time instead

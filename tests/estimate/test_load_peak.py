@@ -183,7 +183,8 @@ def test_cli_loader_changes_the_load_peak(capsys):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("--task train --framework litgpt", r"--framework litgpt with --task train: is the LoRA/"),
+        ("--task qlora --framework torchtitan", r"--framework torchtitan with --task qlora: is a "),
+        ("--task lora --framework llm-foundry", r"full-training framework in dlrig"),
         ("--task infer --framework torchtune", r"--framework torchtune with --task infer"),
         ("--task qlora --framework bogus", r"'bogus' is not one of"),
         ("--task infer --checkpointing-mode offload", r"applies to training only"),
@@ -209,8 +210,11 @@ def test_build_file_takes_loader_and_offload_words():
     old = per_gpu(framework="torchtune-torchao0.1", **qlora).numbers["per_gpu_gb"].value
     new = per_gpu(framework="torchtune", **qlora).numbers["per_gpu_gb"].value
     assert old > new + 2.5
-    bad = per_gpu(task="train", framework="litgpt")
-    assert bad.severity == "error" and 'framework = "litgpt" with task = "train"' in bad.message
+    bad = per_gpu(task="lora", framework="torchtitan")
+    assert bad.severity == "error" and 'framework = "torchtitan" with task = "lora"' in bad.message
+    # a full-training run names its framework (its efficiency factor): judged on memory alone
+    named = per_gpu(task="train", framework="litgpt", seq_len=16, batch_size=1)
+    assert "framework" not in named.message and "per_gpu_gb" in named.numbers
     train = dict(task="lora", seq_len=8192, batch_size=2)
     full = per_gpu(checkpointing="full", **train).numbers["per_gpu_gb"].value
     off = per_gpu(checkpointing="offload", **train).numbers["per_gpu_gb"].value
@@ -233,7 +237,15 @@ def test_rows_read_their_loader_and_offload():
         points.job_of(row | {"engine": "torchtune-torchao0.1"}).framework == "torchtune-torchao0.1"
     )
     assert points.job_of(row | {"engine": "unsloth"}).framework == "transformers"
-    assert "framework" not in points.job_of(row | {"task": "train"}).model_fields_set
+    # a full-training row names no framework unless its engine cell is one the Job lists
+    assert points.job_of(row | {"task": "train"}).framework is None
+    assert points.job_of(row | {"task": "train", "engine": "pytorch"}).framework is None
+    assert (
+        points.job_of(row | {"task": "train", "engine": "hf-trainer"}).framework == "transformers"
+    )
+    assert points.job_of(row | {"task": "train", "engine": "torchtitan"}).framework == "torchtitan"
+    # a LoRA row without an engine is transformers' (Job.trainer)
+    assert points.job_of(row).trainer == "transformers"
     assert points.job_of(row | {"checkpointing": "offload"}).offloaded_checkpointing
     # the row's figure is the run's peak: the load's where it is higher
     old = row | {"engine": "torchtune-torchao0.1", "seq_len": "16"}

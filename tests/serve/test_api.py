@@ -109,9 +109,9 @@ def test_estimate_takes_the_framework_and_offloaded_checkpointing(client):
     )
     assert r.json() == cli
     assert r.json()["memory"]["load_peak_gb"] > 0
-    bad = post(client, "/api/estimate", options | {"task": "train"})
+    bad = post(client, "/api/estimate", options | {"framework": "torchtitan"})
     assert bad.status_code == 400
-    assert "--framework torchtune-torchao0.1 with --task train" in bad.json()["error"]
+    assert "--framework torchtitan with --task qlora" in bad.json()["error"]
 
 
 def test_recommend_is_the_command_lines_json(client):
@@ -244,6 +244,11 @@ def test_initial_build_and_choices(client):
         "torchtune",
         "torchtune-torchao0.1",
         "nemo",
+        "megatron",
+        "torchtitan",
+        "llm-foundry",
+        "llmq",
+        "deepspeed",
     ]
 
 

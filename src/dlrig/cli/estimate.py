@@ -90,10 +90,12 @@ def estimate(
     framework: Annotated[
         Framework | None,
         _opt(
-            "The LoRA/QLoRA trainer: how it loads a quantised base (the load-time peak), "
+            "The trainer. LoRA/QLoRA: how it loads a quantised base (the load-time peak), "
             "its 4-bit linear and adapter dtype: transformers (default; also PEFT, TRL, "
             "Axolotl, LLaMA-Factory, Unsloth), litgpt, torchtune, torchtune-torchao0.1, nemo "
-            "(16-bit base only).",
+            "(16-bit base only). Full training: its fitted efficiency factor (default: none "
+            "named, the fit over every framework); any of these or megatron, torchtitan, "
+            "llm-foundry, llmq, deepspeed.",
             "--framework",
         ),
     ] = None,

@@ -18,7 +18,7 @@ from typing import Literal
 
 from dlrig.errors import DlrigError
 from dlrig.estimate.shape import quantised_on_load
-from dlrig.model.choices import LLAMA_CPP_ENGINES, POOL_ENGINES
+from dlrig.model.choices import LLAMA_CPP_ENGINES, LORA_FRAMEWORKS, POOL_ENGINES
 from dlrig.model.workload import (
     BaseQuant,
     DecodeEngine,
@@ -221,8 +221,12 @@ def inapplicable(
         out.append(problem(("quant",), why))
     if job.quant == Quant.EXL2 and job.weight_bits is None:
         out.append(problem(("quant",), "needs {weight_bits} (EXL2 files come at any size)"))
-    if "framework" in fields and task not in LORA:
-        why = "is the LoRA/QLoRA trainer (loading, 4-bit linear, adapter dtype); give {task} lora"
+    if "framework" in fields and task == Task.INFER:
+        why = "is the trainer (LoRA loading, or full training's efficiency); give {task} train"
+        out.append(problem(("framework", "task"), why))
+    if job.framework is not None and task in LORA and job.framework not in LORA_FRAMEWORKS:
+        named = ", ".join(sorted(f.value for f in LORA_FRAMEWORKS))
+        why = f"is a full-training framework in dlrig (its LoRA loading is not modelled): {named}"
         out.append(problem(("framework", "task"), why))
     if job.framework == Framework.NEMO and task in LORA and quantised_on_load(job):
         why = "has no quantised-load path in dlrig (a 16-bit LoRA base only): give {task} lora"

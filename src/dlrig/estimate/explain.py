@@ -146,7 +146,7 @@ def _loading(s: Shape) -> str:
     if why is not None:
         return f"load-time peak: none above the step's ({why})"
     return (
-        f"load-time peak: {lp.WHY[s.job.framework]} (--framework {s.job.framework.value}); "
+        f"load-time peak: {lp.WHY[s.job.trainer]} (--framework {s.job.trainer.value}); "
         "the largest matrix is quantised last, with every other weight already on the GPU; "
         "the fit uses the larger of this and the training step's peak"
     )
@@ -223,6 +223,28 @@ def _tensor_parallel(s: Shape, engine_rates: dict[str, float] | None = None) -> 
     return line
 
 
+def _framework(job: Job) -> str:
+    """What the training efficiency assumes of the framework (perf.framework_factor)."""
+    factor = perf.framework_factor(job)
+    if perf.framework_group(job) is None:
+        return (
+            "framework not named (--framework): the efficiency fitted over every framework's "
+            "published runs, which differ up to 2x at one recipe (NeMo/Megatron fastest, "
+            "torchtitan slowest on H100); its interval is their spread left one source out"
+        )
+    named = job.framework.value if job.framework else ""
+    if factor is None or factor.group == cal.ROOT:
+        return (
+            f"framework {named}: no published run of it is calibrated, so the efficiency "
+            "fitted over every framework's runs (factor 1)"
+        )
+    return (
+        f"framework {named}: the efficiency fitted over every framework's runs x "
+        f"{factor.value:.3g}, the median ratio of its {factor.n_points} published runs "
+        f"({factor.n_sources} source(s)) to that fit ({perf.TRAIN_FRAMEWORK_KEY}[{factor.group}])"
+    )
+
+
 def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[str]:
     m, job = s.model, s.job
     out = [f"model: {m.source}"] if m.source else []
@@ -268,6 +290,8 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
         traffic = _traffic(job)
         if traffic:
             out.append(traffic)
+    if job.task == Task.TRAIN and job.mfu is None:
+        out.append(_framework(job))
     if job.task in (Task.LORA, Task.QLORA):
         out.append(_loading(s))
         out.append(
@@ -469,4 +493,7 @@ def fitted_sources(m: ModelSpec, job: Job) -> list[str]:
         ]
     else:
         used = [c.get("mfu", perf.train_group(m, job))]
+        factor = perf.framework_factor(job, c)
+        if factor is not None:
+            used.append(factor)
     return [f.cite() for f in used]

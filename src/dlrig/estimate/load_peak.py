@@ -120,7 +120,7 @@ def transient_bytes(shape: Shape) -> float:
         # Int8Params.cuda: the fp16 copy, then double_quant's CB and CBt (one byte each).
         return fp16_copy + 2 * n
     four_bit = n / 2 + FP32_BYTES * n / BNB_BLOCK  # codes and the absmax of each block
-    match job.framework:
+    match job.trainer:
         case Framework.TRANSFORMERS:
             return fp16_copy + four_bit
         case Framework.LITGPT:
@@ -148,5 +148,5 @@ def load_peak(shape: Shape, consts: cal.Constants | None = None) -> LoadPeak | N
         transient=transient,
         allocator_slack=slack,
         outside_allocator=outside,
-        path=WHY[shape.job.framework],
+        path=WHY[shape.job.trainer],
     )

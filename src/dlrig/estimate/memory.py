@@ -482,7 +482,7 @@ def keeps_quantised_inputs(shape: Shape) -> bool:
     (torchtune) saves only the weight (`LinearNF4.forward`: `ctx.nf4_weight = weight`).
     bitsandbytes is the library of the transformers and LitGPT frameworks."""
     job = shape.job
-    return job.framework in BITSANDBYTES_FRAMEWORKS and quantised_on_load(job)
+    return job.trainer in BITSANDBYTES_FRAMEWORKS and quantised_on_load(job)
 
 
 def litgpt_block_extra_bytes(m: ModelSpec, s: int, b: int, e: int) -> float:
@@ -558,7 +558,7 @@ def held_over_bytes(shape: Shape) -> float:
     Trainer step frees the graph when training_step returns (only `loss.detach()` leaves it),
     and torchtune's torchao NF4 keeps no input: nothing held over there."""
     job, m = shape.job, shape.model
-    if not (shape.lora and job.framework == Framework.LITGPT and keeps_quantised_inputs(shape)):
+    if not (shape.lora and job.trainer == Framework.LITGPT and keeps_quantised_inputs(shape)):
         return 0.0
     s, b, e = shape.seq, shape.micro_batch, shape.act_bytes
     held = shape.layers_per_gpu * quantised_input_bytes(m, s, b, e)
@@ -578,7 +578,7 @@ def block_bytes(shape: Shape) -> float:
         trained = None  # every linear's input kept, as in full training
     layer = layer_activation_bytes(m, s, b, e, trained)
     layer += score_bytes(m, s, keys, b, e, job.attention)
-    if shape.lora and job.framework == Framework.LITGPT:
+    if shape.lora and job.trainer == Framework.LITGPT:
         layer += litgpt_block_extra_bytes(m, s, b, e)
         adapted = frozenset(LORA_TARGETS[job.lora_targets.value])
         layer += litgpt_dropout_bytes(m, s, b, e, adapted, keeps_quantised_inputs(shape))
@@ -688,7 +688,7 @@ def logits_part(shape: Shape) -> float:
         return shape.micro_batch * (m.vocab_size or 0) * (e + FP32_BYTES) / shape.plan.tp
     tokens = shape.seq * shape.micro_batch
     split = shape.plan.tp * shape.plan.cp
-    if shape.lora and job.framework == Framework.LITGPT:
+    if shape.lora and job.trainer == Framework.LITGPT:
         return tokens * (m.vocab_size or 0) * litgpt_logit_bytes(e) / split
     return logits_bytes(m, tokens, e, job.loss) / split
 
@@ -708,7 +708,7 @@ def drops_logits_before_backward(shape: Shape) -> bool:
     LitGPT's keeps them under the name `logits` (litgpt_logit_bytes): for those and any loop
     not read here, the logits are counted alongside the recomputed block."""
     job = shape.job
-    return job.selective_checkpointing or (shape.lora and job.framework in TORCHTUNE_FRAMEWORKS)
+    return job.selective_checkpointing or (shape.lora and job.trainer in TORCHTUNE_FRAMEWORKS)
 
 
 def loss_or_recompute(shape: Shape, acts: float, logits: float) -> tuple[float, float]:
@@ -868,7 +868,7 @@ def dequant_bytes(shape: Shape) -> float:
         n = max(n, m.vocab_size * m.hidden_size / shape.plan.tp)
     if job.effective_base_quant == BaseQuant.INT8:
         return HALF_BYTES * n
-    if job.framework not in BITSANDBYTES_FRAMEWORKS:  # torchtune's torchao NF4
+    if job.trainer not in BITSANDBYTES_FRAMEWORKS:  # torchtune's torchao NF4
         return TORCHAO_DEQUANT_COPIES * shape.act_bytes * n
     return BNB_DEQUANT_COPIES * HALF_BYTES * n
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from dlrig.catalog.lookup import find_gpu, find_model
 from dlrig.errors import DlrigError
-from dlrig.model.workload import Job, ModelKind, ModelSpec
+from dlrig.model.workload import Framework, Job, ModelKind, ModelSpec
 
 GB = 1e9
 GIB = 2**30
@@ -111,6 +111,11 @@ FRAMEWORK_OF_ENGINE = {
     "torchtune-torchao0.1": "torchtune-torchao0.1",
     "nemo": "nemo",
 }
+# The framework of a language model's full-training row (Job.framework: its fitted efficiency
+# factor, perf.framework_factor), from its engine cell: the frameworks the Job lists by name,
+# Hugging Face Trainer as transformers; a plain PyTorch script (or a framework the Job does not
+# list) names none, and takes the efficiency fitted over every framework.
+TRAIN_FRAMEWORK_OF_ENGINE = {f.value: f.value for f in Framework} | {"hf-trainer": "transformers"}
 ENGINE_ALIASES = {
     "hf": "transformers",
     "exllama": "exllamav2",
@@ -337,6 +342,10 @@ def job_of(row: dict[str, str]) -> Job:
         fields["framework"] = row.get("framework") or FRAMEWORK_OF_ENGINE.get(
             engine, "transformers"
         )
+    if row["task"] == "train":  # a language model's rows (vision and encoder rows name none)
+        named = row.get("framework") or TRAIN_FRAMEWORK_OF_ENGINE.get(engine)
+        if named:
+            fields["framework"] = named
     if task == "infer" and engine:
         fields["engine"] = ENGINE_ALIASES.get(engine, engine)
         fields.update(vllm_v0_settings(row))

@@ -280,7 +280,7 @@ def half_adapters(job: Job) -> bool:
     nn.Linear layers and, under AMP, keeps them in fp32 (get_peft_model's
     autocast_adapter_dtype=True, the default since PEFT 0.12)."""
     lora = job.task in (Task.LORA, Task.QLORA)
-    pure = not job.master_weights or job.framework in HALF_ADAPTER_FRAMEWORKS
+    pure = not job.master_weights or job.trainer in HALF_ADAPTER_FRAMEWORKS
     return lora and not is_fp32(job.precision) and pure
 
 
@@ -302,7 +302,7 @@ def quantised_head(job: Job) -> bool:
     not). transformers' bitsandbytes integration keeps the output embedding in 16-bit
     (get_keys_to_not_convert) and torchtune's QLoRA quantises only the LoRALinear layers."""
     lora = job.task in (Task.LORA, Task.QLORA)
-    return lora and quantised_on_load(job) and job.framework == Framework.LITGPT
+    return lora and quantised_on_load(job) and job.trainer == Framework.LITGPT
 
 
 def mxfp4_job(job: Job) -> bool:

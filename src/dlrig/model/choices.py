@@ -137,9 +137,11 @@ class CheckpointingMode(StrEnum):
 
 
 class Framework(StrEnum):
-    """The LoRA/QLoRA trainer: how it quantises a base while loading it (estimate/load_peak.py),
-    whose 4-bit linear it runs (bitsandbytes or torchao: memory.keeps_quantised_inputs) and the
-    dtype of its adapters (shape.half_adapters)."""
+    """The trainer. For LoRA/QLoRA: how it quantises a base while loading it
+    (estimate/load_peak.py), whose 4-bit linear it runs (bitsandbytes or torchao:
+    memory.keeps_quantised_inputs) and the dtype of its adapters (shape.half_adapters). For full
+    training: whose kernels and overlap the step runs, a fitted factor on the efficiency
+    (perf.framework_factor; benchmarks/calibrate.py fit_framework)."""
 
     # Hugging Face from_pretrained with a BitsAndBytesConfig, one tensor quantised at a time,
     # PEFT's fp32 adapters (also TRL, Axolotl, LLaMA-Factory, Unsloth, which load through it).
@@ -153,6 +155,26 @@ class Framework(StrEnum):
     # has no path for its quantised loads (applicable.py refuses one). Named so that its runs
     # are not read as a Hugging Face + PEFT trainer's (perf.train_host_s: the eager host time).
     NEMO = "nemo"
+    # Full-training frameworks (perf.framework_factor); dlrig models none of their LoRA loads.
+    # Megatron-LM: NeMo's layers (Megatron-core with Transformer Engine), one factor with NeMo.
+    MEGATRON = "megatron"
+    TORCHTITAN = "torchtitan"  # PyTorch-native: FSDP2, TP/PP/CP, float8 (pytorch/torchtitan)
+    LLM_FOUNDRY = "llm-foundry"  # MosaicML Composer + FSDP (mosaicml/llm-foundry)
+    LLMQ = "llmq"  # IST-DASLab's CUDA trainer (IST-DASLab/llmq)
+    DEEPSPEED = "deepspeed"  # DeepSpeed ZeRO engines (Megatron-DeepSpeed, HF models under it)
+
+
+# The frameworks whose LoRA/QLoRA loading dlrig models (load_peak.py); the rest are full
+# training's only (applicable.py refuses them with --task lora/qlora).
+LORA_FRAMEWORKS = frozenset(
+    {
+        Framework.TRANSFORMERS,
+        Framework.LITGPT,
+        Framework.TORCHTUNE,
+        Framework.TORCHTUNE_TORCHAO01,
+        Framework.NEMO,
+    }
+)
 
 
 class GradBuffers(StrEnum):

@@ -324,10 +324,12 @@ class Job(BaseModel):
         "BertForMaskedLM; max_predictions_per_seq: the masked ones only, as NVIDIA "
         "DeepLearningExamples' dense_seq_output); None: a task head (classification, QA)",
     )
-    framework: Framework = Field(
-        default=Framework.TRANSFORMERS,
-        description="the LoRA/QLoRA trainer: how it quantises a base while loading it (the "
-        "load-time peak), which 4-bit linear it runs and the adapters' dtype",
+    framework: Framework | None = Field(
+        default=None,
+        description="the trainer. LoRA/QLoRA: how it quantises a base while loading it (the "
+        "load-time peak), which 4-bit linear it runs and the adapters' dtype (None: "
+        "transformers). Full training: its fitted efficiency factor (None: no framework "
+        "named, the efficiency fitted over all of them)",
     )
     interconnect: Interconnect = Interconnect.AUTO
     engine: DecodeEngine = DecodeEngine.OPTIMIZED
@@ -370,6 +372,13 @@ class Job(BaseModel):
     price_per_gpu_hour: float | None = Field(default=None, ge=0, le=10_000)
     electricity_per_kwh: float | None = Field(default=None, ge=0, le=100)
     sample_bytes: float | None = Field(default=None, gt=0, le=1e11, description="as read (vision)")
+
+    @property
+    def trainer(self) -> Framework:
+        """The LoRA/QLoRA trainer whose loading, 4-bit linear and adapters the memory model
+        prices: the named framework, or transformers (PEFT, TRL, Axolotl, LLaMA-Factory,
+        Unsloth load through it) where none is named."""
+        return self.framework or Framework.TRANSFORMERS
 
     @property
     def selective_checkpointing(self) -> bool:
