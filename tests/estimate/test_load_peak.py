@@ -316,3 +316,25 @@ def test_toy_dequantised_matrix_in_the_step():
     adapters = (peft.adapter_bytes - lit.adapter_bytes) * peft.params_trainable  # fp32 vs bf16
     head = peft.weight_bytes_job - lit.weight_bytes_job - adapters
     assert head == pytest.approx(800 * (2 - bits / 8))
+
+
+def test_cli_full_training_takes_its_frameworks_fitted_factor(capsys):
+    from dlrig.estimate import calibration as cal
+
+    line = "estimate --model llama-3-8b --gpu 'H100 SXM' --gpus 8 --zero 3 --seq-len 8192 -f json"
+    rc, plain = run_json(f"{line} --task train", capsys)
+    assert rc == 0
+    assert any(a.startswith("framework not named") for a in plain["assumptions"])
+    rc, named = run_json(f"{line} --task train --framework torchtitan", capsys)
+    assert rc == 0
+    factor = cal.constants().get("train_framework", ("torchtitan",))
+    assert factor.group == "torchtitan" and factor.n_sources >= 3  # fitted, not the root's 1
+    assert any(a.startswith("framework torchtitan: ") for a in named["assumptions"])
+    # the step's GEMMs slow by the factor (the optimizer step and the link do not)
+    ratio = named["throughput"]["tokens_per_s"] / plain["throughput"]["tokens_per_s"]
+    assert factor.value - 0.02 < ratio < 1.0
+    # NeMo is Megatron-core: the same factor
+    rc, nemo = run_json(f"{line} --task train --framework nemo", capsys)
+    rc2, megatron = run_json(f"{line} --task train --framework megatron", capsys)
+    assert rc == rc2 == 0
+    assert nemo["throughput"]["tokens_per_s"] == megatron["throughput"]["tokens_per_s"]
