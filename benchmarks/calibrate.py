@@ -268,13 +268,7 @@ def build(pt: Point) -> None:
     memory interval uses (estimate/points.py); engine names the Job does not know map to their
     nearest there (points.ENGINE_ALIASES), after the reader has read what the name itself says
     (LitGPT's preallocated KV cache: points.hf_cache_settings)."""
-    row = dict(pt.row)
-    if row.get("task") in ("lora", "qlora") and row.get("engine"):
-        row.setdefault("framework", points.FRAMEWORK_OF_ENGINE.get(row["engine"], "transformers"))
-    if row.get("task") == "train" and row.get("engine") in points.TRAIN_FRAMEWORK_OF_ENGINE:
-        row.setdefault("framework", points.TRAIN_FRAMEWORK_OF_ENGINE[row["engine"]])
-    if row.get("task") != "infer":
-        row["engine"] = ""
+    row = dict(pt.row)  # a training row's engine cell names its trainer: points.job_of reads it
     # Spellings the Job reads differently: bitsandbytes' (paged) 8-bit AdamW is adam8bit; a zero
     # prompt or generation length (llama-bench's tg/pp tests) means "none".
     if row.get("optimizer") in ("adamw8bit", "paged_adamw8bit"):

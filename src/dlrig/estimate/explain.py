@@ -225,7 +225,6 @@ def _tensor_parallel(s: Shape, engine_rates: dict[str, float] | None = None) -> 
 
 def _framework(job: Job) -> str:
     """What the training efficiency assumes of the framework (perf.framework_factor)."""
-    factor = perf.framework_factor(job)
     if perf.framework_group(job) is None:
         return (
             "framework not named (--framework): the efficiency fitted over every framework's "
@@ -233,6 +232,7 @@ def _framework(job: Job) -> str:
             "torchtitan slowest on H100); its interval is their spread left one source out"
         )
     named = job.framework.value if job.framework else ""
+    factor = perf.framework_factor(job)
     if factor is None or factor.group == cal.ROOT:
         return (
             f"framework {named}: no published run of it is calibrated, so the efficiency "
