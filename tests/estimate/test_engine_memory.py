@@ -255,6 +255,13 @@ def test_first_fix_caps_an_engines_default_context_at_the_longest_that_fits():
     first = suggestions(m, Job(task="infer", gpu=GPU, engine="vllm"))[0]
     assert first.flag == "--context 16384" and first.verdict == "fits"
     assert "the engine's default is 131,072" in first.cost
+    # the cap changes what vLLM reserves, not what a 4,096-token request reads per step: the
+    # same time per token (it read 2.15x for --context 65536 on an RTX 4090 with AWQ weights,
+    # pricing the cap as if every request filled it)
+    assert first.step_time_ratio == pytest.approx(1.0)
+    awq = suggestions(m, Job(task="infer", gpu=GPU, engine="vllm", quant="awq"))
+    caps = [s for s in awq if s.flag.startswith("--context")]
+    assert caps and all(s.step_time_ratio == pytest.approx(1.0) for s in caps)
     # a context the user gave is theirs: each halving gives up more of it, after the lossless
     given = suggestions(m, Job(task="infer", gpu=GPU, engine="vllm", context=131072))
     assert given[0].flag != "--context 16384"

@@ -51,15 +51,25 @@ class Candidate:
     cost: str  # in words: what the job gives up
     changes_result: bool = False  # a different job (shorter context, quantised weights)
     loss_rank: float = 0  # how much of the result it gives up, among those that change it
+    # A limit the engine allocates for that the job's requests never reach (a cap on vLLM's
+    # default max-model-len): it changes what is reserved, not the work of a request, so
+    # the time is priced without it.
+    limit_only: bool = False
 
     def text(self, style: Style) -> str:
         return self.toml if style == "toml" else self.flag
 
 
 def _c(
-    toml: str, flag: str, change: dict[str, Any], cost: str, changes: bool = False, rank: float = 0
+    toml: str,
+    flag: str,
+    change: dict[str, Any],
+    cost: str,
+    changes: bool = False,
+    rank: float = 0,
+    limit_only: bool = False,
 ) -> Candidate:
-    return Candidate(toml, flag, change, cost, changes, rank)
+    return Candidate(toml, flag, change, cost, changes, rank, limit_only)
 
 
 def _halvings(n: int, floor: int) -> list[int]:
@@ -276,6 +286,10 @@ def _inference(m: ModelSpec, job: Job) -> list[Candidate]:
                     else "a shorter context",
                     changes=True,
                     rank=1 + (i - 2) / 100 if engine_default else i,
+                    # --context here caps the engine's allocation; the decode still reads
+                    # the tokens the job assumed before (shape.decode_context), so the same
+                    # step time: a shorter cap is not a faster job
+                    limit_only=engine_default,
                 )
             )
     return out
@@ -340,7 +354,9 @@ def _suggest(
         return None
     new, need_gb, v = tried
     offloads = new.offload != Offload.NONE and job.offload == Offload.NONE
-    ratio = _time_ratio(m, job, new, offloads)
+    # a limit the requests never reach is timed as the job was (Candidate.limit_only)
+    kept = {k: getattr(job, k) for c in combo if c.limit_only for k in c.change}
+    ratio = _time_ratio(m, job, new.model_copy(update=kept) if kept else new, offloads)
     costs = [c.cost for c in combo] + ([label] if label else [])
     if ratio is None:
         costs.append("time not estimated")
