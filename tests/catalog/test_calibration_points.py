@@ -56,6 +56,7 @@ COLUMNS = [
     "vp",
     "cp",
     "ep",
+    "etp",
     "attention",
     "memory_format",
     "loss",
@@ -145,6 +146,7 @@ POSITIVE_INTS = (
     "vp",
     "cp",
     "ep",
+    "etp",
 )
 # A prefill point generates nothing, a llama-bench tg point starts from an empty prompt.
 NON_NEGATIVE_INTS = ("prompt_tokens", "gen_tokens")

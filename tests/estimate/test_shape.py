@@ -113,3 +113,38 @@ def test_a_model_that_generates_nothing_is_replicated_not_split_over_the_gpus():
         assert (plan.dp, plan.pp, plan.tp) == (4, 1, 1), name
     llm = derive(find_model("llama-3-8b"), job("RTX 4090", task="infer", n_gpus=4)).plan
     assert (llm.dp, llm.pp) == (1, 4)
+
+
+def test_megatron_folds_the_experts_of_a_stage_with_expert_tensor_parallelism():
+    # NeMo's DeepSeek-V3 pre-training on 512 H100s: TP 2, PP 8, EP 64, expert TP 1 (MoE
+    # parallel folding). A stage's 64 GPUs (512 / 8) are 2 x 32 for attention and 1 x 64
+    # for the experts; without --etp the experts' tensor parallelism is --tp (the older
+    # layout, EP inside the 32 data-parallel ranks), which 64 does not divide.
+    m = find_model("deepseek-v3")
+    kw = dict(n_gpus=512, nodes=64, tp=2, pp=8, ep=64, seq_len=4096, batch_size=1)
+    with pytest.raises(PlanError, match=r"--ep 64 does not divide the 32 GPUs .*--etp"):
+        derive(m, job("H100 SXM", **kw))
+    s = derive(m, job("H100 SXM", etp=1, **kw))
+    assert (s.plan.dp, s.plan.etp, s.plan.ep, s.plan.expert_dp) == (32, 1, 64, 1)
+    # each GPU holds 1/64 of a stage's experts, whole (not also split over tp)
+    routed_here = routed_expert_params(m) / (8 * 1 * 64)
+    assert s.routed_trainable_per_gpu == pytest.approx(routed_here)
+    with pytest.raises(PlanError, match="--etp 2 x --ep 64 = 128 does not divide the 64 GPUs"):
+        derive(m, job("H100 SXM", etp=2, **kw))
+    with pytest.raises(PlanError, match="--etp 1: llama-3-8b has no experts"):
+        derive(find_model("llama-3-8b"), job("H100 SXM", n_gpus=2, tp=2, etp=1))
+
+
+def test_expert_states_shard_over_the_gpus_holding_the_same_expert():
+    # Mixtral 8x7B, 8 GPUs, EP 8, ZeRO-1: every GPU holds one expert of each layer, and no
+    # other GPU holds it, so its optimizer states cannot be sharded further; the dense
+    # weights (attention, norms, embeddings) are on all 8 and shard 8 ways.
+    from dlrig.estimate import memory
+
+    m = find_model("mixtral-8x7b")
+    s = derive(m, job("H100 SXM", n_gpus=8, ep=8, zero=1, seq_len=1024, batch_size=1))
+    routed = routed_expert_params(m)
+    assert s.plan.expert_dp == 1
+    kept = (m.params_total - routed) / 8 + routed / 8
+    per_param = memory.optimizer_bytes_per_param(s)
+    assert memory.optimizer_bytes(s) == pytest.approx(per_param * kept)

@@ -780,9 +780,10 @@ def test_optimizer_step_time_is_its_bytes_at_the_elementwise_bandwidth():
     expected = (28 + 3 * 4) * s.params_trainable / bw
     assert t.step_parts_s["optimizer step"] == pytest.approx(expected)
     # fp16 AMP: the step writes the 16-bit weights (2) besides the fp32 master copy (2 x 12
-    # with the states), the clip the same 3 passes over the fp32 gradients
+    # with the states), the clip the same 3 passes over the fp32 gradients, and the loss
+    # scaler's unscale reads and writes each of them first (2 x 4)
     t16 = throughput(m, job(precision="fp16", batch_size=4, seq_len=128))
-    expected16 = (4 + 2 * 12 + 2 + 3 * 4) * s.params_trainable / bw
+    expected16 = (4 + 2 * 12 + 2 + 3 * 4 + 2 * 4) * s.params_trainable / bw
     assert t16.step_parts_s["optimizer step"] == pytest.approx(expected16)
 
 
@@ -1304,3 +1305,17 @@ def test_the_assumptions_say_when_an_eager_engine_has_no_time_of_its_own_for_the
     (line,) = lines("DGX Spark")
     assert "soc host" in line and "every engine and host" in line and "three" in line
     assert lines("A100 80GB SXM") == lines("RTX 4090") == []
+
+
+def test_routed_expert_gradients_reduce_over_the_expert_data_parallel_group():
+    # 8 GPUs, EP 2 (expert TP 1): the dense half of 4 GB of gradients all-reduces over all 8
+    # replicas, the experts' half (each GPU holds half of them) over the 4 GPUs that hold the
+    # same experts; ring all-reduces at 10 GB/s with no latency, one after the other.
+    w = st.TrainWork(
+        micro_compute_s=1.0, tokens_per_micro=100, hidden=10, n_layers=2, moe_layers=2,
+        grad_bytes=4e9, ddp_grad_bytes=4e9, routed_share=0.5,
+    )  # fmt: skip
+    s = st.train_step(w, st.Plan(dp=8, ep=2, etp=1), st.Links(intra=LINK))
+    dense = 2 * 7 / 8 * 2e9 / 10e9
+    experts = 2 * 3 / 4 * (2e9 / 2) / 10e9
+    assert s.parts_s["data-parallel"] == pytest.approx(dense + experts)

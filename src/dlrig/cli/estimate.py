@@ -125,6 +125,16 @@ def estimate(
     vp: Annotated[int | None, _opt("Virtual stages per pipeline stage.", "--vp", min=1)] = None,
     cp: Annotated[int | None, _opt("Context-parallel degree.", "--cp", min=1)] = None,
     ep: Annotated[int | None, _opt("Expert-parallel degree (MoE).", "--ep", min=1)] = None,
+    etp: Annotated[
+        int | None,
+        _opt(
+            "Training: tensor-parallel degree of the experts (Megatron's "
+            "--expert-tensor-parallel-size; default --tp). --etp x --ep divides the GPUs of a "
+            "pipeline stage (MoE parallel folding: --etp 1 --ep 64 with --tp 2).",
+            "--etp",
+            min=1,
+        ),
+    ] = None,
     nodes: Annotated[int | None, _opt("Nodes the GPUs are spread over.", "--nodes", min=1)] = None,
     network: Annotated[
         str | None, _opt("Network between nodes (see networks.csv ids).", "--network")
@@ -292,6 +302,7 @@ def estimate(
             vp=vp,
             cp=cp,
             ep=ep,
+            etp=etp,
             nodes=nodes,
             network=network,
             attention=attention,

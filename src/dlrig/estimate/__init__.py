@@ -159,6 +159,8 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
             "vp": plan.vp,
             "cp": plan.cp,
             "ep": plan.ep,
+            "etp": plan.etp,
+            "expert_dp": plan.expert_dp,
             "nodes": plan.nodes,
         },
         grad_accum=s.grad_accum,

@@ -151,6 +151,7 @@ def inapplicable(
             "optimizer_dtype",
             "cp",
             "vp",
+            "etp",
             "host_link_gbs",
             "checkpointing_mode",
             "grad_buffers",

@@ -33,7 +33,7 @@ from dlrig.estimate import hf_cache
 from dlrig.estimate import params as p
 from dlrig.estimate.shape import FP32_BYTES, Shape, kv_split
 from dlrig.model.choices import LLAMA_CPP_ENGINES, POOL_ENGINES
-from dlrig.model.workload import Attention, DecodeEngine, Job, ModelSpec, Task
+from dlrig.model.workload import Attention, DecodeEngine, Job, KvCache, ModelSpec, Task
 
 GIB = 2**30
 FP16_BYTES = 2
@@ -387,7 +387,8 @@ def _preallocated(shape: Shape, ctx: int, kv: float, engine: str) -> EngineAlloc
 
 def _transformers(shape: Shape, ctx: int, kv: float) -> EngineAllocation:
     """generate(): the cache grows with the tokens held (DynamicCache), the last position's
-    logits (transformers >= 4.45 passes logits_to_keep=1 in generate), one layer's prefill
+    logits (transformers >= 4.45 passes logits_to_keep=1 in generate; the legacy cache's
+    releases returned every prompt position's, in the prefill's moment), one layer's prefill
     working set; with eager attention that layer's scores too: b x heads x p x p in the
     compute dtype, the fp32 soft-max (eager_attention_forward: softmax(dtype=torch.float32))
     and its cast back, alive together (2e + 4 bytes per score).
@@ -406,6 +407,14 @@ def _transformers(shape: Shape, ctx: int, kv: float) -> EngineAllocation:
     if job.attention == Attention.EAGER:
         working += b * (m.n_heads or 0) * p * p * (2 * e + FP32_BYTES)
     logits = b * (m.vocab_size or 0) * (e + FP32_BYTES) if m.has_vocab_head else 0.0
+    if hf_cache.transformers_cache(job) == KvCache.LEGACY:
+        # Before 4.45's logits_to_keep, the prefill's forward returned every prompt
+        # position's logits, the head's output and its fp32 copy alive together
+        # (LlamaForCausalLM.forward: `logits = self.lm_head(hidden_states); logits =
+        # logits.float()`), and generate() kept them while it read the last row. The legacy
+        # cache is transformers < 4.42, so its jobs ran that head. After the layers, so the
+        # larger of the two, not their sum; the decode steps' logits stay one position's.
+        working = max(working, p * logits)
     working /= tp
     layers = (m.n_layers or 0) / shape.plan.pp
     groups = hf_cache.kv_groups(m) if hf_cache.repeats_kv(job, m) else 1
@@ -752,9 +761,15 @@ def describe(shape: Shape) -> str | None:
                 if fresh
                 else ""
             )
+            logits = (
+                "every prompt position's logits in the prefill, bf16 and fp32 copy together "
+                "(transformers < 4.45), one position's in each decode step"
+                if job.kv_cache == KvCache.LEGACY
+                else "the last position's logits only (transformers >= 4.45)"
+            )
             return (
-                "transformers generate(): the KV cache grows with the tokens held, the last "
-                f"position's logits only (transformers >= 4.45){eager}{copy}{churn}"
+                "transformers generate(): the KV cache grows with the tokens held, "
+                f"{logits}{eager}{copy}{churn}"
             )
     return None
 

@@ -76,6 +76,11 @@ def _states(s: Shape) -> str:
     ]
     if sharded and s.plan.shard_group > 1:
         text += f"; {', '.join(sharded)} sharded over {s.plan.shard_group} GPUs (ZeRO-{job.zero})"
+        if s.routed_trainable_per_gpu and s.plan.expert_dp != s.plan.shard_group:
+            text += (
+                f", the routed experts' over the {s.plan.expert_dp} GPU(s) holding the same "
+                f"experts (--etp {s.plan.etp} x --ep {s.plan.ep} per stage)"
+            )
     if job.offload != Offload.NONE:
         kept = "optimizer states" if job.offload == Offload.OPTIMIZER else "weights and states"
         host = comm.pcie_host_link(job.gpu, job.host_link_gbs)
@@ -182,6 +187,11 @@ def _plan(s: Shape) -> str | None:
     text = "parallel plan: " + " x ".join(parts)
     if plan.tp > 1 and s.training:
         text += " (tensor parallel with sequence parallelism: activations split by tp)"
+    if s.training and plan.ep > 1:
+        text += (
+            f"; the experts: etp {plan.etp} x ep {plan.ep} x expert-dp {plan.expert_dp} per "
+            "pipeline stage (their all-to-alls over ep, their gradients over expert-dp)"
+        )
     if plan.nodes > 1:
         text += f"; {plan.nodes} nodes of {plan.gpus_per_node} GPUs"
     return text

@@ -28,7 +28,7 @@ from dlrig.estimate import params as p
 from dlrig.estimate import shape as shapes
 from dlrig.estimate import step as st
 from dlrig.estimate.comm import GBS
-from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32
+from dlrig.estimate.shape import FP32_BYTES, HALF_BYTES, Shape, is_fp32, trainable_kept
 from dlrig.model.choices import LLAMA_CPP_ENGINES
 from dlrig.model.estimate import Interval, ThroughputEstimate
 from dlrig.model.workload import (
@@ -602,9 +602,8 @@ def train_work(s: Shape, eff: float, host_s: float = 0.0) -> st.TrainWork:
     offload = job.offload.value if job.optimizer != Optimizer.ADAM8BIT else Offload.NONE.value
     cpu_adam = 0.0
     if offload != Offload.NONE.value:
-        shards = s.plan.shard_group if job.zero >= 1 else 1
         cores = getattr(job, "cpu_cores", None) or DEFAULT_OFFLOAD_CPU_CORES
-        per_gpu = s.params_trainable / (s.plan.tp * s.plan.pp * shards)
+        per_gpu = trainable_kept(s, job.zero >= 1)
         cpu_adam = per_gpu / (cores * p.value("cpu_adam_params_per_core_s"))
     # The update and the clipping passes before it over every gradient, all streamed at the
     # element-wise bandwidth after the last gradient exists.
@@ -623,6 +622,11 @@ def train_work(s: Shape, eff: float, host_s: float = 0.0) -> st.TrainWork:
         n_layers=m.total_layers,
         moe_layers=moe_layers,
         experts_per_token=m.experts_per_token or 1,
+        # full training's routed-expert share of the weights and gradients (LoRA's adapters
+        # count as dense): they reduce over the experts' own data-parallel group
+        routed_share=s.params_routed / s.params_total
+        if job.task == Task.TRAIN and s.params_total
+        else 0.0,
         kv_width=m.kv_cache_width if m.n_layers and m.n_heads else 0,
         checkpointing=job.checkpointing,
         grad_bytes=grad_bytes,

@@ -78,6 +78,7 @@ INT_FIELDS = (
     "vp",
     "cp",
     "ep",
+    "etp",
     "nodes",
     "lora_rank",
     "zero",
@@ -120,6 +121,8 @@ ENGINE_ALIASES = {
     "hf": "transformers",
     "exllama": "exllamav2",
     "mlc": "optimized",
+    # LMDeploy's TurboMind: a compiled C++/CUDA engine, as MLC's is (no per-op host dispatch)
+    "lmdeploy": "optimized",
     "litgpt": "transformers",
     "pytorch": "transformers",
 }

@@ -87,6 +87,7 @@ OPTION_FIELDS: dict[str, str] = {
             "vp",
             "cp",
             "ep",
+            "etp",
             "nodes",
             "network",
             "attention",

@@ -89,10 +89,13 @@ class PlanError(DlrigError):
 
 @dataclass(frozen=True)
 class Plan:
-    """How the job is split: n_gpus = dp x tp x pp x cp (ep splits the experts inside dp x tp),
-    over `nodes` machines; how its data-parallel group keeps the states (ZeRO stage) and how
-    many micro-batches make one optimizer step (gradient accumulation). The one plan memory,
-    communication and the step model read."""
+    """How the job is split: n_gpus = dp x tp x pp x cp, over `nodes` machines. The experts of
+    a training job fold the GPUs of a pipeline stage (tp x cp x dp) their own way: etp x ep x
+    expert_dp (Megatron-Core's MoE parallel folding; etp = tp unless given, which is the older
+    layout: ep inside cp x dp). Inference splits them over max(tp, ep) (etp is tp, unused).
+    Also how its data-parallel group keeps the states (ZeRO stage) and how many micro-batches
+    make one optimizer step (gradient accumulation). The one plan memory, communication and
+    the step model read."""
 
     dp: int = 1
     tp: int = 1
@@ -100,6 +103,7 @@ class Plan:
     vp: int = 1
     cp: int = 1
     ep: int = 1
+    etp: int = 1  # the experts' tensor-parallel degree (training)
     nodes: int = 1
     implicit_layer_split: bool = False  # inference on several GPUs without --tp/--pp
     zero: int = 0
@@ -117,6 +121,13 @@ class Plan:
     def shard_group(self) -> int:
         """GPUs ZeRO/FSDP (and Megatron's distributed optimizer) shard states over."""
         return self.dp * self.cp
+
+    @property
+    def expert_dp(self) -> int:
+        """The experts' data-parallel degree: the GPUs of a pipeline stage holding the same
+        expert shard, over which their gradients are reduced and their states sharded
+        (Megatron's expert_data_parallel_size = tp x cp x dp / (etp x ep))."""
+        return max(self.tp * self.cp * self.dp // (self.etp * self.ep), 1)
 
     def bubble_fraction(self) -> float:
         """Share of the step the pipeline stands idle: (p-1)/(v·m+p-1) (Narayanan et al. 2021,
@@ -161,8 +172,10 @@ class Shape:
     params_trainable: int
     params_stored_per_gpu: float  # base weights one GPU holds after TP/PP/EP (before ZeRO-3)
     trainable_per_gpu: float  # after TP/PP (before ZeRO)
+    routed_trainable_per_gpu: float  # of which routed experts' (full training of an MoE)
     weight_bytes_job: float  # the whole model as stored, adapters included
     weight_bytes_per_gpu: float  # after TP/PP/EP and ZeRO-3
+    weight_bytes_per_gpu_before_zero: float  # after TP/PP/EP only
     layers_per_gpu: float
     # Compute (per token for transformers, per sample for vision presets with FLOPs)
     flops_per_token: float  # model FLOPs of one training token (fwd+bwd) or one forward token
@@ -485,11 +498,24 @@ def plan_for(m: ModelSpec, job: Job, seq: int) -> Plan:
             raise PlanError(f"--ep {job.ep}: {m.name} has no experts (expert parallelism is MoE)")
         if m.n_experts % job.ep:
             raise PlanError(f"--ep {job.ep} does not divide {m.name}'s {m.n_experts} experts")
+    etp = tp if job.etp is None or job.task == Task.INFER else job.etp
+    if job.etp is not None and job.task != Task.INFER:
+        if m.kind != ModelKind.MOE or not m.n_experts:
+            raise PlanError(f"--etp {job.etp}: {m.name} has no experts (expert parallelism is MoE)")
+        stage = n // pp
+        if stage % (etp * job.ep):
+            raise PlanError(
+                f"--etp {etp} x --ep {job.ep} = {etp * job.ep} does not divide the {stage} GPUs "
+                f"of a pipeline stage (--gpus {n} / --pp {pp})"
+            )
+    elif job.ep > 1:
         ep_group = n // pp if job.task == Task.INFER else n // (tp * pp)
         if ep_group % job.ep:
+            fold = "" if job.task == Task.INFER else "; Megatron folds experts with --etp"
             raise PlanError(
                 f"--ep {job.ep} does not divide the {ep_group} GPUs it is spread over "
                 f"(--gpus {n} / --pp {pp}{'' if job.task == Task.INFER else f' / --tp {tp}'})"
+                f"{fold}"
             )
     return Plan(
         dp=n // group,
@@ -498,6 +524,7 @@ def plan_for(m: ModelSpec, job: Job, seq: int) -> Plan:
         vp=job.vp,
         cp=cp,
         ep=job.ep,
+        etp=etp,
         nodes=job.nodes,
         implicit_layer_split=implicit,
         zero=job.zero,
@@ -514,15 +541,32 @@ def _check_network(network: str) -> None:
         raise PlanError(str(exc)) from None
 
 
+def trainable_kept(shape: Shape, sharded: bool) -> float:
+    """Trainable parameters one GPU keeps gradients or optimizer states for: all of its
+    TP/PP/EP share, or, `sharded` by ZeRO/FSDP, zero_sharded's part of it."""
+    if not sharded:
+        return shape.trainable_per_gpu
+    return zero_sharded(shape.plan, shape.trainable_per_gpu, shape.routed_trainable_per_gpu)
+
+
+def zero_sharded(plan: Plan, per_gpu: float, routed_per_gpu: float) -> float:
+    """What ZeRO/FSDP leaves on one GPU of `per_gpu` (states, or weights at stage 3), of which
+    `routed_per_gpu` belong to routed experts: the rest is sharded over the data-parallel GPUs
+    (dp x cp), the experts over their own data-parallel group (Plan.expert_dp: Megatron's
+    distributed optimizer and FSDP with expert parallelism shard an expert over the GPUs that
+    hold the same expert, not over every replica)."""
+    return (per_gpu - routed_per_gpu) / plan.shard_group + routed_per_gpu / plan.expert_dp
+
+
 def _per_gpu_params(m: ModelSpec, job: Job, plan: Plan, base: float, routed: float) -> float:
-    """Parameters one GPU holds after TP/PP/EP. Routed experts split over ep x tp in training
-    (Megatron's expert tensor parallelism = tp) and over max(tp, ep) in inference (vLLM's expert
-    parallel group is the tensor-parallel group)."""
+    """Parameters one GPU holds after TP/PP/EP. Routed experts split over etp x ep in training
+    (Megatron's expert tensor parallelism, tp unless given) and over max(tp, ep) in inference
+    (vLLM's expert parallel group is the tensor-parallel group)."""
     split = plan.tp * plan.pp
     if job.task == Task.INFER:
         expert_split = plan.pp * max(plan.tp, plan.ep)
     else:
-        expert_split = plan.pp * plan.tp * plan.ep
+        expert_split = plan.pp * plan.etp * plan.ep
     return (base - routed) / split + routed / expert_split
 
 
@@ -658,11 +702,14 @@ def derive(m: ModelSpec, job: Job) -> Shape:
     stored_per_gpu_bytes = _per_gpu_params(m, job, plan, weight_bytes_job, routed_bytes)
     params_per_gpu = _per_gpu_params(m, job, plan, float(m.params_total), float(routed))
     trainable_per_gpu = trainable / (plan.tp * plan.pp)
+    routed_trainable_per_gpu = 0.0  # LoRA's adapters count as dense
     if job.task == Task.TRAIN:
         trainable_per_gpu = params_per_gpu
+        routed_trainable_per_gpu = _per_gpu_params(m, job, plan, float(routed), float(routed))
     weight_bytes_per_gpu = stored_per_gpu_bytes
     if training and job.zero >= 3:
-        weight_bytes_per_gpu /= plan.shard_group
+        routed_here = _per_gpu_params(m, job, plan, routed_bytes, routed_bytes)
+        weight_bytes_per_gpu = zero_sharded(plan, stored_per_gpu_bytes, routed_here)
     layers_per_gpu = m.total_layers / plan.pp if m.total_layers else 0.0
 
     flops, fwd = _flops(m, job, attended, trainable) if m.is_transformer else (0.0, 0.0)
@@ -726,6 +773,8 @@ def derive(m: ModelSpec, job: Job) -> Shape:
         params_trainable=trainable,
         params_stored_per_gpu=params_per_gpu,
         trainable_per_gpu=trainable_per_gpu,
+        weight_bytes_per_gpu_before_zero=stored_per_gpu_bytes,
+        routed_trainable_per_gpu=routed_trainable_per_gpu,
         weight_bytes_job=weight_bytes_job,
         weight_bytes_per_gpu=weight_bytes_per_gpu,
         layers_per_gpu=layers_per_gpu,

@@ -83,6 +83,7 @@ class TrainWork:
     n_layers: int = 0
     moe_layers: int = 0
     experts_per_token: int = 1
+    routed_share: float = 0.0  # of weight_bytes, grad_bytes and dp_grad_bytes: routed experts
     kv_width: int = 0  # K+V elements per token per layer (CP traffic)
     checkpointing: bool = False
     grad_bytes: float = 0.0  # gradients the data-parallel group reduces (whole model)
@@ -142,7 +143,9 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
     cp_g = links.group(plan.cp, plan.tp, plan.gpus_per_node)
     dp_g = links.group(plan.dp, plan.tp * plan.cp, plan.gpus_per_node)
     pp_g = links.group(plan.pp, plan.tp * plan.cp * plan.dp, plan.gpus_per_node)
-    ep_g = links.group(plan.ep, plan.tp * plan.cp, plan.gpus_per_node)  # tp-cp-ep-dp-pp
+    # the experts' own layout, etp-ep-edp-pp (Megatron-Core's expert rank order)
+    ep_g = links.group(plan.ep, plan.etp, plan.gpus_per_node)
+    edp_g = links.group(plan.expert_dp, plan.etp * plan.ep, plan.gpus_per_node)
     layers_here = w.n_layers / plan.pp
     passes = 2 + (1 if w.checkpointing else 0)  # fwd, bwd, recomputed fwd
     tokens_here = w.tokens_per_micro / plan.cp
@@ -187,13 +190,23 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
     # seconds (which made a longer backward, with more recompute, finish sooner).
     window = max(micro, stream) * bwd_share
     busy = micro  # a micro-batch's time before the weight stream: math, or ZeRO-3's gathers
-    if dp_g:
-        shard = plan.tp * plan.pp * (plan.ep if w.moe_layers else 1)
+    # The dense weights reduce (gather) over the replicas, the routed experts over the GPUs
+    # that hold the same expert shard (Plan.expert_dp): one collective after the other.
+    dense, routed = 1.0 - (w.routed_share if w.moe_layers else 0.0), w.routed_share
+    groups = [(g, share, split) for g, share, split in (
+        (dp_g, dense, plan.tp * plan.pp),
+        (edp_g, routed if w.moe_layers else 0.0, plan.etp * plan.ep * plan.pp),
+    ) if g and share > 0]  # fmt: skip
+
+    def gathers_s(nbytes: float) -> float:
+        return sum(comm.group_allgather_s(nbytes * f / n, g) for g, f, n in groups)
+
+    def allreduce_s(nbytes: float) -> float:
+        return sum(comm.group_allreduce_s(nbytes * f / n, g) for g, f, n in groups)
+
+    if groups:
         if plan.zero >= 3:
-            wb = w.weight_bytes / shard
-            per_micro = 2 * comm.group_allgather_s(wb, dp_g) + comm.group_allgather_s(
-                w.grad_bytes / shard, dp_g
-            )
+            per_micro = 2 * gathers_s(w.weight_bytes) + gathers_s(w.grad_bytes)
             parts["data-parallel"] = m * per_micro
             exposed += m * max(0.0, per_micro - micro)
             busy = max(micro, per_micro)
@@ -201,11 +214,13 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
             # host follow each bucket's reduce-scatter, in the backward's time left after it.
             window = max(0.0, max(busy, stream) - per_micro) * bwd_share
         else:
-            t = comm.group_allreduce_s(w.dp_grad_bytes / shard, dp_g)
+            t = allreduce_s(w.dp_grad_bytes)
             parts["data-parallel"] = t
-            # the last bucket: never more than all the gradients
+            # the last bucket (the first layers' and the embedding's: dense, over the first
+            # group that reduces anything), never more than all the gradients
             last = min(w.last_bucket_bytes, w.dp_grad_bytes)
-            exposed += ddp_exposed_s(t, comm.group_allreduce_s(last / shard, dp_g), window)
+            g, _, n = groups[0]
+            exposed += ddp_exposed_s(t, comm.group_allreduce_s(last / n, g), window)
             window = max(0.0, window - t)
 
     offload = 0.0

@@ -312,6 +312,9 @@ class WorkloadInput(BaseModel):
     pp: int | None = Field(default=None, ge=1, le=MAX_PARALLEL, description="pipeline stages")
     cp: int | None = Field(default=None, ge=1, le=MAX_PARALLEL, description="context parallel")
     ep: int | None = Field(default=None, ge=1, le=MAX_PARALLEL, description="expert parallel")
+    etp: int | None = Field(
+        default=None, ge=1, le=MAX_PARALLEL, description="expert tensor parallel (default tp)"
+    )
     offload: Literal["none", "optimizer", "full"] | None = None
     master_weights: bool | None = None
     optimizer_in_backward: bool | None = None

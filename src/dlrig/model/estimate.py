@@ -202,7 +202,9 @@ class Estimate(_Out):
     electricity_cost_interval: Interval | None = Field(
         default=None, description="energy_kwh_interval scaled: cost = price x energy"
     )
-    plan: dict[str, int] = Field(default_factory=dict, description="dp, tp, pp, vp, cp, ep, nodes")
+    plan: dict[str, int] = Field(
+        default_factory=dict, description="dp, tp, pp, vp, cp, ep, etp, expert_dp, nodes"
+    )
     grad_accum: int = 1
     global_batch: int | None = Field(default=None, description="sequences per optimizer step")
     weight_format: str = ""

@@ -279,6 +279,13 @@ class Job(BaseModel):
     vp: int = Field(default=1, ge=1, le=1_000, description="virtual stages per pipeline stage")
     cp: int = Field(default=1, ge=1, le=100_000, description="context-parallel degree")
     ep: int = Field(default=1, ge=1, le=100_000, description="expert-parallel degree")
+    etp: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="training: expert tensor-parallel degree (Megatron's "
+        "--expert-tensor-parallel-size; default --tp)",
+    )
     nodes: int = Field(default=1, ge=1, le=100_000)
     network: str | None = Field(
         default=None, min_length=1, max_length=64, description="between nodes: networks.csv id"

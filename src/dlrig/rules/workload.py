@@ -68,6 +68,7 @@ JOB_FIELDS = (
     "pp",
     "cp",
     "ep",
+    "etp",
 )
 
 
