@@ -403,3 +403,22 @@ def test_sglang_prefills_in_2048_token_chunks_on_every_24_gb_card():
     for gpu, chunk in (("RTX 4090", 2048), ("RTX 3090", 2048), ("H100 SXM", 8192)):
         job = Job(task="infer", gpu=find_gpu(gpu), engine="sglang")
         assert em.batched_tokens(job) == chunk, gpu
+
+
+def test_transformers_legacy_cache_era_holds_every_prompt_positions_logits_in_prefill():
+    # Before 4.45 the prefill's forward returned every prompt position's logits, the head's
+    # bf16 output and its fp32 copy alive together (2 + 4 bytes each); the legacy cache is
+    # transformers < 4.42. A 2,000-token prompt over TOY's vocabulary: that moment outweighs
+    # one layer's working set, and the decode steps still hold one position's.
+    kw = dict(engine="transformers", prompt_tokens=2000, gen_tokens=1)
+    legacy = mem.parts(_shape(kv_cache="legacy", **kw))
+    dynamic = mem.parts(_shape(**kw))
+
+    def prefill_moment(p: mem.MemoryParts) -> float:
+        return p.activations + p.engine_buffers
+
+    # (less the one generated token's KV, 256 bytes, which the KV cache line already counts
+    # but which the prefill does not hold yet)
+    assert prefill_moment(legacy) == pytest.approx(2000 * TOY.vocab_size * (2 + 4) - 256)
+    assert prefill_moment(dynamic) < prefill_moment(legacy) / 4
+    assert legacy.logits == dynamic.logits == TOY.vocab_size * (2 + 4)
