@@ -63,8 +63,8 @@ def test_rtx4090_over_rtx3090_resnet50_training_matches_lambdas_published_ratio(
     # its measured streaming fraction, estimate/stream.py). Lambda's own runs put the pair at
     # 1301/905 = 1.44x in fp16 and 1363/979 = 1.39x in fp32: at the floor of the issue's
     # 1.4-2.0x band, which came from language-model training (the tests below). So ResNet-50
-    # is held to the published ratio of the same workload, within 5 %; it read 1.397x once
-    # the streaming table's 12 device-benchmarks rows were in (calibrate.py's relations line).
+    # is held to the published ratio of the same workload, within 5 %; it reads 1.40x with the
+    # streaming table's 12 device-benchmarks rows in (calibrate.py's relations line).
     import csv
     from pathlib import Path
 
