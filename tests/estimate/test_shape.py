@@ -148,3 +148,11 @@ def test_expert_states_shard_over_the_gpus_holding_the_same_expert():
     kept = (m.params_total - routed) / 8 + routed / 8
     per_param = memory.optimizer_bytes_per_param(s)
     assert memory.optimizer_bytes(s) == pytest.approx(per_param * kept)
+    # on 16 GPUs two hold each expert, and the assumptions say where its states go
+    from dlrig.estimate import explain
+
+    sixteen = derive(m, job("H100 SXM", n_gpus=16, ep=8, zero=1, seq_len=1024, batch_size=1))
+    said = " ".join(explain.assumptions(sixteen))
+    assert sixteen.plan.expert_dp == 2
+    assert "the routed experts' over the 2 GPUs holding the same experts" in said
+    assert "etp 1 x ep 8 x expert-dp 2 per pipeline stage" in said

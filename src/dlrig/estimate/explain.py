@@ -77,9 +77,12 @@ def _states(s: Shape) -> str:
     if sharded and s.plan.shard_group > 1:
         text += f"; {', '.join(sharded)} sharded over {s.plan.shard_group} GPUs (ZeRO-{job.zero})"
         if s.routed_trainable_per_gpu and s.plan.expert_dp != s.plan.shard_group:
+            layout = f"--etp {s.plan.etp} x --ep {s.plan.ep} per stage"
             text += (
-                f", the routed experts' over the {s.plan.expert_dp} GPU(s) holding the same "
-                f"experts (--etp {s.plan.etp} x --ep {s.plan.ep} per stage)"
+                f", the routed experts' over the {s.plan.expert_dp} GPUs holding the same "
+                f"experts ({layout})"
+                if s.plan.expert_dp > 1
+                else f", the routed experts' not at all: no other GPU holds them ({layout})"
             )
     if job.offload != Offload.NONE:
         kept = "optimizer states" if job.offload == Offload.OPTIMIZER else "weights and states"
