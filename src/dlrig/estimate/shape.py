@@ -493,15 +493,15 @@ def plan_for(m: ModelSpec, job: Job, seq: int) -> Plan:
         )
     if cp > 1 and seq % cp:
         raise PlanError(f"--cp {cp} does not divide the sequence of {seq} tokens")
-    if job.ep > 1:
+    folded = job.etp is not None and job.task != Task.INFER
+    if job.ep > 1 or folded:
+        flag = f"--ep {job.ep}" if job.ep > 1 else f"--etp {job.etp}"
         if m.kind != ModelKind.MOE or not m.n_experts:
-            raise PlanError(f"--ep {job.ep}: {m.name} has no experts (expert parallelism is MoE)")
+            raise PlanError(f"{flag}: {m.name} has no experts (expert parallelism is MoE)")
         if m.n_experts % job.ep:
             raise PlanError(f"--ep {job.ep} does not divide {m.name}'s {m.n_experts} experts")
-    etp = tp if job.etp is None or job.task == Task.INFER else job.etp
-    if job.etp is not None and job.task != Task.INFER:
-        if m.kind != ModelKind.MOE or not m.n_experts:
-            raise PlanError(f"--etp {job.etp}: {m.name} has no experts (expert parallelism is MoE)")
+    etp = job.etp if folded and job.etp is not None else tp
+    if folded:
         stage = n // pp
         if stage % (etp * job.ep):
             raise PlanError(
@@ -558,16 +558,19 @@ def zero_sharded(plan: Plan, per_gpu: float, routed_per_gpu: float) -> float:
     return (per_gpu - routed_per_gpu) / plan.shard_group + routed_per_gpu / plan.expert_dp
 
 
-def _per_gpu_params(m: ModelSpec, job: Job, plan: Plan, base: float, routed: float) -> float:
-    """Parameters one GPU holds after TP/PP/EP. Routed experts split over etp x ep in training
-    (Megatron's expert tensor parallelism, tp unless given) and over max(tp, ep) in inference
-    (vLLM's expert parallel group is the tensor-parallel group)."""
-    split = plan.tp * plan.pp
+def _expert_split(job: Job, plan: Plan) -> int:
+    """GPUs a routed expert's weights are split over: etp x ep per stage in training
+    (Megatron's expert tensor parallelism, tp unless given), max(tp, ep) in inference (vLLM's
+    expert parallel group is the tensor-parallel group)."""
     if job.task == Task.INFER:
-        expert_split = plan.pp * max(plan.tp, plan.ep)
-    else:
-        expert_split = plan.pp * plan.etp * plan.ep
-    return (base - routed) / split + routed / expert_split
+        return plan.pp * max(plan.tp, plan.ep)
+    return plan.pp * plan.etp * plan.ep
+
+
+def _per_gpu_params(m: ModelSpec, job: Job, plan: Plan, base: float, routed: float) -> float:
+    """Parameters (or bytes) one GPU holds after TP/PP/EP, `routed` of `base` in routed
+    experts (_expert_split), the rest split over tp x pp."""
+    return (base - routed) / (plan.tp * plan.pp) + routed / _expert_split(job, plan)
 
 
 # --------------------------------------------------------------------------- FLOPs
@@ -705,10 +708,10 @@ def derive(m: ModelSpec, job: Job) -> Shape:
     routed_trainable_per_gpu = 0.0  # LoRA's adapters count as dense
     if job.task == Task.TRAIN:
         trainable_per_gpu = params_per_gpu
-        routed_trainable_per_gpu = _per_gpu_params(m, job, plan, float(routed), float(routed))
+        routed_trainable_per_gpu = routed / _expert_split(job, plan)
     weight_bytes_per_gpu = stored_per_gpu_bytes
     if training and job.zero >= 3:
-        routed_here = _per_gpu_params(m, job, plan, routed_bytes, routed_bytes)
+        routed_here = routed_bytes / _expert_split(job, plan)
         weight_bytes_per_gpu = zero_sharded(plan, stored_per_gpu_bytes, routed_here)
     layers_per_gpu = m.total_layers / plan.pp if m.total_layers else 0.0
 

@@ -192,10 +192,10 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
     busy = micro  # a micro-batch's time before the weight stream: math, or ZeRO-3's gathers
     # The dense weights reduce (gather) over the replicas, the routed experts over the GPUs
     # that hold the same expert shard (Plan.expert_dp): one collective after the other.
-    dense, routed = 1.0 - (w.routed_share if w.moe_layers else 0.0), w.routed_share
+    routed = w.routed_share if w.moe_layers else 0.0
     groups = [(g, share, split) for g, share, split in (
-        (dp_g, dense, plan.tp * plan.pp),
-        (edp_g, routed if w.moe_layers else 0.0, plan.etp * plan.ep * plan.pp),
+        (dp_g, 1.0 - routed, plan.tp * plan.pp),
+        (edp_g, routed, plan.etp * plan.ep * plan.pp),
     ) if g and share > 0]  # fmt: skip
 
     def gathers_s(nbytes: float) -> float:
