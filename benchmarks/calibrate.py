@@ -1687,12 +1687,13 @@ def judged_memory(pt: Point):
 
 
 def _rate_band(t) -> tuple[float, float, float, float]:
-    """A prediction's tokens/s, its interval fraction and the band [low, high] it spans (the
-    interval's own ends: the span over engines is not symmetric)."""
+    """A prediction's tokens/s, its interval fraction and the band [low, high] where the
+    measured rate lies for it (the interval's own ends; inf where it has no top)."""
     rate = t.tokens_per_s or 0.0
     if t.interval is None:
         return rate, 0.0, rate, rate
-    return rate, t.interval.frac, t.interval.low, t.interval.high
+    high = math.inf if t.interval.high is None else t.interval.high
+    return rate, t.interval.frac, t.interval.low, high
 
 
 RESNET50_RELATION = "ResNet-50 fp16 b256 nchw"

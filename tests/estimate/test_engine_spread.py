@@ -14,7 +14,7 @@ from dlrig.model.estimate import Interval
 from estimate_helpers import job
 
 
-def _iv(low: float, high: float) -> Interval:
+def _iv(low: float, high: float | None) -> Interval:
     return Interval(low=low, high=high, frac=0.1, group="g", source="s")
 
 
@@ -27,20 +27,25 @@ def test_span_runs_from_the_lowest_low_to_the_highest_high():
     # 20 tokens/s; engines' intervals [15, 25] and [18, 40]: [15, 40], the larger side 20/20
     iv = engine_spread.span(20.0, [_iv(15, 25), None, _iv(18, 40)], "decode_bw", ["x", "y"])
     assert (iv.low, iv.high, iv.frac) == pytest.approx((15.0, 40.0, 1.0))
-    assert iv.group == "decode_bw:" + engine_spread.GROUP
+    assert iv.group == "decode_bw:" + engine_spread.GROUP and iv.kind == "span"
     assert "x, y" in iv.source
     assert engine_spread.span(20.0, [None], "decode_bw", []) is None
+    # one engine's interval without a top (a ± of 100 % or more): the span has none either
+    open_top = engine_spread.span(20.0, [_iv(15, 25), _iv(8, None)], "decode_bw", ["x", "y"])
+    assert (open_top.low, open_top.high) == (8, None)
 
 
-def test_a_time_from_an_asymmetric_rate_interval_uses_its_ends():
+def test_a_time_from_a_span_of_rates_uses_its_ends():
     # 10 h at 100 tokens/s, the rate within [50, 200]: the time within [5, 20] h
-    t = perf.inverse_interval(
-        10.0, Interval(low=50, high=200, frac=1.0, group="g", source="s"), 100
-    )
+    span = Interval(low=50, high=200, frac=1.0, group="g", source="s", kind="span")
+    t = perf.inverse_interval(10.0, span, 100)
     assert (t.low, t.high, t.frac) == pytest.approx((5.0, 20.0, 1.0))
-    # a symmetric one keeps v/(1+f)..v/(1-f) and its fraction, given the rate or not
-    sym = Interval(low=75, high=125, frac=0.25, group="g", source="s")
-    assert perf.inverse_interval(10.0, sym, 100) == perf.inverse_interval(10.0, sym)
+    # a span reaching a rate of 0 leaves the time no top
+    zero = span.model_copy(update={"low": 0.0})
+    assert perf.inverse_interval(10.0, zero, 100).high is None
+    # a band keeps t(1 ± f) and its fraction, given the rate or not
+    band = Interval.band(100.0, 0.25, "g", "s")
+    assert perf.inverse_interval(10.0, band, 100) == perf.inverse_interval(10.0, band)
 
 
 @pytest.mark.parametrize(

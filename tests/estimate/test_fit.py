@@ -8,6 +8,7 @@ from dlrig.catalog.lookup import find_model
 from dlrig.estimate import estimate
 from dlrig.estimate.fit import candidates, fixes, model_states_gb, suggestions
 from dlrig.estimate.job import memory, verdict
+from dlrig.model.estimate import Interval
 from dlrig.model.workload import Job
 from estimate_helpers import job
 
@@ -21,11 +22,28 @@ def pinned_interval(monkeypatch):
     monkeypatch.setattr(interval, "memory_frac", lambda task="": (0.10, "pinned by the test"))
 
 
+def _band(need_gb: float, frac: float) -> Interval:
+    return Interval.band(need_gb, frac, "memory", "test")
+
+
 def test_verdict_uses_the_interval():
-    assert verdict(10.0, 12.0, 0.1) == "fits"  # 11 ≤ 12
-    assert verdict(11.5, 12.0, 0.1) == "tight"  # 12.65 > 12 ≥ 10.35
-    assert verdict(12.5, 12.0, 0.1) == "tight"  # over, but within the error
-    assert verdict(14.0, 12.0, 0.1) == "does not fit"  # 12.6 > 12
+    # The measured need lies within [need/(1+f), need/(1-f)] when the error is within ± f.
+    assert verdict(_band(10.0, 0.1), 12.0) == "fits"  # 11.11 ≤ 12
+    assert verdict(_band(10.9, 0.1), 12.0) == "tight"  # 12.11 > 12: value x 1.1 = 11.99 fit
+    assert verdict(_band(11.5, 0.1), 12.0) == "tight"  # 12.78 > 12 ≥ 10.45
+    assert verdict(_band(12.5, 0.1), 12.0) == "tight"  # over, but within the error
+    assert verdict(_band(13.5, 0.1), 12.0) == "does not fit"  # 12.27 > 12
+    # value x (1 - f) = 11.92 would have said tight: a 13.2 GB prediction 10 % too high means
+    # 12 GB measured, so only above 13.2 GB is it sure not to fit
+    assert verdict(_band(13.25, 0.1), 12.0) == "does not fit"
+    assert verdict(_band(13.2, 0.1), 12.0) == "tight"
+
+
+def test_a_frac_of_one_or_more_has_no_top_so_never_fits():
+    iv = _band(1.0, 1.2)
+    assert iv.high is None and iv.low == pytest.approx(1.0 / 2.2)
+    assert verdict(iv, 80.0) == "tight"
+    assert verdict(iv, 0.4) == "does not fit"
 
 
 def test_fitting_job_has_no_fixes():

@@ -223,7 +223,8 @@ def _strict(text: str) -> Any:
 def _holds(iv: Interval | None, value: float | None) -> None:
     if iv is None or value is None:
         return
-    assert iv.low <= value * (1 + 1e-9) and value <= iv.high * (1 + 1e-9), (iv, value)
+    top = math.inf if iv.high is None else iv.high
+    assert iv.low <= value * (1 + 1e-9) and value <= top * (1 + 1e-9), (iv, value)
     assert iv.low >= 0
 
 
@@ -293,8 +294,10 @@ def check_estimate(est: Estimate) -> None:
         assert est.energy_kwh == pytest.approx(est.energy_kwh_per_hour * est.time_hours)
     assert m.headroom_gb == pytest.approx(m.capacity_gb - m.per_gpu_gb)
     # The verdict against the interval: fits = the top fits; does not fit = the bottom does not.
+    # where the measured need lies if the error is within ± frac: [v/(1+frac), v/(1-frac)]
     frac = m.per_gpu_interval.frac if m.per_gpu_interval else 0.0
-    top, bottom = m.per_gpu_gb * (1 + frac), m.per_gpu_gb * (1 - frac)
+    top = m.per_gpu_gb / (1 - frac) if frac < 1 else math.inf
+    bottom = m.per_gpu_gb / (1 + frac)
     if m.verdict == FITS:
         assert top <= m.capacity_gb * (1 + 1e-12)
     elif m.verdict == DOES_NOT_FIT:

@@ -33,7 +33,7 @@ def test_two_rtx3090_70b_int4_decode_lands_in_the_published_band(engine):
     )
     assert "layers split over 2 GPUs" in t.link
     assert t.interval is not None
-    assert t.interval.low <= 18 and t.interval.high >= 14
+    assert t.interval.low <= 18 and (t.interval.high is None or t.interval.high >= 14)
 
 
 def test_tensor_parallel_decode_over_pcie_is_less_than_linear():

@@ -668,7 +668,7 @@ def test_every_rate_carries_an_interval():
     for j in (job(task="lora", batch_size=1), job(task="infer", context=128)):
         t = throughput(m, j)
         assert t.interval is not None and 0 < t.interval.frac < 5
-        assert t.interval.low <= (t.tokens_per_s or 0) <= t.interval.high
+        assert t.interval.contains(t.tokens_per_s or 0)
 
 
 def test_encoder_inference_is_forward_passes_not_decode():
@@ -676,7 +676,7 @@ def test_encoder_inference_is_forward_passes_not_decode():
     assert t.samples_per_s and t.bound == "compute"
     # a text encoder's rate in tokens too: its sequences' tokens
     assert t.tokens_per_s == pytest.approx(t.samples_per_s * 512)
-    assert t.interval is not None and t.interval.low <= t.tokens_per_s <= t.interval.high
+    assert t.interval is not None and t.interval.contains(t.tokens_per_s)
     s = shape(find_model("bert-base"), job(task="infer", batch_size=32, context=512))
     rate = 165.2e12 * t.utilization
     assert t.step_parts_s["compute"] == pytest.approx(32 * 512 * s.flops_fwd_per_token / rate)
@@ -913,17 +913,34 @@ def test_fp8_selective_checkpointing_recomputes_its_matmuls_but_not_attention():
     assert delta == pytest.approx(recompute_s, rel=1e-9)
 
 
+def test_a_rates_band_is_where_the_measured_rate_lies_for_its_error():
+    from dlrig.model.estimate import Interval
+
+    # predicted 100 with |error| <= 25 %: (100 - m) / m in [-0.25, 0.25] -> m in [80, 133.3]
+    rate = Interval.band(100.0, 0.25, "g", "s")
+    assert (rate.low, rate.high, rate.frac) == pytest.approx((80.0, 400 / 3, 0.25))
+    assert rate.contains(80.0) and rate.contains(133.3) and not rate.contains(76.0)
+    # a ± of 100 % or more bounds the measured rate below only: 100 is at most 149 % too high
+    wide = Interval.band(100.0, 1.49, "g", "s")
+    assert wide.high is None and wide.low == pytest.approx(100 / 2.49)
+    assert wide.contains(1e9)
+
+
 def test_derived_predictions_carry_their_rates_interval():
     from dlrig.model.estimate import Interval
 
-    rate = Interval(low=75, high=125, frac=0.25, group="g", source="s")
-    # a time is work over the rate: 10 h at a rate of 100 +- 25 % lies in [10/1.25, 10/0.75]
+    rate = Interval.band(100.0, 0.25, "g", "s")
+    # a time is work over the rate: 10 h at a predicted rate 25 % too high or too low takes
+    # 10 x 100 / m hours, m in [80, 133.3]: [7.5, 12.5] h
     time = perf.inverse_interval(10.0, rate)
-    assert (time.low, time.high, time.frac) == pytest.approx((8.0, 40 / 3, 0.25))
-    assert perf.inverse_interval(10.0, rate.model_copy(update={"frac": 1.0})) is None
-    # energy at 2 kWh per hour over that time: [16, 26.7] kWh
+    assert (time.low, time.high, time.frac) == pytest.approx((7.5, 12.5, 0.25))
+    assert time.kind == "inverse_band"
+    # a rate with no top still bounds the time: 149 % too high at most -> at most 2.49x longer
+    wide = perf.inverse_interval(10.0, Interval.band(100.0, 1.49, "g", "s"))
+    assert (wide.low, wide.high) == pytest.approx((0.0, 24.9))
+    # energy at 2 kWh per hour over that time: [15, 25] kWh
     energy = perf.scaled_interval(20.0, 10.0, time)
-    assert (energy.low, energy.high) == pytest.approx((16.0, 80 / 3))
+    assert (energy.low, energy.high) == pytest.approx((15.0, 25.0))
     assert perf.scaled_interval(None, 10.0, time) is None
 
 

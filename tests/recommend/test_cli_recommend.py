@@ -347,8 +347,9 @@ def test_time_and_rent_carry_the_rates_interval(capsys):
             p["time_hours_interval"],
             p["cloud_cost_interval"],
         )
-        # a time is work over the rate: [t/(1+f), t/(1-f)]; the rent scales with the time
-        assert time["low"] == pytest.approx(p["time_hours"] / (1 + rate["frac"]))
-        assert time["high"] == pytest.approx(p["time_hours"] / (1 - rate["frac"]))
+        # a time is work over the rate: t(1 ± f) for the rate's error within ± f; the rent
+        # scales with the time
+        assert time["low"] == pytest.approx(p["time_hours"] * (1 - rate["frac"]))
+        assert time["high"] == pytest.approx(p["time_hours"] * (1 + rate["frac"]))
         k = p["cloud_cost"] / p["time_hours"]
         assert (rent["low"], rent["high"]) == pytest.approx((time["low"] * k, time["high"] * k))

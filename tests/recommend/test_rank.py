@@ -246,10 +246,7 @@ def _maker(front, monkeypatch):
 def _with_interval(c, frac: float):
     from dlrig.model.estimate import Interval
 
-    rate = c.throughput
-    c.config.throughput_interval = Interval(
-        low=rate * (1 - frac), high=rate * (1 + frac), frac=frac, group="g", source="s"
-    )
+    c.config.throughput_interval = Interval.band(c.throughput, frac, "g", "s")
     return c
 
 
@@ -257,7 +254,8 @@ def test_fastest_build_names_a_cheaper_one_within_the_estimators_error(monkeypat
     cheap = _with_interval(cand(2000, 900.0, gpu="a"), 0.25)
     fast = _with_interval(cand(3000, 1000.0, gpu="b"), 0.25)
     note = _maker([cheap, fast], monkeypatch).within_error_below(fast)
-    # 900 x 1.25 >= 1000: the difference is inside the +-25 %; 1000 USD saved
+    # 900 / 0.75 = 1200 >= 1000: the cheaper one's measured rate may reach this one's; 1000
+    # USD saved
     assert note == (
         "1 x a is within the estimator's ± 25% of its rate (90% of it) for 1,000 USD less"
     )
@@ -267,7 +265,15 @@ def test_no_such_note_when_the_cheaper_build_is_clearly_slower_or_absent(monkeyp
     slow = _with_interval(cand(2000, 700.0, gpu="a"), 0.25)
     fast = _with_interval(cand(3000, 1000.0, gpu="b"), 0.25)
     maker = _maker([slow, fast], monkeypatch)
-    assert maker.within_error_below(fast) is None  # 700 x 1.25 < 1000
+    assert maker.within_error_below(fast) is None  # 700 / 0.75 = 933 < 1000
     assert maker.within_error_below(slow) is None  # nothing cheaper on the front
-    fast.config.throughput_interval = None
+    slow.config.throughput_interval = None
     assert maker.within_error_below(fast) is None  # no interval: nothing to claim
+
+
+def test_the_cheaper_builds_band_decides_not_its_rate_times_one_plus_the_error(monkeypatch):
+    # 760 predicted, its error within ± 25 %: measured up to 760 / 0.75 = 1013 >= 1000, so
+    # within (760 x 1.25 = 950 would have said clearly slower)
+    cheap = _with_interval(cand(2000, 760.0, gpu="a"), 0.25)
+    fast = _with_interval(cand(3000, 1000.0, gpu="b"), 0.25)
+    assert _maker([cheap, fast], monkeypatch).within_error_below(fast) is not None

@@ -47,13 +47,15 @@ def test_example_does_not_fit_and_names_the_smallest_fix():
     f = one(report, "gpu-memory")
     assert f.severity == "error" and report.has_errors
     # The build file says batch_size = 4. Checkpointing with a chunked loss keeps one micro-step
-    # of 4 samples; a smaller micro-batch keeps the step's 4 samples through gradient
-    # accumulation (1 x 4) but pays the Hugging Face trainer's per-layer host time four times
-    # (perf.train_host_s), so it now comes second.
+    # of 4 samples and would be cheaper, but its 23.25 GB at ± 10 % (pinned) means up to
+    # 23.25 / 0.9 = 25.83 GB measured on a 25.77 GB card: tight, not fits (read as
+    # 23.25 x 1.1 = 25.57 it fitted before round 13). A micro-batch of 1 with 4 accumulation
+    # steps and checkpointing needs 21.71 GB, at most 24.12: it fits.
     assert f.fix.startswith(
-        'Smallest change that fits, in [workload]: checkpointing = true and loss = "chunked"'
+        "Smallest change that fits, in [workload]: "
+        "batch_size = 1 and grad_accum = 4 and checkpointing = true"
     )
-    assert "batch_size = 1 and grad_accum = 4 and checkpointing = true" in f.fix
+    assert 'checkpointing = true and loss = "chunked"' not in f.fix
     assert f.numbers["per_gpu_gb"].value > f.numbers["capacity_gb"].value
 
 
@@ -71,7 +73,8 @@ def test_applying_the_fix_makes_it_fit():
         ),
         "gpu-memory",
     )
-    assert f.severity in ("ok", "warning")
+    # tight (within the error), so a warning, not an error
+    assert f.severity == "warning"
 
 
 def test_inference_fix_is_quantisation():

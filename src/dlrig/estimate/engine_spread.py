@@ -111,12 +111,15 @@ def span(
     if value is None or value <= 0 or not known:
         return None
     low = min(iv.low for iv in known)
-    high = max(iv.high for iv in known)
-    frac = max(value - low, high - value) / value
+    tops = [iv.high for iv in known]
+    high = None if None in tops else max(t for t in tops if t is not None)
+    # the larger side over the headline; without a top, the largest of the engines' ±
+    frac = max(value - low, high - value) / value if high else max(iv.frac for iv in known)
     return Interval(
         low=low,
         high=high,
         frac=frac,
+        kind="span",
         group=f"{what}:{GROUP}",
         source=(
             f"no --engine: from the lowest to the highest end of the intervals of "

@@ -98,10 +98,5 @@ def memory_frac(task: str = "") -> tuple[float, str]:
 def memory_interval(value_gb: float, shape: Shape | None = None) -> Interval:
     task = shape.job.task.value if shape is not None else ""
     frac, source = memory_frac(task)
-    return Interval(
-        low=max(0.0, value_gb * (1 - frac)),
-        high=value_gb * (1 + frac),
-        frac=frac,
-        group=f"{MEMORY_GROUP}/{task}" if task else MEMORY_GROUP,
-        source=source,
-    )
+    group = f"{MEMORY_GROUP}/{task}" if task else MEMORY_GROUP
+    return Interval.band(value_gb, frac, group, source)

@@ -18,6 +18,7 @@ from dlrig.model.estimate import (
     DOES_NOT_FIT,
     FITS,
     TIGHT,
+    Interval,
     MemoryEstimate,
     ThroughputEstimate,
     Verdict,
@@ -40,11 +41,12 @@ def tokens_per_sample(m: ModelSpec, job: Job) -> int:
     return shapes.sequence_length(m, job) if m.is_transformer else 1
 
 
-def verdict(need_gb: float, capacity_gb: float, frac: float) -> Verdict:
-    """fits: even the interval's top fits; does not fit: even its bottom does not; else tight."""
-    if need_gb * (1 + frac) <= capacity_gb:
+def verdict(iv: Interval, capacity_gb: float) -> Verdict:
+    """fits: even the interval's top fits; does not fit: even its bottom does not; else tight.
+    The interval is where the measured need lies (Interval.band: need/(1+f) to need/(1−f))."""
+    if iv.high is not None and iv.high <= capacity_gb:
         return FITS
-    if need_gb * (1 - frac) > capacity_gb:
+    if iv.low > capacity_gb:
         return DOES_NOT_FIT
     return TIGHT
 
@@ -59,7 +61,7 @@ def memory_of(s: shapes.Shape) -> MemoryEstimate:
     need = max(parts.need, load.nvidia_smi if load else 0.0) / GB
     capacity = mem.capacity_gb(s.job.gpu.memory_gb)
     iv = interval.memory_interval(need, s)
-    v = verdict(need, capacity, iv.frac)
+    v = verdict(iv, capacity)
     return MemoryEstimate(
         weights_gb=parts.weights / GB,
         gradients_gb=parts.gradients / GB,

@@ -336,43 +336,43 @@ def _given_or_fitted(job: Job, key: str, group: tuple[str, ...], consts) -> Rate
 
 
 def interval(value: float | None, r: Rate) -> Interval | None:
+    """Where the measured rate lies when the prediction's error is within the group's ± (the
+    calibration's LOSO p80 |error|): Interval.band."""
     if value is None or r.interval is None:
         return None
-    return Interval(
-        low=max(0.0, value * (1 - r.interval)),
-        high=value * (1 + r.interval),
-        frac=r.interval,
-        group=r.group,
-        source="fitted_constants.csv: leave-one-source-out p80 |error| (benchmarks/calibrate.py)",
+    return Interval.band(
+        value,
+        r.interval,
+        r.group,
+        "fitted_constants.csv: leave-one-source-out p80 |error| (benchmarks/calibrate.py)",
     )
 
 
 def inverse_interval(
     value: float | None, rate: Interval | None, rate_value: float | None = None
 ) -> Interval | None:
-    """A quantity that is work over a rate (a time): a rate between r(1−f) and r(1+f) gives a
-    value between v/(1+f) and v/(1−f); no upper bound, so no interval, when f ≥ 1.
+    """A quantity that is work over a rate (a time). A rate whose error is within ± f gives a
+    time within t(1 ± f) (Interval.inverse_band): measured time = t · predicted / measured
+    rate, and predicted / measured = 1 + error.
 
-    With the rate's own value given and an interval that is not symmetric about it
-    (engine_spread.py's span over engines), its ends are used as they are: v·r/high to
-    v·r/low, `frac` the larger side."""
+    The span over engines (engine_spread.py, kind "span") is a range of rates, not an error:
+    its ends give the time's, t·r/high to t·r/low (none above where the span reaches 0 or
+    has no top: a rate of 0 has no time); `frac` is then the rate's."""
     if value is None or rate is None:
         return None
-    if rate_value is None or rate.symmetric_about(rate_value):
-        if rate.frac >= 1:
-            return None
-        low, high, frac = value / (1 + rate.frac), value / (1 - rate.frac), rate.frac
-    else:
-        if rate.low <= 0 or rate_value <= 0 or value <= 0:
-            return None
-        low, high = value * rate_value / rate.high, value * rate_value / rate.low
-        frac = max(value - low, high - value) / value
+    source = f"from the rate's interval ({rate.source})"
+    if rate.kind != "span":
+        return Interval.inverse_band(value, rate.frac, rate.group, source)
+    if rate_value is None or rate_value <= 0 or value <= 0:
+        return None
+    k = value * rate_value
     return Interval(
-        low=low,
-        high=high,
-        frac=frac,
+        low=k / rate.high if rate.high else 0.0,
+        high=k / rate.low if rate.low > 0 else None,
+        frac=rate.frac,
         group=rate.group,
-        source=f"from the rate's interval ({rate.source})",
+        source=source,
+        kind="span",
     )
 
 
@@ -383,10 +383,7 @@ def scaled_interval(
     base's, scaled."""
     if value is None or not base or iv is None:
         return None
-    k = value / base
-    return Interval(
-        low=iv.low * k, high=iv.high * k, frac=iv.frac, group=iv.group, source=iv.source
-    )
+    return iv.scaled(value / base)
 
 
 # --- links --------------------------------------------------------------------------------

@@ -21,18 +21,52 @@ class _Out(BaseModel):
 
 
 class Interval(_Out):
-    """A prediction's interval: value x (1 ± frac), frac the leave-one-source-out p80 |error|
-    of its calibration group."""
+    """A prediction's interval: where the measured value lies when the prediction's error
+    (predicted − measured) / measured is within ± frac, frac the leave-one-source-out p80
+    |error| of its calibration group (the same test the calibration's coverage counts).
+
+    For a predicted value v that is [v/(1+frac), v/(1−frac)], with no upper bound (`high`
+    None) when frac ≥ 1: a prediction 149 % too high at most can still be any amount too low
+    (`band`). A quantity inversely proportional to a predicted rate (a time: work over the
+    rate) lies within its own value × (1 ± frac) (`inverse_band`)."""
 
     low: float
-    high: float
-    frac: float = Field(ge=0, description="relative half-width")
+    high: float | None = Field(description="None: no upper bound (frac ≥ 1)")
+    frac: float = Field(ge=0, description="the ± of the prediction's relative error")
     group: str = Field(description="calibration group the error comes from")
     source: str = Field(description="how the fraction was obtained")
+    kind: Literal["band", "inverse_band", "span"] = Field(
+        default="band",
+        description="band: a prediction's ± frac; inverse_band: a time over a rate's band; "
+        "span: the lowest to the highest end of several engines' intervals",
+    )
 
-    def symmetric_about(self, value: float) -> bool:
-        """Whether this is value x (1 ± frac); the span over engines (engine_spread.py) is not."""
-        return abs((value - self.low) - (self.high - value)) <= 1e-9 * max(abs(value), 1.0)
+    @classmethod
+    def band(cls, value: float, frac: float, group: str, source: str) -> Interval:
+        """Where the measured value lies when (value − measured) / measured is within ± frac."""
+        high = value / (1 - frac) if frac < 1 else None
+        return cls(low=value / (1 + frac), high=high, frac=frac, group=group, source=source)
+
+    @classmethod
+    def inverse_band(cls, value: float, frac: float, group: str, source: str) -> Interval:
+        """A time t = work / rate where the rate's error is within ± frac: the measured time is
+        work / measured rate = t · (predicted / measured rate), within t·(1 ± frac)."""
+        return cls(
+            low=max(0.0, value * (1 - frac)),
+            high=value * (1 + frac),
+            frac=frac,
+            group=group,
+            source=source,
+            kind="inverse_band",
+        )
+
+    def scaled(self, k: float) -> Interval:
+        """The interval of k × the prediction (energy and cost proportional to a time)."""
+        high = None if self.high is None else self.high * k
+        return self.model_copy(update={"low": self.low * k, "high": high})
+
+    def contains(self, measured: float) -> bool:
+        return self.low <= measured and (self.high is None or measured <= self.high)
 
 
 class MemoryEstimate(_Out):

@@ -250,12 +250,13 @@ class _Maker:
         """The next cheaper build on the front, when its rate is within the estimator's error
         of this one's: paying more for a difference the estimate cannot resolve is a choice
         the user should see."""
-        iv = c.config.throughput_interval
         i = [_key(f) for f in self.front].index(_key(c))
-        if iv is None or i == 0:
+        if i == 0:
             return None
         cheaper = self.front[i - 1]
-        if cheaper.throughput * (1 + iv.frac) < c.throughput:
+        iv = cheaper.config.throughput_interval
+        # where the cheaper build's measured rate may lie (Interval.band): up to this one's?
+        if iv is None or (iv.high is not None and iv.high < c.throughput):
             return None
         saved = local_price(c, self.market) - local_price(cheaper, self.market)
         return (

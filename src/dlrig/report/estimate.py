@@ -46,18 +46,21 @@ def _pm(iv: Interval | None) -> str:
 
 
 def _pm_about(value: float | None, iv: Interval | None) -> str:
-    """_pm, or ' [low–high]' when the interval is not value x (1 ± frac): the span over
-    engines under --tp without --engine (estimate/engine_spread.py) is not symmetric."""
-    if iv is None or value is None or iv.symmetric_about(value):
+    """' ± 13% [111–144]': the prediction's ± and where the measured value lies for it (not
+    value x (1 ± frac): Interval.band); the span over engines under --tp without --engine
+    (estimate/engine_spread.py) is its ends alone, ' [15–40]'."""
+    if iv is None or value is None:
         return _pm(iv)
     spec = ",.0f" if value >= 100 else ",.1f"
-    return f" [{iv.low:{spec}}–{iv.high:{spec}}]"
+    ends = _range(iv, 1, spec)
+    return ends if iv.kind == "span" else _pm(iv) + ends
 
 
 def total_row(est: Estimate) -> str:
-    """`23.41 GB ± 12 %` (the interval of the nvidia-smi figure)."""
+    """`23.41 ± 12% [20.90–26.60]` (the interval of the nvidia-smi figure)."""
     m = est.memory
-    return f"{m.per_gpu_gb:,.2f}{_pm(m.per_gpu_interval)}"
+    iv = m.per_gpu_interval
+    return f"{m.per_gpu_gb:,.2f}{_pm(iv)}{_range(iv, 1, ',.2f')}"
 
 
 def total_label(est: Estimate) -> str:
@@ -112,23 +115,19 @@ def _rate(value: float | None, unit: str) -> str | None:
 
 
 def _range(iv: Interval | None, scale: float, spec: str, unit: str = "") -> str:
-    """' [low–high unit]': a derived prediction's interval (time from a rate is asymmetric)."""
+    """' [low–high unit]': where the measured value lies (a rate's band is not symmetric
+    about it, nor the span over engines); ' [low unit – no upper bound]' where it has no top
+    (a ± of 100 % or more on a rate)."""
     if iv is None:
         return ""
+    if iv.high is None:
+        return f" [{iv.low * scale:{spec}}{unit} – no upper bound]"
     return f" [{iv.low * scale:{spec}}–{iv.high * scale:{spec}}{unit}]"
 
 
 def _ttft(t: ThroughputEstimate) -> str:
-    """The time to the first token with its range; when the prefill rate's interval reaches
-    100 % or more the time has no upper bound (perf.inverse_interval gives none), which is
-    said rather than left as a bare number."""
-    text = f"{t.ttft_s * MS_PER_S:,.0f} ms"
-    if t.ttft_interval is not None:
-        return text + _range(t.ttft_interval, MS_PER_S, ",.0f", " ms")
-    if t.prefill_interval is not None:
-        low = t.ttft_s / (1 + t.prefill_interval.frac) * MS_PER_S
-        return text + f" [{low:,.0f} ms – no upper bound: prefill ± {t.prefill_interval.frac:.0%}]"
-    return text
+    """The time to the first token with its range (the prefill rate's ± on a time)."""
+    return f"{t.ttft_s * MS_PER_S:,.0f} ms" + _range(t.ttft_interval, MS_PER_S, ",.0f", " ms")
 
 
 def headline(est: Estimate) -> str:

@@ -55,7 +55,8 @@ def hours_range(value: float | None, iv: Interval | None) -> str:
     """`hours`, with the interval the rate's ± gives it."""
     if value is None or iv is None:
         return hours(value)
-    return f"{hours(value)} ({hours(iv.low)} to {hours(iv.high)})"
+    top = "no upper bound" if iv.high is None else hours(iv.high)
+    return f"{hours(value)} ({hours(iv.low)} to {top})"
 
 
 def hours(value: float | None) -> str:
@@ -118,7 +119,8 @@ def proposal_rows(rec: Recommendation, p: Proposal) -> list[tuple[str, str]]:
         cloud = money(p.cloud_cost, rec.currency)
         iv = p.cloud_cost_interval
         if iv is not None:
-            cloud += f" ({money(iv.low, rec.currency)} to {money(iv.high, rec.currency)})"
+            top = "no upper bound" if iv.high is None else money(iv.high, rec.currency)
+            cloud += f" ({money(iv.low, rec.currency)} to {top})"
         out.append(("renting the same GPUs for the work", cloud))
     if p.cloud_price_per_gpu_hour is not None:
         out.append(("cloud break-even", break_even_text(rec, p)))
