@@ -150,7 +150,8 @@ def _report_categories(path: Path) -> dict[str, tuple[str, str, str]]:
 ROUNDS = {
     # section -> (the saved report of the round's start, of its end); "This round" is the
     # README's, the others docs/accuracy-rounds.md's
-    "#### This round": ("calibration-6b0a3da.txt", "calibration-after.txt"),
+    "#### This round": ("calibration-86e13f8.txt", "calibration-after.txt"),
+    "#### Round 12 (6b0a3da to 86e13f8)": ("calibration-6b0a3da.txt", "calibration-86e13f8.txt"),
     "#### Round 11 (b36d96e to 6b0a3da)": ("calibration-b36d96e.txt", "calibration-6b0a3da.txt"),
     "#### Round 10 (2245987 to b36d96e)": ("calibration-2245987.txt", "calibration-b36d96e.txt"),
     "#### Round 9 (714c041 to 2245987)": ("calibration-714c041.txt", "calibration-2245987.txt"),
@@ -225,6 +226,7 @@ def test_saved_holdout_report_is_what_holdout_prints_now():
 HOLDOUT_ROUNDS = {
     # README section -> the saved holdout.py report its held-out sentence quotes
     "#### This round": "holdout.txt",
+    "#### Round 12 (6b0a3da to 86e13f8)": "holdout-86e13f8.txt",
     "#### Round 11 (b36d96e to 6b0a3da)": "holdout-6b0a3da.txt",
     "#### Round 10 (2245987 to b36d96e)": "holdout-b36d96e.txt",
     "#### Round 9 (714c041 to 2245987)": "holdout-2245987.txt",
