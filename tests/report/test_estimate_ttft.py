@@ -1,4 +1,5 @@
-"""The time-to-first-token line of `dlrig estimate`'s terminal report (hand-computable)."""
+"""The time-to-first-token line of `dlrig estimate`'s terminal report and recommend's time range
+(hand-computable)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,23 @@ def test_a_time_whose_rate_span_reaches_zero_says_it_has_no_upper_bound():
 def test_no_interval_at_all_leaves_the_number():
     t = SimpleNamespace(ttft_s=0.2, ttft_interval=None, prefill_interval=None)
     assert _ttft(t) == "200 ms"
+
+
+def test_a_time_whose_rate_has_no_top_says_up_to():
+    # a rate at most 149 % too high: the time at most 2.49 x 200 ms, and no bottom but zero
+    t = SimpleNamespace(
+        ttft_s=0.2,
+        ttft_interval=Interval.inverse_band(0.2, 1.49, "prefill_mfu:x", "test"),
+        prefill_interval=None,
+    )
+    assert _ttft(t) == "200 ms [up to 498 ms]"
+
+
+def test_recommends_time_range_says_up_to_where_the_rate_has_no_top():
+    from dlrig.report.recommend import hours_range
+
+    band = Interval.inverse_band(10.0, 0.25, "mfu:x", "test")
+    assert hours_range(10.0, band) == "10.0 h (7.5 h to 12.5 h)"
+    assert hours_range(10.0, Interval.inverse_band(10.0, 1.49, "mfu:x", "test")) == (
+        "10.0 h (up to 24.9 h)"
+    )

@@ -122,6 +122,8 @@ def _range(iv: Interval | None, scale: float, spec: str, unit: str = "") -> str:
         return ""
     if iv.high is None:
         return f" [{iv.low * scale:{spec}}{unit} – no upper bound]"
+    if iv.low <= 0:  # a time whose rate has no top (± 100 % or more): no bottom but zero
+        return f" [up to {iv.high * scale:{spec}}{unit}]"
     return f" [{iv.low * scale:{spec}}–{iv.high * scale:{spec}}{unit}]"
 
 

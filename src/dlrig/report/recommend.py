@@ -56,6 +56,8 @@ def hours_range(value: float | None, iv: Interval | None) -> str:
     if value is None or iv is None:
         return hours(value)
     top = "no upper bound" if iv.high is None else hours(iv.high)
+    if iv.low <= 0:  # a rate with no top (± 100 % or more): the time's bottom is zero
+        return f"{hours(value)} (up to {top})"
     return f"{hours(value)} ({hours(iv.low)} to {top})"
 
 
