@@ -274,14 +274,22 @@ MEMORY_PARTS = (
 )
 
 
+VERDICT_COLOURS = {"fits": OK_COLOUR, "tight": WARN_COLOUR, "does not fit": ERROR_COLOUR}
+VERDICT_TEXT = {"tight": "tight: within the estimator's error"}
+
+
 def memory_stack(
     gpus: list[str],
     parts_gb: list[tuple[str, float]],
     capacity_gb: float,
     chart_id: str = "chart-memory",
+    verdict: str | None = None,
 ) -> Markup:
     """One stacked bar per GPU (every GPU holds the same parts) against its capacity; parts of
-    0 GB (no gradients when inferring) are neither drawn nor listed in the legend."""
+    0 GB (no gradients when inferring) are neither drawn nor listed in the legend. `verdict`:
+    the estimate's own (decided on its interval: "tight" where the bar fits but its error may
+    not), which the title and the capacity line's colour then say; without one, the bar
+    against the line."""
     parts_gb = [(label, gb) for label, gb in parts_gb if gb > 0]
     with style():
         legend_rows = math.ceil((len(parts_gb) + 1) / LEGEND_COLUMNS)
@@ -303,17 +311,18 @@ def memory_stack(
                 )
                 left += gb
             bar_label(ax, total, yy, f"{total:,.1f} GB")
-        fits = total <= capacity_gb
+        if verdict is None:
+            verdict = "fits" if total <= capacity_gb else "does not fit"
         ax.axvline(
             capacity_gb,
-            color=OK_COLOUR if fits else ERROR_COLOUR,
+            color=VERDICT_COLOURS.get(verdict, ERROR_COLOUR),
             linewidth=1.6,
             label=f"capacity: {capacity_gb:,.1f} GB",
         )
         ax.set_xlim(0, max(total, capacity_gb) * HEADROOM)
         ax.set_yticks(y, gpus)
         ax.set_xlabel("GPU memory (GB, 10⁹ bytes)")
-        verdict = "fits" if fits else "does not fit"
+        verdict = VERDICT_TEXT.get(verdict, verdict)
         ax.set_title(
             f"GPU memory per GPU: {total:,.1f} of {capacity_gb:,.1f} GB, {verdict}", loc="left"
         )

@@ -129,7 +129,7 @@ def memory(report: CheckReport) -> Markup | None:
     names = [f"GPU {i} ({g.name})" for i, g in enumerate(b.cards())]
     if len(names) > MAX_GPU_ROWS:
         names = [f"each of {len(names)} GPUs"]
-    return charts.memory_stack(names, parts, est.capacity_gb)
+    return charts.memory_stack(names, parts, est.capacity_gb, verdict=est.verdict)
 
 
 def lanes(report: CheckReport) -> Markup | None:

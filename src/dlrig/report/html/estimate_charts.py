@@ -21,7 +21,7 @@ def memory(est: Estimate) -> Markup:
     if len(names) > MAX_GPU_ROWS:
         names = [f"each of {est.n_gpus} x {est.gpu}"]
     parts = [(label, getattr(m, name)) for label, name in charts.MEMORY_PARTS]
-    return charts.memory_stack(names, parts, m.capacity_gb)
+    return charts.memory_stack(names, parts, m.capacity_gb, verdict=m.verdict)
 
 
 def step_parts_ms(est: Estimate) -> list[tuple[str, float]]:
