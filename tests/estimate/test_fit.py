@@ -119,3 +119,12 @@ def test_estimate_says_when_nothing_fits():
     est = estimate(find_model("llama-3.1-405b"), job("RTX 3060", seq_len=8192))
     assert est.fixes == [] and est.memory.verdict == "does not fit"
     assert any("no change of settings fits on up to 64" in w for w in est.warnings)
+
+
+def test_a_tight_estimate_says_how_far_its_error_reaches():
+    # 23.25 GB at ± 10 % (pinned): the measured need may be 23.25 / 0.9 = 25.83 GB
+    m = find_model("llama-3-8b")
+    j = job(task="lora", batch_size=4, seq_len=2048, checkpointing=True, loss="chunked")
+    est = estimate(m, j)
+    assert est.memory.verdict == "tight"
+    assert any("± 10% (up to 25.8 GB) per GPU" in w for w in est.warnings), est.warnings

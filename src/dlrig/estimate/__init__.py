@@ -98,6 +98,8 @@ def estimate(m: ModelSpec, job: Job) -> Estimate:
     if memory.verdict != FITS:
         iv = memory.per_gpu_interval
         spread = f" ± {iv.frac:.0%}" if iv else ""
+        if iv is not None and iv.high is not None:  # where the measured need may reach
+            spread += f" (up to {iv.high:.1f} GB)"
         what = "does not fit" if not memory.fits else "tight: within the estimator's error"
         semantics = "(as nvidia-smi shows it)"
         if memory.kv_capacity_tokens is not None:

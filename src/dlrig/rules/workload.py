@@ -202,10 +202,12 @@ def check_memory(build: Build) -> RuleResult:
                 "a smaller model."
             )
         if est.verdict == "tight":
+            iv = est.per_gpu_interval
+            top = f", up to {fmt(iv.high)} GB" if iv and iv.high else ""
             message = (
                 f"{what} is tight: needs {fmt(est.per_gpu_gb)} GB{spread} per GPU as nvidia-smi "
-                f"shows it ({parts}); the GPU has {fmt(est.capacity_gb)} GB, within the "
-                "estimator's error."
+                f"shows it ({parts}){top} within the estimator's error; the GPU has "
+                f"{fmt(est.capacity_gb)} GB."
             )
             return [MEMORY.finding(Severity.WARNING, message, fix, numbers, _derived(build))]
         message = (
