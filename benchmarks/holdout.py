@@ -99,8 +99,8 @@ def inside(pt: cb.Point) -> bool:
     if frac is None or pt.fitted is None:
         return False
     # where the measured value lies when the error is within ± frac (Interval.band): the
-    # same test as the calibration's cross-validated coverage, |error| <= frac
-    return abs(pt.fitted - pt.measured) <= frac * pt.measured
+    # same test as the calibration's cross-validated coverage
+    return abs(cb.err(pt.fitted, pt.measured)) <= frac
 
 
 def family(label: str) -> str:

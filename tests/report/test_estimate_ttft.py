@@ -53,3 +53,21 @@ def test_recommends_time_range_says_up_to_where_the_rate_has_no_top():
     assert hours_range(10.0, Interval.inverse_band(10.0, 1.49, "mfu:x", "test")) == (
         "10.0 h (up to 24.9 h)"
     )
+
+
+def test_every_renderer_writes_an_intervals_ends_one_way():
+    from dlrig.report.common import interval_ends
+
+    def text(x: float) -> str:
+        return f"{x:,.0f} USD"
+
+    band = Interval.inverse_band(100.0, 0.25, "mfu:x", "test")
+    assert interval_ends(band, text, between=" to ") == "75 USD to 125 USD"
+    # a cost whose rate has no top: no bottom but zero, as the time's
+    open_rate = Interval.inverse_band(100.0, 1.49, "mfu:x", "test")
+    assert interval_ends(open_rate, text, between=" to ") == "up to 249 USD"
+    # a rate at most 149 % too high: 10 / 2.49 = 4.02 at least, no top
+    one_place = "{:.2f}".format
+    assert interval_ends(Interval.band(10.0, 1.49, "g", "s"), one_place, " tok/s") == (
+        "4.02 tok/s – no upper bound"
+    )

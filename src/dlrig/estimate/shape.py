@@ -123,11 +123,17 @@ class Plan:
         return self.dp * self.cp
 
     @property
+    def expert_group(self) -> int:
+        """The GPUs of a pipeline stage one training job's routed experts are split over:
+        etp x ep (its tensor-parallel split of each expert times its expert parallelism)."""
+        return self.etp * self.ep
+
+    @property
     def expert_dp(self) -> int:
         """The experts' data-parallel degree: the GPUs of a pipeline stage holding the same
         expert shard, over which their gradients are reduced and their states sharded
         (Megatron's expert_data_parallel_size = tp x cp x dp / (etp x ep))."""
-        return max(self.tp * self.cp * self.dp // (self.etp * self.ep), 1)
+        return max(self.tp * self.cp * self.dp // self.expert_group, 1)
 
     def bubble_fraction(self) -> float:
         """Share of the step the pipeline stands idle: (p-1)/(v·m+p-1) (Narayanan et al. 2021,
@@ -564,7 +570,7 @@ def _expert_split(job: Job, plan: Plan) -> int:
     expert parallel group is the tensor-parallel group)."""
     if job.task == Task.INFER:
         return plan.pp * max(plan.tp, plan.ep)
-    return plan.pp * plan.etp * plan.ep
+    return plan.pp * plan.expert_group
 
 
 def _per_gpu_params(m: ModelSpec, job: Job, plan: Plan, base: float, routed: float) -> float:

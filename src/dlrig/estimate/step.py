@@ -145,7 +145,7 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
     pp_g = links.group(plan.pp, plan.tp * plan.cp * plan.dp, plan.gpus_per_node)
     # the experts' own layout, etp-ep-edp-pp (Megatron-Core's expert rank order)
     ep_g = links.group(plan.ep, plan.etp, plan.gpus_per_node)
-    edp_g = links.group(plan.expert_dp, plan.etp * plan.ep, plan.gpus_per_node)
+    edp_g = links.group(plan.expert_dp, plan.expert_group, plan.gpus_per_node)
     layers_here = w.n_layers / plan.pp
     passes = 2 + (1 if w.checkpointing else 0)  # fwd, bwd, recomputed fwd
     tokens_here = w.tokens_per_micro / plan.cp
@@ -195,7 +195,7 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
     routed = w.routed_share if w.moe_layers else 0.0
     groups = [(g, share, split) for g, share, split in (
         (dp_g, 1.0 - routed, plan.tp * plan.pp),
-        (edp_g, routed, plan.etp * plan.ep * plan.pp),
+        (edp_g, routed, plan.expert_group * plan.pp),
     ) if g and share > 0]  # fmt: skip
 
     def gathers_s(nbytes: float) -> float:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from dlrig.model.finding import Finding, Quantity, Severity
 from dlrig.model.report import CheckReport
+
+if TYPE_CHECKING:  # `check` renders through this module without loading the estimate's models
+    from dlrig.model.estimate import Interval
 
 HEADINGS = {
     Severity.ERROR: "Errors",
@@ -12,6 +18,19 @@ HEADINGS = {
     Severity.OK: "OK",
 }
 MARKS = {Severity.ERROR: "✗", Severity.WARNING: "!", Severity.INFO: "i", Severity.OK: "✓"}
+
+
+def interval_ends(
+    iv: Interval, text: Callable[[float], str], unit: str = "", between: str = "–"
+) -> str:
+    """Where the measured value lies, its ends each written by `text`: 'low–high unit'; 'low
+    unit – no upper bound' without a top (a ± of 100 % or more on a rate); 'up to high unit'
+    where the bottom is zero (a time or cost whose rate has no top)."""
+    if iv.high is None:
+        return f"{text(iv.low)}{unit} – no upper bound"
+    if iv.low <= 0:
+        return f"up to {text(iv.high)}{unit}"
+    return f"{text(iv.low)}{between}{text(iv.high)}{unit}"
 
 
 def number_text(q: Quantity) -> str:

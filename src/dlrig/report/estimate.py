@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from dlrig.model.estimate import Estimate, Interval, ThroughputEstimate
 from dlrig.model.text import markdown_safe
+from dlrig.report.common import interval_ends
 from dlrig.report.json import dumps
 
 MEMORY_ROWS = (
@@ -45,13 +46,13 @@ def _pm(iv: Interval | None) -> str:
     return f" ± {iv.frac:.0%}" if iv else ""
 
 
-def _pm_about(value: float | None, iv: Interval | None) -> str:
+def _pm_about(value: float | None, iv: Interval | None, spec: str = "") -> str:
     """' ± 13% [111–144]': the prediction's ± and where the measured value lies for it (not
     value x (1 ± frac): Interval.band); the span over engines under --tp without --engine
     (estimate/engine_spread.py) is its ends alone, ' [15–40]'."""
     if iv is None or value is None:
         return _pm(iv)
-    spec = ",.0f" if value >= 100 else ",.1f"
+    spec = spec or (",.0f" if value >= 100 else ",.1f")
     ends = _range(iv, 1, spec)
     return ends if iv.kind == "span" else _pm(iv) + ends
 
@@ -59,8 +60,7 @@ def _pm_about(value: float | None, iv: Interval | None) -> str:
 def total_row(est: Estimate) -> str:
     """`23.41 ± 12% [20.90–26.60]` (the interval of the nvidia-smi figure)."""
     m = est.memory
-    iv = m.per_gpu_interval
-    return f"{m.per_gpu_gb:,.2f}{_pm(iv)}{_range(iv, 1, ',.2f')}"
+    return f"{m.per_gpu_gb:,.2f}{_pm_about(m.per_gpu_gb, m.per_gpu_interval, ',.2f')}"
 
 
 def total_label(est: Estimate) -> str:
@@ -116,15 +116,10 @@ def _rate(value: float | None, unit: str) -> str | None:
 
 def _range(iv: Interval | None, scale: float, spec: str, unit: str = "") -> str:
     """' [low–high unit]': where the measured value lies (a rate's band is not symmetric
-    about it, nor the span over engines); ' [low unit – no upper bound]' where it has no top
-    (a ± of 100 % or more on a rate)."""
+    about it, nor the span over engines; common.interval_ends)."""
     if iv is None:
         return ""
-    if iv.high is None:
-        return f" [{iv.low * scale:{spec}}{unit} – no upper bound]"
-    if iv.low <= 0:  # a time whose rate has no top (± 100 % or more): no bottom but zero
-        return f" [up to {iv.high * scale:{spec}}{unit}]"
-    return f" [{iv.low * scale:{spec}}–{iv.high * scale:{spec}}{unit}]"
+    return f" [{interval_ends(iv, lambda x: f'{x * scale:{spec}}', unit)}]"
 
 
 def _ttft(t: ThroughputEstimate) -> str:

@@ -12,7 +12,7 @@ from dlrig.model.finding import Severity
 from dlrig.model.market import price_label
 from dlrig.model.recommend import GpuValue, PriceLine, Proposal, Recommendation
 from dlrig.model.text import markdown_safe
-from dlrig.report.common import counts_line
+from dlrig.report.common import counts_line, interval_ends
 from dlrig.report.json import dumps
 
 WIDTH = 110
@@ -55,10 +55,7 @@ def hours_range(value: float | None, iv: Interval | None) -> str:
     """`hours`, with the interval the rate's ± gives it."""
     if value is None or iv is None:
         return hours(value)
-    top = "no upper bound" if iv.high is None else hours(iv.high)
-    if iv.low <= 0:  # a rate with no top (± 100 % or more): the time's bottom is zero
-        return f"{hours(value)} (up to {top})"
-    return f"{hours(value)} ({hours(iv.low)} to {top})"
+    return f"{hours(value)} ({interval_ends(iv, hours, between=' to ')})"
 
 
 def hours(value: float | None) -> str:
@@ -121,8 +118,8 @@ def proposal_rows(rec: Recommendation, p: Proposal) -> list[tuple[str, str]]:
         cloud = money(p.cloud_cost, rec.currency)
         iv = p.cloud_cost_interval
         if iv is not None:
-            top = "no upper bound" if iv.high is None else money(iv.high, rec.currency)
-            cloud += f" ({money(iv.low, rec.currency)} to {top})"
+            ends = interval_ends(iv, lambda x: money(x, rec.currency), between=" to ")
+            cloud += f" ({ends})"
         out.append(("renting the same GPUs for the work", cloud))
     if p.cloud_price_per_gpu_hour is not None:
         out.append(("cloud break-even", break_even_text(rec, p)))

@@ -322,9 +322,9 @@ def memory_stack(
         ax.set_xlim(0, max(total, capacity_gb) * HEADROOM)
         ax.set_yticks(y, gpus)
         ax.set_xlabel("GPU memory (GB, 10⁹ bytes)")
-        verdict = VERDICT_TEXT.get(verdict, verdict)
+        said = VERDICT_TEXT.get(verdict, verdict)
         ax.set_title(
-            f"GPU memory per GPU: {total:,.1f} of {capacity_gb:,.1f} GB, {verdict}", loc="left"
+            f"GPU memory per GPU: {total:,.1f} of {capacity_gb:,.1f} GB, {said}", loc="left"
         )
         ax.grid(axis="y", visible=False)
         fig.legend(loc="outside lower center", ncols=LEGEND_COLUMNS)
@@ -333,7 +333,7 @@ def memory_stack(
             fig,
             chart_id,
             f"GPU memory per GPU by part against the capacity: "
-            f"{total:,.1f} of {capacity_gb:,.1f} GB, {verdict}",
+            f"{total:,.1f} of {capacity_gb:,.1f} GB, {said}",
         )
 
 
