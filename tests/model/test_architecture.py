@@ -40,6 +40,16 @@ def test_deepseek_v3_mla_shared_experts_and_first_dense_layers():
     assert m.kv_cache_width == 512 + 64
 
 
+def test_a_shared_expert_width_of_zero_means_no_shared_expert():
+    # Bug: shared_expert_intermediate_size 0 (Qwen3-Coder-30B-A3B-Instruct's config.json) was
+    # refused as not a positive integer. It is Qwen3-30B-A3B's MoE without a shared expert.
+    m = real("qwen3-coder-30b-a3b-instruct.json")
+    base = real("qwen3-30b-a3b.json")
+    assert not m.n_shared_experts and not m.shared_expert_intermediate_size
+    assert (m.params_total, m.params_active) == (base.params_total, base.params_active)
+    assert m.max_seq_len == 262144
+
+
 def test_falcon_multi_query_means_one_kv_head():
     # Bug: multi_query was ignored. Falcon-7B: 6.92B parameters, one KV head of 64.
     m = real("falcon-7b-instruct.config.json")
@@ -263,6 +273,8 @@ def test_endless_file_is_not_read_to_the_end():
         ("phi-4.json", 14e9, 14e9, 0.05),
         # Code Llama paper (arXiv 2308.12950): 34B.
         ("codellama-34b-instruct-hf.json", 34e9, 34e9, 0.01),
+        # Qwen3-Coder-30B-A3B-Instruct model card: 30.5B total, 3.3B activated.
+        ("qwen3-coder-30b-a3b-instruct.json", 30.5e9, 3.3e9, 0.01),
     ],
 )
 def test_every_shipped_config_counts_its_published_size(name, total, active, rel):

@@ -319,7 +319,8 @@ def _moe(cfg: dict[str, Any], path: str, model_type: str, layers: int) -> dict[s
         )
     moe_width = _int(cfg, path, "moe_intermediate_size", required=False)
     shared = _count(cfg, path, "n_shared_experts")
-    shared_width = _int(cfg, path, "shared_expert_intermediate_size", required=False)
+    # 0 means no shared expert (Qwen3-Coder-30B-A3B-Instruct's config writes it so)
+    shared_width = _count(cfg, path, "shared_expert_intermediate_size") or None
     if shared_width and not shared:
         shared = 1  # Qwen2-MoE: one shared expert of that width
     dense = _count(cfg, path, "first_k_dense_replace") or 0
