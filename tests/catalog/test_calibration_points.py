@@ -64,6 +64,7 @@ COLUMNS = [
     "engine",
     "interconnect",
     "network",
+    "nics_per_node",
     "value",
     "unit",
     "semantics",
@@ -112,6 +113,8 @@ MEMORY_SEMANTICS = {
     # engine sized from its memory share (vLLM's "# GPU blocks" / "GPU KV cache size")
     "engine_log",
     "engine_kv_cache",
+    # torch.cuda.memory_allocated() read between steps: what outlives a step, not a peak
+    "allocator_current",
     *_MEMORY_BASE,
     *{f"{s}_step" for s in _MEMORY_BASE},
 }
@@ -282,6 +285,13 @@ def test_network_names_a_fabric_of_the_network_table() -> None:
             assert row["nodes"] and int(row["nodes"]) > 1, (
                 f"{row['id']}: a network only matters between nodes"
             )
+
+
+def test_ports_per_node_only_with_a_network_between_nodes() -> None:
+    for row in rows():
+        if row["nics_per_node"]:
+            assert row["network"], f"{row['id']}: nics_per_node counts a network's ports"
+            assert 1 <= int(row["nics_per_node"]) <= 64, row["id"]
 
 
 def hf_config_files() -> list[Path]:

@@ -570,6 +570,50 @@ def test_the_bound_is_the_largest_part():
     assert st.train_step(w, st.Plan(), st.Links()).bound == "memory-bandwidth"
 
 
+def test_overlapped_traffic_that_outlasts_the_math_is_the_bound():
+    # FSDP: 1 s of math per micro-batch; the gathers and reduce-scatter take 1.2 s beside it,
+    # so the step is 1.2 s and only 0.2 s of traffic shows. A faster GPU would not shorten it.
+    assert st.name_bound(1.0, 0.2, 0.0, traffic_s=1.2) == "communication"
+    # DDP: 0.5 s of all-reduce, of which the last bucket's 0.05 s shows: still the math.
+    assert st.name_bound(1.0, 0.05, 0.0, traffic_s=0.5) == "compute"
+    # fully hidden traffic never names the bound, however long it is reported
+    assert st.name_bound(1.0, 0.0, 0.0, traffic_s=3.0) == "compute"
+    w = st.TrainWork(micro_compute_s=1.0, grad_bytes=4e9, weight_bytes=4e9)
+    slow = comm.Link("slow", 10.0, 0.0)
+    s = st.train_step(w, st.Plan(dp=8, zero=3), st.Links(intra=slow))
+    assert s.comm_s > s.compute_s > s.exposed_comm_s > 0
+    assert s.bound == "communication"
+
+
+def test_nodes_ports_are_shared_by_their_gpus():
+    ndr = comm.network_link("ib-ndr")
+    # one port per GPU (DGX/HGX) unless the node's ports are given
+    assert comm.network_link("ib-ndr", None, 8).busbw_gbs == ndr.busbw_gbs
+    # a cloud node's 4 x 100G RoCE for 8 GPUs: 4 x 12 GB/s / 8 = 6 GB/s each
+    shared = comm.network_link("roce-100", 4, 8)
+    assert shared.busbw_gbs == pytest.approx(6.0)
+    assert shared.latency_s == comm.network_link("roce-100").latency_s
+    assert "4 x RoCEv2 100GbE per node" in shared.what
+
+
+def test_fewer_ports_than_gpus_slow_a_multi_node_step():
+    m = find_model("llama-3-8b")
+    kw = dict(precision="bf16", batch_size=1, seq_len=4096, zero=3, n_gpus=16, nodes=2)
+    per_gpu = throughput(m, job("H100 SXM", network="roce-400", **kw))
+    one_port = throughput(m, job("H100 SXM", network="roce-400", nics_per_node=1, **kw))
+    assert one_port.step_time_s > per_gpu.step_time_s
+
+
+def test_nics_per_node_needs_several_nodes(capsys):
+    from dlrig.cli import run
+
+    argv = ["estimate", "--model", "llama-3-8b", "--task", "train", "--gpu", "H100 SXM"]
+    code = run([*argv, "--gpus", "8", "--nics-per-node", "4"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "--nics-per-node" in err and "--nodes" in err
+
+
 def test_tensor_parallel_traffic_per_layer():
     w = st.TrainWork(micro_compute_s=1.0, tokens_per_micro=100, hidden=10, n_layers=3)
     s = st.train_step(w, st.Plan(tp=2), st.Links(intra=LINK))

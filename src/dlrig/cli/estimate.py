@@ -139,6 +139,16 @@ def estimate(
     network: Annotated[
         str | None, _opt("Network between nodes (see networks.csv ids).", "--network")
     ] = None,
+    nics_per_node: Annotated[
+        int | None,
+        _opt(
+            "Ports of --network per node (default one per GPU, as in DGX/HGX nodes; a cloud"
+            " node with 4 x 100G for 8 GPUs: --network roce-100 --nics-per-node 4).",
+            "--nics-per-node",
+            min=1,
+            max=64,
+        ),
+    ] = None,
     attention: Annotated[
         Attention | None,
         _opt(
@@ -305,6 +315,7 @@ def estimate(
             etp=etp,
             nodes=nodes,
             network=network,
+            nics_per_node=nics_per_node,
             attention=attention,
             memory_format=memory_format,
             tokens=tokens,

@@ -264,6 +264,10 @@ def inapplicable(
                 out.append(problem((name,), f"is a text length; {m.name}'s input is an image"))
     if "network" in fields and job.nodes == 1:
         out.append(problem(("network", "nodes"), "is the link between nodes; give {nodes} above 1"))
+    if "nics_per_node" in fields and job.nodes == 1:
+        out.append(
+            problem(("nics_per_node", "nodes"), "is the link between nodes; give {nodes} above 1")
+        )
     return out
 
 

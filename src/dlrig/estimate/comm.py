@@ -291,9 +291,27 @@ def check_network(network_id: str) -> None:
         )
 
 
-def network_link(network_id: str) -> Link:
+def network_link(network_id: str, nics_per_node: int | None = None, gpus_per_node: int = 1) -> Link:
+    """The link between nodes, per GPU: the table's per-port rate where each GPU has its own
+    port (DGX/HGX nodes: `nics_per_node` None), else the node's ports shared by its GPUs
+    (a cloud node's 4 x 100G for 8 GPUs gives each a half port). The same share as the
+    cluster rules' (rules/cluster.py inter_link)."""
     check_network(network_id)
     net = load.networks()[network_id]
+    if nics_per_node is None:
+        return Link(
+            f"{net.name}, {net.effective_gbs:g} GB/s per GPU",
+            net.effective_gbs,
+            net.latency_us * US,
+        )
+    per_gpu = net_share_gbs(nics_per_node * net.effective_gbs, gpus_per_node)
     return Link(
-        f"{net.name}, {net.effective_gbs:g} GB/s per GPU", net.effective_gbs, net.latency_us * US
+        f"{nics_per_node} x {net.name} per node, {per_gpu:.3g} GB/s per GPU",
+        per_gpu,
+        net.latency_us * US,
     )
+
+
+def net_share_gbs(node_busbw_gbs: float, gpus_per_node: int) -> float:
+    """Each GPU's share of what its node's network ports carry."""
+    return node_busbw_gbs / max(gpus_per_node, 1)

@@ -393,7 +393,9 @@ def links(s: Shape) -> st.Links:
     job = s.job
     inter = None
     if s.plan.nodes > 1:
-        inter = comm.network_link(job.network or DEFAULT_NETWORK)
+        inter = comm.network_link(
+            job.network or DEFAULT_NETWORK, job.nics_per_node, s.plan.gpus_per_node
+        )
     intra = None
     if job.n_gpus > 1:
         intra = comm.intra_node_link(job.gpu, job.interconnect.value)

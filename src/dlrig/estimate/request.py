@@ -90,6 +90,7 @@ OPTION_FIELDS: dict[str, str] = {
             "etp",
             "nodes",
             "network",
+            "nics_per_node",
             "attention",
             "memory_format",
             "tokens",

@@ -262,6 +262,7 @@ def train_step(w: TrainWork, plan: Plan, links: Links) -> TrainStep:
             w.input_s,
             m * w.micro_extra_s / (plan.tp * plan.pp) + w.optimizer_s,
             m * host,
+            traffic_s=sum(parts.values()),
         ),
         optimizer_s=w.optimizer_s,
         host_s=m * host,
@@ -287,15 +288,18 @@ def name_bound(
     input_s: float,
     memory_bound_s: float = 0.0,
     host_s: float = 0.0,
+    traffic_s: float = 0.0,
 ) -> str:
     """The part that takes the most time: the input pipeline when the GPUs wait for data,
-    communication when traffic that compute cannot hide outlasts the math, the per-layer
-    overhead when an eager trainer's host time (inside `compute_s`) outlasts the GPU's work,
-    memory bandwidth when the memory-bound part of the math (element-wise passes,
-    dequantisation) outlasts its GEMMs, else compute."""
+    communication when the traffic outlasts the math (the exposed part alone, or all of it,
+    `traffic_s`, when some of it shows: traffic that overlaps the math and still outlasts it
+    sets the step, so a faster GPU would not shorten it), the per-layer overhead when an eager
+    trainer's host time (inside `compute_s`) outlasts the GPU's work, memory bandwidth when the
+    memory-bound part of the math (element-wise passes, dequantisation) outlasts its GEMMs,
+    else compute."""
     if input_s > compute_s + exposed_traffic_s:
         return "input"
-    if exposed_traffic_s > compute_s:
+    if exposed_traffic_s > compute_s or (exposed_traffic_s > 0 and traffic_s > compute_s):
         return "communication"
     if host_s > compute_s - host_s:
         return "per-layer overhead"

@@ -290,6 +290,12 @@ class Job(BaseModel):
     network: str | None = Field(
         default=None, min_length=1, max_length=64, description="between nodes: networks.csv id"
     )
+    nics_per_node: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,  # model/cluster.py MAX_NICS_PER_NODE
+        description="between nodes: the network's ports per node (default one per GPU)",
+    )
     attention: Attention = Attention.SDPA
     memory_format: MemoryFormat = Field(
         default=MemoryFormat.CHANNELS_LAST, description="CNN activation layout"

@@ -169,7 +169,7 @@ def inter_link(cluster: Cluster, gpus_per_node: int):  # -> estimate.comm.Link |
     if net is None:
         return None
     latency_us = cluster.fabric.latency_us if cluster.fabric is not None else None
-    per_gpu = net[0] / max(gpus_per_node, 1)
+    per_gpu = comm.net_share_gbs(net[0], gpus_per_node)
     return comm.Link(f"{net[1]}, {fmt(per_gpu)} GB/s per GPU", per_gpu, (latency_us or 0) * 1e-6)
 
 
