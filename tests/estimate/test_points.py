@@ -188,3 +188,32 @@ def test_a_whole_evaluation_loops_rate_is_kept_but_not_compared():
     rows = [r for r in read_rows("calibration_points.csv") if r["semantics"] == pts.END_TO_END]
     assert rows and all(r["source_id"] == "nvidia-dle-bert-infer" for r in rows)
     assert all("end_to_end" in pts.why_not(r) for r in rows)
+
+
+def test_a_reading_between_steps_is_compared_with_what_outlives_a_step():
+    """torch.cuda.memory_allocated() after each step (GPTQ-for-LLaMa's benchmark): the
+    weights and the KV cache, not the peak inside the step (the legacy cache's second copy of
+    the KV, the logits) and never the load's."""
+    from dlrig.estimate import memory as mem
+    from dlrig.estimate import shape as shapes
+
+    row = ROW | {
+        "task": "infer",
+        "model": "llama-2-7b",
+        "precision": "fp16",
+        "engine": "transformers",
+        "seq_len": "",
+        "prompt_tokens": "0",
+        "gen_tokens": "2048",
+        "context": "2048",
+        "date": "2023-05",
+        "value": "13.62",
+        "unit": "GiB",
+    }
+    current = row | {"semantics": "allocator_current"}
+    peak = row | {"semantics": "allocator_allocated"}
+    parts = mem.parts(shapes.derive(points.model_of(current), points.job_of(current)))
+    assert points.predicted_memory_bytes(current) == parts.weights + parts.kv_cache
+    assert parts.resident == parts.weights + parts.optimizer + parts.kv_cache
+    assert points.predicted_memory_bytes(peak) > points.predicted_memory_bytes(current)
+    assert not points.includes_load("allocator_current")

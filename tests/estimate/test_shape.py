@@ -85,6 +85,27 @@ def test_decode_reads_the_mean_context_of_the_generation_and_holds_the_whole():
     assert ctx.decode_kv_bytes_per_gpu == pytest.approx(per_token * 4096)
 
 
+def test_the_prompt_is_what_the_context_leaves_the_generation():
+    # Found by a held-out source (attention_sinks' benchmark, one token per forward pass for
+    # 12,000 tokens): the prefill was taken as the whole context while the decode read
+    # (decode_context) took the prompt as empty, so the memory peak held a 12,000-token prompt
+    # pass that never ran.
+    m = find_model("llama-2-7b")
+    gen_only = derive(m, job("RTX 4090", task="infer", context=12000, gen_tokens=12000))
+    assert gen_only.prompt_tokens == 1  # the one token a generation starts from
+    assert gen_only.decode_context == (12000 + 1) / 2
+    both = derive(m, job("RTX 4090", task="infer", context=4096, gen_tokens=128))
+    assert both.prompt_tokens == 4096 - 128  # context = prompt + generated
+    assert both.decode_context == 3968 + (128 + 1) / 2
+    assert both.seq == 4096
+    # llama-bench tg128: no context given either
+    assert derive(m, job("RTX 4090", task="infer", gen_tokens=128)).prompt_tokens == 1
+    # only the context: it is the prompt, as before
+    assert derive(m, job("RTX 4090", task="infer", context=4096)).prompt_tokens == 4096
+    stated = derive(m, job("RTX 4090", task="infer", prompt_tokens=512, gen_tokens=128))
+    assert (stated.prompt_tokens, stated.seq) == (512, 640)
+
+
 def test_decode_kv_read_is_split_like_the_cache_over_tensor_parallel_ranks():
     m = find_model("llama-2-7b")  # 32 KV heads: 2 ranks each read half
     one = derive(m, job("A100 80GB SXM", task="infer", prompt_tokens=1, gen_tokens=127))

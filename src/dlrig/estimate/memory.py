@@ -115,6 +115,14 @@ class MemoryParts:
         )
 
     @property
+    def resident(self) -> float:
+        """What outlives a step: the weights, the optimizer's states and the KV cache, which
+        torch.cuda.memory_allocated shows read between steps (the step's activations, logits
+        and work buffers are freed by its end, gradients by zero_grad(set_to_none=True)). Not a
+        peak, and not what decides a fit: the figure some sources print after each step."""
+        return self.weights + self.optimizer + self.kv_cache
+
+    @property
     def reserved(self) -> float:
         """What torch.cuda.max_memory_reserved shows: allocated plus the allocator's slack."""
         return self.allocated + self.allocator_slack

@@ -33,7 +33,12 @@ SEMANTICS = {
     # "# GPU blocks" x block size x bytes per token, or its "Available KV cache memory").
     "engine_log": "allocated",
     "engine_kv_cache": "kv_cache",
+    # torch.cuda.memory_allocated() read after a step (or the largest such reading): the
+    # tensors that outlive a step, not the peak inside one (GPTQ-for-LLaMa's and
+    # attention_sinks' benchmarks print it).
+    "allocator_current": "resident",
 }
+CURRENT = "allocator_current"
 # "<semantics>_step": the source reset the peak counters after loading the model (torchtune's
 # get_memory_stats(reset_stats=True), and emptied the cache where the figure is reserved or
 # nvidia-smi): the training step's peak alone, without the load's (run_peak_bytes).
@@ -56,8 +61,9 @@ END_TO_END = "end_to_end"
 
 
 def includes_load(semantics: str) -> bool:
-    """Whether a figure of these semantics spans the model's load (see STEP_SUFFIX)."""
-    return not semantics.endswith(STEP_SUFFIX)
+    """Whether a figure of these semantics spans the model's load (see STEP_SUFFIX; a reading
+    between steps, CURRENT, is no peak at all)."""
+    return not (semantics.endswith(STEP_SUFFIX) or semantics == CURRENT)
 
 
 MEMORY_STAND_IN_GPU = "A100 80GB SXM"
@@ -80,6 +86,7 @@ INT_FIELDS = (
     "ep",
     "etp",
     "nodes",
+    "nics_per_node",
     "lora_rank",
     "zero",
 )

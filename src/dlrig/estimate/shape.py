@@ -243,17 +243,31 @@ def sequence_length(m: ModelSpec, job: Job) -> int:
     return job.seq_len or default_seq_len(m)
 
 
+def prompt_length(job: Job, seq: int) -> int:
+    """An inference's prompt: --prompt-tokens; else, with --gen-tokens, what the context leaves
+    for it (context = prompt + generated: `--context 4096 --gen-tokens 128` is a 3,968-token
+    prompt, `--gen-tokens 128` alone llama-bench's tg128 from an empty cache), at least the one
+    token a generation starts from; with neither, the whole context is the prompt."""
+    if job.prompt_tokens:
+        return job.prompt_tokens
+    if job.gen_tokens:
+        return max(seq - job.gen_tokens, 1)
+    return seq
+
+
 def decode_context(job: Job, seq: int) -> float:
     """Tokens one decode step attends to, averaged over the generation. Step i (i = 1..g) of a
     generation after a prompt of p tokens reads the KV of the p prompt tokens, the i - 1 it
     generated before and its own: p + i, so the mean over g steps is p + (g + 1) / 2 (llama-bench
     tg128 from an empty cache: (128 + 1) / 2 = 64.5). The cache HELD (memory) is the full
     p + g; only the read is the mean. With neither length given (only --context, or the
-    default), the step at the end of the context: `seq`."""
+    default), the step at the end of the context: `seq`. Without --prompt-tokens the prompt is
+    what the context leaves (prompt_length), none when the generation fills it."""
     if job.prompt_tokens is None and job.gen_tokens is None:
         return float(seq)
     gen = job.gen_tokens or 0
-    return (job.prompt_tokens or 0) + (gen + 1) / 2 if gen else float(job.prompt_tokens or 0)
+    prompt = job.prompt_tokens if job.prompt_tokens is not None else max(seq - gen, 0)
+    return prompt + (gen + 1) / 2 if gen else float(prompt)
 
 
 def micro_batch(m: ModelSpec, job: Job) -> int:
@@ -668,7 +682,7 @@ def derive(m: ModelSpec, job: Job) -> Shape:
     training = job.task != Task.INFER
     tokens_per_seq = s if m.is_transformer else 1
     global_batch = b * job.grad_accum * plan.dp if training else b * plan.dp
-    prompt = job.prompt_tokens or (s if job.task == Task.INFER else 0)
+    prompt = prompt_length(job, s) if job.task == Task.INFER else 0
     gen = job.gen_tokens or 0
     if job.task == Task.INFER:
         # Engines chunk a generation's prompt; an encoder's or a ViT's forward pass (plain
