@@ -126,6 +126,18 @@ def summary_line(name: str, sel: list[cb.Point], tgt: float | None) -> str:
     return f"{name:26} {len(sel):4} {srcs:5} {med:8.1%} {p90:8.1%} {share:10.0%}{verdict}"
 
 
+def by_source(sel: list[cb.Point]) -> list[str]:
+    """One line per source, best first: its median |error|, median signed error and points."""
+    errs: dict[str, list[float]] = defaultdict(list)
+    for x in sel:
+        errs[x.source_id].append(cb.err(x.fitted, x.measured))
+    rows = sorted(
+        (statistics.median(abs(e) for e in es), statistics.median(es), len(es), src)
+        for src, es in errs.items()
+    )
+    return [f"{src:40} {med:7.1%} {signed:+8.1%} {n:4}" for med, signed, n, src in rows]
+
+
 def report(path: Path, points: list[cb.Point], overlap: list[str]) -> str:
     lines: list[str] = []
     pr = lines.append
@@ -152,6 +164,13 @@ def report(path: Path, points: list[cb.Point], overlap: list[str]) -> str:
         for name in sorted(by_family):
             pr(summary_line(name, by_family[name], None))
         pr(summary_line("ALL", usable, None))
+        pr("")
+        pr("by source (median |error| of its points, median signed error, n): a source's")
+        pr("harness and host weigh on all its points alike")
+        for name in sorted(by_family):
+            pr(f"  {name}:")
+            for line in by_source(by_family[name]):
+                pr(f"    {line}")
         pr("")
         pr("every point (error = (predicted - measured) / measured; ± = the prediction's own "
            "interval):")  # fmt: skip

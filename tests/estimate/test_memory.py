@@ -147,6 +147,22 @@ def test_sliding_window_bounds_eager_scores_and_kv_cache():
     assert windowed * 4 == full == 2 * 2 * 4 * 2 * 8  # layers, K+V, width 4, 2 bytes, 8
 
 
+def test_transformers_tuple_cache_held_every_token_whatever_the_window():
+    # Before 4.42 (KvCache.LEGACY) the cache was torch.cat'ed every step and never cut to the
+    # window, except on the FlashAttention-2 path; the held-out attention_sinks benchmark
+    # (Mistral-7B, transformers 4.34) grows by the full KV past the 4,096-token window.
+    m = toy(sliding_window=2)
+    kw = dict(task="infer", context=8, engine="transformers")
+    full = mem.kv_cache_bytes(sh(toy(), **kw))
+    assert mem.kv_cache_bytes(sh(m, kv_cache="legacy", attention="eager", **kw)) == full
+    assert mem.kv_cache_bytes(sh(m, kv_cache="legacy", attention="sdpa", **kw)) == full
+    assert mem.kv_cache_bytes(sh(m, kv_cache="legacy", attention="flash", **kw)) * 4 == full
+    assert mem.kv_cache_bytes(sh(m, kv_cache="dynamic", attention="eager", **kw)) * 4 == full
+    # another engine keeps the window whatever the (transformers-only) cache setting says
+    other = dict(task="infer", context=8, engine="llama.cpp")
+    assert mem.kv_cache_bytes(sh(m, **other)) * 4 == full
+
+
 def test_checkpointing_keeps_each_layers_input_plus_one_layer():
     m = find_model("llama-2-7b")
     s, b = 2048, 1

@@ -1361,7 +1361,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
         # Published: vLLM, Qwen3-30B-A3B bf16 on an A100 80 GB, a 128-token prompt (all 128
         # experts touched: 61 GB) answered in 35.7 ms, 1.7 TB/s = 84% of 2.04 TB/s, above
         # vLLM's fitted decode_bw (tenstorrent/tt-inference-server#340).
-        bw_efficiency=p.value("elementwise_bandwidth_fraction"),
+        bw_efficiency=stream.fraction(job.gpu),
         chunk_tokens=s.prefill_tokens_in_flight,
         layer_overhead_s=ovh.efficiency,
         overhead_overlaps=eager,

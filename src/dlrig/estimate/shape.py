@@ -21,11 +21,13 @@ from dlrig.estimate import hf_cache, mlm_head
 from dlrig.estimate import params as p
 from dlrig.model.choices import CHUNKED_PREFILL_ENGINES, LLAMA_CPP_ENGINES, POOL_ENGINES
 from dlrig.model.workload import (
+    Attention,
     BaseQuant,
     CheckpointingMode,
     DecodeEngine,
     Framework,
     Job,
+    KvCache,
     KvDtype,
     ModelKind,
     ModelSpec,
@@ -835,14 +837,25 @@ def kv_split(m: ModelSpec, plan: Plan, job: Job) -> int:
     return plan.pp * tp_split
 
 
+def trims_to_the_window(job: Job) -> bool:
+    """Whether sliding-window layers hold only the window. transformers' tuple cache (before
+    4.42, KvCache.LEGACY) concatenated every token's K and V whatever the window, except on the
+    FlashAttention-2 path, which cut the cache to the window (modeling_mistral.py of 4.34:
+    `slicing_tokens = 1 - self.config.sliding_window` under `use_sliding_windows`); the caches
+    after it keep the window (DynamicSlidingWindowLayer), as do the other engines."""
+    legacy = job.engine == DecodeEngine.TRANSFORMERS and job.kv_cache == KvCache.LEGACY
+    return not legacy or job.attention in (Attention.FLASH, Attention.FLASH2)
+
+
 def kv_cache_bytes_per_token(m: ModelSpec, job: Job, context: float) -> float:
     """K and V (or MLA's latent) for one token of one sequence over all layers, at the KV
-    dtype. Sliding-window layers hold at most the window: averaged over the context."""
+    dtype. Sliding-window layers hold at most the window (trims_to_the_window): averaged over
+    the context."""
     if not m.n_layers:
         return 0.0
     width_bytes = m.kv_cache_width * kv_bits(job) / BITS_PER_BYTE
     local = 0
-    if m.sliding_window:
+    if m.sliding_window and trims_to_the_window(job):
         local = m.n_layers if m.sliding_window_layers is None else m.sliding_window_layers
     held_local = min(1.0, m.sliding_window / context) if m.sliding_window and context else 1.0
     layers = (m.n_layers - local) + local * held_local
