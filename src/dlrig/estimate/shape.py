@@ -841,8 +841,9 @@ def trims_to_the_window(job: Job) -> bool:
     """Whether sliding-window layers hold only the window. transformers' tuple cache (before
     4.42, KvCache.LEGACY) concatenated every token's K and V whatever the window, except on the
     FlashAttention-2 path, which cut the cache to the window (modeling_mistral.py of 4.34:
-    `slicing_tokens = 1 - self.config.sliding_window` under `use_sliding_windows`); the caches
-    after it keep the window (DynamicSlidingWindowLayer), as do the other engines."""
+    `slicing_tokens = 1 - self.config.sliding_window` under `use_sliding_windows`). The later
+    caches are taken to keep the window, as today's transformers does
+    (DynamicSlidingWindowLayer), and so are the other engines."""
     legacy = job.engine == DecodeEngine.TRANSFORMERS and job.kv_cache == KvCache.LEGACY
     return not legacy or job.attention in (Attention.FLASH, Attention.FLASH2)
 

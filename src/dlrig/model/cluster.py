@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dlrig.model.build import Build, BuildFile, WorkloadInput
 from dlrig.model.finding import Finding, Severity, Skip
 from dlrig.model.report import CheckReport
+from dlrig.model.workload import MAX_NICS_PER_NODE
 
 Fabric = Literal["infiniband", "roce", "ethernet", "nvlink", "pcie"]
 LinkScope = Literal["inter-node", "intra-node"]
@@ -48,7 +49,6 @@ class NetworkSpec(BaseModel):
 MAX_NODES = 100_000
 MAX_NODE_GROUPS = 4_096
 MAX_RACKS = 10_000
-MAX_NICS_PER_NODE = 64
 MAX_GPUS_PER_NODE = 64
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)

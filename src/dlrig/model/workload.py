@@ -226,6 +226,10 @@ def default_precision(gpu: GpuSpec) -> Precision:
     return Precision.BF16 if gpu.has_bf16 else Precision.FP16
 
 
+# A node has at most this many network ports (the cluster file's bound too, model/cluster.py).
+MAX_NICS_PER_NODE = 64
+
+
 class Job(BaseModel):
     """Everything about the run except the model: the task, the GPUs and the sizes."""
 
@@ -293,7 +297,7 @@ class Job(BaseModel):
     nics_per_node: int | None = Field(
         default=None,
         ge=1,
-        le=64,  # model/cluster.py MAX_NICS_PER_NODE
+        le=MAX_NICS_PER_NODE,
         description="between nodes: the network's ports per node (default one per GPU)",
     )
     attention: Attention = Attention.SDPA
