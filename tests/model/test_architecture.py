@@ -74,6 +74,65 @@ def test_gemma_is_gated_by_its_architecture_and_windows_alternate():
     assert (g3.sliding_window, g3.sliding_window_layers) == (1024, 22)  # 5 of every 6
 
 
+def _gemma3_1b_without(*keys: str) -> dict:
+    cfg = json.loads((HF / "gemma-3-1b.config.json").read_text())
+    for k in keys:
+        del cfg[k]
+    return cfg
+
+
+def test_gemma3_keys_left_out_take_transformers_defaults():
+    # Gemma3TextConfig.__init__ (transformers @ 008f5c8c, configuration_gemma3.py): head_dim 256,
+    # sliding_window_pattern 6, query_pre_attn_scalar 256, hidden_activation gelu_pytorch_tanh,
+    # the values Gemma 3 1B's config states. Left out, they still count its published 1.0B
+    # (text-only model: no vision tower on either side), the same count as when stated.
+    stated = real("gemma-3-1b.config.json")
+    cfg = _gemma3_1b_without(
+        "head_dim", "sliding_window_pattern", "query_pre_attn_scalar", "hidden_activation"
+    )
+    m = spec_from_config(cfg, "gemma-3-1b", "gemma-3-1b.config.json")
+    assert m.params_total == stated.params_total == find_model("gemma-3-1b").params_total
+    assert m.params_total == pytest.approx(1.0e9, rel=0.003)
+    assert (m.head_dim, m.sliding_window, m.sliding_window_layers) == (256, 1024, 22)
+    assert "transformers' defaults for head_dim, tie_word_embeddings, sliding_window_pattern" in (
+        m.source
+    )
+
+
+def test_gemma3_defaults_fill_text_config_and_never_override_a_stated_key():
+    # Nested as the 4B/12B/27B hub files nest it (Gemma3Config builds Gemma3TextConfig from
+    # text_config alone): heads, KV heads, head_dim and vocab left out take 8, 4, 256, 262208;
+    # the stated layers, width and window stay.
+    text = _gemma3_1b_without("num_attention_heads", "num_key_value_heads", "head_dim")
+    del text["vocab_size"]
+    text["model_type"] = "gemma3_text"
+    m = spec_from_config({"model_type": "gemma3", "text_config": text}, "g3", "config.json")
+    assert (m.n_heads, m.n_kv_heads, m.head_dim, m.vocab_size) == (8, 4, 256, 262_208)
+    assert (m.n_layers, m.hidden_size, m.sliding_window) == (26, 1152, 1024)
+    # A stated key is kept: the 1B's 4 query heads and 1 KV head, with only head_dim left out.
+    m = spec_from_config(_gemma3_1b_without("head_dim"), "g3", "config.json")
+    assert (m.n_heads, m.n_kv_heads, m.head_dim) == (4, 1, 256)
+    # No defaults for other model types: a Llama config without heads is still refused.
+    llama = json.loads((HF / "llama-3-8b.config.json").read_text())
+    del llama["num_attention_heads"]
+    with pytest.raises(BuildFileError, match="num_attention_heads: missing"):
+        spec_from_config(llama, "llama", "config.json")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("8", r'num_attention_heads: expected a positive integer .*got "8"'),
+        (None, r"num_attention_heads: missing"),  # present as null: not defaulted
+    ],
+)
+def test_gemma3_defaults_keep_the_reader_strict(value, message):
+    text = _gemma3_1b_without("num_attention_heads")
+    text["num_attention_heads"] = value
+    with pytest.raises(BuildFileError, match=message):
+        spec_from_config({"model_type": "gemma3", "text_config": text}, "g3", "config.json")
+
+
 def test_phi3_window_on_every_layer_and_qwen_window_only_when_enabled():
     phi3 = real("phi-3-mini-4k-instruct.config.json")
     assert phi3.params_total == pytest.approx(3.82e9, rel=0.003)

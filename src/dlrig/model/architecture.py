@@ -9,7 +9,8 @@ counts. The reader is strict: a field of the wrong JSON type is an error naming 
 Families and the keys they use (transformers' configuration_*.py):
 - Llama, Mistral, Qwen2/3, Phi-3, Gemma 2/3: num_hidden_layers, hidden_size, num_attention_heads,
   num_key_value_heads, head_dim, intermediate_size; Gemma/Qwen sliding windows (sliding_window,
-  use_sliding_window, sliding_window_pattern, layer_types).
+  use_sliding_window, sliding_window_pattern, layer_types). Keys a Gemma 3 config leaves out take
+  transformers' Gemma3TextConfig defaults (CONFIG_DEFAULTS; only where absent, never overriding).
 - Mixtral (num_local_experts), Qwen2/3-MoE (num_experts, moe_intermediate_size,
   shared_expert_intermediate_size, mlp_only_layers, decoder_sparse_step), DeepSeek-V2/V3
   (n_routed_experts, n_shared_experts, first_k_dense_replace, moe_layer_freq, and MLA:
@@ -89,7 +90,37 @@ LEARNED_POSITIONS = ENCODER_TYPES | {"gpt2", "gpt_neo", "gpt_bigcode", "opt"}
 # global (default 6 in transformers' Gemma3TextConfig).
 ALTERNATING_WINDOW_TYPES = {"gemma2"}
 GEMMA3_TYPES = {"gemma3", "gemma3_text"}
-GEMMA3_DEFAULT_PATTERN = 6
+# transformers' defaults for the architecture keys a config.json may leave out, per model_type of
+# the language model (text_config's model_type, else the file's). Applied only where the key is
+# ABSENT from that dict (a key set to null stays null: a required one is then reported missing);
+# a stated value is never overridden. Gemma 3's 4B/12B/27B hub files are sparse (hf_configs/
+# SOURCES.md): their text_config, which Gemma3Config builds as Gemma3TextConfig(**text_config),
+# leaves out keys such as the heads, KV heads and head_dim.
+# Source: huggingface/transformers @ 008f5c8c29be84d4721dc6d1e0fcd72300580be4,
+# src/transformers/models/gemma3/configuration_gemma3.py, Gemma3TextConfig.__init__ (vocab_size
+# 262_208, hidden_size 2304, intermediate_size 9216, num_hidden_layers 26, num_attention_heads 8,
+# num_key_value_heads 4, head_dim 256, max_position_embeddings 131_072, tie_word_embeddings True,
+# sliding_window 4096, sliding_window_pattern 6 "for configuring HybridCache to work with 5:1
+# attention pattern"; hidden_activation "gelu_pytorch_tanh" and query_pre_attn_scalar 256 change
+# no count: the MLP is gated by GATED_TYPES, the scalar only scales attention scores).
+_GEMMA3_TEXT_DEFAULTS: dict[str, Any] = {
+    "vocab_size": 262_208,
+    "hidden_size": 2304,
+    "intermediate_size": 9216,
+    "num_hidden_layers": 26,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 4,
+    "head_dim": 256,
+    "max_position_embeddings": 131_072,
+    "tie_word_embeddings": True,
+    "sliding_window": 4096,
+    "sliding_window_pattern": 6,
+}
+CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gemma3": _GEMMA3_TEXT_DEFAULTS,  # Gemma3Config: text_config is a Gemma3TextConfig
+    "gemma3_text": _GEMMA3_TEXT_DEFAULTS,
+}
+GEMMA3_DEFAULT_PATTERN = _GEMMA3_TEXT_DEFAULTS["sliding_window_pattern"]
 # Model types whose config carries use_sliding_window (the window applies only when true).
 OPT_IN_WINDOW_TYPES = {"qwen2", "qwen2_moe", "qwen3", "qwen3_moe"}
 # Bare `--params N`: a Llama-style decoder with hidden = 128 x layers (Llama 2 7B: 4096 / 32;
@@ -401,7 +432,14 @@ def spec_from_config(cfg: dict[str, Any], name: str, path: str) -> ModelSpec:
     text_config = cfg.get("text_config")
     if text_config is not None and not isinstance(text_config, dict):
         raise BuildFileError(path, "text_config", "expected a JSON object (the language model)")
-    cfg = {**cfg, **(text_config or {})}  # multimodal configs nest the language model
+    # transformers builds the language model's config from text_config alone (Gemma3Config:
+    # Gemma3TextConfig(**text_config)), so its defaults fill that dict, not the outer one.
+    language, defaulted = _with_defaults(
+        text_config if text_config is not None else cfg,
+        _str(text_config or {}, path, "model_type") or _str(cfg, path, "model_type"),
+    )
+    # multimodal configs nest the language model
+    cfg = language if text_config is None else {**cfg, **language}
     model_type = _str(cfg, path, "model_type")
     stored = _quantization(cfg, path)
     layers = _int(cfg, path, "num_hidden_layers", "n_layer", "num_layers")
@@ -483,8 +521,21 @@ def spec_from_config(cfg: dict[str, Any], name: str, path: str) -> ModelSpec:
         **fields,
         params_total=total,
         params_active=active,
-        source=f"{path} (parameters counted from the architecture)",
+        source=f"{path} (parameters counted from the architecture{_defaults_note(defaulted)})",
     )
+
+
+def _with_defaults(cfg: dict[str, Any], model_type: str) -> tuple[dict[str, Any], list[str]]:
+    """(cfg with transformers' defaults for model_type where a key is absent, the keys filled)."""
+    defaults = CONFIG_DEFAULTS.get(model_type, {})
+    filled = [k for k in defaults if k not in cfg]
+    return {**{k: defaults[k] for k in filled}, **cfg}, filled
+
+
+def _defaults_note(filled: list[str]) -> str:
+    if not filled:
+        return ""
+    return f"; transformers' defaults for {', '.join(filled)}"
 
 
 MAX_NAME_CHARS = 200  # a Hub id is at most 96 characters; a local path can be longer
