@@ -256,3 +256,14 @@ def test_nemo_is_a_16bit_lora_base_only(capsys):
     err = capsys.readouterr().err
     assert "--framework nemo with --task qlora" in err and "give --task lora" in err
     assert run([*args(f"{line} lora"), "--no-color"]) == 0
+
+
+def test_a_model_without_a_preset_is_told_how_to_describe_it(capsys):
+    from dlrig.cli import run
+
+    argv = ["estimate", "--model", "gemma-2-27b", "--gpu", "RTX 4090", "--task", "infer"]
+    assert run(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "unknown model 'gemma-2-27b'" in err and "'gemma-2-9b'" in err
+    assert "--config" in err and "--params" in err

@@ -10,6 +10,7 @@ import typer
 from dlrig.cli.app import ColorOption, OutputFormat, OutputOption, app, emit, not_over_input
 from dlrig.cli.app import opt as _opt
 from dlrig.cli.app import use_color as _use_color
+from dlrig.errors import CatalogLookupError, DlrigError
 from dlrig.model.choices import (  # plain enums, no pydantic: cheap at start-up
     Attention,
     BaseQuant,
@@ -30,6 +31,9 @@ from dlrig.model.choices import (  # plain enums, no pydantic: cheap at start-up
     Quant,
     Task,
 )
+
+# A model with no preset is still estimated from its shape.
+NO_PRESET_HINT = "(no preset: give its Hugging Face config.json with --config, or --params N)"
 
 
 @app.command()
@@ -279,68 +283,72 @@ def estimate(
     from dlrig.report.estimate import renderer as estimate_renderer
 
     not_over_input(output, config)
-    spec, job = job_from_options(
-        dict(
-            gpu=gpu,
-            model=model,
-            config=str(config) if config else None,
-            params=params,
-            task=task,
-            gpus=gpus,
-            precision=precision,
-            quant=quant,
-            weight_bits=weight_bits,
-            base_quant=base_quant,
-            kv_dtype=kv_dtype,
-            kv_cache=kv_cache,
-            optimizer=optimizer,
-            optimizer_dtype=optimizer_dtype,
-            zero=zero,
-            checkpointing=checkpointing,
-            checkpointing_mode=checkpointing_mode,
-            lora_rank=lora_rank,
-            lora_targets=lora_targets,
-            framework=framework,
-            batch_size=batch_size,
-            grad_accum=grad_accum,
-            seq_len=seq_len,
-            context=context,
-            prompt_tokens=prompt_tokens,
-            gen_tokens=gen_tokens,
-            tp=tp,
-            pp=pp,
-            vp=vp,
-            cp=cp,
-            ep=ep,
-            etp=etp,
-            nodes=nodes,
-            network=network,
-            nics_per_node=nics_per_node,
-            attention=attention,
-            memory_format=memory_format,
-            tokens=tokens,
-            epochs=epochs,
-            dataset_size=dataset_size,
-            mfu=mfu,
-            interconnect=interconnect,
-            engine=engine,
-            gpu_memory_utilization=gpu_memory_utilization,
-            max_batched_tokens=max_batched_tokens,
-            max_num_seqs=max_num_seqs,
-            llama_cpp_cublas=llama_cpp_cublas,
-            trtllm_mmha=trtllm_mmha,
-            master_weights=master_weights,
-            offload=offload,
-            host_link_gbs=host_link_gbs,
-            optimizer_in_backward=optimizer_in_backward,
-            grad_buffers=grad_buffers,
-            loss=loss,
-            mlm_positions=mlm_positions,
-            price_per_gpu_hour=price_per_gpu_hour,
-            electricity_price=electricity_price,
-            sample_bytes=sample_bytes,
-        )
+    options = dict(
+        gpu=gpu,
+        model=model,
+        config=str(config) if config else None,
+        params=params,
+        task=task,
+        gpus=gpus,
+        precision=precision,
+        quant=quant,
+        weight_bits=weight_bits,
+        base_quant=base_quant,
+        kv_dtype=kv_dtype,
+        kv_cache=kv_cache,
+        optimizer=optimizer,
+        optimizer_dtype=optimizer_dtype,
+        zero=zero,
+        checkpointing=checkpointing,
+        checkpointing_mode=checkpointing_mode,
+        lora_rank=lora_rank,
+        lora_targets=lora_targets,
+        framework=framework,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        seq_len=seq_len,
+        context=context,
+        prompt_tokens=prompt_tokens,
+        gen_tokens=gen_tokens,
+        tp=tp,
+        pp=pp,
+        vp=vp,
+        cp=cp,
+        ep=ep,
+        etp=etp,
+        nodes=nodes,
+        network=network,
+        nics_per_node=nics_per_node,
+        attention=attention,
+        memory_format=memory_format,
+        tokens=tokens,
+        epochs=epochs,
+        dataset_size=dataset_size,
+        mfu=mfu,
+        interconnect=interconnect,
+        engine=engine,
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_batched_tokens=max_batched_tokens,
+        max_num_seqs=max_num_seqs,
+        llama_cpp_cublas=llama_cpp_cublas,
+        trtllm_mmha=trtllm_mmha,
+        master_weights=master_weights,
+        offload=offload,
+        host_link_gbs=host_link_gbs,
+        optimizer_in_backward=optimizer_in_backward,
+        grad_buffers=grad_buffers,
+        loss=loss,
+        mlm_positions=mlm_positions,
+        price_per_gpu_hour=price_per_gpu_hour,
+        electricity_price=electricity_price,
+        sample_bytes=sample_bytes,
     )
+    try:
+        spec, job = job_from_options(options)
+    except CatalogLookupError as exc:
+        if exc.kind != "model" or exc.choices:
+            raise
+        raise DlrigError(f"{exc.one_line()} {NO_PRESET_HINT}") from None
     result = run_estimate(spec, job)
     if fmt == OutputFormat.html:
         from dlrig.report.html import render_estimate
