@@ -299,17 +299,11 @@ def network_link(network_id: str, nics_per_node: int | None = None, gpus_per_nod
     check_network(network_id)
     net = load.networks()[network_id]
     if nics_per_node is None:
-        return Link(
-            f"{net.name}, {net.effective_gbs:g} GB/s per GPU",
-            net.effective_gbs,
-            net.latency_us * US,
-        )
-    per_gpu = net_share_gbs(nics_per_node * net.effective_gbs, gpus_per_node)
-    return Link(
-        f"{nics_per_node} x {net.name} per node, {per_gpu:.3g} GB/s per GPU",
-        per_gpu,
-        net.latency_us * US,
-    )
+        per_gpu, what = net.effective_gbs, f"{net.name}, {net.effective_gbs:g} GB/s per GPU"
+    else:
+        per_gpu = net_share_gbs(nics_per_node * net.effective_gbs, gpus_per_node)
+        what = f"{nics_per_node} x {net.name} per node, {per_gpu:.3g} GB/s per GPU"
+    return Link(what, per_gpu, net.latency_us * US)
 
 
 def net_share_gbs(node_busbw_gbs: float, gpus_per_node: int) -> float:

@@ -20,6 +20,8 @@ from dlrig.model.workload import Framework, Job, ModelKind, ModelSpec
 GB = 1e9
 GIB = 2**30
 UNIT_BYTES = {"GB": GB, "GiB": GIB}
+# torch.cuda.memory_allocated() read between steps: not a peak (SEMANTICS, includes_load).
+CURRENT = "allocator_current"
 # Measured semantics → the predicted figure it is compared with (memory.MemoryParts).
 SEMANTICS = {
     "allocator_allocated": "allocated",
@@ -36,9 +38,8 @@ SEMANTICS = {
     # torch.cuda.memory_allocated() read after a step (or the largest such reading): the
     # tensors that outlive a step, not the peak inside one (GPTQ-for-LLaMa's and
     # attention_sinks' benchmarks print it).
-    "allocator_current": "resident",
+    CURRENT: "resident",
 }
-CURRENT = "allocator_current"
 # "<semantics>_step": the source reset the peak counters after loading the model (torchtune's
 # get_memory_stats(reset_stats=True), and emptied the cache where the figure is reserved or
 # nvidia-smi): the training step's peak alone, without the load's (run_peak_bytes).

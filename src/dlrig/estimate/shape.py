@@ -245,16 +245,21 @@ def sequence_length(m: ModelSpec, job: Job) -> int:
     return job.seq_len or default_seq_len(m)
 
 
-def prompt_length(job: Job, seq: int) -> int:
-    """An inference's prompt: --prompt-tokens; else, with --gen-tokens, what the context leaves
-    for it (context = prompt + generated: `--context 4096 --gen-tokens 128` is a 3,968-token
-    prompt, `--gen-tokens 128` alone llama-bench's tg128 from an empty cache), at least the one
-    token a generation starts from; with neither, the whole context is the prompt."""
-    if job.prompt_tokens:
+def _leading_tokens(job: Job, seq: int) -> int:
+    """The prompt before the generated tokens: --prompt-tokens, else what the context leaves
+    the generation (context = prompt + generated), none when the generation fills it."""
+    if job.prompt_tokens is not None:
         return job.prompt_tokens
-    if job.gen_tokens:
-        return max(seq - job.gen_tokens, 1)
-    return seq
+    return max(seq - (job.gen_tokens or 0), 0)
+
+
+def prompt_length(job: Job, seq: int) -> int:
+    """An inference's prompt pass: _leading_tokens (`--context 4096 --gen-tokens 128` is a
+    3,968-token prompt, `--gen-tokens 128` alone llama-bench's tg128 from an empty cache), at
+    least the one token a generation starts from; with neither length, the whole context."""
+    if job.prompt_tokens is None and job.gen_tokens is None:
+        return seq
+    return max(_leading_tokens(job, seq), 1)
 
 
 def decode_context(job: Job, seq: int) -> float:
@@ -263,12 +268,12 @@ def decode_context(job: Job, seq: int) -> float:
     generated before and its own: p + i, so the mean over g steps is p + (g + 1) / 2 (llama-bench
     tg128 from an empty cache: (128 + 1) / 2 = 64.5). The cache HELD (memory) is the full
     p + g; only the read is the mean. With neither length given (only --context, or the
-    default), the step at the end of the context: `seq`. Without --prompt-tokens the prompt is
-    what the context leaves (prompt_length), none when the generation fills it."""
+    default), the step at the end of the context: `seq`. p is _leading_tokens, the prompt
+    prompt_length passes (without its one-token floor: the first step's token is the i = 1)."""
     if job.prompt_tokens is None and job.gen_tokens is None:
         return float(seq)
     gen = job.gen_tokens or 0
-    prompt = job.prompt_tokens if job.prompt_tokens is not None else max(seq - gen, 0)
+    prompt = _leading_tokens(job, seq)
     return prompt + (gen + 1) / 2 if gen else float(prompt)
 
 
