@@ -924,6 +924,47 @@ def test_an_eager_engine_without_its_own_host_class_time_carries_the_root_interv
     assert not perf.host_class_unfitted(job("RTX 4090", task="infer", engine="vllm"), c)
 
 
+@pytest.mark.parametrize(
+    ("gpu", "engine", "quant", "graphs"),
+    [
+        ("Tesla P40", "llama.cpp", "q4_k_m", False),  # Pascal, compute capability 6.1
+        ("Tesla V100 SXM2 16GB", "llama.cpp", "q4_k_m", False),  # Volta 7.0
+        ("Tesla T4", "ollama", "q4_k_m", False),  # Turing 7.5; Ollama runs the same ggml-cuda
+        ("RTX 3090", "llama.cpp", "q4_k_m", True),  # Ampere 8.6: a CUDA graph per token
+        ("Jetson AGX Orin 64GB", "llama.cpp", "q4_k_m", True),  # Ampere 8.7
+        ("Radeon RX 7900 XTX", "llama.cpp", "q4_k_m", True),  # not NVIDIA: not ggml-cuda's rule
+        ("Tesla T4", "vllm", "awq", True),  # vLLM captures its own graphs
+    ],
+)
+def test_llama_cpp_below_compute_capability_8_carries_the_wider_interval(
+    gpu, engine, quant, graphs
+):
+    def fitted(key, value, group, iv):
+        return ((key, group), cal.Fitted(key, value, group, 9, 3, None, None, iv, "r", ""))
+
+    c = cal.Constants(
+        dict(
+            [
+                fitted("decode_bw", 0.8, "*", 0.30),
+                fitted("decode_bw", 0.8, "llama.cpp", 0.12),
+                fitted("decode_bw", 0.8, "vllm", 0.12),
+                fitted("prefill_mfu", 0.5, "*", None),
+                fitted("decode_layer_s", 5e-5, "*", None),
+            ]
+        )
+    )
+    j = job(gpu, task="infer", engine=engine, quant=quant)
+    assert perf.llama_cpp_without_graphs(j) is not graphs
+    iv = perf.throughput_of(shape(find_model("llama-2-7b"), j), c).interval
+    # launched kernel by kernel, its per-layer time is not the one its group was fitted on:
+    # the root's 30 % over the group's 12 %; a graph-replayed step keeps its group's
+    assert iv.frac == pytest.approx(0.12 if graphs else 0.30)
+    from dlrig.estimate import explain
+
+    notes = " ".join(explain.assumptions(shape(find_model("llama-2-7b"), j)))
+    assert ("below compute capability 8.0" in notes) is not graphs
+
+
 def test_a_memory_class_without_its_own_constant_falls_back_to_the_engine():
     rows = {
         ("decode_bw", "*"): cal.Fitted("decode_bw", 0.7, "*", 9, 9, None, None, None, "r", ""),

@@ -418,6 +418,20 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
                 f"mostly by other hosts; the interval is the wider of its group's and the one "
                 f"over every engine and host (±{widest:.0%})"
             )
+        if perf.llama_cpp_without_graphs(job):
+            c = cal.constants()
+            fitted = c.get(perf.DECODE_OVERHEAD_KEY, perf.overhead_group(job))
+            bw = perf.rate(perf.DECODE_BW_KEY, perf.decode_group(job), c)
+            widest = perf.decode_interval_rate(job, bw, c).interval or 0.0
+            out.append(
+                f"{job.gpu.name} is below compute capability 8.0, where llama.cpp replays no "
+                "CUDA graph (ggml-cuda.cu) and launches each kernel of a token from the host: "
+                f"the time per layer used, {fitted.value * 1e6:.3g} us ({fitted.group}), was "
+                "fitted mostly on newer cards, and published rates on such cards run below "
+                "this estimate, most for small models (SOURCES.md, round 15: Ollama on P40s); "
+                "the interval is the wider of its group's and the one over every engine "
+                f"(±{widest:.0%})"
+            )
         allocation = engine_memory.describe(s)
         if allocation:
             out.append(allocation)

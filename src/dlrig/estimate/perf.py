@@ -236,6 +236,30 @@ def overhead_group(job: Job) -> tuple[str, ...]:
     return (*path, memory_class(job))
 
 
+# Architectures on which ggml-cuda replays a decode step as one CUDA graph: compute capability
+# 8.0 and up. Below it ggml-cuda.cu sets disable_due_to_gpu_arch ('if
+# (ggml_cuda_info().devices[...].cc < GGML_CUDA_CC_AMPERE)', logging 'disabling CUDA graphs due
+# to GPU architecture'), so on a Pascal, Volta or Turing card each kernel of a token is launched
+# from the host, as on every card before CUDA graphs (llama.cpp PR #6766, 2024-05). Ollama runs
+# the same ggml-cuda.
+LLAMA_CPP_GRAPH_ARCHITECTURES = frozenset({"Ampere", "Ada", "Hopper", "Blackwell"})
+
+
+def llama_cpp_without_graphs(job: Job) -> bool:
+    """Whether llama.cpp launches this NVIDIA card's decode kernels one by one (no CUDA graph).
+
+    Its per-layer time is then not the one its group was fitted on (mostly graph-replayed steps
+    of newer cards), and no group of its own can be fitted yet: three sources measure it (a P40
+    and a V100 under llama-bench, P40s under Ollama), and a split of three cannot be
+    cross-validated (each fold leaves two). So its decode carries the wider interval
+    (decode_interval_rate) and says why (explain.py)."""
+    return (
+        engine(job) == "llama.cpp"
+        and job.gpu.vendor == "NVIDIA"
+        and cp.architecture(job.gpu) not in LLAMA_CPP_GRAPH_ARCHITECTURES
+    )
+
+
 def host_class_unfitted(job: Job, consts: cal.Constants | None = None) -> bool:
     """Whether this eager engine has no per-layer time of its own for this job's class of
     host: the fit wrote no row for overhead_group (fewer than three sources measured the
@@ -254,8 +278,10 @@ def decode_interval_rate(job: Job, bw: Rate, consts: cal.Constants | None = None
     holds the other class's spread, and the classes differ: AutoAWQ's README RTX 4090 box (a
     Ryzen 9 7950X) decoded 7B at 0.16 ms per layer where the A100 servers took 0.34. The
     interval is then at least the root group's, the LOSO spread over every engine and host
-    the fit has seen."""
-    if bw.interval is None or not host_class_unfitted(job, consts):
+    the fit has seen. The same holds for llama.cpp on a card that replays no CUDA graph
+    (llama_cpp_without_graphs): its per-layer time is not the one it was fitted on."""
+    unfitted = host_class_unfitted(job, consts) or llama_cpp_without_graphs(job)
+    if bw.interval is None or not unfitted:
         return bw
     root = (consts or cal.constants()).interval(DECODE_BW_KEY, ())
     if root is None or root <= bw.interval:
