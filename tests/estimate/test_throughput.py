@@ -891,19 +891,21 @@ def test_a_desktop_hosts_fitted_time_reaches_decode_and_an_encoders_forward_pass
     assert perf.encoder_host_s(enc, c) == pytest.approx(12 * 4e-4)
 
 
-def test_an_eager_engine_without_its_own_host_class_time_carries_the_root_interval():
-    def fitted(key, value, group, iv):
-        return ((key, group), cal.Fitted(key, value, group, 9, 3, None, None, iv, "r", ""))
+def _iv_row(key, value, group, iv):
+    """One fitted_constants row (9 points, 3 sources) with interval iv."""
+    return ((key, group), cal.Fitted(key, value, group, 9, 3, None, None, iv, "r", ""))
 
+
+def test_an_eager_engine_without_its_own_host_class_time_carries_the_root_interval():
     c = cal.Constants(
         dict(
             [
-                fitted("decode_bw", 0.8, "*", 0.30),
-                fitted("decode_bw", 0.8, "autoawq", 0.11),
-                fitted("prefill_mfu", 0.5, "*", None),
-                fitted("decode_layer_s", 0.0, "*", None),
-                fitted("decode_layer_s", 3e-4, "autoawq", None),
-                fitted("decode_layer_s", 3e-4, "autoawq/server", None),
+                _iv_row("decode_bw", 0.8, "*", 0.30),
+                _iv_row("decode_bw", 0.8, "autoawq", 0.11),
+                _iv_row("prefill_mfu", 0.5, "*", None),
+                _iv_row("decode_layer_s", 0.0, "*", None),
+                _iv_row("decode_layer_s", 3e-4, "autoawq", None),
+                _iv_row("decode_layer_s", 3e-4, "autoawq/server", None),
             ]
         )
     )
@@ -919,7 +921,7 @@ def test_an_eager_engine_without_its_own_host_class_time_carries_the_root_interv
     iv = perf.throughput_of(shape(m, desktop), c).interval
     assert (iv.frac, iv.group) == (pytest.approx(0.30), "decode_bw:*")
     # a root narrower than the group widens nothing; an engine on the GPU is never widened
-    narrow = cal.Constants(c.rows | dict([fitted("decode_bw", 0.8, "*", 0.05)]))
+    narrow = cal.Constants(c.rows | dict([_iv_row("decode_bw", 0.8, "*", 0.05)]))
     assert perf.throughput_of(shape(m, desktop), narrow).interval.frac == pytest.approx(0.11)
     assert not perf.host_class_unfitted(job("RTX 4090", task="infer", engine="vllm"), c)
 
@@ -939,17 +941,14 @@ def test_an_eager_engine_without_its_own_host_class_time_carries_the_root_interv
 def test_llama_cpp_below_compute_capability_8_carries_the_wider_interval(
     gpu, engine, quant, graphs
 ):
-    def fitted(key, value, group, iv):
-        return ((key, group), cal.Fitted(key, value, group, 9, 3, None, None, iv, "r", ""))
-
     c = cal.Constants(
         dict(
             [
-                fitted("decode_bw", 0.8, "*", 0.30),
-                fitted("decode_bw", 0.8, "llama.cpp", 0.12),
-                fitted("decode_bw", 0.8, "vllm", 0.12),
-                fitted("prefill_mfu", 0.5, "*", None),
-                fitted("decode_layer_s", 5e-5, "*", None),
+                _iv_row("decode_bw", 0.8, "*", 0.30),
+                _iv_row("decode_bw", 0.8, "llama.cpp", 0.12),
+                _iv_row("decode_bw", 0.8, "vllm", 0.12),
+                _iv_row("prefill_mfu", 0.5, "*", None),
+                _iv_row("decode_layer_s", 5e-5, "*", None),
             ]
         )
     )

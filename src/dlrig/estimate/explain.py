@@ -258,6 +258,16 @@ def _framework(job: Job) -> str:
     )
 
 
+def _borrowed_layer_time(job: Job) -> tuple[cal.Fitted, float]:
+    """A decode whose per-layer time is not its own (an eager engine's host class without a
+    fit, llama.cpp without CUDA graphs): the per-layer row it takes, and the interval it
+    carries (perf.decode_interval_rate: the wider of its group's and the root's)."""
+    c = cal.constants()
+    fitted = c.get(perf.DECODE_OVERHEAD_KEY, perf.overhead_group(job))
+    bw = perf.rate(perf.DECODE_BW_KEY, perf.decode_group(job), c)
+    return fitted, perf.decode_interval_rate(job, bw, c).interval or 0.0
+
+
 def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[str]:
     m, job = s.model, s.job
     out = [f"model: {m.source}"] if m.source else []
@@ -407,10 +417,7 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
                 "CPU decodes slower)"
             )
         if perf.host_class_unfitted(job):
-            c = cal.constants()
-            fitted = c.get(perf.DECODE_OVERHEAD_KEY, perf.overhead_group(job))
-            bw = perf.rate(perf.DECODE_BW_KEY, perf.decode_group(job), c)
-            widest = perf.decode_interval_rate(job, bw, c).interval or 0.0
+            fitted, widest = _borrowed_layer_time(job)
             out.append(
                 f"{job.engine.value} has no time per layer of its own for a "
                 f"{perf.host_class(job)} host (fewer than three published sources ran it on "
@@ -419,10 +426,7 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
                 f"over every engine and host (±{widest:.0%})"
             )
         if perf.llama_cpp_without_graphs(job):
-            c = cal.constants()
-            fitted = c.get(perf.DECODE_OVERHEAD_KEY, perf.overhead_group(job))
-            bw = perf.rate(perf.DECODE_BW_KEY, perf.decode_group(job), c)
-            widest = perf.decode_interval_rate(job, bw, c).interval or 0.0
+            fitted, widest = _borrowed_layer_time(job)
             out.append(
                 f"{job.gpu.name} is below compute capability 8.0, where llama.cpp replays no "
                 "CUDA graph (ggml-cuda.cu) and launches each kernel of a token from the host: "
