@@ -628,6 +628,11 @@ def fitted(key: str, group: str, value: float, interval: float | None) -> cal.Fi
     return cal.Fitted(key, value, group, 9, 3, None, None, interval, "test", "2026-01-01")
 
 
+def constants_row(key: str, value: float, group: str, interval: float | None = None):
+    """One (key, group) -> fitted row of a cal.Constants table."""
+    return ((key, group), fitted(key, group, value, interval))
+
+
 def test_lookup_walks_up_to_the_parent_group():
     c = cal.Constants(
         {
@@ -866,17 +871,14 @@ def test_an_eager_engines_per_layer_time_is_grouped_by_the_cards_host(gpu, host)
 
 
 def test_a_desktop_hosts_fitted_time_reaches_decode_and_an_encoders_forward_pass():
-    def fitted(key, value, group):
-        return ((key, group), cal.Fitted(key, value, group, 9, 3, None, None, None, "r", ""))
-
     base = dict(
         [
-            fitted("decode_bw", 0.8, "*"),
-            fitted("prefill_mfu", 0.5, "*"),
-            fitted("mfu", 0.5, "*"),
-            fitted("decode_layer_s", 0.0, "*"),
-            fitted("decode_layer_s", 1e-3, "transformers"),
-            fitted("decode_layer_s", 4e-4, "transformers/desktop"),
+            constants_row("decode_bw", 0.8, "*"),
+            constants_row("prefill_mfu", 0.5, "*"),
+            constants_row("mfu", 0.5, "*"),
+            constants_row("decode_layer_s", 0.0, "*"),
+            constants_row("decode_layer_s", 1e-3, "transformers"),
+            constants_row("decode_layer_s", 4e-4, "transformers/desktop"),
         ]
     )
     c = cal.Constants(base)
@@ -891,21 +893,16 @@ def test_a_desktop_hosts_fitted_time_reaches_decode_and_an_encoders_forward_pass
     assert perf.encoder_host_s(enc, c) == pytest.approx(12 * 4e-4)
 
 
-def _iv_row(key, value, group, iv):
-    """One fitted_constants row (9 points, 3 sources) with interval iv."""
-    return ((key, group), cal.Fitted(key, value, group, 9, 3, None, None, iv, "r", ""))
-
-
 def test_an_eager_engine_without_its_own_host_class_time_carries_the_root_interval():
     c = cal.Constants(
         dict(
             [
-                _iv_row("decode_bw", 0.8, "*", 0.30),
-                _iv_row("decode_bw", 0.8, "autoawq", 0.11),
-                _iv_row("prefill_mfu", 0.5, "*", None),
-                _iv_row("decode_layer_s", 0.0, "*", None),
-                _iv_row("decode_layer_s", 3e-4, "autoawq", None),
-                _iv_row("decode_layer_s", 3e-4, "autoawq/server", None),
+                constants_row("decode_bw", 0.8, "*", 0.30),
+                constants_row("decode_bw", 0.8, "autoawq", 0.11),
+                constants_row("prefill_mfu", 0.5, "*", None),
+                constants_row("decode_layer_s", 0.0, "*", None),
+                constants_row("decode_layer_s", 3e-4, "autoawq", None),
+                constants_row("decode_layer_s", 3e-4, "autoawq/server", None),
             ]
         )
     )
@@ -921,7 +918,7 @@ def test_an_eager_engine_without_its_own_host_class_time_carries_the_root_interv
     iv = perf.throughput_of(shape(m, desktop), c).interval
     assert (iv.frac, iv.group) == (pytest.approx(0.30), "decode_bw:*")
     # a root narrower than the group widens nothing; an engine on the GPU is never widened
-    narrow = cal.Constants(c.rows | dict([_iv_row("decode_bw", 0.8, "*", 0.05)]))
+    narrow = cal.Constants(c.rows | dict([constants_row("decode_bw", 0.8, "*", 0.05)]))
     assert perf.throughput_of(shape(m, desktop), narrow).interval.frac == pytest.approx(0.11)
     assert not perf.host_class_unfitted(job("RTX 4090", task="infer", engine="vllm"), c)
 
@@ -944,11 +941,11 @@ def test_llama_cpp_below_compute_capability_8_carries_the_wider_interval(
     c = cal.Constants(
         dict(
             [
-                _iv_row("decode_bw", 0.8, "*", 0.30),
-                _iv_row("decode_bw", 0.8, "llama.cpp", 0.12),
-                _iv_row("decode_bw", 0.8, "vllm", 0.12),
-                _iv_row("prefill_mfu", 0.5, "*", None),
-                _iv_row("decode_layer_s", 5e-5, "*", None),
+                constants_row("decode_bw", 0.8, "*", 0.30),
+                constants_row("decode_bw", 0.8, "llama.cpp", 0.12),
+                constants_row("decode_bw", 0.8, "vllm", 0.12),
+                constants_row("prefill_mfu", 0.5, "*", None),
+                constants_row("decode_layer_s", 5e-5, "*", None),
             ]
         )
     )
