@@ -642,6 +642,8 @@ def fit_overhead(
             continue
         if perf.bitsandbytes_host_path(pt.job):  # type: ignore[arg-type]
             continue  # its host time per layer holds bitsandbytes' own (fit_bnb_host)
+        if perf.llama_cpp_without_graphs(pt.job):  # type: ignore[arg-type]
+            continue  # no CUDA graph: a regime llama.cpp's groups do not describe (host_bound)
         d = decode_times(pt, consts)
         if d is None or d.compute_s >= OVERHEAD_COMPUTE_SHARE * (d.measured_step_s - d.comm_s):
             continue
@@ -777,6 +779,66 @@ def fit_alloc(
         implied_by[x.pt.source_id].append(max(0.0, x.d.measured_step_s - base) / x.d.fresh_gb)
     row = source_median_row(ALLOC, cal.ROOT, implied_by, ALLOC_RULE, today)
     return {} if row is None else {(ALLOC, cal.ROOT): row}
+
+
+CNN_HOST = perf.CNN_CONV_KEY
+CNN_HOST_RULE = (
+    "time per convolution minimising mean |log error| over the CNN forward-pass points, each "
+    "the longer of its GPU time at its group's mfu and its convolutions x the value "
+    "(perf.cnn_infer); a root, from whatever sources it has"
+)
+CNN_HOST_STEP_S = 1e-6  # the grid of the search
+CNN_HOST_MAX_S = 1e-3  # no eager CNN spends a millisecond of host time per convolution
+
+
+def fit_cnn_host(
+    pts: list[Point], consts: cal.Constants, today: str
+) -> dict[tuple[str, str], cal.Fitted]:
+    """cnn_conv_s (perf.CNN_CONV_KEY): the host time per convolution of an eager CNN forward
+    pass, a root. The pass is the longer of the GPU's time (its group's mfu in `consts`) and
+    the host's, so a point the GPU explains is unchanged by any value below its GPU time and
+    a point slower than its GPU time (a small batch: ResNet-50 at batch 12 on an A100) sets
+    it: the value on a 1-microsecond grid with the smallest mean |log error| over all of
+    them (the smallest on ties), as the eager engines' per-layer time is chosen
+    (best_overhead). None where no point is a CNN forward pass."""
+    members: list[tuple[Point, float, int, float]] = []
+    for pt in pts:
+        if pt.key != "mfu" or not pt.expressible or pt.shape is None or not cnn_forward(pt):
+            continue
+        gpu_s = perf.throughput_of(pt.shape, Override(consts, CNN_HOST, 0.0)).step_time_s
+        convs = len(cnet.net_of(pt.model).convs)  # type: ignore[arg-type, union-attr]
+        if gpu_s and gpu_s > 0:
+            members.append((pt, gpu_s, convs, forward_pass_s(pt)))
+    if not members:
+        return {}
+
+    def error(c: float) -> float:
+        return statistics.fmean(abs(math.log(max(g, n * c) / m)) for _, g, n, m in members)
+
+    best_c, best_err = 0.0, error(0.0)
+    for k in range(1, int(CNN_HOST_MAX_S / CNN_HOST_STEP_S) + 1):
+        c = k * CNN_HOST_STEP_S
+        e = error(c)
+        if e < best_err - 1e-12:
+            best_c, best_err = c, e
+    n_src = len({pt.source_id for pt, *_ in members})
+    row = cal.Fitted(
+        CNN_HOST, best_c, cal.ROOT, len(members), n_src, None, None, None, CNN_HOST_RULE, today
+    )
+    return {(CNN_HOST, cal.ROOT): row}
+
+
+def without_host_bound_cnn(
+    pts: list[Point], consts: cal.Constants, values: dict[str, float]
+) -> dict[str, float]:
+    """`values` (point id -> implied mfu) without the CNN forward passes that `consts`' host
+    time per convolution explains (host_bound)."""
+    by_id = {pt.id: pt for pt in pts}
+    return {
+        i: v
+        for i, v in values.items()
+        if not (i in by_id and cnn_forward(by_id[i]) and host_bound(by_id[i], consts))
+    }
 
 
 @dataclass(frozen=True)
@@ -1029,11 +1091,27 @@ def host_bound(pt: Point, consts: cal.Constants) -> bool:
     An encoder's or a ViT's forward pass (a throughput point of task infer) informs no mfu
     where the host's modelled time issuing its layers (perf.encoder_host_s: transformers'
     fitted per-layer time) is HOST_SHARE of its measured pass or more: it is scored, and the
-    GEMM efficiency it would imply is the host's time read as slow GEMMs."""
+    GEMM efficiency it would imply is the host's time read as slow GEMMs. So with a CNN's
+    forward pass and its fitted time per convolution (perf.cnn_host_s, fit_cnn_host); before
+    that is fitted (the first mfu pass) it is none.
+
+    A llama.cpp decode point on a card where ggml-cuda replays no CUDA graph
+    (perf.llama_cpp_without_graphs: NVIDIA below compute capability 8.0) informs no decode_bw
+    and no decode_layer_s (fit_overhead) either: its kernels are launched one by one from the
+    host, a regime llama.cpp's groups do not describe (they are fitted on graph-replayed
+    steps), so what it would imply is that regime's launch time read as a slow read or a long
+    tail. Left in, its few sources set the per-layer time of a group in the leave-one-source-
+    out folds that lack the group's main source (two P100s with gpt-oss-20b made llama.cpp's
+    HBM A100 and H100 rows 50 % slow in the fold without XiongjieDai's tables). It is scored,
+    at its group's constants and the wider interval (perf.decode_interval_rate)."""
+    if pt.key == "decode_bw" and pt.job is not None and perf.llama_cpp_without_graphs(pt.job):
+        return True
     if pt.key == "mfu" and encoder_forward(pt):
         assert pt.shape is not None
-        pass_s = pt.shape.micro_batch / pt.measured if pt.measured else math.inf
-        return perf.encoder_host_s(pt.shape, consts) >= HOST_SHARE * pass_s
+        return perf.encoder_host_s(pt.shape, consts) >= HOST_SHARE * forward_pass_s(pt)
+    if pt.key == "mfu" and cnn_forward(pt):
+        assert pt.shape is not None
+        return perf.cnn_host_s(pt.shape, consts) >= HOST_SHARE * forward_pass_s(pt)
     if not is_eager(pt):
         return False
     if pt.key == "decode_bw":
@@ -1054,6 +1132,26 @@ def encoder_forward(pt: Point) -> bool:
         and m.is_transformer
         and not m.generates
     )
+
+
+def cnn_forward(pt: Point) -> bool:
+    """A forward pass of a CNN that lists its layers (perf.cnn_infer), the kind that pays the
+    host's time per convolution."""
+    m = pt.model
+    return (
+        isinstance(m, ModelSpec)
+        and pt.job is not None
+        and pt.job.task == Task.INFER
+        and cnet.net_of(m) is not None
+    )
+
+
+def forward_pass_s(pt: Point) -> float:
+    """The measured time of one forward pass of a throughput point of task infer: its batch
+    over its rate (per GPU: the rate is the job's over its GPUs)."""
+    assert pt.shape is not None and pt.job is not None
+    rate = pt.measured / pt.job.n_gpus if pt.measured else 0.0
+    return pt.shape.micro_batch / rate if rate else math.inf
 
 
 def prefill_host_s(pt: Point, consts: cal.Constants) -> float:
@@ -1132,6 +1230,14 @@ def fit(
     # mfu with the fold's host time (its points' implied efficiencies depend on it)
     values = host_implied(points, table())
     rows |= fit_key("mfu", points, today, values)
+    # the CNN forward passes' host time against the fold's mfu, then mfu without the points it
+    # explains
+    rows |= fit_cnn_host(points, table(), today)
+    kept = without_host_bound_cnn(points, table(), values)
+    if len(kept) < len(values):
+        values = kept
+        rows = {kg: r for kg, r in rows.items() if kg[0] != "mfu"}
+        rows |= fit_key("mfu", points, today, values)
     rows |= fit_framework(points, table(), today, values)  # against the fold's mfu
     return cal.Constants(rows)
 
@@ -1259,6 +1365,15 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
             consts = cal.Constants(consts.rows | eager_read_rows(usable, consts, today))
             consts = cal.Constants(consts.rows | fit_bnb_host(usable, consts, today))
             consts = cal.Constants(consts.rows | fit_alloc(usable, consts, today))
+    # the CNN forward passes' host time per convolution, then mfu again without the points
+    # that time explains (host_bound: scored, no efficiency to imply)
+    consts = cal.Constants(consts.rows | fit_cnn_host(usable, consts, today))
+    for pt in usable:
+        if pt.key == "mfu" and cnn_forward(pt) and not pt.reason and host_bound(pt, consts):
+            pt.extra["host_bound"] = True
+            pt.implied = None
+    kept = {kg: r for kg, r in consts.rows.items() if kg[0] != "mfu"}
+    consts = cal.Constants(kept | fit_key("mfu", usable, today))
     # the framework factors against the finished mfu fit (their points' implied mfu is the
     # framework's own: no factor was in the table when it was read)
     consts = cal.Constants(consts.rows | fit_framework(usable, consts, today))
@@ -1621,13 +1736,25 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
             f"({err(pt.loso, pt.measured):+.0%}): {likely_cause(pt)}"
         )
     pr()
-    pr("host-bound (an eager engine's host time explains them: scored, inform no efficiency):")
+    pr("host-bound (the host's time explains them: scored, inform no efficiency):")
     for cat in ("decode", "prefill"):
         hb = [x.id for x in usable if x.category == cat and x.extra.get("host_bound")]
-        listed = ", ".join(hb) if cat == "prefill" else "every eager engine's decode point"
+        if cat == "prefill":
+            listed = ", ".join(hb)
+        else:
+            graphless = sum(perf.llama_cpp_without_graphs(x.job) for x in usable if x.id in hb)
+            listed = (
+                f"every eager engine's decode point, and {graphless} of llama.cpp's on cards "
+                "that replay no CUDA graph"
+            )
         pr(f"  {cat}: {len(hb)} ({listed})")
-    hb = [x.id for x in usable if x.category == "throughput" and x.extra.get("host_bound")]
-    pr(f"  encoder and ViT forward passes: {len(hb)} (the eager host's per-layer time)")
+    for what, kind in (("encoder and ViT", encoder_forward), ("CNN", cnn_forward)):
+        hb = [
+            x.id
+            for x in usable
+            if x.category == "throughput" and x.extra.get("host_bound") and kind(x)
+        ]
+        pr(f"  {what} forward passes: {len(hb)} (the eager host's time)")
     pr()
     pr("not expressible:")
     for pt in points:

@@ -107,7 +107,8 @@ def family(label: str) -> str:
     if label.startswith("memory"):
         return "ALL memory"
     if label.startswith("throughput"):
-        return "ALL training throughput"
+        # as calibrate.py's summary: a vision or encoder model's forward passes are not training
+        return "ALL training throughput" if cb.training_label(label) else "ALL vision inference"
     return f"ALL {label}"
 
 

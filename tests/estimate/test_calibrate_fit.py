@@ -73,13 +73,13 @@ def test_an_eager_engines_host_time_is_fitted_against_a_given_read_efficiency():
     assert calibrate.best_overhead(slow, overlaps=True, eff=0.5) == pytest.approx(1e-3)
 
 
-def _decode_point(engine: str) -> calibrate.Point:
+def _decode_point(engine: str, gpu: str = "RTX 4090") -> calibrate.Point:
     row = {
         "id": f"t-{engine}",
         "category": "decode",
         "task": "infer",
         "model": "llama-2-7b",
-        "gpu": "RTX 4090",
+        "gpu": gpu,
         "n_gpus": "1",
         "precision": "fp16",
         "batch_size": "1",
@@ -109,6 +109,30 @@ def test_eager_engines_inform_no_read_efficiency_and_read_at_the_roots():
     )
     assert list(rows) == [("decode_bw", "transformers")]
     assert rows[("decode_bw", "transformers")].value == 0.77
+
+
+@pytest.mark.parametrize(
+    "gpu, informs",
+    [("Tesla P40", False), ("Tesla V100 PCIe 16GB", False), ("Tesla P100 PCIe 16GB", False),
+     ("RTX 3090", True), ("A100 80GB SXM", True)],
+)  # fmt: skip
+def test_llama_cpp_without_cuda_graphs_informs_no_decode_constant(gpu, informs):
+    """Below compute capability 8.0 ggml-cuda launches each kernel from the host: such a point
+    is scored but informs neither the read efficiency nor the per-layer time of llama.cpp's
+    groups, which describe graph-replayed steps."""
+    import dlrig.estimate.calibration as cal
+
+    pt = _decode_point("llama.cpp", gpu)
+    assert pt.expressible
+    assert calibrate.host_bound(pt, cal.Constants({})) is not informs
+    # fit_overhead takes it (two points of a group) only where it informs
+    other = _decode_point("llama.cpp", gpu)
+    other.id, other.source_id = "t-2", "s2"
+    consts = cal.Constants(
+        {("decode_bw", "*"): cal.Fitted("decode_bw", 0.8, "*", 9, 9, None, None, None, "r", "")}
+    )
+    rows = calibrate.fit_overhead([pt, other], consts, "")
+    assert bool(rows) is informs
 
 
 def _mfu_point(gpu: str, precision: str) -> object:
@@ -433,3 +457,42 @@ def test_the_framework_factor_scales_full_training_only_and_only_when_named():
     assert tokens_per_s(framework="torchtitan", mfu=0.4) == tokens_per_s(mfu=0.4)  # given
     lora = Job(task="lora", gpu=gpu, seq_len=2048, framework="torchtune")
     assert perf.framework_group(lora) is None  # LoRA's trainer sets its host time instead
+
+
+def _cnn_point(pid: str, batch: int, value: float, source: str) -> object:
+    """A ResNet-50 forward-pass row (fp16, one A100) as calibrate.py reads it."""
+    row = {
+        "id": pid,
+        "category": "throughput",
+        "task": "infer",
+        "model": "resnet50",
+        "gpu": "A100 40GB SXM",
+        "n_gpus": "1",
+        "precision": "fp16",
+        "batch_size": str(batch),
+        "value": str(value),
+        "unit": "images_per_s",
+        "semantics": "per_job",
+        "source_id": source,
+    }
+    return _built(row)
+
+
+def test_the_time_per_convolution_is_what_the_host_bound_passes_show():
+    """Two batch-1 passes of ResNet-50 (53 convolutions) at 8.48 ms (125 images/s): 160 us per
+    convolution, far above their GPU time; a batch-1024 pass at 3,000 images/s (341 ms) is the
+    GPU's and is not moved by it. The fitted value reproduces the small passes, and those
+    passes then inform no mfu (host_bound), while the large one still does."""
+    from dlrig.estimate import calibration as cal
+
+    small = [_cnn_point(f"s{i}", 1, 1 / 8.48e-3, f"src{i}") for i in range(2)]
+    large = _cnn_point("l", 1024, 3000.0, "src-large")
+    consts = _mfu_table(0.7)
+    rows = calibrate.fit_cnn_host([*small, large], consts, "")
+    conv_s = rows[(calibrate.CNN_HOST, cal.ROOT)].value
+    assert conv_s == pytest.approx(8.48e-3 / 53, abs=1e-6)
+    table = calibrate.cal.Constants(consts.rows | rows)
+    assert all(calibrate.host_bound(x, table) for x in small)
+    assert not calibrate.host_bound(large, table)
+    # without the fitted time, no CNN pass is taken for host-bound
+    assert not any(calibrate.host_bound(x, consts) for x in small)

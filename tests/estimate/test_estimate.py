@@ -72,6 +72,22 @@ def test_vision_data_rate_needs_disk_pcie_and_decode_cores():
     assert rate.pcie_gbs == pytest.approx(10_000 / 8 * 3 * 224 * 224 * 4 / 1e9)
 
 
+def test_serving_a_vision_model_reads_and_decodes_its_images():
+    """Inference of a CNN takes images in at its rate (the same pipeline as training's);
+    a language model's inference takes prompts in: nothing to read or decode."""
+    est = estimate(find_model("resnet50"), job("RTX 4090", task="infer", batch_size=256))
+    images_per_s = est.throughput.samples_per_s
+    assert est.data_rate.disk_mbs == pytest.approx(
+        images_per_s * p.value("imagenet_jpeg_bytes") / 1e6
+    )
+    assert est.data_rate.cpu_cores == pytest.approx(
+        images_per_s / p.value("jpeg_decode_images_per_core_s")
+    )
+    llm = estimate(find_model("llama-3-8b"), job("RTX 4090", task="infer", quant="q4_k_m"))
+    assert llm.data_rate.disk_mbs == 0 and llm.data_rate.cpu_cores is None
+    assert "negligible" in llm.data_rate.note
+
+
 def test_language_model_data_rate_is_tiny():
     est = estimate(find_model("llama-3-8b"), job("H100 SXM", n_gpus=8, seq_len=4096))
     assert est.data_rate.disk_mbs < 10 and est.data_rate.cpu_cores is None

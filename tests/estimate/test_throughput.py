@@ -1417,3 +1417,52 @@ def test_routed_expert_gradients_reduce_over_the_expert_data_parallel_group():
     dense = 2 * 7 / 8 * 2e9 / 10e9
     experts = 2 * 3 / 4 * (2e9 / 2) / 10e9
     assert s.parts_s["data-parallel"] == pytest.approx(dense + experts)
+
+
+# --- an eager CNN forward pass's host time ------------------------------------------------
+
+
+def cnn_table(conv_s: float | None) -> cal.Constants:
+    """mfu 0.5 for every group, and a host time per convolution if given."""
+    rows = dict([constants_row("mfu", 0.5, "*")])
+    if conv_s is not None:
+        rows |= dict([constants_row(perf.CNN_CONV_KEY, conv_s, "*")])
+    return cal.Constants(rows)
+
+
+def test_a_small_batch_cnn_forward_pass_waits_on_its_host():
+    """ResNet-50 has 53 convolutions (stem, 16 bottlenecks of 3, 4 projections): at 0.1 ms of
+    host time each, one pass takes 5.3 ms whenever the GPU's share is shorter."""
+    m = find_model("resnet50")
+    s = shape(m, job("A100 80GB SXM", task="infer", precision="fp16", batch_size=1))
+    gpu_only = perf.throughput_of(s, cnn_table(None))
+    assert gpu_only.step_time_s < 5.3e-3  # one image's convolutions: about 8 GFLOPs
+    t = perf.throughput_of(s, cnn_table(1e-4))
+    assert t.step_time_s == pytest.approx(53 * 1e-4)
+    assert t.samples_per_s == pytest.approx(1 / (53 * 1e-4))
+    assert t.bound == "per-layer overhead"
+    # the chart's parts add up to the step: the GPU's, then the host's time beyond it
+    assert sum(t.step_parts_s.values()) == pytest.approx(t.step_time_s)
+    assert t.step_parts_s[perf.ENCODER_HOST_PART] == pytest.approx(53e-4 - gpu_only.step_time_s)
+
+
+def test_a_large_batch_cnn_forward_pass_is_the_gpus():
+    m = find_model("resnet50")
+    s = shape(m, job("A100 80GB SXM", task="infer", precision="fp16", batch_size=512))
+    gpu_only = perf.throughput_of(s, cnn_table(None))
+    t = perf.throughput_of(s, cnn_table(1e-4))
+    assert gpu_only.step_time_s > 53 * 1e-4
+    assert t.step_time_s == gpu_only.step_time_s
+    assert perf.ENCODER_HOST_PART not in t.step_parts_s
+    assert t.bound != "per-layer overhead"
+
+
+def test_no_fitted_time_per_convolution_means_no_host_time():
+    m = find_model("resnet152")
+    s = shape(m, job("Tesla V100 SXM2 16GB", task="infer", precision="fp16", batch_size=16))
+    assert perf.cnn_host_s(s, cnn_table(None)) == 0.0
+    assert perf.cnn_host_s(s, cnn_table(2e-4)) == pytest.approx(155 * 2e-4)  # 155 convolutions
+    # a CNN training step is not charged it
+    train = shape(m, job("Tesla V100 SXM2 16GB", task="train", precision="fp16", batch_size=16))
+    with_host = perf.throughput_of(train, cnn_table(2e-4))
+    assert with_host.step_time_s == perf.throughput_of(train, cnn_table(None)).step_time_s

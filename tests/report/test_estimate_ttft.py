@@ -71,3 +71,20 @@ def test_every_renderer_writes_an_intervals_ends_one_way():
     assert interval_ends(Interval.band(10.0, 1.49, "g", "s"), one_place, " tok/s") == (
         "4.02 tok/s – no upper bound"
     )
+
+
+def test_a_vision_models_images_per_second_carry_the_interval():
+    """A CNN counts no tokens: its samples/s line is the headline rate and carries the ±."""
+    from dlrig.catalog.lookup import find_model
+    from dlrig.estimate import estimate
+    from dlrig.report.estimate import throughput_rows
+    from estimate_helpers import job
+
+    est = estimate(find_model("resnet50"), job("RTX 4090", task="infer", batch_size=256))
+    rows = dict(throughput_rows(est))
+    assert est.throughput.interval is not None
+    assert "±" in rows["samples/s (job)"]
+    assert rows.get("tokens/s (job)") is None
+    llm = estimate(find_model("llama-3-8b"), job("RTX 4090", task="infer", quant="q4_k_m"))
+    llm_rows = dict(throughput_rows(llm))
+    assert "±" in llm_rows["tokens/s (job)"] and "±" not in (llm_rows.get("samples/s (job)") or "")

@@ -4,7 +4,8 @@
 Each row is one constant (`key`: mfu, prefill_mfu, decode_bw, decode_layer_s (seconds per
 layer per decode step, decode.py), bnb_linear_s (seconds per bitsandbytes linear per
 decode step, perf.bnb_host_s), alloc_s_per_gb (seconds per GB the caching allocator maps
-afresh in a churning transformers decode step, hf_cache.py), allocator_slack (reserved /
+afresh in a churning transformers decode step, hf_cache.py), cnn_conv_s (host seconds per
+convolution of an eager CNN forward pass, perf.cnn_host_s), allocator_slack (reserved /
 allocated - 1, slack.py),
 ...) for one group, a path from general to specific ("lora/Ada/bf16/3-20b"; "*" is the
 root). A job's group is looked up most specific first; a group the fit could not support
@@ -24,7 +25,14 @@ from dlrig.errors import CatalogDataError
 ROOT = "*"
 # Constants that are times rather than efficiencies: an engine may have none (0 s per layer).
 MAY_BE_ZERO = frozenset(
-    {"decode_layer_s", "train_layer_s", "allocator_slack", "bnb_linear_s", "alloc_s_per_gb"}
+    {
+        "decode_layer_s",
+        "train_layer_s",
+        "allocator_slack",
+        "bnb_linear_s",
+        "alloc_s_per_gb",
+        "cnn_conv_s",
+    }
 )
 FILE = "fitted_constants.csv"
 COLUMNS = (

@@ -63,7 +63,7 @@ def image_rate(m: ModelSpec, job: Job, samples_per_s: float) -> DataRateEstimate
 def rate(
     m: ModelSpec, job: Job, tokens_per_s: float | None, samples_per_s: float | None
 ) -> DataRateEstimate:
-    if job.task == Task.INFER:
+    if job.task == Task.INFER and m.is_language_model:
         return DataRateEstimate(
             disk_mbs=0.0,
             pcie_gbs=0.0,

@@ -301,6 +301,16 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
             "bandwidth",
             _activations(m, job),
         ]
+        host_s = perf.cnn_host_s(s)
+        if host_s:
+            net = cnet.net_of(m)
+            convs = len(net.convs) if net else 0
+            out.append(
+                f"eager PyTorch's host time: {convs} convolutions x "
+                f"{1e3 * host_s / convs:.3f} ms (fitted, cnn_conv_s), {1e3 * host_s:.1f} ms "
+                "per forward pass; the pass takes the longer of it and the GPU's time, so a "
+                "small batch waits on the host (TensorRT or CUDA graphs would not)"
+            )
     if job.task == Task.INFER and m.is_transformer and not m.generates:
         scores = " and eager attention's score matrices" if job.attention == Attention.EAGER else ""
         out.append(
@@ -431,8 +441,9 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
                 f"{job.gpu.name} is below compute capability 8.0, where llama.cpp replays no "
                 "CUDA graph (ggml-cuda.cu) and launches each kernel of a token from the host: "
                 f"the time per layer used, {fitted.value * 1e6:.3g} us ({fitted.group}), was "
-                "fitted mostly on newer cards, and published rates on such cards run below "
-                "this estimate, most for small models (SOURCES.md, round 15: Ollama on P40s); "
+                "fitted on newer cards (points on such cards inform no llama.cpp constant), and "
+                "published rates on such cards run below this estimate, most for small models "
+                "(SOURCES.md, rounds 15 and 16: Ollama on P40s, llama-server on P100s); "
                 "the interval is the wider of its group's and the one over every engine "
                 f"(±{widest:.0%})"
             )

@@ -248,10 +248,12 @@ LLAMA_CPP_GRAPH_ARCHITECTURES = frozenset({"Ampere", "Ada", "Hopper", "Blackwell
 def llama_cpp_without_graphs(job: Job) -> bool:
     """Whether llama.cpp launches this NVIDIA card's decode kernels one by one (no CUDA graph).
 
-    Its per-layer time is then not the one its group was fitted on (mostly graph-replayed steps
-    of newer cards), and no group of its own can be fitted yet: three sources measure it (a P40
-    and a V100 under llama-bench, P40s under Ollama), and a split of three cannot be
-    cross-validated (each fold leaves two). So its decode carries the wider interval
+    Its per-layer time is then not the one its group was fitted on (graph-replayed steps of
+    newer cards), and no group of its own can be fitted yet: four sources measure it (a P40 and
+    a V100 under llama-bench, P40s under Ollama, two P100s under llama-server), split over two
+    host paths (llama.cpp's and Ollama's), and a split of three or fewer cannot be
+    cross-validated. So its points inform none of llama.cpp's decode constants
+    (benchmarks/calibrate.py host_bound), and its decode carries the wider interval
     (decode_interval_rate) and says why (explain.py)."""
     return (
         engine(job) == "llama.cpp"
@@ -1299,7 +1301,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     b = s.micro_batch
     if not m.generates:
         r = _given_or_fitted(job, "mfu", train_group(m, job), consts)
-        cnn = cnn_infer(s, r)
+        cnn = cnn_infer(s, r, consts)
         if cnn is not None:
             return cnn
         # Encoders and ViTs generate nothing: every GPU runs forward passes of the batch, its
@@ -1491,17 +1493,45 @@ def encoder_forward_bytes(s: Shape) -> float:
     return nbytes
 
 
-def cnn_infer(s: Shape, r: Rate) -> ThroughputEstimate | None:
+# The host time an eager CNN forward pass spends per convolution (cnn_host_s), fitted by
+# benchmarks/calibrate.py (fit_cnn_host) on the published CNN inference points.
+CNN_CONV_KEY = "cnn_conv_s"
+
+
+def cnn_host_s(s: Shape, consts: cal.Constants | None = None) -> float:
+    """The host's time to issue one eager forward pass of a CNN that lists its layers: its
+    convolutions times the fitted time per convolution (CNN_CONV_KEY), 0 where no fit wrote
+    one. Eager PyTorch issues each module from Python, one thread: a convolution with its
+    batch norm and ReLU (and a block's add) is a few modules and kernels, whatever the batch,
+    so at a small batch the pass waits on the host, not the GPU. Published: ResNet-50 and
+    ResNet-152 in fp16 at batch 12 on an A100 (a DGX A100, 2021) took 8.5 and 21.8 ms per
+    pass, 0.16 and 0.14 ms per convolution (53 and 155 convolutions); ResNet-152 in fp16 at
+    batch 16 took 21.7 ms on a V100 (PyTorch 0.3) and 25.0 ms on an RTX 2080 Ti (PyTorch 1.0),
+    0.14 and 0.16 ms (calibration_points.csv: ryujaehun-*, u39kun-*): the same time per
+    convolution on an A100 and a V100, whose fp16 peaks are 2.5x apart. A training step is not
+    charged it (not fitted there: its backward runs in autograd's C++ engine)."""
+    net = cnet.net_of(s.model)
+    c = consts or cal.constants()
+    if net is None or (CNN_CONV_KEY, cal.ROOT) not in c.rows:
+        return 0.0
+    return len(net.convs) * c.value(CNN_CONV_KEY)
+
+
+def cnn_infer(s: Shape, r: Rate, consts: cal.Constants | None = None) -> ThroughputEstimate | None:
     """A CNN that lists its layers, in inference: every GPU runs forward passes of the batch
     (data parallel, as the decode path's replicas), each the convolutions at the family's
-    efficiency plus the memory-bound work between them (convnet.infer_step)."""
+    efficiency plus the memory-bound work between them (convnet.infer_step), or the host's
+    time issuing them (cnn_host_s), whichever is longer: eager PyTorch issues the modules
+    while the GPU runs the ones before."""
     m, job = s.model, s.job
     precision = compute_precision(m, job)
     eff = sustained_efficiency(r, job, precision)
     step = cnn_step(s, cp.sustained_tflops(job.gpu, precision), eff, cnet.transposes_nchw(m, job))
     if step is None:
         return None
-    total_s = step.conv_s + step.elementwise_s
+    gpu_s = step.conv_s + step.elementwise_s
+    host_s = cnn_host_s(s, consts)
+    total_s = max(gpu_s, host_s)
     total = job.n_gpus * s.micro_batch / total_s
     return ThroughputEstimate(
         samples_per_s=total,
@@ -1512,8 +1542,20 @@ def cnn_infer(s: Shape, r: Rate) -> ThroughputEstimate | None:
         flops_per_sample=step.flops / s.micro_batch,
         step_time_s=total_s,
         compute_time_s=total_s,
-        bound=st.name_bound(total_s, 0.0, 0.0, memory_bound_s=step.elementwise_s),
-        step_parts_s={cnet.CONV_PART: step.conv_s, cnet.MEMORY_PART: step.elementwise_s},
+        bound=(
+            "per-layer overhead"
+            if host_s > gpu_s
+            else st.name_bound(total_s, 0.0, 0.0, memory_bound_s=step.elementwise_s)
+        ),
+        step_parts_s={
+            k: v
+            for k, v in {
+                cnet.CONV_PART: step.conv_s,
+                cnet.MEMORY_PART: step.elementwise_s,
+                ENCODER_HOST_PART: max(host_s - gpu_s, 0.0),
+            }.items()
+            if v > 0
+        },
         interval=interval(total, r),
     )
 

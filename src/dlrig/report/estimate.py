@@ -150,10 +150,13 @@ def _short_source(source: str) -> str:
 def throughput_rows(est: Estimate) -> list[tuple[str, str]]:
     t = est.throughput
     spread = _pm_about(t.tokens_per_s or t.samples_per_s, t.interval)
+    # the interval goes on the job's headline rate: tokens/s, or samples/s for a model that
+    # counts none (a CNN's or ViT's images)
+    per_sample = "" if t.tokens_per_s else spread
     rows = [
         ("tokens/s (job)", _rate(t.tokens_per_s, "tokens/s" + spread)),
         ("tokens/s per GPU", _rate(t.tokens_per_s_per_gpu, "tokens/s")),
-        ("samples/s (job)", _rate(t.samples_per_s, "samples/s")),
+        ("samples/s (job)", _rate(t.samples_per_s, "samples/s" + per_sample)),
         ("samples/s per GPU", _rate(t.samples_per_s_per_gpu, "samples/s")),
         (
             "prefill",
