@@ -782,33 +782,65 @@ def fit_alloc(
 
 
 CNN_HOST = perf.CNN_CONV_KEY
-CNN_HOST_RULE = (
-    "time per convolution minimising mean |log error| over the CNN forward-pass points, each "
-    "the longer of its GPU time at its group's mfu and its convolutions x the value "
-    "(perf.cnn_infer); a root, from whatever sources it has"
+ENCODER_HOST = perf.ENCODER_LAYER_KEY
+FORWARD_HOST_RULE = (
+    "time per {unit} minimising mean |log error| over the {what} forward-pass points, each "
+    "the longer of its GPU time at its group's mfu and its {unit}s x the value "
+    "(perf.{where}); a root, from whatever sources it has"
 )
-CNN_HOST_STEP_S = 1e-6  # the grid of the search
-CNN_HOST_MAX_S = 1e-3  # no eager CNN spends a millisecond of host time per convolution
+FORWARD_HOST_STEP_S = 1e-6  # the grid of the search
+FORWARD_HOST_MAX_S = 3e-3  # no eager forward pass spends 3 ms of host time per layer
 
 
-def fit_cnn_host(
-    pts: list[Point], consts: cal.Constants, today: str
+@dataclass(frozen=True)
+class ForwardHost:
+    """An eager forward pass's host time: its constant, the points it applies to and the
+    units (convolutions, layers) the host issues per pass."""
+
+    key: str
+    kind: Callable[[Point], bool]
+    units: Callable[[Point], int]
+    unit: str
+    what: str
+    where: str
+
+
+def _convolutions(pt: Point) -> int:
+    return len(cnet.net_of(pt.model).convs)  # type: ignore[arg-type, union-attr]
+
+
+def _layers(pt: Point) -> int:
+    return pt.shape.model.total_layers  # type: ignore[union-attr]
+
+
+FORWARD_HOSTS: tuple[ForwardHost, ...] = ()  # filled below, once the point kinds exist
+
+
+def forward_gpu_s(pt: Point, consts: cal.Constants) -> float:
+    """A forward pass's GPU time at `consts`' mfu: its parts but the host's (perf.infer's and
+    perf.cnn_infer's step_parts_s)."""
+    t = perf.throughput_of(pt.shape, consts)  # type: ignore[arg-type]
+    return sum(v for k, v in t.step_parts_s.items() if k != perf.ENCODER_HOST_PART)
+
+
+def fit_forward_host(
+    pts: list[Point], consts: cal.Constants, today: str, fh: ForwardHost
 ) -> dict[tuple[str, str], cal.Fitted]:
-    """cnn_conv_s (perf.CNN_CONV_KEY): the host time per convolution of an eager CNN forward
-    pass, a root. The pass is the longer of the GPU's time (its group's mfu in `consts`) and
+    """cnn_conv_s (perf.CNN_CONV_KEY) or encoder_layer_s (perf.ENCODER_LAYER_KEY): the host
+    time per convolution of an eager CNN forward pass, or per layer of an encoder's or a
+    ViT's, a root. The pass is the longer of the GPU's time (its group's mfu in `consts`) and
     the host's, so a point the GPU explains is unchanged by any value below its GPU time and
     a point slower than its GPU time (a small batch: ResNet-50 at batch 12 on an A100) sets
     it: the value on a 1-microsecond grid with the smallest mean |log error| over all of
     them (the smallest on ties), as the eager engines' per-layer time is chosen
-    (best_overhead). None where no point is a CNN forward pass."""
+    (best_overhead). None where no point is such a forward pass."""
     members: list[tuple[Point, float, int, float]] = []
     for pt in pts:
-        if pt.key != "mfu" or not pt.expressible or pt.shape is None or not cnn_forward(pt):
+        if pt.key != "mfu" or not pt.expressible or pt.shape is None or not fh.kind(pt):
             continue
-        gpu_s = perf.throughput_of(pt.shape, Override(consts, CNN_HOST, 0.0)).step_time_s
-        convs = len(cnet.net_of(pt.model).convs)  # type: ignore[arg-type, union-attr]
-        if gpu_s and gpu_s > 0:
-            members.append((pt, gpu_s, convs, forward_pass_s(pt)))
+        gpu_s = forward_gpu_s(pt, consts)
+        if gpu_s > 0:
+            members.append((pt, gpu_s, fh.units(pt), forward_pass_s(pt)))
     if not members:
         return {}
 
@@ -816,28 +848,42 @@ def fit_cnn_host(
         return statistics.fmean(abs(math.log(max(g, n * c) / m)) for _, g, n, m in members)
 
     best_c, best_err = 0.0, error(0.0)
-    for k in range(1, int(CNN_HOST_MAX_S / CNN_HOST_STEP_S) + 1):
-        c = k * CNN_HOST_STEP_S
+    for k in range(1, int(FORWARD_HOST_MAX_S / FORWARD_HOST_STEP_S) + 1):
+        c = k * FORWARD_HOST_STEP_S
         e = error(c)
         if e < best_err - 1e-12:
             best_c, best_err = c, e
     n_src = len({pt.source_id for pt, *_ in members})
-    row = cal.Fitted(
-        CNN_HOST, best_c, cal.ROOT, len(members), n_src, None, None, None, CNN_HOST_RULE, today
-    )
-    return {(CNN_HOST, cal.ROOT): row}
+    rule = FORWARD_HOST_RULE.format(unit=fh.unit, what=fh.what, where=fh.where)
+    row = cal.Fitted(fh.key, best_c, cal.ROOT, len(members), n_src, None, None, None, rule, today)
+    return {(fh.key, cal.ROOT): row}
 
 
-def without_host_bound_cnn(
+def fit_forward_hosts(
+    pts: list[Point], consts: cal.Constants, today: str
+) -> dict[tuple[str, str], cal.Fitted]:
+    """Every ForwardHost's row, each against `consts`' mfu."""
+    rows: dict[tuple[str, str], cal.Fitted] = {}
+    for fh in FORWARD_HOSTS:
+        rows |= fit_forward_host(pts, consts, today, fh)
+    return rows
+
+
+def forward_pass(pt: Point) -> bool:
+    """A forward pass that pays its host's time: a CNN's, an encoder's or a ViT's."""
+    return any(fh.kind(pt) for fh in FORWARD_HOSTS)
+
+
+def without_host_bound_forward(
     pts: list[Point], consts: cal.Constants, values: dict[str, float]
 ) -> dict[str, float]:
-    """`values` (point id -> implied mfu) without the CNN forward passes that `consts`' host
-    time per convolution explains (host_bound)."""
+    """`values` (point id -> implied mfu) without the forward passes that `consts`' host time
+    explains (host_bound)."""
     by_id = {pt.id: pt for pt in pts}
     return {
         i: v
         for i, v in values.items()
-        if not (i in by_id and cnn_forward(by_id[i]) and host_bound(by_id[i], consts))
+        if not (i in by_id and forward_pass(by_id[i]) and host_bound(by_id[i], consts))
     }
 
 
@@ -1092,8 +1138,10 @@ def host_bound(pt: Point, consts: cal.Constants) -> bool:
     where the host's modelled time issuing its layers (perf.encoder_host_s: transformers'
     fitted per-layer time) is HOST_SHARE of its measured pass or more: it is scored, and the
     GEMM efficiency it would imply is the host's time read as slow GEMMs. So with a CNN's
-    forward pass and its fitted time per convolution (perf.cnn_host_s, fit_cnn_host); before
-    that is fitted (the first mfu pass) it is none.
+    forward pass and its fitted time per convolution (perf.cnn_host_s, fit_forward_host); before
+    that is fitted (the first mfu pass) it is none. An encoder's host time is the fitted time
+    per encoder layer once fit_forward_host has written one, transformers' decode_layer_s
+    before.
 
     A llama.cpp decode point on a card where ggml-cuda replays no CUDA graph
     (perf.llama_cpp_without_graphs: NVIDIA below compute capability 8.0) informs no decode_bw
@@ -1152,6 +1200,12 @@ def forward_pass_s(pt: Point) -> float:
     assert pt.shape is not None and pt.job is not None
     rate = pt.measured / pt.job.n_gpus if pt.measured else 0.0
     return pt.shape.micro_batch / rate if rate else math.inf
+
+
+FORWARD_HOSTS = (
+    ForwardHost(CNN_HOST, cnn_forward, _convolutions, "convolution", "CNN", "cnn_infer"),
+    ForwardHost(ENCODER_HOST, encoder_forward, _layers, "layer", "encoder and ViT", "infer"),
+)
 
 
 def prefill_host_s(pt: Point, consts: cal.Constants) -> float:
@@ -1230,10 +1284,10 @@ def fit(
     # mfu with the fold's host time (its points' implied efficiencies depend on it)
     values = host_implied(points, table())
     rows |= fit_key("mfu", points, today, values)
-    # the CNN forward passes' host time against the fold's mfu, then mfu without the points it
-    # explains
-    rows |= fit_cnn_host(points, table(), today)
-    kept = without_host_bound_cnn(points, table(), values)
+    # the forward passes' host time (CNN, encoder) against the fold's mfu, then mfu without the
+    # points it explains
+    rows |= fit_forward_hosts(points, table(), today)
+    kept = without_host_bound_forward(points, table(), values)
     if len(kept) < len(values):
         values = kept
         rows = {kg: r for kg, r in rows.items() if kg[0] != "mfu"}
@@ -1365,13 +1419,22 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
             consts = cal.Constants(consts.rows | eager_read_rows(usable, consts, today))
             consts = cal.Constants(consts.rows | fit_bnb_host(usable, consts, today))
             consts = cal.Constants(consts.rows | fit_alloc(usable, consts, today))
-    # the CNN forward passes' host time per convolution, then mfu again without the points
-    # that time explains (host_bound: scored, no efficiency to imply)
-    consts = cal.Constants(consts.rows | fit_cnn_host(usable, consts, today))
+    # the forward passes' host time (per CNN convolution, per encoder layer), then mfu again:
+    # without the points that time explains (host_bound: scored, no efficiency to imply), with
+    # those the borrowed time (an encoder's, transformers' decode_layer_s) took for host-bound
+    # and the fitted one does not
+    consts = cal.Constants(consts.rows | fit_forward_hosts(usable, consts, today))
     for pt in usable:
-        if pt.key == "mfu" and cnn_forward(pt) and not pt.reason and host_bound(pt, consts):
+        if pt.key != "mfu" or not forward_pass(pt) or pt.reason:
+            continue
+        was = pt.extra.pop("host_bound", None)
+        if host_bound(pt, consts):
             pt.extra["host_bound"] = True
             pt.implied = None
+        elif was:
+            pt.implied = implied(pt, consts)
+            if pt.implied is None:
+                pt.reason = unreachable(pt, consts)
     kept = {kg: r for kg, r in consts.rows.items() if kg[0] != "mfu"}
     consts = cal.Constants(kept | fit_key("mfu", usable, today))
     # the framework factors against the finished mfu fit (their points' implied mfu is the

@@ -389,12 +389,14 @@ def _encoder_point(batch: int, value: float) -> object:
 
 
 def test_an_encoder_pass_that_waits_on_the_host_informs_no_efficiency():
-    """One BERT-base sequence: 12 layers of eager host time (transformers' fitted per-layer
-    time, about 10 ms) against a measured 5.7 ms pass: host-bound, scored but no mfu to
-    imply. 256 sequences at 4,500/s (57 ms a pass) are the GPU's work."""
+    """One BERT-base sequence: 12 layers of eager host time (transformers' per-layer time,
+    before an encoder's own is fitted: 0.8 ms here, 9.6 ms a pass) against a measured 5.7 ms
+    pass: host-bound, scored but no mfu to imply. 256 sequences at 4,500/s (57 ms a pass) are
+    the GPU's work."""
     from dlrig.estimate import calibration as cal
 
-    consts = cal.constants()
+    borrowed = cal.Fitted("decode_layer_s", 0.8e-3, "*", 1, 1, None, None, None, "test", "")
+    consts = cal.Constants(_mfu_table(0.5).rows | {("decode_layer_s", "*"): borrowed})
     small, large = _encoder_point(1, 174.3), _encoder_point(256, 4544)
     assert small.key == "mfu" and small.label == "throughput/encoder-infer"
     assert calibrate.host_bound(small, consts)
@@ -488,7 +490,7 @@ def test_the_time_per_convolution_is_what_the_host_bound_passes_show():
     small = [_cnn_point(f"s{i}", 1, 1 / 8.48e-3, f"src{i}") for i in range(2)]
     large = _cnn_point("l", 1024, 3000.0, "src-large")
     consts = _mfu_table(0.7)
-    rows = calibrate.fit_cnn_host([*small, large], consts, "")
+    rows = calibrate.fit_forward_host([*small, large], consts, "", calibrate.FORWARD_HOSTS[0])
     conv_s = rows[(calibrate.CNN_HOST, cal.ROOT)].value
     assert conv_s == pytest.approx(8.48e-3 / 53, abs=1e-6)
     table = calibrate.cal.Constants(consts.rows | rows)
@@ -496,3 +498,28 @@ def test_the_time_per_convolution_is_what_the_host_bound_passes_show():
     assert not calibrate.host_bound(large, table)
     # without the fitted time, no CNN pass is taken for host-bound
     assert not any(calibrate.host_bound(x, consts) for x in small)
+
+
+def test_the_time_per_encoder_layer_is_fitted_and_replaces_the_borrowed_one():
+    """BERT-base has 12 layers. Two batch-1 passes at 6.0 ms (0.5 ms per layer, below the
+    ~0.8 ms transformers' decode_layer_s would charge) and a batch-256 pass at 4,544
+    sequences/s (the GPU's). The fitted time per layer is 0.5 ms; with it the small passes
+    are host-bound and the large one is not."""
+    from dlrig.estimate import calibration as cal
+    from dlrig.estimate import perf
+
+    small = [_encoder_point(1, 1 / 6.0e-3) for _ in range(2)]
+    small[1].id, small[1].source_id = "bert-b1-other", "other"
+    large = _encoder_point(256, 4544)
+    borrowed = cal.Fitted("decode_layer_s", 0.8e-3, "*", 1, 1, None, None, None, "test", "")
+    consts = cal.Constants(_mfu_table(0.5).rows | {("decode_layer_s", "*"): borrowed})
+    assert perf.encoder_host_s(small[0].shape, consts) == pytest.approx(12 * 0.8e-3)
+    fh = calibrate.FORWARD_HOSTS[1]
+    assert fh.key == perf.ENCODER_LAYER_KEY
+    rows = calibrate.fit_forward_host([*small, large], consts, "", fh)
+    layer_s = rows[(fh.key, cal.ROOT)].value
+    assert layer_s == pytest.approx(0.5e-3, abs=1e-6)
+    table = calibrate.cal.Constants(consts.rows | rows)
+    assert perf.encoder_host_s(small[0].shape, table) == pytest.approx(12 * layer_s)
+    assert all(calibrate.host_bound(x, table) for x in small)
+    assert not calibrate.host_bound(large, table)

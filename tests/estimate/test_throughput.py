@@ -891,6 +891,11 @@ def test_a_desktop_hosts_fitted_time_reaches_decode_and_an_encoders_forward_pass
     bert = find_model("bert-base")
     enc = shape(bert, job("RTX 4090", task="infer", precision="fp16", batch_size=1, seq_len=8))
     assert perf.encoder_host_s(enc, c) == pytest.approx(12 * 4e-4)
+    # once an encoder's own time per layer is fitted, it is that, on every host
+    own = cal.Constants(base | dict([constants_row(perf.ENCODER_LAYER_KEY, 5e-4, "*")]))
+    assert perf.encoder_host_s(enc, own) == pytest.approx(12 * 5e-4)
+    srv_enc = shape(bert, job("L40S", task="infer", precision="fp16", batch_size=1, seq_len=8))
+    assert perf.encoder_host_s(srv_enc, own) == pytest.approx(12 * 5e-4)
 
 
 def test_an_eager_engine_without_its_own_host_class_time_carries_the_root_interval():

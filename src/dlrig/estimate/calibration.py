@@ -5,7 +5,8 @@ Each row is one constant (`key`: mfu, prefill_mfu, decode_bw, decode_layer_s (se
 layer per decode step, decode.py), bnb_linear_s (seconds per bitsandbytes linear per
 decode step, perf.bnb_host_s), alloc_s_per_gb (seconds per GB the caching allocator maps
 afresh in a churning transformers decode step, hf_cache.py), cnn_conv_s (host seconds per
-convolution of an eager CNN forward pass, perf.cnn_host_s), allocator_slack (reserved /
+convolution of an eager CNN forward pass, perf.cnn_host_s), encoder_layer_s (the same per
+layer of an encoder or ViT, perf.encoder_host_s), allocator_slack (reserved /
 allocated - 1, slack.py),
 ...) for one group, a path from general to specific ("lora/Ada/bf16/3-20b"; "*" is the
 root). A job's group is looked up most specific first; a group the fit could not support
@@ -32,6 +33,7 @@ MAY_BE_ZERO = frozenset(
         "bnb_linear_s",
         "alloc_s_per_gb",
         "cnn_conv_s",
+        "encoder_layer_s",
     }
 )
 FILE = "fitted_constants.csv"

@@ -318,6 +318,16 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
             f"efficiency, the norms, the MLP activation and the residual adds{scores} at the "
             "streaming bandwidth"
         )
+        host_s = perf.encoder_host_s(s)
+        layers = m.total_layers
+        if host_s and layers:
+            fitted = (perf.ENCODER_LAYER_KEY, cal.ROOT) in cal.constants().rows
+            which = perf.ENCODER_LAYER_KEY if fitted else "transformers' decode_layer_s"
+            out.append(
+                f"eager PyTorch's host time: {layers} layers x {1e3 * host_s / layers:.3f} ms "
+                f"(fitted, {which}), {1e3 * host_s:.1f} ms per forward pass; the pass takes "
+                "the longer of it and the GPU's time, so a small batch waits on the host"
+            )
     if job.task != Task.INFER:
         out += [_states(s), _activations(m, job)]
         traffic = _traffic(job)

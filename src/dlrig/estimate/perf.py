@@ -1466,15 +1466,23 @@ ENCODER_HOST_PART = "per-layer host time (eager PyTorch)"
 EAGER_FORWARD_ENGINE = "transformers"
 
 
+# The host time an eager encoder or ViT forward pass spends per layer (encoder_host_s), fitted
+# by benchmarks/calibrate.py (fit_forward_host) on the published encoder inference points.
+ENCODER_LAYER_KEY = "encoder_layer_s"
+
+
 def encoder_host_s(s: Shape, consts: cal.Constants | None = None) -> float:
-    """The host's time to issue one eager forward pass: the layers times the per-layer time
-    fitted to Hugging Face transformers (decode_layer_s of its group for the card's host
-    class, host_class), the time dlrig already charges a transformers prefill, which is the
-    same forward pass over prompt tokens. A decoder layer in generate() issues more ops than
-    an encoder layer (the KV cache's update, rotary embeddings), so for encoders this is an
-    upper bound:
-    the published batch-1 forward passes of BERT and ViT-B/16 took 0.4-0.75 ms per layer
-    (calibration_points.csv: hfdocs-*, ait-infer-*, dle-bert-infer-*-b1-*)."""
+    """The host's time to issue one eager forward pass of an encoder or a ViT: its layers times
+    the fitted time per encoder layer (ENCODER_LAYER_KEY). The published batch-1 forward
+    passes of BERT and ViT-B/16 took 0.4-0.75 ms per layer (calibration_points.csv: hfdocs-*,
+    ait-infer-*, dle-bert-infer-*-b1-*, kernl-baseline-*). Where no fit wrote one, the
+    per-layer time fitted to Hugging Face transformers (decode_layer_s of its group for the
+    card's host class, host_class): the time dlrig charges a transformers prefill, the same
+    forward pass over prompt tokens, and an upper bound for an encoder layer, which issues
+    fewer ops than a decoder layer in generate() (no KV cache update, no rotary embeddings)."""
+    c = consts or cal.constants()
+    if (ENCODER_LAYER_KEY, cal.ROOT) in c.rows:
+        return s.model.total_layers * c.value(ENCODER_LAYER_KEY)
     group = (EAGER_FORWARD_ENGINE, host_class(s.job))
     return s.model.total_layers * rate(DECODE_OVERHEAD_KEY, group, consts).efficiency
 
@@ -1494,7 +1502,7 @@ def encoder_forward_bytes(s: Shape) -> float:
 
 
 # The host time an eager CNN forward pass spends per convolution (cnn_host_s), fitted by
-# benchmarks/calibrate.py (fit_cnn_host) on the published CNN inference points.
+# benchmarks/calibrate.py (fit_forward_host) on the published CNN inference points.
 CNN_CONV_KEY = "cnn_conv_s"
 
 
