@@ -813,9 +813,6 @@ def _layers(pt: Point) -> int:
     return pt.shape.model.total_layers  # type: ignore[union-attr]
 
 
-FORWARD_HOSTS: tuple[ForwardHost, ...] = ()  # filled below, once the point kinds exist
-
-
 def forward_gpu_s(pt: Point, consts: cal.Constants) -> float:
     """A forward pass's GPU time at `consts`' mfu: its parts but the host's (perf.infer's and
     perf.cnn_infer's step_parts_s)."""
@@ -1202,6 +1199,7 @@ def forward_pass_s(pt: Point) -> float:
     return pt.shape.micro_batch / rate if rate else math.inf
 
 
+# the forward passes that pay their host's time (fit_forward_host), once their kinds exist
 FORWARD_HOSTS = (
     ForwardHost(CNN_HOST, cnn_forward, _convolutions, "convolution", "CNN", "cnn_infer"),
     ForwardHost(ENCODER_HOST, encoder_forward, _layers, "layer", "encoder and ViT", "infer"),
