@@ -58,14 +58,15 @@ def test_encoder_inference_says_how_it_was_priced_and_reads_its_length_from_seq_
 def test_a_small_batch_waits_on_the_host_issuing_each_layer():
     """Eager PyTorch issues every op from Python: one BERT-base sequence of 128 tokens is
     under a millisecond of GPU work, so the forward pass lasts the 12 layers' host time, the
-    per-layer time fitted to Hugging Face transformers (the time a transformers prefill pays)."""
+    time per encoder layer fitted on the published encoder and ViT forward passes
+    (encoder_layer_s, benchmarks/calibrate.py fit_forward_host)."""
     from dlrig.estimate import calibration as cal
 
     m = find_model("bert-base")
     j = job("A100 40GB SXM", task="infer", precision="fp16", batch_size=1, seq_len=128)
     t = perf.throughput_of(shape(m, j))
-    # an SXM module sits in a server: the server hosts' fitted time (perf.host_class)
-    per_layer = cal.constants().get(perf.DECODE_OVERHEAD_KEY, ("transformers", "server")).value
+    per_layer = cal.constants().get(perf.ENCODER_LAYER_KEY).value
+    assert 1e-4 < per_layer < 3e-3  # a fraction of a millisecond to a few
     assert t.bound == "per-layer overhead"
     assert t.step_time_s == pytest.approx(12 * per_layer)
     assert sum(t.step_parts_s.values()) == pytest.approx(t.step_time_s)
