@@ -806,7 +806,7 @@ class ForwardHost:
 
 
 def _convolutions(pt: Point) -> int:
-    return len(cnet.net_of(pt.model).convs)  # type: ignore[arg-type, union-attr]
+    return perf.cnn_convolutions(pt.model)  # type: ignore[arg-type]
 
 
 def _layers(pt: Point) -> int:

@@ -258,6 +258,15 @@ def _framework(job: Job) -> str:
     )
 
 
+def _forward_host_time(units: int, unit: str, per_unit_s: float, constant: str) -> str:
+    """An eager forward pass's host time (perf.cnn_host_s, perf.encoder_host_s) in words."""
+    return (
+        f"eager PyTorch's host time: {units} {unit} x {1e3 * per_unit_s:.3f} ms (fitted, "
+        f"{constant}), {1e3 * units * per_unit_s:.1f} ms per forward pass; the pass takes the "
+        "longer of it and the GPU's time, so a small batch waits on the host"
+    )
+
+
 def _borrowed_layer_time(job: Job) -> tuple[cal.Fitted, float]:
     """A decode whose per-layer time is not its own (an eager engine's host class without a
     fit, llama.cpp without CUDA graphs): the per-layer row it takes, and the interval it
@@ -303,13 +312,10 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
         ]
         host_s = perf.cnn_host_s(s)
         if host_s:
-            net = cnet.net_of(m)
-            convs = len(net.convs) if net else 0
+            convs = perf.cnn_convolutions(m)
             out.append(
-                f"eager PyTorch's host time: {convs} convolutions x "
-                f"{1e3 * host_s / convs:.3f} ms (fitted, cnn_conv_s), {1e3 * host_s:.1f} ms "
-                "per forward pass; the pass takes the longer of it and the GPU's time, so a "
-                "small batch waits on the host (TensorRT or CUDA graphs would not)"
+                _forward_host_time(convs, "convolutions", host_s / convs, perf.CNN_CONV_KEY)
+                + " (TensorRT or CUDA graphs would not)"
             )
     if job.task == Task.INFER and m.is_transformer and not m.generates:
         scores = " and eager attention's score matrices" if job.attention == Attention.EAGER else ""
@@ -318,16 +324,9 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
             f"efficiency, the norms, the MLP activation and the residual adds{scores} at the "
             "streaming bandwidth"
         )
-        host_s = perf.encoder_host_s(s)
-        layers = m.total_layers
-        if host_s and layers:
-            fitted = (perf.ENCODER_LAYER_KEY, cal.ROOT) in cal.constants().rows
-            which = perf.ENCODER_LAYER_KEY if fitted else "transformers' decode_layer_s"
-            out.append(
-                f"eager PyTorch's host time: {layers} layers x {1e3 * host_s / layers:.3f} ms "
-                f"(fitted, {which}), {1e3 * host_s:.1f} ms per forward pass; the pass takes "
-                "the longer of it and the GPU's time, so a small batch waits on the host"
-            )
+        per_layer_s, which = perf.encoder_layer_time(job)
+        if per_layer_s and m.total_layers:
+            out.append(_forward_host_time(m.total_layers, "layers", per_layer_s, which))
     if job.task != Task.INFER:
         out += [_states(s), _activations(m, job)]
         traffic = _traffic(job)

@@ -1480,11 +1480,18 @@ def encoder_host_s(s: Shape, consts: cal.Constants | None = None) -> float:
     card's host class, host_class): the time dlrig charges a transformers prefill, the same
     forward pass over prompt tokens, and an upper bound for an encoder layer, which issues
     fewer ops than a decoder layer in generate() (no KV cache update, no rotary embeddings)."""
+    return s.model.total_layers * encoder_layer_time(s.job, consts)[0]
+
+
+def encoder_layer_time(job: Job, consts: cal.Constants | None = None) -> tuple[float, str]:
+    """The host time per layer an encoder's forward pass pays (encoder_host_s), and which
+    constant it is: the fitted ENCODER_LAYER_KEY, else transformers' decode_layer_s for the
+    card's host class."""
     c = consts or cal.constants()
     if (ENCODER_LAYER_KEY, cal.ROOT) in c.rows:
-        return s.model.total_layers * c.value(ENCODER_LAYER_KEY)
-    group = (EAGER_FORWARD_ENGINE, host_class(s.job))
-    return s.model.total_layers * rate(DECODE_OVERHEAD_KEY, group, consts).efficiency
+        return c.value(ENCODER_LAYER_KEY), ENCODER_LAYER_KEY
+    group = (EAGER_FORWARD_ENGINE, host_class(job))
+    return rate(DECODE_OVERHEAD_KEY, group, consts).efficiency, "transformers' decode_layer_s"
 
 
 def encoder_forward_bytes(s: Shape) -> float:
@@ -1518,11 +1525,17 @@ def cnn_host_s(s: Shape, consts: cal.Constants | None = None) -> float:
     0.14 and 0.16 ms (calibration_points.csv: ryujaehun-*, u39kun-*): the same time per
     convolution on an A100 and a V100, whose fp16 peaks are 2.5x apart. A training step is not
     charged it (not fitted there: its backward runs in autograd's C++ engine)."""
-    net = cnet.net_of(s.model)
+    convs = cnn_convolutions(s.model)
     c = consts or cal.constants()
-    if net is None or (CNN_CONV_KEY, cal.ROOT) not in c.rows:
+    if not convs or (CNN_CONV_KEY, cal.ROOT) not in c.rows:
         return 0.0
-    return len(net.convs) * c.value(CNN_CONV_KEY)
+    return convs * c.value(CNN_CONV_KEY)
+
+
+def cnn_convolutions(m: ModelSpec) -> int:
+    """The convolutions one forward pass of a CNN that lists its layers runs (0: no layers)."""
+    net = cnet.net_of(m)
+    return len(net.convs) if net else 0
 
 
 def cnn_infer(s: Shape, r: Rate, consts: cal.Constants | None = None) -> ThroughputEstimate | None:
