@@ -262,6 +262,14 @@ def estimate(
             "--trtllm-mmha",
         ),
     ] = False,
+    vllm_v0: Annotated[
+        bool,
+        _opt(
+            "vLLM before v0.8 (or VLLM_USE_V1=0): the V0 engine, whose scheduler and sampler "
+            "run on the host between decode steps (default: today's V1 engine).",
+            "--vllm-v0",
+        ),
+    ] = False,
     price_per_gpu_hour: Annotated[
         float | None, _opt("Cloud price per GPU-hour.", "--price-per-gpu-hour")
     ] = None,
@@ -332,6 +340,7 @@ def estimate(
         max_num_seqs=max_num_seqs,
         llama_cpp_cublas=llama_cpp_cublas,
         trtllm_mmha=trtllm_mmha,
+        vllm_v0=vllm_v0,
         master_weights=master_weights,
         offload=offload,
         host_link_gbs=host_link_gbs,

@@ -141,6 +141,7 @@ def inapplicable(
             "max_num_seqs",
             "llama_cpp_cublas",
             "trtllm_mmha",
+            "vllm_v0",
             "kv_cache",
         )
         for name in set_(*names):
@@ -207,6 +208,10 @@ def inapplicable(
     if mmha and job.engine != DecodeEngine.TENSORRT_LLM:
         why = "is TensorRT-LLM's generation attention before XQA; give {engine} tensorrt-llm"
         out.append(problem(("trtllm_mmha", "engine"), why))
+    v0 = "vllm_v0" in fields and job.vllm_v0 and task == Task.INFER
+    if v0 and job.engine != DecodeEngine.VLLM:
+        why = "is vLLM's engine before v0.8; give {engine} vllm"
+        out.append(problem(("vllm_v0", "engine"), why))
     if "kv_cache" in fields and task == Task.INFER and job.engine != DecodeEngine.TRANSFORMERS:
         # the other engines' caches are their own (preallocated or paged): no choice to name
         why = "is how transformers' generate() keeps its cache; give {engine} transformers"

@@ -444,6 +444,18 @@ def assumptions(s: Shape, engine_rates: dict[str, float] | None = None) -> list[
                 f"mostly by other hosts; the interval is the wider of its group's and the one "
                 f"over every engine and host (±{widest:.0%})"
             )
+        if perf.engine(job) in perf.VLLM_GENERATIONS:
+            fitted = cal.constants().get(perf.DECODE_OVERHEAD_KEY, perf.overhead_group(job))
+            which = (
+                "its V0 engine (--vllm-v0: releases before v0.8, or VLLM_USE_V1=0), which "
+                "schedules and samples on the host between steps"
+                if job.vllm_v0
+                else "its V1 engine (v0.8 and later, the default; --vllm-v0 for older releases)"
+            )
+            out.append(
+                f"vLLM, {which}: {fitted.value * 1e6:.3g} us per layer per decode step beyond "
+                f"the read (fitted on {fitted.group})"
+            )
         if perf.llama_cpp_without_graphs(job):
             fitted, widest = _borrowed_layer_time(job)
             out.append(

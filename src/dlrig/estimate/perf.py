@@ -208,6 +208,18 @@ def decode_group(job: Job) -> tuple[str, ...]:
     return (*path, memory_class(job), weight_format(job), cp.architecture(job.gpu))
 
 
+# vLLM's two engines share their kernels (attention backends, custom ops, CUDA graphs) but not
+# their host: V0 (every release before v0.8.0, 2025-03) schedules, prepares the inputs and
+# samples on the host between steps; V1, the default since, was rebuilt to "ensure high
+# performance with near-zero CPU overhead" (blog.vllm.ai/2025/01/27/v1-alpha-release.html: "the
+# CPU overhead for tasks like running the API server, scheduling work, preparing inputs,
+# de-tokenizing outputs, and streaming responses ... is particularly noticeable with smaller
+# models like Llama-8B running on NVIDIA H100 GPUs, where execution time on the GPU is as low as
+# ~5ms"). Their fixed time per layer is fitted apart (Job.vllm_v0, from the points' releases:
+# estimate/points.ran_vllm_v0); their read efficiency is one.
+VLLM_GENERATIONS = {"vllm": {False: "v1", True: "v0"}}
+
+
 def overhead_group(job: Job) -> tuple[str, ...]:
     """The per-layer decode overhead is the engine's (its launches and host code), then the
     card's memory class: each of a layer's small kernels waits one DRAM latency for its first
@@ -233,6 +245,8 @@ def overhead_group(job: Job) -> tuple[str, ...]:
         return ()
     if engine(job) in EAGER_ENGINES:
         return (*path, host_class(job))
+    if engine(job) in VLLM_GENERATIONS:
+        path = (*path, VLLM_GENERATIONS[engine(job)][job.vllm_v0])
     return (*path, memory_class(job))
 
 

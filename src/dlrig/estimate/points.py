@@ -178,13 +178,35 @@ def dated_before(row: dict[str, str], month: str) -> bool:
     return bool(date) and date[:7] < month
 
 
-def vllm_v0_settings(row: dict[str, str]) -> dict[str, int]:
-    """The V0 profile settings of a vLLM row dated before V1 (empty for any other row)."""
+# The engine a vLLM row ran, where its notes say: `VLLM_USE_V1=0|1` outright, else the vLLM
+# releases they quote ("vLLM 0.6.3", "vllm==0.7.2", "vLLM v0.8.5"): all before 0.8 is V0, any
+# from 0.8 on is V1 (0.8.0 made V1 the default). A row quoting neither ran the engine of its
+# date (a 0.7 release dated after 2025-03 says so in its notes, vllm-issue-16300's does).
+_VLLM_USE_V1 = re.compile(r"VLLM_USE_V1=([01])\b")
+_VLLM_RELEASE = re.compile(r"(?i)\bvllm(?:==| |: |-)v?([01])\.(\d+)(?:\.\d+)?\b")
+VLLM_V1_DEFAULT_RELEASE = (0, 8)
+
+
+def ran_vllm_v0(row: dict[str, str]) -> bool:
+    """Whether a vLLM inference row ran the V0 engine (module comment above)."""
     if row.get("engine") != "vllm" or row.get("task") != "infer":
+        return False
+    notes = row.get("notes", "")
+    flags = {m.group(1) for m in _VLLM_USE_V1.finditer(notes)}
+    if len(flags) == 1:
+        return flags == {"0"}
+    releases = [(int(m.group(1)), int(m.group(2))) for m in _VLLM_RELEASE.finditer(notes)]
+    if releases:
+        return all(r < VLLM_V1_DEFAULT_RELEASE for r in releases)
+    return dated_before(row, VLLM_V1_DEFAULT_DATE)
+
+
+def vllm_v0_settings(row: dict[str, str]) -> dict[str, Any]:
+    """A vLLM row that ran V0 (ran_vllm_v0): the engine flag (Job.vllm_v0, whose host time per
+    layer is fitted apart) and V0's profile settings; empty for any other row."""
+    if not ran_vllm_v0(row):
         return {}
-    if not dated_before(row, VLLM_V1_DEFAULT_DATE):
-        return {}
-    out = {"max_num_seqs": VLLM_V0_MAX_NUM_SEQS}
+    out: dict[str, Any] = {"vllm_v0": True, "max_num_seqs": VLLM_V0_MAX_NUM_SEQS}
     context = int(row["context"]) if row.get("context") else None
     if context is not None and context <= VLLM_V0_CHUNKED_ABOVE:
         out["max_batched_tokens"] = max(context, VLLM_V0_MIN_BATCHED_TOKENS)

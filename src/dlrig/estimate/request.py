@@ -104,6 +104,7 @@ OPTION_FIELDS: dict[str, str] = {
             "max_num_seqs",
             "llama_cpp_cublas",
             "trtllm_mmha",
+            "vllm_v0",
             "master_weights",
             "offload",
             "host_link_gbs",
@@ -119,7 +120,13 @@ OPTION_FIELDS: dict[str, str] = {
 }
 MODEL_OPTIONS = ("model", "config", "params")
 # Switches whose `false` is the default: given as false they are not "given" (applicable.py).
-_OFF_IS_DEFAULT = {"checkpointing", "optimizer_in_backward", "llama_cpp_cublas", "trtllm_mmha"}
+_OFF_IS_DEFAULT = {
+    "checkpointing",
+    "optimizer_in_backward",
+    "llama_cpp_cublas",
+    "trtllm_mmha",
+    "vllm_v0",
+}
 
 
 def job_from_options(

@@ -305,6 +305,9 @@ class WorkloadInput(BaseModel):
     trtllm_mmha: bool | None = Field(
         default=None, description="TensorRT-LLM before v0.8: GQA generation without XQA"
     )
+    vllm_v0: bool | None = Field(
+        default=None, description="vLLM before v0.8 (or VLLM_USE_V1=0): the V0 engine"
+    )
     grad_accum: int | None = Field(default=None, ge=1, le=1_000_000)
     prompt_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")
     gen_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="inference")

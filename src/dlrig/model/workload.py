@@ -386,6 +386,12 @@ class Job(BaseModel):
         "masked multi-head attention kernel (one thread block per query head, each loading its "
         "KV head), not the XQA kernel: releases before v0.8 (NVIDIA's XQA blog, 2024-01-30)",
     )
+    vllm_v0: bool = Field(
+        default=False,
+        description="vLLM runs its V0 engine: every release before v0.8.0 (2025-03, which made "
+        "the V1 engine the default), and later ones with VLLM_USE_V1=0; its scheduler, input "
+        "preparation and sampler run on the host between decode steps",
+    )
     price_per_gpu_hour: float | None = Field(default=None, ge=0, le=10_000)
     electricity_per_kwh: float | None = Field(default=None, ge=0, le=100)
     sample_bytes: float | None = Field(default=None, gt=0, le=1e11, description="as read (vision)")

@@ -61,6 +61,7 @@ JOB_FIELDS = (
     "max_num_seqs",
     "llama_cpp_cublas",
     "trtllm_mmha",
+    "vllm_v0",
     "grad_accum",
     "prompt_tokens",
     "gen_tokens",
