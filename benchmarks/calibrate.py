@@ -324,7 +324,7 @@ class Override(cal.Constants):
             return self.base.get(key, group)  # (an Override of an Override keeps both)
         except DlrigError:  # a key not fitted yet (prefill before decode): irrelevant here
             # (an unfitted per-layer time is none at all, not one second)
-            value = 0.0 if key in (OVERHEAD, TRAIN_HOST, BNB_HOST) else 1.0
+            value = 0.0 if key in (OVERHEAD, TRAIN_HOST, BNB_HOST, perf.TP_SYNC_KEY) else 1.0
             return cal.Fitted(key, value, "unfitted", 0, 0, None, None, None, "unfitted", "")
 
 
@@ -644,6 +644,8 @@ def fit_overhead(
             continue  # its host time per layer holds bitsandbytes' own (fit_bnb_host)
         if perf.llama_cpp_without_graphs(pt.job):  # type: ignore[arg-type]
             continue  # no CUDA graph: a regime llama.cpp's groups do not describe (host_bound)
+        if tp_decode(pt):
+            continue  # its step holds its GPUs' meetings (fit_tp_sync)
         d = decode_times(pt, consts)
         if d is None or d.compute_s >= OVERHEAD_COMPUTE_SHARE * (d.measured_step_s - d.comm_s):
             continue
@@ -1113,6 +1115,90 @@ def modelled_step(d: DecodeTimes, eff: float, c: float, overlaps: bool) -> float
     return max(gpu, d.n_layers * c) if overlaps else gpu + d.n_layers * c
 
 
+def tp_decode(pt: Point) -> bool:
+    """A decode point split by tensors over several GPUs of a non-eager engine. Its step is one
+    GPU's share of the read plus the GPUs' meetings (decode.tp_comm_s), so what it says about
+    the read efficiency or the per-layer time would carry the meetings' wait: it informs
+    neither (host_bound, fit_overhead) and sets tp_sync_s instead (fit_tp_sync), against the
+    read and per-layer time of the single-GPU points. Still scored."""
+    s = pt.shape
+    return (
+        pt.key == "decode_bw"
+        and pt.expressible
+        and s is not None
+        and s.plan.tp > 1
+        and not is_eager(pt)
+    )
+
+
+TP_SYNC_STEP_S = 1e-6  # the grid of the search
+TP_SYNC_MAX_S = 300e-6  # above any published collective's own small-message time
+TP_SYNC_PROBE_S = 100e-6  # a second value to read each point's time per second of wait
+TP_SYNC_RULE = (
+    "the wait per tensor-parallel meeting (2 per layer; llama.cpp row split: each split "
+    "matmul) minimising mean |log error| over the non-eager tensor-parallel decode points, at "
+    "the read efficiency and per-layer time of the single-GPU points (benchmarks/calibrate.py "
+    "fit_tp_sync)"
+)
+
+
+def _point_time(pt: Point, value: float) -> float:
+    """A decode point's value as a time, linear in the step's seconds: ms per token as given,
+    a rate's inverse."""
+    if pt.unit == "ms_per_token":
+        return value
+    return 1.0 / value if value > 0 else math.inf
+
+
+def fit_tp_sync(
+    pts: list[Point], consts: cal.Constants, today: str
+) -> dict[tuple[str, str], cal.Fitted]:
+    """tp_sync_s (perf.TP_SYNC_KEY), a root: each tensor-parallel decode point's time is
+    linear in the wait per meeting (its steps and, for a whole-request rate, its prefill's
+    chunks pay it), so two predictions give its time at any wait; the value on a
+    1-microsecond grid with the smallest mean |log error| over them (the smallest on ties).
+    None where no point is such a decode."""
+    members: list[tuple[float, float, float]] = []
+    zero = Override(consts, perf.TP_SYNC_KEY, 0.0)
+    probe = Override(consts, perf.TP_SYNC_KEY, TP_SYNC_PROBE_S)
+    sources = set()
+    for pt in pts:
+        if not tp_decode(pt) or pt.reason:
+            continue
+        t0 = _point_time(pt, predict(pt, zero))
+        t1 = _point_time(pt, predict(pt, probe))
+        m = _point_time(pt, pt.measured)
+        if not all(math.isfinite(x) and x > 0 for x in (t0, t1, m)):
+            continue
+        members.append((t0, (t1 - t0) / TP_SYNC_PROBE_S, m))
+        sources.add(pt.source_id)
+    if not members:
+        return {}
+
+    def error(c: float) -> float:
+        return statistics.fmean(abs(math.log((t0 + k * c) / m)) for t0, k, m in members)
+
+    best_c, best_err = 0.0, error(0.0)
+    for i in range(1, int(TP_SYNC_MAX_S / TP_SYNC_STEP_S) + 1):
+        c = i * TP_SYNC_STEP_S
+        e = error(c)
+        if e < best_err - 1e-12:
+            best_c, best_err = c, e
+    row = cal.Fitted(
+        perf.TP_SYNC_KEY,
+        best_c,
+        cal.ROOT,
+        len(members),
+        len(sources),
+        None,
+        None,
+        None,
+        TP_SYNC_RULE,
+        today,
+    )
+    return {(perf.TP_SYNC_KEY, cal.ROOT): row}
+
+
 def host_bound(pt: Point, consts: cal.Constants) -> bool:
     """An eager engine's decode point informs no decode_bw: its step waits on its host (HF
     transformers generate(), LitGPT: about a millisecond per layer whatever the model's size),
@@ -1151,6 +1237,8 @@ def host_bound(pt: Point, consts: cal.Constants) -> bool:
     at its group's constants and the wider interval (perf.decode_interval_rate)."""
     if pt.key == "decode_bw" and pt.job is not None and perf.llama_cpp_without_graphs(pt.job):
         return True
+    if tp_decode(pt):
+        return True  # its GPUs' meetings are in its step: it informs tp_sync_s (fit_tp_sync)
     if pt.key == "mfu" and encoder_forward(pt):
         assert pt.shape is not None
         return perf.encoder_host_s(pt.shape, consts) >= HOST_SHARE * forward_pass_s(pt)
@@ -1273,6 +1361,7 @@ def fit(
         rows |= eager_read_rows(points, table(), today)
         rows |= fit_bnb_host(points, table(), today)
         rows |= fit_alloc(points, table(), today)
+        rows |= fit_tp_sync(points, table(), today)
         # third pass (FIT_ORDER): with the eager engines' per-layer time, their host-bound
         # points left out (host_bound)
         refit("prefill_mfu")
@@ -1417,6 +1506,7 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
             consts = cal.Constants(consts.rows | eager_read_rows(usable, consts, today))
             consts = cal.Constants(consts.rows | fit_bnb_host(usable, consts, today))
             consts = cal.Constants(consts.rows | fit_alloc(usable, consts, today))
+            consts = cal.Constants(consts.rows | fit_tp_sync(usable, consts, today))
     # the forward passes' host time (per CNN convolution, per encoder layer), then mfu again:
     # without the points that time explains (host_bound: scored, no efficiency to imply), with
     # those the borrowed time (an encoder's, transformers' decode_layer_s) took for host-bound
@@ -1797,16 +1887,17 @@ def report(name: str, points: list[Point], usable: list[Point], rows: list[tuple
             f"({err(pt.loso, pt.measured):+.0%}): {likely_cause(pt)}"
         )
     pr()
-    pr("host-bound (the host's time explains them: scored, inform no efficiency):")
+    pr("host-bound or split by tensors (scored, inform no read efficiency):")
     for cat in ("decode", "prefill"):
         hb = [x.id for x in usable if x.category == cat and x.extra.get("host_bound")]
         if cat == "prefill":
             listed = ", ".join(hb)
         else:
             graphless = sum(perf.llama_cpp_without_graphs(x.job) for x in usable if x.id in hb)
+            tp = sum(tp_decode(x) for x in usable if x.id in hb)
             listed = (
-                f"every eager engine's decode point, and {graphless} of llama.cpp's on cards "
-                "that replay no CUDA graph"
+                f"every eager engine's decode point, {graphless} of llama.cpp's on cards "
+                f"that replay no CUDA graph, and {tp} split by tensors, which set tp_sync_s"
             )
         pr(f"  {cat}: {len(hb)} ({listed})")
     for what, kind in (("encoder and ViT", encoder_forward), ("CNN", cnn_forward)):

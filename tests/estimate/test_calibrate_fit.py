@@ -523,3 +523,70 @@ def test_the_time_per_encoder_layer_is_fitted_and_replaces_the_borrowed_one():
     assert perf.encoder_host_s(small[0].shape, table) == pytest.approx(12 * layer_s)
     assert all(calibrate.host_bound(x, table) for x in small)
     assert not calibrate.host_bound(large, table)
+
+
+def _tp_point(tp: int, pid: str, source: str) -> calibrate.Point:
+    row = {
+        "id": pid,
+        "category": "decode",
+        "task": "infer",
+        "model": "llama-2-70b",
+        "gpu": "A100 80GB SXM",
+        "n_gpus": str(tp),
+        "tp": str(tp),
+        "interconnect": "nvlink",
+        "precision": "fp16",
+        "batch_size": "1",
+        "gen_tokens": "128",
+        "engine": "vllm",
+        "value": "30",
+        "unit": "tokens_per_s",
+        "semantics": "decode_only",
+        "source_id": source,
+    }
+    pt = calibrate.Point(
+        pid, "decode", "decode_bw", source, 30.0, "tokens_per_s", "decode_only", row
+    )
+    calibrate.build(pt)
+    return pt
+
+
+def test_the_wait_per_tensor_parallel_meeting_is_what_the_tp_points_show():
+    """Points made by the estimator itself with a 40 us wait at each of the 160 meetings of a
+    70B model's step (80 layers, 2 all-reduces each): the fit finds 40 us back, and each
+    point informs neither the read efficiency nor the per-layer time (host_bound,
+    fit_overhead), while a single-GPU point does."""
+    from dlrig.estimate import calibration as cal
+    from dlrig.estimate import perf
+
+    base = cal.constants()
+    rows = {kg: r for kg, r in base.rows.items() if kg[0] != perf.TP_SYNC_KEY}
+    without = cal.Constants(rows)
+    sync = cal.Fitted(perf.TP_SYNC_KEY, 40e-6, cal.ROOT, 2, 2, None, None, None, "t", "")
+    made = cal.Constants(rows | {(perf.TP_SYNC_KEY, cal.ROOT): sync})
+    pts = [_tp_point(tp, f"tp{tp}", f"s{tp}") for tp in (2, 4, 8)]
+    for pt in pts:
+        pt.measured = calibrate.predict(pt, made)
+        assert pt.measured < calibrate.predict(pt, without)  # the wait slows the step
+    fitted = calibrate.fit_tp_sync(pts, without, "")
+    assert fitted[(perf.TP_SYNC_KEY, cal.ROOT)].value == pytest.approx(40e-6, abs=1e-6)
+    assert all(calibrate.tp_decode(pt) and calibrate.host_bound(pt, without) for pt in pts)
+    assert calibrate.fit_overhead(pts, without, "") == {}
+    single = _decode_point("vllm", "A100 80GB SXM")
+    assert not calibrate.tp_decode(single) and not calibrate.host_bound(single, without)
+
+
+def test_each_meeting_of_a_forward_pass_pays_the_wait_once():
+    from dlrig.estimate import comm
+    from dlrig.estimate import decode as dec
+
+    link = comm.Link("t", 100.0, 10e-6)
+    ring = dec.TpComm()
+    waited = dec.TpComm(sync_s=30e-6)
+    extra = dec.tp_comm_s(1, 8192, 4, 80, waited, link) - dec.tp_comm_s(1, 8192, 4, 80, ring, link)
+    assert extra == pytest.approx(2 * 80 * 30e-6)  # two all-reduces per layer
+    row = dec.TpComm(dec.TP_ROW, link, 7, 30e-6)
+    no_wait = dec.TpComm(dec.TP_ROW, link, 7)
+    extra = dec.tp_comm_s(1, 8192, 2, 80, row, link) - dec.tp_comm_s(1, 8192, 2, 80, no_wait, link)
+    assert extra == pytest.approx(80 * 7 * 30e-6)  # llama.cpp's row split: every split matmul
+    assert dec.tp_comm_s(1, 8192, 1, 80, waited, link) == 0.0  # one GPU meets no one

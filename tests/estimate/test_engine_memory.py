@@ -337,10 +337,11 @@ def test_vllm_rows_before_v1_read_with_v0_profile_settings():
 
     row = {"engine": "vllm", "task": "infer", "date": "2024-12", "context": "20000"}
     # V0 without chunked prefill: max_num_batched_tokens = max(max_model_len, 2048), 256 seqs.
-    assert vllm_v0_settings(row) == {"max_num_seqs": 256, "max_batched_tokens": 20000}
+    v0 = {"vllm_v0": True, "max_num_seqs": 256}
+    assert vllm_v0_settings(row) == v0 | {"max_batched_tokens": 20000}
     assert vllm_v0_settings({**row, "context": "1000"})["max_batched_tokens"] == 2048
     # Above 32K the server chunked the prefill: the profile is not max_model_len.
-    assert vllm_v0_settings({**row, "context": "65536"}) == {"max_num_seqs": 256}
+    assert vllm_v0_settings({**row, "context": "65536"}) == v0
     assert vllm_v0_settings({**row, "date": "2025-04"}) == {}  # V1, the engine's own defaults
     assert vllm_v0_settings({**row, "engine": "sglang"}) == {}
 

@@ -119,8 +119,9 @@ def test_the_command_line_flag_reaches_the_estimate_and_is_refused_elsewhere():
         argv = [sys.executable, "-m", "dlrig", "estimate", *args, *extra]
         return subprocess.run(argv, capture_output=True, text=True)
 
-    v1, v0 = run("--engine", "vllm", "--format", "json"), run(
-        "--engine", "vllm", "--vllm-v0", "--format", "json"
+    v1, v0 = (
+        run("--engine", "vllm", "--format", "json"),
+        run("--engine", "vllm", "--vllm-v0", "--format", "json"),
     )
     assert v1.returncode in (0, 1) and v0.returncode in (0, 1), v0.stderr
     rate_v1 = json.loads(v1.stdout)["throughput"]["tokens_per_s"]

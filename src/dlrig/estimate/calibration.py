@@ -34,6 +34,7 @@ MAY_BE_ZERO = frozenset(
         "alloc_s_per_gb",
         "cnn_conv_s",
         "encoder_layer_s",
+        "tp_sync_s",
     }
 )
 FILE = "fitted_constants.csv"

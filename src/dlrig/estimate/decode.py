@@ -86,6 +86,8 @@ class TpComm:
     mode: str = TP_ALLREDUCE
     link: Link | None = None
     matmuls_per_layer: int = 0
+    # the fitted time each meeting point adds beyond its link's latency and bytes (tp_sync_s)
+    sync_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in TP_MODES:
@@ -94,19 +96,31 @@ class TpComm:
 
 def tp_comm_s(rows: float, hidden: int, tp: int, n_layers: int, tc: TpComm, link: Link) -> float:
     """GPU-to-GPU time of one forward pass over `rows` tokens split by tensors over `tp` GPUs
-    (`link`: NCCL's link; `tc.link`: the copies' link where the mode copies instead)."""
+    (`link`: NCCL's link; `tc.link`: the copies' link where the mode copies instead), each
+    meeting point (tp_meetings) plus the fitted time it waits beyond its link (`tc.sync_s`)."""
     if tp <= 1 or rows <= 0:
         return 0.0
     act = rows * hidden * ACT_BYTES
+    sync_s = tp_meetings(n_layers, tc) * tc.sync_s
     if tc.mode == TP_ALLREDUCE:
-        return ALLREDUCES_PER_LAYER * n_layers * comm.allreduce_s(act, tp, link)
+        return ALLREDUCES_PER_LAYER * n_layers * comm.allreduce_s(act, tp, link) + sync_s
     if tc.mode == TP_ONESHOT:
-        return ALLREDUCES_PER_LAYER * n_layers * comm.vllm_custom_allreduce_s(act, tp, link)
+        per = comm.vllm_custom_allreduce_s(act, tp, link)
+        return ALLREDUCES_PER_LAYER * n_layers * per + sync_s
     copy = tc.link or link
     if tc.mode == TP_HOST:  # every GPU's part into the host buffer, the sum back to all
-        return ALLREDUCES_PER_LAYER * n_layers * comm.p2p_s(tp * act, copy)
+        return ALLREDUCES_PER_LAYER * n_layers * comm.p2p_s(tp * act, copy) + sync_s
     per_copy = comm.p2p_s(rows * hidden * GGML_ACT_BYTES, copy)
-    return n_layers * tc.matmuls_per_layer * COPIES_PER_SPLIT_MATMUL * per_copy
+    return n_layers * tc.matmuls_per_layer * COPIES_PER_SPLIT_MATMUL * per_copy + sync_s
+
+
+def tp_meetings(n_layers: int, tc: TpComm) -> int:
+    """The points of one forward pass at which the tensor-parallel GPUs wait for one another:
+    two all-reduces (or host gathers) per layer, or, in llama.cpp's row split, every split
+    matmul (its results are copied back before the next op runs)."""
+    if tc.mode == TP_ROW:
+        return n_layers * tc.matmuls_per_layer
+    return ALLREDUCES_PER_LAYER * n_layers
 
 
 @dataclass(frozen=True)

@@ -222,9 +222,17 @@ def _tensor_parallel(s: Shape, engine_rates: dict[str, float] | None = None) -> 
             )
             + "; --engine names one (llama.cpp: its row split; exllamav2: its tensor_parallel)"
         )
-    tp_mode = perf.tp_comm(s).mode
+    tc = perf.tp_comm(s)
+    tp_mode = tc.mode
     mode = perf.TP_MODE_TEXT[tp_mode]
     line = f"tensor parallel over {s.plan.tp} GPUs as {perf.engine(job)} runs it: {mode}"
+    if tc.sync_s:
+        meetings = dec.tp_meetings(s.model.total_layers, tc)
+        line += (
+            f", each of the {meetings} meetings per forward pass waiting a fitted "
+            f"{tc.sync_s * 1e6:.3g} us beyond the link (tp_sync_s: the collective's launch and "
+            "the slowest GPU)"
+        )
     if tp_mode == dec.TP_HOST:
         # decode.py: the host's wait at each gather is not priced, and the one published A/B
         # (2x RTX 3090, TabbyAPI, Mistral-Large 2.75 bpw) ran its TP 9 % slower than its split.

@@ -329,23 +329,45 @@ def split_matmuls_per_layer(m: ModelSpec) -> int:
     return 4 + (3 if m.gated_mlp else 2)
 
 
-def tp_comm(s: Shape) -> dec.TpComm:
-    """How this job's tensor-parallel GPUs meet (decode.py's module docstring), by engine."""
+# The time each point at which tensor-parallel GPUs meet (decode.tp_meetings) adds beyond its
+# link's latency and bytes, one value over every engine and link (benchmarks/calibrate.py
+# fit_tp_sync): the collective's own kernel launch and the wait for the slowest rank, whose
+# kernels start and end at slightly different times on each GPU. The link table's latencies
+# are the collectives' own (nccl-tests' small-message times), with no model layer between
+# them; published tensor-parallel decode runs slower than their read plus those, the more
+# the more GPUs (each GPU's read shrinks, the meetings do not).
+TP_SYNC_KEY = "tp_sync_s"
+
+
+def tp_sync_s(consts: cal.Constants | None = None) -> float:
+    """The fitted tp_sync_s, or 0 in a table without it (the calibration's passes before
+    fit_tp_sync)."""
+    c = consts or cal.constants()
+    try:
+        return c.value(TP_SYNC_KEY)
+    except DlrigError:
+        return 0.0
+
+
+def tp_comm(s: Shape, consts: cal.Constants | None = None) -> dec.TpComm:
+    """How this job's tensor-parallel GPUs meet (decode.py's module docstring), by engine,
+    with the fitted wait at each meeting (tp_sync_s)."""
     job, plan = s.job, s.plan
     if plan.tp <= 1:
         return dec.TpComm()
+    sync = tp_sync_s(consts)
     e, ic = engine(job), job.interconnect.value
     if e == "llama.cpp":
         link = comm.peer_copy_link(job.gpu, ic)
-        return dec.TpComm(dec.TP_ROW, link, split_matmuls_per_layer(s.model))
+        return dec.TpComm(dec.TP_ROW, link, split_matmuls_per_layer(s.model), sync)
     if e == "exllamav2":
-        return dec.TpComm(dec.TP_HOST, comm.host_staged_link(job.gpu))
+        return dec.TpComm(dec.TP_HOST, comm.host_staged_link(job.gpu), sync_s=sync)
     # vLLM's gate: two GPUs with P2P, or any supported count over a full NVLink mesh
     full_mesh = comm.uses_nvlink(job.gpu, ic) and plan.tp in VLLM_CUSTOM_AR_SIZES
     p2p_pair = plan.tp == 2 and comm.has_p2p(job.gpu, ic)
     if e in ONESHOT_ENGINES and plan.nodes == 1 and (full_mesh or p2p_pair):
-        return dec.TpComm(dec.TP_ONESHOT)
-    return dec.TpComm()
+        return dec.TpComm(dec.TP_ONESHOT, sync_s=sync)
+    return dec.TpComm(sync_s=sync)
 
 
 TP_MODE_TEXT = {
@@ -1367,7 +1389,7 @@ def infer(s: Shape, consts: cal.Constants | None = None) -> ThroughputEstimate:
     ovh = rate(DECODE_OVERHEAD_KEY, overhead_group(job), consts)
     lk = links(s)
     pl = s.plan
-    tc = tp_comm(s)
+    tc = tp_comm(s, consts)
     eager = engine(job) in EAGER_ENGINES
     d = dec.decode_step(
         decode_inputs(s),
