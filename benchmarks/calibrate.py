@@ -1490,6 +1490,9 @@ def run(points: list[Point], today: str) -> tuple[cal.Constants, list[tuple], li
                 if host_bound(pt, consts):
                     pt.extra["host_bound"] = True  # scored, but no efficiency to imply
                     pt.implied = None  # (not an earlier pass's)
+                    if tp_decode(pt) and implied(pt, consts) is None:
+                        # out of reach even at efficiency 1 and no wait: no fit can score it
+                        pt.reason = unreachable(pt, consts)
                     continue
                 try:
                     pt.implied = implied(pt, consts)

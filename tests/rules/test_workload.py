@@ -150,6 +150,10 @@ def test_given_step_time_is_kept():
             'trtllm_mmha = true with engine = "vllm"',
         ),
         (
+            {"model": "llama-3-8b", "task": "infer", "engine": "llama.cpp", "vllm_v0": True},
+            'vllm_v0 = true with engine = "llama.cpp"',
+        ),
+        (
             {"model": "llama-3-8b", "task": "infer", "engine": "vllm", "kv_cache": "static"},
             'kv_cache = "static" with engine = "vllm"',
         ),
