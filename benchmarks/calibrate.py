@@ -51,6 +51,12 @@ The fit rule (simple, documented, the same for every constant):
    alloc_s_per_gb, the allocator's seconds per GB mapped afresh (fit_alloc: median over
    sources of each source's median implied time per GB beyond the step without it), fitted
    after the eager engines' per-layer and bitsandbytes times.
+   A decode point split by tensors over several GPUs (tp_decode) informs neither decode_bw nor
+   decode_layer_s: its step holds its GPUs' meetings. It sets tp_sync_s, the wait each meeting
+   adds beyond its link (fit_tp_sync: one value over every engine, the smallest mean |log
+   error| on a 1-microsecond grid), fitted after alloc_s_per_gb against the single-GPU
+   points' read and per-layer time. vLLM's V0 and V1 engines have a per-layer group each
+   (perf.VLLM_GENERATIONS, Job.vllm_v0 from the row's quoted release or date).
    prefill_mfu is then fitted a third time, with the eager engines' per-layer time: a prefill
    point of an eager engine whose modelled host time (that time over every chunk's layers)
    is at least HOST_SHARE of its measured time is scored but informs no prefill_mfu (host_bound:
@@ -794,6 +800,18 @@ FORWARD_HOST_STEP_S = 1e-6  # the grid of the search
 FORWARD_HOST_MAX_S = 3e-3  # no eager forward pass spends 3 ms of host time per layer
 
 
+def grid_min(error: Callable[[float], float], step: float, hi: float) -> float:
+    """The value on the grid 0, step, 2·step ... hi with the smallest `error` (the smallest
+    value on ties)."""
+    best_c, best_err = 0.0, error(0.0)
+    for k in range(1, int(hi / step) + 1):
+        c = k * step
+        e = error(c)
+        if e < best_err - 1e-12:
+            best_c, best_err = c, e
+    return best_c
+
+
 @dataclass(frozen=True)
 class ForwardHost:
     """An eager forward pass's host time: its constant, the points it applies to and the
@@ -846,12 +864,7 @@ def fit_forward_host(
     def error(c: float) -> float:
         return statistics.fmean(abs(math.log(max(g, n * c) / m)) for _, g, n, m in members)
 
-    best_c, best_err = 0.0, error(0.0)
-    for k in range(1, int(FORWARD_HOST_MAX_S / FORWARD_HOST_STEP_S) + 1):
-        c = k * FORWARD_HOST_STEP_S
-        e = error(c)
-        if e < best_err - 1e-12:
-            best_c, best_err = c, e
+    best_c = grid_min(error, FORWARD_HOST_STEP_S, FORWARD_HOST_MAX_S)
     n_src = len({pt.source_id for pt, *_ in members})
     rule = FORWARD_HOST_RULE.format(unit=fh.unit, what=fh.what, where=fh.where)
     row = cal.Fitted(fh.key, best_c, cal.ROOT, len(members), n_src, None, None, None, rule, today)
@@ -1178,12 +1191,7 @@ def fit_tp_sync(
     def error(c: float) -> float:
         return statistics.fmean(abs(math.log((t0 + k * c) / m)) for t0, k, m in members)
 
-    best_c, best_err = 0.0, error(0.0)
-    for i in range(1, int(TP_SYNC_MAX_S / TP_SYNC_STEP_S) + 1):
-        c = i * TP_SYNC_STEP_S
-        e = error(c)
-        if e < best_err - 1e-12:
-            best_c, best_err = c, e
+    best_c = grid_min(error, TP_SYNC_STEP_S, TP_SYNC_MAX_S)
     row = cal.Fitted(
         perf.TP_SYNC_KEY,
         best_c,
