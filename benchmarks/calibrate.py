@@ -1176,7 +1176,7 @@ def fit_tp_sync(
     probe = Override(consts, perf.TP_SYNC_KEY, TP_SYNC_PROBE_S)
     sources = set()
     for pt in pts:
-        if not tp_decode(pt) or pt.reason:
+        if not tp_decode(pt):  # (an out-of-reach point is not expressible: not one)
             continue
         t0 = _point_time(pt, predict(pt, zero))
         t1 = _point_time(pt, predict(pt, probe))
