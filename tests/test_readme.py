@@ -150,7 +150,8 @@ def _report_categories(path: Path) -> dict[str, tuple[str, str, str]]:
 ROUNDS = {
     # section -> (the saved report of the round's start, of its end); "This round" is the
     # README's, the others docs/accuracy-rounds.md's
-    "#### This round": ("calibration-75e20e6.txt", "calibration-after.txt"),
+    "#### This round": ("calibration-a6ddd56.txt", "calibration-after.txt"),
+    "#### Round 17 (75e20e6 to a6ddd56)": ("calibration-75e20e6.txt", "calibration-a6ddd56.txt"),
     "#### Round 16 (a3b5538 to 75e20e6)": ("calibration-a3b5538.txt", "calibration-75e20e6.txt"),
     "#### Round 15 (191c88d to a3b5538)": ("calibration-191c88d.txt", "calibration-a3b5538.txt"),
     "#### Round 14 (2a297a5 to 191c88d)": ("calibration-2a297a5.txt", "calibration-191c88d.txt"),
@@ -230,6 +231,7 @@ def test_saved_holdout_report_is_what_holdout_prints_now():
 HOLDOUT_ROUNDS = {
     # README section -> the saved holdout.py report its held-out sentence quotes
     "#### This round": "holdout.txt",
+    "#### Round 17 (75e20e6 to a6ddd56)": "holdout-a6ddd56.txt",
     "#### Round 16 (a3b5538 to 75e20e6)": "holdout-75e20e6.txt",
     "#### Round 15 (191c88d to a3b5538)": "holdout-a3b5538.txt",
     "#### Round 14 (2a297a5 to 191c88d)": "holdout-191c88d.txt",

@@ -28,6 +28,7 @@ HEADERS = {
     "psu_efficiency.csv": "tier,input,load_10pct,load_20pct,load_50pct,load_100pct,source,confidence",
     "connectors.csv": "connector,max_w,notes,source,confidence",
     "storage.csv": "kind,typical_read_mbs,range_mbs,notes,source,confidence",
+    "gpu_fabrics.csv": "gpu,fabric,peer_links,link_gbs,usable_fraction,latency_us,notes,source,confidence",
 }
 
 REQUIRED_GPUS = [
@@ -298,6 +299,20 @@ def test_nvlink_bandwidth_only_with_nvlink():
             assert r["nvlink_gbs"] == "", r["name"]
         else:
             assert r["nvlink_gbs"], r["name"]
+
+
+def test_gpu_fabrics_are_meshes_of_modules_without_nvlink():
+    """A gpu_fabrics.csv row names a catalog OAM module that has no NVLink (estimate/comm.py
+    takes NVLink first), with a peer link to each of the other 7 GPUs of its platform."""
+    gpus = by_name("gpus.csv")
+    fabrics = rows("gpu_fabrics.csv")
+    assert {r["gpu"] for r in fabrics} >= {"Instinct MI300X", "Instinct MI325X"}
+    for r in fabrics:
+        g = gpus[r["gpu"]]
+        assert g["form_factor"] == "oam" and g["nvlink"] == "no", r["gpu"]
+        assert int(r["peer_links"]) == 7
+        assert 0 < num(r["usable_fraction"]) <= 1 and num(r["link_gbs"]) > 0
+        assert num(r["latency_us"]) > 0
 
 
 def test_geforce_30_to_50_have_no_pcie_p2p():

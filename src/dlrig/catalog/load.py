@@ -15,6 +15,7 @@ from dlrig.errors import CatalogDataError
 from dlrig.model.parts import (
     ConnectorSpec,
     CpuSpec,
+    GpuFabricSpec,
     GpuSpec,
     PcieGenSpec,
     PowerConnectors,
@@ -130,6 +131,17 @@ def gpus() -> tuple[GpuSpec, ...]:
 @cache
 def cpus() -> tuple[CpuSpec, ...]:
     return _build("cpus.csv", CpuSpec, _named_row)
+
+
+def _with_notes(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "notes": row.get("notes") or ""}
+
+
+@cache
+def gpu_fabrics() -> dict[str, GpuFabricSpec]:
+    """GPU-to-GPU meshes other than NVLink by GPU name (gpu_fabrics.csv: Infinity Fabric)."""
+    rows = _build("gpu_fabrics.csv", GpuFabricSpec, _with_notes)
+    return {row.gpu: row for row in rows}
 
 
 @cache

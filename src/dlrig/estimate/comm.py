@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from dlrig.catalog import load
 from dlrig.errors import DlrigError
 from dlrig.estimate import params as p
-from dlrig.model.parts import GpuSpec
+from dlrig.model.parts import GpuFabricSpec, GpuSpec
 
 GBS = 1e9
 US = 1e-6
@@ -30,10 +30,22 @@ class Link:
     what: str
     busbw_gbs: float
     latency_s: float
+    # A full mesh without a switch (AMD's Infinity Fabric between the 8 OAMs of a platform):
+    # each GPU has this many point-to-point links, one per peer, and `busbw_gbs` is all of them
+    # together; a collective over n ranks runs on the n-1 links each rank has into its group
+    # (gpu_fabrics.csv). 0: a switch or a single path (NVLink over NVSwitch, PCIe), whose
+    # rate does not depend on the group's size.
+    mesh_links: int = 0
 
     def __post_init__(self) -> None:
-        if not (self.busbw_gbs > 0 and self.latency_s >= 0):
+        if not (self.busbw_gbs > 0 and self.latency_s >= 0 and self.mesh_links >= 0):
             raise ValueError(f"link {self.what}: bandwidth must be > 0 and latency >= 0")
+
+    def rate_gbs(self, n: int) -> float:
+        """The bus bandwidth a collective over n ranks reaches on this link."""
+        if not self.mesh_links:
+            return self.busbw_gbs
+        return self.busbw_gbs * min(max(n - 1, 1), self.mesh_links) / self.mesh_links
 
 
 # --- collectives --------------------------------------------------------------------------
@@ -43,14 +55,14 @@ def allreduce_s(nbytes: float, n: int, link: Link) -> float:
     """Ring all-reduce: 2(n-1) steps, each rank sends and receives 2(n-1)/n · S."""
     if n <= 1 or nbytes <= 0:
         return 0.0
-    return 2 * (n - 1) * link.latency_s + 2 * (n - 1) / n * nbytes / (link.busbw_gbs * GBS)
+    return 2 * (n - 1) * link.latency_s + 2 * (n - 1) / n * nbytes / (link.rate_gbs(n) * GBS)
 
 
 def allgather_s(nbytes: float, n: int, link: Link) -> float:
     """Ring all-gather of S bytes in total (each rank holds S/n): (n-1) steps, (n-1)/n · S."""
     if n <= 1 or nbytes <= 0:
         return 0.0
-    return (n - 1) * link.latency_s + (n - 1) / n * nbytes / (link.busbw_gbs * GBS)
+    return (n - 1) * link.latency_s + (n - 1) / n * nbytes / (link.rate_gbs(n) * GBS)
 
 
 def reduce_scatter_s(nbytes: float, n: int, link: Link) -> float:
@@ -68,7 +80,7 @@ def p2p_s(nbytes: float, link: Link) -> float:
     `peer_copy_link`)."""
     if nbytes <= 0:
         return 0.0
-    return link.latency_s + nbytes / (link.busbw_gbs * GBS)
+    return link.latency_s + nbytes / (link.rate_gbs(2) * GBS)
 
 
 def oneshot_allreduce_s(nbytes: float, n: int, link: Link) -> float:
@@ -78,7 +90,7 @@ def oneshot_allreduce_s(nbytes: float, n: int, link: Link) -> float:
     (n-1) · S bytes read per rank."""
     if n <= 1 or nbytes <= 0:
         return 0.0
-    return link.latency_s + (n - 1) * nbytes / (link.busbw_gbs * GBS)
+    return link.latency_s + (n - 1) * nbytes / (link.rate_gbs(n) * GBS)
 
 
 def twostage_allreduce_s(nbytes: float, n: int, link: Link) -> float:
@@ -88,7 +100,7 @@ def twostage_allreduce_s(nbytes: float, n: int, link: Link) -> float:
     between: two hops' latency and 2(n-1)/n · S bytes per rank, a ring's bytes at two latencies."""
     if n <= 1 or nbytes <= 0:
         return 0.0
-    return 2 * link.latency_s + 2 * (n - 1) / n * nbytes / (link.busbw_gbs * GBS)
+    return 2 * link.latency_s + 2 * (n - 1) / n * nbytes / (link.rate_gbs(n) * GBS)
 
 
 # vLLM's custom all-reduce only takes tensors below its registered buffer
@@ -191,8 +203,10 @@ def intra_node_link(gpu: GpuSpec, interconnect: str = "auto") -> Link:
     """The link between two GPUs of one machine, with NCCL's achieved bus bandwidth.
 
     NVLink when the card has it and the user did not ask for PCIe (SXM/OAM always use it);
-    otherwise PCIe at the card's generation and width, halved again without P2P (NCCL stages
-    through host memory).
+    an AMD OAM module's Infinity Fabric mesh (gpu_fabrics.csv: a link to each of its 7 peers,
+    so a group of n GPUs all-reduces over n-1 of them, Link.mesh_links) unless the user asked
+    for PCIe; otherwise PCIe at the card's generation and width, halved again without P2P
+    (NCCL stages through host memory).
 
     Cross-check of the small-message cost without P2P (GeForce pairs, where vLLM's custom
     all-reduce is off and vLLM all-reduces with NCCL): NCCL's own tuner prices a ring LL
@@ -209,6 +223,15 @@ def intra_node_link(gpu: GpuSpec, interconnect: str = "auto") -> Link:
             f"NVLink {one_way:g} GB/s",
             one_way * p.value("allreduce_busbw_fraction_nvlink"),
             p.value("latency_us_nvlink_hop") * US,
+        )
+    fabric = mesh_fabric(gpu, interconnect)
+    if fabric is not None:
+        usable = fabric.link_gbs * fabric.usable_fraction
+        return Link(
+            f"Infinity Fabric mesh, {fabric.peer_links} links x {usable:g} GB/s",
+            fabric.peer_links * usable,
+            fabric.latency_us * US,
+            mesh_links=fabric.peer_links,
         )
     line = load.pcie_gens()[gpu.pcie_gen].per_lane_gbs * gpu.pcie_lanes
     what = f"PCIe {gpu.pcie_gen}.0 x{gpu.pcie_lanes} {line:.1f} GB/s"
@@ -229,11 +252,20 @@ def uses_nvlink(gpu: GpuSpec, interconnect: str = "auto") -> bool:
     return bool(asked and gpu.nvlink and gpu.nvlink_gbs)
 
 
+def mesh_fabric(gpu: GpuSpec, interconnect: str = "auto") -> GpuFabricSpec | None:
+    """The module's own GPU-to-GPU mesh where it has one besides NVLink (gpu_fabrics.csv:
+    AMD's Infinity Fabric between the 8 OAMs of an MI300X-class platform), used unless the
+    user asked for PCIe; None for every other card."""
+    if interconnect != "auto":
+        return None
+    return load.gpu_fabrics().get(gpu.name)
+
+
 def has_p2p(gpu: GpuSpec, interconnect: str = "auto") -> bool:
     """Whether two such cards in one machine reach each other's memory directly: over NVLink,
     or over PCIe where the card allows P2P (gpus.csv p2p: GeForce cards do not with stock
     drivers) and the user did not say pcie-nop2p."""
-    if uses_nvlink(gpu, interconnect):
+    if uses_nvlink(gpu, interconnect) or mesh_fabric(gpu, interconnect) is not None:
         return True
     return gpu.p2p != "no" and interconnect != "pcie-nop2p"
 
@@ -258,7 +290,7 @@ def _copy_link(gpu: GpuSpec, interconnect: str, p2p: bool, how: str) -> Link:
     """The intra-node link's rate at the small-copy latency with or without P2P."""
     link = intra_node_link(gpu, interconnect)
     key = "peer_copy_latency_us_p2p" if p2p else "peer_copy_latency_us_nop2p"
-    return Link(f"{link.what}; {how}", link.busbw_gbs, p.value(key) * US)
+    return Link(f"{link.what}; {how}", link.busbw_gbs, p.value(key) * US, link.mesh_links)
 
 
 def pcie_host_link(gpu: GpuSpec, measured_gbs: float | None = None) -> Link:

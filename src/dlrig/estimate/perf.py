@@ -362,8 +362,11 @@ def tp_comm(s: Shape, consts: cal.Constants | None = None) -> dec.TpComm:
         return dec.TpComm(dec.TP_ROW, link, split_matmuls_per_layer(s.model), sync)
     if e == "exllamav2":
         return dec.TpComm(dec.TP_HOST, comm.host_staged_link(job.gpu), sync_s=sync)
-    # vLLM's gate: two GPUs with P2P, or any supported count over a full NVLink mesh
-    full_mesh = comm.uses_nvlink(job.gpu, ic) and plan.tp in VLLM_CUSTOM_AR_SIZES
+    # vLLM's gate: two GPUs with P2P, or any supported count over a full NVLink mesh (on ROCm
+    # the same for a full xGMI mesh: vllm/platforms/rocm.py is_fully_connected asks amdsmi
+    # for an XGMI link of one hop between every pair)
+    fully_connected = comm.uses_nvlink(job.gpu, ic) or comm.mesh_fabric(job.gpu, ic) is not None
+    full_mesh = fully_connected and plan.tp in VLLM_CUSTOM_AR_SIZES
     p2p_pair = plan.tp == 2 and comm.has_p2p(job.gpu, ic)
     if e in ONESHOT_ENGINES and plan.nodes == 1 and (full_mesh or p2p_pair):
         return dec.TpComm(dec.TP_ONESHOT, sync_s=sync)

@@ -116,6 +116,22 @@ class CpuSpec(_Row):
     confidence: str = ""
 
 
+class GpuFabricSpec(_Row):
+    """One row of gpu_fabrics.csv: a module's GPU-to-GPU mesh other than NVLink (AMD's
+    Infinity Fabric between the 8 OAMs of a platform), which estimate/comm.py prices where
+    gpus.csv has no NVLink. `link_gbs` is one point-to-point link, one direction."""
+
+    gpu: str
+    fabric: Literal["infinity-fabric"]
+    peer_links: int = Field(gt=0)
+    link_gbs: float = Field(gt=0)
+    usable_fraction: float = Field(gt=0, le=1)
+    latency_us: float = Field(gt=0)
+    notes: str = ""
+    source: str
+    confidence: str
+
+
 class PcieGenSpec(_Row):
     gen: int
     transfer_rate_gts: float
