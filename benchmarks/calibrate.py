@@ -1397,10 +1397,6 @@ FRAMEWORK_RULE = (
     "(benchmarks/calibrate.py fit_framework)"
 )
 FRAMEWORK_NONE = "no framework named: the efficiency fitted over every framework, x 1"
-FRAMEWORK_UNPAID_RULE = (
-    "x 1: its factor does not pay under cross-validation over its sources "
-    "(benchmarks/calibrate.py _framework_pays)"
-)
 
 
 def framework_ratios(
@@ -1426,43 +1422,17 @@ def fit_framework(
 ) -> dict[tuple[str, str], cal.Fitted]:
     """train_framework per full-training framework (perf.framework_factor): the median of its
     points' ratios (framework_ratios) against `consts`' mfu, which every framework's points
-    set. A framework is a root like an engine: it keeps a factor from a single source (no
-    cross-validation is possible there). From two sources on it keeps it only where the
-    factor pays under cross-validation (_framework_pays), as a group's split must
-    (_split_pays); else its jobs take the fit over every framework (x 1), as a job that
-    names none does."""
+    set. A framework is a root like an engine: it keeps a factor from any number of sources
+    (its LOSO score needs two). The root, 1, is a job that names none."""
     root = cal.Fitted(FRAMEWORK, 1.0, cal.ROOT, 0, 0, None, None, None, FRAMEWORK_NONE, today)
     rows = {(FRAMEWORK, cal.ROOT): root}
     for name, members in sorted(framework_ratios(pts, consts, values).items()):
-        by_source: dict[str, list[float]] = defaultdict(list)
-        for x, r in members:
-            by_source[x.source_id].append(r)
-        value, rule = statistics.median(r for _, r in members), FRAMEWORK_RULE
-        if len(by_source) > 1 and not _framework_pays(by_source):
-            value, rule = 1.0, FRAMEWORK_UNPAID_RULE
+        value = statistics.median(r for _, r in members)
+        n_src = len({x.source_id for x, _ in members})
         rows[(FRAMEWORK, name)] = cal.Fitted(
-            FRAMEWORK, value, name, len(members), len(by_source), None, None, None, rule, today
+            FRAMEWORK, value, name, len(members), n_src, None, None, None, FRAMEWORK_RULE, today
         )
     return rows
-
-
-def _framework_pays(by_source: dict[str, list[float]]) -> bool:
-    """Whether a framework's factor earns its place, cross-validated over its sources as
-    _split_pays does a group's: each source left out in turn, the factor from its OTHER
-    sources' points (their median ratio) against no factor (1: the fit over every framework)
-    is compared with the left-out source's ratios by |log ratio|, median over the framework's
-    points; ties keep no factor (one constant fewer). Over calibration-a6ddd56's points:
-    Megatron's 88 points from 6 sources land closer with no factor than with the one their
-    other sources give, DeepSpeed's 5 from 3 too; LitGPT's, torchtitan's and transformers'
-    factors pay."""
-    own_err, none_err = [], []
-    for src, ratios in by_source.items():
-        others = [r for s, rs in by_source.items() if s != src for r in rs]
-        own = statistics.median(others)
-        for r in ratios:
-            own_err.append(abs(math.log(r / own)))
-            none_err.append(abs(math.log(r)))
-    return statistics.median(own_err) < statistics.median(none_err)
 
 
 def resolve(consts: cal.Constants, key: str, group: tuple[str, ...]) -> str:

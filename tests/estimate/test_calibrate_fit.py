@@ -436,34 +436,6 @@ def test_a_frameworks_factor_is_its_points_median_ratio_to_the_fit_over_all():
     assert rows[(key, "*")].value == 1.0 and len(rows) == 3
 
 
-def test_a_frameworks_factor_that_does_not_pay_under_cross_validation_is_dropped():
-    # mfu 0.6. Two sources disagree: one's runs imply 0.3 (ratio 0.5), the other's 1.2 (2.0).
-    # Left out in turn, each is predicted with the other's ratio, |log 4| = 1.39 away, where no
-    # factor is |log 2| = 0.69 away: the factor does not pay and the framework takes x 1.
-    pts = [_framework_point("deepspeed", "a", 0.3, 0), _framework_point("deepspeed", "b", 1.2, 1)]
-    # two sources that agree (0.45 and 0.51: ratios 0.75 and 0.85) keep theirs: 0.8
-    pts += [
-        _framework_point("torchtitan", "c", 0.45, 2),
-        _framework_point("torchtitan", "d", 0.51, 3),
-    ]
-    rows = calibrate.fit_framework(pts, _mfu_table(0.6), "2026-12-08")
-    key = calibrate.FRAMEWORK
-    assert rows[(key, "deepspeed")].value == 1.0
-    assert rows[(key, "deepspeed")].fit_rule == calibrate.FRAMEWORK_UNPAID_RULE
-    assert rows[(key, "deepspeed")].n_sources == 2
-    assert rows[(key, "torchtitan")].value == pytest.approx(0.8)
-    assert rows[(key, "torchtitan")].fit_rule == calibrate.FRAMEWORK_RULE
-
-
-def test_framework_pays_compares_the_other_sources_factor_with_none():
-    # ratios 0.8 and 0.8: the other source's 0.8 is exact, no factor |log 0.8| = 0.22 away
-    assert calibrate._framework_pays({"a": [0.8], "b": [0.8]})
-    # 1.0 everywhere: a tie, which keeps no factor
-    assert not calibrate._framework_pays({"a": [1.0], "b": [1.0]})
-    # one source at 0.5 and one at 2: each other's factor is 4 x off, none 2 x
-    assert not calibrate._framework_pays({"a": [0.5], "b": [2.0]})
-
-
 def test_the_framework_factor_scales_full_training_only_and_only_when_named():
     from dlrig.catalog.lookup import find_gpu, find_model
     from dlrig.estimate import job as jobs
