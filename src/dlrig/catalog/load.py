@@ -96,10 +96,15 @@ def _build(
     return tuple(out)
 
 
+def _with_notes(row: dict[str, Any]) -> dict[str, Any]:
+    """A row whose blank notes cell (None after _blank_to_none) reads as ''."""
+    return {**row, "notes": row.get("notes") or ""}
+
+
 def _named_row(row: dict[str, Any]) -> dict[str, Any]:
     """GPU and CPU rows: aliases as a tuple, empty notes and confidence as ''."""
+    row = _with_notes(row)
     row["aliases"] = _aliases(row.get("aliases"))
-    row["notes"] = row.get("notes") or ""
     row["confidence"] = row.get("confidence") or ""
     return row
 
@@ -131,10 +136,6 @@ def gpus() -> tuple[GpuSpec, ...]:
 @cache
 def cpus() -> tuple[CpuSpec, ...]:
     return _build("cpus.csv", CpuSpec, _named_row)
-
-
-def _with_notes(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "notes": row.get("notes") or ""}
 
 
 @cache
@@ -185,8 +186,8 @@ def models() -> tuple[ModelSpec, ...]:
 
 
 def _network_row(row: dict[str, Any]) -> dict[str, Any]:
+    row = _with_notes(row)
     row["rdma"] = _YES_NO[(row.get("rdma") or "").lower()]
-    row["notes"] = row.get("notes") or ""
     return row
 
 

@@ -39,7 +39,9 @@ class Link:
 
     def __post_init__(self) -> None:
         if not (self.busbw_gbs > 0 and self.latency_s >= 0 and self.mesh_links >= 0):
-            raise ValueError(f"link {self.what}: bandwidth must be > 0 and latency >= 0")
+            raise ValueError(
+                f"link {self.what}: bandwidth must be > 0, latency and mesh links >= 0"
+            )
 
     def rate_gbs(self, n: int) -> float:
         """The bus bandwidth a collective over n ranks reaches on this link."""
@@ -261,11 +263,17 @@ def mesh_fabric(gpu: GpuSpec, interconnect: str = "auto") -> GpuFabricSpec | Non
     return load.gpu_fabrics().get(gpu.name)
 
 
+def fully_connected(gpu: GpuSpec, interconnect: str = "auto") -> bool:
+    """Whether every pair of the machine's GPUs has a direct link of its own fabric: NVLink
+    (uses_nvlink) or a module mesh (mesh_fabric)."""
+    return uses_nvlink(gpu, interconnect) or mesh_fabric(gpu, interconnect) is not None
+
+
 def has_p2p(gpu: GpuSpec, interconnect: str = "auto") -> bool:
-    """Whether two such cards in one machine reach each other's memory directly: over NVLink,
-    or over PCIe where the card allows P2P (gpus.csv p2p: GeForce cards do not with stock
-    drivers) and the user did not say pcie-nop2p."""
-    if uses_nvlink(gpu, interconnect) or mesh_fabric(gpu, interconnect) is not None:
+    """Whether two such cards in one machine reach each other's memory directly: over NVLink
+    or a module mesh, or over PCIe where the card allows P2P (gpus.csv p2p: GeForce cards do
+    not with stock drivers) and the user did not say pcie-nop2p."""
+    if fully_connected(gpu, interconnect):
         return True
     return gpu.p2p != "no" and interconnect != "pcie-nop2p"
 

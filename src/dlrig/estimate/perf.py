@@ -365,8 +365,7 @@ def tp_comm(s: Shape, consts: cal.Constants | None = None) -> dec.TpComm:
     # vLLM's gate: two GPUs with P2P, or any supported count over a full NVLink mesh (on ROCm
     # the same for a full xGMI mesh: vllm/platforms/rocm.py is_fully_connected asks amdsmi
     # for an XGMI link of one hop between every pair)
-    fully_connected = comm.uses_nvlink(job.gpu, ic) or comm.mesh_fabric(job.gpu, ic) is not None
-    full_mesh = fully_connected and plan.tp in VLLM_CUSTOM_AR_SIZES
+    full_mesh = comm.fully_connected(job.gpu, ic) and plan.tp in VLLM_CUSTOM_AR_SIZES
     p2p_pair = plan.tp == 2 and comm.has_p2p(job.gpu, ic)
     if e in ONESHOT_ENGINES and plan.nodes == 1 and (full_mesh or p2p_pair):
         return dec.TpComm(dec.TP_ONESHOT, sync_s=sync)
